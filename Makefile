@@ -1,0 +1,59 @@
+# `make run` for the embedded default, `make test` for the suite on PostgreSQL.
+PROJECT := tokenbilling
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/$(PROJECT))
+PYTEST_ARGS ?=
+
+.PHONY: run test serve bench lint format clean
+
+$(PYTHON):
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+
+$(VENV)/.base-installed: requirements/base.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements/dev.txt requirements/base.txt | $(PYTHON)
+	$(PYTHON) -m pip install --quiet -r requirements/dev.txt
+	touch $@ $(VENV)/.base-installed
+
+## run: the service with demo data on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
+run: $(VENV)/.base-installed
+	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py seed_demo
+	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py runserver $(HOST):$(PORT)
+
+## test: ruff, then the whole suite on PostgreSQL
+test: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+## serve: production server (gunicorn); needs SECRET_KEY and DATABASE_URL
+serve: $(VENV)/.base-installed
+	$(PYTHON) manage.py migrate --noinput
+	$(PYTHON) manage.py collectstatic --noinput --verbosity 0
+	$(BIN)/gunicorn config.wsgi --config config/gunicorn.py --bind $(HOST):$(PORT)
+
+## bench: load benchmarks against `make serve` on PostgreSQL (README: Benchmarks)
+bench: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
+	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles db.sqlite3 db.sqlite3-* .pytest_cache test-artifacts

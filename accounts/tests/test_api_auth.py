@@ -1,0 +1,170 @@
+import pytest
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.models import User
+from accounts.tests.factories import PASSWORD, UserFactory
+from common.tests.helpers import database_state
+
+pytestmark = pytest.mark.django_db
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+REFRESH = "/api/v1/auth/refresh"
+ME = "/api/v1/auth/me"
+
+
+def test_register_creates_a_user_who_can_log_in(api_client):
+    response = api_client.post(REGISTER, {"email": "New@Example.com", "password": PASSWORD})
+
+    assert response.status_code == 201
+    user = User.objects.get()
+    assert response.json() == {"id": str(user.id), "email": "new@example.com"}
+    assert (
+        api_client.post(LOGIN, {"email": "NEW@example.com", "password": PASSWORD}).status_code
+        == 200
+    )
+
+
+def test_register_refuses_a_taken_email_in_any_case(api_client):
+    UserFactory(email="taken@example.com")
+    before = database_state()
+
+    response = api_client.post(REGISTER, {"email": "TAKEN@Example.com", "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid input in: email.",
+        "code": "validation_error",
+        "fields": {"email": ["A user with this email address already exists."]},
+    }
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "a@example.com", "password": "123"}, "password"),
+        ({"email": "a@example.com", "password": "password"}, "password"),
+        ({"email": "a@example.com", "password": "a@example.com"}, "password"),
+        ({"email": "not-an-email", "password": PASSWORD}, "email"),
+        ({"email": "a@example.com"}, "password"),
+        ({"password": PASSWORD}, "email"),
+        ({"email": ["a@example.com"], "password": PASSWORD}, "email"),
+        ({"email": "a" * 250 + "@example.com", "password": PASSWORD}, "email"),
+    ],
+)
+def test_register_refuses_bad_input_and_writes_nothing(api_client, body, field):
+    before = database_state()
+
+    response = api_client.post(REGISTER, body)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert field in response.json()["fields"]
+    assert database_state() == before
+
+
+def test_login_returns_tokens_and_the_user(api_client):
+    user = UserFactory(email="me@example.com")
+
+    response = api_client.post(LOGIN, {"email": "Me@Example.com", "password": PASSWORD})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access", "refresh", "user"}
+    assert body["user"] == {"id": str(user.id), "email": "me@example.com", "is_staff": False}
+    me = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {body['access']}")
+    assert me.json()["id"] == str(user.id)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "me@example.com", "password": "wrong"},
+        {"email": "nobody@example.com", "password": PASSWORD},
+    ],
+)
+def test_login_with_wrong_credentials_is_401(api_client, body):
+    UserFactory(email="me@example.com")
+
+    response = api_client.post(LOGIN, body)
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "The email or password is not right.",
+        "code": "invalid_credentials",
+    }
+
+
+def test_login_of_a_deactivated_user_is_401(api_client):
+    UserFactory(email="gone@example.com", is_active=False)
+
+    response = api_client.post(LOGIN, {"email": "gone@example.com", "password": PASSWORD})
+
+    assert response.status_code == 401
+
+
+def test_refresh_gives_a_new_access_token(api_client, user):
+    refresh = RefreshToken.for_user(user)
+
+    response = api_client.post(REFRESH, {"refresh": str(refresh)})
+
+    assert response.status_code == 200
+    assert set(response.json()) == {"access"}
+    me = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
+    assert me.status_code == 200
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c"])
+def test_refresh_with_an_invalid_token_is_401(api_client, token):
+    response = api_client.post(REFRESH, {"refresh": token})
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_refresh_with_an_access_token_is_401(api_client, user):
+    access = RefreshToken.for_user(user).access_token
+
+    response = api_client.post(REFRESH, {"refresh": str(access)})
+
+    assert response.status_code == 401
+
+
+def test_refresh_for_a_deactivated_user_is_401(api_client, user):
+    refresh = RefreshToken.for_user(user)
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = api_client.post(REFRESH, {"refresh": str(refresh)})
+
+    assert response.status_code == 401
+
+
+def test_me_returns_the_user(user_client, user):
+    response = user_client.get(ME)
+
+    assert response.status_code == 200
+    assert response.json() == {"id": str(user.id), "email": user.email, "is_staff": False}
+
+
+@pytest.mark.parametrize("header", [None, "Bearer not-a-jwt", "Token abc", "Bearer "])
+def test_me_without_a_valid_token_is_401(api_client, header):
+    if header:
+        api_client.credentials(HTTP_AUTHORIZATION=header)
+
+    response = api_client.get(ME)
+
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_auth_endpoints_are_throttled_by_the_auth_rate(api_client, monkeypatch):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    for _ in range(3):
+        api_client.post(LOGIN, {"email": "x@example.com", "password": "nope"})
+
+    response = api_client.post(LOGIN, {"email": "x@example.com", "password": "nope"})
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"

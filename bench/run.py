@@ -1,0 +1,193 @@
+"""`make bench`: load benchmarks against `make serve` (gunicorn) on PostgreSQL, measured by wrk.
+
+Each scenario prepares its data in a fresh benchmark database, runs wrk against the running
+server and reports requests/s and latency percentiles. Results are printed as a table and
+written to bench/results/<timestamp>.json. Run by hand; nothing here is a test.
+
+    make bench                       # every scenario
+    make bench BENCH_ARGS="listing"  # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PYTHON = ROOT / ".venv" / "bin" / "python"
+ADMIN_URL = os.environ.get(
+    "BENCH_ADMIN_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+)
+DATABASE_NAME = "tokenbilling_bench"
+DATABASE_URL = ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE_NAME}"
+PORT = int(os.environ.get("BENCH_PORT", "8089"))
+BASE = f"http://127.0.0.1:{PORT}"
+DURATION = os.environ.get("BENCH_DURATION", "10s")
+
+SERVER_ENVIRONMENT = {
+    "DATABASE_URL": DATABASE_URL,
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-only-secret-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+    "SECURE_COOKIES": "0",
+    "THROTTLE_ANON": "100000000/minute",
+    "THROTTLE_USER": "100000000/minute",
+    "THROTTLE_AUTH": "100000000/minute",
+    "GUNICORN_ACCESS_LOG": "",
+    "LOG_LEVEL": "WARNING",
+    "PAYMENT_WEBHOOK_SECRET": "whsec_bench",
+}
+
+
+def environment(**extra: str) -> dict[str, str]:
+    return {**os.environ, **SERVER_ENVIRONMENT, **extra}
+
+
+def manage(*args: str) -> str:
+    result = subprocess.run(
+        [str(PYTHON), "manage.py", *args],
+        cwd=ROOT,
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        sys.exit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def fresh_database() -> None:
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as connection:
+        connection.execute(f"DROP DATABASE IF EXISTS {DATABASE_NAME} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {DATABASE_NAME}")
+    manage("migrate", "--noinput", "--verbosity", "0")
+
+
+def prepare(scenario: str, **options: object) -> dict:
+    """Runs bench/prepare.py in the benchmark database; returns what it prints (JSON)."""
+    output = manage("shell", "--command", _prepare_call(scenario, options))
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _prepare_call(scenario: str, options: dict) -> str:
+    return (
+        "import json, bench.prepare as p; "
+        f"print(json.dumps(p.{scenario}(**{options!r}), default=str))"
+    )
+
+
+@contextmanager
+def server(workers: int):
+    """`make serve` in its own process group, stopped afterwards."""
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "serve", f"PORT={PORT}"],
+        cwd=ROOT,
+        env=environment(WEB_CONCURRENCY=str(workers)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{BASE}/health", timeout=2)  # noqa: S310
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"make serve did not start:\n{process.stderr.read().decode()}")
+                time.sleep(0.5)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+LATENCY = re.compile(r"^\s+(50|75|90|99)(?:\.\d+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(path: str, *, connections: int, script: str | None = None, env: dict | None = None):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}", "--latency"]
+    if script:
+        command += ["-s", str(BENCH / "wrk" / script)]
+    command.append(BASE + path)
+    result = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True
+    )
+    output = result.stdout
+    requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    percentiles = {
+        f"p{p}_ms": round(float(value) * UNITS_MS[unit], 2)
+        for p, value, unit in LATENCY.findall(output)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return {
+        "requests_per_second": round(requests_per_second, 1),
+        **percentiles,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "connections": connections,
+    }
+
+
+def listing(results: dict) -> None:
+    """The public listing: the demo catalog (6 bundles) and 200 active bundles."""
+    for bundles in (6, 200):
+        fresh_database()
+        prepare("catalog", bundles=bundles)
+        with server(workers=4):
+            results[f"listing_{bundles}_bundles"] = wrk("/api/v1/token-bundles", connections=32)
+
+
+SCENARIOS = {"listing": listing}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", help=f"some of: {', '.join(SCENARIOS)}")
+    chosen = parser.parse_args().scenarios or list(SCENARIOS)
+    unknown = set(chosen) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    results: dict[str, dict] = {}
+    for name in chosen:
+        print(f"--- {name}", flush=True)
+        SCENARIOS[name](results)
+
+    print(f"\n{'scenario':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    for name, figures in results.items():
+        if "requests_per_second" in figures:
+            print(
+                f"{name:<44}{figures['requests_per_second']:>10}{figures.get('p50_ms', '-'):>9}"
+                f"{figures.get('p99_ms', '-'):>9}{figures['non_2xx']:>9}"
+            )
+        else:
+            print(f"{name:<44}{json.dumps(figures)}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = BENCH / "results" / f"{stamp}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2))
+    print(f"\nwritten to {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

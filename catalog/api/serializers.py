@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from catalog.models import PLAN_PERIOD_CHOICES, AddOn, BillingPeriod, Currency, Plan, TokenBundle
+from common.api.fields import MoneyField, StrictIntegerField
+
+PRICE_LIMIT = Decimal("100000000")
+INT32_MAX = 2_147_483_647
+
+
+class CurrencySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Currency
+        fields = ["id", "code", "symbol"]
+
+
+# Responses.
+
+
+class PublicAddOnSerializer(serializers.ModelSerializer):
+    price = MoneyField()
+    currency = CurrencySerializer()
+
+    class Meta:
+        model = AddOn
+        fields = [
+            "id",
+            "name",
+            "description",
+            "price",
+            "currency",
+            "billing_period",
+            "is_active",
+            "sort_order",
+        ]
+
+
+class PublicPlanSerializer(PublicAddOnSerializer):
+    class Meta(PublicAddOnSerializer.Meta):
+        model = Plan
+
+
+class StaffAddOnSerializer(PublicAddOnSerializer):
+    class Meta(PublicAddOnSerializer.Meta):
+        fields = [*PublicAddOnSerializer.Meta.fields, "created_at", "updated_at", "version"]
+
+
+class StaffPlanSerializer(StaffAddOnSerializer):
+    class Meta(StaffAddOnSerializer.Meta):
+        model = Plan
+
+
+class StaffTokenBundleSerializer(serializers.ModelSerializer):
+    price = MoneyField()
+    currency = CurrencySerializer()
+    price_per_token = serializers.DecimalField(max_digits=14, decimal_places=4, read_only=True)
+
+    class Meta:
+        model = TokenBundle
+        fields = [
+            "id",
+            "name",
+            "description",
+            "token_amount",
+            "price",
+            "currency",
+            "price_per_token",
+            "sort_order",
+            "is_active",
+            "created_at",
+            "updated_at",
+            "version",
+        ]
+
+
+class TokenBundleOfferSerializer(StaffTokenBundleSerializer):
+    """A bundle as the public listing shows it, compared with the others on sale."""
+
+    price_per_token = serializers.DecimalField(
+        source="offer.price_per_token", max_digits=14, decimal_places=4
+    )
+    savings_percent = serializers.IntegerField(source="offer.savings_percent")
+    is_best_value = serializers.BooleanField(source="offer.is_best_value")
+
+    class Meta(StaffTokenBundleSerializer.Meta):
+        _after = StaffTokenBundleSerializer.Meta.fields.index("price_per_token") + 1
+        fields = [
+            *StaffTokenBundleSerializer.Meta.fields[:_after],
+            "savings_percent",
+            "is_best_value",
+            *StaffTokenBundleSerializer.Meta.fields[_after:],
+        ]
+
+
+class TokenBundleOfferListSerializer(serializers.Serializer):
+    items = TokenBundleOfferSerializer(many=True)
+
+
+class PublicAddOnListSerializer(serializers.Serializer):
+    items = PublicAddOnSerializer(many=True)
+
+
+class PublicPlanListSerializer(serializers.Serializer):
+    items = PublicPlanSerializer(many=True)
+
+
+# Requests.
+
+
+class CatalogItemWriteSerializer(serializers.Serializer):
+    """Staff create and change. Unknown and read-only fields are ignored, as DRF does."""
+
+    name = serializers.CharField(max_length=255)
+    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+    price = MoneyField(max_digits=None, decimal_places=2)
+    currency_id = serializers.UUIDField(required=False)
+    is_active = serializers.BooleanField(required=False)
+    sort_order = StrictIntegerField(required=False, min_value=-INT32_MAX, max_value=INT32_MAX)
+    version = StrictIntegerField(
+        required=False,
+        min_value=1,
+        write_only=True,
+        help_text="On change: the version you read; another one is a 409 version_conflict.",
+    )
+
+    def validate_price(self, price: Decimal) -> Decimal:
+        if not 0 < price < PRICE_LIMIT:
+            raise serializers.ValidationError("Must be greater than 0 and less than 100000000.")
+        return price
+
+
+class TokenBundleWriteSerializer(CatalogItemWriteSerializer):
+    token_amount = StrictIntegerField(min_value=1, max_value=INT32_MAX)
+
+
+class AddOnWriteSerializer(CatalogItemWriteSerializer):
+    billing_period = serializers.ChoiceField(choices=BillingPeriod.choices)
+
+
+class PlanWriteSerializer(CatalogItemWriteSerializer):
+    billing_period = serializers.ChoiceField(choices=PLAN_PERIOD_CHOICES)

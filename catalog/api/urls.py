@@ -1,0 +1,35 @@
+from django.urls import path
+
+from catalog.api import views
+
+app_name = "catalog"
+
+COLLECTION = {"get": "list", "post": "create"}
+MEMBER = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+TOGGLE = {"post": "toggle_active"}
+
+STAFF_VIEWSETS = {
+    "token-bundles": views.TokenBundleStaffViewSet,
+    "add-ons": views.AddOnStaffViewSet,
+    "plans": views.PlanStaffViewSet,
+}
+
+urlpatterns = [
+    path("token-bundles", views.TokenBundleListView.as_view(), name="token-bundles"),
+    path("add-ons", views.AddOnListView.as_view(), name="add-ons"),
+    path("plans", views.PlanListView.as_view(), name="plans"),
+]
+for prefix, viewset in STAFF_VIEWSETS.items():
+    urlpatterns += [
+        path(f"admin/{prefix}", viewset.as_view(COLLECTION), name=f"staff-{prefix}"),
+        path(
+            f"admin/{prefix}/<uuid:pk>",
+            viewset.as_view(MEMBER),
+            name=f"staff-{prefix}-detail",
+        ),
+        path(
+            f"admin/{prefix}/<uuid:pk>/toggle-active",
+            viewset.as_view(TOGGLE),
+            name=f"staff-{prefix}-toggle-active",
+        ),
+    ]

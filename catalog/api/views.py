@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from catalog import selectors, services
+from catalog.api.serializers import (
+    AddOnWriteSerializer,
+    PlanWriteSerializer,
+    PublicAddOnListSerializer,
+    PublicPlanListSerializer,
+    StaffAddOnSerializer,
+    StaffPlanSerializer,
+    StaffTokenBundleSerializer,
+    TokenBundleOfferListSerializer,
+    TokenBundleWriteSerializer,
+)
+from catalog.models import AddOn, CatalogItem, Plan, TokenBundle
+from common.api.pagination import PagePagination
+from common.api.schema import error_response
+
+
+class PublicCatalogView(APIView):
+    """No authentication at all, so a stale token in the SPA never breaks the listing."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+
+class TokenBundleListView(PublicCatalogView):
+    @extend_schema(tags=["catalog"], responses={200: TokenBundleOfferListSerializer})
+    def get(self, request: Request) -> Response:
+        bundles = selectors.bundles_for_sale()
+        return Response(TokenBundleOfferListSerializer({"items": bundles}).data)
+
+
+class AddOnListView(PublicCatalogView):
+    @extend_schema(tags=["catalog"], responses={200: PublicAddOnListSerializer})
+    def get(self, request: Request) -> Response:
+        add_ons = selectors.add_ons_for_sale()
+        return Response(PublicAddOnListSerializer({"items": add_ons}).data)
+
+
+class PlanListView(PublicCatalogView):
+    @extend_schema(tags=["catalog"], responses={200: PublicPlanListSerializer})
+    def get(self, request: Request) -> Response:
+        plans = selectors.plans_for_sale()
+        return Response(PublicPlanListSerializer({"items": plans}).data)
+
+
+STAFF_LIST_PARAMETERS = [
+    OpenApiParameter("include_inactive", str, enum=["true", "false"], description="Default false."),
+    OpenApiParameter("search", str, description="Part of the name, any case."),
+    OpenApiParameter(
+        "ordering",
+        str,
+        enum=[
+            f"{sign}{field}"
+            for field in ["sort_order", "price", "name", "created_at"]
+            for sign in ["", "-"]
+        ],
+    ),
+]
+
+
+class CatalogStaffViewSet(viewsets.ViewSet):
+    """Staff CRUD for one kind of catalog item; subclasses name the model and serializers."""
+
+    permission_classes = [permissions.IsAdminUser]
+    pagination_class = PagePagination
+    model: type[CatalogItem]
+    output_serializer: type[serializers.Serializer]
+    write_serializer: type[serializers.Serializer]
+
+    def list(self, request: Request) -> Response:
+        items = selectors.catalog_items_for_staff(model=self.model, filters=request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(items, request, view=self)
+        return paginator.get_paginated_response(self.output_serializer(page, many=True).data)
+
+    def create(self, request: Request) -> Response:
+        payload = self.write_serializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        payload.validated_data.pop("version", None)
+        item = services.catalog_item_create(model=self.model, data=payload.validated_data)
+        return Response(self.output_serializer(item).data, status=status.HTTP_201_CREATED)
+
+    def retrieve(self, request: Request, pk: UUID) -> Response:
+        item = selectors.catalog_item_get(model=self.model, item_id=pk)
+        return Response(self.output_serializer(item).data)
+
+    def update(self, request: Request, pk: UUID) -> Response:
+        """PUT and PATCH both take a partial body."""
+        payload = self.write_serializer(data=request.data, partial=True)
+        payload.is_valid(raise_exception=True)
+        data = dict(payload.validated_data)
+        expected_version = data.pop("version", None)
+        item = services.catalog_item_update(
+            model=self.model, item_id=pk, data=data, expected_version=expected_version
+        )
+        return Response(self.output_serializer(item).data)
+
+    partial_update = update
+
+    def destroy(self, request: Request, pk: UUID) -> Response:
+        services.catalog_item_delete(model=self.model, item_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @action(detail=True, methods=["post"], url_path="toggle-active")
+    def toggle_active(self, request: Request, pk: UUID) -> Response:
+        item = services.catalog_item_toggle_active(model=self.model, item_id=pk)
+        return Response(self.output_serializer(item).data)
+
+
+def staff_schema(tag: str, output, write):
+    """The OpenAPI description of a CatalogStaffViewSet subclass."""
+    conflict = error_response("`version_conflict`: the body's version is not the current one.")
+    in_use = error_response("`in_use`: the item was bought; deactivate it instead.")
+
+    def operation(description: str, **kwargs):
+        return extend_schema(tags=[tag], description=description, **kwargs)
+
+    return extend_schema_view(
+        list=operation(
+            "A page of items; active ones unless include_inactive=true.",
+            parameters=STAFF_LIST_PARAMETERS,
+            responses=output(many=True),
+        ),
+        create=operation("Create an item.", request=write, responses={201: output}),
+        retrieve=operation("One item, active or not.", responses=output),
+        update=operation(
+            "Change an item; the body may be partial. Every change adds 1 to `version`.",
+            request=write(partial=True),
+            responses={200: output, 409: conflict},
+        ),
+        partial_update=operation(
+            "Change an item. Every change adds 1 to `version`.",
+            request=write(partial=True),
+            responses={200: output, 409: conflict},
+        ),
+        destroy=operation("Delete an item never bought.", responses={204: None, 409: in_use}),
+        toggle_active=operation("Flip `is_active`.", request=None, responses=output),
+    )
+
+
+@staff_schema("staff: token bundles", StaffTokenBundleSerializer, TokenBundleWriteSerializer)
+class TokenBundleStaffViewSet(CatalogStaffViewSet):
+    model = TokenBundle
+    output_serializer = StaffTokenBundleSerializer
+    write_serializer = TokenBundleWriteSerializer
+
+
+@staff_schema("staff: add-ons", StaffAddOnSerializer, AddOnWriteSerializer)
+class AddOnStaffViewSet(CatalogStaffViewSet):
+    model = AddOn
+    output_serializer = StaffAddOnSerializer
+    write_serializer = AddOnWriteSerializer
+
+
+@staff_schema("staff: plans", StaffPlanSerializer, PlanWriteSerializer)
+class PlanStaffViewSet(CatalogStaffViewSet):
+    model = Plan
+    output_serializer = StaffPlanSerializer
+    write_serializer = PlanWriteSerializer

@@ -1,0 +1,126 @@
+"""What is for sale: token bundles, plans and add-ons, all priced in the default currency."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db import models
+from django.db.models import Q
+
+PRICE_PER_TOKEN_STEP = Decimal("0.0001")
+
+
+class Currency(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    code = models.CharField(max_length=3, unique=True, help_text="ISO 4217, e.g. USD.")
+    symbol = models.CharField(max_length=8)
+    decimal_places = models.PositiveSmallIntegerField(
+        default=2, help_text="Minor-unit places: 2 for USD, 0 for JPY."
+    )
+    is_default = models.BooleanField(
+        default=False, help_text="Everything is priced in the one default currency."
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "currencies"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"],
+                condition=Q(is_default=True),
+                name="catalog_currency_one_default",
+                violation_error_message="Only one currency can be the default.",
+            ),
+            models.CheckConstraint(
+                condition=Q(decimal_places__lte=2), name="catalog_currency_places_at_most_2"
+            ),
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[A-Z]{3}$"), name="catalog_currency_code_iso"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class BillingPeriod(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    YEARLY = "yearly", "Yearly"
+    ONE_TIME = "one_time", "One time"
+
+
+PLAN_PERIODS = [BillingPeriod.MONTHLY, BillingPeriod.YEARLY]
+PLAN_PERIOD_CHOICES = [(period.value, period.label) for period in PLAN_PERIODS]
+
+
+class CatalogItem(models.Model):
+    """Fields every sellable item shares. `version` grows by one with every change."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True, default="")
+    price = models.DecimalField(max_digits=10, decimal_places=2)
+    currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
+    is_active = models.BooleanField(default=True, db_index=True)
+    sort_order = models.IntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+        ordering = ["sort_order", "price", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gt=0), name="%(app_label)s_%(class)s_price_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TokenBundle(CatalogItem):
+    token_amount = models.IntegerField()
+
+    class Meta(CatalogItem.Meta):
+        constraints = [
+            *CatalogItem.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(token_amount__gt=0), name="catalog_tokenbundle_tokens_positive"
+            ),
+        ]
+
+    @property
+    def price_per_token(self) -> Decimal:
+        return (self.price / self.token_amount).quantize(
+            PRICE_PER_TOKEN_STEP, rounding=ROUND_HALF_UP
+        )
+
+
+class AddOn(CatalogItem):
+    billing_period = models.CharField(max_length=16, choices=BillingPeriod.choices)
+
+    class Meta(CatalogItem.Meta):
+        verbose_name = "add-on"
+        constraints = [
+            *CatalogItem.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(billing_period__in=BillingPeriod.values),
+                name="catalog_addon_billing_period_valid",
+            ),
+        ]
+
+
+class Plan(CatalogItem):
+    billing_period = models.CharField(max_length=16, choices=PLAN_PERIOD_CHOICES)
+
+    class Meta(CatalogItem.Meta):
+        constraints = [
+            *CatalogItem.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(billing_period__in=[period.value for period in PLAN_PERIODS]),
+                name="catalog_plan_billing_period_valid",
+            ),
+        ]

@@ -1,0 +1,76 @@
+"""Catalog reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db.models import QuerySet
+from django_filters.utils import translate_validation
+
+from catalog.filters import CatalogItemFilter
+from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
+from catalog.pricing import bundle_offers
+from common.errors import DomainError, NotFound
+
+
+class NoDefaultCurrency(DomainError):
+    code = "server_misconfigured"
+    http_status = 500
+    default_message = "No default currency is configured; run the migrations."
+
+
+def default_currency() -> Currency:
+    try:
+        return Currency.objects.get(is_default=True)
+    except Currency.DoesNotExist as error:
+        raise NoDefaultCurrency() from error
+
+
+def bundles_for_sale() -> list[TokenBundle]:
+    """Active bundles in listing order, each with `.offer` (price per token, savings, best value).
+
+    One query, whatever the number of bundles.
+    """
+    bundles = list(TokenBundle.objects.filter(is_active=True).select_related("currency"))
+    offers = bundle_offers(bundles)
+    for bundle in bundles:
+        bundle.offer = offers[bundle.id]
+    return bundles
+
+
+def add_ons_for_sale() -> QuerySet[AddOn]:
+    return AddOn.objects.filter(is_active=True).select_related("currency")
+
+
+def plans_for_sale() -> QuerySet[Plan]:
+    return Plan.objects.filter(is_active=True).select_related("currency")
+
+
+def catalog_items_for_staff(
+    *, model: type[CatalogItem], filters: Mapping[str, str]
+) -> QuerySet[CatalogItem]:
+    """Staff list: active only unless `include_inactive=true`; `search`, `ordering`.
+
+    Raises DRF's ValidationError naming the parameter when a filter value is not valid.
+    """
+    queryset = model.objects.select_related("currency")
+    filterset = CatalogItemFilter(data=filters, queryset=queryset)
+    if not filterset.is_valid():
+        raise translate_validation(filterset.errors)
+    return filterset.qs
+
+
+def catalog_item_get(
+    *, model: type[CatalogItem], item_id: object, for_update: bool = False
+) -> CatalogItem:
+    """One item, active or not; `for_update` locks its row (inside a transaction).
+
+    Raises common.errors.NotFound.
+    """
+    queryset = model.objects.select_related("currency")
+    if for_update:
+        queryset = queryset.select_for_update(of=("self",))
+    try:
+        return queryset.get(pk=item_id)
+    except model.DoesNotExist as error:
+        raise NotFound(f"No {model._meta.verbose_name} with this id.") from error

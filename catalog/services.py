@@ -1,0 +1,125 @@
+"""Catalog writes. Every change adds one to the item's `version`, under a row lock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import F, ProtectedError, QuerySet, RestrictedError
+from django.db.models.functions import Now
+
+from catalog.models import CatalogItem, Currency
+from catalog.selectors import catalog_item_get, default_currency
+from common.errors import DomainError, Invalid
+
+
+class VersionConflict(DomainError):
+    code = "version_conflict"
+
+
+class InUse(DomainError):
+    code = "in_use"
+    default_message = "This item has been bought, so it cannot be deleted; deactivate it instead."
+
+
+def validate_currency(currency_id: UUID | None) -> Currency:
+    """The default currency; another currency is refused (everything is priced in one)."""
+    currency = default_currency()
+    if currency_id is not None and currency_id != currency.id:
+        raise Invalid("currency_id", f"Only the default currency ({currency.code}) is accepted.")
+    return currency
+
+
+def validate_price(price: Decimal, currency: Currency) -> None:
+    """Refuses a price with more places than the currency has (`5.001` USD, `5.5` JPY)."""
+    if price != price.quantize(Decimal(1).scaleb(-currency.decimal_places)):
+        raise Invalid(
+            "price",
+            f"{currency.code} prices have at most {currency.decimal_places} decimal places.",
+        )
+
+
+@transaction.atomic
+def catalog_item_create(*, model: type[CatalogItem], data: Mapping[str, Any]) -> CatalogItem:
+    """Raises Invalid for another currency or too many price places."""
+    fields = dict(data)
+    currency = validate_currency(fields.pop("currency_id", None))
+    validate_price(fields["price"], currency)
+    item = model(currency=currency, **fields)
+    item.save()
+    return item
+
+
+@transaction.atomic
+def catalog_item_update(
+    *,
+    model: type[CatalogItem],
+    item_id: UUID,
+    data: Mapping[str, Any],
+    expected_version: int | None = None,
+) -> CatalogItem:
+    """Applies a partial change.
+
+    Raises NotFound, VersionConflict when `expected_version` is given and is not the current
+    one (someone else changed the item since it was read), and Invalid as create does.
+    """
+    item = catalog_item_get(model=model, item_id=item_id, for_update=True)
+    if expected_version is not None and expected_version != item.version:
+        raise VersionConflict(
+            f"The item is at version {item.version}, not {expected_version}: "
+            "someone changed it since you read it. Read it again and retry."
+        )
+    fields = dict(data)
+    if "currency_id" in fields:
+        item.currency = validate_currency(fields.pop("currency_id"))
+    for name, value in fields.items():
+        setattr(item, name, value)
+    validate_price(item.price, item.currency)
+    item.version += 1
+    item.save()
+    return item
+
+
+@transaction.atomic
+def catalog_item_toggle_active(*, model: type[CatalogItem], item_id: UUID) -> CatalogItem:
+    item = catalog_item_get(model=model, item_id=item_id, for_update=True)
+    item.is_active = not item.is_active
+    item.version += 1
+    item.save(update_fields=["is_active", "version", "updated_at"])
+    return item
+
+
+@transaction.atomic
+def catalog_item_delete(*, model: type[CatalogItem], item_id: UUID) -> None:
+    """Raises InUse when anything bought refers to the item (foreign keys with PROTECT)."""
+    item = catalog_item_get(model=model, item_id=item_id, for_update=True)
+    try:
+        item.delete()
+    except (ProtectedError, RestrictedError) as error:
+        raise InUse() from error
+
+
+@transaction.atomic
+def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -> int:
+    """Staff bulk (de)activation: one conditional UPDATE; items already so are left alone."""
+    return queryset.exclude(is_active=active).update(
+        is_active=active, version=F("version") + 1, updated_at=Now()
+    )
+
+
+@transaction.atomic
+def catalog_item_save(*, item: CatalogItem, changed_fields: Iterable[str]) -> CatalogItem:
+    """A save from the Django admin's form, held to the same rules as the API."""
+    validate_currency(item.currency_id)
+    validate_price(item.price, item.currency)
+    if item._state.adding:
+        item.save()
+        return item
+    if not list(changed_fields):
+        return item
+    item.version = catalog_item_get(model=type(item), item_id=item.pk, for_update=True).version + 1
+    item.save()
+    return item

@@ -1,0 +1,150 @@
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from catalog.models import AddOn, Currency, Plan, TokenBundle
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+
+pytestmark = pytest.mark.django_db
+
+FACTORIES = {TokenBundle: TokenBundleFactory, AddOn: AddOnFactory, Plan: PlanFactory}
+
+
+@pytest.fixture
+def staff_browser(client, staff_user):
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    return client
+
+
+def admin_url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+@pytest.mark.parametrize("model", [TokenBundle, AddOn, Plan])
+def test_changelist_add_and_change_pages_render_for_staff(staff_browser, model):
+    item = FACTORIES[model]()
+
+    for path in [
+        admin_url(model, "changelist"),
+        admin_url(model, "add"),
+        admin_url(model, "change", item.pk),
+    ]:
+        assert staff_browser.get(path).status_code == 200, path
+
+
+def test_currency_and_user_admin_pages_render(staff_browser, staff_user):
+    currency = Currency.objects.get(is_default=True)
+
+    for path in [
+        admin_url(Currency, "changelist"),
+        admin_url(Currency, "change", currency.pk),
+        reverse("admin:accounts_user_changelist"),
+        reverse("admin:accounts_user_add"),
+        reverse("admin:accounts_user_change", args=[staff_user.pk]),
+    ]:
+        assert staff_browser.get(path).status_code == 200, path
+
+
+@pytest.mark.parametrize("model", [TokenBundle, Currency])
+def test_admin_redirects_anonymous_to_login(client, model):
+    response = client.get(admin_url(model, "changelist"))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_bundle_changelist_shows_price_per_token(staff_browser):
+    TokenBundleFactory(name="Big", token_amount=1000, price=Decimal("5.00"))
+
+    page = staff_browser.get(admin_url(TokenBundle, "changelist")).content.decode()
+
+    assert "0.0050 USD" in page
+
+
+def test_bundle_changelist_searches_and_filters(staff_browser):
+    TokenBundleFactory(name="Findable")
+    TokenBundleFactory(name="Other", is_active=False)
+
+    found = staff_browser.get(admin_url(TokenBundle, "changelist"), {"q": "findable"})
+    inactive = staff_browser.get(admin_url(TokenBundle, "changelist"), {"is_active__exact": "0"})
+
+    assert list(found.context["cl"].result_list.values_list("name", flat=True)) == ["Findable"]
+    assert list(inactive.context["cl"].result_list.values_list("name", flat=True)) == ["Other"]
+
+
+def test_deactivate_and_activate_actions_count_a_version(staff_browser):
+    bundle = TokenBundleFactory()
+    changelist = admin_url(TokenBundle, "changelist")
+
+    staff_browser.post(changelist, {"action": "deactivate", "_selected_action": [bundle.pk]})
+    bundle.refresh_from_db()
+    assert (bundle.is_active, bundle.version) == (False, 2)
+
+    staff_browser.post(changelist, {"action": "activate", "_selected_action": [bundle.pk]})
+    bundle.refresh_from_db()
+    assert (bundle.is_active, bundle.version) == (True, 3)
+
+
+def test_list_editable_save_goes_through_the_service(staff_browser):
+    bundle = TokenBundleFactory(sort_order=0)
+    changelist = admin_url(TokenBundle, "changelist")
+
+    response = staff_browser.post(
+        changelist,
+        {
+            "form-TOTAL_FORMS": "1",
+            "form-INITIAL_FORMS": "1",
+            "form-0-id": str(bundle.pk),
+            "form-0-is_active": "on",
+            "form-0-sort_order": "7",
+            "_save": "Save",
+        },
+    )
+
+    assert response.status_code == 302
+    bundle.refresh_from_db()
+    assert (bundle.sort_order, bundle.version) == (7, 2)
+
+
+def test_add_form_refuses_too_many_price_places_for_the_currency(staff_browser):
+    currency = Currency.objects.get(is_default=True)
+    Currency.objects.filter(pk=currency.pk).update(decimal_places=0)
+
+    response = staff_browser.post(
+        admin_url(TokenBundle, "add"),
+        {
+            "name": "Yen bundle",
+            "token_amount": "10",
+            "price": "10.50",
+            "currency": str(currency.pk),
+            "sort_order": "0",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "USD prices have at most 0 decimal places." in response.content.decode()
+    assert not TokenBundle.objects.filter(name="Yen bundle").exists()
+
+
+def test_add_form_creates_a_bundle(staff_browser):
+    currency = Currency.objects.get(is_default=True)
+
+    response = staff_browser.post(
+        admin_url(TokenBundle, "add"),
+        {
+            "name": "Admin bundle",
+            "token_amount": "10",
+            "price": "10.50",
+            "currency": str(currency.pk),
+            "sort_order": "0",
+            "is_active": "on",
+        },
+    )
+
+    assert response.status_code == 302
+    bundle = TokenBundle.objects.get(name="Admin bundle")
+    assert (bundle.price, bundle.version) == (Decimal("10.50"), 1)

@@ -1,0 +1,108 @@
+"""One error shape for the whole API: `{"error": ..., "code": ..., "fields": {...}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import set_rollback
+
+from common.errors import DomainError, Invalid
+
+STATUS_CODES = {
+    400: ("validation_error", "The request is not valid."),
+    401: ("not_authenticated", "Authentication credentials were not provided or are invalid."),
+    403: ("permission_denied", "You do not have permission to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    406: ("not_acceptable", "This API only answers with JSON."),
+    413: ("too_large", "The request body is larger than 1 MiB."),
+    415: ("unsupported_media_type", "Send the request body as application/json."),
+    429: ("throttled", "Too many requests; slow down."),
+    500: ("server_error", "Something went wrong on our side; it has been logged."),
+    503: ("unavailable", "The service is temporarily unavailable."),
+}
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
+    body: dict[str, Any] = {"error": message, "code": code}
+    if fields is not None:
+        body["fields"] = fields
+    return body
+
+
+def json_error(status: int, code: str | None = None, message: str | None = None) -> JsonResponse:
+    """An error response for code paths outside DRF views (middleware, plain Django views)."""
+    default_code, default_message = STATUS_CODES.get(status, ("error", "The request failed."))
+    return JsonResponse(error_body(code or default_code, message or default_message), status=status)
+
+
+def _flatten(detail: Any) -> list[str]:
+    """DRF nests errors for list and nested fields; the contract wants flat sentences."""
+    if isinstance(detail, dict):
+        messages = []
+        for key, value in detail.items():
+            prefix = f"Item {key}: " if isinstance(key, int) or str(key).isdigit() else f"{key}: "
+            messages.extend(prefix + message for message in _flatten(value))
+        return messages
+    if isinstance(detail, list):
+        return [message for item in detail for message in _flatten(item)]
+    return [str(detail)]
+
+
+def validation_fields(detail: Any) -> dict[str, list[str]]:
+    if isinstance(detail, dict):
+        return {str(field): _flatten(value) for field, value in detail.items()}
+    return {api_settings.NON_FIELD_ERRORS_KEY: _flatten(detail)}
+
+
+def validation_message(fields: dict[str, list[str]]) -> str:
+    named = [field for field in fields if field != api_settings.NON_FIELD_ERRORS_KEY]
+    if not named:
+        return fields[api_settings.NON_FIELD_ERRORS_KEY][0]
+    return f"Invalid input in: {', '.join(named)}."
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    """DRF's exception handler, rewritten to the contract's shape.
+
+    Returns None for unexpected exceptions, which `common.middleware.ApiMiddleware` turns into a
+    logged 500 without a trace.
+    """
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    headers: dict[str, str] = {}
+    if isinstance(exc, Invalid):
+        fields = {exc.field: [exc.message]}
+        response = Response(error_body("validation_error", validation_message(fields), fields), 400)
+    elif isinstance(exc, DomainError):
+        response = Response(error_body(exc.code, exc.message), status=exc.http_status)
+    elif isinstance(exc, exceptions.ValidationError):
+        fields = validation_fields(exc.detail)
+        response = Response(error_body("validation_error", validation_message(fields), fields), 400)
+    elif isinstance(exc, exceptions.ParseError):
+        fields = validation_fields([str(exc.detail)])
+        response = Response(error_body("validation_error", str(exc.detail), fields), status=400)
+    elif isinstance(exc, exceptions.APIException):
+        status = exc.status_code
+        code, message = STATUS_CODES.get(status, (exc.default_code, str(exc.detail)))
+        if status == 401 and getattr(exc, "auth_header", None):
+            headers["WWW-Authenticate"] = exc.auth_header
+        if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+            headers["Retry-After"] = str(int(exc.wait))
+            message = f"Too many requests; try again in {int(exc.wait)} seconds."
+        elif isinstance(exc, exceptions.MethodNotAllowed):
+            message = str(exc.detail)
+        response = Response(error_body(code, message), status=status, headers=headers)
+    else:
+        return None
+
+    set_rollback()
+    return response

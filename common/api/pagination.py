@@ -1,0 +1,89 @@
+"""Page paging in the contract's shape, refusing out-of-range pages instead of clamping them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from rest_framework import serializers
+from rest_framework.pagination import BasePagination
+from rest_framework.response import Response
+
+from common.api.fields import StrictIntegerField
+
+MAX_PER_PAGE = 100
+
+
+class QueryIntegerField(StrictIntegerField):
+    """Query strings carry text; accept digits only ("1", not "1.0" or " 1")."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, str) and data.isdigit():
+            data = int(data)
+        return super().to_internal_value(data)
+
+
+class PageQuerySerializer(serializers.Serializer):
+    page = QueryIntegerField(min_value=1, default=1)
+    per_page = QueryIntegerField(min_value=1, max_value=MAX_PER_PAGE, default=20)
+
+
+class PagePagination(BasePagination):
+    """`{"items", "total", "page", "per_page", "pages"}`; two queries: a count and the page."""
+
+    def paginate_queryset(self, queryset, request, view=None) -> list:
+        params = PageQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        self.page = params.validated_data["page"]
+        self.per_page = params.validated_data["per_page"]
+        self.total = queryset.count()
+        self.pages = math.ceil(self.total / self.per_page)
+        if self.page > max(self.pages, 1):
+            raise serializers.ValidationError(
+                {"page": [f"Page {self.page} is past the last page ({self.pages})."]}
+            )
+        start = (self.page - 1) * self.per_page
+        return list(queryset[start : start + self.per_page])
+
+    def get_paginated_response(self, data: list) -> Response:
+        return Response(
+            {
+                "items": data,
+                "total": self.total,
+                "page": self.page,
+                "per_page": self.per_page,
+                "pages": self.pages,
+            }
+        )
+
+    def get_paginated_response_schema(self, schema: dict) -> dict:
+        integer = {"type": "integer"}
+        return {
+            "type": "object",
+            "required": ["items", "total", "page", "per_page", "pages"],
+            "properties": {
+                "items": schema,
+                "total": integer,
+                "page": integer,
+                "per_page": integer,
+                "pages": integer,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        return [
+            {
+                "name": "page",
+                "in": "query",
+                "required": False,
+                "description": "Page number, from 1; past the last page is a 400.",
+                "schema": {"type": "integer", "minimum": 1, "default": 1},
+            },
+            {
+                "name": "per_page",
+                "in": "query",
+                "required": False,
+                "description": f"Items per page, 1..{MAX_PER_PAGE}.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 20},
+            },
+        ]

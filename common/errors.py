@@ -1,0 +1,40 @@
+"""Domain errors: what a service refuses, with the code and HTTP status the API answers."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A refusal a caller can act on. The API renders it as `{"error", "code"}`."""
+
+    code = "conflict"
+    http_status = 409
+    default_message = "The request conflicts with the current state."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class NotFound(DomainError):
+    code = "not_found"
+    http_status = 404
+    default_message = "Not found."
+
+
+class InvalidState(DomainError):
+    code = "invalid_state"
+    default_message = "The object is not in a state that allows this."
+
+
+class Invalid(DomainError):
+    """Input that is well-formed but refused by a business rule, named by field."""
+
+    code = "validation_error"
+    http_status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field

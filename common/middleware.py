@@ -1,0 +1,61 @@
+"""The edge of `/api/`: optional trailing slash, the body size limit, and JSON for every error."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse
+
+from common.api.errors import json_error
+
+logger = logging.getLogger("common.api")
+
+API_PREFIX = "/api/"
+VERSIONED_PREFIX = "/api/v1/"
+
+
+class ApiMiddleware:
+    """Makes `/api/` answer JSON whatever goes wrong, before or after a view runs.
+
+    Routes under `/api/v1/` are declared without a trailing slash; one sent is dropped here, so
+    both forms reach the same view for every method (APPEND_SLASH cannot redirect a POST).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        if request.path_info.startswith(VERSIONED_PREFIX) and request.path_info.endswith("/"):
+            request.path_info = request.path_info.rstrip("/")
+        if self._declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            return json_error(413)
+        response = self.get_response(request)
+        if response.status_code >= 400 and not self._is_json(response):
+            return json_error(response.status_code)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path_info.startswith(API_PREFIX):
+            return None
+        if isinstance(exception, RequestDataTooBig):
+            return json_error(413)
+        logger.error(
+            "Unhandled exception on %s %s", request.method, request.path, exc_info=exception
+        )
+        return json_error(500)
+
+    @staticmethod
+    def _declared_length(request: HttpRequest) -> int:
+        try:
+            return int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return 0
+
+    @staticmethod
+    def _is_json(response: HttpResponse) -> bool:
+        return response.get("Content-Type", "").startswith("application/json")

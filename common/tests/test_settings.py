@@ -1,0 +1,72 @@
+"""Settings come from the environment; production settings pass Django's deploy check."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DEBUG": "0",
+    "SECRET_KEY": "k4#v9!zq2@w8e7r6t5y4u3i2o1p0-a9s8d7f6g5h4j3k2l1;z0x9c8v7b6n5m4",
+    "ALLOWED_HOSTS": "billing.example.com",
+    "SITE_URL": "https://billing.example.com",
+    "DATABASE_URL": "postgres://app@db.example.com:5432/billing",
+}
+
+
+def manage(*args: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECURE_SSL_REDIRECT", "SECURE_COOKIES", "DEBUG", "SECRET_KEY"}
+    }
+    env.update(environment)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_settings_pass_the_deploy_check():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
+    environment = {**PRODUCTION, "SECRET_KEY": ""}
+
+    result = manage("check", **environment)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [("DEBUG", "perhaps"), ("CONN_MAX_AGE", "long")])
+def test_malformed_settings_are_refused_with_their_name(name, value):
+    result = manage("check", **{**PRODUCTION, name: value})
+
+    assert result.returncode != 0
+    assert name in result.stderr
+
+
+def test_without_database_url_it_uses_sqlite_with_immediate_transactions():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['ENGINE'], d['OPTIONS']['transaction_mode'])",
+        DEBUG="1",
+        DATABASE_URL="",
+    )
+
+    assert result.stdout.split()[-2:] == ["django.db.backends.sqlite3", "IMMEDIATE"]

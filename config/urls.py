@@ -1,0 +1,20 @@
+"""Routes: the versioned API under /api/v1/, its schema and docs, health, and the admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from common.views import health
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("catalog.api.urls")),
+]
+
+urlpatterns = [
+    path("health", health, name="health"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/", admin.site.urls),
+]
