@@ -8,7 +8,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import User
-from common.errors import DomainError
+from common.errors import DomainError, NotFound
 
 
 class InvalidCredentials(DomainError):
@@ -46,3 +46,11 @@ def access_token_refresh(*, refresh: str) -> str:
     if not User.objects.filter(pk=user_id, is_active=True).exists():
         raise InvalidRefreshToken()
     return str(token.access_token)
+
+
+def user_get(*, user_id: object) -> User:
+    """Raises common.errors.NotFound."""
+    try:
+        return User.objects.get(pk=user_id)
+    except User.DoesNotExist as error:
+        raise NotFound("No user with this id.") from error

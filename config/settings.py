@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "common",
     "accounts",
     "catalog",
+    "tokens",
 ]
 
 MIDDLEWARE = [
@@ -196,6 +197,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "common.api.schema.ApiAutoSchema",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
+    # `?format=csv` is the history export's own parameter, not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 

@@ -9,6 +9,7 @@ from common.views import health
 api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
+    path("", include("tokens.api.urls")),
 ]
 
 urlpatterns = [

@@ -28,6 +28,16 @@ class PageQuerySerializer(serializers.Serializer):
     per_page = QueryIntegerField(min_value=1, max_value=MAX_PER_PAGE, default=20)
 
 
+def page_count(*, page: int, per_page: int, total: int) -> int:
+    """How many pages `total` items make; raises a 400 naming `page` when it is past the last."""
+    pages = math.ceil(total / per_page)
+    if page > max(pages, 1):
+        raise serializers.ValidationError(
+            {"page": [f"Page {page} is past the last page ({pages})."]}
+        )
+    return pages
+
+
 class PagePagination(BasePagination):
     """`{"items", "total", "page", "per_page", "pages"}`; two queries: a count and the page."""
 
@@ -37,11 +47,7 @@ class PagePagination(BasePagination):
         self.page = params.validated_data["page"]
         self.per_page = params.validated_data["per_page"]
         self.total = queryset.count()
-        self.pages = math.ceil(self.total / self.per_page)
-        if self.page > max(self.pages, 1):
-            raise serializers.ValidationError(
-                {"page": [f"Page {self.page} is past the last page ({self.pages})."]}
-            )
+        self.pages = page_count(page=self.page, per_page=self.per_page, total=self.total)
         start = (self.page - 1) * self.per_page
         return list(queryset[start : start + self.per_page])
 

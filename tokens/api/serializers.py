@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import base64
+import binascii
+
+from rest_framework import serializers
+
+from common.api.fields import StrictIntegerField
+from common.api.pagination import PageQuerySerializer
+from tokens.models import TokenTransaction
+
+MAX_CONSUME = 1_000_000
+MAX_ADJUST = 1_000_000_000
+
+
+class BalanceSerializer(serializers.Serializer):
+    balance = serializers.IntegerField()
+    total_purchased = serializers.IntegerField()
+    total_spent = serializers.IntegerField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+
+
+class TokenTransactionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TokenTransaction
+        fields = [
+            "id",
+            "amount",
+            "transaction_type",
+            "reference_id",
+            "description",
+            "balance_after",
+            "created_at",
+        ]
+
+
+class StaffTokenTransactionSerializer(serializers.ModelSerializer):
+    user_id = serializers.UUIDField(source="account.user_id")
+    created_by = serializers.UUIDField(source="created_by_id", allow_null=True)
+
+    class Meta:
+        model = TokenTransaction
+        fields = [
+            *TokenTransactionSerializer.Meta.fields,
+            "reference_type",
+            "user_id",
+            "created_by",
+        ]
+
+
+class CursorField(serializers.CharField):
+    """An opaque position in the history. Empty starts from the newest entry."""
+
+    default_error_messages = {"malformed": "Not a cursor this API gave out."}
+
+    @staticmethod
+    def encode(number: int) -> str:
+        return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
+
+    def run_validation(self, data=serializers.empty) -> int | None:
+        if data == "":
+            return None
+        return super().run_validation(data)
+
+    def to_internal_value(self, data) -> int:
+        text = super().to_internal_value(data)
+        if len(text) > 64:
+            self.fail("malformed")
+        try:
+            decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            self.fail("malformed")
+        prefix, _, number = decoded.partition(":")
+        if prefix != "n" or not number.isdigit() or int(number) < 1:
+            self.fail("malformed")
+        return int(number)
+
+
+class HistoryQuerySerializer(PageQuerySerializer):
+    type = serializers.ChoiceField(choices=TokenTransaction.Type.choices, required=False)
+    created_after = serializers.DateTimeField(required=False, help_text="Inclusive.")
+    created_before = serializers.DateTimeField(required=False, help_text="Exclusive.")
+    cursor = CursorField(
+        required=False,
+        allow_blank=True,
+        help_text="Key paging: `next_cursor` from the previous answer; empty for the newest.",
+    )
+    format = serializers.ChoiceField(choices=["json", "csv"], default="json")
+
+    def validate(self, data: dict) -> dict:
+        after, before = data.get("created_after"), data.get("created_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError(
+                {"created_before": ["Must be later than created_after."]}
+            )
+        if "cursor" in data and "page" in self.initial_data:
+            raise serializers.ValidationError({"cursor": ["Use either cursor or page, not both."]})
+        return data
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    items = TokenTransactionSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class HistoryCursorPageSerializer(serializers.Serializer):
+    items = TokenTransactionSerializer(many=True)
+    per_page = serializers.IntegerField()
+    next_cursor = serializers.CharField(allow_null=True)
+
+
+class ConsumeRequestSerializer(serializers.Serializer):
+    amount = StrictIntegerField(min_value=1, max_value=MAX_CONSUME)
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+
+
+class ConsumeResponseSerializer(serializers.Serializer):
+    transaction = TokenTransactionSerializer()
+    balance = serializers.IntegerField(help_text="The balance after this debit.")
+
+
+class AdjustRequestSerializer(serializers.Serializer):
+    amount = StrictIntegerField(
+        min_value=-MAX_ADJUST, max_value=MAX_ADJUST, help_text="Signed; not 0."
+    )
+    reason = serializers.CharField(max_length=500)
+
+    def validate_amount(self, amount: int) -> int:
+        if amount == 0:
+            raise serializers.ValidationError("An adjustment cannot be 0.")
+        return amount

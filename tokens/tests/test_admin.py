@@ -1,0 +1,105 @@
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from tokens.models import TokenAccount, TokenTransaction
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_browser(client, staff_user):
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def account(user):
+    fund(user, 40)
+    return TokenAccount.objects.get(user=user)
+
+
+def test_account_pages_render_with_the_adjust_link(staff_browser, account):
+    changelist = staff_browser.get(reverse("admin:tokens_tokenaccount_changelist"))
+    change = staff_browser.get(reverse("admin:tokens_tokenaccount_change", args=[account.pk]))
+
+    assert changelist.status_code == 200
+    assert change.status_code == 200
+    assert reverse("admin:tokens_tokenaccount_adjust", args=[account.pk]) in change.content.decode()
+
+
+def test_accounts_are_searchable_by_email(staff_browser, account, user):
+    response = staff_browser.get(reverse("admin:tokens_tokenaccount_changelist"), {"q": user.email})
+
+    assert list(response.context["cl"].result_list) == [account]
+
+
+def test_the_adjust_form_goes_through_the_service(staff_browser, staff_user, account):
+    url = reverse("admin:tokens_tokenaccount_adjust", args=[account.pk])
+    submission = str(uuid.uuid4())
+    form = {"amount": "-15", "reason": "Chargeback", "submission": submission}
+
+    first = staff_browser.post(url, form)
+    staff_browser.post(url, form)
+
+    assert first.status_code == 302
+    account.refresh_from_db()
+    assert account.balance == 25
+    entry = TokenTransaction.objects.get(account=account, amount__lt=0)
+    assert (entry.amount, entry.description, entry.created_by) == (-15, "Chargeback", staff_user)
+
+
+def test_the_adjust_form_refuses_going_below_zero(staff_browser, account):
+    url = reverse("admin:tokens_tokenaccount_adjust", args=[account.pk])
+
+    response = staff_browser.post(
+        url, {"amount": "-41", "reason": "Too much", "submission": str(uuid.uuid4())}
+    )
+
+    assert response.status_code == 200
+    assert "The balance is 40 tokens; this needs 41." in response.content.decode()
+    account.refresh_from_db()
+    assert account.balance == 40
+
+
+def test_the_adjust_form_renders(staff_browser, account):
+    response = staff_browser.get(reverse("admin:tokens_tokenaccount_adjust", args=[account.pk]))
+
+    assert response.status_code == 200
+    assert 'name="reason"' in response.content.decode()
+
+
+def test_the_ledger_is_read_only_in_admin(staff_browser, account):
+    entry = TokenTransaction.objects.get(account=account)
+
+    changelist = staff_browser.get(reverse("admin:tokens_tokentransaction_changelist"))
+    view = staff_browser.get(reverse("admin:tokens_tokentransaction_change", args=[entry.pk]))
+    add = staff_browser.get(reverse("admin:tokens_tokentransaction_add"))
+    delete = staff_browser.get(reverse("admin:tokens_tokentransaction_delete", args=[entry.pk]))
+    edit = staff_browser.post(
+        reverse("admin:tokens_tokentransaction_change", args=[entry.pk]), {"amount": "999"}
+    )
+
+    assert changelist.status_code == view.status_code == 200
+    assert add.status_code == delete.status_code == edit.status_code == 403
+    assert TokenTransaction.objects.get(pk=entry.pk).amount == 40
+
+
+def test_the_ledger_filters_by_type_and_searches_by_email(staff_browser, account, user):
+    url = reverse("admin:tokens_tokentransaction_changelist")
+
+    by_type = staff_browser.get(url, {"transaction_type__exact": "usage"})
+    by_email = staff_browser.get(url, {"q": user.email})
+
+    assert list(by_type.context["cl"].result_list) == []
+    assert len(by_email.context["cl"].result_list) == 1
+
+
+def test_admin_pages_redirect_anonymous_to_login(client, account):
+    for name in ["tokens_tokenaccount_changelist", "tokens_tokentransaction_changelist"]:
+        response = client.get(reverse(f"admin:{name}"))
+        assert response.status_code == 302

@@ -1,0 +1,57 @@
+"""Query counts of the hot paths, measured as in production: no wrapping test transaction
+(it would turn each write into a savepoint and count two extra statements). Django records
+BEGIN and COMMIT as queries too, and they are counted here."""
+
+import pytest
+
+from accounts.tests.factories import UserFactory
+from conftest import client_for
+from tokens import services
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def user():
+    user = UserFactory()
+    fund(user, 10_000)
+    return user
+
+
+def test_balance_costs_two_queries_with_auth(user, django_assert_max_num_queries):
+    client = client_for(user)
+
+    with django_assert_max_num_queries(2):
+        response = client.get("/api/v1/user/tokens/balance")
+
+    assert response.json()["balance"] == 10_000
+
+
+def test_consume_costs_at_most_five_queries_with_auth(user, django_assert_max_num_queries):
+    client = client_for(user)
+
+    with django_assert_max_num_queries(5):
+        response = client.post(
+            "/api/v1/user/tokens/consume", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="budget"
+        )
+
+    assert response.status_code == 201
+    assert response.json()["balance"] == 9_999
+
+
+@pytest.mark.parametrize("per_page", [1, 100])
+@pytest.mark.parametrize(
+    "params", [{"page": 1}, {"page": 2, "type": "usage"}, {"cursor": ""}], ids=str
+)
+def test_a_history_page_costs_three_queries_with_auth_whatever_its_size(
+    user, django_assert_max_num_queries, per_page, params
+):
+    client = client_for(user)
+    for _ in range(220):
+        services.tokens_debit(user_id=user.pk, amount=1)
+
+    with django_assert_max_num_queries(3):
+        response = client.get("/api/v1/user/tokens/transactions", {"per_page": per_page, **params})
+
+    assert len(response.json()["items"]) == per_page
