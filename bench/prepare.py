@@ -25,3 +25,83 @@ def catalog(*, bundles: int) -> dict:
         for index in range(missing)
     )
     return {"active_bundles": TokenBundle.objects.filter(is_active=True).count()}
+
+
+def ledger_users(*, users: int, tokens_file: str, balance: int = 1_000_000_000) -> dict:
+    """`users` users, each with `balance` tokens explained by one ledger entry; their access
+    tokens are written to `tokens_file`, one per line."""
+    from django.contrib.auth.hashers import make_password
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    from accounts.models import User
+    from tokens.models import TokenAccount, TokenTransaction
+
+    start = User.objects.count()
+    password = make_password(None)
+    created = User.objects.bulk_create(
+        User(email=f"bench{start + index}@example.com", password=password) for index in range(users)
+    )
+    accounts = TokenAccount.objects.bulk_create(
+        TokenAccount(user=user, balance=balance, entry_count=1) for user in created
+    )
+    TokenTransaction.objects.bulk_create(
+        TokenTransaction(
+            account=account,
+            number=1,
+            amount=balance,
+            transaction_type="adjustment",
+            description="benchmark funds",
+            balance_after=balance,
+        )
+        for account in accounts
+    )
+    with open(tokens_file, "w") as out:
+        out.writelines(f"{AccessToken.for_user(user)}\n" for user in created)
+    return {"users": len(created)}
+
+
+def vacuum_analyze() -> dict:
+    """So that autovacuum does not wake up in the middle of a measurement after a bulk load."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    return {"vacuumed": True}
+
+
+def long_history(*, entries: int) -> dict:
+    """One user with `entries` ledger entries (one credit, then usages), bulk-loaded in SQL."""
+    from django.db import connection
+
+    from accounts.models import User
+    from tokens.models import TokenAccount
+
+    user = User.objects.create_user(email="history@example.com")
+    funds = 10 * entries
+    account = TokenAccount.objects.create(
+        user=user, balance=funds - (entries - 1), total_spent=entries - 1, entry_count=entries
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO tokens_tokentransaction
+                (id, account_id, number, amount, transaction_type, reference_type, reference_id,
+                 description, balance_after, idempotency_key, created_at)
+            SELECT gen_random_uuid(), %(account)s, n,
+                   CASE WHEN n = 1 THEN %(funds)s ELSE -1 END,
+                   CASE WHEN n = 1 THEN 'adjustment' ELSE 'usage' END,
+                   '', '', 'bench job ' || n, %(funds)s - (n - 1), '',
+                   now() - make_interval(secs => %(entries)s - n)
+            FROM generate_series(1, %(entries)s) AS n
+            """,
+            {"account": account.pk, "funds": funds, "entries": entries},
+        )
+        cursor.execute("VACUUM ANALYZE tokens_tokentransaction")
+    return {"user": user.email, "entries": entries}
+
+
+def ledger_invariant() -> dict:
+    from tokens.selectors import ledger_check
+
+    broken = list(ledger_check())
+    return {"accounts_failing_ledger_check": len(broken)}

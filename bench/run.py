@@ -79,26 +79,33 @@ def fresh_database() -> None:
     manage("migrate", "--noinput", "--verbosity", "0")
 
 
-def prepare(scenario: str, **options: object) -> dict:
-    """Runs bench/prepare.py in the benchmark database; returns what it prints (JSON)."""
-    output = manage("shell", "--command", _prepare_call(scenario, options))
+def prepare(function: str, **options: object) -> dict:
+    """Runs a function of bench/prepare.py in the benchmark database; returns its result."""
+    return _call("prepare", function, options)
+
+
+def measure(function: str, **options: object) -> dict:
+    """Runs a function of bench/measure.py (in-process timings) in the benchmark database."""
+    return _call("measure", function, options)
+
+
+def _call(module: str, function: str, options: dict) -> dict:
+    command = (
+        f"import json, bench.{module} as m; "
+        f"print(json.dumps(m.{function}(**{options!r}), default=str))"
+    )
+    output = manage("shell", "--command", command)
     return json.loads(output.strip().splitlines()[-1])
 
 
-def _prepare_call(scenario: str, options: dict) -> str:
-    return (
-        "import json, bench.prepare as p; "
-        f"print(json.dumps(p.{scenario}(**{options!r}), default=str))"
-    )
-
-
 @contextmanager
-def server(workers: int):
-    """`make serve` in its own process group, stopped afterwards."""
+def server():
+    """`make serve` (gunicorn, 2 x CPUs + 1 workers) in its own process group, with the floor
+    endpoints of bench/urls.py mounted; stopped afterwards."""
     process = subprocess.Popen(
         ["make", "--no-print-directory", "serve", f"PORT={PORT}"],
         cwd=ROOT,
-        env=environment(WEB_CONCURRENCY=str(workers)),
+        env=environment(DJANGO_SETTINGS_MODULE="bench.settings"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
@@ -123,11 +130,20 @@ LATENCY = re.compile(r"^\s+(50|75|90|99)(?:\.\d+)?%\s+([\d.]+)(us|ms|s)\s*$", re
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(path: str, *, connections: int, script: str | None = None, env: dict | None = None):
-    command = ["wrk", "-t2", f"-c{connections}", f"-d{DURATION}", "--latency"]
+def wrk(
+    path: str,
+    *,
+    connections: int,
+    script: str | None = None,
+    env: dict | None = None,
+    duration: str = DURATION,
+):
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}", "--latency"]
     if script:
         command += ["-s", str(BENCH / "wrk" / script)]
     command.append(BASE + path)
+    if script:
+        env = {**(env or {}), "BENCH_PATH": path}
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True
     )
@@ -151,11 +167,41 @@ def listing(results: dict) -> None:
     for bundles in (6, 200):
         fresh_database()
         prepare("catalog", bundles=bundles)
-        with server(workers=4):
+        with server():
             results[f"listing_{bundles}_bundles"] = wrk("/api/v1/token-bundles", connections=32)
 
 
-SCENARIOS = {"listing": listing}
+def ledger(results: dict) -> None:
+    """Consume at 32 connections, over 1000 users and on one hot user, beside the floor."""
+    fresh_database()
+    token_files = {}
+    for label, users in (("1000_users", 1000), ("hot_user", 1)):
+        token_files[label] = BENCH / "results" / f"tokens-{label}.txt"
+        token_files[label].parent.mkdir(exist_ok=True)
+        prepare("ledger_users", users=users, tokens_file=str(token_files[label]))
+    with server():
+        for label, tokens in token_files.items():
+            env = {"BENCH_TOKENS": str(tokens)}
+            consume = wrk(
+                "/api/v1/user/tokens/consume", connections=32, script="consume.lua", env=env
+            )
+            floor = wrk("/bench/floor-debit", connections=32, script="consume.lua", env=env)
+            results[f"consume_{label}"] = consume
+            results[f"floor_{label}"] = floor
+            ratio = consume["requests_per_second"] / floor["requests_per_second"]
+            results[f"consume_vs_floor_{label}"] = {"ratio": round(ratio, 2)}
+    results["ledger_check_after_load"] = prepare("ledger_invariant")
+
+
+def history(results: dict) -> None:
+    """1,000,000 entries for one user: page and cursor latency, CSV export memory."""
+    fresh_database()
+    loaded = prepare("long_history", entries=1_000_000)
+    results["history_1m_latency"] = measure("history_latency", email=loaded["user"])
+    results["history_1m_csv"] = measure("csv_export_memory", email=loaded["user"])
+
+
+SCENARIOS = {"listing": listing, "ledger": ledger, "history": history}
 
 
 def main() -> None:

@@ -13,7 +13,15 @@ class IdempotencyRecord(models.Model):
         IN_FLIGHT = "in_flight", "In flight"
         COMPLETED = "completed", "Completed"
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: checking it would lock the user's row, which writes WAL and makes
+    # this unlogged table's commits wait for a disk flush (see the 0002 migration). Django still
+    # deletes a user's records with the user.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+    )
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(
         max_length=64, help_text="SHA-256 of the method, path and body of the first request."

@@ -137,6 +137,10 @@ class TokenTransaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "created_at"], name="tokens_entry_account_created"),
+            # History filtered by type, newest first, without walking the other types.
+            models.Index(
+                fields=["account", "transaction_type", "number"], name="tokens_entry_account_type"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -56,8 +56,13 @@ def token_balance(*, user_id: UUID) -> Balance:
 
 
 def token_history(*, user_id: UUID, filters: HistoryFilters) -> QuerySet[TokenTransaction]:
-    """The user's entries, newest first; only ever this user's."""
-    entries = TokenTransaction.objects.filter(account__user_id=user_id)
+    """The user's entries, newest first; only ever this user's.
+
+    The account is picked by a scalar subquery, not a join, so PostgreSQL walks the
+    (account, number) index backwards and stops after one page, however long the history.
+    """
+    account = TokenAccount.objects.filter(user_id=user_id).values("id")[:1]
+    entries = TokenTransaction.objects.filter(account_id=Subquery(account))
     if filters.transaction_type:
         entries = entries.filter(transaction_type=filters.transaction_type)
     if filters.created_after:

@@ -4,7 +4,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from accounts import selectors, services
@@ -18,6 +17,7 @@ from accounts.api.serializers import (
     UserSerializer,
 )
 from common.api.schema import error_response
+from common.api.throttling import AuthThrottle
 
 
 class AuthView(APIView):
@@ -25,7 +25,7 @@ class AuthView(APIView):
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [AuthThrottle]
     throttle_scope = "auth"
 
 

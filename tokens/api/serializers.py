@@ -20,32 +20,22 @@ class BalanceSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
-class TokenTransactionSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = TokenTransaction
-        fields = [
-            "id",
-            "amount",
-            "transaction_type",
-            "reference_id",
-            "description",
-            "balance_after",
-            "created_at",
-        ]
+class TokenTransactionSerializer(serializers.Serializer):
+    """A ledger entry. Plain fields, not a ModelSerializer: this is on the consume hot path."""
+
+    id = serializers.UUIDField()
+    amount = serializers.IntegerField(help_text="Positive credits, negative debits.")
+    transaction_type = serializers.ChoiceField(choices=TokenTransaction.Type.choices)
+    reference_id = serializers.CharField()
+    description = serializers.CharField()
+    balance_after = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
 
 
-class StaffTokenTransactionSerializer(serializers.ModelSerializer):
+class StaffTokenTransactionSerializer(TokenTransactionSerializer):
+    reference_type = serializers.CharField()
     user_id = serializers.UUIDField(source="account.user_id")
     created_by = serializers.UUIDField(source="created_by_id", allow_null=True)
-
-    class Meta:
-        model = TokenTransaction
-        fields = [
-            *TokenTransactionSerializer.Meta.fields,
-            "reference_type",
-            "user_id",
-            "created_by",
-        ]
 
 
 class CursorField(serializers.CharField):

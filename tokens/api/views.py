@@ -27,6 +27,7 @@ from tokens.api.serializers import (
     HistoryPageSerializer,
     HistoryQuerySerializer,
     StaffTokenTransactionSerializer,
+    TokenTransactionSerializer,
 )
 
 
@@ -161,8 +162,11 @@ class ConsumeView(APIView):
             reference_id=reference,
             idempotency_key=f"consume:{key}",
         )
-        body = {"transaction": entry, "balance": entry.balance_after}
-        return Response(ConsumeResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+        body = {
+            "transaction": TokenTransactionSerializer(entry).data,
+            "balance": entry.balance_after,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class StaffView(APIView):

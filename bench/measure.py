@@ -1,0 +1,73 @@
+"""In-process measurements (server time, memory) run inside the benchmark database."""
+
+from __future__ import annotations
+
+import resource
+import statistics
+import time
+
+from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.models import User
+from tokens.api.serializers import CursorField
+from tokens.models import TokenAccount
+
+HISTORY = "/api/v1/user/tokens/transactions"
+
+
+def _client(email: str) -> Client:
+    user = User.objects.get(email=email)
+    return Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
+
+
+def _timed(client: Client, params: dict, repeats: int) -> dict:
+    client.get(HISTORY, params)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        response = client.get(HISTORY, params)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, response.content
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "max_ms": round(max(samples), 2),
+    }
+
+
+def history_latency(*, email: str, repeats: int = 30) -> dict:
+    """Server time of history pages over a long ledger (Django's handler, in process)."""
+    client = _client(email)
+    newest = TokenAccount.objects.get(user__email=email).entry_count
+    deep_cursor = CursorField.encode(newest - 10_000)
+    return {
+        "first_page": _timed(client, {"per_page": 50}, repeats),
+        "first_cursor_page": _timed(client, {"per_page": 50, "cursor": ""}, repeats),
+        "cursor_page_10000_deep": _timed(client, {"per_page": 50, "cursor": deep_cursor}, repeats),
+        "numbered_page_10000_deep": _timed(client, {"per_page": 50, "page": 201}, repeats),
+        "first_page_filtered_by_type": _timed(client, {"per_page": 50, "type": "usage"}, repeats),
+    }
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def csv_export_memory(*, email: str) -> dict:
+    """Streams the whole history as CSV and reports the process's peak RSS around it."""
+    client = _client(email)
+    client.get(HISTORY, {"per_page": 50})
+    before = _peak_rss_mb()
+    start = time.perf_counter()
+    response = client.get(HISTORY, {"format": "csv"})
+    rows = size = 0
+    for chunk in response.streaming_content:
+        rows += 1
+        size += len(chunk)
+    return {
+        "rows": rows - 1,
+        "megabytes": round(size / 1e6, 1),
+        "seconds": round(time.perf_counter() - start, 1),
+        "peak_rss_before_mb": round(before, 1),
+        "peak_rss_after_mb": round(_peak_rss_mb(), 1),
+    }
