@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "common",
     "accounts",
     "catalog",
+    "billing",
     "tokens",
 ]
 
@@ -222,6 +223,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "BillingPeriodEnum": "catalog.models.BillingPeriod",
         "PlanBillingPeriodEnum": "catalog.models.PLAN_PERIOD_CHOICES",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "ItemStatusEnum": "billing.models.ItemStatus",
+        "PurchaseStatusEnum": "billing.models.TokenBundlePurchase.Status",
+        "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
     },
 }
 

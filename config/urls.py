@@ -10,6 +10,7 @@ api_v1 = [
     path("", include("accounts.api.urls")),
     path("", include("catalog.api.urls")),
     path("", include("tokens.api.urls")),
+    path("", include("billing.api.urls")),
 ]
 
 urlpatterns = [

@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class TokensConfig(AppConfig):
     name = "tokens"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from billing.signals import invoice_paid
+        from tokens import signals
+
+        invoice_paid.connect(
+            signals.credit_purchased_tokens, dispatch_uid="tokens.credit_purchased_tokens"
+        )

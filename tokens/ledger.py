@@ -90,7 +90,9 @@ def ledger_append(*, user_id: UUID, entries: Sequence[Entry]) -> list[TokenTrans
     with savepoint_if_nested():
         rows = write(change)
         if rows is None and change.delta > 0:
-            TokenAccount.objects.get_or_create(user_id=user_id)
+            # The user's first credit: create the account (one INSERT ... ON CONFLICT DO
+            # NOTHING, so a racing first credit is no error) and apply again.
+            TokenAccount.objects.bulk_create([TokenAccount(user_id=user_id)], ignore_conflicts=True)
             rows = write(change)
         if rows is None:
             raise InsufficientTokens(balance=_balance_of(user_id), needed=-change.delta)

@@ -10,11 +10,13 @@ from uuid import UUID
 
 from django.db import IntegrityError
 
+from billing.models import Invoice, TokenBundlePurchase
 from common.errors import DomainError, Invalid, InvalidState, NotFound
 from tokens.ledger import Entry, InsufficientTokens, ledger_append
 from tokens.models import TokenTransaction
 
 Type = TokenTransaction.Type
+PURCHASE_REFERENCE = "token_bundle_purchase"
 
 
 class AdjustmentBelowZero(InsufficientTokens):
@@ -185,3 +187,37 @@ def _append_once(user_id: UUID, entry: Entry) -> TokenTransaction:
         if (first.amount, first.transaction_type) != (entry.amount, entry.transaction_type):
             raise LedgerKeyReused() from None
         return first
+
+
+def purchases_credit(*, invoice: Invoice) -> dict[str, int]:
+    """Tokens' part of a capture: credits each pending purchase of the paid invoice, with
+    the purchase as the entry's reference, and marks it completed.
+
+    The purchases are locked (in id order) and only pending ones are credited, so running it
+    again changes nothing; the ledger's unique reference would refuse a second credit anyway.
+    A fixed number of queries however many purchases: one lock, one append, one update.
+    """
+    purchases = list(
+        TokenBundlePurchase.objects.select_for_update()
+        .filter(invoice=invoice, status=TokenBundlePurchase.Status.PENDING)
+        .order_by("id")
+    )
+    if not purchases:
+        return {"tokens_credited": 0}
+    ledger_append(
+        user_id=invoice.user_id,
+        entries=[
+            Entry(
+                amount=purchase.tokens,
+                transaction_type=Type.PURCHASE,
+                reference_type=PURCHASE_REFERENCE,
+                reference_id=str(purchase.id),
+                description=f"{purchase.name} ({invoice.number})",
+            )
+            for purchase in purchases
+        ],
+    )
+    TokenBundlePurchase.objects.filter(pk__in=[purchase.pk for purchase in purchases]).update(
+        status=TokenBundlePurchase.Status.COMPLETED, completed_at=invoice.paid_at
+    )
+    return {"tokens_credited": sum(purchase.tokens for purchase in purchases)}

@@ -13,12 +13,12 @@ from catalog.models import AddOn, BillingPeriod, CatalogItem, Plan, TokenBundle
 from catalog.services import catalog_item_create
 
 BUNDLES = [
-    ("10 tokens", 10, "10.00"),
-    ("50 tokens", 50, "45.00"),
-    ("100 tokens", 100, "90.00"),
-    ("500 tokens", 500, "400.00"),
-    ("1,000 tokens", 1000, "5.00"),
-    ("10,000 tokens", 10000, "50.00"),
+    ("Taster", 10, "10.00"),
+    ("Starter", 50, "45.00"),
+    ("Standard", 100, "90.00"),
+    ("Pro", 500, "400.00"),
+    ("Team", 1000, "5.00"),
+    ("Enterprise", 10000, "50.00"),
 ]
 PLANS = [
     ("Monthly", BillingPeriod.MONTHLY, "29.00"),

@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+import uuid
+
+from rest_framework import serializers
+
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    InvoiceLineItem,
+    Subscription,
+    TokenBundlePurchase,
+)
+from catalog.api.serializers import CurrencySerializer
+from common.api.fields import MoneyField
+from common.api.pagination import PageQuerySerializer
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a string; DRF would also take an integer."""
+
+    default_error_messages = {"invalid": "Must be a UUID string."}
+
+    def to_internal_value(self, data) -> uuid.UUID:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# Requests.
+
+
+class CheckoutRequestSerializer(serializers.Serializer):
+    """Prices, totals and anything else in the body are ignored: prices come from the catalog."""
+
+    plan_id = StrictUUIDField(required=False, allow_null=True)
+    token_bundle_ids = serializers.ListField(
+        child=StrictUUIDField(), required=False, default=list, max_length=100
+    )
+    add_on_ids = serializers.ListField(
+        child=StrictUUIDField(), required=False, default=list, max_length=100
+    )
+
+
+class InvoiceListQuerySerializer(PageQuerySerializer):
+    status = serializers.ChoiceField(choices=Invoice.Status.choices, required=False)
+
+
+class StaffInvoiceListQuerySerializer(InvoiceListQuerySerializer):
+    user = serializers.UUIDField(required=False, help_text="A user's id.")
+
+
+class MarkPaidRequestSerializer(serializers.Serializer):
+    payment_reference = serializers.CharField(max_length=255)
+
+
+class PaymentWebhookRequestSerializer(serializers.Serializer):
+    """Documents the webhook's body; the view verifies the raw bytes before parsing them."""
+
+    event_id = serializers.CharField(required=False, max_length=255)
+    invoice_id = serializers.UUIDField()
+    payment_reference = serializers.CharField(max_length=255)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    currency = serializers.CharField(min_length=3, max_length=3)
+
+
+# Responses.
+
+
+class InvoiceLineItemSerializer(serializers.ModelSerializer):
+    unit_price = MoneyField(currency_path="invoice.currency")
+    total_price = MoneyField(currency_path="invoice.currency")
+
+    class Meta:
+        model = InvoiceLineItem
+        fields = [
+            "id",
+            "item_type",
+            "item_id",
+            "description",
+            "quantity",
+            "unit_price",
+            "total_price",
+        ]
+
+
+class InvoiceSerializer(serializers.ModelSerializer):
+    currency = CurrencySerializer()
+    subtotal = MoneyField()
+    total_amount = MoneyField(source="total")
+    line_items = InvoiceLineItemSerializer(many=True)
+
+    class Meta:
+        model = Invoice
+        fields = [
+            "id",
+            "number",
+            "status",
+            "currency",
+            "subtotal",
+            "total_amount",
+            "line_items",
+            "created_at",
+            "paid_at",
+            "payment_reference",
+        ]
+
+
+class StaffInvoiceSerializer(InvoiceSerializer):
+    user_id = serializers.UUIDField()
+    user_email = serializers.EmailField(source="user.email")
+
+    class Meta(InvoiceSerializer.Meta):
+        fields = [*InvoiceSerializer.Meta.fields, "user_id", "user_email", "provider"]
+
+
+class SubscriptionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Subscription
+        fields = ["id", "plan_id", "plan_name", "status", "starts_at", "expires_at"]
+
+
+class TokenBundlePurchaseSerializer(serializers.ModelSerializer):
+    unit_price = MoneyField(currency_path="invoice.currency")
+
+    class Meta:
+        model = TokenBundlePurchase
+        fields = ["id", "bundle_id", "name", "tokens", "unit_price", "status", "completed_at"]
+
+
+class AddOnSubscriptionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AddOnSubscription
+        fields = [
+            "id",
+            "add_on_id",
+            "name",
+            "subscription_id",
+            "status",
+            "starts_at",
+            "expires_at",
+        ]
+
+
+class CurrentSubscriptionSerializer(SubscriptionSerializer):
+    add_ons = AddOnSubscriptionSerializer(many=True)
+
+    class Meta(SubscriptionSerializer.Meta):
+        fields = [*SubscriptionSerializer.Meta.fields, "add_ons"]
+
+
+class NextStepSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    method = serializers.CharField()
+    url = serializers.CharField()
+
+
+class CheckoutResponseSerializer(serializers.Serializer):
+    subscription = SubscriptionSerializer(allow_null=True)
+    invoice = InvoiceSerializer()
+    token_bundles = TokenBundlePurchaseSerializer(many=True, source="purchases")
+    add_ons = AddOnSubscriptionSerializer(many=True)
+    message = serializers.CharField()
+    next_step = NextStepSerializer()
+
+
+class PaymentWebhookResponseSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["success", "already_processed"])
+    invoice_id = serializers.UUIDField()
+    subscription_activated = serializers.BooleanField()
+    tokens_credited = serializers.IntegerField()
+    addons_activated = serializers.IntegerField()

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from billing.api import views
+
+app_name = "billing"
+
+urlpatterns = [
+    path("user/checkout", views.CheckoutView.as_view(), name="checkout"),
+    path("user/invoices", views.InvoiceListView.as_view(), name="invoices"),
+    path("user/invoices/<uuid:pk>", views.InvoiceDetailView.as_view(), name="invoice-detail"),
+    path(
+        "user/invoices/<uuid:pk>/cancel", views.InvoiceCancelView.as_view(), name="invoice-cancel"
+    ),
+    path("user/subscription", views.SubscriptionView.as_view(), name="subscription"),
+    path("webhooks/payment", views.PaymentWebhookView.as_view(), name="webhook-payment"),
+    path("admin/invoices", views.StaffInvoiceListView.as_view(), name="staff-invoices"),
+    path(
+        "admin/invoices/<uuid:pk>/mark-paid",
+        views.StaffMarkPaidView.as_view(),
+        name="staff-invoice-mark-paid",
+    ),
+]

@@ -1,0 +1,195 @@
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.conf import settings
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing import selectors, services
+from billing.api.serializers import (
+    CheckoutRequestSerializer,
+    CheckoutResponseSerializer,
+    CurrentSubscriptionSerializer,
+    InvoiceListQuerySerializer,
+    InvoiceSerializer,
+    MarkPaidRequestSerializer,
+    PaymentWebhookRequestSerializer,
+    PaymentWebhookResponseSerializer,
+    StaffInvoiceListQuerySerializer,
+    StaffInvoiceSerializer,
+)
+from billing.models import Invoice
+from billing.services.webhooks import payment_webhook_process
+from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
+from common.api.pagination import PagePagination
+from common.api.schema import error_response
+
+CHECKOUT_MESSAGE = "Checkout created. Awaiting payment."
+
+
+def _page(request: Request, view: APIView, invoices, serializer) -> Response:
+    paginator = PagePagination()
+    page = paginator.paginate_queryset(invoices, request, view=view)
+    return paginator.get_paginated_response(serializer(page, many=True).data)
+
+
+class CheckoutView(APIView):
+    @extend_schema(
+        tags=["checkout"],
+        parameters=[idempotency_parameter(required=False)],
+        request=CheckoutRequestSerializer,
+        responses={
+            201: CheckoutResponseSerializer,
+            409: error_response("`conflict`: a request with this key is still in flight."),
+            422: error_response("`idempotency_key_reused`: the key came with another body."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        key = idempotency_key(request, required=False)
+        payload = CheckoutRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return idempotent(
+            request, key, lambda: self._checkout(request, key, payload.validated_data)
+        )
+
+    @staticmethod
+    def _checkout(request: Request, key: str | None, data: dict) -> Response:
+        result = services.checkout_create(
+            user_id=request.user.pk,
+            plan_id=data.get("plan_id"),
+            token_bundle_ids=data["token_bundle_ids"],
+            add_on_ids=data["add_on_ids"],
+            idempotency_key=f"checkout:{key}" if key else "",
+        )
+        pay_url = reverse("billing:invoice-detail", args=[result.invoice.pk]) + "/pay"
+        body = {
+            "subscription": result.subscription,
+            "invoice": result.invoice,
+            "purchases": result.purchases,
+            "add_ons": result.add_ons,
+            "message": CHECKOUT_MESSAGE,
+            "next_step": {"action": "pay", "method": "POST", "url": pay_url},
+        }
+        return Response(CheckoutResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class InvoiceListView(APIView):
+    pagination_class = PagePagination
+
+    @extend_schema(
+        tags=["invoices"],
+        parameters=[InvoiceListQuerySerializer],
+        responses=InvoiceSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = InvoiceListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        invoices = selectors.invoices_of_user(
+            user_id=request.user.pk, status=query.validated_data.get("status")
+        )
+        return _page(request, self, invoices, InvoiceSerializer)
+
+
+class InvoiceDetailView(APIView):
+    @extend_schema(tags=["invoices"], responses=InvoiceSerializer)
+    def get(self, request: Request, pk: UUID) -> Response:
+        invoice = selectors.invoice_with_items(invoice_id=pk, user_id=request.user.pk)
+        return Response(InvoiceSerializer(invoice).data)
+
+
+class InvoiceCancelView(APIView):
+    @extend_schema(
+        tags=["invoices"],
+        request=None,
+        responses={
+            200: InvoiceSerializer,
+            409: error_response("`invalid_state`: only a pending invoice can be cancelled."),
+        },
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        services.invoice_cancel(invoice_id=pk, user_id=request.user.pk)
+        invoice = selectors.invoice_with_items(invoice_id=pk)
+        return Response(InvoiceSerializer(invoice).data)
+
+
+class SubscriptionView(APIView):
+    @extend_schema(tags=["invoices"], responses=CurrentSubscriptionSerializer)
+    def get(self, request: Request) -> Response:
+        subscription = selectors.subscription_current(user_id=request.user.pk)
+        return Response(CurrentSubscriptionSerializer(subscription).data)
+
+
+class PaymentWebhookView(APIView):
+    """Signed by the provider, not authenticated by JWT; never throttled (providers retry)."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        tags=["webhooks"],
+        request=PaymentWebhookRequestSerializer,
+        responses={
+            200: PaymentWebhookResponseSerializer,
+            400: error_response(
+                "`invalid_signature`, `validation_error`, `amount_mismatch` or "
+                "`currency_mismatch`; recorded, nothing else changes."
+            ),
+            404: error_response("`not_found`: no such invoice; recorded."),
+            409: error_response("`invalid_state`: the invoice is cancelled or paid otherwise."),
+            413: error_response("`too_large`: the body is over 1 MiB."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        answer = payment_webhook_process(
+            raw_body=request.body,
+            signature_header=request.headers.get("X-Payment-Signature"),
+            secrets=settings.PAYMENT_WEBHOOK_SECRETS,
+        )
+        return Response(PaymentWebhookResponseSerializer(answer).data)
+
+
+class StaffInvoiceListView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+    pagination_class = PagePagination
+
+    @extend_schema(
+        tags=["staff: invoices"],
+        parameters=[StaffInvoiceListQuerySerializer],
+        responses=StaffInvoiceSerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        query = StaffInvoiceListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        invoices = selectors.invoices_for_staff(
+            status=query.validated_data.get("status"), user_id=query.validated_data.get("user")
+        )
+        return _page(request, self, invoices, StaffInvoiceSerializer)
+
+
+class StaffMarkPaidView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        tags=["staff: invoices"],
+        request=MarkPaidRequestSerializer,
+        responses={
+            200: StaffInvoiceSerializer,
+            409: error_response("`invalid_state`: cancelled, or paid by another payment."),
+        },
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        payload = MarkPaidRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        services.invoice_capture(
+            invoice_id=pk,
+            provider=Invoice.Provider.MANUAL,
+            payment_reference=payload.validated_data["payment_reference"],
+        )
+        invoice = selectors.invoices_for_staff().get(pk=pk)
+        return Response(StaffInvoiceSerializer(invoice).data)

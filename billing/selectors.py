@@ -1,0 +1,97 @@
+"""Billing reads."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
+from common.errors import NotFound
+
+
+def invoice_get(
+    *, invoice_id: UUID, user_id: UUID | None = None, for_update: bool = False
+) -> Invoice:
+    """One invoice; with `user_id`, only that user's (another's answers NotFound, so nobody
+    learns that it exists). `for_update` locks its row."""
+    invoices = Invoice.objects.select_related("currency")
+    if for_update:
+        invoices = invoices.select_for_update(of=("self",))
+    if user_id is not None:
+        invoices = invoices.filter(user_id=user_id)
+    try:
+        return invoices.get(pk=invoice_id)
+    except Invoice.DoesNotExist as error:
+        raise NotFound("No invoice with this id.") from error
+
+
+def invoice_with_items(*, invoice_id: UUID, user_id: UUID | None = None) -> Invoice:
+    """An invoice with its line items, for display (two queries)."""
+    invoices = invoices_with_items()
+    if user_id is not None:
+        invoices = invoices.filter(user_id=user_id)
+    try:
+        return invoices.get(pk=invoice_id)
+    except Invoice.DoesNotExist as error:
+        raise NotFound("No invoice with this id.") from error
+
+
+def invoices_with_items() -> QuerySet[Invoice]:
+    return Invoice.objects.select_related("currency").prefetch_related("line_items")
+
+
+def invoices_of_user(*, user_id: UUID, status: str | None = None) -> QuerySet[Invoice]:
+    """The user's invoices, newest first."""
+    invoices = invoices_with_items().filter(user_id=user_id)
+    if status:
+        invoices = invoices.filter(status=status)
+    return invoices.order_by("-created_at", "-number")
+
+
+def invoices_for_staff(
+    *, status: str | None = None, user_id: UUID | None = None
+) -> QuerySet[Invoice]:
+    invoices = invoices_with_items().select_related("user")
+    if status:
+        invoices = invoices.filter(status=status)
+    if user_id:
+        invoices = invoices.filter(user_id=user_id)
+    return invoices.order_by("-created_at", "-number")
+
+
+def _running() -> Q:
+    return Q(status=ItemStatus.ACTIVE) & (
+        Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+    )
+
+
+def subscription_active(*, user_id: UUID) -> Subscription | None:
+    """The newest active, unexpired subscription: what add-ons bought alone attach to."""
+    return (
+        Subscription.objects.filter(_running(), user_id=user_id)
+        .order_by("-starts_at", "-created_at")
+        .first()
+    )
+
+
+def subscription_current(*, user_id: UUID) -> Subscription:
+    """The newest active subscription, else the newest pending one, with its add-ons.
+
+    Raises NotFound when there is neither.
+    """
+    add_ons = Prefetch(
+        "add_ons",
+        queryset=AddOnSubscription.objects.exclude(status=ItemStatus.CANCELLED).order_by(
+            "created_at"
+        ),
+    )
+    subscriptions = Subscription.objects.filter(user_id=user_id).prefetch_related(add_ons)
+    current = (
+        subscriptions.filter(_running()).order_by("-starts_at", "-created_at").first()
+        or subscriptions.filter(status=ItemStatus.PENDING).order_by("-created_at").first()
+    )
+    if current is None:
+        raise NotFound("No current subscription.")
+    return current

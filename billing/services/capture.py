@@ -1,0 +1,111 @@
+"""Capture: a payment marks an invoice paid and activates everything on it, atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing import signals
+from billing.models import Invoice
+from billing.selectors import invoice_get
+from common.errors import DomainError, InvalidState
+
+
+class AmountMismatch(DomainError):
+    code = "amount_mismatch"
+    http_status = 400
+
+
+class CurrencyMismatch(DomainError):
+    code = "currency_mismatch"
+    http_status = 400
+
+
+class PaymentReferenceUsed(DomainError):
+    code = "invalid_state"
+    default_message = "This payment reference already paid another invoice."
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """What this capture did: for a repeated delivery, nothing (`already_processed`)."""
+
+    invoice: Invoice
+    status: str
+    subscription_activated: bool = False
+    tokens_credited: int = 0
+    addons_activated: int = 0
+
+
+def invoice_capture(
+    *,
+    invoice_id: UUID,
+    payment_reference: str,
+    provider: str,
+    amount: Decimal | None = None,
+    currency: str | None = None,
+) -> CaptureResult:
+    """Marks a pending invoice paid and sends `invoice_paid` inside the same transaction, so
+    the subscription, add-ons and token credits happen with it or not at all.
+
+    The invoice row is locked first, so concurrent deliveries of one payment capture once.
+    `amount` and `currency`, when the provider states them, must equal the invoice's.
+    The same payment again answers `already_processed` and changes nothing. Raises NotFound,
+    CurrencyMismatch, AmountMismatch (the invoice stays pending), InvalidState for an invoice
+    that is cancelled, refunded or paid by another payment, PaymentReferenceUsed when the
+    payment already paid another invoice; and whatever a receiver raises, after rolling back.
+    """
+    try:
+        with transaction.atomic():
+            return _capture(invoice_id, payment_reference, provider, amount, currency)
+    except IntegrityError as error:
+        used = Invoice.objects.filter(provider=provider, payment_reference=payment_reference)
+        if used.exclude(pk=invoice_id).exists():
+            raise PaymentReferenceUsed() from error
+        raise
+
+
+def _capture(
+    invoice_id: UUID,
+    payment_reference: str,
+    provider: str,
+    amount: Decimal | None,
+    currency: str | None,
+) -> CaptureResult:
+    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+    if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
+        if (invoice.provider, invoice.payment_reference) == (provider, payment_reference):
+            return CaptureResult(invoice=invoice, status="already_processed")
+        raise InvalidState(f"Invoice {invoice.number} is already paid by another payment.")
+    if invoice.status != Invoice.Status.PENDING:
+        raise InvalidState(f"Invoice {invoice.number} is {invoice.status}; it cannot be paid.")
+    if currency is not None and currency.upper() != invoice.currency.code:
+        raise CurrencyMismatch(
+            f"The payment is in {currency.upper()}; invoice {invoice.number} is in "
+            f"{invoice.currency.code}."
+        )
+    if amount is not None and amount != invoice.total:
+        raise AmountMismatch(
+            f"The payment is {amount}; invoice {invoice.number} is {invoice.total}."
+        )
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = timezone.now()
+    invoice.provider = provider
+    invoice.payment_reference = payment_reference
+    invoice.save(update_fields=["status", "paid_at", "provider", "payment_reference", "updated_at"])
+
+    counts = {"subscription_activated": 0, "tokens_credited": 0, "addons_activated": 0}
+    for _receiver, response in signals.invoice_paid.send(sender=Invoice, invoice=invoice):
+        for name, value in (response or {}).items():
+            counts[name] += value
+    return CaptureResult(
+        invoice=invoice,
+        status="success",
+        subscription_activated=bool(counts["subscription_activated"]),
+        tokens_credited=counts["tokens_credited"],
+        addons_activated=counts["addons_activated"],
+    )

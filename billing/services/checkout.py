@@ -1,0 +1,244 @@
+"""Checkout: one invoice with its line items and everything it buys, all pending."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    InvoiceLineItem,
+    Subscription,
+    TokenBundlePurchase,
+)
+from billing.selectors import subscription_active
+from billing.services.numbers import invoice_number_next
+from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
+from common.errors import Invalid
+
+MAX_ITEMS = 100
+ItemType = InvoiceLineItem.ItemType
+
+
+@dataclass(frozen=True)
+class CheckoutResult:
+    invoice: Invoice
+    subscription: Subscription | None
+    purchases: list[TokenBundlePurchase] = field(default_factory=list)
+    add_ons: list[AddOnSubscription] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Cart:
+    """What the checkout buys, read from the catalog: its prices, not the client's."""
+
+    plan: Plan | None
+    bundles: list[TokenBundle]
+    add_ons: list[AddOn]
+    parent: Subscription | None
+    currency: Currency
+
+
+def checkout_create(
+    *,
+    user_id: UUID,
+    plan_id: UUID | None,
+    token_bundle_ids: Sequence[UUID],
+    add_on_ids: Sequence[UUID],
+    idempotency_key: str = "",
+) -> CheckoutResult:
+    """Creates a pending invoice, its line items, the subscription, one purchase per bundle
+    occurrence and the add-on subscriptions, in one transaction.
+
+    Raises Invalid (and writes nothing) for no items, more than 100, an unknown or inactive
+    item, an add-on twice, or add-ons without a plan in this checkout or an active
+    subscription. With `idempotency_key`, the same key again returns the first checkout.
+    A fixed number of queries, whatever the number of items: one read per kind of item, one
+    insert per kind of row.
+    """
+    cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
+    try:
+        with transaction.atomic():
+            return _write(user_id, cart, idempotency_key)
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        first = Invoice.objects.filter(user_id=user_id, idempotency_key=idempotency_key)
+        if not first.exists():
+            raise
+        return checkout_of(first.get())
+
+
+def checkout_of(invoice: Invoice) -> CheckoutResult:
+    """What a checkout created, read back (for a replayed key)."""
+    return CheckoutResult(
+        invoice=invoice,
+        subscription=invoice.subscriptions.order_by("created_at").first(),
+        purchases=list(invoice.token_purchases.order_by("created_at", "id")),
+        add_ons=list(invoice.add_on_subscriptions.order_by("created_at", "id")),
+    )
+
+
+def _cart(
+    user_id: UUID,
+    plan_id: UUID | None,
+    token_bundle_ids: Sequence[UUID],
+    add_on_ids: Sequence[UUID],
+) -> _Cart:
+    count = (1 if plan_id else 0) + len(token_bundle_ids) + len(add_on_ids)
+    if count == 0:
+        raise Invalid(
+            "non_field_errors", "Choose at least one item: a plan, a bundle or an add-on."
+        )
+    if count > MAX_ITEMS:
+        raise Invalid(
+            "non_field_errors", f"At most {MAX_ITEMS} items per checkout; this has {count}."
+        )
+    repeated = [add_on_id for add_on_id, times in Counter(add_on_ids).items() if times > 1]
+    if repeated:
+        raise Invalid("add_on_ids", f"An add-on can be bought once per checkout: {_ids(repeated)}.")
+
+    plan = None
+    if plan_id:
+        plan = _active(Plan, [plan_id], "plan_id", "plan")[plan_id]
+    found_bundles = _active(TokenBundle, token_bundle_ids, "token_bundle_ids", "token bundle")
+    found_add_ons = _active(AddOn, add_on_ids, "add_on_ids", "add-on")
+    parent = None
+    if add_on_ids and plan is None:
+        parent = subscription_active(user_id=user_id)
+        if parent is None:
+            raise Invalid(
+                "add_on_ids",
+                "Add-ons need a plan: add plan_id, or subscribe to a plan first.",
+            )
+    items = [
+        *([plan] if plan else []),
+        *found_bundles.values(),
+        *found_add_ons.values(),
+    ]
+    currency = items[0].currency
+    if not currency.is_default or any(item.currency_id != currency.id for item in items):
+        raise Invalid("non_field_errors", "Every item must be priced in the default currency.")
+    return _Cart(
+        plan=plan,
+        bundles=[found_bundles[bundle_id] for bundle_id in token_bundle_ids],
+        add_ons=[found_add_ons[add_on_id] for add_on_id in add_on_ids],
+        parent=parent,
+        currency=currency,
+    )
+
+
+def _active(
+    model: type[CatalogItem], ids: Sequence[UUID], field_name: str, label: str
+) -> dict[UUID, CatalogItem]:
+    """The active items with these ids, in one query; Invalid names any that are not."""
+    if not ids:
+        return {}
+    found = {
+        item.id: item
+        for item in model.objects.select_related("currency").filter(pk__in=set(ids), is_active=True)
+    }
+    missing = [item_id for item_id in dict.fromkeys(ids) if item_id not in found]
+    if missing:
+        raise Invalid(field_name, f"No active {label} with id {_ids(missing)}.")
+    return found
+
+
+def _ids(ids: Sequence[UUID]) -> str:
+    return ", ".join(str(item_id) for item_id in ids)
+
+
+def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
+    """Rows that refer to the invoice go first (foreign keys are checked at commit), the
+    invoice number last: its row lock serializes checkouts, so it is held only for the
+    invoice's own INSERT."""
+    invoice_id = uuid.uuid4()
+    lines = _lines(cart, invoice_id)
+    InvoiceLineItem.objects.bulk_create(lines)
+    subscription = None
+    if cart.plan:
+        subscription = Subscription.objects.create(
+            user_id=user_id,
+            plan=cart.plan,
+            invoice_id=invoice_id,
+            plan_name=cart.plan.name,
+            billing_period=cart.plan.billing_period,
+            price=cart.plan.price,
+        )
+    purchases = TokenBundlePurchase.objects.bulk_create(
+        TokenBundlePurchase(
+            user_id=user_id,
+            bundle=bundle,
+            invoice_id=invoice_id,
+            name=bundle.name,
+            tokens=bundle.token_amount,
+            unit_price=bundle.price,
+        )
+        for bundle in cart.bundles
+    )
+    add_ons = AddOnSubscription.objects.bulk_create(
+        AddOnSubscription(
+            user_id=user_id,
+            add_on=add_on,
+            subscription=subscription or cart.parent,
+            invoice_id=invoice_id,
+            name=add_on.name,
+            billing_period=add_on.billing_period,
+            unit_price=add_on.price,
+        )
+        for add_on in cart.add_ons
+    )
+    total = sum((line.total_price for line in lines), Decimal(0))
+    invoice = Invoice.objects.create(
+        id=invoice_id,
+        number=invoice_number_next(year=timezone.now().year),
+        user_id=user_id,
+        currency=cart.currency,
+        subtotal=total,
+        total=total,
+        idempotency_key=idempotency_key,
+    )
+    for purchase in purchases:
+        purchase.invoice = invoice
+    return CheckoutResult(invoice, subscription, purchases, add_ons)
+
+
+def _lines(cart: _Cart, invoice_id: UUID) -> list[InvoiceLineItem]:
+    """One line for the plan, one per distinct bundle (quantity counts repeats), one per
+    add-on; each line's total is quantity times unit price."""
+    lines: list[tuple[str, CatalogItem, str, int]] = []
+    if cart.plan:
+        lines.append((ItemType.SUBSCRIPTION, cart.plan, f"{cart.plan.name} plan", 1))
+    for bundle_id, quantity in Counter(bundle.id for bundle in cart.bundles).items():
+        bundle = next(bundle for bundle in cart.bundles if bundle.id == bundle_id)
+        lines.append(
+            (
+                ItemType.TOKEN_BUNDLE,
+                bundle,
+                f"{bundle.name} ({bundle.token_amount} tokens)",
+                quantity,
+            )
+        )
+    for add_on in cart.add_ons:
+        lines.append((ItemType.ADD_ON, add_on, f"{add_on.name} add-on", 1))
+    return [
+        InvoiceLineItem(
+            invoice_id=invoice_id,
+            position=position,
+            item_type=item_type,
+            item_id=item.id,
+            description=description[:300],
+            quantity=quantity,
+            unit_price=item.price,
+            total_price=item.price * quantity,
+        )
+        for position, (item_type, item, description, quantity) in enumerate(lines, start=1)
+    ]

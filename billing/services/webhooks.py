@@ -1,0 +1,271 @@
+"""The provider-neutral capture webhook: verify, record, capture.
+
+Every delivery is recorded as a PaymentEvent whatever becomes of it. A refused delivery's
+record is written in its own transaction, so it survives the rollback of anything else; an
+accepted one's record commits together with the capture it caused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import Invoice, PaymentEvent
+from billing.services.capture import AmountMismatch, CurrencyMismatch, invoice_capture
+from common.api.parsers import parse_json_bytes
+from common.errors import DomainError, Invalid, InvalidState, NotFound
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+Outcome = PaymentEvent.Outcome
+PROVIDER = Invoice.Provider.PAYMENT
+
+
+class InvalidSignature(DomainError):
+    code = "invalid_signature"
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class PaymentNotice:
+    event_id: str
+    invoice_id: UUID
+    payment_reference: str
+    amount: Decimal
+    currency: str
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: str
+    invoice_id: UUID
+    subscription_activated: bool = False
+    tokens_credited: int = 0
+    addons_activated: int = 0
+
+
+def signature_verify(
+    *, header: str | None, raw_body: bytes, secrets: Sequence[str], now: float
+) -> None:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, several `v1` allowed.
+
+    Any v1 may match any configured secret (both sides can rotate). Comparison is in
+    constant time. Raises InvalidSignature.
+    """
+    if not secrets:
+        logger.warning("PAYMENT_WEBHOOK_SECRET is not set: refusing a payment webhook")
+        raise InvalidSignature("No webhook secret is configured, so no delivery can be verified.")
+    if not header:
+        raise InvalidSignature("The X-Payment-Signature header is missing.")
+    timestamp, signatures = None, []
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t":
+            timestamp = value
+        elif name == "v1":
+            signatures.append(value.encode("ascii", "replace"))
+    if timestamp is None or not timestamp.isdigit() or not signatures:
+        raise InvalidSignature("The signature header must be t=<unix seconds>,v1=<hex digest>.")
+    if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
+        raise InvalidSignature("The signature's timestamp is more than 300 seconds from now.")
+    signed = timestamp.encode() + b"." + raw_body
+    expected = [
+        hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest().encode() for secret in secrets
+    ]
+    if not any(hmac.compare_digest(e, s) for e in expected for s in signatures):
+        raise InvalidSignature("The signature does not match the body.")
+
+
+def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
+    """`{event_id?, invoice_id, payment_reference, amount, currency}`; raises Invalid."""
+    try:
+        data = parse_json_bytes(raw_body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise Invalid("non_field_errors", "The body is not valid JSON.") from error
+    if not isinstance(data, dict):
+        raise Invalid("non_field_errors", "The body must be a JSON object.")
+    event_id = data.get("event_id", "")
+    if not isinstance(event_id, str) or len(event_id) > 255:
+        raise Invalid("event_id", "Must be a string of at most 255 characters.")
+    try:
+        invoice_id = uuid.UUID(_required_text(data, "invoice_id"))
+    except ValueError as error:
+        raise Invalid("invoice_id", "Must be a UUID.") from error
+    reference = _required_text(data, "payment_reference").strip()
+    if not reference or len(reference) > 255:
+        raise Invalid("payment_reference", "Must be 1 to 255 characters.")
+    currency = _required_text(data, "currency").strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise Invalid("currency", "Must be a three-letter ISO 4217 code.")
+    return PaymentNotice(
+        event_id=event_id,
+        invoice_id=invoice_id,
+        payment_reference=reference,
+        amount=_amount(data.get("amount")),
+        currency=currency,
+    )
+
+
+def _required_text(data: dict, name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise Invalid(name, "This field is required and must be a string.")
+    return value
+
+
+def _amount(value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".')
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as error:
+        raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".') from error
+    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+        raise Invalid("amount", "Must be a non-negative amount with at most 2 decimal places.")
+    return amount
+
+
+def payment_webhook_process(
+    *, raw_body: bytes, signature_header: str | None, secrets: Sequence[str]
+) -> WebhookAnswer:
+    """Verifies, records and captures one delivery of the capture webhook.
+
+    Raises InvalidSignature or Invalid (recorded as rejected, nothing else changes), and the
+    capture's refusals (recorded with the outcome; the invoice stays as it was). The same
+    event id, or the same payment again, answers `already_processed`.
+    """
+    text = raw_body.decode("utf-8", errors="replace")
+    try:
+        signature_verify(
+            header=signature_header,
+            raw_body=raw_body,
+            secrets=secrets,
+            now=timezone.now().timestamp(),
+        )
+    except InvalidSignature as refusal:
+        payment_event_record(payload=text, signature_valid=False, error=refusal.message)
+        raise
+    try:
+        notice = payment_notice_parse(raw_body)
+    except Invalid as refusal:
+        payment_event_record(
+            payload=text, signature_valid=True, error=f"{refusal.field}: {refusal}"
+        )
+        raise
+    try:
+        answer, refusal = _process(notice, text)
+    except Exception as error:
+        payment_event_record(
+            payload=text,
+            signature_valid=True,
+            event_id=notice.event_id,
+            outcome=Outcome.FAILED,
+            error=f"{type(error).__name__}: {error}",
+        )
+        raise
+    if refusal is not None:
+        raise refusal
+    return answer
+
+
+def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainError | None]:
+    with transaction.atomic():
+        event = _event_for(notice, text)
+        if event.outcome in (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED):
+            event.save(update_fields=["deliveries"])
+            return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
+        refusal = None
+        try:
+            with transaction.atomic():
+                captured = invoice_capture(
+                    invoice_id=notice.invoice_id,
+                    payment_reference=notice.payment_reference,
+                    provider=PROVIDER,
+                    amount=notice.amount,
+                    currency=notice.currency,
+                )
+        except (NotFound, AmountMismatch, CurrencyMismatch, InvalidState) as error:
+            refusal = error
+            event.outcome, event.error = Outcome.REJECTED, error.message
+            if not isinstance(error, NotFound):
+                event.invoice_id = notice.invoice_id
+            answer = None
+        else:
+            processed = captured.status == "success"
+            event.outcome = Outcome.PROCESSED if processed else Outcome.ALREADY_PROCESSED
+            event.error = ""
+            event.invoice_id = notice.invoice_id
+            answer = WebhookAnswer(
+                status=captured.status,
+                invoice_id=notice.invoice_id,
+                subscription_activated=captured.subscription_activated,
+                tokens_credited=captured.tokens_credited,
+                addons_activated=captured.addons_activated,
+            )
+        event.processed_at = timezone.now()
+        event.save()
+    return answer, refusal
+
+
+def _event_for(notice: PaymentNotice, text: str) -> PaymentEvent:
+    """The event's row: new, or (same event id) the first delivery's, locked, counted."""
+    fields = {
+        "event_type": "payment.captured",
+        "payload": text,
+        "signature_valid": True,
+        "payment_reference": notice.payment_reference,
+    }
+    if not notice.event_id:
+        return PaymentEvent.objects.create(provider=PROVIDER, **fields)
+    event, created = PaymentEvent.objects.get_or_create(
+        provider=PROVIDER, event_id=notice.event_id, defaults=fields
+    )
+    if created:
+        return event
+    event = PaymentEvent.objects.select_for_update().get(pk=event.pk)
+    event.deliveries += 1
+    return event
+
+
+def payment_event_record(
+    *,
+    payload: str,
+    signature_valid: bool,
+    error: str,
+    event_id: str = "",
+    outcome: str = Outcome.REJECTED,
+) -> PaymentEvent:
+    """Records a delivery that was refused or failed, in its own transaction.
+
+    A refused signature never takes the event id it claims, so a forged delivery cannot
+    squat on a real event's id. A failed one keeps its id, so the provider's retry finds it.
+    """
+    fields = {
+        "event_type": "payment.captured",
+        "payload": payload,
+        "signature_valid": signature_valid,
+        "outcome": outcome,
+        "error": error[:5000],
+        "processed_at": timezone.now(),
+    }
+    with transaction.atomic():
+        if event_id and signature_valid:
+            event, created = PaymentEvent.objects.get_or_create(
+                provider=PROVIDER, event_id=event_id, defaults=fields
+            )
+            if not created:
+                PaymentEvent.objects.filter(pk=event.pk).update(
+                    outcome=outcome, error=fields["error"], processed_at=fields["processed_at"]
+                )
+            return event
+        return PaymentEvent.objects.create(provider=PROVIDER, **fields)

@@ -1,0 +1,65 @@
+"""Billing test helpers: checkouts made through the service, and signed deliveries."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from decimal import Decimal
+
+from billing import services
+from billing.models import Invoice
+
+PAYMENT_SECRET = "whsec_tests_payment_current"
+WEBHOOK = "/api/v1/webhooks/payment"
+
+
+def checkout(user, *, plan=None, bundles=(), add_ons=(), key: str = "") -> services.CheckoutResult:
+    return services.checkout_create(
+        user_id=user.pk,
+        plan_id=plan.pk if plan else None,
+        token_bundle_ids=[bundle.pk for bundle in bundles],
+        add_on_ids=[add_on.pk for add_on in add_ons],
+        idempotency_key=key,
+    )
+
+
+def capture(invoice: Invoice, reference: str = "pay-1") -> services.CaptureResult:
+    return services.invoice_capture(
+        invoice_id=invoice.pk,
+        payment_reference=reference,
+        provider=Invoice.Provider.PAYMENT,
+        amount=invoice.total,
+        currency=invoice.currency.code,
+    )
+
+
+def signature(body: bytes, *, secret: str = PAYMENT_SECRET, at: float | None = None) -> str:
+    timestamp = str(int(time.time() if at is None else at))
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def payment_body(invoice: Invoice, **overrides) -> bytes:
+    fields = {
+        "event_id": "evt-1",
+        "invoice_id": str(invoice.pk),
+        "payment_reference": "pay-1",
+        "amount": str(invoice.total),
+        "currency": invoice.currency.code,
+        **overrides,
+    }
+    return json.dumps({key: value for key, value in fields.items() if value is not None}).encode()
+
+
+def deliver(client, body: bytes, header: str | None = "sign"):
+    """Posts a capture webhook; `header="sign"` signs the body with the test secret."""
+    headers = {}
+    if header is not None:
+        headers["HTTP_X_PAYMENT_SIGNATURE"] = signature(body) if header == "sign" else header
+    return client.post(WEBHOOK, data=body, content_type="application/json", **headers)
+
+
+def money(value: str) -> Decimal:
+    return Decimal(value)

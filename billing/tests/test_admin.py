@@ -1,0 +1,115 @@
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    PaymentEvent,
+    Subscription,
+    TokenBundlePurchase,
+)
+from billing.tests.factories import capture, checkout, deliver, payment_body
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:billing_invoice_changelist"
+
+
+@pytest.fixture
+def staff_browser(client, staff_user):
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def order(user):
+    return checkout(
+        user, plan=PlanFactory(), bundles=[TokenBundleFactory()], add_ons=[AddOnFactory()]
+    )
+
+
+@pytest.mark.parametrize(
+    "model", [Invoice, Subscription, AddOnSubscription, TokenBundlePurchase, PaymentEvent]
+)
+def test_billing_pages_render_read_only(staff_browser, api_client, order, model):
+    deliver(api_client, payment_body(order.invoice))
+    row = model.objects.order_by("pk").first()
+    meta = model._meta
+    prefix = f"admin:{meta.app_label}_{meta.model_name}"
+
+    changelist = staff_browser.get(reverse(f"{prefix}_changelist"))
+    change = staff_browser.get(reverse(f"{prefix}_change", args=[row.pk]))
+    add = staff_browser.get(reverse(f"{prefix}_add"))
+
+    assert changelist.status_code == change.status_code == 200
+    assert add.status_code == 403
+    assert 'name="_save"' not in change.content.decode()
+
+
+def test_invoice_page_shows_its_line_items(staff_browser, order):
+    page = staff_browser.get(reverse("admin:billing_invoice_change", args=[order.invoice.pk]))
+
+    descriptions = order.invoice.line_items.values_list("description", flat=True)
+    assert all(description in page.content.decode() for description in descriptions)
+
+
+def test_invoices_search_by_number_and_email_and_filter_by_status(staff_browser, order, user):
+    by_number = staff_browser.get(reverse(CHANGELIST), {"q": order.invoice.number})
+    by_email = staff_browser.get(reverse(CHANGELIST), {"q": user.email})
+    by_status = staff_browser.get(reverse(CHANGELIST), {"status__exact": "paid"})
+
+    assert list(by_number.context["cl"].result_list) == [order.invoice]
+    assert list(by_email.context["cl"].result_list) == [order.invoice]
+    assert list(by_status.context["cl"].result_list) == []
+
+
+def test_mark_paid_asks_for_a_reference_then_captures(staff_browser, order, user):
+    selected = {"action": "mark_paid", ACTION_CHECKBOX_NAME: [order.invoice.pk]}
+
+    form = staff_browser.post(reverse(CHANGELIST), selected)
+    done = staff_browser.post(
+        reverse(CHANGELIST), {**selected, "apply": "1", "payment_reference": "wire-7"}
+    )
+
+    assert form.status_code == 200
+    assert 'name="payment_reference"' in form.content.decode()
+    assert done.status_code == 302
+    invoice = Invoice.objects.get(pk=order.invoice.pk)
+    assert (invoice.status, invoice.provider, invoice.payment_reference) == (
+        "paid",
+        "manual",
+        "wire-7",
+    )
+    assert user.token_account.balance == order.purchases[0].tokens
+
+
+def test_mark_paid_of_several_invoices_is_refused(staff_browser, order, user):
+    other = checkout(user, bundles=[TokenBundleFactory()])
+
+    response = staff_browser.post(
+        reverse(CHANGELIST),
+        {"action": "mark_paid", ACTION_CHECKBOX_NAME: [order.invoice.pk, other.invoice.pk]},
+        follow=True,
+    )
+
+    assert "Select exactly one invoice" in response.content.decode()
+    assert set(Invoice.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_cancel_action_cancels_pending_and_reports_the_rest(staff_browser, order, user):
+    paid = checkout(user, bundles=[TokenBundleFactory()]).invoice
+    capture(paid)
+
+    response = staff_browser.post(
+        reverse(CHANGELIST),
+        {"action": "cancel", ACTION_CHECKBOX_NAME: [order.invoice.pk, paid.pk]},
+        follow=True,
+    )
+
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "cancelled"
+    assert Invoice.objects.get(pk=paid.pk).status == "paid"
+    assert "Only a pending invoice can be cancelled" in response.content.decode()

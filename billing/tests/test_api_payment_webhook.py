@@ -1,0 +1,283 @@
+import json
+import time
+from decimal import Decimal
+from uuid import uuid4
+
+import pytest
+
+from billing import services, signals
+from billing.models import Invoice, PaymentEvent
+from billing.tests.factories import checkout, deliver, payment_body, signature
+from catalog.tests.factories import PlanFactory, TokenBundleFactory
+from common.tests.helpers import database_state
+from tokens.models import TokenAccount
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def invoice(user):
+    bundle = TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+    return checkout(user, plan=PlanFactory(price=Decimal("29.00")), bundles=[bundle]).invoice
+
+
+def balance(user) -> int:
+    account = TokenAccount.objects.filter(user=user).first()
+    return account.balance if account else 0
+
+
+def without_events(state: dict) -> dict:
+    return {model: rows for model, rows in state.items() if model != "billing.PaymentEvent"}
+
+
+def test_a_signed_delivery_captures(api_client, user, invoice):
+    response = deliver(api_client, payment_body(invoice))
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "success",
+        "invoice_id": str(invoice.pk),
+        "subscription_activated": True,
+        "tokens_credited": 1000,
+        "addons_activated": 0,
+    }
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+    assert balance(user) == 1000
+    event = PaymentEvent.objects.get()
+    assert (event.event_id, event.outcome, event.signature_valid, event.invoice_id) == (
+        "evt-1",
+        "processed",
+        True,
+        invoice.pk,
+    )
+
+
+def test_a_replayed_event_is_already_processed_and_changes_nothing(api_client, user, invoice):
+    body = payment_body(invoice)
+    deliver(api_client, body)
+    before = database_state()
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "already_processed"
+    assert without_events(database_state()) == without_events(before)
+    assert PaymentEvent.objects.get().deliveries == 2
+    assert balance(user) == 1000
+
+
+def test_the_same_payment_under_another_event_id_is_already_processed(api_client, user, invoice):
+    deliver(api_client, payment_body(invoice, event_id="evt-1"))
+
+    response = deliver(api_client, payment_body(invoice, event_id="evt-2"))
+
+    assert response.json()["status"] == "already_processed"
+    assert balance(user) == 1000
+    assert PaymentEvent.objects.get(event_id="evt-2").outcome == "already_processed"
+
+
+def test_deliveries_without_event_id_are_each_recorded_and_captured_once(api_client, user, invoice):
+    body = payment_body(invoice, event_id=None)
+
+    first = deliver(api_client, body)
+    second = deliver(api_client, body)
+
+    assert [first.json()["status"], second.json()["status"]] == ["success", "already_processed"]
+    assert PaymentEvent.objects.count() == 2
+    assert balance(user) == 1000
+
+
+def test_any_of_several_signatures_may_match_secret_rotation(api_client, invoice):
+    body = payment_body(invoice)
+    timestamp = str(int(time.time()))
+    valid = signature(body, at=int(timestamp)).split("v1=")[1]
+
+    response = deliver(api_client, body, header=f"t={timestamp},v1={'0' * 64},v1={valid}")
+
+    assert response.status_code == 200
+
+
+def test_the_previous_secret_is_accepted_while_rotating(api_client, invoice):
+    body = payment_body(invoice)
+
+    response = deliver(
+        api_client, body, header=signature(body, secret="whsec_tests_payment_previous")
+    )
+
+    assert response.status_code == 200
+
+
+def refused_signatures(body: bytes) -> dict[str, str | None]:
+    now = time.time()
+    good = signature(body)
+    return {
+        "missing": None,
+        "empty": "",
+        "wrong secret": signature(body, secret="whsec_somebody_else"),
+        "stale": signature(body, at=now - 310),
+        "future": signature(body, at=now + 310),
+        "no timestamp": "v1=" + good.split("v1=")[1],
+        "no digest": good.split(",")[0],
+        "garbage": "this is not a signature",
+        "non ascii": good.split(",")[0] + ",v1=é",
+    }
+
+
+def test_bad_signatures_are_400_recorded_and_change_nothing(api_client, user, invoice):
+    body = payment_body(invoice)
+    for name, header in refused_signatures(body).items():
+        before = database_state()
+
+        response = deliver(api_client, body, header=header)
+
+        assert response.status_code == 400, name
+        assert response.json()["code"] == "invalid_signature", name
+        assert without_events(database_state()) == without_events(before), name
+        event = PaymentEvent.objects.order_by("-received_at").first()
+        assert (event.signature_valid, event.outcome, event.event_id) == (False, "rejected", "")
+    assert balance(user) == 0
+
+
+def test_a_tampered_body_is_refused(api_client, user, invoice):
+    body = payment_body(invoice)
+    header = signature(body)
+    tampered = body.replace(b"pay-1", b"pay-9")
+
+    response = deliver(api_client, tampered, header=header)
+
+    assert response.status_code == 400
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+
+
+def test_a_forged_delivery_cannot_take_a_real_event_id(api_client, user, invoice):
+    body = payment_body(invoice, event_id="evt-real")
+    deliver(api_client, body, header=signature(body, secret="forger"))
+
+    response = deliver(api_client, body)
+
+    assert response.json()["status"] == "success"
+    assert balance(user) == 1000
+
+
+def test_with_no_secret_configured_every_delivery_is_refused(api_client, settings, invoice):
+    settings.PAYMENT_WEBHOOK_SECRETS = []
+
+    response = deliver(api_client, payment_body(invoice))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_signature"
+
+
+def refused_payloads(invoice) -> list[tuple[bytes, int, str]]:
+    """Each with its own event id: a refused event's redelivery updates its first record."""
+    return [
+        (b"not json", 400, "validation_error"),
+        (b"[1, 2]", 400, "validation_error"),
+        (payment_body(invoice, invoice_id=None), 400, "validation_error"),
+        (payment_body(invoice, invoice_id="nope"), 400, "validation_error"),
+        (payment_body(invoice, payment_reference=None), 400, "validation_error"),
+        (payment_body(invoice, currency="US"), 400, "validation_error"),
+        (payment_body(invoice, amount="5.001"), 400, "validation_error"),
+        (payment_body(invoice, amount="NaN"), 400, "validation_error"),
+        (payment_body(invoice, amount=True), 400, "validation_error"),
+        (payment_body(invoice, amount=None), 400, "validation_error"),
+        (
+            json.dumps({**json.loads(payment_body(invoice)), "amount": 34.001}).encode(),
+            400,
+            "validation_error",
+        ),
+        (payment_body(invoice, event_id="e1", invoice_id=str(uuid4())), 404, "not_found"),
+        (payment_body(invoice, event_id="e2", amount="34.01"), 400, "amount_mismatch"),
+        (payment_body(invoice, event_id="e3", currency="EUR"), 400, "currency_mismatch"),
+    ]
+
+
+def test_refused_payloads_are_recorded_and_change_nothing(api_client, user, invoice):
+    for body, status, code in refused_payloads(invoice):
+        events = PaymentEvent.objects.count()
+        before = database_state()
+
+        response = deliver(api_client, body)
+
+        assert (response.status_code, response.json()["code"]) == (status, code), body
+        assert without_events(database_state()) == without_events(before), body
+        assert PaymentEvent.objects.count() == events + 1
+        event = PaymentEvent.objects.order_by("-received_at").first()
+        assert (event.signature_valid, event.outcome) == (True, "rejected")
+        assert event.error
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+    assert balance(user) == 0
+
+
+def test_an_amount_as_a_json_number_is_accepted(api_client, invoice):
+    body = json.dumps({**json.loads(payment_body(invoice)), "amount": 34.0}).encode()
+
+    assert deliver(api_client, body).status_code == 200
+
+
+def test_a_refused_event_delivered_again_updates_its_record(api_client, invoice):
+    body = payment_body(invoice, amount="1.00")
+    deliver(api_client, body)
+
+    again = deliver(api_client, body)
+
+    assert again.json()["code"] == "amount_mismatch"
+    event = PaymentEvent.objects.get()
+    assert (event.outcome, event.deliveries) == ("rejected", 2)
+
+
+def test_a_cancelled_invoice_is_409(api_client, invoice):
+    services.invoice_cancel(invoice_id=invoice.pk)
+
+    response = deliver(api_client, payment_body(invoice))
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "invalid_state"
+    assert PaymentEvent.objects.get().outcome == "rejected"
+
+
+def test_a_failing_receiver_is_500_recorded_and_the_retry_captures(user, invoice):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+
+    def broken(sender, invoice, **kwargs):
+        raise RuntimeError("downstream is down")
+
+    signals.invoice_paid.connect(broken, dispatch_uid="test.broken")
+    try:
+        failed = deliver(client, payment_body(invoice))
+    finally:
+        signals.invoice_paid.disconnect(dispatch_uid="test.broken")
+
+    assert failed.status_code == 500
+    event = PaymentEvent.objects.get()
+    assert (event.outcome, event.event_id) == ("failed", "evt-1")
+    assert "downstream is down" in event.error
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+
+    retried = deliver(client, payment_body(invoice))
+
+    assert retried.json()["status"] == "success"
+    event.refresh_from_db()
+    assert (event.outcome, event.deliveries) == ("processed", 2)
+    assert balance(user) == 1000
+
+
+def test_a_body_over_one_mebibyte_is_413(api_client, invoice):
+    body = payment_body(invoice, padding="x" * (1024 * 1024))
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 413
+
+
+def test_the_webhook_ignores_jwt_and_throttling(api_client, invoice, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "anon", "1/minute")
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer expired")
+
+    statuses = [deliver(api_client, payment_body(invoice)).status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200]

@@ -1,0 +1,79 @@
+"""Checkout and capture cost a fixed number of queries whatever the number of items.
+
+Measured without a wrapping test transaction, as in production (Django counts BEGIN and
+COMMIT too). Each kind of item in a cart costs one read and one insert: a plan adds the plan
+read and the subscription insert, add-ons the add-on read and their insert.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.tests.factories import UserFactory
+from billing.tests.factories import capture
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from conftest import client_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+KIND_COST = 2
+
+
+def cart(plans: int, bundles: int, add_ons: int) -> dict:
+    return {
+        "plan_id": str(PlanFactory().pk) if plans else None,
+        "token_bundle_ids": [str(b.pk) for b in TokenBundleFactory.create_batch(bundles)],
+        "add_on_ids": [str(a.pk) for a in AddOnFactory.create_batch(add_ons)],
+    }
+
+
+def checkout_queries(body: dict) -> tuple[int, str]:
+    client = client_for(UserFactory())
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post("/api/v1/user/checkout", body, format="json")
+    assert response.status_code == 201, response.content
+    return len(queries), response.json()["invoice"]["id"]
+
+
+def test_60_items_cost_what_3_items_of_the_same_kinds_cost():
+    three, _ = checkout_queries(cart(1, 1, 1))
+    sixty, _ = checkout_queries(cart(1, 30, 29))
+
+    assert sixty == three
+
+
+def test_one_bundle_and_60_items_differ_only_by_the_two_extra_kinds():
+    one, _ = checkout_queries(cart(0, 1, 0))
+    sixty, _ = checkout_queries(cart(1, 30, 29))
+
+    assert sixty - one == 2 * KIND_COST
+
+
+def test_checkout_of_60_items_stays_within_its_budget(django_assert_max_num_queries):
+    body = cart(1, 30, 29)
+    client = client_for(UserFactory())
+
+    with django_assert_max_num_queries(16):
+        response = client.post("/api/v1/user/checkout", body, format="json")
+
+    assert response.status_code == 201
+
+
+def capture_queries(body: dict) -> int:
+    from billing.models import Invoice
+
+    _, invoice_id = checkout_queries(body)
+    invoice = Invoice.objects.select_related("currency").get(pk=invoice_id)
+    with CaptureQueriesContext(connection) as queries:
+        result = capture(invoice, reference=f"pay-{invoice_id}")
+    assert result.status == "success"
+    return len(queries)
+
+
+def test_capture_of_60_items_costs_what_capture_of_3_costs():
+    assert capture_queries(cart(1, 30, 29)) == capture_queries(cart(1, 1, 1))
+
+
+def test_capture_of_one_bundle_stays_within_its_budget():
+    """13 with the buyer's first credit, which creates the token account (two statements)."""
+    assert capture_queries(cart(0, 1, 0)) <= 13
