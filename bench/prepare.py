@@ -105,3 +105,67 @@ def ledger_invariant() -> dict:
 
     broken = list(ledger_check())
     return {"accounts_failing_ledger_check": len(broken)}
+
+
+def checkout_catalog() -> dict:
+    """The demo catalog; the checkout body buys three of its bundles."""
+    import json
+
+    call_command("seed_demo", verbosity=0)
+    bundles = TokenBundle.objects.order_by("sort_order").values_list("id", flat=True)[:3]
+    return {"body": json.dumps({"token_bundle_ids": [str(bundle) for bundle in bundles]})}
+
+
+def signed_captures(*, invoices: int, requests_file: str, secret: str) -> dict:
+    """`invoices` pending invoices (checkouts of one bundle by 100 users) and, per invoice, a
+    signed capture delivery written to `requests_file` as "<body>\\t<signature header>"."""
+    import hashlib
+    import hmac
+    import json
+    import time
+
+    from accounts.models import User
+    from billing.services import checkout_create
+
+    call_command("seed_demo", verbosity=0)
+    bundle = TokenBundle.objects.order_by("sort_order").first()
+    users = User.objects.bulk_create(
+        User(email=f"buyer{index}@example.com") for index in range(100)
+    )
+    stamp = str(int(time.time()))
+    with open(requests_file, "w") as out:
+        for index in range(invoices):
+            invoice = checkout_create(
+                user_id=users[index % len(users)].pk,
+                plan_id=None,
+                token_bundle_ids=[bundle.pk],
+                add_on_ids=[],
+            ).invoice
+            body = json.dumps(
+                {
+                    "event_id": f"evt-{invoice.pk}",
+                    "invoice_id": str(invoice.pk),
+                    "payment_reference": f"pay-{invoice.pk}",
+                    "amount": str(invoice.total),
+                    "currency": invoice.currency.code,
+                }
+            )
+            signed = hmac.new(secret.encode(), f"{stamp}.{body}".encode(), hashlib.sha256)
+            out.write(f"{body}\t t={stamp},v1={signed.hexdigest()}\n".replace("\t ", "\t"))
+    return {"invoices": invoices}
+
+
+def webhook_outcomes() -> dict:
+    """How the benchmark's deliveries ended, and whether the ledger still adds up."""
+    from django.db.models import Count
+
+    from billing.models import Invoice, PaymentEvent
+    from tokens.selectors import ledger_check
+
+    outcomes = dict(PaymentEvent.objects.values_list("outcome").annotate(Count("id")))
+    paid = Invoice.objects.filter(status=Invoice.Status.PAID).count()
+    return {
+        "events": outcomes,
+        "invoices_paid": paid,
+        "accounts_failing_ledger_check": len(list(ledger_check())),
+    }

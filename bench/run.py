@@ -171,6 +171,27 @@ def listing(results: dict) -> None:
             results[f"listing_{bundles}_bundles"] = wrk("/api/v1/token-bundles", connections=32)
 
 
+def compared(path: str, floor_path: str, *, script: str, env: dict, connections: int) -> tuple:
+    """An endpoint and its floor, warmed up, then measured A-B-B-A and averaged per side, so
+    neither profits from running second (warm caches) or suffers from a checkpoint."""
+    for warm_up in (path, floor_path):
+        wrk(warm_up, connections=connections, script=script, env=env, duration="3s")
+    runs: dict[str, list[dict]] = {path: [], floor_path: []}
+    for target in (path, floor_path, floor_path, path):
+        runs[target].append(wrk(target, connections=connections, script=script, env=env))
+    endpoint, floor = _average(runs[path]), _average(runs[floor_path])
+    ratio = round(endpoint["requests_per_second"] / floor["requests_per_second"], 2)
+    return endpoint, floor, {"ratio": ratio}
+
+
+def _average(measurements: list[dict]) -> dict:
+    averaged = {}
+    for key in measurements[0]:
+        values = [measurement[key] for measurement in measurements]
+        averaged[key] = sum(values) if key == "non_2xx" else round(sum(values) / len(values), 1)
+    return averaged
+
+
 def ledger(results: dict) -> None:
     """Consume at 32 connections, over 1000 users and on one hot user, beside the floor."""
     fresh_database()
@@ -179,18 +200,64 @@ def ledger(results: dict) -> None:
         token_files[label] = BENCH / "results" / f"tokens-{label}.txt"
         token_files[label].parent.mkdir(exist_ok=True)
         prepare("ledger_users", users=users, tokens_file=str(token_files[label]))
+    prepare("vacuum_analyze")
     with server():
         for label, tokens in token_files.items():
-            env = {"BENCH_TOKENS": str(tokens)}
-            consume = wrk(
-                "/api/v1/user/tokens/consume", connections=32, script="consume.lua", env=env
+            consume, floor, ratio = compared(
+                "/api/v1/user/tokens/consume",
+                "/bench/floor-debit",
+                script="consume.lua",
+                env={"BENCH_TOKENS": str(tokens)},
+                connections=32,
             )
-            floor = wrk("/bench/floor-debit", connections=32, script="consume.lua", env=env)
             results[f"consume_{label}"] = consume
             results[f"floor_{label}"] = floor
-            ratio = consume["requests_per_second"] / floor["requests_per_second"]
-            results[f"consume_vs_floor_{label}"] = {"ratio": round(ratio, 2)}
+            results[f"consume_vs_floor_{label}"] = ratio
     results["ledger_check_after_load"] = prepare("ledger_invariant")
+
+
+def checkout(results: dict) -> None:
+    """Checkout of 3 bundles at 16 connections (100 users), beside the ledger's floor."""
+    fresh_database()
+    body = prepare("checkout_catalog")["body"]
+    tokens = BENCH / "results" / "tokens-checkout.txt"
+    tokens.parent.mkdir(exist_ok=True)
+    prepare("ledger_users", users=100, tokens_file=str(tokens))
+    prepare("vacuum_analyze")
+    env = {"BENCH_TOKENS": str(tokens), "BENCH_BODY": body}
+    with server():
+        endpoint, floor, ratio = compared(
+            "/api/v1/user/checkout",
+            "/bench/floor-debit",
+            script="checkout.lua",
+            env=env,
+            connections=16,
+        )
+    results["checkout_3_items"] = endpoint
+    results["floor_16_connections"] = floor
+    results["checkout_vs_floor"] = ratio
+
+
+def capture_webhook(results: dict) -> None:
+    """Signed capture deliveries at 16 connections, each paying a new invoice."""
+    fresh_database()
+    deliveries = BENCH / "results" / "signed-captures.txt"
+    deliveries.parent.mkdir(exist_ok=True)
+    prepare(
+        "signed_captures",
+        invoices=8000,
+        requests_file=str(deliveries),
+        secret=SERVER_ENVIRONMENT["PAYMENT_WEBHOOK_SECRET"],
+    )
+    prepare("vacuum_analyze")
+    with server():
+        results["capture_webhook"] = wrk(
+            "/api/v1/webhooks/payment",
+            connections=16,
+            script="webhook.lua",
+            env={"BENCH_REQUESTS": str(deliveries), "BENCH_THREADS": "2"},
+        )
+    results["capture_webhook_outcomes"] = prepare("webhook_outcomes")
 
 
 def history(results: dict) -> None:
@@ -201,7 +268,13 @@ def history(results: dict) -> None:
     results["history_1m_csv"] = measure("csv_export_memory", email=loaded["user"])
 
 
-SCENARIOS = {"listing": listing, "ledger": ledger, "history": history}
+SCENARIOS = {
+    "listing": listing,
+    "ledger": ledger,
+    "checkout": checkout,
+    "capture_webhook": capture_webhook,
+    "history": history,
+}
 
 
 def main() -> None:
