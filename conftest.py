@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tests.factories import UserFactory
+from billing.tests.fake_stripe import FakeStripe
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +54,13 @@ def user_client(user) -> APIClient:
 @pytest.fixture
 def staff_client(staff_user) -> APIClient:
     return client_for(staff_user)
+
+
+@pytest.fixture
+def fake_stripe(settings):
+    """Stripe's API faked on loopback; the app's real SDK is pointed at it."""
+    server = FakeStripe(webhook_secret=settings.STRIPE_WEBHOOK_SECRET).start()
+    settings.STRIPE_API_BASE = server.base
+    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    yield server
+    server.stop()

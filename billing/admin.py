@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
 from billing import services
 from billing.models import (
@@ -16,6 +19,7 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
+from billing.services.reprocess import payment_event_reprocess
 from common.errors import DomainError
 
 
@@ -50,7 +54,15 @@ class LineItemInline(ReadOnlyInline):
 
 class PurchaseInline(ReadOnlyInline):
     model = TokenBundlePurchase
-    fields = ["name", "tokens", "unit_price", "status", "completed_at"]
+    fields = [
+        "name",
+        "tokens",
+        "unit_price",
+        "status",
+        "completed_at",
+        "tokens_reversed",
+        "tokens_unrecovered",
+    ]
 
 
 class MarkPaidForm(forms.Form):
@@ -68,15 +80,17 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "total",
         "provider",
         "payment_reference",
+        "stripe_session_id",
         "created_at",
         "paid_at",
+        "refunded_at",
     ]
     list_filter = ["status", "provider", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "user__email", "payment_reference"]
     date_hierarchy = "created_at"
     list_select_related = ["user", "currency"]
     inlines = [LineItemInline, PurchaseInline]
-    actions = ["mark_paid", "cancel"]
+    actions = ["mark_paid", "cancel", "refund"]
 
     @admin.action(description="Mark paid (asks for the payment reference)")
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]):
@@ -117,6 +131,25 @@ class InvoiceAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(request, f"{invoice} is cancelled.", messages.SUCCESS)
 
+    @admin.action(description="Refund the selected paid invoices (Stripe too)")
+    def refund(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset:
+            try:
+                result = services.invoice_refund_with_provider(invoice_id=invoice.pk)
+            except DomainError as error:
+                self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
+                continue
+            unrecovered = (
+                f"; {result.tokens_unrecovered} tokens were already spent"
+                if result.tokens_unrecovered
+                else ""
+            )
+            self.message_user(
+                request,
+                f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}.",
+                messages.SUCCESS,
+            )
+
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
@@ -154,6 +187,9 @@ class TokenBundlePurchaseAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(ReadOnlyAdmin):
+    exclude = ["payload"]
+    readonly_fields = ["pretty_payload"]
+    actions = ["reprocess"]
     list_display = [
         "received_at",
         "provider",
@@ -167,3 +203,21 @@ class PaymentEventAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "provider", "signature_valid"]
     search_fields = ["event_id", "payment_reference", "invoice__number"]
     list_select_related = ["invoice"]
+
+    @admin.display(description="Payload")
+    def pretty_payload(self, event: PaymentEvent) -> str:
+        try:
+            text = json.dumps(json.loads(event.payload), indent=2, sort_keys=True)
+        except ValueError:
+            text = event.payload
+        return format_html("<pre>{}</pre>", text)
+
+    @admin.action(description="Re-process the selected failed, held or review events")
+    def reprocess(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
+        for event in queryset:
+            try:
+                outcome = payment_event_reprocess(event_id=event.pk)
+            except DomainError as error:
+                self.message_user(request, f"{event}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{event.event_id or event.pk}: {outcome}.")

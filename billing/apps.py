@@ -11,3 +11,6 @@ class BillingConfig(AppConfig):
         signals.invoice_paid.connect(
             signals.activate_paid_items, dispatch_uid="billing.activate_paid_items"
         )
+        signals.invoice_refunded.connect(
+            signals.cancel_refunded_items, dispatch_uid="billing.cancel_refunded_items"
+        )

@@ -4,6 +4,7 @@ payment events as they arrived."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -12,6 +13,14 @@ from django.db.models import Q
 from catalog.models import AddOn, BillingPeriod, Currency, Plan, TokenBundle
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+
+
+def minor_units(amount: Decimal, places: int) -> int:
+    """5.00 USD is 500; raises ValueError if the amount has more places than the currency."""
+    scaled = amount.scaleb(places)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {places} decimal places.")
+    return int(scaled)
 
 
 class InvoiceSequence(models.Model):
@@ -52,6 +61,13 @@ class Invoice(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    stripe_session_id = models.CharField(
+        "Stripe Checkout Session", max_length=255, blank=True, default="", db_index=True
+    )
+    stripe_session_url = models.TextField(blank=True, default="")
+    stripe_session_created_at = models.DateTimeField(null=True, blank=True)
+    stripe_session_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -86,6 +102,10 @@ class Invoice(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+    def total_in_minor_units(self) -> int:
+        """The total in cents (or the currency's smallest unit), exactly, as Stripe wants it."""
+        return minor_units(self.total, self.currency.decimal_places)
 
 
 class InvoiceLineItem(models.Model):

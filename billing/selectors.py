@@ -39,7 +39,7 @@ def invoice_with_items(*, invoice_id: UUID, user_id: UUID | None = None) -> Invo
 
 
 def invoices_with_items() -> QuerySet[Invoice]:
-    return Invoice.objects.select_related("currency").prefetch_related("line_items")
+    return Invoice.objects.select_related("currency", "user").prefetch_related("line_items")
 
 
 def invoices_of_user(*, user_id: UUID, status: str | None = None) -> QuerySet[Invoice]:

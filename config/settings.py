@@ -247,4 +247,6 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # The Stripe SDK logs every request at INFO; its failures still show.
+    "loggers": {"stripe": {"level": "WARNING"}},
 }

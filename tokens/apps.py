@@ -6,9 +6,12 @@ class TokensConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing.signals import invoice_paid
+        from billing.signals import invoice_paid, invoice_refunded
         from tokens import signals
 
         invoice_paid.connect(
             signals.credit_purchased_tokens, dispatch_uid="tokens.credit_purchased_tokens"
+        )
+        invoice_refunded.connect(
+            signals.reverse_refunded_tokens, dispatch_uid="tokens.reverse_refunded_tokens"
         )

@@ -13,7 +13,7 @@ from django.db import IntegrityError
 from billing.models import Invoice, TokenBundlePurchase
 from common.errors import DomainError, Invalid, InvalidState, NotFound
 from tokens.ledger import Entry, InsufficientTokens, ledger_append
-from tokens.models import TokenTransaction
+from tokens.models import TokenAccount, TokenTransaction
 
 Type = TokenTransaction.Type
 PURCHASE_REFERENCE = "token_bundle_purchase"
@@ -221,3 +221,47 @@ def purchases_credit(*, invoice: Invoice) -> dict[str, int]:
         status=TokenBundlePurchase.Status.COMPLETED, completed_at=invoice.paid_at
     )
     return {"tokens_credited": sum(purchase.tokens for purchase in purchases)}
+
+
+def purchases_reverse(*, invoice: Invoice) -> dict[str, int]:
+    """Tokens' part of a refund: takes back each completed purchase's tokens that are still
+    in the balance, with a `reversal` entry per purchase, never below zero; what was already
+    spent is recorded on the purchase as unrecovered.
+
+    Purchases are locked before the account (the order a capture takes them in), so a refund
+    and a consume cannot interleave. Running it again changes nothing.
+    """
+    purchases = list(
+        TokenBundlePurchase.objects.select_for_update()
+        .filter(invoice=invoice, status=TokenBundlePurchase.Status.COMPLETED)
+        .order_by("id")
+    )
+    if not purchases:
+        return {"tokens_reversed": 0, "tokens_unrecovered": 0}
+    account = TokenAccount.objects.select_for_update().filter(user_id=invoice.user_id)
+    available = next(iter(account.values_list("balance", flat=True)), 0)
+    entries = []
+    for purchase in purchases:
+        taken = min(purchase.tokens, available)
+        available -= taken
+        purchase.status = TokenBundlePurchase.Status.REFUNDED
+        purchase.tokens_reversed = taken
+        purchase.tokens_unrecovered = purchase.tokens - taken
+        if taken:
+            entries.append(
+                Entry(
+                    amount=-taken,
+                    transaction_type=Type.REVERSAL,
+                    reference_type=PURCHASE_REFERENCE,
+                    reference_id=str(purchase.id),
+                    description=f"Refund of {purchase.name} ({invoice.number})",
+                )
+            )
+    ledger_append(user_id=invoice.user_id, entries=entries)
+    TokenBundlePurchase.objects.bulk_update(
+        purchases, ["status", "tokens_reversed", "tokens_unrecovered"]
+    )
+    return {
+        "tokens_reversed": sum(purchase.tokens_reversed for purchase in purchases),
+        "tokens_unrecovered": sum(purchase.tokens_unrecovered for purchase in purchases),
+    }

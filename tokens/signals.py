@@ -7,3 +7,7 @@ from tokens import services
 
 def credit_purchased_tokens(sender, invoice, **kwargs) -> dict[str, int]:
     return services.purchases_credit(invoice=invoice)
+
+
+def reverse_refunded_tokens(sender, invoice, **kwargs) -> dict[str, int]:
+    return services.purchases_reverse(invoice=invoice)

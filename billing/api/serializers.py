@@ -8,6 +8,7 @@ from billing.models import (
     AddOnSubscription,
     Invoice,
     InvoiceLineItem,
+    PaymentEvent,
     Subscription,
     TokenBundlePurchase,
 )
@@ -52,6 +53,10 @@ class StaffInvoiceListQuerySerializer(InvoiceListQuerySerializer):
 
 class MarkPaidRequestSerializer(serializers.Serializer):
     payment_reference = serializers.CharField(max_length=255)
+
+
+class PayRequestSerializer(serializers.Serializer):
+    provider = serializers.ChoiceField(choices=["stripe"])
 
 
 class PaymentWebhookRequestSerializer(serializers.Serializer):
@@ -106,12 +111,38 @@ class InvoiceSerializer(serializers.ModelSerializer):
         ]
 
 
+class StaffPurchaseSerializer(serializers.ModelSerializer):
+    unit_price = MoneyField(currency_path="invoice.currency")
+
+    class Meta:
+        model = TokenBundlePurchase
+        fields = [
+            "id",
+            "name",
+            "tokens",
+            "unit_price",
+            "status",
+            "completed_at",
+            "tokens_reversed",
+            "tokens_unrecovered",
+        ]
+
+
 class StaffInvoiceSerializer(InvoiceSerializer):
     user_id = serializers.UUIDField()
     user_email = serializers.EmailField(source="user.email")
+    token_purchases = StaffPurchaseSerializer(many=True)
 
     class Meta(InvoiceSerializer.Meta):
-        fields = [*InvoiceSerializer.Meta.fields, "user_id", "user_email", "provider"]
+        fields = [
+            *InvoiceSerializer.Meta.fields,
+            "user_id",
+            "user_email",
+            "provider",
+            "refunded_at",
+            "stripe_session_id",
+            "token_purchases",
+        ]
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):
@@ -162,6 +193,17 @@ class CheckoutResponseSerializer(serializers.Serializer):
     add_ons = AddOnSubscriptionSerializer(many=True)
     message = serializers.CharField()
     next_step = NextStepSerializer()
+
+
+class PayResponseSerializer(serializers.Serializer):
+    provider = serializers.CharField()
+    checkout_url = serializers.URLField()
+    session_id = serializers.CharField()
+
+
+class StripeWebhookResponseSerializer(serializers.Serializer):
+    received = serializers.BooleanField()
+    outcome = serializers.ChoiceField(choices=PaymentEvent.Outcome.choices)
 
 
 class PaymentWebhookResponseSerializer(serializers.Serializer):

@@ -11,12 +11,19 @@ urlpatterns = [
     path(
         "user/invoices/<uuid:pk>/cancel", views.InvoiceCancelView.as_view(), name="invoice-cancel"
     ),
+    path("user/invoices/<uuid:pk>/pay", views.InvoicePayView.as_view(), name="invoice-pay"),
     path("user/subscription", views.SubscriptionView.as_view(), name="subscription"),
     path("webhooks/payment", views.PaymentWebhookView.as_view(), name="webhook-payment"),
+    path("webhooks/stripe", views.StripeWebhookView.as_view(), name="webhook-stripe"),
     path("admin/invoices", views.StaffInvoiceListView.as_view(), name="staff-invoices"),
     path(
         "admin/invoices/<uuid:pk>/mark-paid",
         views.StaffMarkPaidView.as_view(),
         name="staff-invoice-mark-paid",
+    ),
+    path(
+        "admin/invoices/<uuid:pk>/refund",
+        views.StaffRefundView.as_view(),
+        name="staff-invoice-refund",
     ),
 ]

@@ -20,11 +20,15 @@ from billing.api.serializers import (
     MarkPaidRequestSerializer,
     PaymentWebhookRequestSerializer,
     PaymentWebhookResponseSerializer,
+    PayRequestSerializer,
+    PayResponseSerializer,
     StaffInvoiceListQuerySerializer,
     StaffInvoiceSerializer,
+    StripeWebhookResponseSerializer,
 )
 from billing.models import Invoice
-from billing.services.webhooks import payment_webhook_process
+from billing.services.payment_webhook import payment_webhook_process
+from billing.services.stripe_webhook import stripe_webhook_process
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PagePagination
 from common.api.schema import error_response
@@ -66,7 +70,7 @@ class CheckoutView(APIView):
             add_on_ids=data["add_on_ids"],
             idempotency_key=f"checkout:{key}" if key else "",
         )
-        pay_url = reverse("billing:invoice-detail", args=[result.invoice.pk]) + "/pay"
+        pay_url = reverse("billing:invoice-pay", args=[result.invoice.pk])
         body = {
             "subscription": result.subscription,
             "invoice": result.invoice,
@@ -117,6 +121,23 @@ class InvoiceCancelView(APIView):
         return Response(InvoiceSerializer(invoice).data)
 
 
+class InvoicePayView(APIView):
+    @extend_schema(
+        tags=["invoices"],
+        request=PayRequestSerializer,
+        responses={
+            200: PayResponseSerializer,
+            409: error_response("`invalid_state`: the invoice is not pending."),
+            502: error_response("`payment_provider_error`: Stripe failed; nothing was charged."),
+        },
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        payload = PayRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        started = services.invoice_pay_with_stripe(invoice_id=pk, user_id=request.user.pk)
+        return Response(PayResponseSerializer(started).data)
+
+
 class SubscriptionView(APIView):
     @extend_schema(tags=["invoices"], responses=CurrentSubscriptionSerializer)
     def get(self, request: Request) -> Response:
@@ -152,6 +173,31 @@ class PaymentWebhookView(APIView):
             secrets=settings.PAYMENT_WEBHOOK_SECRETS,
         )
         return Response(PaymentWebhookResponseSerializer(answer).data)
+
+
+class StripeWebhookView(APIView):
+    """Verified by the Stripe SDK with STRIPE_WEBHOOK_SECRET; never throttled."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(
+        tags=["webhooks"],
+        request={"application/json": dict},
+        responses={
+            200: StripeWebhookResponseSerializer,
+            400: error_response("`invalid_signature`: recorded, nothing else changes."),
+            413: error_response("`too_large`: the body is over 1 MiB."),
+            500: error_response("Processing failed: recorded; Stripe retries the delivery."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        outcome = stripe_webhook_process(
+            raw_body=request.body, signature_header=request.headers.get("Stripe-Signature")
+        )
+        body = {"received": True, "outcome": outcome}
+        return Response(StripeWebhookResponseSerializer(body).data)
 
 
 class StaffInvoiceListView(APIView):
@@ -191,5 +237,25 @@ class StaffMarkPaidView(APIView):
             provider=Invoice.Provider.MANUAL,
             payment_reference=payload.validated_data["payment_reference"],
         )
+        invoice = selectors.invoices_for_staff().get(pk=pk)
+        return Response(StaffInvoiceSerializer(invoice).data)
+
+
+class StaffRefundView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        tags=["staff: invoices"],
+        request=None,
+        responses={
+            200: StaffInvoiceSerializer,
+            409: error_response("`already_refunded`, or `invalid_state` when not paid."),
+            502: error_response(
+                "`payment_provider_error`: Stripe did not refund; nothing changed."
+            ),
+        },
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        services.invoice_refund_with_provider(invoice_id=pk)
         invoice = selectors.invoices_for_staff().get(pk=pk)
         return Response(StaffInvoiceSerializer(invoice).data)

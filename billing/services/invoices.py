@@ -75,3 +75,11 @@ def _expiry(started: datetime) -> Case:
         default=Value(None),
         output_field=DateTimeField(),
     )
+
+
+def invoice_subscriptions_cancel(*, invoice: Invoice) -> dict[str, int]:
+    """Ends the invoice's subscription and add-ons (a refund). Running it again changes nothing."""
+    live = {"invoice": invoice, "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE]}
+    subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
+    add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
+    return {"subscriptions_cancelled": subscriptions, "addons_cancelled": add_ons}

@@ -5,7 +5,7 @@ import hmac
 
 import pytest
 
-from billing.services.webhooks import InvalidSignature, signature_verify
+from billing.services.payment_webhook import InvalidSignature, signature_verify
 
 BODY = b'{"invoice_id": "x"}'
 NOW = 1_800_000_000

@@ -1,8 +1,8 @@
 """The provider-neutral capture webhook: verify, record, capture.
 
-Every delivery is recorded as a PaymentEvent whatever becomes of it. A refused delivery's
-record is written in its own transaction, so it survives the rollback of anything else; an
-accepted one's record commits together with the capture it caused.
+Every delivery is recorded as a PaymentEvent whatever becomes of it (billing.services.events):
+a refused delivery's record in its own transaction, so it survives the rollback of anything
+else; an accepted one's record together with the capture it caused.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
 from billing.services.capture import AmountMismatch, CurrencyMismatch, invoice_capture
+from billing.services.events import DONE, event_claim, event_record
 from common.api.parsers import parse_json_bytes
 from common.errors import DomainError, Invalid, InvalidState, NotFound
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 SIGNATURE_TOLERANCE_SECONDS = 300
 Outcome = PaymentEvent.Outcome
 PROVIDER = Invoice.Provider.PAYMENT
+EVENT_TYPE = "payment.captured"
 
 
 class InvalidSignature(DomainError):
@@ -145,6 +147,7 @@ def payment_webhook_process(
     event id, or the same payment again, answers `already_processed`.
     """
     text = raw_body.decode("utf-8", errors="replace")
+    record = {"provider": PROVIDER, "event_type": EVENT_TYPE, "payload": text}
     try:
         signature_verify(
             header=signature_header,
@@ -153,20 +156,18 @@ def payment_webhook_process(
             now=timezone.now().timestamp(),
         )
     except InvalidSignature as refusal:
-        payment_event_record(payload=text, signature_valid=False, error=refusal.message)
+        event_record(**record, signature_valid=False, error=refusal.message)
         raise
     try:
         notice = payment_notice_parse(raw_body)
     except Invalid as refusal:
-        payment_event_record(
-            payload=text, signature_valid=True, error=f"{refusal.field}: {refusal}"
-        )
+        event_record(**record, signature_valid=True, error=f"{refusal.field}: {refusal}")
         raise
     try:
         answer, refusal = _process(notice, text)
     except Exception as error:
-        payment_event_record(
-            payload=text,
+        event_record(
+            **record,
             signature_valid=True,
             event_id=notice.event_id,
             outcome=Outcome.FAILED,
@@ -179,93 +180,52 @@ def payment_webhook_process(
 
 
 def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainError | None]:
-    with transaction.atomic():
-        event = _event_for(notice, text)
-        if event.outcome in (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED):
-            event.save(update_fields=["deliveries"])
-            return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
-        refusal = None
-        try:
-            with transaction.atomic():
-                captured = invoice_capture(
-                    invoice_id=notice.invoice_id,
-                    payment_reference=notice.payment_reference,
-                    provider=PROVIDER,
-                    amount=notice.amount,
-                    currency=notice.currency,
-                )
-        except (NotFound, AmountMismatch, CurrencyMismatch, InvalidState) as error:
-            refusal = error
-            event.outcome, event.error = Outcome.REJECTED, error.message
-            if not isinstance(error, NotFound):
-                event.invoice_id = notice.invoice_id
-            answer = None
-        else:
-            processed = captured.status == "success"
-            event.outcome = Outcome.PROCESSED if processed else Outcome.ALREADY_PROCESSED
-            event.error = ""
-            event.invoice_id = notice.invoice_id
-            answer = WebhookAnswer(
-                status=captured.status,
-                invoice_id=notice.invoice_id,
-                subscription_activated=captured.subscription_activated,
-                tokens_credited=captured.tokens_credited,
-                addons_activated=captured.addons_activated,
-            )
-        event.processed_at = timezone.now()
-        event.save()
-    return answer, refusal
-
-
-def _event_for(notice: PaymentNotice, text: str) -> PaymentEvent:
-    """The event's row: new, or (same event id) the first delivery's, locked, counted."""
     fields = {
-        "event_type": "payment.captured",
+        "event_type": EVENT_TYPE,
         "payload": text,
         "signature_valid": True,
         "payment_reference": notice.payment_reference,
     }
-    if not notice.event_id:
-        return PaymentEvent.objects.create(provider=PROVIDER, **fields)
-    event, created = PaymentEvent.objects.get_or_create(
-        provider=PROVIDER, event_id=notice.event_id, defaults=fields
-    )
-    if created:
-        return event
-    event = PaymentEvent.objects.select_for_update().get(pk=event.pk)
-    event.deliveries += 1
-    return event
-
-
-def payment_event_record(
-    *,
-    payload: str,
-    signature_valid: bool,
-    error: str,
-    event_id: str = "",
-    outcome: str = Outcome.REJECTED,
-) -> PaymentEvent:
-    """Records a delivery that was refused or failed, in its own transaction.
-
-    A refused signature never takes the event id it claims, so a forged delivery cannot
-    squat on a real event's id. A failed one keeps its id, so the provider's retry finds it.
-    """
-    fields = {
-        "event_type": "payment.captured",
-        "payload": payload,
-        "signature_valid": signature_valid,
-        "outcome": outcome,
-        "error": error[:5000],
-        "processed_at": timezone.now(),
-    }
     with transaction.atomic():
-        if event_id and signature_valid:
-            event, created = PaymentEvent.objects.get_or_create(
-                provider=PROVIDER, event_id=event_id, defaults=fields
+        event = event_claim(provider=PROVIDER, event_id=notice.event_id, fields=fields)
+        if event.outcome in DONE:
+            event.save(update_fields=["deliveries"])
+            return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
+        return payment_event_settle(event, notice)
+
+
+def payment_event_settle(
+    event: PaymentEvent, notice: PaymentNotice
+) -> tuple[WebhookAnswer | None, DomainError | None]:
+    """Captures what the event's notice says and records the outcome on the (locked) event,
+    inside the caller's transaction. A refusal rolls back only the capture's savepoint."""
+    refusal = answer = None
+    try:
+        with transaction.atomic():
+            captured = invoice_capture(
+                invoice_id=notice.invoice_id,
+                payment_reference=notice.payment_reference,
+                provider=PROVIDER,
+                amount=notice.amount,
+                currency=notice.currency,
             )
-            if not created:
-                PaymentEvent.objects.filter(pk=event.pk).update(
-                    outcome=outcome, error=fields["error"], processed_at=fields["processed_at"]
-                )
-            return event
-        return PaymentEvent.objects.create(provider=PROVIDER, **fields)
+    except (NotFound, AmountMismatch, CurrencyMismatch, InvalidState) as error:
+        refusal = error
+        event.outcome, event.error = Outcome.REJECTED, error.message
+        if not isinstance(error, NotFound):
+            event.invoice_id = notice.invoice_id
+    else:
+        processed = captured.status == "success"
+        event.outcome = Outcome.PROCESSED if processed else Outcome.ALREADY_PROCESSED
+        event.error = ""
+        event.invoice_id = notice.invoice_id
+        answer = WebhookAnswer(
+            status=captured.status,
+            invoice_id=notice.invoice_id,
+            subscription_activated=captured.subscription_activated,
+            tokens_credited=captured.tokens_credited,
+            addons_activated=captured.addons_activated,
+        )
+    event.processed_at = timezone.now()
+    event.save()
+    return answer, refusal

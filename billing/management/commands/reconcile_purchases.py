@@ -1,0 +1,156 @@
+"""`manage.py reconcile_purchases`: settle what webhooks missed, prove the ledger is sound.
+
+Safe beside live traffic and against itself: a second run at the same time exits at once.
+Exit codes: 0 done, 1 when an account fails the ledger check, 2 when another run holds the
+lock, 3 when Stripe failed for some invoices (they were left as they were).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from billing.services import reconcile
+from common.locks import exclusive_lock
+
+DURATION = re.compile(r"^(\d+)([smhd])$")
+UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def duration(text: str) -> timedelta:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30m, 1h or 3d")
+    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+class Command(BaseCommand):
+    help = (
+        "Finish paid invoices whose items are not all active or credited, apply held refunds, "
+        "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions, "
+        "check the ledger of every account and purge idempotency records older than 24 h."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--dry-run", action="store_true", help="Change nothing; report.")
+        parser.add_argument(
+            "--older-than",
+            type=duration,
+            default=timedelta(hours=1),
+            help="Ask Stripe about pending invoices whose session is older than this (1h).",
+        )
+        parser.add_argument(
+            "--expire-after",
+            type=duration,
+            default=timedelta(hours=72),
+            help="Cancel pending invoices older than this that Stripe has not seen paid (72h).",
+        )
+        parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
+
+    def handle(self, *args, **options) -> None:
+        console = Console(file=self.stdout, highlight=False)
+        with exclusive_lock("reconcile_purchases") as held:
+            if not held:
+                raise CommandError(
+                    "Another reconcile_purchases is running; this one did nothing.", returncode=2
+                )
+            report = self._run(console, options)
+        if options["json"]:
+            self.stdout.write(json.dumps(_as_json(report), indent=2))
+        else:
+            _print_summary(console, report)
+        if report.ledger_failures:
+            raise CommandError(
+                f"{len(report.ledger_failures)} account(s) fail the ledger check.", returncode=1
+            )
+        if report.stripe_errors:
+            raise CommandError(
+                f"Stripe failed for {len(report.stripe_errors)} invoice(s); run again later.",
+                returncode=3,
+            )
+
+    def _run(self, console: Console, options: dict) -> reconcile.ReconcileReport:
+        report = reconcile.ReconcileReport(dry_run=options["dry_run"])
+        show = sys.stdout.isatty() and not options["json"]
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed} done"),
+            console=console,
+            disable=not show,
+            transient=True,
+        ) as progress:
+            tasks: dict[str, int] = {}
+
+            def advance(step: str, count: int) -> None:
+                if step not in tasks:
+                    tasks[step] = progress.add_task(step, total=None)
+                progress.advance(tasks[step], count)
+
+            reconcile.paid_invoices_complete(report, progress=advance)
+            reconcile.held_refunds(report)
+            reconcile.stale_stripe_sessions(
+                report,
+                older_than=options["older_than"],
+                expire_after=options["expire_after"],
+                progress=advance,
+            )
+            reconcile.subscriptions_expire(report)
+            reconcile.ledger_verify(report)
+            reconcile.idempotency_purge(report)
+        return report
+
+
+ROWS = [
+    ("Paid invoices completed", "paid_invoices_completed"),
+    ("Held refunds applied", "held_refunds_applied"),
+    ("Stripe sessions checked", "stripe_sessions_checked"),
+    ("Invoices captured from Stripe", "invoices_captured"),
+    ("Invoices cancelled (expired)", "invoices_cancelled"),
+    ("Subscriptions expired", "subscriptions_expired"),
+    ("Idempotency records purged", "idempotency_records_purged"),
+]
+
+
+def _as_json(report: reconcile.ReconcileReport) -> dict:
+    return {
+        "dry_run": report.dry_run,
+        **{name: getattr(report, name) for _label, name in ROWS},
+        "stripe_errors": report.stripe_errors,
+        "needs_review": report.needs_review,
+        "ledger_failures": [
+            {"account_id": str(f.account_id), "user_email": f.user_email, "problems": f.problems}
+            for f in report.ledger_failures
+        ],
+    }
+
+
+def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
+    verb = "would be" if report.dry_run else "were"
+    table = Table(title=f"reconcile_purchases{' (dry run)' if report.dry_run else ''}")
+    table.add_column("step")
+    table.add_column("count", justify="right")
+    for label, name in ROWS:
+        table.add_row(label, str(getattr(report, name)))
+    table.add_row("Accounts failing the ledger check", str(len(report.ledger_failures)))
+    table.add_row("Stripe errors", str(len(report.stripe_errors)))
+    console.print(table)
+    if not report.actions:
+        console.print("Nothing to do.")
+    else:
+        console.print(f"{report.actions} change(s) {verb} made.")
+    for line in report.stripe_errors:
+        console.print(f"Stripe error: {line}")
+    for line in report.needs_review:
+        console.print(f"Needs review: {line}")
+    for failure in report.ledger_failures:
+        console.print(
+            f"Ledger: {failure.user_email} ({failure.account_id}): " + "; ".join(failure.problems)
+        )

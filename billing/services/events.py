@@ -1,0 +1,64 @@
+"""Payment events: one row per provider event (or per delivery without an id)."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import PaymentEvent
+
+Outcome = PaymentEvent.Outcome
+DONE = (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED)
+
+
+def event_claim(*, provider: str, event_id: str, fields: dict) -> PaymentEvent:
+    """The event's row, inside the caller's transaction: new, or the first delivery's, locked
+    and with this delivery counted. Concurrent deliveries of one event wait here for each other
+    (the unique index, then the row lock), so only the first acts."""
+    if not event_id:
+        return PaymentEvent.objects.create(provider=provider, **fields)
+    event, created = PaymentEvent.objects.get_or_create(
+        provider=provider, event_id=event_id, defaults=fields
+    )
+    if created:
+        return event
+    event = PaymentEvent.objects.select_for_update().get(pk=event.pk)
+    event.deliveries += 1
+    return event
+
+
+def event_record(
+    *,
+    provider: str,
+    payload: str,
+    signature_valid: bool,
+    error: str,
+    event_id: str = "",
+    event_type: str = "",
+    outcome: str = Outcome.REJECTED,
+) -> PaymentEvent:
+    """Records a delivery that was refused or failed, in its own transaction, so the record
+    survives whatever was rolled back.
+
+    A refused signature never takes the event id it claims, so a forged delivery cannot squat
+    on a real event's id. A failed one keeps its id, so the provider's retry finds it.
+    """
+    fields = {
+        "event_type": event_type,
+        "payload": payload,
+        "signature_valid": signature_valid,
+        "outcome": outcome,
+        "error": error[:5000],
+        "processed_at": timezone.now(),
+    }
+    with transaction.atomic():
+        if event_id and signature_valid:
+            event, created = PaymentEvent.objects.get_or_create(
+                provider=provider, event_id=event_id, defaults=fields
+            )
+            if not created:
+                PaymentEvent.objects.filter(pk=event.pk).update(
+                    outcome=outcome, error=fields["error"], processed_at=fields["processed_at"]
+                )
+            return event
+        return PaymentEvent.objects.create(provider=provider, **fields)

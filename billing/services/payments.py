@@ -1,0 +1,71 @@
+"""Paying an invoice with Stripe Checkout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from django.utils import timezone
+
+from billing import stripe_gateway
+from billing.models import Invoice
+from billing.selectors import invoice_with_items
+from common.errors import InvalidState
+
+# A stored session this close to expiring is not handed out again: a new one is made.
+SESSION_REUSE_MARGIN = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    provider: str
+    checkout_url: str
+    session_id: str
+
+
+def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
+    """A Stripe Checkout Session for the user's pending invoice.
+
+    Runs outside any transaction: the Stripe call must not hold locks. A live session is
+    handed out again; a new one is created with an idempotency key derived from the session
+    it replaces, so a retried request (or two at once) gets the same session from Stripe.
+    The session is stored by a conditional UPDATE that also re-checks the invoice is pending.
+    Raises NotFound (also for another user's invoice), InvalidState unless pending,
+    PaymentProviderError.
+    """
+    invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
+    _pending(invoice)
+    expires = invoice.stripe_session_expires_at
+    if invoice.stripe_session_id and expires and expires > timezone.now() + SESSION_REUSE_MARGIN:
+        return PaymentStart("stripe", invoice.stripe_session_url, invoice.stripe_session_id)
+
+    session = stripe_gateway.checkout_session_create(
+        invoice=invoice,
+        line_items=list(invoice.line_items.all()),
+        customer_email=invoice.user.email,
+        idempotency_key=f"checkout-session:{invoice.pk}:{invoice.stripe_session_id or 'first'}",
+    )
+    stored = Invoice.objects.filter(
+        pk=invoice.pk,
+        status=Invoice.Status.PENDING,
+        stripe_session_id=invoice.stripe_session_id,
+    ).update(
+        stripe_session_id=session.id,
+        stripe_session_url=session.url,
+        stripe_session_created_at=session.created_at or timezone.now(),
+        stripe_session_expires_at=session.expires_at,
+        updated_at=timezone.now(),
+    )
+    if not stored:
+        current = Invoice.objects.get(pk=invoice.pk)
+        _pending(current)
+        return PaymentStart("stripe", current.stripe_session_url, current.stripe_session_id)
+    return PaymentStart("stripe", session.url, session.id)
+
+
+def _pending(invoice: Invoice) -> None:
+    if invoice.status != Invoice.Status.PENDING:
+        raise InvalidState(
+            f"Invoice {invoice.number} is {invoice.status}; only a pending one is paid."
+        )

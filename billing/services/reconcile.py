@@ -1,0 +1,196 @@
+"""Reconciliation: settle what the webhooks missed and prove the ledger is sound.
+
+Each step works in batches (keyset pages of ids), one transaction per invoice, so it runs
+beside live traffic with bounded memory and short locks. Every step is idempotent: a second
+run right after the first finds nothing to do. With `dry_run`, nothing is written and the
+counts say what would be done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from billing import signals, stripe_gateway
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    ItemStatus,
+    PaymentEvent,
+    Subscription,
+    TokenBundlePurchase,
+)
+from billing.selectors import invoice_get
+from billing.services.invoices import invoice_cancel
+from billing.services.stripe_webhook import held_refunds_apply, stripe_session_settle
+from common import services as common_services
+from common.errors import InvalidState
+from tokens.selectors import LedgerMismatch, ledger_check
+
+BATCH_SIZE = 500
+Progress = Callable[[str, int], None]
+
+
+def _no_progress(step: str, advance: int) -> None:
+    """Progress reports go nowhere unless the command shows them."""
+
+
+@dataclass
+class ReconcileReport:
+    dry_run: bool
+    paid_invoices_completed: int = 0
+    held_refunds_applied: int = 0
+    stripe_sessions_checked: int = 0
+    invoices_captured: int = 0
+    invoices_cancelled: int = 0
+    subscriptions_expired: int = 0
+    idempotency_records_purged: int = 0
+    stripe_errors: list[str] = field(default_factory=list)
+    needs_review: list[str] = field(default_factory=list)
+    ledger_failures: list[LedgerMismatch] = field(default_factory=list)
+
+    @property
+    def actions(self) -> int:
+        return (
+            self.paid_invoices_completed
+            + self.held_refunds_applied
+            + self.invoices_captured
+            + self.invoices_cancelled
+            + self.subscriptions_expired
+            + self.idempotency_records_purged
+        )
+
+
+def _in_batches(queryset: QuerySet) -> Iterator[list[UUID]]:
+    last = None
+    while True:
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        ids = list(page.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
+
+
+def paid_invoices_incomplete() -> QuerySet[Invoice]:
+    """Paid invoices with something still pending: a capture whose fan-out did not finish."""
+    pending = {"invoice": OuterRef("pk"), "status": ItemStatus.PENDING}
+    return Invoice.objects.filter(status=Invoice.Status.PAID).filter(
+        Exists(Subscription.objects.filter(**pending))
+        | Exists(AddOnSubscription.objects.filter(**pending))
+        | Exists(
+            TokenBundlePurchase.objects.filter(
+                invoice=OuterRef("pk"), status=TokenBundlePurchase.Status.PENDING
+            )
+        )
+    )
+
+
+def paid_invoices_complete(report: ReconcileReport, progress: Progress = _no_progress) -> None:
+    """Finishes them through the same receivers a capture uses (they act on what is pending)."""
+    for ids in _in_batches(paid_invoices_incomplete()):
+        for invoice_id in ids:
+            if not report.dry_run:
+                with transaction.atomic():
+                    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+                    signals.invoice_paid.send(sender=Invoice, invoice=invoice)
+            report.paid_invoices_completed += 1
+            progress("paid invoices", 1)
+
+
+def held_refunds(report: ReconcileReport) -> None:
+    if report.dry_run:
+        references = PaymentEvent.objects.filter(outcome=PaymentEvent.Outcome.HELD).values(
+            "payment_reference"
+        )
+        report.held_refunds_applied = Invoice.objects.filter(
+            provider=Invoice.Provider.STRIPE, payment_reference__in=references
+        ).count()
+        return
+    report.held_refunds_applied = held_refunds_apply()
+
+
+def stale_stripe_sessions(
+    report: ReconcileReport,
+    *,
+    older_than: timedelta,
+    expire_after: timedelta,
+    progress: Progress = _no_progress,
+) -> None:
+    """Asks Stripe about pending invoices whose session is older than `older_than`: paid there
+    means capture; expired there, or an invoice older than `expire_after`, means cancel.
+
+    Stripe is called outside any transaction; when it fails, the invoice is reported and left
+    as it is.
+    """
+    now = timezone.now()
+    stale = Invoice.objects.filter(
+        status=Invoice.Status.PENDING, stripe_session_created_at__lt=now - older_than
+    ).exclude(stripe_session_id="")
+    for ids in _in_batches(stale):
+        for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
+            _settle_session(report, invoice, now - expire_after)
+            progress("stripe sessions", 1)
+
+
+def _settle_session(report: ReconcileReport, invoice: Invoice, too_old: datetime) -> None:
+    report.stripe_sessions_checked += 1
+    try:
+        session = stripe_gateway.checkout_session_retrieve(session_id=invoice.stripe_session_id)
+    except stripe_gateway.PaymentProviderError as error:
+        report.stripe_errors.append(f"{invoice.number}: {error.message}")
+        return
+    if session.payment_status == "paid":
+        report.invoices_captured += 1
+        if not report.dry_run:
+            with transaction.atomic():
+                handled = stripe_session_settle(
+                    {
+                        "id": session.id,
+                        "payment_status": session.payment_status,
+                        "amount_total": session.amount_total,
+                        "currency": session.currency,
+                        "payment_intent": session.payment_intent,
+                        "client_reference_id": session.client_reference_id or str(invoice.pk),
+                    }
+                )
+            if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
+                report.invoices_captured -= 1
+                report.needs_review.append(f"{invoice.number}: {handled.error}")
+        return
+    if session.status == "expired" or invoice.created_at < too_old:
+        report.invoices_cancelled += 1
+        if not report.dry_run:
+            try:
+                invoice_cancel(invoice_id=invoice.pk)
+            except InvalidState:
+                report.invoices_cancelled -= 1
+
+
+def subscriptions_expire(report: ReconcileReport) -> None:
+    """Active subscriptions and add-ons past their end become expired."""
+    over = Q(status=ItemStatus.ACTIVE, expires_at__lt=timezone.now())
+    rows = [Subscription.objects.filter(over), AddOnSubscription.objects.filter(over)]
+    if report.dry_run:
+        report.subscriptions_expired = sum(queryset.count() for queryset in rows)
+        return
+    with transaction.atomic():
+        report.subscriptions_expired = sum(
+            queryset.update(status=ItemStatus.EXPIRED) for queryset in rows
+        )
+
+
+def ledger_verify(report: ReconcileReport) -> None:
+    report.ledger_failures = list(ledger_check())
+
+
+def idempotency_purge(report: ReconcileReport) -> None:
+    report.idempotency_records_purged = common_services.idempotency_records_purge(
+        older_than=timezone.now() - common_services.RETENTION, dry_run=report.dry_run
+    )

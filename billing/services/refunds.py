@@ -1,0 +1,80 @@
+"""Refunds: the invoice, its subscription and add-ons, and the tokens not yet spent."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from billing import signals, stripe_gateway
+from billing.models import Invoice
+from billing.selectors import invoice_get
+from common.errors import DomainError, InvalidState
+
+
+class AlreadyRefunded(DomainError):
+    code = "already_refunded"
+    default_message = "This invoice has already been refunded."
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    invoice: Invoice
+    tokens_reversed: int = 0
+    tokens_unrecovered: int = 0
+    subscriptions_cancelled: int = 0
+    addons_cancelled: int = 0
+
+
+def invoice_refund(*, invoice_id: UUID) -> RefundResult:
+    """Marks a paid invoice refunded and sends `invoice_refunded` inside the same transaction:
+    subscription and add-ons end, each purchase's unspent tokens are taken back (never below a
+    zero balance; what was already spent is recorded on the purchase).
+
+    The invoice row lock makes concurrent refunds refund once. Raises NotFound,
+    AlreadyRefunded, InvalidState unless paid.
+    """
+    with transaction.atomic():
+        invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+        _refundable(invoice)
+        invoice.status = Invoice.Status.REFUNDED
+        invoice.refunded_at = timezone.now()
+        invoice.save(update_fields=["status", "refunded_at", "updated_at"])
+        counts: Counter[str] = Counter()
+        for _receiver, response in signals.invoice_refunded.send(sender=Invoice, invoice=invoice):
+            counts.update(response or {})
+    return RefundResult(
+        invoice=invoice,
+        tokens_reversed=counts["tokens_reversed"],
+        tokens_unrecovered=counts["tokens_unrecovered"],
+        subscriptions_cancelled=counts["subscriptions_cancelled"],
+        addons_cancelled=counts["addons_cancelled"],
+    )
+
+
+def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
+    """A staff refund: for a Stripe payment, the money first (Stripe's own idempotency key
+    makes concurrent or repeated calls one refund), outside any transaction; then ours.
+
+    If our part fails after Stripe refunded, Stripe's `charge.refunded` webhook completes it.
+    Raises what invoice_refund raises, and PaymentProviderError.
+    """
+    invoice = invoice_get(invoice_id=invoice_id)
+    _refundable(invoice)
+    if invoice.provider == Invoice.Provider.STRIPE:
+        stripe_gateway.refund_create(
+            payment_intent=invoice.payment_reference, idempotency_key=f"refund:{invoice.pk}"
+        )
+    return invoice_refund(invoice_id=invoice_id)
+
+
+def _refundable(invoice: Invoice) -> None:
+    if invoice.status == Invoice.Status.REFUNDED:
+        raise AlreadyRefunded(f"Invoice {invoice.number} has already been refunded.")
+    if invoice.status != Invoice.Status.PAID:
+        raise InvalidState(
+            f"Only a paid invoice can be refunded; {invoice.number} is {invoice.status}."
+        )

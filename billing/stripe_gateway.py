@@ -1,0 +1,158 @@
+"""Stripe, through its official SDK: the only module that talks to Stripe.
+
+Every function here makes a network call, so callers run them outside database
+transactions. SDK failures become PaymentProviderError (502 in the API).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+from billing.models import Invoice, InvoiceLineItem, minor_units
+from common.errors import DomainError
+
+REQUEST_TIMEOUT_SECONDS = 10
+
+
+class PaymentProviderError(DomainError):
+    code = "payment_provider_error"
+    http_status = 502
+    default_message = "The payment provider could not be reached; nothing was charged. Retry."
+
+
+class InvalidStripeSignature(DomainError):
+    code = "invalid_signature"
+    http_status = 400
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    url: str
+    status: str
+    payment_status: str
+    amount_total: int
+    currency: str
+    payment_intent: str
+    client_reference_id: str
+    created_at: datetime | None
+    expires_at: datetime | None
+
+
+def _client() -> stripe.StripeClient:
+    if not settings.STRIPE_SECRET_KEY:
+        raise PaymentProviderError("Stripe is not configured (STRIPE_SECRET_KEY is not set).")
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        base_addresses={"api": settings.STRIPE_API_BASE},
+        http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS),
+        max_network_retries=1,
+    )
+
+
+def _time(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def _session(response: Any) -> CheckoutSession:
+    found = response.to_dict()
+    return CheckoutSession(
+        id=found["id"],
+        url=found.get("url") or "",
+        status=found.get("status") or "",
+        payment_status=found.get("payment_status") or "",
+        amount_total=found.get("amount_total") or 0,
+        currency=(found.get("currency") or "").upper(),
+        payment_intent=found.get("payment_intent") or "",
+        client_reference_id=found.get("client_reference_id") or "",
+        created_at=_time(found.get("created")),
+        expires_at=_time(found.get("expires_at")),
+    )
+
+
+def checkout_session_create(
+    *,
+    invoice: Invoice,
+    line_items: Sequence[InvoiceLineItem],
+    customer_email: str,
+    idempotency_key: str,
+) -> CheckoutSession:
+    """A Checkout Session for the invoice's line items, in the currency's smallest unit.
+
+    The idempotency key makes a retry return the same session instead of a second one.
+    """
+    places = invoice.currency.decimal_places
+    currency = invoice.currency.code.lower()
+    reference = {"invoice_id": str(invoice.pk), "invoice_number": invoice.number}
+    params = {
+        "mode": "payment",
+        "client_reference_id": str(invoice.pk),
+        "customer_email": customer_email,
+        "metadata": reference,
+        "payment_intent_data": {"metadata": reference},
+        "line_items": [
+            {
+                "quantity": line.quantity,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": minor_units(line.unit_price, places),
+                    "product_data": {"name": line.description},
+                },
+            }
+            for line in line_items
+        ],
+        "success_url": (
+            f"{settings.SITE_URL}/purchase/success?invoice={invoice.pk}"
+            "&session_id={CHECKOUT_SESSION_ID}"
+        ),
+        "cancel_url": f"{settings.SITE_URL}/purchase/cancel?invoice={invoice.pk}",
+    }
+    try:
+        created = _client().v1.checkout.sessions.create(
+            params=params, options={"idempotency_key": idempotency_key}
+        )
+    except stripe.StripeError as error:
+        raise PaymentProviderError() from error
+    return _session(created)
+
+
+def checkout_session_retrieve(*, session_id: str) -> CheckoutSession:
+    try:
+        return _session(_client().v1.checkout.sessions.retrieve(session_id))
+    except stripe.StripeError as error:
+        raise PaymentProviderError() from error
+
+
+def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
+    """Refunds the whole payment; returns the refund's id."""
+    try:
+        refund = _client().v1.refunds.create(
+            params={"payment_intent": payment_intent},
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.StripeError as error:
+        raise PaymentProviderError("Stripe refused or could not take the refund.") from error
+    return refund.to_dict()["id"]
+
+
+def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dict:
+    """The event, as plain JSON, once the SDK has verified its `Stripe-Signature`.
+
+    Raises InvalidStripeSignature (also without a configured STRIPE_WEBHOOK_SECRET).
+    """
+    if not settings.STRIPE_WEBHOOK_SECRET:
+        raise InvalidStripeSignature("No Stripe webhook secret is configured.")
+    try:
+        stripe.WebhookSignature.verify_header(
+            payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
+        )
+        return json.loads(payload)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
+        raise InvalidStripeSignature(f"The Stripe signature is not valid: {error}") from error

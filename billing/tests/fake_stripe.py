@@ -1,0 +1,263 @@
+"""A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
+
+It answers Checkout Session create/retrieve and refund create as Stripe does (form-encoded
+requests, JSON answers, idempotency keys), records every request, fails on demand, and can
+produce the events Stripe would send, signed with Stripe's scheme. For browser tests it also
+serves a checkout page whose Pay button completes the session, delivers the signed
+`checkout.session.completed` webhook to the app and redirects to the success URL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from decimal import Decimal
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import stripe
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    headers: dict[str, str]
+    params: dict[str, Any]
+
+
+def nest(pairs: list[tuple[str, str]]) -> dict[str, Any]:
+    """`line_items[0][price_data][unit_amount]=500` as the nested structure it stands for."""
+    root: dict[str, Any] = {}
+    for key, value in pairs:
+        parts = key.replace("]", "").split("[")
+        node = root
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return _lists(root)
+
+
+def _lists(node: Any) -> Any:
+    if not isinstance(node, dict):
+        return node
+    if node and all(key.isdigit() for key in node):
+        return [_lists(node[key]) for key in sorted(node, key=int)]
+    return {key: _lists(value) for key, value in node.items()}
+
+
+@dataclass
+class FakeStripe:
+    webhook_secret: str
+    app_url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    sessions: dict[str, dict] = field(default_factory=dict)
+    refunds: dict[str, dict] = field(default_factory=dict)
+    failures: int = 0
+    base: str = ""
+
+    def __post_init__(self) -> None:
+        self._answers: dict[str, tuple[int, dict]] = {}
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # Running.
+
+    def start(self) -> FakeStripe:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                fake._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                fake._handle(self, "POST")
+
+            def log_message(self, *args) -> None:
+                """Quiet: the tests read `requests` instead."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def fail_next(self, count: int = 1) -> None:
+        """The next `count` API calls answer 500 (and tell the SDK not to retry)."""
+        self.failures = count
+
+    # What Stripe would do on its side.
+
+    def complete(self, session_id: str) -> dict:
+        """The customer paid: the session completes; returns the event Stripe would send."""
+        session = self.sessions[session_id]
+        session.update(status="complete", payment_status="paid")
+        session["payment_intent"] = session["payment_intent"] or f"pi_test_{next(self._ids)}"
+        return self.event("checkout.session.completed", session)
+
+    def expire(self, session_id: str) -> dict:
+        self.sessions[session_id]["status"] = "expired"
+        return self.event("checkout.session.expired", self.sessions[session_id])
+
+    def refunded(self, session_id: str, *, amount: int | None = None) -> dict:
+        """A `charge.refunded` event for the session's payment (whole unless `amount`)."""
+        session = self.sessions[session_id]
+        total = session["amount_total"]
+        charge = {
+            "id": f"ch_test_{next(self._ids)}",
+            "object": "charge",
+            "payment_intent": session["payment_intent"],
+            "amount": total,
+            "amount_refunded": total if amount is None else amount,
+            "refunded": amount is None or amount == total,
+            "currency": session["currency"],
+        }
+        return self.event("charge.refunded", charge)
+
+    def event(self, kind: str, body: dict) -> dict:
+        return {
+            "id": f"evt_test_{next(self._ids)}",
+            "object": "event",
+            "type": kind,
+            "created": int(time.time()),
+            "livemode": False,
+            "data": {"object": dict(body)},
+        }
+
+    def signed(self, event: dict, *, secret: str | None = None) -> tuple[bytes, str]:
+        """The event's body and its `Stripe-Signature` header, made by the SDK's own helper."""
+        payload = json.dumps(event)
+        header = stripe.WebhookSignature.generate_signature_header(
+            payload, secret or self.webhook_secret
+        )
+        return payload.encode(), header
+
+    def deliver(self, event: dict) -> int:
+        """Posts the signed event to the app's Stripe webhook, as Stripe would."""
+        body, header = self.signed(event)
+        request = urllib.request.Request(
+            f"{self.app_url}/api/v1/webhooks/stripe",
+            data=body,
+            headers={"Content-Type": "application/json", "Stripe-Signature": header},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+
+    # HTTP.
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        url = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length).decode() if length else ""
+        params = nest(parse_qsl(raw or url.query, keep_blank_values=True))
+        with self._lock:
+            if url.path.startswith("/v1/"):
+                self.requests.append(Recorded(method, url.path, dict(handler.headers), params))
+            status, body, headers = self._answer(method, url.path, params, handler.headers)
+        handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
+        content = body if isinstance(body, bytes) else json.dumps(body).encode()
+        handler.send_header("Content-Length", str(len(content)))
+        handler.end_headers()
+        handler.wfile.write(content)
+
+    def _answer(self, method: str, path: str, params: dict, headers) -> tuple[int, Any, dict]:
+        json_headers = {"Content-Type": "application/json"}
+        if path.startswith("/checkout/"):
+            return self._page(method, path)
+        if self.failures:
+            self.failures -= 1
+            error = {"error": {"type": "api_error", "message": "The fake is failing on purpose."}}
+            return 500, error, {**json_headers, "Stripe-Should-Retry": "false"}
+        key = headers.get("Idempotency-Key")
+        if method == "POST" and key and key in self._answers:
+            status, body = self._answers[key]
+            return status, body, {**json_headers, "Idempotent-Replayed": "true"}
+        status, body = self._api(method, path, params)
+        if method == "POST" and key:
+            self._answers[key] = (status, body)
+        return status, body, json_headers
+
+    def _api(self, method: str, path: str, params: dict) -> tuple[int, dict]:
+        if method == "POST" and path == "/v1/checkout/sessions":
+            return 200, self._create_session(params)
+        if method == "GET" and path.startswith("/v1/checkout/sessions/"):
+            session = self.sessions.get(path.rsplit("/", 1)[1])
+            if session is None:
+                return 404, {
+                    "error": {"type": "invalid_request_error", "message": "No such session"}
+                }
+            return 200, session
+        if method == "POST" and path == "/v1/refunds":
+            refund = {
+                "id": f"re_test_{next(self._ids)}",
+                "object": "refund",
+                "payment_intent": params.get("payment_intent"),
+                "status": "succeeded",
+            }
+            self.refunds[refund["id"]] = refund
+            return 200, refund
+        return 404, {"error": {"type": "invalid_request_error", "message": f"No route {path}"}}
+
+    def _create_session(self, params: dict) -> dict:
+        session_id = f"cs_test_{next(self._ids)}"
+        lines = params.get("line_items", [])
+        now = int(time.time())
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": params.get("mode"),
+            "url": f"{self.base}/checkout/{session_id}",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": sum(
+                int(line["quantity"]) * int(line["price_data"]["unit_amount"]) for line in lines
+            ),
+            "currency": lines[0]["price_data"]["currency"] if lines else "usd",
+            "client_reference_id": params.get("client_reference_id"),
+            "customer_email": params.get("customer_email"),
+            "metadata": params.get("metadata", {}),
+            "success_url": params.get("success_url"),
+            "cancel_url": params.get("cancel_url"),
+            "payment_intent": None,
+            "created": now,
+            "expires_at": now + 24 * 3600,
+        }
+        self.sessions[session_id] = session
+        return session
+
+    def _page(self, method: str, path: str) -> tuple[int, Any, dict]:
+        """The hosted checkout page a browser is sent to."""
+        session_id, _, action = path.removeprefix("/checkout/").partition("/")
+        session = self.sessions.get(session_id)
+        if session is None:
+            return 404, b"No such session", {"Content-Type": "text/plain"}
+        if method == "POST" and action == "pay":
+            event = self.complete(session_id)
+            threading.Thread(target=self.deliver, args=(event,), daemon=True).start()
+            target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
+            return HTTPStatus.SEE_OTHER, b"", {"Location": target}
+        if method == "POST" and action == "cancel":
+            return HTTPStatus.SEE_OTHER, b"", {"Location": session["cancel_url"]}
+        amount = f"{Decimal(session['amount_total']).scaleb(-2)} {session['currency'].upper()}"
+        page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>Fake Stripe Checkout</title></head><body>
+<h1>Fake Stripe Checkout</h1><p>Pay <strong id="amount">{amount}</strong></p>
+<form method="post" action="/checkout/{session_id}/pay"><button id="pay">Pay</button></form>
+<form method="post" action="/checkout/{session_id}/cancel">
+<button id="cancel">Cancel</button></form>
+</body></html>"""
+        return 200, page.encode(), {"Content-Type": "text/html; charset=utf-8"}
