@@ -53,7 +53,7 @@ def invoices_of_user(*, user_id: UUID, status: str | None = None) -> QuerySet[In
 def invoices_for_staff(
     *, status: str | None = None, user_id: UUID | None = None
 ) -> QuerySet[Invoice]:
-    invoices = invoices_with_items().select_related("user")
+    invoices = invoices_with_items().prefetch_related("token_purchases")
     if status:
         invoices = invoices.filter(status=status)
     if user_id:

@@ -113,3 +113,79 @@ def test_cancel_action_cancels_pending_and_reports_the_rest(staff_browser, order
     assert Invoice.objects.get(pk=order.invoice.pk).status == "cancelled"
     assert Invoice.objects.get(pk=paid.pk).status == "paid"
     assert "Only a pending invoice can be cancelled" in response.content.decode()
+
+
+def test_refund_action_refunds_and_tells_what_was_taken_back(staff_browser, order, user):
+    capture(order.invoice)
+
+    response = staff_browser.post(
+        reverse(CHANGELIST),
+        {"action": "refund", ACTION_CHECKBOX_NAME: [order.invoice.pk]},
+        follow=True,
+    )
+
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "refunded"
+    assert f"{order.invoice} is refunded: {order.purchases[0].tokens} tokens taken back" in (
+        response.content.decode()
+    )
+
+
+def test_payment_event_payload_is_pretty_printed(staff_browser, api_client, order):
+    deliver(api_client, payment_body(order.invoice))
+    event = PaymentEvent.objects.get()
+
+    page = staff_browser.get(reverse("admin:billing_paymentevent_change", args=[event.pk]))
+
+    assert "<pre>{\n  &quot;amount&quot;" in page.content.decode()
+
+
+def test_payment_events_filter_by_outcome(staff_browser, api_client, order):
+    deliver(api_client, payment_body(order.invoice))
+
+    response = staff_browser.get(
+        reverse("admin:billing_paymentevent_changelist"), {"outcome__exact": "processed"}
+    )
+
+    assert len(response.context["cl"].result_list) == 1
+
+
+def test_reprocess_acts_on_a_failed_event_through_the_services(staff_browser, order, user):
+    from billing.services.events import event_record
+
+    body = payment_body(order.invoice).decode()
+    failed = event_record(
+        provider="payment",
+        payload=body,
+        signature_valid=True,
+        event_id="evt-1",
+        outcome="failed",
+        error="RuntimeError: was down",
+    )
+
+    staff_browser.post(
+        reverse("admin:billing_paymentevent_changelist"),
+        {"action": "reprocess", ACTION_CHECKBOX_NAME: [failed.pk]},
+    )
+
+    failed.refresh_from_db()
+    assert failed.outcome == "processed"
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "paid"
+    assert user.token_account.balance == order.purchases[0].tokens
+
+
+def test_reprocess_refuses_unverified_and_processed_events(staff_browser, api_client, order):
+    from billing.services.events import event_record
+
+    deliver(api_client, payment_body(order.invoice))
+    forged = event_record(provider="payment", payload="{}", signature_valid=False, error="bad")
+    processed = PaymentEvent.objects.get(outcome="processed")
+
+    response = staff_browser.post(
+        reverse("admin:billing_paymentevent_changelist"),
+        {"action": "reprocess", ACTION_CHECKBOX_NAME: [forged.pk, processed.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "never acted on" in page
+    assert "already been processed" in page

@@ -209,3 +209,17 @@ def test_staff_routes_need_staff(api_client, user_client, user, bundle):
         assert paid.status_code == status
     assert database_state() == before
     assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+
+
+def test_invoice_lists_cost_a_fixed_number_of_queries(
+    user_client, staff_client, user, bundle, django_assert_max_num_queries
+):
+    for _ in range(30):
+        checkout(user, bundles=[bundle, TokenBundleFactory()])
+
+    with django_assert_max_num_queries(4):
+        mine = user_client.get("/api/v1/user/invoices", {"per_page": 30})
+    with django_assert_max_num_queries(5):
+        everyone = staff_client.get("/api/v1/admin/invoices", {"per_page": 30})
+
+    assert len(mine.json()["items"]) == len(everyone.json()["items"]) == 30

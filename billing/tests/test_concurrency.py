@@ -105,3 +105,37 @@ def test_the_same_checkout_key_from_10_workers_makes_one_invoice(bundle):
 
     assert {result.invoice.pk for result in results} == {results[0].invoice.pk}
     assert Invoice.objects.filter(user=user).count() == 1
+
+
+def test_concurrent_refunds_refund_at_most_once(bundle):
+    user = UserFactory()
+    invoice = checkout(user, bundles=[bundle]).invoice
+    services.invoice_capture(invoice_id=invoice.pk, payment_reference="pay-r", provider="payment")
+
+    outcomes = run_together([lambda: services.invoice_refund(invoice_id=invoice.pk)] * 8, workers=8)
+
+    assert sum(isinstance(outcome, services.RefundResult) for outcome in outcomes) == 1
+    assert sum(isinstance(outcome, services.AlreadyRefunded) for outcome in outcomes) == 7
+    assert TokenTransaction.objects.filter(transaction_type="reversal").count() == 1
+    assert TokenAccount.objects.get(user=user).balance == 0
+
+
+def test_concurrent_pays_make_one_stripe_session(bundle, fake_stripe):
+    user = UserFactory()
+    invoice = checkout(user, bundles=[bundle]).invoice
+    clients = [client_for(user) for _ in range(6)]
+
+    responses = run_together(
+        [
+            lambda c=c: c.post(
+                f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"}, format="json"
+            )
+            for c in clients
+        ],
+        workers=6,
+    )
+
+    assert {response.status_code for response in responses} == {200}
+    assert len({response.json()["session_id"] for response in responses}) == 1
+    assert len(fake_stripe.sessions) == 1
+    assert Invoice.objects.get(pk=invoice.pk).stripe_session_id in fake_stripe.sessions

@@ -146,11 +146,13 @@ def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
         console.print("Nothing to do.")
     else:
         console.print(f"{report.actions} change(s) {verb} made.")
-    for line in report.stripe_errors:
-        console.print(f"Stripe error: {line}")
-    for line in report.needs_review:
-        console.print(f"Needs review: {line}")
-    for failure in report.ledger_failures:
-        console.print(
-            f"Ledger: {failure.user_email} ({failure.account_id}): " + "; ".join(failure.problems)
-        )
+    lines = [
+        *(f"Stripe error: {line}" for line in report.stripe_errors),
+        *(f"Needs review: {line}" for line in report.needs_review),
+        *(
+            f"Ledger: {failure.user_email} ({failure.account_id}): {'; '.join(failure.problems)}"
+            for failure in report.ledger_failures
+        ),
+    ]
+    for line in lines:
+        console.file.write(f"{line}\n")

@@ -1,0 +1,322 @@
+import itertools
+import json
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from billing import signals
+from billing.models import AddOnSubscription, Invoice, PaymentEvent, Subscription
+from billing.tests.factories import checkout
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.tests.helpers import database_state
+from tokens.models import TokenAccount
+
+pytestmark = pytest.mark.django_db
+
+STRIPE = "/api/v1/webhooks/stripe"
+
+
+@pytest.fixture
+def order(user):
+    return checkout(
+        user,
+        plan=PlanFactory(price=Decimal("29.00")),
+        bundles=[TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))],
+        add_ons=[AddOnFactory(price=Decimal("9.00"))],
+    )
+
+
+@pytest.fixture
+def session(user_client, order, fake_stripe):
+    """The order's Checkout Session, as the pay endpoint created it."""
+    paid = user_client.post(f"/api/v1/user/invoices/{order.invoice.pk}/pay", {"provider": "stripe"})
+    return paid.json()["session_id"]
+
+
+def send(client, fake_stripe, event, *, secret=None, header=None):
+    body, signature = fake_stripe.signed(event, secret=secret)
+    headers = {"HTTP_STRIPE_SIGNATURE": header if header is not None else signature}
+    return client.post(STRIPE, data=body, content_type="application/json", **headers)
+
+
+def balance(user) -> int:
+    account = TokenAccount.objects.filter(user=user).first()
+    return account.balance if account else 0
+
+
+def without_events(state: dict) -> dict:
+    return {model: rows for model, rows in state.items() if model != "billing.PaymentEvent"}
+
+
+def test_a_completed_paid_session_captures(api_client, user, order, session, fake_stripe):
+    event = fake_stripe.complete(session)
+
+    response = send(api_client, fake_stripe, event)
+
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "outcome": "processed"}
+    invoice = Invoice.objects.get(pk=order.invoice.pk)
+    assert (invoice.status, invoice.provider) == ("paid", "stripe")
+    assert invoice.payment_reference == fake_stripe.sessions[session]["payment_intent"]
+    assert balance(user) == 1000
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.event_id, recorded.event_type, recorded.outcome, recorded.invoice_id) == (
+        event["id"],
+        "checkout.session.completed",
+        "processed",
+        invoice.pk,
+    )
+
+
+def test_the_same_event_twice_is_processed_once(api_client, user, order, session, fake_stripe):
+    event = fake_stripe.complete(session)
+    send(api_client, fake_stripe, event)
+    before = database_state()
+
+    again = send(api_client, fake_stripe, event)
+
+    assert again.json()["outcome"] == "already_processed"
+    assert without_events(database_state()) == without_events(before)
+    assert PaymentEvent.objects.get().deliveries == 2
+    assert balance(user) == 1000
+
+
+@pytest.mark.parametrize(
+    "signing", ["wrong secret", "missing", "garbage", "stale"], ids=lambda value: value
+)
+def test_bad_signatures_are_400_recorded_and_change_nothing(
+    api_client, order, session, fake_stripe, signing
+):
+    event = fake_stripe.complete(session)
+    body, good = fake_stripe.signed(event)
+    header = {
+        "wrong secret": fake_stripe.signed(event, secret="whsec_forger")[1],
+        "missing": "",
+        "garbage": "t=1,v1=zzz",
+        "stale": good.replace(good.split(",")[0], "t=1000000000"),
+    }[signing]
+    before = database_state()
+
+    response = api_client.post(
+        STRIPE, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_signature"
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        False,
+        "rejected",
+        "",
+    )
+
+
+def test_no_configured_secret_refuses_everything(api_client, settings, session, fake_stripe):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+
+    response = send(api_client, fake_stripe, fake_stripe.complete(session))
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"amount_total": 4299}, "Nothing was credited"),
+        ({"amount_total": 4301}, "Nothing was credited"),
+        ({"currency": "eur"}, "Nothing was credited"),
+        (
+            {"client_reference_id": "00000000-0000-0000-0000-000000000000", "metadata": {}},
+            "No invoice",
+        ),
+        ({"client_reference_id": None, "metadata": {}}, "No invoice"),
+    ],
+)
+def test_a_session_that_does_not_match_its_invoice_needs_review(
+    api_client, user, order, session, fake_stripe, change, why
+):
+    event = fake_stripe.complete(session)
+    event["data"]["object"].update(change)
+    before = database_state()
+
+    response = send(api_client, fake_stripe, event)
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "needs_review"
+    assert without_events(database_state()) == without_events(before)
+    assert why in PaymentEvent.objects.get().error
+    assert balance(user) == 0
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"id": "evt_x", "type": "checkout.session.completed"},
+        {"id": "evt_x", "type": "checkout.session.completed", "data": {}},
+        {"id": "evt_x", "type": "checkout.session.completed", "data": {"object": "text"}},
+        [1, 2, 3],
+    ],
+    ids=["no data", "no object", "object not an object", "not an object"],
+)
+def test_events_with_missing_objects_need_review_and_never_500(api_client, fake_stripe, event):
+    before = database_state()
+
+    response = send(api_client, fake_stripe, event)
+
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "needs_review"
+    assert without_events(database_state()) == without_events(before)
+
+
+def test_unhandled_types_are_recorded_and_ignored(api_client, fake_stripe):
+    response = send(api_client, fake_stripe, fake_stripe.event("customer.created", {"id": "cus_1"}))
+
+    assert response.json()["outcome"] == "ignored"
+    assert PaymentEvent.objects.get().event_type == "customer.created"
+
+
+def test_an_unpaid_completed_session_captures_nothing(api_client, order, session, fake_stripe):
+    event = fake_stripe.complete(session)
+    event["data"]["object"]["payment_status"] = "unpaid"
+
+    response = send(api_client, fake_stripe, event)
+
+    assert response.json()["outcome"] == "ignored"
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
+
+
+def test_an_expired_session_leaves_the_invoice_pending(api_client, order, session, fake_stripe):
+    response = send(api_client, fake_stripe, fake_stripe.expire(session))
+
+    assert response.json()["outcome"] == "processed"
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
+
+
+def test_a_refund_after_the_capture_refunds(api_client, user, order, session, fake_stripe):
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+
+    response = send(api_client, fake_stripe, fake_stripe.refunded(session))
+
+    assert response.json()["outcome"] == "processed"
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "refunded"
+    assert balance(user) == 0
+
+
+def test_a_refund_before_its_capture_is_held_then_applied(
+    api_client, user, order, session, fake_stripe
+):
+    refund = fake_stripe.refunded(session)
+    completed = fake_stripe.complete(session)
+    refund["data"]["object"]["payment_intent"] = completed["data"]["object"]["payment_intent"]
+
+    held = send(api_client, fake_stripe, refund)
+    captured = send(api_client, fake_stripe, completed)
+
+    assert held.json()["outcome"] == "held"
+    assert captured.json()["outcome"] == "processed"
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "refunded"
+    assert PaymentEvent.objects.get(event_id=refund["id"]).outcome == "processed"
+    assert balance(user) == 0
+
+
+def test_a_partial_refund_needs_review(api_client, user, order, session, fake_stripe):
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+
+    response = send(api_client, fake_stripe, fake_stripe.refunded(session, amount=500))
+
+    assert response.json()["outcome"] == "needs_review"
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "paid"
+    assert balance(user) == 1000
+
+
+def test_a_payment_for_a_cancelled_invoice_needs_review(
+    api_client, user_client, user, order, session, fake_stripe
+):
+    user_client.post(f"/api/v1/user/invoices/{order.invoice.pk}/cancel")
+
+    response = send(api_client, fake_stripe, fake_stripe.complete(session))
+
+    assert response.json()["outcome"] == "needs_review"
+    assert "Refund it" in PaymentEvent.objects.get().error
+    assert balance(user) == 0
+
+
+def final_state(order, user) -> tuple:
+    invoice = Invoice.objects.get(pk=order.invoice.pk)
+    return (
+        invoice.status,
+        Subscription.objects.get(invoice=invoice).status,
+        tuple(AddOnSubscription.objects.filter(invoice=invoice).values_list("status", flat=True)),
+        tuple(invoice.token_purchases.values_list("status", "tokens_reversed")),
+        balance(user),
+    )
+
+
+@pytest.mark.parametrize(
+    "order_of_events",
+    list(itertools.permutations(["completed", "expired", "refunded"])),
+    ids="-".join,
+)
+def test_every_order_of_completed_expired_refunded_ends_in_the_same_state(
+    api_client, user, order, session, fake_stripe, order_of_events
+):
+    completed = fake_stripe.complete(session)
+    events = {
+        "completed": completed,
+        "expired": fake_stripe.expire(session),
+        "refunded": fake_stripe.refunded(session),
+    }
+
+    answers = [send(api_client, fake_stripe, events[name]).status_code for name in order_of_events]
+
+    assert answers == [200, 200, 200]
+    assert final_state(order, user) == (
+        "refunded",
+        "cancelled",
+        ("cancelled",),
+        (("refunded", 1000),),
+        0,
+    )
+
+
+def test_a_failing_receiver_is_500_recorded_and_stripes_retry_captures(
+    user, order, session, fake_stripe
+):
+    client = Client(raise_request_exception=False)
+    event = fake_stripe.complete(session)
+
+    def broken(sender, invoice, **kwargs):
+        raise RuntimeError("a receiver is down")
+
+    signals.invoice_paid.connect(broken, dispatch_uid="test.broken")
+    try:
+        failed = send(client, fake_stripe, event)
+    finally:
+        signals.invoice_paid.disconnect(dispatch_uid="test.broken")
+    recorded = PaymentEvent.objects.get()
+
+    assert failed.status_code == 500
+    assert (recorded.outcome, recorded.event_id) == ("failed", event["id"])
+    assert "a receiver is down" in recorded.error
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
+
+    retried = send(client, fake_stripe, event)
+
+    assert retried.json()["outcome"] == "processed"
+    assert balance(user) == 1000
+
+
+def test_a_body_over_one_mebibyte_is_413(api_client, fake_stripe):
+    event = fake_stripe.event("customer.created", {"padding": "x" * (1024 * 1024)})
+
+    assert send(api_client, fake_stripe, event).status_code == 413
+
+
+def test_the_stored_payload_is_the_raw_body(api_client, session, fake_stripe):
+    event = fake_stripe.complete(session)
+
+    send(api_client, fake_stripe, event)
+
+    assert json.loads(PaymentEvent.objects.get().payload) == event

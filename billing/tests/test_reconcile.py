@@ -1,0 +1,251 @@
+import json
+from datetime import timedelta
+from decimal import Decimal
+from hashlib import sha256
+from io import StringIO
+
+import psycopg
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test import Client
+from django.utils import timezone
+
+from billing import services, signals
+from billing.models import Invoice, Subscription, TokenBundlePurchase
+from billing.tests.factories import checkout
+from catalog.tests.factories import PlanFactory, TokenBundleFactory
+from common.models import IdempotencyRecord
+from common.tests.helpers import database_state
+from tokens.models import TokenAccount, TokenTransaction
+from tokens.signals import credit_purchased_tokens
+
+pytestmark = pytest.mark.django_db
+
+
+def reconcile(*options: str) -> tuple[dict, int]:
+    out = StringIO()
+    try:
+        call_command("reconcile_purchases", "--json", *options, stdout=out)
+        code = 0
+    except CommandError as error:
+        code = error.returncode
+    text = out.getvalue()
+    return (json.loads(text) if text.strip() else {}), code
+
+
+@pytest.fixture
+def bundle():
+    return TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+
+
+def with_stripe_session(invoice, fake_stripe, user_client, *, age: timedelta) -> str:
+    session = user_client.post(f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"})
+    Invoice.objects.filter(pk=invoice.pk).update(
+        stripe_session_created_at=timezone.now() - age, created_at=timezone.now() - age
+    )
+    return session.json()["session_id"]
+
+
+def test_a_paid_invoice_whose_tokens_were_not_credited_is_completed_once(user, bundle):
+    signals.invoice_paid.disconnect(dispatch_uid="tokens.credit_purchased_tokens")
+    try:
+        invoice = checkout(user, plan=PlanFactory(), bundles=[bundle]).invoice
+        services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
+    finally:
+        signals.invoice_paid.connect(
+            credit_purchased_tokens, dispatch_uid="tokens.credit_purchased_tokens"
+        )
+    assert TokenBundlePurchase.objects.get(invoice=invoice).status == "pending"
+
+    first, code = reconcile()
+    second, _ = reconcile()
+
+    assert (code, first["paid_invoices_completed"], second["paid_invoices_completed"]) == (0, 1, 0)
+    assert TokenBundlePurchase.objects.get(invoice=invoice).status == "completed"
+    assert TokenAccount.objects.get(user=user).balance == 1000
+    assert TokenTransaction.objects.filter(transaction_type="purchase").count() == 1
+
+
+def test_a_capture_that_failed_is_completed_from_stripe_once(
+    user, user_client, bundle, fake_stripe
+):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
+    body, header = fake_stripe.signed(fake_stripe.complete(session))
+
+    def broken(sender, invoice, **kwargs):
+        raise RuntimeError("a receiver is down")
+
+    signals.invoice_paid.connect(broken, dispatch_uid="test.broken")
+    try:
+        delivered = Client(raise_request_exception=False).post(
+            "/api/v1/webhooks/stripe",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=header,
+        )
+    finally:
+        signals.invoice_paid.disconnect(dispatch_uid="test.broken")
+    assert delivered.status_code == 500
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+
+    first, _ = reconcile()
+    second, _ = reconcile()
+
+    assert (first["invoices_captured"], second["invoices_captured"]) == (1, 0)
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+    assert TokenAccount.objects.get(user=user).balance == 1000
+    assert TokenTransaction.objects.filter(transaction_type="purchase").count() == 1
+
+
+def test_expired_and_too_old_sessions_are_cancelled_young_open_ones_kept(
+    user, user_client, bundle, fake_stripe
+):
+    expired = checkout(user, bundles=[bundle]).invoice
+    fake_stripe.expire(
+        with_stripe_session(expired, fake_stripe, user_client, age=timedelta(hours=2))
+    )
+    too_old = checkout(user, bundles=[bundle]).invoice
+    with_stripe_session(too_old, fake_stripe, user_client, age=timedelta(hours=80))
+    open_young = checkout(user, bundles=[bundle]).invoice
+    with_stripe_session(open_young, fake_stripe, user_client, age=timedelta(hours=3))
+    fresh = checkout(user, bundles=[bundle]).invoice
+    with_stripe_session(fresh, fake_stripe, user_client, age=timedelta(minutes=10))
+
+    report, _ = reconcile()
+
+    assert (report["stripe_sessions_checked"], report["invoices_cancelled"]) == (3, 2)
+    statuses = {i.pk: i.status for i in Invoice.objects.all()}
+    assert [statuses[i.pk] for i in (expired, too_old, open_young, fresh)] == [
+        "cancelled",
+        "cancelled",
+        "pending",
+        "pending",
+    ]
+
+
+def test_options_change_the_windows(user, user_client, bundle, fake_stripe):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(minutes=40))
+
+    untouched, _ = reconcile()
+    cancelled, _ = reconcile("--older-than", "30m", "--expire-after", "35m")
+
+    assert untouched["stripe_sessions_checked"] == 0
+    assert cancelled["invoices_cancelled"] == 1
+
+
+def test_stripe_down_is_reported_and_changes_nothing(user, user_client, bundle, fake_stripe):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=80))
+    fake_stripe.complete(session)
+    fake_stripe.fail_next(10)
+    before = database_state()
+
+    report, code = reconcile()
+
+    assert code == 3
+    assert len(report["stripe_errors"]) == 1
+    assert report["stripe_errors"][0].startswith(f"{invoice.number}: ")
+    assert (report["invoices_captured"], report["invoices_cancelled"]) == (0, 0)
+    assert database_state() == before
+
+
+def test_a_broken_ledger_exits_1_with_a_listing(user, bundle):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
+    TokenAccount.objects.filter(user=user).update(balance=7)
+    out = StringIO()
+
+    with pytest.raises(CommandError) as failed:
+        call_command("reconcile_purchases", stdout=out)
+
+    assert failed.value.returncode == 1
+    assert f"Ledger: {user.email}" in out.getvalue()
+    assert "balance 7 != sum of entries 1000" in out.getvalue()
+
+
+def test_idempotency_records_older_than_a_day_are_purged(user):
+    old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
+    IdempotencyRecord.objects.create(user=user, key="new", request_fingerprint="f")
+    IdempotencyRecord.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+
+    report, _ = reconcile()
+
+    assert report["idempotency_records_purged"] == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_ended_subscriptions_expire(user):
+    invoice = checkout(user, plan=PlanFactory()).invoice
+    services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
+    Subscription.objects.update(expires_at=timezone.now() - timedelta(days=1))
+
+    report, _ = reconcile()
+
+    assert report["subscriptions_expired"] == 1
+    assert Subscription.objects.get().status == "expired"
+
+
+def test_dry_run_changes_nothing_and_says_what_it_would_do(user, user_client, bundle, fake_stripe):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    fake_stripe.complete(
+        with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
+    )
+    old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
+    IdempotencyRecord.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(hours=30)
+    )
+    before = database_state()
+
+    report, code = reconcile("--dry-run")
+
+    assert code == 0
+    assert report["dry_run"] is True
+    assert (report["invoices_captured"], report["idempotency_records_purged"]) == (1, 1)
+    assert database_state() == before
+
+
+def test_a_second_run_right_after_finds_nothing_to_do(user, user_client, bundle, fake_stripe):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    fake_stripe.complete(
+        with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
+    )
+    call_command("reconcile_purchases", stdout=StringIO())
+    out = StringIO()
+
+    call_command("reconcile_purchases", stdout=out)
+
+    assert "Nothing to do." in out.getvalue()
+
+
+def test_the_summary_table_names_every_step(user):
+    out = StringIO()
+
+    call_command("reconcile_purchases", "--dry-run", stdout=out)
+
+    for label in ["Paid invoices completed", "Stripe sessions checked", "ledger check"]:
+        assert label in out.getvalue()
+
+
+def test_a_second_run_at_the_same_time_exits_saying_so():
+    database = connection.settings_dict
+    other = psycopg.connect(
+        host=database["HOST"],
+        port=database["PORT"],
+        user=database["USER"],
+        dbname=database["NAME"],
+        autocommit=True,
+    )
+    key = int.from_bytes(sha256(b"reconcile_purchases").digest()[:8], "big", signed=True)
+    other.execute("SELECT pg_advisory_lock(%s)", [key])
+    try:
+        with pytest.raises(CommandError, match="Another reconcile_purchases is running") as busy:
+            call_command("reconcile_purchases", stdout=StringIO())
+    finally:
+        other.close()
+
+    assert busy.value.returncode == 2
