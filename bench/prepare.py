@@ -27,9 +27,9 @@ def catalog(*, bundles: int) -> dict:
     return {"active_bundles": TokenBundle.objects.filter(is_active=True).count()}
 
 
-def ledger_users(*, users: int, tokens_file: str, balance: int = 1_000_000_000) -> dict:
+def ledger_users(*, users: int, tokens_file: str = "", balance: int = 1_000_000_000) -> dict:
     """`users` users, each with `balance` tokens explained by one ledger entry; their access
-    tokens are written to `tokens_file`, one per line."""
+    tokens are written to `tokens_file` (when given), one per line."""
     from django.contrib.auth.hashers import make_password
     from rest_framework_simplejwt.tokens import AccessToken
 
@@ -55,8 +55,9 @@ def ledger_users(*, users: int, tokens_file: str, balance: int = 1_000_000_000) 
         )
         for account in accounts
     )
-    with open(tokens_file, "w") as out:
-        out.writelines(f"{AccessToken.for_user(user)}\n" for user in created)
+    if tokens_file:
+        with open(tokens_file, "w") as out:
+            out.writelines(f"{AccessToken.for_user(user)}\n" for user in created)
     return {"users": len(created)}
 
 
@@ -169,3 +170,79 @@ def webhook_outcomes() -> dict:
         "invoices_paid": paid,
         "accounts_failing_ledger_check": len(list(ledger_check())),
     }
+
+
+def stale_invoices(*, invoices: int, sessions_file: str) -> dict:
+    """`invoices` pending invoices of one bundle each, with Stripe sessions two hours old; a
+    third paid at Stripe, a third expired there, a third still open (and younger than the
+    72 h expiry). The sessions Stripe would answer are written to `sessions_file` (JSON)."""
+    import json
+    import uuid
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import User
+    from billing.models import Invoice, InvoiceLineItem, TokenBundlePurchase
+
+    call_command("seed_demo", verbosity=0)
+    bundle = TokenBundle.objects.select_related("currency").order_by("sort_order").first()
+    buyers = User.objects.bulk_create(User(email=f"stale{i}@example.com") for i in range(1000))
+    started = timezone.now() - timedelta(hours=2)
+    rows, lines, purchases, sessions = [], [], [], {}
+    for index in range(invoices):
+        invoice_id, session_id = uuid.uuid4(), f"cs_bench_{index}"
+        buyer = buyers[index % len(buyers)]
+        rows.append(
+            Invoice(
+                id=invoice_id,
+                number=f"INV-2000-{index:06d}",
+                user=buyer,
+                currency=bundle.currency,
+                subtotal=bundle.price,
+                total=bundle.price,
+                stripe_session_id=session_id,
+                stripe_session_created_at=started,
+            )
+        )
+        lines.append(
+            InvoiceLineItem(
+                invoice_id=invoice_id,
+                position=1,
+                item_type="token_bundle",
+                item_id=bundle.id,
+                description=bundle.name,
+                quantity=1,
+                unit_price=bundle.price,
+                total_price=bundle.price,
+            )
+        )
+        purchases.append(
+            TokenBundlePurchase(
+                user=buyer,
+                bundle=bundle,
+                invoice_id=invoice_id,
+                name=bundle.name,
+                tokens=bundle.token_amount,
+                unit_price=bundle.price,
+            )
+        )
+        state = ("paid", "expired", "open")[index % 3]
+        sessions[session_id] = {
+            "id": session_id,
+            "object": "checkout.session",
+            "status": {"paid": "complete", "expired": "expired", "open": "open"}[state],
+            "payment_status": "paid" if state == "paid" else "unpaid",
+            "amount_total": int(bundle.price * 100),
+            "currency": bundle.currency.code.lower(),
+            "client_reference_id": str(invoice_id),
+            "payment_intent": f"pi_bench_{index}" if state == "paid" else None,
+            "created": int(started.timestamp()),
+            "expires_at": int(started.timestamp()) + 86400,
+        }
+    Invoice.objects.bulk_create(rows, batch_size=2000)
+    InvoiceLineItem.objects.bulk_create(lines, batch_size=2000)
+    TokenBundlePurchase.objects.bulk_create(purchases, batch_size=2000)
+    with open(sessions_file, "w") as out:
+        json.dump(sessions, out)
+    return {"invoices": invoices}

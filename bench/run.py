@@ -260,6 +260,55 @@ def capture_webhook(results: dict) -> None:
     results["capture_webhook_outcomes"] = prepare("webhook_outcomes")
 
 
+def reconcile(results: dict) -> None:
+    """reconcile_purchases over 10,000 pending invoices with stale Stripe sessions and
+    100,000 ledger accounts: wall time and peak memory, first run and second run."""
+    sys.path.insert(0, str(ROOT))
+    from billing.tests.fake_stripe import FakeStripe
+
+    fresh_database()
+    prepare("ledger_users", users=100_000)
+    sessions_file = BENCH / "results" / "stale-sessions.json"
+    sessions_file.parent.mkdir(exist_ok=True)
+    prepare("stale_invoices", invoices=10_000, sessions_file=str(sessions_file))
+    prepare("vacuum_analyze")
+    fake = FakeStripe(webhook_secret="whsec_bench").start()
+    fake.sessions.update(json.loads(sessions_file.read_text()))
+    try:
+        for run in ("first_run", "second_run"):
+            results[f"reconcile_{run}"] = _timed_command(
+                ["reconcile_purchases", "--json"],
+                STRIPE_API_BASE=fake.base,
+                STRIPE_SECRET_KEY="sk_bench",
+            )
+    finally:
+        fake.stop()
+
+
+def _timed_command(args: list[str], **extra: str) -> dict:
+    """Runs a manage.py command in its own process; its wall time, peak RSS, JSON summary."""
+    start = time.monotonic()
+    result = subprocess.run(
+        [str(PYTHON), "bench/peak_rss.py", *args],
+        cwd=ROOT,
+        env=environment(**extra),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = round(time.monotonic() - start, 1)
+    peak_kb = int(re.search(r"PEAK_RSS_KB=(\d+)", result.stderr).group(1))
+    summary = json.loads(result.stdout) if result.stdout.strip() else {}
+    return {
+        "seconds": seconds,
+        "peak_rss_mb": round(peak_kb / 1024, 1),
+        "exit_code": result.returncode,
+        **{key: value for key, value in summary.items() if not isinstance(value, list)},
+        "stripe_errors": len(summary.get("stripe_errors", [])),
+        "ledger_failures": len(summary.get("ledger_failures", [])),
+    }
+
+
 def history(results: dict) -> None:
     """1,000,000 entries for one user: page and cursor latency, CSV export memory."""
     fresh_database()
@@ -273,6 +322,7 @@ SCENARIOS = {
     "ledger": ledger,
     "checkout": checkout,
     "capture_webhook": capture_webhook,
+    "reconcile": reconcile,
     "history": history,
 }
 
