@@ -1,11 +1,12 @@
-"""Health: what a load balancer or Docker's HEALTHCHECK asks."""
+"""Small views outside the API: health (for load balancers and HEALTHCHECK), the favicon."""
 
 from __future__ import annotations
 
 import logging
 
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.decorators.http import require_GET
 
 logger = logging.getLogger(__name__)
@@ -22,3 +23,9 @@ def health(request: HttpRequest) -> JsonResponse:
         logger.warning("Health check: the database did not answer", exc_info=True)
         return JsonResponse({"status": "error", "database": "error"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
+    """Browsers ask for /favicon.ico on every page, the admin's too."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "catalog",
     "billing",
     "tokens",
+    "pages",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "pages.context_processors.header_balance",
             ],
         },
     },
@@ -139,6 +141,10 @@ DATABASES = {"default": _default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "pages:sign-in"
+LOGIN_REDIRECT_URL = "pages:purchase"
+LOGOUT_REDIRECT_URL = "pages:sign-in"
+CSRF_FAILURE_VIEW = "pages.errors.csrf_failure"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from common.views import health
+from common.views import favicon, health
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -15,8 +15,10 @@ api_v1 = [
 
 urlpatterns = [
     path("health", health, name="health"),
+    path("favicon.ico", favicon),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/", admin.site.urls),
+    path("", include("pages.urls")),
 ]

@@ -254,7 +254,7 @@ class FakeStripe:
             return HTTPStatus.SEE_OTHER, b"", {"Location": session["cancel_url"]}
         amount = f"{Decimal(session['amount_total']).scaleb(-2)} {session['currency'].upper()}"
         page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>Fake Stripe Checkout</title></head><body>
+<title>Fake Stripe Checkout</title><link rel="icon" href="data:,"></head><body>
 <h1>Fake Stripe Checkout</h1><p>Pay <strong id="amount">{amount}</strong></p>
 <form method="post" action="/checkout/{session_id}/pay"><button id="pay">Pay</button></form>
 <form method="post" action="/checkout/{session_id}/cancel">

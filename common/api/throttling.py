@@ -49,3 +49,12 @@ class UserThrottle(UserRateThrottle, FixedWindowRateThrottle):
 
 class AuthThrottle(ScopedRateThrottle, FixedWindowRateThrottle):
     """THROTTLE_AUTH for views with `throttle_scope = "auth"`, per client address."""
+
+
+class FormThrottle(FixedWindowRateThrottle):
+    """THROTTLE_AUTH for the sign-in and sign-up pages, per client address (its own count)."""
+
+    scope = "auth"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": "auth-form", "ident": self.get_ident(request)}

@@ -1,10 +1,7 @@
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from uuid import UUID
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import permissions, status
@@ -16,6 +13,7 @@ from accounts.selectors import user_get
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import page_count
 from common.api.schema import error_response
+from common.exports import csv_response
 from tokens import selectors, services
 from tokens.api.serializers import (
     AdjustRequestSerializer,
@@ -63,7 +61,9 @@ class HistoryView(APIView):
         )
         if options["format"] == "csv":
             rows = selectors.token_history_rows(user_id=request.user.pk, filters=filters)
-            return csv_response(rows, filename="token-transactions.csv")
+            return csv_response(
+                rows, header=selectors.CSV_COLUMNS, filename="token-transactions.csv"
+            )
         per_page = options["per_page"]
         if "cursor" in options:
             found = selectors.token_history_after(
@@ -91,43 +91,6 @@ class HistoryView(APIView):
 
 def _cursor(page: selectors.HistoryPage) -> str | None:
     return CursorField.encode(page.next_cursor) if page.next_cursor else None
-
-
-class _Echo:
-    """csv.writer writes into this and gets the line back, so rows stream one by one."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _safe_cell(value: object) -> object:
-    """Text that a spreadsheet would run as a formula is quoted with a leading apostrophe."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def csv_response(rows: Iterator[tuple], *, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-
-    def lines() -> Iterator[str]:
-        yield writer.writerow(selectors.CSV_COLUMNS)
-        for row in rows:
-            yield writer.writerow(
-                [
-                    cell.strftime("%Y-%m-%dT%H:%M:%SZ")
-                    if hasattr(cell, "strftime")
-                    else _safe_cell(cell)
-                    for cell in row
-                ]
-            )
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 class ConsumeView(APIView):

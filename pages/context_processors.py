@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from tokens.selectors import token_balance
+
+
+def header_balance(request: HttpRequest) -> dict:
+    """The balance widget in every page's header (one query, signed-in users only)."""
+    if not request.user.is_authenticated or request.path.startswith("/admin/"):
+        return {}
+    return {"header_balance": token_balance(user_id=request.user.pk).balance}
