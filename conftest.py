@@ -47,6 +47,15 @@ def staff_user(db):
 
 
 @pytest.fixture
+def staff_browser(client, staff_user):
+    """The Django test client signed in as a superuser, for admin pages."""
+    staff_user.is_superuser = True
+    staff_user.save()
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def user_client(user) -> APIClient:
     return client_for(user)
 

@@ -18,14 +18,6 @@ CHANGELIST = "admin:billing_invoice_changelist"
 
 
 @pytest.fixture
-def staff_browser(client, staff_user):
-    staff_user.is_superuser = True
-    staff_user.save()
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def order(user):
     return checkout(
         user, plan=PlanFactory(), bundles=[TokenBundleFactory()], add_ons=[AddOnFactory()]

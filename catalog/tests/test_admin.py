@@ -11,14 +11,6 @@ pytestmark = pytest.mark.django_db
 FACTORIES = {TokenBundle: TokenBundleFactory, AddOn: AddOnFactory, Plan: PlanFactory}
 
 
-@pytest.fixture
-def staff_browser(client, staff_user):
-    staff_user.is_superuser = True
-    staff_user.save()
-    client.force_login(staff_user)
-    return client
-
-
 def admin_url(model, view: str, *args) -> str:
     return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from accounts.tests.factories import PASSWORD, UserFactory
-from catalog.tests.factories import TokenBundleFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -92,15 +90,6 @@ def snapshot(page: Page, name: str) -> None:
     assert unlabelled == [], f"{name}: form controls without a label: {unlabelled}"
     width = page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= page.viewport_size["width"], f"{name}: {width}px wide at 375px"
-
-
-@pytest.fixture
-def bundles():
-    return [
-        TokenBundleFactory(name="Taster", token_amount=10, price=Decimal("10.00"), sort_order=0),
-        TokenBundleFactory(name="Starter", token_amount=50, price=Decimal("45.00"), sort_order=1),
-        TokenBundleFactory(name="Team", token_amount=1000, price=Decimal("5.00"), sort_order=2),
-    ]
 
 
 def test_sign_up_buy_two_bundles_pay_and_see_the_tokens(page: Page, site: str, bundles):

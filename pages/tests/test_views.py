@@ -11,21 +11,11 @@ from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
 from billing.models import Invoice
 from billing.tests.factories import capture, checkout
-from catalog.tests.factories import TokenBundleFactory
 from common.tests.helpers import database_state
 from tokens import services as token_services
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def bundles():
-    return [
-        TokenBundleFactory(name="Taster", token_amount=10, price=Decimal("10.00"), sort_order=0),
-        TokenBundleFactory(name="Starter", token_amount=50, price=Decimal("45.00"), sort_order=1),
-        TokenBundleFactory(name="Team", token_amount=1000, price=Decimal("5.00"), sort_order=2),
-    ]
 
 
 @pytest.fixture
@@ -308,14 +298,6 @@ def test_the_balance_endpoint(browser, user):
     fund(user, 7)
 
     assert browser.get(reverse("pages:balance")).json() == {"balance": 7}
-
-
-@pytest.fixture
-def staff_browser(client, staff_user):
-    staff_user.is_superuser = True
-    staff_user.save()
-    client.force_login(staff_user)
-    return client
 
 
 def test_the_billing_overview_shows_figures_and_problems(staff_browser, user, bundles):
