@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing import stripe_gateway
@@ -113,6 +114,11 @@ def settle_event(record: PaymentEvent, handled: Handled) -> None:
     record.save()
 
 
+def _one(invoices: QuerySet[Invoice]) -> Invoice | None:
+    """The invoice a unique key names, or None."""
+    return invoices.order_by("pk").first()
+
+
 def _invoice_id(found: dict) -> UUID | None:
     metadata = found.get("metadata") if isinstance(found.get("metadata"), dict) else {}
     for candidate in (found.get("client_reference_id"), metadata.get("invoice_id")):
@@ -129,7 +135,7 @@ def stripe_session_settle(session: dict) -> Handled:
     if session.get("payment_status") != "paid":
         return Handled(Outcome.IGNORED, f"Not paid yet ({session.get('payment_status')}).")
     invoice_id = _invoice_id(session)
-    invoice = Invoice.objects.select_related("currency").filter(pk=invoice_id).first()
+    invoice = _one(Invoice.objects.select_related("currency").filter(pk=invoice_id))
     if invoice is None:
         return Handled(
             Outcome.NEEDS_REVIEW, f"No invoice {invoice_id} for session {session.get('id')}."
@@ -176,7 +182,7 @@ def _charge_refunded(charge: dict) -> Handled:
             "only whole refunds are applied here.",
             payment_reference=reference,
         )
-    invoice = Invoice.objects.filter(provider=PROVIDER, payment_reference=reference).first()
+    invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
     if invoice is None:
         return Handled(
             Outcome.HELD,
