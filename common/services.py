@@ -1,9 +1,9 @@
 """Idempotency records: claim a key, store the first answer, or release the claim.
 
 A claim is one INSERT, committed before the work starts, so a concurrent duplicate sees it
-and gets 409 instead of doing the work twice. The work itself stays
-idempotent by its own key in the database (ledger entries, invoices), so a claim taken over
-after a crash cannot do anything twice either.
+and gets 409 instead of doing the work twice. The work itself stays idempotent by its own key
+in the database (ledger entries, invoices), so a claim taken over after a crash cannot do
+anything twice either.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from billing.models import PaymentEvent
 
 Outcome = PaymentEvent.Outcome
 DONE = (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED)
+UNVERIFIED_PAYLOAD_LIMIT = 10_000
 
 
 def event_claim(*, provider: str, event_id: str, fields: dict) -> PaymentEvent:
@@ -41,8 +42,12 @@ def event_record(
     survives whatever was rolled back.
 
     A refused signature never takes the event id it claims, so a forged delivery cannot squat
-    on a real event's id. A failed one keeps its id, so the provider's retry finds it.
+    on a real event's id, and keeps only the start of its body (anyone can send one, so
+    storing each whole would let them fill the table). A failed one keeps its id, so the
+    provider's retry finds it.
     """
+    if not signature_valid and len(payload) > UNVERIFIED_PAYLOAD_LIMIT:
+        payload = payload[:UNVERIFIED_PAYLOAD_LIMIT] + f"... [{len(payload)} characters in all]"
     fields = {
         "event_type": event_type,
         "payload": payload,

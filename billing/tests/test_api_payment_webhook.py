@@ -281,3 +281,13 @@ def test_the_webhook_ignores_jwt_and_throttling(api_client, invoice, monkeypatch
     statuses = [deliver(api_client, payment_body(invoice)).status_code for _ in range(3)]
 
     assert statuses == [200, 200, 200]
+
+
+def test_an_unverified_delivery_keeps_only_the_start_of_its_body(api_client, invoice):
+    body = payment_body(invoice, padding="x" * 500_000)
+
+    deliver(api_client, body, header="t=1,v1=forged")
+
+    stored = PaymentEvent.objects.get().payload
+    assert len(stored) < 10_100
+    assert stored.endswith(f"[{len(body)} characters in all]")
