@@ -54,7 +54,7 @@ def ledger(results: dict) -> None:
             consume, floor, ratio = compared(
                 "/api/v1/user/tokens/consume",
                 "/bench/floor-debit",
-                script="consume.lua",
+                script="post.lua",
                 env={"BENCH_TOKENS": str(tokens)},
                 connections=32,
             )
@@ -77,7 +77,7 @@ def checkout(results: dict) -> None:
         endpoint, floor, ratio = compared(
             "/api/v1/user/checkout",
             "/bench/floor-debit",
-            script="checkout.lua",
+            script="post.lua",
             env=env,
             connections=16,
         )

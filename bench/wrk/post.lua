@@ -1,9 +1,9 @@
--- POST BENCH_BODY (a checkout) as one of the users in BENCH_TOKENS, with a fresh
--- Idempotency-Key per request.
+-- POST BENCH_BODY (default: a consume of 1 token) to BENCH_PATH as one of the users in
+-- BENCH_TOKENS, with a fresh Idempotency-Key per request.
 local tokens = {}
 local counter = 0
 local prefix = ""
-local body = os.getenv("BENCH_BODY")
+local body = os.getenv("BENCH_BODY") or '{"amount": 1}'
 
 function setup(thread)
   thread:set("id", tostring(math.random(1, 1e9)))
