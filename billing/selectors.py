@@ -19,17 +19,15 @@ def invoice_get(
     invoices = Invoice.objects.select_related("currency")
     if for_update:
         invoices = invoices.select_for_update(of=("self",))
-    if user_id is not None:
-        invoices = invoices.filter(user_id=user_id)
-    try:
-        return invoices.get(pk=invoice_id)
-    except Invoice.DoesNotExist as error:
-        raise NotFound("No invoice with this id.") from error
+    return _one_invoice(invoices, invoice_id, user_id)
 
 
 def invoice_with_items(*, invoice_id: UUID, user_id: UUID | None = None) -> Invoice:
-    """An invoice with its line items, for display (two queries)."""
-    invoices = invoices_with_items()
+    """An invoice with its line items, for display (two queries); as invoice_get otherwise."""
+    return _one_invoice(invoices_with_items(), invoice_id, user_id)
+
+
+def _one_invoice(invoices: QuerySet[Invoice], invoice_id: UUID, user_id: UUID | None) -> Invoice:
     if user_id is not None:
         invoices = invoices.filter(user_id=user_id)
     try:
