@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/$(PROJECT))
 PYTEST_ARGS ?=
 
-.PHONY: run test serve bench lint format clean
+.PHONY: run test test-sqlite serve bench lint format clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -35,6 +35,12 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-sqlite
+
+## test-sqlite: the ledger, checkout and capture tests again, on a temporary SQLite file
+test-sqlite: $(VENV)/.dev-installed
+	@sqlite_dir=$$(mktemp -d) && trap 'rm -rf "$$sqlite_dir"' EXIT && \
+	DATABASE_URL=sqlite:///$$sqlite_dir/db.sqlite3 $(BIN)/pytest -n 2 -m sqlite $(PYTEST_ARGS)
 
 ## serve: production server (gunicorn); needs SECRET_KEY and DATABASE_URL
 serve: $(VENV)/.base-installed

@@ -192,5 +192,4 @@ def timed_command(args: list[str], **extra: str) -> dict:
         "exit_code": result.returncode,
         **{key: value for key, value in summary.items() if not isinstance(value, list)},
         "stripe_errors": len(summary.get("stripe_errors", [])),
-        "ledger_failures": len(summary.get("ledger_failures", [])),
     }

@@ -5,11 +5,9 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-from django.urls import path
 from django.utils.html import format_html
 
 from billing import services
@@ -21,7 +19,6 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
-from billing.reports import billing_overview
 from billing.services.reprocess import payment_event_reprocess
 from common.errors import DomainError
 
@@ -94,29 +91,6 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_select_related = ["user", "currency"]
     inlines = [LineItemInline, PurchaseInline]
     actions = ["mark_paid", "cancel", "refund"]
-
-    def get_urls(self):
-        overview = self.admin_site.admin_view(self.overview_view)
-        return [path("overview/", overview, name="billing_overview"), *super().get_urls()]
-
-    def overview_view(self, request: HttpRequest):
-        """The billing overview: revenue and tokens per day, and what needs a person."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        overview = billing_overview()
-        chart = {
-            "days": [day.isoformat() for day in overview.daily.days],
-            "revenue": [str(amount) for amount in overview.daily.revenue],
-            "tokens": overview.daily.tokens_sold,
-        }
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Billing overview",
-            "overview": overview,
-            "chart": chart,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/billing/overview.html", context)
 
     @admin.action(description="Mark paid (asks for the payment reference)")
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]):

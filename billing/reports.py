@@ -1,21 +1,19 @@
-"""The staff billing overview: what came in, what is stuck, what needs a person."""
+"""Billing's figures for the staff overview (pages.overview): what came in, what is stuck,
+what needs a person."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from itertools import islice
 
-from django.db.models import Sum
+from django.db.models import QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
-from tokens.selectors import LedgerMismatch, ledger_check
 
 DAYS = 30
-LISTED = 50
 REVIEW_OUTCOMES = [PaymentEvent.Outcome.NEEDS_REVIEW, PaymentEvent.Outcome.FAILED]
 
 
@@ -24,16 +22,6 @@ class DailyFigures:
     days: list[date]
     revenue: list[Decimal]
     tokens_sold: list[int]
-
-
-@dataclass(frozen=True)
-class Overview:
-    daily: DailyFigures
-    stale_invoices: list[Invoice]
-    stale_invoice_count: int
-    events_to_review: list[PaymentEvent]
-    events_to_review_count: int
-    ledger_failures: list[LedgerMismatch]
 
 
 def daily_figures(*, today: date | None = None) -> DailyFigures:
@@ -64,16 +52,12 @@ def daily_figures(*, today: date | None = None) -> DailyFigures:
     )
 
 
-def billing_overview() -> Overview:
-    stale = Invoice.objects.filter(
+def invoices_stale() -> QuerySet[Invoice]:
+    """Pending for more than an hour: a payment that may never have reached us."""
+    return Invoice.objects.filter(
         status=Invoice.Status.PENDING, created_at__lt=timezone.now() - timedelta(hours=1)
     ).select_related("user", "currency")
-    review = PaymentEvent.objects.filter(outcome__in=REVIEW_OUTCOMES).select_related("invoice")
-    return Overview(
-        daily=daily_figures(),
-        stale_invoices=list(stale.order_by("created_at")[:LISTED]),
-        stale_invoice_count=stale.count(),
-        events_to_review=list(review.order_by("-received_at")[:LISTED]),
-        events_to_review_count=review.count(),
-        ledger_failures=list(islice(ledger_check(), LISTED)),
-    )
+
+
+def payment_events_to_review() -> QuerySet[PaymentEvent]:
+    return PaymentEvent.objects.filter(outcome__in=REVIEW_OUTCOMES).select_related("invoice")

@@ -16,7 +16,7 @@ import stripe
 from django.conf import settings
 
 from billing.models import Invoice, InvoiceLineItem, minor_units
-from common.errors import DomainError
+from common.errors import DomainError, Rejected
 
 REQUEST_TIMEOUT_SECONDS = 10
 
@@ -27,9 +27,8 @@ class PaymentProviderError(DomainError):
     default_message = "The payment provider could not be reached; nothing was charged. Retry."
 
 
-class InvalidStripeSignature(DomainError):
+class InvalidStripeSignature(Rejected):
     code = "invalid_signature"
-    http_status = 400
 
 
 @dataclass(frozen=True)

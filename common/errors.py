@@ -29,6 +29,16 @@ class InvalidState(DomainError):
     default_message = "The object is not in a state that allows this."
 
 
+class Rejected(DomainError):
+    """Well-formed input that contradicts what it refers to (a payment for another amount
+    than the invoice's, a signature that does not match): refused for good, so a sender that
+    retries gets the same answer."""
+
+    code = "rejected"
+    http_status = 400
+    default_message = "The request contradicts what it refers to."
+
+
 class Invalid(DomainError):
     """Input that is well-formed but refused by a business rule, named by field."""
 

@@ -130,6 +130,9 @@ else:
 if _default_database["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so a transaction that reads then writes cannot
     # be overtaken: SQLite's twin of PostgreSQL's row locks.
+    # Tests get a file of their own beside it (not SQLite's default, memory), so they take
+    # the same file locks as `make run`.
+    _default_database["TEST"] = {"NAME": f"{_default_database['NAME']}-test"}
     _default_database["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,

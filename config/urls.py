@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from common.views import favicon, health
+from pages.staff import billing_overview_page
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -19,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("admin/overview/", billing_overview_page, name="billing-overview"),
     path("admin/", admin.site.urls),
     path("", include("pages.urls")),
 ]

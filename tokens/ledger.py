@@ -96,11 +96,10 @@ def ledger_append(*, user_id: UUID, entries: Sequence[Entry]) -> list[TokenTrans
             rows = write(change)
         if rows is None:
             raise InsufficientTokens(balance=_balance_of(user_id), needed=-change.delta)
-    appended = [_entry(change, index, *row) for index, row in enumerate(sorted(rows, key=_number))]
-    for entry in appended:
-        entry._state.adding = False
-        entry._state.db = connection.alias
-    return appended
+    return [
+        _entry(change, index, *row, stored=True)
+        for index, row in enumerate(sorted(rows, key=_number))
+    ]
 
 
 def _number(row: tuple) -> int:
@@ -213,23 +212,34 @@ def _running_totals(entries: Sequence[Entry]) -> list[int]:
 
 
 def _entry(
-    change: _Change, index: int, account_id: UUID, number: int, balance_after: int
+    change: _Change,
+    index: int,
+    account_id: UUID,
+    number: int,
+    balance_after: int,
+    *,
+    stored: bool = False,
 ) -> TokenTransaction:
+    """The model instance of one entry: to insert, or (`stored`) as the database now holds it."""
     entry = change.entries[index]
-    return TokenTransaction(
-        id=change.ids[index],
-        account_id=account_id,
-        number=number,
-        balance_after=balance_after,
-        created_at=change.now,
-        amount=entry.amount,
-        transaction_type=entry.transaction_type,
-        reference_type=entry.reference_type,
-        reference_id=entry.reference_id,
-        description=entry.description,
-        idempotency_key=entry.idempotency_key,
-        created_by_id=entry.created_by_id,
-    )
+    values = {
+        "id": change.ids[index],
+        "account_id": account_id,
+        "number": number,
+        "balance_after": balance_after,
+        "created_at": change.now,
+        "amount": entry.amount,
+        "transaction_type": entry.transaction_type,
+        "reference_type": entry.reference_type,
+        "reference_id": entry.reference_id,
+        "description": entry.description,
+        "idempotency_key": entry.idempotency_key,
+        "created_by_id": entry.created_by_id,
+    }
+    if stored:
+        names = [field.attname for field in TokenTransaction._meta.concrete_fields]
+        return TokenTransaction.from_db(connection.alias, names, [values[name] for name in names])
+    return TokenTransaction(**values)
 
 
 def _balance_of(user_id: UUID) -> int:

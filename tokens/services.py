@@ -6,17 +6,18 @@ the INSERT of its entries, atomically; no read-modify-save, never a negative bal
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
 from uuid import UUID
 
 from django.db import IntegrityError
 
-from billing.models import Invoice, TokenBundlePurchase
+from common.db import require_transaction
 from common.errors import DomainError, Invalid, InvalidState, NotFound
 from tokens.ledger import Entry, InsufficientTokens, ledger_append
 from tokens.models import TokenAccount, TokenTransaction
 
 Type = TokenTransaction.Type
-PURCHASE_REFERENCE = "token_bundle_purchase"
 
 
 class AdjustmentBelowZero(InsufficientTokens):
@@ -25,7 +26,7 @@ class AdjustmentBelowZero(InsufficientTokens):
     http_status = 409
 
 
-class AlreadyRefunded(DomainError):
+class UsageAlreadyRefunded(InvalidState):
     code = "already_refunded"
     default_message = "This usage has already been refunded."
 
@@ -106,7 +107,7 @@ def usage_refund(
     """Gives a usage debit back, once: the ledger's unique constraint on the refund's
     reference decides, so two racing refunds cannot both succeed.
 
-    Raises NotFound, InvalidState for an entry that is not usage, AlreadyRefunded.
+    Raises NotFound, InvalidState for an entry that is not usage, UsageAlreadyRefunded.
     """
     try:
         usage = TokenTransaction.objects.select_related("account").get(pk=transaction_id)
@@ -133,7 +134,7 @@ def usage_refund(
             reference_id=refund.reference_id,
         )
         if refunded.exists():
-            raise AlreadyRefunded() from error
+            raise UsageAlreadyRefunded() from error
         raise
 
 
@@ -189,79 +190,68 @@ def _append_once(user_id: UUID, entry: Entry) -> TokenTransaction:
         return first
 
 
-def purchases_credit(*, invoice: Invoice) -> dict[str, int]:
-    """Tokens' part of a capture: credits each pending purchase of the paid invoice, with
-    the purchase as the entry's reference, and marks it completed.
+class PurchasedTokens(Protocol):
+    """A purchase as billing's signals describe it (billing.signals.PurchasedTokens)."""
 
-    The purchases are locked (in id order) and only pending ones are credited, so running it
-    again changes nothing; the ledger's unique reference would refuse a second credit anyway.
-    A fixed number of queries however many purchases: one lock, one append, one update.
+    tokens: int
+    reference_type: str
+    reference_id: str
+    description: str
+
+
+class RefundedTokens(PurchasedTokens, Protocol):
+    """A refunded purchase (billing.signals.RefundedTokens), told what was taken back."""
+
+    def record_taken_back(self, tokens: int) -> None: ...
+
+
+def purchases_credit(*, user_id: UUID, purchases: Sequence[PurchasedTokens]) -> None:
+    """Tokens' part of a capture: one `purchase` entry per purchase, in one ledger append.
+
+    Part of the capture's transaction. The ledger's unique reference refuses a second credit
+    of the same purchase (IntegrityError), which rolls the capture back.
     """
-    purchases = list(
-        TokenBundlePurchase.objects.select_for_update()
-        .filter(invoice=invoice, status=TokenBundlePurchase.Status.PENDING)
-        .order_by("id")
-    )
-    if not purchases:
-        return {"tokens_credited": 0}
+    require_transaction("purchases_credit")
     ledger_append(
-        user_id=invoice.user_id,
+        user_id=user_id,
         entries=[
             Entry(
                 amount=purchase.tokens,
                 transaction_type=Type.PURCHASE,
-                reference_type=PURCHASE_REFERENCE,
-                reference_id=str(purchase.id),
-                description=f"{purchase.name} ({invoice.number})",
+                reference_type=purchase.reference_type,
+                reference_id=purchase.reference_id,
+                description=purchase.description,
             )
             for purchase in purchases
         ],
     )
-    TokenBundlePurchase.objects.filter(pk__in=[purchase.pk for purchase in purchases]).update(
-        status=TokenBundlePurchase.Status.COMPLETED, completed_at=invoice.paid_at
-    )
-    return {"tokens_credited": sum(purchase.tokens for purchase in purchases)}
 
 
-def purchases_reverse(*, invoice: Invoice) -> dict[str, int]:
-    """Tokens' part of a refund: takes back each completed purchase's tokens that are still
-    in the balance, with a `reversal` entry per purchase, never below zero; what was already
-    spent is recorded on the purchase as unrecovered.
+def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> None:
+    """Tokens' part of a refund: takes back each purchase's tokens that are still in the
+    balance, with a `reversal` entry per purchase, never below zero, and tells each purchase
+    how many it took back.
 
-    Purchases are locked before the account (the order a capture takes them in), so a refund
-    and a consume cannot interleave. Running it again changes nothing.
+    Part of the refund's transaction, which has locked the purchases; the account is locked
+    after them (the order a capture takes them in), so a refund and a consume cannot
+    interleave.
     """
-    purchases = list(
-        TokenBundlePurchase.objects.select_for_update()
-        .filter(invoice=invoice, status=TokenBundlePurchase.Status.COMPLETED)
-        .order_by("id")
-    )
-    if not purchases:
-        return {"tokens_reversed": 0, "tokens_unrecovered": 0}
-    account = TokenAccount.objects.select_for_update().filter(user_id=invoice.user_id)
+    require_transaction("purchases_reverse")
+    account = TokenAccount.objects.select_for_update().filter(user_id=user_id)
     available = next(iter(account.values_list("balance", flat=True)), 0)
     entries = []
     for purchase in purchases:
         taken = min(purchase.tokens, available)
         available -= taken
-        purchase.status = TokenBundlePurchase.Status.REFUNDED
-        purchase.tokens_reversed = taken
-        purchase.tokens_unrecovered = purchase.tokens - taken
+        purchase.record_taken_back(taken)
         if taken:
             entries.append(
                 Entry(
                     amount=-taken,
                     transaction_type=Type.REVERSAL,
-                    reference_type=PURCHASE_REFERENCE,
-                    reference_id=str(purchase.id),
-                    description=f"Refund of {purchase.name} ({invoice.number})",
+                    reference_type=purchase.reference_type,
+                    reference_id=purchase.reference_id,
+                    description=purchase.description,
                 )
             )
-    ledger_append(user_id=invoice.user_id, entries=entries)
-    TokenBundlePurchase.objects.bulk_update(
-        purchases, ["status", "tokens_reversed", "tokens_unrecovered"]
-    )
-    return {
-        "tokens_reversed": sum(purchase.tokens_reversed for purchase in purchases),
-        "tokens_unrecovered": sum(purchase.tokens_unrecovered for purchase in purchases),
-    }
+    ledger_append(user_id=user_id, entries=entries)

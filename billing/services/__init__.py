@@ -8,36 +8,35 @@ from billing.services.capture import (
     invoice_capture,
 )
 from billing.services.checkout import CheckoutResult, checkout_create
-from billing.services.invoices import (
-    invoice_cancel,
-    invoice_subscriptions_activate,
-    invoice_subscriptions_cancel,
-)
+from billing.services.fulfilment import Delivery, TakeBack, invoice_deliver, invoice_take_back
+from billing.services.invoices import invoice_cancel
 from billing.services.numbers import invoice_number_next
 from billing.services.payments import PaymentStart, invoice_pay_with_stripe
 from billing.services.refunds import (
-    AlreadyRefunded,
+    InvoiceAlreadyRefunded,
     RefundResult,
     invoice_refund,
     invoice_refund_with_provider,
 )
 
 __all__ = [
-    "AlreadyRefunded",
     "AmountMismatch",
     "CaptureResult",
     "CheckoutResult",
     "CurrencyMismatch",
+    "Delivery",
+    "InvoiceAlreadyRefunded",
     "PaymentReferenceUsed",
     "PaymentStart",
     "RefundResult",
+    "TakeBack",
     "checkout_create",
     "invoice_cancel",
     "invoice_capture",
+    "invoice_deliver",
     "invoice_number_next",
     "invoice_pay_with_stripe",
     "invoice_refund",
     "invoice_refund_with_provider",
-    "invoice_subscriptions_activate",
-    "invoice_subscriptions_cancel",
+    "invoice_take_back",
 ]

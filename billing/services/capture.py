@@ -9,24 +9,23 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import signals
 from billing.models import Invoice
 from billing.selectors import invoice_get
-from common.errors import DomainError, InvalidState
+from billing.services.fulfilment import invoice_deliver
+from common.errors import InvalidState, Rejected
 
 
-class AmountMismatch(DomainError):
+class AmountMismatch(Rejected):
     code = "amount_mismatch"
-    http_status = 400
 
 
-class CurrencyMismatch(DomainError):
+class CurrencyMismatch(Rejected):
     code = "currency_mismatch"
-    http_status = 400
 
 
-class PaymentReferenceUsed(DomainError):
-    code = "invalid_state"
+class PaymentReferenceUsed(InvalidState):
+    """A permanent refusal: the payment cannot pay this invoice, however often it is sent."""
+
     default_message = "This payment reference already paid another invoice."
 
 
@@ -49,8 +48,8 @@ def invoice_capture(
     amount: Decimal | None = None,
     currency: str | None = None,
 ) -> CaptureResult:
-    """Marks a pending invoice paid and sends `invoice_paid` inside the same transaction, so
-    the subscription, add-ons and token credits happen with it or not at all.
+    """Marks a pending invoice paid and delivers what it bought in the same transaction (its
+    subscription and add-ons, and its tokens through `invoice_paid`), all or nothing.
 
     The invoice row is locked first, so concurrent deliveries of one payment capture once.
     `amount` and `currency`, when the provider states them, must equal the invoice's.
@@ -98,14 +97,11 @@ def _capture(
     invoice.payment_reference = payment_reference
     invoice.save(update_fields=["status", "paid_at", "provider", "payment_reference", "updated_at"])
 
-    counts = {"subscription_activated": 0, "tokens_credited": 0, "addons_activated": 0}
-    for _receiver, response in signals.invoice_paid.send(sender=Invoice, invoice=invoice):
-        for name, value in (response or {}).items():
-            counts[name] += value
+    delivery = invoice_deliver(invoice=invoice)
     return CaptureResult(
         invoice=invoice,
         status="success",
-        subscription_activated=bool(counts["subscription_activated"]),
-        tokens_credited=counts["tokens_credited"],
-        addons_activated=counts["addons_activated"],
+        subscription_activated=delivery.subscription_activated,
+        tokens_credited=delivery.tokens_credited,
+        addons_activated=delivery.addons_activated,
     )

@@ -6,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import PaymentEvent
+from common.db import require_transaction
 
 Outcome = PaymentEvent.Outcome
 DONE = (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED)
@@ -16,6 +17,7 @@ def event_claim(*, provider: str, event_id: str, fields: dict) -> PaymentEvent:
     """The event's row, inside the caller's transaction: new, or the first delivery's, locked
     and with this delivery counted. Concurrent deliveries of one event wait here for each other
     (the unique index, then the row lock), so only the first acts."""
+    require_transaction("event_claim")
     if not event_id:
         return PaymentEvent.objects.create(provider=provider, **fields)
     event, created = PaymentEvent.objects.get_or_create(

@@ -20,10 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
-from billing.services.capture import AmountMismatch, CurrencyMismatch, invoice_capture
+from billing.services.capture import invoice_capture
 from billing.services.events import DONE, event_claim, event_record
 from common.api.parsers import parse_json_bytes
-from common.errors import DomainError, Invalid, InvalidState, NotFound
+from common.db import require_transaction
+from common.errors import DomainError, Invalid, InvalidState, NotFound, Rejected
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +34,8 @@ PROVIDER = Invoice.Provider.PAYMENT
 EVENT_TYPE = "payment.captured"
 
 
-class InvalidSignature(DomainError):
+class InvalidSignature(Rejected):
     code = "invalid_signature"
-    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -191,14 +191,15 @@ def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainErr
         if event.outcome in DONE:
             event.save(update_fields=["deliveries"])
             return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
-        return payment_event_settle(event, notice)
+        return payment_event_capture(event, notice)
 
 
-def payment_event_settle(
+def payment_event_capture(
     event: PaymentEvent, notice: PaymentNotice
 ) -> tuple[WebhookAnswer | None, DomainError | None]:
     """Captures what the event's notice says and records the outcome on the (locked) event,
     inside the caller's transaction. A refusal rolls back only the capture's savepoint."""
+    require_transaction("payment_event_capture")
     refusal = answer = None
     try:
         with transaction.atomic():
@@ -209,7 +210,7 @@ def payment_event_settle(
                 amount=notice.amount,
                 currency=notice.currency,
             )
-    except (NotFound, AmountMismatch, CurrencyMismatch, InvalidState) as error:
+    except (NotFound, Rejected, InvalidState) as error:
         refusal = error
         event.outcome, event.error = Outcome.REJECTED, error.message
         if not isinstance(error, NotFound):

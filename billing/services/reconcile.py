@@ -1,4 +1,5 @@
-"""Reconciliation: settle what the webhooks missed and prove the ledger is sound.
+"""Reconciliation: finish what the webhooks missed. (The ledger has its own audit,
+`manage.py ledger_check`.)
 
 Each step works in batches (keyset pages of ids), one transaction per invoice, so it runs
 beside live traffic with bounded memory and short locks. Every step is idempotent: a second
@@ -17,7 +18,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from billing import signals, stripe_gateway
+from billing import stripe_gateway
 from billing.models import (
     AddOnSubscription,
     Invoice,
@@ -27,11 +28,11 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from billing.selectors import invoice_get
+from billing.services.fulfilment import invoice_deliver
 from billing.services.invoices import invoice_cancel
-from billing.services.stripe_webhook import held_refunds_apply, stripe_session_settle
+from billing.services.stripe_webhook import held_refunds_apply, stripe_session_capture
 from common import services as common_services
 from common.errors import InvalidState
-from tokens.selectors import LedgerMismatch, ledger_check
 
 BATCH_SIZE = 500
 Progress = Callable[[str, int], None]
@@ -53,7 +54,6 @@ class ReconcileReport:
     idempotency_records_purged: int = 0
     stripe_errors: list[str] = field(default_factory=list)
     needs_review: list[str] = field(default_factory=list)
-    ledger_failures: list[LedgerMismatch] = field(default_factory=list)
 
     @property
     def actions(self) -> int:
@@ -93,13 +93,12 @@ def paid_invoices_incomplete() -> QuerySet[Invoice]:
 
 
 def paid_invoices_complete(report: ReconcileReport, progress: Progress = _no_progress) -> None:
-    """Finishes them through the same receivers a capture uses (they act on what is pending)."""
+    """Finishes them with the capture's own delivery (it acts on what is still pending)."""
     for ids in _in_batches(paid_invoices_incomplete()):
         for invoice_id in ids:
             if not report.dry_run:
                 with transaction.atomic():
-                    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
-                    signals.invoice_paid.send(sender=Invoice, invoice=invoice)
+                    invoice_deliver(invoice=invoice_get(invoice_id=invoice_id, for_update=True))
             report.paid_invoices_completed += 1
             progress("paid invoices", 1)
 
@@ -135,11 +134,11 @@ def stale_stripe_sessions(
     ).exclude(stripe_session_id="")
     for ids in _in_batches(stale):
         for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
-            _settle_session(report, invoice, now - expire_after)
+            _stale_session_resolve(report, invoice, now - expire_after)
             progress("stripe sessions", 1)
 
 
-def _settle_session(report: ReconcileReport, invoice: Invoice, too_old: datetime) -> None:
+def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: datetime) -> None:
     report.stripe_sessions_checked += 1
     try:
         session = stripe_gateway.checkout_session_retrieve(session_id=invoice.stripe_session_id)
@@ -150,7 +149,7 @@ def _settle_session(report: ReconcileReport, invoice: Invoice, too_old: datetime
         report.invoices_captured += 1
         if not report.dry_run:
             with transaction.atomic():
-                handled = stripe_session_settle(
+                handled = stripe_session_capture(
                     {
                         "id": session.id,
                         "payment_status": session.payment_status,
@@ -184,10 +183,6 @@ def subscriptions_expire(report: ReconcileReport) -> None:
         report.subscriptions_expired = sum(
             queryset.update(status=ItemStatus.EXPIRED) for queryset in rows
         )
-
-
-def ledger_verify(report: ReconcileReport) -> None:
-    report.ledger_failures = list(ledger_check())
 
 
 def idempotency_purge(report: ReconcileReport) -> None:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import transaction
 from django.utils import timezone
 
-from billing import signals, stripe_gateway
+from billing import stripe_gateway
 from billing.models import Invoice
 from billing.selectors import invoice_get
-from common.errors import DomainError, InvalidState
+from billing.services.fulfilment import invoice_take_back
+from common.errors import InvalidState
 
 
-class AlreadyRefunded(DomainError):
+class InvoiceAlreadyRefunded(InvalidState):
     code = "already_refunded"
     default_message = "This invoice has already been refunded."
 
@@ -30,12 +30,12 @@ class RefundResult:
 
 
 def invoice_refund(*, invoice_id: UUID) -> RefundResult:
-    """Marks a paid invoice refunded and sends `invoice_refunded` inside the same transaction:
-    subscription and add-ons end, each purchase's unspent tokens are taken back (never below a
-    zero balance; what was already spent is recorded on the purchase).
+    """Marks a paid invoice refunded and takes back what it bought in the same transaction:
+    subscription and add-ons end, and through `invoice_refunded` each purchase's unspent
+    tokens are taken back (what was already spent is recorded on the purchase).
 
     The invoice row lock makes concurrent refunds refund once. Raises NotFound,
-    AlreadyRefunded, InvalidState unless paid.
+    InvoiceAlreadyRefunded, InvalidState unless paid.
     """
     with transaction.atomic():
         invoice = invoice_get(invoice_id=invoice_id, for_update=True)
@@ -43,15 +43,13 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
         invoice.status = Invoice.Status.REFUNDED
         invoice.refunded_at = timezone.now()
         invoice.save(update_fields=["status", "refunded_at", "updated_at"])
-        counts: Counter[str] = Counter()
-        for _receiver, response in signals.invoice_refunded.send(sender=Invoice, invoice=invoice):
-            counts.update(response or {})
+        taken_back = invoice_take_back(invoice=invoice)
     return RefundResult(
         invoice=invoice,
-        tokens_reversed=counts["tokens_reversed"],
-        tokens_unrecovered=counts["tokens_unrecovered"],
-        subscriptions_cancelled=counts["subscriptions_cancelled"],
-        addons_cancelled=counts["addons_cancelled"],
+        tokens_reversed=taken_back.tokens_reversed,
+        tokens_unrecovered=taken_back.tokens_unrecovered,
+        subscriptions_cancelled=taken_back.subscriptions_cancelled,
+        addons_cancelled=taken_back.addons_cancelled,
     )
 
 
@@ -73,7 +71,7 @@ def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
 
 def _refundable(invoice: Invoice) -> None:
     if invoice.status == Invoice.Status.REFUNDED:
-        raise AlreadyRefunded(f"Invoice {invoice.number} has already been refunded.")
+        raise InvoiceAlreadyRefunded(f"Invoice {invoice.number} has already been refunded.")
     if invoice.status != Invoice.Status.PAID:
         raise InvalidState(
             f"Only a paid invoice can be refunded; {invoice.number} is {invoice.status}."

@@ -9,8 +9,8 @@ from django.db import transaction
 
 from billing.models import Invoice, PaymentEvent
 from billing.services.events import DONE
-from billing.services.payment_webhook import payment_event_settle, payment_notice_parse
-from billing.services.stripe_webhook import settle_event, stripe_event_handle
+from billing.services.payment_webhook import payment_event_capture, payment_notice_parse
+from billing.services.stripe_webhook import event_outcome_record, stripe_event_handle
 from common.errors import Invalid, InvalidState
 
 
@@ -27,11 +27,11 @@ def payment_event_reprocess(*, event_id: UUID) -> str:
         if event.outcome in DONE:
             raise InvalidState("This event has already been processed.")
         if event.provider == Invoice.Provider.STRIPE:
-            settle_event(event, stripe_event_handle(json.loads(event.payload)))
+            event_outcome_record(event, stripe_event_handle(json.loads(event.payload)))
         else:
             try:
                 notice = payment_notice_parse(event.payload.encode())
             except Invalid as refusal:
                 raise InvalidState(f"The stored payload is not valid: {refusal}") from refusal
-            payment_event_settle(event, notice)
+            payment_event_capture(event, notice)
         return event.outcome

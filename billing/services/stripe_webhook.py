@@ -23,7 +23,8 @@ from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
 from billing.services.capture import invoice_capture
 from billing.services.events import DONE, event_claim, event_record
-from billing.services.refunds import AlreadyRefunded, invoice_refund
+from billing.services.refunds import InvoiceAlreadyRefunded, invoice_refund
+from common.db import require_transaction
 from common.errors import InvalidState
 
 Outcome = PaymentEvent.Outcome
@@ -80,20 +81,21 @@ def _process(event: object, event_id: str, event_type: str, text: str) -> str:
             record.save(update_fields=["deliveries"])
             return Outcome.ALREADY_PROCESSED if record.outcome in DONE else record.outcome
         handled = stripe_event_handle(event)
-        settle_event(record, handled)
+        event_outcome_record(record, handled)
     return handled.outcome
 
 
 def stripe_event_handle(event: object) -> Handled:
     """Acts on a verified event, inside the caller's transaction (also used to re-process a
     stored event and, by reconciliation, to apply held refunds)."""
+    require_transaction("stripe_event_handle")
     data = event.get("data") if isinstance(event, dict) else None
     found = data.get("object") if isinstance(data, dict) else None
     if not isinstance(found, dict):
         return Handled(Outcome.NEEDS_REVIEW, "The event carries no object.")
     kind = event.get("type")
     if kind in PAID_EVENTS:
-        return stripe_session_settle(found)
+        return stripe_session_capture(found)
     if kind == "checkout.session.expired":
         return Handled(
             Outcome.PROCESSED, "Session expired; the invoice stays as it is.", _invoice_id(found)
@@ -103,8 +105,9 @@ def stripe_event_handle(event: object) -> Handled:
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
 
 
-def settle_event(record: PaymentEvent, handled: Handled) -> None:
+def event_outcome_record(record: PaymentEvent, handled: Handled) -> None:
     """Records what handling an event came to, on its (locked) row."""
+    require_transaction("event_outcome_record")
     record.outcome = handled.outcome
     record.error = handled.error
     record.payment_reference = handled.payment_reference[:255]
@@ -129,9 +132,10 @@ def _invoice_id(found: dict) -> UUID | None:
     return None
 
 
-def stripe_session_settle(session: dict) -> Handled:
+def stripe_session_capture(session: dict) -> Handled:
     """Captures the invoice a paid session names, after checking Stripe's amount and currency
     against it (webhook, re-processing, reconciliation). Inside the caller's transaction."""
+    require_transaction("stripe_session_capture")
     if session.get("payment_status") != "paid":
         return Handled(Outcome.IGNORED, f"Not paid yet ({session.get('payment_status')}).")
     invoice_id = _invoice_id(session)
@@ -192,7 +196,7 @@ def _charge_refunded(charge: dict) -> Handled:
         )
     try:
         invoice_refund(invoice_id=invoice.pk)
-    except AlreadyRefunded:
+    except InvoiceAlreadyRefunded:
         return Handled(Outcome.ALREADY_PROCESSED, "", invoice.pk, reference)
     except InvalidState as refusal:
         return Handled(Outcome.NEEDS_REVIEW, refusal.message, invoice.pk, reference)
@@ -204,7 +208,7 @@ def _apply_held_refunds(reference: str) -> None:
         provider=PROVIDER, outcome=Outcome.HELD, payment_reference=reference
     )
     for record in held.order_by("received_at"):
-        settle_event(record, stripe_event_handle(json.loads(record.payload)))
+        event_outcome_record(record, stripe_event_handle(json.loads(record.payload)))
 
 
 def held_refunds_apply() -> int:

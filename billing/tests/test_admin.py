@@ -9,7 +9,7 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
-from billing.tests.factories import capture, checkout, deliver, payment_body
+from billing.tests.helpers import capture, checkout, deliver, payment_body
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 
 pytestmark = pytest.mark.django_db

@@ -4,12 +4,12 @@ from uuid import uuid4
 import pytest
 
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
-from billing.tests.factories import capture, checkout
+from billing.tests.helpers import capture, checkout
 from catalog.models import BillingPeriod
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 CHECKOUT = "/api/v1/user/checkout"
 

@@ -5,12 +5,12 @@ import pytest
 
 from accounts.tests.factories import UserFactory
 from billing.models import Invoice
-from billing.tests.factories import capture, checkout
+from billing.tests.helpers import capture, checkout
 from catalog.models import BillingPeriod
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from billing.models import Invoice, minor_units
-from billing.tests.factories import capture, checkout
+from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 

@@ -7,12 +7,12 @@ import pytest
 
 from billing import services, signals
 from billing.models import Invoice, PaymentEvent
-from billing.tests.factories import checkout, deliver, payment_body, signature
+from billing.tests.helpers import checkout, deliver, payment_body, signature
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 @pytest.fixture
@@ -241,7 +241,7 @@ def test_a_failing_receiver_is_500_recorded_and_the_retry_captures(user, invoice
 
     client = Client(raise_request_exception=False)
 
-    def broken(sender, invoice, **kwargs):
+    def broken(sender, **kwargs):
         raise RuntimeError("downstream is down")
 
     signals.invoice_paid.connect(broken, dispatch_uid="test.broken")
@@ -291,3 +291,25 @@ def test_an_unverified_delivery_keeps_only_the_start_of_its_body(api_client, inv
     stored = PaymentEvent.objects.get().payload
     assert len(stored) < 10_100
     assert stored.endswith(f"[{len(body)} characters in all]")
+
+
+def test_a_payment_reference_that_paid_another_invoice_is_409_and_recorded(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice, event_id="evt-a", payment_reference="pay-1"))
+    other = checkout(user, bundles=[TokenBundleFactory(price=Decimal("5.00"))]).invoice
+    body = payment_body(other, event_id="evt-b", payment_reference="pay-1")
+    before = database_state()
+
+    first = deliver(api_client, body)
+    again = deliver(api_client, body)
+
+    assert [first.status_code, again.status_code] == [409, 409]
+    assert first.json() == {
+        "error": "This payment reference already paid another invoice.",
+        "code": "invalid_state",
+    }
+    assert without_events(database_state()) == without_events(before)
+    event = PaymentEvent.objects.get(event_id="evt-b")
+    assert (event.outcome, event.deliveries, event.invoice_id) == ("rejected", 2, other.pk)
+    assert event.error == "This payment reference already paid another invoice."

@@ -7,7 +7,7 @@ from django.test import Client
 
 from billing import signals
 from billing.models import AddOnSubscription, Invoice, PaymentEvent, Subscription
-from billing.tests.factories import checkout
+from billing.tests.helpers import checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount
@@ -287,7 +287,7 @@ def test_a_failing_receiver_is_500_recorded_and_stripes_retry_captures(
     client = Client(raise_request_exception=False)
     event = fake_stripe.complete(session)
 
-    def broken(sender, invoice, **kwargs):
+    def broken(sender, **kwargs):
         raise RuntimeError("a receiver is down")
 
     signals.invoice_paid.connect(broken, dispatch_uid="test.broken")
@@ -320,3 +320,28 @@ def test_the_stored_payload_is_the_raw_body(api_client, session, fake_stripe):
     send(api_client, fake_stripe, event)
 
     assert json.loads(PaymentEvent.objects.get().payload) == event
+
+
+def test_a_payment_intent_that_paid_another_invoice_needs_review_and_is_not_retried(
+    api_client, user_client, user, order, session, fake_stripe
+):
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    other = checkout(user, bundles=[TokenBundleFactory(price=Decimal("5.00"))]).invoice
+    paid = user_client.post(f"/api/v1/user/invoices/{other.pk}/pay", {"provider": "stripe"})
+    event = fake_stripe.complete(paid.json()["session_id"])
+    event["data"]["object"]["payment_intent"] = fake_stripe.sessions[session]["payment_intent"]
+    before = database_state()
+
+    first = send(api_client, fake_stripe, event)
+    again = send(api_client, fake_stripe, event)
+
+    assert [first.status_code, again.status_code] == [200, 200]
+    assert [first.json()["outcome"], again.json()["outcome"]] == ["needs_review", "needs_review"]
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    assert (recorded.outcome, recorded.deliveries, recorded.invoice_id) == (
+        "needs_review",
+        2,
+        other.pk,
+    )
+    assert "already paid another invoice" in recorded.error

@@ -3,7 +3,7 @@
 import pytest
 
 from billing import services
-from billing.tests.factories import checkout
+from billing.tests.helpers import checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 

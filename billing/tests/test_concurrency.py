@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import Invoice
-from billing.tests.factories import checkout, deliver, payment_body
+from billing.tests.helpers import checkout, deliver, payment_body
 from catalog.tests.factories import TokenBundleFactory
 from common.errors import InvalidState
 from common.tests.concurrency import run_together
@@ -115,7 +115,7 @@ def test_concurrent_refunds_refund_at_most_once(bundle):
     outcomes = run_together([lambda: services.invoice_refund(invoice_id=invoice.pk)] * 8, workers=8)
 
     assert sum(isinstance(outcome, services.RefundResult) for outcome in outcomes) == 1
-    assert sum(isinstance(outcome, services.AlreadyRefunded) for outcome in outcomes) == 7
+    assert sum(isinstance(outcome, services.InvoiceAlreadyRefunded) for outcome in outcomes) == 7
     assert TokenTransaction.objects.filter(transaction_type="reversal").count() == 1
     assert TokenAccount.objects.get(user=user).balance == 0
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import Invoice, InvoiceLineItem, TokenBundlePurchase
-from billing.tests.factories import capture, checkout
+from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import TokenBundleFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
-from billing.tests.factories import capture
+from billing.tests.helpers import capture
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from conftest import client_for
 

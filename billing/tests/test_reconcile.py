@@ -13,12 +13,11 @@ from django.utils import timezone
 
 from billing import services, signals
 from billing.models import Invoice, Subscription, TokenBundlePurchase
-from billing.tests.factories import checkout
+from billing.tests.helpers import checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction
-from tokens.signals import credit_purchased_tokens
 
 pytestmark = pytest.mark.django_db
 
@@ -48,14 +47,11 @@ def with_stripe_session(invoice, fake_stripe, user_client, *, age: timedelta) ->
 
 
 def test_a_paid_invoice_whose_tokens_were_not_credited_is_completed_once(user, bundle):
-    signals.invoice_paid.disconnect(dispatch_uid="tokens.credit_purchased_tokens")
-    try:
-        invoice = checkout(user, plan=PlanFactory(), bundles=[bundle]).invoice
-        services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
-    finally:
-        signals.invoice_paid.connect(
-            credit_purchased_tokens, dispatch_uid="tokens.credit_purchased_tokens"
-        )
+    """Marked paid by hand in the database, so nothing was delivered."""
+    invoice = checkout(user, plan=PlanFactory(), bundles=[bundle]).invoice
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status="paid", paid_at=timezone.now(), provider="payment", payment_reference="p"
+    )
     assert TokenBundlePurchase.objects.get(invoice=invoice).status == "pending"
 
     first, code = reconcile()
@@ -74,7 +70,7 @@ def test_a_capture_that_failed_is_completed_from_stripe_once(
     session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
     body, header = fake_stripe.signed(fake_stripe.complete(session))
 
-    def broken(sender, invoice, **kwargs):
+    def broken(sender, **kwargs):
         raise RuntimeError("a receiver is down")
 
     signals.invoice_paid.connect(broken, dispatch_uid="test.broken")
@@ -152,20 +148,6 @@ def test_stripe_down_is_reported_and_changes_nothing(user, user_client, bundle, 
     assert database_state() == before
 
 
-def test_a_broken_ledger_exits_1_with_a_listing(user, bundle):
-    invoice = checkout(user, bundles=[bundle]).invoice
-    services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
-    TokenAccount.objects.filter(user=user).update(balance=7)
-    out = StringIO()
-
-    with pytest.raises(CommandError) as failed:
-        call_command("reconcile_purchases", stdout=out)
-
-    assert failed.value.returncode == 1
-    assert f"Ledger: {user.email}" in out.getvalue()
-    assert "balance 7 != sum of entries 1000" in out.getvalue()
-
-
 def test_idempotency_records_older_than_a_day_are_purged(user):
     old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
     IdempotencyRecord.objects.create(user=user, key="new", request_fingerprint="f")
@@ -227,7 +209,7 @@ def test_the_summary_table_names_every_step(user):
 
     call_command("reconcile_purchases", "--dry-run", stdout=out)
 
-    for label in ["Paid invoices completed", "Stripe sessions checked", "ledger check"]:
+    for label in ["Paid invoices completed", "Stripe sessions checked", "Idempotency records"]:
         assert label in out.getvalue()
 
 

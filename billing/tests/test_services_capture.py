@@ -2,18 +2,19 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import services, signals
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
-from billing.tests.factories import capture, checkout
+from billing.tests.helpers import capture, checkout
 from catalog.models import BillingPeriod
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.errors import InvalidState, NotFound
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 @pytest.fixture
@@ -160,7 +161,7 @@ def test_an_unknown_invoice_is_not_found(user):
 
 
 def test_if_a_receiver_fails_nothing_of_the_capture_persists(order):
-    def broken_receiver(sender, invoice, **kwargs):
+    def broken_receiver(sender, **kwargs):
         raise RuntimeError("the mail server is down")
 
     signals.invoice_paid.connect(broken_receiver, dispatch_uid="test.broken")
@@ -175,15 +176,50 @@ def test_if_a_receiver_fails_nothing_of_the_capture_persists(order):
     assert capture(order.invoice).status == "success"
 
 
-def test_receivers_are_idempotent(user, order):
+def test_delivering_a_paid_invoice_again_changes_nothing(user, order):
     result = capture(order.invoice)
     invoice = Invoice.objects.get(pk=result.invoice.pk)
     before = database_state()
 
-    responses = signals.invoice_paid.send(sender=Invoice, invoice=invoice)
+    with transaction.atomic():
+        delivery = services.invoice_deliver(invoice=invoice)
 
     assert database_state() == before
-    assert all(set(response.values()) == {0} for _receiver, response in responses)
+    assert delivery == services.Delivery(
+        subscription_activated=False, tokens_credited=0, addons_activated=0
+    )
+
+
+def test_the_ledger_refuses_to_credit_a_purchase_twice(user, order):
+    capture(order.invoice)
+    purchase = order.purchases[0]
+    again = signals.InvoicePaid(
+        invoice_id=order.invoice.pk,
+        user_id=user.pk,
+        number=order.invoice.number,
+        paid_at=timezone.now(),
+        purchases=(
+            signals.PurchasedTokens(
+                purchase_id=purchase.pk,
+                tokens=purchase.tokens,
+                reference_type=signals.PURCHASE_REFERENCE_TYPE,
+                reference_id=str(purchase.pk),
+                description="again",
+            ),
+        ),
+    )
+    before = database_state()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        signals.invoice_paid.send(sender=Invoice, paid=again)
+
+    assert database_state() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_delivery_refuses_to_run_outside_a_transaction(order):
+    with pytest.raises(RuntimeError, match="inside its caller's transaction"):
+        services.invoice_deliver(invoice=order.invoice)
 
 
 def test_cancel_cancels_the_invoice_and_its_items(order):

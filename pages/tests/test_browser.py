@@ -189,7 +189,7 @@ def test_buying_nothing_says_so(page: Page, site: str, bundles):
 
 
 def test_staff_see_the_billing_overview_chart(chromium, site: str, bundles):
-    from billing.tests.factories import capture, checkout
+    from billing.tests.helpers import capture, checkout
 
     buyer = UserFactory()
     capture(checkout(buyer, bundles=bundles[2:]).invoice)

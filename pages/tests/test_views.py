@@ -10,7 +10,7 @@ from django.urls import reverse
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
 from billing.models import Invoice
-from billing.tests.factories import capture, checkout
+from billing.tests.helpers import capture, checkout
 from common.tests.helpers import database_state
 from tokens import services as token_services
 from tokens.tests.factories import fund
@@ -306,7 +306,7 @@ def test_the_billing_overview_shows_figures_and_problems(staff_browser, user, bu
     stale = checkout(user, bundles=bundles[:1]).invoice
     Invoice.objects.filter(pk=stale.pk).update(created_at=paid.created_at.replace(year=2025))
 
-    response = staff_browser.get(reverse("admin:billing_overview"))
+    response = staff_browser.get(reverse("billing-overview"))
 
     assert response.status_code == 200
     chart = response.context["chart"]
@@ -314,12 +314,9 @@ def test_the_billing_overview_shows_figures_and_problems(staff_browser, user, bu
     assert chart["revenue"][-1] == "5.00"
     assert chart["tokens"][-1] == 1000
     assert stale.number in response.content.decode()
-    assert (
-        reverse("admin:billing_overview")
-        in staff_browser.get(reverse("admin:index")).content.decode()
-    )
+    assert reverse("billing-overview") in staff_browser.get(reverse("admin:index")).content.decode()
 
 
 def test_the_billing_overview_is_staff_only(client, browser):
-    assert client.get(reverse("admin:billing_overview")).status_code == 302
-    assert browser.get(reverse("admin:billing_overview")).status_code == 302
+    assert client.get(reverse("billing-overview")).status_code == 302
+    assert browser.get(reverse("billing-overview")).status_code == 302

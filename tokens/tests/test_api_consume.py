@@ -5,7 +5,7 @@ from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 CONSUME = "/api/v1/user/tokens/consume"
 

@@ -10,7 +10,7 @@ from conftest import client_for
 from tokens import services
 from tokens.tests.factories import fund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 BALANCE = "/api/v1/user/tokens/balance"
 HISTORY = "/api/v1/user/tokens/transactions"

@@ -7,7 +7,7 @@ from tokens import services
 from tokens.models import TokenAccount
 from tokens.tests.factories import fund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 
 def adjust_url(user) -> str:

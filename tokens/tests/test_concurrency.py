@@ -146,5 +146,5 @@ def test_concurrent_refunds_of_one_usage_give_back_once():
     results = run_together([refund] * 8, workers=WORKERS)
 
     assert sum(isinstance(result, TokenTransaction) for result in results) == 1
-    assert sum(isinstance(result, services.AlreadyRefunded) for result in results) == 7
+    assert sum(isinstance(result, services.UsageAlreadyRefunded) for result in results) == 7
     assert TokenAccount.objects.get(user=user).balance == 10

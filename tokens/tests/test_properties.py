@@ -10,6 +10,8 @@ from accounts.tests.factories import UserFactory
 from tokens import selectors, services
 from tokens.models import TokenAccount, TokenTransaction
 
+pytestmark = pytest.mark.sqlite
+
 
 @dataclass
 class Model:
@@ -59,7 +61,7 @@ def apply(user, staff, model: Model, step: int, operation: str, value: int) -> N
         usage_id, amount = model.usages[value % len(model.usages)]
         try:
             services.usage_refund(transaction_id=usage_id, actor_id=staff.pk)
-        except services.AlreadyRefunded:
+        except services.UsageAlreadyRefunded:
             assert usage_id in model.refunded
             return
         model.refunded.add(usage_id)

@@ -7,7 +7,7 @@ from tokens import selectors, services
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 Type = TokenTransaction.Type
 
 
@@ -134,7 +134,7 @@ def test_usage_refund_gives_the_tokens_back_once(user, staff_user):
     assert refund.created_by_id == staff_user.pk
     assert account_of(user).total_spent == 0
     before = database_state()
-    with pytest.raises(services.AlreadyRefunded):
+    with pytest.raises(services.UsageAlreadyRefunded):
         services.usage_refund(transaction_id=usage.pk, actor_id=staff_user.pk)
     assert database_state() == before
 

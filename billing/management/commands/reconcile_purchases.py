@@ -1,8 +1,8 @@
-"""`manage.py reconcile_purchases`: settle what webhooks missed, prove the ledger is sound.
+"""`manage.py reconcile_purchases`: finish what webhooks missed.
 
 Safe beside live traffic and against itself: a second run at the same time exits at once.
-Exit codes: 0 done, 1 when an account fails the ledger check, 2 when another run holds the
-lock, 3 when Stripe failed for some invoices (they were left as they were).
+Exit codes: 0 done, 2 when another run holds the lock, 3 when Stripe failed for some
+invoices (they were left as they were). The ledger's audit is `manage.py ledger_check`.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ def duration(text: str) -> timedelta:
 class Command(BaseCommand):
     help = (
         "Finish paid invoices whose items are not all active or credited, apply held refunds, "
-        "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions, "
-        "check the ledger of every account and purge idempotency records older than 24 h."
+        "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions "
+        "and purge idempotency records older than 24 h."
     )
 
     def add_arguments(self, parser) -> None:
@@ -66,10 +66,6 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(_as_json(report), indent=2))
         else:
             _print_summary(console, report)
-        if report.ledger_failures:
-            raise CommandError(
-                f"{len(report.ledger_failures)} account(s) fail the ledger check.", returncode=1
-            )
         if report.stripe_errors:
             raise CommandError(
                 f"Stripe failed for {len(report.stripe_errors)} invoice(s); run again later.",
@@ -103,7 +99,6 @@ class Command(BaseCommand):
                 progress=advance,
             )
             reconcile.subscriptions_expire(report)
-            reconcile.ledger_verify(report)
             reconcile.idempotency_purge(report)
         return report
 
@@ -125,10 +120,6 @@ def _as_json(report: reconcile.ReconcileReport) -> dict:
         **{name: getattr(report, name) for _label, name in ROWS},
         "stripe_errors": report.stripe_errors,
         "needs_review": report.needs_review,
-        "ledger_failures": [
-            {"account_id": str(f.account_id), "user_email": f.user_email, "problems": f.problems}
-            for f in report.ledger_failures
-        ],
     }
 
 
@@ -139,7 +130,6 @@ def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
     table.add_column("count", justify="right")
     for label, name in ROWS:
         table.add_row(label, str(getattr(report, name)))
-    table.add_row("Accounts failing the ledger check", str(len(report.ledger_failures)))
     table.add_row("Stripe errors", str(len(report.stripe_errors)))
     console.print(table)
     if not report.actions:
@@ -149,10 +139,6 @@ def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
     lines = [
         *(f"Stripe error: {line}" for line in report.stripe_errors),
         *(f"Needs review: {line}" for line in report.needs_review),
-        *(
-            f"Ledger: {failure.user_email} ({failure.account_id}): {'; '.join(failure.problems)}"
-            for failure in report.ledger_failures
-        ),
     ]
     for line in lines:
         console.file.write(f"{line}\n")

@@ -1,4 +1,5 @@
-"""Billing test helpers: checkouts made through the service, and signed deliveries."""
+"""Billing test helpers (not factories: these go through the services): checkouts, captures,
+signed deliveries."""
 
 from __future__ import annotations
 

@@ -1,0 +1,143 @@
+"""What a payment delivers and what a refund takes back, inside the capture's or the
+refund's transaction: billing's own items directly, the tokens through billing.signals.
+
+Billing marks its own rows (subscriptions, add-ons, purchases) and computes its answers from
+them; the signals carry plain data so that each receiver does its part without reading them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import Case, DateTimeField, Value, When
+
+from billing import signals
+from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
+from billing.models import TokenBundlePurchase as Purchase
+from catalog.models import BillingPeriod
+from common.db import require_transaction
+
+PERIODS = {
+    BillingPeriod.MONTHLY: relativedelta(months=1),
+    BillingPeriod.YEARLY: relativedelta(years=1),
+}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    subscription_activated: bool
+    tokens_credited: int
+    addons_activated: int
+
+
+@dataclass(frozen=True)
+class TakeBack:
+    tokens_reversed: int
+    tokens_unrecovered: int
+    subscriptions_cancelled: int
+    addons_cancelled: int
+
+
+def invoice_deliver(*, invoice: Invoice) -> Delivery:
+    """Delivers what a paid (and locked) invoice bought and sends `invoice_paid`.
+
+    Acts only on what is still pending, so it also finishes an invoice whose delivery never
+    happened (reconciliation). The purchases are locked in id order before any receiver
+    takes a lock of its own. A fixed number of queries however many items.
+    """
+    require_transaction("invoice_deliver")
+    started = invoice.paid_at
+    activated = {"status": ItemStatus.ACTIVE, "starts_at": started, "expires_at": _end(started)}
+    pending = {"invoice": invoice, "status": ItemStatus.PENDING}
+    subscriptions = Subscription.objects.filter(**pending).update(**activated)
+    add_ons = AddOnSubscription.objects.filter(**pending).update(**activated)
+    purchases = _locked_purchases(invoice, Purchase.Status.PENDING)
+    if purchases:
+        Purchase.objects.filter(pk__in=[purchase.pk for purchase in purchases]).update(
+            status=Purchase.Status.COMPLETED, completed_at=started
+        )
+    signals.invoice_paid.send(
+        sender=Invoice,
+        paid=signals.InvoicePaid(
+            invoice_id=invoice.pk,
+            user_id=invoice.user_id,
+            number=invoice.number,
+            paid_at=started,
+            purchases=tuple(
+                signals.PurchasedTokens(
+                    purchase_id=purchase.pk,
+                    tokens=purchase.tokens,
+                    reference_type=signals.PURCHASE_REFERENCE_TYPE,
+                    reference_id=str(purchase.pk),
+                    description=f"{purchase.name} ({invoice.number})",
+                )
+                for purchase in purchases
+            ),
+        ),
+    )
+    return Delivery(
+        subscription_activated=bool(subscriptions),
+        tokens_credited=sum(purchase.tokens for purchase in purchases),
+        addons_activated=add_ons,
+    )
+
+
+def invoice_take_back(*, invoice: Invoice) -> TakeBack:
+    """Ends what a refunded (and locked) invoice bought and sends `invoice_refunded`; each
+    purchase records what the receivers took back of its tokens and what was already spent."""
+    require_transaction("invoice_take_back")
+    live = {"invoice": invoice, "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE]}
+    subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
+    add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
+    purchases = _locked_purchases(invoice, Purchase.Status.COMPLETED)
+    notices = tuple(
+        signals.RefundedTokens(
+            purchase_id=purchase.pk,
+            tokens=purchase.tokens,
+            reference_type=signals.PURCHASE_REFERENCE_TYPE,
+            reference_id=str(purchase.pk),
+            description=f"Refund of {purchase.name} ({invoice.number})",
+        )
+        for purchase in purchases
+    )
+    signals.invoice_refunded.send(
+        sender=Invoice,
+        refunded=signals.InvoiceRefunded(
+            invoice_id=invoice.pk,
+            user_id=invoice.user_id,
+            number=invoice.number,
+            refunded_at=invoice.refunded_at,
+            purchases=notices,
+        ),
+    )
+    for purchase, notice in zip(purchases, notices, strict=True):
+        purchase.status = Purchase.Status.REFUNDED
+        purchase.tokens_reversed = notice.taken_back or 0
+        purchase.tokens_unrecovered = purchase.tokens - purchase.tokens_reversed
+    if purchases:
+        Purchase.objects.bulk_update(purchases, ["status", "tokens_reversed", "tokens_unrecovered"])
+    return TakeBack(
+        tokens_reversed=sum(purchase.tokens_reversed for purchase in purchases),
+        tokens_unrecovered=sum(purchase.tokens_unrecovered for purchase in purchases),
+        subscriptions_cancelled=subscriptions,
+        addons_cancelled=add_ons,
+    )
+
+
+def _locked_purchases(invoice: Invoice, status: str) -> list[Purchase]:
+    return list(
+        Purchase.objects.select_for_update().filter(invoice=invoice, status=status).order_by("id")
+    )
+
+
+def _end(started: datetime) -> Case:
+    return Case(
+        *[
+            When(billing_period=period, then=Value(started + length))
+            for period, length in PERIODS.items()
+        ],
+        default=Value(None),
+        output_field=DateTimeField(),
+    )

@@ -1,0 +1,32 @@
+"""Staff pages outside any one app's admin: the billing overview."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+
+from billing.models import Invoice
+from pages.overview import billing_overview
+
+
+@admin.site.admin_view
+def billing_overview_page(request: HttpRequest) -> TemplateResponse:
+    """Revenue and tokens per day, and what needs a person (for staff who may see invoices)."""
+    if not request.user.has_perm("billing.view_invoice"):
+        raise PermissionDenied
+    overview = billing_overview()
+    chart = {
+        "days": [day.isoformat() for day in overview.daily.days],
+        "revenue": [str(amount) for amount in overview.daily.revenue],
+        "tokens": overview.daily.tokens_sold,
+    }
+    context = {
+        **admin.site.each_context(request),
+        "title": "Billing overview",
+        "overview": overview,
+        "chart": chart,
+        "opts": Invoice._meta,
+    }
+    return TemplateResponse(request, "admin/overview.html", context)
