@@ -24,15 +24,32 @@ invoice_refunded = Signal()
 PURCHASE_REFERENCE_TYPE = "token_bundle_purchase"
 
 
+SUBSCRIPTION_REFERENCE_TYPE = "subscription"
+
+
 @dataclass(frozen=True)
 class PurchasedTokens:
-    """One token purchase of a paid invoice: credit `tokens` under this reference, once."""
+    """One token purchase of a paid invoice: credit `tokens` under this reference, once; they
+    expire at `expires_at` (None: never)."""
 
     purchase_id: UUID
     tokens: int
     reference_type: str
     reference_id: str
     description: str
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IncludedTokens:
+    """A plan's tokens for the period just paid, expiring when the period ends."""
+
+    subscription_id: UUID
+    tokens: int
+    reference_type: str
+    reference_id: str
+    description: str
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -42,18 +59,20 @@ class InvoicePaid:
     number: str
     paid_at: datetime
     purchases: tuple[PurchasedTokens, ...]
+    included: tuple[IncludedTokens, ...] = ()
 
 
 @dataclass
 class RefundedTokens:
-    """One token purchase of a refunded invoice: take back what the purchase left unspent.
+    """Tokens a refunded invoice gave (a purchase, or a plan's included tokens): take back what
+    is left of them.
 
     The receiver that takes tokens back says how many with `record_taken_back`; billing keeps
     that on the purchase (taken back, and the rest as already spent). It is a report on one
     purchase, checked here, not a value for the sender to add up.
     """
 
-    purchase_id: UUID
+    item_id: UUID
     tokens: int
     reference_type: str
     reference_id: str
@@ -62,9 +81,9 @@ class RefundedTokens:
 
     def record_taken_back(self, tokens: int) -> None:
         if self.taken_back is not None:
-            raise RuntimeError(f"Purchase {self.purchase_id}: tokens taken back twice.")
+            raise RuntimeError(f"{self.reference_id}: tokens taken back twice.")
         if not 0 <= tokens <= self.tokens:
-            raise ValueError(f"Purchase {self.purchase_id}: {tokens} of {self.tokens} tokens.")
+            raise ValueError(f"{self.reference_id}: {tokens} of {self.tokens} tokens.")
         self.taken_back = tokens
 
 
@@ -75,3 +94,4 @@ class InvoiceRefunded:
     number: str
     refunded_at: datetime
     purchases: tuple[RefundedTokens, ...]
+    included: tuple[RefundedTokens, ...] = ()

@@ -86,14 +86,14 @@ class TokenBundleAdmin(CatalogItemAdmin):
         "sort_order",
         "updated_at",
     ]
-    kind_fields = ["token_amount"]
+    kind_fields = ["token_amount", "expires_after_days"]
 
     @admin.display(description="Price per token")
     def price_per_token(self, bundle: TokenBundle) -> str:
         return f"{bundle.price_per_token} {bundle.currency.code}"
 
 
-@admin.register(AddOn, Plan)
+@admin.register(AddOn)
 class SubscriptionItemAdmin(CatalogItemAdmin):
     list_display = [
         "name",
@@ -105,6 +105,14 @@ class SubscriptionItemAdmin(CatalogItemAdmin):
     ]
     list_filter = ["is_active", "billing_period"]
     kind_fields = ["billing_period"]
+
+
+@admin.register(Plan)
+class PlanAdmin(SubscriptionItemAdmin):
+    list_display = [*SubscriptionItemAdmin.list_display[:2], "usage_mode", "included_tokens"]
+    list_display += SubscriptionItemAdmin.list_display[2:]
+    list_filter = [*SubscriptionItemAdmin.list_filter, "usage_mode"]
+    kind_fields = ["billing_period", "usage_mode", "included_tokens"]
 
 
 @admin.register(Currency)

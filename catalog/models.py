@@ -83,12 +83,22 @@ class CatalogItem(models.Model):
 
 class TokenBundle(CatalogItem):
     token_amount = models.IntegerField()
+    expires_after_days = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="Bought tokens expire this many days after payment (1..3650); empty: never.",
+    )
 
     class Meta(CatalogItem.Meta):
         constraints = [
             *CatalogItem.Meta.constraints,
             models.CheckConstraint(
                 condition=Q(token_amount__gt=0), name="catalog_tokenbundle_tokens_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(expires_after_days__isnull=True)
+                | Q(expires_after_days__gte=1, expires_after_days__lte=3650),
+                name="catalog_tokenbundle_expiry_1_to_3650_days",
             ),
         ]
 
@@ -113,12 +123,29 @@ class AddOn(CatalogItem):
         ]
 
 
+class UsageMode(models.TextChoices):
+    METERED = "metered", "Metered: usage costs tokens"
+    UNLIMITED = "unlimited", "Unlimited: usage is covered while subscribed"
+
+
 class Plan(CatalogItem):
     billing_period = models.CharField(max_length=16, choices=PLAN_PERIOD_CHOICES)
+    included_tokens = models.IntegerField(
+        default=0, help_text="Tokens granted for each paid period; they expire when it ends."
+    )
+    usage_mode = models.CharField(
+        max_length=16, choices=UsageMode.choices, default=UsageMode.METERED
+    )
 
     class Meta(CatalogItem.Meta):
         constraints = [
             *CatalogItem.Meta.constraints,
+            models.CheckConstraint(
+                condition=Q(included_tokens__gte=0), name="catalog_plan_included_tokens_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(usage_mode__in=UsageMode.values), name="catalog_plan_usage_mode_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(billing_period__in=[period.value for period in PLAN_PERIODS]),
                 name="catalog_plan_billing_period_valid",

@@ -239,6 +239,10 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Tokens: the trial every sign-up gets (TRIAL_TOKENS=0 disables it).
+TRIAL_TOKENS = env_int("TRIAL_TOKENS", 3)
+TRIAL_DAYS = env_int("TRIAL_DAYS", 30)
+
 # Money and payments.
 DEFAULT_CURRENCY = os.environ.get("DEFAULT_CURRENCY", "USD").strip().upper()
 PAYMENT_WEBHOOK_SECRETS = env_list("PAYMENT_WEBHOOK_SECRET", [])

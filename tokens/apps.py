@@ -6,9 +6,11 @@ class TokensConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts.signals import user_registered
         from billing.signals import invoice_paid, invoice_refunded
         from tokens import signals
 
+        user_registered.connect(signals.grant_trial, dispatch_uid="tokens.grant_trial")
         invoice_paid.connect(
             signals.credit_purchased_tokens, dispatch_uid="tokens.credit_purchased_tokens"
         )

@@ -1,5 +1,5 @@
-"""Tokens' receivers of billing's signals (connected in tokens.apps). Each hands the signal's
-plain data to a service; the notices are described in billing.signals."""
+"""Tokens' receivers of billing's and accounts' signals (connected in tokens.apps). Each hands
+the signal's plain data to a service; billing's notices are described in billing.signals."""
 
 from __future__ import annotations
 
@@ -9,10 +9,25 @@ from tokens import services
 
 
 def credit_purchased_tokens(sender: object, paid: Any, **kwargs: object) -> None:
+    """Paid lots for the purchases, and each paid period's included tokens."""
     if paid.purchases:
         services.purchases_credit(user_id=paid.user_id, purchases=paid.purchases)
+    for included in paid.included:
+        services.included_grant(
+            user_id=paid.user_id,
+            tokens=included.tokens,
+            expires_at=included.expires_at,
+            reference=included.reference_id,
+            description=included.description,
+        )
 
 
 def reverse_refunded_tokens(sender: object, refunded: Any, **kwargs: object) -> None:
-    if refunded.purchases:
-        services.purchases_reverse(user_id=refunded.user_id, purchases=refunded.purchases)
+    """Takes back what is left of the invoice's own lots."""
+    given = (*refunded.purchases, *refunded.included)
+    if given:
+        services.purchases_reverse(user_id=refunded.user_id, purchases=given)
+
+
+def grant_trial(sender: object, user_id: Any, **kwargs: object) -> None:
+    services.trial_grant(user_id=user_id)

@@ -31,6 +31,9 @@ class Subscription(models.Model):
     plan_name = models.CharField(max_length=255)
     billing_period = models.CharField(max_length=16, choices=BillingPeriod.choices)
     price = models.DecimalField(**MONEY)
+    included_tokens = models.IntegerField(
+        default=0, help_text="The plan's tokens for this period, as sold."
+    )
     status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.PENDING)
     starts_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -95,6 +98,9 @@ class TokenBundlePurchase(models.Model):
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="token_purchases")
     name = models.CharField(max_length=255)
     tokens = models.BigIntegerField()
+    tokens_expire_after_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="As sold: the tokens expire this long after payment."
+    )
     unit_price = models.DecimalField(**MONEY)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     completed_at = models.DateTimeField(null=True, blank=True)

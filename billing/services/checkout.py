@@ -172,6 +172,7 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
             plan_name=cart.plan.name,
             billing_period=cart.plan.billing_period,
             price=cart.plan.price,
+            included_tokens=cart.plan.included_tokens,
         )
     purchases = TokenBundlePurchase.objects.bulk_create(
         TokenBundlePurchase(
@@ -180,6 +181,7 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
             invoice_id=invoice_id,
             name=bundle.name,
             tokens=bundle.token_amount,
+            tokens_expire_after_days=bundle.expires_after_days,
             unit_price=bundle.price,
         )
         for bundle in cart.bundles

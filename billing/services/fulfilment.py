@@ -8,7 +8,7 @@ them; the signals carry plain data so that each receiver does its part without r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import Case, DateTimeField, Value, When
@@ -52,6 +52,13 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
     activated = {"status": ItemStatus.ACTIVE, "starts_at": started, "expires_at": _end(started)}
     pending = {"invoice": invoice, "status": ItemStatus.PENDING}
     subscriptions = Subscription.objects.filter(**pending).update(**activated)
+    periods = (
+        Subscription.objects.filter(
+            invoice=invoice, status=ItemStatus.ACTIVE, starts_at=started, included_tokens__gt=0
+        ).values_list("pk", "included_tokens", "plan_name", "billing_period")
+        if subscriptions
+        else []
+    )
     add_ons = AddOnSubscription.objects.filter(**pending).update(**activated)
     purchases = _locked_purchases(invoice, Purchase.Status.PENDING)
     if purchases:
@@ -72,8 +79,20 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
                     reference_type=signals.PURCHASE_REFERENCE_TYPE,
                     reference_id=str(purchase.pk),
                     description=f"{purchase.name} ({invoice.number})",
+                    expires_at=_tokens_expiry(started, purchase.tokens_expire_after_days),
                 )
                 for purchase in purchases
+            ),
+            included=tuple(
+                signals.IncludedTokens(
+                    subscription_id=subscription_id,
+                    tokens=tokens,
+                    reference_type=signals.SUBSCRIPTION_REFERENCE_TYPE,
+                    reference_id=str(subscription_id),
+                    description=f"{plan_name}: tokens included ({invoice.number})",
+                    expires_at=started + PERIODS[period] if period in PERIODS else None,
+                )
+                for subscription_id, tokens, plan_name, period in periods
             ),
         ),
     )
@@ -89,12 +108,24 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     purchase records what the receivers took back of its tokens and what was already spent."""
     require_transaction("invoice_take_back")
     live = {"invoice": invoice, "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE]}
+    included = tuple(
+        signals.RefundedTokens(
+            item_id=subscription_id,
+            tokens=tokens,
+            reference_type=signals.SUBSCRIPTION_REFERENCE_TYPE,
+            reference_id=str(subscription_id),
+            description=f"{plan_name}: included tokens taken back ({invoice.number})",
+        )
+        for subscription_id, tokens, plan_name in Subscription.objects.filter(
+            invoice=invoice, status=ItemStatus.ACTIVE, included_tokens__gt=0
+        ).values_list("pk", "included_tokens", "plan_name")
+    )
     subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     purchases = _locked_purchases(invoice, Purchase.Status.COMPLETED)
     notices = tuple(
         signals.RefundedTokens(
-            purchase_id=purchase.pk,
+            item_id=purchase.pk,
             tokens=purchase.tokens,
             reference_type=signals.PURCHASE_REFERENCE_TYPE,
             reference_id=str(purchase.pk),
@@ -110,6 +141,7 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             number=invoice.number,
             refunded_at=invoice.refunded_at,
             purchases=notices,
+            included=included,
         ),
     )
     for purchase, notice in zip(purchases, notices, strict=True):
@@ -124,6 +156,10 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
         subscriptions_cancelled=subscriptions,
         addons_cancelled=add_ons,
     )
+
+
+def _tokens_expiry(paid_at: datetime, days: int | None) -> datetime | None:
+    return paid_at + timedelta(days=days) if days else None
 
 
 def _locked_purchases(invoice: Invoice, status: str) -> list[Purchase]:

@@ -4,7 +4,15 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from catalog.models import PLAN_PERIOD_CHOICES, AddOn, BillingPeriod, Currency, Plan, TokenBundle
+from catalog.models import (
+    PLAN_PERIOD_CHOICES,
+    AddOn,
+    BillingPeriod,
+    Currency,
+    Plan,
+    TokenBundle,
+    UsageMode,
+)
 from common.api.fields import MoneyField, StrictIntegerField
 
 PRICE_LIMIT = Decimal("100000000")
@@ -41,6 +49,7 @@ class PublicAddOnSerializer(serializers.ModelSerializer):
 class PublicPlanSerializer(PublicAddOnSerializer):
     class Meta(PublicAddOnSerializer.Meta):
         model = Plan
+        fields = [*PublicAddOnSerializer.Meta.fields, "included_tokens", "usage_mode"]
 
 
 class StaffAddOnSerializer(PublicAddOnSerializer):
@@ -51,6 +60,7 @@ class StaffAddOnSerializer(PublicAddOnSerializer):
 class StaffPlanSerializer(StaffAddOnSerializer):
     class Meta(StaffAddOnSerializer.Meta):
         model = Plan
+        fields = [*StaffAddOnSerializer.Meta.fields, "included_tokens", "usage_mode"]
 
 
 class StaffTokenBundleSerializer(serializers.ModelSerializer):
@@ -65,6 +75,7 @@ class StaffTokenBundleSerializer(serializers.ModelSerializer):
             "name",
             "description",
             "token_amount",
+            "expires_after_days",
             "price",
             "currency",
             "price_per_token",
@@ -134,6 +145,13 @@ class CatalogItemWriteSerializer(serializers.Serializer):
 
 class TokenBundleWriteSerializer(CatalogItemWriteSerializer):
     token_amount = StrictIntegerField(min_value=1, max_value=INT32_MAX)
+    expires_after_days = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=3650,
+        help_text="Bought tokens expire this many days after payment; null: never.",
+    )
 
 
 class AddOnWriteSerializer(CatalogItemWriteSerializer):
@@ -142,3 +160,5 @@ class AddOnWriteSerializer(CatalogItemWriteSerializer):
 
 class PlanWriteSerializer(CatalogItemWriteSerializer):
     billing_period = serializers.ChoiceField(choices=PLAN_PERIOD_CHOICES)
+    included_tokens = StrictIntegerField(required=False, min_value=0, max_value=INT32_MAX)
+    usage_mode = serializers.ChoiceField(choices=UsageMode.choices, required=False)

@@ -31,6 +31,7 @@ def test_a_bundle_has_the_contract_fields(api_client):
         "name": "1000 TKN",
         "description": "",
         "token_amount": 1000,
+        "expires_after_days": None,
         "price": "5.00",
         "currency": {"id": str(bundle.currency_id), "code": "USD", "symbol": "$"},
         "price_per_token": "0.0050",

@@ -1,9 +1,12 @@
+from uuid import uuid4
+
 import pytest
 
 from accounts.tests.factories import UserFactory
 from common.errors import Invalid, InvalidState, NotFound
 from common.tests.helpers import database_state
 from tokens import selectors, services
+from tokens.ledger import Entry, LotChange, LotSpec, Posting, ledger_credit
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
 
@@ -185,29 +188,31 @@ def test_adjust_needs_a_reason_and_an_amount(user, staff_user, amount, reason, f
     assert refused.value.field == field
 
 
-def test_mixed_signs_cannot_be_appended_at_once(user):
-    entries = [
-        services.Entry(amount=5, transaction_type=Type.ADJUSTMENT),
-        services.Entry(amount=-1, transaction_type=Type.ADJUSTMENT),
-    ]
+def test_a_posting_must_move_lots_by_exactly_its_amount():
+    entry = Entry(amount=-5, transaction_type=Type.USAGE)
 
-    with pytest.raises(ValueError, match="only"):
-        services.ledger_append(user_id=user.pk, entries=entries)
+    with pytest.raises(ValueError, match="add up"):
+        Posting(entry=entry, changes=(LotChange(lot_id=uuid4(), amount=-4),))
+    with pytest.raises(ValueError, match="Only a credit"):
+        Posting(entry=entry, new_lot=LotSpec(category="paid"))
 
 
-def test_batch_append_numbers_entries_in_order(user):
+def test_batch_credit_numbers_entries_in_order(user):
     fund(user, 1)
-    entries = [
-        services.Entry(
-            amount=tokens,
-            transaction_type=Type.PURCHASE,
-            reference_type="p",
-            reference_id=str(tokens),
+    postings = [
+        Posting(
+            entry=Entry(
+                amount=tokens,
+                transaction_type=Type.PURCHASE,
+                reference_type="p",
+                reference_id=str(tokens),
+            ),
+            new_lot=LotSpec(category="paid"),
         )
         for tokens in (10, 20, 30)
     ]
 
-    appended = services.ledger_append(user_id=user.pk, entries=entries)
+    appended = ledger_credit(user_id=user.pk, postings=postings)
 
     assert [(e.number, e.balance_after) for e in appended] == [(2, 11), (3, 31), (4, 61)]
     assert account_of(user).total_purchased == 60

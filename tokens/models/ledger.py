@@ -27,6 +27,14 @@ class TokenAccount(models.Model):
     )
     total_spent = models.BigIntegerField(default=0, help_text="Tokens used, less usage given back.")
     entry_count = models.BigIntegerField(default=0)
+    next_expiry_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "No lot with tokens left expires before this (it may be earlier than the true next "
+            "expiry, never later): until then the balance holds no expired tokens."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -71,6 +79,9 @@ class TokenTransaction(models.Model):
         REFUND = "refund", "Usage refund"
         ADJUSTMENT = "adjustment", "Adjustment"
         REVERSAL = "reversal", "Purchase reversal"
+        GRANT = "grant", "Grant"
+        EXPIRATION = "expiration", "Expiration"
+        VOID = "void", "Void"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(TokenAccount, on_delete=models.PROTECT, related_name="entries")
@@ -110,14 +121,17 @@ class TokenTransaction(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="tokens_entry_account_idempotency_key",
             ),
-            # Each purchase is credited once and reversed once; each usage is refunded once.
+            # Each purchase is credited once and reversed once; each usage is refunded once;
+            # each lot is voided once. (A lot can expire twice: again after a usage refund.)
             models.UniqueConstraint(
                 fields=["transaction_type", "reference_type", "reference_id"],
-                condition=Q(transaction_type__in=["purchase", "reversal", "refund"]),
+                condition=Q(transaction_type__in=["purchase", "reversal", "refund", "void"]),
                 name="tokens_entry_once_per_reference",
             ),
             models.CheckConstraint(
-                condition=~Q(transaction_type__in=["purchase", "reversal", "refund"])
+                condition=~Q(
+                    transaction_type__in=["purchase", "reversal", "refund", "expiration", "void"]
+                )
                 | ~Q(reference_id=""),
                 name="tokens_entry_reference_required",
             ),
@@ -128,8 +142,11 @@ class TokenTransaction(models.Model):
             models.CheckConstraint(condition=Q(number__gte=1), name="tokens_entry_number_gte_1"),
             models.CheckConstraint(
                 condition=(
-                    Q(transaction_type__in=["purchase", "refund"], amount__gt=0)
-                    | Q(transaction_type__in=["usage", "reversal"], amount__lt=0)
+                    Q(transaction_type__in=["purchase", "refund", "grant"], amount__gt=0)
+                    | Q(
+                        transaction_type__in=["usage", "reversal", "expiration", "void"],
+                        amount__lt=0,
+                    )
                     | Q(transaction_type="adjustment")
                 ),
                 name="tokens_entry_sign_matches_type",

@@ -1,0 +1,38 @@
+"""The ledger's writes. Every change of a balance appends entries, moves lots and records
+allocations (which lot each entry took from or gave back to), atomically, never below zero.
+
+- `ledger_credit`: new lots and their credit entries (purchases, grants, the trial, ...).
+- `ledger_debit`: one debit that burns lots in the burn order (usage, negative adjustments).
+- `account_locked` + `post`: everything else (refunds, reversals, expiry, voids), under the
+  account's row lock, which every writer of an account's lots takes first.
+
+The two hot writes are one statement on PostgreSQL (a data-modifying CTE for credits, the
+`tokens_debit` function for debits); on SQLite, whose IMMEDIATE transactions hold the write
+lock from their start, they are the same Python as everything else.
+"""
+
+from tokens.ledger.core import (
+    Entry,
+    InsufficientTokens,
+    LotChange,
+    LotSpec,
+    Posting,
+    account_locked,
+    post,
+)
+from tokens.ledger.credit import ledger_credit
+from tokens.ledger.debit import Debit, burn_plan, ledger_debit
+
+__all__ = [
+    "Debit",
+    "Entry",
+    "InsufficientTokens",
+    "LotChange",
+    "LotSpec",
+    "Posting",
+    "account_locked",
+    "burn_plan",
+    "ledger_credit",
+    "ledger_debit",
+    "post",
+]

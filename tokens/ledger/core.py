@@ -1,0 +1,228 @@
+"""What the ledger writes, and the one Python routine that writes it under the account's lock."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Case, F, Value, When
+
+from common.db import require_transaction
+from common.errors import DomainError
+from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+
+Type = TokenTransaction.Type
+PURCHASED_TYPES = frozenset({Type.PURCHASE, Type.REVERSAL})
+SPENT_TYPES = frozenset({Type.USAGE, Type.REFUND})
+
+
+class InsufficientTokens(DomainError):
+    code = "insufficient_tokens"
+    http_status = 402
+
+    def __init__(self, *, balance: int, needed: int, available: int | None = None) -> None:
+        available = balance if available is None else available
+        held = f" ({available} available)" if available != balance else ""
+        super().__init__(f"The balance is {balance} tokens{held}; this needs {needed}.")
+        self.balance = balance
+        self.available = available
+        self.needed = needed
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What to append; the ledger fills in the account, number and balance_after."""
+
+    amount: int
+    transaction_type: str
+    reference_type: str = ""
+    reference_id: str = ""
+    description: str = ""
+    idempotency_key: str = ""
+    created_by_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class LotSpec:
+    """The lot a credit creates."""
+
+    category: str
+    expires_at: datetime | None = None
+    priority: int = 50
+    source_type: str = ""
+    source_id: str = ""
+
+
+@dataclass(frozen=True)
+class LotChange:
+    """An entry's change to an existing lot's `remaining` (negative takes, positive gives)."""
+
+    lot_id: UUID
+    amount: int
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One entry and what it does to lots: creates one (`new_lot`, for the entry's amount) or
+    changes existing ones (`changes`, adding up to the entry's amount)."""
+
+    entry: Entry
+    new_lot: LotSpec | None = None
+    changes: tuple[LotChange, ...] = ()
+    entry_id: UUID = field(default_factory=uuid.uuid4)
+    lot_id: UUID = field(default_factory=uuid.uuid4)
+
+    def __post_init__(self) -> None:
+        moved = self.entry.amount if self.new_lot else sum(c.amount for c in self.changes)
+        if self.entry.amount == 0 or moved != self.entry.amount:
+            raise ValueError("A posting's lot changes must add up to its non-zero amount.")
+        if self.new_lot and self.entry.amount < 0:
+            raise ValueError("Only a credit creates a lot.")
+
+
+def account_locked(user_id: UUID, *, create: bool = False) -> TokenAccount | None:
+    """The user's account, its row locked until the caller's transaction ends; every writer of
+    an account's lots takes this lock first, so they apply one at a time. With `create`, a
+    missing account is created (a racing creation is no error)."""
+    require_transaction("account_locked")
+    accounts = TokenAccount.objects.select_for_update()
+    account = accounts.filter(user_id=user_id).first()
+    if account is None and create:
+        TokenAccount.objects.bulk_create([TokenAccount(user_id=user_id)], ignore_conflicts=True)
+        account = accounts.get(user_id=user_id)
+    return account
+
+
+def post(
+    account: TokenAccount, postings: Sequence[Posting], *, now: datetime
+) -> list[TokenTransaction]:
+    """Appends the postings' entries to a locked account, creates and changes their lots and
+    records every allocation; a fixed number of statements however many postings.
+
+    The database refuses a lot below zero or above its amount, and an entry's unique key
+    used again (IntegrityError); the caller's transaction then rolls back. The caller checks
+    that debits fit.
+    """
+    require_transaction("post")
+    entries, lots, allocations = [], [], []
+    changes: dict[UUID, int] = defaultdict(int)
+    balance, number = account.balance, account.entry_count
+    for posting in postings:
+        entry = posting.entry
+        balance += entry.amount
+        number += 1
+        entries.append(
+            TokenTransaction(
+                id=posting.entry_id,
+                account_id=account.pk,
+                number=number,
+                balance_after=balance,
+                created_at=now,
+                **entry.__dict__,
+            )
+        )
+        if posting.new_lot:
+            lots.append(
+                TokenLot(
+                    id=posting.lot_id,
+                    account_id=account.pk,
+                    amount=entry.amount,
+                    remaining=entry.amount,
+                    credit_id=posting.entry_id,
+                    created_at=now,
+                    **posting.new_lot.__dict__,
+                )
+            )
+            allocations.append(
+                TokenAllocation(
+                    entry_id=posting.entry_id, lot_id=posting.lot_id, amount=entry.amount
+                )
+            )
+        for change in posting.changes:
+            changes[change.lot_id] += change.amount
+            allocations.append(
+                TokenAllocation(
+                    entry_id=posting.entry_id, lot_id=change.lot_id, amount=change.amount
+                )
+            )
+    TokenTransaction.objects.bulk_create(entries)
+    TokenLot.objects.bulk_create(lots)
+    if changes:
+        TokenLot.objects.filter(pk__in=list(changes)).update(
+            remaining=F("remaining")
+            + Case(*[When(pk=lot_id, then=Value(delta)) for lot_id, delta in changes.items()])
+        )
+    TokenAllocation.objects.bulk_create(allocations)
+    _account_update(
+        account, entries, lots, [lot for lot, delta in changes.items() if delta > 0], now
+    )
+    return entries
+
+
+def _account_update(
+    account: TokenAccount,
+    entries: list[TokenTransaction],
+    new_lots: list[TokenLot],
+    refilled_lot_ids: list[UUID],
+    now: datetime,
+) -> None:
+    """Moves the balance and totals with the entries, and keeps `next_expiry_at` a lower bound
+    of the expiry of every lot with tokens in it: lots that gained tokens may expire sooner."""
+    expiries = [lot.expires_at for lot in new_lots if lot.expires_at]
+    if refilled_lot_ids:
+        expiries += TokenLot.objects.filter(
+            pk__in=refilled_lot_ids, expires_at__isnull=False
+        ).values_list("expires_at", flat=True)
+    if account.next_expiry_at:
+        expiries.append(account.next_expiry_at)
+    account.balance += sum(entry.amount for entry in entries)
+    account.total_purchased += sum(
+        entry.amount for entry in entries if entry.transaction_type in PURCHASED_TYPES
+    )
+    account.total_spent -= sum(
+        entry.amount for entry in entries if entry.transaction_type in SPENT_TYPES
+    )
+    account.entry_count += len(entries)
+    account.next_expiry_at = min(expiries, default=None)
+    account.updated_at = now
+    account.save(
+        update_fields=[
+            "balance",
+            "total_purchased",
+            "total_spent",
+            "entry_count",
+            "next_expiry_at",
+            "updated_at",
+        ]
+    )
+
+
+def stored_entry(
+    *,
+    entry_id: UUID,
+    entry: Entry,
+    account_id: UUID,
+    number: int,
+    balance_after: int,
+    now: datetime,
+) -> TokenTransaction:
+    """The model of an entry a statement just appended, as the database holds it (no query)."""
+    values = {
+        "id": entry_id,
+        "account_id": account_id,
+        "number": number,
+        "balance_after": balance_after,
+        "created_at": now,
+        **entry.__dict__,
+    }
+    names = [field.attname for field in TokenTransaction._meta.concrete_fields]
+    return TokenTransaction.from_db(connection.alias, names, [values[name] for name in names])
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"

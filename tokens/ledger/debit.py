@@ -1,0 +1,160 @@
+"""A debit: takes tokens from the account's unexpired lots in the burn order, never more than
+they hold.
+
+PostgreSQL: one call of the `tokens_debit` function (tokens/migrations/0005): it locks the
+account row, then (each of its statements sees everything committed before the lock was
+granted) checks what is available, appends the entry, burns the lots with one set-based
+UPDATE and records the allocations. SQLite: the same steps in Python inside the IMMEDIATE
+transaction. Either way, a fixed number of statements however many lots.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from common.db import savepoint_if_nested
+from tokens.ledger.core import (
+    SPENT_TYPES,
+    Entry,
+    InsufficientTokens,
+    LotChange,
+    Posting,
+    account_locked,
+    is_postgresql,
+    post,
+    stored_entry,
+)
+from tokens.models import CATEGORY_ORDER, TokenAccount, TokenLot, TokenTransaction
+
+CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
+
+
+@dataclass(frozen=True)
+class Taken:
+    lot_id: UUID
+    category: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class Debit:
+    """The entry, the lots it took from, and what the user sees afterwards: the balance (less
+    expired tokens not yet swept)."""
+
+    entry: TokenTransaction
+    taken: list[Taken]
+    balance: int
+
+
+def burn_key(lot: TokenLot) -> tuple:
+    """The burn order: priority, soonest expiry (never last), category, oldest, id."""
+    return (
+        lot.priority,
+        lot.expires_at is None,
+        lot.expires_at or lot.created_at,
+        CATEGORY_RANK[lot.category],
+        lot.created_at,
+        lot.id,
+    )
+
+
+def burn_plan(lots: Iterable[TokenLot], amount: int, *, now: datetime) -> list[LotChange]:
+    """Which lots pay `amount`, in the burn order; expired and empty lots never do.
+
+    Raises ValueError when they hold less than `amount` (the caller checked availability).
+    """
+    changes, left = [], amount
+    live = (lot for lot in lots if lot.remaining > 0 and not lot.is_expired(now))
+    for lot in sorted(live, key=burn_key):
+        if left == 0:
+            break
+        taken = min(lot.remaining, left)
+        changes.append(LotChange(lot_id=lot.pk, amount=-taken))
+        left -= taken
+    if left:
+        raise ValueError(f"The lots are {left} tokens short of {amount}.")
+    return changes
+
+
+def unswept_expired(account: TokenAccount, *, now: datetime) -> int:
+    """Tokens of lots expired by `now` that the sweep has not booked yet: in the stored balance,
+    never in what is shown or spent. One query, and none while `next_expiry_at` is ahead."""
+    if account.next_expiry_at is None or account.next_expiry_at > now:
+        return 0
+    lots = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
+    return sum(lots.values_list("remaining", flat=True))
+
+
+def ledger_debit(*, user_id: UUID, entry: Entry, now: datetime | None = None) -> Debit:
+    """Appends one debit (`entry.amount` < 0) that burns lots in the burn order.
+
+    Raises InsufficientTokens (nothing changed) when the account's available tokens are
+    short, and IntegrityError for an idempotency key or reference the ledger already holds;
+    inside a caller's transaction, a savepoint keeps that transaction usable.
+    """
+    if entry.amount >= 0:
+        raise ValueError("A debit is a negative amount.")
+    now = now or timezone.now()
+    with savepoint_if_nested():
+        if is_postgresql():
+            return _debit_postgresql(user_id, entry, now)
+        with transaction.atomic():
+            return _debit_python(user_id, entry, now)
+
+
+def _debit_python(user_id: UUID, entry: Entry, now: datetime) -> Debit:
+    account = account_locked(user_id)
+    needed = -entry.amount
+    if account is None:
+        raise InsufficientTokens(balance=0, needed=needed)
+    shown = account.balance - unswept_expired(account, now=now)
+    if shown < needed:
+        raise InsufficientTokens(balance=shown, needed=needed)
+    lots = {lot.pk: lot for lot in TokenLot.objects.filter(account=account, remaining__gt=0)}
+    changes = burn_plan(lots.values(), needed, now=now)
+    (appended,) = post(account, [Posting(entry=entry, changes=tuple(changes))], now=now)
+    taken = [Taken(c.lot_id, lots[c.lot_id].category, -c.amount) for c in changes]
+    return Debit(entry=appended, taken=taken, balance=shown - needed)
+
+
+def _debit_postgresql(user_id: UUID, entry: Entry, now: datetime) -> Debit:
+    entry_id = uuid.uuid4()
+    spent = -entry.amount if entry.transaction_type in SPENT_TYPES else 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM tokens_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            [
+                user_id,
+                -entry.amount,
+                now,
+                entry_id,
+                entry.transaction_type,
+                entry.reference_type,
+                entry.reference_id,
+                entry.description,
+                entry.idempotency_key,
+                entry.created_by_id,
+                spent,
+            ],
+        )
+        rows = cursor.fetchall()
+    status, account_id, number, balance_after, shown = rows[0][:5]
+    if status == "insufficient":
+        raise InsufficientTokens(balance=shown, needed=-entry.amount)
+    appended = stored_entry(
+        entry_id=entry_id,
+        entry=entry,
+        account_id=account_id,
+        number=number,
+        balance_after=balance_after,
+        now=now,
+    )
+    taken = [Taken(lot_id, category, amount) for *_, lot_id, category, amount in rows]
+    return Debit(entry=appended, taken=taken, balance=shown)

@@ -1,0 +1,125 @@
+"""Tokens' part of a capture and of a refund (billing.signals' receivers call these)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol
+from uuid import UUID
+
+from django.utils import timezone
+
+from common.db import require_transaction
+from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, ledger_credit, post
+from tokens.models import LotCategory, TokenLot, TokenTransaction
+from tokens.services.ledger import LOT_REFERENCE
+
+Type = TokenTransaction.Type
+
+
+class PurchasedTokens(Protocol):
+    """A purchase as billing's signals describe it (billing.signals.PurchasedTokens)."""
+
+    tokens: int
+    reference_type: str
+    reference_id: str
+    description: str
+    expires_at: datetime | None
+
+
+class RefundedTokens(Protocol):
+    """A refunded purchase (billing.signals.RefundedTokens), told what was taken back."""
+
+    tokens: int
+    reference_type: str
+    reference_id: str
+    description: str
+
+    def record_taken_back(self, tokens: int) -> None: ...
+
+
+def purchases_credit(*, user_id: UUID, purchases: Sequence[PurchasedTokens]) -> None:
+    """One `purchase` entry and one paid lot per purchase, in one ledger write; the lot is the
+    purchase's (its source), so a refund finds it again.
+
+    Part of the capture's transaction. The ledger's unique reference refuses a second credit
+    of the same purchase (IntegrityError), which rolls the capture back.
+    """
+    require_transaction("purchases_credit")
+    ledger_credit(
+        user_id=user_id,
+        postings=[
+            Posting(
+                entry=Entry(
+                    amount=purchase.tokens,
+                    transaction_type=Type.PURCHASE,
+                    reference_type=purchase.reference_type,
+                    reference_id=purchase.reference_id,
+                    description=purchase.description,
+                ),
+                new_lot=LotSpec(
+                    category=LotCategory.PAID,
+                    expires_at=purchase.expires_at,
+                    source_type=purchase.reference_type,
+                    source_id=purchase.reference_id,
+                ),
+            )
+            for purchase in purchases
+        ],
+    )
+
+
+def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> None:
+    """Takes back what is left of each refunded item's own lot, never other tokens (an entry
+    per item), and tells each item how many it took back; the rest was spent or has expired.
+
+    Part of the refund's transaction, which has locked the purchases; the account is locked
+    after them (the order a capture takes them in).
+    """
+    require_transaction("purchases_reverse")
+    now = timezone.now()
+    account = account_locked(user_id)
+    lots = {
+        (lot.source_type, lot.source_id): lot
+        for lot in TokenLot.objects.filter(
+            account=account,
+            source_type__in={purchase.reference_type for purchase in purchases},
+            source_id__in=[purchase.reference_id for purchase in purchases],
+        )
+    }
+    postings = []
+    for purchase in purchases:
+        lot = lots.get((purchase.reference_type, purchase.reference_id))
+        taken = 0 if lot is None or lot.is_expired(now) else lot.remaining
+        purchase.record_taken_back(taken)
+        if taken:
+            postings.append(
+                Posting(
+                    entry=_take_back_entry(purchase, lot, taken),
+                    changes=(LotChange(lot_id=lot.pk, amount=-taken),),
+                )
+            )
+    if postings:
+        post(account, postings, now=now)
+        voided = [p.changes[0].lot_id for p in postings if p.entry.transaction_type == Type.VOID]
+        TokenLot.objects.filter(pk__in=voided).update(voided_at=now)
+
+
+def _take_back_entry(given: RefundedTokens, lot: TokenLot, taken: int) -> Entry:
+    """A bought lot is reversed (the tokens leave `total_purchased`); a free one, such as a
+    refunded period's included tokens, is voided."""
+    if lot.category == LotCategory.PAID:
+        return Entry(
+            amount=-taken,
+            transaction_type=Type.REVERSAL,
+            reference_type=given.reference_type,
+            reference_id=given.reference_id,
+            description=given.description,
+        )
+    return Entry(
+        amount=-taken,
+        transaction_type=Type.VOID,
+        reference_type=LOT_REFERENCE,
+        reference_id=str(lot.pk),
+        description=given.description,
+    )
