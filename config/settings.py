@@ -236,6 +236,8 @@ SPECTACULAR_SETTINGS = {
         "ItemStatusEnum": "billing.models.ItemStatus",
         "PurchaseStatusEnum": "billing.models.TokenBundlePurchase.Status",
         "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
+        "LotCategoryEnum": "tokens.models.LotCategory",
+        "GrantCategoryEnum": "tokens.services.lots.GRANTABLE",
     },
 }
 

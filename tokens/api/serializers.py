@@ -7,16 +7,36 @@ from rest_framework import serializers
 
 from common.api.fields import StrictIntegerField
 from common.api.pagination import PageQuerySerializer
-from tokens.models import TokenTransaction
+from tokens.models import LotCategory, TokenLot, TokenTransaction
+from tokens.selectors import LOT_STATUSES, lot_status
+from tokens.services.lots import GRANTABLE, MAX_GRANT
 
 MAX_CONSUME = 1_000_000
 MAX_ADJUST = 1_000_000_000
 
 
+class ByCategorySerializer(serializers.Serializer):
+    trial = serializers.IntegerField()
+    promotional = serializers.IntegerField()
+    included = serializers.IntegerField()
+    paid = serializers.IntegerField()
+
+
+class ExpiringSerializer(serializers.Serializer):
+    amount = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+
+
 class BalanceSerializer(serializers.Serializer):
-    balance = serializers.IntegerField()
+    balance = serializers.IntegerField(help_text="Tokens in lots that have not expired.")
+    available = serializers.IntegerField(help_text="The balance less active holds.")
+    held = serializers.IntegerField()
     total_purchased = serializers.IntegerField()
     total_spent = serializers.IntegerField()
+    by_category = ByCategorySerializer()
+    expiring = ExpiringSerializer(
+        many=True, help_text="Lots expiring in the next 30 days, soonest first, at most 5."
+    )
     updated_at = serializers.DateTimeField(allow_null=True)
 
 
@@ -124,3 +144,60 @@ class AdjustRequestSerializer(serializers.Serializer):
         if amount == 0:
             raise serializers.ValidationError("An adjustment cannot be 0.")
         return amount
+
+
+class AllocationSerializer(serializers.Serializer):
+    lot_id = serializers.UUIDField()
+    category = serializers.ChoiceField(choices=LotCategory.choices, source="lot.category")
+    amount = serializers.IntegerField(help_text="This entry's change to the lot's remaining.")
+
+
+class TokenTransactionDetailSerializer(TokenTransactionSerializer):
+    allocations = AllocationSerializer(many=True, source="allocations.all")
+
+
+class LotSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    category = serializers.ChoiceField(choices=LotCategory.choices)
+    amount = serializers.IntegerField()
+    remaining = serializers.IntegerField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    priority = serializers.IntegerField()
+    source_type = serializers.CharField()
+    source_id = serializers.CharField()
+    status = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+
+    def get_status(self, lot: TokenLot) -> str:
+        return lot_status(lot, now=self.context["now"])
+
+
+class StaffLotSerializer(LotSerializer):
+    user_id = serializers.UUIDField(source="account.user_id")
+
+
+class LotPageSerializer(serializers.Serializer):
+    items = LotSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+
+
+class LotQuerySerializer(PageQuerySerializer):
+    status = serializers.ChoiceField(choices=LOT_STATUSES, required=False)
+    category = serializers.ChoiceField(choices=LotCategory.choices, required=False)
+
+
+class GrantRequestSerializer(serializers.Serializer):
+    amount = StrictIntegerField(min_value=1, max_value=MAX_GRANT)
+    category = serializers.ChoiceField(choices=GRANTABLE, default=LotCategory.PROMOTIONAL)
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="In the future; empty: never expires."
+    )
+    priority = StrictIntegerField(min_value=0, max_value=100, default=50)
+    reason = serializers.CharField(max_length=500)
+
+
+class VoidRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)

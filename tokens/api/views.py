@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import permissions, status
@@ -21,11 +22,17 @@ from tokens.api.serializers import (
     ConsumeRequestSerializer,
     ConsumeResponseSerializer,
     CursorField,
+    GrantRequestSerializer,
     HistoryCursorPageSerializer,
     HistoryPageSerializer,
     HistoryQuerySerializer,
+    LotPageSerializer,
+    LotQuerySerializer,
+    StaffLotSerializer,
     StaffTokenTransactionSerializer,
+    TokenTransactionDetailSerializer,
     TokenTransactionSerializer,
+    VoidRequestSerializer,
 )
 
 
@@ -181,3 +188,79 @@ class StaffUsageRefundView(StaffView):
     def post(self, request: Request, pk: UUID) -> Response:
         entry = services.usage_refund(transaction_id=pk, actor_id=request.user.pk)
         return Response(StaffTokenTransactionSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+
+class EntryView(APIView):
+    @extend_schema(
+        tags=["tokens"],
+        operation_id="user_tokens_transaction_retrieve",
+        responses={200: TokenTransactionDetailSerializer},
+    )
+    def get(self, request: Request, pk: UUID) -> Response:
+        entry = selectors.entry_of_user(user_id=request.user.pk, entry_id=pk)
+        return Response(TokenTransactionDetailSerializer(entry).data)
+
+
+class LotListView(APIView):
+    @extend_schema(tags=["tokens"], parameters=[LotQuerySerializer], responses=LotPageSerializer)
+    def get(self, request: Request) -> Response:
+        query = LotQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        options, now = query.validated_data, timezone.now()
+        lots = selectors.lots_of_user(
+            user_id=request.user.pk,
+            status=options.get("status"),
+            category=options.get("category"),
+            now=now,
+        )
+        page, per_page = options["page"], options["per_page"]
+        total = lots.count()
+        pages = page_count(page=page, per_page=per_page, total=total)
+        items = list(lots[(page - 1) * per_page : page * per_page])
+        body = {"items": items, "total": total, "page": page, "per_page": per_page, "pages": pages}
+        return Response(LotPageSerializer(body, context={"now": now}).data)
+
+
+class StaffGrantView(StaffView):
+    @extend_schema(
+        tags=["staff: tokens"],
+        parameters=[idempotency_parameter(required=False)],
+        request=GrantRequestSerializer,
+        responses={
+            201: StaffLotSerializer,
+            422: error_response("`idempotency_key_reused`: the key came with another body."),
+        },
+    )
+    def post(self, request: Request, user_id: UUID) -> Response:
+        key = idempotency_key(request, required=False)
+        payload = GrantRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        user = user_get(user_id=user_id)
+
+        def grant() -> Response:
+            lot = services.lot_grant(
+                user_id=user.pk,
+                actor_id=request.user.pk,
+                idempotency_key=f"grant:{request.user.pk}:{key}" if key else None,
+                **payload.validated_data,
+            )
+            body = StaffLotSerializer(lot, context={"now": timezone.now()}).data
+            return Response(body, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, key, grant)
+
+
+class StaffLotVoidView(StaffView):
+    @extend_schema(
+        tags=["staff: tokens"],
+        request=VoidRequestSerializer,
+        responses={
+            200: StaffLotSerializer,
+            409: error_response("`invalid_state`: the lot has expired or has nothing left."),
+        },
+    )
+    def post(self, request: Request, pk: UUID) -> Response:
+        payload = VoidRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        lot = services.lot_void(lot_id=pk, actor_id=request.user.pk, **payload.validated_data)
+        return Response(StaffLotSerializer(lot, context={"now": timezone.now()}).data)

@@ -27,8 +27,12 @@ def test_balance_of_a_user_who_never_bought_is_zero(user_client):
     assert response.status_code == 200
     assert response.json() == {
         "balance": 0,
+        "available": 0,
+        "held": 0,
         "total_purchased": 0,
         "total_spent": 0,
+        "by_category": {"trial": 0, "promotional": 0, "included": 0, "paid": 0},
+        "expiring": [],
         "updated_at": None,
     }
 
@@ -160,7 +164,7 @@ def test_csv_streams_every_matching_row_with_a_header(user_client, history):
 def test_csv_streams_past_one_batch(user_client, user, monkeypatch):
     from tokens import selectors
 
-    monkeypatch.setattr(selectors, "CSV_BATCH_SIZE", 3)
+    monkeypatch.setattr(selectors.history, "CSV_BATCH_SIZE", 3)
     fund(user, 100)
     for _ in range(7):
         services.tokens_debit(user_id=user.pk, amount=1)

@@ -1,0 +1,35 @@
+"""Tokens' reads: balances, the history, lots, and the ledger's audit."""
+
+from tokens.selectors.audit import LedgerMismatch, ledger_check
+from tokens.selectors.balance import Balance, Expiring, token_balance
+from tokens.selectors.history import (
+    CSV_BATCH_SIZE,
+    CSV_COLUMNS,
+    HistoryFilters,
+    HistoryPage,
+    token_history,
+    token_history_after,
+    token_history_page,
+    token_history_rows,
+)
+from tokens.selectors.lots import LOT_STATUSES, entry_of_user, lot_status, lots_of_user
+
+__all__ = [
+    "CSV_BATCH_SIZE",
+    "CSV_COLUMNS",
+    "LOT_STATUSES",
+    "Balance",
+    "Expiring",
+    "HistoryFilters",
+    "HistoryPage",
+    "LedgerMismatch",
+    "entry_of_user",
+    "ledger_check",
+    "lot_status",
+    "lots_of_user",
+    "token_balance",
+    "token_history",
+    "token_history_after",
+    "token_history_page",
+    "token_history_rows",
+]

@@ -1,0 +1,83 @@
+"""Balances as the user sees them: tokens of lots that have not expired, by category, and what
+expires soon. Expired tokens leave the balance at their instant, whether or not the sweep has
+booked them yet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.db.models import FilteredRelation, Q
+from django.utils import timezone
+
+from tokens.models import LotCategory, TokenAccount
+
+EXPIRING_WITHIN = timedelta(days=30)
+EXPIRING_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Expiring:
+    amount: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Balance:
+    balance: int
+    total_purchased: int
+    total_spent: int
+    updated_at: datetime | None
+    held: int = 0
+    by_category: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(LotCategory.values, 0)
+    )
+    expiring: list[Expiring] = field(default_factory=list)
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.held
+
+
+def unexpired(now: datetime, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
+
+
+def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
+    """Zeros for a user who never had tokens (no account is created by reading). One query:
+    the account joined to its lots that hold unexpired tokens, a row per lot."""
+    now = now or timezone.now()
+    live = FilteredRelation("lots", condition=Q(lots__remaining__gt=0) & unexpired(now, "lots__"))
+    rows = list(
+        TokenAccount.objects.filter(user_id=user_id)
+        .annotate(live=live)
+        .values_list(
+            "total_purchased",
+            "total_spent",
+            "updated_at",
+            "live__category",
+            "live__remaining",
+            "live__expires_at",
+        )
+    )
+    if not rows:
+        return Balance(balance=0, total_purchased=0, total_spent=0, updated_at=None)
+    by_category = dict.fromkeys(LotCategory.values, 0)
+    soon = []
+    for *_, category, remaining, expires_at in rows:
+        if category is None:
+            continue
+        by_category[category] += remaining
+        if expires_at is not None and expires_at <= now + EXPIRING_WITHIN:
+            soon.append(Expiring(amount=remaining, expires_at=expires_at))
+    soon.sort(key=lambda expiring: expiring.expires_at)
+    total_purchased, total_spent, updated_at = rows[0][:3]
+    return Balance(
+        balance=sum(by_category.values()),
+        total_purchased=total_purchased,
+        total_spent=total_spent,
+        updated_at=updated_at,
+        by_category=by_category,
+        expiring=soon[:EXPIRING_LISTED],
+    )

@@ -1,0 +1,61 @@
+"""A user's lots and what one ledger entry did to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from common.errors import NotFound
+from tokens.models import TokenLot, TokenTransaction
+from tokens.selectors.balance import unexpired
+
+LOT_STATUSES = ("active", "expired", "spent", "voided")
+
+
+def lot_status(lot: TokenLot, *, now: datetime) -> str:
+    if lot.voided_at is not None:
+        return "voided"
+    if lot.is_expired(now) and (lot.remaining > 0 or lot.expired_at is not None):
+        return "expired"
+    return "active" if lot.remaining > 0 else "spent"
+
+
+def _status(status: str, now: datetime) -> Q:
+    expired = Q(expires_at__lte=now) & (Q(remaining__gt=0) | Q(expired_at__isnull=False))
+    return {
+        "active": Q(remaining__gt=0) & unexpired(now),
+        "expired": expired & Q(voided_at__isnull=True),
+        "spent": Q(remaining=0, voided_at__isnull=True, expired_at__isnull=True),
+        "voided": Q(voided_at__isnull=False),
+    }[status]
+
+
+def lots_of_user(
+    *,
+    user_id: UUID,
+    status: str | None = None,
+    category: str | None = None,
+    now: datetime | None = None,
+) -> QuerySet[TokenLot]:
+    """The user's lots, newest first; only ever this user's."""
+    lots = TokenLot.objects.filter(account__user_id=user_id)
+    if status:
+        lots = lots.filter(_status(status, now or timezone.now()))
+    if category:
+        lots = lots.filter(category=category)
+    return lots.order_by("-created_at", "-id")
+
+
+def entry_of_user(*, user_id: UUID, entry_id: UUID) -> TokenTransaction:
+    """One of the user's entries with its allocations and their lots (two queries); another
+    user's entry is NotFound."""
+    entries = TokenTransaction.objects.filter(account__user_id=user_id).prefetch_related(
+        "allocations__lot"
+    )
+    try:
+        return entries.get(pk=entry_id)
+    except TokenTransaction.DoesNotExist as error:
+        raise NotFound("No ledger entry with this id.") from error
