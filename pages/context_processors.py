@@ -6,7 +6,12 @@ from tokens.selectors import token_balance
 
 
 def header_balance(request: HttpRequest) -> dict:
-    """The balance widget in every page's header (one query, signed-in users only)."""
+    """The balance widget in every page's header: the balance and the tokens that expire next
+    (one query, signed-in users only)."""
     if not request.user.is_authenticated or request.path.startswith("/admin/"):
         return {}
-    return {"header_balance": token_balance(user_id=request.user.pk).balance}
+    balance = token_balance(user_id=request.user.pk)
+    return {
+        "header_balance": balance.balance,
+        "header_expiring": balance.expiring[0] if balance.expiring else None,
+    }

@@ -148,7 +148,14 @@ def purchase_status(request: HttpRequest) -> JsonResponse:
 @json_login_required
 @require_GET
 def balance(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"balance": token_balance(user_id=request.user.pk).balance})
+    found = token_balance(user_id=request.user.pk)
+    soonest = found.expiring[0] if found.expiring else None
+    expiring_next = (
+        {"amount": soonest.amount, "expires_at": soonest.expires_at.isoformat()}
+        if soonest
+        else None
+    )
+    return JsonResponse({"balance": found.balance, "expiring_next": expiring_next})
 
 
 @login_required

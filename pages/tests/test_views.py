@@ -297,7 +297,7 @@ def test_csv_export_has_the_filtered_rows_and_only_mine(browser, ledger):
 def test_the_balance_endpoint(browser, user):
     fund(user, 7)
 
-    assert browser.get(reverse("pages:balance")).json() == {"balance": 7}
+    assert browser.get(reverse("pages:balance")).json() == {"balance": 7, "expiring_next": None}
 
 
 def test_the_billing_overview_shows_figures_and_problems(staff_browser, user, bundles):

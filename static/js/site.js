@@ -28,8 +28,20 @@ function startBalanceWidget() {
   if (!balance) {
     return;
   }
+  const expiring = document.getElementById("expiring");
   pollJSON(balance.dataset.url, 10000, (data) => {
     balance.textContent = String(data.balance);
+    if (expiring) {
+      expiring.textContent = "";
+      if (data.expiring_next) {
+        const when = document.createElement("time");
+        when.dateTime = data.expiring_next.expires_at;
+        when.textContent = new Date(data.expiring_next.expires_at).toLocaleDateString(undefined, {
+          day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
+        });
+        expiring.append(`; ${data.expiring_next.amount} expire `, when);
+      }
+    }
   });
 }
 

@@ -1,0 +1,58 @@
+"""The ledger in the admin: read-only, as entries are corrected by new entries, never edited."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from tokens.models import TokenAllocation, TokenTransaction
+
+
+class AllocationInline(admin.TabularInline):
+    model = TokenAllocation
+    fields = ["lot", "amount"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(TokenTransaction)
+class TokenTransactionAdmin(admin.ModelAdmin):
+    """The ledger, read-only: entries are corrected by new entries, never edited."""
+
+    list_display = [
+        "created_at",
+        "user_email",
+        "transaction_type",
+        "amount",
+        "balance_after",
+        "reference_type",
+        "reference_id",
+        "description",
+    ]
+    list_filter = ["transaction_type", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["account__user__email", "reference_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["account__user"]
+    ordering = ["-created_at", "-number"]
+    show_full_result_count = False
+    inlines = [AllocationInline]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: TokenTransaction | None = None):
+        return [field.name for field in self.model._meta.fields]
+
+    @admin.display(description="User", ordering="account__user__email")
+    def user_email(self, entry: TokenTransaction) -> str:
+        return entry.account.user.email
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
