@@ -31,7 +31,7 @@ run: $(VENV)/.base-installed
 ## test: ruff, then the whole suite on PostgreSQL
 test: $(VENV)/.dev-installed
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
-	scripts/ensure_chromium.sh
+	scripts/ensure_debian_packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n 2 $(PYTEST_ARGS)

@@ -136,7 +136,18 @@ if _default_database["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    _default_database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    _options = _default_database.setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", 5)
+    # pg_stat_activity then names the process behind each connection (gunicorn loads the
+    # settings in each worker, after the fork).
+    _options.setdefault("application_name", f"tokenbilling:{os.getpid()}")
+    if env_bool("DB_TRANSACTION_POOLING", False):
+        # Behind PgBouncer in transaction pooling, consecutive transactions may run on
+        # different server connections: nothing may live in a session. Server-side cursors
+        # outlive a transaction when autocommit is on; psycopg's prepared statements live in a
+        # session too (Django's client-side binding never prepares, and this keeps it so).
+        _default_database["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _options["prepare_threshold"] = None
 DATABASES = {"default": _default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

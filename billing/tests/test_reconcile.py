@@ -166,9 +166,12 @@ def test_a_broken_ledger_exits_1_with_a_listing(user, bundle):
     assert "balance 7 != sum of entries 1000" in out.getvalue()
 
 
+ANSWER = {"request_fingerprint": "f", "response_status": 201, "response_body": {}}
+
+
 def test_idempotency_records_older_than_a_day_are_purged(user):
-    old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
-    IdempotencyRecord.objects.create(user=user, key="new", request_fingerprint="f")
+    old = IdempotencyRecord.objects.create(user=user, key="old", **ANSWER)
+    IdempotencyRecord.objects.create(user=user, key="new", **ANSWER)
     IdempotencyRecord.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - timedelta(hours=25)
     )
@@ -195,7 +198,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(user, user_client, bu
     fake_stripe.complete(
         with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
     )
-    old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
+    old = IdempotencyRecord.objects.create(user=user, key="old", **ANSWER)
     IdempotencyRecord.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - timedelta(hours=30)
     )
