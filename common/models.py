@@ -34,3 +34,18 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.response_status})"
+
+
+class Lease(models.Model):
+    """Who may run a job that must not run twice at once, until when (common.locks).
+
+    A row, not a session's advisory lock, so it works behind PgBouncer in transaction
+    pooling; its holder renews it while it runs, and it lapses when the holder dies.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} (held by {self.holder} until {self.expires_at:%Y-%m-%d %H:%M:%S})"

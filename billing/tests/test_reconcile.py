@@ -1,13 +1,10 @@
 import json
 from datetime import timedelta
 from decimal import Decimal
-from hashlib import sha256
 from io import StringIO
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -15,6 +12,7 @@ from billing import services, signals
 from billing.models import Invoice, Subscription, TokenBundlePurchase
 from billing.tests.factories import checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
+from common.locks import exclusive_lock
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction
@@ -234,21 +232,12 @@ def test_the_summary_table_names_every_step(user):
         assert label in out.getvalue()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
 def test_a_second_run_at_the_same_time_exits_saying_so():
-    database = connection.settings_dict
-    other = psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=True,
-    )
-    key = int.from_bytes(sha256(b"reconcile_purchases").digest()[:8], "big", signed=True)
-    other.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
+    with exclusive_lock("reconcile_purchases") as held:
+        assert held
         with pytest.raises(CommandError, match="Another reconcile_purchases is running") as busy:
             call_command("reconcile_purchases", stdout=StringIO())
-    finally:
-        other.close()
 
     assert busy.value.returncode == 2
