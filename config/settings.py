@@ -151,6 +151,23 @@ else:
 DATABASES = {"default": _default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The cache holds the rate limits' counters. With REDIS_URL every process and machine counts
+# into the same Redis; without it each process counts alone (development only: with N
+# processes a limit lets N times the rate through). Short socket timeouts, so a Redis that
+# went away costs a request little: the limits then fail open (common.api.throttling).
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "tokenbilling",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "pages:sign-in"
 LOGIN_REDIRECT_URL = "pages:purchase"
