@@ -19,6 +19,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common import metrics
 from common.db import savepoint_if_nested
 from common.errors import DomainError
 from tokens.models import TokenAccount, TokenTransaction
@@ -100,6 +101,7 @@ def ledger_append(*, user_id: UUID, entries: Sequence[Entry]) -> list[TokenTrans
     for entry in appended:
         entry._state.adding = False
         entry._state.db = connection.alias
+    metrics.ledger_appended(appended)
     return appended
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing import signals
 from billing.models import Invoice
 from billing.selectors import invoice_get
+from common import metrics
 from common.errors import DomainError, InvalidState
 
 
@@ -102,6 +103,7 @@ def _capture(
     for _receiver, response in signals.invoice_paid.send(sender=Invoice, invoice=invoice):
         for name, value in (response or {}).items():
             counts[name] += value
+    metrics.invoice_captured(provider=provider)
     return CaptureResult(
         invoice=invoice,
         status="success",

@@ -29,6 +29,7 @@ from billing.models import (
 from billing.selectors import invoice_get
 from billing.services.invoices import invoice_cancel
 from billing.services.stripe_webhook import held_refunds_apply, stripe_session_settle
+from common import metrics
 from common import services as common_services
 from common.errors import InvalidState
 from tokens.selectors import LedgerMismatch, ledger_check
@@ -188,6 +189,7 @@ def subscriptions_expire(report: ReconcileReport) -> None:
 
 def ledger_verify(report: ReconcileReport) -> None:
     report.ledger_failures = list(ledger_check())
+    metrics.ledger_check_failed(accounts=len(report.ledger_failures))
 
 
 def idempotency_purge(report: ReconcileReport) -> None:
