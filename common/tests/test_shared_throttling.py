@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 
 from accounts.tests.factories import UserFactory
+from common.tests.helpers import database_state
 from common.tests.servers import gunicorn, redis_server, the_test_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,11 +67,17 @@ def test_three_processes_with_redis_let_exactly_10_logins_through_then_429(email
         within_one_window()
 
         answers = logins(servers, email, 11)
+        before = database_state()
+        sign_up = servers[2].call(
+            "POST", "/api/v1/auth/register", {"email": "new@example.com", "password": PASSWORD}
+        )
 
     assert [status for status, _, _ in answers] == [200] * 10 + [429]
     _, headers, body = answers[-1]
     assert body["code"] == "throttled"
     assert 1 <= int(headers["Retry-After"]) <= 60
+    assert sign_up[0] == 429
+    assert database_state() == before
 
 
 def test_without_redis_each_process_counts_alone_so_the_limit_multiplies(email):
