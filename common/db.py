@@ -16,9 +16,9 @@ def savepoint_if_nested() -> AbstractContextManager:
     savepoint keeps the caller's transaction usable after the failure. Inside
     `all_or_nothing()` there is no savepoint: a failure ends that whole transaction.
     """
-    if not connection.in_atomic_block:
+    if not connection.in_atomic_block or getattr(connection, "all_or_nothing", False):
         return nullcontext()
-    return transaction.atomic(savepoint=not getattr(connection, "all_or_nothing", False))
+    return transaction.atomic()
 
 
 @contextmanager
@@ -27,7 +27,8 @@ def all_or_nothing() -> Iterator[None]:
     from what is committed (an idempotent request: the first request's stored answer).
 
     Writes inside it skip their savepoints (two statements each): a unique violation then
-    breaks the transaction, which is what its caller expects.
+    breaks the transaction (the next query fails), which is what its caller expects; a
+    refusal raised in Python (a short balance) leaves it usable.
     """
     with transaction.atomic():
         outer = getattr(connection, "all_or_nothing", False)

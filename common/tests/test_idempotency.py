@@ -5,6 +5,8 @@ from django.utils import timezone
 
 from common import services
 from common.models import IdempotencyRecord
+from conftest import client_for
+from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +73,16 @@ def test_purge_removes_only_records_past_retention(user):
     assert services.idempotency_records_purge(older_than=cutoff, dry_run=True) == 1
     assert services.idempotency_records_purge(older_than=cutoff) == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_key_whose_record_is_past_retention_is_answered_by_the_ledger_s_own_key(user):
+    fund(user, 100)
+    client = client_for(user)
+    first = client.post("/api/v1/user/tokens/consume", {"amount": 5}, HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    again = client.post("/api/v1/user/tokens/consume", {"amount": 5}, HTTP_IDEMPOTENCY_KEY="old")
+
+    assert again.status_code == 201
+    assert again.json()["transaction"]["id"] == first.json()["transaction"]["id"]
+    assert again.json()["balance"] == 95
