@@ -31,7 +31,7 @@ run: $(VENV)/.base-installed
 ## test: ruff, then the whole suite on PostgreSQL
 test: $(VENV)/.dev-installed
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
-	scripts/ensure_chromium.sh
+	scripts/ensure_debian_packages.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n 2 $(PYTEST_ARGS)
@@ -40,7 +40,7 @@ test: $(VENV)/.dev-installed
 ## test-sqlite: the ledger, checkout and capture tests again, on a temporary SQLite file
 test-sqlite: $(VENV)/.dev-installed
 	@sqlite_dir=$$(mktemp -d) && trap 'rm -rf "$$sqlite_dir"' EXIT && \
-	DATABASE_URL=sqlite:///$$sqlite_dir/db.sqlite3 $(BIN)/pytest -n 2 -m sqlite $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///$$sqlite_dir/db.sqlite3 $(BIN)/pytest -n 2 -m "sqlite and not through_pgbouncer" $(PYTEST_ARGS)
 
 ## serve: production server (gunicorn); needs SECRET_KEY and DATABASE_URL
 serve: $(VENV)/.base-installed

@@ -4,11 +4,49 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.db import connection, connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.tests.factories import UserFactory
 from billing.tests.fake_stripe import FakeStripe
+from common.tests.servers import pgbouncer
+
+ROUTES = ["postgresql", "pgbouncer"]
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked `through_pgbouncer` run twice: straight to PostgreSQL, and through a
+    PgBouncer in transaction pooling in front of the same test database."""
+    if metafunc.definition.get_closest_marker("through_pgbouncer"):
+        metafunc.parametrize("_database_route", ROUTES, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def _pgbouncer(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), pgbouncer() as through:
+        yield through
+
+
+@pytest.fixture(autouse=True)
+def _database_route(request):
+    """Points this thread's and every new thread's connections at PgBouncer, with what the
+    settings turn off behind it (DB_TRANSACTION_POOLING), for the test's duration."""
+    if getattr(request, "param", "postgresql") == "postgresql":
+        yield
+        return
+    through = request.getfixturevalue("_pgbouncer")
+    database = connection.settings_dict
+    assert connections.settings["default"] is database, "new threads would not be routed"
+    saved = {name: database.get(name) for name in ("PORT", "DISABLE_SERVER_SIDE_CURSORS")}
+    saved_options = dict(database["OPTIONS"])
+    connection.close()
+    database.update(PORT=str(through["port"]), DISABLE_SERVER_SIDE_CURSORS=True)
+    database["OPTIONS"]["prepare_threshold"] = None
+    yield
+    connection.close()
+    database.update(saved)
+    database["OPTIONS"] = saved_options
 
 
 @pytest.fixture(autouse=True)

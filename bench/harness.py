@@ -35,7 +35,6 @@ SERVER_ENVIRONMENT = {
     "THROTTLE_ANON": "100000000/minute",
     "THROTTLE_USER": "100000000/minute",
     "THROTTLE_AUTH": "100000000/minute",
-    "GUNICORN_ACCESS_LOG": "",
     "LOG_LEVEL": "WARNING",
     "PAYMENT_WEBHOOK_SECRET": "whsec_bench",
 }

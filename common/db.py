@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 
 from django.db import connection, transaction
 
@@ -12,9 +13,30 @@ def savepoint_if_nested() -> AbstractContextManager:
 
     For writes that are one statement (atomic by themselves in autocommit) but may fail on a
     unique constraint: outside a transaction they cost no BEGIN/COMMIT; inside one, the
-    savepoint keeps the caller's transaction usable after the failure.
+    savepoint keeps the caller's transaction usable after the failure. Inside
+    `all_or_nothing()` there is no savepoint: a failure ends that whole transaction.
     """
-    return transaction.atomic() if connection.in_atomic_block else nullcontext()
+    if not connection.in_atomic_block or getattr(connection, "all_or_nothing", False):
+        return nullcontext()
+    return transaction.atomic()
+
+
+@contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """A transaction whose caller rolls it back whole on any database error and then answers
+    from what is committed (an idempotent request: the first request's stored answer).
+
+    Writes inside it skip their savepoints (two statements each): a unique violation then
+    breaks the transaction (the next query fails), which is what its caller expects; a
+    refusal raised in Python (a short balance) leaves it usable.
+    """
+    with transaction.atomic():
+        outer = getattr(connection, "all_or_nothing", False)
+        connection.all_or_nothing = True
+        try:
+            yield
+        finally:
+            connection.all_or_nothing = outer
 
 
 def require_transaction(operation: str) -> None:

@@ -1,43 +1,71 @@
-"""A lock across processes, for jobs that must not run twice at once."""
+"""A lease across processes and machines, for jobs that must not run twice at once."""
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
+import os
+import socket
+import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, connections
+from django.utils import timezone
+
+from common.models import Lease
+
+TERM = timedelta(seconds=60)
+
+_TABLE = Lease._meta.db_table
+_TAKE_SQL = f"""
+INSERT INTO {_TABLE} (name, holder, expires_at) VALUES (%s, %s, %s)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+WHERE {_TABLE}.expires_at < %s
+RETURNING holder
+"""  # noqa: S608 (the table name comes from the model, values are parameters)
+_RENEW_SQL = f"UPDATE {_TABLE} SET expires_at = %s WHERE name = %s AND holder = %s"  # noqa: S608
+_RELEASE_SQL = f"DELETE FROM {_TABLE} WHERE name = %s AND holder = %s"  # noqa: S608
 
 
 @contextmanager
-def exclusive_lock(name: str) -> Iterator[bool]:
-    """Yields True when this process holds the lock `name`, False when another one does.
+def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
+    """Yields True when this process holds the lease `name`, False when another one does.
 
-    PostgreSQL: a session-level advisory lock, released at the end (or when the connection
-    dies). SQLite: an OS lock on a file beside the database, released likewise.
+    The lease is a row taken with one conditional upsert, renewed every third of `term` by a
+    thread while the block runs and deleted at the end. Each statement is a transaction of
+    its own, so nothing depends on a database session (PgBouncer in transaction pooling is
+    fine) and none stays open while the job calls other services. A holder that dies leaves
+    a lease that lapses within `term`.
     """
-    if connection.vendor == "postgresql":
-        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
-            (held,) = cursor.fetchone()
-        try:
-            yield held
-        finally:
-            if held:
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
+    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_TAKE_SQL, [name, holder, _prepared(now + term), _prepared(now)])
+        held = cursor.fetchone() is not None
+    if not held:
+        yield False
         return
-    path = Path(f"{connection.settings_dict['NAME']}.{name}.lock")
-    with path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    done = threading.Event()
+    renewer = threading.Thread(target=_renew, args=(name, holder, term, done), daemon=True)
+    renewer.start()
+    try:
+        yield True
+    finally:
+        done.set()
+        renewer.join()
+        with connection.cursor() as cursor:
+            cursor.execute(_RELEASE_SQL, [name, holder])
+
+
+def _renew(name: str, holder: str, term: timedelta, done: threading.Event) -> None:
+    try:
+        while not done.wait(term.total_seconds() / 3):
+            with connections["default"].cursor() as cursor:
+                cursor.execute(_RENEW_SQL, [_prepared(timezone.now() + term), name, holder])
+    finally:
+        connections.close_all()
+
+
+def _prepared(moment):
+    return Lease._meta.get_field("expires_at").get_db_prep_value(moment, connection)

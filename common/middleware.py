@@ -1,15 +1,21 @@
-"""The edge of `/api/`: optional trailing slash, the body size limit, and JSON for every error."""
+"""The edge: request ids and access lines for everything; for `/api/`, an optional trailing
+slash, the body size limit, and JSON for every error."""
 
 from __future__ import annotations
 
 import logging
+import re
+import time
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 
+from common import metrics
 from common.api.errors import json_error
+from common.log import current_request
 
 logger = logging.getLogger("common.api")
 
@@ -59,3 +65,49 @@ class ApiMiddleware:
     @staticmethod
     def _is_json(response: HttpResponse) -> bool:
         return response.get("Content-Type", "").startswith("application/json")
+
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VISIBLE_ASCII = re.compile(r"[\x21-\x7e]{1,128}")
+access_logger = logging.getLogger("access")
+
+
+class RequestTraceMiddleware:
+    """Gives every request an id and every response its `X-Request-ID` (the contract's 1.1),
+    makes the request known to the log lines written while it runs, writes its access line
+    (method, path without the query, status, duration in ms) and counts it in the metrics."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        sent = request.headers.get(REQUEST_ID_HEADER, "")
+        request.request_id = sent if _VISIBLE_ASCII.fullmatch(sent) else uuid.uuid4().hex
+        serving = current_request.set(request)
+        try:
+            response = self.get_response(request)
+            response[REQUEST_ID_HEADER] = request.request_id
+            seconds = time.perf_counter() - started
+            match = getattr(request, "resolver_match", None)
+            metrics.request_observed(
+                view=match.view_name if match else "unmatched",
+                method=request.method,
+                status=response.status_code,
+                seconds=seconds,
+            )
+            access_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round(seconds * 1000, 1),
+                },
+            )
+            return response
+        finally:
+            current_request.reset(serving)

@@ -9,13 +9,10 @@ from django.utils import timezone
 
 
 class IdempotencyRecord(models.Model):
-    class Status(models.TextChoices):
-        IN_FLIGHT = "in_flight", "In flight"
-        COMPLETED = "completed", "Completed"
+    """The first answer to a key, written in the same transaction as the work it answers."""
 
-    # No database constraint: checking it would lock the user's row, which writes WAL and makes
-    # this unlogged table's commits wait for a disk flush (see the 0002 migration). Django still
-    # deletes a user's records with the user.
+    # No database constraint: checking it would lock the user's row on every idempotent
+    # request. Django still deletes a user's records with the user.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -26,20 +23,29 @@ class IdempotencyRecord(models.Model):
     request_fingerprint = models.CharField(
         max_length=64, help_text="SHA-256 of the method, path and body of the first request."
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.IN_FLIGHT)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    response_status = models.PositiveSmallIntegerField()
+    response_body = models.JSONField(encoder=DjangoJSONEncoder)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="common_idempotency_user_key"),
-            models.CheckConstraint(
-                condition=models.Q(status="in_flight") | models.Q(response_status__isnull=False),
-                name="common_idempotency_completed_has_response",
-            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.key} ({self.status})"
+        return f"{self.key} ({self.response_status})"
+
+
+class Lease(models.Model):
+    """Who may run a job that must not run twice at once, until when (common.locks).
+
+    A row, not a session's advisory lock, so it works behind PgBouncer in transaction
+    pooling; its holder renews it while it runs, and it lapses when the holder dies.
+    """
+
+    name = models.CharField(max_length=100, primary_key=True)
+    holder = models.CharField(max_length=200)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} (held by {self.holder} until {self.expires_at:%Y-%m-%d %H:%M:%S})"

@@ -1,28 +1,74 @@
-"""Small views outside the API: health (for load balancers and HEALTHCHECK), the favicon."""
+"""Small views outside the API: health (for load balancers and HEALTHCHECK), metrics (for
+Prometheus), the favicon."""
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
 import logging
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponsePermanentRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.templatetags.static import static
 from django.views.decorators.http import require_GET
+
+from common import metrics as operator_metrics
+from common.api.throttling import CACHE_ERRORS
 
 logger = logging.getLogger(__name__)
 
 
 @require_GET
 def health(request: HttpRequest) -> JsonResponse:
-    """200 when the database answers a query, 503 when it does not."""
+    """200 while the database answers, 503 when it does not.
+
+    With a shared cache (REDIS_URL), `cache` says whether it answers. A cache that does not
+    leaves the answer 200 with `status: degraded`: the service still works (rate limits fail
+    open), and every instance shares that Redis, so a 503 would take them all out of a load
+    balancer at once.
+    """
+    body = {"status": "ok", "database": "ok"}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError:
         logger.warning("Health check: the database did not answer", exc_info=True)
-        return JsonResponse({"status": "error", "database": "error"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok"})
+        body.update(status="error", database="error")
+    if settings.REDIS_URL:
+        try:
+            cache.has_key("health")
+            body["cache"] = "ok"
+        except CACHE_ERRORS:
+            logger.warning("Health check: the cache did not answer", exc_info=True)
+            body["cache"] = "error"
+            if body["status"] == "ok":
+                body["status"] = "degraded"
+    return JsonResponse(body, status=503 if body["database"] == "error" else 200)
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus' text format, for loopback clients or the bearer of METRICS_TOKEN (403 for
+    anyone else). Behind a proxy on the same machine every client looks like loopback: there,
+    set METRICS_TOKEN and keep /metrics off the proxy's routes."""
+    if not _may_read_metrics(request):
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
+    body, content_type = operator_metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
+
+
+def _may_read_metrics(request: HttpRequest) -> bool:
+    try:
+        if ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback:
+            return True
+    except ValueError:
+        pass
+    token = settings.METRICS_TOKEN
+    sent = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(sent.encode(), f"Bearer {token}".encode())
 
 
 @require_GET

@@ -1,12 +1,60 @@
-"""Gunicorn settings for `make serve` and the container image."""
+"""Gunicorn settings for `make serve` and the container image.
+
+Logging: gunicorn's error log uses the service's format (LOG_FORMAT); its own access log is
+off, because the service writes one access line per request with its request id, user id
+and duration (common.middleware.RequestIdMiddleware), without query strings or headers.
+
+Metrics: prometheus-client in multiprocess mode. Each worker writes its counters to files in
+PROMETHEUS_MULTIPROC_DIR and /metrics adds them up; the directory is created here when it is
+not set, emptied at start, and a dead worker's live gauges are dropped.
+"""
 
 import multiprocessing
 import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common.log import logging_settings  # after the project is on the path
 
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = None
+# gunicorn's control socket sits at one fixed path per user, so several servers on a machine
+# would meet there; nothing here uses it.
+control_socket_disable = True
+logconfig_dict = logging_settings(
+    log_format=os.environ.get("LOG_FORMAT", "json").strip().lower(),
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+)
+
+_created_metrics_dir = []
+
+
+def on_starting(server) -> None:
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        folder = tempfile.mkdtemp(prefix="tokenbilling-metrics-")
+        _created_metrics_dir.append(folder)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
+
+
+def child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    for folder in _created_metrics_dir:
+        shutil.rmtree(folder, ignore_errors=True)

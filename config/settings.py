@@ -7,12 +7,15 @@ redirect); `make run` turns DEBUG on for the embedded SQLite setup.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from common.log import logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -82,6 +85,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "common.middleware.RequestTraceMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "common.middleware.ApiMiddleware",
@@ -139,9 +143,37 @@ if _default_database["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
-    _default_database.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    _options = _default_database.setdefault("OPTIONS", {})
+    _options.setdefault("connect_timeout", 5)
+    # pg_stat_activity then names the process behind each connection (gunicorn loads the
+    # settings in each worker, after the fork).
+    _options.setdefault("application_name", f"tokenbilling:{os.getpid()}")
+    if env_bool("DB_TRANSACTION_POOLING", False):
+        # Behind PgBouncer in transaction pooling, consecutive transactions may run on
+        # different server connections: nothing may live in a session. Server-side cursors
+        # outlive a transaction when autocommit is on; psycopg's prepared statements live in a
+        # session too (Django's client-side binding never prepares, and this keeps it so).
+        _default_database["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _options["prepare_threshold"] = None
 DATABASES = {"default": _default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The cache holds the rate limits' counters. With REDIS_URL every process and machine counts
+# into the same Redis; without it each process counts alone (development only: with N
+# processes a limit lets N times the rate through). Short socket timeouts, so a Redis that
+# went away costs a request little: the limits then fail open (common.api.throttling).
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "tokenbilling",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "pages:sign-in"
@@ -180,7 +212,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
 # Security. Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^health$"]
+SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
@@ -252,16 +284,14 @@ STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
-    },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # The Stripe SDK logs every request at INFO; its failures still show.
-    "loggers": {"stripe": {"level": "WARNING"}},
-}
+# /metrics answers loopback clients, and others that send `Authorization: Bearer <this>`.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# Logs go to standard error: one JSON object a line (LOG_FORMAT=json, the default without
+# DEBUG) or readable text (make run). common/log.py; gunicorn logs the same way.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
+LOGGING = logging_settings(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+# Python's warnings become log lines too (logger `py.warnings`), in the same format.
+logging.captureWarnings(True)

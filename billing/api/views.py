@@ -49,7 +49,6 @@ class CheckoutView(APIView):
         request=CheckoutRequestSerializer,
         responses={
             201: CheckoutResponseSerializer,
-            409: error_response("`conflict`: a request with this key is still in flight."),
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
     )

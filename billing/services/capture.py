@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.models import Invoice
 from billing.selectors import invoice_get
 from billing.services.fulfilment import invoice_deliver
+from common import metrics
 from common.errors import InvalidState, Rejected
 
 
@@ -98,6 +99,7 @@ def _capture(
     invoice.save(update_fields=["status", "paid_at", "provider", "payment_reference", "updated_at"])
 
     delivery = invoice_deliver(invoice=invoice)
+    metrics.invoice_captured(provider=provider)
     return CaptureResult(
         invoice=invoice,
         status="success",

@@ -22,6 +22,7 @@ from django.utils import timezone
 from billing.models import Invoice, PaymentEvent
 from billing.services.capture import invoice_capture
 from billing.services.events import DONE, event_claim, event_record
+from common import metrics
 from common.api.parsers import parse_json_bytes
 from common.db import require_transaction
 from common.errors import DomainError, Invalid, InvalidState, NotFound, Rejected
@@ -157,11 +158,13 @@ def payment_webhook_process(
         )
     except InvalidSignature as refusal:
         event_record(**record, signature_valid=False, error=refusal.message)
+        metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     try:
         notice = payment_notice_parse(raw_body)
     except Invalid as refusal:
         event_record(**record, signature_valid=True, error=f"{refusal.field}: {refusal}")
+        metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     try:
         answer, refusal = _process(notice, text)
@@ -175,6 +178,7 @@ def payment_webhook_process(
         )
         raise
     if refusal is not None:
+        metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise refusal
     return answer
 

@@ -24,6 +24,7 @@ from billing.models import Invoice, PaymentEvent
 from billing.services.capture import invoice_capture
 from billing.services.events import DONE, event_claim, event_record
 from billing.services.refunds import InvoiceAlreadyRefunded, invoice_refund
+from common import metrics
 from common.db import require_transaction
 from common.errors import InvalidState
 
@@ -55,6 +56,7 @@ def stripe_webhook_process(*, raw_body: bytes, signature_header: str | None) -> 
         )
     except stripe_gateway.InvalidStripeSignature as refusal:
         event_record(provider=PROVIDER, payload=text, signature_valid=False, error=refusal.message)
+        metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     event_id = str(event.get("id") or "") if isinstance(event, dict) else ""
     event_type = str(event.get("type") or "") if isinstance(event, dict) else ""

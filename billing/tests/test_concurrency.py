@@ -15,7 +15,7 @@ from common.tests.concurrency import run_together
 from conftest import client_for
 from tokens.models import TokenAccount, TokenTransaction
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
 
 
 @pytest.fixture

@@ -77,3 +77,18 @@ def test_capture_of_60_items_costs_what_capture_of_3_costs():
 def test_capture_of_one_bundle_stays_within_its_budget():
     """13 with the buyer's first credit, which creates the token account (two statements)."""
     assert capture_queries(cart(0, 1, 0)) <= 13
+
+
+def test_checkout_with_an_idempotency_key_costs_its_transaction_and_record(
+    django_assert_max_num_queries,
+):
+    """The key adds the record's INSERT and the checkout's savepoint inside its transaction."""
+    body = cart(1, 30, 29)
+    client = client_for(UserFactory())
+
+    with django_assert_max_num_queries(19):
+        response = client.post(
+            "/api/v1/user/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="cart"
+        )
+
+    assert response.status_code == 201

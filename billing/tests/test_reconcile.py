@@ -1,13 +1,10 @@
 import json
 from datetime import timedelta
 from decimal import Decimal
-from hashlib import sha256
 from io import StringIO
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -15,6 +12,7 @@ from billing import services, signals
 from billing.models import Invoice, Subscription, TokenBundlePurchase
 from billing.tests.helpers import checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
+from common.locks import exclusive_lock
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction
@@ -148,9 +146,12 @@ def test_stripe_down_is_reported_and_changes_nothing(user, user_client, bundle, 
     assert database_state() == before
 
 
+ANSWER = {"request_fingerprint": "f", "response_status": 201, "response_body": {}}
+
+
 def test_idempotency_records_older_than_a_day_are_purged(user):
-    old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
-    IdempotencyRecord.objects.create(user=user, key="new", request_fingerprint="f")
+    old = IdempotencyRecord.objects.create(user=user, key="old", **ANSWER)
+    IdempotencyRecord.objects.create(user=user, key="new", **ANSWER)
     IdempotencyRecord.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - timedelta(hours=25)
     )
@@ -177,7 +178,7 @@ def test_dry_run_changes_nothing_and_says_what_it_would_do(user, user_client, bu
     fake_stripe.complete(
         with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
     )
-    old = IdempotencyRecord.objects.create(user=user, key="old", request_fingerprint="f")
+    old = IdempotencyRecord.objects.create(user=user, key="old", **ANSWER)
     IdempotencyRecord.objects.filter(pk=old.pk).update(
         created_at=timezone.now() - timedelta(hours=30)
     )
@@ -213,21 +214,12 @@ def test_the_summary_table_names_every_step(user):
         assert label in out.getvalue()
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
 def test_a_second_run_at_the_same_time_exits_saying_so():
-    database = connection.settings_dict
-    other = psycopg.connect(
-        host=database["HOST"],
-        port=database["PORT"],
-        user=database["USER"],
-        dbname=database["NAME"],
-        autocommit=True,
-    )
-    key = int.from_bytes(sha256(b"reconcile_purchases").digest()[:8], "big", signed=True)
-    other.execute("SELECT pg_advisory_lock(%s)", [key])
-    try:
+    with exclusive_lock("reconcile_purchases") as held:
+        assert held
         with pytest.raises(CommandError, match="Another reconcile_purchases is running") as busy:
             call_command("reconcile_purchases", stdout=StringIO())
-    finally:
-        other.close()
 
     assert busy.value.returncode == 2

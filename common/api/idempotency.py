@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError, transaction
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -14,10 +15,12 @@ from rest_framework.response import Response
 
 from common import services
 from common.api.errors import api_exception_handler
+from common.db import all_or_nothing
 from common.errors import DomainError
 
 HEADER = "Idempotency-Key"
 MAX_LENGTH = 255
+REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def idempotency_parameter(*, required: bool) -> OpenApiParameter:
@@ -51,25 +54,72 @@ def request_fingerprint(request: Request) -> str:
     return hashlib.sha256(f"{request.method} {request.path_info}\n{body}".encode()).hexdigest()
 
 
+class _AlreadyAnswered(Exception):
+    """Raised inside the work's transaction to roll it back: the key has an answer."""
+
+
+class _Attempt:
+    def __init__(self, request: Request, key: str, action: Callable[[], Response]) -> None:
+        self.identity = {
+            "user_id": request.user.pk,
+            "key": key,
+            "fingerprint": request_fingerprint(request),
+        }
+        self.action = action
+
+    def run(self, *, whole: bool) -> Response:
+        """The work and its record in one transaction; a refusal's record on its own."""
+        try:
+            with all_or_nothing() if whole else transaction.atomic():
+                response = self.action()
+                self.record(response)
+                return response
+        except DomainError as error:
+            refusal = api_exception_handler(error, {})
+            self.record(refusal)
+            return refusal
+
+    def record(self, response: Response) -> None:
+        stored = services.idempotency_record(
+            **self.identity, status=response.status_code, body=response.data
+        )
+        if not stored:
+            raise _AlreadyAnswered()
+
+    def replay(self) -> Response | None:
+        stored = services.idempotency_answer(**self.identity)
+        if stored is None:
+            return None
+        return Response(stored.body, status=stored.status, headers=REPLAYED)
+
+
 def idempotent(request: Request, key: str | None, action: Callable[[], Response]) -> Response:
     """Runs `action` once per key: stores its answer (also a refusal), or replays the first.
 
-    An unexpected exception releases the key so the client can retry; the work itself is
-    idempotent by the same key in the database, so nothing it committed happens twice.
+    The answer is stored in the work's own transaction, so a request that dies at any point
+    leaves nothing claimed: either it committed (its retry gets the stored answer) or nothing
+    of it did (its retry does the work). A duplicate in flight runs into the first's row
+    locks and unique keys, waits for its commit and then answers from its record.
     """
     if key is None:
         return action()
-    claim = services.idempotency_claim(
-        user_id=request.user.pk, key=key, fingerprint=request_fingerprint(request)
-    )
-    if isinstance(claim, services.StoredResponse):
-        return Response(claim.body, status=claim.status, headers={"Idempotent-Replayed": "true"})
+    attempt = _Attempt(request, key, action)
     try:
-        response = action()
-    except DomainError as error:
-        response = api_exception_handler(error, {})
-    except BaseException:
-        services.idempotency_release(record=claim)
-        raise
-    services.idempotency_complete(record=claim, status=response.status_code, body=response.data)
-    return response
+        return attempt.run(whole=True)
+    except _AlreadyAnswered:
+        pass
+    except DatabaseError:
+        # The work's own unique keys refused a duplicate (and broke the transaction): a
+        # concurrent first request committed its answer, or its record is past retention.
+        replayed = attempt.replay()
+        if replayed is not None:
+            return replayed
+        # Past retention: once more with savepoints, so the services answer for their keys.
+        try:
+            return attempt.run(whole=False)
+        except _AlreadyAnswered:
+            pass
+    replayed = attempt.replay()
+    if replayed is None:
+        raise RuntimeError(f"The answer to Idempotency-Key {key!r} vanished while replaying it.")
+    return replayed

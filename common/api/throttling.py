@@ -1,19 +1,34 @@
-"""Rate limits as fixed-window counters.
+"""Rate limits as fixed-window counters in the cache, shared by every process with Redis.
 
 DRF's throttles keep the time of every request in the window and pickle that list on every
 request, so their cost grows with the rate. These count requests per fixed window instead:
-two cache operations whatever the rate. A client can spend two windows' worth across a window
+an atomic `add` and `incr` whatever the rate (Redis' SET NX and INCR, so every process and
+machine counts into the same number). A client can spend two windows' worth across a window
 boundary, which is acceptable for abuse protection.
+
+When the cache does not answer, requests are let through (failing open: losing the limit
+for a while is better than refusing every customer) and that is logged at most once a
+minute per process; /health reports it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
+from redis.exceptions import RedisError
 from rest_framework.throttling import (
     AnonRateThrottle,
     ScopedRateThrottle,
     SimpleRateThrottle,
     UserRateThrottle,
 )
+
+logger = logging.getLogger(__name__)
+
+CACHE_ERRORS = (RedisError, OSError)
+WARNING_INTERVAL = 60.0
+_last_warning = {"at": -WARNING_INTERVAL}
 
 
 class FixedWindowRateThrottle(SimpleRateThrottle):
@@ -27,16 +42,23 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
         window_start = int(self.now // self.duration) * self.duration
         self.window_end = window_start + self.duration
         counter = f"{self.key}:{window_start}"
-        self.cache.add(counter, 0, timeout=self.duration + 1)
         try:
+            self.cache.add(counter, 0, timeout=self.duration + 1)
             count = self.cache.incr(counter)
-        except ValueError:
-            self.cache.set(counter, 1, timeout=self.duration + 1)
-            count = 1
+        except CACHE_ERRORS:
+            _warn_cache_unavailable()
+            return True
         return count <= self.num_requests
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 1)
+
+
+def _warn_cache_unavailable() -> None:
+    now = time.monotonic()
+    if now - _last_warning["at"] >= WARNING_INTERVAL:
+        _last_warning["at"] = now
+        logger.warning("The cache does not answer: rate limits are off until it does.")
 
 
 class AnonThrottle(AnonRateThrottle, FixedWindowRateThrottle):

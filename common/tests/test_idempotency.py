@@ -5,83 +5,67 @@ from django.utils import timezone
 
 from common import services
 from common.models import IdempotencyRecord
+from conftest import client_for
+from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
 
 
-def claim(user, key="k", fingerprint="f1"):
-    return services.idempotency_claim(user_id=user.pk, key=key, fingerprint=fingerprint)
+def record(user, key="k", fingerprint="f1", status=201, body=None):
+    return services.idempotency_record(
+        user_id=user.pk, key=key, fingerprint=fingerprint, status=status, body=body or {"ok": 1}
+    )
 
 
-def test_a_first_claim_records_the_key_in_flight(user):
-    record = claim(user)
-
-    assert record.status == IdempotencyRecord.Status.IN_FLIGHT
+def answer(user, key="k", fingerprint="f1"):
+    return services.idempotency_answer(user_id=user.pk, key=key, fingerprint=fingerprint)
 
 
-def test_a_completed_key_returns_the_stored_answer(user):
-    services.idempotency_complete(record=claim(user), status=201, body={"ok": 1})
-
-    stored = claim(user)
-
-    assert stored == services.StoredResponse(status=201, body={"ok": 1})
+def test_a_key_without_a_record_has_no_answer(user):
+    assert answer(user) is None
 
 
-def test_another_request_with_the_key_is_refused(user):
-    services.idempotency_complete(record=claim(user), status=201, body={})
+def test_a_recorded_answer_is_returned(user):
+    assert record(user, status=402, body={"code": "insufficient_tokens"})
+
+    assert answer(user) == services.StoredResponse(402, {"code": "insufficient_tokens"})
+
+
+def test_a_second_record_for_the_key_is_refused_and_keeps_the_first(user):
+    record(user, body={"first": True})
+
+    assert not record(user, body={"second": True})
+    assert answer(user).body == {"first": True}
+
+
+def test_the_key_with_another_request_is_refused(user):
+    record(user)
 
     with pytest.raises(services.IdempotencyKeyReused):
-        claim(user, fingerprint="f2")
+        answer(user, fingerprint="f2")
 
 
-def test_a_key_in_flight_is_a_conflict(user):
-    claim(user)
+def test_a_record_older_than_a_day_counts_as_absent_and_is_replaced(user):
+    record(user)
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
 
-    with pytest.raises(services.IdempotencyInProgress):
-        claim(user)
-
-
-def test_a_claim_whose_request_died_is_taken_over_after_a_minute(user):
-    record = claim(user)
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        updated_at=timezone.now() - timedelta(seconds=61)
-    )
-
-    again = claim(user)
-
-    assert again.pk == record.pk
-    assert again.status == IdempotencyRecord.Status.IN_FLIGHT
-
-
-def test_a_record_older_than_a_day_counts_as_absent(user):
-    record = claim(user)
-    services.idempotency_complete(record=record, status=201, body={})
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        created_at=timezone.now() - timedelta(hours=25)
-    )
-
-    fresh = claim(user, fingerprint="another body")
-
-    assert fresh.status == IdempotencyRecord.Status.IN_FLIGHT
-    assert fresh.request_fingerprint == "another body"
+    assert answer(user, fingerprint="another body") is None
+    assert record(user, fingerprint="another body", body={"fresh": 1})
+    assert answer(user, fingerprint="another body").body == {"fresh": 1}
+    assert IdempotencyRecord.objects.count() == 1
 
 
 def test_keys_are_per_user(user, staff_user):
-    claim(user)
+    record(user)
 
-    assert claim(staff_user).user_id == staff_user.pk
-
-
-def test_a_released_claim_can_be_made_again(user):
-    services.idempotency_release(record=claim(user))
-
-    assert claim(user).status == IdempotencyRecord.Status.IN_FLIGHT
+    assert record(staff_user)
+    assert answer(staff_user) is not None
 
 
 def test_purge_removes_only_records_past_retention(user):
-    old = claim(user, key="old")
-    claim(user, key="new")
-    IdempotencyRecord.objects.filter(pk=old.pk).update(
+    record(user, key="old")
+    record(user, key="new")
+    IdempotencyRecord.objects.filter(key="old").update(
         created_at=timezone.now() - timedelta(hours=25)
     )
     cutoff = timezone.now() - services.RETENTION
@@ -89,3 +73,16 @@ def test_purge_removes_only_records_past_retention(user):
     assert services.idempotency_records_purge(older_than=cutoff, dry_run=True) == 1
     assert services.idempotency_records_purge(older_than=cutoff) == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_a_key_whose_record_is_past_retention_is_answered_by_the_ledger_s_own_key(user):
+    fund(user, 100)
+    client = client_for(user)
+    first = client.post("/api/v1/user/tokens/consume", {"amount": 5}, HTTP_IDEMPOTENCY_KEY="old")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    again = client.post("/api/v1/user/tokens/consume", {"amount": 5}, HTTP_IDEMPOTENCY_KEY="old")
+
+    assert again.status_code == 201
+    assert again.json()["transaction"]["id"] == first.json()["transaction"]["id"]
+    assert again.json()["balance"] == 95

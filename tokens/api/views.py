@@ -108,7 +108,6 @@ class ConsumeView(APIView):
         responses={
             201: ConsumeResponseSerializer,
             402: error_response("`insufficient_tokens`: the balance is short; nothing changed."),
-            409: error_response("`conflict`: a request with this key is still in flight."),
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
     )

@@ -12,6 +12,7 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Case, F, Value, When
 
+from common import metrics
 from common.db import require_transaction
 from common.errors import DomainError
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
@@ -161,6 +162,7 @@ def post(
     _account_update(
         account, entries, lots, [lot for lot, delta in changes.items() if delta > 0], now
     )
+    metrics.ledger_appended(entries)
     return entries
 
 

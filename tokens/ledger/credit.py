@@ -15,6 +15,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common import metrics
 from common.db import savepoint_if_nested
 from tokens.ledger.core import (
     PURCHASED_TYPES,
@@ -58,7 +59,7 @@ def ledger_credit(
             # The user's first credit: create the account (a racing creation is no error).
             TokenAccount.objects.bulk_create([TokenAccount(user_id=user_id)], ignore_conflicts=True)
             rows = _credit_postgresql(user_id, postings, now)
-    return [
+    appended = [
         stored_entry(
             entry_id=posting.entry_id,
             entry=posting.entry,
@@ -69,6 +70,8 @@ def ledger_credit(
         )
         for posting, (account_id, number, balance_after) in zip(postings, rows, strict=True)
     ]
+    metrics.ledger_appended(appended)
+    return appended
 
 
 def _credit_postgresql(user_id: UUID, postings: Sequence[Posting], now: datetime) -> list | None:

@@ -19,6 +19,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common import metrics
 from common.db import savepoint_if_nested
 from tokens.ledger.core import (
     SPENT_TYPES,
@@ -157,4 +158,5 @@ def _debit_postgresql(user_id: UUID, entry: Entry, now: datetime) -> Debit:
         now=now,
     )
     taken = [Taken(lot_id, category, amount) for *_, lot_id, category, amount in rows]
+    metrics.ledger_appended([appended])
     return Debit(entry=appended, taken=taken, balance=shown)

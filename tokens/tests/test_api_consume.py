@@ -1,6 +1,5 @@
 import pytest
 
-from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
@@ -96,23 +95,6 @@ def test_keys_are_per_user(user_client, user, staff_client, staff_user):
 
     assert mine.status_code == theirs.status_code == 201
     assert mine.json()["transaction"]["id"] != theirs.json()["transaction"]["id"]
-
-
-def test_a_key_still_in_flight_is_409(user_client, user):
-    fund(user, 100)
-    consume(user_client, {"amount": 1}, key="finished")
-    finished = IdempotencyRecord.objects.get(key="finished")
-    # The same request, claimed a moment ago by a request that has not finished yet.
-    IdempotencyRecord.objects.create(
-        user=user, key="busy", request_fingerprint=finished.request_fingerprint
-    )
-    before = database_state()
-
-    response = consume(user_client, {"amount": 1}, key="busy")
-
-    assert response.status_code == 409
-    assert response.json()["code"] == "conflict"
-    assert database_state() == before
 
 
 BAD_BODIES = [

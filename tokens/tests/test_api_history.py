@@ -142,6 +142,8 @@ def test_cursor_paging_keeps_the_filters(user_client, history):
     assert second["next_cursor"] is None
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
 def test_csv_streams_every_matching_row_with_a_header(user_client, history):
     response = user_client.get(HISTORY, {"format": "csv", "type": "usage", "per_page": 1})
 
@@ -161,6 +163,8 @@ def test_csv_streams_every_matching_row_with_a_header(user_client, history):
     ]
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
 def test_csv_streams_past_one_batch(user_client, user, monkeypatch):
     from tokens import selectors
 

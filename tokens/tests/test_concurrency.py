@@ -12,7 +12,7 @@ from tokens import selectors, services
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
 
 WORKERS = 8
 

@@ -55,3 +55,21 @@ def test_a_history_page_costs_three_queries_with_auth_whatever_its_size(
         response = client.get("/api/v1/user/tokens/transactions", {"per_page": per_page, **params})
 
     assert len(response.json()["items"]) == per_page
+
+
+def test_a_replayed_or_refused_consume_stays_within_its_budget(user, django_assert_max_num_queries):
+    """A replay: auth, the ledger statement refused by its key, the entry, ROLLBACK, the
+    record. A refusal: auth, the ledger statement, the balance, the key, ROLLBACK, the record."""
+    client = client_for(user)
+    client.post("/api/v1/user/tokens/consume", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="again")
+
+    with django_assert_max_num_queries(6):
+        replay = client.post(
+            "/api/v1/user/tokens/consume", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="again"
+        )
+    with django_assert_max_num_queries(7):
+        refusal = client.post(
+            "/api/v1/user/tokens/consume", {"amount": 10**6}, HTTP_IDEMPOTENCY_KEY="short"
+        )
+
+    assert (replay.status_code, refusal.status_code) == (201, 402)

@@ -10,6 +10,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from common import metrics
 from tokens.selectors import ledger_check
 
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         failures = list(ledger_check())
+        metrics.ledger_check_failed(accounts=len(failures))
         if options["json"]:
             listing = [
                 {

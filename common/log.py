@@ -1,0 +1,101 @@
+"""Log lines that carry their request, in JSON for machines or plain text for people.
+
+Every line carries the request id and the user id of the request being served (None outside
+one). Secrets are scrubbed from every line's text before it is written, whoever logged it:
+bearer tokens, JWTs, API keys and webhook secrets, signatures, passwords.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from django.utils.functional import SimpleLazyObject, empty
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
+
+SECRETS = [
+    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [redacted]"),
+    (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[redacted jwt]"),
+    (re.compile(r"\b(tbk|whsec|sk_live|sk_test|rk_live|rk_test|pk_live)_[\w-]+"), r"\1_[redacted]"),
+    (re.compile(r"\b(v1|v0|t)=[0-9a-fA-F]{16,}"), r"\1=[redacted]"),
+    (
+        re.compile(r"(?i)([\"']?(?:password|secret|token|access|refresh)[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&}]+)"),
+        r"\1[redacted]",
+    ),
+]  # fmt: skip
+
+
+def redact(text: str) -> str:
+    for pattern, replacement in SECRETS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def request_user_id(request: HttpRequest | None) -> str | None:
+    """The signed-in user's id once authentication has run; never a query of its own."""
+    if request is None:
+        return None
+    user = request.__dict__.get("user")
+    if isinstance(user, SimpleLazyObject):
+        user = None if user._wrapped is empty else user._wrapped
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return str(user.pk)
+
+
+class RequestContext(logging.Filter):
+    """Adds `request_id` and `user_id` to every record, and scrubs secrets from its text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = current_request.get()
+        record.request_id = getattr(request, "request_id", None)
+        record.user_id = request_user_id(request)
+        message = record.getMessage()
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
+    """The dictConfig for Django (settings.LOGGING) and gunicorn (its logconfig_dict)."""
+    formatters = {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+            "timestamp": "time",
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    }
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": log_format,
+        "filters": ["request_context"],
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_context": {"()": RequestContext}},
+        "formatters": {log_format: formatters[log_format]},
+        "handlers": {"console": handler},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # The Stripe SDK logs every request at INFO; its failures still show.
+            "stripe": {"level": "WARNING"},
+            # runserver's own line per request; the access line (common.middleware) says it.
+            "django.server": {"level": "ERROR"},
+            # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours.
+            "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
+        },
+    }

@@ -1,0 +1,53 @@
+"""The lease behind `reconcile_purchases`: one holder at a time, lapsing when it dies."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from common.locks import exclusive_lock
+from common.models import Lease
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
+
+
+def test_a_lease_is_held_by_one_holder_at_a_time_and_released_at_the_end():
+    with exclusive_lock("job") as first:
+        with exclusive_lock("job") as second:
+            assert (first, second) == (True, False)
+        assert Lease.objects.get(name="job").expires_at > timezone.now()
+
+    assert not Lease.objects.exists()
+    with exclusive_lock("job") as again:
+        assert again
+
+
+def test_leases_of_different_names_do_not_meet():
+    with exclusive_lock("one") as one, exclusive_lock("two") as two:
+        assert (one, two) == (True, True)
+
+
+def test_the_lease_of_a_holder_that_died_lapses():
+    Lease.objects.create(
+        name="job", holder="gone:1:dead", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    with exclusive_lock("job") as held:
+        assert held
+        assert Lease.objects.get(name="job").holder != "gone:1:dead"
+
+
+def test_a_running_holder_renews_its_lease():
+    term = timedelta(milliseconds=300)
+    with exclusive_lock("job", term=term) as held:
+        assert held
+        first = Lease.objects.get(name="job").expires_at
+        renewed = first
+        for _ in range(100):
+            renewed = Lease.objects.get(name="job").expires_at
+            if renewed > first:
+                break
+            time.sleep(0.02)  # the renewing thread runs every 100 ms
+
+    assert renewed > first

@@ -1,0 +1,113 @@
+"""Logs under gunicorn: one JSON object a line, with the request and user ids, and never a
+secret (a password, a token, an Authorization header, a webhook signature or secret)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+from accounts.tests.factories import UserFactory
+from billing.tests.helpers import signature
+from common.log import RequestContext, redact
+from common.tests.servers import gunicorn, the_test_database
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "correct-horse-battery-9"
+WEBHOOK_SECRET = "whsec_tests_payment_current"
+
+
+@pytest.fixture
+def user():
+    user = UserFactory()
+    user.password = PBKDF2PasswordHasher().encode(PASSWORD, "saltsaltsalt", iterations=1000)
+    user.save(update_fields=["password"])
+    return user
+
+
+def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
+    webhook_body = b'{"invoice_id": "00000000-0000-0000-0000-000000000000"}'
+    signed = signature(webhook_body, secret=WEBHOOK_SECRET)
+    with gunicorn(database=the_test_database(), workers=1) as server:
+        _, _, login = server.call(
+            "POST",
+            "/api/v1/auth/login",
+            {"email": user.email, "password": PASSWORD},
+            headers={"X-Request-ID": "login-1"},
+        )
+        bearer = {"Authorization": f"Bearer {login['access']}", "X-Request-ID": "balance-1"}
+        server.call("GET", "/api/v1/user/tokens/balance?token=abc", headers=bearer)
+        server.call(
+            "POST",
+            "/api/v1/auth/login",
+            {"email": user.email, "password": "wrong-" + PASSWORD},
+        )
+        server.call("POST", "/api/v1/auth/refresh", {"refresh": login["refresh"]})
+        webhook = server.call_raw(
+            "POST",
+            "/api/v1/webhooks/payment",
+            webhook_body,
+            headers={"X-Payment-Signature": signed, "X-Request-ID": "hook-1"},
+        )
+        output = server.output()
+
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert all(isinstance(line, dict) for line in lines)
+    for line in lines:
+        assert {"time", "level", "logger", "message", "request_id", "user_id"} <= set(line)
+    access = {line["request_id"]: line for line in lines if line["logger"] == "access"}
+    assert {key: access["balance-1"][key] for key in ("method", "path", "status", "user_id")} == {
+        "method": "GET",
+        "path": "/api/v1/user/tokens/balance",
+        "status": 200,
+        "user_id": str(user.pk),
+    }
+    assert isinstance(access["balance-1"]["duration_ms"], float)
+    assert access["login-1"]["status"] == 200
+    assert access["hook-1"]["status"] == webhook == 400
+    for secret in [
+        PASSWORD,
+        login["access"],
+        login["refresh"],
+        signed.split("v1=")[1],
+        WEBHOOK_SECRET,
+        "token=abc",
+    ]:
+        assert secret not in output
+
+
+def test_secrets_are_scrubbed_from_whatever_logs_them(caplog):
+    logger = logging.getLogger("anything")
+    logger.addFilter(RequestContext())
+    try:
+        logger.warning(
+            "sent %s with %s",
+            "Authorization: Bearer eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl",
+            {"password": "hunter2", "secret": "tbk_live_abc123"},
+        )
+    finally:
+        logger.filters.clear()
+
+    assert "hunter2" not in caplog.text
+    assert "eyJhbGciOi" not in caplog.text
+    assert "tbk_live_abc123" not in caplog.text
+    assert "Bearer [redacted]" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("X-Payment-Signature: t=1767225600,v1=" + "ab" * 32, "t=1767225600"),
+        ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw and more", "and more"),
+        ("GET /api/v1/token-bundles 200", "GET /api/v1/token-bundles 200"),
+    ],
+)
+def test_redaction_keeps_what_is_not_secret(text, kept):
+    clean = redact(text)
+
+    assert kept in clean
+    assert "ab" * 32 not in clean
+    assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in clean

@@ -1,0 +1,161 @@
+"""/metrics: who may read it, and that the counters an operator watches count what happened."""
+
+import threading
+from decimal import Decimal
+
+import psycopg
+import pytest
+from prometheus_client import REGISTRY
+from prometheus_client.parser import text_string_to_metric_families
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.tests.factories import UserFactory
+from billing.tests.helpers import checkout, deliver, payment_body
+from catalog.tests.factories import TokenBundleFactory
+from common.tests.servers import gunicorn, the_test_database, workers_waiting_on_a_lock
+from conftest import client_for
+from tokens import services
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def sample(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
+def test_a_loopback_client_reads_the_text_format(client):
+    response = client.get("/metrics")
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    assert b"# TYPE http_requests_total counter" in response.content
+    assert b"# TYPE http_request_duration_seconds histogram" in response.content
+
+
+@pytest.mark.parametrize(
+    ("token", "sent", "status"),
+    [
+        ("", "", 403),
+        ("", "Bearer ", 403),
+        ("s3cret-metrics", "", 403),
+        ("s3cret-metrics", "Bearer wrong", 403),
+        ("s3cret-metrics", "Bearer s3cret-metrics", 200),
+    ],
+)
+def test_others_need_the_metrics_token(client, settings, token, sent, status):
+    settings.METRICS_TOKEN = token
+    headers = {"HTTP_AUTHORIZATION": sent} if sent else {}
+
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.9", **headers)
+
+    assert response.status_code == status
+
+
+def test_requests_are_counted_by_view_and_status(api_client):
+    before = sample("http_requests_total", view="catalog:token-bundles", method="GET", status="200")
+
+    api_client.get("/api/v1/token-bundles")
+    api_client.get("/api/v1/token-bundles")
+
+    after = sample("http_requests_total", view="catalog:token-bundles", method="GET", status="200")
+    assert after - before == 2
+
+
+def test_tokens_credited_consumed_and_refunded_are_counted_once_committed():
+    user = UserFactory()
+    before = {
+        "adjustment": sample("tokens_credited_total", transaction_type="adjustment"),
+        "usage": sample("tokens_debited_total", transaction_type="usage"),
+        "refund": sample("tokens_credited_total", transaction_type="refund"),
+    }
+
+    fund(user, 100)
+    usage = services.tokens_debit(user_id=user.pk, amount=30)
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+    with pytest.raises(services.InsufficientTokens):
+        services.tokens_debit(user_id=user.pk, amount=1000)
+
+    assert (
+        sample("tokens_credited_total", transaction_type="adjustment") - before["adjustment"] == 100
+    )
+    assert sample("tokens_debited_total", transaction_type="usage") - before["usage"] == 30
+    assert sample("tokens_credited_total", transaction_type="refund") - before["refund"] == 30
+
+
+def test_a_replayed_consume_is_not_counted_again():
+    user = UserFactory()
+    fund(user, 100)
+    client = client_for(user)
+    before = sample("tokens_debited_total", transaction_type="usage")
+
+    for _ in range(3):
+        client.post("/api/v1/user/tokens/consume", {"amount": 7}, HTTP_IDEMPOTENCY_KEY="once")
+
+    assert sample("tokens_debited_total", transaction_type="usage") - before == 7
+
+
+def test_captures_by_provider_and_refused_deliveries_are_counted():
+    invoice = checkout(UserFactory(), bundles=[TokenBundleFactory(price=Decimal("5.00"))]).invoice
+    captured = sample("invoice_captures_total", provider="payment")
+    refused = sample(
+        "webhook_deliveries_refused_total", provider="payment", reason="invalid_signature"
+    )
+
+    deliver(APIClient(), payment_body(invoice), header="t=1,v1=00")
+    deliver(APIClient(), payment_body(invoice))
+
+    assert sample("invoice_captures_total", provider="payment") - captured == 1
+    assert (
+        sample("webhook_deliveries_refused_total", provider="payment", reason="invalid_signature")
+        - refused
+        == 1
+    )
+
+
+def scraped(server) -> dict:
+    status, _, text = server.call("GET", "/metrics")
+    assert status == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_counters_add_up_across_gunicorn_workers():
+    """Three sync workers, each made to serve one consume: the test holds the account's row
+    lock until all three wait on it, so each request is in a different worker."""
+    user = UserFactory()
+    fund(user, 100)
+    token = AccessToken.for_user(user)
+    with gunicorn(database=the_test_database(), workers=3) as server:
+        answers = []
+
+        def consume(index):
+            headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"job-{index}"}
+            answers.append(
+                server.call("POST", "/api/v1/user/tokens/consume", {"amount": 5}, headers=headers)
+            )
+
+        with psycopg.connect(**the_test_database()) as holder:
+            holder.execute(
+                "SELECT 1 FROM tokens_tokenaccount WHERE user_id = %s FOR UPDATE", [user.pk]
+            )
+            threads = [threading.Thread(target=consume, args=(index,)) for index in range(3)]
+            for thread in threads:
+                thread.start()
+            waiting = workers_waiting_on_a_lock(the_test_database(), count=3)
+            holder.rollback()
+        for thread in threads:
+            thread.join()
+        metrics = scraped(server)
+
+    assert len(set(waiting)) == 3
+    assert [status for status, _, _ in answers] == [201] * 3
+    assert metrics[("tokens_debited_total", (("transaction_type", "usage"),))] == 15
+    consumed = (("method", "POST"), ("status", "201"), ("view", "tokens:consume"))
+    assert metrics[("http_requests_total", consumed)] == 3
+    latency = (("le", "+Inf"), ("method", "POST"), ("view", "tokens:consume"))
+    assert metrics[("http_request_duration_seconds_bucket", latency)] == 3
