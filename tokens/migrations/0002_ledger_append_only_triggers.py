@@ -6,7 +6,7 @@ TABLE = "tokens_tokentransaction"
 MESSAGE = "the token ledger is append-only: append a correcting entry instead"
 
 POSTGRESQL_INSTALL = f"""
-CREATE FUNCTION tokens_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION tokens_ledger_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '{MESSAGE} (% refused)', TG_OP USING ERRCODE = 'integrity_constraint_violation';
 END;

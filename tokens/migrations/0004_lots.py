@@ -43,10 +43,6 @@ class Migration(migrations.Migration):
         ),
         migrations.RemoveConstraint(
             model_name='tokentransaction',
-            name='tokens_entry_once_per_reference',
-        ),
-        migrations.RemoveConstraint(
-            model_name='tokentransaction',
             name='tokens_entry_reference_required',
         ),
         migrations.RemoveConstraint(
@@ -62,10 +58,6 @@ class Migration(migrations.Migration):
             model_name='tokentransaction',
             name='transaction_type',
             field=models.CharField(choices=[('purchase', 'Purchase'), ('usage', 'Usage'), ('refund', 'Usage refund'), ('adjustment', 'Adjustment'), ('reversal', 'Purchase reversal'), ('grant', 'Grant'), ('expiration', 'Expiration'), ('void', 'Void')], max_length=16),
-        ),
-        migrations.AddConstraint(
-            model_name='tokentransaction',
-            constraint=models.UniqueConstraint(condition=models.Q(('transaction_type__in', ['purchase', 'reversal', 'refund', 'void'])), fields=('transaction_type', 'reference_type', 'reference_id'), name='tokens_entry_once_per_reference'),
         ),
         migrations.AddConstraint(
             model_name='tokentransaction',

@@ -24,7 +24,7 @@ FIXED_COLUMNS = [
 ]
 
 POSTGRESQL_DEBIT = """
-CREATE FUNCTION tokens_debit(
+CREATE OR REPLACE FUNCTION tokens_debit(
     p_user_id uuid, p_amount bigint, p_now timestamptz, p_entry_id uuid, p_type varchar,
     p_reference_type varchar, p_reference_id varchar, p_description varchar,
     p_idempotency_key varchar, p_created_by uuid, p_spent bigint
@@ -98,7 +98,7 @@ $$;
 """
 
 POSTGRESQL_RULES = f"""
-CREATE FUNCTION tokens_allocation_same_account() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION tokens_allocation_same_account() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (
         SELECT 1 FROM {LOTS} l JOIN tokens_tokentransaction e ON e.account_id = l.account_id
@@ -113,7 +113,7 @@ CREATE TRIGGER tokens_allocation_same_account AFTER INSERT ON {ALLOCATIONS}
     FOR EACH ROW EXECUTE FUNCTION tokens_allocation_same_account();
 CREATE TRIGGER tokens_allocation_append_only BEFORE UPDATE OR DELETE ON {ALLOCATIONS}
     FOR EACH ROW EXECUTE FUNCTION tokens_ledger_append_only();
-CREATE FUNCTION tokens_lot_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE OR REPLACE FUNCTION tokens_lot_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
         RAISE EXCEPTION '{LOT_KEPT}' USING ERRCODE = 'integrity_constraint_violation';

@@ -121,11 +121,11 @@ class TokenTransaction(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="tokens_entry_account_idempotency_key",
             ),
-            # Each purchase is credited once and reversed once; each usage is refunded once;
-            # each lot is voided once. (A lot can expire twice: again after a usage refund.)
+            # Each purchase is credited once and reversed once; each usage is refunded once.
+            # (A lot can expire or be voided again: tokens a usage refund gives back to it.)
             models.UniqueConstraint(
                 fields=["transaction_type", "reference_type", "reference_id"],
-                condition=Q(transaction_type__in=["purchase", "reversal", "refund", "void"]),
+                condition=Q(transaction_type__in=["purchase", "reversal", "refund"]),
                 name="tokens_entry_once_per_reference",
             ),
             models.CheckConstraint(

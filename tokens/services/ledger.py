@@ -156,8 +156,8 @@ def usage_refund(
 
 def tokens_give_back(*, user_id: UUID, debit: TokenTransaction, entry: Entry) -> TokenTransaction:
     """Appends `entry`, a credit of what `debit` took, to the very lots it took it from; what
-    lands in a lot that has expired since is expired again at once. Inside the caller's
-    transaction."""
+    lands in a lot that has expired or was voided since is taken away again at once (an
+    `expiration` or a `void` entry). Inside the caller's transaction."""
     now = timezone.now()
     account = account_locked(user_id)
     taken = list(TokenAllocation.objects.filter(entry=debit).select_related("lot"))
@@ -167,24 +167,26 @@ def tokens_give_back(*, user_id: UUID, debit: TokenTransaction, entry: Entry) ->
             changes=tuple(LotChange(lot_id=a.lot_id, amount=-a.amount) for a in taken),
         )
     ]
-    expired = [a for a in taken if a.lot.is_expired(now)]
-    postings += [
-        Posting(
-            entry=Entry(
-                amount=a.amount,
-                transaction_type=Type.EXPIRATION,
-                reference_type=LOT_REFERENCE,
-                reference_id=str(a.lot_id),
-                description="Expired: given back to a lot that had expired",
-            ),
-            changes=(LotChange(lot_id=a.lot_id, amount=a.amount),),
-        )
-        for a in expired
-    ]
+    closed = [a for a in taken if a.lot.voided_at or a.lot.is_expired(now)]
+    postings += [_closed_again(a.lot, -a.amount) for a in closed]
     appended = post(account, postings, now=now)
-    if expired:
-        TokenLot.objects.filter(pk__in=[a.lot_id for a in expired]).update(expired_at=now)
+    expired = [a.lot_id for a in closed if not a.lot.voided_at]
+    TokenLot.objects.filter(pk__in=expired).update(expired_at=now)
     return appended[0]
+
+
+def _closed_again(lot: TokenLot, given: int) -> Posting:
+    voided = lot.voided_at is not None
+    return Posting(
+        entry=Entry(
+            amount=-given,
+            transaction_type=Type.VOID if voided else Type.EXPIRATION,
+            reference_type=LOT_REFERENCE,
+            reference_id=str(lot.pk),
+            description=f"{'Voided' if voided else 'Expired'}: given back to a closed lot",
+        ),
+        changes=(LotChange(lot_id=lot.pk, amount=-given),),
+    )
 
 
 def tokens_adjust(

@@ -293,3 +293,16 @@ def test_the_balance_lists_what_expires_in_the_next_30_days(user, clock):
         (2, NOW + timedelta(days=20)),
     ]
     assert balance.balance == 10
+
+
+def test_tokens_given_back_to_a_voided_lot_are_voided_again(user, clock):
+    lot = grant(user, 10)
+    usage = services.tokens_debit(user_id=user.pk, amount=4)
+    services.lot_void(lot_id=lot.pk, reason="abuse", actor_id=None)
+
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+
+    voids = TokenTransaction.objects.filter(transaction_type="void").order_by("number")
+    assert [entry.amount for entry in voids] == [-6, -4]
+    assert remaining(lot) == [0]
+    assert list(selectors.ledger_check()) == []

@@ -1,0 +1,81 @@
+"""Lots under real concurrency: threads with their own connections, started together, while
+lots expire under them."""
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from accounts.tests.factories import UserFactory
+from common.tests.concurrency import run_together
+from tokens import selectors, services
+from tokens.models import TokenAllocation, TokenLot, TokenTransaction
+from tokens.tests.factories import grant
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
+
+START = datetime(2026, 9, 1, tzinfo=UTC)
+
+
+def test_200_debits_over_20_lots_while_they_expire_stay_within_every_lot():
+    """Lots expire during the run (calls among the debits move the clock on); the sweep runs
+    beside the debits. A debit spends a lot or sees it expired, never both."""
+    user = UserFactory()
+    shuffle = random.Random(11)
+
+    def debit(amount: int):
+        return lambda: services.tokens_debit(user_id=user.pk, amount=amount)
+
+    with time_machine.travel(START, tick=False) as clock:
+        for _ in range(20):
+            expiry = shuffle.choice([None, 0.5, 1.0, 1.5, 2.0, 60.0])
+            grant(
+                user,
+                30,
+                priority=shuffle.choice([10, 50, 90]),
+                expires_at=START + timedelta(seconds=expiry) if expiry else None,
+                category=shuffle.choice(["trial", "promotional", "included"]),
+            )
+        calls = [debit(shuffle.randint(1, 5)) for _ in range(200)]
+        for position in range(10, 210, 20):
+            calls.insert(position, services.lots_expire)
+            calls.insert(position, lambda: clock.shift(timedelta(milliseconds=300)))
+        outcomes = run_together(calls, workers=8)
+        ended = datetime.now(UTC)
+
+    errors = [
+        outcome
+        for outcome in outcomes
+        if isinstance(outcome, Exception) and not isinstance(outcome, services.InsufficientTokens)
+    ]
+    assert errors == []
+    debited = -sum(o.amount for o in outcomes if isinstance(o, TokenTransaction))
+    assert debited > 0
+    usage = TokenTransaction.objects.filter(account__user=user, transaction_type="usage")
+    assert debited == -sum(usage.values_list("amount", flat=True))
+    assert not TokenLot.objects.filter(remaining__lt=0).exists()
+    for lot in TokenLot.objects.filter(account__user=user):
+        taken = TokenAllocation.objects.filter(lot=lot, amount__lt=0).exclude(entry=lot.credit_id)
+        assert -sum(taken.values_list("amount", flat=True)) <= lot.amount
+    assert list(selectors.ledger_check()) == []
+    expiring = TokenLot.objects.filter(account__user=user, expires_at__lt=ended)
+    assert expiring.exists(), "no lot expired during the run; the test proved nothing"
+
+
+def test_a_debit_over_50_lots_costs_the_statements_of_a_debit_over_1():
+    """One call of the ledger's debit function on PostgreSQL, however many lots it burns."""
+    few, many = UserFactory(), UserFactory()
+    grant(few, 500)
+    for _ in range(50):
+        grant(many, 10)
+
+    with CaptureQueriesContext(connection) as over_one:
+        services.tokens_debit(user_id=few.pk, amount=495)
+    with CaptureQueriesContext(connection) as over_fifty:
+        services.tokens_debit(user_id=many.pk, amount=495)
+
+    assert len(over_fifty) == len(over_one) == 1
+    assert TokenLot.objects.filter(account__user=many, remaining=0).count() == 49
