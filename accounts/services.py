@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts import signals
-from accounts.models import User, normalize_email
-from common.errors import Invalid
+from accounts.models import ApiKey, User, normalize_email
+from common.errors import Invalid, NotFound
 
 EMAIL_TAKEN = "A user with this email address already exists."
 
@@ -33,3 +39,44 @@ def user_register(*, email: str, password: str) -> User:
             raise Invalid("email", EMAIL_TAKEN) from error
         signals.user_registered.send(sender=User, user_id=user.pk)
     return user
+
+
+# Service API keys: created by staff, shown once, stored as a hash, revoked at once.
+
+API_KEY_PREFIX = "tbk_"
+SHOWN_PREFIX_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    key: ApiKey
+    secret: str
+
+
+def api_key_hash(secret: str) -> str:
+    """SHA-256: the secret is 32 random bytes, so a fast hash is as safe as a slow one."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, name: str, actor_id: UUID | None) -> NewApiKey:
+    """A new key; its secret is in the answer and nowhere else. Raises Invalid for a name
+    that is blank or longer than 100 characters."""
+    name = name.strip()
+    if not 0 < len(name) <= 100:
+        raise Invalid("name", "A name of 1 to 100 characters is required.")
+    secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey.objects.create(
+        name=name,
+        prefix=secret[:SHOWN_PREFIX_LENGTH],
+        secret_hash=api_key_hash(secret),
+        created_by_id=actor_id,
+    )
+    return NewApiKey(key=key, secret=secret)
+
+
+def api_key_revoke(*, key_id: UUID) -> None:
+    """Revokes a key: its next request is refused. Revoking again changes nothing.
+    Raises NotFound."""
+    if not ApiKey.objects.filter(pk=key_id).exists():
+        raise NotFound("No API key with this id.")
+    ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())

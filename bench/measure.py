@@ -10,7 +10,7 @@ from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import User
-from tokens.api.serializers import CursorField
+from tokens.api.serializers.ledger import CursorField
 from tokens.models import TokenAccount
 
 HISTORY = "/api/v1/user/tokens/transactions"

@@ -53,6 +53,16 @@ class IncludedTokens:
 
 
 @dataclass(frozen=True)
+class UnlimitedUsage:
+    """A paid period of a plan whose usage is unlimited: usage is covered from `starts_at`
+    until `ends_at` (exclusive), unless the subscription's invoice is refunded."""
+
+    subscription_id: UUID
+    starts_at: datetime
+    ends_at: datetime | None
+
+
+@dataclass(frozen=True)
 class InvoicePaid:
     invoice_id: UUID
     user_id: UUID
@@ -60,6 +70,7 @@ class InvoicePaid:
     paid_at: datetime
     purchases: tuple[PurchasedTokens, ...]
     included: tuple[IncludedTokens, ...] = ()
+    unlimited: tuple[UnlimitedUsage, ...] = ()
 
 
 @dataclass
@@ -95,3 +106,4 @@ class InvoiceRefunded:
     refunded_at: datetime
     purchases: tuple[RefundedTokens, ...]
     included: tuple[RefundedTokens, ...] = ()
+    unlimited_ended: tuple[UUID, ...] = ()

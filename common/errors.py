@@ -17,6 +17,10 @@ class DomainError(Exception):
     def message(self) -> str:
         return str(self)
 
+    def details(self) -> dict:
+        """Facts the API adds to the error body beside `error` and `code` (none by default)."""
+        return {}
+
 
 class NotFound(DomainError):
     code = "not_found"

@@ -20,13 +20,26 @@ def credit_purchased_tokens(sender: object, paid: Any, **kwargs: object) -> None
             reference=included.reference_id,
             description=included.description,
         )
+    for period in paid.unlimited:
+        services.coverage_start(
+            user_id=paid.user_id,
+            subscription_id=period.subscription_id,
+            starts_at=period.starts_at,
+            ends_at=period.ends_at,
+        )
 
 
 def reverse_refunded_tokens(sender: object, refunded: Any, **kwargs: object) -> None:
-    """Takes back what is left of the invoice's own lots."""
+    """Takes back what is left of the invoice's own lots, and ends its unlimited usage."""
     given = (*refunded.purchases, *refunded.included)
     if given:
         services.purchases_reverse(user_id=refunded.user_id, purchases=given)
+    if refunded.unlimited_ended:
+        services.coverage_end(
+            user_id=refunded.user_id,
+            subscription_ids=list(refunded.unlimited_ended),
+            now=refunded.refunded_at,
+        )
 
 
 def grant_trial(sender: object, user_id: Any, **kwargs: object) -> None:

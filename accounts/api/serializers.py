@@ -39,3 +39,28 @@ class RefreshRequestSerializer(serializers.Serializer):
 
 class RefreshResponseSerializer(serializers.Serializer):
     access = serializers.CharField()
+
+
+class ApiKeySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The start of the secret, to tell keys apart.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    secret = serializers.CharField(help_text="`tbk_…`: shown in this answer only.")
+
+
+class ApiKeyPageSerializer(serializers.Serializer):
+    items = ApiKeySerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+
+
+class ApiKeyCreateRequestSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)

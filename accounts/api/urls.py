@@ -9,4 +9,6 @@ urlpatterns = [
     path("auth/login", views.LoginView.as_view(), name="login"),
     path("auth/refresh", views.RefreshView.as_view(), name="refresh"),
     path("auth/me", views.MeView.as_view(), name="me"),
+    path("admin/api-keys", views.StaffApiKeysView.as_view(), name="staff-api-keys"),
+    path("admin/api-keys/<uuid:pk>", views.StaffApiKeyView.as_view(), name="staff-api-key"),
 ]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from uuid import UUID
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -8,6 +10,10 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.api.serializers import (
+    ApiKeyCreatedSerializer,
+    ApiKeyCreateRequestSerializer,
+    ApiKeyPageSerializer,
+    ApiKeySerializer,
     LoginRequestSerializer,
     LoginResponseSerializer,
     RefreshRequestSerializer,
@@ -16,6 +22,7 @@ from accounts.api.serializers import (
     RegisterRequestSerializer,
     UserSerializer,
 )
+from common.api.pagination import PageQuerySerializer, page_count
 from common.api.schema import error_response
 from common.api.throttling import AuthThrottle
 
@@ -79,3 +86,48 @@ class MeView(APIView):
     @extend_schema(tags=["auth"], responses={200: UserSerializer})
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
+
+
+class StaffApiKeysView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(
+        tags=["staff: api keys"], parameters=[PageQuerySerializer], responses=ApiKeyPageSerializer
+    )
+    def get(self, request: Request) -> Response:
+        query = PageQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        page, per_page = query.validated_data["page"], query.validated_data["per_page"]
+        keys = selectors.api_keys_list()
+        pages = page_count(page=page, per_page=per_page, total=len(keys))
+        body = {
+            "items": keys[(page - 1) * per_page : page * per_page],
+            "total": len(keys),
+            "page": page,
+            "per_page": per_page,
+            "pages": pages,
+        }
+        return Response(ApiKeyPageSerializer(body).data)
+
+    @extend_schema(
+        tags=["staff: api keys"],
+        request=ApiKeyCreateRequestSerializer,
+        responses={201: ApiKeyCreatedSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        payload = ApiKeyCreateRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        created = services.api_key_create(
+            name=payload.validated_data["name"], actor_id=request.user.pk
+        )
+        body = {**ApiKeySerializer(created.key).data, "secret": created.secret}
+        return Response(ApiKeyCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class StaffApiKeyView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+    @extend_schema(tags=["staff: api keys"], responses={204: None})
+    def delete(self, request: Request, pk: UUID) -> Response:
+        services.api_key_revoke(key_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from billing.models.invoices import MONEY, Invoice
-from catalog.models import AddOn, BillingPeriod, Plan, TokenBundle
+from catalog.models import AddOn, BillingPeriod, Plan, TokenBundle, UsageMode
 
 
 class ItemStatus(models.TextChoices):
@@ -33,6 +33,12 @@ class Subscription(models.Model):
     price = models.DecimalField(**MONEY)
     included_tokens = models.IntegerField(
         default=0, help_text="The plan's tokens for this period, as sold."
+    )
+    usage_mode = models.CharField(
+        max_length=16,
+        choices=UsageMode.choices,
+        default=UsageMode.METERED,
+        help_text="As sold: unlimited covers usage while the subscription is active.",
     )
     status = models.CharField(max_length=16, choices=ItemStatus.choices, default=ItemStatus.PENDING)
     starts_at = models.DateTimeField(null=True, blank=True)

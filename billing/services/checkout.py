@@ -173,6 +173,7 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
             billing_period=cart.plan.billing_period,
             price=cart.plan.price,
             included_tokens=cart.plan.included_tokens,
+            usage_mode=cart.plan.usage_mode,
         )
     purchases = TokenBundlePurchase.objects.bulk_create(
         TokenBundlePurchase(

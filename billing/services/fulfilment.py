@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Case, DateTimeField, Value, When
+from django.db.models import Case, DateTimeField, Q, Value, When
 
 from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from billing.models import TokenBundlePurchase as Purchase
-from catalog.models import BillingPeriod
+from catalog.models import BillingPeriod, UsageMode
 from common.db import require_transaction
 
 PERIODS = {
@@ -53,9 +53,16 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
     pending = {"invoice": invoice, "status": ItemStatus.PENDING}
     subscriptions = Subscription.objects.filter(**pending).update(**activated)
     periods = (
-        Subscription.objects.filter(
-            invoice=invoice, status=ItemStatus.ACTIVE, starts_at=started, included_tokens__gt=0
-        ).values_list("pk", "included_tokens", "plan_name", "billing_period")
+        list(
+            Subscription.objects.filter(
+                Q(included_tokens__gt=0) | Q(usage_mode=UsageMode.UNLIMITED),
+                invoice=invoice,
+                status=ItemStatus.ACTIVE,
+                starts_at=started,
+            ).values_list(
+                "pk", "included_tokens", "plan_name", "billing_period", "usage_mode", "expires_at"
+            )
+        )
         if subscriptions
         else []
     )
@@ -92,7 +99,13 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
                     description=f"{plan_name}: tokens included ({invoice.number})",
                     expires_at=started + PERIODS[period] if period in PERIODS else None,
                 )
-                for subscription_id, tokens, plan_name, period in periods
+                for subscription_id, tokens, plan_name, period, _mode, _end in periods
+                if tokens
+            ),
+            unlimited=tuple(
+                signals.UnlimitedUsage(subscription_id=pk, starts_at=started, ends_at=ends_at)
+                for pk, _tokens, _name, _period, mode, ends_at in periods
+                if mode == UsageMode.UNLIMITED
             ),
         ),
     )
@@ -120,6 +133,11 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             invoice=invoice, status=ItemStatus.ACTIVE, included_tokens__gt=0
         ).values_list("pk", "included_tokens", "plan_name")
     )
+    unlimited_ended = tuple(
+        Subscription.objects.filter(
+            invoice=invoice, status=ItemStatus.ACTIVE, usage_mode=UsageMode.UNLIMITED
+        ).values_list("pk", flat=True)
+    )
     subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     purchases = _locked_purchases(invoice, Purchase.Status.COMPLETED)
@@ -142,6 +160,7 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             refunded_at=invoice.refunded_at,
             purchases=notices,
             included=included,
+            unlimited_ended=unlimited_ended,
         ),
     )
     for purchase, notice in zip(purchases, notices, strict=True):

@@ -83,7 +83,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         fields = {exc.field: [exc.message]}
         response = Response(error_body("validation_error", validation_message(fields), fields), 400)
     elif isinstance(exc, DomainError):
-        response = Response(error_body(exc.code, exc.message), status=exc.http_status)
+        body = {**error_body(exc.code, exc.message), **exc.details()}
+        response = Response(body, status=exc.http_status)
     elif isinstance(exc, exceptions.ValidationError):
         fields = validation_fields(exc.detail)
         response = Response(error_body("validation_error", validation_message(fields), fields), 400)

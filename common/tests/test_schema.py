@@ -27,7 +27,9 @@ def test_every_operation_documents_its_errors_in_the_error_shape(schema):
             assert errors, f"{method} {path} documents no error"
             for response in errors.values():
                 reference = response["content"]["application/json"]["schema"]["$ref"]
-                assert reference == "#/components/schemas/Error"
+                component = schema["components"]["schemas"][reference.rsplit("/", 1)[1]]
+                assert reference.endswith("Error"), (method, path, reference)
+                assert {"error", "code"} <= set(component["properties"]), reference
 
 
 def test_component_names_are_unique_and_meaningful(schema):

@@ -4,7 +4,33 @@ from tokens.api import views
 
 app_name = "tokens"
 
+USER = "users/<uuid:user_id>"
+
 urlpatterns = [
+    path("user/usage", views.UsageView.as_view(), name="usage"),
+    path("user/usage/<uuid:pk>", views.UsageDetailView.as_view(), name="usage-detail"),
+    path("user/holds", views.HoldsView.as_view(), name="holds"),
+    path("user/holds/<uuid:pk>", views.HoldView.as_view(), name="hold"),
+    path("user/holds/<uuid:pk>/capture", views.HoldCaptureView.as_view(), name="hold-capture"),
+    path("user/holds/<uuid:pk>/release", views.HoldReleaseView.as_view(), name="hold-release"),
+    path(f"{USER}/usage", views.ServiceUsageView.as_view(), name="service-usage"),
+    path(
+        f"{USER}/usage/<uuid:pk>/refund",
+        views.ServiceUsageRefundView.as_view(),
+        name="service-usage-refund",
+    ),
+    path(f"{USER}/holds", views.ServiceHoldsView.as_view(), name="service-holds"),
+    path(f"{USER}/holds/<uuid:pk>", views.ServiceHoldView.as_view(), name="service-hold"),
+    path(
+        f"{USER}/holds/<uuid:pk>/capture",
+        views.ServiceHoldCaptureView.as_view(),
+        name="service-hold-capture",
+    ),
+    path(
+        f"{USER}/holds/<uuid:pk>/release",
+        views.ServiceHoldReleaseView.as_view(),
+        name="service-hold-release",
+    ),
     path("user/tokens/balance", views.BalanceView.as_view(), name="balance"),
     path("user/tokens/transactions", views.HistoryView.as_view(), name="transactions"),
     path("user/tokens/transactions/<uuid:pk>", views.EntryView.as_view(), name="transaction"),

@@ -17,11 +17,13 @@ from tokens.ledger.core import (
     LotChange,
     LotSpec,
     Posting,
+    ShortForUsage,
     account_locked,
     post,
 )
 from tokens.ledger.credit import ledger_credit
-from tokens.ledger.debit import Debit, burn_plan, ledger_debit
+from tokens.ledger.debit import Debit, Spendable, Taken, burn_plan, ledger_debit, spendable
+from tokens.ledger.usage import Used, Work, ledger_use
 
 __all__ = [
     "Debit",
@@ -30,9 +32,16 @@ __all__ = [
     "LotChange",
     "LotSpec",
     "Posting",
+    "ShortForUsage",
+    "Spendable",
+    "Taken",
+    "Used",
+    "Work",
     "account_locked",
     "burn_plan",
     "ledger_credit",
     "ledger_debit",
+    "ledger_use",
     "post",
+    "spendable",
 ]

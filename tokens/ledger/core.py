@@ -35,6 +35,17 @@ class InsufficientTokens(DomainError):
         self.needed = needed
 
 
+class ShortForUsage(InsufficientTokens):
+    """The usage and hold endpoints' 402 says how short: `balance`, `available`, `needed`."""
+
+    @classmethod
+    def of(cls, short: InsufficientTokens) -> ShortForUsage:
+        return cls(balance=short.balance, available=short.available, needed=short.needed)
+
+    def details(self) -> dict:
+        return {"balance": self.balance, "available": self.available, "needed": self.needed}
+
+
 @dataclass(frozen=True)
 class Entry:
     """What to append; the ledger fills in the account, number and balance_after."""

@@ -1,7 +1,7 @@
 """A debit: takes tokens from the account's unexpired lots in the burn order, never more than
-they hold.
+is available (the balance less what active holds reserve).
 
-PostgreSQL: one call of the `tokens_debit` function (tokens/migrations/0005): it locks the
+PostgreSQL: one call of the `tokens_debit` function (tokens/migrations/0008): it locks the
 account row, then (each of its statements sees everything committed before the lock was
 granted) checks what is available, appends the entry, burns the lots with one set-based
 UPDATE and records the allocations. SQLite: the same steps in Python inside the IMMEDIATE
@@ -17,6 +17,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from common import metrics
@@ -32,7 +33,7 @@ from tokens.ledger.core import (
     post,
     stored_entry,
 )
-from tokens.models import CATEGORY_ORDER, TokenAccount, TokenLot, TokenTransaction
+from tokens.models import CATEGORY_ORDER, Hold, TokenAccount, TokenLot, TokenTransaction
 
 CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
 
@@ -47,11 +48,12 @@ class Taken:
 @dataclass(frozen=True)
 class Debit:
     """The entry, the lots it took from, and what the user sees afterwards: the balance (less
-    expired tokens not yet swept)."""
+    expired tokens not yet swept) and what is available (less active holds)."""
 
     entry: TokenTransaction
     taken: list[Taken]
     balance: int
+    available: int
 
 
 def burn_key(lot: TokenLot) -> tuple:
@@ -93,62 +95,123 @@ def unswept_expired(account: TokenAccount, *, now: datetime) -> int:
     return sum(lots.values_list("remaining", flat=True))
 
 
-def ledger_debit(*, user_id: UUID, entry: Entry, now: datetime | None = None) -> Debit:
+def reserved(account: TokenAccount, *, now: datetime) -> int:
+    """Tokens that holds which have not expired reserve. One query, and none while no active
+    hold can have expired (`next_hold_expiry_at` is ahead)."""
+    if account.next_hold_expiry_at is None or account.next_hold_expiry_at > now:
+        return account.held
+    holds = Hold.objects.filter(
+        account=account,
+        status=Hold.Status.ACTIVE,
+        source=Hold.Source.TOKENS,
+        expires_at__gt=now,
+    )
+    return holds.aggregate(total=Sum(F("amount") - F("captured")))["total"] or 0
+
+
+@dataclass(frozen=True)
+class Spendable:
+    """A locked account's balance as shown, and what a debit (or a hold's capture) may take."""
+
+    balance: int
+    available: int
+
+
+def spendable(account: TokenAccount, *, now: datetime, hold: Hold | None = None) -> Spendable:
+    shown = account.balance - unswept_expired(account, now=now)
+    own = hold.uncaptured if hold and hold.source == Hold.Source.TOKENS else 0
+    return Spendable(balance=shown, available=shown - max(reserved(account, now=now) - own, 0))
+
+
+def ledger_debit(
+    *,
+    user_id: UUID,
+    entry: Entry,
+    now: datetime | None = None,
+    hold: Hold | None = None,
+    partial: bool = False,
+) -> Debit:
     """Appends one debit (`entry.amount` < 0) that burns lots in the burn order.
 
-    Raises InsufficientTokens (nothing changed) when the account's available tokens are
-    short, and IntegrityError for an idempotency key or reference the ledger already holds;
-    inside a caller's transaction, a savepoint keeps that transaction usable.
+    A capture names its `hold`, whose reservation it may spend. With `partial`, a debit larger
+    than what is available takes what is (the entry says how much). Raises InsufficientTokens
+    (nothing changed) when nothing fits, and IntegrityError for an idempotency key or
+    reference the ledger already holds; inside a caller's transaction, a savepoint keeps that
+    transaction usable.
     """
     if entry.amount >= 0:
         raise ValueError("A debit is a negative amount.")
     now = now or timezone.now()
     with savepoint_if_nested():
         if is_postgresql():
-            return _debit_postgresql(user_id, entry, now)
+            entry_id = uuid.uuid4()
+            return debit_postgresql(
+                "tokens_debit",
+                [
+                    user_id,
+                    -entry.amount,
+                    now,
+                    entry_id,
+                    entry.transaction_type,
+                    entry.reference_type,
+                    entry.reference_id,
+                    entry.description,
+                    entry.idempotency_key,
+                    entry.created_by_id,
+                    entry.transaction_type in SPENT_TYPES,
+                    hold.pk if hold else None,
+                    partial,
+                ],
+                entry_id=entry_id,
+                entry=entry,
+                now=now,
+            )
         with transaction.atomic():
-            return _debit_python(user_id, entry, now)
+            return debit_python(user_id, entry, now=now, hold=hold, partial=partial)
 
 
-def _debit_python(user_id: UUID, entry: Entry, now: datetime) -> Debit:
+def debit_python(
+    user_id: UUID, entry: Entry, *, now: datetime, hold: Hold | None, partial: bool
+) -> Debit:
+    """The SQLite twin of `tokens_debit`, inside the caller's transaction."""
     account = account_locked(user_id)
     needed = -entry.amount
     if account is None:
         raise InsufficientTokens(balance=0, needed=needed)
-    shown = account.balance - unswept_expired(account, now=now)
-    if shown < needed:
-        raise InsufficientTokens(balance=shown, needed=needed)
+    can = spendable(account, now=now, hold=hold)
+    if can.available < needed:
+        if not (partial and can.available > 0):
+            raise InsufficientTokens(balance=can.balance, available=can.available, needed=needed)
+        needed = can.available
+        entry = Entry(**{**entry.__dict__, "amount": -needed})
     lots = {lot.pk: lot for lot in TokenLot.objects.filter(account=account, remaining__gt=0)}
     changes = burn_plan(lots.values(), needed, now=now)
     (appended,) = post(account, [Posting(entry=entry, changes=tuple(changes))], now=now)
     taken = [Taken(c.lot_id, lots[c.lot_id].category, -c.amount) for c in changes]
-    return Debit(entry=appended, taken=taken, balance=shown - needed)
+    return Debit(
+        entry=appended,
+        taken=taken,
+        balance=can.balance - needed,
+        available=can.available - needed,
+    )
 
 
-def _debit_postgresql(user_id: UUID, entry: Entry, now: datetime) -> Debit:
-    entry_id = uuid.uuid4()
-    spent = -entry.amount if entry.transaction_type in SPENT_TYPES else 0
+def debit_postgresql(
+    function: str, arguments: list, *, entry_id: UUID, entry: Entry, now: datetime
+) -> Debit:
+    """Calls `tokens_debit` or `tokens_use` and reads its rows: one per lot burned, or one
+    saying why nothing was."""
+    placeholders = ", ".join(["%s"] * len(arguments))
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT * FROM tokens_debit(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                user_id,
-                -entry.amount,
-                now,
-                entry_id,
-                entry.transaction_type,
-                entry.reference_type,
-                entry.reference_id,
-                entry.description,
-                entry.idempotency_key,
-                entry.created_by_id,
-                spent,
-            ],
-        )
+        cursor.execute(f"SELECT * FROM {function}({placeholders})", arguments)  # noqa: S608
         rows = cursor.fetchall()
-    status, account_id, number, balance_after, shown = rows[0][:5]
+    status, account_id, number, balance_after, shown, available = rows[0][:6]
     if status == "insufficient":
-        raise InsufficientTokens(balance=shown, needed=-entry.amount)
+        raise InsufficientTokens(balance=shown, available=available, needed=-entry.amount)
+    if status == "covered":
+        raise Covered()
+    taken = [Taken(lot_id, category, amount) for *_, lot_id, category, amount in rows]
+    entry = Entry(**{**entry.__dict__, "amount": -sum(t.amount for t in taken)})
     appended = stored_entry(
         entry_id=entry_id,
         entry=entry,
@@ -157,6 +220,9 @@ def _debit_postgresql(user_id: UUID, entry: Entry, now: datetime) -> Debit:
         balance_after=balance_after,
         now=now,
     )
-    taken = [Taken(lot_id, category, amount) for *_, lot_id, category, amount in rows]
     metrics.ledger_appended([appended])
-    return Debit(entry=appended, taken=taken, balance=shown)
+    return Debit(entry=appended, taken=taken, balance=shown, available=available)
+
+
+class Covered(Exception):
+    """`tokens_use` recorded the usage as covered by an unlimited plan: no debit."""

@@ -7,14 +7,20 @@ from tokens.models.ledger import (
     TokenTransactionQuerySet,
 )
 from tokens.models.lots import CATEGORY_ORDER, LotCategory, TokenAllocation, TokenLot
+from tokens.models.usage import MAX_USAGE, Hold, UnlimitedCoverage, UsageRecord, UsageSource
 
 __all__ = [
     "CATEGORY_ORDER",
+    "MAX_USAGE",
     "AppendOnlyError",
+    "Hold",
     "LotCategory",
     "TokenAccount",
     "TokenAllocation",
     "TokenLot",
     "TokenTransaction",
     "TokenTransactionQuerySet",
+    "UnlimitedCoverage",
+    "UsageRecord",
+    "UsageSource",
 ]

@@ -35,6 +35,17 @@ class TokenAccount(models.Model):
             "expiry, never later): until then the balance holds no expired tokens."
         ),
     )
+    held = models.BigIntegerField(
+        default=0, help_text="Tokens reserved by active holds (until the sweep books expiries)."
+    )
+    next_hold_expiry_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="No active hold expires before this (a lower bound, like next_expiry_at).",
+    )
+    unlimited_until = models.DateTimeField(
+        null=True, blank=True, help_text="Usage is covered by an unlimited plan until then."
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -43,6 +54,7 @@ class TokenAccount(models.Model):
             models.CheckConstraint(
                 condition=Q(balance__gte=0), name="tokens_account_balance_gte_0"
             ),
+            models.CheckConstraint(condition=Q(held__gte=0), name="tokens_account_held_gte_0"),
             models.CheckConstraint(
                 condition=Q(total_purchased__gte=0), name="tokens_account_purchased_gte_0"
             ),

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db.models import FilteredRelation, Q
+from django.db.models import F, FilteredRelation, Q, Sum
 from django.utils import timezone
 
-from tokens.models import LotCategory, TokenAccount
+from tokens.models import Hold, LotCategory, TokenAccount
 
 EXPIRING_WITHIN = timedelta(days=30)
 EXPIRING_LISTED = 5
@@ -46,7 +46,8 @@ def unexpired(now: datetime, prefix: str = "") -> Q:
 
 def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
     """Zeros for a user who never had tokens (no account is created by reading). One query:
-    the account joined to its lots that hold unexpired tokens, a row per lot."""
+    the account joined to its lots that hold unexpired tokens, a row per lot (and one more
+    when a hold may have expired since the sweep last ran)."""
     now = now or timezone.now()
     live = FilteredRelation("lots", condition=Q(lots__remaining__gt=0) & unexpired(now, "lots__"))
     rows = list(
@@ -56,6 +57,9 @@ def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
             "total_purchased",
             "total_spent",
             "updated_at",
+            "held",
+            "next_hold_expiry_at",
+            "id",
             "live__category",
             "live__remaining",
             "live__expires_at",
@@ -72,12 +76,26 @@ def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
         if expires_at is not None and expires_at <= now + EXPIRING_WITHIN:
             soon.append(Expiring(amount=remaining, expires_at=expires_at))
     soon.sort(key=lambda expiring: expiring.expires_at)
-    total_purchased, total_spent, updated_at = rows[0][:3]
+    total_purchased, total_spent, updated_at, held, next_hold_expiry_at, account_id = rows[0][:6]
+    if next_hold_expiry_at is not None and next_hold_expiry_at <= now:
+        held = _held(account_id, now)
     return Balance(
         balance=sum(by_category.values()),
         total_purchased=total_purchased,
         total_spent=total_spent,
         updated_at=updated_at,
+        held=held,
         by_category=by_category,
         expiring=soon[:EXPIRING_LISTED],
     )
+
+
+def _held(account_id: UUID, now: datetime) -> int:
+    """What holds that have not expired reserve, when one may have expired unswept."""
+    holds = Hold.objects.filter(
+        account_id=account_id,
+        status=Hold.Status.ACTIVE,
+        source=Hold.Source.TOKENS,
+        expires_at__gt=now,
+    )
+    return holds.aggregate(total=Sum(F("amount") - F("captured")))["total"] or 0

@@ -1,6 +1,16 @@
 """Tokens' writes. Split by subject; import them from here."""
 
 from tokens.ledger import InsufficientTokens
+from tokens.services.holds import (
+    Capture,
+    ExceedsHold,
+    HoldExpired,
+    Reservation,
+    hold_capture,
+    hold_create,
+    hold_release,
+    holds_expire,
+)
 from tokens.services.ledger import (
     AdjustmentBelowZero,
     LedgerKeyReused,
@@ -20,13 +30,30 @@ from tokens.services.lots import (
     trial_grant,
 )
 from tokens.services.purchases import purchases_credit, purchases_reverse
+from tokens.services.usage import (
+    coverage_end,
+    coverage_start,
+    usage_get,
+    usage_record,
+    usage_record_refund,
+)
 
 __all__ = [
     "AdjustmentBelowZero",
+    "Capture",
+    "ExceedsHold",
+    "HoldExpired",
     "InsufficientTokens",
     "LedgerKeyReused",
+    "Reservation",
     "Sweep",
     "UsageAlreadyRefunded",
+    "coverage_end",
+    "coverage_start",
+    "hold_capture",
+    "hold_create",
+    "hold_release",
+    "holds_expire",
     "included_grant",
     "lot_grant",
     "lot_void",
@@ -38,5 +65,8 @@ __all__ = [
     "tokens_debit",
     "tokens_give_back",
     "trial_grant",
+    "usage_get",
+    "usage_record",
+    "usage_record_refund",
     "usage_refund",
 ]

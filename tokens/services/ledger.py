@@ -23,7 +23,7 @@ from tokens.ledger import (
     ledger_debit,
     post,
 )
-from tokens.models import LotCategory, TokenAllocation, TokenLot, TokenTransaction
+from tokens.models import LotCategory, TokenAllocation, TokenLot, TokenTransaction, UsageRecord
 
 Type = TokenTransaction.Type
 LOT_REFERENCE = "lot"
@@ -142,7 +142,11 @@ def usage_refund(
     )
     try:
         with transaction.atomic():
-            return tokens_give_back(user_id=usage.account.user_id, debit=usage, entry=refund)
+            given = tokens_give_back(user_id=usage.account.user_id, debit=usage, entry=refund)
+            UsageRecord.objects.filter(entry=usage, refunded_at__isnull=True).update(
+                refunded_at=given.created_at
+            )
+            return given
     except IntegrityError as error:
         refunded = TokenTransaction.objects.filter(
             transaction_type=Type.REFUND,

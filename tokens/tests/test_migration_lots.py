@@ -103,4 +103,5 @@ def test_histories_become_lots_without_changing_a_balance(migrator):
     assert sorted(
         Allocation.objects.filter(entry_id=refund.pk).values_list("amount", flat=True)
     ) == [10, 20]
+    migrator.reset()
     assert list(ledger_check()) == []

@@ -130,7 +130,9 @@ class ConsumeRequestSerializer(serializers.Serializer):
 
 
 class ConsumeResponseSerializer(serializers.Serializer):
-    transaction = TokenTransactionSerializer()
+    transaction = TokenTransactionSerializer(
+        allow_null=True, help_text="The debit; null when an unlimited plan covered the usage."
+    )
     balance = serializers.IntegerField(help_text="The balance after this debit.")
 
 

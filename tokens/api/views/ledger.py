@@ -5,35 +5,30 @@ from uuid import UUID
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
-from rest_framework import permissions, status
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import user_get
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import page_count
 from common.api.schema import error_response
 from common.exports import csv_response
 from tokens import selectors, services
-from tokens.api.serializers import (
-    AdjustRequestSerializer,
+from tokens.api.serializers.ledger import (
     BalanceSerializer,
     ConsumeRequestSerializer,
     ConsumeResponseSerializer,
     CursorField,
-    GrantRequestSerializer,
     HistoryCursorPageSerializer,
     HistoryPageSerializer,
     HistoryQuerySerializer,
     LotPageSerializer,
     LotQuerySerializer,
-    StaffLotSerializer,
-    StaffTokenTransactionSerializer,
     TokenTransactionDetailSerializer,
     TokenTransactionSerializer,
-    VoidRequestSerializer,
 )
+from tokens.ledger import Work
 
 
 class BalanceView(APIView):
@@ -123,70 +118,23 @@ class ConsumeView(APIView):
     def _consume(
         request: Request, key: str, *, amount: int, description: str = "", reference: str = ""
     ) -> Response:
-        entry = services.tokens_debit(
+        """Usage without a feature: under an unlimited plan `transaction` is null."""
+        used = services.usage_record(
             user_id=request.user.pk,
-            amount=amount,
-            description=description,
-            reference_type="client" if reference else "",
-            reference_id=reference,
-            idempotency_key=f"consume:{key}",
-        )
-        body = {
-            "transaction": TokenTransactionSerializer(entry).data,
-            "balance": entry.balance_after,
-        }
-        return Response(body, status=status.HTTP_201_CREATED)
-
-
-class StaffView(APIView):
-    permission_classes = [permissions.IsAdminUser]
-
-
-class StaffAdjustView(StaffView):
-    @extend_schema(
-        tags=["staff: tokens"],
-        parameters=[idempotency_parameter(required=False)],
-        request=AdjustRequestSerializer,
-        responses={
-            201: StaffTokenTransactionSerializer,
-            409: error_response("`insufficient_tokens`: a debit larger than the balance."),
-            422: error_response("`idempotency_key_reused`: the key came with another body."),
-        },
-    )
-    def post(self, request: Request, user_id: UUID) -> Response:
-        key = idempotency_key(request, required=False)
-        payload = AdjustRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        user = user_get(user_id=user_id)
-
-        def adjust() -> Response:
-            entry = services.tokens_adjust(
-                user_id=user.pk,
-                actor_id=request.user.pk,
-                idempotency_key=f"adjust:{request.user.pk}:{key}" if key else None,
-                **payload.validated_data,
-            )
-            return Response(
-                StaffTokenTransactionSerializer(entry).data, status=status.HTTP_201_CREATED
-            )
-
-        return idempotent(request, key, adjust)
-
-
-class StaffUsageRefundView(StaffView):
-    @extend_schema(
-        tags=["staff: tokens"],
-        request=None,
-        responses={
-            201: StaffTokenTransactionSerializer,
-            409: error_response(
-                "`already_refunded`: given back before; `invalid_state`: not a usage entry."
+            work=Work(
+                amount=amount,
+                description=description,
+                reference=reference,
+                usage_key=f"consume:{key}",
+                entry_key=f"consume:{key}",
             ),
-        },
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        entry = services.usage_refund(transaction_id=pk, actor_id=request.user.pk)
-        return Response(StaffTokenTransactionSerializer(entry).data, status=status.HTTP_201_CREATED)
+        )
+        if used.balance is None:
+            balance = selectors.token_balance(user_id=request.user.pk).balance
+        else:
+            balance = used.balance
+        entry = TokenTransactionSerializer(used.entry).data if used.entry else None
+        return Response({"transaction": entry, "balance": balance}, status=status.HTTP_201_CREATED)
 
 
 class EntryView(APIView):
@@ -218,48 +166,3 @@ class LotListView(APIView):
         items = list(lots[(page - 1) * per_page : page * per_page])
         body = {"items": items, "total": total, "page": page, "per_page": per_page, "pages": pages}
         return Response(LotPageSerializer(body, context={"now": now}).data)
-
-
-class StaffGrantView(StaffView):
-    @extend_schema(
-        tags=["staff: tokens"],
-        parameters=[idempotency_parameter(required=False)],
-        request=GrantRequestSerializer,
-        responses={
-            201: StaffLotSerializer,
-            422: error_response("`idempotency_key_reused`: the key came with another body."),
-        },
-    )
-    def post(self, request: Request, user_id: UUID) -> Response:
-        key = idempotency_key(request, required=False)
-        payload = GrantRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        user = user_get(user_id=user_id)
-
-        def grant() -> Response:
-            lot = services.lot_grant(
-                user_id=user.pk,
-                actor_id=request.user.pk,
-                idempotency_key=f"grant:{request.user.pk}:{key}" if key else None,
-                **payload.validated_data,
-            )
-            body = StaffLotSerializer(lot, context={"now": timezone.now()}).data
-            return Response(body, status=status.HTTP_201_CREATED)
-
-        return idempotent(request, key, grant)
-
-
-class StaffLotVoidView(StaffView):
-    @extend_schema(
-        tags=["staff: tokens"],
-        request=VoidRequestSerializer,
-        responses={
-            200: StaffLotSerializer,
-            409: error_response("`invalid_state`: the lot has expired or has nothing left."),
-        },
-    )
-    def post(self, request: Request, pk: UUID) -> Response:
-        payload = VoidRequestSerializer(data=request.data)
-        payload.is_valid(raise_exception=True)
-        lot = services.lot_void(lot_id=pk, actor_id=request.user.pk, **payload.validated_data)
-        return Response(StaffLotSerializer(lot, context={"now": timezone.now()}).data)

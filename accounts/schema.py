@@ -1,0 +1,16 @@
+"""OpenAPI: the service key is its own bearer scheme (imported by accounts.apps)."""
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "serviceKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A service API key, `tbk_…`: only the /api/v1/users/{user_id}/… "
+            "usage and hold endpoints accept it.",
+        }

@@ -1,0 +1,1 @@
+"""Tokens' API shapes, split by subject."""

@@ -1,0 +1,191 @@
+"""Usage: one piece of work recorded with what paid for it, in the order subscription, then
+lots (trial lots burn first by the lot order), in one write.
+
+PostgreSQL: one call of `tokens_use` (tokens/migrations/0008), which records covered usage or
+calls `tokens_debit` and records what it charged. SQLite: the same in Python.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from common.db import savepoint_if_nested
+from tokens.ledger.core import Entry, InsufficientTokens, account_locked, is_postgresql
+from tokens.ledger.debit import Covered, Debit, Taken, debit_postgresql, debit_python
+from tokens.models import (
+    Hold,
+    LotCategory,
+    TokenAccount,
+    TokenTransaction,
+    UsageRecord,
+    UsageSource,
+)
+
+Type = TokenTransaction.Type
+
+
+@dataclass(frozen=True)
+class Work:
+    """What the caller asks to record."""
+
+    amount: int
+    feature: str = ""
+    description: str = ""
+    reference: str = ""
+    usage_key: str = ""
+    entry_key: str = ""
+
+
+@dataclass(frozen=True)
+class Used:
+    """The usage as stored, the lots it took from, and the balance afterwards (None when a
+    subscription covered it: nothing moved)."""
+
+    usage: UsageRecord
+    entry: TokenTransaction | None = None
+    taken: list[Taken] = field(default_factory=list)
+    balance: int | None = None
+    available: int | None = None
+
+
+def ledger_use(
+    *,
+    user_id: UUID,
+    work: Work,
+    now: datetime | None = None,
+    hold: Hold | None = None,
+    partial: bool = False,
+) -> Used:
+    """Records `work`: free while an unlimited plan covers the user (not for a hold's
+    capture, whose hold says how it is paid), else charged to lots in the lot order.
+
+    Raises InsufficientTokens (nothing changed) and IntegrityError for a key already used.
+    """
+    now = now or timezone.now()
+    usage_id = uuid.uuid4()
+    entry = Entry(
+        amount=-work.amount,
+        transaction_type=Type.USAGE,
+        reference_type="client" if work.reference else "",
+        reference_id=work.reference,
+        description=work.description,
+        idempotency_key=work.entry_key,
+    )
+    with savepoint_if_nested():
+        if is_postgresql():
+            return _use_postgresql(user_id, work, entry, usage_id, now, hold, partial)
+        with transaction.atomic():
+            return _use_python(user_id, work, entry, usage_id, now, hold, partial)
+
+
+def _use_postgresql(
+    user_id: UUID,
+    work: Work,
+    entry: Entry,
+    usage_id: UUID,
+    now: datetime,
+    hold: Hold | None,
+    partial: bool,
+) -> Used:
+    entry_id = uuid.uuid4()
+    arguments = [
+        user_id,
+        work.amount,
+        now,
+        usage_id,
+        entry_id,
+        work.feature,
+        work.description,
+        work.reference,
+        work.usage_key,
+        work.entry_key,
+        hold.pk if hold else None,
+        partial,
+    ]
+    try:
+        debit = debit_postgresql("tokens_use", arguments, entry_id=entry_id, entry=entry, now=now)
+    except Covered:
+        account_id = TokenAccount.objects.values_list("pk", flat=True).get(user_id=user_id)
+        return Used(usage=_stored(_covered(usage_id, account_id, work, now)))
+    used = _charged(usage_id, work, debit, hold, now)
+    return Used(
+        usage=_stored(used.usage),
+        entry=used.entry,
+        taken=used.taken,
+        balance=used.balance,
+        available=used.available,
+    )
+
+
+def _use_python(
+    user_id: UUID,
+    work: Work,
+    entry: Entry,
+    usage_id: UUID,
+    now: datetime,
+    hold: Hold | None,
+    partial: bool,
+) -> Used:
+    account = account_locked(user_id)
+    if account is None:
+        raise InsufficientTokens(balance=0, needed=work.amount)
+    if hold is None and account.unlimited_until and account.unlimited_until > now:
+        usage = _covered(usage_id, account.pk, work, now)
+        usage.save(force_insert=True)
+        return Used(usage=usage)
+    debit = debit_python(user_id, entry, now=now, hold=hold, partial=partial)
+    used = _charged(usage_id, work, debit, hold, now)
+    used.usage.save(force_insert=True)
+    return used
+
+
+def _covered(usage_id: UUID, account_id: UUID, work: Work, now: datetime) -> UsageRecord:
+    return UsageRecord(
+        id=usage_id,
+        account_id=account_id,
+        amount=work.amount,
+        charged=0,
+        source=UsageSource.SUBSCRIPTION,
+        feature=work.feature,
+        description=work.description,
+        reference=work.reference,
+        idempotency_key=work.usage_key,
+        created_at=now,
+    )
+
+
+def _charged(usage_id: UUID, work: Work, debit: Debit, hold: Hold | None, now: datetime) -> Used:
+    trial_only = all(taken.category == LotCategory.TRIAL for taken in debit.taken)
+    usage = UsageRecord(
+        id=usage_id,
+        account_id=debit.entry.account_id,
+        amount=work.amount,
+        charged=-debit.entry.amount,
+        source=UsageSource.TRIAL if trial_only else UsageSource.TOKENS,
+        feature=work.feature,
+        description=work.description,
+        reference=work.reference,
+        entry_id=debit.entry.pk,
+        hold_id=hold.pk if hold else None,
+        idempotency_key=work.usage_key,
+        created_at=now,
+    )
+    return Used(
+        usage=usage,
+        entry=debit.entry,
+        taken=debit.taken,
+        balance=debit.balance,
+        available=debit.available,
+    )
+
+
+def _stored(usage: UsageRecord) -> UsageRecord:
+    """The usage a function just inserted, as the database holds it (no query)."""
+    names = [field.attname for field in UsageRecord._meta.concrete_fields]
+    return UsageRecord.from_db(connection.alias, names, [getattr(usage, name) for name in names])

@@ -1,0 +1,103 @@
+"""Usage authorization: may this user do this work, and what does it cost? An unlimited plan
+first, then lots in the lot order (so trial tokens go first); and the refund of a usage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from django.db import IntegrityError
+from django.db.models import Max
+from django.utils import timezone
+
+from common.db import require_transaction
+from common.errors import NotFound
+from tokens.ledger import Used, Work, account_locked, ledger_use
+from tokens.models import TokenAccount, UnlimitedCoverage, UsageRecord
+from tokens.services.ledger import LedgerKeyReused, UsageAlreadyRefunded, usage_refund
+
+
+def usage_record(*, user_id: UUID, work: Work) -> Used:
+    """Records one piece of work (see tokens.ledger.usage). The same `work.usage_key` again
+    answers the first usage, even after the API's idempotency record is gone.
+
+    Raises InsufficientTokens (nothing changed), LedgerKeyReused for a key used for other work.
+    """
+    try:
+        return ledger_use(user_id=user_id, work=work)
+    except IntegrityError:
+        if not work.usage_key:
+            raise
+        first = (
+            UsageRecord.objects.filter(account__user_id=user_id, idempotency_key=work.usage_key)
+            .order_by("created_at")
+            .first()
+        )
+        if first is None:
+            raise
+        if (first.amount, first.feature) != (work.amount, work.feature):
+            raise LedgerKeyReused() from None
+        return Used(usage=first, entry=first.entry)
+
+
+def usage_get(*, usage_id: UUID, user_id: UUID) -> UsageRecord:
+    """One of the user's usage records (with its allocations); another user's is NotFound."""
+    found = UsageRecord.objects.select_related("account").prefetch_related(
+        "entry__allocations__lot"
+    )
+    try:
+        return found.get(pk=usage_id, account__user_id=user_id)
+    except UsageRecord.DoesNotExist as error:
+        raise NotFound("No usage with this id.") from error
+
+
+def usage_record_refund(*, user_id: UUID, usage_id: UUID, actor_id: UUID | None) -> UsageRecord:
+    """Gives a usage back, once: its tokens to the lots they came from (the ledger's refund of
+    its debit, whose unique reference decides between racing refunds), or, for usage a plan
+    covered, only the mark.
+
+    Raises NotFound (another user's usage too), UsageAlreadyRefunded.
+    """
+    usage = usage_get(usage_id=usage_id, user_id=user_id)
+    if usage.entry_id:
+        usage_refund(transaction_id=usage.entry_id, actor_id=actor_id)
+    else:
+        marked = UsageRecord.objects.filter(pk=usage.pk, refunded_at__isnull=True).update(
+            refunded_at=timezone.now()
+        )
+        if not marked:
+            raise UsageAlreadyRefunded()
+    return usage_get(usage_id=usage_id, user_id=user_id)
+
+
+def coverage_start(
+    *, user_id: UUID, subscription_id: UUID, starts_at: datetime, ends_at: datetime | None
+) -> None:
+    """An unlimited plan's paid period: usage is free until it ends. Inside the capture."""
+    require_transaction("coverage_start")
+    account = account_locked(user_id, create=True)
+    UnlimitedCoverage.objects.get_or_create(
+        subscription_id=subscription_id,
+        defaults={"account": account, "starts_at": starts_at, "ends_at": ends_at},
+    )
+    _coverage_update(account)
+
+
+def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) -> None:
+    """A refunded subscription's coverage ends now. Inside the refund."""
+    require_transaction("coverage_end")
+    account = account_locked(user_id)
+    if account is None:
+        return
+    UnlimitedCoverage.objects.filter(
+        account=account, subscription_id__in=subscription_ids, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    _coverage_update(account)
+
+
+def _coverage_update(account: TokenAccount) -> None:
+    """`unlimited_until`: the end of the latest coverage that was not revoked (plans are sold
+    by the month or the year, so every period ends)."""
+    live = UnlimitedCoverage.objects.filter(account=account, revoked_at__isnull=True)
+    account.unlimited_until = live.aggregate(until=Max("ends_at"))["until"]
+    account.save(update_fields=["unlimited_until"])
