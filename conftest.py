@@ -111,3 +111,23 @@ def fake_stripe(settings):
     settings.STRIPE_SECRET_KEY = "sk_test_fake"
     yield server
     server.stop()
+
+
+def service_client(secret: str) -> APIClient:
+    """An API client that sends a service API key."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+@pytest.fixture
+def api_key(db):
+    """A live service key and its secret (`.secret`)."""
+    from accounts.services import api_key_create
+
+    return api_key_create(name="seller backend", actor_id=None)
+
+
+@pytest.fixture
+def service(api_key) -> APIClient:
+    return service_client(api_key.secret)

@@ -6,8 +6,10 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
-from accounts.models import User, normalize_email
+from accounts import services
+from accounts.models import ApiKey, User, normalize_email
 from accounts.services import EMAIL_TAKEN
 
 
@@ -71,3 +73,56 @@ class UserAdmin(DjangoUserAdmin):
     def activate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changed = queryset.update(is_active=True)
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ("name",)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    """Create (the secret is shown once, on the page that follows), list, revoke."""
+
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix"]
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        if obj is None:
+            return []
+        return ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return ["name"] if obj is None else self.get_readonly_fields(request, obj)
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
+        created = services.api_key_create(name=form.cleaned_data["name"], actor_id=request.user.pk)
+        obj.pk = created.key.pk
+        request._new_api_key_secret = created.secret
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"API key {obj.name}",
+            "secret": request._new_api_key_secret,
+            "key": ApiKey.objects.get(pk=obj.pk),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/accounts/apikey/created.html", context)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.action(description="Revoke the selected keys (their next request is refused)")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        keys = list(queryset.values_list("pk", flat=True))
+        for key_id in keys:
+            services.api_key_revoke(key_id=key_id)
+        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)

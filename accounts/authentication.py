@@ -41,15 +41,15 @@ class ApiKeyAuthentication(BaseAuthentication):
         secret = parts[1].decode("latin-1")
         if not secret.startswith(API_KEY_PREFIX):
             return None
-        key = api_key_authenticate(secret=secret)
-        if key is None:
-            raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
         view = request.parser_context.get("view") if request.parser_context else None
         if not getattr(view, "service_keys_allowed", False):
             raise exceptions.PermissionDenied(
                 "An API key may call only the usage and hold endpoints under "
                 "/api/v1/users/{user_id}/."
             )
+        key = api_key_authenticate(secret=secret)
+        if key is None:
+            raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
         return Service(key), key
 
     def authenticate_header(self, request: Request) -> str:

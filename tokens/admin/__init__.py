@@ -3,5 +3,6 @@
 from tokens.admin.accounts import TokenAccountAdmin
 from tokens.admin.entries import TokenTransactionAdmin
 from tokens.admin.lots import TokenLotAdmin
+from tokens.admin.usage import HoldAdmin, UsageAdmin
 
-__all__ = ["TokenAccountAdmin", "TokenLotAdmin", "TokenTransactionAdmin"]
+__all__ = ["HoldAdmin", "TokenAccountAdmin", "TokenLotAdmin", "TokenTransactionAdmin", "UsageAdmin"]

@@ -1,0 +1,115 @@
+"""Service API keys: shown once, stored as a hash, allowed only where services may go."""
+
+import hashlib
+
+import pytest
+
+from accounts.models import ApiKey
+from common.tests.helpers import database_state
+from conftest import service_client
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db
+
+KEYS = "/api/v1/admin/api-keys"
+
+
+def test_staff_create_a_key_whose_secret_is_shown_once_and_stored_as_a_hash(staff_client):
+    created = staff_client.post(KEYS, {"name": "render farm"})
+
+    assert created.status_code == 201
+    body = created.json()
+    assert body["secret"].startswith("tbk_")
+    assert len(body["secret"]) > 40
+    assert body["prefix"] == body["secret"][:12]
+    stored = ApiKey.objects.get(pk=body["id"])
+    assert stored.secret_hash == hashlib.sha256(body["secret"].encode()).hexdigest()
+    assert body["secret"] not in str(database_state())
+    listed = staff_client.get(KEYS).json()
+    assert listed["total"] == 1
+    assert "secret" not in listed["items"][0]
+
+
+def test_a_key_works_for_usage_and_records_when_it_was_used(api_key, service, user):
+    fund(user, 5)
+
+    response = service.post(
+        f"/api/v1/users/{user.pk}/usage", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="k"
+    )
+
+    assert response.status_code == 201
+    assert ApiKey.objects.get(pk=api_key.key.pk).last_used_at is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/user/tokens/balance"),
+        ("post", "/api/v1/user/tokens/consume"),
+        ("get", "/api/v1/admin/invoices"),
+        ("get", "/api/v1/auth/me"),
+        ("get", KEYS),
+    ],
+)
+def test_a_key_may_call_nothing_but_usage_and_holds(service, method, path):
+    before = database_state()
+
+    response = getattr(service, method)(path)
+
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert database_state() == before
+
+
+def test_a_revoked_key_is_refused_on_its_next_request(staff_client, api_key, service, user):
+    url = f"/api/v1/users/{user.pk}/holds"
+    assert service.get(url).status_code == 200
+
+    revoked = staff_client.delete(f"{KEYS}/{api_key.key.pk}")
+    refused = service.get(url)
+
+    assert revoked.status_code == 204
+    assert (refused.status_code, refused.json()["code"]) == (401, "not_authenticated")
+
+
+@pytest.mark.parametrize("secret", ["tbk_unknown", "tbk_" + "x" * 200])
+def test_an_unknown_key_is_401_and_never_echoed(user, secret):
+    response = service_client(secret).get(f"/api/v1/users/{user.pk}/holds")
+
+    assert response.status_code == 401
+    assert secret not in response.content.decode()
+
+
+def test_users_cannot_manage_keys(user_client):
+    before = database_state()
+
+    responses = [user_client.get(KEYS), user_client.post(KEYS, {"name": "mine"})]
+
+    assert [r.status_code for r in responses] == [403, 403]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}])
+def test_a_key_needs_a_name(staff_client, body):
+    before = database_state()
+
+    response = staff_client.post(KEYS, body)
+
+    assert (response.status_code, list(response.json()["fields"])) == (400, ["name"])
+    assert database_state() == before
+
+
+def test_revoking_an_unknown_key_is_404(staff_client):
+    response = staff_client.delete(f"{KEYS}/00000000-0000-0000-0000-000000000000")
+
+    assert response.status_code == 404
+
+
+def test_the_admin_shows_a_new_secret_once(staff_browser):
+    response = staff_browser.post("/admin/accounts/apikey/add/", {"name": "ci"})
+
+    key = ApiKey.objects.get()
+    page = response.content.decode()
+    assert key.prefix in page
+    assert "Copy its secret now" in page
+    listing = staff_browser.get("/admin/accounts/apikey/").content.decode()
+    assert key.prefix in listing
