@@ -1,0 +1,278 @@
+"""Holds: reserve, capture in steps, release, expire exactly at `expires_at`."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from accounts.tests.factories import UserFactory
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import PlanFactory
+from common.tests.helpers import database_state
+from conftest import client_for
+from tokens import selectors, services
+from tokens.models import Hold, UsageRecord
+from tokens.tests.factories import fund, grant
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+NOW = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+HOLDS = "/api/v1/user/holds"
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def hold(client, body, key="h1"):
+    return client.post(HOLDS, body, HTTP_IDEMPOTENCY_KEY=key)
+
+
+def available(user) -> int:
+    return selectors.token_balance(user_id=user.pk).available
+
+
+def test_a_hold_counts_against_what_is_available_at_once(user_client, user):
+    fund(user, 50)
+
+    response = hold(user_client, {"amount": 30, "ttl_seconds": 600, "feature": "llm"})
+
+    assert response.status_code == 201
+    assert response.json() == {
+        "hold": {
+            "id": response.json()["hold"]["id"],
+            "amount": 30,
+            "captured": 0,
+            "status": "active",
+            "expires_at": "2026-07-01T08:10:00Z",
+            "source": "tokens",
+            "feature": "llm",
+            "created_at": "2026-07-01T08:00:00Z",
+        },
+        "balance": {"balance": 50, "available": 20},
+    }
+    assert (available(user), selectors.token_balance(user_id=user.pk).held) == (20, 30)
+
+
+def test_a_hold_that_does_not_fit_is_402_and_holds_nothing(user_client, user):
+    fund(user, 50)
+    hold(user_client, {"amount": 40}, key="a")
+    before = database_state()
+
+    response = hold(user_client, {"amount": 11}, key="b")
+
+    assert response.status_code == 402
+    assert (response.json()["available"], response.json()["needed"]) == (10, 11)
+    after, before = database_state(), before
+    after.pop("common.IdempotencyRecord")
+    before.pop("common.IdempotencyRecord")
+    assert after == before
+
+
+def test_usage_cannot_spend_what_a_hold_reserves(user, user_client):
+    fund(user, 50)
+    hold(user_client, {"amount": 45})
+
+    with pytest.raises(services.InsufficientTokens) as short:
+        services.tokens_debit(user_id=user.pk, amount=6)
+
+    assert (short.value.balance, short.value.available) == (50, 5)
+
+
+def test_a_final_capture_charges_less_and_releases_the_rest(user_client, user):
+    lot = grant(user, 50)
+    made = hold(user_client, {"amount": 30}).json()["hold"]
+
+    response = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 12}, HTTP_IDEMPOTENCY_KEY="c1"
+    )
+
+    body = response.json()
+    assert response.status_code == 200
+    assert (body["hold"]["status"], body["hold"]["captured"]) == ("captured", 12)
+    assert (body["usage"]["charged"], body["usage"]["source"]) == (12, "tokens")
+    assert body["usage"]["allocations"] == [
+        {"lot_id": str(lot.pk), "category": "promotional", "amount": 12}
+    ]
+    assert (selectors.token_balance(user_id=user.pk).balance, available(user)) == (38, 38)
+
+
+def test_captures_with_final_false_keep_the_hold_active(user_client, user):
+    fund(user, 50)
+    made = hold(user_client, {"amount": 30}).json()["hold"]
+    url = f"{HOLDS}/{made['id']}/capture"
+
+    first = user_client.post(url, {"amount": 10, "final": False}, HTTP_IDEMPOTENCY_KEY="1")
+    second = user_client.post(url, {"amount": 20, "final": False}, HTTP_IDEMPOTENCY_KEY="2")
+
+    assert first.json()["hold"]["status"] == "active"
+    assert (second.json()["hold"]["status"], second.json()["hold"]["captured"]) == (
+        "captured",
+        30,
+    )
+    assert available(user) == 20
+
+
+def test_capturing_more_than_the_hold_has_left_is_409_and_changes_nothing(user_client, user):
+    fund(user, 50)
+    made = hold(user_client, {"amount": 10}).json()["hold"]
+    before = database_state()
+
+    response = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 11}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert (response.status_code, response.json()["code"]) == (409, "exceeds_hold")
+    after = database_state()
+    after.pop("common.IdempotencyRecord")
+    before.pop("common.IdempotencyRecord")
+    assert after == before
+
+
+def test_a_released_hold_frees_its_tokens_and_resolves_once(user_client, user):
+    fund(user, 50)
+    made = hold(user_client, {"amount": 30}).json()["hold"]
+
+    released = user_client.post(f"{HOLDS}/{made['id']}/release")
+    again = user_client.post(f"{HOLDS}/{made['id']}/release")
+    capture_after = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="late"
+    )
+
+    assert released.json()["hold"]["status"] == "released"
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
+    assert (capture_after.status_code, capture_after.json()["code"]) == (409, "invalid_state")
+    assert available(user) == 50
+
+
+def test_a_hold_expires_exactly_at_its_time_without_a_sweep(user_client, user, clock):
+    fund(user, 50)
+    made = hold(user_client, {"amount": 30, "ttl_seconds": 60}).json()["hold"]
+
+    clock.move_to(NOW + timedelta(seconds=59, microseconds=999_999))
+    just_before = available(user)
+    clock.move_to(NOW + timedelta(seconds=60))
+    at_expiry = available(user)
+    late = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="late"
+    )
+    shown = user_client.get(f"{HOLDS}/{made['id']}").json()
+
+    assert (just_before, at_expiry) == (20, 50)
+    assert (late.status_code, late.json()["code"]) == (409, "hold_expired")
+    assert shown["status"] == "expired"
+    assert services.tokens_debit(user_id=user.pk, amount=50).balance_after == 0
+
+
+def test_the_sweep_records_expired_holds_once(user_client, user, clock):
+    fund(user, 50)
+    hold(user_client, {"amount": 30, "ttl_seconds": 60})
+    clock.move_to(NOW + timedelta(minutes=2))
+
+    first, second = services.holds_expire(), services.holds_expire()
+
+    assert (first, second) == (1, 0)
+    assert Hold.objects.get().status == "expired"
+    assert selectors.token_balance(user_id=user.pk).held == 0
+
+
+def test_under_an_unlimited_plan_a_hold_reserves_nothing_and_its_capture_is_free(user_client, user):
+    capture(checkout(user, plan=PlanFactory(usage_mode="unlimited")).invoice)
+    fund(user, 5)
+
+    made = hold(user_client, {"amount": 100}).json()
+    captured = user_client.post(
+        f"{HOLDS}/{made['hold']['id']}/capture", {"amount": 60}, HTTP_IDEMPOTENCY_KEY="c"
+    ).json()
+
+    assert (made["hold"]["source"], made["balance"]) == (
+        "subscription",
+        {"balance": 5, "available": 5},
+    )
+    assert (captured["usage"]["source"], captured["usage"]["charged"]) == ("subscription", 0)
+    assert available(user) == 5
+
+
+def test_a_capture_after_the_lots_it_counted_on_expired_takes_what_there_is(
+    user_client, user, clock
+):
+    """Decided: a hold reserves an amount, not lots. If lots expire under it, the capture
+    charges what is left (never below zero) and says so in `charged`."""
+    grant(user, 20, expires_at=NOW + timedelta(minutes=5))
+    fund(user, 5)
+    made = hold(user_client, {"amount": 25, "ttl_seconds": 3600}).json()["hold"]
+    clock.move_to(NOW + timedelta(minutes=5))
+
+    body = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 25}, HTTP_IDEMPOTENCY_KEY="c"
+    ).json()
+
+    assert (body["usage"]["amount"], body["usage"]["charged"]) == (25, 5)
+    assert body["hold"]["status"] == "captured"
+    assert selectors.token_balance(user_id=user.pk).balance == 0
+
+
+def test_a_capture_retried_with_its_key_charges_once(user_client, user):
+    fund(user, 50)
+    made = hold(user_client, {"amount": 30}).json()["hold"]
+    url = f"{HOLDS}/{made['id']}/capture"
+
+    first = user_client.post(url, {"amount": 10}, HTTP_IDEMPOTENCY_KEY="same")
+    again = user_client.post(url, {"amount": 10}, HTTP_IDEMPOTENCY_KEY="same")
+
+    assert again.json() == first.json()
+    assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"amount": 0}, "amount"),
+        ({"amount": 1_000_001}, "amount"),
+        ({"amount": 5, "ttl_seconds": 0}, "ttl_seconds"),
+        ({"amount": 5, "ttl_seconds": 86_401}, "ttl_seconds"),
+        ({"amount": 5, "feature": "f" * 65}, "feature"),
+    ],
+)
+def test_a_bad_hold_is_400_naming_the_field_and_changes_nothing(user_client, user, body, field):
+    fund(user, 50)
+    before = database_state()
+
+    response = hold(user_client, body)
+
+    assert (response.status_code, field in response.json()["fields"]) == (400, True)
+    assert database_state() == before
+
+
+def test_another_users_hold_is_404_everywhere(user_client, user):
+    fund(user, 50)
+    made = hold(user_client, {"amount": 5}).json()["hold"]
+    stranger = client_for(UserFactory())
+    before = database_state()
+
+    responses = [
+        stranger.get(f"{HOLDS}/{made['id']}"),
+        stranger.post(f"{HOLDS}/{made['id']}/release"),
+        stranger.post(f"{HOLDS}/{made['id']}/capture", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="x"),
+    ]
+
+    assert [r.status_code for r in responses] == [404, 404, 404]
+    after = database_state()
+    after.pop("common.IdempotencyRecord")
+    before.pop("common.IdempotencyRecord")
+    assert after == before
+
+
+def test_a_service_holds_and_captures_for_a_user(service, user):
+    fund(user, 50)
+    url = f"/api/v1/users/{user.pk}/holds"
+
+    made = service.post(url, {"amount": 20}, HTTP_IDEMPOTENCY_KEY="h").json()["hold"]
+    captured = service.post(f"{url}/{made['id']}/capture", {"amount": 20}, HTTP_IDEMPOTENCY_KEY="c")
+    listed = service.get(url, {"status": "captured"}).json()
+
+    assert captured.status_code == 200
+    assert [item["id"] for item in listed["items"]] == [made["id"]]
+    assert selectors.token_balance(user_id=user.pk).balance == 30

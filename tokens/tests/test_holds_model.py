@@ -1,0 +1,159 @@
+"""Any sequence of holds, captures, releases, debits, credits, sweeps and time passing keeps
+the balance, what is available and every hold where a model says they are."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+import time_machine
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from accounts.tests.factories import UserFactory
+from common.errors import InvalidState
+from tokens import selectors, services
+from tokens.models import Hold
+from tokens.tests.factories import fund
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+
+
+@dataclass
+class ModelHold:
+    amount: int
+    expires_at: datetime
+    captured: int = 0
+    status: str = "active"
+
+    def open(self, now: datetime) -> bool:
+        return self.status == "active" and self.expires_at > now
+
+
+class Holds(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.user = UserFactory()
+        self.balance = 0
+        self.holds: dict[UUID, ModelHold] = {}
+
+    @property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    @property
+    def held(self) -> int:
+        return sum(h.amount - h.captured for h in self.holds.values() if h.open(self.now))
+
+    @rule(amount=st.integers(1, 40))
+    def credit(self, amount):
+        fund(self.user, amount)
+        self.balance += amount
+
+    @rule(amount=st.integers(1, 40))
+    def debit(self, amount):
+        if amount > self.balance - self.held:
+            with pytest.raises(services.InsufficientTokens):
+                services.tokens_debit(user_id=self.user.pk, amount=amount)
+            return
+        services.tokens_debit(user_id=self.user.pk, amount=amount)
+        self.balance -= amount
+
+    @rule(amount=st.integers(1, 40), ttl=st.integers(1, 600))
+    def hold(self, amount, ttl):
+        if amount > self.balance - self.held:
+            with pytest.raises(services.InsufficientTokens):
+                services.hold_create(user_id=self.user.pk, amount=amount, ttl_seconds=ttl)
+            return
+        made = services.hold_create(user_id=self.user.pk, amount=amount, ttl_seconds=ttl).hold
+        self.holds[made.pk] = ModelHold(amount, self.now + timedelta(seconds=ttl))
+
+    def _expected_refusal(self, hold: ModelHold, amount: int = 0):
+        if hold.status == "expired" or (hold.status == "active" and not hold.open(self.now)):
+            return services.HoldExpired
+        if hold.status != "active":
+            return InvalidState
+        if amount > hold.amount - hold.captured:
+            return services.ExceedsHold
+        return None
+
+    @precondition(lambda self: self.holds)
+    @rule(data=st.data(), amount=st.integers(1, 40), final=st.booleans())
+    def capture(self, data, amount, final):
+        hold_id = data.draw(st.sampled_from(sorted(self.holds)))
+        hold = self.holds[hold_id]
+        refusal = self._expected_refusal(hold, amount)
+        if refusal:
+            with pytest.raises(refusal):
+                services.hold_capture(
+                    user_id=self.user.pk, hold_id=hold_id, amount=amount, final=final
+                )
+            return
+        done = services.hold_capture(
+            user_id=self.user.pk, hold_id=hold_id, amount=amount, final=final
+        )
+        assert done.used.usage.charged == amount
+        self.balance -= amount
+        hold.captured += amount
+        if final or hold.captured == hold.amount:
+            hold.status = "captured"
+
+    @precondition(lambda self: self.holds)
+    @rule(data=st.data())
+    def release(self, data):
+        hold_id = data.draw(st.sampled_from(sorted(self.holds)))
+        hold = self.holds[hold_id]
+        refusal = self._expected_refusal(hold)
+        if refusal:
+            with pytest.raises(refusal):
+                services.hold_release(user_id=self.user.pk, hold_id=hold_id)
+            return
+        services.hold_release(user_id=self.user.pk, hold_id=hold_id)
+        hold.status = "released"
+
+    @rule(seconds=st.integers(1, 400))
+    def time_passes(self, seconds):
+        self.clock.shift(timedelta(seconds=seconds))
+
+    @rule()
+    def sweep(self):
+        services.holds_expire()
+        for hold in self.holds.values():
+            if hold.status == "active" and not hold.open(self.now):
+                hold.status = "expired"
+
+    @invariant()
+    def balance_and_available_match_the_model(self):
+        shown = selectors.token_balance(user_id=self.user.pk)
+        assert (shown.balance, shown.held, shown.available) == (
+            self.balance,
+            self.held,
+            self.balance - self.held,
+        )
+
+    @invariant()
+    def every_hold_matches_the_model(self):
+        stored = {
+            hold.pk: (hold.captured, hold.status)
+            for hold in Hold.objects.filter(account__user=self.user)
+        }
+        assert stored == {key: (h.captured, h.status) for key, h in self.holds.items()}
+
+    @invariant()
+    def the_audit_finds_nothing(self):
+        assert list(selectors.ledger_check()) == []
+
+
+def test_holds_follow_the_model():
+    with time_machine.travel(START, tick=False) as clock:
+        Holds.clock = clock
+        Holds.TestCase.settings = settings(
+            max_examples=25,
+            stateful_step_count=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        Holds.TestCase().runTest()
