@@ -16,4 +16,5 @@ urlpatterns = [
     path("purchase/status", views.purchase_status, name="purchase-status"),
     path("account/balance", views.balance, name="balance"),
     path("transactions", views.transactions, name="transactions"),
+    path("usage", views.usage, name="usage"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import EmptyPage, Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -23,7 +25,14 @@ from common.exports import csv_response
 from pages import selectors
 from pages.forms import HistoryFilterForm, PurchaseForm, SignInForm, SignUpForm
 from pages.services import purchase_start
-from tokens.selectors import CSV_COLUMNS, token_balance, token_history, token_history_rows
+from tokens.selectors import (
+    CSV_COLUMNS,
+    token_balance,
+    token_history,
+    token_history_rows,
+    usage_by_day,
+    usage_of_user,
+)
 
 HISTORY_PAGE_SIZE = 50
 
@@ -178,3 +187,21 @@ def transactions(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     context = {"form": form, "page": page, "query": query.urlencode()}
     return render(request, "pages/transactions.html", context)
+
+
+USAGE_DAYS = 30
+
+
+@login_required
+@require_GET
+def usage(request: HttpRequest) -> HttpResponse:
+    """What the user used over the last 30 days, by day and feature, with what paid for it,
+    and the latest uses with their source."""
+    since = timezone.now().date() - timedelta(days=USAGE_DAYS - 1)
+    recent = usage_of_user(user_id=request.user.pk).select_related("entry")[:50]
+    context = {
+        "days": usage_by_day(user_id=request.user.pk, since=since),
+        "recent": recent,
+        "since": since,
+    }
+    return render(request, "pages/usage.html", context)

@@ -13,6 +13,8 @@ from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
 from common.tests.helpers import database_state
 from tokens import services as token_services
+from tokens.ledger import Work
+from tokens.services import usage_record
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
@@ -320,3 +322,23 @@ def test_the_billing_overview_shows_figures_and_problems(staff_browser, user, bu
 def test_the_billing_overview_is_staff_only(client, browser):
     assert client.get(reverse("billing-overview")).status_code == 302
     assert browser.get(reverse("billing-overview")).status_code == 302
+
+
+def test_the_usage_page_shows_usage_by_day_and_feature_with_its_source(browser, user):
+    fund(user, 20)
+    usage_record(user_id=user.pk, work=Work(amount=3, feature="design", usage_key="a"))
+    usage_record(user_id=user.pk, work=Work(amount=2, feature="design", usage_key="b"))
+
+    response = browser.get(reverse("pages:usage"))
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    days = response.context["days"]
+    assert [(d.feature, d.uses, d.amount, d.charged, d.covered) for d in days] == [
+        ("design", 2, 5, 5, 0)
+    ]
+    assert page.count('data-label="Paid by">Tokens<') == 2
+
+
+def test_the_usage_page_needs_sign_in(client):
+    assert client.get(reverse("pages:usage")).status_code == 302

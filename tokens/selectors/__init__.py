@@ -13,7 +13,7 @@ from tokens.selectors.history import (
     token_history_rows,
 )
 from tokens.selectors.lots import LOT_STATUSES, entry_of_user, lot_status, lots_of_user
-from tokens.selectors.usage import hold_get, holds_of_user, usage_of_user
+from tokens.selectors.usage import UsageDay, hold_get, holds_of_user, usage_by_day, usage_of_user
 
 __all__ = [
     "CSV_BATCH_SIZE",
@@ -24,6 +24,7 @@ __all__ = [
     "HistoryFilters",
     "HistoryPage",
     "LedgerMismatch",
+    "UsageDay",
     "entry_of_user",
     "hold_get",
     "holds_of_user",
@@ -35,5 +36,6 @@ __all__ = [
     "token_history_after",
     "token_history_page",
     "token_history_rows",
+    "usage_by_day",
     "usage_of_user",
 ]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from common.errors import NotFound
-from tokens.models import Hold, UsageRecord
+from tokens.models import Hold, UsageRecord, UsageSource
 
 
 def usage_of_user(
@@ -50,3 +52,31 @@ def hold_get(*, user_id: UUID, hold_id: UUID) -> Hold:
         return Hold.objects.get(pk=hold_id, account__user_id=user_id)
     except Hold.DoesNotExist as error:
         raise NotFound("No hold with this id.") from error
+
+
+@dataclass(frozen=True)
+class UsageDay:
+    day: date
+    feature: str
+    uses: int
+    amount: int
+    charged: int
+    covered: int
+
+
+def usage_by_day(*, user_id: UUID, since: date) -> list[UsageDay]:
+    """The user's usage per UTC day and feature since `since`, newest day first: how many
+    uses, their cost, what was charged, and how many an unlimited plan covered. One query."""
+    rows = (
+        UsageRecord.objects.filter(account__user_id=user_id, created_at__date__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day", "feature")
+        .annotate(
+            uses=Count("id"),
+            amount=Sum("amount"),
+            charged=Sum("charged"),
+            covered=Count("id", filter=Q(source=UsageSource.SUBSCRIPTION)),
+        )
+        .order_by("-day", "feature")
+    )
+    return [UsageDay(**row) for row in rows]
