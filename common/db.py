@@ -45,3 +45,9 @@ def require_transaction(operation: str) -> None:
     alone, half done. Raises RuntimeError there."""
     if not connection.in_atomic_block:
         raise RuntimeError(f"{operation} must run inside its caller's transaction.")
+
+
+def atomic_if_needed() -> AbstractContextManager:
+    """A transaction when there is none yet; inside one, nothing more (no savepoint): for a
+    change whose follow-up writes (an event, say) must commit with it."""
+    return nullcontext() if connection.in_atomic_block else transaction.atomic()

@@ -76,11 +76,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_tasks",
+    "django_tasks_db",
     "common",
     "accounts",
     "catalog",
     "billing",
     "tokens",
+    "events",
+    "jobs",
     "pages",
 ]
 
@@ -273,6 +277,23 @@ SPECTACULAR_SETTINGS = {
         "GrantCategoryEnum": "tokens.services.lots.GRANTABLE",
     },
 }
+
+# The worker (`manage.py worker`): deliveries and scheduled sweeps, queued in the database.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "deliveries"],
+    }
+}
+
+# Outgoing webhooks. Private, loopback and link-local addresses (and plain http) only when
+# WEBHOOK_ALLOW_PRIVATE_URLS=1: tests and local setups.
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+# A delivery taken by a worker that dies is taken again after this (at least once).
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+# A user's balance falling below this sends `tokens.low_balance` (their own setting wins;
+# 0 turns it off).
+LOW_BALANCE_THRESHOLD = env_int("LOW_BALANCE_THRESHOLD", 100)
 
 # Tokens: the trial every sign-up gets (TRIAL_TOKENS=0 disables it).
 TRIAL_TOKENS = env_int("TRIAL_TOKENS", 3)

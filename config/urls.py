@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("catalog.api.urls")),
     path("", include("tokens.api.urls")),
     path("", include("billing.api.urls")),
+    path("", include("events.api.urls")),
 ]
 
 urlpatterns = [

@@ -20,9 +20,11 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from billing.selectors import subscription_active
+from billing.services import notices
 from billing.services.numbers import invoice_number_next
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from common.errors import Invalid
+from events.services import events_emit
 
 MAX_ITEMS = 100
 ItemType = InvoiceLineItem.ItemType
@@ -211,6 +213,7 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
     )
     for purchase in purchases:
         purchase.invoice = invoice
+    events_emit([notices.invoice_created(invoice)])
     return CheckoutResult(invoice, subscription, purchases, add_ons)
 
 

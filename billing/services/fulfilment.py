@@ -11,13 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Case, DateTimeField, Q, Value, When
+from django.db.models import Case, DateTimeField, Value, When
 
 from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from billing.models import TokenBundlePurchase as Purchase
+from billing.services import notices
 from catalog.models import BillingPeriod, UsageMode
 from common.db import require_transaction
+from events.services import events_emit
 
 PERIODS = {
     BillingPeriod.MONTHLY: relativedelta(months=1),
@@ -52,13 +54,10 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
     activated = {"status": ItemStatus.ACTIVE, "starts_at": started, "expires_at": _end(started)}
     pending = {"invoice": invoice, "status": ItemStatus.PENDING}
     subscriptions = Subscription.objects.filter(**pending).update(**activated)
-    periods = (
+    started_now = (
         list(
             Subscription.objects.filter(
-                Q(included_tokens__gt=0) | Q(usage_mode=UsageMode.UNLIMITED),
-                invoice=invoice,
-                status=ItemStatus.ACTIVE,
-                starts_at=started,
+                invoice=invoice, status=ItemStatus.ACTIVE, starts_at=started
             ).values_list(
                 "pk", "included_tokens", "plan_name", "billing_period", "usage_mode", "expires_at"
             )
@@ -66,6 +65,7 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
         if subscriptions
         else []
     )
+    periods = [row for row in started_now if row[1] > 0 or row[4] == UsageMode.UNLIMITED]
     add_ons = AddOnSubscription.objects.filter(**pending).update(**activated)
     purchases = _locked_purchases(invoice, Purchase.Status.PENDING)
     if purchases:
@@ -108,6 +108,13 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
                 if mode == UsageMode.UNLIMITED
             ),
         ),
+    )
+    events_emit(
+        notices.invoice_paid(
+            invoice,
+            purchases,
+            [(pk, name, started, end) for pk, _tokens, name, _period, _mode, end in started_now],
+        )
     )
     return Delivery(
         subscription_activated=bool(subscriptions),

@@ -28,11 +28,13 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from billing.selectors import invoice_get
+from billing.services import notices
 from billing.services.fulfilment import invoice_deliver
 from billing.services.invoices import invoice_cancel
 from billing.services.stripe_webhook import held_refunds_apply, stripe_session_capture
 from common import services as common_services
 from common.errors import InvalidState
+from events.services import events_emit
 
 BATCH_SIZE = 500
 Progress = Callable[[str, int], None]
@@ -180,9 +182,11 @@ def subscriptions_expire(report: ReconcileReport) -> None:
         report.subscriptions_expired = sum(queryset.count() for queryset in rows)
         return
     with transaction.atomic():
-        report.subscriptions_expired = sum(
-            queryset.update(status=ItemStatus.EXPIRED) for queryset in rows
-        )
+        ended = list(Subscription.objects.filter(over).select_for_update().order_by("pk"))
+        add_ons = AddOnSubscription.objects.filter(over).update(status=ItemStatus.EXPIRED)
+        Subscription.objects.filter(pk__in=[s.pk for s in ended]).update(status=ItemStatus.EXPIRED)
+        events_emit([notices.subscription_expired(subscription) for subscription in ended])
+        report.subscriptions_expired = len(ended) + add_ons
 
 
 def idempotency_purge(report: ReconcileReport) -> None:

@@ -11,8 +11,10 @@ from django.utils import timezone
 from billing import stripe_gateway
 from billing.models import Invoice
 from billing.selectors import invoice_get
+from billing.services import notices
 from billing.services.fulfilment import invoice_take_back
 from common.errors import InvalidState
+from events.services import events_emit
 
 
 class InvoiceAlreadyRefunded(InvalidState):
@@ -44,6 +46,15 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
         invoice.refunded_at = timezone.now()
         invoice.save(update_fields=["status", "refunded_at", "updated_at"])
         taken_back = invoice_take_back(invoice=invoice)
+        events_emit(
+            [
+                notices.invoice_refunded(
+                    invoice,
+                    tokens_reversed=taken_back.tokens_reversed,
+                    tokens_unrecovered=taken_back.tokens_unrecovered,
+                )
+            ]
+        )
     return RefundResult(
         invoice=invoice,
         tokens_reversed=taken_back.tokens_reversed,

@@ -7,6 +7,7 @@ app_name = "tokens"
 USER = "users/<uuid:user_id>"
 
 urlpatterns = [
+    path("user/alerts", views.AlertsView.as_view(), name="alerts"),
     path("user/usage", views.UsageView.as_view(), name="usage"),
     path("user/usage/<uuid:pk>", views.UsageDetailView.as_view(), name="usage-detail"),
     path("user/holds", views.HoldsView.as_view(), name="holds"),

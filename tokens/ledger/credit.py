@@ -1,14 +1,16 @@
 """Credits: each posting appends a credit entry and creates the lot that holds its tokens.
 
-PostgreSQL: one statement, a data-modifying CTE whose conditional UPDATE of the account (it
-takes the row lock until commit) feeds the INSERTs of the entries, the lots and their first
-allocations. A credit reads no lots, so it needs no earlier lock. SQLite: the same in Python
-inside the IMMEDIATE transaction.
+PostgreSQL: one statement, a data-modifying CTE whose upsert of the account (it takes the row
+lock until commit) feeds the INSERTs of the entries, the lots and their first allocations.
+A credit reads no lots, so it needs no earlier lock. SQLite: the same in Python inside the
+IMMEDIATE transaction.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
+from contextlib import nullcontext
 from datetime import datetime
 from uuid import UUID
 
@@ -50,15 +52,14 @@ def ledger_credit(
     if any(posting.new_lot is None for posting in postings):
         raise ValueError("Every credit creates a lot.")
     now = now or timezone.now()
-    with savepoint_if_nested():
+    # Only a keyed credit's caller can recover from a unique violation (it answers the entry
+    # the key made), so only then is a savepoint worth its two round trips.
+    keyed = any(posting.entry.idempotency_key for posting in postings)
+    with savepoint_if_nested() if keyed else nullcontext():
         if not is_postgresql():
             with transaction.atomic():
                 return post(account_locked(user_id, create=True), postings, now=now)
         rows = _credit_postgresql(user_id, postings, now)
-        if rows is None:
-            # The user's first credit: create the account (a racing creation is no error).
-            TokenAccount.objects.bulk_create([TokenAccount(user_id=user_id)], ignore_conflicts=True)
-            rows = _credit_postgresql(user_id, postings, now)
     appended = [
         stored_entry(
             entry_id=posting.entry_id,
@@ -74,20 +75,24 @@ def ledger_credit(
     return appended
 
 
-def _credit_postgresql(user_id: UUID, postings: Sequence[Posting], now: datetime) -> list | None:
+def _credit_postgresql(user_id: UUID, postings: Sequence[Posting], now: datetime) -> list:
+    """One statement: the account is created by the user's first credit (an upsert, so a
+    racing first credit is no error) and moved by every other."""
     entries = [posting.entry for posting in postings]
     delta = sum(entry.amount for entry in entries)
     expiries = [p.new_lot.expires_at for p in postings if p.new_lot.expires_at]
     sql = f"""
 WITH account AS (
-    UPDATE {ACCOUNTS}
-    SET balance = balance + %s,
-        total_purchased = total_purchased + %s,
-        total_spent = total_spent + %s,
-        entry_count = entry_count + %s,
-        next_expiry_at = LEAST(next_expiry_at, %s::timestamptz),
-        updated_at = %s
-    WHERE user_id = %s
+    INSERT INTO {ACCOUNTS} AS a (id, user_id, balance, total_purchased, total_spent,
+        entry_count, next_expiry_at, held, created_at, updated_at)
+    VALUES (%s, %s, %s, %s, %s, %s, %s::timestamptz, 0, %s, %s)
+    ON CONFLICT (user_id) DO UPDATE
+    SET balance = a.balance + excluded.balance,
+        total_purchased = a.total_purchased + excluded.total_purchased,
+        total_spent = a.total_spent + excluded.total_spent,
+        entry_count = a.entry_count + excluded.entry_count,
+        next_expiry_at = LEAST(a.next_expiry_at, excluded.next_expiry_at),
+        updated_at = excluded.updated_at
     RETURNING id, balance, entry_count
 ),
 new_entry (id, amount, transaction_type, reference_type, reference_id, description,
@@ -121,13 +126,15 @@ allocations AS (
 SELECT account_id, number, balance_after FROM entries ORDER BY number
 """  # noqa: S608 (table names come from the models, values are parameters)
     parameters = [
+        uuid.uuid4(),
+        user_id,
         delta,
         sum(e.amount for e in entries if e.transaction_type in PURCHASED_TYPES),
         -sum(e.amount for e in entries if e.transaction_type in SPENT_TYPES),
         len(entries),
         min(expiries, default=None),
         now,
-        user_id,
+        now,
     ]
     running = 0
     for position, posting in enumerate(postings, start=1):
@@ -160,5 +167,4 @@ SELECT account_id, number, balance_after FROM entries ORDER BY number
     parameters += [len(entries), delta, now, now]
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
-        rows = cursor.fetchall()
-    return rows or None
+        return cursor.fetchall()

@@ -54,6 +54,11 @@ class Debit:
     taken: list[Taken]
     balance: int
     available: int
+    threshold: int | None = None
+
+    @property
+    def amount(self) -> int:
+        return -self.entry.amount
 
 
 def burn_key(lot: TokenLot) -> tuple:
@@ -193,6 +198,7 @@ def debit_python(
         taken=taken,
         balance=can.balance - needed,
         available=can.available - needed,
+        threshold=account.low_balance_threshold,
     )
 
 
@@ -205,7 +211,7 @@ def debit_postgresql(
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {function}({placeholders})", arguments)  # noqa: S608
         rows = cursor.fetchall()
-    status, account_id, number, balance_after, shown, available = rows[0][:6]
+    status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
     if status == "insufficient":
         raise InsufficientTokens(balance=shown, available=available, needed=-entry.amount)
     if status == "covered":
@@ -221,7 +227,9 @@ def debit_postgresql(
         now=now,
     )
     metrics.ledger_appended([appended])
-    return Debit(entry=appended, taken=taken, balance=shown, available=available)
+    return Debit(
+        entry=appended, taken=taken, balance=shown, available=available, threshold=threshold
+    )
 
 
 class Covered(Exception):

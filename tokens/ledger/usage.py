@@ -52,6 +52,7 @@ class Used:
     taken: list[Taken] = field(default_factory=list)
     balance: int | None = None
     available: int | None = None
+    threshold: int | None = None
 
 
 def ledger_use(
@@ -120,6 +121,7 @@ def _use_postgresql(
         taken=used.taken,
         balance=used.balance,
         available=used.available,
+        threshold=used.threshold,
     )
 
 
@@ -182,6 +184,7 @@ def _charged(usage_id: UUID, work: Work, debit: Debit, hold: Hold | None, now: d
         taken=debit.taken,
         balance=debit.balance,
         available=debit.available,
+        threshold=debit.threshold,
     )
 
 

@@ -37,6 +37,7 @@ USAGE_COLUMNS = [
 
 POSTGRESQL_DEBIT = f"""
 DROP FUNCTION IF EXISTS {OLD_DEBIT};
+DROP FUNCTION IF EXISTS {NEW_DEBIT};
 CREATE OR REPLACE FUNCTION tokens_debit(
     p_user_id uuid, p_amount bigint, p_now timestamptz, p_entry_id uuid, p_type varchar,
     p_reference_type varchar, p_reference_id varchar, p_description varchar,
@@ -132,7 +133,8 @@ END;
 $$;
 """
 
-POSTGRESQL_USE = """
+POSTGRESQL_USE = f"""
+DROP FUNCTION IF EXISTS {USE};
 CREATE OR REPLACE FUNCTION tokens_use(
     p_user_id uuid, p_amount bigint, p_now timestamptz, p_usage_id uuid, p_entry_id uuid,
     p_feature varchar, p_description varchar, p_reference varchar, p_usage_key varchar,

@@ -43,6 +43,11 @@ class TokenAccount(models.Model):
         blank=True,
         help_text="No active hold expires before this (a lower bound, like next_expiry_at).",
     )
+    low_balance_threshold = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Below this balance `tokens.low_balance` is sent; empty: the default; 0: never.",
+    )
     unlimited_until = models.DateTimeField(
         null=True, blank=True, help_text="Usage is covered by an unlimited plan until then."
     )

@@ -57,6 +57,9 @@ class TokenLot(models.Model):
         null=True, blank=True, help_text="When the sweep last booked its expiry."
     )
     voided_at = models.DateTimeField(null=True, blank=True)
+    expiry_warned_at = models.DateTimeField(
+        null=True, blank=True, help_text="When `lot.expiring_soon` was sent for it."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -14,8 +14,11 @@ from django.db.models import F, Min
 from django.utils import timezone
 
 from common.errors import InvalidState, NotFound
+from events.services import events_emit
 from tokens.ledger import InsufficientTokens, Used, Work, account_locked, ledger_use, spendable
 from tokens.models import Hold, TokenAccount, UsageRecord, UsageSource
+from tokens.services import notices
+from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused
 
 MAX_TTL_SECONDS = 86_400
@@ -110,6 +113,12 @@ def _reserve(
     account.held += amount
     account.next_hold_expiry_at = min(account.next_hold_expiry_at or expires_at, expires_at)
     account.save(update_fields=["held", "next_hold_expiry_at"])
+    balance_alerts(
+        user_id=user_id,
+        threshold=account.low_balance_threshold,
+        balance=(can.balance, can.balance),
+        available=(can.available, can.available - amount),
+    )
     return Reservation(hold=hold, balance=can.balance, available=can.available - amount)
 
 
@@ -150,6 +159,13 @@ def hold_capture(
             used = Used(usage=_covered_capture(account, hold, work, now))
         else:
             used = ledger_use(user_id=user_id, work=work, now=now, hold=hold, partial=True)
+            charged = used.usage.charged
+            balance_alerts(
+                user_id=user_id,
+                threshold=used.threshold,
+                balance=(used.balance + charged, used.balance),
+                available=(0, 0),
+            )
         released = hold.uncaptured - amount if final else 0
         hold.captured += amount
         if final or hold.captured == hold.amount:
@@ -183,6 +199,7 @@ def holds_expire(*, now: datetime | None = None) -> int:
             account = account_locked(user_id)
             holds = list(due.filter(account=account).select_for_update())
             _resolve(account, holds, Hold.Status.EXPIRED, now)
+            events_emit([notices.hold_expired(hold, user_id=user_id) for hold in holds])
             expired += len(holds)
     return expired
 

@@ -11,7 +11,9 @@ from uuid import UUID
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from common.db import atomic_if_needed
 from common.errors import DomainError, Invalid, InvalidState, NotFound
+from events.services import events_emit
 from tokens.ledger import (
     Entry,
     InsufficientTokens,
@@ -24,6 +26,8 @@ from tokens.ledger import (
     post,
 )
 from tokens.models import LotCategory, TokenAllocation, TokenLot, TokenTransaction, UsageRecord
+from tokens.services import notices
+from tokens.services.alerts import balance_alerts
 
 Type = TokenTransaction.Type
 LOT_REFERENCE = "lot"
@@ -112,7 +116,19 @@ def tokens_debit(
         idempotency_key=idempotency_key or "",
         created_by_id=created_by_id,
     )
-    return _once(user_id, entry, lambda: ledger_debit(user_id=user_id, entry=entry).entry)
+
+    def debit() -> TokenTransaction:
+        with atomic_if_needed():
+            done = ledger_debit(user_id=user_id, entry=entry)
+            balance_alerts(
+                user_id=user_id,
+                threshold=done.threshold,
+                balance=(done.balance + done.amount, done.balance),
+                available=(done.available + done.amount, done.available),
+            )
+            return done.entry
+
+    return _once(user_id, entry, debit)
 
 
 def usage_refund(
@@ -143,9 +159,11 @@ def usage_refund(
     try:
         with transaction.atomic():
             given = tokens_give_back(user_id=usage.account.user_id, debit=usage, entry=refund)
-            UsageRecord.objects.filter(entry=usage, refunded_at__isnull=True).update(
-                refunded_at=given.created_at
-            )
+            records = UsageRecord.objects.filter(entry=usage, refunded_at__isnull=True)
+            record = records.order_by("pk").first()
+            if record is not None:
+                records.update(refunded_at=given.created_at)
+                events_emit([notices.usage_refunded(record, user_id=usage.account.user_id)])
             return given
     except IntegrityError as error:
         refunded = TokenTransaction.objects.filter(

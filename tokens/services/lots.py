@@ -14,8 +14,11 @@ from django.utils import timezone
 
 from common.db import require_transaction
 from common.errors import Invalid, InvalidState, NotFound
-from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, post
+from events.services import events_emit
+from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, post, spendable
 from tokens.models import LotCategory, TokenAccount, TokenLot, TokenTransaction
+from tokens.services import notices
+from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LOT_REFERENCE, tokens_credit
 
 Type = TokenTransaction.Type
@@ -126,6 +129,7 @@ def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> TokenLot:
             raise InvalidState("This lot has expired; there is nothing to void.")
         if lot.remaining == 0:
             raise InvalidState("This lot is spent; there is nothing to void.")
+        before = spendable(account, now=now)
         post(
             account,
             [
@@ -144,6 +148,12 @@ def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> TokenLot:
             now=now,
         )
         TokenLot.objects.filter(pk=lot.pk).update(voided_at=now)
+        balance_alerts(
+            user_id=user_id,
+            threshold=account.low_balance_threshold,
+            balance=(before.balance, before.balance - lot.remaining),
+            available=(before.available, before.available - lot.remaining),
+        )
     lot.refresh_from_db()
     return lot
 
@@ -195,8 +205,21 @@ def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
             TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
         )
         if expired:
+            gone = sum(lot.remaining for lot in expired)
             post(account, [_expiration(lot) for lot in expired], now=now)
             TokenLot.objects.filter(pk__in=[lot.pk for lot in expired]).update(expired_at=now)
+            events_emit(
+                [
+                    notices.lot_expired(lot, user_id=account.user_id, tokens=lot.remaining)
+                    for lot in expired
+                ]
+            )
+            balance_alerts(
+                user_id=account.user_id,
+                threshold=account.low_balance_threshold,
+                balance=(account.balance + gone, account.balance),
+                available=(0, 0),
+            )
         upcoming = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__gt=now)
         account.next_expiry_at = upcoming.aggregate(next=Min("expires_at"))["next"]
         account.save(update_fields=["next_expiry_at"])
@@ -214,3 +237,29 @@ def _expiration(lot: TokenLot) -> Posting:
         ),
         changes=(LotChange(lot_id=lot.pk, amount=-lot.remaining),),
     )
+
+
+WARN_AHEAD = timedelta(days=7)
+
+
+def lots_warn_expiring(*, now: datetime | None = None) -> int:
+    """`lot.expiring_soon` once per lot, 7 days before it expires (while it holds tokens);
+    returns how many. The mark on the lot and the event commit together."""
+    now = now or timezone.now()
+    soon = TokenLot.objects.filter(
+        remaining__gt=0,
+        expiry_warned_at__isnull=True,
+        expires_at__gt=now,
+        expires_at__lte=now + WARN_AHEAD,
+    ).select_related("account")
+    warned = 0
+    while True:
+        with transaction.atomic():
+            batch = list(soon.select_for_update(of=("self",)).order_by("expires_at", "pk")[:500])
+            if not batch:
+                return warned
+            TokenLot.objects.filter(pk__in=[lot.pk for lot in batch]).update(expiry_warned_at=now)
+            events_emit(
+                [notices.lot_expiring_soon(lot, user_id=lot.account.user_id) for lot in batch]
+            )
+            warned += len(batch)

@@ -10,8 +10,18 @@ from uuid import UUID
 from django.utils import timezone
 
 from common.db import require_transaction
-from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, ledger_credit, post
+from tokens.ledger import (
+    Entry,
+    LotChange,
+    LotSpec,
+    Posting,
+    account_locked,
+    ledger_credit,
+    post,
+    spendable,
+)
 from tokens.models import LotCategory, TokenLot, TokenTransaction
+from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LOT_REFERENCE
 
 Type = TokenTransaction.Type
@@ -79,6 +89,7 @@ def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> 
     require_transaction("purchases_reverse")
     now = timezone.now()
     account = account_locked(user_id)
+    before = spendable(account, now=now) if account else None
     lots = {
         (lot.source_type, lot.source_id): lot
         for lot in TokenLot.objects.filter(
@@ -101,6 +112,13 @@ def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> 
             )
     if postings:
         post(account, postings, now=now)
+        taken = -sum(posting.entry.amount for posting in postings)
+        balance_alerts(
+            user_id=user_id,
+            threshold=account.low_balance_threshold,
+            balance=(before.balance, before.balance - taken),
+            available=(before.available, before.available - taken),
+        )
         voided = [p.changes[0].lot_id for p in postings if p.entry.transaction_type == Type.VOID]
         TokenLot.objects.filter(pk__in=voided).update(voided_at=now)
 

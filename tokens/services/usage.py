@@ -6,14 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from common.db import require_transaction
+from common.db import atomic_if_needed, require_transaction
 from common.errors import NotFound
+from events.services import events_emit
 from tokens.ledger import Used, Work, account_locked, ledger_use
 from tokens.models import TokenAccount, UnlimitedCoverage, UsageRecord
+from tokens.services import notices
+from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused, UsageAlreadyRefunded, usage_refund
 
 
@@ -24,7 +27,17 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
     Raises InsufficientTokens (nothing changed), LedgerKeyReused for a key used for other work.
     """
     try:
-        return ledger_use(user_id=user_id, work=work)
+        with atomic_if_needed():
+            used = ledger_use(user_id=user_id, work=work)
+            if used.balance is not None:
+                charged = used.usage.charged
+                balance_alerts(
+                    user_id=user_id,
+                    threshold=used.threshold,
+                    balance=(used.balance + charged, used.balance),
+                    available=(used.available + charged, used.available),
+                )
+            return used
     except IntegrityError:
         if not work.usage_key:
             raise
@@ -62,11 +75,13 @@ def usage_record_refund(*, user_id: UUID, usage_id: UUID, actor_id: UUID | None)
     if usage.entry_id:
         usage_refund(transaction_id=usage.entry_id, actor_id=actor_id)
     else:
-        marked = UsageRecord.objects.filter(pk=usage.pk, refunded_at__isnull=True).update(
-            refunded_at=timezone.now()
-        )
-        if not marked:
-            raise UsageAlreadyRefunded()
+        with transaction.atomic():
+            marked = UsageRecord.objects.filter(pk=usage.pk, refunded_at__isnull=True).update(
+                refunded_at=timezone.now()
+            )
+            if not marked:
+                raise UsageAlreadyRefunded()
+            events_emit([notices.usage_refunded(usage, user_id=user_id)])
     return usage_get(usage_id=usage_id, user_id=user_id)
 
 

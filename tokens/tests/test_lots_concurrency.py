@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from accounts.tests.factories import UserFactory
 from common.tests.concurrency import run_together
 from tokens import selectors, services
+from tokens.ledger import Entry, ledger_debit
 from tokens.models import TokenAllocation, TokenLot, TokenTransaction
 from tokens.tests.factories import grant
 
@@ -73,9 +74,12 @@ def test_a_debit_over_50_lots_costs_the_statements_of_a_debit_over_1():
         grant(many, 10)
 
     with CaptureQueriesContext(connection) as over_one:
-        services.tokens_debit(user_id=few.pk, amount=495)
+        ledger_debit(user_id=few.pk, entry=Entry(amount=-495, transaction_type="usage"))
     with CaptureQueriesContext(connection) as over_fifty:
-        services.tokens_debit(user_id=many.pk, amount=495)
+        ledger_debit(user_id=many.pk, entry=Entry(amount=-495, transaction_type="usage"))
+    with CaptureQueriesContext(connection) as service_over_fifty:
+        services.tokens_debit(user_id=many.pk, amount=1)
 
     assert len(over_fifty) == len(over_one) == 1
+    assert len(service_over_fifty) == len(over_one) + 4, "BEGIN, SAVEPOINT, RELEASE, COMMIT"
     assert TokenLot.objects.filter(account__user=many, remaining=0).count() == 49

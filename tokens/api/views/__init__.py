@@ -1,6 +1,7 @@
 """Tokens' API: the user's balance, history, lots, usage and holds; services' usage and holds
 for any user; staff corrections."""
 
+from tokens.api.views.alerts import AlertsView
 from tokens.api.views.holds import (
     HoldCaptureView,
     HoldReleaseView,
@@ -26,6 +27,7 @@ from tokens.api.views.usage import (
 )
 
 __all__ = [
+    "AlertsView",
     "BalanceView",
     "ConsumeView",
     "EntryView",

@@ -1,0 +1,43 @@
+"""Where a webhook may go: https (or http where private addresses are allowed), a host that
+resolves, and never to a private, loopback, link-local or otherwise internal address, unless
+WEBHOOK_ALLOW_PRIVATE_URLS=1. Checked when an endpoint is saved and again before every
+delivery, because what a name resolves to can change."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to now (tests may replace this)."""
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def url_refusal(url: str) -> str | None:
+    """Why this URL may not receive webhooks, or None when it may."""
+    allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "The URL cannot be parsed."
+    allowed_schemes = {"https", "http"} if allow_private else {"https"}
+    if parts.scheme not in allowed_schemes:
+        return f"The URL must use {' or '.join(sorted(allowed_schemes))}."
+    if not parts.hostname or len(url) > 2000 or parts.username or parts.password:
+        return "The URL needs a host name, no credentials, and at most 2000 characters."
+    if allow_private:
+        return None
+    try:
+        addresses = resolve(parts.hostname, port)
+    except (OSError, UnicodeError):
+        return f"The host {parts.hostname} does not resolve."
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            return f"The host {parts.hostname} resolves to a private or internal address."
+    return None

@@ -1,0 +1,94 @@
+"""Webhooks in the admin: endpoints, events with their deliveries, and delivery attempts.
+Writes go through events.services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from events import services
+from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+
+
+class ReadOnly:
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Endpoints are created through the API, which shows their secret once."""
+
+    list_display = ["url", "is_active", "failing_since", "disabled_at", "created_at"]
+    list_filter = ["is_active", ("failing_since", admin.EmptyFieldListFilter)]
+    search_fields = ["url", "description"]
+    fields = [
+        "url",
+        "description",
+        "event_types",
+        "is_active",
+        "failing_since",
+        "disabled_at",
+        "disabled_reason",
+        "created_at",
+    ]
+    readonly_fields = [f for f in fields if f not in ("description",)]
+    actions = ["ping", "turn_on"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
+        services.endpoint_update(endpoint_id=obj.pk, description=obj.description)
+
+    @admin.action(description="Send a test ping")
+    def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint_id in queryset.values_list("pk", flat=True):
+            services.endpoint_ping(endpoint_id=endpoint_id)
+        self.message_user(request, "Ping queued.", messages.SUCCESS)
+
+    @admin.action(description="Turn on again (forgets past failures)")
+    def turn_on(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        for endpoint_id in queryset.values_list("pk", flat=True):
+            services.endpoint_update(endpoint_id=endpoint_id, is_active=True)
+        self.message_user(request, "Turned on.", messages.SUCCESS)
+
+
+class DeliveryInline(ReadOnly, admin.TabularInline):
+    model = Delivery
+    fields = ["endpoint", "status", "attempts", "next_attempt_at", "last_error", "completed_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ["created_at", "type", "webhook_id"]
+    list_filter = ["type"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["id", "type", "data", "created_at"]
+    inlines = [DeliveryInline]
+    actions = ["resend"]
+    show_full_result_count = False
+
+    @admin.action(description="Resend to every active endpoint")
+    def resend(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        queued = sum(
+            services.event_resend(event_id=pk) for pk in queryset.values_list("pk", flat=True)
+        )
+        self.message_user(request, f"{queued} deliveries queued again.", messages.SUCCESS)
+
+
+@admin.register(DeliveryAttempt)
+class DeliveryAttemptAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ["created_at", "delivery", "attempt", "status_code", "duration_ms", "error"]
+    list_filter = ["status_code"]
+    list_select_related = ["delivery__event", "delivery__endpoint"]
+    show_full_result_count = False

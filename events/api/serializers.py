@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from events.models import EVENT_TYPES
+
+
+class EndpointSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.CharField()
+    description = serializers.CharField()
+    event_types = serializers.ListField(child=serializers.CharField(), source="types")
+    is_active = serializers.BooleanField()
+    failing_since = serializers.DateTimeField(allow_null=True)
+    disabled_at = serializers.DateTimeField(allow_null=True)
+    disabled_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class EndpointWithSecretSerializer(EndpointSerializer):
+    secret = serializers.CharField(help_text="`whsec_…`: shown in this answer only.")
+
+
+class EndpointPageSerializer(serializers.Serializer):
+    items = EndpointSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+
+
+class EndpointCreateSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES), allow_empty=False, max_length=50
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class EndpointChangeSerializer(serializers.Serializer):
+    url = serializers.CharField(max_length=2000, required=False)
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        allow_empty=False,
+        max_length=50,
+        required=False,
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    is_active = serializers.BooleanField(required=False)
+
+
+class AttemptSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    event_id = serializers.CharField(source="delivery.event.webhook_id")
+    event_type = serializers.CharField(source="delivery.event.type")
+    attempt = serializers.IntegerField()
+    status_code = serializers.IntegerField(allow_null=True)
+    duration_ms = serializers.IntegerField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class AttemptPageSerializer(serializers.Serializer):
+    items = AttemptSerializer(many=True)
+    total = serializers.IntegerField()
+    page = serializers.IntegerField()
+    per_page = serializers.IntegerField()
+    pages = serializers.IntegerField()
+
+
+class QueuedSerializer(serializers.Serializer):
+    event_id = serializers.CharField()
+    deliveries = serializers.IntegerField()

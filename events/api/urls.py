@@ -1,0 +1,16 @@
+from django.urls import path
+
+from events.api import views
+
+app_name = "events"
+
+ENDPOINT = "admin/webhook-endpoints/<uuid:pk>"
+
+urlpatterns = [
+    path("admin/webhook-endpoints", views.EndpointsView.as_view(), name="endpoints"),
+    path(ENDPOINT, views.EndpointView.as_view(), name="endpoint"),
+    path(f"{ENDPOINT}/rotate-secret", views.RotateSecretView.as_view(), name="rotate-secret"),
+    path(f"{ENDPOINT}/test", views.PingView.as_view(), name="ping"),
+    path(f"{ENDPOINT}/deliveries", views.AttemptsView.as_view(), name="attempts"),
+    path("admin/webhook-events/<uuid:pk>/resend", views.ResendView.as_view(), name="resend"),
+]

@@ -1,0 +1,115 @@
+"""Staff: the seller's webhook endpoints, their delivery attempts, resending an event."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from common.api.pagination import PageQuerySerializer, page_count
+from events import selectors, services
+from events.api.serializers import (
+    AttemptPageSerializer,
+    EndpointChangeSerializer,
+    EndpointCreateSerializer,
+    EndpointPageSerializer,
+    EndpointSerializer,
+    EndpointWithSecretSerializer,
+    QueuedSerializer,
+)
+from events.models import Event
+
+TAGS = ["staff: webhooks"]
+
+
+def page_of(request: Request, items, serializer) -> Response:
+    query = PageQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    page, per_page = query.validated_data["page"], query.validated_data["per_page"]
+    total = items.count()
+    pages = page_count(page=page, per_page=per_page, total=total)
+    body = {
+        "items": list(items[(page - 1) * per_page : page * per_page]),
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "pages": pages,
+    }
+    return Response(serializer(body).data)
+
+
+class StaffView(APIView):
+    permission_classes = [permissions.IsAdminUser]
+
+
+class EndpointsView(StaffView):
+    @extend_schema(
+        tags=TAGS,
+        operation_id="admin_webhook_endpoints_list",
+        parameters=[PageQuerySerializer],
+        responses=EndpointPageSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        return page_of(request, selectors.endpoints_list(), EndpointPageSerializer)
+
+    @extend_schema(
+        tags=TAGS, request=EndpointCreateSerializer, responses={201: EndpointWithSecretSerializer}
+    )
+    def post(self, request: Request) -> Response:
+        payload = EndpointCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        endpoint = services.endpoint_create(**payload.validated_data)
+        body = EndpointWithSecretSerializer(endpoint).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class EndpointView(StaffView):
+    @extend_schema(tags=TAGS, responses=EndpointSerializer)
+    def get(self, request: Request, pk: UUID) -> Response:
+        return Response(EndpointSerializer(selectors.endpoint_get(endpoint_id=pk)).data)
+
+    @extend_schema(tags=TAGS, request=EndpointChangeSerializer, responses=EndpointSerializer)
+    def patch(self, request: Request, pk: UUID) -> Response:
+        payload = EndpointChangeSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        endpoint = services.endpoint_update(endpoint_id=pk, **payload.validated_data)
+        return Response(EndpointSerializer(endpoint).data)
+
+    @extend_schema(tags=TAGS, responses={204: None})
+    def delete(self, request: Request, pk: UUID) -> Response:
+        services.endpoint_delete(endpoint_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RotateSecretView(StaffView):
+    @extend_schema(tags=TAGS, request=None, responses=EndpointWithSecretSerializer)
+    def post(self, request: Request, pk: UUID) -> Response:
+        endpoint = services.endpoint_rotate_secret(endpoint_id=pk)
+        return Response(EndpointWithSecretSerializer(endpoint).data)
+
+
+class PingView(StaffView):
+    @extend_schema(tags=TAGS, request=None, responses={202: QueuedSerializer})
+    def post(self, request: Request, pk: UUID) -> Response:
+        event = services.endpoint_ping(endpoint_id=pk)
+        body = {"event_id": event.webhook_id, "deliveries": 1}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+class AttemptsView(StaffView):
+    @extend_schema(tags=TAGS, parameters=[PageQuerySerializer], responses=AttemptPageSerializer)
+    def get(self, request: Request, pk: UUID) -> Response:
+        attempts = selectors.attempts_of_endpoint(endpoint_id=pk)
+        return page_of(request, attempts, AttemptPageSerializer)
+
+
+class ResendView(StaffView):
+    @extend_schema(tags=TAGS, request=None, responses={202: QueuedSerializer})
+    def post(self, request: Request, pk: UUID) -> Response:
+        queued = services.event_resend(event_id=pk)
+        body = {"event_id": Event(id=pk).webhook_id, "deliveries": queued}
+        return Response(body, status=status.HTTP_202_ACCEPTED)

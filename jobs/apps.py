@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    """The worker's jobs: it sits above the money apps and calls their services."""
+
+    name = "jobs"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,162 @@
+"""The worker's work, as django-tasks tasks stored in the database (django-tasks-db):
+delivering webhooks, and the sweeps on a schedule. A scheduled task puts its next run in the
+queue when it ends; `schedule_ensure` (at the worker's start, and from every delivery shift)
+puts back any that is missing, so a worker killed mid-task loses nothing. Each sweep holds a
+lease (common.locks) while it runs, so two workers never run the same sweep at once."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.utils import timezone
+from django_tasks import task
+from django_tasks_db.models import DBTaskResult
+
+from common import services as common_services
+from common.locks import exclusive_lock
+from events.dispatch import Dispatcher
+from tokens import services as token_services
+
+logger = logging.getLogger(__name__)
+
+DELIVERY_SHIFT_SECONDS = 30
+STALE_RUN = timedelta(minutes=15)
+STALE_SHIFT = timedelta(minutes=2)
+_dispatcher: Dispatcher | None = None
+
+
+@task(queue_name="deliveries")
+def deliver_webhooks() -> None:
+    """A shift of sending due deliveries; the next shift is queued when it ends."""
+    global _dispatcher
+    if _dispatcher is None:
+        _dispatcher = Dispatcher()
+    schedule_ensure()
+    try:
+        _dispatcher.run_for(DELIVERY_SHIFT_SECONDS)
+    finally:
+        _reschedule(deliver_webhooks, timedelta(0))
+
+
+def _sweep(name: str, every: timedelta, work: Callable[[], object]) -> None:
+    schedule_ensure()
+    try:
+        with exclusive_lock(f"job:{name}") as held:
+            if held:
+                work()
+            else:
+                logger.info("%s is running in another worker; skipped", name)
+    finally:
+        _reschedule(SCHEDULE[name][0], every)
+
+
+@task()
+def expire_lots() -> None:
+    def work() -> None:
+        token_services.lots_expire()
+        token_services.lots_warn_expiring()
+
+    _sweep("expire_lots", timedelta(minutes=1), work)
+
+
+@task()
+def expire_holds() -> None:
+    _sweep("expire_holds", timedelta(minutes=1), token_services.holds_expire)
+
+
+@task()
+def reconcile_purchases() -> None:
+    _sweep("reconcile_purchases", timedelta(hours=1), lambda: _command("reconcile_purchases"))
+
+
+@task()
+def ledger_check() -> None:
+    _sweep("ledger_check", timedelta(hours=1), lambda: _command("ledger_check"))
+
+
+@task()
+def purge_records() -> None:
+    def work() -> None:
+        common_services.idempotency_records_purge(
+            older_than=timezone.now() - common_services.RETENTION
+        )
+        call_command("prune_db_task_results", min_age_days=1, verbosity=0)
+
+    _sweep("purge_records", timedelta(days=1), work)
+
+
+def _command(name: str) -> None:
+    """A management command whose refusals (exit codes) are for the log, not a crash."""
+    try:
+        call_command(name, verbosity=0)
+    except CommandError as error:
+        logger.error("%s: %s", name, error)
+
+
+SCHEDULE = {
+    "deliver_webhooks": (deliver_webhooks, timedelta(0)),
+    "expire_lots": (expire_lots, timedelta(minutes=1)),
+    "expire_holds": (expire_holds, timedelta(minutes=1)),
+    "reconcile_purchases": (reconcile_purchases, timedelta(hours=1)),
+    "ledger_check": (ledger_check, timedelta(hours=1)),
+    "purge_records": (purge_records, timedelta(days=1)),
+}
+
+
+def _queued(job) -> bool:
+    """Waiting to run, or running and not given up for dead."""
+    path = job.module_path
+    waiting = DBTaskResult.objects.filter(task_path=path, status="READY")
+    stale = STALE_SHIFT if job is deliver_webhooks else STALE_RUN
+    running = DBTaskResult.objects.filter(
+        task_path=path, status="RUNNING", started_at__gte=timezone.now() - stale
+    )
+    return waiting.exists() or running.exists()
+
+
+def _reap_dead_runs() -> None:
+    """Runs claimed by a worker process of this host that no longer exists (killed) are
+    marked failed, so their job is queued again at once rather than after STALE_RUN."""
+    host = socket.gethostname()
+    for run in DBTaskResult.objects.filter(status="RUNNING"):
+        pids = [
+            int(worker.rsplit("-", 2)[-2])
+            for worker in run.worker_ids
+            if worker.startswith(f"{host}-") and worker.rsplit("-", 2)[-2].isdigit()
+        ]
+        if pids and not any(_alive(pid) for pid in pids):
+            DBTaskResult.objects.filter(pk=run.pk, status="RUNNING").update(
+                status="FAILED", finished_at=timezone.now()
+            )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _reschedule(job, after: timedelta) -> None:
+    if not DBTaskResult.objects.filter(task_path=job.module_path, status="READY").exists():
+        job.using(run_after=timezone.now() + after).enqueue()
+
+
+def schedule_ensure() -> int:
+    """Queues every scheduled job that has no run waiting (or alive); returns how many."""
+    _reap_dead_runs()
+    queued = 0
+    for job, _every in SCHEDULE.values():
+        if not _queued(job):
+            job.enqueue()
+            queued += 1
+    return queued
