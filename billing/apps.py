@@ -6,7 +6,9 @@ class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from billing import signals
+        from billing import checks, signals
+
+        checks.register_checks()
 
         signals.invoice_paid.connect(
             signals.activate_paid_items, dispatch_uid="billing.activate_paid_items"

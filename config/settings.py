@@ -233,6 +233,8 @@ SPECTACULAR_SETTINGS = {
         "ItemStatusEnum": "billing.models.ItemStatus",
         "PurchaseStatusEnum": "billing.models.TokenBundlePurchase.Status",
         "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
+        "PaymentProviderEnum": "billing.models.Invoice.Provider",
+        "PayProviderEnum": [("stripe", "stripe"), ("test", "test")],
     },
 }
 
@@ -242,6 +244,9 @@ PAYMENT_WEBHOOK_SECRETS = env_list("PAYMENT_WEBHOOK_SECRET", [])
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+# The `test` payment provider: a checkout page of this server that pays without money.
+# For `make run` and demos only; `check --deploy` warns while it is on.
+PAYMENTS_TEST_MODE = env_bool("PAYMENTS_TEST_MODE", False)
 
 LOGGING = {
     "version": 1,

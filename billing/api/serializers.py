@@ -56,7 +56,10 @@ class MarkPaidRequestSerializer(serializers.Serializer):
 
 
 class PayRequestSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=["stripe"])
+    provider = serializers.ChoiceField(
+        choices=[Invoice.Provider.STRIPE, Invoice.Provider.TEST],
+        help_text="`test` only while the server runs with PAYMENTS_TEST_MODE=1; else a 400.",
+    )
 
 
 class PaymentWebhookRequestSerializer(serializers.Serializer):
@@ -196,9 +199,17 @@ class CheckoutResponseSerializer(serializers.Serializer):
 
 
 class PayResponseSerializer(serializers.Serializer):
-    provider = serializers.CharField()
+    provider = serializers.ChoiceField(choices=[Invoice.Provider.STRIPE, Invoice.Provider.TEST])
     checkout_url = serializers.URLField()
-    session_id = serializers.CharField()
+    session_id = serializers.CharField(
+        required=False, help_text="Stripe's Checkout Session; absent for the test provider."
+    )
+
+    def to_representation(self, instance) -> dict:
+        body = super().to_representation(instance)
+        if body.get("session_id") is None:
+            body.pop("session_id", None)
+        return body
 
 
 class StripeWebhookResponseSerializer(serializers.Serializer):

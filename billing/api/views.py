@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from django.conf import settings
@@ -134,7 +135,11 @@ class InvoicePayView(APIView):
     def post(self, request: Request, pk: UUID) -> Response:
         payload = PayRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        started = services.invoice_pay_with_stripe(invoice_id=pk, user_id=request.user.pk)
+        started = services.invoice_pay_start(
+            invoice_id=pk, user_id=request.user.pk, provider=payload.validated_data["provider"]
+        )
+        # The test provider's page is a path of this server; Stripe's URL is absolute already.
+        started = replace(started, checkout_url=request.build_absolute_uri(started.checkout_url))
         return Response(PayResponseSerializer(started).data)
 
 

@@ -15,6 +15,7 @@ from billing.services.invoices import (
 )
 from billing.services.numbers import invoice_number_next
 from billing.services.payments import PaymentStart, invoice_pay_with_stripe
+from billing.services.providers import invoice_pay_start, payment_provider_default
 from billing.services.refunds import (
     AlreadyRefunded,
     RefundResult,
@@ -35,9 +36,11 @@ __all__ = [
     "invoice_cancel",
     "invoice_capture",
     "invoice_number_next",
+    "invoice_pay_start",
     "invoice_pay_with_stripe",
     "invoice_refund",
     "invoice_refund_with_provider",
     "invoice_subscriptions_activate",
     "invoice_subscriptions_cancel",
+    "payment_provider_default",
 ]

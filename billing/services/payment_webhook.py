@@ -197,15 +197,16 @@ def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainErr
 def payment_event_settle(
     event: PaymentEvent, notice: PaymentNotice
 ) -> tuple[WebhookAnswer | None, DomainError | None]:
-    """Captures what the event's notice says and records the outcome on the (locked) event,
-    inside the caller's transaction. A refusal rolls back only the capture's savepoint."""
+    """Captures what the event's notice says, as a payment of the event's provider, and
+    records the outcome on the (locked) event, inside the caller's transaction. A refusal
+    rolls back only the capture's savepoint."""
     refusal = answer = None
     try:
         with transaction.atomic():
             captured = invoice_capture(
                 invoice_id=notice.invoice_id,
                 payment_reference=notice.payment_reference,
-                provider=PROVIDER,
+                provider=event.provider,
                 amount=notice.amount,
                 currency=notice.currency,
             )
