@@ -22,11 +22,12 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/base.txt | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
-## run: the service with demo data on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
+## run: the service with demo data and test payments on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
 run: $(VENV)/.base-installed
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py seed_demo
-	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-1} PAYMENTS_TEST_MODE=$${PAYMENTS_TEST_MODE:-1} \
+		$(PYTHON) manage.py runserver $(HOST):$(PORT)
 
 ## test: ruff, then the whole suite on PostgreSQL
 test: $(VENV)/.dev-installed
