@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from rest_framework import serializers
 
 from billing.models import (
@@ -13,20 +11,8 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from catalog.api.serializers import CurrencySerializer
-from common.api.fields import MoneyField
+from common.api.fields import MoneyField, TextField, UUIDStringField
 from common.api.pagination import PageQuerySerializer
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a string; DRF would also take an integer."""
-
-    default_error_messages = {"invalid": "Must be a UUID string."}
-
-    def to_internal_value(self, data) -> uuid.UUID:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
 
 # Requests.
 
@@ -34,12 +20,12 @@ class StrictUUIDField(serializers.UUIDField):
 class CheckoutRequestSerializer(serializers.Serializer):
     """Prices, totals and anything else in the body are ignored: prices come from the catalog."""
 
-    plan_id = StrictUUIDField(required=False, allow_null=True)
+    plan_id = UUIDStringField(required=False, allow_null=True)
     token_bundle_ids = serializers.ListField(
-        child=StrictUUIDField(), required=False, default=list, max_length=100
+        child=UUIDStringField(), required=False, default=list, max_length=100
     )
     add_on_ids = serializers.ListField(
-        child=StrictUUIDField(), required=False, default=list, max_length=100
+        child=UUIDStringField(), required=False, default=list, max_length=100
     )
 
 
@@ -48,11 +34,11 @@ class InvoiceListQuerySerializer(PageQuerySerializer):
 
 
 class StaffInvoiceListQuerySerializer(InvoiceListQuerySerializer):
-    user = serializers.UUIDField(required=False, help_text="A user's id.")
+    user = UUIDStringField(required=False, help_text="A user's id.")
 
 
 class MarkPaidRequestSerializer(serializers.Serializer):
-    payment_reference = serializers.CharField(max_length=255)
+    payment_reference = TextField(max_length=255)
 
 
 class PayRequestSerializer(serializers.Serializer):

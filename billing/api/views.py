@@ -144,7 +144,13 @@ class InvoicePayView(APIView):
 
 
 class SubscriptionView(APIView):
-    @extend_schema(tags=["invoices"], responses=CurrentSubscriptionSerializer)
+    @extend_schema(
+        tags=["invoices"],
+        responses={
+            200: CurrentSubscriptionSerializer,
+            404: error_response("`not_found`: no active or pending subscription."),
+        },
+    )
     def get(self, request: Request) -> Response:
         subscription = selectors.subscription_current(user_id=request.user.pk)
         return Response(CurrentSubscriptionSerializer(subscription).data)
@@ -153,6 +159,7 @@ class SubscriptionView(APIView):
 class PaymentWebhookView(APIView):
     """Signed by the provider, not authenticated by JWT; never throttled (providers retry)."""
 
+    reads_raw_body = True
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     throttle_classes: list = []
@@ -183,6 +190,7 @@ class PaymentWebhookView(APIView):
 class StripeWebhookView(APIView):
     """Verified by the Stripe SDK with STRIPE_WEBHOOK_SECRET; never throttled."""
 
+    reads_raw_body = True
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     throttle_classes: list = []

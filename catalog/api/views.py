@@ -21,6 +21,7 @@ from catalog.api.serializers import (
     TokenBundleOfferListSerializer,
     TokenBundleWriteSerializer,
 )
+from catalog.filters import ORDERING_CHOICES, SEARCH_MAX_LENGTH, TRUE_OR_FALSE
 from catalog.models import AddOn, CatalogItem, Plan, TokenBundle
 from common.api.pagination import PagePagination
 from common.api.schema import error_response
@@ -55,17 +56,18 @@ class PlanListView(PublicCatalogView):
 
 
 STAFF_LIST_PARAMETERS = [
-    OpenApiParameter("include_inactive", str, enum=["true", "false"], description="Default false."),
-    OpenApiParameter("search", str, description="Part of the name, any case."),
     OpenApiParameter(
-        "ordering",
+        "include_inactive",
         str,
-        enum=[
-            f"{sign}{field}"
-            for field in ["sort_order", "price", "name", "created_at"]
-            for sign in ["", "-"]
-        ],
+        enum=[value for value, _ in TRUE_OR_FALSE],
+        description="Default false.",
     ),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "maxLength": SEARCH_MAX_LENGTH},
+        description="Part of the name, any case.",
+    ),
+    OpenApiParameter("ordering", str, enum=[value for value, _ in ORDERING_CHOICES]),
 ]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +21,6 @@ from tokens.api.serializers import (
     ConsumeRequestSerializer,
     ConsumeResponseSerializer,
     CursorField,
-    HistoryCursorPageSerializer,
     HistoryPageSerializer,
     HistoryQuerySerializer,
     StaffTokenTransactionSerializer,
@@ -37,11 +36,7 @@ class BalanceView(APIView):
 
 
 HISTORY_RESPONSES = {
-    (200, "application/json"): PolymorphicProxySerializer(
-        component_name="TokenHistory",
-        serializers=[HistoryPageSerializer, HistoryCursorPageSerializer],
-        resource_type_field_name=None,
-    ),
+    (200, "application/json"): HistoryPageSerializer,
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="With `format=csv`."),
 }
 
@@ -73,7 +68,7 @@ class HistoryView(APIView):
                 per_page=per_page,
             )
             body = {"items": found.items, "per_page": per_page, "next_cursor": _cursor(found)}
-            return Response(HistoryCursorPageSerializer(body).data)
+            return Response(HistoryPageSerializer(body).data)
         found = selectors.token_history_page(
             user_id=request.user.pk, filters=filters, page=options["page"], per_page=per_page
         )
