@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/$(PROJECT))
 PYTEST_ARGS ?=
 
-.PHONY: run test serve bench lint format clean
+.PHONY: run test fuzz serve bench lint format clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -36,6 +36,12 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+## fuzz: Schemathesis against the live server's OpenAPI schema, every check and phase, on
+## PostgreSQL (its own database); FUZZ_SECONDS (default 300) bounds the run
+fuzz: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/fuzz.py
 
 ## serve: production server (gunicorn); needs SECRET_KEY and DATABASE_URL
 serve: $(VENV)/.base-installed
