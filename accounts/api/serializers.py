@@ -7,7 +7,7 @@ from common.api.fields import TextField
 
 
 class RegisterRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)
     password = TextField(max_length=128, trim_whitespace=False, write_only=True)
 
 
@@ -24,7 +24,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class LoginRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)
     password = TextField(max_length=128, trim_whitespace=False, write_only=True)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -93,6 +93,13 @@ class ConsumeView(APIView):
         tags=["tokens"],
         parameters=[idempotency_parameter(required=True)],
         request=ConsumeRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "One report",
+                value={"amount": 3, "description": "Quarterly report", "reference": "job-42"},
+                request_only=True,
+            )
+        ],
         responses={
             201: ConsumeResponseSerializer,
             402: error_response("`insufficient_tokens`: the balance is short; nothing changed."),
