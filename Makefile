@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/$(PROJECT))
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite serve bench lint format clean
+.PHONY: run test test-sqlite fuzz serve bench lint format clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -22,11 +22,12 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/base.txt | $(PYTHON)
 	$(PYTHON) -m pip install --quiet -r requirements/dev.txt
 	touch $@ $(VENV)/.base-installed
 
-## run: the service with demo data on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
+## run: the service with demo data and test payments on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
 run: $(VENV)/.base-installed
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py seed_demo
-	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py runserver $(HOST):$(PORT)
+	DEBUG=$${DEBUG:-1} PAYMENTS_TEST_MODE=$${PAYMENTS_TEST_MODE:-1} \
+		$(PYTHON) manage.py runserver $(HOST):$(PORT)
 
 ## test: ruff, then the whole suite on PostgreSQL
 test: $(VENV)/.dev-installed
@@ -41,6 +42,12 @@ test: $(VENV)/.dev-installed
 test-sqlite: $(VENV)/.dev-installed
 	@sqlite_dir=$$(mktemp -d) && trap 'rm -rf "$$sqlite_dir"' EXIT && \
 	DATABASE_URL=sqlite:///$$sqlite_dir/db.sqlite3 $(BIN)/pytest -n 2 -m "sqlite and not through_pgbouncer" $(PYTEST_ARGS)
+
+## fuzz: Schemathesis against the live server's OpenAPI schema, every check and phase, on
+## PostgreSQL (its own database); FUZZ_SECONDS (default 300) bounds the run
+fuzz: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/fuzz.py
 
 ## serve: production server (gunicorn); needs SECRET_KEY and DATABASE_URL
 serve: $(VENV)/.base-installed

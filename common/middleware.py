@@ -21,6 +21,11 @@ logger = logging.getLogger("common.api")
 
 API_PREFIX = "/api/"
 VERSIONED_PREFIX = "/api/v1/"
+# Below gunicorn's own limits (config/gunicorn.py), so that for anything up to those this
+# answers, in JSON, rather than gunicorn with an HTML page.
+MAX_URL_LENGTH = 4096
+MAX_HEADER_LENGTH = 8192
+MAX_HEADER_COUNT = 100
 
 
 class ApiMiddleware:
@@ -36,6 +41,9 @@ class ApiMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
+        too_big = self._too_big(request)
+        if too_big is not None:
+            return too_big
         if request.path_info.startswith(VERSIONED_PREFIX) and request.path_info.endswith("/"):
             request.path_info = request.path_info.rstrip("/")
         if self._declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
@@ -54,6 +62,20 @@ class ApiMiddleware:
             "Unhandled exception on %s %s", request.method, request.path, exc_info=exception
         )
         return json_error(500)
+
+    @staticmethod
+    def _too_big(request: HttpRequest) -> HttpResponse | None:
+        """414 for an over-long URL, 431 for too many or too large headers."""
+        if len(request.get_full_path()) > MAX_URL_LENGTH:
+            message = f"The URL is longer than {MAX_URL_LENGTH} characters."
+            return json_error(414, message=message)
+        headers = [value for name, value in request.META.items() if name.startswith("HTTP_")]
+        if len(headers) > MAX_HEADER_COUNT:
+            return json_error(431, message=f"More than {MAX_HEADER_COUNT} request headers.")
+        if any(len(value) > MAX_HEADER_LENGTH for value in headers):
+            message = f"A request header is longer than {MAX_HEADER_LENGTH} characters."
+            return json_error(431, message=message)
+        return None
 
     @staticmethod
     def _declared_length(request: HttpRequest) -> int:

@@ -58,3 +58,11 @@ def child_exit(server, worker) -> None:
 def on_exit(server) -> None:
     for folder in _created_metrics_dir:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Generous enough that the application, not gunicorn, refuses what is too long: it answers in
+# JSON (common.middleware: URLs over 4096 characters, headers over 8192, more than 100 of
+# them), where gunicorn would answer with an HTML page. Beyond these, gunicorn still refuses.
+limit_request_line = 8190
+limit_request_field_size = 16384
+limit_request_fields = 200

@@ -275,6 +275,8 @@ SPECTACULAR_SETTINGS = {
         "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
         "LotCategoryEnum": "tokens.models.LotCategory",
         "GrantCategoryEnum": "tokens.services.lots.GRANTABLE",
+        "PaymentProviderEnum": "billing.models.Invoice.Provider",
+        "PayProviderEnum": [("stripe", "stripe"), ("test", "test")],
     },
 }
 
@@ -305,6 +307,9 @@ PAYMENT_WEBHOOK_SECRETS = env_list("PAYMENT_WEBHOOK_SECRET", [])
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+# The `test` payment provider: a checkout page of this server that pays without money.
+# For `make run` and demos only; `check --deploy` warns while it is on.
+PAYMENTS_TEST_MODE = env_bool("PAYMENTS_TEST_MODE", False)
 
 # /metrics answers loopback clients, and others that send `Authorization: Bearer <this>`.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

@@ -24,5 +24,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/overview/", billing_overview_page, name="billing-overview"),
     path("admin/", admin.site.urls),
+    path("test-checkout/", include("billing.hosted.urls")),
     path("", include("pages.urls")),
 ]

@@ -1,4 +1,5 @@
-"""The purchase flow of the pages: a checkout, then Stripe Checkout."""
+"""The purchase flow of the pages: a checkout, then Stripe Checkout (or the test provider's
+page when Stripe is not configured and test payments are on)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from common.errors import InvalidState
 
 
 def purchase_start(*, user_id: UUID, bundle_ids: Sequence[UUID], submission: UUID) -> str:
-    """Checks out the chosen bundles and starts paying with Stripe; returns where the browser
-    goes next.
+    """Checks out the chosen bundles and starts paying with the default provider (Stripe, else
+    the test provider); returns where the browser goes next.
 
     `submission` is fixed when the page is rendered, so a double click or a resubmit after
     the back button finds the same invoice (the checkout's idempotency key) and the same
-    Stripe session (its stored session), and a paid one sends the browser to its receipt.
+    Stripe session (its stored session) or test page, and a paid one sends the browser to its
+    receipt.
     Raises Invalid (from checkout), InvalidState for a cancelled purchase and
     PaymentProviderError.
     """
@@ -34,7 +36,10 @@ def purchase_start(*, user_id: UUID, bundle_ids: Sequence[UUID], submission: UUI
         return purchase_success_url(invoice)
     if invoice.status == Invoice.Status.CANCELLED:
         raise InvalidState("That purchase was cancelled; choose your bundles again.")
-    return billing.invoice_pay_with_stripe(invoice_id=invoice.pk, user_id=user_id).checkout_url
+    started = billing.invoice_pay_start(
+        invoice_id=invoice.pk, user_id=user_id, provider=billing.payment_provider_default()
+    )
+    return started.checkout_url
 
 
 def purchase_success_url(invoice: Invoice) -> str:

@@ -18,6 +18,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.services import user_register
+from billing import services as billing
 from catalog.selectors import bundles_for_sale
 from common.api.throttling import FormThrottle
 from common.errors import DomainError, Invalid, NotFound
@@ -102,7 +103,8 @@ def purchase(request: HttpRequest) -> HttpResponse:
         else:
             return redirect(target)
     chosen = set(form["bundles"].value() or [])
-    context = {"bundles": bundles, "form": form, "chosen": chosen}
+    provider = billing.payment_provider_default()
+    context = {"bundles": bundles, "form": form, "chosen": chosen, "provider": provider}
     return render(request, "pages/purchase.html", context, status=400 if form.errors else 200)
 
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import User
+from common.api.fields import TextField
 
 
 class RegisterRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)
+    password = TextField(max_length=128, trim_whitespace=False, write_only=True)
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):
@@ -23,8 +24,8 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class LoginRequestSerializer(serializers.Serializer):
-    email = serializers.EmailField(max_length=254)
-    password = serializers.CharField(max_length=128, trim_whitespace=False, write_only=True)
+    email = serializers.EmailField(max_length=254, trim_whitespace=False)
+    password = TextField(max_length=128, trim_whitespace=False, write_only=True)
 
 
 class LoginResponseSerializer(serializers.Serializer):
@@ -34,7 +35,7 @@ class LoginResponseSerializer(serializers.Serializer):
 
 
 class RefreshRequestSerializer(serializers.Serializer):
-    refresh = serializers.CharField()
+    refresh = TextField()
 
 
 class RefreshResponseSerializer(serializers.Serializer):

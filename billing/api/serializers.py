@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from rest_framework import serializers
 
 from billing.models import (
@@ -13,20 +11,8 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from catalog.api.serializers import CurrencySerializer
-from common.api.fields import MoneyField
+from common.api.fields import MoneyField, TextField, UUIDStringField
 from common.api.pagination import PageQuerySerializer
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a string; DRF would also take an integer."""
-
-    default_error_messages = {"invalid": "Must be a UUID string."}
-
-    def to_internal_value(self, data) -> uuid.UUID:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
 
 # Requests.
 
@@ -34,12 +20,12 @@ class StrictUUIDField(serializers.UUIDField):
 class CheckoutRequestSerializer(serializers.Serializer):
     """Prices, totals and anything else in the body are ignored: prices come from the catalog."""
 
-    plan_id = StrictUUIDField(required=False, allow_null=True)
+    plan_id = UUIDStringField(required=False, allow_null=True)
     token_bundle_ids = serializers.ListField(
-        child=StrictUUIDField(), required=False, default=list, max_length=100
+        child=UUIDStringField(), required=False, default=list, max_length=100
     )
     add_on_ids = serializers.ListField(
-        child=StrictUUIDField(), required=False, default=list, max_length=100
+        child=UUIDStringField(), required=False, default=list, max_length=100
     )
 
 
@@ -48,15 +34,18 @@ class InvoiceListQuerySerializer(PageQuerySerializer):
 
 
 class StaffInvoiceListQuerySerializer(InvoiceListQuerySerializer):
-    user = serializers.UUIDField(required=False, help_text="A user's id.")
+    user = UUIDStringField(required=False, help_text="A user's id.")
 
 
 class MarkPaidRequestSerializer(serializers.Serializer):
-    payment_reference = serializers.CharField(max_length=255)
+    payment_reference = TextField(max_length=255)
 
 
 class PayRequestSerializer(serializers.Serializer):
-    provider = serializers.ChoiceField(choices=["stripe"])
+    provider = serializers.ChoiceField(
+        choices=[Invoice.Provider.STRIPE, Invoice.Provider.TEST],
+        help_text="`test` only while the server runs with PAYMENTS_TEST_MODE=1; else a 400.",
+    )
 
 
 class PaymentWebhookRequestSerializer(serializers.Serializer):
@@ -196,9 +185,17 @@ class CheckoutResponseSerializer(serializers.Serializer):
 
 
 class PayResponseSerializer(serializers.Serializer):
-    provider = serializers.CharField()
+    provider = serializers.ChoiceField(choices=[Invoice.Provider.STRIPE, Invoice.Provider.TEST])
     checkout_url = serializers.URLField()
-    session_id = serializers.CharField()
+    session_id = serializers.CharField(
+        required=False, help_text="Stripe's Checkout Session; absent for the test provider."
+    )
+
+    def to_representation(self, instance) -> dict:
+        body = super().to_representation(instance)
+        if body.get("session_id") is None:
+            body.pop("session_id", None)
+        return body
 
 
 class StripeWebhookResponseSerializer(serializers.Serializer):

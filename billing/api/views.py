@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from django.conf import settings
@@ -133,12 +134,22 @@ class InvoicePayView(APIView):
     def post(self, request: Request, pk: UUID) -> Response:
         payload = PayRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        started = services.invoice_pay_with_stripe(invoice_id=pk, user_id=request.user.pk)
+        started = services.invoice_pay_start(
+            invoice_id=pk, user_id=request.user.pk, provider=payload.validated_data["provider"]
+        )
+        # The test provider's page is a path of this server; Stripe's URL is absolute already.
+        started = replace(started, checkout_url=request.build_absolute_uri(started.checkout_url))
         return Response(PayResponseSerializer(started).data)
 
 
 class SubscriptionView(APIView):
-    @extend_schema(tags=["invoices"], responses=CurrentSubscriptionSerializer)
+    @extend_schema(
+        tags=["invoices"],
+        responses={
+            200: CurrentSubscriptionSerializer,
+            404: error_response("`not_found`: no active or pending subscription."),
+        },
+    )
     def get(self, request: Request) -> Response:
         subscription = selectors.subscription_current(user_id=request.user.pk)
         return Response(CurrentSubscriptionSerializer(subscription).data)
@@ -147,6 +158,7 @@ class SubscriptionView(APIView):
 class PaymentWebhookView(APIView):
     """Signed by the provider, not authenticated by JWT; never throttled (providers retry)."""
 
+    reads_raw_body = True
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     throttle_classes: list = []
@@ -177,6 +189,7 @@ class PaymentWebhookView(APIView):
 class StripeWebhookView(APIView):
     """Verified by the Stripe SDK with STRIPE_WEBHOOK_SECRET; never throttled."""
 
+    reads_raw_body = True
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
     throttle_classes: list = []

@@ -43,6 +43,7 @@ class Invoice(models.Model):
         PAYMENT = "payment", "Payment webhook"
         STRIPE = "stripe", "Stripe"
         MANUAL = "manual", "Marked paid by staff"
+        TEST = "test", "Test payment (no money)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     number = models.CharField(max_length=32, unique=True)

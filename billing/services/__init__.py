@@ -12,6 +12,7 @@ from billing.services.fulfilment import Delivery, TakeBack, invoice_deliver, inv
 from billing.services.invoices import invoice_cancel
 from billing.services.numbers import invoice_number_next
 from billing.services.payments import PaymentStart, invoice_pay_with_stripe
+from billing.services.providers import invoice_pay_start, payment_provider_default
 from billing.services.refunds import (
     InvoiceAlreadyRefunded,
     RefundResult,
@@ -35,8 +36,10 @@ __all__ = [
     "invoice_capture",
     "invoice_deliver",
     "invoice_number_next",
+    "invoice_pay_start",
     "invoice_pay_with_stripe",
     "invoice_refund",
     "invoice_refund_with_provider",
     "invoice_take_back",
+    "payment_provider_default",
 ]

@@ -13,11 +13,20 @@ DONE = (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED)
 UNVERIFIED_PAYLOAD_LIMIT = 10_000
 
 
+def storable(text: str) -> str:
+    """Text as PostgreSQL can store it: a NUL (which a body may carry) becomes U+FFFD."""
+    return text.replace("\x00", "\ufffd")
+
+
 def event_claim(*, provider: str, event_id: str, fields: dict) -> PaymentEvent:
     """The event's row, inside the caller's transaction: new, or the first delivery's, locked
     and with this delivery counted. Concurrent deliveries of one event wait here for each other
     (the unique index, then the row lock), so only the first acts."""
     require_transaction("event_claim")
+    event_id = storable(event_id)
+    fields = {
+        name: storable(value) if isinstance(value, str) else value for name, value in fields.items()
+    }
     if not event_id:
         return PaymentEvent.objects.create(provider=provider, **fields)
     event, created = PaymentEvent.objects.get_or_create(
@@ -50,12 +59,13 @@ def event_record(
     """
     if not signature_valid and len(payload) > UNVERIFIED_PAYLOAD_LIMIT:
         payload = payload[:UNVERIFIED_PAYLOAD_LIMIT] + f"... [{len(payload)} characters in all]"
+    event_id, payload = storable(event_id), storable(payload)
     fields = {
-        "event_type": event_type,
+        "event_type": storable(event_type),
         "payload": payload,
         "signature_valid": signature_valid,
         "outcome": outcome,
-        "error": error[:5000],
+        "error": storable(error[:5000]),
         "processed_at": timezone.now(),
     }
     with transaction.atomic():

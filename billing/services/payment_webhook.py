@@ -77,7 +77,7 @@ def signature_verify(
             timestamp = value
         elif name == "v1":
             signatures.append(value.encode("ascii", "replace"))
-    if timestamp is None or not timestamp.isdigit() or not signatures:
+    if timestamp is None or not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
         raise InvalidSignature("The signature header must be t=<unix seconds>,v1=<hex digest>.")
     if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
         raise InvalidSignature("The signature's timestamp is more than 300 seconds from now.")
@@ -98,15 +98,15 @@ def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
     if not isinstance(data, dict):
         raise Invalid("non_field_errors", "The body must be a JSON object.")
     event_id = data.get("event_id", "")
-    if not isinstance(event_id, str) or len(event_id) > 255:
-        raise Invalid("event_id", "Must be a string of at most 255 characters.")
+    if not isinstance(event_id, str) or len(event_id) > 255 or "\x00" in event_id:
+        raise Invalid("event_id", "Must be a string of at most 255 characters, without NUL.")
     try:
         invoice_id = uuid.UUID(_required_text(data, "invoice_id"))
     except ValueError as error:
         raise Invalid("invoice_id", "Must be a UUID.") from error
     reference = _required_text(data, "payment_reference").strip()
-    if not reference or len(reference) > 255:
-        raise Invalid("payment_reference", "Must be 1 to 255 characters.")
+    if not reference or len(reference) > 255 or "\x00" in reference:
+        raise Invalid("payment_reference", "Must be 1 to 255 characters, without NUL.")
     currency = _required_text(data, "currency").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise Invalid("currency", "Must be a three-letter ISO 4217 code.")
@@ -201,8 +201,9 @@ def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainErr
 def payment_event_capture(
     event: PaymentEvent, notice: PaymentNotice
 ) -> tuple[WebhookAnswer | None, DomainError | None]:
-    """Captures what the event's notice says and records the outcome on the (locked) event,
-    inside the caller's transaction. A refusal rolls back only the capture's savepoint."""
+    """Captures what the event's notice says, as a payment of the event's provider, and
+    records the outcome on the (locked) event, inside the caller's transaction. A refusal
+    rolls back only the capture's savepoint."""
     require_transaction("payment_event_capture")
     refusal = answer = None
     try:
@@ -210,7 +211,7 @@ def payment_event_capture(
             captured = invoice_capture(
                 invoice_id=notice.invoice_id,
                 payment_reference=notice.payment_reference,
-                provider=PROVIDER,
+                provider=event.provider,
                 amount=notice.amount,
                 currency=notice.currency,
             )

@@ -21,7 +21,7 @@ SESSION_REUSE_MARGIN = timedelta(minutes=10)
 class PaymentStart:
     provider: str
     checkout_url: str
-    session_id: str
+    session_id: str | None = None
 
 
 def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
@@ -35,7 +35,7 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
     PaymentProviderError.
     """
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
-    _pending(invoice)
+    invoice_require_pending(invoice)
     expires = invoice.stripe_session_expires_at
     if invoice.stripe_session_id and expires and expires > timezone.now() + SESSION_REUSE_MARGIN:
         return PaymentStart("stripe", invoice.stripe_session_url, invoice.stripe_session_id)
@@ -59,12 +59,13 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
     )
     if not stored:
         current = Invoice.objects.get(pk=invoice.pk)
-        _pending(current)
+        invoice_require_pending(current)
         return PaymentStart("stripe", current.stripe_session_url, current.stripe_session_id)
     return PaymentStart("stripe", session.url, session.id)
 
 
-def _pending(invoice: Invoice) -> None:
+def invoice_require_pending(invoice: Invoice) -> None:
+    """Raises InvalidState unless the invoice can still be paid."""
     if invoice.status != Invoice.Status.PENDING:
         raise InvalidState(
             f"Invoice {invoice.number} is {invoice.status}; only a pending one is paid."

@@ -12,6 +12,8 @@ from common.tests.helpers import database_state
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
+SOME_ID = "3f2b8a1e-5c4d-4e6f-8a9b-0c1d2e3f4a5b"
+
 
 @pytest.fixture
 def bundle():
@@ -43,9 +45,32 @@ def test_invoices_filter_by_status(user_client, user, bundle):
     assert body["items"][0]["payment_reference"] == "pay-1"
 
 
-@pytest.mark.parametrize("params", [{"status": "lost"}, {"page": 0}, {"per_page": 500}])
-def test_invoice_list_refuses_bad_parameters(user_client, params):
-    assert user_client.get("/api/v1/user/invoices", params).status_code == 400
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"status": "lost"}, "status"),
+        ({"page": 0}, "page"),
+        ({"per_page": 500}, "per_page"),
+        ({"status": ""}, "status"),
+        ({"status": ["paid", "pending"]}, "status"),
+        ({"per_page": ""}, "per_page"),
+    ],
+)
+def test_invoice_list_refuses_bad_parameters(user_client, params, field):
+    response = user_client.get("/api/v1/user/invoices", params)
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == [field]
+
+
+@pytest.mark.parametrize(
+    "user_param", ["", "not-a-uuid", "0" * 32, f"urn:uuid:{SOME_ID}", [SOME_ID, SOME_ID]]
+)
+def test_staff_invoice_list_refuses_a_malformed_user(staff_client, user_param):
+    response = staff_client.get("/api/v1/admin/invoices", {"user": user_param})
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["user"]
 
 
 def test_invoice_detail(user_client, user, bundle):

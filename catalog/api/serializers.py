@@ -13,7 +13,13 @@ from catalog.models import (
     TokenBundle,
     UsageMode,
 )
-from common.api.fields import MoneyField, StrictIntegerField
+from common.api.fields import (
+    FlagField,
+    MoneyField,
+    StrictIntegerField,
+    TextField,
+    UUIDStringField,
+)
 
 PRICE_LIMIT = Decimal("100000000")
 INT32_MAX = 2_147_483_647
@@ -124,11 +130,11 @@ class PublicPlanListSerializer(serializers.Serializer):
 class CatalogItemWriteSerializer(serializers.Serializer):
     """Staff create and change. Unknown and read-only fields are ignored, as DRF does."""
 
-    name = serializers.CharField(max_length=255)
-    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
-    price = MoneyField(max_digits=None, decimal_places=2)
-    currency_id = serializers.UUIDField(required=False)
-    is_active = serializers.BooleanField(required=False)
+    name = TextField(max_length=255)
+    description = TextField(max_length=5000, allow_blank=True, required=False)
+    price = MoneyField()
+    currency_id = UUIDStringField(required=False)
+    is_active = FlagField(required=False)
     sort_order = StrictIntegerField(required=False, min_value=-INT32_MAX, max_value=INT32_MAX)
     version = StrictIntegerField(
         required=False,

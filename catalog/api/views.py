@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -21,6 +26,7 @@ from catalog.api.serializers import (
     TokenBundleOfferListSerializer,
     TokenBundleWriteSerializer,
 )
+from catalog.filters import ORDERING_CHOICES, SEARCH_MAX_LENGTH, TRUE_OR_FALSE
 from catalog.models import AddOn, CatalogItem, Plan, TokenBundle
 from common.api.pagination import PagePagination
 from common.api.schema import error_response
@@ -55,17 +61,18 @@ class PlanListView(PublicCatalogView):
 
 
 STAFF_LIST_PARAMETERS = [
-    OpenApiParameter("include_inactive", str, enum=["true", "false"], description="Default false."),
-    OpenApiParameter("search", str, description="Part of the name, any case."),
     OpenApiParameter(
-        "ordering",
+        "include_inactive",
         str,
-        enum=[
-            f"{sign}{field}"
-            for field in ["sort_order", "price", "name", "created_at"]
-            for sign in ["", "-"]
-        ],
+        enum=[value for value, _ in TRUE_OR_FALSE],
+        description="Default false.",
     ),
+    OpenApiParameter(
+        "search",
+        {"type": "string", "maxLength": SEARCH_MAX_LENGTH, "pattern": "^[^\\x00]*$"},
+        description="Part of the name, any case.",
+    ),
+    OpenApiParameter("ordering", str, enum=[value for value, _ in ORDERING_CHOICES]),
 ]
 
 
@@ -118,10 +125,12 @@ class CatalogStaffViewSet(viewsets.ViewSet):
         return Response(self.output_serializer(item).data)
 
 
-def staff_schema(tag: str, output, write):
-    """The OpenAPI description of a CatalogStaffViewSet subclass."""
+def staff_schema(tag: str, output, write, example: dict):
+    """The OpenAPI description of a CatalogStaffViewSet subclass; `example` is a valid body
+    (Swagger UI shows it; `make fuzz` sends it)."""
     conflict = error_response("`version_conflict`: the body's version is not the current one.")
     in_use = error_response("`in_use`: the item was bought; deactivate it instead.")
+    examples = [OpenApiExample("A typical item", value=example, request_only=True)]
 
     def operation(description: str, **kwargs):
         return extend_schema(tags=[tag], description=description, **kwargs)
@@ -132,38 +141,57 @@ def staff_schema(tag: str, output, write):
             parameters=STAFF_LIST_PARAMETERS,
             responses=output(many=True),
         ),
-        create=operation("Create an item.", request=write, responses={201: output}),
+        create=operation(
+            "Create an item.", request=write, responses={201: output}, examples=examples
+        ),
         retrieve=operation("One item, active or not.", responses=output),
         update=operation(
             "Change an item; the body may be partial. Every change adds 1 to `version`.",
             request=write(partial=True),
             responses={200: output, 409: conflict},
+            examples=examples,
         ),
         partial_update=operation(
             "Change an item. Every change adds 1 to `version`.",
             request=write(partial=True),
             responses={200: output, 409: conflict},
+            examples=examples,
         ),
         destroy=operation("Delete an item never bought.", responses={204: None, 409: in_use}),
         toggle_active=operation("Flip `is_active`.", request=None, responses=output),
     )
 
 
-@staff_schema("staff: token bundles", StaffTokenBundleSerializer, TokenBundleWriteSerializer)
+@staff_schema(
+    "staff: token bundles",
+    StaffTokenBundleSerializer,
+    TokenBundleWriteSerializer,
+    {"name": "Starter", "price": "45.00", "token_amount": 50, "sort_order": 1},
+)
 class TokenBundleStaffViewSet(CatalogStaffViewSet):
     model = TokenBundle
     output_serializer = StaffTokenBundleSerializer
     write_serializer = TokenBundleWriteSerializer
 
 
-@staff_schema("staff: add-ons", StaffAddOnSerializer, AddOnWriteSerializer)
+@staff_schema(
+    "staff: add-ons",
+    StaffAddOnSerializer,
+    AddOnWriteSerializer,
+    {"name": "Priority support", "price": "9.00", "billing_period": "monthly"},
+)
 class AddOnStaffViewSet(CatalogStaffViewSet):
     model = AddOn
     output_serializer = StaffAddOnSerializer
     write_serializer = AddOnWriteSerializer
 
 
-@staff_schema("staff: plans", StaffPlanSerializer, PlanWriteSerializer)
+@staff_schema(
+    "staff: plans",
+    StaffPlanSerializer,
+    PlanWriteSerializer,
+    {"name": "Team", "price": "29.00", "billing_period": "monthly", "is_active": True},
+)
 class PlanStaffViewSet(CatalogStaffViewSet):
     model = Plan
     output_serializer = StaffPlanSerializer

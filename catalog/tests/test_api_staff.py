@@ -89,10 +89,31 @@ COMMON_BAD_INPUT = [
     ({"price": "five"}, "price"),
     ({"price": True}, "price"),
     ({"price": None}, "price"),
+    # Out of range: once a 500 (DRF quantized them beyond its precision).
+    ({"price": "1e100"}, "price"),
+    ({"price": 1e100}, "price"),
+    ({"price": "999999999999999999999999999999"}, "price"),
+    ({"price": 999999999999999999999999999999}, "price"),
+    # Only plain digits, as the schema's pattern says.
+    ({"price": " 5"}, "price"),
+    ({"price": "+5"}, "price"),
+    ({"price": ".5"}, "price"),
+    ({"price": "5."}, "price"),
+    ({"price": "1_000"}, "price"),
+    ({"price": "\u0665"}, "price"),
+    ({"price": "00000000005"}, "price"),
     ({"sort_order": "3"}, "sort_order"),
     ({"sort_order": 1.5}, "sort_order"),
     ({"is_active": "maybe"}, "is_active"),
+    ({"is_active": "yes"}, "is_active"),
+    ({"is_active": 1}, "is_active"),
     ({"currency_id": "not-a-uuid"}, "currency_id"),
+    ({"currency_id": "0" * 32}, "currency_id"),
+    ({"currency_id": 5}, "currency_id"),
+    ({"name": 5}, "name"),
+    ({"name": "\x85" + "x" * 255}, "name"),
+    ({"name": "nul\x00"}, "name"),
+    ({"description": 5.5}, "description"),
 ]
 BUNDLE_BAD_INPUT = [
     ({"token_amount": 5.7}, "token_amount"),
@@ -119,6 +140,19 @@ def test_create_refuses_bad_input_naming_the_field(staff_client, kind, overrides
     assert body["code"] == "validation_error"
     assert field in body["fields"]
     assert field in body["error"]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+@pytest.mark.parametrize("price", ["1e100", "999999999999999999999999999999", 1e100])
+def test_an_out_of_range_price_on_change_is_400_naming_it(staff_client, kind, method, price):
+    item = make(kind)
+    before = database_state()
+
+    response = getattr(staff_client, method)(url(kind, item), {"price": price})
+
+    assert response.status_code == 400
+    assert list(response.json()["fields"]) == ["price"]
     assert database_state() == before
 
 
@@ -365,6 +399,19 @@ def test_list_pages(staff_client, kind):
         ({"per_page": "1.5"}, "per_page"),
         ({"ordering": "password"}, "ordering"),
         ({"include_inactive": "perhaps"}, "include_inactive"),
+        # Checked like a body: empty is a value, twice is refused, one field per ordering.
+        ({"include_inactive": ""}, "include_inactive"),
+        ({"ordering": ""}, "ordering"),
+        ({"page": ""}, "page"),
+        ({"per_page": ""}, "per_page"),
+        ({"page": "\u00b2"}, "page"),
+        ({"per_page": "\u0665"}, "per_page"),
+        ({"ordering": "name,price"}, "ordering"),
+        ({"ordering": ["name", "price"]}, "ordering"),
+        ({"include_inactive": ["true", "true"]}, "include_inactive"),
+        ({"page": ["1", "1"]}, "page"),
+        ({"search": "x" * 256}, "search"),
+        ({"page": str(2**31)}, "page"),
     ],
 )
 def test_list_refuses_bad_parameters(staff_client, kind, params, field):

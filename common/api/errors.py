@@ -21,8 +21,10 @@ STATUS_CODES = {
     405: ("method_not_allowed", "This method is not allowed here."),
     406: ("not_acceptable", "This API only answers with JSON."),
     413: ("too_large", "The request body is larger than 1 MiB."),
+    414: ("too_long", "The request's URL is too long."),
     415: ("unsupported_media_type", "Send the request body as application/json."),
     429: ("throttled", "Too many requests; slow down."),
+    431: ("headers_too_large", "The request's headers are too large."),
     500: ("server_error", "Something went wrong on our side; it has been logged."),
     503: ("unavailable", "The service is temporarily unavailable."),
 }

@@ -1,11 +1,19 @@
-"""Serializer fields that refuse what DRF would silently coerce."""
+"""Serializer fields that refuse what DRF would silently coerce.
+
+A request is checked against what the OpenAPI schema says, no more leniently: a text field
+takes a JSON string (not 5), a flag true/false or "true"/"false" (not "yes" or 1), an id a
+UUID in its usual spelling (not 32 bare hex digits or an integer).
+"""
 
 from __future__ import annotations
 
+import re
+import uuid
 from decimal import Decimal
 from functools import reduce
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers
 
 
@@ -20,22 +28,59 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+class NonZeroIntegerField(StrictIntegerField):
+    """A JSON integer other than 0 (a signed change, which 0 would not be)."""
+
+    default_error_messages = {"zero": "Cannot be 0."}
+
+    def to_internal_value(self, data: Any) -> int:
+        value = super().to_internal_value(data)
+        if value == 0:
+            self.fail("zero")
+        return value
+
+
 class MoneyField(serializers.DecimalField):
     """A price: accepts `5`, `5.0` and `"5.00"`; answers a string with the currency's places.
+
+    Input is a JSON number or a string of plain digits (`"5"`, `"5.00"`; not `"5e0"`, `" 5"`
+    or `"+5"`), with at most `max_digits` digits, `decimal_places` of them after the point:
+    the OpenAPI schema says the same (common.api.schema). `max_digits` is always set: without
+    it DRF quantizes `1e100` beyond its precision and raises instead of answering a 400.
 
     The places come from the object's currency (`currency_path`, dotted), so an amount in a
     currency without minor units answers `"500"`, not `"500.00"`.
     """
 
+    default_error_messages = {
+        "plain": 'Write the amount as digits and a decimal point, like 5 or "5.00".',
+        "digits": "At most {whole} digits before the decimal point and {places} after it.",
+    }
+
     def __init__(self, *, currency_path: str = "currency", **kwargs: Any) -> None:
         kwargs.setdefault("max_digits", 12)
         kwargs.setdefault("decimal_places", 2)
+        if kwargs["max_digits"] is None or kwargs["decimal_places"] is None:
+            raise ImproperlyConfigured("A MoneyField is always bounded: give it max_digits.")
         self.currency_path = currency_path
         super().__init__(**kwargs)
+
+    @property
+    def plain_pattern(self) -> str:
+        """The strings accepted: whole digits, then at most `decimal_places` after a point."""
+        whole = self.max_digits - self.decimal_places
+        fraction = rf"(\.[0-9]{{1,{self.decimal_places}}})?" if self.decimal_places else ""
+        return rf"^[0-9]{{1,{whole}}}{fraction}$"
 
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool):
             self.fail("invalid")
+        if isinstance(data, str):
+            if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", data):
+                self.fail("plain")
+            if not re.fullmatch(self.plain_pattern, data):
+                whole = self.max_digits - self.decimal_places
+                self.fail("digits", whole=whole, places=self.decimal_places)
         return super().to_internal_value(data)
 
     def get_attribute(self, instance: Any) -> Any:
@@ -46,3 +91,44 @@ class MoneyField(serializers.DecimalField):
     def to_representation(self, value: Any) -> str:
         amount, places = value
         return str(Decimal(amount).quantize(Decimal(1).scaleb(-places)))
+
+
+class TextField(serializers.CharField):
+    """A JSON string and nothing else: DRF would turn 5 or 5.0 into "5". Its `max_length`
+    counts the characters as sent, as the schema's maxLength does; DRF would count them after
+    trimming the surrounding whitespace."""
+
+    default_error_messages = {"invalid": "Must be a string."}
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class FlagField(serializers.BooleanField):
+    """true or false, also as the strings "true" and "false"; DRF would also take "yes", "on",
+    1 and others."""
+
+    ACCEPTED = {True: True, False: False, "true": True, "false": False}
+    default_error_messages = {"invalid": 'Must be true or false (or "true" or "false").'}
+
+    def to_internal_value(self, data: Any) -> bool:
+        if isinstance(data, bool) or data in ("true", "false"):
+            return self.ACCEPTED[data]
+        self.fail("invalid")
+
+
+class UUIDStringField(serializers.UUIDField):
+    """A UUID as a string in its usual spelling, 8-4-4-4-12 hex digits in either case; DRF
+    would also take an integer, 32 bare digits or a `urn:uuid:` prefix."""
+
+    SPELLING = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+    default_error_messages = {"invalid": "Must be a UUID string."}
+
+    def to_internal_value(self, data: Any) -> uuid.UUID:
+        if not isinstance(data, str) or not self.SPELLING.fullmatch(data):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -21,23 +22,32 @@ from common.errors import DomainError
 HEADER = "Idempotency-Key"
 MAX_LENGTH = 255
 REPLAYED = {"Idempotent-Replayed": "true"}
+# Visible ASCII, no spaces: what survives every HTTP hop unchanged (servers trim a header's
+# surrounding whitespace and decode other bytes as they please).
+VISIBLE_ASCII = re.compile(r"[!-~]+")
 
 
 def idempotency_parameter(*, required: bool) -> OpenApiParameter:
+    # HTTP drops the spaces around a header's value, so the schema allows them; an optional
+    # header sent empty is one not sent.
+    key = f"[!-~]{{1,{MAX_LENGTH}}}[ \\t]*"
+    pattern = f"^[ \\t]*{key}$" if required else f"^[ \\t]*({key})?$"
     return OpenApiParameter(
         HEADER,
-        str,
+        {"type": "string", "pattern": pattern},
         location=OpenApiParameter.HEADER,
         required=required,
         description=(
-            "1..255 characters. The same key with the same body within 24 h answers the first "
-            "response again (with `Idempotent-Replayed: true`); with another body, 422."
+            "1..255 visible ASCII characters (no spaces). The same key with the same body "
+            "within 24 h answers the first response again (with `Idempotent-Replayed: true`); "
+            "with another body, 422."
         ),
     )
 
 
 def idempotency_key(request: Request, *, required: bool) -> str | None:
-    """The header's value; raises a 400 naming the header when it is missing or too long."""
+    """The header's value; raises a 400 naming the header when it is missing, too long, or
+    not visible ASCII."""
     key = request.headers.get(HEADER)
     if key is None or key == "":
         if required:
@@ -45,6 +55,8 @@ def idempotency_key(request: Request, *, required: bool) -> str | None:
         return None
     if len(key) > MAX_LENGTH:
         raise ValidationError({HEADER: [f"At most {MAX_LENGTH} characters."]})
+    if not VISIBLE_ASCII.fullmatch(key):
+        raise ValidationError({HEADER: ["Only visible ASCII characters, without spaces."]})
     return key
 
 

@@ -10,21 +10,24 @@ from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
 
 from common.api.fields import StrictIntegerField
+from common.api.query import QuerySerializer
 
 MAX_PER_PAGE = 100
+# Far past any real list, and small enough that (page - 1) * per_page is a valid SQL OFFSET.
+MAX_PAGE = 2_147_483_647
 
 
 class QueryIntegerField(StrictIntegerField):
     """Query strings carry text; accept digits only ("1", not "1.0" or " 1")."""
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, str) and data.isdigit():
+        if isinstance(data, str) and data.isascii() and data.isdigit():
             data = int(data)
         return super().to_internal_value(data)
 
 
-class PageQuerySerializer(serializers.Serializer):
-    page = QueryIntegerField(min_value=1, default=1)
+class PageQuerySerializer(QuerySerializer):
+    page = QueryIntegerField(min_value=1, max_value=MAX_PAGE, default=1)
     per_page = QueryIntegerField(min_value=1, max_value=MAX_PER_PAGE, default=20)
 
 
@@ -83,7 +86,7 @@ class PagePagination(BasePagination):
                 "in": "query",
                 "required": False,
                 "description": "Page number, from 1; past the last page is a 400.",
-                "schema": {"type": "integer", "minimum": 1, "default": 1},
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1},
             },
             {
                 "name": "per_page",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, serializers
 
 from common.api.errors import STATUS_CODES
+from common.api.fields import FlagField, MoneyField, NonZeroIntegerField
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -23,8 +26,63 @@ def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=ErrorSerializer, description=description)
 
 
+# Text fields refuse NUL (PostgreSQL cannot store it), and one that trims whitespace and may not
+# be blank needs a character that is not whitespace: the schema says so. The whitespace is
+# spelled out (what Python's str.strip() removes), as regex dialects disagree on `\s`.
+TEXT = "[^\\x00]*"
+WHITESPACE = (
+    "\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+)
+
+
+def text_pattern(field: serializers.CharField) -> str:
+    if field.trim_whitespace and not field.allow_blank:
+        return f"^{TEXT}[^\\x00{WHITESPACE}]{TEXT}$"
+    return f"^{TEXT}$"
+
+
+def money_request_schema(field: MoneyField) -> dict:
+    """What a MoneyField takes: a JSON number, or a string of plain digits (its own pattern)."""
+    whole, places = field.max_digits - field.decimal_places, field.decimal_places
+    largest = Decimal(10) ** whole - Decimal(10) ** -places
+    return {
+        "oneOf": [
+            {"type": "number", "minimum": 0, "maximum": float(largest)},
+            {"type": "string", "format": "decimal", "pattern": field.plain_pattern},
+        ]
+    }
+
+
 class ApiAutoSchema(AutoSchema):
-    """Adds 400/401/403/404/429 where they can happen, unless a view documents them itself."""
+    """Adds the errors an operation can answer (400, 401, 403, 404, 406, 413, 414, 415, 429,
+    431) where they can happen, unless the view documents them itself, and describes request
+    fields as strictly as the API checks them.
+
+    A view that verifies its raw body itself (a webhook) says so with `reads_raw_body = True`:
+    it never answers 415.
+    """
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        if direction == "request" and isinstance(field, MoneyField):
+            return money_request_schema(field)
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if direction == "request" and isinstance(field, FlagField):
+            return {"oneOf": [schema, {"type": "string", "enum": ["true", "false"]}]}
+        if direction == "request" and isinstance(field, NonZeroIntegerField):
+            schema["not"] = {"enum": [0]}
+        return schema
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "request":
+            for name, field_schema in schema.get("properties", {}).items():
+                field = serializer.fields.get(name)
+                constrained = {"format", "pattern"} & set(field_schema)
+                plain = field_schema.get("type") == "string" and not constrained
+                if plain and isinstance(field, serializers.CharField):
+                    field_schema["pattern"] = text_pattern(field)
+        return schema
 
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
@@ -48,6 +106,14 @@ class ApiAutoSchema(AutoSchema):
             statuses.append(403)
         if "{" in self.path:
             statuses.append(404)
+        statuses.append(406)
+        if self.method in {"POST", "PUT", "PATCH"}:
+            statuses.append(413)
+            parses_body = self.get_request_serializer() is not None
+            if parses_body and not getattr(self.view, "reads_raw_body", False):
+                statuses.append(415)
+        statuses.append(414)
         if self.view.get_throttles():
             statuses.append(429)
+        statuses.append(431)
         return statuses

@@ -64,3 +64,108 @@ def test_docs_route_table_matches_the_schema(schema):
     }
 
     assert documented == generated
+
+
+def test_every_operation_documents_the_edge_answers_any_request_can_get(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            documented = set(operation["responses"])
+            assert {"406", "414", "431"} <= documented, f"{method} {path}"
+            if method in {"post", "put", "patch"}:
+                assert "413" in documented, f"{method} {path}"
+
+
+def test_a_body_parsed_by_drf_documents_415_and_a_webhook_verifying_raw_bytes_does_not(schema):
+    checkout = schema["paths"]["/api/v1/user/checkout"]["post"]["responses"]
+    webhook = schema["paths"]["/api/v1/webhooks/payment"]["post"]["responses"]
+
+    assert "415" in checkout
+    assert "415" not in webhook
+
+
+def one_of_lists(node):
+    if isinstance(node, dict):
+        if "oneOf" in node:
+            yield node["oneOf"]
+        for value in node.values():
+            yield from one_of_lists(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from one_of_lists(value)
+
+
+def what_matches(branch: dict, components: dict) -> tuple[str, frozenset]:
+    """A oneOf branch as ("enum", its values) or ("type", its JSON types)."""
+    if "$ref" in branch:
+        branch = components[branch["$ref"].rsplit("/", 1)[1]]
+    if "enum" in branch:
+        return "enum", frozenset(branch["enum"])
+    assert "type" in branch, f"a oneOf branch without type or enum: {branch}"
+    types = branch["type"] if isinstance(branch["type"], list) else [branch["type"]]
+    return "type", frozenset(types)
+
+
+JSON_TYPE = {str: "string", bool: "boolean", int: "integer", float: "number", type(None): "null"}
+
+
+def test_no_value_can_match_two_branches_of_a_one_of(schema):
+    components = schema["components"]["schemas"]
+    for branches in one_of_lists(schema):
+        kinds = [what_matches(branch, components) for branch in branches]
+        for index, (kind, values) in enumerate(kinds):
+            for other_kind, other_values in kinds[index + 1 :]:
+                if kind == other_kind:
+                    assert not values & other_values, branches
+                else:
+                    enum_values = values if kind == "enum" else other_values
+                    types = other_values if kind == "enum" else values
+                    assert not {JSON_TYPE[type(v)] for v in enum_values} & types, branches
+
+
+def test_token_history_is_one_shape_whose_numbered_page_fields_are_optional(schema):
+    answer = schema["paths"]["/api/v1/user/tokens/transactions"]["get"]["responses"]["200"]
+    page = schema["components"]["schemas"]["HistoryPage"]
+
+    assert answer["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/HistoryPage"
+    }
+    assert sorted(page["required"]) == ["items", "next_cursor", "per_page"]
+
+
+def test_the_current_subscription_documents_its_404(schema):
+    assert "404" in schema["paths"]["/api/v1/user/subscription"]["get"]["responses"]
+
+
+def test_request_fields_are_described_as_strictly_as_they_are_checked(schema):
+    bundle = schema["components"]["schemas"]["TokenBundleWriteRequest"]["properties"]
+    adjust = schema["components"]["schemas"]["AdjustRequestRequest"]["properties"]
+    list_parameters = {
+        parameter["name"]: parameter["schema"]
+        for parameter in schema["paths"]["/api/v1/admin/token-bundles"]["get"]["parameters"]
+    }
+
+    assert bundle["price"]["oneOf"][1]["pattern"] == "^[0-9]{1,10}(\\.[0-9]{1,2})?$"
+    assert bundle["is_active"]["oneOf"][1] == {"type": "string", "enum": ["true", "false"]}
+    assert bundle["currency_id"]["format"] == "uuid"
+    assert bundle["description"]["pattern"] == "^[^\\x00]*$"
+    assert adjust["amount"]["not"] == {"enum": [0]}
+    assert list_parameters["search"]["maxLength"] == 255
+    assert list_parameters["page"]["maximum"] == 2_147_483_647
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("Starter", True),
+        ("  padded  ", True),
+        ("", False),
+        ("   ", False),
+        ("\u3000\t", False),
+        ("nul\x00", False),
+    ],
+)
+def test_a_trimmed_text_field_s_pattern_refuses_what_trimming_leaves_blank(schema, value, valid):
+    name = schema["components"]["schemas"]["TokenBundleWriteRequest"]["properties"]["name"]
+
+    assert bool(re.search(name["pattern"], value)) is valid
+    assert bool(value.strip() and "\x00" not in value) is valid

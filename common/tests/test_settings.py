@@ -42,6 +42,15 @@ def test_production_settings_pass_the_deploy_check():
     assert "no issues" in result.stdout
 
 
+def test_the_deploy_check_warns_while_test_payments_are_on():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, PAYMENTS_TEST_MODE="1"
+    )
+
+    assert result.returncode != 0
+    assert "(billing.W001) PAYMENTS_TEST_MODE is on" in result.stderr + result.stdout
+
+
 def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
     environment = {**PRODUCTION, "SECRET_KEY": ""}
 

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from accounts.tests.factories import PASSWORD, UserFactory
+from billing.models import Invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -135,6 +136,48 @@ def test_sign_up_buy_two_bundles_pay_and_see_the_tokens(page: Page, site: str, b
     assert sorted(int(row["amount"]) for row in rows) == [50, 1000]
     assert {row["transaction_type"] for row in rows} == {"purchase"}
 
+    assert page.console.errors == []
+
+
+@pytest.fixture
+def test_payments_site(live_server, settings):
+    """The live server as `make run` serves it: no Stripe, test payments on."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+    return live_server.url
+
+
+def test_buying_through_the_test_payment_page_decline_then_pay(
+    page: Page, test_payments_site: str, bundles
+):
+    site = test_payments_site
+    user = UserFactory(email="demo@example.com")
+    sign_in(page, site, user.email)
+    page.get_by_label("Taster").check()
+    page.get_by_role("button", name="Buy").click()
+
+    expect(page.get_by_role("note")).to_contain_text("Test payment.")
+    expect(page.get_by_role("note")).to_contain_text("no money moves")
+    expect(page.locator("#amount")).to_have_text("10.00 USD")
+    page.get_by_role("button", name="Decline").click()
+
+    expect(page.locator("#nothing-charged")).to_be_visible()
+    expect(page.locator("#balance")).to_have_text("0")
+    page.get_by_role("link", name="Try again").click()
+    page.get_by_label("Starter").check()
+    page.get_by_label("Team").check()
+    page.get_by_role("button", name="Buy").click()
+
+    expect(page.get_by_role("heading", name="Pay invoice")).to_be_visible()
+    expect(page.locator("#amount")).to_have_text("50.00 USD")
+    snapshot(page, "test-checkout")
+    page.get_by_role("button", name="Pay $50.00").click()
+
+    expect(page.get_by_role("heading", name="Thank you for your purchase")).to_be_visible()
+    expect(page.locator("#tokens-credited")).to_have_text("1050")
+    expect(page.locator("#balance")).to_have_text("1050")
+    statuses = sorted(Invoice.objects.filter(user=user).values_list("status", "provider"))
+    assert statuses == [("paid", "test"), ("pending", "")]
     assert page.console.errors == []
 
 

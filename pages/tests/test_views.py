@@ -144,6 +144,44 @@ def test_buying_goes_to_stripe_checkout(browser, user, bundles, fake_stripe):
     assert invoice.total == Decimal("55.00")
 
 
+def test_without_stripe_buying_goes_to_the_test_payment_page_when_test_mode_is_on(
+    browser, user, bundles, settings
+):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+
+    page = browser.get(reverse("pages:purchase")).content.decode()
+    response = buy(browser, bundles[:2])
+
+    invoice = Invoice.objects.get(user=user)
+    assert "this server's test payment page (no money moves)" in page
+    assert response.status_code == 302
+    assert response["Location"] == f"/test-checkout/{invoice.pk}"
+    assert invoice.status == "pending"
+
+
+def test_stripe_wins_over_test_mode_when_it_is_configured(
+    browser, user, bundles, fake_stripe, settings
+):
+    settings.PAYMENTS_TEST_MODE = True
+
+    fake_stripe_url = buy(browser, bundles[:1])["Location"]
+
+    invoice = Invoice.objects.get(user=user)
+    assert fake_stripe_url == fake_stripe.sessions[invoice.stripe_session_id]["url"]
+
+
+def test_with_neither_stripe_nor_test_mode_buying_says_stripe_is_not_configured(
+    browser, user, bundles, settings
+):
+    settings.STRIPE_SECRET_KEY = ""
+
+    response = buy(browser, bundles[:1])
+
+    assert response.status_code == 200
+    assert "Stripe is not configured" in response.content.decode()
+
+
 def test_a_double_click_makes_one_checkout(browser, user, bundles, fake_stripe):
     submission = uuid.uuid4()
 

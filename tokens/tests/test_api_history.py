@@ -1,3 +1,4 @@
+import base64
 import csv
 import io
 from datetime import timedelta
@@ -221,6 +222,13 @@ def test_another_users_entries_never_appear(user_client, user, history):
         ({"per_page": "ten"}, "per_page"),
         ({"format": "xml"}, "format"),
         ({"cursor": "", "page": 2}, "cursor"),
+        # Checked like a body: empty is a value, twice is refused; no 500 on odd digits.
+        ({"type": ""}, "type"),
+        ({"page": "1350841865560162566144"}, "page"),
+        ({"created_after": ""}, "created_after"),
+        ({"format": ""}, "format"),
+        ({"type": ["usage", "purchase"]}, "type"),
+        ({"cursor": base64.urlsafe_b64encode("n:\u00b2".encode()).decode()}, "cursor"),
     ],
 )
 def test_history_refuses_bad_parameters(user_client, history, params, field):

@@ -5,7 +5,7 @@ import binascii
 
 from rest_framework import serializers
 
-from common.api.fields import StrictIntegerField
+from common.api.fields import NonZeroIntegerField, StrictIntegerField, TextField
 from common.api.pagination import PageQuerySerializer
 from tokens.models import LotCategory, TokenLot, TokenTransaction
 from tokens.selectors import LOT_STATUSES, lot_status
@@ -81,7 +81,7 @@ class CursorField(serializers.CharField):
         except (binascii.Error, UnicodeDecodeError, ValueError):
             self.fail("malformed")
         prefix, _, number = decoded.partition(":")
-        if prefix != "n" or not number.isdigit() or int(number) < 1:
+        if prefix != "n" or not (number.isascii() and number.isdigit()) or int(number) < 1:
             self.fail("malformed")
         return int(number)
 
@@ -109,24 +109,21 @@ class HistoryQuerySerializer(PageQuerySerializer):
 
 
 class HistoryPageSerializer(serializers.Serializer):
-    items = TokenTransactionSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
-    next_cursor = serializers.CharField(allow_null=True)
+    """A numbered page, or with `cursor` a key page: one shape, so that the schema cannot
+    match an answer two ways; the numbered page's own fields are absent from a key page."""
 
-
-class HistoryCursorPageSerializer(serializers.Serializer):
     items = TokenTransactionSerializer(many=True)
+    total = serializers.IntegerField(required=False, help_text="Numbered pages only.")
+    page = serializers.IntegerField(required=False, help_text="Numbered pages only.")
     per_page = serializers.IntegerField()
+    pages = serializers.IntegerField(required=False, help_text="Numbered pages only.")
     next_cursor = serializers.CharField(allow_null=True)
 
 
 class ConsumeRequestSerializer(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_CONSUME)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    description = TextField(max_length=500, required=False, allow_blank=True)
+    reference = TextField(max_length=255, required=False, allow_blank=True)
 
 
 class ConsumeResponseSerializer(serializers.Serializer):
@@ -137,15 +134,13 @@ class ConsumeResponseSerializer(serializers.Serializer):
 
 
 class AdjustRequestSerializer(serializers.Serializer):
-    amount = StrictIntegerField(
-        min_value=-MAX_ADJUST, max_value=MAX_ADJUST, help_text="Signed; not 0."
+    amount = NonZeroIntegerField(
+        min_value=-MAX_ADJUST,
+        max_value=MAX_ADJUST,
+        help_text="Signed; not 0.",
+        error_messages={"zero": "An adjustment cannot be 0."},
     )
-    reason = serializers.CharField(max_length=500)
-
-    def validate_amount(self, amount: int) -> int:
-        if amount == 0:
-            raise serializers.ValidationError("An adjustment cannot be 0.")
-        return amount
+    reason = TextField(max_length=500)
 
 
 class AllocationSerializer(serializers.Serializer):
@@ -198,8 +193,8 @@ class GrantRequestSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="In the future; empty: never expires."
     )
     priority = StrictIntegerField(min_value=0, max_value=100, default=50)
-    reason = serializers.CharField(max_length=500)
+    reason = TextField(max_length=500)
 
 
 class VoidRequestSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = TextField(max_length=500)

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,7 +20,6 @@ from tokens.api.serializers.ledger import (
     ConsumeRequestSerializer,
     ConsumeResponseSerializer,
     CursorField,
-    HistoryCursorPageSerializer,
     HistoryPageSerializer,
     HistoryQuerySerializer,
     LotPageSerializer,
@@ -39,11 +38,7 @@ class BalanceView(APIView):
 
 
 HISTORY_RESPONSES = {
-    (200, "application/json"): PolymorphicProxySerializer(
-        component_name="TokenHistory",
-        serializers=[HistoryPageSerializer, HistoryCursorPageSerializer],
-        resource_type_field_name=None,
-    ),
+    (200, "application/json"): HistoryPageSerializer,
     (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="With `format=csv`."),
 }
 
@@ -75,7 +70,7 @@ class HistoryView(APIView):
                 per_page=per_page,
             )
             body = {"items": found.items, "per_page": per_page, "next_cursor": _cursor(found)}
-            return Response(HistoryCursorPageSerializer(body).data)
+            return Response(HistoryPageSerializer(body).data)
         found = selectors.token_history_page(
             user_id=request.user.pk, filters=filters, page=options["page"], per_page=per_page
         )
@@ -100,6 +95,13 @@ class ConsumeView(APIView):
         tags=["tokens"],
         parameters=[idempotency_parameter(required=True)],
         request=ConsumeRequestSerializer,
+        examples=[
+            OpenApiExample(
+                "One report",
+                value={"amount": 3, "description": "Quarterly report", "reference": "job-42"},
+                request_only=True,
+            )
+        ],
         responses={
             201: ConsumeResponseSerializer,
             402: error_response("`insufficient_tokens`: the balance is short; nothing changed."),

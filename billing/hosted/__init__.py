@@ -1,0 +1,1 @@
+"""Pages a payment provider would host; here only the test provider's checkout page."""
