@@ -26,8 +26,11 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/base.txt | $(PYTHON)
 run: $(VENV)/.base-installed
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py seed_demo
-	DEBUG=$${DEBUG:-1} PAYMENTS_TEST_MODE=$${PAYMENTS_TEST_MODE:-1} \
-		$(PYTHON) manage.py runserver $(HOST):$(PORT)
+	export DEBUG=$${DEBUG:-1} PAYMENTS_TEST_MODE=$${PAYMENTS_TEST_MODE:-1} \
+		WEBHOOK_ALLOW_PRIVATE_URLS=$${WEBHOOK_ALLOW_PRIVATE_URLS:-1}; \
+	$(PYTHON) manage.py worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(PYTHON) manage.py runserver $(HOST):$(PORT)
 
 ## test: ruff, then the whole suite on PostgreSQL
 test: $(VENV)/.dev-installed

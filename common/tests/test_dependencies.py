@@ -62,6 +62,13 @@ def test_tokens_hears_billing_only_through_its_signals_in_apps_py():
         ("common", "tokens"),
         ("common", "catalog"),
         ("common", "pages"),
+        ("events", "billing"),
+        ("events", "tokens"),
+        ("events", "catalog"),
+        ("events", "pages"),
+        ("events", "jobs"),
+        ("tokens", "jobs"),
+        ("billing", "jobs"),
     ],
 )
 def test_no_app_imports_against_the_direction(app, forbidden):

@@ -1,6 +1,7 @@
 """Tokens' writes. Split by subject; import them from here."""
 
 from tokens.ledger import InsufficientTokens
+from tokens.services.alerts import alerts_get, alerts_set
 from tokens.services.holds import (
     Capture,
     ExceedsHold,
@@ -27,6 +28,7 @@ from tokens.services.lots import (
     lot_grant,
     lot_void,
     lots_expire,
+    lots_warn_expiring,
     trial_grant,
 )
 from tokens.services.purchases import purchases_credit, purchases_reverse

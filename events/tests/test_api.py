@@ -1,0 +1,157 @@
+"""Staff's webhook endpoints and the user's alert threshold over the API."""
+
+import pytest
+from standardwebhooks import Webhook
+
+from common.tests.helpers import database_state
+from events.models import Delivery, Event, WebhookEndpoint
+
+pytestmark = pytest.mark.django_db
+
+ENDPOINTS = "/api/v1/admin/webhook-endpoints"
+
+
+@pytest.fixture
+def public_dns(monkeypatch):
+    """Host names resolve as the internet would have them (no traffic leaves the machine)."""
+    addresses = {"hooks.example.com": ["93.184.215.14"], "internal.example.com": ["10.1.2.3"]}
+    monkeypatch.setattr(
+        "events.addresses.resolve", lambda host, port: addresses.get(host) or ["127.0.0.1"]
+    )
+
+
+def test_staff_create_an_endpoint_and_see_its_secret_once(staff_client, public_dns):
+    response = staff_client.post(
+        ENDPOINTS,
+        {"url": "https://hooks.example.com/billing", "event_types": ["invoice.paid", "ping"]},
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["secret"].startswith("whsec_")
+    Webhook(body["secret"])
+    assert (body["event_types"], body["is_active"]) == (["invoice.paid", "ping"], True)
+    shown = staff_client.get(f"{ENDPOINTS}/{body['id']}").json()
+    assert "secret" not in shown
+    assert staff_client.get(ENDPOINTS).json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"url": "ftp://hooks.example.com/x"}, "url"),
+        ({"url": "http://hooks.example.com/x"}, "url"),
+        ({"url": "https://"}, "url"),
+        ({"url": "https://[::1"}, "url"),
+        ({"url": "https://internal.example.com/x"}, "url"),
+        ({"url": "https://127.0.0.1/x"}, "url"),
+        ({"url": "https://169.254.169.254/latest"}, "url"),
+        ({"url": None}, "url"),
+        ({"event_types": ["invoice.misplaced"]}, "event_types"),
+        ({"event_types": "invoice.paid"}, "event_types"),
+        ({"event_types": []}, "event_types"),
+    ],
+)
+def test_a_bad_endpoint_is_400_naming_the_field_and_stores_nothing(
+    staff_client, public_dns, body, field
+):
+    before = database_state()
+    payload = {"url": "https://hooks.example.com/x", "event_types": ["ping"], **body}
+    payload = {key: value for key, value in payload.items() if value is not None}
+
+    response = staff_client.post(ENDPOINTS, payload, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()["fields"]
+    assert database_state() == before
+
+
+def test_a_private_url_is_invalid_url(staff_client, public_dns):
+    response = staff_client.post(
+        ENDPOINTS, {"url": "https://internal.example.com/x", "event_types": ["ping"]}
+    )
+
+    assert response.json()["code"] == "invalid_url"
+
+
+def test_private_urls_and_http_are_allowed_when_configured(staff_client, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+    response = staff_client.post(
+        ENDPOINTS, {"url": "http://127.0.0.1:9/x", "event_types": ["ping"]}
+    )
+
+    assert response.status_code == 201
+
+
+def test_change_rotate_ping_list_attempts_resend_and_delete(staff_client, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    made = staff_client.post(ENDPOINTS, {"url": "http://127.0.0.1:9/x", "event_types": ["ping"]})
+    url = f"{ENDPOINTS}/{made.json()['id']}"
+
+    changed = staff_client.patch(url, {"event_types": ["invoice.paid"], "is_active": False})
+    rotated = staff_client.post(f"{url}/rotate-secret")
+    staff_client.patch(url, {"is_active": True})
+    pinged = staff_client.post(f"{url}/test")
+    attempts = staff_client.get(f"{url}/deliveries")
+    event = Event.objects.get(type="ping")
+    resent = staff_client.post(f"/api/v1/admin/webhook-events/{event.pk}/resend")
+    deleted = staff_client.delete(url)
+
+    assert (changed.json()["event_types"], changed.json()["is_active"]) == (["invoice.paid"], False)
+    assert rotated.json()["secret"] != made.json()["secret"]
+    assert pinged.status_code == 202
+    assert attempts.json()["total"] == 0
+    assert (resent.status_code, resent.json()["deliveries"]) == (202, 1)
+    assert deleted.status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+    assert not Delivery.objects.exists()
+
+
+def test_users_cannot_touch_endpoints(user_client):
+    before = database_state()
+
+    response = user_client.post(ENDPOINTS, {"url": "https://x.example/", "event_types": ["ping"]})
+
+    assert response.status_code == 403
+    assert database_state() == before
+
+
+def test_unknown_endpoints_and_events_are_404(staff_client):
+    missing = "00000000-0000-0000-0000-000000000000"
+
+    responses = [
+        staff_client.get(f"{ENDPOINTS}/{missing}"),
+        staff_client.post(f"{ENDPOINTS}/{missing}/rotate-secret"),
+        staff_client.get(f"{ENDPOINTS}/{missing}/deliveries"),
+        staff_client.post(f"/api/v1/admin/webhook-events/{missing}/resend"),
+    ]
+
+    assert [r.status_code for r in responses] == [404, 404, 404, 404]
+
+
+def test_a_user_sets_and_reads_the_low_balance_threshold(user_client, settings):
+    settings.LOW_BALANCE_THRESHOLD = 100
+
+    default = user_client.get("/api/v1/user/alerts").json()
+    own = user_client.put("/api/v1/user/alerts", {"low_balance_threshold": 25}, format="json")
+    back = user_client.put("/api/v1/user/alerts", {"low_balance_threshold": None}, format="json")
+
+    assert default == {"low_balance_threshold": None, "effective_threshold": 100}
+    assert own.json() == {"low_balance_threshold": 25, "effective_threshold": 25}
+    assert back.json() == {"low_balance_threshold": None, "effective_threshold": 100}
+
+
+@pytest.mark.parametrize("value", [-1, 1.5, "10", 2_147_483_648, True])
+def test_a_bad_threshold_is_400_and_changes_nothing(user_client, value):
+    before = database_state()
+
+    response = user_client.put(
+        "/api/v1/user/alerts", {"low_balance_threshold": value}, format="json"
+    )
+
+    assert (response.status_code, list(response.json()["fields"])) == (
+        400,
+        ["low_balance_threshold"],
+    )
+    assert database_state() == before

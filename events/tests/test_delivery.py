@@ -1,0 +1,192 @@
+"""Delivery: signed by the Standard Webhooks scheme, at least once, retried with backoff,
+every attempt recorded, one hanging endpoint never holding up the others."""
+
+import json
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import transaction
+from standardwebhooks import Webhook
+
+from events import services
+from events.dispatch import BACKOFF, Dispatcher, Outcome, delivery_record
+from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from events.tests.receiver import Receiver
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+def emit(kind: str = "ping", **data) -> Event:
+    with transaction.atomic():
+        (event_id,) = services.events_emit([services.Notice(kind, data or {"n": 1})])
+    return Event.objects.get(pk=event_id)
+
+
+def dispatch_until(condition, *, dispatcher: Dispatcher, seconds: float = 10) -> None:
+    """Dispatches what is due until `condition()` holds (the receiver is on another thread)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "nothing arrived in time"
+        dispatcher.dispatch()
+        time.sleep(0.05)
+
+
+def test_an_event_arrives_signed_with_a_stable_webhook_id(receiver):
+    event = emit("tokens.low_balance", user_id="u", balance=3, threshold=10)
+    dispatcher = Dispatcher(threads=4)
+
+    dispatch_until(
+        lambda: Delivery.objects.filter(status="succeeded").exists(), dispatcher=dispatcher
+    )
+    dispatcher.close()
+
+    (got,) = receiver.received
+    assert got.verified
+    assert got.headers["webhook-id"] == event.webhook_id
+    body = json.loads(got.body)
+    assert (body["id"], body["type"], body["data"]["balance"]) == (
+        event.webhook_id,
+        "tokens.low_balance",
+        3,
+    )
+    attempt = DeliveryAttempt.objects.get()
+    assert (attempt.attempt, attempt.status_code, attempt.error) == (1, 204, "")
+
+
+def test_a_receiver_down_for_three_attempts_gets_the_event_on_the_fourth(loopback):
+    down = Receiver(fail_first=3).start()
+    endpoint = services.endpoint_create(url=down.url, event_types=["ping"])
+    down.secrets.append(endpoint.secret)
+    try:
+        with time_machine.travel(NOW, tick=True) as clock:
+            event = emit()
+            dispatcher = Dispatcher(threads=2)
+            for attempt in range(4):
+                dispatch_until(
+                    lambda n=attempt: (
+                        len(down.received) > n and DeliveryAttempt.objects.count() > n
+                    ),
+                    dispatcher=dispatcher,
+                )
+                if attempt < 3:
+                    clock.shift(BACKOFF[attempt] + timedelta(seconds=1))
+            dispatcher.close()
+    finally:
+        down.stop()
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 4)
+    assert list(
+        DeliveryAttempt.objects.order_by("attempt").values_list("status_code", flat=True)
+    ) == [
+        500,
+        500,
+        500,
+        204,
+    ]
+    assert {got.headers["webhook-id"] for got in down.received} == {event.webhook_id}
+
+
+def test_a_hanging_receiver_does_not_hold_up_another(loopback):
+    stuck = Receiver(hold=threading.Event()).start()
+    quick = Receiver().start()
+    for receiver in (stuck, quick):
+        receiver.endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+    try:
+        emit()
+        dispatcher = Dispatcher(threads=8)
+        dispatch_until(lambda: stuck.arrived.is_set(), dispatcher=dispatcher)
+        dispatch_until(
+            lambda: Delivery.objects.filter(endpoint=quick.endpoint, status="succeeded").exists(),
+            dispatcher=dispatcher,
+        )
+
+        assert Delivery.objects.get(endpoint=stuck.endpoint).status == "pending"
+        assert not DeliveryAttempt.objects.filter(delivery__endpoint=stuck.endpoint).exists()
+    finally:
+        stuck.stop()
+        quick.stop()
+        dispatcher.close()
+
+
+def test_after_every_retry_fails_the_delivery_is_given_up():
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    event = Event.objects.create(type="ping", data={})
+    delivery = Delivery.objects.create(event=event, endpoint=endpoint)
+
+    for number in range(len(BACKOFF) + 1):
+        delivery_record(
+            delivery.pk, Outcome(500, 3, "HTTP 500"), now=NOW + timedelta(minutes=number)
+        )
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", len(BACKOFF) + 1)
+
+
+def test_an_endpoint_failing_for_5_days_is_turned_off():
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    first = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+    waiting = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+
+    delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW)
+    delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW + timedelta(days=5))
+
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_at) == (False, NOW + timedelta(days=5))
+    waiting.refresh_from_db()
+    assert waiting.status == "failed"
+
+
+def test_a_success_clears_the_failure_clock():
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    delivery = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+
+    delivery_record(delivery.pk, Outcome(503, 5, "HTTP 503"), now=NOW)
+    delivery_record(delivery.pk, Outcome(200, 5), now=NOW + timedelta(days=4))
+
+    endpoint.refresh_from_db()
+    assert (endpoint.failing_since, endpoint.is_active) == (None, True)
+
+
+def test_after_a_rotation_both_secrets_sign_for_24_hours(receiver):
+    old = receiver.endpoint.secret
+    rotated = services.endpoint_rotate_secret(endpoint_id=receiver.endpoint.pk)
+    receiver.secrets[:] = [rotated.secret]
+    emit()
+    dispatcher = Dispatcher(threads=2)
+
+    dispatch_until(lambda: receiver.received, dispatcher=dispatcher)
+    dispatcher.close()
+
+    got = receiver.received[0]
+    assert got.verified
+    assert len(got.headers["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify(got.body, got.headers)
+
+
+def test_a_url_that_turned_private_is_not_sent_to(settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: ["93.184.215.14"])
+    endpoint = services.endpoint_create(url="https://hooks.example.net/x", event_types=["ping"])
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: ["10.0.0.7"])
+    emit()
+    dispatcher = Dispatcher(threads=2)
+
+    dispatch_until(lambda: DeliveryAttempt.objects.exists(), dispatcher=dispatcher)
+    dispatcher.close()
+
+    attempt = DeliveryAttempt.objects.get()
+    assert attempt.status_code is None
+    assert "private" in attempt.error
+    assert Delivery.objects.get(endpoint=endpoint).status == "pending"

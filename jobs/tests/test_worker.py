@@ -1,0 +1,107 @@
+"""`manage.py worker` as a real process: deliveries survive a SIGKILL, sweeps run once."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection, transaction
+from django_tasks_db.models import DBTaskResult
+
+from common.locks import exclusive_lock
+from events import services
+from events.models import Delivery
+from events.tests.receiver import Receiver
+from jobs import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_worker() -> subprocess.Popen:
+    database = connection.settings_dict
+    environment = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+        ),
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DEBUG": "0",
+        "LOG_FORMAT": "text",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
+        "WEBHOOK_LEASE_SECONDS": "2",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--interval", "0.1"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(condition, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the worker did not get there in time"
+        time.sleep(0.1)
+
+
+def test_a_delivery_cut_short_by_sigkill_arrives_later_with_the_same_webhook_id(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    receiver = Receiver(hold=threading.Event()).start()
+    endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+    receiver.secrets.append(endpoint.secret)
+    with transaction.atomic():
+        services.events_emit([services.Notice("ping", {"n": 1})])
+    first = start_worker()
+    second = None
+    try:
+        wait_for(receiver.arrived.is_set)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        held, receiver.hold = receiver.hold, None
+        held.set()
+        second = start_worker()
+        wait_for(lambda: Delivery.objects.filter(status="succeeded").exists())
+    finally:
+        for worker in (first, second):
+            if worker and worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(20)
+        receiver.stop()
+
+    assert len(receiver.received) == 2
+    assert len({got.headers["webhook-id"] for got in receiver.received}) == 1
+    assert all(got.verified for got in receiver.received)
+    assert Delivery.objects.get().attempts == 1
+
+
+def test_the_schedule_queues_every_job_once():
+    first = tasks.schedule_ensure()
+    second = tasks.schedule_ensure()
+
+    assert (first, second) == (len(tasks.SCHEDULE), 0)
+    queued = DBTaskResult.objects.filter(status="READY").values_list("task_path", flat=True)
+    assert sorted(queued) == sorted(job.module_path for job, _ in tasks.SCHEDULE.values())
+
+
+def test_a_sweep_held_by_another_worker_is_skipped_and_queued_again(monkeypatch):
+    ran = []
+    monkeypatch.setattr(tasks.token_services, "holds_expire", lambda: ran.append(1))
+
+    with exclusive_lock("job:expire_holds") as held:
+        assert held
+        tasks.expire_holds.call()
+    tasks.expire_holds.call()
+
+    assert ran == [1]
+    assert DBTaskResult.objects.filter(
+        task_path=tasks.expire_holds.module_path, status="READY"
+    ).exists()
