@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/$(PROJECT))
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite fuzz serve bench lint format clean
+.PHONY: run test test-sqlite fuzz serve bench bench-events lint format clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -63,6 +63,11 @@ bench: $(VENV)/.dev-installed
 	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
 	$(PYTHON) bench/run.py $(BENCH_ARGS)
+
+## bench-events: 10,000 events to 3 endpoints on loopback through one worker (rate, memory)
+bench-events: $(VENV)/.dev-installed
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
+	$(PYTHON) bench/events_load.py $(BENCH_EVENTS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

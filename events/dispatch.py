@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +15,8 @@ from datetime import datetime, timedelta
 
 import requests
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
 
@@ -78,15 +80,18 @@ def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: da
     }
 
 
-def delivery_send(delivery: Delivery, *, now: datetime) -> Outcome:
-    """One attempt over the network, outside any transaction."""
+def delivery_send(
+    delivery: Delivery, *, now: datetime, session: requests.Session | None = None
+) -> Outcome:
+    """One attempt over the network, outside any transaction (a session keeps connections to
+    an endpoint open between attempts)."""
     refusal = url_refusal(delivery.endpoint.url)
     if refusal:
         return Outcome(status_code=None, duration_ms=0, error=f"Not sent: {refusal}")
     body = event_body(delivery.event)
     started = time.monotonic()
     try:
-        response = requests.post(
+        response = (session or requests).post(
             delivery.endpoint.url,
             data=body,
             headers=signed_headers(delivery.endpoint, delivery.event, body, now),
@@ -102,39 +107,64 @@ def delivery_send(delivery: Delivery, *, now: datetime) -> Outcome:
 
 
 def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> None:
-    """The attempt, and what it means for the delivery (done, retried later, given up) and
-    its endpoint (failing since when; disabled after 5 days of failures)."""
+    """One attempt's outcome (see deliveries_record)."""
+    deliveries_record([(delivery_id, outcome)], now=now)
+
+
+def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> None:
+    """The attempts, and what each means for its delivery (done, retried later, given up) and
+    its endpoint (failing since when; disabled after 5 days of failures). One transaction and
+    a fixed number of statements for the whole batch."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
-        if delivery is None or delivery.status != Delivery.Status.PENDING:
-            return
-        delivery.attempts += 1
-        DeliveryAttempt.objects.create(
-            delivery=delivery,
-            attempt=delivery.attempts,
-            status_code=outcome.status_code,
-            duration_ms=outcome.duration_ms,
-            error=outcome.error[:1000],
-            created_at=now,
+        locked = Delivery.objects.select_for_update().filter(
+            pk__in=[delivery_id for delivery_id, _ in outcomes], status=Delivery.Status.PENDING
         )
-        delivery.leased_until = None
-        endpoints = WebhookEndpoint.objects.filter(pk=delivery.endpoint_id)
-        if outcome.delivered:
-            delivery.status, delivery.completed_at, delivery.last_error = (
-                Delivery.Status.SUCCEEDED,
-                now,
-                "",
+        deliveries = {delivery.pk: delivery for delivery in locked}
+        attempts, delivered, retried = [], [], []
+        for delivery_id, outcome in outcomes:
+            delivery = deliveries.get(delivery_id)
+            if delivery is None:
+                continue
+            delivery.attempts += 1
+            attempts.append(
+                DeliveryAttempt(
+                    delivery=delivery,
+                    attempt=delivery.attempts,
+                    status_code=outcome.status_code,
+                    duration_ms=outcome.duration_ms,
+                    error=outcome.error[:1000],
+                    created_at=now,
+                )
             )
-            endpoints.exclude(failing_since=None).update(failing_since=None)
-        else:
-            delivery.last_error = outcome.error[:1000]
+            if outcome.delivered:
+                delivered.append(delivery)
+                continue
+            delivery.leased_until, delivery.last_error = None, outcome.error[:1000]
             if delivery.attempts > len(BACKOFF):
                 delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
             else:
                 delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
-            endpoints.filter(failing_since=None).update(failing_since=now)
-            _disable_if_failing_too_long(delivery.endpoint_id, now)
-        delivery.save()
+            retried.append(delivery)
+        DeliveryAttempt.objects.bulk_create(attempts)
+        # Most attempts succeed and change their delivery alike: one plain UPDATE for them.
+        Delivery.objects.filter(pk__in=[delivery.pk for delivery in delivered]).update(
+            status=Delivery.Status.SUCCEEDED,
+            completed_at=now,
+            leased_until=None,
+            last_error="",
+            attempts=F("attempts") + 1,
+        )
+        Delivery.objects.bulk_update(
+            retried,
+            ["attempts", "leased_until", "status", "completed_at", "last_error", "next_attempt_at"],
+        )
+        succeeded = {delivery.endpoint_id for delivery in delivered}
+        failed = {delivery.endpoint_id for delivery in retried}
+        endpoints = WebhookEndpoint.objects.all()
+        endpoints.filter(pk__in=succeeded).exclude(failing_since=None).update(failing_since=None)
+        endpoints.filter(pk__in=failed - succeeded, failing_since=None).update(failing_since=now)
+        for endpoint_id in failed - succeeded:
+            _disable_if_failing_too_long(endpoint_id, now)
 
 
 def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
@@ -151,76 +181,107 @@ def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
         )
 
 
-def deliveries_claim(*, limit: int, skip_endpoints: set, now: datetime) -> list[Delivery]:
-    """Leases up to `limit` due deliveries (not those of `skip_endpoints`), oldest due first.
-    Concurrent workers skip each other's rows (SKIP LOCKED on PostgreSQL; SQLite's write
-    lock serializes them)."""
+def deliveries_claim(*, limit: int, room: dict, now: datetime) -> list[Delivery]:
+    """Leases up to `limit` due deliveries, oldest due first, at most `room.get(endpoint,
+    PER_ENDPOINT)` per endpoint. Concurrent workers skip each other's rows (SKIP LOCKED on
+    PostgreSQL; SQLite's write lock serializes them)."""
+    due = (
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        .exclude(leased_until__gt=now)
+        .exclude(endpoint_id__in=[endpoint for endpoint, free in room.items() if free <= 0])
+    )
+    taken: dict = {}
+    picked = []
+    for delivery_id, endpoint in due.order_by("next_attempt_at", "id").values_list(
+        "id", "endpoint_id"
+    )[: limit * 4]:
+        if len(picked) == limit:
+            break
+        if taken.get(endpoint, 0) < room.get(endpoint, PER_ENDPOINT):
+            taken[endpoint] = taken.get(endpoint, 0) + 1
+            picked.append(delivery_id)
+    if not picked:
+        return []
     with transaction.atomic():
-        due = (
-            Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
-            .exclude(leased_until__gt=now)
-            .exclude(endpoint_id__in=skip_endpoints)
-            .order_by("next_attempt_at", "id")
-        )
+        still_due = due.filter(pk__in=picked)
         if connection.vendor == "postgresql":
-            due = due.select_for_update(skip_locked=True)
-        ids = list(due.values_list("id", flat=True)[:limit])
+            still_due = still_due.select_for_update(skip_locked=True)
+        ids = list(still_due.values_list("id", flat=True))
         lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
         Delivery.objects.filter(pk__in=ids).update(leased_until=now + lease)
     return list(Delivery.objects.filter(pk__in=ids).select_related("event", "endpoint"))
 
 
 class Dispatcher:
-    """Sends due deliveries from a thread pool, at most PER_ENDPOINT at once per endpoint."""
+    """Sends due deliveries from a thread pool, at most PER_ENDPOINT at once per endpoint, and
+    records what came of them in batches, from the thread that leases them."""
 
     def __init__(self, *, threads: int = 32) -> None:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
         self.threads = threads
         self.in_flight: dict = {}
         self.lock = threading.Lock()
-
-    def busy_endpoints(self) -> set:
-        with self.lock:
-            return {key for key, count in self.in_flight.items() if count >= PER_ENDPOINT}
+        self.outcomes: queue.Queue = queue.Queue()
+        self.sessions = threading.local()
 
     def dispatch(self) -> int:
-        """Leases what is due and hands it to the pool; returns how many."""
+        """Records what has come back, then leases what is due and hands it to the pool;
+        returns how many it handed over."""
+        self.record()
         with self.lock:
+            room = {key: PER_ENDPOINT - count for key, count in self.in_flight.items()}
             free = self.threads - sum(self.in_flight.values())
         if free <= 0:
             return 0
-        claimed = deliveries_claim(
-            limit=free, skip_endpoints=self.busy_endpoints(), now=timezone.now()
-        )
+        claimed = deliveries_claim(limit=free, room=room, now=timezone.now())
         for delivery in claimed:
             with self.lock:
-                if self.in_flight.get(delivery.endpoint_id, 0) >= PER_ENDPOINT:
-                    Delivery.objects.filter(pk=delivery.pk).update(leased_until=None)
-                    continue
-                self.in_flight[delivery.endpoint_id] = (
-                    self.in_flight.get(delivery.endpoint_id, 0) + 1
-                )
-            self.pool.submit(self._deliver, delivery)
+                endpoint = delivery.endpoint_id
+                self.in_flight[endpoint] = self.in_flight.get(endpoint, 0) + 1
+            self.pool.submit(self._send, delivery)
         return len(claimed)
 
-    def _deliver(self, delivery: Delivery) -> None:
+    def record(self, *, wait: float = 0) -> int:
+        """Writes the outcomes that have come back (waiting up to `wait` for the first)."""
+        batch = []
         try:
-            outcome = delivery_send(delivery, now=timezone.now())
-            delivery_record(delivery.pk, outcome, now=timezone.now())
-        except Exception:
-            logger.exception("Delivery %s failed unexpectedly; its lease will lapse", delivery.pk)
-        finally:
-            close_old_connections()
-            connection.close()
-            with self.lock:
-                self.in_flight[delivery.endpoint_id] -= 1
+            batch.append(self.outcomes.get(timeout=wait) if wait else self.outcomes.get_nowait())
+            while len(batch) < 500:
+                batch.append(self.outcomes.get_nowait())
+        except queue.Empty:
+            pass
+        if batch:
+            deliveries_record(batch, now=timezone.now())
+        return len(batch)
 
-    def run_for(self, seconds: float, *, idle_sleep: float = 0.2) -> None:
-        """Dispatches for `seconds`, then waits for what is in flight."""
+    def _send(self, delivery: Delivery) -> None:
+        """On a pool thread: network only, no database (the outcome is recorded in batches)."""
+        if not hasattr(self.sessions, "session"):
+            self.sessions.session = requests.Session()
+        try:
+            outcome = delivery_send(delivery, now=timezone.now(), session=self.sessions.session)
+        except Exception as error:
+            logger.exception("Delivery %s failed unexpectedly", delivery.pk)
+            outcome = Outcome(status_code=None, duration_ms=0, error=type(error).__name__)
+        self.outcomes.put((delivery.pk, outcome))
+        with self.lock:
+            self.in_flight[delivery.endpoint_id] -= 1
+
+    def in_flight_total(self) -> int:
+        with self.lock:
+            return sum(self.in_flight.values())
+
+    def run_for(self, seconds: float, *, idle_wait: float = 0.2) -> None:
+        """Dispatches for `seconds`, then records what is still in flight. When there is
+        nothing to hand over it waits for an outcome instead of polling."""
         until = time.monotonic() + seconds
         while time.monotonic() < until:
             if not self.dispatch():
-                time.sleep(idle_sleep)
+                self.record(wait=idle_wait)
+        deadline = time.monotonic() + TIMEOUT_SECONDS + 5
+        while (self.in_flight_total() or not self.outcomes.empty()) and time.monotonic() < deadline:
+            self.record(wait=0.2)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
+        self.record()
