@@ -69,8 +69,9 @@ def main(events: int) -> dict:
         "from events import services\n"
         f"for url in {urls!r}: services.endpoint_create(url=url, event_types=['ping'])\n"
         f"for start in range(0, {events}, 500):\n"
+        f"    numbers = range(start, min(start + 500, {events}))\n"
         "    with transaction.atomic():\n"
-        f"        services.events_emit([services.Notice('ping', {{'n': n}}) for n in range(start, min(start + 500, {events}))])\n"
+        "        services.events_emit([services.Notice('ping', {'n': n}) for n in numbers])\n"
     )
     subprocess.run([python, "-c", emit], cwd=ROOT, env=ENVIRONMENT, check=True)
     started = time.monotonic()
