@@ -64,4 +64,4 @@ class ApiKeyPageSerializer(serializers.Serializer):
 
 
 class ApiKeyCreateRequestSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    name = TextField(max_length=100)

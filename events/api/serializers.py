@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from common.api.fields import FlagField, TextField
 from events.models import EVENT_TYPES
 
 
@@ -30,23 +31,23 @@ class EndpointPageSerializer(serializers.Serializer):
 
 
 class EndpointCreateSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=2000)
+    url = TextField(max_length=2000)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES), allow_empty=False, max_length=50
     )
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    description = TextField(max_length=500, required=False, allow_blank=True)
 
 
 class EndpointChangeSerializer(serializers.Serializer):
-    url = serializers.CharField(max_length=2000, required=False)
+    url = TextField(max_length=2000, required=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
         allow_empty=False,
         max_length=50,
         required=False,
     )
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    is_active = serializers.BooleanField(required=False)
+    description = TextField(max_length=500, required=False, allow_blank=True)
+    is_active = FlagField(required=False)
 
 
 class AttemptSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from rest_framework import serializers
 
-from common.api.fields import StrictIntegerField
+from common.api.fields import FlagField, StrictIntegerField, TextField
 from common.api.pagination import PageQuerySerializer
 from tokens.ledger import Taken
 from tokens.models import MAX_USAGE, Hold, LotCategory, UsageRecord, UsageSource
@@ -53,13 +53,13 @@ class UsagePageSerializer(serializers.Serializer):
 
 class UsageRequestSerializer(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_USAGE, default=1)
-    feature = serializers.CharField(min_length=1, max_length=64, required=False)
-    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    feature = TextField(min_length=1, max_length=64, required=False)
+    description = TextField(max_length=500, required=False, allow_blank=True)
+    reference = TextField(max_length=255, required=False, allow_blank=True)
 
 
 class UsageQuerySerializer(PageQuerySerializer):
-    feature = serializers.CharField(max_length=64, required=False)
+    feature = TextField(max_length=64, required=False)
     created_after = serializers.DateTimeField(required=False, help_text="Inclusive.")
     created_before = serializers.DateTimeField(required=False, help_text="Exclusive.")
 
@@ -96,13 +96,13 @@ class HoldPageSerializer(serializers.Serializer):
 class HoldRequestSerializer(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_USAGE)
     ttl_seconds = StrictIntegerField(min_value=1, max_value=MAX_TTL_SECONDS, default=3600)
-    feature = serializers.CharField(min_length=1, max_length=64, required=False)
-    reference = serializers.CharField(max_length=255, required=False, allow_blank=True)
+    feature = TextField(min_length=1, max_length=64, required=False)
+    reference = TextField(max_length=255, required=False, allow_blank=True)
 
 
 class HoldCaptureRequestSerializer(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_USAGE)
-    final = serializers.BooleanField(default=True)
+    final = FlagField(default=True)
 
 
 class HoldQuerySerializer(PageQuerySerializer):
