@@ -114,6 +114,6 @@ def lots_from_history(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tokens", "0005_lot_rules_and_debit")]
+    dependencies = [("tokens", "0005_lot_rules")]
 
     operations = [migrations.RunPython(lots_from_history, migrations.RunPython.noop)]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0008_usage_functions'),
+        ('tokens', '0008_usage_rules'),
     ]
 
     operations = [

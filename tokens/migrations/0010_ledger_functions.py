@@ -1,8 +1,15 @@
-"""Usage and holds in the database: `tokens_debit` now leaves tokens reserved by active holds
-alone (and may take less, for a capture), and `tokens_use` records one piece of usage in the
-same call: free while an unlimited plan covers it, else a debit in the burn order. Usage
-records are append-only but for `refunded_at`, set once, on PostgreSQL and SQLite.
-(tokens/ledger/usage.py has the SQLite twin of both functions.)"""
+"""The ledger's two hot writes on PostgreSQL, one call each (tokens/ledger/debit.py and
+usage.py have their SQLite twins in Python):
+
+- `tokens_debit` locks the account row, then (each statement of a function sees everything
+  committed before the lock was granted) checks what is available (the balance less expired
+  lots not yet swept and tokens that active holds reserve; a capture may spend its own hold's),
+  appends the entry, burns the lots in the burn order with one set-based UPDATE and records the
+  allocations. It answers the balances after and the user's own low-balance threshold, so the
+  caller can tell a crossing in the same transaction.
+- `tokens_use` records one piece of usage: free while an unlimited plan covers the user, else
+  through `tokens_debit`, with what it charged and whether only trial lots paid.
+"""
 
 from django.db import migrations
 
@@ -10,7 +17,7 @@ OLD_DEBIT = (
     "tokens_debit(uuid, bigint, timestamptz, uuid, varchar, varchar, varchar, varchar, varchar, "
     "uuid, bigint)"
 )
-NEW_DEBIT = (
+DEBIT = (
     "tokens_debit(uuid, bigint, timestamptz, uuid, varchar, varchar, varchar, varchar, varchar, "
     "uuid, boolean, uuid, boolean)"
 )
@@ -18,26 +25,10 @@ USE = (
     "tokens_use(uuid, bigint, timestamptz, uuid, uuid, varchar, varchar, varchar, varchar, "
     "varchar, uuid, boolean)"
 )
-USAGE = "tokens_usagerecord"
-USAGE_FIXED = "usage is append-only but for refunded_at, set once"
-USAGE_COLUMNS = [
-    "id",
-    "account_id",
-    "amount",
-    "charged",
-    "source",
-    "feature",
-    "description",
-    "reference",
-    "entry_id",
-    "hold_id",
-    "idempotency_key",
-    "created_at",
-]
 
 POSTGRESQL_DEBIT = f"""
 DROP FUNCTION IF EXISTS {OLD_DEBIT};
-DROP FUNCTION IF EXISTS {NEW_DEBIT};
+DROP FUNCTION IF EXISTS {DEBIT};
 CREATE OR REPLACE FUNCTION tokens_debit(
     p_user_id uuid, p_amount bigint, p_now timestamptz, p_entry_id uuid, p_type varchar,
     p_reference_type varchar, p_reference_id varchar, p_description varchar,
@@ -45,7 +36,7 @@ CREATE OR REPLACE FUNCTION tokens_debit(
     p_partial boolean
 ) RETURNS TABLE (
     status text, account_id uuid, number bigint, balance_after bigint, shown bigint,
-    available bigint, lot_id uuid, category varchar, taken bigint
+    available bigint, threshold bigint, lot_id uuid, category varchar, taken bigint
 ) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -61,7 +52,7 @@ BEGIN
     SELECT * INTO v_account FROM tokens_tokenaccount a WHERE a.user_id = p_user_id FOR UPDATE;
     IF NOT FOUND THEN
         RETURN QUERY SELECT 'insufficient'::text, NULL::uuid, NULL::bigint, NULL::bigint,
-            0::bigint, 0::bigint, NULL::uuid, NULL::varchar, NULL::bigint;
+            0::bigint, 0::bigint, NULL::bigint, NULL::uuid, NULL::varchar, NULL::bigint;
         RETURN;
     END IF;
     -- Expired lots not yet swept are in the stored balance but never spendable.
@@ -89,7 +80,8 @@ BEGIN
             p_amount := v_available;
         ELSE
             RETURN QUERY SELECT 'insufficient'::text, v_account.id, NULL::bigint, NULL::bigint,
-                v_shown, v_available, NULL::uuid, NULL::varchar, NULL::bigint;
+                v_shown, v_available, v_account.low_balance_threshold::bigint, NULL::uuid,
+                NULL::varchar, NULL::bigint;
             RETURN;
         END IF;
     END IF;
@@ -127,7 +119,8 @@ BEGIN
         SELECT p_entry_id, burned.id, -burned.taken FROM burned
     )
     SELECT 'ok'::text, v_account.id, v_account.entry_count + 1, v_account.balance - p_amount,
-        v_shown - p_amount, v_available - p_amount, burned.id, burned.category, burned.taken
+        v_shown - p_amount, v_available - p_amount, v_account.low_balance_threshold::bigint,
+        burned.id, burned.category, burned.taken
     FROM burned;
 END;
 $$;
@@ -141,7 +134,7 @@ CREATE OR REPLACE FUNCTION tokens_use(
     p_entry_key varchar, p_hold_id uuid, p_partial boolean
 ) RETURNS TABLE (
     status text, account_id uuid, number bigint, balance_after bigint, shown bigint,
-    available bigint, lot_id uuid, category varchar, taken bigint
+    available bigint, threshold bigint, lot_id uuid, category varchar, taken bigint
 ) LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -161,7 +154,7 @@ BEGIN
         VALUES (p_usage_id, v_account_id, p_amount, 0, 'subscription', p_feature,
             p_description, p_reference, p_usage_key, p_now);
         RETURN QUERY SELECT 'covered'::text, v_account_id, NULL::bigint, NULL::bigint,
-            NULL::bigint, NULL::bigint, NULL::uuid, NULL::varchar, NULL::bigint;
+            NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid, NULL::varchar, NULL::bigint;
         RETURN;
     END IF;
     FOR r IN SELECT * FROM tokens_debit(p_user_id, p_amount, p_now, p_entry_id, 'usage',
@@ -175,6 +168,7 @@ BEGIN
         END IF;
         status := r.status; account_id := r.account_id; number := r.number;
         balance_after := r.balance_after; shown := r.shown; available := r.available;
+        threshold := r.threshold;
         lot_id := r.lot_id; category := r.category; taken := r.taken;
         RETURN NEXT;
     END LOOP;
@@ -190,57 +184,19 @@ END;
 $$;
 """
 
-POSTGRESQL_USAGE_RULES = f"""
-CREATE OR REPLACE FUNCTION tokens_usage_fixed() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'DELETE' OR OLD.refunded_at IS NOT NULL
-        OR ({", ".join(f"NEW.{c}" for c in USAGE_COLUMNS)})
-            IS DISTINCT FROM ({", ".join(f"OLD.{c}" for c in USAGE_COLUMNS)}) THEN
-        RAISE EXCEPTION '{USAGE_FIXED}' USING ERRCODE = 'integrity_constraint_violation';
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER tokens_usage_fixed BEFORE UPDATE OR DELETE ON {USAGE}
-    FOR EACH ROW EXECUTE FUNCTION tokens_usage_fixed();
-"""
-
-POSTGRESQL_REMOVE = f"""
-DROP TRIGGER tokens_usage_fixed ON {USAGE};
-DROP FUNCTION tokens_usage_fixed();
-DROP FUNCTION {USE};
-DROP FUNCTION {NEW_DEBIT};
-"""
-
-SQLITE_RULES = [
-    f"""CREATE TRIGGER tokens_usage_fixed BEFORE UPDATE ON {USAGE}
-        WHEN OLD.refunded_at IS NOT NULL
-            OR {" OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in USAGE_COLUMNS)}
-        BEGIN SELECT RAISE(ABORT, '{USAGE_FIXED}'); END;""",
-    f"""CREATE TRIGGER tokens_usage_kept BEFORE DELETE ON {USAGE}
-        BEGIN SELECT RAISE(ABORT, '{USAGE_FIXED}'); END;""",
-]
-SQLITE_REMOVE = ["DROP TRIGGER tokens_usage_fixed;", "DROP TRIGGER tokens_usage_kept;"]
-
 
 def install(apps, schema_editor):
-    _run(schema_editor, [POSTGRESQL_DEBIT, POSTGRESQL_USE, POSTGRESQL_USAGE_RULES], SQLITE_RULES)
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(POSTGRESQL_DEBIT, params=None)
+        schema_editor.execute(POSTGRESQL_USE, params=None)
 
 
 def remove(apps, schema_editor):
-    _run(schema_editor, [POSTGRESQL_REMOVE], SQLITE_REMOVE)
-
-
-def _run(schema_editor, postgresql, sqlite):
-    vendor = schema_editor.connection.vendor
-    statements = {"postgresql": postgresql, "sqlite": sqlite}.get(vendor)
-    if statements is None:
-        raise NotImplementedError(f"No usage rules for {vendor}; add them before using it.")
-    for statement in statements:
-        schema_editor.execute(statement, params=None)
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP FUNCTION {USE}; DROP FUNCTION {DEBIT};", params=None)
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tokens", "0007_usage_holds_coverage")]
+    dependencies = [("tokens", "0009_alerts_and_expiry_warnings")]
 
     operations = [migrations.RunPython(install, remove)]
