@@ -33,7 +33,10 @@ class EndpointPageSerializer(serializers.Serializer):
 class EndpointCreateSerializer(serializers.Serializer):
     url = TextField(max_length=2000)
     event_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES), allow_empty=False, max_length=50
+        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        allow_empty=False,
+        min_length=1,
+        max_length=50,
     )
     description = TextField(max_length=500, required=False, allow_blank=True)
 
@@ -43,6 +46,7 @@ class EndpointChangeSerializer(serializers.Serializer):
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
         allow_empty=False,
+        min_length=1,
         max_length=50,
         required=False,
     )
