@@ -45,10 +45,12 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 def manage(*args: str) -> str:
+    """A command that prepares or measures: bulk loads may run longer than a request's
+    statement timeout, so it is off here (the server and timed commands keep it)."""
     result = subprocess.run(
         [str(PYTHON), "manage.py", *args],
         cwd=ROOT,
-        env=environment(),
+        env=environment(DB_STATEMENT_TIMEOUT="0"),
         capture_output=True,
         text=True,
         check=False,

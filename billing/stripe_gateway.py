@@ -18,7 +18,12 @@ from django.conf import settings
 from billing.models import Invoice, InvoiceLineItem, minor_units
 from common.errors import DomainError, Rejected
 
+# A call waits at most REQUEST_TIMEOUT_SECONDS, and once more, after at most
+# MAX_RETRY_DELAY_SECONDS (the SDK's backoff cap), on a network error: 25 s in all, below
+# gunicorn's 30 s worker timeout (README: Timeouts).
 REQUEST_TIMEOUT_SECONDS = 10
+MAX_NETWORK_RETRIES = 1
+MAX_RETRY_DELAY_SECONDS = 5
 
 
 class PaymentProviderError(DomainError):
@@ -52,7 +57,7 @@ def _client() -> stripe.StripeClient:
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS),
-        max_network_retries=1,
+        max_network_retries=MAX_NETWORK_RETRIES,
     )
 
 
