@@ -71,3 +71,17 @@ def csv_export_memory(*, email: str) -> dict:
         "peak_rss_before_mb": round(before, 1),
         "peak_rss_after_mb": round(_peak_rss_mb(), 1),
     }
+
+
+def ledger_check_statements() -> dict:
+    """The audit's statements, in process: how many and the longest, which must stay well
+    inside DB_STATEMENT_TIMEOUT (15 s) for the audit to run under production settings."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tokens.selectors import ledger_check
+
+    with CaptureQueriesContext(connection) as queries:
+        failures = len(list(ledger_check()))
+    seconds = [float(query["time"]) for query in queries.captured_queries]
+    return {"statements": len(seconds), "longest_s": max(seconds), "failures": failures}
