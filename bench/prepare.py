@@ -70,40 +70,9 @@ def vacuum_analyze() -> dict:
     return {"vacuumed": True}
 
 
-def long_history(*, entries: int) -> dict:
-    """One user with `entries` ledger entries (one credit, then usages), bulk-loaded in SQL."""
-    from django.db import connection
-
-    from accounts.models import User
-    from tokens.models import TokenAccount
-
-    user = User.objects.create_user(email="history@example.com")
-    funds = 10 * entries
-    account = TokenAccount.objects.create(
-        user=user, balance=funds - (entries - 1), total_spent=entries - 1, entry_count=entries
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO tokens_tokentransaction
-                (id, account_id, number, amount, transaction_type, reference_type, reference_id,
-                 description, balance_after, idempotency_key, created_at)
-            SELECT gen_random_uuid(), %(account)s, n,
-                   CASE WHEN n = 1 THEN %(funds)s ELSE -1 END,
-                   CASE WHEN n = 1 THEN 'adjustment' ELSE 'usage' END,
-                   '', '', 'bench job ' || n, %(funds)s - (n - 1), '',
-                   now() - make_interval(secs => %(entries)s - n)
-            FROM generate_series(1, %(entries)s) AS n
-            """,
-            {"account": account.pk, "funds": funds, "entries": entries},
-        )
-        cursor.execute("VACUUM ANALYZE tokens_tokentransaction")
-    return {"user": user.email, "entries": entries}
-
-
 def audited_history(*, entries: int, drift: bool = False) -> dict:
-    """One account with `entries` ledger entries the audit finds sound: a credit whose lot
-    every later usage of 1 token takes from (one allocation each), loaded in SQL. With
+    """One user whose account has `entries` ledger entries the audit finds sound: a credit
+    whose lot every later usage of 1 token takes from (one allocation each), loaded in SQL. With
     `drift`, every other entry's balance_after is off by one (about `entries` breaks in the
     chain, each seen twice), and nothing else: only the chain check can find it."""
     from django.db import connection

@@ -136,7 +136,7 @@ def reconcile(results: dict) -> None:
 def history(results: dict) -> None:
     """1,000,000 entries for one user: page and cursor latency, CSV export memory."""
     fresh_database()
-    loaded = prepare("long_history", entries=1_000_000)
+    loaded = prepare("audited_history", entries=1_000_000)
     results["history_1m_latency"] = measure("history_latency", email=loaded["user"])
     results["history_1m_csv"] = measure("csv_export_memory", email=loaded["user"])
 

@@ -133,39 +133,19 @@ def _deep_problems(ids: list[UUID]) -> Found:
     """The chain, allocations and lots of these accounts."""
     found: Found = defaultdict(list)
     _chain_breaks(found, ids)
-    allocated = Coalesce(
-        Subquery(
-            TokenAllocation.objects.filter(entry=OuterRef("pk"))
-            .order_by()
-            .values("entry")
-            .annotate(total=Sum("amount"))
-            .values("total")
-        ),
-        Value(0),
-    )
     _first_of_each(
         found,
         TokenTransaction.objects.filter(account_id__in=ids)
-        .annotate(allocated=allocated)
+        .annotate(allocated=_allocated_to("entry"))
         .exclude(allocated=F("amount")),
         account="account_id",
         first="number",
         describe=lambda e: f"entry {e.number}: amount {e.amount} != its allocations {e.allocated}",
     )
-    lot_allocated = Coalesce(
-        Subquery(
-            TokenAllocation.objects.filter(lot=OuterRef("pk"))
-            .order_by()
-            .values("lot")
-            .annotate(total=Sum("amount"))
-            .values("total")
-        ),
-        Value(0),
-    )
     _first_of_each(
         found,
         TokenLot.objects.filter(account_id__in=ids)
-        .annotate(allocated=lot_allocated)
+        .annotate(allocated=_allocated_to("lot"))
         .exclude(allocated=F("remaining")),
         account="account_id",
         first="created_at",
@@ -188,6 +168,15 @@ def _deep_problems(ids: list[UUID]) -> Found:
         describe=lambda a: f"lot {a.lot_id} paid for entry {a.entry.number} after it expired",
     )
     return found
+
+
+def _allocated_to(owner: str) -> Coalesce:
+    """What the allocations of the outer entry or lot (`owner`) add up to."""
+    allocations = TokenAllocation.objects.filter(**{owner: OuterRef("pk")}).order_by()
+    return Coalesce(
+        Subquery(allocations.values(owner).annotate(total=Sum("amount")).values("total")),
+        Value(0),
+    )
 
 
 def _chain_breaks(found: Found, ids: list[UUID]) -> None:
