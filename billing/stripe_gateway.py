@@ -32,8 +32,26 @@ class PaymentProviderError(DomainError):
     default_message = "The payment provider could not be reached; nothing was charged. Retry."
 
 
+class PaymentUnknownToStripe(PaymentProviderError):
+    """Stripe answered that it has no such object (404)."""
+
+    default_message = "Stripe does not know this payment."
+
+
 class InvalidStripeSignature(Rejected):
     code = "invalid_signature"
+
+
+@dataclass(frozen=True)
+class StripePayment:
+    """A payment as Stripe sees it: a PaymentIntent, or the Checkout Session of a payment
+    that has none."""
+
+    id: str
+    paid: bool
+    status: str
+    amount: int
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -132,6 +150,39 @@ def checkout_session_retrieve(*, session_id: str) -> CheckoutSession:
         return _session(_client().v1.checkout.sessions.retrieve(session_id))
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
+
+
+def payment_retrieve(*, payment_reference: str) -> StripePayment:
+    """What Stripe says of the payment an invoice was captured with: its PaymentIntent
+    (`pi_...`), or its Checkout Session (`cs_...`) when the capture had no PaymentIntent.
+
+    Raises PaymentUnknownToStripe when Stripe has no such object, PaymentProviderError when
+    it cannot be asked.
+    """
+    try:
+        if payment_reference.startswith("cs_"):
+            session = _client().v1.checkout.sessions.retrieve(payment_reference).to_dict()
+            return StripePayment(
+                id=session["id"],
+                paid=session.get("payment_status") == "paid",
+                status=session.get("payment_status") or "",
+                amount=session.get("amount_total") or 0,
+                currency=(session.get("currency") or "").upper(),
+            )
+        intent = _client().v1.payment_intents.retrieve(payment_reference).to_dict()
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            raise PaymentUnknownToStripe() from error
+        raise PaymentProviderError() from error
+    except stripe.StripeError as error:
+        raise PaymentProviderError() from error
+    return StripePayment(
+        id=intent["id"],
+        paid=intent.get("status") == "succeeded",
+        status=intent.get("status") or "",
+        amount=intent.get("amount_received") or 0,
+        currency=(intent.get("currency") or "").upper(),
+    )
 
 
 def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
