@@ -155,6 +155,15 @@ def ledger_check(results: dict) -> None:
         results[f"{label}_statements"] = measure("ledger_check_statements")
 
 
+def timeouts(results: dict) -> None:
+    """The database timeouts' cost per statement and per transaction, straight to
+    PostgreSQL and behind PgBouncer in transaction pooling, beside the same without them."""
+    fresh_database()
+    results.update(
+        {f"timeouts_{name}": figures for name, figures in measure("timeouts_cost").items()}
+    )
+
+
 SCENARIOS = {
     "listing": listing,
     "ledger": ledger,
@@ -163,6 +172,7 @@ SCENARIOS = {
     "reconcile": reconcile,
     "history": history,
     "ledger_check": ledger_check,
+    "timeouts": timeouts,
 }
 
 
