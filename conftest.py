@@ -38,10 +38,15 @@ def _database_route(request):
     through = request.getfixturevalue("_pgbouncer")
     database = connection.settings_dict
     assert connections.settings["default"] is database, "new threads would not be routed"
-    saved = {name: database.get(name) for name in ("PORT", "DISABLE_SERVER_SIDE_CURSORS")}
+    saved = {
+        name: database.get(name)
+        for name in ("PORT", "DISABLE_SERVER_SIDE_CURSORS", "TRANSACTION_POOLING")
+    }
     saved_options = dict(database["OPTIONS"])
     connection.close()
-    database.update(PORT=str(through["port"]), DISABLE_SERVER_SIDE_CURSORS=True)
+    database.update(
+        PORT=str(through["port"]), DISABLE_SERVER_SIDE_CURSORS=True, TRANSACTION_POOLING=True
+    )
     database["OPTIONS"]["prepare_threshold"] = None
     yield
     connection.close()

@@ -71,3 +71,67 @@ def csv_export_memory(*, email: str) -> dict:
         "peak_rss_before_mb": round(before, 1),
         "peak_rss_after_mb": round(_peak_rss_mb(), 1),
     }
+
+
+def ledger_check_statements() -> dict:
+    """The audit's statements, in process: how many and the longest, which must stay well
+    inside DB_STATEMENT_TIMEOUT (15 s) for the audit to run under production settings."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tokens.selectors import ledger_check
+
+    with CaptureQueriesContext(connection) as queries:
+        failures = len(list(ledger_check()))
+    seconds = [float(query["time"]) for query in queries.captured_queries]
+    return {"statements": len(seconds), "longest_s": max(seconds), "failures": failures}
+
+
+def _round_trips(samples: int) -> dict:
+    """Microseconds per autocommit statement and per one-statement transaction (best of 3)."""
+    from django.db import connection, transaction
+
+    def run() -> tuple[float, float]:
+        started = time.perf_counter()
+        for _ in range(samples):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        alone = time.perf_counter() - started
+        started = time.perf_counter()
+        for _ in range(samples):
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        return alone, time.perf_counter() - started
+
+    alone, in_transaction = min(run() for _ in range(3))
+    return {
+        "statement_us": round(alone / samples * 1e6),
+        "transaction_us": round(in_transaction / samples * 1e6),
+    }
+
+
+def timeouts_cost(*, samples: int = 2000) -> dict:
+    """What the database timeouts cost a statement: straight to PostgreSQL (startup options)
+    and behind a PgBouncer in transaction pooling (SET LOCAL per transaction, a transaction
+    for each statement outside one), each beside the same without timeouts."""
+    from django.db import connection
+
+    from common.tests.servers import pgbouncer
+
+    database = connection.settings_dict
+    saved = {name: database.get(name) for name in ("PORT", "TIMEOUTS", "TRANSACTION_POOLING")}
+    figures = {}
+    with pgbouncer() as through:
+        for route, changes in (
+            ("direct", {}),
+            ("pgbouncer", {"PORT": str(through["port"]), "TRANSACTION_POOLING": True}),
+        ):
+            for timeouts in ("with_timeouts", "without"):
+                connection.close()
+                database.update(saved, **changes)
+                if timeouts == "without":
+                    database["TIMEOUTS"] = {}
+                figures[f"{route}_{timeouts}"] = _round_trips(samples)
+    connection.close()
+    database.update(saved)
+    return figures

@@ -70,19 +70,33 @@ def vacuum_analyze() -> dict:
     return {"vacuumed": True}
 
 
-def long_history(*, entries: int) -> dict:
-    """One user with `entries` ledger entries (one credit, then usages), bulk-loaded in SQL."""
+def audited_history(*, entries: int, drift: bool = False) -> dict:
+    """One user whose account has `entries` ledger entries the audit finds sound: a credit
+    whose lot every later usage of 1 token takes from (one allocation each), loaded in SQL. With
+    `drift`, every other entry's balance_after is off by one (about `entries` breaks in the
+    chain, each seen twice), and nothing else: only the chain check can find it."""
     from django.db import connection
 
     from accounts.models import User
-    from tokens.models import TokenAccount
 
-    user = User.objects.create_user(email="history@example.com")
+    user = User.objects.create_user(email=f"audited-{entries}-{drift}@example.com")
     funds = 10 * entries
-    account = TokenAccount.objects.create(
-        user=user, balance=funds - (entries - 1), total_spent=entries - 1, entry_count=entries
-    )
+    left = funds - (entries - 1)
     with connection.cursor() as cursor:
+        # Row triggers off for the load (append-only rules, the allocations' account check):
+        # the rows are made consistent by construction.
+        cursor.execute("SET session_replication_role = replica")
+        cursor.execute(
+            """
+            INSERT INTO tokens_tokenaccount (id, user_id, balance, total_purchased, total_spent,
+                entry_count, created_at, updated_at)
+            VALUES (gen_random_uuid(), %(user)s, %(left)s, 0, %(spent)s, %(entries)s, now(),
+                now())
+            RETURNING id
+            """,
+            {"user": user.pk, "left": left, "spent": entries - 1, "entries": entries},
+        )
+        (account,) = cursor.fetchone()
         cursor.execute(
             """
             INSERT INTO tokens_tokentransaction
@@ -91,14 +105,35 @@ def long_history(*, entries: int) -> dict:
             SELECT gen_random_uuid(), %(account)s, n,
                    CASE WHEN n = 1 THEN %(funds)s ELSE -1 END,
                    CASE WHEN n = 1 THEN 'adjustment' ELSE 'usage' END,
-                   '', '', 'bench job ' || n, %(funds)s - (n - 1), '',
-                   now() - make_interval(secs => %(entries)s - n)
+                   '', '', 'audited job ' || n,
+                   %(funds)s - (n - 1) + CASE WHEN %(drift)s AND n %% 2 = 0 THEN 1 ELSE 0 END,
+                   '', now() - make_interval(secs => %(entries)s - n)
             FROM generate_series(1, %(entries)s) AS n
             """,
-            {"account": account.pk, "funds": funds, "entries": entries},
+            {"account": account, "funds": funds, "entries": entries, "drift": drift},
         )
-        cursor.execute("VACUUM ANALYZE tokens_tokentransaction")
-    return {"user": user.email, "entries": entries}
+        cursor.execute(
+            """
+            INSERT INTO tokens_tokenlot (id, account_id, category, amount, remaining, priority,
+                source_type, source_id, credit_id, created_at)
+            SELECT gen_random_uuid(), account_id, 'promotional', amount, %(left)s, 50,
+                'adjustment', '', id, created_at
+            FROM tokens_tokentransaction WHERE account_id = %(account)s AND number = 1
+            """,
+            {"account": account, "left": left},
+        )
+        cursor.execute(
+            """
+            INSERT INTO tokens_tokenallocation (entry_id, lot_id, amount)
+            SELECT e.id, l.id, e.amount
+            FROM tokens_tokentransaction e JOIN tokens_tokenlot l ON l.account_id = e.account_id
+            WHERE e.account_id = %(account)s
+            """,
+            {"account": account},
+        )
+        cursor.execute("SET session_replication_role = DEFAULT")
+        cursor.execute("VACUUM ANALYZE")
+    return {"user": user.email, "entries": entries, "drift": drift}
 
 
 def ledger_invariant() -> dict:

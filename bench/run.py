@@ -136,9 +136,32 @@ def reconcile(results: dict) -> None:
 def history(results: dict) -> None:
     """1,000,000 entries for one user: page and cursor latency, CSV export memory."""
     fresh_database()
-    loaded = prepare("long_history", entries=1_000_000)
+    loaded = prepare("audited_history", entries=1_000_000)
     results["history_1m_latency"] = measure("history_latency", email=loaded["user"])
     results["history_1m_csv"] = measure("csv_export_memory", email=loaded["user"])
+
+
+def ledger_check(results: dict) -> None:
+    """`manage.py ledger_check` over one account of 10,000 and of 1,000,000 entries, sound
+    and with every other balance_after wrong: wall time and the command's peak RSS, beside
+    the floor (the same command on an empty database); and its longest statement."""
+    fresh_database()
+    results["ledger_check_floor_empty"] = timed_command(["ledger_check", "--json"])
+    for entries, drift in ((10_000, False), (1_000_000, False), (1_000_000, True)):
+        fresh_database()
+        prepare("audited_history", entries=entries, drift=drift)
+        label = f"ledger_check_{entries}_entries{'_drifted' if drift else ''}"
+        results[label] = timed_command(["ledger_check", "--json"])
+        results[f"{label}_statements"] = measure("ledger_check_statements")
+
+
+def timeouts(results: dict) -> None:
+    """The database timeouts' cost per statement and per transaction, straight to
+    PostgreSQL and behind PgBouncer in transaction pooling, beside the same without them."""
+    fresh_database()
+    results.update(
+        {f"timeouts_{name}": figures for name, figures in measure("timeouts_cost").items()}
+    )
 
 
 SCENARIOS = {
@@ -148,6 +171,8 @@ SCENARIOS = {
     "capture_webhook": capture_webhook,
     "reconcile": reconcile,
     "history": history,
+    "ledger_check": ledger_check,
+    "timeouts": timeouts,
 }
 
 

@@ -18,7 +18,12 @@ from django.conf import settings
 from billing.models import Invoice, InvoiceLineItem, minor_units
 from common.errors import DomainError, Rejected
 
+# A call waits at most REQUEST_TIMEOUT_SECONDS, and once more, after at most
+# MAX_RETRY_DELAY_SECONDS (the SDK's backoff cap), on a network error: 25 s in all, below
+# gunicorn's 30 s worker timeout (README: Timeouts).
 REQUEST_TIMEOUT_SECONDS = 10
+MAX_NETWORK_RETRIES = 1
+MAX_RETRY_DELAY_SECONDS = 5
 
 
 class PaymentProviderError(DomainError):
@@ -27,8 +32,26 @@ class PaymentProviderError(DomainError):
     default_message = "The payment provider could not be reached; nothing was charged. Retry."
 
 
+class PaymentUnknownToStripe(PaymentProviderError):
+    """Stripe answered that it has no such object (404)."""
+
+    default_message = "Stripe does not know this payment."
+
+
 class InvalidStripeSignature(Rejected):
     code = "invalid_signature"
+
+
+@dataclass(frozen=True)
+class StripePayment:
+    """A payment as Stripe sees it: a PaymentIntent, or the Checkout Session of a payment
+    that has none."""
+
+    id: str
+    paid: bool
+    status: str
+    amount: int
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -52,7 +75,7 @@ def _client() -> stripe.StripeClient:
         settings.STRIPE_SECRET_KEY,
         base_addresses={"api": settings.STRIPE_API_BASE},
         http_client=stripe.RequestsClient(timeout=REQUEST_TIMEOUT_SECONDS),
-        max_network_retries=1,
+        max_network_retries=MAX_NETWORK_RETRIES,
     )
 
 
@@ -127,6 +150,39 @@ def checkout_session_retrieve(*, session_id: str) -> CheckoutSession:
         return _session(_client().v1.checkout.sessions.retrieve(session_id))
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
+
+
+def payment_retrieve(*, payment_reference: str) -> StripePayment:
+    """What Stripe says of the payment an invoice was captured with: its PaymentIntent
+    (`pi_...`), or its Checkout Session (`cs_...`) when the capture had no PaymentIntent.
+
+    Raises PaymentUnknownToStripe when Stripe has no such object, PaymentProviderError when
+    it cannot be asked.
+    """
+    try:
+        if payment_reference.startswith("cs_"):
+            session = _client().v1.checkout.sessions.retrieve(payment_reference).to_dict()
+            return StripePayment(
+                id=session["id"],
+                paid=session.get("payment_status") == "paid",
+                status=session.get("payment_status") or "",
+                amount=session.get("amount_total") or 0,
+                currency=(session.get("currency") or "").upper(),
+            )
+        intent = _client().v1.payment_intents.retrieve(payment_reference).to_dict()
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            raise PaymentUnknownToStripe() from error
+        raise PaymentProviderError() from error
+    except stripe.StripeError as error:
+        raise PaymentProviderError() from error
+    return StripePayment(
+        id=intent["id"],
+        paid=intent.get("status") == "succeeded",
+        status=intent.get("status") or "",
+        amount=intent.get("amount_received") or 0,
+        currency=(intent.get("currency") or "").upper(),
+    )
 
 
 def refund_create(*, payment_intent: str, idempotency_key: str) -> str:

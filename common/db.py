@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+
+# PostgreSQL's lock_not_available (DB_LOCK_TIMEOUT) and query_canceled (DB_STATEMENT_TIMEOUT).
+GAVE_UP_WAITING = {"55P03", "57014"}
 
 
 def savepoint_if_nested() -> AbstractContextManager:
@@ -51,3 +55,16 @@ def atomic_if_needed() -> AbstractContextManager:
     """A transaction when there is none yet; inside one, nothing more (no savepoint): for a
     change whose follow-up writes (an event, say) must commit with it."""
     return nullcontext() if connection.in_atomic_block else transaction.atomic()
+
+
+def database_busy(error: BaseException) -> bool:
+    """Whether the database gave up waiting for this statement: a lock held longer than
+    DB_LOCK_TIMEOUT, a statement running longer than DB_STATEMENT_TIMEOUT, or SQLite's busy
+    timeout. Its transaction rolled back, so nothing of it happened and a retry may succeed:
+    the API answers 503 `busy` with Retry-After."""
+    if not isinstance(error, OperationalError):
+        return False
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) in GAVE_UP_WAITING:
+        return True
+    return isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)

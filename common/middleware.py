@@ -11,10 +11,12 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 
 from common import metrics
-from common.api.errors import json_error
+from common.api.errors import busy_body, busy_retry_after, json_error
+from common.db import database_busy
 from common.log import current_request
 
 logger = logging.getLogger("common.api")
@@ -87,6 +89,36 @@ class ApiMiddleware:
     @staticmethod
     def _is_json(response: HttpResponse) -> bool:
         return response.get("Content-Type", "").startswith("application/json")
+
+
+class DatabaseBusyMiddleware:
+    """A database that gave up waiting (a lock or statement timeout) outside DRF's views: 503
+    with Retry-After, in the contract's shape under `/api/` and as a short page elsewhere.
+    Nothing was done: the transaction rolled back. (DRF's views answer the same through
+    `common.api.errors`.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_busy(exception):
+            return None
+        logger.warning(
+            "The database gave up waiting on %s %s, answered 503 busy: %s",
+            request.method,
+            request.path,
+            exception,
+        )
+        if request.path_info.startswith(API_PREFIX):
+            response = JsonResponse(busy_body(), status=503)
+        else:
+            context = {"retry_after": busy_retry_after()}
+            response = HttpResponse(render_to_string("busy.html", context), status=503)
+        response["Retry-After"] = str(busy_retry_after())
+        return response
 
 
 REQUEST_ID_HEADER = "X-Request-ID"

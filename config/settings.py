@@ -44,6 +44,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from error
 
 
+def env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds < 86_400:
+        raise ImproperlyConfigured(f"{name} must be seconds from 0 to 86399, not {raw!r}.")
+    return seconds
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -93,6 +106,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "common.middleware.ApiMiddleware",
+    "common.middleware.DatabaseBusyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -123,6 +137,11 @@ TEMPLATES = [
 # Databases. PostgreSQL through psycopg 3 when DATABASE_URL is set; otherwise the embedded
 # SQLite file. PostgreSQL connections are persistent with a health check before reuse
 # (docs/decisions.md explains why this and not a pool).
+# Nothing waits forever: a statement that waits on a lock longer than DB_LOCK_TIMEOUT, or runs
+# longer than DB_STATEMENT_TIMEOUT (seconds; 0 turns one off), is cancelled, and the request
+# answers 503 `busy` (common.db.database_busy). README.md: "Timeouts".
+DB_LOCK_TIMEOUT = env_seconds("DB_LOCK_TIMEOUT", 3)
+DB_STATEMENT_TIMEOUT = env_seconds("DB_STATEMENT_TIMEOUT", 15)
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 if DATABASE_URL:
     _default_database = dj_database_url.parse(
@@ -141,18 +160,27 @@ if _default_database["ENGINE"] == "django.db.backends.sqlite3":
     # Tests get a file of their own beside it (not SQLite's default, memory), so they take
     # the same file locks as `make run`.
     _default_database["TEST"] = {"NAME": f"{_default_database['NAME']}-test"}
+    # Its busy timeout is the lock timeout (SQLite has no statement timeout).
     _default_database["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
+        "timeout": DB_LOCK_TIMEOUT or 86_400,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 else:
+    # common.postgresql: Django's backend with both timeouts on every statement, also behind
+    # PgBouncer in transaction pooling, where they are set per transaction.
+    _default_database["ENGINE"] = "common.postgresql"
+    _default_database["TIMEOUTS"] = {
+        "lock_timeout": round(DB_LOCK_TIMEOUT * 1000),
+        "statement_timeout": round(DB_STATEMENT_TIMEOUT * 1000),
+    }
     _options = _default_database.setdefault("OPTIONS", {})
     _options.setdefault("connect_timeout", 5)
     # pg_stat_activity then names the process behind each connection (gunicorn loads the
     # settings in each worker, after the fork).
     _options.setdefault("application_name", f"tokenbilling:{os.getpid()}")
-    if env_bool("DB_TRANSACTION_POOLING", False):
+    _default_database["TRANSACTION_POOLING"] = env_bool("DB_TRANSACTION_POOLING", False)
+    if _default_database["TRANSACTION_POOLING"]:
         # Behind PgBouncer in transaction pooling, consecutive transactions may run on
         # different server connections: nothing may live in a session. Server-side cursors
         # outlive a transaction when autocommit is on; psycopg's prepared statements live in a

@@ -1,5 +1,6 @@
-"""Reconciliation: finish what the webhooks missed. (The ledger has its own audit,
-`manage.py ledger_check`.)
+"""Reconciliation: finish what the webhooks missed, and report what a person must decide:
+paid invoices Stripe does not know, payment events flagged for review. (The ledger has its
+own audit, `manage.py ledger_check`.)
 
 Each step works in batches (keyset pages of ids), one transaction per invoice, so it runs
 beside live traffic with bounded memory and short locks. Every step is idempotent: a second
@@ -37,6 +38,8 @@ from common.errors import InvalidState
 from events.services import events_emit
 
 BATCH_SIZE = 500
+# Events needing review are counted; this many of the newest are listed.
+REVIEW_LISTED = 100
 Progress = Callable[[str, int], None]
 
 
@@ -54,7 +57,10 @@ class ReconcileReport:
     invoices_cancelled: int = 0
     subscriptions_expired: int = 0
     idempotency_records_purged: int = 0
+    paid_invoices_verified: int = 0
+    payments_needing_review: int = 0
     stripe_errors: list[str] = field(default_factory=list)
+    unknown_to_provider: list[str] = field(default_factory=list)
     needs_review: list[str] = field(default_factory=list)
 
     @property
@@ -193,3 +199,58 @@ def idempotency_purge(report: ReconcileReport) -> None:
     report.idempotency_records_purged = common_services.idempotency_records_purge(
         older_than=timezone.now() - common_services.RETENTION, dry_run=report.dry_run
     )
+
+
+def paid_invoices_verify(
+    report: ReconcileReport, *, paid_within: timedelta, progress: Progress = _no_progress
+) -> None:
+    """Asks Stripe about every invoice paid through it in the last `paid_within`: a payment
+    it does not know, did not complete, or took for another amount is listed, and nothing is
+    changed (refunding, cancelling or chasing the money is a person's decision). Payments of
+    the provider-neutral webhook and those marked paid by staff have nobody to ask.
+    Read-only, so the same in a dry run; Stripe is called outside any transaction.
+    """
+    recent = Invoice.objects.filter(
+        provider=Invoice.Provider.STRIPE,
+        status=Invoice.Status.PAID,
+        paid_at__gte=timezone.now() - paid_within,
+    )
+    for ids in _in_batches(recent):
+        for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
+            _paid_invoice_verify(report, invoice)
+            progress("paid invoices verified", 1)
+
+
+def _paid_invoice_verify(report: ReconcileReport, invoice: Invoice) -> None:
+    report.paid_invoices_verified += 1
+    reference = invoice.payment_reference
+    try:
+        payment = stripe_gateway.payment_retrieve(payment_reference=reference)
+    except stripe_gateway.PaymentUnknownToStripe:
+        report.unknown_to_provider.append(
+            f"{invoice.number}: paid here with {reference}; Stripe does not know this payment"
+        )
+        return
+    except stripe_gateway.PaymentProviderError as error:
+        report.stripe_errors.append(f"{invoice.number}: {error.message}")
+        return
+    expected = (invoice.total_in_minor_units(), invoice.currency.code)
+    if not payment.paid or (payment.amount, payment.currency) != expected:
+        report.unknown_to_provider.append(
+            f"{invoice.number}: paid here with {reference} for {expected[0]} {expected[1]}; "
+            f"Stripe says {payment.status}, {payment.amount} {payment.currency}"
+        )
+
+
+def payments_needing_review(report: ReconcileReport) -> None:
+    """Counts the payment events flagged `needs_review` (paid at the provider but not
+    capturable here, partial refunds, ...) and lists the newest: each waits for a person
+    (staff re-process or settle them in the admin)."""
+    flagged = PaymentEvent.objects.filter(outcome=PaymentEvent.Outcome.NEEDS_REVIEW)
+    report.payments_needing_review = flagged.count()
+    for event in flagged.select_related("invoice").order_by("-received_at", "pk")[:REVIEW_LISTED]:
+        about = f" for {event.invoice.number}" if event.invoice else ""
+        report.needs_review.append(
+            f"{event.provider} event {event.event_id or event.pk} "
+            f"({event.event_type or 'no type'}){about}: {event.error}"
+        )

@@ -1,6 +1,7 @@
 """A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
 
-It answers Checkout Session create/retrieve and refund create as Stripe does (form-encoded
+It answers Checkout Session create/retrieve, PaymentIntent retrieve (of the sessions it saw
+paid) and refund create as Stripe does (form-encoded
 requests, JSON answers, idempotency keys), records every request, fails on demand, and can
 produce the events Stripe would send, signed with Stripe's scheme. For browser tests it also
 serves a checkout page whose Pay button completes the session, delivers the signed
@@ -58,6 +59,7 @@ class FakeStripe:
     app_url: str = ""
     requests: list[Recorded] = field(default_factory=list)
     sessions: dict[str, dict] = field(default_factory=dict)
+    payment_intents: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
     failures: int = 0
     base: str = ""
@@ -104,6 +106,14 @@ class FakeStripe:
         session = self.sessions[session_id]
         session.update(status="complete", payment_status="paid")
         session["payment_intent"] = session["payment_intent"] or f"pi_test_{next(self._ids)}"
+        self.payment_intents[session["payment_intent"]] = {
+            "id": session["payment_intent"],
+            "object": "payment_intent",
+            "status": "succeeded",
+            "amount": session["amount_total"],
+            "amount_received": session["amount_total"],
+            "currency": session["currency"],
+        }
         return self.event("checkout.session.completed", session)
 
     def expire(self, session_id: str) -> dict:
@@ -194,13 +204,17 @@ class FakeStripe:
     def _api(self, method: str, path: str, params: dict) -> tuple[int, dict]:
         if method == "POST" and path == "/v1/checkout/sessions":
             return 200, self._create_session(params)
-        if method == "GET" and path.startswith("/v1/checkout/sessions/"):
-            session = self.sessions.get(path.rsplit("/", 1)[1])
-            if session is None:
-                return 404, {
-                    "error": {"type": "invalid_request_error", "message": "No such session"}
-                }
-            return 200, session
+        for prefix, kept in (
+            ("/v1/checkout/sessions/", self.sessions),
+            ("/v1/payment_intents/", self.payment_intents),
+        ):
+            if method == "GET" and path.startswith(prefix):
+                found = kept.get(path.removeprefix(prefix))
+                if found is None:
+                    return 404, {
+                        "error": {"type": "invalid_request_error", "message": f"No such {path}"}
+                    }
+                return 200, found
         if method == "POST" and path == "/v1/refunds":
             refund = {
                 "id": f"re_test_{next(self._ids)}",

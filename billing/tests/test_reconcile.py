@@ -223,3 +223,129 @@ def test_a_second_run_at_the_same_time_exits_saying_so():
             call_command("reconcile_purchases", stdout=StringIO())
 
     assert busy.value.returncode == 2
+
+
+def delivered(fake_stripe, event: dict) -> str:
+    """Delivers a Stripe event to the webhook; its outcome."""
+    body, header = fake_stripe.signed(event)
+    response = Client().post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    return response.json()["outcome"]
+
+
+def paid_with_stripe(user, user_client, bundle, fake_stripe) -> Invoice:
+    """An invoice paid through Stripe Checkout and captured by its webhook."""
+    invoice = checkout(user, bundles=[bundle]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(minutes=5))
+    assert delivered(fake_stripe, fake_stripe.complete(session)) == "processed"
+    return Invoice.objects.get(pk=invoice.pk)
+
+
+def test_a_paid_invoice_stripe_does_not_know_is_reported_and_nothing_changes(
+    user, user_client, bundle, fake_stripe
+):
+    known = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    forged = checkout(user, bundles=[bundle]).invoice
+    services.invoice_capture(
+        invoice_id=forged.pk, payment_reference="pi_never_seen", provider="stripe"
+    )
+    before = database_state()
+
+    report, code = reconcile()
+
+    assert code == 4
+    assert report["paid_invoices_verified"] == 2
+    assert report["unknown_to_provider"] == [
+        f"{forged.number}: paid here with pi_never_seen; Stripe does not know this payment"
+    ]
+    assert known.number not in json.dumps(report)
+    assert database_state() == before
+
+
+def test_a_payment_stripe_took_for_another_amount_or_did_not_complete_is_reported(
+    user, user_client, bundle, fake_stripe
+):
+    short = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    fake_stripe.payment_intents[short.payment_reference]["amount_received"] = 100
+    failed = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    fake_stripe.payment_intents[failed.payment_reference]["status"] = "requires_payment_method"
+    fake_stripe.payment_intents[failed.payment_reference]["amount_received"] = 0
+
+    report, code = reconcile()
+
+    assert code == 4
+    assert sorted(report["unknown_to_provider"]) == sorted(
+        [
+            f"{short.number}: paid here with {short.payment_reference} for 500 USD; "
+            "Stripe says succeeded, 100 USD",
+            f"{failed.number}: paid here with {failed.payment_reference} for 500 USD; "
+            "Stripe says requires_payment_method, 0 USD",
+        ]
+    )
+
+
+def test_only_invoices_paid_through_stripe_within_the_window_are_asked_about(
+    user, user_client, bundle, fake_stripe
+):
+    old = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    Invoice.objects.filter(pk=old.pk).update(paid_at=timezone.now() - timedelta(hours=30))
+    capture_with_webhook = checkout(user, bundles=[bundle]).invoice
+    services.invoice_capture(
+        invoice_id=capture_with_webhook.pk, payment_reference="p-1", provider="payment"
+    )
+    asked = len(fake_stripe.requests)
+
+    default, _ = reconcile()
+    wider, _ = reconcile("--verify-paid-within", "2d")
+
+    assert default["paid_invoices_verified"] == 0
+    assert wider["paid_invoices_verified"] == 1
+    assert len(fake_stripe.requests) - asked == 1
+
+
+def test_payment_events_flagged_for_review_are_counted_and_listed(
+    user, user_client, bundle, fake_stripe
+):
+    invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    event = fake_stripe.refunded(invoice.stripe_session_id, amount=100)
+    assert delivered(fake_stripe, event) == "needs_review"
+    before = database_state()
+
+    report, code = reconcile()
+
+    assert code == 0
+    assert report["payments_needing_review"] == 1
+    assert report["needs_review"] == [
+        f"stripe event {event['id']} (charge.refunded): Partly refunded (100 of 500); "
+        "only whole refunds are applied here."
+    ]
+    assert database_state() == before
+
+
+def test_a_run_on_a_clean_database_changes_nothing(user, user_client, staff_user, fake_stripe):
+    """Paid, refunded, cancelled and young pending invoices, an active plan, ledger entries,
+    idempotency records and processed events: nothing for reconciliation to do, and it does
+    nothing."""
+    bundle = TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+    paid_with_stripe(user, user_client, bundle, fake_stripe)
+    plan_invoice = checkout(user, plan=PlanFactory(), bundles=[bundle]).invoice
+    services.invoice_capture(invoice_id=plan_invoice.pk, payment_reference="p", provider="payment")
+    refunded = checkout(user, bundles=[bundle]).invoice
+    services.invoice_capture(invoice_id=refunded.pk, payment_reference="r", provider="payment")
+    services.invoice_refund(invoice_id=refunded.pk)
+    services.invoice_cancel(invoice_id=checkout(user, bundles=[bundle]).invoice.pk)
+    young = checkout(user, bundles=[bundle]).invoice
+    with_stripe_session(young, fake_stripe, user_client, age=timedelta(minutes=10))
+    user_client.post("/api/v1/user/tokens/consume", {"amount": 7}, HTTP_IDEMPOTENCY_KEY="k")
+    before = database_state()
+
+    report, code = reconcile()
+
+    assert code == 0
+    assert report["paid_invoices_verified"] == 1
+    assert report["unknown_to_provider"] == report["needs_review"] == []
+    assert database_state() == before

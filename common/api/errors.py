@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
@@ -11,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import set_rollback
 
+from common.db import database_busy
 from common.errors import DomainError, Invalid
 
 STATUS_CODES = {
@@ -28,6 +32,21 @@ STATUS_CODES = {
     500: ("server_error", "Something went wrong on our side; it has been logged."),
     503: ("unavailable", "The service is temporarily unavailable."),
 }
+BUSY_CODE = "busy"
+logger = logging.getLogger("common.api")
+
+
+def busy_retry_after() -> int:
+    """Seconds a client should wait before retrying a request the database was too busy for:
+    the lock timeout, at least 1."""
+    return max(1, math.ceil(settings.DB_LOCK_TIMEOUT))
+
+
+def busy_body() -> dict:
+    return error_body(
+        BUSY_CODE,
+        f"The database is busy; nothing was changed. Retry in {busy_retry_after()} seconds.",
+    )
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
@@ -72,6 +91,7 @@ def validation_message(fields: dict[str, list[str]]) -> str:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler, rewritten to the contract's shape.
 
+    A database that gave up waiting (common.db.database_busy) is 503 `busy` with Retry-After.
     Returns None for unexpected exceptions, which `common.middleware.ApiMiddleware` turns into a
     logged 500 without a trace.
     """
@@ -87,6 +107,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, DomainError):
         body = {**error_body(exc.code, exc.message), **exc.details()}
         response = Response(body, status=exc.http_status)
+    elif database_busy(exc):
+        logger.warning("The database gave up waiting, answered 503 busy: %s", exc)
+        response = Response(busy_body(), 503, headers={"Retry-After": str(busy_retry_after())})
     elif isinstance(exc, exceptions.ValidationError):
         fields = validation_fields(exc.detail)
         response = Response(error_body("validation_error", validation_message(fields), fields), 400)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from common import services
 from common.api.errors import api_exception_handler
-from common.db import all_or_nothing
+from common.db import all_or_nothing, database_busy
 from common.errors import DomainError
 
 HEADER = "Idempotency-Key"
@@ -120,7 +120,10 @@ def idempotent(request: Request, key: str | None, action: Callable[[], Response]
         return attempt.run(whole=True)
     except _AlreadyAnswered:
         pass
-    except DatabaseError:
+    except DatabaseError as error:
+        if database_busy(error):
+            # Gave up waiting: nothing was done or recorded, the client retries (503 busy).
+            raise
         # The work's own unique keys refused a duplicate (and broke the transaction): a
         # concurrent first request committed its answer, or its record is past retention.
         replayed = attempt.replay()

@@ -32,7 +32,11 @@ RETRY_TIMEOUT = 2.0
 
 @pytest.fixture(scope="module", params=["postgresql", "pgbouncer"])
 def server(request, django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), gunicorn_routed(request.param) as running:
+    """A long lock timeout: the first request must still be waiting when it is killed."""
+    with (
+        django_db_blocker.unblock(),
+        gunicorn_routed(request.param, DB_LOCK_TIMEOUT="60") as running,
+    ):
         yield running
 
 

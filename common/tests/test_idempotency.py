@@ -1,11 +1,17 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from io import StringIO
 
 import pytest
+import time_machine
+from django.core.management import call_command
 from django.utils import timezone
 
+from billing.models import Invoice
+from catalog.tests.factories import TokenBundleFactory
 from common import services
 from common.models import IdempotencyRecord
 from conftest import client_for
+from tokens.models import TokenTransaction
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +92,67 @@ def test_a_key_whose_record_is_past_retention_is_answered_by_the_ledger_s_own_ke
     assert again.status_code == 201
     assert again.json()["transaction"]["id"] == first.json()["transaction"]["id"]
     assert again.json()["balance"] == 95
+
+
+# Retention with time that really passes (time_machine), through the API and the real purge.
+
+DAY_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+CONSUME = "/api/v1/user/tokens/consume"
+
+
+@pytest.fixture
+def clock():
+    with time_machine.travel(DAY_START, tick=False) as traveller:
+        yield traveller
+
+
+def usages(user) -> list[int]:
+    entries = TokenTransaction.objects.filter(account__user=user, transaction_type="usage")
+    return list(entries.values_list("amount", flat=True))
+
+
+@pytest.mark.sqlite
+def test_the_same_request_23_hours_59_minutes_later_is_replayed(user, clock):
+    fund(user, 100)
+    first = client_for(user).post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="late")
+    clock.shift(timedelta(hours=23, minutes=59))
+    client = client_for(user)  # a fresh access token: the first one has long expired
+
+    again = client.post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="late")
+    other = client.post(CONSUME, {"amount": 6}, HTTP_IDEMPOTENCY_KEY="late")
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert usages(user) == [-5]
+
+
+@pytest.mark.sqlite
+def test_after_the_purge_a_retried_consume_is_still_done_once_by_the_ledger_s_own_key(user, clock):
+    fund(user, 100)
+    first = client_for(user).post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="old")
+    clock.shift(timedelta(hours=24, minutes=1))
+    call_command("reconcile_purchases", stdout=StringIO())
+    assert not IdempotencyRecord.objects.exists()
+
+    again = client_for(user).post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="old")
+
+    assert again.status_code == 201
+    assert again.json()["transaction"] == first.json()["transaction"]
+    assert again.json()["balance"] == 95
+    assert usages(user) == [-5]
+
+
+@pytest.mark.sqlite
+def test_after_the_purge_a_retried_checkout_finds_its_invoice(user, clock):
+    bundle = TokenBundleFactory()
+    body = {"token_bundle_ids": [str(bundle.pk)]}
+    first = client_for(user).post("/api/v1/user/checkout", body, HTTP_IDEMPOTENCY_KEY="cart")
+    clock.shift(timedelta(days=2))
+    call_command("reconcile_purchases", stdout=StringIO())
+
+    again = client_for(user).post("/api/v1/user/checkout", body, HTTP_IDEMPOTENCY_KEY="cart")
+
+    assert again.status_code == 201
+    assert again.json()["invoice"]["id"] == first.json()["invoice"]["id"]
+    assert Invoice.objects.filter(user=user).count() == 1

@@ -130,7 +130,8 @@ def test_counters_add_up_across_gunicorn_workers():
     user = UserFactory()
     fund(user, 100)
     token = AccessToken.for_user(user)
-    with gunicorn(database=the_test_database(), workers=3) as server:
+    # A long lock timeout: all three must still be waiting when the lock is released.
+    with gunicorn(database=the_test_database(), workers=3, DB_LOCK_TIMEOUT="60") as server:
         answers = []
 
         def consume(index):

@@ -60,7 +60,15 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
     assert "SECRET_KEY is not set" in result.stderr
 
 
-@pytest.mark.parametrize(("name", "value"), [("DEBUG", "perhaps"), ("CONN_MAX_AGE", "long")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "perhaps"),
+        ("CONN_MAX_AGE", "long"),
+        ("DB_LOCK_TIMEOUT", "soon"),
+        ("DB_STATEMENT_TIMEOUT", "-1"),
+    ],
+)
 def test_malformed_settings_are_refused_with_their_name(name, value):
     result = manage("check", **{**PRODUCTION, name: value})
 
@@ -79,3 +87,46 @@ def test_without_database_url_it_uses_sqlite_with_immediate_transactions():
     )
 
     assert result.stdout.split()[-2:] == ["django.db.backends.sqlite3", "IMMEDIATE"]
+
+
+def test_the_database_timeouts_come_from_the_environment_in_milliseconds():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; d = settings.DATABASES['default'];"
+        "print(d['ENGINE'], d['TIMEOUTS']['lock_timeout'], d['TIMEOUTS']['statement_timeout'])",
+        **PRODUCTION,
+        DB_LOCK_TIMEOUT="0.5",
+        DB_STATEMENT_TIMEOUT="20",
+    )
+
+    assert result.stdout.split()[-3:] == ["common.postgresql", "500", "20000"]
+
+
+def test_on_sqlite_the_lock_timeout_is_the_busy_timeout():
+    result = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings;"
+        "print(settings.DATABASES['default']['OPTIONS']['timeout'])",
+        DEBUG="1",
+        DATABASE_URL="",
+        DB_LOCK_TIMEOUT="2",
+    )
+
+    assert result.stdout.split()[-1] == "2.0"
+
+
+def test_every_wait_ends_before_gunicorn_kills_the_worker(settings):
+    """Innermost first: a lock wait, a statement, a Stripe call with its one retry, all end
+    before gunicorn's worker timeout, so a request always answers (README: Timeouts)."""
+    from billing import stripe_gateway
+    from config import gunicorn
+
+    stripe_worst = (
+        stripe_gateway.REQUEST_TIMEOUT_SECONDS * (1 + stripe_gateway.MAX_NETWORK_RETRIES)
+        + stripe_gateway.MAX_RETRY_DELAY_SECONDS
+    )
+
+    assert 0 < settings.DB_LOCK_TIMEOUT < settings.DB_STATEMENT_TIMEOUT < gunicorn.timeout
+    assert stripe_worst < gunicorn.timeout

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -36,6 +36,7 @@ from tokens.ledger.core import (
 from tokens.models import CATEGORY_ORDER, Hold, TokenAccount, TokenLot, TokenTransaction
 
 CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
+NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,13 @@ class Debit:
 
 
 def burn_key(lot: TokenLot) -> tuple:
-    """The burn order: priority, soonest expiry (never last), category, oldest, id."""
+    """The burn order: priority, soonest expiry (never last), category, oldest, id. Lots
+    that never expire tie on expiry, so their category decides before their age (as in
+    PostgreSQL's `tokens_debit`, where NULL expiries sort last and equal)."""
     return (
         lot.priority,
         lot.expires_at is None,
-        lot.expires_at or lot.created_at,
+        lot.expires_at or NEVER,
         CATEGORY_RANK[lot.category],
         lot.created_at,
         lot.id,

@@ -1,13 +1,21 @@
-"""`manage.py ledger_check`: the ledger's audit as an operator runs it."""
+"""`manage.py ledger_check`: the ledger's audit as an operator runs it, and the drift it finds."""
 
+import importlib
 import json
+from contextlib import contextmanager
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.db.models import F
 
+from accounts.tests.factories import UserFactory
 from tokens import services
-from tokens.models import TokenAccount
+from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+from tokens.selectors import ledger_check
+
+APPEND_ONLY = importlib.import_module("tokens.migrations.0002_ledger_append_only_triggers")
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -57,4 +65,112 @@ def test_json_lists_each_failing_account(user):
                 "problems": ["total_spent 3 != entries 0"],
             }
         ]
+    }
+
+
+# Drift in the chain: written behind the ledger's back, as a bug or a hand edit would.
+
+
+@contextmanager
+def append_only_rules_off():
+    """The database's append-only rules off for the block, inside the test's transaction."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            yield
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+            return
+        for trigger in ("tokens_ledger_no_update", "tokens_ledger_no_delete"):
+            cursor.execute(f"DROP TRIGGER {trigger}")
+        yield
+        for statement in APPEND_ONLY.SQLITE_INSTALL:
+            cursor.execute(statement)
+
+
+def rewrite(user, number: int, **values) -> None:
+    with append_only_rules_off():
+        TokenTransaction._base_manager.filter(account__user=user, number=number).update(**values)
+
+
+def history(user) -> None:
+    """Entries 1: +10 (10), 2: -3 (7), 3: +5 (12)."""
+    credit(user, 10)
+    services.tokens_debit(user_id=user.pk, amount=3)
+    credit(user, 5)
+
+
+def problems_of(user, batch_size: int = 1000) -> list[str]:
+    return {m.user_email: m.problems for m in ledger_check(batch_size=batch_size)}.get(
+        user.email, []
+    )
+
+
+def test_a_balance_after_that_does_not_follow_is_found_though_every_total_agrees(user):
+    history(user)
+    rewrite(user, 2, balance_after=8)
+    out = StringIO()
+
+    with pytest.raises(CommandError) as failed:
+        call_command("ledger_check", stdout=out)
+
+    assert failed.value.returncode == 1
+    assert problems_of(user) == [
+        "entry 2: balance_after 8 != the previous 10 -3 = 7 (and 1 more like it)"
+    ]
+    assert f"Ledger: {user.email}" in out.getvalue()
+
+
+def test_a_missing_entry_number_is_found_where_it_is_missing(user):
+    """Entry 4 appended by hand after entry 2, with its lot, and the account made to agree."""
+    credit(user, 10)
+    services.tokens_debit(user_id=user.pk, amount=3)
+    account = TokenAccount.objects.get(user=user)
+    entry = TokenTransaction.objects.create(
+        account=account, number=4, amount=5, transaction_type="adjustment", balance_after=12
+    )
+    lot = TokenLot.objects.create(
+        account=account, category="promotional", amount=5, remaining=5, credit=entry
+    )
+    TokenAllocation.objects.create(entry=entry, lot=lot, amount=5)
+    TokenAccount.objects.filter(pk=account.pk).update(balance=12, entry_count=4)
+
+    assert problems_of(user) == [
+        "entry_count 4, 3 entries, highest number 4",
+        "entry 4 follows entry 2: a number is missing",
+    ]
+
+
+def test_the_first_entry_must_be_number_1_and_start_from_0(user):
+    history(user)
+    rewrite(user, 1, balance_after=11)
+
+    assert problems_of(user) == [
+        "entry 1: balance_after 11 != the previous 0 +10 = 10 (and 1 more like it)"
+    ]
+
+
+def test_a_badly_broken_account_is_summed_up_and_crowds_no_other_out(user):
+    """Every other balance_after of one account off by one (29 breaks): one line says how
+    many; another account's single break is still found in the same batch."""
+    badly = UserFactory()
+    for _ in range(30):
+        credit(badly, 1)
+    with append_only_rules_off():
+        TokenTransaction._base_manager.filter(
+            account__user=badly, number__in=range(2, 31, 2)
+        ).update(balance_after=F("balance_after") + 1)
+    history(user)
+    rewrite(user, 3, balance_after=13)
+
+    found = {m.user_email: m.problems for m in ledger_check()}
+
+    assert found == {
+        badly.email: [
+            "balance 30 != newest balance_after 31",
+            "entry 2: balance_after 3 != the previous 1 +1 = 2 (and 28 more like it)",
+        ],
+        user.email: [
+            "balance 12 != newest balance_after 13",
+            "entry 3: balance_after 13 != the previous 7 +5 = 12",
+        ],
     }

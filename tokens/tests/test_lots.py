@@ -12,6 +12,7 @@ from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.errors import Invalid, InvalidState
 from common.tests.helpers import database_state
+from conftest import client_for
 from tokens import selectors, services
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
 from tokens.tests.factories import fund, grant
@@ -25,6 +26,18 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 def clock():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
+
+
+def fund_paid(user, amount: int) -> TokenLot:
+    """A paid lot that never expires, as a purchase credits it."""
+    entry = services.tokens_credit(
+        user_id=user.pk,
+        amount=amount,
+        transaction_type="purchase",
+        reference_type="test",
+        reference_id=f"purchase-{amount}",
+    )
+    return TokenLot.objects.get(credit=entry)
 
 
 def remaining(*lots: TokenLot) -> list[int]:
@@ -51,6 +64,16 @@ def test_debits_burn_by_priority_then_expiry_then_category_then_age(user, clock)
         soon.pk: -10,
         paid_late.pk: -5,
     }
+
+
+def test_of_two_lots_that_never_expire_the_category_decides_before_the_age(user, clock):
+    bought = fund_paid(user, 10)
+    clock.shift(timedelta(hours=1))
+    free = grant(user, 10)
+
+    services.tokens_debit(user_id=user.pk, amount=4)
+
+    assert remaining(free, bought) == [6, 10]
 
 
 def test_of_two_lots_alike_the_older_burns_first(user, clock):
@@ -306,3 +329,16 @@ def test_tokens_given_back_to_a_voided_lot_are_voided_again(user, clock):
     assert [entry.amount for entry in voids] == [-6, -4]
     assert remaining(lot) == [0]
     assert list(selectors.ledger_check()) == []
+
+
+def test_consume_answers_the_balance_without_tokens_expired_but_not_yet_swept(user, clock):
+    grant(user, 5, expires_at=NOW + timedelta(hours=1))
+    grant(user, 10)
+    clock.shift(timedelta(hours=2))
+
+    response = client_for(user).post(
+        "/api/v1/user/tokens/consume", {"amount": 3}, HTTP_IDEMPOTENCY_KEY="k"
+    )
+
+    assert response.status_code == 201
+    assert response.json()["balance"] == selectors.token_balance(user_id=user.pk).balance == 7

@@ -34,6 +34,7 @@ def test_queryset_update_and_delete_raise(entry):
         TokenTransaction.objects.all().delete()
 
 
+@pytest.mark.sqlite
 @pytest.mark.parametrize(
     "statement",
     [

@@ -1,8 +1,9 @@
-"""`manage.py reconcile_purchases`: finish what webhooks missed.
+"""`manage.py reconcile_purchases`: finish what webhooks missed; report what needs a person.
 
 Safe beside live traffic and against itself: a second run at the same time exits at once.
 Exit codes: 0 done, 2 when another run holds the lock, 3 when Stripe failed for some
-invoices (they were left as they were). The ledger's audit is `manage.py ledger_check`.
+invoices (they were left as they were), 4 when Stripe does not know a payment that paid an
+invoice here (listed; nothing was changed). The ledger's audit is `manage.py ledger_check`.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ def duration(text: str) -> timedelta:
 class Command(BaseCommand):
     help = (
         "Finish paid invoices whose items are not all active or credited, apply held refunds, "
-        "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions "
-        "and purge idempotency records older than 24 h."
+        "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions, "
+        "purge idempotency records older than 24 h; report invoices paid here that Stripe "
+        "does not know and payment events that need review."
     )
 
     def add_arguments(self, parser) -> None:
@@ -51,6 +53,12 @@ class Command(BaseCommand):
             type=duration,
             default=timedelta(hours=72),
             help="Cancel pending invoices older than this that Stripe has not seen paid (72h).",
+        )
+        parser.add_argument(
+            "--verify-paid-within",
+            type=duration,
+            default=timedelta(hours=24),
+            help="Ask Stripe about invoices paid through it this recently (24h).",
         )
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
@@ -70,6 +78,12 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Stripe failed for {len(report.stripe_errors)} invoice(s); run again later.",
                 returncode=3,
+            )
+        if report.unknown_to_provider:
+            raise CommandError(
+                f"Stripe does not know the payment of {len(report.unknown_to_provider)} paid "
+                "invoice(s); a person must look at them.",
+                returncode=4,
             )
 
     def _run(self, console: Console, options: dict) -> reconcile.ReconcileReport:
@@ -100,6 +114,10 @@ class Command(BaseCommand):
             )
             reconcile.subscriptions_expire(report)
             reconcile.idempotency_purge(report)
+            reconcile.paid_invoices_verify(
+                report, paid_within=options["verify_paid_within"], progress=advance
+            )
+            reconcile.payments_needing_review(report)
         return report
 
 
@@ -111,6 +129,8 @@ ROWS = [
     ("Invoices cancelled (expired)", "invoices_cancelled"),
     ("Subscriptions expired", "subscriptions_expired"),
     ("Idempotency records purged", "idempotency_records_purged"),
+    ("Paid invoices verified with Stripe", "paid_invoices_verified"),
+    ("Payment events needing review", "payments_needing_review"),
 ]
 
 
@@ -119,6 +139,7 @@ def _as_json(report: reconcile.ReconcileReport) -> dict:
         "dry_run": report.dry_run,
         **{name: getattr(report, name) for _label, name in ROWS},
         "stripe_errors": report.stripe_errors,
+        "unknown_to_provider": report.unknown_to_provider,
         "needs_review": report.needs_review,
     }
 
@@ -131,6 +152,7 @@ def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
     for label, name in ROWS:
         table.add_row(label, str(getattr(report, name)))
     table.add_row("Stripe errors", str(len(report.stripe_errors)))
+    table.add_row("Paid, unknown to Stripe", str(len(report.unknown_to_provider)))
     console.print(table)
     if not report.actions:
         console.print("Nothing to do.")
@@ -138,6 +160,7 @@ def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
         console.print(f"{report.actions} change(s) {verb} made.")
     lines = [
         *(f"Stripe error: {line}" for line in report.stripe_errors),
+        *(f"Unknown to Stripe: {line}" for line in report.unknown_to_provider),
         *(f"Needs review: {line}" for line in report.needs_review),
     ]
     for line in lines:

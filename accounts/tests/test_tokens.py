@@ -1,0 +1,120 @@
+"""Access tokens that must not work: expired, tampered, unsigned (`alg: none`), signed with
+another key, a refresh token in their place, a deactivated user's. Each is a 401 in the
+contract's shape, and a write sent with one changes nothing."""
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+import time_machine
+from django.conf import settings
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+from common.tests.helpers import database_state
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db
+
+ME = "/api/v1/auth/me"
+CONSUME = "/api/v1/user/tokens/consume"
+NOT_AUTHENTICATED = "not_authenticated"
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def claims_of(token: str) -> dict:
+    return json.loads(unb64(token.split(".")[1]))
+
+
+def tampered(user) -> str:
+    """The user's real token with its payload changed to name a staff member, signature kept."""
+    token = str(AccessToken.for_user(user))
+    header, _, signature = token.split(".")
+    claims = {**claims_of(token), "user_id": str(UserFactory(is_staff=True).pk)}
+    return ".".join([header, b64(json.dumps(claims).encode()), signature])
+
+
+def unsigned(user) -> str:
+    """Valid claims under `{"alg": "none"}` and no signature."""
+    header = b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    payload = b64(json.dumps(claims_of(str(AccessToken.for_user(user)))).encode())
+    return f"{header}.{payload}."
+
+
+def signed_with_another_key(user) -> str:
+    claims = claims_of(str(AccessToken.for_user(user)))
+    return jwt.encode(claims, "not-" + settings.SECRET_KEY, algorithm="HS256")
+
+
+def refresh_in_place_of_access(user) -> str:
+    return str(RefreshToken.for_user(user))
+
+
+FORGERIES = [tampered, unsigned, signed_with_another_key, refresh_in_place_of_access]
+
+
+def bearer(token: str) -> dict:
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("forge", FORGERIES)
+def test_a_forged_or_misused_token_is_401_and_a_write_with_it_changes_nothing(
+    api_client, user, forge
+):
+    fund(user, 100)
+    token = forge(user)
+    before = database_state()
+
+    me = api_client.get(ME, **bearer(token))
+    consumed = api_client.post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="k", **bearer(token))
+
+    assert (me.status_code, me.json()["code"]) == (401, NOT_AUTHENTICATED)
+    assert (consumed.status_code, consumed.json()["code"]) == (401, NOT_AUTHENTICATED)
+    assert consumed.json().keys() == {"error", "code"}
+    assert database_state() == before
+
+
+def test_an_access_token_works_until_it_expires_and_is_401_after(api_client, user):
+    issued = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)
+    with time_machine.travel(issued, tick=False) as clock:
+        token = str(AccessToken.for_user(user))
+        clock.shift(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] - timedelta(seconds=1))
+        still = api_client.get(ME, **bearer(token))
+        clock.shift(timedelta(seconds=2))
+
+        expired = api_client.get(ME, **bearer(token))
+
+    assert still.status_code == 200
+    assert (expired.status_code, expired.json()["code"]) == (401, NOT_AUTHENTICATED)
+
+
+def test_a_deactivated_users_access_token_stops_working_at_once(api_client, user):
+    """Authentication reads the user's row on every request, so this needs no token list."""
+    token = str(AccessToken.for_user(user))
+    assert api_client.get(ME, **bearer(token)).status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)
+
+    response = api_client.get(ME, **bearer(token))
+
+    assert (response.status_code, response.json()["code"]) == (401, NOT_AUTHENTICATED)
+
+
+def test_a_staff_members_token_loses_staff_powers_as_soon_as_is_staff_is_removed(api_client):
+    member = UserFactory(is_staff=True)
+    token = str(AccessToken.for_user(member))
+    assert api_client.get("/api/v1/admin/invoices", **bearer(token)).status_code == 200
+    User.objects.filter(pk=member.pk).update(is_staff=False)
+
+    response = api_client.get("/api/v1/admin/invoices", **bearer(token))
+
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")

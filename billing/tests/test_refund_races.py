@@ -1,0 +1,164 @@
+"""Refunds racing spending and each other, with real threads on PostgreSQL (each with its own
+connection), directly and through PgBouncer in transaction pooling."""
+
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+
+from accounts.tests.factories import UserFactory
+from billing import services
+from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import TokenBundleFactory
+from common.tests.concurrency import run_together
+from conftest import client_for
+from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+from tokens.selectors import ledger_check
+from tokens.tests.factories import grant
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
+
+STRIPE = "/api/v1/webhooks/stripe"
+
+
+def taken_from(lot: TokenLot, transaction_type: str) -> int:
+    """What entries of this type took from the lot, as a positive number."""
+    allocations = TokenAllocation.objects.filter(
+        lot=lot, entry__transaction_type=transaction_type
+    ).values_list("amount", flat=True)
+    return -sum(allocations)
+
+
+@pytest.mark.parametrize("refund_position", [0, 10, 20])
+def test_an_invoice_refund_racing_20_consumes_takes_only_what_is_left_of_its_lot(
+    refund_position,
+):
+    """A free lot of 300 burns first, then the purchase's lot of 1000; 20 consumes of 60
+    (1200) race the refund, which takes back whatever the purchase's lot holds when it
+    runs and never a token of the free lot."""
+    user = UserFactory()
+    free = grant(user, 300)
+    order = checkout(user, bundles=[TokenBundleFactory(token_amount=1000, price=Decimal("5"))])
+    capture(order.invoice)
+    bought = TokenLot.objects.get(account__user=user, category="paid")
+    clients = [client_for(user) for _ in range(20)]
+    calls = [
+        lambda index=index: clients[index].post(
+            "/api/v1/user/tokens/consume",
+            {"amount": 60},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"job-{index}",
+        )
+        for index in range(20)
+    ]
+    calls.insert(refund_position, lambda: services.invoice_refund(invoice_id=order.invoice.pk))
+
+    outcomes = run_together(calls, workers=11)
+
+    [refund] = [o for o in outcomes if isinstance(o, services.RefundResult)]
+    consumed = [o for o in outcomes if not isinstance(o, services.RefundResult)]
+    assert {response.status_code for response in consumed} <= {201, 402}
+    spent = 60 * sum(response.status_code == 201 for response in consumed)
+    reversed_entry = TokenTransaction.objects.filter(
+        account__user=user, transaction_type="reversal"
+    )
+    reversed_tokens = -sum(reversed_entry.values_list("amount", flat=True))
+    assert reversed_tokens == refund.tokens_reversed == taken_from(bought, "reversal")
+    assert taken_from(bought, "usage") + reversed_tokens == 1000
+    assert refund.tokens_unrecovered == 1000 - reversed_tokens
+    purchase = TokenBundlePurchase.objects.get(invoice=order.invoice)
+    assert (purchase.tokens_reversed, purchase.tokens_unrecovered) == (
+        refund.tokens_reversed,
+        refund.tokens_unrecovered,
+    )
+    assert TokenLot.objects.get(pk=bought.pk).remaining == 0
+    assert taken_from(free, "reversal") == 0
+    assert TokenLot.objects.get(pk=free.pk).remaining == 300 - taken_from(free, "usage")
+    balance = TokenAccount.objects.get(user=user).balance
+    assert balance == 1300 - spent - reversed_tokens >= 0
+    assert not TokenLot.objects.filter(remaining__lt=0).exists()
+    assert not TokenTransaction.objects.filter(balance_after__lt=0).exists()
+    assert list(ledger_check()) == []
+
+
+@pytest.fixture
+def stripe_invoice(fake_stripe) -> tuple[Invoice, str]:
+    """An invoice paid through Stripe Checkout (captured by its webhook), and its session."""
+    user = UserFactory()
+    invoice = checkout(user, bundles=[TokenBundleFactory(token_amount=100)]).invoice
+    paid = client_for(user).post(
+        f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"}, format="json"
+    )
+    session = paid.json()["session_id"]
+    assert delivered(fake_stripe, fake_stripe.complete(session)) == "processed"
+    return Invoice.objects.get(pk=invoice.pk), session
+
+
+def delivered(fake_stripe, event: dict) -> str:
+    body, header = fake_stripe.signed(event)
+    response = Client().post(
+        STRIPE, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    assert response.status_code == 200, response.content
+    return response.json()["outcome"]
+
+
+def reversed_once(invoice: Invoice) -> None:
+    assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
+    reversals = TokenTransaction.objects.filter(
+        account__user_id=invoice.user_id, transaction_type="reversal"
+    )
+    assert list(reversals.values_list("amount", flat=True)) == [-100]
+    assert TokenAccount.objects.get(user_id=invoice.user_id).balance == 0
+    assert list(ledger_check()) == []
+
+
+def test_a_staff_refund_then_stripes_charge_refunded_reverses_once(stripe_invoice, fake_stripe):
+    invoice, session = stripe_invoice
+    staff = client_for(UserFactory(is_staff=True))
+
+    refunded = staff.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
+    outcome = delivered(fake_stripe, fake_stripe.refunded(session))
+
+    assert refunded.status_code == 200
+    assert outcome == "already_processed"
+    reversed_once(invoice)
+
+
+def test_a_staff_refund_and_stripes_charge_refunded_at_once_reverse_once(
+    stripe_invoice, fake_stripe
+):
+    invoice, session = stripe_invoice
+    staff = client_for(UserFactory(is_staff=True))
+    event = fake_stripe.refunded(session)
+
+    outcomes = run_together(
+        [
+            lambda: staff.post(f"/api/v1/admin/invoices/{invoice.pk}/refund").status_code,
+            lambda: delivered(fake_stripe, event),
+        ],
+        workers=2,
+    )
+
+    assert sorted(map(str, outcomes)) in (
+        ["200", "already_processed"],
+        ["409", "processed"],
+    )
+    reversed_once(invoice)
+
+
+def test_charge_refunded_under_two_event_ids_at_once_reverses_once(stripe_invoice, fake_stripe):
+    invoice, session = stripe_invoice
+    first, second = fake_stripe.refunded(session), fake_stripe.refunded(session)
+    assert first["id"] != second["id"]
+
+    outcomes = run_together(
+        [lambda: delivered(fake_stripe, first), lambda: delivered(fake_stripe, second)],
+        workers=2,
+    )
+
+    assert sorted(outcomes) == ["already_processed", "processed"]
+    events = PaymentEvent.objects.filter(event_type="charge.refunded")
+    assert sorted(events.values_list("outcome", flat=True)) == sorted(outcomes)
+    reversed_once(invoice)

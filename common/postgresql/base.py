@@ -1,0 +1,77 @@
+"""Django's PostgreSQL backend, with bounded waits on every statement: `lock_timeout` and
+`statement_timeout` from DB_LOCK_TIMEOUT and DB_STATEMENT_TIMEOUT (the contract's "Nothing
+waits forever"; settings put them in the database's `TIMEOUTS`, in milliseconds).
+
+Straight to PostgreSQL they are the session's own settings, sent as startup options when the
+connection opens: every statement, in a transaction or not, at no cost.
+
+Behind PgBouncer in transaction pooling (`TRANSACTION_POOLING`) the session is not ours.
+PgBouncer refuses startup options, and a session `SET` would stay on whichever server
+connection ran it, for other clients, while our next transaction runs on another one. So
+there each transaction sets them for itself right after BEGIN (`set_config(..., true)` is
+`SET LOCAL`: it ends with the transaction), and a statement outside any transaction runs in
+a transaction of its own that does the same. The cost: one statement per transaction, three
+more round trips per statement outside one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.db import transaction
+from django.db.backends.postgresql import base
+
+SET_LOCAL = "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
+# Statements PostgreSQL refuses inside a transaction block: they run as they are.
+NEVER_IN_A_TRANSACTION = re.compile(
+    r"^\s*(VACUUM|CREATE\s+DATABASE|DROP\s+DATABASE|ALTER\s+SYSTEM)\b|\bCONCURRENTLY\b",
+    re.IGNORECASE,
+)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.execute_wrappers.append(_in_a_transaction_when_pooled)
+
+    @property
+    def timeouts(self) -> dict[str, int]:
+        """`lock_timeout` and `statement_timeout` in milliseconds (0: none)."""
+        return self.settings_dict.get("TIMEOUTS") or {}
+
+    @property
+    def timeouts_per_transaction(self) -> bool:
+        return bool(self.timeouts) and bool(self.settings_dict.get("TRANSACTION_POOLING"))
+
+    def get_connection_params(self) -> dict:
+        params = super().get_connection_params()
+        if self.timeouts and not self.timeouts_per_transaction:
+            startup = " ".join(f"-c {name}={value}" for name, value in self.timeouts.items())
+            params["options"] = f"{params.get('options', '')} {startup}".strip()
+        return params
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        super()._set_autocommit(autocommit)
+        if not autocommit and self.timeouts_per_transaction:
+            # psycopg sends BEGIN before this statement: it is the transaction's first.
+            with self.wrap_database_errors:
+                self.connection.execute(
+                    SET_LOCAL,
+                    [str(self.timeouts["lock_timeout"]), str(self.timeouts["statement_timeout"])],
+                )
+
+
+def _in_a_transaction_when_pooled(execute, sql, params, many, context):
+    """Behind transaction pooling, a statement outside a transaction gets one, so that the
+    timeouts apply to it too."""
+    connection = context["connection"]
+    if (
+        not connection.timeouts_per_transaction
+        or connection.in_atomic_block
+        or not connection.get_autocommit()
+        or (isinstance(sql, str) and NEVER_IN_A_TRANSACTION.search(sql))
+    ):
+        return execute(sql, params, many, context)
+    with transaction.atomic(using=connection.alias):
+        return execute(sql, params, many, context)

@@ -1,0 +1,299 @@
+"""Nothing waits forever: every statement runs under DB_LOCK_TIMEOUT and DB_STATEMENT_TIMEOUT,
+directly and behind PgBouncer in transaction pooling, and a request the database gave up on
+answers 503 `busy` with Retry-After and changes nothing.
+
+The waits are made real: the test holds a row lock in its own connection, as a stuck
+transaction would. Against gunicorn, a client timeout bounds how long an answer may take.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.test import Client
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.tests.factories import UserFactory
+from billing.models import InvoiceSequence
+from catalog.tests.factories import TokenBundleFactory
+from common.db import database_busy
+from common.tests.helpers import database_state
+from common.tests.servers import gunicorn_routed, the_test_database, workers_waiting_on_a_lock
+from conftest import client_for
+from tokens.models import TokenAccount
+from tokens.tests.factories import fund
+
+LOCK_TIMEOUT_SECONDS = 3
+BUSY = {
+    "error": "The database is busy; nothing was changed. Retry in 3 seconds.",
+    "code": "busy",
+}
+ACCOUNT_LOCK = "SELECT 1 FROM tokens_tokenaccount WHERE user_id = %s FOR UPDATE"
+SEQUENCE_LOCK = "SELECT 1 FROM billing_invoicesequence WHERE year = %s FOR UPDATE"
+
+
+@contextmanager
+def row_locked(sql: str, params: list):
+    """A transaction of the test's own that holds a row lock until the block ends."""
+    with psycopg.connect(**the_test_database()) as holder:
+        holder.execute(sql, params)
+        yield
+        holder.rollback()
+
+
+@contextmanager
+def timeouts(*, lock_ms: int, statement_ms: int):
+    """This process's connections use other timeouts for the block (reconnecting)."""
+    database = connection.settings_dict
+    saved = database["TIMEOUTS"]
+    connection.close()
+    database["TIMEOUTS"] = {"lock_timeout": lock_ms, "statement_timeout": statement_ms}
+    try:
+        yield
+    finally:
+        connection.close()
+        database["TIMEOUTS"] = saved
+
+
+def current_timeouts() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
+def test_every_statement_runs_under_both_timeouts_in_a_transaction_or_not():
+    outside = current_timeouts()
+    with transaction.atomic():
+        inside = current_timeouts()
+
+    assert outside == inside == ("3s", "15s")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_behind_pgbouncer_a_session_set_of_another_client_never_reaches_us(request):
+    """In transaction pooling a session SET stays on the server connection that ran it, for
+    whoever gets that connection next; ours set their own in every transaction."""
+    through = request.getfixturevalue("_pgbouncer")
+    with psycopg.connect(**through, autocommit=True) as careless:
+        careless.execute("SET lock_timeout = 0")
+        careless.execute("SET statement_timeout = 0")
+        (polluted,) = careless.execute("SELECT pg_backend_pid()").fetchone()
+        assert careless.execute("SHOW lock_timeout").fetchone() == ("0",)
+    database = connection.settings_dict
+    saved = {name: database.get(name) for name in ("PORT", "TRANSACTION_POOLING")}
+    connection.close()
+    database.update(PORT=str(through["port"]), TRANSACTION_POOLING=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_backend_pid(), current_setting('lock_timeout'), "
+                "current_setting('statement_timeout')"
+            )
+            seen = cursor.fetchone()
+    finally:
+        connection.close()
+        database.update(saved)
+
+    assert seen == (polluted, "3s", "15s")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
+def test_a_statement_past_the_statement_timeout_answers_503_busy_and_changes_nothing():
+    """The lock timeout off, so the statement timeout is what ends the wait."""
+    user = UserFactory()
+    fund(user, 100)
+    client = client_for(user)
+    before = database_state()
+
+    with timeouts(lock_ms=0, statement_ms=300), row_locked(ACCOUNT_LOCK, [user.pk]):
+        response = client.post(
+            "/api/v1/user/tokens/consume", {"amount": 30}, HTTP_IDEMPOTENCY_KEY="slow"
+        )
+
+    assert response.status_code == 503
+    assert response.json() == BUSY
+    assert response["Retry-After"] == str(LOCK_TIMEOUT_SECONDS)
+    assert database_state() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_behind_a_held_lock_answers_a_busy_page_and_changes_nothing():
+    """Outside DRF (the purchase form): the middleware answers, as a page."""
+    user = UserFactory()
+    bundle = TokenBundleFactory()
+    year = datetime.now(UTC).year
+    InvoiceSequence.objects.create(year=year, last_number=7)
+    browser = Client()
+    browser.force_login(user)
+    before = database_state()
+
+    with timeouts(lock_ms=200, statement_ms=15000), row_locked(SEQUENCE_LOCK, [year]):
+        response = browser.post(
+            "/purchase", {"bundles": [str(bundle.pk)], "submission": str(uuid.uuid4())}
+        )
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(LOCK_TIMEOUT_SECONDS)
+    assert b"nothing was done" in response.content
+    assert database_state() == before
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db(transaction=True)
+def test_on_sqlite_a_write_behind_another_writer_answers_503_busy_and_changes_nothing(
+    settings,
+):
+    """SQLite's busy wait ends at BEGIN, before anything is read. (No ledger rows here: on
+    SQLite the flush after this test deletes rows, which the ledger's triggers refuse.)"""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's busy timeout; PostgreSQL's lock timeout is tested above")
+    user = UserFactory()
+    client = client_for(user)
+    before = database_state()
+    connection.close()
+    saved = connection.settings_dict["OPTIONS"]["timeout"]
+    connection.settings_dict["OPTIONS"]["timeout"] = 0.2
+    writer = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        response = client.post(
+            "/api/v1/user/tokens/consume", {"amount": 30}, HTTP_IDEMPOTENCY_KEY="k"
+        )
+        writer.execute("ROLLBACK")
+    finally:
+        writer.close()
+        connection.close()
+        connection.settings_dict["OPTIONS"]["timeout"] = saved
+
+    assert response.status_code == 503
+    assert response.json() == BUSY
+    assert database_state() == before
+
+
+@pytest.mark.django_db
+def test_a_database_that_refuses_a_connection_is_not_busy():
+    with pytest.raises(OperationalError) as refused, connection.wrap_database_errors:
+        psycopg.connect(**{**the_test_database(), "dbname": "no_such_database_here"})
+
+    assert not database_busy(refused.value)
+    assert not database_busy(RuntimeError("lock timeout"))
+
+
+# Against gunicorn, directly and behind PgBouncer, with the default timeouts.
+
+
+@pytest.fixture(scope="module", params=["postgresql", "pgbouncer"])
+def server(request, django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), gunicorn_routed(request.param) as running:
+        yield running
+
+
+def consume(server, user, key: str, *, timeout: float):
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}", "Idempotency-Key": key}
+    return server.call(
+        "POST", "/api/v1/user/tokens/consume", {"amount": 30}, headers=headers, timeout=timeout
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_consume_behind_a_held_lock_answers_503_busy_then_its_retry_does_it_once(server):
+    """It waits the lock timeout once (a second wait inside the idempotency replay would
+    exceed the client's timeout), answers busy, and the retry with the same key does the
+    work once the lock is gone."""
+    user = UserFactory()
+    fund(user, 100)
+    before = database_state()
+
+    with row_locked(ACCOUNT_LOCK, [user.pk]):
+        status, headers, body = consume(server, user, "k1", timeout=LOCK_TIMEOUT_SECONDS + 2)
+        during = database_state()
+    retried = consume(server, user, "k1", timeout=2)
+
+    assert (status, body) == (503, BUSY)
+    assert headers["Retry-After"] == str(LOCK_TIMEOUT_SECONDS)
+    assert during == before
+    assert retried[0] == 201
+    assert retried[2]["balance"] == 70
+    assert TokenAccount.objects.get(user=user).balance == 70
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_checkout_behind_a_held_invoice_number_answers_503_busy_and_changes_nothing(server):
+    user = UserFactory()
+    bundle = TokenBundleFactory()
+    year = datetime.now(UTC).year
+    InvoiceSequence.objects.update_or_create(year=year, defaults={"last_number": 3})
+    headers = {"Authorization": f"Bearer {AccessToken.for_user(user)}", "Idempotency-Key": "c"}
+    before = database_state()
+
+    with row_locked(SEQUENCE_LOCK, [year]):
+        status, answer_headers, body = server.call(
+            "POST",
+            "/api/v1/user/checkout",
+            {"token_bundle_ids": [str(bundle.pk)]},
+            headers=headers,
+            timeout=LOCK_TIMEOUT_SECONDS + 2,
+        )
+
+    assert (status, body) == (503, BUSY)
+    assert answer_headers["Retry-After"] == str(LOCK_TIMEOUT_SECONDS)
+    assert database_state() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_health_answers_at_once_while_a_request_waits_on_a_held_lock(server):
+    user = UserFactory()
+    fund(user, 100)
+    answers = []
+
+    with row_locked(ACCOUNT_LOCK, [user.pk]):
+        waiting = threading.Thread(
+            target=lambda: answers.append(consume(server, user, "k", timeout=10))
+        )
+        waiting.start()
+        workers_waiting_on_a_lock(the_test_database())
+        health = server.call("GET", "/health", timeout=1)
+        waiting.join()
+
+    assert health[0] == 200
+    assert health[2] == {"status": "ok", "database": "ok"}
+    assert answers[0][0] == 503
+
+
+@pytest.mark.django_db(transaction=True)
+def test_when_every_worker_waits_on_a_held_lock_the_lock_timeout_frees_them(server):
+    """Two workers, two requests stuck behind a lock that is never released: without the
+    lock timeout nothing else would be served until it is."""
+    user = UserFactory()
+    fund(user, 100)
+    answers = []
+
+    with row_locked(ACCOUNT_LOCK, [user.pk]):
+        stuck = [
+            threading.Thread(
+                target=lambda key=key: answers.append(consume(server, user, key, timeout=10))
+            )
+            for key in ("a", "b")
+        ]
+        for thread in stuck:
+            thread.start()
+        workers_waiting_on_a_lock(the_test_database(), count=2)
+        health = server.call("GET", "/health", timeout=LOCK_TIMEOUT_SECONDS + 1)
+        for thread in stuck:
+            thread.join()
+
+    assert health[0] == 200
+    assert sorted(status for status, _, _ in answers) == [503, 503]
+    assert TokenAccount.objects.get(user=user).balance == 100
