@@ -190,22 +190,24 @@ def tokens_give_back(*, user_id: UUID, debit: TokenTransaction, entry: Entry) ->
         )
     ]
     closed = [a for a in taken if a.lot.voided_at or a.lot.is_expired(now)]
-    postings += [_closed_again(a.lot, -a.amount) for a in closed]
+    postings += [_closed_again(a.lot, -a.amount, now) for a in closed]
     appended = post(account, postings, now=now)
-    expired = [a.lot_id for a in closed if not a.lot.voided_at]
+    expired = [a.lot_id for a in closed if a.lot.is_expired(now)]
     TokenLot.objects.filter(pk__in=expired).update(expired_at=now)
     return appended[0]
 
 
-def _closed_again(lot: TokenLot, given: int) -> Posting:
-    voided = lot.voided_at is not None
+def _closed_again(lot: TokenLot, given: int, now) -> Posting:
+    """What lands in a closed lot leaves again at once: by expiry once its time has come (so no
+    entry takes from a lot after it expired other than its expiration), else by a void."""
+    expired = lot.is_expired(now)
     return Posting(
         entry=Entry(
             amount=-given,
-            transaction_type=Type.VOID if voided else Type.EXPIRATION,
+            transaction_type=Type.EXPIRATION if expired else Type.VOID,
             reference_type=LOT_REFERENCE,
             reference_id=str(lot.pk),
-            description=f"{'Voided' if voided else 'Expired'}: given back to a closed lot",
+            description=f"{'Expired' if expired else 'Voided'}: given back to a closed lot",
         ),
         changes=(LotChange(lot_id=lot.pk, amount=-given),),
     )

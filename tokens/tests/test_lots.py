@@ -342,3 +342,16 @@ def test_consume_answers_the_balance_without_tokens_expired_but_not_yet_swept(us
 
     assert response.status_code == 201
     assert response.json()["balance"] == selectors.token_balance(user_id=user.pk).balance == 7
+
+
+def test_tokens_given_back_to_a_voided_lot_that_has_expired_since_expire(user, clock):
+    lot = grant(user, 10, expires_at=NOW + timedelta(hours=1))
+    usage = services.tokens_debit(user_id=user.pk, amount=4)
+    services.lot_void(lot_id=lot.pk, reason="abuse", actor_id=None)
+    clock.move_to(NOW + timedelta(hours=2))
+
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+
+    last = TokenTransaction.objects.order_by("-number").first()
+    assert (last.transaction_type, last.amount) == ("expiration", -4)
+    assert list(selectors.ledger_check()) == []
