@@ -186,7 +186,7 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "pages:sign-in"
-LOGIN_REDIRECT_URL = "pages:purchase"
+LOGIN_REDIRECT_URL = "pages:home"
 LOGOUT_REDIRECT_URL = "pages:sign-in"
 CSRF_FAILURE_VIEW = "pages.errors.csrf_failure"
 AUTH_PASSWORD_VALIDATORS = [
