@@ -23,9 +23,12 @@ $(VENV)/.dev-installed: requirements/dev.txt requirements/base.txt | $(PYTHON)
 	touch $@ $(VENV)/.base-installed
 
 ## run: the service with demo data and test payments on http://$(HOST):$(PORT) (SQLite unless DATABASE_URL is set)
+## SITE_URL (Stripe's return addresses, CSRF's trusted origin) follows HOST and PORT unless set.
+run: export SITE_URL := $(or $(SITE_URL),http://$(HOST):$(PORT))
 run: $(VENV)/.base-installed
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py seed_demo
+	DEBUG=$${DEBUG:-1} $(PYTHON) manage.py seed_demo_history
 	export DEBUG=$${DEBUG:-1} PAYMENTS_TEST_MODE=$${PAYMENTS_TEST_MODE:-1} \
 		WEBHOOK_ALLOW_PRIVATE_URLS=$${WEBHOOK_ALLOW_PRIVATE_URLS:-1}; \
 	$(PYTHON) manage.py worker & worker=$$!; \

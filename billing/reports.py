@@ -52,6 +52,16 @@ def daily_figures(*, today: date | None = None) -> DailyFigures:
     )
 
 
+def paying_users(*, since: date) -> int:
+    """Users with an invoice paid on or after `since` (UTC) that is still paid. One query."""
+    return (
+        Invoice.objects.filter(status=Invoice.Status.PAID, paid_at__date__gte=since)
+        .values("user_id")
+        .distinct()
+        .count()
+    )
+
+
 def invoices_stale() -> QuerySet[Invoice]:
     """Pending for more than an hour: a payment that may never have reached us."""
     return Invoice.objects.filter(

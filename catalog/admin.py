@@ -1,17 +1,73 @@
 from __future__ import annotations
 
+import copy
+
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib.admin.actions import delete_selected
+from django.contrib.admin.utils import NestedObjects, unquote
+from django.core.exceptions import ValidationError
+from django.db import router
+from django.db.models import CheckConstraint, Model, QuerySet
+from django.forms.models import construct_instance
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from catalog import selectors, services
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from common.errors import Invalid
 
+# What staff read when a value breaks one of the database's CHECK constraints, next to the
+# field (the test keeps this in step with the models: a constraint's name is never shown).
+CONSTRAINT_MESSAGES = {
+    **{
+        f"catalog_{model}_price_positive": "Enter a price above zero."
+        for model in ("tokenbundle", "addon", "plan")
+    },
+    "catalog_tokenbundle_tokens_positive": "A bundle holds at least 1 token.",
+    "catalog_tokenbundle_expiry_1_to_3650_days": (
+        "Enter 1 to 3650 days, or leave it empty for tokens that never expire."
+    ),
+    "catalog_addon_billing_period_valid": "Choose monthly, yearly or one time.",
+    "catalog_plan_included_tokens_gte_0": "Enter 0 or more tokens.",
+    "catalog_plan_usage_mode_valid": "Choose metered or unlimited.",
+    "catalog_plan_billing_period_valid": "A plan renews monthly or yearly.",
+    "catalog_currency_places_at_most_2": "At most 2 decimal places.",
+    "catalog_currency_code_iso": "Three capital letters, as in ISO 4217: USD, EUR, GBP.",
+}
+SOME_RULE = "This value is not allowed here."
 
-class CatalogItemForm(forms.ModelForm):
-    """Shows the service's rules (default currency, price places) as form errors."""
+
+class ConstraintMessagesForm(forms.ModelForm):
+    """Checks the model's CHECK constraints itself, before Django's own check would put
+    "Constraint “catalog_…” is violated." at the top of the form, and puts a sentence for a
+    person beside the field the constraint is about."""
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        candidate = construct_instance(
+            self, copy.copy(self.instance), self._meta.fields, self._meta.exclude
+        )
+        for constraint in type(candidate)._meta.constraints:
+            if isinstance(constraint, CheckConstraint):
+                self._check(constraint, candidate)
+        return cleaned
+
+    def _check(self, constraint: CheckConstraint, candidate: Model) -> None:
+        fields = [f for f in constraint.condition.referenced_base_fields if f in self.fields]
+        if any(field in self.errors for field in fields):
+            return
+        try:
+            constraint.validate(type(candidate), candidate, exclude=set(self.errors))
+        except ValidationError:
+            field = fields[0] if fields else None
+            self.add_error(field, CONSTRAINT_MESSAGES.get(constraint.name, SOME_RULE))
+
+
+class CatalogItemForm(ConstraintMessagesForm):
+    """Shows the service's rules (default currency, price places) and the database's as
+    form errors beside their fields."""
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -35,7 +91,7 @@ class CatalogItemAdmin(admin.ModelAdmin):
     search_fields = ["name", "description"]
     ordering = ["sort_order", "price"]
     readonly_fields = ["version", "created_at", "updated_at"]
-    actions = ["activate", "deactivate"]
+    actions = ["activate", "deactivate", "delete_unbought"]
     list_select_related = ["currency"]
     kind_fields: list[str] = []
 
@@ -63,6 +119,61 @@ class CatalogItemAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: CatalogItem) -> None:
         services.catalog_item_delete(model=type(obj), item_id=obj.pk)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """A bought item cannot be deleted (invoices and purchases refer to it): say so, and
+        offer to deactivate it instead."""
+        item = self.get_object(request, unquote(object_id))
+        bought = bought_records(item) if item is not None else 0
+        if not bought or not self.has_view_or_change_permission(request, item):
+            return super().delete_view(request, object_id, extra_context)
+        change_url = reverse(
+            f"admin:{item._meta.app_label}_{item._meta.model_name}_change", args=[item.pk]
+        )
+        if request.method == "POST" and "deactivate" in request.POST:
+            if not self.has_change_permission(request, item):
+                return super().delete_view(request, object_id, extra_context)
+            services.catalog_items_set_active(
+                queryset=type(item).objects.filter(pk=item.pk), active=False
+            )
+            self.message_user(
+                request, f"“{item}” is deactivated: it is no longer on sale.", messages.SUCCESS
+            )
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"“{item}” cannot be deleted",
+            "item": item,
+            "bought": bought,
+            "opts": self.model._meta,
+            "change_url": change_url,
+            "can_deactivate": self.has_change_permission(request, item),
+        }
+        return TemplateResponse(request, "admin/catalog/in_use.html", context)
+
+    @admin.action(
+        description="Delete the selected items (only those never bought)",
+        permissions=["delete"],
+    )
+    def delete_unbought(self, request: HttpRequest, queryset: QuerySet[CatalogItem]):
+        bought = [str(item) for item in queryset if bought_records(item)]
+        if bought:
+            self.message_user(
+                request,
+                f"Nothing was deleted: {', '.join(bought)} "
+                f"{'has' if len(bought) == 1 else 'have'} been bought, and invoices refer "
+                "to them. Use “Deactivate the selected items” to take them off sale.",
+                messages.ERROR,
+            )
+            return None
+        return delete_selected(self, request, queryset)
+
+    def get_actions(self, request: HttpRequest) -> dict:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     @admin.action(description="Activate the selected items")
     def activate(self, request: HttpRequest, queryset: QuerySet[CatalogItem]) -> None:
@@ -115,8 +226,17 @@ class PlanAdmin(SubscriptionItemAdmin):
     kind_fields = ["billing_period", "usage_mode", "included_tokens"]
 
 
+def bought_records(item: Model) -> int:
+    """How many records (purchases, subscriptions) protect the item from deletion: the
+    apps that sell it refer to it with PROTECT, which catalog learns without importing them."""
+    collector = NestedObjects(using=router.db_for_write(type(item)))
+    collector.collect([item])
+    return len(collector.protected)
+
+
 @admin.register(Currency)
 class CurrencyAdmin(admin.ModelAdmin):
+    form = ConstraintMessagesForm
     list_display = ["code", "symbol", "decimal_places", "is_default"]
     search_fields = ["code"]
     list_filter = ["is_default"]

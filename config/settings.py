@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from common.log import logging_settings
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
@@ -103,6 +105,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "common.middleware.RequestTraceMiddleware",
+    # Before anything that can answer (ApiMiddleware's 413/414, CommonMiddleware), so that a
+    # preflight and every answer to an allowed origin carry the CORS headers.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "common.middleware.ApiMiddleware",
@@ -209,7 +214,7 @@ else:
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "pages:sign-in"
-LOGIN_REDIRECT_URL = "pages:purchase"
+LOGIN_REDIRECT_URL = "pages:home"
 LOGOUT_REDIRECT_URL = "pages:sign-in"
 CSRF_FAILURE_VIEW = "pages.errors.csrf_failure"
 AUTH_PASSWORD_VALIDATORS = [
@@ -328,6 +333,21 @@ LOW_BALANCE_THRESHOLD = env_int("LOW_BALANCE_THRESHOLD", 100)
 # Tokens: the trial every sign-up gets (TRIAL_TOKENS=0 disables it).
 TRIAL_TOKENS = env_int("TRIAL_TOKENS", 3)
 TRIAL_DAYS = env_int("TRIAL_DAYS", 30)
+
+# CORS (django-cors-headers): an SPA served from another origin may call the API. No origin is
+# allowed unless listed (`https://app.example.com`, comma-separated); only /api/ answers them,
+# with bearer tokens, never cookies.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "x-request-id")
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Content-Disposition"]
+
+# Who sells: printed on PDF receipts.
+SELLER_NAME = os.environ.get("SELLER_NAME", "Token billing")
+SELLER_ADDRESS = os.environ.get("SELLER_ADDRESS", "")
+SELLER_EMAIL = os.environ.get("SELLER_EMAIL", "")
+SELLER_TAX_ID = os.environ.get("SELLER_TAX_ID", "")
 
 # Money and payments.
 DEFAULT_CURRENCY = os.environ.get("DEFAULT_CURRENCY", "USD").strip().upper()

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from billing.models import Invoice
+from common.errors import Invalid
+from pages.selectors import PriceList
 from tokens.models import TokenTransaction
 from tokens.selectors import HistoryFilters
+from tokens.services.alerts import MAX_THRESHOLD
 
 
 class SignInForm(AuthenticationForm):
@@ -28,17 +33,90 @@ class SignUpForm(forms.Form):
 
 
 class PurchaseForm(forms.Form):
-    """The bundles chosen on the purchase page; `submission` makes a double click one checkout."""
+    """The plan, bundles and add-ons chosen on the purchase page; `submission` makes a double
+    click one checkout."""
 
-    bundles = forms.TypedMultipleChoiceField(
-        coerce=str,
-        error_messages={"required": "Choose at least one bundle."},
+    plan = forms.TypedChoiceField(
+        coerce=uuid.UUID, empty_value=None, required=False, widget=forms.RadioSelect
     )
+    bundles = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False)
+    add_ons = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False)
     submission = forms.UUIDField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, bundle_ids: list[str], **kwargs) -> None:
+    # Where checkout's refusals belong on this form.
+    CHECKOUT_FIELDS = {"plan_id": "plan", "token_bundle_ids": "bundles", "add_on_ids": "add_ons"}
+
+    def __init__(self, *args, price_list: PriceList, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["bundles"].choices = [(bundle_id, bundle_id) for bundle_id in bundle_ids]
+        self.fields["plan"].choices = [("", "No plan"), *_ids(price_list.plans)]
+        self.fields["bundles"].choices = _ids(price_list.bundles)
+        self.fields["add_ons"].choices = _ids(price_list.add_ons)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if not self.errors and not (
+            cleaned.get("plan") or cleaned.get("bundles") or cleaned.get("add_ons")
+        ):
+            raise forms.ValidationError("Choose at least one bundle, plan or add-on.")
+        return cleaned
+
+    def add_checkout_error(self, error: Invalid) -> None:
+        self.add_error(self.CHECKOUT_FIELDS.get(error.field), error.message)
+
+
+def _ids(items) -> list[tuple[str, str]]:
+    return [(str(item.pk), item.name) for item in items]
+
+
+class InvoiceFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Status", choices=[("", "All invoices"), *Invoice.Status.choices], required=False
+    )
+    page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+
+
+class AlertsForm(forms.Form):
+    """The low-balance warning as a person thinks of it: the default, a number, or never."""
+
+    DEFAULT, OWN, NEVER = "default", "own", "never"
+
+    when = forms.ChoiceField(label="Warn me", widget=forms.RadioSelect)
+    threshold = forms.IntegerField(
+        label="Below how many tokens",
+        min_value=1,
+        max_value=MAX_THRESHOLD,
+        required=False,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+    def __init__(self, *args, default_threshold: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["when"].choices = [
+            (self.DEFAULT, f"When my balance falls below {default_threshold} tokens (the default)"),
+            (self.OWN, "When my balance falls below a number I choose"),
+            (self.NEVER, "Never"),
+        ]
+
+    @classmethod
+    def initial_for(cls, own_threshold: int | None) -> dict:
+        if own_threshold is None:
+            return {"when": cls.DEFAULT}
+        if own_threshold == 0:
+            return {"when": cls.NEVER}
+        return {"when": cls.OWN, "threshold": own_threshold}
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("when") == self.OWN and cleaned.get("threshold") is None:
+            self.add_error("threshold", "Enter the number of tokens to be warned below.")
+        return cleaned
+
+    def own_threshold(self) -> int | None:
+        """What alerts_set stores: None for the default, 0 for never."""
+        when = self.cleaned_data["when"]
+        if when == self.DEFAULT:
+            return None
+        return 0 if when == self.NEVER else self.cleaned_data["threshold"]
 
 
 TYPE_CHOICES = [("", "All types"), *TokenTransaction.Type.choices]

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import islice
 
 from billing.models import Invoice, PaymentEvent
-from billing.reports import DailyFigures, daily_figures, invoices_stale, payment_events_to_review
+from billing.reports import (
+    DailyFigures,
+    daily_figures,
+    invoices_stale,
+    paying_users,
+    payment_events_to_review,
+)
+from catalog.models import Currency
+from catalog.selectors import default_currency
+from events.models import WebhookEndpoint
+from events.selectors import endpoints_failing
 from tokens.selectors import LedgerMismatch, ledger_check
 
 LISTED = 50
@@ -15,21 +26,40 @@ LISTED = 50
 @dataclass(frozen=True)
 class Overview:
     daily: DailyFigures
+    currency: Currency
+    paying_users: int
     stale_invoices: list[Invoice]
     stale_invoice_count: int
     events_to_review: list[PaymentEvent]
     events_to_review_count: int
     ledger_failures: list[LedgerMismatch]
+    failing_endpoints: list[WebhookEndpoint]
+
+    @property
+    def revenue(self) -> Decimal:
+        return sum(self.daily.revenue, Decimal(0))
+
+    @property
+    def tokens_sold(self) -> int:
+        return sum(self.daily.tokens_sold)
+
+    @property
+    def has_sales(self) -> bool:
+        return bool(self.revenue or self.tokens_sold)
 
 
 def billing_overview() -> Overview:
     stale = invoices_stale()
     review = payment_events_to_review()
+    daily = daily_figures()
     return Overview(
-        daily=daily_figures(),
+        daily=daily,
+        currency=default_currency(),
+        paying_users=paying_users(since=daily.days[0]),
         stale_invoices=list(stale.order_by("created_at")[:LISTED]),
         stale_invoice_count=stale.count(),
         events_to_review=list(review.order_by("-received_at")[:LISTED]),
         events_to_review_count=review.count(),
         ledger_failures=list(islice(ledger_check(), LISTED)),
+        failing_endpoints=list(endpoints_failing()[:LISTED]),
     )

@@ -1,4 +1,5 @@
-"""What the pages show, read through the apps' own selectors."""
+"""What the pages show, read through the apps' own selectors: each page's read model gathers
+several apps, so it lives here, above them."""
 
 from __future__ import annotations
 
@@ -7,9 +8,17 @@ from uuid import UUID
 
 from django.db.models import Sum
 
-from billing.models import Invoice, TokenBundlePurchase
-from billing.selectors import invoice_with_items
-from tokens.selectors import token_balance
+from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
+from billing.receipts import receipt_exists
+from billing.selectors import invoice_with_items, invoices_of_user, subscription_current
+from catalog.models import AddOn, Plan, TokenBundle
+from catalog.selectors import add_ons_for_sale, bundles_for_sale, plans_for_sale
+from common.errors import NotFound
+from tokens.models import TokenTransaction
+from tokens.selectors import Balance, HistoryFilters, token_balance, token_history
+from tokens.services.alerts import alerts_get, threshold_of
+
+RECENT = 5
 
 
 @dataclass(frozen=True)
@@ -37,4 +46,84 @@ def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:
         invoice=invoice,
         tokens_credited=credited or 0,
         balance=token_balance(user_id=user_id).balance,
+    )
+
+
+@dataclass(frozen=True)
+class PriceList:
+    bundles: list[TokenBundle]
+    plans: list[Plan]
+    add_ons: list[AddOn]
+
+
+def price_list() -> PriceList:
+    """Everything on sale, in listing order; bundles carry `.offer` (three queries)."""
+    return PriceList(
+        bundles=bundles_for_sale(), plans=list(plans_for_sale()), add_ons=list(add_ons_for_sale())
+    )
+
+
+def current_subscription(*, user_id: UUID) -> Subscription | None:
+    try:
+        return subscription_current(user_id=user_id)
+    except NotFound:
+        return None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    balance: Balance
+    entries: list[TokenTransaction]
+    invoices: list[Invoice]
+    subscription: Subscription | None
+
+
+def dashboard(*, user_id: UUID) -> Dashboard:
+    """A signed-in user's landing page: balance, latest ledger entries and invoices, plan."""
+    return Dashboard(
+        balance=token_balance(user_id=user_id),
+        entries=list(token_history(user_id=user_id, filters=HistoryFilters())[:RECENT]),
+        invoices=list(invoices_of_user(user_id=user_id)[:RECENT]),
+        subscription=current_subscription(user_id=user_id),
+    )
+
+
+@dataclass(frozen=True)
+class Account:
+    balance: Balance
+    subscription: Subscription | None
+    own_threshold: int | None
+
+    @property
+    def threshold(self) -> int:
+        """The low-balance threshold in force (the default unless the user set one)."""
+        return threshold_of(self.own_threshold)
+
+
+def account(*, user_id: UUID) -> Account:
+    return Account(
+        balance=token_balance(user_id=user_id),
+        subscription=current_subscription(user_id=user_id),
+        own_threshold=alerts_get(user_id=user_id),
+    )
+
+
+@dataclass(frozen=True)
+class InvoicePage:
+    invoice: Invoice
+    has_receipt: bool
+    subscriptions: list[Subscription]
+    add_ons: list[AddOnSubscription]
+    purchases: list[TokenBundlePurchase]
+
+
+def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
+    """The user's invoice with what it bought. Raises NotFound for another user's."""
+    invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
+    return InvoicePage(
+        invoice=invoice,
+        has_receipt=receipt_exists(invoice),
+        subscriptions=list(invoice.subscriptions.order_by("created_at")),
+        add_ons=list(invoice.add_on_subscriptions.order_by("created_at", "id")),
+        purchases=list(invoice.token_purchases.order_by("created_at", "id")),
     )

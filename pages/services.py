@@ -10,25 +10,59 @@ from django.urls import reverse
 
 from billing import services as billing
 from billing.models import Invoice
-from common.errors import InvalidState
+from common.errors import DomainError, InvalidState
 
 
-def purchase_start(*, user_id: UUID, bundle_ids: Sequence[UUID], submission: UUID) -> str:
-    """Checks out the chosen bundles and starts paying with the default provider (Stripe, else
-    the test provider); returns where the browser goes next.
+class PaymentsUnavailable(DomainError):
+    """Neither Stripe nor test payments are configured: nothing could take the money, so
+    nothing is ordered."""
+
+    code = "payments_unavailable"
+    http_status = 503
+    default_message = (
+        "Payments are not available right now, and nothing was charged. Please try again later."
+    )
+
+
+NOTHING_ORDERED = (
+    "Payments are not available right now, so nothing was ordered and nothing was charged. "
+    "Please try again later."
+)
+
+
+def payment_provider(*, refusal: str | None = None) -> str:
+    """The provider the pages pay with. Raises PaymentsUnavailable (with `refusal` as its
+    message) when there is none."""
+    provider = billing.payment_provider_default()
+    if provider is None:
+        raise PaymentsUnavailable(refusal)
+    return provider
+
+
+def purchase_start(
+    *,
+    user_id: UUID,
+    bundle_ids: Sequence[UUID],
+    submission: UUID,
+    plan_id: UUID | None = None,
+    add_on_ids: Sequence[UUID] = (),
+) -> str:
+    """Checks out the chosen plan, bundles and add-ons and starts paying with the default
+    provider (Stripe, else the test provider); returns where the browser goes next.
 
     `submission` is fixed when the page is rendered, so a double click or a resubmit after
     the back button finds the same invoice (the checkout's idempotency key) and the same
     Stripe session (its stored session) or test page, and a paid one sends the browser to its
     receipt.
-    Raises Invalid (from checkout), InvalidState for a cancelled purchase and
-    PaymentProviderError.
+    Raises PaymentsUnavailable before anything is written when no provider is configured,
+    Invalid (from checkout), InvalidState for a cancelled purchase and PaymentProviderError.
     """
+    provider = payment_provider(refusal=NOTHING_ORDERED)
     result = billing.checkout_create(
         user_id=user_id,
-        plan_id=None,
+        plan_id=plan_id,
         token_bundle_ids=list(bundle_ids),
-        add_on_ids=[],
+        add_on_ids=list(add_on_ids),
         idempotency_key=f"page:{submission}",
     )
     invoice = result.invoice
@@ -36,10 +70,16 @@ def purchase_start(*, user_id: UUID, bundle_ids: Sequence[UUID], submission: UUI
         return purchase_success_url(invoice)
     if invoice.status == Invoice.Status.CANCELLED:
         raise InvalidState("That purchase was cancelled; choose your bundles again.")
-    started = billing.invoice_pay_start(
-        invoice_id=invoice.pk, user_id=user_id, provider=billing.payment_provider_default()
-    )
+    started = billing.invoice_pay_start(invoice_id=invoice.pk, user_id=user_id, provider=provider)
     return started.checkout_url
+
+
+def invoice_pay(*, invoice_id: UUID, user_id: UUID) -> str:
+    """Where the user pays their pending invoice. Raises PaymentsUnavailable, NotFound (also
+    for another user's invoice), InvalidState unless pending, PaymentProviderError."""
+    return billing.invoice_pay_start(
+        invoice_id=invoice_id, user_id=user_id, provider=payment_provider()
+    ).checkout_url
 
 
 def purchase_success_url(invoice: Invoice) -> str:

@@ -21,12 +21,18 @@ def billing_overview_page(request: HttpRequest) -> TemplateResponse:
         "days": [day.isoformat() for day in overview.daily.days],
         "revenue": [str(amount) for amount in overview.daily.revenue],
         "tokens": overview.daily.tokens_sold,
+        "currency": overview.currency.code,
     }
     context = {
         **admin.site.each_context(request),
         "title": "Billing overview",
         "overview": overview,
         "chart": chart,
+        "daily_rows": list(
+            zip(
+                overview.daily.days, overview.daily.revenue, overview.daily.tokens_sold, strict=True
+            )
+        ),
         "opts": Invoice._meta,
     }
     return TemplateResponse(request, "admin/overview.html", context)

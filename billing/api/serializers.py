@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from billing.models import (
@@ -10,6 +12,7 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
+from billing.receipts import receipt_exists
 from catalog.api.serializers import CurrencySerializer
 from common.api.fields import MoneyField, TextField, UUIDStringField
 from common.api.pagination import PageQuerySerializer
@@ -83,6 +86,10 @@ class InvoiceSerializer(serializers.ModelSerializer):
     subtotal = MoneyField()
     total_amount = MoneyField(source="total")
     line_items = InvoiceLineItemSerializer(many=True)
+    pdf_url = serializers.SerializerMethodField(
+        help_text="The PDF receipt (paid and refunded invoices); null until there is one."
+    )
+    pdf_route = "billing:invoice-pdf"
 
     class Meta:
         model = Invoice
@@ -97,7 +104,12 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "created_at",
             "paid_at",
             "payment_reference",
+            "pdf_url",
         ]
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_pdf_url(self, invoice: Invoice) -> str | None:
+        return reverse(self.pdf_route, args=[invoice.pk]) if receipt_exists(invoice) else None
 
 
 class StaffPurchaseSerializer(serializers.ModelSerializer):
@@ -118,6 +130,7 @@ class StaffPurchaseSerializer(serializers.ModelSerializer):
 
 
 class StaffInvoiceSerializer(InvoiceSerializer):
+    pdf_route = "billing:staff-invoice-pdf"
     user_id = serializers.UUIDField()
     user_email = serializers.EmailField(source="user.email")
     token_purchases = StaffPurchaseSerializer(many=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing.api import views
+from billing.api import receipts, views
 
 app_name = "billing"
 
@@ -12,6 +12,7 @@ urlpatterns = [
         "user/invoices/<uuid:pk>/cancel", views.InvoiceCancelView.as_view(), name="invoice-cancel"
     ),
     path("user/invoices/<uuid:pk>/pay", views.InvoicePayView.as_view(), name="invoice-pay"),
+    path("user/invoices/<uuid:pk>/pdf", receipts.InvoicePdfView.as_view(), name="invoice-pdf"),
     path("user/subscription", views.SubscriptionView.as_view(), name="subscription"),
     path("webhooks/payment", views.PaymentWebhookView.as_view(), name="webhook-payment"),
     path("webhooks/stripe", views.StripeWebhookView.as_view(), name="webhook-stripe"),
@@ -20,6 +21,11 @@ urlpatterns = [
         "admin/invoices/<uuid:pk>/mark-paid",
         views.StaffMarkPaidView.as_view(),
         name="staff-invoice-mark-paid",
+    ),
+    path(
+        "admin/invoices/<uuid:pk>/pdf",
+        receipts.StaffInvoicePdfView.as_view(),
+        name="staff-invoice-pdf",
     ),
     path(
         "admin/invoices/<uuid:pk>/refund",

@@ -11,12 +11,14 @@ from billing.services.payments import PaymentStart, invoice_pay_with_stripe
 from billing.services.payments_test_mode import invoice_pay_with_test_provider
 
 
-def payment_provider_default() -> str:
+def payment_provider_default() -> str | None:
     """The provider the purchase page uses: Stripe when it is configured, else the test
-    provider when test payments are on, else Stripe (which then says it is not configured)."""
-    if not settings.STRIPE_SECRET_KEY and settings.PAYMENTS_TEST_MODE:
+    provider when test payments are on, else None: nothing can take a payment."""
+    if settings.STRIPE_SECRET_KEY:
+        return Invoice.Provider.STRIPE
+    if settings.PAYMENTS_TEST_MODE:
         return Invoice.Provider.TEST
-    return Invoice.Provider.STRIPE
+    return None
 
 
 def invoice_pay_start(*, invoice_id: UUID, user_id: UUID, provider: str) -> PaymentStart:

@@ -129,8 +129,10 @@ def test_a_statement_past_the_statement_timeout_answers_503_busy_and_changes_not
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_page_behind_a_held_lock_answers_a_busy_page_and_changes_nothing():
-    """Outside DRF (the purchase form): the middleware answers, as a page."""
+def test_a_page_behind_a_held_lock_answers_a_busy_page_and_changes_nothing(settings):
+    """Outside DRF (the purchase form, with test payments on so it checks out): the
+    middleware answers, as a page."""
+    settings.PAYMENTS_TEST_MODE = True
     user = UserFactory()
     bundle = TokenBundleFactory()
     year = datetime.now(UTC).year

@@ -39,7 +39,7 @@ def test_sign_up_creates_the_user_and_signs_in(client):
     )
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("pages:purchase")
+    assert response["Location"] == reverse("pages:home")
     assert User.objects.get().email == "new@example.com"
     assert client.get(reverse("pages:purchase")).status_code == 200
 
@@ -81,9 +81,11 @@ def test_a_wrong_password_is_refused(client, user):
     assert "correct email and password" in response.content.decode()
 
 
-def test_sign_in_is_throttled(client, monkeypatch):
+def test_sign_in_is_throttled(client, monkeypatch, time_machine):
     from rest_framework.throttling import SimpleRateThrottle
 
+    # One fixed window: three posts that straddled a minute's edge would be two windows.
+    time_machine.move_to("2026-03-01T10:00:30Z", tick=False)
     monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "2/minute")
     for _ in range(2):
         client.post(reverse("pages:sign-in"), {"username": "a@b.co", "password": "x"})
@@ -120,7 +122,7 @@ def test_an_empty_selection_is_refused_and_writes_nothing(browser, bundles):
     response = buy(browser, [])
 
     assert response.status_code == 400
-    assert "Choose at least one bundle." in response.content.decode()
+    assert "Choose at least one bundle, plan or add-on." in response.content.decode()
     assert database_state() == before
 
 
@@ -171,15 +173,25 @@ def test_stripe_wins_over_test_mode_when_it_is_configured(
     assert fake_stripe_url == fake_stripe.sessions[invoice.stripe_session_id]["url"]
 
 
-def test_with_neither_stripe_nor_test_mode_buying_says_stripe_is_not_configured(
+def test_with_no_payment_provider_buying_says_so_to_the_customer_and_orders_nothing(
     browser, user, bundles, settings
 ):
     settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = False
+    page = browser.get(reverse("pages:purchase")).content.decode()
+    before = database_state()
 
     response = buy(browser, bundles[:1])
 
+    assert "Buying is paused: payments are not" in page
+    assert 'id="buy" disabled aria-describedby="payments-unavailable"' in page
     assert response.status_code == 200
-    assert "Stripe is not configured" in response.content.decode()
+    assert (
+        "Payments are not available right now, so nothing was ordered and nothing was charged."
+        in response.content.decode()
+    )
+    assert "STRIPE" not in response.content.decode()
+    assert database_state() == before
 
 
 def test_a_double_click_makes_one_checkout(browser, user, bundles, fake_stripe):

@@ -1,5 +1,5 @@
 // A little JavaScript for the pages: the balance widget, the receipt that waits for the
-// payment, and forms that submit once.
+// payment, the purchase page's running total, forms that submit once and ask first.
 "use strict";
 
 function pollJSON(url, everyMs, onData, shouldStop) {
@@ -71,10 +71,62 @@ function startReceipt() {
   }, (data) => data.settled);
 }
 
+// Amounts are whole minor units (cents) from the server, so the sum is exact.
+function formatMinor(minor, places, symbol) {
+  if (!places) {
+    return `${symbol}${minor}`;
+  }
+  const digits = String(minor).padStart(places + 1, "0");
+  return `${symbol}${digits.slice(0, -places)}.${digits.slice(-places)}`;
+}
+
+function startPurchaseTotal() {
+  const form = document.querySelector("form[data-purchase]");
+  if (!form) {
+    return;
+  }
+  const total = document.getElementById("total");
+  const items = document.getElementById("total-items");
+  const places = Number(form.dataset.places);
+  const subscribed = form.dataset.subscribed === "true";
+  function update() {
+    const planChosen = form.querySelector("input[name=plan][data-minor]:checked") !== null;
+    for (const addOn of form.querySelectorAll("input[name=add_ons]")) {
+      addOn.disabled = !subscribed && !planChosen;
+      if (addOn.disabled) {
+        addOn.checked = false;
+      }
+    }
+    let minor = 0;
+    let count = 0;
+    for (const input of form.querySelectorAll("input[data-minor]:checked")) {
+      minor += Number(input.dataset.minor);
+      count += 1;
+    }
+    total.textContent = formatMinor(minor, places, form.dataset.symbol);
+    items.textContent = count ? `for ${count} item${count > 1 ? "s" : ""}` : "Nothing chosen yet";
+  }
+  form.addEventListener("change", update);
+  window.addEventListener("pageshow", update);
+  update();
+}
+
+function confirmFirst() {
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (event) => {
+      if (!window.confirm(form.dataset.confirm)) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+      }
+    });
+  }
+}
+
 function submitOnce() {
   for (const form of document.querySelectorAll("form[data-once]")) {
     form.addEventListener("submit", () => {
-      for (const button of form.querySelectorAll("button[type=submit]")) {
+      for (const button of form.querySelectorAll("button[type=submit]:not([disabled])")) {
+        button.dataset.submitting = "true";
         window.setTimeout(() => { button.disabled = true; }, 0);
       }
     });
@@ -84,11 +136,15 @@ function submitOnce() {
 document.addEventListener("DOMContentLoaded", () => {
   startBalanceWidget();
   startReceipt();
+  startPurchaseTotal();
+  confirmFirst();
   submitOnce();
 });
-// Coming back with the back button shows the page from the cache: enable its buttons again.
+// Coming back with the back button shows the page from the cache: enable the buttons that
+// submitting disabled (not those the page itself disables).
 window.addEventListener("pageshow", () => {
-  for (const button of document.querySelectorAll("form[data-once] button[type=submit]")) {
+  for (const button of document.querySelectorAll("button[data-submitting]")) {
+    delete button.dataset.submitting;
     button.disabled = false;
   }
 });

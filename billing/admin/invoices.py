@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from billing import services
+from billing.admin.base import ReadOnlyAdmin, ReadOnlyInline
+from billing.models import (
+    Invoice,
+    InvoiceLineItem,
+    TokenBundlePurchase,
+)
+from billing.receipts import invoice_receipt, receipt_exists
+from common.errors import DomainError
+
+
+class LineItemInline(ReadOnlyInline):
+    model = InvoiceLineItem
+    fields = ["position", "item_type", "description", "quantity", "unit_price", "total_price"]
+
+
+class PurchaseInline(ReadOnlyInline):
+    model = TokenBundlePurchase
+    fields = [
+        "name",
+        "tokens",
+        "unit_price",
+        "status",
+        "completed_at",
+        "tokens_reversed",
+        "tokens_unrecovered",
+    ]
+
+
+class MarkPaidForm(forms.Form):
+    payment_reference = forms.CharField(
+        max_length=255, help_text="The bank transfer, receipt or payment id that paid it."
+    )
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    list_display = [
+        "number",
+        "user",
+        "status",
+        "total",
+        "provider",
+        "payment_reference",
+        "stripe_session_id",
+        "created_at",
+        "paid_at",
+        "refunded_at",
+    ]
+    list_filter = ["status", "provider", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["number", "user__email", "payment_reference"]
+    date_hierarchy = "created_at"
+    list_select_related = ["user", "currency"]
+    inlines = [LineItemInline, PurchaseInline]
+    actions = ["mark_paid", "cancel", "refund"]
+    change_form_template = "admin/billing/invoice/change_form.html"
+
+    # The buttons of the change page: which statuses each one is for, and what it says.
+    OPERATIONS = {
+        "mark-paid": (Invoice.Status.PENDING, "Mark paid"),
+        "cancel": (Invoice.Status.PENDING, "Cancel"),
+        "refund": (Invoice.Status.PAID, "Refund"),
+    }
+
+    def get_urls(self) -> list:
+        operation = self.admin_site.admin_view(self.operation_view)
+        receipt = self.admin_site.admin_view(self.receipt_view)
+        return [
+            path("<path:object_id>/receipt.pdf", receipt, name="billing_invoice_receipt"),
+            *(
+                path(
+                    f"<path:object_id>/{name}/",
+                    operation,
+                    {"operation": name},
+                    name=f"billing_invoice_{name.replace('-', '_')}",
+                )
+                for name in self.OPERATIONS
+            ),
+            *super().get_urls(),
+        ]
+
+    def receipt_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The receipt the customer has, for support (staff who may view invoices)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        try:
+            receipt = invoice_receipt(invoice_id=unquote(object_id))
+        except (DomainError, ValidationError) as error:
+            raise Http404("This invoice has no receipt.") from error
+        response = HttpResponse(receipt.pdf, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{receipt.filename}"'
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        invoice = self.get_object(request, unquote(object_id))
+        extra = {**(extra_context or {})}
+        if invoice is not None:
+            extra["operations"] = (
+                [
+                    (name, label, operation_url(invoice, name))
+                    for name, (status, label) in self.OPERATIONS.items()
+                    if invoice.status == status
+                ]
+                if self.may_operate(request)
+                else []
+            )
+            extra["receipt_url"] = (
+                reverse("admin:billing_invoice_receipt", args=[invoice.pk])
+                if receipt_exists(invoice)
+                else None
+            )
+        return super().change_view(request, object_id, form_url, extra)
+
+    def may_operate(self, request: HttpRequest) -> bool:
+        """Changing an invoice's state moves money and tokens: staff who may change
+        invoices (superusers and those given the permission), not those who only view."""
+        return request.user.has_perm("billing.change_invoice")
+
+    def operation_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
+        """GET asks for confirmation (and, to mark paid, the payment reference); POST does it
+        through the billing services and goes back to the invoice with what happened."""
+        if not self.may_operate(request):
+            raise PermissionDenied
+        invoice = self.get_object(request, unquote(object_id))
+        if invoice is None:
+            raise Http404("No such invoice.")
+        change_url = reverse("admin:billing_invoice_change", args=[invoice.pk])
+        form = MarkPaidForm(request.POST or None) if operation == "mark-paid" else None
+        if request.method == "POST" and (form is None or form.is_valid()):
+            self._operate(request, invoice, operation, form)
+            return HttpResponseRedirect(change_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{self.OPERATIONS[operation][1]} {invoice}?",
+            "invoice": invoice,
+            "operation": operation,
+            "label": self.OPERATIONS[operation][1],
+            "form": form,
+            "opts": self.model._meta,
+            "change_url": change_url,
+        }
+        return TemplateResponse(request, "admin/billing/invoice/confirm.html", context)
+
+    def _operate(
+        self, request: HttpRequest, invoice: Invoice, operation: str, form: MarkPaidForm | None
+    ) -> None:
+        try:
+            if operation == "mark-paid":
+                services.invoice_capture(
+                    invoice_id=invoice.pk,
+                    provider=Invoice.Provider.MANUAL,
+                    payment_reference=form.cleaned_data["payment_reference"],
+                )
+                done = f"{invoice} is paid: its tokens are credited and its plan is active."
+            elif operation == "cancel":
+                services.invoice_cancel(invoice_id=invoice.pk)
+                done = f"{invoice} is cancelled."
+            else:
+                result = services.invoice_refund_with_provider(invoice_id=invoice.pk)
+                done = _refunded(invoice, result)
+        except DomainError as error:
+            self.message_user(
+                request, f"{invoice}: {error.message} Nothing changed.", messages.ERROR
+            )
+        else:
+            self.message_user(request, done, messages.SUCCESS)
+
+    @admin.action(description="Mark paid (asks for the payment reference)")
+    def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one invoice to mark paid.", messages.ERROR)
+            return None
+        invoice = queryset.get()
+        form = MarkPaidForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            try:
+                services.invoice_capture(
+                    invoice_id=invoice.pk,
+                    provider=Invoice.Provider.MANUAL,
+                    payment_reference=form.cleaned_data["payment_reference"],
+                )
+            except DomainError as error:
+                self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{invoice} is paid.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Mark {invoice} paid",
+            "invoice": invoice,
+            "form": form,
+            "opts": self.model._meta,
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/billing/invoice/mark_paid.html", context)
+
+    @admin.action(description="Cancel the selected pending invoices")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset:
+            try:
+                services.invoice_cancel(invoice_id=invoice.pk)
+            except DomainError as error:
+                self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{invoice} is cancelled.", messages.SUCCESS)
+
+    @admin.action(description="Refund the selected paid invoices (Stripe too)")
+    def refund(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+        for invoice in queryset:
+            try:
+                result = services.invoice_refund_with_provider(invoice_id=invoice.pk)
+            except DomainError as error:
+                self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
+                continue
+            self.message_user(request, _refunded(invoice, result), messages.SUCCESS)
+
+
+def operation_url(invoice: Invoice, operation: str) -> str:
+    return reverse(f"admin:billing_invoice_{operation.replace('-', '_')}", args=[invoice.pk])
+
+
+def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
+    unrecovered = (
+        f"; {result.tokens_unrecovered} tokens were already spent"
+        if result.tokens_unrecovered
+        else ""
+    )
+    return f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}."

@@ -1,0 +1,67 @@
+"""PDF receipts of paid and refunded invoices: the invoice's own template, drawn by WeasyPrint
+(on Debian's Pango), with the seller's details from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from billing.models import Invoice
+from billing.selectors import invoice_with_items
+from common.errors import InvalidState
+
+RECEIPT_STATUSES = frozenset({Invoice.Status.PAID, Invoice.Status.REFUNDED})
+
+
+class NoReceipt(InvalidState):
+    default_message = "A receipt exists once the invoice is paid."
+
+
+@dataclass(frozen=True)
+class Receipt:
+    filename: str
+    pdf: bytes
+
+
+def receipt_exists(invoice: Invoice) -> bool:
+    """Paid invoices have a receipt, and keep it once refunded (it then says so)."""
+    return invoice.status in RECEIPT_STATUSES
+
+
+def invoice_receipt(*, invoice_id: UUID, user_id: UUID | None = None) -> Receipt:
+    """The invoice's receipt as a PDF; with `user_id`, only that user's invoice.
+
+    Raises NotFound (another user's invoice too) and NoReceipt for a pending or cancelled one.
+    """
+    invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
+    if not receipt_exists(invoice):
+        raise NoReceipt(
+            f"Invoice {invoice.number} is {invoice.status}: a receipt exists once it is paid."
+        )
+    return Receipt(filename=f"receipt-{invoice.number}.pdf", pdf=receipt_pdf(invoice))
+
+
+def receipt_pdf(invoice: Invoice) -> bytes:
+    """Draws the receipt. WeasyPrint is imported here, on first use: it loads Pango when
+    imported, and nothing else in the service needs it."""
+    from weasyprint import HTML
+
+    seller = {
+        "name": settings.SELLER_NAME,
+        "address": settings.SELLER_ADDRESS,
+        "email": settings.SELLER_EMAIL,
+        "tax_id": settings.SELLER_TAX_ID,
+    }
+    html = render_to_string(
+        "billing/receipt.html",
+        {"invoice": invoice, "lines": list(invoice.line_items.all()), "seller": seller},
+    )
+    return HTML(string=html, url_fetcher=_fetch_nothing).write_pdf()
+
+
+def _fetch_nothing(url: str, *args, **kwargs) -> dict:
+    """The receipt is self-contained: it never loads anything from a URL or a file."""
+    raise ValueError(f"Receipts load no resources ({url}).")

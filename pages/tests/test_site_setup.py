@@ -1,0 +1,116 @@
+"""What lets the customer's side be reached: CORS for an SPA on another origin, and `make run`
+pointing SITE_URL at where it really listens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SPA = "https://app.example.com"
+
+
+def preflight(client, origin: str, path: str = "/api/v1/user/checkout"):
+    return client.options(
+        path,
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, idempotency-key",
+    )
+
+
+@pytest.mark.django_db
+def test_no_origin_is_allowed_by_default(client, settings):
+    assert settings.CORS_ALLOWED_ORIGINS == []
+
+    response = preflight(client, SPA)
+
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.django_db
+def test_an_allowed_origin_passes_the_preflight_with_the_apis_headers(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = [SPA]
+
+    response = preflight(client, SPA)
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == SPA
+    allowed = {h.strip() for h in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert "access-control-allow-credentials" not in response.headers
+
+
+@pytest.mark.django_db
+def test_an_allowed_origin_reads_the_answer_and_its_request_id(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = [SPA]
+
+    response = client.get("/api/v1/token-bundles", HTTP_ORIGIN=SPA)
+
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == SPA
+    assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+
+
+@pytest.mark.django_db
+def test_other_origins_and_the_pages_get_no_cors_headers(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = [SPA]
+
+    stranger = preflight(client, "https://evil.example.com")
+    page = client.get("/sign-in", HTTP_ORIGIN=SPA)
+
+    assert "access-control-allow-origin" not in stranger.headers
+    assert "access-control-allow-origin" not in page.headers
+
+
+@pytest.fixture
+def fake_python(tmp_path):
+    """`make run` with a stand-in for the virtualenv's python that records what it was given."""
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / ".base-installed").touch()
+    python = tmp_path / "python"
+    python.write_text('#!/bin/sh\necho "$SITE_URL $*" >> "$(dirname "$0")/calls"\n')
+    python.chmod(0o755)
+    return tmp_path
+
+
+def make_run(fake_python: Path, *args: str, env: dict | None = None) -> list[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in {"SITE_URL", "MAKEFLAGS"}}
+    subprocess.run(
+        [
+            shutil.which("make"),
+            "-s",
+            "run",
+            f"VENV={fake_python / 'venv'}",
+            f"PYTHON={fake_python / 'python'}",
+            *args,
+        ],
+        cwd=ROOT,
+        env={**environment, **(env or {})},
+        check=True,
+        timeout=60,
+    )
+    return (fake_python / "calls").read_text().splitlines()
+
+
+def test_make_run_sets_site_url_from_host_and_port(fake_python):
+    calls = make_run(fake_python, "HOST=127.0.0.2", "PORT=8123")
+
+    assert calls == [
+        "http://127.0.0.2:8123 manage.py migrate --noinput",
+        "http://127.0.0.2:8123 manage.py seed_demo",
+        "http://127.0.0.2:8123 manage.py seed_demo_history",
+        "http://127.0.0.2:8123 manage.py runserver 127.0.0.2:8123",
+    ]
+
+
+def test_make_run_keeps_a_site_url_that_was_set(fake_python):
+    calls = make_run(fake_python, "PORT=8123", env={"SITE_URL": "https://billing.example.com"})
+
+    assert {call.split()[0] for call in calls} == {"https://billing.example.com"}

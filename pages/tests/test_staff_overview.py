@@ -1,0 +1,73 @@
+"""The staff billing overview: 30-day totals with the currency, an empty state, the figures
+behind the chart, and webhook endpoints that fail."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.tests.factories import UserFactory
+from billing import services
+from billing.tests.helpers import capture, checkout
+from events.models import WebhookEndpoint
+
+pytestmark = pytest.mark.django_db
+
+
+def endpoint(url: str, **fields) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.create(
+        url=url, event_types="|invoice.paid|", secret="whsec_x", **fields
+    )
+
+
+def test_the_totals_say_revenue_with_its_currency_tokens_sold_and_paying_users(
+    staff_browser, bundles
+):
+    first, second, refunded = UserFactory(), UserFactory(), UserFactory()
+    capture(checkout(first, bundles=bundles[:2]).invoice, reference="a")
+    capture(checkout(first, bundles=bundles[:1]).invoice, reference="b")
+    capture(checkout(second, bundles=bundles[2:]).invoice, reference="c")
+    taken_back = checkout(refunded, bundles=bundles[:1]).invoice
+    capture(taken_back, reference="d")
+    services.invoice_refund(invoice_id=taken_back.pk)
+
+    response = staff_browser.get(reverse("billing-overview"))
+
+    page = response.content.decode()
+    assert '<dd id="total-revenue">$70.00 USD</dd>' in page
+    assert '<dd id="total-tokens">1070</dd>' in page
+    assert '<dd id="paying-users">2</dd>' in page
+    assert response.context["chart"]["currency"] == "USD"
+    assert "Revenue (USD)" in page
+    assert 'id="daily-figures"' in page
+    assert 'id="no-sales"' not in page
+
+
+def test_with_no_sales_it_says_so_instead_of_an_empty_chart(staff_browser):
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    assert "No sales yet in the last 30 days." in page
+    assert 'id="revenue-chart"' not in page
+    assert '<dd id="paying-users">0</dd>' in page
+
+
+def test_failing_and_disabled_webhook_endpoints_are_listed(staff_browser):
+    since = timezone.now() - timedelta(hours=5)
+    endpoint("https://failing.example.com/hook", failing_since=since)
+    endpoint(
+        "https://gone.example.com/hook",
+        is_active=False,
+        disabled_at=timezone.now(),
+        disabled_reason="Failing for 3 days",
+    )
+    endpoint("https://fine.example.com/hook")
+
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    assert "Webhook endpoints failing or disabled (2)" in page
+    assert "https://failing.example.com/hook" in page
+    assert "Failing for 3 days" in page
+    assert "https://fine.example.com/hook" not in page

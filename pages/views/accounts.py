@@ -1,0 +1,103 @@
+"""Signing up and in, and the account page: email, password, plan, tokens, alerts."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.services import user_register
+from common.errors import Invalid
+from pages import selectors
+from pages.forms import AlertsForm, SignInForm, SignUpForm
+from pages.views.helpers import throttled
+from tokens.services.alerts import alerts_set, threshold_of
+
+
+@method_decorator(throttled, name="post")
+class SignInView(auth_views.LoginView):
+    template_name = "pages/sign_in.html"
+    authentication_form = SignInForm
+    redirect_authenticated_user = True
+
+
+@throttled
+@require_http_methods(["GET", "POST"])
+def sign_up(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("pages:home")
+    form = SignUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = user_register(**form.cleaned_data)
+        except Invalid as error:
+            form.add_error(error.field, error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, "Welcome! Your account is ready.")
+            return redirect("pages:home")
+    return render(request, "pages/sign_up.html", {"form": form})
+
+
+def _account_page(
+    request: HttpRequest,
+    *,
+    password_form: PasswordChangeForm | None = None,
+    alerts_form: AlertsForm | None = None,
+) -> HttpResponse:
+    summary = selectors.account(user_id=request.user.pk)
+    default = threshold_of(None)
+    context = {
+        "summary": summary,
+        "default_threshold": default,
+        "password_form": password_form or PasswordChangeForm(request.user),
+        "alerts_form": alerts_form
+        or AlertsForm(
+            initial=AlertsForm.initial_for(summary.own_threshold), default_threshold=default
+        ),
+    }
+    refused = any(form is not None and form.errors for form in (password_form, alerts_form))
+    return render(request, "pages/account.html", context, status=400 if refused else 200)
+
+
+@login_required
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    return _account_page(request)
+
+
+@throttled
+@login_required
+@require_POST
+def account_password(request: HttpRequest) -> HttpResponse:
+    """Django's own check of the current password and the validators; the session stays
+    signed in, others are signed out (their session hash no longer matches)."""
+    form = PasswordChangeForm(request.user, request.POST)
+    if not form.is_valid():
+        return _account_page(request, password_form=form)
+    user = form.save()
+    update_session_auth_hash(request, user)
+    messages.success(request, "Your password is changed.")
+    return redirect("pages:account")
+
+
+@login_required
+@require_POST
+def account_alerts(request: HttpRequest) -> HttpResponse:
+    form = AlertsForm(request.POST, default_threshold=threshold_of(None))
+    if not form.is_valid():
+        return _account_page(request, alerts_form=form)
+    own = alerts_set(user_id=request.user.pk, threshold=form.own_threshold())
+    if own == 0:
+        messages.success(request, "You will not be warned about a low balance.")
+    else:
+        messages.success(
+            request, f"You will be warned when your balance falls below {threshold_of(own)}."
+        )
+    return redirect("pages:account")

@@ -1,0 +1,17 @@
+"""The front page: the price list for visitors, the balance and recent activity for users."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from pages import selectors
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return render(request, "pages/prices.html", {"prices": selectors.price_list()})
+    context = {"dashboard": selectors.dashboard(user_id=request.user.pk)}
+    return render(request, "pages/home.html", context)

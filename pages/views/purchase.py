@@ -1,0 +1,105 @@
+"""Buying: the purchase page, the receipt that waits for the payment, and the way back."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from billing import services as billing
+from billing.selectors import subscription_active
+from catalog.selectors import default_currency
+from common.errors import DomainError, Invalid, NotFound
+from pages import selectors
+from pages.forms import PurchaseForm
+from pages.services import purchase_start
+from pages.views.helpers import json_login_required
+from tokens.selectors import token_balance
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def purchase(request: HttpRequest) -> HttpResponse:
+    """Bundles, plans and add-ons with a running total; Buy checks out and goes to pay."""
+    prices = selectors.price_list()
+    form = PurchaseForm(
+        request.POST or None, price_list=prices, initial={"submission": uuid.uuid4()}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            target = purchase_start(
+                user_id=request.user.pk,
+                plan_id=form.cleaned_data["plan"],
+                bundle_ids=form.cleaned_data["bundles"],
+                add_on_ids=form.cleaned_data["add_ons"],
+                submission=form.cleaned_data["submission"],
+            )
+        except Invalid as error:
+            form.add_checkout_error(error)
+        except DomainError as error:
+            messages.error(request, error.message)
+        else:
+            return redirect(target)
+    context = {
+        "prices": prices,
+        "currency": default_currency(),
+        "form": form,
+        "chosen": {str(value) for value in form["bundles"].value() or []},
+        "chosen_plan": str(form["plan"].value() or ""),
+        "chosen_add_ons": {str(value) for value in form["add_ons"].value() or []},
+        "provider": billing.payment_provider_default(),
+        "subscription": selectors.current_subscription(user_id=request.user.pk),
+        "subscribed": subscription_active(user_id=request.user.pk) is not None,
+    }
+    return render(request, "pages/purchase.html", context, status=400 if form.errors else 200)
+
+
+def _receipt(request: HttpRequest) -> selectors.Receipt:
+    try:
+        invoice_id = uuid.UUID(request.GET.get("invoice", ""))
+        return selectors.purchase_receipt(invoice_id=invoice_id, user_id=request.user.pk)
+    except (ValueError, NotFound) as error:
+        raise Http404("No such purchase.") from error
+
+
+@login_required
+@require_GET
+def purchase_success(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/success.html", {"receipt": _receipt(request)})
+
+
+@login_required
+@require_GET
+def purchase_cancel(request: HttpRequest) -> HttpResponse:
+    return render(request, "pages/cancel.html")
+
+
+@json_login_required
+@require_GET
+def purchase_status(request: HttpRequest) -> JsonResponse:
+    receipt = _receipt(request)
+    return JsonResponse(
+        {
+            "status": receipt.invoice.status,
+            "settled": receipt.settled,
+            "tokens_credited": receipt.tokens_credited,
+            "balance": receipt.balance,
+        }
+    )
+
+
+@json_login_required
+@require_GET
+def balance(request: HttpRequest) -> JsonResponse:
+    found = token_balance(user_id=request.user.pk)
+    soonest = found.expiring[0] if found.expiring else None
+    expiring_next = (
+        {"amount": soonest.amount, "expires_at": soonest.expires_at.isoformat()}
+        if soonest
+        else None
+    )
+    return JsonResponse({"balance": found.balance, "expiring_next": expiring_next})
