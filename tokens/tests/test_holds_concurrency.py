@@ -7,10 +7,13 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import UserFactory
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import PlanFactory
 from common.tests.concurrency import run_together
 from conftest import client_for
 from tokens import selectors, services
-from tokens.models import Hold, TokenTransaction, UsageRecord
+from tokens.ledger import Work
+from tokens.models import Hold, TokenAccount, TokenTransaction, UsageRecord
 from tokens.tests.factories import fund
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
@@ -106,3 +109,37 @@ def test_usage_with_one_key_from_10_workers_makes_one_record():
     assert all(body == outcomes[0][1] for _, body in outcomes)
     assert UsageRecord.objects.filter(account__user=user).count() == 1
     assert selectors.token_balance(user_id=user.pk).balance == 93
+
+
+def test_usage_streaming_across_the_end_of_an_unlimited_plan_switches_to_tokens_at_that_instant():
+    """Usage from 8 threads while the clock passes the plan's end: every usage recorded before
+    the end is covered, every one at or after it is charged, none both."""
+    user = UserFactory()
+    with time_machine.travel(START, tick=False) as clock:
+        capture(checkout(user, plan=PlanFactory(usage_mode="unlimited")).invoice)
+        fund(user, 1000)
+        ends = TokenAccount.objects.get(user=user).unlimited_until
+        clock.move_to(ends - timedelta(seconds=2))
+
+        def use(n: int):
+            return lambda: services.usage_record(
+                user_id=user.pk, work=Work(amount=1, usage_key=f"u{n}")
+            )
+
+        calls = [use(n) for n in range(80)]
+        for position in range(10, 80, 10):
+            calls.insert(position, lambda: clock.shift(timedelta(milliseconds=500)))
+        outcomes = run_together(calls, workers=8)
+
+    assert not [o for o in outcomes if isinstance(o, Exception)]
+    records = UsageRecord.objects.filter(account__user=user)
+    assert records.count() == 80
+    for record in records:
+        expected = "subscription" if record.created_at < ends else "tokens"
+        assert record.source == expected, (record.created_at, ends)
+    assert records.filter(source="subscription").exists()
+    assert records.filter(source="tokens").exists()
+    assert (
+        selectors.token_balance(user_id=user.pk).balance
+        == 1000 - records.filter(source="tokens").count()
+    )
