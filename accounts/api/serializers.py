@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from common.api.fields import TextField
+from common.api.pagination import page_serializer
 
 
 class RegisterRequestSerializer(serializers.Serializer):
@@ -55,12 +56,7 @@ class ApiKeyCreatedSerializer(ApiKeySerializer):
     secret = serializers.CharField(help_text="`tbk_…`: shown in this answer only.")
 
 
-class ApiKeyPageSerializer(serializers.Serializer):
-    items = ApiKeySerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
+ApiKeyPageSerializer = page_serializer(ApiKeySerializer(many=True), "ApiKeyPage")
 
 
 class ApiKeyCreateRequestSerializer(serializers.Serializer):

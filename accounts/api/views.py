@@ -22,7 +22,7 @@ from accounts.api.serializers import (
     RegisterRequestSerializer,
     UserSerializer,
 )
-from common.api.pagination import PageQuerySerializer, page_count
+from common.api.pagination import PageQuerySerializer, page_of
 from common.api.schema import error_response
 from common.api.throttling import AuthThrottle
 
@@ -97,16 +97,7 @@ class StaffApiKeysView(APIView):
     def get(self, request: Request) -> Response:
         query = PageQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        page, per_page = query.validated_data["page"], query.validated_data["per_page"]
-        keys = selectors.api_keys_list()
-        pages = page_count(page=page, per_page=per_page, total=len(keys))
-        body = {
-            "items": keys[(page - 1) * per_page : page * per_page],
-            "total": len(keys),
-            "page": page,
-            "per_page": per_page,
-            "pages": pages,
-        }
+        body = page_of(selectors.api_keys_list(), **query.validated_data)
         return Response(ApiKeyPageSerializer(body).data)
 
     @extend_schema(

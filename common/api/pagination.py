@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response
@@ -96,3 +98,33 @@ class PagePagination(BasePagination):
                 "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": 20},
             },
         ]
+
+
+def page_of(items: Sequence | QuerySet, *, page: int, per_page: int) -> dict:
+    """One numbered page of `items` in the contract's shape (a count and a slice: two queries
+    for a queryset); raises a 400 naming `page` when it is past the last."""
+    total = items.count() if isinstance(items, QuerySet) else len(items)
+    pages = page_count(page=page, per_page=per_page, total=total)
+    start = (page - 1) * per_page
+    return {
+        "items": list(items[start : start + per_page]),
+        "total": total,
+        "page": page,
+        "per_page": per_page,
+        "pages": pages,
+    }
+
+
+def page_serializer(item: serializers.Serializer, name: str) -> type[serializers.Serializer]:
+    """The serializer (and OpenAPI component `name`) of a page of `item`s."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "items": item,
+            "total": serializers.IntegerField(),
+            "page": serializers.IntegerField(),
+            "per_page": serializers.IntegerField(),
+            "pages": serializers.IntegerField(),
+        },
+    )

@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from common.api.fields import FlagField, TextField
+from common.api.pagination import page_serializer
 from events.models import EVENT_TYPES
 
 
@@ -22,12 +23,7 @@ class EndpointWithSecretSerializer(EndpointSerializer):
     secret = serializers.CharField(help_text="`whsec_…`: shown in this answer only.")
 
 
-class EndpointPageSerializer(serializers.Serializer):
-    items = EndpointSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
+EndpointPageSerializer = page_serializer(EndpointSerializer(many=True), "EndpointPage")
 
 
 class EndpointCreateSerializer(serializers.Serializer):
@@ -65,12 +61,7 @@ class AttemptSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AttemptPageSerializer(serializers.Serializer):
-    items = AttemptSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
+AttemptPageSerializer = page_serializer(AttemptSerializer(many=True), "AttemptPage")
 
 
 class QueuedSerializer(serializers.Serializer):

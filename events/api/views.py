@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from common.api.pagination import PageQuerySerializer, page_count
+from common.api.pagination import PageQuerySerializer, page_of
 from events import selectors, services
 from events.api.serializers import (
     AttemptPageSerializer,
@@ -26,20 +26,10 @@ from events.models import Event
 TAGS = ["staff: webhooks"]
 
 
-def page_of(request: Request, items, serializer) -> Response:
+def paged(request: Request, items, serializer) -> Response:
     query = PageQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
-    page, per_page = query.validated_data["page"], query.validated_data["per_page"]
-    total = items.count()
-    pages = page_count(page=page, per_page=per_page, total=total)
-    body = {
-        "items": list(items[(page - 1) * per_page : page * per_page]),
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-        "pages": pages,
-    }
-    return Response(serializer(body).data)
+    return Response(serializer(page_of(items, **query.validated_data)).data)
 
 
 class StaffView(APIView):
@@ -54,7 +44,7 @@ class EndpointsView(StaffView):
         responses=EndpointPageSerializer,
     )
     def get(self, request: Request) -> Response:
-        return page_of(request, selectors.endpoints_list(), EndpointPageSerializer)
+        return paged(request, selectors.endpoints_list(), EndpointPageSerializer)
 
     @extend_schema(
         tags=TAGS, request=EndpointCreateSerializer, responses={201: EndpointWithSecretSerializer}
@@ -104,7 +94,7 @@ class AttemptsView(StaffView):
     @extend_schema(tags=TAGS, parameters=[PageQuerySerializer], responses=AttemptPageSerializer)
     def get(self, request: Request, pk: UUID) -> Response:
         attempts = selectors.attempts_of_endpoint(endpoint_id=pk)
-        return page_of(request, attempts, AttemptPageSerializer)
+        return paged(request, attempts, AttemptPageSerializer)
 
 
 class ResendView(StaffView):

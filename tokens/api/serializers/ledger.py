@@ -6,7 +6,7 @@ import binascii
 from rest_framework import serializers
 
 from common.api.fields import NonZeroIntegerField, StrictIntegerField, TextField
-from common.api.pagination import PageQuerySerializer
+from common.api.pagination import PageQuerySerializer, page_serializer
 from tokens.models import LotCategory, TokenLot, TokenTransaction
 from tokens.selectors import LOT_STATUSES, lot_status
 from tokens.services.lots import GRANTABLE, MAX_GRANT
@@ -173,12 +173,7 @@ class StaffLotSerializer(LotSerializer):
     user_id = serializers.UUIDField(source="account.user_id")
 
 
-class LotPageSerializer(serializers.Serializer):
-    items = LotSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
+LotPageSerializer = page_serializer(LotSerializer(many=True), "LotPage")
 
 
 class LotQuerySerializer(PageQuerySerializer):

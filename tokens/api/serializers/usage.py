@@ -9,7 +9,7 @@ from uuid import UUID
 from rest_framework import serializers
 
 from common.api.fields import FlagField, StrictIntegerField, TextField
-from common.api.pagination import PageQuerySerializer
+from common.api.pagination import PageQuerySerializer, page_serializer
 from tokens.ledger import Taken
 from tokens.models import MAX_USAGE, Hold, LotCategory, UsageRecord, UsageSource
 from tokens.services.holds import MAX_TTL_SECONDS
@@ -43,12 +43,7 @@ class UsageResponseSerializer(serializers.Serializer):
     balance = BalanceAfterSerializer()
 
 
-class UsagePageSerializer(serializers.Serializer):
-    items = UsageSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
+UsagePageSerializer = page_serializer(UsageSerializer(many=True), "UsagePage")
 
 
 class UsageRequestSerializer(serializers.Serializer):
@@ -85,12 +80,7 @@ class HoldCaptureResponseSerializer(serializers.Serializer):
     usage = UsageSerializer()
 
 
-class HoldPageSerializer(serializers.Serializer):
-    items = HoldSerializer(many=True)
-    total = serializers.IntegerField()
-    page = serializers.IntegerField()
-    per_page = serializers.IntegerField()
-    pages = serializers.IntegerField()
+HoldPageSerializer = page_serializer(HoldSerializer(many=True), "HoldPage")
 
 
 class HoldRequestSerializer(serializers.Serializer):

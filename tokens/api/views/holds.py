@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
-from common.api.pagination import page_count
+from common.api.pagination import page_of
 from common.api.schema import error_response
 from tokens import selectors, services
 from tokens.api.serializers.usage import (
@@ -93,12 +93,9 @@ class HoldActions:
         query.is_valid(raise_exception=True)
         now, options = timezone.now(), query.validated_data
         holds = selectors.holds_of_user(user_id=user_id, status=options.get("status"), now=now)
-        page, per_page = options["page"], options["per_page"]
-        total = holds.count()
-        pages = page_count(page=page, per_page=per_page, total=total)
-        items = [hold_body(h, now=now) for h in holds[(page - 1) * per_page : page * per_page]]
-        body = {"items": items, "total": total, "page": page, "per_page": per_page}
-        return Response({**body, "pages": pages})
+        body = page_of(holds, page=options["page"], per_page=options["per_page"])
+        body["items"] = [hold_body(hold, now=now) for hold in body["items"]]
+        return Response(body)
 
     def one(self, request: Request, user_id: UUID, hold_id: UUID) -> Response:
         hold = selectors.hold_get(user_id=user_id, hold_id=hold_id)

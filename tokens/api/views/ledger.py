@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
-from common.api.pagination import page_count
+from common.api.pagination import page_count, page_of
 from common.api.schema import error_response
 from common.exports import csv_response
 from tokens import selectors, services
@@ -162,9 +162,5 @@ class LotListView(APIView):
             category=options.get("category"),
             now=now,
         )
-        page, per_page = options["page"], options["per_page"]
-        total = lots.count()
-        pages = page_count(page=page, per_page=per_page, total=total)
-        items = list(lots[(page - 1) * per_page : page * per_page])
-        body = {"items": items, "total": total, "page": page, "per_page": per_page, "pages": pages}
+        body = page_of(lots, page=options["page"], per_page=options["per_page"])
         return Response(LotPageSerializer(body, context={"now": now}).data)

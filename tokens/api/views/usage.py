@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from accounts.authentication import Service
 from accounts.selectors import user_get
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
-from common.api.pagination import page_count
+from common.api.pagination import page_of
 from common.api.schema import error_response
 from tokens import selectors, services
 from tokens.api.serializers.usage import (
@@ -111,15 +111,9 @@ class UsageView(APIView):
             created_after=options.get("created_after"),
             created_before=options.get("created_before"),
         )
-        page, per_page = options["page"], options["per_page"]
-        total = usage.count()
-        pages = page_count(page=page, per_page=per_page, total=total)
-        items = [
-            usage_body(record, user_id=request.user.pk)
-            for record in usage[(page - 1) * per_page : page * per_page]
-        ]
-        body = {"items": items, "total": total, "page": page, "per_page": per_page}
-        return Response({**body, "pages": pages})
+        body = page_of(usage, page=options["page"], per_page=options["per_page"])
+        body["items"] = [usage_body(record, user_id=request.user.pk) for record in body["items"]]
+        return Response(body)
 
 
 class UsageDetailView(APIView):
