@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,10 @@ DATABASE_NAME = os.environ.get("BENCH_DATABASE", "tokenbilling_bench")
 DATABASE_URL = ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE_NAME}"
 PORT = int(os.environ.get("BENCH_PORT", "8089"))
 BASE = f"http://127.0.0.1:{PORT}"
+FLOOR_PORT = int(os.environ.get("BENCH_FLOOR_PORT", str(PORT + 1)))
+FLOOR = f"http://127.0.0.1:{FLOOR_PORT}"
+# Issue 14's setting: 4 gunicorn workers for the project and for the floor alike.
+WORKERS = os.environ.get("BENCH_WORKERS", "4")
 DURATION = os.environ.get("BENCH_DURATION", "10s")
 
 SERVER_ENVIRONMENT = {
@@ -38,6 +43,7 @@ SERVER_ENVIRONMENT = {
     "THROTTLE_AUTH": "100000000/minute",
     "LOG_LEVEL": "WARNING",
     "PAYMENT_WEBHOOK_SECRET": "whsec_bench",
+    "WEB_CONCURRENCY": WORKERS,
 }
 
 
@@ -91,25 +97,46 @@ def _call(module: str, function: str, options: dict) -> dict:
 
 @contextmanager
 def server():
-    """`make serve` (gunicorn, 2 x CPUs + 1 workers) in its own process group, with the floor
-    endpoints of bench/urls.py mounted; stopped afterwards."""
+    """`make serve` (gunicorn) in its own process group; stopped afterwards."""
+    with _running(["make", "--no-print-directory", "serve", f"PORT={PORT}"], BASE):
+        yield
+
+
+@contextmanager
+def floor():
+    """The floor (bench/floorapp): the same gunicorn settings, on its own port."""
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "bench.floorapp.wsgi",
+        "--config",
+        "config/gunicorn.py",
+        "--bind",
+        f"127.0.0.1:{FLOOR_PORT}",
+    ]
+    with _running(command, FLOOR, DJANGO_SETTINGS_MODULE="bench.floorapp.settings"):
+        yield
+
+
+@contextmanager
+def _running(command: list[str], base: str, **extra: str):
     process = subprocess.Popen(
-        ["make", "--no-print-directory", "serve", f"PORT={PORT}"],
+        command,
         cwd=ROOT,
-        env=environment(DJANGO_SETTINGS_MODULE="bench.settings"),
+        env=environment(**extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
+    probe = "/hello" if base == FLOOR else "/health"
     try:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{BASE}/health", timeout=2)  # noqa: S310
+                urllib.request.urlopen(f"{base}{probe}", timeout=2)  # noqa: S310
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"make serve did not start:\n{process.stderr.read().decode()}")
+                    sys.exit(f"{command[0]} did not start:\n{process.stderr.read().decode()}")
                 time.sleep(0.5)
         yield
     finally:
@@ -125,6 +152,7 @@ def wrk(
     path: str,
     *,
     connections: int,
+    base: str = BASE,
     script: str | None = None,
     env: dict | None = None,
     duration: str = DURATION,
@@ -132,7 +160,8 @@ def wrk(
     command = ["wrk", "-t2", f"-c{connections}", f"-d{duration}", "--latency"]
     if script:
         command += ["-s", str(BENCH / "wrk" / script)]
-    command.append(BASE + path)
+    # The script fills `{user}` in per request; the URL wrk parses needs a plain path.
+    command.append(base + path.replace("{user}", "user"))
     if script:
         env = {**(env or {}), "BENCH_PATH": path}
     result = subprocess.run(
@@ -153,17 +182,39 @@ def wrk(
     }
 
 
-def compared(path: str, floor_path: str, *, script: str, env: dict, connections: int) -> tuple:
-    """An endpoint and its floor, warmed up, then measured A-B-B-A and averaged per side, so
-    neither profits from running second (warm caches) or suffers from a checkpoint."""
-    for warm_up in (path, floor_path):
-        wrk(warm_up, connections=connections, script=script, env=env, duration="3s")
-    runs: dict[str, list[dict]] = {path: [], floor_path: []}
-    for target in (path, floor_path, floor_path, path):
-        runs[target].append(wrk(target, connections=connections, script=script, env=env))
-    endpoint, floor = _average(runs[path]), _average(runs[floor_path])
-    ratio = round(endpoint["requests_per_second"] / floor["requests_per_second"], 2)
-    return endpoint, floor, {"ratio": ratio}
+@dataclass(frozen=True)
+class Target:
+    """What wrk asks for: a path on a server, with bench/wrk/request.lua's environment."""
+
+    path: str
+    base: str = BASE
+    env: dict = field(default_factory=dict)
+    script: str = "request.lua"
+
+
+def compared(project: Target, reference: Target, *, connections: int) -> tuple:
+    """An endpoint and its reference (the floor, or another endpoint), warmed up, then
+    measured A-B-B-A and averaged per side, so neither profits from running second (warm
+    caches) or suffers from a checkpoint."""
+    for warm_up in (project, reference):
+        _wrk_target(warm_up, connections, duration="3s")
+    runs: list[list[dict]] = [[], []]
+    for side in (0, 1, 1, 0):
+        runs[side].append(_wrk_target((project, reference)[side], connections))
+    endpoint, floor_figures = _average(runs[0]), _average(runs[1])
+    ratio = round(endpoint["requests_per_second"] / floor_figures["requests_per_second"], 2)
+    return endpoint, floor_figures, {"ratio": ratio}
+
+
+def _wrk_target(target: Target, connections: int, duration: str = DURATION) -> dict:
+    return wrk(
+        target.path,
+        base=target.base,
+        connections=connections,
+        script=target.script,
+        env={**target.env, "BENCH_PATH": target.path},
+        duration=duration,
+    )
 
 
 def _average(measurements: list[dict]) -> dict:

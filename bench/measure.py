@@ -135,3 +135,65 @@ def timeouts_cost(*, samples: int = 2000) -> dict:
     connection.close()
     database.update(saved)
     return figures
+
+
+def hold_capture_vs_consume(*, rounds: int = 4, per_round: int = 150) -> dict:
+    """A hold plus its capture beside a consume of the same amount, both through the API with
+    a user's JWT (Django's handler, in process, no network), alternated A-B-B-A per round;
+    server time per operation."""
+    import uuid
+
+    from tokens.models import TokenAccount
+
+    user = TokenAccount.objects.filter(balance__gt=0).select_related("user").first().user
+    client = _client(user.email)
+
+    def consume() -> None:
+        response = client.post(
+            "/api/v1/user/tokens/consume",
+            {"amount": 1},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+        assert response.status_code == 201, response.content
+
+    def hold_and_capture() -> None:
+        held = client.post(
+            "/api/v1/user/holds",
+            {"amount": 1},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+        assert held.status_code == 201, held.content
+        captured = client.post(
+            f"/api/v1/user/holds/{held.json()['hold']['id']}/capture",
+            {"amount": 1},
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
+        )
+        assert captured.status_code == 200, captured.content
+
+    def timed(operation) -> float:
+        started = time.perf_counter()
+        for _ in range(per_round):
+            operation()
+        return time.perf_counter() - started
+
+    timed(consume), timed(hold_and_capture)
+    totals = {"consume": 0.0, "hold_and_capture": 0.0}
+    for _ in range(rounds):
+        for name, operation in (
+            ("consume", consume),
+            ("hold_and_capture", hold_and_capture),
+            ("hold_and_capture", hold_and_capture),
+            ("consume", consume),
+        ):
+            totals[name] += timed(operation)
+    count = rounds * 2 * per_round
+    consume_ms = totals["consume"] / count * 1000
+    hold_ms = totals["hold_and_capture"] / count * 1000
+    return {
+        "consume_ms": round(consume_ms, 2),
+        "hold_and_capture_ms": round(hold_ms, 2),
+        "ratio": round(hold_ms / consume_ms, 2),
+    }

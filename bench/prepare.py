@@ -27,38 +27,56 @@ def catalog(*, bundles: int) -> dict:
     return {"active_bundles": TokenBundle.objects.filter(is_active=True).count()}
 
 
-def ledger_users(*, users: int, tokens_file: str = "", balance: int = 1_000_000_000) -> dict:
-    """`users` users, each with `balance` tokens explained by one ledger entry; their access
-    tokens are written to `tokens_file` (when given), one per line."""
+def ledger_users(
+    *, users: int, tokens_file: str = "", key_file: str = "", lots: int = 1, balance: int = 10**9
+) -> dict:
+    """`users` users, each funded with `balance` tokens in `lots` never-expiring promotional
+    lots granted through the service (so balance, lots and ledger agree as in production).
+    Their access tokens go to `tokens_file`, one per line; with `key_file`, a new service key
+    and each user's id go there, "<secret> <user id>" per line."""
     from django.contrib.auth.hashers import make_password
     from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
-    from tokens.models import TokenAccount, TokenTransaction
+    from accounts.services import api_key_create
+    from tokens.services.lots import lot_grant
 
     start = User.objects.count()
     password = make_password(None)
     created = User.objects.bulk_create(
         User(email=f"bench{start + index}@example.com", password=password) for index in range(users)
     )
-    accounts = TokenAccount.objects.bulk_create(
-        TokenAccount(user=user, balance=balance, entry_count=1) for user in created
-    )
-    TokenTransaction.objects.bulk_create(
-        TokenTransaction(
-            account=account,
-            number=1,
-            amount=balance,
-            transaction_type="adjustment",
-            description="benchmark funds",
-            balance_after=balance,
-        )
-        for account in accounts
-    )
+    for user in created:
+        for _ in range(lots):
+            lot_grant(
+                user_id=user.pk,
+                amount=balance // lots,
+                category="promotional",
+                reason="benchmark funds",
+                actor_id=None,
+            )
     if tokens_file:
         with open(tokens_file, "w") as out:
             out.writelines(f"{AccessToken.for_user(user)}\n" for user in created)
-    return {"users": len(created)}
+    if key_file:
+        secret = api_key_create(name=f"bench {start}", actor_id=None).secret
+        with open(key_file, "w") as out:
+            out.writelines(f"{secret} {user.pk}\n" for user in created)
+    return {"users": len(created), "lots_each": lots}
+
+
+def floor_tables(*, users: int) -> dict:
+    """The floor's own tables (bench/floorapp) in the benchmark database, one row per user."""
+    from django.db import connection
+
+    from bench.floorapp.urls import SCHEMA
+
+    with connection.cursor() as cursor:
+        cursor.execute(SCHEMA)
+        cursor.execute(
+            "INSERT INTO bal SELECT n, 1000000000 FROM generate_series(1, %s) n", [users]
+        )
+    return {"floor_users": users}
 
 
 def vacuum_analyze() -> dict:
@@ -143,13 +161,13 @@ def ledger_invariant() -> dict:
     return {"accounts_failing_ledger_check": len(broken)}
 
 
-def checkout_catalog() -> dict:
-    """The demo catalog; the checkout body buys three of its bundles."""
+def checkout_catalog(*, bundles: int = 1) -> dict:
+    """The demo catalog; the checkout body buys `bundles` of its bundles."""
     import json
 
     call_command("seed_demo", verbosity=0)
-    bundles = TokenBundle.objects.order_by("sort_order").values_list("id", flat=True)[:3]
-    return {"body": json.dumps({"token_bundle_ids": [str(bundle) for bundle in bundles]})}
+    chosen = TokenBundle.objects.order_by("sort_order").values_list("id", flat=True)[:bundles]
+    return {"body": json.dumps({"token_bundle_ids": [str(bundle) for bundle in chosen]})}
 
 
 def signed_captures(*, invoices: int, requests_file: str, secret: str) -> dict:

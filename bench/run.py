@@ -19,9 +19,12 @@ from datetime import UTC, datetime
 
 from harness import (
     BENCH,
+    FLOOR,
     ROOT,
     SERVER_ENVIRONMENT,
+    Target,
     compared,
+    floor,
     fresh_database,
     measure,
     prepare,
@@ -30,60 +33,109 @@ from harness import (
     wrk,
 )
 
+FLOOR_USERS = 50
+GET = {"BENCH_METHOD": "GET"}
+
 
 def listing(results: dict) -> None:
-    """The public listing: the demo catalog (6 bundles) and 200 active bundles."""
+    """The public listing, the demo catalog (6 bundles) and 200 active bundles, beside the
+    floor's hello at 32 connections."""
     for bundles in (6, 200):
         fresh_database()
         prepare("catalog", bundles=bundles)
-        with server():
-            results[f"listing_{bundles}_bundles"] = wrk("/api/v1/token-bundles", connections=32)
+        prepare("floor_tables", users=FLOOR_USERS)
+        with server(), floor():
+            _compare(
+                results,
+                f"listing_{bundles}_bundles",
+                Target("/api/v1/token-bundles", env=GET),
+                Target("/hello", FLOOR, env=GET),
+            )
 
 
 def ledger(results: dict) -> None:
-    """Consume at 32 connections, over 1000 users and on one hot user, beside the floor."""
+    """Balance, consume and usage by service key (50 users, 32 connections) beside the floor's
+    balance and debit; usage by key beside consume over 1,000 users; consume over 50 lots
+    beside consume over 1; p99 at 8 connections; a hold and its capture beside a consume."""
     fresh_database()
-    token_files = {}
-    for label, users in (("1000_users", 1000), ("hot_user", 1)):
-        token_files[label] = BENCH / "results" / f"tokens-{label}.txt"
-        token_files[label].parent.mkdir(exist_ok=True)
-        prepare("ledger_users", users=users, tokens_file=str(token_files[label]))
+    files = {}
+    for label, users, lots in (("50", 50, 1), ("1000", 1000, 1), ("50_lots", 50, 50)):
+        files[label] = BENCH / "results" / f"tokens-{label}.txt"
+        files[f"{label}_keys"] = BENCH / "results" / f"keys-{label}.txt"
+        files[label].parent.mkdir(exist_ok=True)
+        prepare(
+            "ledger_users",
+            users=users,
+            lots=lots,
+            tokens_file=str(files[label]),
+            key_file=str(files[f"{label}_keys"]),
+        )
+    prepare("floor_tables", users=FLOOR_USERS)
     prepare("vacuum_analyze")
-    with server():
-        for label, tokens in token_files.items():
-            consume, floor, ratio = compared(
-                "/api/v1/user/tokens/consume",
-                "/bench/floor-debit",
-                script="post.lua",
-                env={"BENCH_TOKENS": str(tokens)},
-                connections=32,
+
+    def tokens(label: str, method: str = "POST") -> dict:
+        return {"BENCH_TOKENS": str(files[label]), "BENCH_METHOD": method}
+
+    balance = Target("/api/v1/user/tokens/balance", env=tokens("50", "GET"))
+    consume = Target("/api/v1/user/tokens/consume", env=tokens("50"))
+    usage = Target("/api/v1/users/{user}/usage", env=tokens("50_keys"))
+    debit = Target("/debit", FLOOR)
+    with server(), floor():
+        _compare(results, "balance", balance, Target("/balance", FLOOR, env=GET))
+        _compare(results, "consume", consume, debit)
+        _compare(results, "usage_by_key", usage, debit)
+        _compare(
+            results,
+            "usage_by_key_vs_consume_1000_users",
+            Target("/api/v1/users/{user}/usage", env=tokens("1000_keys")),
+            Target("/api/v1/user/tokens/consume", env=tokens("1000")),
+        )
+        _compare(
+            results,
+            "consume_50_lots_vs_1_lot",
+            Target("/api/v1/user/tokens/consume", env=tokens("50_lots")),
+            consume,
+        )
+        for name, target in (("balance", balance), ("consume", consume), ("usage", usage)):
+            results[f"{name}_8_connections"] = wrk(
+                target.path,
+                connections=8,
+                script=target.script,
+                env=target.env,
             )
-            results[f"consume_{label}"] = consume
-            results[f"floor_{label}"] = floor
-            results[f"consume_vs_floor_{label}"] = ratio
+    results["hold_and_capture_vs_consume"] = measure("hold_capture_vs_consume")
     results["ledger_check_after_load"] = prepare("ledger_invariant")
 
 
 def checkout(results: dict) -> None:
-    """Checkout of 3 bundles at 16 connections (100 users), beside the ledger's floor."""
+    """Checkout of 1 bundle (50 users, JWT, Idempotency-Key) beside the floor's debit."""
     fresh_database()
     body = prepare("checkout_catalog")["body"]
     tokens = BENCH / "results" / "tokens-checkout.txt"
     tokens.parent.mkdir(exist_ok=True)
-    prepare("ledger_users", users=100, tokens_file=str(tokens))
+    prepare("ledger_users", users=FLOOR_USERS, tokens_file=str(tokens))
+    prepare("floor_tables", users=FLOOR_USERS)
     prepare("vacuum_analyze")
     env = {"BENCH_TOKENS": str(tokens), "BENCH_BODY": body}
-    with server():
-        endpoint, floor, ratio = compared(
-            "/api/v1/user/checkout",
-            "/bench/floor-debit",
-            script="post.lua",
-            env=env,
-            connections=16,
+    with server(), floor():
+        _compare(
+            results,
+            "checkout_1_bundle",
+            Target("/api/v1/user/checkout", env=env),
+            Target("/debit", FLOOR),
         )
-    results["checkout_3_items"] = endpoint
-    results["floor_16_connections"] = floor
-    results["checkout_vs_floor"] = ratio
+
+
+def _compare(results: dict, name: str, project: Target, reference: Target) -> None:
+    endpoint, floor_figures, ratio = compared(project, reference, connections=32)
+    results[name] = endpoint
+    results[f"{name}_reference"] = floor_figures
+    results[f"{name}_ratio"] = ratio
+    print(
+        f"{name}: {endpoint['requests_per_second']} vs {floor_figures['requests_per_second']} "
+        f"req/s = {ratio['ratio']}",
+        flush=True,
+    )
 
 
 def capture_webhook(results: dict) -> None:
