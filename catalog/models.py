@@ -151,3 +151,24 @@ class Plan(CatalogItem):
                 name="catalog_plan_billing_period_valid",
             ),
         ]
+
+
+class CatalogVersion(models.Model):
+    """One row whose `version` the database raises with every write to the catalog's tables
+    (triggers of migration 0004, on PostgreSQL and SQLite): what the public listings' cache
+    is keyed by, so that it is right the instant staff change anything, however they do.
+
+    A write that finds the row gone (a test's flush) makes it again with a new `epoch`, so a
+    version number seen before the row went cannot be mistaken for one after."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    epoch = models.CharField(max_length=32)
+    version = models.BigIntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(id=1), name="catalog_version_single_row"),
+        ]
+
+    def __str__(self) -> str:
+        return f"catalog version {self.version}"

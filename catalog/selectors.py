@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.db import connection
 from django.db.models import QuerySet
 from django_filters.utils import translate_validation
 
@@ -24,6 +25,15 @@ def default_currency() -> Currency:
         return Currency.objects.get(is_default=True)
     except Currency.DoesNotExist as error:
         raise NoDefaultCurrency() from error
+
+
+def catalog_version() -> tuple[str, int] | None:
+    """(epoch, version) of the catalog as it is now; None while its row is missing (a test's
+    flush), until the next catalog write makes it again. One indexed read."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT epoch, version FROM catalog_catalogversion WHERE id = 1")
+        row = cursor.fetchone()
+    return (row[0], row[1]) if row else None
 
 
 def bundles_for_sale() -> list[TokenBundle]:

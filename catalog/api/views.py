@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.http import HttpResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
+    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
@@ -15,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog import selectors, services
+from catalog.api.listing import listing
 from catalog.api.serializers import (
     AddOnWriteSerializer,
     PlanWriteSerializer,
@@ -39,25 +42,53 @@ class PublicCatalogView(APIView):
     permission_classes = [permissions.AllowAny]
 
 
+def listing_schema(serializer: type[serializers.Serializer]) -> dict:
+    return {
+        "tags": ["catalog"],
+        "parameters": [
+            OpenApiParameter(
+                "If-None-Match",
+                str,
+                OpenApiParameter.HEADER,
+                description="An `ETag` of this listing: 304 with no body while it is current.",
+            )
+        ],
+        "responses": {
+            200: OpenApiResponse(
+                serializer, description="`ETag`, `Cache-Control: public, no-cache`."
+            ),
+            304: OpenApiResponse(description="The listing is unchanged since that `ETag`."),
+        },
+    }
+
+
 class TokenBundleListView(PublicCatalogView):
-    @extend_schema(tags=["catalog"], responses={200: TokenBundleOfferListSerializer})
-    def get(self, request: Request) -> Response:
-        bundles = selectors.bundles_for_sale()
-        return Response(TokenBundleOfferListSerializer({"items": bundles}).data)
+    @extend_schema(**listing_schema(TokenBundleOfferListSerializer))
+    def get(self, request: Request) -> HttpResponse:
+        rendered = listing(
+            "token-bundles",
+            lambda: TokenBundleOfferListSerializer({"items": selectors.bundles_for_sale()}).data,
+        )
+        return rendered.response(request)
 
 
 class AddOnListView(PublicCatalogView):
-    @extend_schema(tags=["catalog"], responses={200: PublicAddOnListSerializer})
-    def get(self, request: Request) -> Response:
-        add_ons = selectors.add_ons_for_sale()
-        return Response(PublicAddOnListSerializer({"items": add_ons}).data)
+    @extend_schema(**listing_schema(PublicAddOnListSerializer))
+    def get(self, request: Request) -> HttpResponse:
+        rendered = listing(
+            "add-ons",
+            lambda: PublicAddOnListSerializer({"items": selectors.add_ons_for_sale()}).data,
+        )
+        return rendered.response(request)
 
 
 class PlanListView(PublicCatalogView):
-    @extend_schema(tags=["catalog"], responses={200: PublicPlanListSerializer})
-    def get(self, request: Request) -> Response:
-        plans = selectors.plans_for_sale()
-        return Response(PublicPlanListSerializer({"items": plans}).data)
+    @extend_schema(**listing_schema(PublicPlanListSerializer))
+    def get(self, request: Request) -> HttpResponse:
+        rendered = listing(
+            "plans", lambda: PublicPlanListSerializer({"items": selectors.plans_for_sale()}).data
+        )
+        return rendered.response(request)
 
 
 STAFF_LIST_PARAMETERS = [

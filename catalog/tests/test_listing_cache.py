@@ -1,0 +1,136 @@
+"""The public listings are rendered once per catalog version and served from memory, with an
+ETag: right the instant the catalog changes, whichever way it is changed.
+
+These tests commit (transaction=True): a listing is kept only when it was read outside a
+transaction, at a version everyone can see."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection, transaction
+
+from catalog.models import Currency, Plan, TokenBundle
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite]
+
+LISTINGS = ["/api/v1/token-bundles", "/api/v1/add-ons", "/api/v1/plans"]
+
+
+@pytest.fixture
+def catalog(db):
+    return {
+        "bundle": TokenBundleFactory(name="Small", token_amount=10, price=Decimal("5.00")),
+        "add_on": AddOnFactory(name="Support"),
+        "plan": PlanFactory(name="Pro"),
+    }
+
+
+def names(response) -> list[str]:
+    return [item["name"] for item in response.json()["items"]]
+
+
+@pytest.mark.parametrize("path", LISTINGS)
+def test_a_listing_already_rendered_costs_one_indexed_read(
+    api_client, catalog, path, django_assert_max_num_queries
+):
+    first = api_client.get(path)
+
+    with django_assert_max_num_queries(1):
+        again = api_client.get(path)
+
+    assert again.status_code == 200
+    assert again.content == first.content
+    assert again["ETag"] == first["ETag"]
+    assert again["Cache-Control"] == "public, no-cache"
+
+
+@pytest.mark.parametrize("path", LISTINGS)
+def test_the_etag_sent_back_gets_a_304_without_a_body(api_client, catalog, path):
+    etag = api_client.get(path)["ETag"]
+
+    response = api_client.get(path, HTTP_IF_NONE_MATCH=f'"other", W/{etag}')
+
+    assert response.status_code == 304
+    assert response.content == b""
+    assert response["ETag"] == etag
+    assert api_client.get(path, HTTP_IF_NONE_MATCH='"other"').status_code == 200
+
+
+def test_a_staff_change_through_the_api_shows_at_once(api_client, staff_client, catalog):
+    before = api_client.get("/api/v1/token-bundles")
+    bundle = catalog["bundle"]
+
+    changed = staff_client.patch(f"/api/v1/admin/token-bundles/{bundle.id}", {"name": "Tiny"})
+    after = api_client.get("/api/v1/token-bundles", HTTP_IF_NONE_MATCH=before["ETag"])
+
+    assert changed.status_code == 200
+    assert after.status_code == 200
+    assert names(after) == ["Tiny"]
+    assert after["ETag"] != before["ETag"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda catalog: TokenBundle.objects.update(price=Decimal("7.00")),
+        lambda catalog: TokenBundleFactory(name="Large", token_amount=100),
+        lambda catalog: TokenBundle.objects.filter(pk=catalog["bundle"].pk).delete(),
+        lambda catalog: Currency.objects.update(symbol="US$"),
+    ],
+    ids=["bulk update", "insert", "delete", "currency"],
+)
+def test_any_write_to_the_catalog_shows_at_once(api_client, catalog, change):
+    before = api_client.get("/api/v1/token-bundles")
+    api_client.get("/api/v1/token-bundles")
+
+    change(catalog)
+    after = api_client.get("/api/v1/token-bundles")
+
+    assert after.content != before.content
+    fresh = api_client.get("/api/v1/token-bundles")
+    assert fresh.content == after.content
+
+
+def test_a_plan_turned_off_leaves_the_plans_listing_at_once(api_client, catalog):
+    assert names(api_client.get("/api/v1/plans")) == ["Pro"]
+
+    Plan.objects.filter(pk=catalog["plan"].pk).update(is_active=False)
+
+    assert names(api_client.get("/api/v1/plans")) == []
+
+
+def test_a_listing_read_inside_a_transaction_that_rolls_back_is_not_kept(api_client, catalog):
+    """Its version number will be given again to another change once this one is undone."""
+    seen_inside = []
+
+    def undone() -> None:
+        with transaction.atomic():
+            TokenBundle.objects.update(name="Undone")
+            seen_inside.append(names(api_client.get("/api/v1/token-bundles")))
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        undone()
+    TokenBundle.objects.update(name="Kept")
+
+    assert seen_inside == [["Undone"]]
+    assert names(api_client.get("/api/v1/token-bundles")) == ["Kept"]
+
+
+def test_the_version_row_made_again_after_it_was_deleted_starts_a_new_epoch(api_client, catalog):
+    api_client.get("/api/v1/token-bundles")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT epoch FROM catalog_catalogversion")
+        (old_epoch,) = cursor.fetchone()
+        cursor.execute("DELETE FROM catalog_catalogversion")
+
+    without_row = api_client.get("/api/v1/token-bundles")
+    TokenBundle.objects.update(name="After")
+
+    assert names(without_row) == ["Small"]
+    assert names(api_client.get("/api/v1/token-bundles")) == ["After"]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT epoch, version FROM catalog_catalogversion")
+        epoch, version = cursor.fetchone()
+    assert (epoch != old_epoch, version) == (True, 1)
