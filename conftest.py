@@ -8,6 +8,7 @@ from django.db import connection, connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
 
+from accounts.authentication import verified_tokens
 from accounts.tests.factories import UserFactory
 from billing.tests.fake_stripe import FakeStripe
 from common.tests.servers import pgbouncer
@@ -56,13 +57,15 @@ def _database_route(request):
 
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
-    """Fast hashing, plain static files, and throttling counters that start at zero."""
+    """Fast hashing, plain static files, throttling counters that start at zero, and no
+    access token known as verified from an earlier test."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     cache.clear()
+    verified_tokens.clear()
     yield
     cache.clear()
 
@@ -72,11 +75,23 @@ def api_client() -> APIClient:
     return APIClient()
 
 
+class SignedInClient(APIClient):
+    """An API client that signs each request with an access token issued for `user` at that
+    moment, as an SPA that refreshes its token would: tests that move the clock past an
+    access token's short life still call as a signed-in user."""
+
+    def __init__(self, user, **defaults) -> None:
+        super().__init__(**defaults)
+        self.user = user
+
+    def request(self, **request):
+        request.setdefault("HTTP_AUTHORIZATION", f"Bearer {AccessToken.for_user(self.user)}")
+        return super().request(**request)
+
+
 def client_for(user) -> APIClient:
     """An API client carrying a real access token for `user`."""
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {AccessToken.for_user(user)}")
-    return client
+    return SignedInClient(user)
 
 
 @pytest.fixture

@@ -46,6 +46,13 @@ class UserAdmin(DjangoUserAdmin):
     ordering = ["email"]
     readonly_fields = ["date_joined", "last_login"]
     actions = ["deactivate_users", "activate_users"]
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Users are deactivated, never deleted: invoices, the ledger and idempotency records
+        refer to them, and an access token, trusted for its short life without a read of the
+        user (accounts.authentication.Caller), must never name a user who is gone."""
+        return False
+
     fieldsets = (
         (None, {"fields": ("email", "password")}),
         (

@@ -1,6 +1,12 @@
-"""OpenAPI: the service key is its own bearer scheme (imported by accounts.apps)."""
+"""OpenAPI: the service key is its own bearer scheme, and the access token is simplejwt's
+(imported by accounts.apps)."""
 
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+
+
+class AccessTokenScheme(SimpleJWTScheme):
+    target_class = "accounts.authentication.AccessTokenAuthentication"
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):

@@ -85,7 +85,7 @@ class RefreshView(AuthView):
 class MeView(APIView):
     @extend_schema(tags=["auth"], responses={200: UserSerializer})
     def get(self, request: Request) -> Response:
-        return Response(UserSerializer(request.user).data)
+        return Response(UserSerializer(selectors.active_user_get(user_id=request.user.pk)).data)
 
 
 class StaffApiKeysView(APIView):

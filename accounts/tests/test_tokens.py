@@ -1,6 +1,6 @@
 """Access tokens that must not work: expired, tampered, unsigned (`alg: none`), signed with
-another key, a refresh token in their place, a deactivated user's. Each is a 401 in the
-contract's shape, and a write sent with one changes nothing."""
+another key, a refresh token in their place, a deactivated user's once it expires. Each is a
+401 in the contract's shape, and a write sent with one changes nothing."""
 
 import base64
 import json
@@ -98,8 +98,7 @@ def test_an_access_token_works_until_it_expires_and_is_401_after(api_client, use
     assert (expired.status_code, expired.json()["code"]) == (401, NOT_AUTHENTICATED)
 
 
-def test_a_deactivated_users_access_token_stops_working_at_once(api_client, user):
-    """Authentication reads the user's row on every request, so this needs no token list."""
+def test_a_deactivated_users_me_is_refused_at_once(api_client, user):
     token = str(AccessToken.for_user(user))
     assert api_client.get(ME, **bearer(token)).status_code == 200
     User.objects.filter(pk=user.pk).update(is_active=False)
@@ -107,6 +106,34 @@ def test_a_deactivated_users_access_token_stops_working_at_once(api_client, user
     response = api_client.get(ME, **bearer(token))
 
     assert (response.status_code, response.json()["code"]) == (401, NOT_AUTHENTICATED)
+
+
+def test_a_deactivated_users_token_reaches_their_account_only_until_it_expires(api_client, user):
+    """Authentication trusts the token's claims (no read of the user), so the token's short
+    life is what bounds a deactivated user's access; refreshing reads the user."""
+    fund(user, 10)
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        token = str(AccessToken.for_user(user))
+        User.objects.filter(pk=user.pk).update(is_active=False)
+        clock.shift(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] - timedelta(seconds=1))
+        within = api_client.get("/api/v1/user/tokens/balance", **bearer(token))
+        clock.shift(timedelta(seconds=2))
+        after = api_client.get("/api/v1/user/tokens/balance", **bearer(token))
+
+    assert settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] <= timedelta(minutes=5)
+    assert within.status_code == 200
+    assert (after.status_code, after.json()["code"]) == (401, NOT_AUTHENTICATED)
+
+
+def test_a_deactivated_staff_members_token_loses_staff_powers_at_once(api_client):
+    member = UserFactory(is_staff=True)
+    token = str(AccessToken.for_user(member))
+    assert api_client.get("/api/v1/admin/invoices", **bearer(token)).status_code == 200
+    User.objects.filter(pk=member.pk).update(is_active=False)
+
+    response = api_client.get("/api/v1/admin/invoices", **bearer(token))
+
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
 
 
 def test_a_staff_members_token_loses_staff_powers_as_soon_as_is_staff_is_removed(api_client):
@@ -118,3 +145,26 @@ def test_a_staff_members_token_loses_staff_powers_as_soon_as_is_staff_is_removed
     response = api_client.get("/api/v1/admin/invoices", **bearer(token))
 
     assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+
+
+def test_a_token_is_verified_once_per_process_and_its_expiry_every_time(
+    api_client, user, monkeypatch
+):
+    from accounts.authentication import AccessTokenAuthentication
+
+    verified = []
+    verify = AccessTokenAuthentication.get_validated_token
+    monkeypatch.setattr(
+        AccessTokenAuthentication,
+        "get_validated_token",
+        lambda self, raw: verified.append(raw) or verify(self, raw),
+    )
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        token = str(AccessToken.for_user(user))
+        first = api_client.get("/api/v1/user/tokens/balance", **bearer(token))
+        again = api_client.get("/api/v1/user/tokens/balance", **bearer(token))
+        clock.shift(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(seconds=1))
+        expired = api_client.get("/api/v1/user/tokens/balance", **bearer(token))
+
+    assert (first.status_code, again.status_code, expired.status_code) == (200, 200, 401)
+    assert len(verified) == 2

@@ -242,7 +242,7 @@ def test_invoice_lists_cost_a_fixed_number_of_queries(
     for _ in range(30):
         checkout(user, bundles=[bundle, TokenBundleFactory()])
 
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(3):
         mine = user_client.get("/api/v1/user/invoices", {"per_page": 30})
     with django_assert_max_num_queries(5):
         everyone = staff_client.get("/api/v1/admin/invoices", {"per_page": 30})
