@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from datetime import UTC, datetime
 
 from django.db import OperationalError, connection, transaction
+from django.utils.dateparse import parse_datetime
 
 # PostgreSQL's lock_not_available (DB_LOCK_TIMEOUT) and query_canceled (DB_STATEMENT_TIMEOUT).
 GAVE_UP_WAITING = {"55P03", "57014"}
@@ -43,6 +45,13 @@ def all_or_nothing() -> Iterator[None]:
             connection.all_or_nothing = outer
 
 
+def atomic_step() -> AbstractContextManager:
+    """A transaction of its own outside one; a savepoint inside a caller's transaction;
+    inside `all_or_nothing()` neither (two statements saved): any failure there ends the
+    whole transaction, which its caller rolls back and answers for."""
+    return transaction.atomic(savepoint=not getattr(connection, "all_or_nothing", False))
+
+
 def require_transaction(operation: str) -> None:
     """For code whose writes are only correct as part of a larger change (a receiver of
     `invoice_paid`, the second half of a capture): outside a transaction they could commit
@@ -68,3 +77,18 @@ def database_busy(error: BaseException) -> bool:
     if getattr(cause, "sqlstate", None) in GAVE_UP_WAITING:
         return True
     return isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)
+
+
+def database_time(moment: datetime) -> object:
+    """An aware time as a parameter of plain SQL: as is for PostgreSQL, as Django stores it
+    (UTC text) for SQLite."""
+    return connection.ops.adapt_datetimefield_value(moment)
+
+
+def aware_time(value: object) -> datetime | None:
+    """A time read by plain SQL, aware and UTC: PostgreSQL gives one, SQLite a naive one
+    (or text, for an expression)."""
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else parse_datetime(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -10,6 +10,9 @@ import uuid
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib.auth import middleware as auth
+from django.contrib.messages import middleware as messages
+from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
@@ -119,6 +122,29 @@ class DatabaseBusyMiddleware:
             response = HttpResponse(render_to_string("busy.html", context), status=503)
         response["Retry-After"] = str(busy_retry_after())
         return response
+
+
+class WebOnly:
+    """Mixed into a middleware that serves only the pages (sessions, the session's user,
+    messages): the API authenticates every request by its bearer token, so under `/api/` it
+    is passed by. (CSRF and framing stay Django's own, which `check --deploy` looks for.)"""
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)
+
+
+class SessionMiddleware(WebOnly, sessions.SessionMiddleware):
+    pass
+
+
+class AuthenticationMiddleware(WebOnly, auth.AuthenticationMiddleware):
+    pass
+
+
+class MessageMiddleware(WebOnly, messages.MessageMiddleware):
+    pass
 
 
 REQUEST_ID_HEADER = "X-Request-ID"

@@ -358,10 +358,11 @@ class WholeFlow(RuleBasedStateMachine):
     @rule(target=usages, data=st.data())
     def consume_again(self, data):
         """A client's retry with the same key and body: the first answer while it is kept
-        (24 h); after that, a done debit is found by the ledger's own key, while a refusal
-        is forgotten and the retry runs anew."""
+        (24 h, that instant included: only an older record counts as gone); after that, a
+        done debit is found by the ledger's own key, while a refusal is forgotten and the
+        retry runs anew."""
         consumed = data.draw(st.sampled_from(self.consumes))
-        kept = self.now() - consumed.at < timedelta(hours=24)
+        kept = self.now() - consumed.at <= timedelta(hours=24)
         if consumed.status == 201 or kept:
             response = self.api().post(
                 "/api/v1/user/tokens/consume",

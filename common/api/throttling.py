@@ -2,9 +2,9 @@
 
 DRF's throttles keep the time of every request in the window and pickle that list on every
 request, so their cost grows with the rate. These count requests per fixed window instead:
-an atomic `add` and `incr` whatever the rate (Redis' SET NX and INCR, so every process and
-machine counts into the same number). A client can spend two windows' worth across a window
-boundary, which is acceptable for abuse protection.
+an atomic `incr`, and an `add` to start each window, whatever the rate (Redis' INCR and SET
+NX, so every process and machine counts into the same number). A client can spend two
+windows' worth across a window boundary, which is acceptable for abuse protection.
 
 When the cache does not answer, requests are let through (failing open: losing the limit
 for a while is better than refusing every customer) and that is logged at most once a
@@ -43,12 +43,22 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
         self.window_end = window_start + self.duration
         counter = f"{self.key}:{window_start}"
         try:
-            self.cache.add(counter, 0, timeout=self.duration + 1)
-            count = self.cache.incr(counter)
+            count = self._count(counter)
         except CACHE_ERRORS:
             _warn_cache_unavailable()
             return True
         return count <= self.num_requests
+
+    def _count(self, counter: str) -> int:
+        """One round trip for every request but a window's first: `incr` of a missing
+        counter fails, and then `add` starts it (or, when another process was quicker,
+        `incr` counts into theirs)."""
+        try:
+            return self.cache.incr(counter)
+        except ValueError:
+            if self.cache.add(counter, 1, timeout=self.duration + 1):
+                return 1
+            return self.cache.incr(counter)
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 1)

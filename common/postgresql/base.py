@@ -17,6 +17,7 @@ more round trips per statement outside one.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from django.db import transaction
@@ -30,10 +31,32 @@ NEVER_IN_A_TRANSACTION = re.compile(
 )
 
 
+# A connection a request used this recently is not checked again (CONN_HEALTH_CHECKS).
+HEALTH_CHECK_IDLE_SECONDS = 1.0
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.execute_wrappers.append(_in_a_transaction_when_pooled)
+        self._last_used_at = float("-inf")
+
+    def close_if_health_check_failed(self) -> None:
+        """Django's health check (`SELECT 1` before a request's first query) only for a
+        connection that sat idle for a second or more, which is when a restarted database or
+        a dropped socket shows: a busy worker's connection answered a moment ago, and the
+        check would be one more round trip on every request. A connection that fails in the
+        middle of a request is closed at its end either way."""
+        if (
+            self.connection is not None
+            and self.health_check_enabled
+            and not self.health_check_done
+            and not self.connection.closed
+            and time.monotonic() - self._last_used_at < HEALTH_CHECK_IDLE_SECONDS
+        ):
+            self.health_check_done = True
+        super().close_if_health_check_failed()
+        self._last_used_at = time.monotonic()
 
     @property
     def timeouts(self) -> dict[str, int]:

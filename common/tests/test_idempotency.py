@@ -144,6 +144,24 @@ def test_after_the_purge_a_retried_consume_is_still_done_once_by_the_ledger_s_ow
 
 
 @pytest.mark.sqlite
+def test_after_the_purge_a_retried_consume_is_found_even_when_the_balance_is_short_now(user, clock):
+    """Found by the whole-flow state machine: the ledger refused for the balance before its
+    key could say the work was done, and the retry got a 402 for work it had paid for."""
+    fund(user, 5)
+    first = client_for(user).post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="spent")
+    clock.shift(timedelta(hours=24, minutes=1))
+    call_command("reconcile_purchases", stdout=StringIO())
+
+    again = client_for(user).post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="spent")
+    other = client_for(user).post(CONSUME, {"amount": 6}, HTTP_IDEMPOTENCY_KEY="spent")
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json()["transaction"] == first.json()["transaction"]
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert usages(user) == [-5]
+
+
+@pytest.mark.sqlite
 def test_after_the_purge_a_retried_checkout_finds_its_invoice(user, clock):
     bundle = TokenBundleFactory()
     body = {"token_bundle_ids": [str(bundle.pk)]}

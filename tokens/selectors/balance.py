@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db.models import F, FilteredRelation, Q, Sum
+from django.db import connection
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 
+from common.db import aware_time, database_time
 from tokens.models import Hold, LotCategory, TokenAccount
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -44,27 +46,32 @@ def unexpired(now: datetime, prefix: str = "") -> Q:
     return Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": now})
 
 
+# On every balance read, so plain SQL (building the ORM's query was a third of the request):
+# the account joined to its lots that hold unexpired tokens, a row per lot.
+_BALANCE_SQL = """
+SELECT a.total_purchased, a.total_spent, a.updated_at, a.held, a.next_hold_expiry_at, a.id,
+       l.category, l.remaining, l.expires_at
+FROM tokens_tokenaccount a
+LEFT JOIN tokens_tokenlot l
+    ON l.account_id = a.id AND l.remaining > 0 AND (l.expires_at IS NULL OR l.expires_at > %s)
+WHERE a.user_id = %s
+"""
+
+
 def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
     """Zeros for a user who never had tokens (no account is created by reading). One query:
     the account joined to its lots that hold unexpired tokens, a row per lot (and one more
     when a hold may have expired since the sweep last ran)."""
     now = now or timezone.now()
-    live = FilteredRelation("lots", condition=Q(lots__remaining__gt=0) & unexpired(now, "lots__"))
-    rows = list(
-        TokenAccount.objects.filter(user_id=user_id)
-        .annotate(live=live)
-        .values_list(
-            "total_purchased",
-            "total_spent",
-            "updated_at",
-            "held",
-            "next_hold_expiry_at",
-            "id",
-            "live__category",
-            "live__remaining",
-            "live__expires_at",
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BALANCE_SQL,
+            [
+                database_time(now),
+                TokenAccount._meta.get_field("user").get_db_prep_value(user_id, connection),
+            ],
         )
-    )
+        rows = cursor.fetchall()
     if not rows:
         return Balance(balance=0, total_purchased=0, total_spent=0, updated_at=None)
     by_category = dict.fromkeys(LotCategory.values, 0)
@@ -73,17 +80,19 @@ def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
         if category is None:
             continue
         by_category[category] += remaining
+        expires_at = aware_time(expires_at)
         if expires_at is not None and expires_at <= now + EXPIRING_WITHIN:
             soon.append(Expiring(amount=remaining, expires_at=expires_at))
     soon.sort(key=lambda expiring: expiring.expires_at)
     total_purchased, total_spent, updated_at, held, next_hold_expiry_at, account_id = rows[0][:6]
+    next_hold_expiry_at = aware_time(next_hold_expiry_at)
     if next_hold_expiry_at is not None and next_hold_expiry_at <= now:
         held = _held(account_id, now)
     return Balance(
         balance=sum(by_category.values()),
         total_purchased=total_purchased,
         total_spent=total_spent,
-        updated_at=updated_at,
+        updated_at=aware_time(updated_at),
         held=held,
         by_category=by_category,
         expiring=soon[:EXPIRING_LISTED],

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
+from common.db import atomic_step, savepoint_if_nested
 from common.errors import InvalidState, NotFound
 from events.services import events_emit
 from tokens.ledger import InsufficientTokens, Used, Work, account_locked, ledger_use, spendable
@@ -64,12 +65,13 @@ def hold_create(
     """
     now = timezone.now()
     try:
-        with transaction.atomic():
+        with atomic_step():
             return _reserve(user_id, amount, ttl_seconds, feature, reference, idempotency_key, now)
     except IntegrityError:
+        # Inside all_or_nothing() the transaction is broken: its caller answers.
         first = (
             Hold.objects.filter(account__user_id=user_id, idempotency_key=idempotency_key).first()
-            if idempotency_key
+            if idempotency_key and not getattr(connection, "all_or_nothing", False)
             else None
         )
         if first is None:
@@ -134,20 +136,19 @@ def hold_capture(
     """
     key = f"hold:{hold_id}:{idempotency_key}" if idempotency_key else ""
     now = timezone.now()
-    with transaction.atomic():
+    with atomic_step():
         account = account_locked(user_id)
         hold = _locked(account, hold_id)
-        if key:
-            done = (
-                UsageRecord.objects.filter(account=account, idempotency_key=key)
-                .order_by("created_at")
-                .first()
-            )
-            if done is not None:
-                return Capture(hold=hold, used=Used(usage=done))
-        _open(hold, now)
-        if amount > hold.uncaptured:
-            raise ExceedsHold(f"The hold has {hold.uncaptured} tokens left; this is {amount}.")
+        try:
+            _open(hold, now)
+            if amount > hold.uncaptured:
+                raise ExceedsHold(f"The hold has {hold.uncaptured} tokens left; this is {amount}.")
+        except InvalidState:
+            # The same capture again, after the hold has resolved: the first one's answer.
+            done = _captured_before(account, key)
+            if done is None:
+                raise
+            return Capture(hold=hold, used=Used(usage=done))
         work = Work(
             amount=amount,
             feature=hold.feature,
@@ -155,17 +156,18 @@ def hold_capture(
             reference=hold.reference,
             usage_key=key,
         )
-        if hold.source == Hold.Source.SUBSCRIPTION:
-            used = Used(usage=_covered_capture(account, hold, work, now))
-        else:
-            used = ledger_use(user_id=user_id, work=work, now=now, hold=hold, partial=True)
-            charged = used.usage.charged
-            balance_alerts(
-                user_id=user_id,
-                threshold=used.threshold,
-                balance=(used.balance + charged, used.balance),
-                available=(0, 0),
+        try:
+            used = _charge(user_id, account, hold, work, now)
+        except IntegrityError:
+            # The same step of a hold captured in steps again: its usage key is taken.
+            done = (
+                None
+                if getattr(connection, "all_or_nothing", False)
+                else (_captured_before(account, key))
             )
+            if done is None:
+                raise
+            return Capture(hold=hold, used=Used(usage=done))
         released = hold.uncaptured - amount if final else 0
         hold.captured += amount
         if final or hold.captured == hold.amount:
@@ -174,6 +176,30 @@ def hold_capture(
         if hold.source == Hold.Source.TOKENS:
             TokenAccount.objects.filter(pk=account.pk).update(held=F("held") - amount - released)
     return Capture(hold=hold, used=used)
+
+
+def _charge(user_id: UUID, account: TokenAccount, hold: Hold, work: Work, now: datetime) -> Used:
+    if hold.source == Hold.Source.SUBSCRIPTION:
+        with savepoint_if_nested():
+            return Used(usage=_covered_capture(account, hold, work, now))
+    used = ledger_use(user_id=user_id, work=work, now=now, hold=hold, partial=True)
+    balance_alerts(
+        user_id=user_id,
+        threshold=used.threshold,
+        balance=(used.balance + used.usage.charged, used.balance),
+        available=(0, 0),
+    )
+    return used
+
+
+def _captured_before(account: TokenAccount, key: str) -> UsageRecord | None:
+    if not key:
+        return None
+    return (
+        UsageRecord.objects.filter(account=account, idempotency_key=key)
+        .order_by("created_at")
+        .first()
+    )
 
 
 def hold_release(*, user_id: UUID, hold_id: UUID) -> Hold:

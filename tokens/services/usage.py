@@ -13,7 +13,7 @@ from django.utils import timezone
 from common.db import atomic_if_needed, require_transaction
 from common.errors import NotFound
 from events.services import events_emit
-from tokens.ledger import Used, Work, account_locked, ledger_use
+from tokens.ledger import InsufficientTokens, Used, Work, account_locked, ledger_use
 from tokens.models import TokenAccount, UnlimitedCoverage, UsageRecord
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
@@ -38,19 +38,26 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
                     available=(used.available + charged, used.available),
                 )
             return used
-    except IntegrityError:
-        if not work.usage_key:
-            raise
-        first = (
-            UsageRecord.objects.filter(account__user_id=user_id, idempotency_key=work.usage_key)
-            .order_by("created_at")
-            .first()
-        )
+    except (IntegrityError, InsufficientTokens):
+        # The key's work done before: found by its unique key, or, when the balance is too
+        # short now to get that far, looked up (a retry after the API's record is gone).
+        first = _done_before(user_id, work)
         if first is None:
             raise
         if (first.amount, first.feature) != (work.amount, work.feature):
             raise LedgerKeyReused() from None
         return Used(usage=first, entry=first.entry)
+
+
+def _done_before(user_id: UUID, work: Work) -> UsageRecord | None:
+    if not work.usage_key:
+        return None
+    return (
+        UsageRecord.objects.filter(account__user_id=user_id, idempotency_key=work.usage_key)
+        .select_related("entry")
+        .order_by("created_at")
+        .first()
+    )
 
 
 def usage_get(*, usage_id: UUID, user_id: UUID) -> UsageRecord:

@@ -5,10 +5,10 @@ import binascii
 
 from rest_framework import serializers
 
-from common.api.fields import NonZeroIntegerField, StrictIntegerField, TextField
+from common.api.fields import NonZeroIntegerField, StrictIntegerField, TextField, api_time
 from common.api.pagination import PageQuerySerializer, page_serializer
 from tokens.models import LotCategory, TokenLot, TokenTransaction
-from tokens.selectors import LOT_STATUSES, lot_status
+from tokens.selectors import LOT_STATUSES, Balance, lot_status
 from tokens.services.lots import GRANTABLE, MAX_GRANT
 
 MAX_CONSUME = 1_000_000
@@ -38,6 +38,36 @@ class BalanceSerializer(serializers.Serializer):
         many=True, help_text="Lots expiring in the next 30 days, soonest first, at most 5."
     )
     updated_at = serializers.DateTimeField(allow_null=True)
+
+
+def balance_body(balance: Balance) -> dict:
+    """BalanceSerializer's answer as a plain dict: the balance is read on every page load."""
+    return {
+        "balance": balance.balance,
+        "available": balance.available,
+        "held": balance.held,
+        "total_purchased": balance.total_purchased,
+        "total_spent": balance.total_spent,
+        "by_category": dict(balance.by_category),
+        "expiring": [
+            {"amount": soon.amount, "expires_at": api_time(soon.expires_at)}
+            for soon in balance.expiring
+        ],
+        "updated_at": api_time(balance.updated_at),
+    }
+
+
+def entry_body(entry: TokenTransaction) -> dict:
+    """TokenTransactionSerializer's answer as a plain dict, for consume."""
+    return {
+        "id": str(entry.pk),
+        "amount": entry.amount,
+        "transaction_type": entry.transaction_type,
+        "reference_id": entry.reference_id,
+        "description": entry.description,
+        "balance_after": entry.balance_after,
+        "created_at": api_time(entry.created_at),
+    }
 
 
 class TokenTransactionSerializer(serializers.Serializer):

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from rest_framework import serializers
 
-from common.api.fields import FlagField, StrictIntegerField, TextField
+from common.api.fields import FlagField, StrictIntegerField, TextField, api_time
 from common.api.pagination import PageQuerySerializer, page_serializer
 from tokens.ledger import Taken
 from tokens.models import MAX_USAGE, Hold, LotCategory, UsageRecord, UsageSource
@@ -128,8 +128,8 @@ def usage_body(usage: UsageRecord, *, user_id: UUID, taken: list[Taken] | None =
         "allocations": [
             {"lot_id": str(t.lot_id), "category": t.category, "amount": t.amount} for t in taken
         ],
-        "refunded_at": _time(usage.refunded_at),
-        "created_at": _time(usage.created_at),
+        "refunded_at": api_time(usage.refunded_at),
+        "created_at": api_time(usage.created_at),
     }
 
 
@@ -141,12 +141,8 @@ def hold_body(hold: Hold, *, now: datetime) -> dict:
         "amount": hold.amount,
         "captured": hold.captured,
         "status": Hold.Status.EXPIRED if expired else hold.status,
-        "expires_at": _time(hold.expires_at),
+        "expires_at": api_time(hold.expires_at),
         "source": hold.source,
         "feature": hold.feature,
-        "created_at": _time(hold.created_at),
+        "created_at": api_time(hold.created_at),
     }
-
-
-def _time(moment: datetime | None) -> str | None:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None

@@ -25,7 +25,8 @@ from tokens.api.serializers.ledger import (
     LotPageSerializer,
     LotQuerySerializer,
     TokenTransactionDetailSerializer,
-    TokenTransactionSerializer,
+    balance_body,
+    entry_body,
 )
 from tokens.ledger import Work
 
@@ -33,8 +34,7 @@ from tokens.ledger import Work
 class BalanceView(APIView):
     @extend_schema(tags=["tokens"], responses=BalanceSerializer)
     def get(self, request: Request) -> Response:
-        balance = selectors.token_balance(user_id=request.user.pk)
-        return Response(BalanceSerializer(balance).data)
+        return Response(balance_body(selectors.token_balance(user_id=request.user.pk)))
 
 
 HISTORY_RESPONSES = {
@@ -135,7 +135,7 @@ class ConsumeView(APIView):
             balance = selectors.token_balance(user_id=request.user.pk).balance
         else:
             balance = used.balance
-        entry = TokenTransactionSerializer(used.entry).data if used.entry else None
+        entry = entry_body(used.entry) if used.entry else None
         return Response({"transaction": entry, "balance": balance}, status=status.HTTP_201_CREATED)
 
 
