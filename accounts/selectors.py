@@ -74,6 +74,10 @@ def active_user_get(*, user_id: object) -> User:
     return user
 
 
+def user_exists(*, user_id: object) -> bool:
+    return User.objects.filter(pk=user_id).exists()
+
+
 def user_get(*, user_id: object) -> User:
     """Raises common.errors.NotFound."""
     try:

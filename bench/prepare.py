@@ -107,8 +107,8 @@ def audited_history(*, entries: int, drift: bool = False) -> dict:
         cursor.execute(
             """
             INSERT INTO tokens_tokenaccount (id, user_id, balance, total_purchased, total_spent,
-                entry_count, created_at, updated_at)
-            VALUES (gen_random_uuid(), %(user)s, %(left)s, 0, %(spent)s, %(entries)s, now(),
+                entry_count, held, created_at, updated_at)
+            VALUES (gen_random_uuid(), %(user)s, %(left)s, 0, %(spent)s, %(entries)s, 0, now(),
                 now())
             RETURNING id
             """,

@@ -9,6 +9,9 @@ class DomainError(Exception):
     code = "conflict"
     http_status = 409
     default_message = "The request conflicts with the current state."
+    # An Idempotency-Key's record keeps refusals too; one about what the request's path
+    # names (a user who does not exist) answers no key and is not kept.
+    answers_key = True
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)
@@ -26,6 +29,12 @@ class NotFound(DomainError):
     code = "not_found"
     http_status = 404
     default_message = "Not found."
+
+
+class NoSuchSubject(NotFound):
+    """The path names something that does not exist: the request asked nothing of a key."""
+
+    answers_key = False
 
 
 class InvalidState(DomainError):

@@ -87,6 +87,8 @@ class _Attempt:
                 self.record(response)
                 return response
         except DomainError as error:
+            if not error.answers_key:
+                raise
             refusal = api_exception_handler(error, {})
             self.record(refusal)
             return refusal

@@ -75,3 +75,20 @@ def test_a_replayed_or_refused_consume_stays_within_its_budget(user, django_asse
         )
 
     assert (replay.status_code, refusal.status_code) == (201, 402)
+
+
+def test_usage_by_a_service_key_costs_at_most_five_queries(user, django_assert_max_num_queries):
+    """The key, BEGIN, the ledger's one statement, the idempotency record, COMMIT: the user
+    is read only when the ledger finds no account for them (a 404 or a 402)."""
+    from accounts.services import api_key_create
+    from conftest import service_client
+
+    service = service_client(api_key_create(name="backend", actor_id=None).secret)
+    usage = f"/api/v1/users/{user.pk}/usage"
+    service.post(usage, {"amount": 1}, HTTP_IDEMPOTENCY_KEY="first")  # marks the key used
+
+    with django_assert_max_num_queries(5):
+        response = service.post(usage, {"amount": 1}, HTTP_IDEMPOTENCY_KEY="budget")
+
+    assert response.status_code == 201
+    assert response.json()["balance"]["balance"] == 9_998

@@ -11,10 +11,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import Service
-from accounts.selectors import user_get
+from accounts.selectors import user_exists, user_get
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import page_of
 from common.api.schema import error_response
+from common.errors import NoSuchSubject
 from tokens import selectors, services
 from tokens.api.serializers.usage import (
     InsufficientTokensErrorSerializer,
@@ -28,6 +29,12 @@ from tokens.api.serializers.usage import (
 from tokens.ledger import InsufficientTokens, ShortForUsage, Work
 
 SHORT = {402: InsufficientTokensErrorSerializer}
+
+
+class NoSuchUser(NoSuchSubject):
+    default_message = "No user with this id."
+
+
 REUSED = {422: error_response("`idempotency_key_reused`: the key came with another body.")}
 
 
@@ -72,6 +79,10 @@ def record_usage(request: Request, *, user_id: UUID, key: str, scope: str) -> Re
         try:
             used = services.usage_record(user_id=user_id, work=work)
         except InsufficientTokens as short:
+            # A user without tokens may be no user at all: asked only now, so that usage
+            # for a user who exists costs no read of the user.
+            if short.balance == 0 and scope != "user" and not user_exists(user_id=user_id):
+                raise NoSuchUser() from short
             raise ShortForUsage.of(short) from short
         if used.balance is None:
             balance = selectors.token_balance(user_id=user_id)
@@ -133,8 +144,7 @@ class ServiceUsageView(ForAnyUser):
     )
     def post(self, request: Request, user_id: UUID) -> Response:
         key = idempotency_key(request, required=True)
-        target = self.target(user_id)
-        return record_usage(request, user_id=target, key=key, scope=caller_scope(request))
+        return record_usage(request, user_id=user_id, key=key, scope=caller_scope(request))
 
 
 class ServiceUsageRefundView(ForAnyUser):
