@@ -98,7 +98,7 @@ def _call(module: str, function: str, options: dict) -> dict:
 @contextmanager
 def server():
     """`make serve` (gunicorn) in its own process group; stopped afterwards."""
-    with _running(["make", "--no-print-directory", "serve", f"PORT={PORT}"], BASE):
+    with running(["make", "--no-print-directory", "serve", f"PORT={PORT}"], BASE):
         yield
 
 
@@ -113,15 +113,15 @@ def floor():
         "--bind",
         f"127.0.0.1:{FLOOR_PORT}",
     ]
-    with _running(command, FLOOR, DJANGO_SETTINGS_MODULE="bench.floorapp.settings"):
+    with running(command, FLOOR, DJANGO_SETTINGS_MODULE="bench.floorapp.settings"):
         yield
 
 
 @contextmanager
-def _running(command: list[str], base: str, **extra: str):
+def running(command: list[str], base: str, cwd: Path = ROOT, **extra: str):
     process = subprocess.Popen(
         command,
-        cwd=ROOT,
+        cwd=cwd,
         env=environment(**extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
