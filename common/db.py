@@ -22,7 +22,7 @@ def savepoint_if_nested() -> AbstractContextManager:
     savepoint keeps the caller's transaction usable after the failure. Inside
     `all_or_nothing()` there is no savepoint: a failure ends that whole transaction.
     """
-    if not connection.in_atomic_block or getattr(connection, "all_or_nothing", False):
+    if not connection.in_atomic_block or in_all_or_nothing():
         return nullcontext()
     return transaction.atomic()
 
@@ -45,11 +45,17 @@ def all_or_nothing() -> Iterator[None]:
             connection.all_or_nothing = outer
 
 
+def in_all_or_nothing() -> bool:
+    """Whether this runs inside `all_or_nothing()`: there a database error has broken the
+    transaction, and its caller answers for it."""
+    return getattr(connection, "all_or_nothing", False)
+
+
 def atomic_step() -> AbstractContextManager:
     """A transaction of its own outside one; a savepoint inside a caller's transaction;
     inside `all_or_nothing()` neither (two statements saved): any failure there ends the
     whole transaction, which its caller rolls back and answers for."""
-    return transaction.atomic(savepoint=not getattr(connection, "all_or_nothing", False))
+    return transaction.atomic(savepoint=not in_all_or_nothing())
 
 
 def require_transaction(operation: str) -> None:

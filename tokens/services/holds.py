@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Min
 from django.utils import timezone
 
-from common.db import atomic_step, savepoint_if_nested
+from common.db import atomic_step, in_all_or_nothing, savepoint_if_nested
 from common.errors import InvalidState, NotFound
 from events.services import events_emit
 from tokens.ledger import InsufficientTokens, Used, Work, account_locked, ledger_use, spendable
@@ -21,6 +21,7 @@ from tokens.models import Hold, TokenAccount, UsageRecord, UsageSource
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused
+from tokens.services.usage import usage_done_before
 
 MAX_TTL_SECONDS = 86_400
 
@@ -71,7 +72,7 @@ def hold_create(
         # Inside all_or_nothing() the transaction is broken: its caller answers.
         first = (
             Hold.objects.filter(account__user_id=user_id, idempotency_key=idempotency_key).first()
-            if idempotency_key and not getattr(connection, "all_or_nothing", False)
+            if idempotency_key and not in_all_or_nothing()
             else None
         )
         if first is None:
@@ -145,7 +146,7 @@ def hold_capture(
                 raise ExceedsHold(f"The hold has {hold.uncaptured} tokens left; this is {amount}.")
         except InvalidState:
             # The same capture again, after the hold has resolved: the first one's answer.
-            done = _captured_before(account, key)
+            done = usage_done_before(user_id=user_id, key=key)
             if done is None:
                 raise
             return Capture(hold=hold, used=Used(usage=done))
@@ -160,11 +161,7 @@ def hold_capture(
             used = _charge(user_id, account, hold, work, now)
         except IntegrityError:
             # The same step of a hold captured in steps again: its usage key is taken.
-            done = (
-                None
-                if getattr(connection, "all_or_nothing", False)
-                else (_captured_before(account, key))
-            )
+            done = None if in_all_or_nothing() else usage_done_before(user_id=user_id, key=key)
             if done is None:
                 raise
             return Capture(hold=hold, used=Used(usage=done))
@@ -190,16 +187,6 @@ def _charge(user_id: UUID, account: TokenAccount, hold: Hold, work: Work, now: d
         available=(0, 0),
     )
     return used
-
-
-def _captured_before(account: TokenAccount, key: str) -> UsageRecord | None:
-    if not key:
-        return None
-    return (
-        UsageRecord.objects.filter(account=account, idempotency_key=key)
-        .order_by("created_at")
-        .first()
-    )
 
 
 def hold_release(*, user_id: UUID, hold_id: UUID) -> Hold:

@@ -41,7 +41,7 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
     except (IntegrityError, InsufficientTokens):
         # The key's work done before: found by its unique key, or, when the balance is too
         # short now to get that far, looked up (a retry after the API's record is gone).
-        first = _done_before(user_id, work)
+        first = usage_done_before(user_id=user_id, key=work.usage_key)
         if first is None:
             raise
         if (first.amount, first.feature) != (work.amount, work.feature):
@@ -49,11 +49,12 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
         return Used(usage=first, entry=first.entry)
 
 
-def _done_before(user_id: UUID, work: Work) -> UsageRecord | None:
-    if not work.usage_key:
+def usage_done_before(*, user_id: UUID, key: str) -> UsageRecord | None:
+    """The user's usage recorded under this usage key, if any (none for a blank key)."""
+    if not key:
         return None
     return (
-        UsageRecord.objects.filter(account__user_id=user_id, idempotency_key=work.usage_key)
+        UsageRecord.objects.filter(account__user_id=user_id, idempotency_key=key)
         .select_related("entry")
         .order_by("created_at")
         .first()
