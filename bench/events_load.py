@@ -39,6 +39,9 @@ ENVIRONMENT = {
 
 
 class Quick(BaseHTTPRequestHandler):
+    """A receiver that keeps connections open, as real ones do (HTTP/1.1 keep-alive)."""
+
+    protocol_version = "HTTP/1.1"
     received = 0
     lock = threading.Lock()
 
@@ -47,6 +50,7 @@ class Quick(BaseHTTPRequestHandler):
         with Quick.lock:
             Quick.received += 1
         self.send_response(204)
+        self.send_header("content-length", "0")
         self.end_headers()
 
     def log_message(self, *args) -> None:

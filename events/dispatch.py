@@ -37,7 +37,9 @@ BACKOFF = [
 ]
 TIMEOUT_SECONDS = 10
 DISABLE_AFTER = timedelta(days=5)
-PER_ENDPOINT = 4
+# The share of the sending threads one endpoint may take at once: a hanging endpoint holds a
+# quarter of the pool (8 of 32 threads) and nothing else.
+ENDPOINT_SHARE = 4
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,16 @@ def delivery_send(
     elapsed = int((time.monotonic() - started) * 1000)
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return Outcome(status_code=response.status_code, duration_ms=elapsed, error=error)
+
+
+def webhook_session() -> requests.Session:
+    """A session that keeps connections to endpoints open. It ignores proxy variables and
+    ~/.netrc: a webhook goes straight to the address that was checked (a proxy would reach
+    addresses the check refuses), with no credentials of this machine's (and reading them for
+    every request is a good part of its cost)."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
 
 
 def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> None:
@@ -181,9 +193,9 @@ def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
         )
 
 
-def deliveries_claim(*, limit: int, room: dict, now: datetime) -> list[Delivery]:
+def deliveries_claim(*, limit: int, room: dict, now: datetime, per_endpoint: int) -> list[Delivery]:
     """Leases up to `limit` due deliveries, oldest due first, at most `room.get(endpoint,
-    PER_ENDPOINT)` per endpoint. Concurrent workers skip each other's rows (SKIP LOCKED on
+    per_endpoint)` per endpoint. Concurrent workers skip each other's rows (SKIP LOCKED on
     PostgreSQL; SQLite's write lock serializes them)."""
     due = (
         Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
@@ -197,7 +209,7 @@ def deliveries_claim(*, limit: int, room: dict, now: datetime) -> list[Delivery]
     )[: limit * 4]:
         if len(picked) == limit:
             break
-        if taken.get(endpoint, 0) < room.get(endpoint, PER_ENDPOINT):
+        if taken.get(endpoint, 0) < room.get(endpoint, per_endpoint):
             taken[endpoint] = taken.get(endpoint, 0) + 1
             picked.append(delivery_id)
     if not picked:
@@ -213,12 +225,13 @@ def deliveries_claim(*, limit: int, room: dict, now: datetime) -> list[Delivery]
 
 
 class Dispatcher:
-    """Sends due deliveries from a thread pool, at most PER_ENDPOINT at once per endpoint, and
-    records what came of them in batches, from the thread that leases them."""
+    """Sends due deliveries from a thread pool, at most a quarter of its threads at once per
+    endpoint, and records what came of them in batches, from the thread that leases them."""
 
     def __init__(self, *, threads: int = 32) -> None:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
         self.threads = threads
+        self.per_endpoint = max(1, threads // ENDPOINT_SHARE)
         self.in_flight: dict = {}
         self.lock = threading.Lock()
         self.outcomes: queue.Queue = queue.Queue()
@@ -229,11 +242,13 @@ class Dispatcher:
         returns how many it handed over."""
         self.record()
         with self.lock:
-            room = {key: PER_ENDPOINT - count for key, count in self.in_flight.items()}
+            room = {key: self.per_endpoint - count for key, count in self.in_flight.items()}
             free = self.threads - sum(self.in_flight.values())
         if free <= 0:
             return 0
-        claimed = deliveries_claim(limit=free, room=room, now=timezone.now())
+        claimed = deliveries_claim(
+            limit=free, room=room, now=timezone.now(), per_endpoint=self.per_endpoint
+        )
         for delivery in claimed:
             with self.lock:
                 endpoint = delivery.endpoint_id
@@ -257,7 +272,7 @@ class Dispatcher:
     def _send(self, delivery: Delivery) -> None:
         """On a pool thread: network only, no database (the outcome is recorded in batches)."""
         if not hasattr(self.sessions, "session"):
-            self.sessions.session = requests.Session()
+            self.sessions.session = webhook_session()
         try:
             outcome = delivery_send(delivery, now=timezone.now(), session=self.sessions.session)
         except Exception as error:

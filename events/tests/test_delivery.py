@@ -98,15 +98,19 @@ def test_a_hanging_receiver_does_not_hold_up_another(loopback):
     for receiver in (stuck, quick):
         receiver.endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
     try:
-        emit()
+        for number in range(12):
+            emit(n=number)
         dispatcher = Dispatcher(threads=8)
         dispatch_until(lambda: stuck.arrived.is_set(), dispatcher=dispatcher)
         dispatch_until(
-            lambda: Delivery.objects.filter(endpoint=quick.endpoint, status="succeeded").exists(),
+            lambda: Delivery.objects.filter(endpoint=quick.endpoint, status="succeeded").count()
+            == 12,
             dispatcher=dispatcher,
         )
 
-        assert Delivery.objects.get(endpoint=stuck.endpoint).status == "pending"
+        # The hanging endpoint holds its quarter of the threads (2 of 8), never more.
+        assert len(stuck.received) == 2
+        assert Delivery.objects.filter(endpoint=stuck.endpoint, status="pending").count() == 12
         assert not DeliveryAttempt.objects.filter(delivery__endpoint=stuck.endpoint).exists()
     finally:
         stuck.stop()
