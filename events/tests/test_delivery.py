@@ -103,8 +103,9 @@ def test_a_hanging_receiver_does_not_hold_up_another(loopback):
         dispatcher = Dispatcher(threads=8)
         dispatch_until(lambda: stuck.arrived.is_set(), dispatcher=dispatcher)
         dispatch_until(
-            lambda: Delivery.objects.filter(endpoint=quick.endpoint, status="succeeded").count()
-            == 12,
+            lambda: (
+                Delivery.objects.filter(endpoint=quick.endpoint, status="succeeded").count() == 12
+            ),
             dispatcher=dispatcher,
         )
 
