@@ -18,6 +18,7 @@ class IdempotencyRecord(models.Model):
         on_delete=models.CASCADE,
         related_name="+",
         db_constraint=False,
+        db_index=False,  # the unique (user, key) index leads with it
     )
     key = models.CharField(max_length=255)
     request_fingerprint = models.CharField(

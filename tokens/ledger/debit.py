@@ -219,7 +219,32 @@ def debit_postgresql(
         raise InsufficientTokens(balance=shown, available=available, needed=-entry.amount)
     if status == "covered":
         raise Covered()
-    taken = [Taken(lot_id, category, amount) for *_, lot_id, category, amount in rows]
+    return debit_appended(
+        entry_id=entry_id,
+        entry=entry,
+        taken=[Taken(lot_id, category, amount) for *_, lot_id, category, amount in rows],
+        account_id=account_id,
+        number=number,
+        balance_after=balance_after,
+        balances=(shown, available, threshold),
+        now=now,
+    )
+
+
+def debit_appended(
+    *,
+    entry_id: UUID,
+    entry: Entry,
+    taken: list[Taken],
+    account_id: UUID,
+    number: int,
+    balance_after: int,
+    balances: tuple[int, int, int | None],
+    now: datetime,
+) -> Debit:
+    """The debit a function just appended, from what it answered (no query): its entry took
+    what the lots gave, and `balances` are the balance shown, what is available and the
+    user's threshold afterwards."""
     entry = Entry(**{**entry.__dict__, "amount": -sum(t.amount for t in taken)})
     appended = stored_entry(
         entry_id=entry_id,
@@ -230,6 +255,7 @@ def debit_postgresql(
         now=now,
     )
     metrics.ledger_appended([appended])
+    shown, available, threshold = balances
     return Debit(
         entry=appended, taken=taken, balance=shown, available=available, threshold=threshold
     )

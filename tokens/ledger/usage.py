@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from common.db import savepoint_if_nested
+from common.db import loaded, savepoint_if_nested
 from tokens.ledger.core import Entry, InsufficientTokens, account_locked, is_postgresql
 from tokens.ledger.debit import Covered, Debit, Taken, debit_postgresql, debit_python
 from tokens.models import (
@@ -70,7 +70,17 @@ def ledger_use(
     """
     now = now or timezone.now()
     usage_id = uuid.uuid4()
-    entry = Entry(
+    entry = usage_entry(work)
+    with savepoint_if_nested():
+        if is_postgresql():
+            return _use_postgresql(user_id, work, entry, usage_id, now, hold, partial)
+        with transaction.atomic():
+            return _use_python(user_id, work, entry, usage_id, now, hold, partial)
+
+
+def usage_entry(work: Work) -> Entry:
+    """The debit entry that pays for `work` (its amount is what the lots give)."""
+    return Entry(
         amount=-work.amount,
         transaction_type=Type.USAGE,
         reference_type="client" if work.reference else "",
@@ -78,11 +88,6 @@ def ledger_use(
         description=work.description,
         idempotency_key=work.entry_key,
     )
-    with savepoint_if_nested():
-        if is_postgresql():
-            return _use_postgresql(user_id, work, entry, usage_id, now, hold, partial)
-        with transaction.atomic():
-            return _use_python(user_id, work, entry, usage_id, now, hold, partial)
 
 
 def _use_postgresql(
@@ -113,16 +118,8 @@ def _use_postgresql(
         debit = debit_postgresql("tokens_use", arguments, entry_id=entry_id, entry=entry, now=now)
     except Covered:
         account_id = TokenAccount.objects.values_list("pk", flat=True).get(user_id=user_id)
-        return Used(usage=_stored(_covered(usage_id, account_id, work, now)))
-    used = _charged(usage_id, work, debit, hold, now)
-    return Used(
-        usage=_stored(used.usage),
-        entry=used.entry,
-        taken=used.taken,
-        balance=used.balance,
-        available=used.available,
-        threshold=used.threshold,
-    )
+        return Used(usage=covered_usage(usage_id, account_id, work, now))
+    return charged_usage(usage_id, work, debit, hold, now)
 
 
 def _use_python(
@@ -138,45 +135,60 @@ def _use_python(
     if account is None:
         raise InsufficientTokens(balance=0, needed=work.amount)
     if hold is None and account.unlimited_until and account.unlimited_until > now:
-        usage = _covered(usage_id, account.pk, work, now)
+        usage = covered_usage(usage_id, account.pk, work, now)
         usage.save(force_insert=True)
         return Used(usage=usage)
     debit = debit_python(user_id, entry, now=now, hold=hold, partial=partial)
-    used = _charged(usage_id, work, debit, hold, now)
+    used = charged_usage(usage_id, work, debit, hold, now)
     used.usage.save(force_insert=True)
     return used
 
 
-def _covered(usage_id: UUID, account_id: UUID, work: Work, now: datetime) -> UsageRecord:
-    return UsageRecord(
-        id=usage_id,
-        account_id=account_id,
-        amount=work.amount,
-        charged=0,
-        source=UsageSource.SUBSCRIPTION,
-        feature=work.feature,
-        description=work.description,
-        reference=work.reference,
-        idempotency_key=work.usage_key,
-        created_at=now,
+def covered_usage(
+    usage_id: UUID, account_id: UUID, work: Work, now: datetime, hold: Hold | None = None
+) -> UsageRecord:
+    """The usage record of work an unlimited plan paid for (a function inserts it; SQLite's
+    twin saves it)."""
+    return loaded(
+        UsageRecord,
+        {
+            "id": usage_id,
+            "account_id": account_id,
+            "amount": work.amount,
+            "charged": 0,
+            "source": UsageSource.SUBSCRIPTION,
+            "feature": work.feature,
+            "description": work.description,
+            "reference": work.reference,
+            "hold_id": hold.pk if hold else None,
+            "idempotency_key": work.usage_key,
+            "created_at": now,
+        },
     )
 
 
-def _charged(usage_id: UUID, work: Work, debit: Debit, hold: Hold | None, now: datetime) -> Used:
+def charged_usage(
+    usage_id: UUID, work: Work, debit: Debit, hold: Hold | None, now: datetime
+) -> Used:
+    """The usage record of work that `debit` paid for, as a function inserts it (SQLite's
+    twin saves it)."""
     trial_only = all(taken.category == LotCategory.TRIAL for taken in debit.taken)
-    usage = UsageRecord(
-        id=usage_id,
-        account_id=debit.entry.account_id,
-        amount=work.amount,
-        charged=-debit.entry.amount,
-        source=UsageSource.TRIAL if trial_only else UsageSource.TOKENS,
-        feature=work.feature,
-        description=work.description,
-        reference=work.reference,
-        entry_id=debit.entry.pk,
-        hold_id=hold.pk if hold else None,
-        idempotency_key=work.usage_key,
-        created_at=now,
+    usage = loaded(
+        UsageRecord,
+        {
+            "id": usage_id,
+            "account_id": debit.entry.account_id,
+            "amount": work.amount,
+            "charged": -debit.entry.amount,
+            "source": UsageSource.TRIAL if trial_only else UsageSource.TOKENS,
+            "feature": work.feature,
+            "description": work.description,
+            "reference": work.reference,
+            "entry_id": debit.entry.pk,
+            "hold_id": hold.pk if hold else None,
+            "idempotency_key": work.usage_key,
+            "created_at": now,
+        },
     )
     return Used(
         usage=usage,
@@ -186,9 +198,3 @@ def _charged(usage_id: UUID, work: Work, debit: Debit, hold: Hold | None, now: d
         available=debit.available,
         threshold=debit.threshold,
     )
-
-
-def _stored(usage: UsageRecord) -> UsageRecord:
-    """The usage a function just inserted, as the database holds it (no query)."""
-    names = [field.attname for field in UsageRecord._meta.concrete_fields]
-    return UsageRecord.from_db(connection.alias, names, [getattr(usage, name) for name in names])

@@ -101,7 +101,10 @@ class TokenTransaction(models.Model):
         VOID = "void", "Void"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.ForeignKey(TokenAccount, on_delete=models.PROTECT, related_name="entries")
+    # No index of its own: (account, number) and the other account indexes lead with it.
+    account = models.ForeignKey(
+        TokenAccount, on_delete=models.PROTECT, related_name="entries", db_index=False
+    )
     number = models.BigIntegerField(help_text="1, 2, 3... per account, in the order applied.")
     amount = models.BigIntegerField(help_text="Positive credits, negative debits.")
     transaction_type = models.CharField(max_length=16, choices=Type.choices)

@@ -39,7 +39,10 @@ class TokenLot(models.Model):
     last), category (CATEGORY_ORDER), oldest first, then id (tokens.lots.BURN_ORDER)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.ForeignKey(TokenAccount, on_delete=models.PROTECT, related_name="lots")
+    # No index of its own: (account, created_at) leads with it.
+    account = models.ForeignKey(
+        TokenAccount, on_delete=models.PROTECT, related_name="lots", db_index=False
+    )
     category = models.CharField(max_length=16, choices=LotCategory.choices)
     amount = models.BigIntegerField()
     remaining = models.BigIntegerField()
@@ -113,8 +116,9 @@ class TokenAllocation(models.Model):
     allocation between an entry and a lot of different accounts."""
 
     id = models.BigAutoField(primary_key=True)
+    # No index of its own: the unique (entry, lot) index leads with it.
     entry = models.ForeignKey(
-        TokenTransaction, on_delete=models.PROTECT, related_name="allocations"
+        TokenTransaction, on_delete=models.PROTECT, related_name="allocations", db_index=False
     )
     lot = models.ForeignKey(TokenLot, on_delete=models.PROTECT, related_name="allocations")
     amount = models.BigIntegerField()

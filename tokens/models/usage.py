@@ -36,7 +36,10 @@ class Hold(models.Model):
         SUBSCRIPTION = "subscription", "Unlimited subscription"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.ForeignKey(TokenAccount, on_delete=models.PROTECT, related_name="holds")
+    # No index of its own: (account, created_at) leads with it.
+    account = models.ForeignKey(
+        TokenAccount, on_delete=models.PROTECT, related_name="holds", db_index=False
+    )
     amount = models.BigIntegerField()
     captured = models.BigIntegerField(default=0)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -89,7 +92,10 @@ class UsageRecord(models.Model):
     Append-only but for `refunded_at`, set once (the database refuses other changes)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    account = models.ForeignKey(TokenAccount, on_delete=models.PROTECT, related_name="usage")
+    # No index of its own: (account, created_at) leads with it.
+    account = models.ForeignKey(
+        TokenAccount, on_delete=models.PROTECT, related_name="usage", db_index=False
+    )
     amount = models.BigIntegerField()
     charged = models.BigIntegerField()
     source = models.CharField(max_length=16, choices=UsageSource.choices)

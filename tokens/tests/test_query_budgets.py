@@ -42,6 +42,29 @@ def test_consume_costs_at_most_four_queries_with_auth(user, django_assert_max_nu
     assert response.json()["balance"] == 9_999
 
 
+def test_a_hold_and_its_capture_cost_four_queries_each(user, django_assert_max_num_queries):
+    """As a consume: BEGIN, one ledger function (`tokens_hold`, `tokens_capture`), the
+    idempotency record, COMMIT; so the pair costs two consumes."""
+    client = client_for(user)
+
+    with django_assert_max_num_queries(4):
+        held = client.post("/api/v1/user/holds", {"amount": 30}, HTTP_IDEMPOTENCY_KEY="hold")
+    with django_assert_max_num_queries(4):
+        captured = client.post(
+            f"/api/v1/user/holds/{held.json()['hold']['id']}/capture",
+            {"amount": 12},
+            HTTP_IDEMPOTENCY_KEY="capture",
+        )
+
+    assert held.json()["balance"] == {"balance": 10_000, "available": 9_970}
+    assert (captured.json()["hold"]["status"], captured.json()["usage"]["charged"]) == (
+        "captured",
+        12,
+    )
+    balance = client.get("/api/v1/user/tokens/balance").json()
+    assert (balance["balance"], balance["available"], balance["held"]) == (9_988, 9_988, 0)
+
+
 @pytest.mark.parametrize("per_page", [1, 100])
 @pytest.mark.parametrize(
     "params", [{"page": 1}, {"page": 2, "type": "usage"}, {"cursor": ""}], ids=str
