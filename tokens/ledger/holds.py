@@ -30,12 +30,25 @@ from tokens.ledger.usage import (
 from tokens.models import Hold, TokenAccount
 
 
-class ExceedsHold(InvalidState):
+class HoldRefusal(InvalidState):
+    """The hold's state refuses the change; `hold` is the hold as it is (a capture repeated
+    after the hold resolved answers with it)."""
+
+    def __init__(self, message: str, *, hold: Hold) -> None:
+        super().__init__(message)
+        self.hold = hold
+
+
+class HoldNotActive(HoldRefusal):
+    """Captured or released already (code `invalid_state`)."""
+
+
+class ExceedsHold(HoldRefusal):
     code = "exceeds_hold"
     default_message = "This is more than the hold has left."
 
 
-class HoldExpired(InvalidState):
+class HoldExpired(HoldRefusal):
     code = "hold_expired"
     default_message = "This hold has expired."
 
@@ -159,7 +172,9 @@ def ledger_capture(
             "created_at": rows[0][19],
         },
     )
-    _refuse(status, hold, amount, shown=shown, available=available)
+    if status == "insufficient":
+        raise InsufficientTokens(balance=shown, available=available, needed=amount)
+    hold_refuse(status, hold, amount)
     work = Work(
         amount=amount,
         feature=feature,
@@ -182,19 +197,16 @@ def ledger_capture(
     return hold, charged_usage(usage_id, work, debit, hold, now)
 
 
-def _refuse(status: str, hold: Hold, amount: int, *, shown: int, available: int) -> None:
-    refusal: Exception | None = None
-    if status == "expired":
-        refusal = HoldExpired(f"The hold expired at {hold.expires_at:%Y-%m-%dT%H:%M:%SZ}.")
-    elif status == "not_active":
-        refusal = InvalidState(f"The hold is {hold.status}; it can no longer change.")
-    elif status == "exceeds":
-        refusal = ExceedsHold(f"The hold has {hold.uncaptured} tokens left; this is {amount}.")
-    elif status == "insufficient":
-        raise InsufficientTokens(balance=shown, available=available, needed=amount)
-    if refusal is not None:
-        refusal.hold = hold
-        raise refusal
+def hold_refuse(state: str, hold: Hold, amount: int = 0) -> None:
+    """Raises the refusal `hold_state` named, if any."""
+    if state == "expired":
+        expired_at = f"{hold.expires_at:%Y-%m-%dT%H:%M:%SZ}"
+        raise HoldExpired(f"The hold expired at {expired_at}.", hold=hold)
+    if state == "not_active":
+        raise HoldNotActive(f"The hold is {hold.status}; it can no longer change.", hold=hold)
+    if state == "exceeds":
+        message = f"The hold has {hold.uncaptured} tokens left; this is {amount}."
+        raise ExceedsHold(message, hold=hold)
 
 
 def _capture_python(
@@ -207,8 +219,7 @@ def _capture_python(
         hold = Hold.objects.select_for_update().get(pk=hold_id, account=account)
     except Hold.DoesNotExist as error:
         raise NoSuchHold() from error
-    state = hold_state(hold, amount, now)
-    _refuse(state, hold, amount, shown=0, available=0)
+    hold_refuse(hold_state(hold, amount, now), hold, amount)
     work = Work(
         amount=amount,
         feature=hold.feature,

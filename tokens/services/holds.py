@@ -14,13 +14,15 @@ from django.db.models import Min
 from django.utils import timezone
 
 from common.db import atomic_step, in_all_or_nothing
-from common.errors import InvalidState
 from events.services import events_emit
 from tokens.ledger import Used, account_locked, spendable
 from tokens.ledger.holds import (
     ExceedsHold,
     HoldExpired,
+    HoldNotActive,
+    HoldRefusal,
     NoSuchHold,
+    hold_refuse,
     hold_state,
     ledger_capture,
     ledger_hold,
@@ -33,7 +35,7 @@ from tokens.services.usage import usage_done_before
 
 MAX_TTL_SECONDS = 86_400
 
-__all__ = ["Capture", "ExceedsHold", "HoldExpired", "Reservation"]
+__all__ = ["Capture", "ExceedsHold", "HoldExpired", "HoldNotActive", "Reservation"]
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def hold_capture(
                     available=(0, 0),
                 )
             return Capture(hold=hold, used=used)
-    except InvalidState as refusal:
+    except HoldRefusal as refusal:
         done = usage_done_before(user_id=user_id, key=key)
         if done is None:
             raise
@@ -149,7 +151,7 @@ def hold_release(*, user_id: UUID, hold_id: UUID) -> Hold:
     with transaction.atomic():
         account = account_locked(user_id)
         hold = _locked(account, hold_id)
-        _open(hold, now)
+        hold_refuse(hold_state(hold, 0, now), hold)
         _resolve(account, [hold], Hold.Status.RELEASED, now)
     return hold
 
@@ -178,14 +180,6 @@ def _locked(account: TokenAccount | None, hold_id: UUID) -> Hold:
         return Hold.objects.select_for_update().get(pk=hold_id, account=account)
     except Hold.DoesNotExist as error:
         raise NoSuchHold() from error
-
-
-def _open(hold: Hold, now: datetime) -> None:
-    state = hold_state(hold, 0, now)
-    if state == "expired":
-        raise HoldExpired(f"The hold expired at {hold.expires_at:%Y-%m-%dT%H:%M:%SZ}.")
-    if state == "not_active":
-        raise InvalidState(f"The hold is {hold.status}; it can no longer change.")
 
 
 def _resolve(account: TokenAccount, holds: list[Hold], status: str, now: datetime) -> None:

@@ -226,6 +226,34 @@ def test_a_capture_retried_with_its_key_charges_once(user_client, user):
     assert UsageRecord.objects.count() == 1
 
 
+def test_a_capture_repeated_with_its_key_after_the_record_is_gone_answers_the_first(user):
+    """The API's idempotency record may be purged; the capture's own usage key still finds
+    the first answer: after the hold resolved, and for a step of a capture in steps."""
+    fund(user, 50)
+    made = services.hold_create(user_id=user.pk, amount=30, idempotency_key="h").hold
+    step = services.hold_capture(
+        user_id=user.pk, hold_id=made.pk, amount=5, final=False, idempotency_key="s1"
+    )
+    final = services.hold_capture(user_id=user.pk, hold_id=made.pk, amount=10, idempotency_key="f")
+
+    step_again = services.hold_capture(
+        user_id=user.pk, hold_id=made.pk, amount=5, final=False, idempotency_key="s1"
+    )
+    final_again = services.hold_capture(
+        user_id=user.pk, hold_id=made.pk, amount=10, idempotency_key="f"
+    )
+
+    assert (step_again.used.usage.pk, final_again.used.usage.pk) == (
+        step.used.usage.pk,
+        final.used.usage.pk,
+    )
+    assert final_again.hold.status == "captured"
+    assert UsageRecord.objects.filter(hold_id=made.pk).count() == 2
+    assert selectors.token_balance(user_id=user.pk).balance == 35
+    with pytest.raises(services.HoldNotActive):
+        services.hold_capture(user_id=user.pk, hold_id=made.pk, amount=1, idempotency_key="new")
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
