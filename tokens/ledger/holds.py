@@ -138,9 +138,9 @@ def ledger_capture(
     takes what there is (the usage's `charged` says what), never below zero. Inside the
     caller's transaction.
 
-    Raises NoSuchHold (another user's too); HoldExpired, InvalidState (not active) and
-    ExceedsHold, each with `.hold` as it is; InsufficientTokens when nothing at all is left;
-    IntegrityError for a usage key already used.
+    Raises NoSuchHold (another user's too); HoldExpired, HoldNotActive and ExceedsHold, each
+    with `.hold` as it is; InsufficientTokens when nothing at all is left; IntegrityError for
+    a usage key already used.
     """
     if not is_postgresql():
         return _capture_python(user_id, hold_id, amount, final, usage_key, now)

@@ -109,21 +109,29 @@ def hold_capture(
     same capture again, after the hold has resolved or with a step's key already used,
     answers the first one's usage.
 
-    Raises NotFound (another user's hold too), HoldExpired, InvalidState for a hold that is
-    not active, ExceedsHold for more than it has left.
+    Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
+    more than it has left.
     """
     key = f"hold:{hold_id}:{idempotency_key}" if idempotency_key else ""
     now = timezone.now()
     try:
         with atomic_step():
-            hold, used = ledger_capture(
-                user_id=user_id,
-                hold_id=hold_id,
-                amount=amount,
-                final=final,
-                usage_key=key,
-                now=now,
-            )
+            try:
+                hold, used = ledger_capture(
+                    user_id=user_id,
+                    hold_id=hold_id,
+                    amount=amount,
+                    final=final,
+                    usage_key=key,
+                    now=now,
+                )
+            except HoldRefusal as refusal:
+                # Looked up inside the step: a refusal leaves its transaction usable, and
+                # inside all_or_nothing() the step has no savepoint to leave by.
+                done = usage_done_before(user_id=user_id, key=key)
+                if done is None:
+                    raise
+                return Capture(hold=refusal.hold, used=Used(usage=done))
             if used.balance is not None:
                 balance_alerts(
                     user_id=user_id,
@@ -132,11 +140,6 @@ def hold_capture(
                     available=(0, 0),
                 )
             return Capture(hold=hold, used=used)
-    except HoldRefusal as refusal:
-        done = usage_done_before(user_id=user_id, key=key)
-        if done is None:
-            raise
-        return Capture(hold=refusal.hold, used=Used(usage=done))
     except IntegrityError:
         # Inside all_or_nothing() the transaction is broken: its caller answers.
         done = None if in_all_or_nothing() else usage_done_before(user_id=user_id, key=key)

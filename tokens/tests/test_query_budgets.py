@@ -65,6 +65,20 @@ def test_a_hold_and_its_capture_cost_four_queries_each(user, django_assert_max_n
     assert (balance["balance"], balance["available"], balance["held"]) == (9_988, 9_988, 0)
 
 
+def test_a_refused_capture_answers_in_one_go(user, django_assert_max_num_queries):
+    """A capture of a hold captured already: the function's refusal, the lookup of the key's
+    usage (none) and the refusal's record; no rollback and second attempt."""
+    client = client_for(user)
+    held = client.post("/api/v1/user/holds", {"amount": 30}, HTTP_IDEMPOTENCY_KEY="hold")
+    url = f"/api/v1/user/holds/{held.json()['hold']['id']}/capture"
+    client.post(url, {"amount": 12}, HTTP_IDEMPOTENCY_KEY="first")
+
+    with django_assert_max_num_queries(5):
+        again = client.post(url, {"amount": 1}, HTTP_IDEMPOTENCY_KEY="second")
+
+    assert (again.status_code, again.json()["code"]) == (409, "invalid_state")
+
+
 @pytest.mark.parametrize("per_page", [1, 100])
 @pytest.mark.parametrize(
     "params", [{"page": 1}, {"page": 2, "type": "usage"}, {"cursor": ""}], ids=str
