@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 TEST_DATABASE_URL := $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/$(PROJECT))
 PYTEST_ARGS ?=
 
-.PHONY: run test test-sqlite fuzz serve bench bench-events lint format clean
+.PHONY: run test test-sqlite fuzz serve bench bench-events bench-versus lint format clean
 
 $(PYTHON):
 	python3 -m venv $(VENV)
@@ -71,6 +71,13 @@ bench: $(VENV)/.dev-installed
 bench-events: $(VENV)/.dev-installed
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
 	$(PYTHON) bench/events_load.py $(BENCH_EVENTS)
+
+## bench-versus: consume of this checkout beside an earlier commit's (BENCH_VERSUS, default
+## 28314b3: before credit lots), each on its own database, A-B-B-A
+bench-versus: $(VENV)/.dev-installed
+	@command -v wrk >/dev/null || apt-get install -y wrk >/dev/null
+	DATABASE_URL=$(TEST_DATABASE_URL) $(PYTHON) scripts/ensure_postgres.py
+	$(PYTHON) bench/versus.py $(or $(BENCH_VERSUS),28314b3)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
