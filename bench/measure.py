@@ -148,30 +148,22 @@ def hold_capture_vs_consume(*, rounds: int = 4, per_round: int = 150) -> dict:
     user = TokenAccount.objects.filter(balance__gt=0).select_related("user").first().user
     client = _client(user.email)
 
-    def consume() -> None:
+    def post(path: str, status: int) -> dict:
         response = client.post(
-            "/api/v1/user/tokens/consume",
+            path,
             {"amount": 1},
             content_type="application/json",
             HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
         )
-        assert response.status_code == 201, response.content
+        assert response.status_code == status, response.content
+        return response.json()
+
+    def consume() -> None:
+        post("/api/v1/user/tokens/consume", 201)
 
     def hold_and_capture() -> None:
-        held = client.post(
-            "/api/v1/user/holds",
-            {"amount": 1},
-            content_type="application/json",
-            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
-        )
-        assert held.status_code == 201, held.content
-        captured = client.post(
-            f"/api/v1/user/holds/{held.json()['hold']['id']}/capture",
-            {"amount": 1},
-            content_type="application/json",
-            HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex,
-        )
-        assert captured.status_code == 200, captured.content
+        held = post("/api/v1/user/holds", 201)
+        post(f"/api/v1/user/holds/{held['hold']['id']}/capture", 200)
 
     def timed(operation) -> float:
         started = time.perf_counter()
