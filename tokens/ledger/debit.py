@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from django.db import connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 
 from common import metrics
@@ -104,17 +104,23 @@ def unswept_expired(account: TokenAccount, *, now: datetime) -> int:
 
 
 def reserved(account: TokenAccount, *, now: datetime) -> int:
-    """Tokens that holds which have not expired reserve. One query, and none while no active
-    hold can have expired (`next_hold_expiry_at` is ahead)."""
+    """Tokens that holds which have not expired reserve, on a locked account. No query while
+    no active hold can have expired (`next_hold_expiry_at` is ahead). Once that bound has
+    passed, the holds are read and the bound found again and stored: a capture resolves its
+    hold without moving the bound, which would otherwise send every later debit here."""
     if account.next_hold_expiry_at is None or account.next_hold_expiry_at > now:
         return account.held
     holds = Hold.objects.filter(
-        account=account,
-        status=Hold.Status.ACTIVE,
-        source=Hold.Source.TOKENS,
-        expires_at__gt=now,
+        account=account, status=Hold.Status.ACTIVE, source=Hold.Source.TOKENS
     )
-    return holds.aggregate(total=Sum(F("amount") - F("captured")))["total"] or 0
+    found = holds.aggregate(
+        held=Sum(F("amount") - F("captured"), filter=Q(expires_at__gt=now), default=0),
+        soonest=Min("expires_at"),
+    )
+    if found["soonest"] != account.next_hold_expiry_at:
+        account.next_hold_expiry_at = found["soonest"]
+        TokenAccount.objects.filter(pk=account.pk).update(next_hold_expiry_at=found["soonest"])
+    return found["held"]
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,9 @@ class Hold(models.Model):
         indexes = [
             models.Index(fields=["account", "created_at"], name="tokens_hold_account_created"),
             models.Index(
-                fields=["expires_at"], condition=Q(status="active"), name="tokens_hold_active"
+                fields=["account", "expires_at"],
+                condition=Q(status="active"),
+                name="tokens_hold_account_active",
             ),
         ]
 

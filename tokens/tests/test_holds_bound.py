@@ -1,0 +1,86 @@
+"""The soonest expiry of an account's active holds (`next_hold_expiry_at`) lets a debit skip
+reading holds while no hold can have expired. A capture resolves its hold without moving it,
+so the first write after that time reads the holds and moves it on; an expired hold not yet
+swept keeps it where it is, since what is held still counts that hold."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from tokens import selectors, services
+from tokens.models import TokenAccount
+from tokens.tests.factories import fund
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+NOW = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def bound(user) -> datetime | None:
+    return TokenAccount.objects.get(user=user).next_hold_expiry_at
+
+
+def held_and_captured(user, amount: int, *, ttl_seconds: int):
+    made = services.hold_create(user_id=user.pk, amount=amount, ttl_seconds=ttl_seconds).hold
+    services.hold_capture(user_id=user.pk, hold_id=made.pk, amount=amount)
+    return made
+
+
+def test_a_debit_after_a_captured_holds_time_moves_the_bound_on(user, clock):
+    fund(user, 100)
+    held_and_captured(user, 10, ttl_seconds=60)
+    assert bound(user) == NOW + timedelta(seconds=60)
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.tokens_debit(user_id=user.pk, amount=1)
+
+    assert bound(user) is None
+    assert selectors.token_balance(user_id=user.pk).available == 89
+
+
+def test_the_bound_moves_to_the_next_active_hold(user, clock):
+    fund(user, 100)
+    held_and_captured(user, 10, ttl_seconds=60)
+    later = services.hold_create(user_id=user.pk, amount=20, ttl_seconds=3600).hold
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.tokens_debit(user_id=user.pk, amount=1)
+
+    assert bound(user) == later.expires_at
+    assert selectors.token_balance(user_id=user.pk).available == 100 - 10 - 20 - 1
+
+
+def test_a_hold_made_after_the_bound_passed_moves_it_to_the_soonest_active(user, clock):
+    fund(user, 100)
+    held_and_captured(user, 10, ttl_seconds=60)
+    later = services.hold_create(user_id=user.pk, amount=20, ttl_seconds=3600).hold
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.hold_create(user_id=user.pk, amount=5, ttl_seconds=7200)
+
+    assert bound(user) == later.expires_at
+    assert selectors.token_balance(user_id=user.pk).held == 25
+
+
+def test_an_expired_hold_not_yet_swept_keeps_the_bound_until_the_sweep(user, clock):
+    fund(user, 100)
+    expiring = services.hold_create(user_id=user.pk, amount=30, ttl_seconds=60).hold
+    services.hold_create(user_id=user.pk, amount=20, ttl_seconds=3600)
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.tokens_debit(user_id=user.pk, amount=1)
+    kept = bound(user)
+    available = selectors.token_balance(user_id=user.pk).available
+    services.holds_expire()
+
+    assert kept == expiring.expires_at
+    assert available == 100 - 20 - 1
+    assert bound(user) == NOW + timedelta(seconds=3600)
+    assert selectors.token_balance(user_id=user.pk).available == 100 - 20 - 1
