@@ -137,10 +137,13 @@ def timeouts_cost(*, samples: int = 2000) -> dict:
     return figures
 
 
-def hold_capture_vs_consume(*, rounds: int = 4, per_round: int = 150) -> dict:
+def hold_capture_vs_consume(*, rounds: int = 8, per_round: int = 75) -> dict:
     """A hold plus its capture beside a consume of the same amount, both through the API with
-    a user's JWT (Django's handler, in process, no network), alternated A-B-B-A per round;
-    server time per operation."""
+    a user's JWT (Django's handler, in process, no network); server time per operation.
+
+    Alternated two ways, A-B-B-A each: in blocks of `per_round` (each side pays for what its
+    own writes leave behind) and request by request (drift cancels at the finest grain).
+    Each reports its total ratio and the spread of its rounds' ratios."""
     import uuid
 
     from tokens.models import TokenAccount
@@ -165,27 +168,35 @@ def hold_capture_vs_consume(*, rounds: int = 4, per_round: int = 150) -> dict:
         held = post("/api/v1/user/holds", 201)
         post(f"/api/v1/user/holds/{held['hold']['id']}/capture", 200)
 
-    def timed(operation) -> float:
+    def timed(operation, times: int) -> float:
         started = time.perf_counter()
-        for _ in range(per_round):
+        for _ in range(times):
             operation()
         return time.perf_counter() - started
 
-    timed(consume), timed(hold_and_capture)
-    totals = {"consume": 0.0, "hold_and_capture": 0.0}
-    for _ in range(rounds):
-        for name, operation in (
-            ("consume", consume),
-            ("hold_and_capture", hold_and_capture),
-            ("hold_and_capture", hold_and_capture),
-            ("consume", consume),
-        ):
-            totals[name] += timed(operation)
-    count = rounds * 2 * per_round
-    consume_ms = totals["consume"] / count * 1000
-    hold_ms = totals["hold_and_capture"] / count * 1000
+    def alternated(block: int, cycles: int) -> dict:
+        totals, ratios = {consume: 0.0, hold_and_capture: 0.0}, []
+        for _ in range(rounds):
+            spent = {consume: 0.0, hold_and_capture: 0.0}
+            for _ in range(cycles):
+                for operation in (consume, hold_and_capture, hold_and_capture, consume):
+                    spent[operation] += timed(operation, block)
+            ratios.append(spent[hold_and_capture] / spent[consume])
+            for operation, seconds in spent.items():
+                totals[operation] += seconds
+        count = rounds * cycles * 2 * block
+        consume_ms = totals[consume] / count * 1000
+        pair_ms = totals[hold_and_capture] / count * 1000
+        return {
+            "consume_ms": round(consume_ms, 2),
+            "hold_and_capture_ms": round(pair_ms, 2),
+            "ratio": round(pair_ms / consume_ms, 2),
+            "rounds_median": round(statistics.median(ratios), 2),
+            "rounds_range": [round(min(ratios), 2), round(max(ratios), 2)],
+        }
+
+    timed(consume, per_round), timed(hold_and_capture, per_round)
     return {
-        "consume_ms": round(consume_ms, 2),
-        "hold_and_capture_ms": round(hold_ms, 2),
-        "ratio": round(hold_ms / consume_ms, 2),
+        "in_blocks": alternated(per_round, 1),
+        "request_by_request": alternated(1, per_round),
     }
