@@ -137,7 +137,7 @@ def timeouts_cost(*, samples: int = 2000) -> dict:
     return figures
 
 
-def hold_capture_vs_consume(*, rounds: int = 8, per_round: int = 75) -> dict:
+def hold_capture_vs_consume(*, rounds: int = 16, per_round: int = 75) -> dict:
     """A hold plus its capture beside a consume of the same amount, both through the API with
     a user's JWT (Django's handler, in process, no network); server time per operation.
 
