@@ -95,12 +95,19 @@ def burn_plan(lots: Iterable[TokenLot], amount: int, *, now: datetime) -> list[L
 
 
 def unswept_expired(account: TokenAccount, *, now: datetime) -> int:
-    """Tokens of lots expired by `now` that the sweep has not booked yet: in the stored balance,
-    never in what is shown or spent. One query, and none while `next_expiry_at` is ahead."""
+    """Tokens of lots expired by `now` that the sweep has not booked yet, on a locked account:
+    in the stored balance, never in what is shown or spent. No query while `next_expiry_at`
+    is ahead. Once it has passed, the lots are read and the bound found again and stored: a
+    lot emptied before it expired leaves the bound behind, and the sweep never visits it."""
     if account.next_expiry_at is None or account.next_expiry_at > now:
         return 0
-    lots = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
-    return sum(lots.values_list("remaining", flat=True))
+    lots = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__isnull=False)
+    found = lots.aggregate(
+        expired=Sum("remaining", filter=Q(expires_at__lte=now), default=0),
+        soonest=Min("expires_at"),
+    )
+    _bound_moved(account, "next_expiry_at", found["soonest"])
+    return found["expired"]
 
 
 def reserved(account: TokenAccount, *, now: datetime) -> int:
@@ -117,10 +124,14 @@ def reserved(account: TokenAccount, *, now: datetime) -> int:
         held=Sum(F("amount") - F("captured"), filter=Q(expires_at__gt=now), default=0),
         soonest=Min("expires_at"),
     )
-    if found["soonest"] != account.next_hold_expiry_at:
-        account.next_hold_expiry_at = found["soonest"]
-        TokenAccount.objects.filter(pk=account.pk).update(next_hold_expiry_at=found["soonest"])
+    _bound_moved(account, "next_hold_expiry_at", found["soonest"])
     return found["held"]
+
+
+def _bound_moved(account: TokenAccount, field: str, soonest: datetime | None) -> None:
+    if getattr(account, field) != soonest:
+        setattr(account, field, soonest)
+        TokenAccount.objects.filter(pk=account.pk).update(**{field: soonest})
 
 
 @dataclass(frozen=True)

@@ -34,15 +34,15 @@ READ_BEFORE = """    v_held := v_account.held;
 DECLARED = "    v_held bigint;\n"
 
 
-def _changed(function: str, changes: dict[str, str]) -> str:
+def changed(function: str, changes: dict[str, str]) -> str:
     for old, new in changes.items():
         if function.count(old) != 1:
-            raise RuntimeError(f"0012's function has changed: {old!r} is not there once.")
+            raise RuntimeError(f"The function has changed: {old!r} is not there once.")
         function = function.replace(old, new)
     return function
 
 
-POSTGRESQL_DEBIT = _changed(
+POSTGRESQL_DEBIT = changed(
     tokens_0012.POSTGRESQL_DEBIT,
     {
         DECLARED: DECLARED + "    v_bound timestamptz;\n",
@@ -52,7 +52,7 @@ POSTGRESQL_DEBIT = _changed(
         ),
     },
 )
-POSTGRESQL_HOLD = _changed(
+POSTGRESQL_HOLD = changed(
     tokens_0012.POSTGRESQL_HOLD,
     {
         DECLARED: DECLARED + "    v_bound timestamptz;\n",

@@ -1,7 +1,9 @@
-"""The soonest expiry of an account's active holds (`next_hold_expiry_at`) lets a debit skip
-reading holds while no hold can have expired. A capture resolves its hold without moving it,
-so the first write after that time reads the holds and moves it on; an expired hold not yet
-swept keeps it where it is, since what is held still counts that hold."""
+"""An account keeps two lower bounds: the soonest expiry of an active hold
+(`next_hold_expiry_at`) and of a lot with tokens in it (`next_expiry_at`). While they are
+ahead, a debit reads no holds and no expired lots. A captured hold, or a lot emptied before it
+expired, leaves its bound behind, so the first debit or hold after that time reads them and
+moves the bound on; an expired hold or lot not yet swept keeps it where it is, since what is
+held and the stored balance still count it."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +12,7 @@ import time_machine
 
 from tokens import selectors, services
 from tokens.models import TokenAccount
-from tokens.tests.factories import fund
+from tokens.tests.factories import fund, grant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -25,6 +27,10 @@ def clock():
 
 def bound(user) -> datetime | None:
     return TokenAccount.objects.get(user=user).next_hold_expiry_at
+
+
+def lot_bound(user) -> datetime | None:
+    return TokenAccount.objects.get(user=user).next_expiry_at
 
 
 def held_and_captured(user, amount: int, *, ttl_seconds: int):
@@ -84,3 +90,47 @@ def test_an_expired_hold_not_yet_swept_keeps_the_bound_until_the_sweep(user, clo
     assert available == 100 - 20 - 1
     assert bound(user) == NOW + timedelta(seconds=3600)
     assert selectors.token_balance(user_id=user.pk).available == 100 - 20 - 1
+
+
+def test_a_debit_after_an_emptied_lots_expiry_moves_the_lot_bound_on(user, clock):
+    grant(user, 10, expires_at=NOW + timedelta(minutes=1))
+    later = NOW + timedelta(days=30)
+    grant(user, 50, expires_at=later)
+    fund(user, 5)
+    services.tokens_debit(user_id=user.pk, amount=10)
+    assert lot_bound(user) == NOW + timedelta(minutes=1)
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.tokens_debit(user_id=user.pk, amount=1)
+
+    assert lot_bound(user) == later
+    assert selectors.token_balance(user_id=user.pk).balance == 54
+
+
+def test_a_hold_after_an_emptied_lots_expiry_moves_the_lot_bound_on(user, clock):
+    grant(user, 10, expires_at=NOW + timedelta(minutes=1))
+    fund(user, 50)
+    services.tokens_debit(user_id=user.pk, amount=10)
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.hold_create(user_id=user.pk, amount=5)
+
+    assert lot_bound(user) is None
+    assert selectors.token_balance(user_id=user.pk).available == 45
+
+
+def test_an_expired_lot_not_yet_swept_keeps_the_lot_bound_until_the_sweep(user, clock):
+    expiry = NOW + timedelta(minutes=1)
+    grant(user, 10, expires_at=expiry)
+    fund(user, 50)
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    services.tokens_debit(user_id=user.pk, amount=1)
+    kept = lot_bound(user)
+    shown = selectors.token_balance(user_id=user.pk).balance
+    services.lots_expire()
+
+    assert kept == expiry
+    assert shown == 49
+    assert lot_bound(user) is None
+    assert selectors.token_balance(user_id=user.pk).balance == 49
