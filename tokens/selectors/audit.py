@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import reduce
 from operator import or_
 from uuid import UUID
@@ -32,7 +33,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lag
 
-from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+from tokens.models import Hold, TokenAccount, TokenAllocation, TokenLot, TokenTransaction
 
 Type = TokenTransaction.Type
 Found = dict[UUID, list[str]]
@@ -55,7 +56,10 @@ def ledger_check(*, batch_size: int = 1000) -> Iterator[LedgerMismatch]:
     - each entry's allocations add up to its amount; each lot's remaining is what its
       allocations add up to (its amount, less what was taken and expired or voided, plus what
       refunds gave back);
-    - no lot paid for anything at or after its expiry.
+    - no lot paid for anything at or after its expiry;
+    - what the account holds is what its active holds reserve, and its two expiry bounds are
+      no later than the soonest expiry of a lot with tokens in it and of an active hold (a
+      bound too late would let expired tokens be spent, or a lapsed hold keep reserving).
     """
     last_id = None
     while True:
@@ -95,6 +99,17 @@ def _accounts_with_figures() -> QuerySet[TokenAccount]:
         .annotate(total=Sum("remaining"))
         .values("total")
     )
+    live_lots = TokenLot.objects.filter(
+        account=OuterRef("pk"), remaining__gt=0, expires_at__isnull=False
+    ).order_by()
+    active_holds = (
+        Hold.objects.filter(
+            account=OuterRef("pk"), status=Hold.Status.ACTIVE, source=Hold.Source.TOKENS
+        )
+        .order_by()
+        .values("account")
+    )
+    reserved = active_holds.annotate(total=Sum(F("amount") - F("captured"))).values("total")
     return TokenAccount.objects.select_related("user").annotate(
         ledger_sum=total(Sum("amount")),
         ledger_count=total(Count("id")),
@@ -103,6 +118,9 @@ def _accounts_with_figures() -> QuerySet[TokenAccount]:
         highest_number=Coalesce(Subquery(highest.values("number")[:1]), Value(0)),
         newest_balance_after=Subquery(newest.values("balance_after")[:1]),
         lots_held=Coalesce(Subquery(lots_held), Value(0)),
+        holds_reserve=Coalesce(Subquery(reserved), Value(0)),
+        soonest_lot_expiry=Subquery(live_lots.order_by("expires_at").values("expires_at")[:1]),
+        soonest_hold_expiry=Subquery(active_holds.order_by("expires_at").values("expires_at")[:1]),
     )
 
 
@@ -126,7 +144,20 @@ def _account_problems(account: TokenAccount) -> list[str]:
             f"entry_count {account.entry_count}, {account.ledger_count} entries, "
             f"highest number {account.highest_number}"
         )
+    if account.held != account.holds_reserve:
+        problems.append(f"held {account.held} != what active holds reserve {account.holds_reserve}")
+    for bound, soonest, of in (
+        ("next_expiry_at", account.soonest_lot_expiry, "a lot with tokens"),
+        ("next_hold_expiry_at", account.soonest_hold_expiry, "an active hold"),
+    ):
+        stored = getattr(account, bound)
+        if soonest is not None and (stored is None or stored > soonest):
+            problems.append(f"{bound} {_time(stored)} is after {of} expires ({_time(soonest)})")
     return problems
+
+
+def _time(moment: datetime | None) -> str:
+    return moment.isoformat() if moment else "none"
 
 
 def _deep_problems(ids: list[UUID]) -> Found:

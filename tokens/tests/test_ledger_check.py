@@ -3,17 +3,20 @@
 import importlib
 import json
 from contextlib import contextmanager
+from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from tokens import services
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
 from tokens.selectors import ledger_check
+from tokens.tests.factories import grant
 
 APPEND_ONLY = importlib.import_module("tokens.migrations.0002_ledger_append_only_triggers")
 
@@ -174,3 +177,29 @@ def test_a_badly_broken_account_is_summed_up_and_crowds_no_other_out(user):
             "entry 3: balance_after 13 != the previous 7 +5 = 12",
         ],
     }
+
+
+def test_held_that_is_not_what_active_holds_reserve_is_found(user):
+    credit(user, 50)
+    services.hold_create(user_id=user.pk, amount=20)
+    TokenAccount.objects.filter(user=user).update(held=5)
+
+    (found,) = ledger_check()
+
+    assert found.problems == ["held 5 != what active holds reserve 20"]
+
+
+def test_a_bound_later_than_what_it_bounds_is_found(user):
+    expiry = timezone.now() + timedelta(days=1)
+    grant(user, 10, expires_at=expiry)
+    hold = services.hold_create(user_id=user.pk, amount=5, ttl_seconds=60).hold
+    later = expiry + timedelta(days=1)
+    TokenAccount.objects.filter(user=user).update(next_expiry_at=None, next_hold_expiry_at=later)
+
+    (found,) = ledger_check()
+
+    assert found.problems == [
+        f"next_expiry_at none is after a lot with tokens expires ({expiry.isoformat()})",
+        f"next_hold_expiry_at {later.isoformat()} is after an active hold expires "
+        f"({hold.expires_at.isoformat()})",
+    ]
