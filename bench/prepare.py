@@ -79,8 +79,39 @@ def floor_tables(*, users: int) -> dict:
     return {"floor_users": users}
 
 
+def holds_history(*, per_account: int) -> dict:
+    """`per_account` released holds for every account, so that the hold measure starts from
+    a holds table of some size, as consume's tables are after the load. Analyzed empty, the
+    table gets sequential scans for its key lookups, and the measure's own session keeps
+    those plans while it adds thousands of holds (this machine's PostgreSQL runs without
+    autovacuum, whose analyze would plan them again)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tokens.models import Hold, TokenAccount
+
+    now = timezone.now()
+    holds = [
+        Hold(
+            account_id=account_id,
+            amount=1,
+            status=Hold.Status.RELEASED,
+            expires_at=now + timedelta(hours=1),
+            resolved_at=now,
+            created_at=now,
+        )
+        for account_id in TokenAccount.objects.values_list("pk", flat=True)
+        for _ in range(per_account)
+    ]
+    Hold.objects.bulk_create(holds, batch_size=5000)
+    return {"released_holds": len(holds)}
+
+
 def vacuum_analyze() -> dict:
-    """So that autovacuum does not wake up in the middle of a measurement after a bulk load."""
+    """Statistics and visibility maps as autovacuum would leave them after a bulk load (this
+    machine's PostgreSQL runs without it), and nothing left for it to do mid-measurement
+    where it runs."""
     from django.db import connection
 
     with connection.cursor() as cursor:

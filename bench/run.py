@@ -71,6 +71,7 @@ def ledger(results: dict) -> None:
             key_file=str(files[f"{label}_keys"]),
         )
     prepare("floor_tables", users=FLOOR_USERS)
+    prepare("holds_history", per_account=10)
     prepare("vacuum_analyze")
 
     def tokens(label: str, method: str = "POST") -> dict:
@@ -103,7 +104,7 @@ def ledger(results: dict) -> None:
                 script=target.script,
                 env=target.env,
             )
-    # After the load: its dead rows vacuumed first, so that autovacuum does not run into it.
+    # After the load: its dead rows vacuumed and its tables analyzed first.
     prepare("vacuum_analyze")
     results["hold_and_capture_vs_consume"] = measure("hold_capture_vs_consume")
     results["ledger_check_after_load"] = prepare("ledger_invariant")
