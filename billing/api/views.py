@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import selectors, services
+from billing.api.bodies import checkout_body
 from billing.api.serializers import (
     CheckoutRequestSerializer,
     CheckoutResponseSerializer,
@@ -71,15 +72,12 @@ class CheckoutView(APIView):
             idempotency_key=f"checkout:{key}" if key else "",
         )
         pay_url = reverse("billing:invoice-pay", args=[result.invoice.pk])
-        body = {
-            "subscription": result.subscription,
-            "invoice": result.invoice,
-            "purchases": result.purchases,
-            "add_ons": result.add_ons,
-            "message": CHECKOUT_MESSAGE,
-            "next_step": {"action": "pay", "method": "POST", "url": pay_url},
-        }
-        return Response(CheckoutResponseSerializer(body).data, status=status.HTTP_201_CREATED)
+        body = checkout_body(
+            result,
+            message=CHECKOUT_MESSAGE,
+            next_step={"action": "pay", "method": "POST", "url": pay_url},
+        )
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class InvoiceListView(APIView):

@@ -36,6 +36,8 @@ class CheckoutResult:
     subscription: Subscription | None
     purchases: list[TokenBundlePurchase] = field(default_factory=list)
     add_ons: list[AddOnSubscription] = field(default_factory=list)
+    # The invoice's line items in their order, so that the answer needs no read of its own.
+    lines: list[InvoiceLineItem] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def checkout_of(invoice: Invoice) -> CheckoutResult:
         subscription=invoice.subscriptions.order_by("created_at").first(),
         purchases=list(invoice.token_purchases.order_by("created_at", "id")),
         add_ons=list(invoice.add_on_subscriptions.order_by("created_at", "id")),
+        lines=list(invoice.line_items.order_by("position")),
     )
 
 
@@ -211,10 +214,10 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
         total=total,
         idempotency_key=idempotency_key,
     )
-    for purchase in purchases:
-        purchase.invoice = invoice
+    for row in (*purchases, *lines):
+        row.invoice = invoice
     events_emit([notices.invoice_created(invoice)])
-    return CheckoutResult(invoice, subscription, purchases, add_ons)
+    return CheckoutResult(invoice, subscription, purchases, add_ons, lines)
 
 
 def _lines(cart: _Cart, invoice_id: UUID) -> list[InvoiceLineItem]:

@@ -53,7 +53,7 @@ def test_checkout_of_60_items_stays_within_its_budget(django_assert_max_num_quer
     body = cart(1, 30, 29)
     client = client_for(UserFactory())
 
-    with django_assert_max_num_queries(15):
+    with django_assert_max_num_queries(14):
         response = client.post("/api/v1/user/checkout", body, format="json")
 
     assert response.status_code == 201
@@ -87,7 +87,7 @@ def test_checkout_with_an_idempotency_key_costs_its_transaction_and_record(
     body = cart(1, 30, 29)
     client = client_for(UserFactory())
 
-    with django_assert_max_num_queries(18):
+    with django_assert_max_num_queries(17):
         response = client.post(
             "/api/v1/user/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="cart"
         )

@@ -91,7 +91,7 @@ class MoneyField(serializers.DecimalField):
 
     def to_representation(self, value: Any) -> str:
         amount, places = value
-        return str(Decimal(amount).quantize(Decimal(1).scaleb(-places)))
+        return money_text(amount, places)
 
 
 class TextField(serializers.CharField):
@@ -139,3 +139,8 @@ def api_time(moment: datetime | None) -> str | None:
     """A time as the API writes it (DATETIME_FORMAT: UTC, seconds), for bodies built as plain
     dicts on hot paths."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def money_text(amount: Decimal, places: int) -> str:
+    """An amount as the API writes it: a string with its currency's places (MoneyField)."""
+    return str(Decimal(amount).quantize(Decimal(1).scaleb(-places)))
