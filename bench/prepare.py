@@ -201,6 +201,22 @@ def checkout_catalog(*, bundles: int = 1) -> dict:
     return {"body": json.dumps({"token_bundle_ids": [str(bundle) for bundle in chosen]})}
 
 
+def checkout_history(*, per_user: int) -> dict:
+    """`per_user` pending checkouts of one bundle for every user, through the service, so
+    that checkout is measured over billing tables of some size, analyzed, as autovacuum
+    keeps them (analyzed empty, each invoice's foreign keys are checked by sequential scans
+    that a server's connections keep while the load adds invoices)."""
+    from accounts.models import User
+    from billing.services import checkout_create
+
+    bundle = TokenBundle.objects.order_by("sort_order").values_list("id", flat=True).first()
+    users = list(User.objects.values_list("id", flat=True))
+    for user_id in users:
+        for _ in range(per_user):
+            checkout_create(user_id=user_id, plan_id=None, token_bundle_ids=[bundle], add_on_ids=[])
+    return {"checkouts": per_user * len(users)}
+
+
 def signed_captures(*, invoices: int, requests_file: str, secret: str) -> dict:
     """`invoices` pending invoices (checkouts of one bundle by 100 users) and, per invoice, a
     signed capture delivery written to `requests_file` as "<body>\\t<signature header>"."""
