@@ -106,6 +106,11 @@ class FakeStripe:
         session = self.sessions[session_id]
         session.update(status="complete", payment_status="paid")
         session["payment_intent"] = session["payment_intent"] or f"pi_test_{next(self._ids)}"
+        self.payment_succeeded(session)
+        return self.event("checkout.session.completed", session)
+
+    def payment_succeeded(self, session: dict) -> None:
+        """The PaymentIntent of a completed session, as Stripe answers it afterwards."""
         self.payment_intents[session["payment_intent"]] = {
             "id": session["payment_intent"],
             "object": "payment_intent",
@@ -114,7 +119,6 @@ class FakeStripe:
             "amount_received": session["amount_total"],
             "currency": session["currency"],
         }
-        return self.event("checkout.session.completed", session)
 
     def expire(self, session_id: str) -> dict:
         self.sessions[session_id]["status"] = "expired"
