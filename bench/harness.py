@@ -178,6 +178,7 @@ def wrk(
         "requests_per_second": round(requests_per_second, 1),
         **percentiles,
         "non_2xx": int(errors.group(1)) if errors else 0,
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
         "connections": connections,
     }
 
@@ -195,13 +196,15 @@ class Target:
 def compared(project: Target, reference: Target, *, connections: int) -> tuple:
     """An endpoint and its reference (the floor, or another endpoint), warmed up, then
     measured A-B-B-A and averaged per side, so neither profits from running second (warm
-    caches) or suffers from a checkpoint."""
-    for warm_up in (project, reference):
-        _wrk_target(warm_up, connections, duration="3s")
+    caches) or suffers from a checkpoint. Each side's `requests` counts every request sent
+    to it, the warm-up's too."""
+    warm_ups = [_wrk_target(side, connections, duration="3s") for side in (project, reference)]
     runs: list[list[dict]] = [[], []]
     for side in (0, 1, 1, 0):
         runs[side].append(_wrk_target((project, reference)[side], connections))
     endpoint, floor_figures = _average(runs[0]), _average(runs[1])
+    for figures, warm_up in zip((endpoint, floor_figures), warm_ups, strict=True):
+        figures["requests"] += warm_up["requests"]
     ratio = round(endpoint["requests_per_second"] / floor_figures["requests_per_second"], 2)
     return endpoint, floor_figures, {"ratio": ratio}
 
@@ -221,7 +224,8 @@ def _average(measurements: list[dict]) -> dict:
     averaged = {}
     for key in measurements[0]:
         values = [measurement[key] for measurement in measurements]
-        averaged[key] = sum(values) if key == "non_2xx" else round(sum(values) / len(values), 1)
+        counted = key in ("non_2xx", "requests")
+        averaged[key] = sum(values) if counted else round(sum(values) / len(values), 1)
     return averaged
 
 

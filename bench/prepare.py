@@ -185,6 +185,14 @@ def audited_history(*, entries: int, drift: bool = False) -> dict:
     return {"user": user.email, "entries": entries, "drift": drift}
 
 
+def idempotency_records() -> dict:
+    """How many answers are stored: a request with a new Idempotency-Key adds one, a replay
+    none."""
+    from common.models import IdempotencyRecord
+
+    return {"records": IdempotencyRecord.objects.count()}
+
+
 def ledger_invariant() -> dict:
     from tokens.selectors import ledger_check
 

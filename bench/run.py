@@ -81,6 +81,7 @@ def ledger(results: dict) -> None:
     consume = Target("/api/v1/user/tokens/consume", env=tokens("50"))
     usage = Target("/api/v1/users/{user}/usage", env=tokens("50_keys"))
     debit = Target("/debit", FLOOR)
+    records = prepare("idempotency_records")["records"]
     with server(), floor():
         _compare(results, "balance", balance, Target("/balance", FLOOR, env=GET))
         _compare(results, "consume", consume, debit)
@@ -104,6 +105,20 @@ def ledger(results: dict) -> None:
                 script=target.script,
                 env=target.env,
             )
+    _fresh_answers(
+        results,
+        records,
+        [
+            "consume",
+            "usage_by_key",
+            "usage_by_key_vs_consume_1000_users",
+            "usage_by_key_vs_consume_1000_users_reference",
+            "consume_50_lots_vs_1_lot",
+            "consume_50_lots_vs_1_lot_reference",
+            "consume_8_connections",
+            "usage_8_connections",
+        ],
+    )
     # After the load: its dead rows vacuumed and its tables analyzed first.
     prepare("vacuum_analyze")
     results["hold_and_capture_vs_consume"] = measure("hold_capture_vs_consume")
@@ -121,6 +136,7 @@ def checkout(results: dict) -> None:
     prepare("floor_tables", users=FLOOR_USERS)
     prepare("vacuum_analyze")
     env = {"BENCH_TOKENS": str(tokens), "BENCH_BODY": body}
+    records = prepare("idempotency_records")["records"]
     with server(), floor():
         _compare(
             results,
@@ -128,6 +144,19 @@ def checkout(results: dict) -> None:
             Target("/api/v1/user/checkout", env=env),
             Target("/debit", FLOOR),
         )
+    _fresh_answers(results, records, ["checkout_1_bundle"])
+
+
+def _fresh_answers(results: dict, records_before: int, keyed: list[str]) -> None:
+    """Checks that the keyed POSTs of `keyed` did new work: each new Idempotency-Key stores
+    one answer, a replay none (a measure of replays would flatter or wrong the project)."""
+    sent = sum(results[name]["requests"] for name in keyed)
+    stored = prepare("idempotency_records")["records"] - records_before
+    share = round(stored / sent, 3)
+    results[f"{keyed[0]}_fresh_answers"] = {"keyed_requests": sent, "answers_stored": stored}
+    print(f"fresh answers: {stored} stored for {sent} keyed requests ({share:.1%})", flush=True)
+    if share < 0.99:
+        print("WARNING: some keyed requests were replays; their figures are not fresh work")
 
 
 def _compare(results: dict, name: str, project: Target, reference: Target) -> None:

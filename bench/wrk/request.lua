@@ -9,8 +9,18 @@ local method = os.getenv("BENCH_METHOD") or "POST"
 local body = os.getenv("BENCH_BODY") or '{"amount": 1}'
 local path = os.getenv("BENCH_PATH")
 
+-- Each thread's keys start with 12 random bytes of its own, so that no run repeats another
+-- run's keys (LuaJIT's unseeded math.random gave every run the same ids and callers: a run
+-- after the first was mostly replays of the one before).
+local function random_hex(bytes)
+  local source = assert(io.open("/dev/urandom", "rb"))
+  local data = source:read(bytes)
+  source:close()
+  return (data:gsub(".", function(byte) return string.format("%02x", byte:byte()) end))
+end
+
 function setup(thread)
-  thread:set("id", tostring(math.random(1, 1e9)))
+  thread:set("id", random_hex(12))
 end
 
 function init(args)
@@ -22,7 +32,7 @@ function init(args)
     end
   end
   prefix = id
-  math.randomseed(tonumber(prefix))
+  math.randomseed(tonumber(string.sub(prefix, 1, 8), 16))
 end
 
 function request()
