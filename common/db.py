@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TypeVar
 
 from django.db import OperationalError, connection, models, transaction
@@ -101,6 +102,43 @@ def aware_time(value: object) -> datetime | None:
         return None
     moment = value if isinstance(value, datetime) else parse_datetime(str(value))
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def inserted(instances: Sequence[M]) -> list[M]:
+    """New instances of one model written as `bulk_create` writes them (each field's
+    `pre_save`, so `auto_now_add` is stamped, then its database value), in one INSERT per
+    batch the backend allows, for a fraction of `bulk_create`'s Python: its statement is
+    built once per model and row count. For models whose primary key is made in Python and
+    that have no database defaults to read back; it sends no signals, as `bulk_create`."""
+    if not instances:
+        return []
+    model = type(instances[0])
+    fields = model._meta.concrete_fields
+    batch = connection.ops.bulk_batch_size(fields, instances) or len(instances)
+    with connection.cursor() as cursor:
+        for start in range(0, len(instances), batch):
+            rows = instances[start : start + batch]
+            values = [
+                field.get_db_prep_save(field.pre_save(instance, True), connection)
+                for instance in rows
+                for field in fields
+            ]
+            cursor.execute(_insert_sql(model, len(rows)), values)
+    for instance in instances:
+        instance._state.adding = False
+        instance._state.db = connection.alias
+    return list(instances)
+
+
+@lru_cache(maxsize=256)
+def _insert_sql(model: type[models.Model], rows: int) -> str:
+    quote = connection.ops.quote_name
+    fields = model._meta.concrete_fields
+    columns = ", ".join(quote(field.column) for field in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    table = quote(model._meta.db_table)
+    # Names come from the model and values are parameters.
+    return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)}"  # noqa: S608
 
 
 def loaded(model: type[M], values: dict[str, object]) -> M:

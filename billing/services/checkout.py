@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.utils import timezone
 
 from billing.models import (
@@ -23,6 +23,7 @@ from billing.selectors import subscription_active
 from billing.services import notices
 from billing.services.numbers import invoice_number_next
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
+from common.db import atomic_step, in_all_or_nothing, inserted
 from common.errors import Invalid
 from events.services import events_emit
 
@@ -70,10 +71,12 @@ def checkout_create(
     """
     cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
     try:
-        with transaction.atomic():
+        with atomic_step():
             return _write(user_id, cart, idempotency_key)
     except IntegrityError:
-        if not idempotency_key:
+        # Inside all_or_nothing() the failure broke the caller's transaction: the caller
+        # answers from what the first checkout committed.
+        if not idempotency_key or in_all_or_nothing():
             raise
         first = Invoice.objects.filter(user_id=user_id, idempotency_key=idempotency_key)
         if not first.exists():
@@ -149,7 +152,9 @@ def _active(
         return {}
     found = {
         item.id: item
-        for item in model.objects.select_related("currency").filter(pk__in=set(ids), is_active=True)
+        for item in model.objects.select_related("currency")
+        .filter(pk__in=set(ids), is_active=True)
+        .order_by()
     }
     missing = [item_id for item_id in dict.fromkeys(ids) if item_id not in found]
     if missing:
@@ -166,53 +171,64 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
     invoice number last: its row lock serializes checkouts, so it is held only for the
     invoice's own INSERT."""
     invoice_id = uuid.uuid4()
-    lines = _lines(cart, invoice_id)
-    InvoiceLineItem.objects.bulk_create(lines)
+    lines = inserted(_lines(cart, invoice_id))
     subscription = None
     if cart.plan:
-        subscription = Subscription.objects.create(
-            user_id=user_id,
-            plan=cart.plan,
-            invoice_id=invoice_id,
-            plan_name=cart.plan.name,
-            billing_period=cart.plan.billing_period,
-            price=cart.plan.price,
-            included_tokens=cart.plan.included_tokens,
-            usage_mode=cart.plan.usage_mode,
+        (subscription,) = inserted(
+            [
+                Subscription(
+                    user_id=user_id,
+                    plan=cart.plan,
+                    invoice_id=invoice_id,
+                    plan_name=cart.plan.name,
+                    billing_period=cart.plan.billing_period,
+                    price=cart.plan.price,
+                    included_tokens=cart.plan.included_tokens,
+                    usage_mode=cart.plan.usage_mode,
+                )
+            ]
         )
-    purchases = TokenBundlePurchase.objects.bulk_create(
-        TokenBundlePurchase(
-            user_id=user_id,
-            bundle=bundle,
-            invoice_id=invoice_id,
-            name=bundle.name,
-            tokens=bundle.token_amount,
-            tokens_expire_after_days=bundle.expires_after_days,
-            unit_price=bundle.price,
-        )
-        for bundle in cart.bundles
+    purchases = inserted(
+        [
+            TokenBundlePurchase(
+                user_id=user_id,
+                bundle=bundle,
+                invoice_id=invoice_id,
+                name=bundle.name,
+                tokens=bundle.token_amount,
+                tokens_expire_after_days=bundle.expires_after_days,
+                unit_price=bundle.price,
+            )
+            for bundle in cart.bundles
+        ]
     )
-    add_ons = AddOnSubscription.objects.bulk_create(
-        AddOnSubscription(
-            user_id=user_id,
-            add_on=add_on,
-            subscription=subscription or cart.parent,
-            invoice_id=invoice_id,
-            name=add_on.name,
-            billing_period=add_on.billing_period,
-            unit_price=add_on.price,
-        )
-        for add_on in cart.add_ons
+    add_ons = inserted(
+        [
+            AddOnSubscription(
+                user_id=user_id,
+                add_on=add_on,
+                subscription=subscription or cart.parent,
+                invoice_id=invoice_id,
+                name=add_on.name,
+                billing_period=add_on.billing_period,
+                unit_price=add_on.price,
+            )
+            for add_on in cart.add_ons
+        ]
     )
     total = sum((line.total_price for line in lines), Decimal(0))
-    invoice = Invoice.objects.create(
-        id=invoice_id,
-        number=invoice_number_next(year=timezone.now().year),
-        user_id=user_id,
-        currency=cart.currency,
-        subtotal=total,
-        total=total,
-        idempotency_key=idempotency_key,
+    (invoice,) = inserted(
+        [
+            Invoice(
+                id=invoice_id,
+                number=invoice_number_next(year=timezone.now().year),
+                user_id=user_id,
+                currency=cart.currency,
+                subtotal=total,
+                total=total,
+                idempotency_key=idempotency_key,
+            )
+        ]
     )
     for row in (*purchases, *lines):
         row.invoice = invoice

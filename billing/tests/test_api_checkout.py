@@ -108,6 +108,22 @@ def test_a_bundle_only_checkout(user_client, catalog):
     assert response.json()["add_ons"] == []
 
 
+def test_a_checkout_of_100_bundles_writes_every_purchase(user_client, user, catalog):
+    """More rows than SQLite takes parameters for in one statement (999: 76 purchases)."""
+    response = user_client.post(CHECKOUT, {"token_bundle_ids": ids(catalog["big"]) * 100})
+
+    assert response.status_code == 201
+    invoice = Invoice.objects.get(user=user)
+    assert invoice.total == Decimal("500.00")
+    assert [(line.quantity, line.total_price) for line in invoice.line_items.all()] == [
+        (100, Decimal("500.00"))
+    ]
+    purchases = TokenBundlePurchase.objects.filter(invoice=invoice)
+    assert purchases.count() == 100
+    assert not purchases.filter(created_at__isnull=True).exists()
+    assert len(response.json()["token_bundles"]) == 100
+
+
 def test_checkout_needs_authentication(api_client, catalog):
     before = database_state()
 

@@ -11,6 +11,7 @@ from billing.models import Invoice
 from billing.tests.helpers import checkout, deliver, payment_body
 from catalog.tests.factories import TokenBundleFactory
 from common.errors import InvalidState
+from common.models import IdempotencyRecord
 from common.tests.concurrency import run_together
 from conftest import client_for
 from tokens.models import TokenAccount, TokenTransaction
@@ -105,6 +106,26 @@ def test_the_same_checkout_key_from_10_workers_makes_one_invoice(bundle):
 
     assert {result.invoice.pk for result in results} == {results[0].invoice.pk}
     assert Invoice.objects.filter(user=user).count() == 1
+
+
+def test_the_same_checkout_request_from_10_workers_answers_one_invoice(bundle):
+    user = UserFactory()
+    clients = [client_for(user) for _ in range(10)]
+    body = {"token_bundle_ids": [str(bundle.pk)]}
+
+    def order(client):
+        return lambda: client.post(
+            "/api/v1/user/checkout", body, format="json", HTTP_IDEMPOTENCY_KEY="double-click"
+        )
+
+    responses = run_together([order(client) for client in clients], workers=10)
+
+    assert {response.status_code for response in responses} <= {201, 409}
+    created = [response.json() for response in responses if response.status_code == 201]
+    assert created
+    assert all(answer == created[0] for answer in created)
+    assert Invoice.objects.filter(user=user).count() == 1
+    assert IdempotencyRecord.objects.filter(user=user).count() == 1
 
 
 def test_concurrent_refunds_refund_at_most_once(bundle):
