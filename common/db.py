@@ -108,14 +108,22 @@ def inserted(instances: Sequence[M]) -> list[M]:
     """New instances of one model written as `bulk_create` writes them (each field's
     `pre_save`, so `auto_now_add` is stamped, then its database value), in one INSERT per
     batch the backend allows, for a fraction of `bulk_create`'s Python: its statement is
-    built once per model and row count. For models whose primary key is made in Python and
-    that have no database defaults to read back; it sends no signals, as `bulk_create`."""
+    built once per model and row count.
+
+    Only for what it can write faithfully: a primary key made in Python, no value the
+    database makes (generated columns, database defaults read back) and no parent table;
+    anything else raises ValueError. Like `bulk_create`, it sends no `pre_save`/`post_save`
+    (the `create()` calls it replaced in checkout did; no receiver listens there).
+    """
     if not instances:
         return []
     model = type(instances[0])
-    fields = model._meta.concrete_fields
+    fields = _insertable_fields(model)
+    if any(type(instance) is not model or instance.pk is None for instance in instances):
+        raise ValueError(f"inserted() needs {model.__name__} instances with their keys set.")
     batch = connection.ops.bulk_batch_size(fields, instances) or len(instances)
-    with connection.cursor() as cursor:
+    several_statements = batch < len(instances)
+    with atomic_if_needed() if several_statements else nullcontext(), connection.cursor() as cursor:
         for start in range(0, len(instances), batch):
             rows = instances[start : start + batch]
             values = [
@@ -130,10 +138,23 @@ def inserted(instances: Sequence[M]) -> list[M]:
     return list(instances)
 
 
+@lru_cache(maxsize=64)
+def _insertable_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
+    """The model's columns, once it is known that `inserted` can write them all."""
+    made_by_database = [
+        field.name for field in model._meta.concrete_fields if field.generated or field.db_returning
+    ]
+    if made_by_database:
+        raise ValueError(f"inserted() cannot read back {', '.join(made_by_database)}.")
+    if model._meta.parents:
+        raise ValueError(f"inserted() cannot write {model.__name__}'s parent table.")
+    return tuple(model._meta.concrete_fields)
+
+
 @lru_cache(maxsize=256)
 def _insert_sql(model: type[models.Model], rows: int) -> str:
     quote = connection.ops.quote_name
-    fields = model._meta.concrete_fields
+    fields = _insertable_fields(model)
     columns = ", ".join(quote(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     table = quote(model._meta.db_table)
