@@ -2,11 +2,14 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
 from billing.tests.helpers import capture, checkout
 from catalog.models import BillingPeriod
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.db import all_or_nothing
 from common.tests.helpers import database_state
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -109,18 +112,24 @@ def test_a_bundle_only_checkout(user_client, catalog):
 
 
 def test_a_checkout_of_100_bundles_writes_every_purchase(user_client, user, catalog):
-    """More rows than SQLite takes parameters for in one statement (999: 76 purchases)."""
-    response = user_client.post(CHECKOUT, {"token_bundle_ids": ids(catalog["big"]) * 100})
+    """More rows than Django lets SQLite take in one statement (999 parameters: 76 purchases),
+    so there the purchases take two statements, and every row still lands."""
+    with CaptureQueriesContext(connection) as queries:
+        response = user_client.post(CHECKOUT, {"token_bundle_ids": ids(catalog["big"]) * 100})
 
     assert response.status_code == 201
+    purchase_inserts = [
+        query
+        for query in queries
+        if query["sql"].startswith('INSERT INTO "billing_tokenbundlepurchase"')
+    ]
+    assert len(purchase_inserts) == (2 if connection.vendor == "sqlite" else 1)
     invoice = Invoice.objects.get(user=user)
     assert invoice.total == Decimal("500.00")
     assert [(line.quantity, line.total_price) for line in invoice.line_items.all()] == [
         (100, Decimal("500.00"))
     ]
-    purchases = TokenBundlePurchase.objects.filter(invoice=invoice)
-    assert purchases.count() == 100
-    assert not purchases.filter(created_at__isnull=True).exists()
+    assert TokenBundlePurchase.objects.filter(invoice=invoice, status="pending").count() == 100
     assert len(response.json()["token_bundles"]) == 100
 
 
@@ -240,6 +249,17 @@ def test_the_service_replays_a_key_without_the_api_record(user, catalog):
 
     assert again.invoice.pk == first.invoice.pk
     assert [p.pk for p in again.purchases] == [p.pk for p in first.purchases]
+    assert Invoice.objects.count() == 1
+
+
+def test_inside_all_or_nothing_a_used_key_is_left_to_the_caller(user, catalog):
+    """There the duplicate broke the transaction (PostgreSQL) or the caller must not go on as
+    if it were new work (SQLite): the error reaches the caller, which answers from its record."""
+    checkout(user, bundles=[catalog["big"]], key="svc")
+
+    with pytest.raises(IntegrityError), all_or_nothing():
+        checkout(user, bundles=[catalog["big"]], key="svc")
+
     assert Invoice.objects.count() == 1
 
 

@@ -94,6 +94,23 @@ def test_a_key_whose_record_is_past_retention_is_answered_by_the_ledger_s_own_ke
     assert again.json()["balance"] == 95
 
 
+@pytest.mark.sqlite
+def test_a_checkout_key_whose_record_is_past_retention_answers_the_same_invoice(user):
+    """The record is stale but not purged: the key's first run breaks on the invoice's own
+    key, and the run with savepoints answers the first checkout and records it afresh."""
+    body = {"token_bundle_ids": [str(TokenBundleFactory().pk)]}
+    client = client_for(user)
+    first = client.post("/api/v1/user/checkout", body, HTTP_IDEMPOTENCY_KEY="cart")
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
+
+    again = client.post("/api/v1/user/checkout", body, HTTP_IDEMPOTENCY_KEY="cart")
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert Invoice.objects.filter(user=user).count() == 1
+    (stored,) = IdempotencyRecord.objects.filter(user=user)
+    assert stored.created_at > timezone.now() - timedelta(minutes=1)
+
+
 # Retention with time that really passes (time_machine), through the API and the real purge.
 
 DAY_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
