@@ -168,7 +168,7 @@ def wrk(
         command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True
     )
     output = result.stdout
-    requests_per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    requests_per_second = float(_wrk_figure(r"Requests/sec:\s+([\d.]+)", output))
     percentiles = {
         f"p{p}_ms": round(float(value) * UNITS_MS[unit], 2)
         for p, value, unit in LATENCY.findall(output)
@@ -178,9 +178,16 @@ def wrk(
         "requests_per_second": round(requests_per_second, 1),
         **percentiles,
         "non_2xx": int(errors.group(1)) if errors else 0,
-        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "requests": int(_wrk_figure(r"(\d+) requests in", output)),
         "connections": connections,
     }
+
+
+def _wrk_figure(pattern: str, output: str) -> str:
+    found = re.search(pattern, output)
+    if found is None:
+        raise RuntimeError(f"wrk's report has no {pattern!r}:\n{output}")
+    return found.group(1)
 
 
 @dataclass(frozen=True)
