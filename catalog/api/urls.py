@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from catalog.api import views
 
@@ -14,22 +14,23 @@ STAFF_VIEWSETS = {
     "plans": views.PlanStaffViewSet,
 }
 
-urlpatterns = [
-    path("token-bundles", views.TokenBundleListView.as_view(), name="token-bundles"),
-    path("add-ons", views.AddOnListView.as_view(), name="add-ons"),
-    path("plans", views.PlanListView.as_view(), name="plans"),
-]
+staff: list = []
 for prefix, viewset in STAFF_VIEWSETS.items():
-    urlpatterns += [
-        path(f"admin/{prefix}", viewset.as_view(COLLECTION), name=f"staff-{prefix}"),
+    staff += [
+        path(prefix, viewset.as_view(COLLECTION), name=f"staff-{prefix}"),
+        path(f"{prefix}/<uuid:pk>", viewset.as_view(MEMBER), name=f"staff-{prefix}-detail"),
         path(
-            f"admin/{prefix}/<uuid:pk>",
-            viewset.as_view(MEMBER),
-            name=f"staff-{prefix}-detail",
-        ),
-        path(
-            f"admin/{prefix}/<uuid:pk>/toggle-active",
+            f"{prefix}/<uuid:pk>/toggle-active",
             viewset.as_view(TOGGLE),
             name=f"staff-{prefix}-toggle-active",
         ),
     ]
+
+# The staff's routes behind one prefix: every API request that is not the catalog's passes
+# these by one comparison.
+urlpatterns = [
+    path("token-bundles", views.TokenBundleListView.as_view(), name="token-bundles"),
+    path("add-ons", views.AddOnListView.as_view(), name="add-ons"),
+    path("plans", views.PlanListView.as_view(), name="plans"),
+    path("admin/", include(staff)),
+]

@@ -6,7 +6,11 @@ app_name = "tokens"
 
 USER = "users/<uuid:user_id>"
 
+# The hot paths first: Django tries the patterns in order on every request.
 urlpatterns = [
+    path("user/tokens/balance", views.BalanceView.as_view(), name="balance"),
+    path("user/tokens/consume", views.ConsumeView.as_view(), name="consume"),
+    path(f"{USER}/usage", views.ServiceUsageView.as_view(), name="service-usage"),
     path("user/alerts", views.AlertsView.as_view(), name="alerts"),
     path("user/usage", views.UsageView.as_view(), name="usage"),
     path("user/usage/<uuid:pk>", views.UsageDetailView.as_view(), name="usage-detail"),
@@ -14,7 +18,6 @@ urlpatterns = [
     path("user/holds/<uuid:pk>", views.HoldView.as_view(), name="hold"),
     path("user/holds/<uuid:pk>/capture", views.HoldCaptureView.as_view(), name="hold-capture"),
     path("user/holds/<uuid:pk>/release", views.HoldReleaseView.as_view(), name="hold-release"),
-    path(f"{USER}/usage", views.ServiceUsageView.as_view(), name="service-usage"),
     path(
         f"{USER}/usage/<uuid:pk>/refund",
         views.ServiceUsageRefundView.as_view(),
@@ -32,11 +35,9 @@ urlpatterns = [
         views.ServiceHoldReleaseView.as_view(),
         name="service-hold-release",
     ),
-    path("user/tokens/balance", views.BalanceView.as_view(), name="balance"),
     path("user/tokens/transactions", views.HistoryView.as_view(), name="transactions"),
     path("user/tokens/transactions/<uuid:pk>", views.EntryView.as_view(), name="transaction"),
     path("user/tokens/lots", views.LotListView.as_view(), name="lots"),
-    path("user/tokens/consume", views.ConsumeView.as_view(), name="consume"),
     path(
         "admin/users/<uuid:user_id>/tokens/adjust",
         views.StaffAdjustView.as_view(),
