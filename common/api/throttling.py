@@ -76,7 +76,14 @@ class AnonThrottle(AnonRateThrottle, FixedWindowRateThrottle):
 
 
 class UserThrottle(UserRateThrottle, FixedWindowRateThrottle):
-    """THROTTLE_USER, per signed-in user."""
+    """THROTTLE_USER, per signed-in user. DRF's own also counts an anonymous client, by
+    address, beside AnonThrottle: a second cache round trip on every anonymous request (the
+    public listing, say) for a limit THROTTLE_ANON already sets."""
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return super().get_cache_key(request, view)
 
 
 class AuthThrottle(ScopedRateThrottle, FixedWindowRateThrottle):

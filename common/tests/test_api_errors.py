@@ -147,6 +147,29 @@ def test_throttled_requests_get_429_with_retry_after(api_client, monkeypatch):
     assert int(response["Retry-After"]) > 0
 
 
+def test_an_anonymous_client_is_counted_at_the_anonymous_rate_alone(api_client, monkeypatch):
+    """THROTTLE_USER is per signed-in user (README): it does not also count an address."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "anon", "3/minute")
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "user", "1/minute")
+
+    statuses = [api_client.get("/api/v1/plans").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_a_signed_in_user_is_counted_at_the_user_rate(user_client, monkeypatch):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "anon", "1/minute")
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "user", "2/minute")
+
+    statuses = [user_client.get("/api/v1/user/tokens/balance").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 429]
+
+
 def test_health_reports_database_ok(api_client):
     response = api_client.get("/health")
 
