@@ -8,11 +8,13 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -119,29 +121,46 @@ def floor():
 
 @contextmanager
 def running(command: list[str], base: str, cwd: Path = ROOT, **extra: str):
-    process = subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=environment(**extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    probe = "/hello" if base == FLOOR else "/health"
+    """The server's output goes to a file, not a pipe: a pipe nobody reads fills up after
+    64 KiB of warnings and then blocks the workers that write to it."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=environment(**extra),
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+        try:
+            _wait_until_up(process, f"{base}{'/hello' if base == FLOOR else '/health'}", log)
+            yield
+        finally:
+            _stop(process)
+
+
+def _wait_until_up(process: subprocess.Popen, probe: str, log: IO[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(probe, timeout=2)  # noqa: S310
+            return
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                sys.exit(f"{process.args[0]} did not start:\n{log.read().decode()}")
+            time.sleep(0.5)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, and SIGKILL for whatever outlives gunicorn's graceful timeout (30 s)."""
+    os.killpg(process.pid, signal.SIGTERM)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}{probe}", timeout=2)  # noqa: S310
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"{command[0]} did not start:\n{process.stderr.read().decode()}")
-                time.sleep(0.5)
-        yield
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        process.wait(timeout=45)
+    except subprocess.TimeoutExpired:
+        print(f"WARNING: {process.args[0]} outlived SIGTERM by 45 s; killed", flush=True)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
 
 LATENCY = re.compile(r"^\s+(50|75|90|99)(?:\.\d+)?%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django.core.management import call_command
@@ -25,6 +26,15 @@ def catalog(*, bundles: int) -> dict:
         for index in range(missing)
     )
     return {"active_bundles": TokenBundle.objects.filter(is_active=True).count()}
+
+
+def _lasting_access_token(token_class: type, user: object) -> str:
+    """An access token good for a whole `make bench` run. The service's own last 5 minutes,
+    which a slow day's ledger scenario outlasts: its last runs were answered 401 (on
+    20261205T163651Z, almost every request at 8 connections)."""
+    token = token_class.for_user(user)
+    token.set_exp(lifetime=timedelta(hours=3))
+    return str(token)
 
 
 def ledger_users(
@@ -57,7 +67,7 @@ def ledger_users(
             )
     if tokens_file:
         with open(tokens_file, "w") as out:
-            out.writelines(f"{AccessToken.for_user(user)}\n" for user in created)
+            out.writelines(f"{_lasting_access_token(AccessToken, user)}\n" for user in created)
     if key_file:
         secret = api_key_create(name=f"bench {start}", actor_id=None).secret
         with open(key_file, "w") as out:
@@ -85,7 +95,6 @@ def holds_history(*, per_account: int) -> dict:
     table gets sequential scans for its key lookups, and the measure's own session keeps
     those plans while it adds thousands of holds (this machine's PostgreSQL runs without
     autovacuum, whose analyze would plan them again)."""
-    from datetime import timedelta
 
     from django.utils import timezone
 
@@ -286,7 +295,6 @@ def stale_invoices(*, invoices: int, sessions_file: str) -> dict:
     72 h expiry). The sessions Stripe would answer are written to `sessions_file` (JSON)."""
     import json
     import uuid
-    from datetime import timedelta
 
     from django.utils import timezone
 

@@ -294,6 +294,9 @@ def main() -> None:
             )
         else:
             print(f"{name:<44}{json.dumps(figures)}")
+    refused = [name for name, figures in results.items() if figures.get("non_2xx")]
+    if refused:
+        print(f"\nWARNING: answers other than 2xx in {', '.join(refused)}: not the path measured")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = BENCH / "results" / f"{stamp}.json"
     out.parent.mkdir(exist_ok=True)
