@@ -28,11 +28,13 @@ def catalog(*, bundles: int) -> dict:
     return {"active_bundles": TokenBundle.objects.filter(is_active=True).count()}
 
 
-def _lasting_access_token(token_class: type, user: object) -> str:
+def _lasting_access_token(user: object) -> str:
     """An access token good for a whole `make bench` run. The service's own last 5 minutes,
     which a slow day's ledger scenario outlasts: its last runs were answered 401 (on
     20261205T163651Z, almost every request at 8 connections)."""
-    token = token_class.for_user(user)
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    token = AccessToken.for_user(user)
     token.set_exp(lifetime=timedelta(hours=3))
     return str(token)
 
@@ -45,7 +47,6 @@ def ledger_users(
     Their access tokens go to `tokens_file`, one per line; with `key_file`, a new service key
     and each user's id go there, "<secret> <user id>" per line."""
     from django.contrib.auth.hashers import make_password
-    from rest_framework_simplejwt.tokens import AccessToken
 
     from accounts.models import User
     from accounts.services import api_key_create
@@ -67,7 +68,7 @@ def ledger_users(
             )
     if tokens_file:
         with open(tokens_file, "w") as out:
-            out.writelines(f"{_lasting_access_token(AccessToken, user)}\n" for user in created)
+            out.writelines(f"{_lasting_access_token(user)}\n" for user in created)
     if key_file:
         secret = api_key_create(name=f"bench {start}", actor_id=None).secret
         with open(key_file, "w") as out:

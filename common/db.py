@@ -142,11 +142,13 @@ def inserted(instances: Sequence[M]) -> list[M]:
 def _insertable_fields(model: type[models.Model]) -> tuple[models.Field, ...]:
     """The model's columns, once it is known that `inserted` can write them all."""
     made_by_database = [
-        field.name for field in model._meta.concrete_fields if field.generated or field.db_returning
+        field.name
+        for field in model._meta.concrete_fields
+        if field.generated or field.db_returning or field.has_db_default()
     ]
     if made_by_database:
         raise ValueError(f"inserted() cannot read back {', '.join(made_by_database)}.")
-    if model._meta.parents:
+    if any(link is not None for link in model._meta.parents.values()):
         raise ValueError(f"inserted() cannot write {model.__name__}'s parent table.")
     return tuple(model._meta.concrete_fields)
 

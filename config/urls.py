@@ -7,8 +7,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from common.views import favicon, health, metrics
 from pages.staff import billing_overview_page
 
-# Each app's API included straight under /api/v1/, the busiest first: every level of
-# include costs the resolver a match object of its own, on every request.
+# Each app's API included straight under /api/v1/: every level of include costs the
+# resolver a match object of its own on every request. The public listing and the ledger
+# come first; the rarely called auth and staff routes pass the others first.
 urlpatterns = [
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("tokens.api.urls")),

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import URLPattern, include, path
 
 from catalog.api import views
 
@@ -14,7 +14,7 @@ STAFF_VIEWSETS = {
     "plans": views.PlanStaffViewSet,
 }
 
-staff: list = []
+staff: list[URLPattern] = []
 for prefix, viewset in STAFF_VIEWSETS.items():
     staff += [
         path(prefix, viewset.as_view(COLLECTION), name=f"staff-{prefix}"),
@@ -26,8 +26,8 @@ for prefix, viewset in STAFF_VIEWSETS.items():
         ),
     ]
 
-# The staff's routes behind one prefix: every API request that is not the catalog's passes
-# these by one comparison.
+# The staff's routes behind one prefix: a request outside admin/ passes them by one
+# comparison.
 urlpatterns = [
     path("token-bundles", views.TokenBundleListView.as_view(), name="token-bundles"),
     path("add-ons", views.AddOnListView.as_view(), name="add-ons"),

@@ -147,7 +147,17 @@ def test_throttled_requests_get_429_with_retry_after(api_client, monkeypatch):
     assert int(response["Retry-After"]) > 0
 
 
-def test_an_anonymous_client_is_counted_at_the_anonymous_rate_alone(api_client, monkeypatch):
+@pytest.fixture
+def one_window(monkeypatch):
+    """Every request in the same calendar minute, so a count cannot restart mid-test."""
+    from common.api.throttling import FixedWindowRateThrottle
+
+    monkeypatch.setattr(FixedWindowRateThrottle, "timer", lambda self: 1_800_000_000.0)
+
+
+def test_an_anonymous_client_is_counted_at_the_anonymous_rate_alone(
+    api_client, monkeypatch, one_window
+):
     """THROTTLE_USER is per signed-in user (README): it does not also count an address."""
     from rest_framework.throttling import SimpleRateThrottle
 
@@ -159,7 +169,7 @@ def test_an_anonymous_client_is_counted_at_the_anonymous_rate_alone(api_client, 
     assert statuses == [200, 200, 200, 429]
 
 
-def test_a_signed_in_user_is_counted_at_the_user_rate(user_client, monkeypatch):
+def test_a_signed_in_user_is_counted_at_the_user_rate(user_client, monkeypatch, one_window):
     from rest_framework.throttling import SimpleRateThrottle
 
     monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "anon", "1/minute")
