@@ -30,8 +30,8 @@ def catalog(*, bundles: int) -> dict:
 
 def _lasting_access_token(user: object) -> str:
     """An access token good for a whole `make bench` run. The service's own last 5 minutes,
-    which a slow day's ledger scenario outlasts: its last runs were answered 401 (on
-    20261205T163651Z, almost every request at 8 connections)."""
+    which a slow day's ledger scenario outlasts: in 20261205T163651Z its 8-connection runs
+    got almost nothing but answers other than 2xx (401s, by every sign)."""
     from rest_framework_simplejwt.tokens import AccessToken
 
     token = AccessToken.for_user(user)
