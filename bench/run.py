@@ -80,10 +80,11 @@ def ledger(results: dict) -> None:
     balance = Target("/api/v1/user/tokens/balance", env=tokens("50", "GET"))
     consume = Target("/api/v1/user/tokens/consume", env=tokens("50"))
     usage = Target("/api/v1/users/{user}/usage", env=tokens("50_keys"))
+    floor_balance = Target("/balance", FLOOR, env=GET)
     debit = Target("/debit", FLOOR)
     records = prepare("idempotency_records")["records"]
     with server(), floor():
-        _compare(results, "balance", balance, Target("/balance", FLOOR, env=GET))
+        _compare(results, "balance", balance, floor_balance)
         _compare(results, "consume", consume, debit)
         _compare(results, "usage_by_key", usage, debit)
         _compare(
@@ -98,10 +99,11 @@ def ledger(results: dict) -> None:
             Target("/api/v1/user/tokens/consume", env=tokens("50_lots")),
             consume,
         )
-        # p99 beside the floor's own at 8 connections, A-B-B-A as above: one 10-second run
-        # gave 25.5 ms where the next gave 21.7 (docs/decisions.md, Speed).
+        # p99 beside the floor's own at 8 connections, A-B-B-A as above: a single 10-second
+        # run gave usage 29.4 ms where eight runs just after gave 17.6 to 20.1 (docs/decisions.md,
+        # Speed).
         for name, target, reference in (
-            ("balance", balance, Target("/balance", FLOOR, env=GET)),
+            ("balance", balance, floor_balance),
             ("consume", consume, debit),
             ("usage", usage, debit),
         ):
