@@ -43,16 +43,13 @@ def _database_route(request):
         name: database.get(name)
         for name in ("PORT", "DISABLE_SERVER_SIDE_CURSORS", "TRANSACTION_POOLING")
     }
-    saved_options = dict(database["OPTIONS"])
     connection.close()
     database.update(
         PORT=str(through["port"]), DISABLE_SERVER_SIDE_CURSORS=True, TRANSACTION_POOLING=True
     )
-    database["OPTIONS"]["prepare_threshold"] = None
     yield
     connection.close()
     database.update(saved)
-    database["OPTIONS"] = saved_options
 
 
 @pytest.fixture(autouse=True)

@@ -198,10 +198,10 @@ else:
         # Behind PgBouncer in transaction pooling, consecutive transactions may run on
         # different server connections: nothing may live in a session. Server-side cursors
         # outlive a transaction when autocommit is on; prepared statements live in a session
-        # too, so none are made (each statement still binds its parameters on the server, in
-        # one unnamed statement, which transaction pooling carries).
+        # too, so common.postgresql makes none there (each statement still binds its
+        # parameters on the server, in one unnamed statement, which transaction pooling
+        # carries).
         _default_database["DISABLE_SERVER_SIDE_CURSORS"] = True
-        _options["prepare_threshold"] = None
 DATABASES = {"default": _default_database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -69,6 +69,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_connection_params(self) -> dict:
         params = super().get_connection_params()
+        if self.settings_dict.get("TRANSACTION_POOLING"):
+            # A prepared statement lives in the server session that prepared it, and the next
+            # transaction may run on another one: "prepared statement does not exist".
+            params["prepare_threshold"] = None
         if self.timeouts and not self.timeouts_per_transaction:
             startup = " ".join(f"-c {name}={value}" for name, value in self.timeouts.items())
             params["options"] = f"{params.get('options', '')} {startup}".strip()
