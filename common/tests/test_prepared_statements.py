@@ -6,18 +6,12 @@ statement. Both through the settings as the environment gives them, in a process
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from common.tests.servers import database_url, the_test_database
+from common.tests.test_settings import manage
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-ROOT = Path(__file__).resolve().parents[2]
 
 # Ten balance reads of a user without an account on one connection, then what that
 # connection's server session holds prepared.
@@ -33,29 +27,28 @@ print(balances, sum("tokens_tokenlot" in statement for statement in prepared))
 """
 
 
-def balance_reads_then_prepared(database: dict, **environment: str) -> str:
-    env = {key: value for key, value in os.environ.items() if key != "DB_TRANSACTION_POOLING"}
-    env.update(DEBUG="1", DATABASE_URL=database_url(**database), **environment)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", BALANCE_READS_THEN_PREPARED],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+def balance_reads_then_prepared(database: dict, *, pooled: bool) -> str:
+    result = manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        BALANCE_READS_THEN_PREPARED,
+        DEBUG="1",
+        DATABASE_URL=database_url(**database),
+        DB_TRANSACTION_POOLING="1" if pooled else "0",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout.strip()
 
 
 def test_straight_to_postgresql_a_statement_run_again_and_again_is_prepared_once():
-    assert balance_reads_then_prepared(the_test_database()) == "{0} 1"
+    assert balance_reads_then_prepared(the_test_database(), pooled=False) == "{0} 1"
 
 
 def test_behind_pgbouncer_in_transaction_pooling_nothing_is_prepared(request):
     through = request.getfixturevalue("_pgbouncer")
 
-    seen = balance_reads_then_prepared(through, DB_TRANSACTION_POOLING="1")
+    seen = balance_reads_then_prepared(through, pooled=True)
 
     assert seen == "{0} 0"
