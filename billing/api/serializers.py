@@ -16,11 +16,12 @@ from billing.receipts import receipt_exists
 from catalog.api.serializers import CurrencySerializer
 from common.api.fields import MoneyField, TextField, UUIDStringField
 from common.api.pagination import PageQuerySerializer
+from common.api.serializers import RequestSerializer
 
 # Requests.
 
 
-class CheckoutRequestSerializer(serializers.Serializer):
+class CheckoutRequestSerializer(RequestSerializer):
     """Prices, totals and anything else in the body are ignored: prices come from the catalog."""
 
     plan_id = UUIDStringField(required=False, allow_null=True)

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from common.api.fields import NonZeroIntegerField, StrictIntegerField, TextField, api_time
 from common.api.pagination import PageQuerySerializer, page_serializer
+from common.api.serializers import RequestSerializer
 from tokens.models import LotCategory, TokenLot, TokenTransaction
 from tokens.selectors import LOT_STATUSES, Balance, lot_status
 from tokens.services.lots import GRANTABLE, MAX_GRANT
@@ -150,7 +151,7 @@ class HistoryPageSerializer(serializers.Serializer):
     next_cursor = serializers.CharField(allow_null=True)
 
 
-class ConsumeRequestSerializer(serializers.Serializer):
+class ConsumeRequestSerializer(RequestSerializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_CONSUME)
     description = TextField(max_length=500, required=False, allow_blank=True)
     reference = TextField(max_length=255, required=False, allow_blank=True)

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from common.api.fields import FlagField, StrictIntegerField, TextField, api_time
 from common.api.pagination import PageQuerySerializer, page_serializer
+from common.api.serializers import RequestSerializer
 from tokens.ledger import Taken
 from tokens.models import MAX_USAGE, Hold, LotCategory, UsageRecord, UsageSource
 from tokens.services.holds import MAX_TTL_SECONDS
@@ -46,7 +47,7 @@ class UsageResponseSerializer(serializers.Serializer):
 UsagePageSerializer = page_serializer(UsageSerializer(many=True), "UsagePage")
 
 
-class UsageRequestSerializer(serializers.Serializer):
+class UsageRequestSerializer(RequestSerializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_USAGE, default=1)
     feature = TextField(min_length=1, max_length=64, required=False)
     description = TextField(max_length=500, required=False, allow_blank=True)
@@ -83,14 +84,14 @@ class HoldCaptureResponseSerializer(serializers.Serializer):
 HoldPageSerializer = page_serializer(HoldSerializer(many=True), "HoldPage")
 
 
-class HoldRequestSerializer(serializers.Serializer):
+class HoldRequestSerializer(RequestSerializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_USAGE)
     ttl_seconds = StrictIntegerField(min_value=1, max_value=MAX_TTL_SECONDS, default=3600)
     feature = TextField(min_length=1, max_length=64, required=False)
     reference = TextField(max_length=255, required=False, allow_blank=True)
 
 
-class HoldCaptureRequestSerializer(serializers.Serializer):
+class HoldCaptureRequestSerializer(RequestSerializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_USAGE)
     final = FlagField(default=True)
 
