@@ -274,6 +274,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "common.api.negotiation.RememberedNegotiation",
     "DEFAULT_PARSER_CLASSES": ["common.api.parsers.DecimalJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "common.api.throttling.AnonThrottle",

@@ -17,6 +17,8 @@ from tokens.models import Hold, LotCategory, TokenAccount
 
 EXPIRING_WITHIN = timedelta(days=30)
 EXPIRING_LISTED = 5
+# Django computes an enum's values on every access: once here, not on every balance read.
+CATEGORIES = tuple(LotCategory.values)
 
 
 @dataclass(frozen=True)
@@ -32,9 +34,7 @@ class Balance:
     total_spent: int
     updated_at: datetime | None
     held: int = 0
-    by_category: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(LotCategory.values, 0)
-    )
+    by_category: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0))
     expiring: list[Expiring] = field(default_factory=list)
 
     @property
@@ -74,7 +74,7 @@ def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
         rows = cursor.fetchall()
     if not rows:
         return Balance(balance=0, total_purchased=0, total_spent=0, updated_at=None)
-    by_category = dict.fromkeys(LotCategory.values, 0)
+    by_category = dict.fromkeys(CATEGORIES, 0)
     soon = []
     for *_, category, remaining, expires_at in rows:
         if category is None:
