@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
@@ -10,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.fastpath import CommonCaseFirst
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import page_count, page_of
 from common.api.schema import error_response
@@ -31,10 +33,15 @@ from tokens.api.serializers.ledger import (
 from tokens.ledger import Work
 
 
-class BalanceView(APIView):
+class BalanceView(CommonCaseFirst):
+    """Read on every page load: its common case is answered beside DRF (common.api.fastpath)."""
+
     @extend_schema(tags=["tokens"], responses=BalanceSerializer)
     def get(self, request: Request) -> Response:
-        return Response(balance_body(selectors.token_balance(user_id=request.user.pk)))
+        return Response(self.common_case_body(request.user))
+
+    def common_case_body(self, user: Any) -> dict:
+        return balance_body(selectors.token_balance(user_id=user.pk))
 
 
 HISTORY_RESPONSES = {

@@ -1,0 +1,94 @@
+"""A hot read's common case answered beside DRF's request machinery; every other case by DRF.
+
+DRF's request wrapper, its `Response` and their rendering cost a balance read about 0.03 ms
+of its 0.47 ms of CPU in process (docs/decisions.md, Speed). The common case is a GET with a
+valid bearer token, an Accept header that plain JSON satisfies, within its rate limit: it is
+checked here by the view's own authenticators, permissions, negotiator and throttles, in
+DRF's order, and answered with the bytes DRF's renderer writes. Anything else (no token, a
+refused one, an API key where none is allowed, `indent` or another media type, a limit
+reached) goes to DRF's `dispatch`, which answers it as it always has. An error of the read
+itself is answered by the middleware, as outside DRF's views (`common.middleware`: the same
+JSON, 503 with Retry-After for a database that gave up waiting).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.utils.cache import patch_vary_headers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.views import APIView
+
+
+class _Caller:
+    """What authenticators, permissions, the negotiator and throttles read of a request: the
+    Django request's own attributes, its query parameters, the view, and the user once known.
+    Anything else they ask for (a body, say) is missing here, and the request goes to DRF."""
+
+    __slots__ = ("META", "_request", "auth", "method", "parser_context", "user")
+
+    def __init__(self, request: HttpRequest, view: APIView) -> None:
+        self._request = request
+        self.META = request.META
+        self.method = request.method
+        self.parser_context = {"view": view, "args": (), "kwargs": {}}
+        self.user = None
+        self.auth = None
+
+    @property
+    def query_params(self) -> QueryDict:
+        return self._request.GET
+
+    def __getattr__(self, name: str) -> Any:
+        """The rest of the Django request, as DRF's `Request` gives it."""
+        return getattr(self._request, name)
+
+
+class CommonCaseFirst(APIView):
+    """An APIView whose GET without URL arguments answers its common case here: the view
+    defines `common_case_body(user)`, the same body its `get` answers."""
+
+    def common_case_body(self, user: Any) -> Any:
+        raise NotImplementedError
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "GET" and not args and not kwargs:
+            answered = self._common_case(request)
+            if answered is not None:
+                return answered
+        return super().dispatch(request, *args, **kwargs)
+
+    def _common_case(self, request: HttpRequest) -> HttpResponse | None:
+        caller = _Caller(request, self)
+        try:
+            renderer, media_type = self.get_content_negotiator().select_renderer(
+                caller, self.get_renderers()
+            )
+            if type(renderer) is not JSONRenderer or media_type != renderer.media_type:
+                return None
+            for authenticator in self.get_authenticators():
+                found = authenticator.authenticate(caller)
+                if found is not None:
+                    caller.user, caller.auth = found
+                    break
+            else:
+                return None
+            if not all(rule.has_permission(caller, self) for rule in self.get_permissions()):
+                return None
+        except Exception:  # DRF answers it: the same checks, raised there
+            return None
+        # Counted from here: a request the limits refuse goes to DRF, which counts it once
+        # more as it refuses it; nothing after the limits goes to DRF.
+        if not all(limit.allow_request(caller, self) for limit in self.get_throttles()):
+            return None
+        request.user, request.auth = caller.user, caller.auth
+        body = renderer.render(self.common_case_body(caller.user), media_type, {})
+        response = HttpResponse(body, content_type=media_type)
+        headers = self.default_response_headers
+        vary = headers.pop("Vary", None)
+        if vary is not None:
+            patch_vary_headers(response, [vary])
+        for name, value in headers.items():
+            response[name] = value
+        return response

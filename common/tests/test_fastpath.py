@@ -1,0 +1,151 @@
+"""`common.api.fastpath`: the balance's common case, answered beside DRF, is the answer DRF
+gives, byte for byte and header for header; every other case is DRF's own; a request is
+counted once by the rate limits."""
+
+from datetime import timedelta
+
+import pytest
+from rest_framework.views import APIView
+from rest_framework_simplejwt.tokens import AccessToken
+
+from accounts.services import api_key_create
+from common.api.fastpath import CommonCaseFirst
+from conftest import client_for
+from tokens.tests.factories import grant
+
+pytestmark = pytest.mark.django_db
+
+BALANCE = "/api/v1/user/tokens/balance"
+VARYING = {"Date", "X-Request-ID"}
+
+
+@pytest.fixture
+def funded(user):
+    grant(user, 25)
+    return user
+
+
+@pytest.fixture
+def drf_only(monkeypatch):
+    """Every request answered by DRF's dispatch, as before the fast path."""
+    monkeypatch.setattr(CommonCaseFirst, "_common_case", lambda self, request: None)
+
+
+@pytest.fixture
+def drf_dispatches(monkeypatch):
+    """Counts the requests DRF's own machinery saw."""
+    seen = []
+    initial = APIView.initial
+
+    def counted(self, request, *args, **kwargs):
+        seen.append(request.path)
+        return initial(self, request, *args, **kwargs)
+
+    monkeypatch.setattr(APIView, "initial", counted)
+    return seen
+
+
+def answer(response) -> tuple:
+    headers = {name: value for name, value in response.headers.items() if name not in VARYING}
+    return response.status_code, response.content, headers
+
+
+def expired_token(user) -> str:
+    token = AccessToken.for_user(user)
+    token.set_exp(lifetime=timedelta(seconds=-1))
+    return str(token)
+
+
+CASES = {
+    "signed in": {},
+    "accepts json": {"HTTP_ACCEPT": "application/json"},
+    "accepts anything": {"HTTP_ACCEPT": "*/*"},
+    "accepts application/*": {"HTTP_ACCEPT": "application/*, text/html;q=0.5"},
+    "asks for indentation": {"HTTP_ACCEPT": "application/json; indent=2"},
+    "accepts only html": {"HTTP_ACCEPT": "text/html"},
+    "no token": {"HTTP_AUTHORIZATION": ""},
+    "a malformed token": {"HTTP_AUTHORIZATION": "Bearer not.a.token"},
+    "another scheme": {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
+    "an expired token": "expired",
+    "an api key": "key",
+}
+
+
+def headers_for(case: str, user) -> dict:
+    extra = CASES[case]
+    if extra == "expired":
+        return {"HTTP_AUTHORIZATION": f"Bearer {expired_token(user)}"}
+    if extra == "key":
+        secret = api_key_create(name="backend", actor_id=None).secret
+        return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    return extra
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_answer_is_the_one_drf_gives(case, funded, monkeypatch):
+    client = client_for(funded)
+    headers = headers_for(case, funded)
+
+    fast = answer(client.get(BALANCE, **headers))
+    monkeypatch.setattr(CommonCaseFirst, "_common_case", lambda self, request: None)
+    drf = answer(client.get(BALANCE, **headers))
+
+    assert fast == drf
+
+
+@pytest.mark.parametrize(
+    ("case", "by_drf"),
+    [("signed in", False), ("accepts anything", False)]
+    + [(case, True) for case in ["asks for indentation", "accepts only html", "no token"]]
+    + [(case, True) for case in ["an expired token", "an api key", "another scheme"]],
+)
+def test_only_the_common_case_passes_drf_by(case, by_drf, funded, drf_dispatches):
+    response = client_for(funded).get(BALANCE, **headers_for(case, funded))
+
+    assert (drf_dispatches == [BALANCE]) is by_drf
+    assert response.status_code in {200, 401, 403, 406}
+
+
+def test_the_common_case_answers_the_users_balance(funded, drf_dispatches):
+    response = client_for(funded).get(BALANCE)
+
+    assert response.status_code == 200
+    assert response.json()["balance"] == 25
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert drf_dispatches == []
+
+
+@pytest.fixture
+def user_limit(monkeypatch):
+    """THROTTLE_USER at `rate`, its window fixed in time (a boundary mid-test resets counts)."""
+    from common.api.throttling import UserThrottle
+
+    monkeypatch.setattr(UserThrottle, "timer", lambda self: 1_000_040.0)
+
+    def limit(rate: str) -> None:
+        monkeypatch.setitem(UserThrottle.THROTTLE_RATES, "user", rate)
+
+    return limit
+
+
+def test_each_request_is_counted_once_by_the_rate_limit(funded, user_limit):
+    user_limit("3/minute")
+    client = client_for(funded)
+
+    statuses = [client.get(BALANCE).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_a_refused_limit_answers_as_drf_does(funded, user_limit, monkeypatch):
+    user_limit("1/minute")
+    client = client_for(funded)
+    assert client.get(BALANCE).status_code == 200
+
+    fast_then_drf = answer(client.get(BALANCE))
+    monkeypatch.setattr(CommonCaseFirst, "_common_case", lambda self, request: None)
+    drf = answer(client.get(BALANCE))
+
+    assert fast_then_drf == drf
+    assert drf[0] == 429
+    assert drf[2]["Retry-After"] == "40"
