@@ -25,9 +25,8 @@ def funded(user):
     return user
 
 
-@pytest.fixture
-def drf_only(monkeypatch):
-    """Every request answered by DRF's dispatch, as before the fast path."""
+def drf_answers_from_now_on(monkeypatch) -> None:
+    """Every later request answered by DRF's dispatch, as before the fast path."""
     monkeypatch.setattr(CommonCaseFirst, "_common_case", lambda self, request: None)
 
 
@@ -87,7 +86,7 @@ def test_every_answer_is_the_one_drf_gives(case, funded, monkeypatch):
     headers = headers_for(case, funded)
 
     fast = answer(client.get(BALANCE, **headers))
-    monkeypatch.setattr(CommonCaseFirst, "_common_case", lambda self, request: None)
+    drf_answers_from_now_on(monkeypatch)
     drf = answer(client.get(BALANCE, **headers))
 
     assert fast == drf
@@ -143,7 +142,7 @@ def test_a_refused_limit_answers_as_drf_does(funded, user_limit, monkeypatch):
     assert client.get(BALANCE).status_code == 200
 
     fast_then_drf = answer(client.get(BALANCE))
-    monkeypatch.setattr(CommonCaseFirst, "_common_case", lambda self, request: None)
+    drf_answers_from_now_on(monkeypatch)
     drf = answer(client.get(BALANCE))
 
     assert fast_then_drf == drf
