@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -14,7 +14,6 @@ from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from catalog import selectors, services
 from catalog.api.listing import listing
@@ -31,15 +30,9 @@ from catalog.api.serializers import (
 )
 from catalog.filters import ORDERING_CHOICES, SEARCH_MAX_LENGTH, TRUE_OR_FALSE
 from catalog.models import AddOn, CatalogItem, Plan, TokenBundle
+from common.api.fastpath import CommonCaseFirst
 from common.api.pagination import PagePagination
 from common.api.schema import error_response
-
-
-class PublicCatalogView(APIView):
-    """No authentication at all, so a stale token in the SPA never breaks the listing."""
-
-    authentication_classes: list = []
-    permission_classes = [permissions.AllowAny]
 
 
 def listing_schema(serializer: type[serializers.Serializer]) -> dict:
@@ -62,33 +55,47 @@ def listing_schema(serializer: type[serializers.Serializer]) -> dict:
     }
 
 
+# Read on every visit to the prices: the common case (plain JSON, within the anonymous limit)
+# is answered beside DRF (common.api.fastpath).
+class PublicCatalogView(CommonCaseFirst):
+    """No authentication at all, so a stale token in the SPA never breaks the listing."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    listing_name: str
+
+    def listing_data(self) -> dict:
+        raise NotImplementedError
+
+    def get(self, request: Request) -> HttpResponse:
+        return self.common_case_response(request)
+
+    def common_case_response(self, request: HttpRequest) -> HttpResponse:
+        return listing(self.listing_name, self.listing_data).response(request)
+
+
+@extend_schema_view(get=extend_schema(**listing_schema(TokenBundleOfferListSerializer)))
 class TokenBundleListView(PublicCatalogView):
-    @extend_schema(**listing_schema(TokenBundleOfferListSerializer))
-    def get(self, request: Request) -> HttpResponse:
-        rendered = listing(
-            "token-bundles",
-            lambda: TokenBundleOfferListSerializer({"items": selectors.bundles_for_sale()}).data,
-        )
-        return rendered.response(request)
+    listing_name = "token-bundles"
+
+    def listing_data(self) -> dict:
+        return TokenBundleOfferListSerializer({"items": selectors.bundles_for_sale()}).data
 
 
+@extend_schema_view(get=extend_schema(**listing_schema(PublicAddOnListSerializer)))
 class AddOnListView(PublicCatalogView):
-    @extend_schema(**listing_schema(PublicAddOnListSerializer))
-    def get(self, request: Request) -> HttpResponse:
-        rendered = listing(
-            "add-ons",
-            lambda: PublicAddOnListSerializer({"items": selectors.add_ons_for_sale()}).data,
-        )
-        return rendered.response(request)
+    listing_name = "add-ons"
+
+    def listing_data(self) -> dict:
+        return PublicAddOnListSerializer({"items": selectors.add_ons_for_sale()}).data
 
 
+@extend_schema_view(get=extend_schema(**listing_schema(PublicPlanListSerializer)))
 class PlanListView(PublicCatalogView):
-    @extend_schema(**listing_schema(PublicPlanListSerializer))
-    def get(self, request: Request) -> HttpResponse:
-        rendered = listing(
-            "plans", lambda: PublicPlanListSerializer({"items": selectors.plans_for_sale()}).data
-        )
-        return rendered.response(request)
+    listing_name = "plans"
+
+    def listing_data(self) -> dict:
+        return PublicPlanListSerializer({"items": selectors.plans_for_sale()}).data
 
 
 STAFF_LIST_PARAMETERS = [

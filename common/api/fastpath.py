@@ -1,14 +1,17 @@
 """A hot read's common case answered beside DRF's request machinery; every other case by DRF.
 
 DRF's request wrapper, its `Response` and their rendering cost a balance read about 0.03 ms
-of its 0.47 ms of CPU in process (docs/decisions.md, Speed). The common case is a GET with a
-valid bearer token, an Accept header that plain JSON satisfies, within its rate limit: it is
-checked here by the view's own authenticators, permissions, negotiator and throttles, in
-DRF's order, and answered with the bytes DRF's renderer writes. Anything else (no token, a
-refused one, an API key where none is allowed, `indent` or another media type, a limit
-reached) goes to DRF's `dispatch`, which answers it as it always has. An error of the read
-itself is answered by the middleware, as outside DRF's views (`common.middleware`: the same
-JSON, 503 with Retry-After for a database that gave up waiting).
+of its 0.47 ms of CPU in process, and a larger share of the public listing's
+(docs/decisions.md, Speed). The common case is a GET that the view's own negotiator, authenticators,
+permissions and throttles let through, checked here in DRF's order: an Accept header that
+plain JSON satisfies, a caller the authenticators accept or, when none does, the anonymous
+caller DRF makes of them (whom the permissions then judge), within the limits. It is
+answered with the bytes DRF's renderer writes, or the view's own answer. Anything else (no
+token where one is needed, a refused one, an API key where none is allowed, `indent` or
+another media type, a limit reached) goes to DRF's `dispatch`, which answers it as it
+always has. An error of the read itself is answered by the middleware, as outside DRF's
+views (`common.middleware`: the same JSON, 503 with Retry-After for a database that gave up
+waiting).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 from rest_framework.renderers import JSONRenderer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 
@@ -47,10 +51,19 @@ class _Caller:
 
 class CommonCaseFirst(APIView):
     """An APIView whose GET without URL arguments answers its common case here: the view
-    defines `common_case_body(user)`, the same body its `get` answers."""
+    defines `common_case_body(user)`, the same body its `get` answers, or the whole
+    `common_case_response(request)`, the same answer its `get` gives."""
 
     def common_case_body(self, user: Any) -> Any:
         raise NotImplementedError
+
+    def common_case_response(self, request: HttpRequest) -> HttpResponse:
+        """The answer before DRF's headers; by default `common_case_body(user)` in plain
+        JSON, as DRF's renderer writes it for this view."""
+        body = JSONRenderer().render(
+            self.common_case_body(request.user), JSONRenderer.media_type, {}
+        )
+        return HttpResponse(body, content_type=JSONRenderer.media_type)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "GET" and not args and not kwargs:
@@ -73,7 +86,7 @@ class CommonCaseFirst(APIView):
                     caller.user, caller.auth = found
                     break
             else:
-                return None
+                caller.user = api_settings.UNAUTHENTICATED_USER()
             if not all(rule.has_permission(caller, self) for rule in self.get_permissions()):
                 return None
         except Exception:  # DRF answers it: the same checks, raised there
@@ -83,8 +96,7 @@ class CommonCaseFirst(APIView):
         if not all(limit.allow_request(caller, self) for limit in self.get_throttles()):
             return None
         request.user, request.auth = caller.user, caller.auth
-        body = renderer.render(self.common_case_body(caller.user), media_type, {})
-        response = HttpResponse(body, content_type=media_type)
+        response = self.common_case_response(request)
         headers = self.default_response_headers
         vary = headers.pop("Vary", None)
         if vary is not None:

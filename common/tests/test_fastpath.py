@@ -1,6 +1,6 @@
-"""`common.api.fastpath`: the balance's common case, answered beside DRF, is the answer DRF
-gives, byte for byte and header for header; every other case is DRF's own; a request is
-counted once by the rate limits."""
+"""`common.api.fastpath`: the common case of the balance and of the public listings, answered
+beside DRF, is the answer DRF gives, byte for byte and header for header; every other case
+is DRF's own; a request is counted once by the rate limits."""
 
 from datetime import timedelta
 
@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.services import api_key_create
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.api.fastpath import CommonCaseFirst
 from conftest import client_for
 from tokens.tests.factories import grant
@@ -16,6 +17,7 @@ from tokens.tests.factories import grant
 pytestmark = pytest.mark.django_db
 
 BALANCE = "/api/v1/user/tokens/balance"
+LISTINGS = ["/api/v1/token-bundles", "/api/v1/add-ons", "/api/v1/plans"]
 VARYING = {"Date", "X-Request-ID"}
 
 
@@ -144,6 +146,116 @@ def test_a_refused_limit_answers_as_drf_does(funded, user_limit, monkeypatch):
     fast_then_drf = answer(client.get(BALANCE))
     drf_answers_from_now_on(monkeypatch)
     drf = answer(client.get(BALANCE))
+
+    assert fast_then_drf == drf
+    assert drf[0] == 429
+    assert drf[2]["Retry-After"] == "40"
+
+
+@pytest.fixture
+def catalog(db):
+    TokenBundleFactory(name="Small", token_amount=10)
+    TokenBundleFactory(name="Large", token_amount=100)
+    AddOnFactory(name="Support")
+    PlanFactory(name="Pro")
+
+
+LISTING_CASES = {
+    "anyone": {},
+    "accepts json": {"HTTP_ACCEPT": "application/json"},
+    "accepts anything": {"HTTP_ACCEPT": "*/*"},
+    "asks for indentation": {"HTTP_ACCEPT": "application/json; indent=2"},
+    "accepts only html": {"HTTP_ACCEPT": "text/html"},
+    "a stale token": {"HTTP_AUTHORIZATION": "Bearer not.a.token"},
+    "its etag": "etag",
+    "another etag": {"HTTP_IF_NONE_MATCH": '"other"'},
+}
+
+
+def listing_headers(case: str, client, path: str) -> dict:
+    extra = LISTING_CASES[case]
+    if extra == "etag":
+        return {"HTTP_IF_NONE_MATCH": client.get(path)["ETag"]}
+    return extra
+
+
+@pytest.mark.parametrize("path", LISTINGS)
+@pytest.mark.parametrize("case", LISTING_CASES)
+def test_every_listing_answer_is_the_one_drf_gives(case, path, catalog, api_client, monkeypatch):
+    headers = listing_headers(case, api_client, path)
+
+    fast = answer(api_client.get(path, **headers))
+    drf_answers_from_now_on(monkeypatch)
+    drf = answer(api_client.get(path, **headers))
+
+    assert fast == drf
+
+
+@pytest.mark.parametrize(
+    ("case", "by_drf"),
+    [
+        ("anyone", False),
+        ("a stale token", False),
+        ("its etag", False),
+        ("asks for indentation", True),
+        ("accepts only html", True),
+    ],
+)
+def test_only_the_listings_common_case_passes_drf_by(
+    case, by_drf, catalog, api_client, drf_dispatches
+):
+    path = LISTINGS[0]
+    headers = listing_headers(case, api_client, path)
+    drf_dispatches.clear()
+
+    response = api_client.get(path, **headers)
+
+    assert (drf_dispatches == [path]) is by_drf
+    assert response.status_code in {200, 304, 406}
+
+
+def test_the_listings_common_case_answers_the_catalog(catalog, api_client, drf_dispatches):
+    response = api_client.get(LISTINGS[0])
+
+    assert response.status_code == 200
+    assert sorted(item["name"] for item in response.json()["items"]) == ["Large", "Small"]
+    assert response["Allow"] == "GET, HEAD, OPTIONS"
+    assert response["Cache-Control"] == "public, no-cache"
+    assert drf_dispatches == []
+
+
+@pytest.fixture
+def anonymous_limit(monkeypatch):
+    """THROTTLE_ANON at `rate`, its window fixed in time."""
+    from common.api.throttling import AnonThrottle
+
+    monkeypatch.setattr(AnonThrottle, "timer", lambda self: 1_000_040.0)
+
+    def limit(rate: str) -> None:
+        monkeypatch.setitem(AnonThrottle.THROTTLE_RATES, "anon", rate)
+
+    return limit
+
+
+def test_each_listing_request_is_counted_once_by_the_anonymous_limit(
+    catalog, api_client, anonymous_limit
+):
+    anonymous_limit("3/minute")
+
+    statuses = [api_client.get(LISTINGS[0]).status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+
+
+def test_a_listing_refused_by_its_limit_answers_as_drf_does(
+    catalog, api_client, anonymous_limit, monkeypatch
+):
+    anonymous_limit("1/minute")
+    assert api_client.get(LISTINGS[1]).status_code == 200
+
+    fast_then_drf = answer(api_client.get(LISTINGS[1]))
+    drf_answers_from_now_on(monkeypatch)
+    drf = answer(api_client.get(LISTINGS[1]))
 
     assert fast_then_drf == drf
     assert drf[0] == 429
