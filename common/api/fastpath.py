@@ -2,16 +2,16 @@
 
 DRF's request wrapper, its `Response` and their rendering cost a balance read about 0.03 ms
 of its 0.47 ms of CPU in process, and a larger share of the public listing's
-(docs/decisions.md, Speed). The common case is a GET that the view's own negotiator, authenticators,
-permissions and throttles let through, checked here in DRF's order: an Accept header that
-plain JSON satisfies, a caller the authenticators accept or, when none does, the anonymous
-caller DRF makes of them (whom the permissions then judge), within the limits. It is
-answered with the bytes DRF's renderer writes, or the view's own answer. Anything else (no
-token where one is needed, a refused one, an API key where none is allowed, `indent` or
-another media type, a limit reached) goes to DRF's `dispatch`, which answers it as it
-always has. An error of the read itself is answered by the middleware, as outside DRF's
-views (`common.middleware`: the same JSON, 503 with Retry-After for a database that gave up
-waiting).
+(docs/decisions.md, Speed). The common case is a GET that the view's own negotiator,
+authenticators, permissions and throttles let through, checked here in DRF's order: an
+Accept header that plain JSON satisfies; a caller an authenticator accepts or, when none
+does, the anonymous caller DRF would see, whom the permissions then judge; no limit
+reached. It is answered with the bytes DRF's renderer writes, or with the view's own
+answer. Anything else (no token where one is needed, a refused one, an API key where none
+is allowed, `indent` or another media type, a limit reached) goes to DRF's `dispatch`,
+which answers it as it always has. An error of the read itself is answered by the
+middleware, as outside DRF's views (`common.middleware`: the same JSON, 503 with
+Retry-After for a database that gave up waiting).
 """
 
 from __future__ import annotations
