@@ -5,6 +5,7 @@ is DRF's own; a request is counted once by the rate limits."""
 from datetime import timedelta
 
 import pytest
+from rest_framework.test import APIClient
 from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
 
@@ -51,19 +52,29 @@ def answer(response) -> tuple:
     return response.status_code, response.content, headers
 
 
+def fast_then_drf(monkeypatch, client, path: str, headers: dict) -> tuple[tuple, tuple]:
+    """The same request answered as it comes, then by DRF's dispatch."""
+    first = answer(client.get(path, **headers))
+    drf_answers_from_now_on(monkeypatch)
+    return first, answer(client.get(path, **headers))
+
+
 def expired_token(user) -> str:
     token = AccessToken.for_user(user)
     token.set_exp(lifetime=timedelta(seconds=-1))
     return str(token)
 
 
-CASES = {
-    "signed in": {},
+ACCEPT_CASES = {
     "accepts json": {"HTTP_ACCEPT": "application/json"},
     "accepts anything": {"HTTP_ACCEPT": "*/*"},
     "accepts application/*": {"HTTP_ACCEPT": "application/*, text/html;q=0.5"},
     "asks for indentation": {"HTTP_ACCEPT": "application/json; indent=2"},
     "accepts only html": {"HTTP_ACCEPT": "text/html"},
+}
+CASES = {
+    "signed in": {},
+    **ACCEPT_CASES,
     "no token": {"HTTP_AUTHORIZATION": ""},
     "a malformed token": {"HTTP_AUTHORIZATION": "Bearer not.a.token"},
     "another scheme": {"HTTP_AUTHORIZATION": "Basic dXNlcjpwYXNz"},
@@ -84,12 +95,7 @@ def headers_for(case: str, user) -> dict:
 
 @pytest.mark.parametrize("case", CASES)
 def test_every_answer_is_the_one_drf_gives(case, funded, monkeypatch):
-    client = client_for(funded)
-    headers = headers_for(case, funded)
-
-    fast = answer(client.get(BALANCE, **headers))
-    drf_answers_from_now_on(monkeypatch)
-    drf = answer(client.get(BALANCE, **headers))
+    fast, drf = fast_then_drf(monkeypatch, client_for(funded), BALANCE, headers_for(case, funded))
 
     assert fast == drf
 
@@ -117,42 +123,6 @@ def test_the_common_case_answers_the_users_balance(funded, drf_dispatches):
 
 
 @pytest.fixture
-def user_limit(monkeypatch):
-    """THROTTLE_USER at `rate`, its window fixed in time (a boundary mid-test resets counts)."""
-    from common.api.throttling import UserThrottle
-
-    monkeypatch.setattr(UserThrottle, "timer", lambda self: 1_000_040.0)
-
-    def limit(rate: str) -> None:
-        monkeypatch.setitem(UserThrottle.THROTTLE_RATES, "user", rate)
-
-    return limit
-
-
-def test_each_request_is_counted_once_by_the_rate_limit(funded, user_limit):
-    user_limit("3/minute")
-    client = client_for(funded)
-
-    statuses = [client.get(BALANCE).status_code for _ in range(4)]
-
-    assert statuses == [200, 200, 200, 429]
-
-
-def test_a_refused_limit_answers_as_drf_does(funded, user_limit, monkeypatch):
-    user_limit("1/minute")
-    client = client_for(funded)
-    assert client.get(BALANCE).status_code == 200
-
-    fast_then_drf = answer(client.get(BALANCE))
-    drf_answers_from_now_on(monkeypatch)
-    drf = answer(client.get(BALANCE))
-
-    assert fast_then_drf == drf
-    assert drf[0] == 429
-    assert drf[2]["Retry-After"] == "40"
-
-
-@pytest.fixture
 def catalog(db):
     TokenBundleFactory(name="Small", token_amount=10)
     TokenBundleFactory(name="Large", token_amount=100)
@@ -162,10 +132,7 @@ def catalog(db):
 
 LISTING_CASES = {
     "anyone": {},
-    "accepts json": {"HTTP_ACCEPT": "application/json"},
-    "accepts anything": {"HTTP_ACCEPT": "*/*"},
-    "asks for indentation": {"HTTP_ACCEPT": "application/json; indent=2"},
-    "accepts only html": {"HTTP_ACCEPT": "text/html"},
+    **ACCEPT_CASES,
     "a stale token": {"HTTP_AUTHORIZATION": "Bearer not.a.token"},
     "its etag": "etag",
     "another etag": {"HTTP_IF_NONE_MATCH": '"other"'},
@@ -184,9 +151,7 @@ def listing_headers(case: str, client, path: str) -> dict:
 def test_every_listing_answer_is_the_one_drf_gives(case, path, catalog, api_client, monkeypatch):
     headers = listing_headers(case, api_client, path)
 
-    fast = answer(api_client.get(path, **headers))
-    drf_answers_from_now_on(monkeypatch)
-    drf = answer(api_client.get(path, **headers))
+    fast, drf = fast_then_drf(monkeypatch, api_client, path, headers)
 
     assert fast == drf
 
@@ -224,39 +189,41 @@ def test_the_listings_common_case_answers_the_catalog(catalog, api_client, drf_d
     assert drf_dispatches == []
 
 
-@pytest.fixture
-def anonymous_limit(monkeypatch):
-    """THROTTLE_ANON at `rate`, its window fixed in time."""
-    from common.api.throttling import AnonThrottle
+@pytest.fixture(params=["the balance, per user", "a listing, per address"])
+def limited_read(request, monkeypatch, funded):
+    """A client, a path it reads, and `limit(rate)` that sets the rate limit counting it, in
+    a window fixed in time (a boundary mid-test would reset the counts)."""
+    from common.api.throttling import AnonThrottle, UserThrottle
 
-    monkeypatch.setattr(AnonThrottle, "timer", lambda self: 1_000_040.0)
+    if request.param == "the balance, per user":
+        client, path, throttle, scope = client_for(funded), BALANCE, UserThrottle, "user"
+    else:
+        request.getfixturevalue("catalog")
+        client, path, throttle, scope = APIClient(), LISTINGS[1], AnonThrottle, "anon"
+    monkeypatch.setattr(throttle, "timer", lambda self: 1_000_040.0)
 
     def limit(rate: str) -> None:
-        monkeypatch.setitem(AnonThrottle.THROTTLE_RATES, "anon", rate)
+        monkeypatch.setitem(throttle.THROTTLE_RATES, scope, rate)
 
-    return limit
+    return client, path, limit
 
 
-def test_each_listing_request_is_counted_once_by_the_anonymous_limit(
-    catalog, api_client, anonymous_limit
-):
-    anonymous_limit("3/minute")
+def test_each_request_is_counted_once_by_its_rate_limit(limited_read):
+    client, path, limit = limited_read
+    limit("3/minute")
 
-    statuses = [api_client.get(LISTINGS[0]).status_code for _ in range(4)]
+    statuses = [client.get(path).status_code for _ in range(4)]
 
     assert statuses == [200, 200, 200, 429]
 
 
-def test_a_listing_refused_by_its_limit_answers_as_drf_does(
-    catalog, api_client, anonymous_limit, monkeypatch
-):
-    anonymous_limit("1/minute")
-    assert api_client.get(LISTINGS[1]).status_code == 200
+def test_a_refused_limit_answers_as_drf_does(limited_read, monkeypatch):
+    client, path, limit = limited_read
+    limit("1/minute")
+    assert client.get(path).status_code == 200
 
-    fast_then_drf = answer(api_client.get(LISTINGS[1]))
-    drf_answers_from_now_on(monkeypatch)
-    drf = answer(api_client.get(LISTINGS[1]))
+    fast, drf = fast_then_drf(monkeypatch, client, path, {})
 
-    assert fast_then_drf == drf
+    assert fast == drf
     assert drf[0] == 429
     assert drf[2]["Retry-After"] == "40"
