@@ -49,11 +49,12 @@ class _Caller:
         return getattr(self._request, name)
 
 
+# An APIView whose GET without URL arguments answers its common case here: the view defines
+# `common_case_body(user)`, the same body its `get` answers, or the whole
+# `common_case_response(request)`, the same answer its `get` gives. A comment, not a
+# docstring: drf-spectacular describes an operation with the first docstring above APIView
+# in the view's classes, and this would be every such view's public description.
 class CommonCaseFirst(APIView):
-    """An APIView whose GET without URL arguments answers its common case here: the view
-    defines `common_case_body(user)`, the same body its `get` answers, or the whole
-    `common_case_response(request)`, the same answer its `get` gives."""
-
     def common_case_body(self, user: Any) -> Any:
         raise NotImplementedError
 

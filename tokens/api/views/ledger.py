@@ -33,9 +33,8 @@ from tokens.api.serializers.ledger import (
 from tokens.ledger import Work
 
 
+# Read on every page load: the common case is answered beside DRF (common.api.fastpath).
 class BalanceView(CommonCaseFirst):
-    """Read on every page load: its common case is answered beside DRF (common.api.fastpath)."""
-
     @extend_schema(tags=["tokens"], responses=BalanceSerializer)
     def get(self, request: Request) -> Response:
         return Response(self.common_case_body(request.user))
