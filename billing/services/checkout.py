@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from billing.models import (
@@ -23,7 +23,7 @@ from billing.selectors import subscription_active
 from billing.services import notices
 from billing.services.numbers import invoice_number_next
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
-from common.db import atomic_step, in_all_or_nothing, inserted
+from common.db import atomic_step, in_all_or_nothing, inserted, selected
 from common.errors import Invalid
 from events.services import events_emit
 
@@ -150,13 +150,18 @@ def _active(
     """The active items with these ids, in one query; Invalid names any that are not."""
     if not ids:
         return {}
+    distinct = list(dict.fromkeys(ids))
+    placeholders = ", ".join(["%s"] * len(distinct))
     found = {
         item.id: item
-        for item in model.objects.select_related("currency")
-        .filter(pk__in=set(ids), is_active=True)
-        .order_by()
+        for item in selected(
+            model,
+            f"t.id IN ({placeholders}) AND t.is_active",
+            [model._meta.pk.get_db_prep_value(item_id, connection) for item_id in distinct],
+            joined="currency",
+        )
     }
-    missing = [item_id for item_id in dict.fromkeys(ids) if item_id not in found]
+    missing = [item_id for item_id in distinct if item_id not in found]
     if missing:
         raise Invalid(field_name, f"No active {label} with id {_ids(missing)}.")
     return found

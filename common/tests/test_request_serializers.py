@@ -80,6 +80,9 @@ def test_a_list_field_and_its_child_are_copied_whole():
     mine, theirs = first.fields["token_bundle_ids"], second.fields["token_bundle_ids"]
     assert mine.child is not theirs.child
     assert (mine.child.parent, theirs.child.parent) == (mine, theirs)
+    declared = CheckoutRequestSerializer._declared_fields["token_bundle_ids"]
+    assert declared.child.parent is declared
+    assert mine.child.source == declared.child.source == ""
 
 
 def test_a_mutable_default_is_not_shared_between_requests():
