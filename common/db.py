@@ -215,9 +215,10 @@ def _converted(value: object, steps: tuple) -> object:
 def _selection(
     model: type[models.Model], joined: str | None, vendor: str
 ) -> tuple[str, models.Field | None, tuple[tuple, ...]]:
-    """The statement up to its WHERE, the joined relation's field and each column's converters (the
-    ORM's: the backend's, then the field's), for `selected`. Per vendor: the converters
-    differ (SQLite's UUIDs, decimals and times are converted, PostgreSQL's arrive typed)."""
+    """For `selected`: the statement up to its WHERE, the joined relation's field, and each
+    column's converters (the ORM's: the backend's, then the field's). Per vendor, since the
+    converters differ: SQLite's UUIDs, decimals and times are converted, PostgreSQL's arrive
+    typed."""
     quote = connection.ops.quote_name
     tables = [("t", model)]
     select_from = f"FROM {quote(model._meta.db_table)} t"

@@ -74,7 +74,7 @@ def test_each_request_binds_fields_of_its_own(lean):
         assert getattr(declared, "parent", None) is None
 
 
-def test_a_list_field_and_its_child_are_copied_whole():
+def test_each_request_has_its_own_list_field_and_child():
     first, second = CheckoutRequestSerializer(data={}), CheckoutRequestSerializer(data={})
 
     mine, theirs = first.fields["token_bundle_ids"], second.fields["token_bundle_ids"]
