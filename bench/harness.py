@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -119,6 +120,11 @@ def floor():
         yield
 
 
+# The process group of each running server, by its base URL: its gunicorn master and workers
+# (make serve's too) share the group of the process started here.
+SERVER_GROUPS: dict[str, int] = {}
+
+
 @contextmanager
 def running(command: list[str], base: str, cwd: Path = ROOT, **extra: str):
     """The server's output goes to a file, not a pipe: a pipe nobody reads fills up after
@@ -134,8 +140,10 @@ def running(command: list[str], base: str, cwd: Path = ROOT, **extra: str):
         )
         try:
             _wait_until_up(process, f"{base}{'/hello' if base == FLOOR else '/health'}", log)
+            SERVER_GROUPS[base] = process.pid
             yield
         finally:
+            SERVER_GROUPS.pop(base, None)
             _stop(process)
 
 
@@ -183,9 +191,20 @@ def wrk(
     command.append(base + path.replace("{user}", "user"))
     if script:
         env = {**(env or {}), "BENCH_PATH": path}
+    group = SERVER_GROUPS.get(base)
+    before = (*cpu_seconds(group), _children_cpu_seconds())
     result = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, **(env or {})}, check=True
     )
+    after = (*cpu_seconds(group), _children_cpu_seconds())
+    spent = {
+        who: used_after - used_before
+        for who, used_after, used_before in zip(
+            ("server", "database", "wrk"), after, before, strict=True
+        )
+    }
+    if group is None:
+        del spent["server"]
     output = result.stdout
     requests_per_second = float(_wrk_figure(r"Requests/sec:\s+([\d.]+)", output))
     percentiles = {
@@ -193,13 +212,55 @@ def wrk(
         for p, value, unit in LATENCY.findall(output)
     }
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    requests = int(_wrk_figure(r"(\d+) requests in", output))
     return {
         "requests_per_second": round(requests_per_second, 1),
         **percentiles,
         "non_2xx": int(errors.group(1)) if errors else 0,
-        "requests": int(_wrk_figure(r"(\d+) requests in", output)),
+        "requests": requests,
         "connections": connections,
+        **_cpu_per_request(spent, requests),
     }
+
+
+def cpu_seconds(group: int | None) -> tuple[float, float]:
+    """CPU seconds spent so far by the server's process group (gunicorn's master and workers)
+    and by PostgreSQL (its backends, and its checkpointer and WAL writer, which work for the
+    load too). Read from /proc: the whole processes, kernel time included, and with each
+    process the time of its children that ended: a backend whose connection closed during
+    the run (the servers' connections last CONN_MAX_AGE) is counted by the postmaster."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    server = database = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                name, _, rest = stat.read().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        # utime, stime, and the same of its children that ended (proc(5): fields 14 to 17).
+        used = sum(int(value) for value in fields[11:15])
+        if group is not None and int(fields[2]) == group:
+            server += used
+        elif name.endswith("(postgres"):
+            database += used
+    return server / ticks, database / ticks
+
+
+def _children_cpu_seconds() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def _cpu_per_request(spent: dict[str, float], requests: int) -> dict:
+    """The CPU a request cost the server, the database and wrk itself, in ms: where a ratio's
+    difference is spent. The three share the machine's cores, so at full load they add up to
+    about the cores' time per request."""
+    if requests == 0:
+        return {}
+    return {f"{who}_cpu_ms": round(1000 * seconds / requests, 2) for who, seconds in spent.items()}
 
 
 def _wrk_figure(pattern: str, output: str) -> str:
@@ -251,7 +312,8 @@ def _average(measurements: list[dict]) -> dict:
     for key in measurements[0]:
         values = [measurement[key] for measurement in measurements]
         counted = key in ("non_2xx", "requests")
-        averaged[key] = sum(values) if counted else round(sum(values) / len(values), 1)
+        digits = 2 if key.endswith("_cpu_ms") else 1
+        averaged[key] = sum(values) if counted else round(sum(values) / len(values), digits)
     return averaged
 
 

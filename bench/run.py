@@ -176,9 +176,14 @@ def _compare(
     results[f"{name}_ratio"] = ratio
     print(
         f"{name}: {endpoint['requests_per_second']} vs {floor_figures['requests_per_second']} "
-        f"req/s = {ratio['ratio']}; p99 {endpoint['p99_ms']} vs {floor_figures['p99_ms']} ms",
+        f"req/s = {ratio['ratio']}; p99 {endpoint['p99_ms']} vs {floor_figures['p99_ms']} ms; "
+        f"CPU per request, server + database: {_cpu(endpoint)} vs {_cpu(floor_figures)} ms",
         flush=True,
     )
+
+
+def _cpu(figures: dict) -> str:
+    return f"{figures.get('server_cpu_ms', '-')} + {figures.get('database_cpu_ms', '-')}"
 
 
 def capture_webhook(results: dict) -> None:
@@ -290,12 +295,17 @@ def main() -> None:
         print(f"--- {name}", flush=True)
         SCENARIOS[name](results)
 
-    print(f"\n{'scenario':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
+    print(
+        f"\n{'scenario':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
+        f"{'CPU ms per request: server':>29}{'database':>10}{'wrk':>6}"
+    )
     for name, figures in results.items():
         if "requests_per_second" in figures:
             print(
                 f"{name:<44}{figures['requests_per_second']:>10}{figures.get('p50_ms', '-'):>9}"
                 f"{figures.get('p99_ms', '-'):>9}{figures['non_2xx']:>9}"
+                f"{figures.get('server_cpu_ms', '-'):>29}{figures.get('database_cpu_ms', '-'):>10}"
+                f"{figures.get('wrk_cpu_ms', '-'):>6}"
             )
         else:
             print(f"{name:<44}{json.dumps(figures)}")
