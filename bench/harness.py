@@ -225,10 +225,11 @@ def wrk(
 
 def cpu_seconds(group: int | None) -> tuple[float, float]:
     """CPU seconds spent so far by the server's process group (gunicorn's master and workers)
-    and by PostgreSQL (its backends, and its checkpointer and WAL writer, which work for the
-    load too). Read from /proc: the whole processes, kernel time included, and with each
-    process the time of its children that ended: a backend whose connection closed during
-    the run (the servers' connections last CONN_MAX_AGE) is counted by the postmaster."""
+    and by PostgreSQL on this machine (its backends, and its checkpointer and WAL writer,
+    which work for the load too; anything else using it meanwhile is counted as well). Read
+    from /proc: the whole processes, kernel time included, and with each process the time
+    of its children that ended: a backend whose connection closed during the run (the
+    servers' connections last CONN_MAX_AGE) is counted by the postmaster."""
     ticks = os.sysconf("SC_CLK_TCK")
     server = database = 0
     for entry in os.scandir("/proc"):
@@ -309,8 +310,10 @@ def _wrk_target(target: Target, connections: int, duration: str = DURATION) -> d
 
 def _average(measurements: list[dict]) -> dict:
     averaged = {}
-    for key in measurements[0]:
-        values = [measurement[key] for measurement in measurements]
+    # A run that got no answer has no CPU per request: the others' figures stand.
+    keys = dict.fromkeys(key for measurement in measurements for key in measurement)
+    for key in keys:
+        values = [measurement[key] for measurement in measurements if key in measurement]
         counted = key in ("non_2xx", "requests")
         digits = 2 if key.endswith("_cpu_ms") else 1
         averaged[key] = sum(values) if counted else round(sum(values) / len(values), digits)

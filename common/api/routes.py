@@ -17,8 +17,10 @@ class RememberedRoutes(URLResolver):
     a balance costs its worker). Routes are fixed for a process's life, so the same path
     always resolves the same way; a path that resolves to nothing is not kept.
 
-    The kept match is never handed out: the root resolver builds each request's match (its
-    own `kwargs`, `app_names` and `route`) from it, as it does from any included resolver's.
+    The kept match is not handed out as it is: the root resolver builds each request's match
+    (its own `kwargs`, `app_names` and `route`) from it, as it does from any included
+    resolver's. Only its `captured_kwargs` is passed on as it is; Django, DRF and
+    drf-spectacular read it and never write it.
     """
 
     def __init__(self, prefix: str, urlconfs: list[str]) -> None:

@@ -89,15 +89,40 @@ def test_each_resolution_is_a_match_of_its_own():
     assert resolve(path).kwargs == {"user_id": UUID(SOME_ID)}
 
 
+def test_a_path_is_resolved_once_and_kept(monkeypatch):
+    remembered = remembered_routes()
+    monkeypatch.setattr(remembered, "matches", {})
+    resolved = []
+    django_resolve = URLResolver.resolve
+
+    def counted(resolver: URLResolver, path: str) -> ResolverMatch:
+        if resolver is remembered:
+            resolved.append(path)
+        return django_resolve(resolver, path)
+
+    monkeypatch.setattr(URLResolver, "resolve", counted)
+
+    for _ in range(3):
+        assert resolve("/api/v1/user/tokens/balance").view_name == "tokens:balance"
+
+    assert resolved == ["api/v1/user/tokens/balance"]
+    assert list(remembered.matches) == ["api/v1/user/tokens/balance"]
+
+
 def test_paths_kept_are_bounded(monkeypatch):
     remembered = remembered_routes()
     monkeypatch.setattr(routes_module, "PATHS_KEPT", 3)
     monkeypatch.setattr(remembered, "matches", {})
     users = [uuid4() for _ in range(7)]
+    sizes = []
 
     for user in users:
         assert resolve(f"/api/v1/users/{user}/usage").kwargs == {"user_id": user}
-        assert len(remembered.matches) <= 3
+        sizes.append(len(remembered.matches))
+        assert f"api/v1/users/{user}/usage" in remembered.matches
+
+    assert max(sizes) == 3
+    assert sizes == [1, 2, 3, 1, 2, 3, 1]
 
 
 def test_a_path_that_resolves_to_nothing_is_not_kept():
