@@ -96,6 +96,6 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             "django.server": {"level": "ERROR"},
             # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours.
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
-            "gunicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
+            "gunicorn.access": {"handlers": [], "propagate": False},
         },
     }

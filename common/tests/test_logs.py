@@ -1,5 +1,6 @@
-"""Logs under gunicorn: one JSON object a line, with the request and user ids, and never a
-secret (a password, a token, an Authorization header, a webhook signature or secret)."""
+"""Logs under gunicorn: one JSON object a line, with the request and user ids, one access line
+a request, and never a secret (a password, a token, an Authorization header, a webhook
+signature or secret) or a query string."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
             headers={"X-Request-ID": "login-1"},
         )
         bearer = {"Authorization": f"Bearer {login['access']}", "X-Request-ID": "balance-1"}
-        server.call("GET", "/api/v1/user/tokens/balance?token=abc", headers=bearer)
+        server.call("GET", "/api/v1/user/tokens/balance?token=abc&q=kept-out-7f3a", headers=bearer)
         server.call(
             "POST",
             "/api/v1/auth/login",
@@ -58,6 +59,7 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
     assert all(isinstance(line, dict) for line in lines)
     for line in lines:
         assert {"time", "level", "logger", "message", "request_id", "user_id"} <= set(line)
+    assert [line for line in lines if line["logger"] == "gunicorn.access"] == []
     access = {line["request_id"]: line for line in lines if line["logger"] == "access"}
     assert {key: access["balance-1"][key] for key in ("method", "path", "status", "user_id")} == {
         "method": "GET",
@@ -75,6 +77,7 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         signed.split("v1=")[1],
         WEBHOOK_SECRET,
         "token=abc",
+        "kept-out-7f3a",
     ]:
         assert secret not in output
 
