@@ -1,6 +1,6 @@
-"""Logs under gunicorn: one JSON object a line, with the request and user ids, one access line
-a request, and never a secret (a password, a token, an Authorization header, a webhook
-signature or secret) or a query string."""
+"""Logs under gunicorn: one JSON object a line, with the request and user ids, the service's
+access line and not gunicorn's, and never a secret (a password, a token, an Authorization
+header, a webhook signature or secret) or a query string."""
 
 from __future__ import annotations
 
