@@ -94,8 +94,9 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             "stripe": {"level": "WARNING"},
             # runserver's own line per request; the access line (common.middleware) says it.
             "django.server": {"level": "ERROR"},
-            # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours.
+            # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours; were
+            # anything written to its access logger, it would be JSON and scrubbed all the same.
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},
-            "gunicorn.access": {"handlers": [], "propagate": False},
+            "gunicorn.access": {"handlers": ["console"], "level": level, "propagate": False},
         },
     }
