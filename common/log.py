@@ -49,11 +49,26 @@ def request_user_id(request: HttpRequest | None) -> str | None:
     return str(user.pk)
 
 
+def _carried_request(record: logging.LogRecord) -> HttpRequest | None:
+    """The request a record was given with `extra`, as Django gives it to its own lines about
+    an answer (`django.request`, `django.security`). Django writes those after the middleware
+    has returned, outside the request's context, so this is where their request is."""
+    from django.http import HttpRequest  # not at import: the settings import this module
+
+    request = getattr(record, "request", None)
+    return request if isinstance(request, HttpRequest) else None
+
+
 class RequestContext(logging.Filter):
-    """Adds `request_id` and `user_id` to every record, and scrubs secrets from its text."""
+    """Adds `request_id` and `user_id` to every record, and scrubs secrets from its text. A
+    request given with the record is written as its method and path: its own text would carry
+    the query string."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        request = current_request.get()
+        carried = _carried_request(record)
+        if carried is not None:
+            record.request = redact(f"{carried.method} {carried.path}")
+        request = current_request.get() or carried
         record.request_id = getattr(request, "request_id", None)
         record.user_id = request_user_id(request)
         message = record.getMessage()

@@ -42,6 +42,11 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         bearer = {"Authorization": f"Bearer {login['access']}", "X-Request-ID": "balance-1"}
         server.call("GET", "/api/v1/user/tokens/balance?token=abc&q=kept-out-7f3a", headers=bearer)
         server.call(
+            "GET",
+            "/api/v1/user/tokens/balance?q=kept-out-7f3a",
+            headers={"X-Request-ID": "no-token-1"},
+        )
+        server.call(
             "POST",
             "/api/v1/auth/login",
             {"email": user.email, "password": "wrong-" + PASSWORD},
@@ -68,6 +73,14 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         "user_id": str(user.pk),
     }
     assert isinstance(access["balance-1"]["duration_ms"], float)
+    # Django's own line about a refused request is written after the middleware has returned.
+    refused = [line for line in lines if line["logger"] == "django.request"]
+    assert {
+        (line["request_id"], line["request"], line["status_code"])
+        for line in refused
+        if line["request_id"] == "no-token-1"
+    } == {("no-token-1", "GET /api/v1/user/tokens/balance", 401)}
+    assert all(line["request_id"] for line in refused)
     assert access["login-1"]["status"] == 200
     assert access["hook-1"]["status"] == webhook == 400
     for secret in [
