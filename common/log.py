@@ -1,8 +1,9 @@
 """Log lines that carry their request, in JSON for machines or plain text for people.
 
-Every line carries the request id and the user id of the request being served (None outside
-one). Secrets are scrubbed from every line's text before it is written, whoever logged it:
-bearer tokens, JWTs, API keys and webhook secrets, signatures, passwords.
+Every line carries the request id and the user id of the request being served, or of the
+request given with it (None outside one). Secrets are scrubbed from every line's text before
+it is written, whoever logged it: bearer tokens, JWTs, API keys and webhook secrets,
+signatures, passwords.
 """
 
 from __future__ import annotations
@@ -10,12 +11,10 @@ from __future__ import annotations
 import logging
 import re
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
-
-if TYPE_CHECKING:
-    from django.http import HttpRequest
 
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
 
@@ -51,11 +50,11 @@ def request_user_id(request: HttpRequest | None) -> str | None:
 
 def _carried_request(record: logging.LogRecord) -> HttpRequest | None:
     """The request a record was given with `extra`, as Django gives it to its own lines about
-    an answer (`django.request`, `django.security`). Django writes those after the middleware
-    has returned, outside the request's context, so this is where their request is."""
-    from django.http import HttpRequest  # not at import: the settings import this module
-
+    an answer (`django.request`, `django.security`); a DRF request stands for its Django one.
+    Django writes its line about an answer a view returned after the middleware has returned,
+    outside the request's context, so this is where that line's request is."""
     request = getattr(record, "request", None)
+    request = getattr(request, "_request", request)
     return request if isinstance(request, HttpRequest) else None
 
 
@@ -69,8 +68,9 @@ class RequestContext(logging.Filter):
         if carried is not None:
             record.request = redact(f"{carried.method} {carried.path}")
         request = current_request.get() or carried
-        record.request_id = getattr(request, "request_id", None)
-        record.user_id = request_user_id(request)
+        if request is not None or not hasattr(record, "request_id"):
+            record.request_id = getattr(request, "request_id", None)
+            record.user_id = request_user_id(request)
         message = record.getMessage()
         clean = redact(message)
         if clean != message:

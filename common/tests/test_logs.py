@@ -9,6 +9,8 @@ import logging
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import RequestFactory
+from rest_framework.request import Request
 
 from accounts.tests.factories import UserFactory
 from billing.tests.helpers import signature
@@ -75,11 +77,11 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
     assert isinstance(access["balance-1"]["duration_ms"], float)
     # Django's own line about a refused request is written after the middleware has returned.
     refused = [line for line in lines if line["logger"] == "django.request"]
-    assert {
+    assert [
         (line["request_id"], line["request"], line["status_code"])
         for line in refused
         if line["request_id"] == "no-token-1"
-    } == {("no-token-1", "GET /api/v1/user/tokens/balance", 401)}
+    ] == [("no-token-1", "GET /api/v1/user/tokens/balance", 401)]
     assert all(line["request_id"] for line in refused)
     assert access["login-1"]["status"] == 200
     assert access["hook-1"]["status"] == webhook == 400
@@ -111,6 +113,21 @@ def test_secrets_are_scrubbed_from_whatever_logs_them(caplog):
     assert "eyJhbGciOi" not in caplog.text
     assert "tbk_live_abc123" not in caplog.text
     assert "Bearer [redacted]" in caplog.text
+
+
+def test_a_request_given_with_a_line_is_written_as_its_method_and_path_with_its_ids():
+    django_request = RequestFactory().get("/api/v1/things/tbk_live_abc123?email=a@example.com")
+    django_request.request_id = "given-1"
+    context = RequestContext()
+    for given in (django_request, Request(django_request)):
+        record = logging.makeLogRecord({"msg": "Not Found", "request": given})
+        context.filter(record)
+        context.filter(record)  # a second handler's filter keeps what the first found
+        assert (record.request, record.request_id, record.user_id) == (
+            "GET /api/v1/things/tbk_[redacted]",
+            "given-1",
+            None,
+        )
 
 
 @pytest.mark.parametrize(
