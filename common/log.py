@@ -107,8 +107,11 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
         "loggers": {
             # The Stripe SDK logs every request at INFO; its failures still show.
             "stripe": {"level": "WARNING"},
+            # Django's own handlers (a plain console one under DEBUG, mail to ADMINS, which are
+            # not set) wrote its lines a second time, unscrubbed: they come here only.
+            "django": {"handlers": [], "level": level},
             # runserver's own line per request; the access line (common.middleware) says it.
-            "django.server": {"level": "ERROR"},
+            "django.server": {"level": "ERROR", "propagate": True},
             # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours; were
             # anything written to its access logger, it would be JSON and scrubbed all the same.
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},

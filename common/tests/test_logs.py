@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
@@ -15,7 +18,7 @@ from rest_framework.request import Request
 from accounts.tests.factories import UserFactory
 from billing.tests.helpers import signature
 from common.log import RequestContext, redact
-from common.tests.servers import gunicorn, the_test_database
+from common.tests.servers import PROJECT, gunicorn, the_test_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -95,6 +98,36 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         "kept-out-7f3a",
     ]:
         assert secret not in output
+
+
+def test_djangos_own_lines_are_written_once_and_scrubbed_under_debug():
+    """`make run` runs with DEBUG=1, where Django's own console handler wrote its lines a
+    second time, past the scrubber."""
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        "Client().get('/api/v1/tbk_live_kept0ut')"
+    )
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "1",
+        "ALLOWED_HOSTS": "testserver",
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "INFO",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    not_found = [line for line in result.stderr.splitlines() if "Not Found" in line]
+    assert len(not_found) == 1
+    assert "django.request" in not_found[0]
+    assert "tbk_live_kept0ut" not in result.stderr
 
 
 def test_secrets_are_scrubbed_from_whatever_logs_them(caplog):
