@@ -108,7 +108,7 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             # The Stripe SDK logs every request at INFO; its failures still show.
             "stripe": {"level": "WARNING"},
             # Django's own handlers (a plain console one under DEBUG, mail to ADMINS, which are
-            # not set) wrote its lines a second time, unscrubbed: they come here only.
+            # not set) would write its lines a second time, unscrubbed: they come here only.
             "django": {"handlers": [], "level": level},
             # runserver's own line per request; the access line (common.middleware) says it.
             "django.server": {"level": "ERROR", "propagate": True},
