@@ -7,6 +7,8 @@ import pytest
 from django.db import DatabaseError, connection
 from django.test import Client
 
+from accounts.models import User
+
 pytestmark = pytest.mark.django_db
 
 
@@ -54,6 +56,22 @@ def test_malformed_json_is_400(api_client):
     body = response.json()
     assert body["code"] == "validation_error"
     assert body["error"].startswith("The body is not valid JSON")
+
+
+@pytest.mark.parametrize("codec", ["rot13", "base64", "zlib", "hex"])
+def test_a_charset_that_is_no_text_encoding_is_400_and_registers_nobody(api_client, codec):
+    """Django keeps any charset `codecs` knows; one that turns bytes into bytes was a 500,
+    open to anyone on register and login."""
+    response = api_client.post(
+        "/api/v1/auth/register",
+        data=b'{"email": "new@example.com", "password": "A-long-passw0rd!"}',
+        content_type=f"application/json; charset={codec}",
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["error"].startswith("The body is not valid JSON")
+    assert not User.objects.exists()
 
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
