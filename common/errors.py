@@ -57,6 +57,9 @@ class Invalid(DomainError):
 
     code = "validation_error"
     http_status = 400
+    # A 400 naming a field is not an answer an Idempotency-Key keeps, whichever check found
+    # it: the client corrects the body and sends it again with the same key (docs/api.md).
+    answers_key = False
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)

@@ -69,19 +69,32 @@ def checkout_create(
     A fixed number of queries, whatever the number of items: one read per kind of item, one
     insert per kind of row.
     """
-    cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
+    try:
+        cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
+    except Invalid:
+        # A retry whose key's record has lapsed still finds its invoice when the catalog has
+        # changed since (an item deactivated): the invoice keeps the key.
+        first = _checkout_with_key(user_id, idempotency_key)
+        if first is None:
+            raise
+        return first
     try:
         with atomic_step():
             return _write(user_id, cart, idempotency_key)
     except IntegrityError:
         # Inside all_or_nothing() the failure broke the caller's transaction: the caller
         # answers from what the first checkout committed.
-        if not idempotency_key or in_all_or_nothing():
+        first = None if in_all_or_nothing() else _checkout_with_key(user_id, idempotency_key)
+        if first is None:
             raise
-        first = Invoice.objects.filter(user_id=user_id, idempotency_key=idempotency_key)
-        if not first.exists():
-            raise
-        return checkout_of(first.get())
+        return first
+
+
+def _checkout_with_key(user_id: UUID, idempotency_key: str) -> CheckoutResult | None:
+    if not idempotency_key:
+        return None
+    first = Invoice.objects.filter(user_id=user_id, idempotency_key=idempotency_key).first()
+    return checkout_of(first) if first else None
 
 
 def checkout_of(invoice: Invoice) -> CheckoutResult:

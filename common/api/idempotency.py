@@ -106,6 +106,15 @@ class _Attempt:
             return None
         return Response(stored.body, status=stored.status, headers=REPLAYED)
 
+    def replay_or_raise(self, error: DomainError) -> Response:
+        try:
+            replayed = self.replay()
+        except services.IdempotencyKeyReused:
+            replayed = None
+        if replayed is None:
+            raise error
+        return replayed
+
 
 def idempotent(request: Request, key: str | None, action: Callable[[], Response]) -> Response:
     """Runs `action` once per key: stores its answer (also a refusal), or replays the first.
@@ -122,6 +131,11 @@ def idempotent(request: Request, key: str | None, action: Callable[[], Response]
         return attempt.run(whole=True)
     except _AlreadyAnswered:
         pass
+    except DomainError as error:
+        # A refusal the key does not keep (a 400 naming a field) is still no reason to
+        # forget what the key already answered: the same request retried after the catalog
+        # or the clock has moved on gets its first answer.
+        return attempt.replay_or_raise(error)
     except DatabaseError as error:
         if database_busy(error):
             # Gave up waiting: nothing was done or recorded, the client retries (503 busy).

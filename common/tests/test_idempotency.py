@@ -191,3 +191,69 @@ def test_after_the_purge_a_retried_checkout_finds_its_invoice(user, clock):
     assert again.status_code == 201
     assert again.json()["invoice"]["id"] == first.json()["invoice"]["id"]
     assert Invoice.objects.filter(user=user).count() == 1
+
+
+# A 400 naming a field, whichever check finds it, is not the key's answer (docs/api.md).
+
+CHECKOUT = "/api/v1/user/checkout"
+
+
+@pytest.mark.sqlite
+def test_a_checkout_refused_for_an_unknown_bundle_keeps_nothing_and_the_key_takes_a_new_body(user):
+    client = client_for(user)
+    bundle = TokenBundleFactory()
+    unknown = {"token_bundle_ids": ["0f0e0d0c-0b0a-4908-8706-050403020100"]}
+
+    refused = client.post(CHECKOUT, unknown, HTTP_IDEMPOTENCY_KEY="cart")
+    nothing_kept = (Invoice.objects.exists(), IdempotencyRecord.objects.exists())
+    corrected = client.post(
+        CHECKOUT, {"token_bundle_ids": [str(bundle.pk)]}, HTTP_IDEMPOTENCY_KEY="cart"
+    )
+
+    assert (refused.status_code, refused.json()["code"]) == (400, "validation_error")
+    assert "token_bundle_ids" in refused.json()["fields"]
+    assert nothing_kept == (False, False)
+    assert corrected.status_code == 201
+    assert Invoice.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.sqlite
+def test_a_grant_retried_once_its_expiry_has_passed_is_replayed(user, staff_user, clock):
+    """The service now refuses the body (`expires_at` is past), but the key answered it."""
+    grants = f"/api/v1/admin/users/{user.pk}/tokens/grants"
+    body = {
+        "amount": 5,
+        "category": "promotional",
+        "reason": "Sorry for the outage",
+        "expires_at": (DAY_START + timedelta(hours=1)).isoformat(),
+    }
+    first = client_for(staff_user).post(grants, body, HTTP_IDEMPOTENCY_KEY="g")
+    clock.shift(timedelta(hours=2))
+
+    again = client_for(staff_user).post(grants, body, HTTP_IDEMPOTENCY_KEY="g")
+    other = client_for(staff_user).post(grants, {**body, "amount": 6}, HTTP_IDEMPOTENCY_KEY="g")
+
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again["Idempotent-Replayed"] == "true"
+    assert (other.status_code, list(other.json()["fields"])) == (400, ["expires_at"])
+    assert TokenTransaction.objects.filter(transaction_type="grant").count() == 1
+
+
+@pytest.mark.sqlite
+def test_after_the_purge_a_retried_checkout_finds_its_invoice_though_its_bundle_is_retired(
+    user, clock
+):
+    bundle = TokenBundleFactory()
+    body = {"token_bundle_ids": [str(bundle.pk)]}
+    first = client_for(user).post(CHECKOUT, body, HTTP_IDEMPOTENCY_KEY="cart")
+    clock.shift(timedelta(days=2))
+    call_command("reconcile_purchases", stdout=StringIO())
+    type(bundle).objects.filter(pk=bundle.pk).update(is_active=False)
+
+    again = client_for(user).post(CHECKOUT, body, HTTP_IDEMPOTENCY_KEY="cart")
+    other = client_for(user).post(CHECKOUT, body, HTTP_IDEMPOTENCY_KEY="another")
+
+    assert again.status_code == 201
+    assert again.json()["invoice"]["id"] == first.json()["invoice"]["id"]
+    assert (other.status_code, list(other.json()["fields"])) == (400, ["token_bundle_ids"])
+    assert Invoice.objects.filter(user=user).count() == 1
