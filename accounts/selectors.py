@@ -9,6 +9,7 @@ from django.db import connection
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -44,21 +45,36 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
     return user
 
 
+# A refresh token carries a digest of the password it was signed in with (Django's session
+# hash: an HMAC of the stored password hash under SECRET_KEY), so a new password ends every
+# refresh token issued before it, as it ends every other session. Access tokens never carry
+# it; they end on their own within 5 minutes.
+PASSWORD_CLAIM = "password_digest"
+
+
 def token_pair_for(user: User) -> dict[str, str]:
     refresh = RefreshToken.for_user(user)
-    return {"access": str(refresh.access_token), "refresh": str(refresh)}
+    access = str(refresh.access_token)
+    refresh[PASSWORD_CLAIM] = user.get_session_auth_hash()
+    return {"access": access, "refresh": str(refresh)}
 
 
 def access_token_refresh(*, refresh: str) -> str:
-    """A new access token for a valid refresh token of an active user."""
+    """A new access token for a valid refresh token of an active user whose password has not
+    changed since the token was issued."""
     try:
         token = RefreshToken(refresh)
-        user_id = token["user_id"]
+        user_id, digest = token["user_id"], token[PASSWORD_CLAIM]
     except (TokenError, KeyError) as error:
         raise InvalidRefreshToken() from error
-    if not User.objects.filter(pk=user_id, is_active=True).exists():
+    user = User.objects.filter(pk=user_id, is_active=True).only("password").first()
+    if user is None or not isinstance(digest, str):
         raise InvalidRefreshToken()
-    return str(token.access_token)
+    if not constant_time_compare(digest, user.get_session_auth_hash()):
+        raise InvalidRefreshToken()
+    access = token.access_token
+    del access[PASSWORD_CLAIM]
+    return str(access)
 
 
 def is_staff_now(*, user_id: object) -> bool:

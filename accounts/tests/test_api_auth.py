@@ -1,8 +1,9 @@
 import pytest
 from rest_framework.throttling import SimpleRateThrottle
-from rest_framework_simplejwt.tokens import RefreshToken
+from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
+from accounts.selectors import PASSWORD_CLAIM, token_pair_for
 from accounts.tests.factories import PASSWORD, UserFactory
 from common.tests.helpers import database_state
 
@@ -106,14 +107,43 @@ def test_login_of_a_deactivated_user_is_401(api_client):
 
 
 def test_refresh_gives_a_new_access_token(api_client, user):
-    refresh = RefreshToken.for_user(user)
+    refresh = token_pair_for(user)["refresh"]
 
-    response = api_client.post(REFRESH, {"refresh": str(refresh)})
+    response = api_client.post(REFRESH, {"refresh": refresh})
 
     assert response.status_code == 200
     assert set(response.json()) == {"access"}
     me = api_client.get(ME, HTTP_AUTHORIZATION=f"Bearer {response.json()['access']}")
     assert me.status_code == 200
+    assert PASSWORD_CLAIM not in AccessToken(response.json()["access"]).payload
+
+
+def test_a_new_password_ends_the_refresh_tokens_issued_before_it(api_client, user):
+    """A stolen refresh token kept minting access tokens for its 7 days after the owner
+    changed their password."""
+    before = api_client.post(LOGIN, {"email": user.email, "password": PASSWORD}).json()
+    user.set_password("An0ther-long-passw0rd!")
+    user.save()
+    after = api_client.post(LOGIN, {"email": user.email, "password": "An0ther-long-passw0rd!"})
+    state = database_state()
+
+    refused = api_client.post(REFRESH, {"refresh": before["refresh"]})
+    accepted = api_client.post(REFRESH, {"refresh": after.json()["refresh"]})
+
+    assert (refused.status_code, refused.json()["code"]) == (401, "not_authenticated")
+    assert accepted.status_code == 200
+    assert PASSWORD_CLAIM not in AccessToken(before["access"]).payload
+    assert database_state() == state
+
+
+def test_a_refresh_token_without_the_password_digest_is_401(api_client, user):
+    """One issued before refresh tokens carried it, or made with another secret's digest."""
+    bare = RefreshToken.for_user(user)
+    forged = RefreshToken.for_user(user)
+    forged[PASSWORD_CLAIM] = 12345
+
+    assert api_client.post(REFRESH, {"refresh": str(bare)}).status_code == 401
+    assert api_client.post(REFRESH, {"refresh": str(forged)}).status_code == 401
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c"])
@@ -133,10 +163,10 @@ def test_refresh_with_an_access_token_is_401(api_client, user):
 
 
 def test_refresh_for_a_deactivated_user_is_401(api_client, user):
-    refresh = RefreshToken.for_user(user)
+    refresh = token_pair_for(user)["refresh"]
     User.objects.filter(pk=user.pk).update(is_active=False)
 
-    response = api_client.post(REFRESH, {"refresh": str(refresh)})
+    response = api_client.post(REFRESH, {"refresh": refresh})
 
     assert response.status_code == 401
 
