@@ -5,7 +5,7 @@ A listing changes only when the catalog does, and the database numbers every cha
 this process has already rendered the listing at that number, the bytes are sent as they
 are, and a client that sends their `ETag` back gets a 304. Nothing can be stale: the version
 is read before the rows a new rendering reads, so a rendering is at least as new as the
-number it is kept under, and only versions read outside a transaction are kept.
+number it is kept under, and only versions read outside a transaction are kept or used.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotModified
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
@@ -32,8 +32,12 @@ class RenderedListing:
     etag: str
 
     def response(self, request: Request) -> HttpResponse:
-        if self.etag in _etags(request.headers.get("If-None-Match", "")):
-            response = HttpResponse(status=304)
+        if _matches(self.etag, request.headers.get("If-None-Match", "")):
+            # No Content-Type (a cache copies a 304's headers onto what it kept, the JSON),
+            # and the 200's length where Django's CommonMiddleware would write 0: RFC 9110
+            # allows a 304 no other.
+            response = HttpResponseNotModified()
+            response["Content-Length"] = str(len(self.body))
         else:
             response = HttpResponse(self.body, content_type="application/json")
         response["ETag"] = self.etag
@@ -47,19 +51,22 @@ _rendered: dict[str, tuple[tuple[str, int], RenderedListing]] = {}
 def listing(name: str, data: Callable[[], dict]) -> RenderedListing:
     """The listing `name` at the catalog's current version; `data` makes it afresh."""
     version = catalog_version()
+    # Inside a transaction nothing kept is used or kept: the transaction's own catalog
+    # writes raise the version only as it commits (on PostgreSQL), and a version read in
+    # it may be one a rollback gives back, to be numbered again for another change.
+    committed = connection.get_autocommit() and not connection.in_atomic_block
     kept = _rendered.get(name)
-    if kept is not None and version is not None and kept[0] == version:
+    if committed and kept is not None and version is not None and kept[0] == version:
         return kept[1]
     body = JSONRenderer().render(data())
     rendered = RenderedListing(body=body, etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"')
-    # Inside a transaction the version may be one that a rollback gives back, to be
-    # numbered again for another change: only what everyone can see is kept.
-    if version is not None and not connection.in_atomic_block:
+    if committed and version is not None:
         _rendered[name] = (version, rendered)
     return rendered
 
 
-def _etags(header: str) -> set[str]:
-    """The entity tags of an If-None-Match header, weak ones compared as strong (RFC 9110
-    uses the weak comparison for If-None-Match)."""
-    return {tag.strip().removeprefix("W/") for tag in header.split(",") if tag.strip()}
+def _matches(etag: str, if_none_match: str) -> bool:
+    """Whether an If-None-Match header names `etag`, weak tags compared as strong (RFC 9110
+    uses the weak comparison for If-None-Match), or is `*` (any current representation)."""
+    tags = {tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()}
+    return etag in tags or "*" in tags
