@@ -166,3 +166,50 @@ def test_expired_holds_and_refunded_usage_emit_events(user):
 def test_an_unknown_event_type_is_a_programming_error(user):
     with pytest.raises(ValueError, match="Unknown event types"), transaction.atomic():
         events_emit([Notice("invoice.misplaced", {})])
+
+
+def expiring_and_lasting(user, expiring: int, lasting: int) -> None:
+    with time_machine.travel(NOW, tick=False):
+        grant(user, expiring, expires_at=NOW + timedelta(hours=1))
+        grant(user, lasting)
+
+
+def lows(user) -> list[int]:
+    alerts = Event.objects.filter(type="tokens.low_balance").order_by("created_at")
+    return [event.data["balance"] for event in alerts]
+
+
+def test_lots_expiring_below_the_threshold_alert_once_at_the_sweep(user, threshold_10):
+    expiring_and_lasting(user, 20, 5)
+
+    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+        token_services.lots_expire()
+        token_services.lots_expire()
+
+    assert lows(user) == [5]
+
+
+def test_a_usage_that_crossed_after_the_expiry_is_not_alerted_again_by_the_sweep(
+    user, threshold_10
+):
+    """Expiry took 35 to 15 (no crossing) and a usage 15 to 9, which alerted; the sweep
+    compared the stored 29 with 9 and alerted a second time."""
+    expiring_and_lasting(user, 20, 15)
+
+    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+        token_services.usage_record(user_id=user.pk, work=Work(amount=6))
+        token_services.lots_expire()
+
+    assert lows(user) == [9]
+
+
+def test_an_expiry_that_crossed_before_a_usage_is_alerted_by_the_sweep(user, threshold_10):
+    """Expiry took 25 to 5, below the threshold; the usage after it saw 5 to 3 (no crossing
+    of its own), so the sweep is the one to tell."""
+    expiring_and_lasting(user, 20, 5)
+
+    with time_machine.travel(NOW + timedelta(hours=2), tick=False):
+        token_services.usage_record(user_id=user.pk, work=Work(amount=2))
+        token_services.lots_expire()
+
+    assert lows(user) == [3]

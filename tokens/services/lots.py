@@ -18,7 +18,7 @@ from events.services import events_emit
 from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, post, spendable
 from tokens.models import LotCategory, TokenAccount, TokenLot, TokenTransaction
 from tokens.services import notices
-from tokens.services.alerts import balance_alerts
+from tokens.services.alerts import balance_alerts, threshold_of
 from tokens.services.ledger import LOT_REFERENCE, tokens_credit
 
 Type = TokenTransaction.Type
@@ -205,7 +205,6 @@ def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
             TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
         )
         if expired:
-            gone = sum(lot.remaining for lot in expired)
             post(account, [_expiration(lot) for lot in expired], now=now)
             TokenLot.objects.filter(pk__in=[lot.pk for lot in expired]).update(expired_at=now)
             events_emit(
@@ -217,13 +216,39 @@ def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
             balance_alerts(
                 user_id=account.user_id,
                 threshold=account.low_balance_threshold,
-                balance=(account.balance + gone, account.balance),
+                balance=(_seen_before_expiry(account, expired), account.balance),
                 available=(0, 0),
             )
         upcoming = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__gt=now)
         account.next_expiry_at = upcoming.aggregate(next=Min("expires_at"))["next"]
         account.save(update_fields=["next_expiry_at"])
         return len(expired), sum(lot.remaining for lot in expired)
+
+
+def _seen_before_expiry(account: TokenAccount, expired: list[TokenLot]) -> int:
+    """The balance the user saw just before the first expiry among `expired` that took it
+    below their threshold; else what it is now, so that the sweep alerts for no crossing.
+
+    The stored balance counted those lots until this sweep, but every balance shown since
+    each one's `expires_at` left it out, and any change since then judged its own crossing
+    from there: comparing against the stored balance alerted a second time for a crossing a
+    usage had already reported.
+    """
+    limit = threshold_of(account.low_balance_threshold)
+    gone_earlier = 0
+    for instant in sorted({lot.expires_at for lot in expired}):
+        leaving = sum(lot.remaining for lot in expired if lot.expires_at == instant)
+        stored = (
+            TokenTransaction.objects.filter(account=account, created_at__lt=instant)
+            .order_by("-number")
+            .values_list("balance_after", flat=True)
+            .first()
+        )
+        before = (stored or 0) - gone_earlier
+        if limit > 0 and before >= limit > before - leaving:
+            return before
+        gone_earlier += leaving
+    return account.balance
 
 
 def _expiration(lot: TokenLot) -> Posting:
