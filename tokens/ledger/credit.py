@@ -44,8 +44,10 @@ def ledger_credit(
     """Appends credits, each with a new lot (`posting.new_lot`), creating the account with
     the user's first credit.
 
-    Raises IntegrityError for an idempotency key or reference the ledger already holds;
-    inside a caller's transaction, a savepoint keeps that transaction usable.
+    Raises IntegrityError for an idempotency key or reference the ledger already holds.
+    Inside a caller's transaction a keyed credit takes a savepoint, which keeps that
+    transaction usable; an unkeyed one's failure ends it on PostgreSQL (no caller recovers
+    from one).
     """
     if not postings:
         return []

@@ -214,6 +214,28 @@ def test_a_capture_after_the_lots_it_counted_on_expired_takes_what_there_is(
     assert selectors.token_balance(user_id=user.pk).balance == 0
 
 
+def test_a_capture_with_nothing_at_all_left_is_402_and_the_hold_stays_active(
+    user_client, user, clock
+):
+    """The ledger records no entry of 0 tokens: the capture changes nothing (docs/api.md),
+    and the client releases the hold or lets it expire."""
+    grant(user, 10, expires_at=NOW + timedelta(minutes=5))
+    made = hold(user_client, {"amount": 10, "ttl_seconds": 3600}).json()["hold"]
+    clock.move_to(NOW + timedelta(minutes=10))
+    before = database_state()
+
+    response = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 5, "final": True}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert (response.status_code, response.json()["code"]) == (402, "insufficient_tokens")
+    after = database_state()
+    after.pop("common.IdempotencyRecord")
+    before.pop("common.IdempotencyRecord")
+    assert after == before
+    assert Hold.objects.get(pk=made["id"]).status == "active"
+
+
 def test_a_capture_retried_with_its_key_charges_once(user_client, user):
     fund(user, 50)
     made = hold(user_client, {"amount": 30}).json()["hold"]
