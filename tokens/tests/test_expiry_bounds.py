@@ -134,3 +134,20 @@ def test_an_expired_lot_not_yet_swept_keeps_the_lot_bound_until_the_sweep(user, 
     assert shown == 49
     assert lot_bound(user) is None
     assert selectors.token_balance(user_id=user.pk).balance == 49
+
+
+def test_a_hold_under_an_unlimited_plan_moves_both_bounds_on(user, clock):
+    """It reserves nothing, but it read the holds and lots like any hold: on PostgreSQL it
+    returned before storing what it found, and SQLite's twin stored it."""
+    grant(user, 10, expires_at=NOW + timedelta(minutes=1))
+    fund(user, 50)
+    services.tokens_debit(user_id=user.pk, amount=10)
+    held_and_captured(user, 10, ttl_seconds=120)
+    TokenAccount.objects.filter(user=user).update(unlimited_until=NOW + timedelta(days=1))
+
+    clock.move_to(NOW + timedelta(minutes=5))
+    covered = services.hold_create(user_id=user.pk, amount=4, ttl_seconds=600).hold
+
+    assert covered.source == "subscription"
+    assert (bound(user), lot_bound(user)) == (None, None)
+    assert selectors.token_balance(user_id=user.pk).available == 40
