@@ -9,20 +9,25 @@ does, the anonymous caller DRF would see, whom the permissions then judge; no li
 reached. It is answered with the bytes DRF's renderer writes, or with the view's own
 answer. Anything else (no token where one is needed, a refused one, an API key where none
 is allowed, `indent` or another media type, a limit reached) goes to DRF's `dispatch`,
-which answers it as it always has. An error of the read itself is answered by the
-middleware, as outside DRF's views (`common.middleware`: the same JSON, 503 with
-Retry-After for a database that gave up waiting).
+which answers it as it always has. A database that gave up waiting during the read is
+answered as DRF answers it (503 `busy` with Retry-After, the view's headers); any other
+error of the read by the middleware, as outside DRF's views (`common.middleware`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.utils.cache import patch_vary_headers
 from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
+
+from common.api.errors import api_exception_handler
+from common.db import database_busy
 
 
 class _Caller:
@@ -97,11 +102,24 @@ class CommonCaseFirst(APIView):
         if not all(limit.allow_request(caller, self) for limit in self.get_throttles()):
             return None
         request.user, request.auth = caller.user, caller.auth
-        response = self.common_case_response(request)
+        try:
+            response = self.common_case_response(request)
+        except DatabaseError as error:
+            if not database_busy(error):
+                raise
+            response = self._busy(error)
         headers = self.default_response_headers
         vary = headers.pop("Vary", None)
         if vary is not None:
             patch_vary_headers(response, [vary])
         for name, value in headers.items():
             response[name] = value
+        return response
+
+    def _busy(self, error: DatabaseError) -> Response:
+        """The 503 DRF's exception handler gives, rendered as DRF renders it for this view."""
+        response = api_exception_handler(error, {"view": self})
+        response.accepted_renderer = JSONRenderer()
+        response.accepted_media_type = JSONRenderer.media_type
+        response.renderer_context = {}
         return response

@@ -10,8 +10,10 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.services import api_key_create
+from accounts.tests.factories import UserFactory
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.api.fastpath import CommonCaseFirst
+from common.tests.waits import row_locked, timeouts
 from conftest import client_for
 from tokens.tests.factories import grant
 
@@ -227,3 +229,27 @@ def test_a_refused_limit_answers_as_drf_does(limited_read, monkeypatch):
     assert fast == drf
     assert drf[0] == 429
     assert drf[2]["Retry-After"] == "40"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("path", "table"),
+    [(BALANCE, "tokens_tokenaccount"), ("/api/v1/token-bundles", "catalog_catalogversion")],
+)
+def test_a_read_the_database_gave_up_waiting_on_is_answered_as_drf_answers_it(
+    path, table, monkeypatch
+):
+    """A table locked by a stuck transaction: the fast path's 503 was the middleware's, with
+    other bytes and no Allow header."""
+    user = UserFactory()
+    grant(user, 25)
+    client = client_for(user)
+    with (
+        timeouts(lock_ms=200, statement_ms=15000),
+        row_locked(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE", []),
+    ):
+        fast, drf = fast_then_drf(monkeypatch, client, path, {})
+
+    assert fast == drf
+    assert fast[0] == 503
+    assert fast[2]["Retry-After"] == "3"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import psycopg
@@ -26,6 +25,7 @@ from catalog.tests.factories import TokenBundleFactory
 from common.db import database_busy
 from common.tests.helpers import database_state
 from common.tests.servers import gunicorn_routed, the_test_database, workers_waiting_on_a_lock
+from common.tests.waits import row_locked, timeouts
 from conftest import client_for
 from tokens.models import TokenAccount
 from tokens.tests.factories import fund
@@ -37,29 +37,6 @@ BUSY = {
 }
 ACCOUNT_LOCK = "SELECT 1 FROM tokens_tokenaccount WHERE user_id = %s FOR UPDATE"
 SEQUENCE_LOCK = "SELECT 1 FROM billing_invoicesequence WHERE year = %s FOR UPDATE"
-
-
-@contextmanager
-def row_locked(sql: str, params: list):
-    """A transaction of the test's own that holds a row lock until the block ends."""
-    with psycopg.connect(**the_test_database()) as holder:
-        holder.execute(sql, params)
-        yield
-        holder.rollback()
-
-
-@contextmanager
-def timeouts(*, lock_ms: int, statement_ms: int):
-    """This process's connections use other timeouts for the block (reconnecting)."""
-    database = connection.settings_dict
-    saved = database["TIMEOUTS"]
-    connection.close()
-    database["TIMEOUTS"] = {"lock_timeout": lock_ms, "statement_timeout": statement_ms}
-    try:
-        yield
-    finally:
-        connection.close()
-        database["TIMEOUTS"] = saved
 
 
 def current_timeouts() -> tuple[str, str]:
