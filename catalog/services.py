@@ -2,18 +2,46 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, ProtectedError, QuerySet, RestrictedError
 from django.db.models.functions import Now
 
-from catalog.models import CatalogItem, Currency
+from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from catalog.selectors import catalog_item_get, default_currency
 from common.errors import DomainError, Invalid
+
+Params = ParamSpec("Params")
+Result = TypeVar("Result")
+
+# The triggers that raise the catalog's version (catalog migration 0005) are immediate unless
+# a transaction defers them. The services defer them to the commit: the version's one row is
+# then locked only while the transaction commits, so two staff writes taking the same items
+# in different orders (an admin list edit, an API PATCH) cannot deadlock through it.
+# Migrations and psql keep them immediate: a trigger event pending on a table stops an
+# ALTER TABLE of it later in the same transaction.
+_VERSION_AT_COMMIT = "SET CONSTRAINTS {} DEFERRED".format(
+    ", ".join(f"{model._meta.db_table}_version" for model in (Currency, TokenBundle, AddOn, Plan))
+)
+
+
+def _catalog_write(service: Callable[Params, Result]) -> Callable[Params, Result]:
+    """The service in a transaction that raises the catalog's version as it commits."""
+
+    @functools.wraps(service)
+    def in_transaction(*args: Params.args, **kwargs: Params.kwargs) -> Result:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(_VERSION_AT_COMMIT)
+            return service(*args, **kwargs)
+
+    return in_transaction
 
 
 class VersionConflict(DomainError):
@@ -42,7 +70,7 @@ def validate_price(price: Decimal, currency: Currency) -> None:
         )
 
 
-@transaction.atomic
+@_catalog_write
 def catalog_item_create(*, model: type[CatalogItem], data: Mapping[str, Any]) -> CatalogItem:
     """Raises Invalid for another currency or too many price places."""
     fields = dict(data)
@@ -53,7 +81,7 @@ def catalog_item_create(*, model: type[CatalogItem], data: Mapping[str, Any]) ->
     return item
 
 
-@transaction.atomic
+@_catalog_write
 def catalog_item_update(
     *,
     model: type[CatalogItem],
@@ -83,7 +111,7 @@ def catalog_item_update(
     return item
 
 
-@transaction.atomic
+@_catalog_write
 def catalog_item_toggle_active(*, model: type[CatalogItem], item_id: UUID) -> CatalogItem:
     item = catalog_item_get(model=model, item_id=item_id, for_update=True)
     item.is_active = not item.is_active
@@ -92,7 +120,7 @@ def catalog_item_toggle_active(*, model: type[CatalogItem], item_id: UUID) -> Ca
     return item
 
 
-@transaction.atomic
+@_catalog_write
 def catalog_item_delete(*, model: type[CatalogItem], item_id: UUID) -> None:
     """Raises InUse when anything bought refers to the item (foreign keys with PROTECT)."""
     item = catalog_item_get(model=model, item_id=item_id, for_update=True)
@@ -102,7 +130,7 @@ def catalog_item_delete(*, model: type[CatalogItem], item_id: UUID) -> None:
         raise InUse() from error
 
 
-@transaction.atomic
+@_catalog_write
 def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -> int:
     """Staff bulk (de)activation: one conditional UPDATE; items already so are left alone."""
     return queryset.exclude(is_active=active).update(
@@ -110,7 +138,7 @@ def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -
     )
 
 
-@transaction.atomic
+@_catalog_write
 def catalog_item_save(*, item: CatalogItem, changed_fields: Iterable[str]) -> CatalogItem:
     """A save from the Django admin's form, held to the same rules as the API."""
     validate_currency(item.currency_id)

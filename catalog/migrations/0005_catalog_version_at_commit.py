@@ -1,9 +1,12 @@
-"""On PostgreSQL the catalog's version is raised as each writing transaction commits instead of
-as each row is written. Raised per row, the version's single row was locked from a
-transaction's first catalog write to its commit, so two staff writes touching the same items
-in different orders (an admin list edit saving X then Y while the API changed Y) waited on
-each other through it, and PostgreSQL aborted one as a deadlock. Deferred to the commit, the
-lock is held for the commit alone and no transaction waits for it while holding an item.
+"""On PostgreSQL the triggers that raise the catalog's version become constraint triggers that
+a transaction may defer to its commit, and the catalog's services do (`catalog.services`).
+Raised per row, the version's single row was locked from a transaction's first catalog write
+to its commit, so two staff writes touching the same items in different orders (an admin
+list edit saving X then Y while the API changed Y) waited on each other through it, and
+PostgreSQL aborted one as a deadlock. Deferred, the lock is held for the commit alone and no
+transaction waits for it while holding an item. They stay immediate unless deferred: a
+deferred event pending on a table stops an ALTER TABLE of it in the same transaction, which
+a migration that fills a column and then alters it would run into.
 
 SQLite keeps its triggers as they are: a writer there holds the database alone from its
 first statement (`transaction_mode: IMMEDIATE`), so no two writers ever wait on each other.
@@ -17,7 +20,7 @@ TABLES = ("catalog_currency", "catalog_tokenbundle", "catalog_addon", "catalog_p
 
 def _row_triggers(constraint: bool) -> list[str]:
     kind = "CONSTRAINT TRIGGER" if constraint else "TRIGGER"
-    timing = " DEFERRABLE INITIALLY DEFERRED" if constraint else ""
+    timing = " DEFERRABLE INITIALLY IMMEDIATE" if constraint else ""
     return [
         statement
         for table in TABLES

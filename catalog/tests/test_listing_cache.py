@@ -175,3 +175,16 @@ def test_a_listing_read_with_autocommit_off_is_not_kept(api_client, catalog):
 
     assert seen_inside == ["Undone"]
     assert names(api_client.get("/api/v1/token-bundles")) == ["Kept"]
+
+
+def test_a_migration_may_write_catalog_rows_and_then_alter_the_table(api_client, catalog):
+    """The version's triggers are immediate unless the services defer them: an event still
+    pending on a table stops an ALTER TABLE of it in the same transaction, which is what a
+    migration that fills a new column and then makes it NOT NULL does."""
+    with transaction.atomic():
+        TokenBundle.objects.update(name="Filled")
+        with connection.cursor() as cursor:
+            cursor.execute("ALTER TABLE catalog_tokenbundle ADD COLUMN scratch integer")
+        transaction.set_rollback(True)
+
+    assert names(api_client.get("/api/v1/token-bundles")) == ["Small"]
