@@ -91,6 +91,11 @@ def threshold_10(settings):
     settings.LOW_BALANCE_THRESHOLD = 10
 
 
+@pytest.fixture
+def threshold_12(settings):
+    settings.LOW_BALANCE_THRESHOLD = 12
+
+
 def test_low_balance_fires_once_per_crossing_and_rearms_above(user, threshold_10):
     fund(user, 15)
 
@@ -213,3 +218,20 @@ def test_an_expiry_that_crossed_before_a_usage_is_alerted_by_the_sweep(user, thr
         token_services.lots_expire()
 
     assert lows(user) == [3]
+
+
+def test_an_expiry_crossing_is_alerted_when_an_earlier_sweep_run_straddled_it(user, threshold_12):
+    """A sweep run stamps its entries with the time it started, so an entry numbered after
+    a usage can carry an earlier time: the balance before an expiry is read from the
+    entries made since it, not from the last one before it."""
+    with time_machine.travel(NOW, tick=False):
+        grant(user, 5, expires_at=NOW + timedelta(hours=1))
+        grant(user, 10, expires_at=NOW + timedelta(hours=2))
+        grant(user, 5)
+    with time_machine.travel(NOW + timedelta(hours=3), tick=False):
+        token_services.usage_record(user_id=user.pk, work=Work(amount=4))
+        token_services.lots_expire(now=NOW + timedelta(minutes=90))
+    with time_machine.travel(NOW + timedelta(hours=4), tick=False):
+        token_services.lots_expire()
+
+    assert lows(user) == [1]

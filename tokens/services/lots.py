@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Min, Sum
 from django.utils import timezone
 
 from common.db import require_transaction
@@ -232,19 +232,17 @@ def _seen_before_expiry(account: TokenAccount, expired: list[TokenLot]) -> int:
     The stored balance counted those lots until this sweep, but every balance shown since
     each one's `expires_at` left it out, and any change since then judged its own crossing
     from there: comparing against the stored balance alerted a second time for a crossing a
-    usage had already reported.
+    usage had already reported. The balance stored at an instant is today's less every entry
+    made since (this sweep's own included), whatever order their numbers and times are in:
+    a writer stamps its entry with the time it started, before it waited for the account.
     """
     limit = threshold_of(account.low_balance_threshold)
     gone_earlier = 0
     for instant in sorted({lot.expires_at for lot in expired}):
         leaving = sum(lot.remaining for lot in expired if lot.expires_at == instant)
-        stored = (
-            TokenTransaction.objects.filter(account=account, created_at__lt=instant)
-            .order_by("-number")
-            .values_list("balance_after", flat=True)
-            .first()
-        )
-        before = (stored or 0) - gone_earlier
+        since = TokenTransaction.objects.filter(account=account, created_at__gte=instant)
+        stored = account.balance - (since.aggregate(total=Sum("amount"))["total"] or 0)
+        before = stored - gone_earlier
         if limit > 0 and before >= limit > before - leaving:
             return before
         gone_earlier += leaving
