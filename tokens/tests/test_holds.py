@@ -228,7 +228,14 @@ def test_a_capture_with_nothing_at_all_left_is_402_and_the_hold_stays_active(
         f"{HOLDS}/{made['id']}/capture", {"amount": 5, "final": True}, HTTP_IDEMPOTENCY_KEY="c"
     )
 
-    assert (response.status_code, response.json()["code"]) == (402, "insufficient_tokens")
+    assert response.status_code == 402
+    assert response.json() == {
+        "error": "The balance is 0 tokens; this needs 5.",
+        "code": "insufficient_tokens",
+        "balance": 0,
+        "available": 0,
+        "needed": 5,
+    }
     after = database_state()
     after.pop("common.IdempotencyRecord")
     before.pop("common.IdempotencyRecord")

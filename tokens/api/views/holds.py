@@ -65,12 +65,15 @@ class HoldActions:
         payload.is_valid(raise_exception=True)
 
         def capture() -> Response:
-            done = services.hold_capture(
-                user_id=user_id,
-                hold_id=hold_id,
-                idempotency_key=f"{scope}:{key}",
-                **payload.validated_data,
-            )
+            try:
+                done = services.hold_capture(
+                    user_id=user_id,
+                    hold_id=hold_id,
+                    idempotency_key=f"{scope}:{key}",
+                    **payload.validated_data,
+                )
+            except InsufficientTokens as short:
+                raise ShortForUsage.of(short) from short
             body = {
                 "hold": hold_body(done.hold, now=timezone.now()),
                 "usage": usage_body(done.used.usage, user_id=user_id, taken=done.used.taken),
@@ -118,6 +121,7 @@ CAPTURE = {
             "`exceeds_hold`: more than the hold has left; `invalid_state`: not active; "
             "`hold_expired`: it has expired."
         ),
+        **SHORT,
         **REUSED,
     },
 }
