@@ -72,8 +72,9 @@ def checkout_create(
     try:
         cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
     except Invalid:
-        # A retry whose key's record has lapsed still finds its invoice when the catalog has
-        # changed since (an item deactivated): the invoice keeps the key.
+        # A key the invoice keeps answers that invoice, as a second write with it does below:
+        # a retry whose record has lapsed finds it though the catalog has changed since (an
+        # item retired), and so does any other body sent with the key.
         first = _checkout_with_key(user_id, idempotency_key)
         if first is None:
             raise
