@@ -196,6 +196,7 @@ def test_after_the_purge_a_retried_checkout_finds_its_invoice(user, clock):
 # A 400 naming a field, whichever check finds it, is not the key's answer (docs/api.md).
 
 CHECKOUT = "/api/v1/user/checkout"
+HOLDS = "/api/v1/user/holds"
 
 
 @pytest.mark.sqlite
@@ -257,3 +258,42 @@ def test_after_the_purge_a_retried_checkout_finds_its_invoice_though_its_bundle_
     assert again.json()["invoice"]["id"] == first.json()["invoice"]["id"]
     assert (other.status_code, list(other.json()["fields"])) == (400, ["token_bundle_ids"])
     assert Invoice.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.sqlite
+def test_after_the_purge_a_key_sent_with_another_description_or_reference_is_422(user, clock):
+    """The ledger's own key compared the amount and the feature only: another description
+    or reference got the first answer as if it were the same request."""
+    fund(user, 100)
+    body = {"amount": 5, "description": "Report", "reference": "job-1"}
+    first = client_for(user).post(CONSUME, body, HTTP_IDEMPOTENCY_KEY="old")
+    clock.shift(timedelta(hours=24, minutes=1))
+    call_command("reconcile_purchases", stdout=StringIO())
+    client = client_for(user)
+
+    described = client.post(CONSUME, {**body, "description": "Other"}, HTTP_IDEMPOTENCY_KEY="old")
+    referenced = client.post(CONSUME, {**body, "reference": "job-2"}, HTTP_IDEMPOTENCY_KEY="old")
+    same = client.post(CONSUME, body, HTTP_IDEMPOTENCY_KEY="old")
+
+    assert first.status_code == 201
+    assert [described.status_code, referenced.status_code] == [422, 422]
+    assert described.json()["code"] == "idempotency_key_reused"
+    assert (same.status_code, same.json()["transaction"]) == (201, first.json()["transaction"])
+    assert usages(user) == [-5]
+
+
+@pytest.mark.sqlite
+def test_after_the_purge_a_hold_key_sent_with_another_reference_is_422(user, clock):
+    fund(user, 100)
+    body = {"amount": 5, "reference": "job-1"}
+    first = client_for(user).post(HOLDS, body, HTTP_IDEMPOTENCY_KEY="h")
+    clock.shift(timedelta(hours=24, minutes=1))
+    call_command("reconcile_purchases", stdout=StringIO())
+    client = client_for(user)
+
+    other = client.post(HOLDS, {**body, "reference": "job-2"}, HTTP_IDEMPOTENCY_KEY="h")
+    same = client.post(HOLDS, body, HTTP_IDEMPOTENCY_KEY="h")
+
+    assert first.status_code == 201
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert (same.status_code, same.json()["hold"]["id"]) == (201, first.json()["hold"]["id"])

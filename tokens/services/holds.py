@@ -95,7 +95,8 @@ def hold_create(
         )
         if first is None:
             raise
-        if (first.amount, first.feature) != (amount, feature):
+        # The body's fields the hold keeps (its `ttl_seconds` became a time, not comparable).
+        if (first.amount, first.feature, first.reference) != (amount, feature, reference):
             raise LedgerKeyReused() from None
         with transaction.atomic():
             can = spendable(account_locked(user_id), now=timezone.now())
@@ -110,7 +111,8 @@ def hold_capture(
     answers the first one's usage.
 
     Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
-    more than it has left.
+    more than it has left, and InsufficientTokens (nothing changed, the hold still active)
+    when its lots have expired and nothing at all is left to take.
     """
     key = f"hold:{hold_id}:{idempotency_key}" if idempotency_key else ""
     now = timezone.now()

@@ -54,6 +54,9 @@ class LedgerKeyReused(DomainError):
     code = "idempotency_key_reused"
     http_status = 422
     default_message = "This idempotency key was used for a different ledger entry."
+    # The key belongs to other work: kept as the key's answer, it would refuse that work's
+    # own retry for a day.
+    answers_key = False
 
 
 def tokens_credit(

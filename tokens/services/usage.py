@@ -44,7 +44,10 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
         first = usage_done_before(user_id=user_id, key=work.usage_key)
         if first is None:
             raise
-        if (first.amount, first.feature) != (work.amount, work.feature):
+        # Every field of the body the usage keeps: the same key with another body is a 422
+        # after the API's record is gone too.
+        stored = (first.amount, first.feature, first.description, first.reference)
+        if stored != (work.amount, work.feature, work.description, work.reference):
             raise LedgerKeyReused() from None
         return Used(usage=first, entry=first.entry)
 
