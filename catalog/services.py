@@ -23,8 +23,9 @@ Result = TypeVar("Result")
 # a transaction defers them. The services defer them to the commit: the version's one row is
 # then locked only while the transaction commits, so two staff writes taking the same items
 # in different orders (an admin list edit, an API PATCH) cannot deadlock through it.
-# Migrations and psql keep them immediate: a trigger event pending on a table stops an
-# ALTER TABLE of it later in the same transaction.
+# Anything else (a migration, psql) keeps them immediate: a trigger event pending on a table
+# stops an ALTER TABLE of it later in the same transaction. (Deferred by a service inside a
+# caller's transaction, they stay deferred to that transaction's commit.)
 _VERSION_AT_COMMIT = "SET CONSTRAINTS {} DEFERRED".format(
     ", ".join(f"{model._meta.db_table}_version" for model in (Currency, TokenBundle, AddOn, Plan))
 )
