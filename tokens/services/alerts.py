@@ -23,6 +23,12 @@ def threshold_of(own: int | None) -> int:
     return settings.LOW_BALANCE_THRESHOLD if own is None else own
 
 
+def low_balance_crossed(threshold: int | None, *, before: int, after: int) -> bool:
+    """Whether a change from `before` to `after` crosses the user's threshold downwards."""
+    limit = threshold_of(threshold)
+    return limit > 0 and before >= limit > after
+
+
 def balance_alerts(
     *,
     user_id: UUID,
@@ -33,12 +39,15 @@ def balance_alerts(
     """`balance` and `available` are (before, after) the change, as the user saw them."""
     require_transaction("balance_alerts")
     notices = []
-    limit = threshold_of(threshold)
-    if limit > 0 and balance[0] >= limit > balance[1]:
+    if low_balance_crossed(threshold, before=balance[0], after=balance[1]):
         notices.append(
             Notice(
                 "tokens.low_balance",
-                {"user_id": str(user_id), "balance": balance[1], "threshold": limit},
+                {
+                    "user_id": str(user_id),
+                    "balance": balance[1],
+                    "threshold": threshold_of(threshold),
+                },
             )
         )
     if available[0] > 0 and available[1] <= 0:

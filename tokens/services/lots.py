@@ -9,7 +9,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Min, Sum
+from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from common.db import require_transaction
@@ -18,7 +18,7 @@ from events.services import events_emit
 from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, post, spendable
 from tokens.models import LotCategory, TokenAccount, TokenLot, TokenTransaction
 from tokens.services import notices
-from tokens.services.alerts import balance_alerts, threshold_of
+from tokens.services.alerts import balance_alerts, low_balance_crossed
 from tokens.services.ledger import LOT_REFERENCE, tokens_credit
 
 Type = TokenTransaction.Type
@@ -236,14 +236,19 @@ def _seen_before_expiry(account: TokenAccount, expired: list[TokenLot]) -> int:
     made since (this sweep's own included), whatever order their numbers and times are in:
     a writer stamps its entry with the time it started, before it waited for the account.
     """
-    limit = threshold_of(account.low_balance_threshold)
-    gone_earlier = 0
-    for instant in sorted({lot.expires_at for lot in expired}):
+    instants = sorted({lot.expires_at for lot in expired})
+    entries = TokenTransaction.objects.filter(account=account, created_at__gte=instants[0])
+    since = entries.aggregate(
+        **{
+            f"since_{index}": Sum("amount", filter=Q(created_at__gte=instant))
+            for index, instant in enumerate(instants)
+        }
+    )
+    threshold, gone_earlier = account.low_balance_threshold, 0
+    for index, instant in enumerate(instants):
         leaving = sum(lot.remaining for lot in expired if lot.expires_at == instant)
-        since = TokenTransaction.objects.filter(account=account, created_at__gte=instant)
-        stored = account.balance - (since.aggregate(total=Sum("amount"))["total"] or 0)
-        before = stored - gone_earlier
-        if limit > 0 and before >= limit > before - leaving:
+        before = account.balance - (since[f"since_{index}"] or 0) - gone_earlier
+        if low_balance_crossed(threshold, before=before, after=before - leaving):
             return before
         gone_earlier += leaving
     return account.balance
