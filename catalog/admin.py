@@ -120,6 +120,9 @@ class CatalogItemAdmin(admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: CatalogItem) -> None:
         services.catalog_item_delete(model=type(obj), item_id=obj.pk)
 
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CatalogItem]) -> None:
+        services.catalog_items_delete(queryset=queryset)
+
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict | None = None
     ) -> HttpResponse:

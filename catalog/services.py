@@ -132,6 +132,20 @@ def catalog_item_delete(*, model: type[CatalogItem], item_id: UUID) -> None:
 
 
 @_catalog_write
+def catalog_items_delete(*, queryset: QuerySet[CatalogItem]) -> int:
+    """The admin's bulk delete, which Django runs in batches of 100: with the version's
+    triggers deferred like every catalog write, the first batch does not hold the version's
+    row while a later one waits for an item another staff write has locked.
+
+    Raises InUse when anything bought refers to one of them; nothing is deleted then."""
+    try:
+        deleted, _ = queryset.delete()
+    except (ProtectedError, RestrictedError) as error:
+        raise InUse() from error
+    return deleted
+
+
+@_catalog_write
 def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -> int:
     """Staff bulk (de)activation: one conditional UPDATE; items already so are left alone."""
     return queryset.exclude(is_active=active).update(

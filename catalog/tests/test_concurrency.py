@@ -2,26 +2,17 @@
 own connection: the catalog's version must not make them wait on each other."""
 
 import threading
-import time
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 
 from catalog import services
 from catalog.models import TokenBundle
 from catalog.selectors import catalog_version
 from catalog.tests.factories import TokenBundleFactory
+from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def waiting_on_a_lock() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
 
 
 def test_two_staff_writes_taking_the_same_bundles_in_opposite_orders_both_commit():
@@ -64,9 +55,7 @@ def test_two_staff_writes_taking_the_same_bundles_in_opposite_orders_both_commit
         thread.start()
     x_saved.wait(10)
     # Let the list edit go on once the rename has committed or is stuck behind a lock.
-    deadline = time.monotonic() + 10
-    while not rename_done.is_set() and not waiting_on_a_lock() and time.monotonic() < deadline:
-        rename_done.wait(0.01)
+    wait_until(lambda: rename_done.is_set() or sessions_waiting_on_a_lock() > 0)
     rename_stuck_or_done.set()
     for thread in threads:
         thread.join()
@@ -77,3 +66,56 @@ def test_two_staff_writes_taking_the_same_bundles_in_opposite_orders_both_commit
         ("Y2", 20),
     ]
     assert catalog_version()[1] == before[1] + 3
+
+
+def test_the_admins_bulk_delete_of_more_than_a_batch_and_an_api_change_both_finish():
+    """Django deletes a selection in batches of 100. With the version's triggers immediate,
+    the first batch took the version's row, the second waited for the item the API had
+    locked, and the API's commit waited for the version's row: a deadlock, one side a 500."""
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    bundles = TokenBundleFactory.create_batch(101)
+    # The collector deletes in descending pk order: the smallest is in the second batch.
+    last = min(bundles, key=lambda bundle: bundle.pk)
+    others = [bundle.pk for bundle in bundles if bundle.pk != last.pk]
+    before = catalog_version()
+    api_locked, delete_stuck_or_done, delete_done = (threading.Event() for _ in range(3))
+    errors: dict[str, Exception] = {}
+
+    def api_change() -> None:
+        try:
+            with transaction.atomic():
+                services.catalog_item_update(
+                    model=TokenBundle, item_id=last.pk, data={"name": "Renamed"}
+                )
+                api_locked.set()
+                delete_stuck_or_done.wait(10)
+        except Exception as error:  # the test reports whatever either side raised
+            errors["api"] = error
+        finally:
+            connections.close_all()
+
+    def bulk_delete() -> None:
+        api_locked.wait(10)
+        try:
+            selection = TokenBundle.objects.filter(pk__in=[*others, last.pk])
+            admin.site._registry[TokenBundle].delete_queryset(RequestFactory().post("/"), selection)
+        except Exception as error:  # the test reports whatever either side raised
+            errors["bulk delete"] = error
+        finally:
+            delete_done.set()
+            connections.close_all()
+
+    threads = [threading.Thread(target=api_change), threading.Thread(target=bulk_delete)]
+    for thread in threads:
+        thread.start()
+    api_locked.wait(10)
+    wait_until(lambda: delete_done.is_set() or sessions_waiting_on_a_lock() > 0)
+    delete_stuck_or_done.set()
+    for thread in threads:
+        thread.join()
+
+    assert errors == {}
+    assert not TokenBundle.objects.exists()
+    assert catalog_version()[1] == before[1] + 1 + len(bundles)

@@ -3,7 +3,8 @@ transaction would hold it, and timeouts of the test's choosing (PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import psycopg
@@ -33,3 +34,22 @@ def timeouts(*, lock_ms: int, statement_ms: int) -> Iterator[None]:
     finally:
         connection.close()
         database["TIMEOUTS"] = saved
+
+
+def wait_until(condition: Callable[[], bool], *, seconds: float = 10) -> None:
+    """Polls `condition` until it holds or `seconds` pass (another thread's progress)."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def sessions_waiting_on_a_lock() -> int:
+    """How many of the test database's sessions wait for a lock now (also when asked inside
+    a transaction, which would otherwise see the statistics as it first read them)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )
+        return cursor.fetchone()[0]
