@@ -59,6 +59,7 @@ class Lot:
     expires_at: datetime | None
     created_at: datetime
     remaining: int
+    closed: bool = False  # taken back by its invoice's refund: nothing lands in it again
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -181,12 +182,14 @@ class WholeFlow(RuleBasedStateMachine):
             self.lots.append(lot)
 
     def refund(self, order: Order) -> list[int]:
-        """An invoice refund: what is left of each purchase's own lot, unless it expired."""
+        """An invoice refund: what is left of each purchase's own lot, unless it expired; the
+        lot is closed."""
         order.status = "refunded"
         taken = []
         for lot in order.lots:
             taken.append(0 if lot.expired(self.now()) else lot.remaining)
             lot.remaining -= taken[-1]
+            lot.closed = lot.closed or not lot.expired(self.now())
         return taken
 
     def stripe_capture(self, order: Order) -> None:
@@ -424,7 +427,7 @@ class WholeFlow(RuleBasedStateMachine):
         assert response.status_code == 201, response.content
         usage.refunded = True
         for lot, taken in usage.taken:
-            if not lot.expired(self.now()):
+            if not lot.expired(self.now()) and not lot.closed:
                 lot.remaining += taken
 
     @rule(

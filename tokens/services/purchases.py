@@ -82,6 +82,7 @@ def purchases_credit(*, user_id: UUID, purchases: Sequence[PurchasedTokens]) -> 
 def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> None:
     """Takes back what is left of each refunded item's own lot, never other tokens (an entry
     per item), and tells each item how many it took back; the rest was spent or has expired.
+    The lots are closed (`voided_at`), spent ones too.
 
     Part of the refund's transaction, which has locked the purchases; the account is locked
     after them (the order a capture takes them in).
@@ -119,8 +120,10 @@ def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> 
             balance=(before.balance, before.balance - taken),
             available=(before.available, before.available - taken),
         )
-        voided = [p.changes[0].lot_id for p in postings if p.entry.transaction_type == Type.VOID]
-        TokenLot.objects.filter(pk__in=voided).update(voided_at=now)
+    # Every refunded item's lot is closed, also one already spent: the money for all of it
+    # went back, so tokens a usage refund later gives back to it leave again at once.
+    closed = [lot.pk for lot in lots.values() if not lot.is_expired(now)]
+    TokenLot.objects.filter(pk__in=closed, voided_at__isnull=True).update(voided_at=now)
 
 
 def _take_back_entry(given: RefundedTokens, lot: TokenLot, taken: int) -> Entry:

@@ -8,6 +8,7 @@ import time_machine
 from django.core.management import call_command
 
 from billing import services as billing_services
+from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.errors import Invalid, InvalidState
@@ -187,6 +188,36 @@ def test_an_invoice_refund_takes_back_only_that_purchases_lot(user, clock):
         "included": 0,
         "paid": 0,
     }
+
+
+@pytest.mark.parametrize("used", [20, 50])
+def test_a_usage_refund_after_an_invoice_refund_gives_no_bought_tokens_back(user, clock, used):
+    """Bought 50, used some, the invoice refunded: the money went back for all 50, so giving
+    the usage back must not make its tokens spendable again (before, 20 or 50 came back)."""
+    order = checkout(user, bundles=[TokenBundleFactory(token_amount=50)])
+    capture(order.invoice)
+    usage = services.tokens_debit(user_id=user.pk, amount=used)
+    billing_services.invoice_refund(invoice_id=order.invoice.pk)
+
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+
+    balance = selectors.token_balance(user_id=user.pk)
+    assert (balance.balance, balance.available, balance.by_category["paid"]) == (0, 0, 0)
+    last = TokenTransaction.objects.order_by("-number").first()
+    assert (last.transaction_type, last.amount) == ("void", -used)
+    assert TokenLot.objects.get(category="paid").voided_at == NOW
+    assert list(selectors.ledger_check()) == []
+
+
+def test_a_usage_refund_after_a_plan_refund_gives_no_spent_included_tokens_back(user, clock):
+    capture(checkout(user, plan=PlanFactory(included_tokens=50)).invoice)
+    usage = services.tokens_debit(user_id=user.pk, amount=50)
+    billing_services.invoice_refund(invoice_id=Invoice.objects.get(user=user).pk)
+
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+
+    assert selectors.token_balance(user_id=user.pk).balance == 0
+    assert list(selectors.ledger_check()) == []
 
 
 def test_bought_tokens_expire_after_the_bundles_days(user, clock):
