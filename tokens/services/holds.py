@@ -5,6 +5,7 @@ more; a hold resolves once; it expires exactly at `expires_at`, never earlier.""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -15,7 +16,7 @@ from django.utils import timezone
 
 from common.db import atomic_step, in_all_or_nothing
 from events.services import events_emit
-from tokens.ledger import Used, account_locked, spendable
+from tokens.ledger import InsufficientTokens, Used, account_locked, spendable
 from tokens.ledger.holds import (
     ExceedsHold,
     HoldExpired,
@@ -27,7 +28,7 @@ from tokens.ledger.holds import (
     ledger_capture,
     ledger_hold,
 )
-from tokens.models import Hold, TokenAccount
+from tokens.models import Hold, TokenAccount, UsageRecord
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused
@@ -69,15 +70,24 @@ def hold_create(
     now = timezone.now()
     try:
         with atomic_step():
-            held = ledger_hold(
-                user_id=user_id,
-                amount=amount,
-                expires_at=now + timedelta(seconds=ttl_seconds),
-                feature=feature,
-                reference=reference,
-                key=idempotency_key,
-                now=now,
-            )
+            try:
+                held = ledger_hold(
+                    user_id=user_id,
+                    amount=amount,
+                    expires_at=now + timedelta(seconds=ttl_seconds),
+                    feature=feature,
+                    reference=reference,
+                    key=idempotency_key,
+                    now=now,
+                )
+            except InsufficientTokens:
+                # Too little is available now to get as far as the key's unique index: a
+                # retry after the API's record is gone looks its hold up (the transaction is
+                # still usable here, inside all_or_nothing() too).
+                first = _made_before(user_id, idempotency_key, amount, feature, reference)
+                if first is None:
+                    raise
+                return first
             if held.hold.source == Hold.Source.TOKENS:
                 balance_alerts(
                     user_id=user_id,
@@ -89,18 +99,31 @@ def hold_create(
     except IntegrityError:
         # Inside all_or_nothing() the transaction is broken: its caller answers.
         first = (
-            Hold.objects.filter(account__user_id=user_id, idempotency_key=idempotency_key).first()
-            if idempotency_key and not in_all_or_nothing()
-            else None
+            None
+            if in_all_or_nothing()
+            else _made_before(user_id, idempotency_key, amount, feature, reference)
         )
         if first is None:
             raise
-        # The body's fields the hold keeps (its `ttl_seconds` became a time, not comparable).
-        if (first.amount, first.feature, first.reference) != (amount, feature, reference):
-            raise LedgerKeyReused() from None
-        with transaction.atomic():
-            can = spendable(account_locked(user_id), now=timezone.now())
-        return Reservation(hold=first, balance=can.balance, available=can.available)
+        return first
+
+
+def _made_before(
+    user_id: UUID, key: str, amount: int, feature: str, reference: str
+) -> Reservation | None:
+    """The hold made under `key` before, answered again with the balance as it is now; raises
+    LedgerKeyReused when the body's fields the hold keeps differ (its `ttl_seconds` became a
+    time, not comparable)."""
+    if not key:
+        return None
+    first = Hold.objects.filter(account__user_id=user_id, idempotency_key=key).first()
+    if first is None:
+        return None
+    if (first.amount, first.feature, first.reference) != (amount, feature, reference):
+        raise LedgerKeyReused()
+    with transaction.atomic():
+        can = spendable(account_locked(user_id), now=timezone.now())
+    return Reservation(hold=first, balance=can.balance, available=can.available)
 
 
 def hold_capture(
@@ -114,7 +137,7 @@ def hold_capture(
     more than it has left, and InsufficientTokens (nothing changed, the hold still active)
     when its lots have expired and nothing at all is left to take.
     """
-    key = f"hold:{hold_id}:{idempotency_key}" if idempotency_key else ""
+    key = _capture_key(hold_id, idempotency_key)
     now = timezone.now()
     try:
         with atomic_step():
@@ -148,6 +171,18 @@ def hold_capture(
         if done is None:
             raise
         return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
+
+
+def _capture_key(hold_id: UUID, idempotency_key: str) -> str:
+    """The capture's usage key. A caller's key of up to 255 characters after a service's or a
+    staff member's scope is longer than the column: such a key is kept as its digest (no
+    scope starts with "sha256", so no shorter key becomes it)."""
+    if not idempotency_key:
+        return ""
+    key = f"hold:{hold_id}:{idempotency_key}"
+    if len(key) <= UsageRecord._meta.get_field("idempotency_key").max_length:
+        return key
+    return f"hold:{hold_id}:sha256:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
 
 
 def hold_release(*, user_id: UUID, hold_id: UUID) -> Hold:

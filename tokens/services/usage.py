@@ -14,7 +14,7 @@ from common.db import atomic_if_needed, require_transaction
 from common.errors import NotFound
 from events.services import events_emit
 from tokens.ledger import InsufficientTokens, Used, Work, account_locked, ledger_use
-from tokens.models import TokenAccount, UnlimitedCoverage, UsageRecord
+from tokens.models import Hold, TokenAccount, UnlimitedCoverage, UsageRecord
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused, UsageAlreadyRefunded, usage_refund
@@ -110,7 +110,11 @@ def coverage_start(
 
 
 def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) -> None:
-    """A refunded subscription's coverage ends now. Inside the refund."""
+    """A refunded subscription's coverage ends now. Inside the refund.
+
+    Holds it covered are released unless another coverage still runs: their captures would
+    otherwise charge nothing for work under a plan whose money went back. (A hold made under
+    coverage that ends as its period does keeps it: that period was paid for.)"""
     require_transaction("coverage_end")
     account = account_locked(user_id)
     if account is None:
@@ -119,6 +123,10 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
         account=account, subscription_id__in=subscription_ids, revoked_at__isnull=True
     ).update(revoked_at=now)
     _coverage_update(account)
+    if account.unlimited_until is None or account.unlimited_until <= now:
+        Hold.objects.filter(
+            account=account, status=Hold.Status.ACTIVE, source=Hold.Source.SUBSCRIPTION
+        ).update(status=Hold.Status.RELEASED, resolved_at=now)
 
 
 def _coverage_update(account: TokenAccount) -> None:

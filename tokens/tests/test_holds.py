@@ -6,6 +6,7 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import UserFactory
+from billing import services as billing_services
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
 from common.tests.helpers import database_state
@@ -195,6 +196,48 @@ def test_under_an_unlimited_plan_a_hold_reserves_nothing_and_its_capture_is_free
     assert available(user) == 5
 
 
+def test_a_plans_refund_releases_the_holds_it_covered(user_client, user, clock):
+    """The money went back: a hold made under the plan no longer captures work for free."""
+    order = checkout(user, plan=PlanFactory(usage_mode="unlimited"))
+    capture(order.invoice)
+    fund(user, 5)
+    made = hold(user_client, {"amount": 100}).json()["hold"]
+    clock.shift(timedelta(minutes=1))
+
+    billing_services.invoice_refund(invoice_id=order.invoice.pk)
+    before = database_state()
+    answer = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 60}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert (answer.status_code, answer.json()["code"]) == (409, "invalid_state")
+    after = database_state()
+    after.pop("common.IdempotencyRecord")
+    before.pop("common.IdempotencyRecord")
+    assert after == before
+    released = Hold.objects.get(pk=made["id"])
+    assert (released.status, released.resolved_at) == ("released", NOW + timedelta(minutes=1))
+    assert available(user) == 5
+
+
+def test_a_plans_refund_keeps_the_holds_another_running_plan_covers(user_client, user):
+    refunded = checkout(user, plan=PlanFactory(usage_mode="unlimited"))
+    capture(refunded.invoice)
+    made = hold(user_client, {"amount": 100}).json()["hold"]
+    capture(checkout(user, plan=PlanFactory(usage_mode="unlimited")).invoice, reference="pay-2")
+
+    billing_services.invoice_refund(invoice_id=refunded.invoice.pk)
+    captured = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 60}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert captured.status_code == 200
+    assert (captured.json()["usage"]["source"], captured.json()["usage"]["charged"]) == (
+        "subscription",
+        0,
+    )
+
+
 def test_a_capture_after_the_lots_it_counted_on_expired_takes_what_there_is(
     user_client, user, clock
 ):
@@ -283,6 +326,28 @@ def test_a_capture_repeated_with_its_key_after_the_record_is_gone_answers_the_fi
         services.hold_capture(user_id=user.pk, hold_id=made.pk, amount=1, idempotency_key="new")
 
 
+def test_a_hold_repeated_with_its_key_after_the_record_is_gone_answers_the_first_when_short(
+    user_client, user, clock
+):
+    """After the API's 24 h the hold's own key still answers the first hold (as it is now),
+    also when the tokens it reserved have been spent since (before: 402)."""
+    fund(user, 10)
+    first = hold(user_client, {"amount": 10, "ttl_seconds": 60}, key="k").json()["hold"]
+    clock.shift(timedelta(hours=25))
+    user_client.post("/api/v1/user/usage", {"amount": 10}, HTTP_IDEMPOTENCY_KEY="spend")
+
+    again = hold(user_client, {"amount": 10, "ttl_seconds": 60}, key="k")
+    other = hold(user_client, {"amount": 9, "ttl_seconds": 60}, key="k")
+
+    assert again.status_code == 201
+    assert again.json() == {
+        "hold": {**first, "status": "expired"},
+        "balance": {"balance": 0, "available": 0},
+    }
+    assert (other.status_code, other.json()["code"]) == (422, "idempotency_key_reused")
+    assert Hold.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -333,3 +398,23 @@ def test_a_service_holds_and_captures_for_a_user(service, user):
     assert captured.status_code == 200
     assert [item["id"] for item in listed["items"]] == [made["id"]]
     assert selectors.token_balance(user_id=user.pk).balance == 30
+
+
+@pytest.mark.parametrize("caller", ["service", "staff_client"])
+def test_a_capture_with_the_longest_key_works_and_answers_again_after_its_record(
+    request, user, caller, clock
+):
+    """255 characters after a service's or staff member's scope were longer than the usage's
+    key column: PostgreSQL refused the insert and the capture answered 500."""
+    client, key = request.getfixturevalue(caller), "k" * 255
+    fund(user, 50)
+    url = f"/api/v1/users/{user.pk}/holds"
+    made = client.post(url, {"amount": 20}, HTTP_IDEMPOTENCY_KEY="h").json()["hold"]
+
+    captured = client.post(f"{url}/{made['id']}/capture", {"amount": 5}, HTTP_IDEMPOTENCY_KEY=key)
+    clock.shift(timedelta(hours=25))
+    again = client.post(f"{url}/{made['id']}/capture", {"amount": 5}, HTTP_IDEMPOTENCY_KEY=key)
+
+    assert captured.status_code == 200
+    assert again.json()["usage"] == captured.json()["usage"]
+    assert UsageRecord.objects.get().charged == 5

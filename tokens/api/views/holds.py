@@ -76,7 +76,9 @@ class HoldActions:
                 raise ShortForUsage.of(short) from short
             body = {
                 "hold": hold_body(done.hold, now=timezone.now()),
-                "usage": usage_body(done.used.usage, user_id=user_id, taken=done.used.taken),
+                "usage": usage_body(
+                    done.used.usage, user_id=user_id, taken=done.used.taken or None
+                ),
             }
             return Response(body)
 
