@@ -272,7 +272,10 @@ WARN_AHEAD = timedelta(days=7)
 
 def lots_warn_expiring(*, now: datetime | None = None) -> int:
     """`lot.expiring_soon` once per lot, 7 days before it expires (while it holds tokens);
-    returns how many. The mark on the lot and the event commit together."""
+    returns how many. The mark on the lot and the event commit together.
+
+    Lots a request holds are left to the next run, a minute later: this locks lots in expiry
+    order, a debit in burn order, so waiting for one could close a circle (a deadlock)."""
     now = now or timezone.now()
     soon = TokenLot.objects.filter(
         remaining__gt=0,
@@ -283,7 +286,8 @@ def lots_warn_expiring(*, now: datetime | None = None) -> int:
     warned = 0
     while True:
         with transaction.atomic():
-            batch = list(soon.select_for_update(of=("self",)).order_by("expires_at", "pk")[:500])
+            free = soon.select_for_update(of=("self",), skip_locked=True)
+            batch = list(free.order_by("expires_at", "pk")[:500])
             if not batch:
                 return warned
             TokenLot.objects.filter(pk__in=[lot.pk for lot in batch]).update(expiry_warned_at=now)
