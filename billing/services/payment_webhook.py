@@ -126,6 +126,9 @@ def _required_text(data: dict, name: str) -> str:
     return value
 
 
+MAX_AMOUNT_DIGITS = 20
+
+
 def _amount(value: object) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".')
@@ -133,7 +136,12 @@ def _amount(value: object) -> Decimal:
         amount = Decimal(value)
     except InvalidOperation as error:
         raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".') from error
-    if not amount.is_finite() or amount < 0 or amount != amount.quantize(Decimal("0.01")):
+    if not amount.is_finite() or amount < 0:
+        raise Invalid("amount", "Must be a non-negative amount with at most 2 decimal places.")
+    # Far beyond any invoice, and rounding it to cents would exceed a decimal's 28 digits.
+    if amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise Invalid("amount", "Too large to be an invoice's amount.")
+    if amount != amount.quantize(Decimal("0.01")):
         raise Invalid("amount", "Must be a non-negative amount with at most 2 decimal places.")
     return amount
 

@@ -181,6 +181,14 @@ def refused_payloads(invoice) -> list[tuple[bytes, int, str]]:
         (payment_body(invoice, amount="NaN"), 400, "validation_error"),
         (payment_body(invoice, amount=True), 400, "validation_error"),
         (payment_body(invoice, amount=None), 400, "validation_error"),
+        # Beyond the 28 digits a decimal keeps: rounding to cents raised, answered 500.
+        (payment_body(invoice, amount="1e30"), 400, "validation_error"),
+        (payment_body(invoice, amount="123456789012345678901234567.5"), 400, "validation_error"),
+        (
+            json.dumps({**json.loads(payment_body(invoice)), "amount": 10**30}).encode(),
+            400,
+            "validation_error",
+        ),
         (
             json.dumps({**json.loads(payment_body(invoice)), "amount": 34.001}).encode(),
             400,
