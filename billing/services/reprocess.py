@@ -10,7 +10,11 @@ from django.db import transaction
 from billing.models import Invoice, PaymentEvent
 from billing.services.events import DONE
 from billing.services.payment_webhook import payment_event_capture, payment_notice_parse
-from billing.services.stripe_webhook import event_outcome_record, stripe_event_handle
+from billing.services.stripe_webhook import (
+    event_outcome_record,
+    stripe_event_handle,
+    stripe_payment_lock,
+)
 from common.errors import Invalid, InvalidState
 
 
@@ -21,6 +25,16 @@ def payment_event_reprocess(*, event_id: UUID) -> str:
     Raises InvalidState for an unverified or already processed event.
     """
     with transaction.atomic():
+        # A Stripe event's payment is locked before its row, as its delivery locks them.
+        payload = (
+            PaymentEvent.objects.filter(
+                pk=event_id, provider=Invoice.Provider.STRIPE, signature_valid=True
+            )
+            .values_list("payload", flat=True)
+            .first()
+        )
+        if payload is not None:
+            stripe_payment_lock(json.loads(payload))
         event = PaymentEvent.objects.select_for_update().get(pk=event_id)
         if not event.signature_valid:
             raise InvalidState("An event whose signature was not valid is never acted on.")

@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -78,6 +78,7 @@ def stripe_webhook_process(*, raw_body: bytes, signature_header: str | None) -> 
 def _process(event: object, event_id: str, event_type: str, text: str) -> str:
     fields = {"event_type": event_type[:100], "payload": text, "signature_valid": True}
     with transaction.atomic():
+        stripe_payment_lock(event)
         record = event_claim(provider=PROVIDER, event_id=event_id, fields=fields)
         if record.outcome in SETTLED:
             record.save(update_fields=["deliveries"])
@@ -105,6 +106,42 @@ def stripe_event_handle(event: object) -> Handled:
     if kind == "charge.refunded":
         return _charge_refunded(found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
+
+
+def stripe_payment_lock(event: object) -> None:
+    """Handles the events of one payment one at a time, inside the caller's transaction and
+    before it locks any row. Without it a refund read before its capture had committed was
+    held, and the capture, which cannot see a hold not yet committed, never applied it: the
+    invoice stayed paid. (SQLite runs one writing transaction at a time anyway.)"""
+    data = event.get("data") if isinstance(event, dict) else None
+    found = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(found, dict):
+        return
+    kind = event.get("type")
+    if kind in PAID_EVENTS:
+        _payment_lock(_session_reference(found))
+    elif kind == "charge.refunded":
+        _payment_lock(_charge_reference(found))
+
+
+def _payment_lock(reference: str) -> None:
+    """A transaction-scoped lock on the payment (PgBouncer's transaction pooling keeps it);
+    taking it again in the same transaction is free."""
+    if not reference or connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"stripe-payment:{reference}"],
+        )
+
+
+def _session_reference(session: dict) -> str:
+    return str(session.get("payment_intent") or session.get("id") or "")
+
+
+def _charge_reference(charge: dict) -> str:
+    return str(charge.get("payment_intent") or "")
 
 
 def event_outcome_record(record: PaymentEvent, handled: Handled) -> None:
@@ -146,7 +183,7 @@ def stripe_session_capture(session: dict) -> Handled:
         return Handled(
             Outcome.NEEDS_REVIEW, f"No invoice {invoice_id} for session {session.get('id')}."
         )
-    reference = str(session.get("payment_intent") or session.get("id") or "")
+    reference = _session_reference(session)
     amount, currency = session.get("amount_total"), str(session.get("currency") or "").upper()
     if (amount, currency) != (invoice.total_in_minor_units(), invoice.currency.code):
         return Handled(
@@ -156,6 +193,7 @@ def stripe_session_capture(session: dict) -> Handled:
             invoice.pk,
             reference,
         )
+    _payment_lock(reference)
     try:
         with transaction.atomic():
             captured = invoice_capture(
@@ -178,7 +216,7 @@ def stripe_session_capture(session: dict) -> Handled:
 
 
 def _charge_refunded(charge: dict) -> Handled:
-    reference = str(charge.get("payment_intent") or "")
+    reference = _charge_reference(charge)
     if not reference:
         return Handled(Outcome.NEEDS_REVIEW, "The refunded charge names no payment intent.")
     if not charge.get("refunded"):
@@ -188,6 +226,7 @@ def _charge_refunded(charge: dict) -> Handled:
             "only whole refunds are applied here.",
             payment_reference=reference,
         )
+    _payment_lock(reference)
     invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
     if invoice is None:
         return Handled(
@@ -224,6 +263,7 @@ def held_refunds_apply() -> int:
     applied = 0
     for reference in captured:
         with transaction.atomic():
+            _payment_lock(reference)
             _apply_held_refunds(reference)
         applied += 1
     return applied

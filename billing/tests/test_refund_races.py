@@ -1,17 +1,21 @@
 """Refunds racing spending and each other, with real threads on PostgreSQL (each with its own
 connection), directly and through PgBouncer in transaction pooling."""
 
+import threading
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
+from billing.services import stripe_webhook
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.concurrency import run_together
+from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 from conftest import client_for
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
 from tokens.selectors import ledger_check
@@ -162,3 +166,53 @@ def test_charge_refunded_under_two_event_ids_at_once_reverses_once(stripe_invoic
     events = PaymentEvent.objects.filter(event_type="charge.refunded")
     assert sorted(events.values_list("outcome", flat=True)) == sorted(outcomes)
     reversed_once(invoice)
+
+
+def test_a_stripe_refund_and_its_capture_arriving_together_end_refunded(fake_stripe, monkeypatch):
+    """Stripe promises no order. The refund looked the invoice up while the capture had not
+    committed, so it was held; the capture looked for held refunds while the refund had not
+    committed, so it found none. Both committed: the invoice stayed paid, its tokens
+    spendable, though Stripe had returned the money. The refund's transaction is paused
+    after its read (until the capture is done or waits for it); the database is real."""
+    user = UserFactory()
+    invoice = checkout(user, bundles=[TokenBundleFactory(token_amount=1000)]).invoice
+    paid = client_for(user).post(f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"})
+    session = paid.json()["session_id"]
+    completed, refunded = fake_stripe.complete(session), fake_stripe.refunded(session)
+    refund_read, capture_done = threading.Event(), threading.Event()
+    record = stripe_webhook.event_outcome_record
+
+    def record_after_the_capture(event, handled):
+        if handled.outcome == PaymentEvent.Outcome.HELD:
+            refund_read.set()
+            wait_until(lambda: capture_done.is_set() or sessions_waiting_on_a_lock() > 0)
+        return record(event, handled)
+
+    monkeypatch.setattr(stripe_webhook, "event_outcome_record", record_after_the_capture)
+    answers = {}
+
+    def deliver(name: str, event: dict) -> None:
+        body, signature = fake_stripe.signed(event)
+        try:
+            answers[name] = (
+                Client()
+                .post(
+                    STRIPE, body, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature
+                )
+                .status_code
+            )
+        finally:
+            connections.close_all()
+
+    refund = threading.Thread(target=deliver, args=("refund", refunded))
+    refund.start()
+    refund_read.wait(10)
+    deliver("capture", completed)
+    capture_done.set()
+    refund.join()
+
+    invoice.refresh_from_db()
+    assert answers == {"refund": 200, "capture": 200}
+    assert invoice.status == "refunded"
+    assert TokenAccount.objects.get(user=user).balance == 0
+    assert not PaymentEvent.objects.filter(outcome="held").exists()
