@@ -71,12 +71,15 @@ class UserAdmin(DjangoUserAdmin):
         ),
     )
 
-    @admin.action(description="Deactivate the selected users (they can no longer sign in)")
+    @admin.action(
+        description="Deactivate the selected users (they can no longer sign in)",
+        permissions=["change"],
+    )
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changed = queryset.exclude(pk=request.user.pk).update(is_active=False)
         self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
 
-    @admin.action(description="Activate the selected users")
+    @admin.action(description="Activate the selected users", permissions=["change"])
     def activate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changed = queryset.update(is_active=True)
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
@@ -127,7 +130,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke the selected keys (their next request is refused)")
+    @admin.action(
+        description="Revoke the selected keys (their next request is refused)",
+        permissions=["change"],
+    )
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.values_list("pk", flat=True))
         for key_id in keys:

@@ -178,12 +178,15 @@ class CatalogItemAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
-    @admin.action(description="Activate the selected items")
+    @admin.action(description="Activate the selected items", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[CatalogItem]) -> None:
         changed = services.catalog_items_set_active(queryset=queryset, active=True)
         self.message_user(request, f"Activated {changed} item(s).", messages.SUCCESS)
 
-    @admin.action(description="Deactivate the selected items (hidden from sale, kept for history)")
+    @admin.action(
+        description="Deactivate the selected items (hidden from sale, kept for history)",
+        permissions=["change"],
+    )
     def deactivate(self, request: HttpRequest, queryset: QuerySet[CatalogItem]) -> None:
         changed = services.catalog_items_set_active(queryset=queryset, active=False)
         self.message_user(request, f"Deactivated {changed} item(s).", messages.SUCCESS)
@@ -250,4 +253,6 @@ class CurrencyAdmin(admin.ModelAdmin):
         return ["code", "decimal_places", "is_default"] if obj else ["is_default"]
 
     def has_delete_permission(self, request: HttpRequest, obj: Currency | None = None) -> bool:
-        return obj is None or not obj.is_default
+        """Never the default currency (everything is priced in it)."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.is_default)

@@ -48,13 +48,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         services.endpoint_update(endpoint_id=obj.pk, description=obj.description)
 
-    @admin.action(description="Send a test ping")
+    @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint_id in queryset.values_list("pk", flat=True):
             services.endpoint_ping(endpoint_id=endpoint_id)
         self.message_user(request, "Ping queued.", messages.SUCCESS)
 
-    @admin.action(description="Turn on again (forgets past failures)")
+    @admin.action(description="Turn on again (forgets past failures)", permissions=["change"])
     def turn_on(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint_id in queryset.values_list("pk", flat=True):
             services.endpoint_update(endpoint_id=endpoint_id, is_active=True)
@@ -78,7 +78,11 @@ class EventAdmin(ReadOnly, admin.ModelAdmin):
     actions = ["resend"]
     show_full_result_count = False
 
-    @admin.action(description="Resend to every active endpoint")
+    def has_resend_permission(self, request: HttpRequest) -> bool:
+        """Events are read-only here; sending one again is for staff who may change events."""
+        return request.user.has_perm("events.change_event")
+
+    @admin.action(description="Resend to every active endpoint", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         queued = sum(
             services.event_resend(event_id=pk) for pk in queryset.values_list("pk", flat=True)

@@ -130,6 +130,10 @@ class InvoiceAdmin(ReadOnlyAdmin):
         invoices (superusers and those given the permission), not those who only view."""
         return request.user.has_perm("billing.change_invoice")
 
+    def has_operate_permission(self, request: HttpRequest) -> bool:
+        """The list's actions, like the invoice page's buttons (`permissions=["operate"]`)."""
+        return self.may_operate(request)
+
     def operation_view(self, request: HttpRequest, object_id: str, operation: str) -> HttpResponse:
         """GET asks for confirmation (and, to mark paid, the payment reference); POST does it
         through the billing services and goes back to the invoice with what happened."""
@@ -179,7 +183,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         else:
             self.message_user(request, done, messages.SUCCESS)
 
-    @admin.action(description="Mark paid (asks for the payment reference)")
+    @admin.action(description="Mark paid (asks for the payment reference)", permissions=["operate"])
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Invoice]):
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one invoice to mark paid.", messages.ERROR)
@@ -208,7 +212,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         }
         return TemplateResponse(request, "admin/billing/invoice/mark_paid.html", context)
 
-    @admin.action(description="Cancel the selected pending invoices")
+    @admin.action(description="Cancel the selected pending invoices", permissions=["operate"])
     def cancel(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset:
             try:
@@ -218,7 +222,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
             else:
                 self.message_user(request, f"{invoice} is cancelled.", messages.SUCCESS)
 
-    @admin.action(description="Refund the selected paid invoices (Stripe too)")
+    @admin.action(
+        description="Refund the selected paid invoices (Stripe too)", permissions=["operate"]
+    )
     def refund(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset:
             try:

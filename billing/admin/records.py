@@ -79,7 +79,14 @@ class PaymentEventAdmin(ReadOnlyAdmin):
             text = event.payload
         return format_html("<pre>{}</pre>", text)
 
-    @admin.action(description="Re-process the selected failed, held or review events")
+    def has_reprocess_permission(self, request: HttpRequest) -> bool:
+        """Re-processing captures and refunds invoices: staff who may change invoices."""
+        return request.user.has_perm("billing.change_invoice")
+
+    @admin.action(
+        description="Re-process the selected failed, held or review events",
+        permissions=["reprocess"],
+    )
     def reprocess(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
         for event in queryset:
             try:
