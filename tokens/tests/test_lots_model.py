@@ -134,7 +134,8 @@ class Lots(RuleBasedStateMachine):
         billing_services.invoice_refund(invoice_id=order.invoice.pk)
         lot = next(lot for lot in self.lots.values() if lot.id == self._lot_of(order))
         if not lot.expired(self.now):
-            lot.remaining = 0
+            # Closed, spent or not: a usage refund gives nothing back to it.
+            lot.remaining, lot.voided = 0, True
 
     def _lot_of(self, order) -> UUID:
         return TokenLot.objects.get(source_id=str(order.purchases[0].pk)).pk
