@@ -152,6 +152,19 @@ def checkout_session_retrieve(*, session_id: str) -> CheckoutSession:
         raise PaymentProviderError() from error
 
 
+def checkout_session_expire(*, session_id: str) -> CheckoutSession:
+    """Ends an open session: it can no longer take a payment. A session no longer open
+    (complete, or expired already) is answered as it is now."""
+    client = _client()
+    try:
+        return _session(client.v1.checkout.sessions.expire(session_id))
+    except stripe.InvalidRequestError:
+        pass  # only an open session can be expired: what it is now says why
+    except stripe.StripeError as error:
+        raise PaymentProviderError() from error
+    return checkout_session_retrieve(session_id=session_id)
+
+
 def payment_retrieve(*, payment_reference: str) -> StripePayment:
     """What Stripe says of the payment an invoice was captured with: its PaymentIntent
     (`pi_...`), or its Checkout Session (`cs_...`) when the capture had no PaymentIntent.

@@ -110,7 +110,14 @@ class InvoiceCancelView(APIView):
         request=None,
         responses={
             200: InvoiceSerializer,
-            409: error_response("`invalid_state`: only a pending invoice can be cancelled."),
+            409: error_response(
+                "`invalid_state`: only a pending invoice can be cancelled, and not once Stripe "
+                "has taken a payment for it (its webhook captures it)."
+            ),
+            502: error_response(
+                "`payment_provider_error`: Stripe could not be asked to end the invoice's "
+                "checkout session; nothing changed."
+            ),
         },
     )
     def post(self, request: Request, pk: UUID) -> Response:
@@ -125,7 +132,10 @@ class InvoicePayView(APIView):
         request=PayRequestSerializer,
         responses={
             200: PayResponseSerializer,
-            409: error_response("`invalid_state`: the invoice is not pending."),
+            409: error_response(
+                "`invalid_state`: the invoice is not pending, or Stripe has taken a payment "
+                "on the session this one would replace."
+            ),
             502: error_response("`payment_provider_error`: Stripe failed; nothing was charged."),
         },
     )

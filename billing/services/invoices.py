@@ -15,20 +15,37 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from billing.selectors import invoice_get
+from billing.services.payments import stripe_session_end
 from common.errors import InvalidState
 
 
-@transaction.atomic
 def invoice_cancel(*, invoice_id: UUID, user_id: UUID | None = None) -> Invoice:
     """Cancels a pending invoice and everything on it.
 
-    With `user_id`, another user's invoice is NotFound. Raises InvalidState unless pending;
-    the invoice row lock orders this against a capture racing it, so exactly one wins.
+    A Stripe Checkout Session still open for it is expired first, outside any transaction:
+    the customer's Stripe tab would otherwise still take the money of an invoice that no
+    longer credits it. With `user_id`, another user's invoice is NotFound. Raises
+    InvalidState unless pending, when Stripe has taken a payment for it (its webhook
+    captures the invoice) or when a new payment was started meanwhile; PaymentProviderError
+    when Stripe cannot be asked. Nothing changes then.
     """
+    invoice = invoice_get(invoice_id=invoice_id, user_id=user_id)
+    if invoice.status == Invoice.Status.PENDING:
+        stripe_session_end(invoice)
+    return _cancel(invoice_id, user_id, stripe_session_id=invoice.stripe_session_id)
+
+
+@transaction.atomic
+def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -> Invoice:
+    """The invoice row lock orders this against a capture racing it, so exactly one wins."""
     invoice = invoice_get(invoice_id=invoice_id, user_id=user_id, for_update=True)
     if invoice.status != Invoice.Status.PENDING:
         raise InvalidState(
             f"Only a pending invoice can be cancelled; this one is {invoice.status}."
+        )
+    if invoice.stripe_session_id != stripe_session_id:
+        raise InvalidState(
+            "A payment was started for this invoice meanwhile; cancel it again to end it too."
         )
     invoice.status = Invoice.Status.CANCELLED
     invoice.cancelled_at = timezone.now()

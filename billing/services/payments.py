@@ -40,6 +40,7 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
     if invoice.stripe_session_id and expires and expires > timezone.now() + SESSION_REUSE_MARGIN:
         return PaymentStart("stripe", invoice.stripe_session_url, invoice.stripe_session_id)
 
+    stripe_session_end(invoice)
     session = stripe_gateway.checkout_session_create(
         invoice=invoice,
         line_items=list(invoice.line_items.all()),
@@ -62,6 +63,25 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
         invoice_require_pending(current)
         return PaymentStart("stripe", current.stripe_session_url, current.stripe_session_id)
     return PaymentStart("stripe", session.url, session.id)
+
+
+def stripe_session_end(invoice: Invoice) -> None:
+    """Expires the invoice's Stripe Checkout Session before the invoice stops waiting for it
+    (cancelled, or another session replaces it): one invoice, one way to pay it. Stripe is
+    asked even past the session's end, which may have taken a payment before it. Outside
+    any transaction (an HTTP call).
+
+    Raises InvalidState when Stripe has taken a payment on the session (its webhook
+    captures the invoice), PaymentProviderError when Stripe cannot be asked.
+    """
+    if not invoice.stripe_session_id:
+        return
+    session = stripe_gateway.checkout_session_expire(session_id=invoice.stripe_session_id)
+    if session.status == "complete":
+        raise InvalidState(
+            f"Stripe has taken a payment for invoice {invoice.number}; it is credited once "
+            "Stripe confirms it."
+        )
 
 
 def invoice_require_pending(invoice: Invoice) -> None:

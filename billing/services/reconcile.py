@@ -171,6 +171,8 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
                 report.invoices_captured -= 1
                 report.needs_review.append(f"{invoice.number}: {handled.error}")
         return
+    if session.status == "complete":
+        return  # a payment that takes days (a bank debit) is on its way: never cancelled
     if session.status == "expired" or invoice.created_at < too_old:
         report.invoices_cancelled += 1
         if not report.dry_run:
@@ -178,6 +180,9 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
                 invoice_cancel(invoice_id=invoice.pk)
             except InvalidState:
                 report.invoices_cancelled -= 1
+            except stripe_gateway.PaymentProviderError as error:
+                report.invoices_cancelled -= 1
+                report.stripe_errors.append(f"{invoice.number}: {error.message}")
 
 
 def subscriptions_expire(report: ReconcileReport) -> None:

@@ -1,6 +1,6 @@
 """A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
 
-It answers Checkout Session create/retrieve, PaymentIntent retrieve (of the sessions it saw
+It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it saw
 paid) and refund create as Stripe does (form-encoded
 requests, JSON answers, idempotency keys), records every request, fails on demand, and can
 produce the events Stripe would send, signed with Stripe's scheme. For browser tests it also
@@ -104,6 +104,7 @@ class FakeStripe:
     def complete(self, session_id: str) -> dict:
         """The customer paid: the session completes; returns the event Stripe would send."""
         session = self.sessions[session_id]
+        assert session["status"] == "open", f"Stripe takes no payment on a {session['status']} one"
         session.update(status="complete", payment_status="paid")
         session["payment_intent"] = session["payment_intent"] or f"pi_test_{next(self._ids)}"
         self.payment_succeeded(session)
@@ -219,6 +220,8 @@ class FakeStripe:
                         "error": {"type": "invalid_request_error", "message": f"No such {path}"}
                     }
                 return 200, found
+        if method == "POST" and path.startswith("/v1/checkout/sessions/"):
+            return self._expire_session(path.removeprefix("/v1/checkout/sessions/"))
         if method == "POST" and path == "/v1/refunds":
             refund = {
                 "id": f"re_test_{next(self._ids)}",
@@ -229,6 +232,17 @@ class FakeStripe:
             self.refunds[refund["id"]] = refund
             return 200, refund
         return 404, {"error": {"type": "invalid_request_error", "message": f"No route {path}"}}
+
+    def _expire_session(self, rest: str) -> tuple[int, dict]:
+        """POST /v1/checkout/sessions/{id}/expire: only an open session can be expired."""
+        session = self.sessions.get(rest.removesuffix("/expire"))
+        if session is None or not rest.endswith("/expire"):
+            return 404, {"error": {"type": "invalid_request_error", "message": f"No such {rest}"}}
+        if session["status"] != "open":
+            message = f"Only Checkout Sessions with a status in [open] can be expired; {rest}."
+            return 400, {"error": {"type": "invalid_request_error", "message": message}}
+        session["status"] = "expired"
+        return 200, session
 
     def _create_session(self, params: dict) -> dict:
         session_id = f"cs_test_{next(self._ids)}"

@@ -73,7 +73,11 @@ def test_a_session_near_its_end_is_replaced_with_a_new_key(user_client, invoice,
     second = pay(user_client, invoice).json()
 
     assert second["session_id"] != first["session_id"]
-    assert fake_stripe.requests[1].headers["Idempotency-Key"] == (
+    expired, created = fake_stripe.requests[1:]
+    # The old session can no longer take a payment: one invoice, one way to pay it.
+    assert expired.path == f"/v1/checkout/sessions/{first['session_id']}/expire"
+    assert fake_stripe.sessions[first["session_id"]]["status"] == "expired"
+    assert created.headers["Idempotency-Key"] == (
         f"checkout-session:{invoice.pk}:{first['session_id']}"
     )
 
@@ -154,3 +158,68 @@ def test_minor_units_are_exact(amount, places, minor):
 def test_minor_units_refuse_lost_precision():
     with pytest.raises(ValueError, match="decimal places"):
         minor_units(Decimal("5.5"), 0)
+
+
+def cancel(client, invoice):
+    return client.post(f"/api/v1/user/invoices/{invoice.pk}/cancel")
+
+
+def test_cancelling_ends_the_open_stripe_session_first(user_client, invoice, fake_stripe):
+    """Before, the customer's open Stripe tab still took the money of the cancelled invoice,
+    which then credited nothing."""
+    session = pay(user_client, invoice).json()["session_id"]
+
+    response = cancel(user_client, invoice)
+
+    assert response.status_code == 200
+    assert fake_stripe.sessions[session]["status"] == "expired"
+    assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+
+
+def test_cancelling_after_stripe_took_the_payment_is_409_and_the_webhook_captures(
+    user_client, user, invoice, fake_stripe, api_client
+):
+    session = pay(user_client, invoice).json()["session_id"]
+    completed = fake_stripe.complete(session)  # paid; Stripe's webhook not delivered yet
+    before = database_state()
+
+    response = cancel(user_client, invoice)
+
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+    assert "Stripe has taken a payment" in response.json()["error"]
+    assert database_state() == before
+    body, signature = fake_stripe.signed(completed)
+    delivered = api_client.post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
+    )
+    assert delivered.json()["outcome"] == "processed"
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+
+
+def test_cancelling_while_stripe_cannot_be_asked_is_502_and_changes_nothing(
+    user_client, invoice, fake_stripe
+):
+    pay(user_client, invoice)
+    fake_stripe.fail_next()
+    before = database_state()
+
+    response = cancel(user_client, invoice)
+
+    assert (response.status_code, response.json()["code"]) == (502, "payment_provider_error")
+    assert database_state() == before
+
+
+def test_replacing_a_session_that_stripe_has_been_paid_on_is_409(user_client, invoice, fake_stripe):
+    first = pay(user_client, invoice).json()
+    fake_stripe.complete(first["session_id"])
+    Invoice.objects.filter(pk=invoice.pk).update(
+        stripe_session_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+
+    response = pay(user_client, invoice)
+
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+    assert len(fake_stripe.sessions) == 1

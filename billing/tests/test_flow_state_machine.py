@@ -90,6 +90,7 @@ class Order:
     session: str = ""
     session_created_at: datetime | None = None
     paid_at_stripe: bool = False
+    session_ended: bool = False  # expired at Stripe by a cancel: it takes no payment
     refunded_at_stripe: bool = False
     held_refunds: list[str] = field(default_factory=list)
 
@@ -276,9 +277,13 @@ class WholeFlow(RuleBasedStateMachine):
     def cancel(self, order):
         response = self.api().post(f"/api/v1/user/invoices/{order.id}/cancel")
 
-        if order.status == "pending":
+        if order.status == "pending" and order.paid_at_stripe:
+            # Stripe took the money; its webhook captures the invoice.
+            assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+        elif order.status == "pending":
             assert response.status_code == 200
             order.status = "cancelled"
+            order.session_ended = bool(order.session)
         else:
             assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
 
@@ -297,7 +302,7 @@ class WholeFlow(RuleBasedStateMachine):
                 return multiple()
             assert response.status_code == 200, response.content
             order.session, order.session_created_at = response.json()["session_id"], self.now()
-        if not pays or order.paid_at_stripe:
+        if not pays or order.paid_at_stripe or order.session_ended:
             return multiple()
         order.paid_at_stripe = True
         return self._sent_by_stripe(order, self.stripe.complete(order.session))
@@ -508,6 +513,7 @@ class WholeFlow(RuleBasedStateMachine):
                 self.stripe_capture(order)
             elif order.created_at < now - timedelta(hours=72):
                 order.status = "cancelled"
+                order.session_ended = True
         assert (code, report["unknown_to_provider"], report["stripe_errors"]) == (0, [], [])
         reviews = sum(outcome == "needs_review" for outcome in self.stripe_outcomes.values())
         assert report["payments_needing_review"] == reviews

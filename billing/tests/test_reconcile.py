@@ -117,6 +117,23 @@ def test_expired_and_too_old_sessions_are_cancelled_young_open_ones_kept(
         "pending",
         "pending",
     ]
+    # The too old invoice's session was still open: Stripe no longer takes a payment on it.
+    too_old_session = Invoice.objects.get(pk=too_old.pk).stripe_session_id
+    assert fake_stripe.sessions[too_old_session]["status"] == "expired"
+
+
+def test_a_too_old_invoice_whose_payment_is_on_its_way_is_kept(
+    user, user_client, bundle, fake_stripe
+):
+    """A bank debit completes its session unpaid; the money comes days later."""
+    invoice = checkout(user, bundles=[bundle]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=80))
+    fake_stripe.sessions[session].update(status="complete", payment_status="unpaid")
+
+    report, code = reconcile()
+
+    assert (code, report["invoices_cancelled"]) == (0, 0)
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
 
 
 def test_options_change_the_windows(user, user_client, bundle, fake_stripe):
