@@ -1,7 +1,8 @@
 """Where a webhook may go: https (or http where private addresses are allowed), a host that
 resolves, and never to a private, loopback, link-local or otherwise internal address, unless
-WEBHOOK_ALLOW_PRIVATE_URLS=1. Checked when an endpoint is saved and again before every
-delivery, because what a name resolves to can change."""
+WEBHOOK_ALLOW_PRIVATE_URLS=1. Checked when an endpoint is saved, before every delivery, and
+by the connection itself (events.transport), because what a name resolves to can change
+between a check and a connection."""
 
 from __future__ import annotations
 
@@ -12,9 +13,28 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 
+class AddressRefused(Exception):
+    """A host a webhook may not go to; the message says why. Not an OSError, so that urllib3
+    and requests let it through instead of retrying or rewording it."""
+
+
 def resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to now (tests may replace this)."""
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def addresses_checked(host: str, port: int) -> list[str]:
+    """The addresses `host` resolves to now, when every one of them is global. Raises
+    AddressRefused when it does not resolve or one of them is private or internal."""
+    try:
+        addresses = resolve(host, port)
+    except (OSError, UnicodeError) as error:
+        raise AddressRefused(f"The host {host} does not resolve.") from error
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise AddressRefused(f"The host {host} resolves to a private or internal address.")
+    return addresses
 
 
 def url_refusal(url: str) -> str | None:
@@ -33,11 +53,7 @@ def url_refusal(url: str) -> str | None:
     if allow_private:
         return None
     try:
-        addresses = resolve(parts.hostname, port)
-    except (OSError, UnicodeError):
-        return f"The host {parts.hostname} does not resolve."
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
-            return f"The host {parts.hostname} resolves to a private or internal address."
+        addresses_checked(parts.hostname, port)
+    except AddressRefused as refusal:
+        return str(refusal)
     return None

@@ -9,19 +9,24 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from standardwebhooks import Webhook
+from urllib3.util import Timeout
 
-from events.addresses import url_refusal
+from events import services
+from events.addresses import AddressRefused, url_refusal
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from events.transport import webhook_session
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +40,11 @@ BACKOFF = [
     timedelta(hours=12),
     timedelta(hours=24),
 ]
+# The whole attempt, from connecting to the answer's last byte (docs/api.md: "A 2xx answer
+# within 10 s is delivered").
 TIMEOUT_SECONDS = 10
+# What is read of an answer's body: enough for the connection to be used again, no more.
+ANSWER_BODY_BYTES = 64 * 1024
 DISABLE_AFTER = timedelta(days=5)
 # The share of the sending threads one endpoint may take at once: a hanging endpoint holds a
 # quarter of the pool (8 of 32 threads) and nothing else.
@@ -82,40 +91,45 @@ def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: da
     }
 
 
-def delivery_send(
-    delivery: Delivery, *, now: datetime, session: requests.Session | None = None
-) -> Outcome:
-    """One attempt over the network, outside any transaction (a session keeps connections to
-    an endpoint open between attempts)."""
+def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:
+    """One attempt over the network, outside any transaction, over a `webhook_session()` (it
+    keeps connections to an endpoint open between attempts, and checks the address it
+    connects to). The answer must end within TIMEOUT_SECONDS of the attempt's start, however
+    slowly the endpoint sends it, so that an attempt never outlives its lease; its body is
+    read up to ANSWER_BODY_BYTES only, enough to keep the connection for the next attempt.
+    Whatever the endpoint or the network does is an Outcome, never an exception."""
     refusal = url_refusal(delivery.endpoint.url)
     if refusal:
         return Outcome(status_code=None, duration_ms=0, error=f"Not sent: {refusal}")
     body = event_body(delivery.event)
     started = time.monotonic()
     try:
-        response = (session or requests).post(
+        with session.post(
             delivery.endpoint.url,
             data=body,
             headers=signed_headers(delivery.endpoint, delivery.event, body, now),
-            timeout=TIMEOUT_SECONDS,
+            timeout=Timeout(total=TIMEOUT_SECONDS),
             allow_redirects=False,
-        )
-    except requests.RequestException as error:
+            stream=True,
+        ) as response:
+            response.raw.read(ANSWER_BODY_BYTES, decode_content=False)
+    except AddressRefused as refused:
         elapsed = int((time.monotonic() - started) * 1000)
-        return Outcome(status_code=None, duration_ms=elapsed, error=type(error).__name__)
+        return Outcome(status_code=None, duration_ms=elapsed, error=f"Not sent: {refused}")
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return Outcome(status_code=None, duration_ms=elapsed, error=_error_name(error))
     elapsed = int((time.monotonic() - started) * 1000)
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
     return Outcome(status_code=response.status_code, duration_ms=elapsed, error=error)
 
 
-def webhook_session() -> requests.Session:
-    """A session that keeps connections to endpoints open. It ignores proxy variables and
-    ~/.netrc: a webhook goes straight to the address that was checked (a proxy would reach
-    addresses the check refuses), with no credentials of this machine's (and reading them for
-    every request is a good part of its cost)."""
-    session = requests.Session()
-    session.trust_env = False
-    return session
+def _error_name(error: Exception) -> str:
+    """A body that outlives the deadline raises urllib3's ReadTimeoutError; it is recorded
+    as the same timeout as headers that outlive it."""
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+        return requests.ReadTimeout.__name__
+    return type(error).__name__
 
 
 def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> None:
@@ -188,18 +202,30 @@ def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
         disabled_at=now,
         disabled_reason="Every delivery failed for 5 days; turn it on again once it answers.",
     ):
-        Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
-            status=Delivery.Status.FAILED, completed_at=now, last_error="The endpoint was disabled."
+        services.endpoint_deliveries_fail(
+            endpoint_id=endpoint_id, now=now, reason="The endpoint was disabled."
         )
 
 
-def deliveries_claim(*, limit: int, room: dict, now: datetime, per_endpoint: int) -> list[Delivery]:
-    """Leases up to `limit` due deliveries, oldest due first, at most `room.get(endpoint,
-    per_endpoint)` per endpoint. Concurrent workers skip each other's rows (SKIP LOCKED on
-    PostgreSQL; SQLite's write lock serializes them)."""
+def deliveries_claim(
+    *,
+    limit: int,
+    room: dict,
+    now: datetime,
+    per_endpoint: int,
+    in_flight: Collection[int] = (),
+) -> list[Delivery]:
+    """Leases up to `limit` due deliveries of active endpoints, oldest due first, at most
+    `room.get(endpoint, per_endpoint)` per endpoint, none of `in_flight` (the caller's own
+    attempts not yet recorded: a lease that lapsed under them must not send them twice).
+    Concurrent workers skip each other's rows (SKIP LOCKED on PostgreSQL; SQLite's write
+    lock serializes them)."""
     due = (
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
+        )
         .exclude(leased_until__gt=now)
+        .exclude(pk__in=list(in_flight))
         .exclude(endpoint_id__in=[endpoint for endpoint, free in room.items() if free <= 0])
     )
     taken: dict = {}
@@ -217,7 +243,7 @@ def deliveries_claim(*, limit: int, room: dict, now: datetime, per_endpoint: int
     with transaction.atomic():
         still_due = due.filter(pk__in=picked)
         if connection.vendor == "postgresql":
-            still_due = still_due.select_for_update(skip_locked=True)
+            still_due = still_due.select_for_update(skip_locked=True, of=("self",))
         ids = list(still_due.values_list("id", flat=True))
         lease = timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
         Delivery.objects.filter(pk__in=ids).update(leased_until=now + lease)
@@ -233,6 +259,9 @@ class Dispatcher:
         self.threads = threads
         self.per_endpoint = max(1, threads // ENDPOINT_SHARE)
         self.in_flight: dict = {}
+        # Deliveries handed to the pool whose outcome is not written yet; only the dispatching
+        # thread reads and writes this.
+        self.unrecorded: set[int] = set()
         self.lock = threading.Lock()
         self.outcomes: queue.Queue = queue.Queue()
         self.sessions = threading.local()
@@ -247,8 +276,13 @@ class Dispatcher:
         if free <= 0:
             return 0
         claimed = deliveries_claim(
-            limit=free, room=room, now=timezone.now(), per_endpoint=self.per_endpoint
+            limit=free,
+            room=room,
+            now=timezone.now(),
+            per_endpoint=self.per_endpoint,
+            in_flight=self.unrecorded,
         )
+        self.unrecorded.update(delivery.pk for delivery in claimed)
         for delivery in claimed:
             with self.lock:
                 endpoint = delivery.endpoint_id
@@ -267,6 +301,7 @@ class Dispatcher:
             pass
         if batch:
             deliveries_record(batch, now=timezone.now())
+            self.unrecorded.difference_update(delivery_id for delivery_id, _ in batch)
         return len(batch)
 
     def _send(self, delivery: Delivery) -> None:

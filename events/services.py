@@ -118,7 +118,9 @@ def endpoint_create(*, url: str, event_types: object, description: str = "") -> 
 
 def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     """Changes `url`, `event_types`, `description` or `is_active`; turning an endpoint on again
-    forgets its failures. Raises NotFound, Invalid."""
+    forgets its failures, turning it off gives up its pending deliveries (so that turning it
+    on again does not send a pile of old events). Raises NotFound, Invalid."""
+    now = timezone.now()
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
         if "url" in changes:
@@ -135,8 +137,22 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
             if endpoint.is_active:
                 endpoint.disabled_at, endpoint.disabled_reason = None, ""
                 endpoint.failing_since = None
+            else:
+                endpoint_deliveries_fail(
+                    endpoint_id=endpoint.pk, now=now, reason="The endpoint was turned off."
+                )
         endpoint.save()
     return endpoint
+
+
+def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -> int:
+    """Gives up an endpoint's pending deliveries when it is turned off (by staff, or after
+    failing for 5 days): the worker never claims them while it is off, and turned on again it
+    gets new events only. A delivery already on its way is sent once more at most; its
+    outcome is not recorded. Returns how many were given up."""
+    return Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.FAILED, completed_at=now, last_error=reason
+    )
 
 
 def endpoint_rotate_secret(*, endpoint_id: UUID, now: datetime | None = None) -> WebhookEndpoint:

@@ -1,9 +1,11 @@
 """Staff's webhook endpoints and the user's alert threshold over the API."""
 
 import pytest
+from django.db import transaction
 from standardwebhooks import Webhook
 
 from common.tests.helpers import database_state
+from events import services
 from events.models import Delivery, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +108,23 @@ def test_change_rotate_ping_list_attempts_resend_and_delete(staff_client, settin
     assert deleted.status_code == 204
     assert not WebhookEndpoint.objects.exists()
     assert not Delivery.objects.exists()
+
+
+def test_turning_an_endpoint_off_gives_up_its_pending_deliveries(staff_client, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    made = staff_client.post(ENDPOINTS, {"url": "http://127.0.0.1:9/x", "event_types": ["ping"]})
+    url = f"{ENDPOINTS}/{made.json()['id']}"
+    with transaction.atomic():
+        services.events_emit([services.Notice("ping", {"n": n}) for n in range(3)])
+
+    turned_off = staff_client.patch(url, {"is_active": False})
+    turned_on = staff_client.patch(url, {"is_active": True})
+
+    assert (turned_off.status_code, turned_off.json()["is_active"]) == (200, False)
+    assert (turned_on.status_code, turned_on.json()["is_active"]) == (200, True)
+    assert list(Delivery.objects.values_list("status", "last_error").distinct()) == [
+        ("failed", "The endpoint was turned off.")
+    ]
 
 
 def test_users_cannot_touch_endpoints(user_client):

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import transaction
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from events import services
-from events.dispatch import BACKOFF, Dispatcher, Outcome, delivery_record
+from events.dispatch import BACKOFF, Dispatcher, Outcome, deliveries_claim, delivery_record
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from events.tests.receiver import Receiver
 
@@ -195,3 +196,38 @@ def test_a_url_that_turned_private_is_not_sent_to(settings, monkeypatch):
     assert attempt.status_code is None
     assert "private" in attempt.error
     assert Delivery.objects.get(endpoint=endpoint).status == "pending"
+
+
+def test_a_delivery_still_on_its_way_is_not_sent_again_when_its_lease_lapses(
+    loopback, settings, monkeypatch
+):
+    settings.WEBHOOK_LEASE_SECONDS = 1
+    monkeypatch.setattr("events.dispatch.TIMEOUT_SECONDS", 3)
+    stuck = Receiver(hold=threading.Event()).start()
+    services.endpoint_create(url=stuck.url, event_types=["ping"])
+    emit()
+    dispatcher = Dispatcher(threads=8)
+
+    try:
+        # The lease lapses after 1 s; the answer is given up at 3 s.
+        dispatch_until(lambda: DeliveryAttempt.objects.exists(), dispatcher=dispatcher)
+    finally:
+        stuck.stop()
+        dispatcher.close()
+
+    assert len(stuck.received) == 1
+    assert DeliveryAttempt.objects.get().error == "ReadTimeout"
+
+
+def test_the_worker_never_claims_a_delivery_of_a_turned_off_endpoint():
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
+    # A test event may be queued for an endpoint that is off; it waits until it is on again.
+    services.endpoint_ping(endpoint_id=endpoint.pk)
+
+    while_off = deliveries_claim(limit=10, room={}, now=timezone.now(), per_endpoint=2)
+    services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
+    once_on = deliveries_claim(limit=10, room={}, now=timezone.now(), per_endpoint=2)
+
+    assert while_off == []
+    assert [delivery.event.type for delivery in once_on] == ["ping"]

@@ -1,0 +1,184 @@
+"""The webhook session: it connects only to addresses checked in the resolution it connects
+by (DNS rebinding), and an answer must end by the deadline however slowly it is sent."""
+
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from django.db import transaction
+
+from events import services
+from events.addresses import AddressRefused
+from events.dispatch import delivery_send
+from events.models import Delivery
+from events.transport import webhook_session
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PUBLIC = "93.184.215.14"
+HOST = "rebind.example"
+NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+
+
+class Listener:
+    """A TCP server on loopback: it counts the connections it accepts and answers each, once
+    the request has arrived, with `answer` sent a piece every `gap` seconds."""
+
+    def __init__(self, answer: list[bytes] = (), gap: float = 0) -> None:
+        self.answer, self.gap = answer, gap
+        self.accepted: list = []
+        self.requests: list[bytes] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.1)
+        self.port = self.server.getsockname()[1]
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, peer = self.server.accept()
+            except OSError:
+                continue
+            self.accepted.append(peer)
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                self.requests.append(data)
+                for piece in self.answer:
+                    if self.stopped.wait(self.gap):
+                        return
+                    conn.sendall(piece)
+            except OSError:
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.server.close()
+
+
+@pytest.fixture
+def listener():
+    started = Listener()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """`HOST`'s name server: `dns.answers` are its next answers, the last one for good."""
+    real = socket.getaddrinfo
+
+    class Server:
+        answers: list[str] = []
+
+    def getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
+        if host != HOST:
+            return real(host, port, family, type, proto, flags)
+        if not Server.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        address = Server.answers.pop(0) if len(Server.answers) > 1 else Server.answers[0]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, int(port)))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return Server
+
+
+def pending_delivery(url: str) -> Delivery:
+    services.endpoint_create(url=url, event_types=["ping"])
+    with transaction.atomic():
+        services.events_emit([services.Notice("ping", {"n": 1})])
+    return Delivery.objects.select_related("event", "endpoint").get()
+
+
+def test_a_name_that_rebinds_to_loopback_after_the_checks_is_not_connected_to(
+    settings, listener, dns
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    # Public when the endpoint is saved and when the delivery is checked, loopback after.
+    dns.answers = [PUBLIC, PUBLIC, "127.0.0.1"]
+    delivery = pending_delivery(f"https://{HOST}:{listener.port}/hooks")
+
+    outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+
+    assert listener.accepted == []
+    assert outcome.status_code is None
+    assert outcome.error == f"Not sent: The host {HOST} resolves to a private or internal address."
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_the_session_never_connects_to_a_refused_address(settings, listener, dns, scheme):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    dns.answers = ["127.0.0.1"]
+
+    with pytest.raises(AddressRefused):
+        webhook_session().post(f"{scheme}://{HOST}:{listener.port}/hooks", timeout=2)
+
+    assert listener.accepted == []
+
+
+def test_the_session_connects_to_the_checked_address_under_the_urls_name(
+    settings, monkeypatch, dns
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    # The check's one resolution: the name resolves no more after it (dns has no answer).
+    monkeypatch.setattr("events.transport.addresses_checked", lambda host, port: ["127.0.0.1"])
+    answering = Listener([b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"])
+
+    try:
+        response = webhook_session().post(f"http://{HOST}:{answering.port}/hooks", timeout=2)
+    finally:
+        answering.stop()
+
+    assert response.status_code == 204
+    assert f"Host: {HOST}:{answering.port}".encode() in answering.requests[0]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # A status line and headers a byte at a time.
+        [b"HTTP/1.1 204 No Content\r\nX-Slow: "] + [b"z"] * 15 + [b"\r\nContent-Length: 0\r\n\r\n"],
+        # Headers at once, then the body a byte at a time.
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n"] + [b"z"] * 15,
+    ],
+    ids=["headers", "body"],
+)
+def test_an_answer_trickled_past_the_deadline_is_a_timeout(loopback, monkeypatch, answer):
+    monkeypatch.setattr("events.dispatch.TIMEOUT_SECONDS", 1)
+    trickling = Listener(answer, gap=0.2)
+    delivery = pending_delivery(f"http://127.0.0.1:{trickling.port}/hooks")
+
+    try:
+        outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+    finally:
+        trickling.stop()
+
+    # Each byte came well within the 1 s; the whole answer would have taken over 3 s.
+    assert (outcome.status_code, outcome.error) == (None, "ReadTimeout")
+    assert 1000 <= outcome.duration_ms < 2500
+
+
+def test_a_long_answer_body_is_read_up_to_the_limit_only(loopback, monkeypatch):
+    monkeypatch.setattr("events.dispatch.ANSWER_BODY_BYTES", 10)
+    endless = Listener(
+        [b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"] + [b"z" * 65536] * 50
+    )
+    delivery = pending_delivery(f"http://127.0.0.1:{endless.port}/hooks")
+    started = time.monotonic()
+
+    try:
+        outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+    finally:
+        endless.stop()
+
+    assert (outcome.status_code, outcome.error) == (200, "")
+    assert time.monotonic() - started < 5
