@@ -21,6 +21,7 @@ from common import metrics
 from common.api.errors import busy_body, busy_retry_after, json_error
 from common.db import database_busy
 from common.log import current_request
+from common.views import health
 
 logger = logging.getLogger("common.api")
 
@@ -31,6 +32,21 @@ VERSIONED_PREFIX = "/api/v1/"
 MAX_URL_LENGTH = 4096
 MAX_HEADER_LENGTH = 8192
 MAX_HEADER_COUNT = 100
+
+
+class HealthProbeMiddleware:
+    """Answers `GET /health` before anything reads the Host header. Load balancers and the
+    image's HEALTHCHECK probe an instance by its address, which ALLOWED_HOSTS (the public
+    name) refuses with a 400, so the container was unhealthy for ever; /health only says
+    whether this instance and its database answer."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == "/health" and request.method in ("GET", "HEAD"):
+            return health(request)
+        return self.get_response(request)
 
 
 class ApiMiddleware:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -35,14 +36,33 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be 1/0 or true/false, not {raw!r}.")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
+    """A whole number within its bounds: a value out of them is refused at start, not met by
+    the first request it breaks (a trial of 10**11 days made every sign-up a 500)."""
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
     try:
-        return int(raw)
-    except ValueError as error:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from error
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(
+            f"{name} must be a whole number from {minimum} to {maximum}, not {raw!r}."
+        )
+    return value
+
+
+def env_rate(name: str, default: str) -> str:
+    """A throttle rate as DRF reads it, "<requests>/<second|minute|hour|day>": checked at
+    start, for DRF would raise on every request."""
+    raw = os.environ.get(name, "").strip() or default
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", raw):
+        raise ImproperlyConfigured(
+            f"{name} must be a rate such as 300/minute (per second, minute, hour or day), "
+            f"not {raw!r}."
+        )
+    return raw
 
 
 def env_seconds(name: str, default: float) -> float:
@@ -105,6 +125,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "common.middleware.RequestTraceMiddleware",
+    # Before the host check (CommonMiddleware) and the SSL redirect: probes come by address.
+    "common.middleware.HealthProbeMiddleware",
     # Before anything that can answer (ApiMiddleware's 413/414, CommonMiddleware), so that a
     # preflight and every answer to an allowed origin carry the CORS headers.
     "corsheaders.middleware.CorsMiddleware",
@@ -281,10 +303,14 @@ REST_FRAMEWORK = {
         "common.api.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": os.environ.get("THROTTLE_ANON", "300/minute"),
-        "user": os.environ.get("THROTTLE_USER", "1200/minute"),
-        "auth": os.environ.get("THROTTLE_AUTH", "10/minute"),
+        "anon": env_rate("THROTTLE_ANON", "300/minute"),
+        "user": env_rate("THROTTLE_USER", "1200/minute"),
+        "auth": env_rate("THROTTLE_AUTH", "10/minute"),
     },
+    # Rates count per client address: REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand
+    # in front, whose X-Forwarded-For entries then name the client. Left unset, DRF counted
+    # by the whole X-Forwarded-For header, which any client writes: a new value, a new limit.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0, maximum=10),
     "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "common.api.schema.ApiAutoSchema",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
@@ -338,14 +364,16 @@ TASKS = {
 # WEBHOOK_ALLOW_PRIVATE_URLS=1: tests and local setups.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # A delivery taken by a worker that dies is taken again after this (at least once).
-WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60)
+# Keep it longer than an attempt may last (10 s, events.dispatch.TIMEOUT_SECONDS): another
+# worker takes a delivery whose lease lapsed (its own dispatcher never sends one twice).
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60, minimum=1, maximum=3600)
 # A user's balance falling below this sends `tokens.low_balance` (their own setting wins;
 # 0 turns it off).
 LOW_BALANCE_THRESHOLD = env_int("LOW_BALANCE_THRESHOLD", 100)
 
 # Tokens: the trial every sign-up gets (TRIAL_TOKENS=0 disables it).
 TRIAL_TOKENS = env_int("TRIAL_TOKENS", 3)
-TRIAL_DAYS = env_int("TRIAL_DAYS", 30)
+TRIAL_DAYS = env_int("TRIAL_DAYS", 30, minimum=1, maximum=3650)
 
 # CORS (django-cors-headers): an SPA served from another origin may call the API. No origin is
 # allowed unless listed (`https://app.example.com`, comma-separated); only /api/ answers them,

@@ -198,3 +198,23 @@ def test_auth_endpoints_are_throttled_by_the_auth_rate(api_client, monkeypatch):
 
     assert response.status_code == 429
     assert response.json()["code"] == "throttled"
+
+
+@pytest.mark.parametrize("path", [LOGIN, REGISTER])
+def test_a_new_x_forwarded_for_on_each_request_does_not_escape_the_rate(
+    api_client, monkeypatch, path
+):
+    """Counted by client address (REMOTE_ADDR without TRUSTED_PROXY_COUNT): DRF counted by
+    the whole header, which the client writes, so password guesses and sign-ups (each with
+    its trial tokens) were unlimited."""
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    answers = [
+        api_client.post(
+            path,
+            {"email": f"x{attempt}@example.com", "password": "correct-horse-battery-9"},
+            HTTP_X_FORWARDED_FOR=f"203.0.113.{attempt}",
+        ).status_code
+        for attempt in range(5)
+    ]
+
+    assert answers[3:] == [429, 429]

@@ -205,6 +205,22 @@ def test_health_reports_database_ok(api_client):
     assert response.json() == {"status": "ok", "database": "ok"}
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "10.0.3.17:8000"])
+def test_health_answers_a_probe_by_address_under_production_hosts(client, settings, host):
+    """The image's HEALTHCHECK asks 127.0.0.1:8000, a load balancer the instance's address;
+    with ALLOWED_HOSTS the public name, the host check answered 400 and the container was
+    unhealthy for ever. Every other path still refuses a host not allowed."""
+    settings.ALLOWED_HOSTS = ["billing.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+
+    probe = client.get("/health", HTTP_HOST=host)
+    other = client.get("/api/v1/plans", HTTP_HOST=host)
+
+    assert (probe.status_code, probe.json()) == (200, {"status": "ok", "database": "ok"})
+    assert probe["X-Request-ID"]
+    assert other.status_code == 400
+
+
 def test_health_reports_database_down_as_503(api_client, monkeypatch):
     def refuse(*args, **kwargs):
         raise DatabaseError("connection refused")

@@ -67,6 +67,15 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("CONN_MAX_AGE", "long"),
         ("DB_LOCK_TIMEOUT", "soon"),
         ("DB_STATEMENT_TIMEOUT", "-1"),
+        # Each started the service and then broke every request (or sign-up) it reached.
+        ("THROTTLE_ANON", "300"),
+        ("THROTTLE_USER", "300/fortnight"),
+        ("THROTTLE_AUTH", "many/minute"),
+        ("TRIAL_DAYS", "99999999999"),
+        ("TRIAL_DAYS", "0"),
+        ("WEBHOOK_LEASE_SECONDS", "0"),
+        ("LOW_BALANCE_THRESHOLD", "-1"),
+        ("TRUSTED_PROXY_COUNT", "-1"),
     ],
 )
 def test_malformed_settings_are_refused_with_their_name(name, value):
