@@ -58,8 +58,13 @@ def _carried_request(record: logging.LogRecord) -> HttpRequest | None:
     return request if isinstance(request, HttpRequest) else None
 
 
+# What every record has; anything else was given with it (`extra=`) and is written beside it.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
 class RequestContext(logging.Filter):
-    """Adds `request_id` and `user_id` to every record, and scrubs secrets from its text. A
+    """Adds `request_id` and `user_id` to every record, and scrubs secrets from its text and
+    from the text fields given with it (the access line's `path` may hold an API key). A
     request given with the record is written as its method and path: its own text would carry
     the query string."""
 
@@ -75,6 +80,9 @@ class RequestContext(logging.Filter):
         clean = redact(message)
         if clean != message:
             record.msg, record.args = clean, None
+        for name, value in vars(record).items():
+            if name not in _RECORD_ATTRIBUTES and isinstance(value, str):
+                setattr(record, name, redact(value))
         if record.exc_info:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PASSWORD = "correct-horse-battery-9"
 WEBHOOK_SECRET = "whsec_tests_payment_current"
+KEY_IN_PATH = "tbk_live0123456789abcdefSECRET"
 
 
 @pytest.fixture
@@ -57,6 +58,9 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
             {"email": user.email, "password": "wrong-" + PASSWORD},
         )
         server.call("POST", "/api/v1/auth/refresh", {"refresh": login["refresh"]})
+        # A secret pasted into a path: the access line's `path` field was written as it was.
+        server.call("GET", f"/api/v1/users/{KEY_IN_PATH}/usage")
+        server.call("GET", f"/api/v1/users/{login['access']}/usage")
         webhook = server.call_raw(
             "POST",
             "/api/v1/webhooks/payment",
@@ -94,6 +98,7 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         login["refresh"],
         signed.split("v1=")[1],
         WEBHOOK_SECRET,
+        KEY_IN_PATH,
         "token=abc",
         "kept-out-7f3a",
     ]:
