@@ -21,7 +21,7 @@ _TABLE = Lease._meta.db_table
 _TAKE_SQL = f"""
 INSERT INTO {_TABLE} (name, holder, expires_at) VALUES (%s, %s, %s)
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-WHERE {_TABLE}.expires_at < %s
+WHERE {_TABLE}.expires_at < %s OR {_TABLE}.expires_at > %s
 RETURNING holder
 """  # noqa: S608 (the table name comes from the model, values are parameters)
 _RENEW_SQL = f"UPDATE {_TABLE} SET expires_at = %s WHERE name = %s AND holder = %s"  # noqa: S608
@@ -41,7 +41,12 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE_SQL, [name, holder, _prepared(now + term), _prepared(now)])
+        # A lease ending further ahead than a term was taken by a clock that ran ahead: its
+        # holder may be dead, and it would have stood until that time came round.
+        cursor.execute(
+            _TAKE_SQL,
+            [name, holder, _prepared(now + term), _prepared(now), _prepared(now + term)],
+        )
         held = cursor.fetchone() is not None
     if not held:
         yield False

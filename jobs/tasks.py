@@ -16,7 +16,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 from django_tasks import task
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from common import services as common_services
 from common.locks import exclusive_lock
@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 DELIVERY_SHIFT_SECONDS = 30
 STALE_RUN = timedelta(minutes=15)
 STALE_SHIFT = timedelta(minutes=2)
+CLOCK_SLACK = timedelta(minutes=1)
 _dispatcher: Dispatcher | None = None
 
 
@@ -109,10 +110,16 @@ SCHEDULE = {
 }
 
 
-def _queued(job) -> bool:
-    """Waiting to run, or running and not given up for dead."""
+def _queued(job, every: timedelta) -> bool:
+    """Waiting to run, or running and not given up for dead. A run due further ahead than its
+    period (and a minute) was queued by a clock that ran ahead, and would have held the job
+    back until that time came round: it is given up."""
     path = job.module_path
     waiting = DBTaskResult.objects.filter(task_path=path, status="READY")
+    # (A run without a time to wait for is stored as due at the greatest date.)
+    waiting.filter(run_after__gt=timezone.now() + every + CLOCK_SLACK).exclude(
+        run_after=get_date_max()
+    ).update(status="FAILED", finished_at=timezone.now())
     stale = STALE_SHIFT if job is deliver_webhooks else STALE_RUN
     running = DBTaskResult.objects.filter(
         task_path=path, status="RUNNING", started_at__gte=timezone.now() - stale
@@ -136,6 +143,18 @@ def _reap_dead_runs() -> None:
             )
 
 
+def runs_abandon(*, worker_id: str) -> None:
+    """The runs a worker was in when it failed are over (a job that died with its database
+    connection could not say so): marked failed, and their jobs queued again at once rather
+    than after STALE_SHIFT or STALE_RUN."""
+    for run in DBTaskResult.objects.filter(status="RUNNING"):
+        if worker_id in run.worker_ids:
+            DBTaskResult.objects.filter(pk=run.pk, status="RUNNING").update(
+                status="FAILED", finished_at=timezone.now()
+            )
+    schedule_ensure()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -155,8 +174,8 @@ def schedule_ensure() -> int:
     """Queues every scheduled job that has no run waiting (or alive); returns how many."""
     _reap_dead_runs()
     queued = 0
-    for job, _every in SCHEDULE.values():
-        if not _queued(job):
+    for job, every in SCHEDULE.values():
+        if not _queued(job, every):
             job.enqueue()
             queued += 1
     return queued

@@ -51,3 +51,15 @@ def test_a_running_holder_renews_its_lease():
             time.sleep(0.02)  # the renewing thread runs every 100 ms
 
     assert renewed > first
+
+
+def test_a_lease_ending_further_ahead_than_a_term_lapses():
+    """Taken while its holder's clock ran a year ahead (a machine booting before its clock is
+    set): it stood for that year, and the sweep it guards never ran."""
+    Lease.objects.create(
+        name="job", holder="ahead:1:gone", expires_at=timezone.now() + timedelta(days=365)
+    )
+
+    with exclusive_lock("job") as held:
+        assert held
+        assert Lease.objects.get(name="job").holder != "ahead:1:gone"

@@ -6,12 +6,14 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection, transaction
-from django_tasks_db.models import DBTaskResult
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from common.locks import exclusive_lock
 from events import services
@@ -105,3 +107,55 @@ def test_a_sweep_held_by_another_worker_is_skipped_and_queued_again(monkeypatch)
     assert DBTaskResult.objects.filter(
         task_path=tasks.expire_holds.module_path, status="READY"
     ).exists()
+
+
+def connections_of(worker: subprocess.Popen, *, terminate: bool) -> int:
+    """The worker's database sessions; with `terminate`, they are ended as a failover or a
+    firewall would end them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(CASE WHEN %s THEN pg_terminate_backend(pid) ELSE true END) "
+            "FROM pg_stat_activity WHERE application_name = %s",
+            [terminate, f"tokenbilling:{worker.pid}"],
+        )
+        return cursor.fetchone()[0]
+
+
+def test_deliveries_go_on_after_the_workers_connections_drop(settings):
+    """A dropped connection ended the deliveries' thread: the process lived on, running its
+    sweeps, and never delivered a webhook again."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    receiver = Receiver().start()
+    endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+    receiver.secrets.append(endpoint.secret)
+    worker = start_worker()
+    try:
+        with transaction.atomic():
+            services.events_emit([services.Notice("ping", {"n": 1})])
+        wait_for(lambda: len(receiver.received) == 1)
+        wait_for(lambda: connections_of(worker, terminate=False) >= 2)
+        connections_of(worker, terminate=True)
+        with transaction.atomic():
+            services.events_emit([services.Notice("ping", {"n": 2})])
+        wait_for(lambda: len(receiver.received) == 2)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+        receiver.stop()
+
+    assert [got.verified for got in receiver.received] == [True, True]
+
+
+def test_a_run_queued_by_a_clock_that_ran_ahead_is_given_up_and_queued_again():
+    """Rescheduled while the clock was a year ahead, the lot sweep waited for that year: the
+    schedule counted it as queued."""
+    tasks.schedule_ensure()
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        run_after=timezone.now() + timedelta(days=365)
+    )
+
+    assert tasks.schedule_ensure() == 1
+    due = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path, status="READY")
+    # Stored as due at the greatest date: a run with no time to wait for.
+    assert [run.run_after for run in due] == [get_date_max()]

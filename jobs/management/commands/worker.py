@@ -8,14 +8,42 @@ leases keep each sweep to one worker at a time, and deliveries are leased row by
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
+import time
 
 from django.core.management.base import BaseCommand
+from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
 
-from jobs.tasks import schedule_ensure
+from jobs.tasks import runs_abandon, schedule_ensure
+
+logger = logging.getLogger(__name__)
+
+# Seconds between a deliveries worker's failure and its next start.
+RESTART_DELAY = 1.0
+
+
+def supervised(worker: Worker) -> None:
+    """Runs `worker` again whenever it fails, until it ends by itself (SIGTERM ends the process
+    as before). A database error ends a worker's loop (a connection dropped by a failover or
+    a firewall): in the deliveries' own thread that went unnoticed, the process lived on with
+    its sweeps, and no webhook was delivered again."""
+    failed = False
+    while True:
+        try:
+            if failed:
+                runs_abandon(worker_id=worker.worker_id)
+            worker.run()
+        except Exception:
+            logger.exception("The %s worker failed; it starts again.", worker.worker_id)
+            failed = True
+            connections.close_all()
+            time.sleep(RESTART_DELAY)
+        else:
+            return
 
 
 class Command(BaseCommand):
@@ -39,7 +67,9 @@ class Command(BaseCommand):
             "excluded_queue_names": [],
         }
         deliveries = Worker(queue_names=["deliveries"], worker_id=f"{name}-deliveries", **settings)
-        threading.Thread(target=deliveries.run, name="deliveries", daemon=True).start()
+        threading.Thread(
+            target=supervised, args=(deliveries,), name="deliveries", daemon=True
+        ).start()
         sweeps = Worker(queue_names=["default"], worker_id=f"{name}-sweeps", **settings)
         sweeps.configure_signals()
-        sweeps.run()
+        supervised(sweeps)
