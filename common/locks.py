@@ -16,6 +16,9 @@ from django.utils import timezone
 from common.models import Lease
 
 TERM = timedelta(seconds=60)
+# Clocks of two machines differ a little: a lease only this much further ahead than a term
+# is its live holder's, not one left by a clock that ran ahead.
+SLACK = timedelta(minutes=1)
 
 _TABLE = Lease._meta.db_table
 _TAKE_SQL = f"""
@@ -45,7 +48,7 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
         # holder may be dead, and it would have stood until that time came round.
         cursor.execute(
             _TAKE_SQL,
-            [name, holder, _prepared(now + term), _prepared(now), _prepared(now + term)],
+            [name, holder, _prepared(now + term), _prepared(now), _prepared(now + term + SLACK)],
         )
         held = cursor.fetchone() is not None
     if not held:

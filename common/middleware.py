@@ -44,7 +44,7 @@ class HealthProbeMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info == "/health" and request.method in ("GET", "HEAD"):
+        if request.path_info == "/health" and request.method == "GET":
             return health(request)
         return self.get_response(request)
 

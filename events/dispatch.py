@@ -300,8 +300,12 @@ class Dispatcher:
         except queue.Empty:
             pass
         if batch:
-            deliveries_record(batch, now=timezone.now())
-            self.unrecorded.difference_update(delivery_id for delivery_id, _ in batch)
+            try:
+                deliveries_record(batch, now=timezone.now())
+            finally:
+                # Written or lost with the connection: a lost outcome's delivery goes out
+                # again once its lease lapses (at least once), so it is no longer held back.
+                self.unrecorded.difference_update(delivery_id for delivery_id, _ in batch)
         return len(batch)
 
     def _send(self, delivery: Delivery) -> None:

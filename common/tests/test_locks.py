@@ -63,3 +63,13 @@ def test_a_lease_ending_further_ahead_than_a_term_lapses():
     with exclusive_lock("job") as held:
         assert held
         assert Lease.objects.get(name="job").holder != "ahead:1:gone"
+
+
+def test_a_live_holder_whose_clock_is_a_little_ahead_keeps_its_lease():
+    Lease.objects.create(
+        name="job", holder="ahead:1:alive", expires_at=timezone.now() + timedelta(seconds=61)
+    )
+
+    with exclusive_lock("job") as held:
+        assert not held
+    assert Lease.objects.get(name="job").holder == "ahead:1:alive"

@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+import events.dispatch
 from events import services
 from events.dispatch import BACKOFF, Dispatcher, Outcome, deliveries_claim, delivery_record
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
@@ -231,3 +232,30 @@ def test_the_worker_never_claims_a_delivery_of_a_turned_off_endpoint():
 
     assert while_off == []
     assert [delivery.event.type for delivery in once_on] == ["ping"]
+
+
+def test_a_delivery_whose_outcome_was_lost_goes_out_again_after_its_lease(receiver, monkeypatch):
+    """The outcome's write failed (the connection dropped): the dispatcher kept the delivery
+    as its own in flight for the rest of its life, and never sent it again."""
+    emit()
+    dispatcher = Dispatcher(threads=2)
+    record = events.dispatch.deliveries_record
+
+    def connection_dropped(*args, **kwargs):
+        raise OperationalError("the connection is closed")
+
+    try:
+        assert dispatcher.dispatch() == 1
+        monkeypatch.setattr(events.dispatch, "deliveries_record", connection_dropped)
+        with pytest.raises(OperationalError):
+            dispatcher.record(wait=10)
+        monkeypatch.setattr(events.dispatch, "deliveries_record", record)
+        Delivery.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
+
+        assert dispatcher.dispatch() == 1
+        dispatcher.record(wait=10)
+    finally:
+        dispatcher.close()
+
+    assert Delivery.objects.get().status == "succeeded"
+    assert len(receiver.received) == 2
