@@ -3,10 +3,13 @@ Writes go through events.services."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.errors import NotFound
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
@@ -47,6 +50,15 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         services.endpoint_update(endpoint_id=obj.pk, description=obj.description)
+
+    def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
+        services.endpoint_delete(endpoint_id=obj.pk)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        """One endpoint at a time through the service, which locks in the worker's order."""
+        for endpoint_id in queryset.values_list("pk", flat=True):
+            with suppress(NotFound):
+                services.endpoint_delete(endpoint_id=endpoint_id)
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:

@@ -140,10 +140,20 @@ def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> Non
 def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> None:
     """The attempts, and what each means for its delivery (done, retried later, given up) and
     its endpoint (failing since when; disabled after 5 days of failures). One transaction and
-    a fixed number of statements for the whole batch."""
+    a fixed number of statements for the whole batch. Locks the batch's endpoints before
+    their deliveries, in the order turning an endpoint off takes them (endpoint_update), so
+    the two never deadlock."""
+    delivery_ids = [delivery_id for delivery_id, _ in outcomes]
     with transaction.atomic():
+        of_the_batch = Delivery.objects.filter(pk__in=delivery_ids).values("endpoint_id")
+        list(
+            WebhookEndpoint.objects.select_for_update(no_key=True)
+            .filter(pk__in=of_the_batch)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
         locked = Delivery.objects.select_for_update().filter(
-            pk__in=[delivery_id for delivery_id, _ in outcomes], status=Delivery.Status.PENDING
+            pk__in=delivery_ids, status=Delivery.Status.PENDING
         )
         deliveries = {delivery.pk: delivery for delivery in locked}
         attempts, delivered, retried = [], [], []

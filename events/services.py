@@ -167,11 +167,11 @@ def endpoint_rotate_secret(*, endpoint_id: UUID, now: datetime | None = None) ->
     return endpoint
 
 
+@transaction.atomic
 def endpoint_delete(*, endpoint_id: UUID) -> None:
-    """Removes an endpoint and its deliveries. Raises NotFound."""
-    deleted, _ = WebhookEndpoint.objects.filter(pk=endpoint_id).delete()
-    if not deleted:
-        raise NotFound("No webhook endpoint with this id.")
+    """Removes an endpoint and its deliveries, locking the endpoint first: recording
+    outcomes (deliveries_record) takes the same order. Raises NotFound."""
+    _locked(endpoint_id).delete()
 
 
 @transaction.atomic

@@ -1,10 +1,21 @@
-"""Alerts under real concurrency on PostgreSQL."""
+"""Alerts and endpoint changes under real concurrency on PostgreSQL, each thread with its
+own connection."""
+
+import threading
 
 import pytest
+from django.contrib import admin
+from django.db import connections
+from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from common.tests.concurrency import run_together
-from events.models import Event
+from common.tests.waits import row_locked, sessions_waiting_on_a_lock, wait_until
+from events import dispatch
+from events import services as event_services
+from events.admin import WebhookEndpointAdmin
+from events.dispatch import Outcome
+from events.models import Delivery, Event, WebhookEndpoint
 from tokens import services
 from tokens.tests.factories import fund
 
@@ -24,3 +35,90 @@ def test_a_threshold_crossed_by_50_concurrent_debits_fires_exactly_once(settings
     alerts = Event.objects.filter(type="tokens.low_balance", data__user_id=str(user.pk))
     assert alerts.count() == 1
     assert alerts.get().data["balance"] == 98
+
+
+def _two_pending(endpoint, *, recorded_first: bool) -> tuple[Delivery, Delivery]:
+    """Two pending deliveries of `endpoint`, the one whose failed attempt is recorded and one
+    other, in the order a statement over both takes them."""
+    first, second = (
+        Delivery.objects.create(event=Event.objects.create(type="ping", data={}), endpoint=endpoint)
+        for _ in range(2)
+    )
+    return (first, second) if recorded_first else (second, first)
+
+
+def _in_thread(outcomes: dict, name: str, work) -> threading.Thread:
+    def run() -> None:
+        try:
+            outcomes[name] = work()
+        except Exception as error:  # the test reports whatever the work raised
+            outcomes[name] = error
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _recording_beside(change, recorded, other) -> dict:
+    """`change` starts while another transaction holds `other`, so it waits after taking
+    what it takes first; the attempt on `recorded` is then recorded beside it."""
+    outcomes: dict[str, object] = {}
+    failed = Outcome(status_code=503, duration_ms=3, error="HTTP 503")
+    sql = "SELECT 1 FROM events_delivery WHERE id = %s FOR UPDATE"
+    with row_locked(sql, [other.pk]):
+        changing = _in_thread(outcomes, "change", change)
+        wait_until(lambda: "change" in outcomes or sessions_waiting_on_a_lock() >= 1)
+        recording = _in_thread(
+            outcomes,
+            "record",
+            lambda: dispatch.deliveries_record([(recorded.pk, failed)], now=timezone.now()),
+        )
+        wait_until(lambda: sessions_waiting_on_a_lock() >= 2 or "record" in outcomes)
+    changing.join()
+    recording.join()
+    return outcomes
+
+
+def test_turning_an_endpoint_off_while_an_attempt_is_recorded_finishes_both(loopback):
+    """Turning off locked the endpoint, then its pending deliveries; recording locked the
+    delivery, then the endpoint (to mark it failing). Held up between its two locks,
+    turning off waited for the delivery recording held, which waited for the endpoint:
+    PostgreSQL aborted one of them (the staff's PATCH answered 500, or the batch was lost)."""
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    recorded, other = _two_pending(endpoint, recorded_first=False)
+
+    outcomes = _recording_beside(
+        lambda: event_services.endpoint_update(endpoint_id=endpoint.pk, is_active=False).is_active,
+        recorded,
+        other,
+    )
+
+    assert outcomes == {"change": False, "record": None}
+    assert set(Delivery.objects.values_list("status", "last_error")) == {
+        ("failed", "The endpoint was turned off.")
+    }
+
+
+def _admin_delete(endpoint_id) -> None:
+    endpoints = WebhookEndpoint.objects.filter(pk=endpoint_id)
+    WebhookEndpointAdmin(WebhookEndpoint, admin.site).delete_queryset(None, endpoints)
+
+
+@pytest.mark.parametrize(
+    "delete",
+    [lambda endpoint_id: event_services.endpoint_delete(endpoint_id=endpoint_id), _admin_delete],
+    ids=["api", "admin"],
+)
+def test_deleting_an_endpoint_while_an_attempt_is_recorded_finishes_both(loopback, delete):
+    """Deleting removed the deliveries, then the endpoint: the reverse of the order recording
+    takes them in, so the two deadlocked as turning off did."""
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    recorded, other = _two_pending(endpoint, recorded_first=True)
+
+    outcomes = _recording_beside(lambda: delete(endpoint.pk), recorded, other)
+
+    assert outcomes == {"change": None, "record": None}
+    assert not WebhookEndpoint.objects.exists()
+    assert not Delivery.objects.exists()
