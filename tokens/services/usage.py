@@ -7,7 +7,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from common.db import atomic_if_needed, require_transaction
@@ -112,21 +112,42 @@ def coverage_start(
 def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) -> None:
     """A refunded subscription's coverage ends now. Inside the refund.
 
-    Holds it covered are released unless another coverage still runs: their captures would
-    otherwise charge nothing for work under a plan whose money went back. (A hold made under
-    coverage that ends as its period does keeps it: that period was paid for.)"""
+    Holds made under it are released unless another coverage still runs: their captures
+    would otherwise charge nothing for work under a plan whose money went back. A hold made
+    under another plan's period keeps its coverage, also once that period has ended: it was
+    paid for."""
     require_transaction("coverage_end")
     account = account_locked(user_id)
     if account is None:
         return
-    UnlimitedCoverage.objects.filter(
+    refunded = UnlimitedCoverage.objects.filter(
         account=account, subscription_id__in=subscription_ids, revoked_at__isnull=True
-    ).update(revoked_at=now)
+    )
+    refunded_windows = list(refunded.values_list("starts_at", "ends_at"))
+    refunded.update(revoked_at=now)
     _coverage_update(account)
-    if account.unlimited_until is None or account.unlimited_until <= now:
-        Hold.objects.filter(
-            account=account, status=Hold.Status.ACTIVE, source=Hold.Source.SUBSCRIPTION
-        ).update(status=Hold.Status.RELEASED, resolved_at=now)
+    if account.unlimited_until is not None and account.unlimited_until > now:
+        return
+    paid_for = UnlimitedCoverage.objects.filter(account=account, revoked_at__isnull=True)
+    covered = Hold.objects.filter(
+        account=account, status=Hold.Status.ACTIVE, source=Hold.Source.SUBSCRIPTION
+    )
+    made_under_refunded = covered.filter(_made_within(refunded_windows))
+    made_under_refunded.exclude(_made_within(paid_for.values_list("starts_at", "ends_at"))).update(
+        status=Hold.Status.RELEASED, resolved_at=now
+    )
+
+
+def _made_within(windows) -> Q:
+    """Holds made inside one of the coverage periods `windows` ((starts_at, ends_at) pairs,
+    `ends_at` None for an open one)."""
+    made = Q(pk__in=[])
+    for starts_at, ends_at in windows:
+        window = Q(created_at__gte=starts_at)
+        if ends_at is not None:
+            window &= Q(created_at__lt=ends_at)
+        made |= window
+    return made
 
 
 def _coverage_update(account: TokenAccount) -> None:

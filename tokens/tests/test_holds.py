@@ -12,7 +12,7 @@ from catalog.tests.factories import PlanFactory
 from common.tests.helpers import database_state
 from conftest import client_for
 from tokens import selectors, services
-from tokens.models import Hold, UsageRecord
+from tokens.models import Hold, UnlimitedCoverage, UsageRecord
 from tokens.tests.factories import fund, grant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -236,6 +236,33 @@ def test_a_plans_refund_keeps_the_holds_another_running_plan_covers(user_client,
         "subscription",
         0,
     )
+
+
+def test_a_plans_refund_keeps_a_hold_made_under_an_earlier_plan_whose_period_ended(
+    user_client, user, clock
+):
+    """The earlier period was paid for: its hold keeps its coverage after that period ends,
+    whatever becomes of a later plan."""
+    capture(checkout(user, plan=PlanFactory(usage_mode="unlimited")).invoice)
+    period_end = UnlimitedCoverage.objects.get().ends_at
+    clock.move_to(period_end - timedelta(minutes=1))
+    made = hold(user_client, {"amount": 100, "ttl_seconds": 3600}).json()["hold"]
+    clock.move_to(period_end + timedelta(minutes=1))
+    later = checkout(user, plan=PlanFactory(usage_mode="unlimited"))
+    capture(later.invoice, reference="pay-2")
+    under_the_later_plan = hold(user_client, {"amount": 100}, key="h2").json()["hold"]
+
+    billing_services.invoice_refund(invoice_id=later.invoice.pk)
+    captured = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 60}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert captured.status_code == 200
+    assert (captured.json()["usage"]["source"], captured.json()["usage"]["charged"]) == (
+        "subscription",
+        0,
+    )
+    assert Hold.objects.get(pk=under_the_later_plan["id"]).status == "released"
 
 
 def test_a_capture_after_the_lots_it_counted_on_expired_takes_what_there_is(
