@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import NestedObjects, unquote
 from django.core.exceptions import ValidationError
-from django.db import router
+from django.db import router, transaction
 from django.db.models import CheckConstraint, Model, QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -131,7 +131,13 @@ class CatalogItemAdmin(admin.ModelAdmin):
         item = self.get_object(request, unquote(object_id))
         bought = bought_records(item) if item is not None else 0
         if not bought or not self.has_view_or_change_permission(request, item):
-            return super().delete_view(request, object_id, extra_context)
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except services.InUse:
+                self.message_user(
+                    request, f"“{item}” was bought meanwhile: nothing was deleted.", messages.ERROR
+                )
+                return HttpResponseRedirect(request.path)
         change_url = reverse(
             f"admin:{item._meta.app_label}_{item._meta.model_name}_change", args=[item.pk]
         )
@@ -171,7 +177,17 @@ class CatalogItemAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return None
-        return delete_selected(self, request, queryset)
+        try:
+            with transaction.atomic():
+                return delete_selected(self, request, queryset)
+        except services.InUse:
+            self.message_user(
+                request,
+                "Nothing was deleted: one of the items was bought meanwhile. "
+                "Use “Deactivate the selected items” to take it off sale.",
+                messages.ERROR,
+            )
+            return None
 
     def get_actions(self, request: HttpRequest) -> dict:
         actions = super().get_actions(request)

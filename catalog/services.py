@@ -137,9 +137,15 @@ def catalog_items_delete(*, queryset: QuerySet[CatalogItem]) -> int:
     triggers deferred like every catalog write, the first batch does not hold the version's
     row while a later one waits for an item another staff write has locked.
 
+    The items are locked first, in one order: a checkout buying one of them meanwhile has
+    either committed, and is seen (InUse), or waits for the delete and finds the item gone.
+
     Raises InUse when anything bought refers to one of them; nothing is deleted then."""
+    ids = list(queryset.values_list("pk", flat=True))
+    items = queryset.model.objects.filter(pk__in=ids)
+    list(items.select_for_update().order_by("pk").values_list("pk", flat=True))
     try:
-        deleted, _ = queryset.delete()
+        deleted, _ = items.delete()
     except (ProtectedError, RestrictedError) as error:
         raise InUse() from error
     return deleted

@@ -176,18 +176,28 @@ def loaded(model: type[M], values: dict[str, object]) -> M:
 
 
 def selected(
-    model: type[M], where: str, params: Sequence[object], *, joined: str | None = None
+    model: type[M],
+    where: str,
+    params: Sequence[object],
+    *,
+    joined: str | None = None,
+    kept: bool = False,
 ) -> list[M]:
     """Instances of `model` whose rows match `where` (SQL over the model's table, aliased
     `t`, and the `joined` relation's, aliased `j`), as the ORM's `select_related(joined)`
     would load them, values converted by the backend's own converters: for a fraction of
     its Python, since the statement's columns are listed once per model.
 
+    `kept`: the rows cannot be deleted until the transaction ends (FOR KEY SHARE on
+    PostgreSQL, which lets their other columns change; SQLite's write lock already holds
+    every row), for rows about to be referred to by foreign keys checked at commit.
+
     For hot reads whose filter the ORM would compile on every call (checkout's cart).
     """
     select_from, related, converters = _selection(model, joined, connection.vendor)
+    locking = " FOR KEY SHARE OF t" if kept and connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
-        cursor.execute(f"{select_from} WHERE {where}", params)
+        cursor.execute(f"{select_from} WHERE {where}{locking}", params)
         rows = cursor.fetchall()
     width = len(model._meta.concrete_fields)
     found = []

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.models import (
@@ -23,7 +23,7 @@ from billing.selectors import subscription_active
 from billing.services import notices
 from billing.services.numbers import invoice_number_next
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
-from common.db import atomic_step, in_all_or_nothing, inserted, selected
+from common.db import atomic_if_needed, in_all_or_nothing, inserted, selected
 from common.errors import Invalid
 from events.services import events_emit
 
@@ -69,26 +69,32 @@ def checkout_create(
     A fixed number of queries, whatever the number of items: one read per kind of item, one
     insert per kind of row.
     """
-    try:
-        cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
-    except Invalid:
-        # A key the invoice keeps answers that invoice, as a second write with it does below:
-        # a retry whose record has lapsed finds it though the catalog has changed since (an
-        # item retired), and so does any other body sent with the key.
-        first = _checkout_with_key(user_id, idempotency_key)
-        if first is None:
-            raise
-        return first
-    try:
-        with atomic_step():
-            return _write(user_id, cart, idempotency_key)
-    except IntegrityError:
-        # Inside all_or_nothing() the failure broke the caller's transaction: the caller
-        # answers from what the first checkout committed.
-        first = None if in_all_or_nothing() else _checkout_with_key(user_id, idempotency_key)
-        if first is None:
-            raise
-        return first
+    # The cart's items stay locked against deletion until the checkout commits: staff
+    # deleting one meanwhile wait and then find it bought, or go first and the cart finds it
+    # gone (before, the checkout's foreign keys failed at its commit: a 500).
+    with atomic_if_needed():
+        try:
+            cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
+        except Invalid:
+            # A key the invoice keeps answers that invoice, as a second write with it does
+            # below: a retry whose record has lapsed finds it though the catalog has changed
+            # since (an item retired), and so does any other body sent with the key.
+            first = _checkout_with_key(user_id, idempotency_key)
+            if first is None:
+                raise
+            return first
+        # A savepoint only where a key's duplicate is answered here; inside all_or_nothing()
+        # the failure broke the caller's transaction, and the caller answers from what the
+        # first checkout committed.
+        answers_the_first = bool(idempotency_key) and not in_all_or_nothing()
+        try:
+            with transaction.atomic(savepoint=answers_the_first):
+                return _write(user_id, cart, idempotency_key)
+        except IntegrityError:
+            first = _checkout_with_key(user_id, idempotency_key) if answers_the_first else None
+            if first is None:
+                raise
+            return first
 
 
 def _checkout_with_key(user_id: UUID, idempotency_key: str) -> CheckoutResult | None:
@@ -173,6 +179,7 @@ def _active(
             f"t.id IN ({placeholders}) AND t.is_active",
             [model._meta.pk.get_db_prep_value(item_id, connection) for item_id in distinct],
             joined="currency",
+            kept=True,
         )
     }
     missing = [item_id for item_id in distinct if item_id not in found]
