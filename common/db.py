@@ -14,6 +14,9 @@ from django.utils.dateparse import parse_datetime
 
 # PostgreSQL's lock_not_available (DB_LOCK_TIMEOUT) and query_canceled (DB_STATEMENT_TIMEOUT).
 GAVE_UP_WAITING = {"55P03", "57014"}
+# deadlock_detected and serialization_failure: PostgreSQL rolled the transaction back to let
+# another go on; the same work again may well succeed.
+ROLLED_BACK_FOR_ANOTHER = {"40P01", "40001"}
 
 M = TypeVar("M", bound=models.Model)
 
@@ -78,15 +81,23 @@ def atomic_if_needed() -> AbstractContextManager:
 
 def database_busy(error: BaseException) -> bool:
     """Whether the database gave up waiting for this statement: a lock held longer than
-    DB_LOCK_TIMEOUT, a statement running longer than DB_STATEMENT_TIMEOUT, or SQLite's busy
-    timeout. Its transaction rolled back, so nothing of it happened and a retry may succeed:
-    the API answers 503 `busy` with Retry-After."""
+    DB_LOCK_TIMEOUT, a statement running longer than DB_STATEMENT_TIMEOUT, a deadlock it
+    ended by rolling this transaction back, or SQLite's busy timeout. Its transaction rolled
+    back, so nothing of it happened and a retry may succeed: the API answers 503 `busy`
+    with Retry-After."""
     if not isinstance(error, OperationalError):
         return False
     cause = error.__cause__
-    if getattr(cause, "sqlstate", None) in GAVE_UP_WAITING:
+    if getattr(cause, "sqlstate", None) in GAVE_UP_WAITING | ROLLED_BACK_FOR_ANOTHER:
         return True
     return isinstance(cause, sqlite3.OperationalError) and "locked" in str(cause)
+
+
+def database_rolled_back_for_another(error: BaseException) -> bool:
+    """Whether PostgreSQL ended this transaction to resolve a deadlock (or a serialization
+    failure): a busy answer (database_busy) that is worth one retry at once."""
+    cause = error.__cause__ if isinstance(error, OperationalError) else None
+    return getattr(cause, "sqlstate", None) in ROLLED_BACK_FOR_ANOTHER
 
 
 def database_time(moment: datetime) -> object:

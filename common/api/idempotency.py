@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from common import services
 from common.api.errors import api_exception_handler
-from common.db import all_or_nothing, database_busy
+from common.db import all_or_nothing, database_busy, database_rolled_back_for_another
 from common.errors import DomainError
 
 HEADER = "Idempotency-Key"
@@ -137,8 +137,9 @@ def idempotent(request: Request, key: str | None, action: Callable[[], Response]
         # or the clock has moved on gets its first answer.
         return attempt.replay_or_raise(error)
     except DatabaseError as error:
-        if database_busy(error):
+        if database_busy(error) and not database_rolled_back_for_another(error):
             # Gave up waiting: nothing was done or recorded, the client retries (503 busy).
+            # A deadlock's victim is run once more below (busy if that fails too).
             raise
         # The work's own unique keys refused a duplicate (and broke the transaction): a
         # concurrent first request committed its answer, or its record is past retention.

@@ -25,7 +25,7 @@ from catalog.tests.factories import TokenBundleFactory
 from common.db import database_busy
 from common.tests.helpers import database_state
 from common.tests.servers import gunicorn_routed, the_test_database, workers_waiting_on_a_lock
-from common.tests.waits import row_locked, timeouts
+from common.tests.waits import row_locked, sessions_waiting_on_a_lock, timeouts, wait_until
 from conftest import client_for
 from tokens.models import TokenAccount
 from tokens.tests.factories import fund
@@ -276,3 +276,47 @@ def test_when_every_worker_waits_on_a_held_lock_the_lock_timeout_frees_them(serv
     assert health[0] == 200
     assert sorted(status for status, _, _ in answers) == [503, 503]
     assert TokenAccount.objects.get(user=user).balance == 100
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_chosen_as_a_deadlocks_victim_answers_503_busy_and_changes_nothing(settings):
+    """PostgreSQL ends a deadlock by rolling one transaction back; a request without an
+    Idempotency-Key (nothing retries it for the client) answered 500 then. Here the staff's
+    PATCH turning an endpoint off holds it and waits for a delivery that another transaction
+    holds, which then asks for the endpoint."""
+    from events import services as event_services
+    from events.models import Delivery, Event
+
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/h", event_types=["ping"])
+    delivery = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+    staff = client_for(UserFactory(is_staff=True))
+    before = database_state()
+    answers: dict[str, object] = {}
+
+    def turn_off() -> None:
+        try:
+            answers["patch"] = staff.patch(
+                f"/api/v1/admin/webhook-endpoints/{endpoint.pk}",
+                {"is_active": False},
+                format="json",
+            )
+        finally:
+            connection.close()
+
+    with psycopg.connect(**the_test_database()) as other:
+        other.execute("SELECT 1 FROM events_delivery WHERE id = %s FOR UPDATE", [delivery.pk])
+        patching = threading.Thread(target=turn_off)
+        patching.start()
+        wait_until(lambda: "patch" in answers or sessions_waiting_on_a_lock() >= 1)
+        other.execute(
+            "SELECT 1 FROM events_webhookendpoint WHERE id = %s FOR UPDATE", [endpoint.pk]
+        )
+        patching.join()
+        other.rollback()
+
+    assert answers["patch"].status_code == 503
+    assert answers["patch"].json() == BUSY
+    assert database_state() == before
