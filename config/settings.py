@@ -364,7 +364,7 @@ TASKS = {
 # WEBHOOK_ALLOW_PRIVATE_URLS=1: tests and local setups.
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # A delivery taken by a worker that dies is taken again after this (at least once).
-# Keep it longer than an attempt may last (10 s, events.dispatch.TIMEOUT_SECONDS): another
+# Keep it longer than an attempt may last (10 s, events.dispatch.sending.TIMEOUT_SECONDS): another
 # worker takes a delivery whose lease lapsed (its own dispatcher never sends one twice).
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60, minimum=1, maximum=3600)
 # A user's balance falling below this sends `tokens.low_balance` (their own setting wins;

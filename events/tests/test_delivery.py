@@ -203,7 +203,7 @@ def test_a_delivery_still_on_its_way_is_not_sent_again_when_its_lease_lapses(
     loopback, settings, monkeypatch
 ):
     settings.WEBHOOK_LEASE_SECONDS = 1
-    monkeypatch.setattr("events.dispatch.TIMEOUT_SECONDS", 3)
+    monkeypatch.setattr("events.dispatch.sending.TIMEOUT_SECONDS", 3)
     stuck = Receiver(hold=threading.Event()).start()
     services.endpoint_create(url=stuck.url, event_types=["ping"])
     emit()
@@ -239,17 +239,17 @@ def test_a_delivery_whose_outcome_was_lost_goes_out_again_after_its_lease(receiv
     as its own in flight for the rest of its life, and never sent it again."""
     emit()
     dispatcher = Dispatcher(threads=2)
-    record = events.dispatch.deliveries_record
+    record = events.dispatch.recording.deliveries_record
 
     def connection_dropped(*args, **kwargs):
         raise OperationalError("the connection is closed")
 
     try:
         assert dispatcher.dispatch() == 1
-        monkeypatch.setattr(events.dispatch, "deliveries_record", connection_dropped)
+        monkeypatch.setattr(events.dispatch.recording, "deliveries_record", connection_dropped)
         with pytest.raises(OperationalError):
             dispatcher.record(wait=10)
-        monkeypatch.setattr(events.dispatch, "deliveries_record", record)
+        monkeypatch.setattr(events.dispatch.recording, "deliveries_record", record)
         Delivery.objects.update(leased_until=timezone.now() - timedelta(seconds=1))
 
         assert dispatcher.dispatch() == 1

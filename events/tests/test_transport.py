@@ -2,6 +2,8 @@
 by (DNS rebinding), and an answer must end by the deadline however slowly it is sent."""
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime
@@ -23,11 +25,14 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 class Listener:
-    """A TCP server on loopback: it counts the connections it accepts and answers each, once
-    the request has arrived, with `answer` sent a piece every `gap` seconds."""
+    """A TCP server on loopback (TLS with `tls`): it counts the connections it accepts and
+    answers each, once the request has arrived, with `answer` sent a piece every `gap`
+    seconds."""
 
-    def __init__(self, answer: list[bytes] = (), gap: float = 0) -> None:
-        self.answer, self.gap = answer, gap
+    def __init__(
+        self, answer: list[bytes] = (), gap: float = 0, tls: ssl.SSLContext | None = None
+    ) -> None:
+        self.answer, self.gap, self.tls = answer, gap, tls
         self.accepted: list = []
         self.requests: list[bytes] = []
         self.server = socket.create_server(("127.0.0.1", 0))
@@ -49,6 +54,8 @@ class Listener:
         with conn:
             try:
                 conn.settimeout(5)
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
                 data = b""
                 while b"\r\n\r\n" not in data:
                     data += conn.recv(65536)
@@ -142,6 +149,52 @@ def test_the_session_connects_to_the_checked_address_under_the_urls_name(
     assert f"Host: {HOST}:{answering.port}".encode() in answering.requests[0]
 
 
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> str:
+    """A self-signed certificate for `HOST` (its key in the same file)."""
+    pem = tmp_path_factory.mktemp("tls") / "host.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", f"/CN={HOST}", "-addext", f"subjectAltName=DNS:{HOST}"),
+            *("-keyout", str(pem), "-out", str(pem)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(pem)
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "unknown certificate"])
+def test_over_https_the_checked_address_is_verified_under_the_urls_name(
+    settings, monkeypatch, dns, certificate, trusted
+):
+    """TLS runs over the checked connection: the handshake names the URL's host (SNI) and
+    its certificate is verified against that name, not against the address connected to."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    dns.answers = [PUBLIC]
+    # The connection's one resolution, checked: loopback, where the test's server is.
+    monkeypatch.setattr("events.transport.addresses_checked", lambda host, port: ["127.0.0.1"])
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(certificate)
+    answering = Listener([b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"], tls=tls)
+    delivery = pending_delivery(f"https://{HOST}:{answering.port}/hooks")
+    session = webhook_session()
+    session.verify = certificate if trusted else True
+
+    try:
+        outcome = delivery_send(delivery, now=NOW, session=session)
+    finally:
+        answering.stop()
+
+    if trusted:
+        assert (outcome.status_code, outcome.error) == (204, "")
+        assert f"Host: {HOST}:{answering.port}".encode() in answering.requests[0]
+    else:
+        assert (outcome.status_code, outcome.error) == (None, "SSLError")
+        assert answering.requests == []
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -153,7 +206,7 @@ def test_the_session_connects_to_the_checked_address_under_the_urls_name(
     ids=["headers", "body"],
 )
 def test_an_answer_trickled_past_the_deadline_is_a_timeout(loopback, monkeypatch, answer):
-    monkeypatch.setattr("events.dispatch.TIMEOUT_SECONDS", 1)
+    monkeypatch.setattr("events.dispatch.sending.TIMEOUT_SECONDS", 1)
     trickling = Listener(answer, gap=0.2)
     delivery = pending_delivery(f"http://127.0.0.1:{trickling.port}/hooks")
 
@@ -168,7 +221,7 @@ def test_an_answer_trickled_past_the_deadline_is_a_timeout(loopback, monkeypatch
 
 
 def test_a_long_answer_body_is_read_up_to_the_limit_only(loopback, monkeypatch):
-    monkeypatch.setattr("events.dispatch.ANSWER_BODY_BYTES", 10)
+    monkeypatch.setattr("events.dispatch.sending.ANSWER_BODY_BYTES", 10)
     endless = Listener(
         [b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\n"] + [b"z" * 65536] * 50
     )

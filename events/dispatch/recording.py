@@ -1,0 +1,110 @@
+"""What came of attempts, written in batches: for each delivery (done, retried later, given
+up) and for its endpoint (failing since when; disabled after 5 days of failures)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+
+from events import services
+from events.dispatch.sending import Outcome
+from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
+
+BACKOFF = [
+    timedelta(seconds=5),
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+]
+DISABLE_AFTER = timedelta(days=5)
+
+
+def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> None:
+    """One attempt's outcome (see deliveries_record)."""
+    deliveries_record([(delivery_id, outcome)], now=now)
+
+
+def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> None:
+    """The attempts, and what each means for its delivery (done, retried later, given up) and
+    its endpoint (failing since when; disabled after 5 days of failures). One transaction and
+    a fixed number of statements for the whole batch. Locks the batch's endpoints before
+    their deliveries, in the order turning an endpoint off takes them (endpoint_update), so
+    the two never deadlock."""
+    delivery_ids = [delivery_id for delivery_id, _ in outcomes]
+    with transaction.atomic():
+        of_the_batch = Delivery.objects.filter(pk__in=delivery_ids).values("endpoint_id")
+        list(
+            WebhookEndpoint.objects.select_for_update(no_key=True)
+            .filter(pk__in=of_the_batch)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        locked = Delivery.objects.select_for_update().filter(
+            pk__in=delivery_ids, status=Delivery.Status.PENDING
+        )
+        deliveries = {delivery.pk: delivery for delivery in locked}
+        attempts, delivered, retried = [], [], []
+        for delivery_id, outcome in outcomes:
+            delivery = deliveries.get(delivery_id)
+            if delivery is None:
+                continue
+            delivery.attempts += 1
+            attempts.append(
+                DeliveryAttempt(
+                    delivery=delivery,
+                    attempt=delivery.attempts,
+                    status_code=outcome.status_code,
+                    duration_ms=outcome.duration_ms,
+                    error=outcome.error[:1000],
+                    created_at=now,
+                )
+            )
+            if outcome.delivered:
+                delivered.append(delivery)
+                continue
+            delivery.leased_until, delivery.last_error = None, outcome.error[:1000]
+            if delivery.attempts > len(BACKOFF):
+                delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
+            else:
+                delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
+            retried.append(delivery)
+        DeliveryAttempt.objects.bulk_create(attempts)
+        # Most attempts succeed and change their delivery alike: one plain UPDATE for them.
+        Delivery.objects.filter(pk__in=[delivery.pk for delivery in delivered]).update(
+            status=Delivery.Status.SUCCEEDED,
+            completed_at=now,
+            leased_until=None,
+            last_error="",
+            attempts=F("attempts") + 1,
+        )
+        Delivery.objects.bulk_update(
+            retried,
+            ["attempts", "leased_until", "status", "completed_at", "last_error", "next_attempt_at"],
+        )
+        succeeded = {delivery.endpoint_id for delivery in delivered}
+        failed = {delivery.endpoint_id for delivery in retried}
+        endpoints = WebhookEndpoint.objects.all()
+        endpoints.filter(pk__in=succeeded).exclude(failing_since=None).update(failing_since=None)
+        endpoints.filter(pk__in=failed - succeeded, failing_since=None).update(failing_since=now)
+        for endpoint_id in failed - succeeded:
+            _disable_if_failing_too_long(endpoint_id, now)
+
+
+def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
+    failing = WebhookEndpoint.objects.filter(
+        pk=endpoint_id, is_active=True, failing_since__lte=now - DISABLE_AFTER
+    )
+    if failing.update(
+        is_active=False,
+        disabled_at=now,
+        disabled_reason="Every delivery failed for 5 days; turn it on again once it answers.",
+    ):
+        services.endpoint_deliveries_fail(
+            endpoint_id=endpoint_id, now=now, reason="The endpoint was disabled."
+        )

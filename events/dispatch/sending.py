@@ -1,0 +1,104 @@
+"""One attempt over the network: the event's body, signed by the Standard Webhooks scheme,
+POSTed outside any transaction, and what came of it as an Outcome."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+import urllib3
+from standardwebhooks import Webhook
+from urllib3.util import Timeout
+
+from events.addresses import AddressRefused, url_refusal
+from events.models import Delivery, Event, WebhookEndpoint
+
+# The whole attempt, from connecting to the answer's last byte (docs/api.md: "A 2xx answer
+# within 10 s is delivered").
+TIMEOUT_SECONDS = 10
+# What is read of an answer's body: enough for the connection to be used again, no more.
+ANSWER_BODY_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    duration_ms: int
+    error: str = ""
+
+    @property
+    def delivered(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def event_body(event: Event) -> bytes:
+    return json.dumps(
+        {
+            "id": event.webhook_id,
+            "type": event.type,
+            "created_at": event.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "data": event.data,
+        },
+        separators=(",", ":"),
+    ).encode()
+
+
+def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: datetime) -> dict:
+    """`webhook-id`, `webhook-timestamp` and `webhook-signature`: one `v1,` signature per
+    secret in use (two for 24 h after a rotation)."""
+    keys = [endpoint.secret]
+    if endpoint.previous_secret and endpoint.previous_secret_until > now:
+        keys.append(endpoint.previous_secret)
+    signatures = [
+        Webhook(key).sign(msg_id=event.webhook_id, timestamp=now, data=body) for key in keys
+    ]
+    return {
+        "content-type": "application/json",
+        "webhook-id": event.webhook_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": " ".join(signatures),
+    }
+
+
+def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:
+    """One attempt over the network, outside any transaction, over a `webhook_session()` (it
+    keeps connections to an endpoint open between attempts, and checks the address it
+    connects to). The answer must end within TIMEOUT_SECONDS of the attempt's start, however
+    slowly the endpoint sends it, so that an attempt never outlives its lease; its body is
+    read up to ANSWER_BODY_BYTES only, enough to keep the connection for the next attempt.
+    Whatever the endpoint or the network does is an Outcome, never an exception."""
+    refusal = url_refusal(delivery.endpoint.url)
+    if refusal:
+        return Outcome(status_code=None, duration_ms=0, error=f"Not sent: {refusal}")
+    body = event_body(delivery.event)
+    started = time.monotonic()
+    try:
+        with session.post(
+            delivery.endpoint.url,
+            data=body,
+            headers=signed_headers(delivery.endpoint, delivery.event, body, now),
+            timeout=Timeout(total=TIMEOUT_SECONDS),
+            allow_redirects=False,
+            stream=True,
+        ) as response:
+            response.raw.read(ANSWER_BODY_BYTES, decode_content=False)
+    except AddressRefused as refused:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return Outcome(status_code=None, duration_ms=elapsed, error=f"Not sent: {refused}")
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as error:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return Outcome(status_code=None, duration_ms=elapsed, error=_error_name(error))
+    elapsed = int((time.monotonic() - started) * 1000)
+    error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+    return Outcome(status_code=response.status_code, duration_ms=elapsed, error=error)
+
+
+def _error_name(error: Exception) -> str:
+    """A body that outlives the deadline raises urllib3's ReadTimeoutError; it is recorded
+    as the same timeout as headers that outlive it."""
+    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
+        return requests.ReadTimeout.__name__
+    return type(error).__name__
