@@ -31,10 +31,31 @@ def addresses_checked(host: str, port: int) -> list[str]:
     except (OSError, UnicodeError) as error:
         raise AddressRefused(f"The host {host} does not resolve.") from error
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
+        if not _allowed(ipaddress.ip_address(address.split("%")[0])):
             raise AddressRefused(f"The host {host} resolves to a private or internal address.")
     return addresses
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits, which a gateway or the
+# kernel may reach: NAT64's well-known prefix, and IPv4-compatible addresses.
+_CARRY_IPV4 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96")]
+# NAT64 for local use (RFC 8215): translated by this network's own gateway.
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
+
+def _allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global and not multicast, and so is any IPv4 address an IPv6 one carries (mapped,
+    6to4, Teredo, NAT64), which Python's `is_global` does not look into."""
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if ip.version == 4:
+        return True
+    if ip in _LOCAL_NAT64:
+        return False
+    carried = [ip.ipv4_mapped, ip.sixtofour, *(ip.teredo or ())]
+    if any(ip in prefix for prefix in _CARRY_IPV4):
+        carried.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return all(_allowed(inner) for inner in carried if inner is not None)
 
 
 def url_refusal(url: str) -> str | None:

@@ -68,6 +68,40 @@ def test_a_bad_endpoint_is_400_naming_the_field_and_stores_nothing(
     assert database_state() == before
 
 
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("64:ff9b::7f00:1", False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False),  # NAT64 of 169.254.169.254
+        ("64:ff9b::5db8:d70e", True),  # NAT64 of a public address
+        ("64:ff9b:1::5db8:d70e", False),  # NAT64 for local use
+        ("2002:7f00:1::", False),  # 6to4 of 127.0.0.1
+        ("2002:a01:203::", False),  # 6to4 of 10.1.2.3
+        ("2002:5db8:d70e::", True),  # 6to4 of a public address
+        ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
+        ("::ffff:a01:203", False),  # IPv4-mapped 10.1.2.3
+        ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
+    ],
+)
+def test_an_ipv6_address_carrying_an_internal_ipv4_one_is_refused(
+    staff_client, monkeypatch, address, allowed
+):
+    """NAT64, 6to4 and IPv4-compatible addresses count as global to Python, though a
+    gateway (or the kernel) takes them to the IPv4 address inside."""
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: [address])
+    before = database_state()
+
+    response = staff_client.post(
+        ENDPOINTS, {"url": "https://hooks.example.com/x", "event_types": ["ping"]}
+    )
+
+    if allowed:
+        assert response.status_code == 201
+    else:
+        assert (response.status_code, response.json()["code"]) == (400, "invalid_url")
+        assert database_state() == before
+
+
 def test_a_private_url_is_invalid_url(staff_client, public_dns):
     response = staff_client.post(
         ENDPOINTS, {"url": "https://internal.example.com/x", "event_types": ["ping"]}
