@@ -76,10 +76,21 @@ def idempotency_answer(*, user_id: object, key: str, fingerprint: str) -> Stored
     return StoredResponse(status=record.response_status, body=record.response_body)
 
 
+# Records deleted per statement by the purge.
+PURGE_BATCH = 10_000
+
+
 def idempotency_records_purge(*, older_than: datetime, dry_run: bool = False) -> int:
-    """Deletes records past retention; returns how many there were."""
+    """Deletes records past retention; returns how many there were. In batches, each its
+    own transaction: a day of a busy service's records in one DELETE could outlast the
+    statement timeout, fail every day, and let the table grow for good."""
     expired = IdempotencyRecord.objects.filter(created_at__lt=older_than)
-    return expired.count() if dry_run else expired.delete()[0]
+    if dry_run:
+        return expired.count()
+    purged = 0
+    while batch := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
+        purged += IdempotencyRecord.objects.filter(pk__in=batch).delete()[0]
+    return purged
 
 
 # On every idempotent request, so plain SQL (the ORM's query building was a third of its

@@ -4,6 +4,8 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import Invoice
@@ -78,6 +80,24 @@ def test_purge_removes_only_records_past_retention(user):
 
     assert services.idempotency_records_purge(older_than=cutoff, dry_run=True) == 1
     assert services.idempotency_records_purge(older_than=cutoff) == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def test_the_purge_deletes_in_batches_of_a_bounded_size(user, monkeypatch):
+    """Each statement deletes at most a batch, so none grows with the day's traffic."""
+    monkeypatch.setattr(services, "PURGE_BATCH", 2)
+    for key in ("a", "b", "c", "d", "e", "new"):
+        record(user, key=key)
+    IdempotencyRecord.objects.exclude(key="new").update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        purged = services.idempotency_records_purge(older_than=timezone.now() - services.RETENTION)
+
+    deletes = [query["sql"] for query in queries if query["sql"].startswith("DELETE")]
+    assert purged == 5
+    assert len(deletes) == 3
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
