@@ -131,7 +131,7 @@ def hold_capture(
 ) -> Capture:
     """Charges `amount` of the hold as usage (see tokens.ledger.holds.ledger_capture). The
     same capture again, after the hold has resolved or with a step's key already used,
-    answers the first one's usage.
+    answers the first one's usage; another amount with that key is LedgerKeyReused.
 
     Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
     more than it has left, and InsufficientTokens (nothing changed, the hold still active)
@@ -153,7 +153,7 @@ def hold_capture(
             except HoldRefusal as refusal:
                 # Looked up inside the step: a refusal leaves its transaction usable, and
                 # inside all_or_nothing() the step has no savepoint to leave by.
-                done = usage_done_before(user_id=user_id, key=key)
+                done = _captured_before(user_id, key, amount)
                 if done is None:
                     raise
                 return Capture(hold=refusal.hold, used=Used(usage=done))
@@ -167,10 +167,19 @@ def hold_capture(
             return Capture(hold=hold, used=used)
     except IntegrityError:
         # Inside all_or_nothing() the transaction is broken: its caller answers.
-        done = None if in_all_or_nothing() else usage_done_before(user_id=user_id, key=key)
+        done = None if in_all_or_nothing() else _captured_before(user_id, key, amount)
         if done is None:
             raise
         return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
+
+
+def _captured_before(user_id: UUID, key: str, amount: int) -> UsageRecord | None:
+    """The usage of the capture made under `key` before; raises LedgerKeyReused when it was
+    for another amount (the API's record, once purged, no longer tells)."""
+    done = usage_done_before(user_id=user_id, key=key)
+    if done is not None and done.amount != amount:
+        raise LedgerKeyReused()
+    return done
 
 
 def _capture_key(hold_id: UUID, idempotency_key: str) -> str:

@@ -9,6 +9,7 @@ from accounts.tests.factories import UserFactory
 from billing import services as billing_services
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
+from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from conftest import client_for
 from tokens import selectors, services
@@ -351,6 +352,29 @@ def test_a_capture_repeated_with_its_key_after_the_record_is_gone_answers_the_fi
     assert selectors.token_balance(user_id=user.pk).balance == 35
     with pytest.raises(services.HoldNotActive):
         services.hold_capture(user_id=user.pk, hold_id=made.pk, amount=1, idempotency_key="new")
+
+
+def test_a_capture_key_sent_again_with_another_amount_after_its_record_is_gone_is_422(user):
+    """Within the API's 24 h its record refuses another body; after, the capture's own usage
+    key does (it answered the first capture, as if the new amount had been charged)."""
+    fund(user, 50)
+    client = client_for(user)
+    made = hold(client, {"amount": 30}).json()["hold"]
+    capture = f"{HOLDS}/{made['id']}/capture"
+    client.post(capture, {"amount": 5, "final": False}, HTTP_IDEMPOTENCY_KEY="s1")
+    client.post(capture, {"amount": 10}, HTTP_IDEMPOTENCY_KEY="f")
+    IdempotencyRecord.objects.all().delete()  # the purge, a day later
+    before = database_state()
+
+    answers = [
+        client.post(capture, body, HTTP_IDEMPOTENCY_KEY=key)
+        for key, body in (("s1", {"amount": 6, "final": False}), ("f", {"amount": 20}))
+    ]
+
+    assert [(answer.status_code, answer.json()["code"]) for answer in answers] == [
+        (422, "idempotency_key_reused")
+    ] * 2
+    assert database_state() == before
 
 
 def test_a_hold_repeated_with_its_key_after_the_record_is_gone_answers_the_first_when_short(
