@@ -1,6 +1,7 @@
 """The webhook session: it connects only to addresses checked in the resolution it connects
 by (DNS rebinding), and an answer must end by the deadline however slowly it is sent."""
 
+import re
 import socket
 import ssl
 import subprocess
@@ -59,7 +60,13 @@ class Listener:
                 data = b""
                 while b"\r\n\r\n" not in data:
                     data += conn.recv(65536)
-                self.requests.append(data)
+                # The body too: a socket closed with unread data resets the connection, and
+                # the client may then lose the answer.
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: *(\d+)", head)
+                while length and len(body) < int(length[1]):
+                    body += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n")
                 for piece in self.answer:
                     if self.stopped.wait(self.gap):
                         return
