@@ -149,7 +149,8 @@ def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -
     """Gives up an endpoint's pending deliveries when it is turned off (by staff, or after
     failing for 5 days): the worker never claims them while it is off, and turned on again it
     gets new events only. A delivery already on its way is sent once more at most; its
-    outcome is not recorded. Returns how many were given up."""
+    attempt is logged, and if it arrived the delivery counts as delivered. Returns how many
+    were given up."""
     return Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.FAILED, completed_at=now, last_error=reason
     )

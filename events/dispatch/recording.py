@@ -45,11 +45,9 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
             .order_by("pk")
             .values_list("pk", flat=True)
         )
-        locked = Delivery.objects.select_for_update().filter(
-            pk__in=delivery_ids, status=Delivery.Status.PENDING
-        )
+        locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
-        attempts, delivered, retried = [], [], []
+        attempts, delivered, retried, late = [], [], [], []
         for delivery_id, outcome in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:
@@ -65,6 +63,13 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
                     created_at=now,
                 )
             )
+            if delivery.status != Delivery.Status.PENDING:
+                # Given up (its endpoint turned off) or done by another worker while this
+                # attempt was on its way: the attempt is logged as it went; one that arrived
+                # makes a given-up delivery delivered.
+                given_up = delivery.status == Delivery.Status.FAILED
+                (delivered if outcome.delivered and given_up else late).append(delivery)
+                continue
             if outcome.delivered:
                 delivered.append(delivery)
                 continue
@@ -87,6 +92,7 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
             retried,
             ["attempts", "leased_until", "status", "completed_at", "last_error", "next_attempt_at"],
         )
+        Delivery.objects.bulk_update(late, ["attempts"])
         succeeded = {delivery.endpoint_id for delivery in delivered}
         failed = {delivery.endpoint_id for delivery in retried}
         endpoints = WebhookEndpoint.objects.all()

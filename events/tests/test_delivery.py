@@ -234,6 +234,32 @@ def test_the_worker_never_claims_a_delivery_of_a_turned_off_endpoint():
     assert [delivery.event.type for delivery in once_on] == ["ping"]
 
 
+@pytest.mark.parametrize(
+    ("outcome", "status"),
+    [
+        (Outcome(status_code=204, duration_ms=8), "succeeded"),
+        (Outcome(status_code=503, duration_ms=8, error="HTTP 503"), "failed"),
+    ],
+    ids=["arrived", "refused"],
+)
+def test_an_attempt_on_its_way_when_its_endpoint_is_turned_off_is_logged(outcome, status):
+    """Turning the endpoint off gave the delivery up while the attempt was being sent; the
+    attempt's outcome was then dropped, so the log hid a request the endpoint received."""
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    services.endpoint_ping(endpoint_id=endpoint.pk)
+    (on_its_way,) = deliveries_claim(limit=10, room={}, now=timezone.now(), per_endpoint=2)
+    services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
+
+    delivery_record(on_its_way.pk, outcome, now=NOW)
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == (status, 1)
+    assert list(delivery.attempt_log.values_list("attempt", "status_code")) == [
+        (1, outcome.status_code)
+    ]
+    assert WebhookEndpoint.objects.get().failing_since is None
+
+
 def test_a_delivery_whose_outcome_was_lost_goes_out_again_after_its_lease(receiver, monkeypatch):
     """The outcome's write failed (the connection dropped): the dispatcher kept the delivery
     as its own in flight for the rest of its life, and never sent it again."""
