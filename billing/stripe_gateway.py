@@ -145,21 +145,41 @@ def checkout_session_create(
     return _session(created)
 
 
+def _unknown(error: stripe.InvalidRequestError) -> bool:
+    """Stripe has no object at that address: one made with the other mode's keys (test or
+    live) or in another account. A 404 without `resource_missing` (an address Stripe does
+    not serve) is a fault of ours or of something in between, not an answer about the object.
+    """
+    return error.http_status == 404 and error.code == "resource_missing"
+
+
 def checkout_session_retrieve(*, session_id: str) -> CheckoutSession:
+    """Raises PaymentUnknownToStripe when Stripe has no such session, PaymentProviderError
+    when it cannot be asked."""
     try:
         return _session(_client().v1.checkout.sessions.retrieve(session_id))
+    except stripe.InvalidRequestError as error:
+        if _unknown(error):
+            raise PaymentUnknownToStripe("Stripe does not know this Checkout Session.") from error
+        raise PaymentProviderError() from error
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
 
 
 def checkout_session_expire(*, session_id: str) -> CheckoutSession:
     """Ends an open session: it can no longer take a payment. A session no longer open
-    (complete, or expired already) is answered as it is now."""
+    (complete, or expired already) is answered as it is now.
+
+    Raises PaymentUnknownToStripe when Stripe has no such session, PaymentProviderError
+    when it cannot be asked.
+    """
     client = _client()
     try:
         return _session(client.v1.checkout.sessions.expire(session_id))
-    except stripe.InvalidRequestError:
-        pass  # only an open session can be expired: what it is now says why
+    except stripe.InvalidRequestError as error:
+        if _unknown(error):
+            raise PaymentUnknownToStripe("Stripe does not know this Checkout Session.") from error
+        # Only an open session can be expired: what it is now says why.
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
     return checkout_session_retrieve(session_id=session_id)

@@ -71,12 +71,20 @@ def stripe_session_end(invoice: Invoice) -> None:
     asked even past the session's end, which may have taken a payment before it. Outside
     any transaction (an HTTP call).
 
+    A session Stripe does not know (made with the other mode's keys, test or live, before
+    they were switched) counts as ended: it cannot be expired through these keys, and
+    refusing would leave the invoice pending for ever. Should it still take a payment in
+    the other mode, that payment's webhook is flagged needs_review (a cancelled invoice).
+
     Raises InvalidState when Stripe has taken a payment on the session (its webhook
     captures the invoice), PaymentProviderError when Stripe cannot be asked.
     """
     if not invoice.stripe_session_id:
         return
-    session = stripe_gateway.checkout_session_expire(session_id=invoice.stripe_session_id)
+    try:
+        session = stripe_gateway.checkout_session_expire(session_id=invoice.stripe_session_id)
+    except stripe_gateway.PaymentUnknownToStripe:
+        return
     if session.status == "complete":
         raise InvalidState(
             f"Stripe has taken a payment for invoice {invoice.number}; it is credited once "

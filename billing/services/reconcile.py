@@ -150,6 +150,13 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
     report.stripe_sessions_checked += 1
     try:
         session = stripe_gateway.checkout_session_retrieve(session_id=invoice.stripe_session_id)
+    except stripe_gateway.PaymentUnknownToStripe:
+        # Made with the other mode's keys: only the invoice's age can decide. Cancelling it
+        # sooner would end the pending invoices of every open session if the keys were
+        # switched by mistake; by then (72 h) Stripe has expired the session in any mode.
+        if invoice.created_at < too_old:
+            _stale_invoice_cancel(report, invoice)
+        return
     except stripe_gateway.PaymentProviderError as error:
         report.stripe_errors.append(f"{invoice.number}: {error.message}")
         return
@@ -174,15 +181,19 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
     if session.status == "complete":
         return  # a payment that takes days (a bank debit) is on its way: never cancelled
     if session.status == "expired" or invoice.created_at < too_old:
-        report.invoices_cancelled += 1
-        if not report.dry_run:
-            try:
-                invoice_cancel(invoice_id=invoice.pk)
-            except InvalidState:
-                report.invoices_cancelled -= 1
-            except stripe_gateway.PaymentProviderError as error:
-                report.invoices_cancelled -= 1
-                report.stripe_errors.append(f"{invoice.number}: {error.message}")
+        _stale_invoice_cancel(report, invoice)
+
+
+def _stale_invoice_cancel(report: ReconcileReport, invoice: Invoice) -> None:
+    report.invoices_cancelled += 1
+    if not report.dry_run:
+        try:
+            invoice_cancel(invoice_id=invoice.pk)
+        except InvalidState:
+            report.invoices_cancelled -= 1
+        except stripe_gateway.PaymentProviderError as error:
+            report.invoices_cancelled -= 1
+            report.stripe_errors.append(f"{invoice.number}: {error.message}")
 
 
 def subscriptions_expire(report: ReconcileReport) -> None:

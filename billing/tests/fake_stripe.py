@@ -1,11 +1,11 @@
 """A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
 
-It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it saw
-paid) and refund create as Stripe does (form-encoded
-requests, JSON answers, idempotency keys), records every request, fails on demand, and can
-produce the events Stripe would send, signed with Stripe's scheme. For browser tests it also
-serves a checkout page whose Pay button completes the session, delivers the signed
-`checkout.session.completed` webhook to the app and redirects to the success URL.
+It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it
+saw paid) and refund create as Stripe does (form-encoded requests, JSON answers, idempotency
+keys, 404 `resource_missing` for an object it does not have), records every request, fails on
+demand, and can produce the events Stripe would send, signed with Stripe's scheme. For browser
+tests it also serves a checkout page whose Pay button completes the session, delivers the
+signed `checkout.session.completed` webhook to the app and redirects to the success URL.
 """
 
 from __future__ import annotations
@@ -51,6 +51,16 @@ def _lists(node: Any) -> Any:
     if node and all(key.isdigit() for key in node):
         return [_lists(node[key]) for key in sorted(node, key=int)]
     return {key: _lists(value) for key, value in node.items()}
+
+
+def _missing(path: str) -> tuple[int, dict]:
+    """Stripe's answer for an object it does not have (one of the other mode, test or live)."""
+    error = {
+        "type": "invalid_request_error",
+        "code": "resource_missing",
+        "message": f"No such {path}",
+    }
+    return 404, {"error": error}
 
 
 @dataclass
@@ -216,9 +226,7 @@ class FakeStripe:
             if method == "GET" and path.startswith(prefix):
                 found = kept.get(path.removeprefix(prefix))
                 if found is None:
-                    return 404, {
-                        "error": {"type": "invalid_request_error", "message": f"No such {path}"}
-                    }
+                    return _missing(path)
                 return 200, found
         if method == "POST" and path.startswith("/v1/checkout/sessions/"):
             return self._expire_session(path.removeprefix("/v1/checkout/sessions/"))
@@ -237,7 +245,7 @@ class FakeStripe:
         """POST /v1/checkout/sessions/{id}/expire: only an open session can be expired."""
         session = self.sessions.get(rest.removesuffix("/expire"))
         if session is None or not rest.endswith("/expire"):
-            return 404, {"error": {"type": "invalid_request_error", "message": f"No such {rest}"}}
+            return _missing(rest)
         if session["status"] != "open":
             message = f"Only Checkout Sessions with a status in [open] can be expired; {rest}."
             return 400, {"error": {"type": "invalid_request_error", "message": message}}

@@ -199,11 +199,37 @@ def test_cancelling_after_stripe_took_the_payment_is_409_and_the_webhook_capture
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
 
 
-def test_cancelling_while_stripe_cannot_be_asked_is_502_and_changes_nothing(
+def test_cancelling_an_invoice_whose_session_stripe_does_not_know_cancels_it(
     user_client, invoice, fake_stripe
 ):
+    """The session was made with the other mode's keys (test or live) before they were
+    switched: Stripe answers 404 `resource_missing` to expiring and to retrieving it. Before,
+    every cancel (API, pages, admin, reconciliation) was 502 and the invoice pending for ever.
+    """
+    session = pay(user_client, invoice).json()["session_id"]
+    del fake_stripe.sessions[session]
+
+    response = cancel(user_client, invoice)
+
+    assert (response.status_code, response.json()["status"]) == (200, "cancelled")
+    assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+    assert {purchase.status for purchase in invoice.token_purchases.all()} == {"cancelled"}
+    assert invoice.subscriptions.get().status == "cancelled"
+
+
+@pytest.mark.parametrize("fault", ["failing", "not_listening", "another_address"])
+def test_cancelling_while_stripe_cannot_be_asked_is_502_and_changes_nothing(
+    user_client, invoice, fake_stripe, settings, fault
+):
+    """`another_address`: a 404 that is not Stripe's `resource_missing` (an address it does
+    not serve, a proxy's answer) says nothing about the session, so it ends nothing."""
     pay(user_client, invoice)
-    fake_stripe.fail_next()
+    if fault == "failing":
+        fake_stripe.fail_next()
+    elif fault == "not_listening":
+        settings.STRIPE_API_BASE = "http://127.0.0.1:9"
+    else:
+        settings.STRIPE_API_BASE = f"{fake_stripe.base}/elsewhere"
     before = database_state()
 
     response = cancel(user_client, invoice)

@@ -136,6 +136,28 @@ def test_a_too_old_invoice_whose_payment_is_on_its_way_is_kept(
     assert Invoice.objects.get(pk=invoice.pk).status == "pending"
 
 
+def test_an_invoice_whose_session_stripe_does_not_know_is_cancelled_once_too_old(
+    user, user_client, bundle, fake_stripe
+):
+    """Sessions made with the other mode's keys (test or live) before they were switched.
+    Before, each run reported a Stripe error for them (exit 3) and they stayed pending."""
+    too_old = checkout(user, bundles=[bundle]).invoice
+    del fake_stripe.sessions[
+        with_stripe_session(too_old, fake_stripe, user_client, age=timedelta(hours=80))
+    ]
+    young = checkout(user, bundles=[bundle]).invoice
+    del fake_stripe.sessions[
+        with_stripe_session(young, fake_stripe, user_client, age=timedelta(hours=3))
+    ]
+
+    report, code = reconcile()
+
+    assert (code, report["stripe_errors"], report["invoices_cancelled"]) == (0, [], 1)
+    assert Invoice.objects.get(pk=too_old.pk).status == "cancelled"
+    assert TokenBundlePurchase.objects.get(invoice=too_old).status == "cancelled"
+    assert Invoice.objects.get(pk=young.pk).status == "pending"
+
+
 def test_options_change_the_windows(user, user_client, bundle, fake_stripe):
     invoice = checkout(user, bundles=[bundle]).invoice
     with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(minutes=40))
