@@ -15,6 +15,7 @@ import json
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http import HTTPStatus
@@ -79,6 +80,7 @@ class FakeStripe:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._next_expire_action: Callable[[], None] | None = None
 
     # Running.
 
@@ -108,6 +110,12 @@ class FakeStripe:
     def fail_next(self, count: int = 1) -> None:
         """The next `count` API calls answer 500 (and tell the SDK not to retry)."""
         self.failures = count
+
+    def on_next_expire(self, action: Callable[[], None]) -> None:
+        """`action` runs once, after the next expire request has been handled and before it
+        is answered: what happens elsewhere (another request to the app) while the caller
+        waits for Stripe. It runs outside the fake's lock, so it may call the fake too."""
+        self._next_expire_action = action
 
     # What Stripe would do on its side.
 
@@ -191,6 +199,12 @@ class FakeStripe:
             if url.path.startswith("/v1/"):
                 self.requests.append(Recorded(method, url.path, dict(handler.headers), params))
             status, body, headers = self._answer(method, url.path, params, handler.headers)
+            expiring = method == "POST" and url.path.endswith("/expire")
+            action = self._next_expire_action if expiring else None
+            if action is not None:
+                self._next_expire_action = None
+        if action is not None:
+            action()
         handler.send_response(status)
         for name, value in headers.items():
             handler.send_header(name, value)

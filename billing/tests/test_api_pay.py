@@ -2,6 +2,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -9,6 +10,7 @@ from billing.models import Invoice, minor_units
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
+from conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -215,6 +217,48 @@ def test_cancelling_an_invoice_whose_session_stripe_does_not_know_cancels_it(
     assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
     assert {purchase.status for purchase in invoice.token_purchases.all()} == {"cancelled"}
     assert invoice.subscriptions.get().status == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_while_another_tab_starts_a_payment_is_409_and_keeps_that_payment(
+    user, invoice, fake_stripe
+):
+    """One tab cancels while another pays. The stored session is near its end, so paying
+    makes a new one; it does so while Stripe expires the old one for the cancel. The cancel
+    must not end the invoice whose new session the customer is paying on."""
+    cancelling, paying = client_for(user), client_for(user)
+    old_session = pay(paying, invoice).json()["session_id"]
+    Invoice.objects.filter(pk=invoice.pk).update(
+        stripe_session_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    meanwhile = {}
+
+    def pay_in_the_other_tab() -> None:
+        try:
+            meanwhile["paid"] = pay(paying, invoice)
+            meanwhile["state"] = database_state()
+        finally:
+            connections.close_all()
+
+    fake_stripe.on_next_expire(pay_in_the_other_tab)
+
+    response = cancel(cancelling, invoice)
+
+    new_session = meanwhile["paid"].json()["session_id"]
+    assert new_session != old_session
+    assert (response.status_code, response.json()) == (
+        409,
+        {
+            "error": "A payment was started for this invoice meanwhile; cancel it again to "
+            "end it too.",
+            "code": "invalid_state",
+        },
+    )
+    assert database_state() == meanwhile["state"]
+    stored = Invoice.objects.get(pk=invoice.pk)
+    assert (stored.status, stored.stripe_session_id) == ("pending", new_session)
+    assert fake_stripe.sessions[old_session]["status"] == "expired"
+    assert fake_stripe.sessions[new_session]["status"] == "open"
 
 
 @pytest.mark.parametrize("fault", ["failing", "not_listening", "another_address"])
