@@ -11,7 +11,7 @@ from django.test import Client
 from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
-from billing.services import stripe_webhook
+from billing.services.stripe_webhook import delivery as webhook_delivery
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.concurrency import run_together
@@ -180,7 +180,7 @@ def test_a_stripe_refund_and_its_capture_arriving_together_end_refunded(fake_str
     session = paid.json()["session_id"]
     completed, refunded = fake_stripe.complete(session), fake_stripe.refunded(session)
     refund_read, capture_done = threading.Event(), threading.Event()
-    record = stripe_webhook.event_outcome_record
+    record = webhook_delivery.event_outcome_record
 
     def record_after_the_capture(event, handled):
         if handled.outcome == PaymentEvent.Outcome.HELD:
@@ -188,7 +188,7 @@ def test_a_stripe_refund_and_its_capture_arriving_together_end_refunded(fake_str
             wait_until(lambda: capture_done.is_set() or sessions_waiting_on_a_lock() > 0)
         return record(event, handled)
 
-    monkeypatch.setattr(stripe_webhook, "event_outcome_record", record_after_the_capture)
+    monkeypatch.setattr(webhook_delivery, "event_outcome_record", record_after_the_capture)
     answers = {}
 
     def deliver(name: str, event: dict) -> None:

@@ -1,0 +1,61 @@
+"""Receiving one delivery: verify it, claim the event's row (once per event id), act on it
+and record the outcome, all in one transaction; a failure is recorded in its own."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from billing import stripe_gateway
+from billing.services.events import DONE, event_claim, event_record
+from billing.services.stripe_webhook.handlers import stripe_event_handle
+from billing.services.stripe_webhook.outcomes import PROVIDER, Outcome, event_outcome_record
+from billing.services.stripe_webhook.payments import stripe_payment_lock
+from common import metrics
+
+SETTLED = (*DONE, Outcome.NEEDS_REVIEW, Outcome.IGNORED)
+
+
+def stripe_webhook_process(*, raw_body: bytes, signature_header: str | None) -> str:
+    """Verifies and handles one delivery; returns the event's outcome.
+
+    Raises InvalidStripeSignature (recorded, nothing else changes). A delivery whose handling
+    fails unexpectedly is recorded as `failed` in its own transaction and re-raised (500), so
+    Stripe retries it; nothing of its effect persists.
+    """
+    text = raw_body.decode("utf-8", errors="replace")
+    try:
+        event = stripe_gateway.webhook_event_verify(
+            payload=raw_body, signature_header=signature_header
+        )
+    except stripe_gateway.InvalidStripeSignature as refusal:
+        event_record(provider=PROVIDER, payload=text, signature_valid=False, error=refusal.message)
+        metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
+        raise
+    event_id = str(event.get("id") or "") if isinstance(event, dict) else ""
+    event_type = str(event.get("type") or "") if isinstance(event, dict) else ""
+    try:
+        return _process(event, event_id, event_type, text)
+    except Exception as error:
+        event_record(
+            provider=PROVIDER,
+            payload=text,
+            signature_valid=True,
+            event_id=event_id,
+            event_type=event_type,
+            outcome=Outcome.FAILED,
+            error=f"{type(error).__name__}: {error}",
+        )
+        raise
+
+
+def _process(event: object, event_id: str, event_type: str, text: str) -> str:
+    fields = {"event_type": event_type[:100], "payload": text, "signature_valid": True}
+    with transaction.atomic():
+        stripe_payment_lock(event)
+        record = event_claim(provider=PROVIDER, event_id=event_id, fields=fields)
+        if record.outcome in SETTLED:
+            record.save(update_fields=["deliveries"])
+            return Outcome.ALREADY_PROCESSED if record.outcome in DONE else record.outcome
+        handled = stripe_event_handle(event)
+        event_outcome_record(record, handled)
+    return handled.outcome

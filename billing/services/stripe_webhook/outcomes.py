@@ -1,0 +1,34 @@
+"""What handling a Stripe event came to, and its record on the event's row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.utils import timezone
+
+from billing.models import Invoice, PaymentEvent
+from common.db import require_transaction
+
+Outcome = PaymentEvent.Outcome
+PROVIDER = Invoice.Provider.STRIPE
+
+
+@dataclass(frozen=True)
+class Handled:
+    outcome: str
+    error: str = ""
+    invoice_id: UUID | None = None
+    payment_reference: str = ""
+
+
+def event_outcome_record(record: PaymentEvent, handled: Handled) -> None:
+    """Records what handling an event came to, on its (locked) row."""
+    require_transaction("event_outcome_record")
+    record.outcome = handled.outcome
+    record.error = handled.error
+    record.payment_reference = handled.payment_reference[:255]
+    if handled.invoice_id and Invoice.objects.filter(pk=handled.invoice_id).exists():
+        record.invoice_id = handled.invoice_id
+    record.processed_at = timezone.now()
+    record.save()
