@@ -45,13 +45,15 @@ class InvalidStripeSignature(Rejected):
 @dataclass(frozen=True)
 class StripePayment:
     """A payment as Stripe sees it: a PaymentIntent, or the Checkout Session of a payment
-    that has none."""
+    that has none. A refund leaves a PaymentIntent `succeeded`: `refunded` is its charge's
+    word that all of it went back (a session tells nothing of refunds)."""
 
     id: str
     paid: bool
     status: str
     amount: int
     currency: str
+    refunded: bool = False
 
 
 @dataclass(frozen=True)
@@ -202,19 +204,25 @@ def payment_retrieve(*, payment_reference: str) -> StripePayment:
                 amount=session.get("amount_total") or 0,
                 currency=(session.get("currency") or "").upper(),
             )
-        intent = _client().v1.payment_intents.retrieve(payment_reference).to_dict()
+        intent = (
+            _client()
+            .v1.payment_intents.retrieve(payment_reference, params={"expand": ["latest_charge"]})
+            .to_dict()
+        )
     except stripe.InvalidRequestError as error:
         if error.http_status == 404:
             raise PaymentUnknownToStripe() from error
         raise PaymentProviderError() from error
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
+    charge = intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
     return StripePayment(
         id=intent["id"],
         paid=intent.get("status") == "succeeded",
         status=intent.get("status") or "",
         amount=intent.get("amount_received") or 0,
         currency=(intent.get("currency") or "").upper(),
+        refunded=bool(charge.get("refunded")),
     )
 
 

@@ -32,7 +32,11 @@ from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_deliver
 from billing.services.invoices import invoice_cancel
-from billing.services.stripe_webhook import held_refunds_apply, stripe_session_capture
+from billing.services.stripe_webhook import (
+    held_refunds_apply,
+    stripe_payment_refund,
+    stripe_session_capture,
+)
 from common import services as common_services
 from common.errors import InvalidState
 from events.services import events_emit
@@ -58,6 +62,7 @@ class ReconcileReport:
     subscriptions_expired: int = 0
     idempotency_records_purged: int = 0
     paid_invoices_verified: int = 0
+    invoices_refunded: int = 0
     payments_needing_review: int = 0
     stripe_errors: list[str] = field(default_factory=list)
     unknown_to_provider: list[str] = field(default_factory=list)
@@ -72,6 +77,7 @@ class ReconcileReport:
             + self.invoices_cancelled
             + self.subscriptions_expired
             + self.idempotency_records_purged
+            + self.invoices_refunded
         )
 
 
@@ -222,9 +228,11 @@ def paid_invoices_verify(
 ) -> None:
     """Asks Stripe about every invoice paid through it in the last `paid_within`: a payment
     it does not know, did not complete, or took for another amount is listed, and nothing is
-    changed (refunding, cancelling or chasing the money is a person's decision). Payments of
-    the provider-neutral webhook and those marked paid by staff have nobody to ask.
-    Read-only, so the same in a dry run; Stripe is called outside any transaction.
+    changed (refunding, cancelling or chasing the money is a person's decision). A payment
+    Stripe has refunded whole, whose `charge.refunded` webhook never came, is refunded here
+    as that webhook would have (a refund is not a decision left: the money went back).
+    Payments of the provider-neutral webhook and those marked paid by staff have nobody to
+    ask. Stripe is called outside any transaction.
     """
     recent = Invoice.objects.filter(
         provider=Invoice.Provider.STRIPE,
@@ -256,6 +264,22 @@ def _paid_invoice_verify(report: ReconcileReport, invoice: Invoice) -> None:
             f"{invoice.number}: paid here with {reference} for {expected[0]} {expected[1]}; "
             f"Stripe says {payment.status}, {payment.amount} {payment.currency}"
         )
+        return
+    if payment.refunded:
+        _refund_apply(report, invoice)
+
+
+def _refund_apply(report: ReconcileReport, invoice: Invoice) -> None:
+    """The same refund as the lost webhook's: its later delivery is `already_processed`."""
+    report.invoices_refunded += 1
+    if report.dry_run:
+        return
+    with transaction.atomic():
+        handled = stripe_payment_refund(invoice.payment_reference, invoice_id=invoice.pk)
+    if handled.outcome != PaymentEvent.Outcome.PROCESSED:
+        report.invoices_refunded -= 1
+        if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
+            report.needs_review.append(f"{invoice.number}: {handled.error}")
 
 
 def payments_needing_review(report: ReconcileReport) -> None:

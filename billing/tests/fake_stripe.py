@@ -1,11 +1,12 @@
 """A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
 
 It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it
-saw paid) and refund create as Stripe does (form-encoded requests, JSON answers, idempotency
-keys, 404 `resource_missing` for an object it does not have), records every request, fails on
-demand, and can produce the events Stripe would send, signed with Stripe's scheme. For browser
-tests it also serves a checkout page whose Pay button completes the session, delivers the
-signed `checkout.session.completed` webhook to the app and redirects to the success URL.
+saw paid; `expand[]=latest_charge` gives its charge, refunded or not) and refund create as
+Stripe does (form-encoded requests, JSON answers, idempotency keys, 404 `resource_missing`
+for an object it does not have), records every request, fails on demand, and can produce the
+events Stripe would send, signed with Stripe's scheme. For browser tests it also serves a
+checkout page whose Pay button completes the session, delivers the signed
+`checkout.session.completed` webhook to the app and redirects to the success URL.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class FakeStripe:
     requests: list[Recorded] = field(default_factory=list)
     sessions: dict[str, dict] = field(default_factory=dict)
     payment_intents: dict[str, dict] = field(default_factory=dict)
+    charges: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
     failures: int = 0
     base: str = ""
@@ -129,7 +131,10 @@ class FakeStripe:
         return self.event("checkout.session.completed", session)
 
     def payment_succeeded(self, session: dict) -> None:
-        """The PaymentIntent of a completed session, as Stripe answers it afterwards."""
+        """The PaymentIntent of a completed session and its charge, as Stripe answers them
+        afterwards."""
+        charge = self._charge(session)
+        self.charges[charge["id"]] = charge
         self.payment_intents[session["payment_intent"]] = {
             "id": session["payment_intent"],
             "object": "payment_intent",
@@ -137,6 +142,7 @@ class FakeStripe:
             "amount": session["amount_total"],
             "amount_received": session["amount_total"],
             "currency": session["currency"],
+            "latest_charge": charge["id"],
         }
 
     def expire(self, session_id: str) -> dict:
@@ -144,19 +150,29 @@ class FakeStripe:
         return self.event("checkout.session.expired", self.sessions[session_id])
 
     def refunded(self, session_id: str, *, amount: int | None = None) -> dict:
-        """A `charge.refunded` event for the session's payment (whole unless `amount`)."""
+        """The session's payment is refunded at Stripe (whole unless `amount`): its charge
+        says so from now on; returns the `charge.refunded` event Stripe would send."""
         session = self.sessions[session_id]
-        total = session["amount_total"]
-        charge = {
+        intent = self.payment_intents.get(session["payment_intent"] or "", {})
+        charge = self.charges.get(intent.get("latest_charge") or "") or self._charge(session)
+        self._refund(charge, amount)
+        return self.event("charge.refunded", charge)
+
+    def _charge(self, session: dict) -> dict:
+        return {
             "id": f"ch_test_{next(self._ids)}",
             "object": "charge",
             "payment_intent": session["payment_intent"],
-            "amount": total,
-            "amount_refunded": total if amount is None else amount,
-            "refunded": amount is None or amount == total,
+            "amount": session["amount_total"],
+            "amount_refunded": 0,
+            "refunded": False,
             "currency": session["currency"],
         }
-        return self.event("charge.refunded", charge)
+
+    @staticmethod
+    def _refund(charge: dict, amount: int | None) -> None:
+        refunded = charge["amount"] if amount is None else amount
+        charge.update(amount_refunded=refunded, refunded=refunded == charge["amount"])
 
     def event(self, kind: str, body: dict) -> dict:
         return {
@@ -241,10 +257,13 @@ class FakeStripe:
                 found = kept.get(path.removeprefix(prefix))
                 if found is None:
                     return _missing(path)
-                return 200, found
+                return 200, self._expanded(found, params.get("expand", []))
         if method == "POST" and path.startswith("/v1/checkout/sessions/"):
             return self._expire_session(path.removeprefix("/v1/checkout/sessions/"))
         if method == "POST" and path == "/v1/refunds":
+            intent = self.payment_intents.get(params.get("payment_intent") or "", {})
+            if intent.get("latest_charge") in self.charges:
+                self._refund(self.charges[intent["latest_charge"]], None)
             refund = {
                 "id": f"re_test_{next(self._ids)}",
                 "object": "refund",
@@ -254,6 +273,12 @@ class FakeStripe:
             self.refunds[refund["id"]] = refund
             return 200, refund
         return 404, {"error": {"type": "invalid_request_error", "message": f"No route {path}"}}
+
+    def _expanded(self, found: dict, expand: list[str]) -> dict:
+        """`?expand[]=latest_charge` answers a PaymentIntent with its charge in place of the id."""
+        if "latest_charge" in expand and found.get("latest_charge") in self.charges:
+            return {**found, "latest_charge": self.charges[found["latest_charge"]]}
+        return found
 
     def _expire_session(self, rest: str) -> tuple[int, dict]:
         """POST /v1/checkout/sessions/{id}/expire: only an open session can be expired."""

@@ -346,6 +346,40 @@ def test_only_invoices_paid_through_stripe_within_the_window_are_asked_about(
     assert len(fake_stripe.requests) - asked == 1
 
 
+def test_a_refund_whose_webhook_was_lost_is_applied_once(user, user_client, bundle, fake_stripe):
+    """Refunded in Stripe's dashboard; its `charge.refunded` never arrived. The PaymentIntent
+    stays `succeeded`, so before, reconciliation found nothing: the invoice stayed paid and
+    its tokens spendable though the money had gone back."""
+    invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    lost = fake_stripe.refunded(invoice.stripe_session_id)
+    before = database_state()
+
+    dry_run, _ = reconcile("--dry-run")
+    assert (dry_run["invoices_refunded"], database_state()) == (1, before)
+
+    first, code = reconcile()
+    second, _ = reconcile()
+
+    assert (code, first["invoices_refunded"], second["invoices_refunded"]) == (0, 1, 0)
+    assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
+    assert TokenAccount.objects.get(user=user).balance == 0
+    assert TokenTransaction.objects.filter(transaction_type="reversal").count() == 1
+    assert delivered(fake_stripe, lost) == "already_processed"
+    assert TokenTransaction.objects.filter(transaction_type="reversal").count() == 1
+
+
+def test_a_partial_refund_at_stripe_changes_nothing(user, user_client, bundle, fake_stripe):
+    """Only whole refunds are applied, as by the webhook (which flags a partial one)."""
+    invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    fake_stripe.refunded(invoice.stripe_session_id, amount=100)
+    before = database_state()
+
+    report, code = reconcile()
+
+    assert (code, report["invoices_refunded"]) == (0, 0)
+    assert database_state() == before
+
+
 def test_payment_events_flagged_for_review_are_counted_and_listed(
     user, user_client, bundle, fake_stripe
 ):

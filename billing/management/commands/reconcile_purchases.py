@@ -36,8 +36,9 @@ class Command(BaseCommand):
     help = (
         "Finish paid invoices whose items are not all active or credited, apply held refunds, "
         "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions, "
-        "purge idempotency records older than 24 h; report invoices paid here that Stripe "
-        "does not know and payment events that need review."
+        "purge idempotency records older than 24 h, refund invoices Stripe has refunded; "
+        "report invoices paid here that Stripe does not know and payment events that need "
+        "review."
     )
 
     def add_arguments(self, parser) -> None:
@@ -130,6 +131,7 @@ ROWS = [
     ("Subscriptions expired", "subscriptions_expired"),
     ("Idempotency records purged", "idempotency_records_purged"),
     ("Paid invoices verified with Stripe", "paid_invoices_verified"),
+    ("Invoices refunded (refunded at Stripe)", "invoices_refunded"),
     ("Payment events needing review", "payments_needing_review"),
 ]
 

@@ -17,6 +17,7 @@ from billing.services.stripe_webhook.delivery import stripe_webhook_process
 from billing.services.stripe_webhook.handlers import (
     held_refunds_apply,
     stripe_event_handle,
+    stripe_payment_refund,
     stripe_session_capture,
 )
 from billing.services.stripe_webhook.outcomes import Handled, event_outcome_record
@@ -28,6 +29,7 @@ __all__ = [
     "held_refunds_apply",
     "stripe_event_handle",
     "stripe_payment_lock",
+    "stripe_payment_refund",
     "stripe_session_capture",
     "stripe_webhook_process",
 ]

@@ -120,13 +120,22 @@ def _charge_refunded(charge: dict) -> Handled:
             "only whole refunds are applied here.",
             payment_reference=reference,
         )
+    return stripe_payment_refund(reference, invoice_id=_invoice_id(charge))
+
+
+def stripe_payment_refund(reference: str, *, invoice_id: UUID | None = None) -> Handled:
+    """Applies a whole refund Stripe made of a payment: its `charge.refunded` webhook, or
+    reconciliation when that webhook was lost. Inside the caller's transaction. An invoice
+    refunded already is `already_processed`; a payment not captured yet is `held`
+    (`invoice_id` is the invoice it names, if any)."""
+    require_transaction("stripe_payment_refund")
     payment_lock(reference)
     invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
     if invoice is None:
         return Handled(
             Outcome.HELD,
             "No capture for this payment yet; the refund is applied when it arrives.",
-            _invoice_id(charge),
+            invoice_id,
             reference,
         )
     try:
