@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -38,7 +39,10 @@ class UserManager(BaseUserManager):
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """One spelling per mailbox: trimmed, lower-cased, then NFKC, so that a ligature, a
+    fullwidth letter or an accent typed as two code points is the address it looks like
+    (and, for a domain, the one IDNA maps it to)."""
+    return unicodedata.normalize("NFKC", email.strip().lower())
 
 
 class User(AbstractBaseUser, PermissionsMixin):

@@ -17,16 +17,20 @@ from accounts.models import ApiKey, User, normalize_email
 from common.errors import Invalid, NotFound
 
 EMAIL_TAKEN = "A user with this email address already exists."
+EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
 
 
 def user_register(*, email: str, password: str) -> User:
     """Create a user who can sign in at once, and announce it (`user_registered`: the tokens
     app grants the trial) in the same transaction.
 
-    Raises Invalid for a taken email (any case; the database's unique index decides, so two
-    racing registrations cannot both win) or a password Django's validators refuse.
+    Raises Invalid for a taken email (any case or Unicode form; the database's unique index
+    decides, so two racing registrations cannot both win), one longer than 254 characters
+    once normalized (lower-casing can lengthen it), or a password Django's validators refuse.
     """
     email = normalize_email(email)
+    if len(email) > EMAIL_MAX_LENGTH:
+        raise Invalid("email", f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters.")
     try:
         validate_password(password, user=User(email=email))
     except DjangoValidationError as error:

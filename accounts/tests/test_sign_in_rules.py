@@ -1,0 +1,121 @@
+"""Sign-up and sign-in: one account per mailbox whatever Unicode form or case it is typed in,
+a clean refusal for an address too long once normalized, and password guesses limited on
+every sign-in, the admin's included."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from rest_framework.throttling import SimpleRateThrottle
+
+from accounts.models import User
+from accounts.tests.factories import PASSWORD, UserFactory
+from common.tests.helpers import database_state
+
+pytestmark = pytest.mark.django_db
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+
+# 142 characters as sent, within the 254 allowed; 272 once lower-cased, for "İ" (U+0130)
+# lower-cases to two code points, "i" and a combining dot above.
+GROWS_WHEN_LOWERED = "\u0130" * 130 + "@example.com"
+
+
+def test_an_email_that_grows_when_lower_cased_is_a_400_not_a_500(api_client):
+    """RegisterRequestSerializer checks max_length=254 on the address as sent; user_register
+    then lower-cases it (accounts.models.normalize_email) and stores 272 characters in a
+    varchar(254): PostgreSQL raises DataError, a 500 (SQLite stores the over-long address)."""
+    assert len(GROWS_WHEN_LOWERED) <= 254 < len(GROWS_WHEN_LOWERED.lower())
+    before = database_state()
+
+    response = api_client.post(REGISTER, {"email": GROWS_WHEN_LOWERED, "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["fields"]) == ["email"]
+    assert database_state() == before
+
+
+def test_the_sign_up_page_refuses_an_email_that_grows_when_lower_cased(client):
+    """The same through the sign-up page (SignUpForm, max_length=254 before lowering)."""
+    client.raise_request_exception = False
+    before = database_state()
+
+    response = client.post(
+        reverse("pages:sign-up"), {"email": GROWS_WHEN_LOWERED, "password": PASSWORD}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"]
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("taken", "again"),
+    [
+        ("user@effort.com", "user@e\ufb00ort.com"),  # the "ff" ligature
+        ("user@example.com", "user@\uff45xample.com"),  # a fullwidth "e"
+        ("user@caf\u00e9.com", "user@cafe\u0301.com"),  # é composed, and e + combining acute
+    ],
+)
+def test_an_address_taken_in_another_unicode_form_is_refused(api_client, taken, again):
+    """normalize_email only strips and lower-cases; the unique index is on lower(email). The
+    same mailbox spelt in another Unicode form (the domain's IDNA encoding maps all of these
+    to the first) is a second account, and looks the same in the admin. Django normalises
+    usernames with NFKC (AbstractBaseUser.normalize_username), and this project's admin form
+    does, through User.clean(): only the API and the sign-up page do not."""
+    UserFactory(email=taken)
+    before = database_state()
+
+    response = api_client.post(REGISTER, {"email": again, "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "email": ["A user with this email address already exists."]
+    }
+    assert database_state() == before
+
+
+def test_signing_in_with_the_decomposed_form_of_the_address_finds_the_user(api_client):
+    """The user registered "user@café.com" (é composed, as most keyboards type it); the same
+    address pasted in decomposed form (NFD, as macOS file names and some mail clients give
+    it) is 401 invalid_credentials."""
+    UserFactory(email="user@caf\u00e9.com")
+
+    response = api_client.post(LOGIN, {"email": "user@cafe\u0301.com", "password": PASSWORD})
+
+    assert response.status_code == 200
+
+
+def test_password_guesses_at_the_admin_sign_in_are_throttled(client, staff_user, monkeypatch):
+    """THROTTLE_AUTH limits password guesses per client address on the API's login and the
+    sign-in page; /admin/login/ checks the same passwords, of the staff accounts that matter
+    most, without any limit."""
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "2/minute")
+    guess = {"username": staff_user.email, "password": "wrong-guess", "next": "/admin/"}
+    answers = [client.post("/admin/login/", guess).status_code for _ in range(4)]
+
+    assert answers[2:] == [429, 429]
+    assert User.objects.get(pk=staff_user.pk).last_login is None
+
+
+def test_addresses_stored_before_normalization_are_normalized_unless_taken(api_client):
+    """Sign-in looks addresses up in their normalized form, so the migration brings stored
+    ones to it; one whose normalized form another user has is left for staff."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    decomposed, composed = UserFactory(), UserFactory()
+    User.objects.filter(pk=decomposed.pk).update(email="user@cafe\u0301.com")
+    User.objects.filter(pk=composed.pk).update(email="other@xn.com")
+    clash = UserFactory(email="other@\uff58n.com")  # normalized at creation: other@xn.com
+    User.objects.filter(pk=clash.pk).update(email="other@\uff58n.com")
+
+    import_module("accounts.migrations.0003_emails_normalized").normalize(apps, None)
+    signed_in = api_client.post(LOGIN, {"email": "user@cafe\u0301.com", "password": PASSWORD})
+
+    assert User.objects.get(pk=decomposed.pk).email == "user@caf\u00e9.com"
+    assert User.objects.get(pk=clash.pk).email == "other@\uff58n.com"
+    assert signed_in.status_code == 200
