@@ -16,6 +16,7 @@ from django.contrib.sessions import middleware as sessions
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 
 from common import metrics
 from common.api.errors import busy_body, busy_retry_after, json_error
@@ -152,7 +153,14 @@ class WebOnly:
 
 
 class SessionMiddleware(WebOnly, sessions.SessionMiddleware):
-    pass
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        """A page drawn from a session (a signed-in user's invoices, receipts, history) is
+        kept by no cache, the browser's included: after signing out on a shared computer,
+        Back or a proxy would show it again. A page that says how to cache it is left so."""
+        session = request.session
+        if session.accessed and not session.is_empty() and "Cache-Control" not in response:
+            add_never_cache_headers(response)
+        return super().process_response(request, response)
 
 
 class AuthenticationMiddleware(WebOnly, auth.AuthenticationMiddleware):

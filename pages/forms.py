@@ -48,6 +48,7 @@ class PurchaseForm(forms.Form):
 
     def __init__(self, *args, price_list: PriceList, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.price_list = price_list
         self.fields["plan"].choices = [("", "No plan"), *_ids(price_list.plans)]
         self.fields["bundles"].choices = _ids(price_list.bundles)
         self.fields["add_ons"].choices = _ids(price_list.add_ons)
@@ -62,6 +63,15 @@ class PurchaseForm(forms.Form):
 
     def add_checkout_error(self, error: Invalid) -> None:
         self.add_error(self.CHECKOUT_FIELDS.get(error.field), error.message)
+
+    def with_new_submission(self) -> PurchaseForm:
+        """The same choices under a new submission: what the old one bought was cancelled,
+        and a Buy sent with it would only be told so again."""
+        data = self.data.copy()
+        data["submission"] = str(uuid.uuid4())
+        renewed = PurchaseForm(data, price_list=self.price_list)
+        renewed.is_valid()
+        return renewed
 
 
 def _ids(items) -> list[tuple[str, str]]:
@@ -145,7 +155,8 @@ class HistoryFilterForm(forms.Form):
         return HistoryFilters(
             transaction_type=self.cleaned_data.get("type") or None,
             created_after=_midnight(start) if start else None,
-            created_before=_midnight(end) + timedelta(days=1) if end else None,
+            # The last day a date can be has no day after it: nothing is later anyway.
+            created_before=_midnight(end) + timedelta(days=1) if end and end < date.max else None,
         )
 
 

@@ -3,6 +3,7 @@ page when Stripe is not configured and test payments are on)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from uuid import UUID
 
@@ -63,15 +64,32 @@ def purchase_start(
         plan_id=plan_id,
         token_bundle_ids=list(bundle_ids),
         add_on_ids=list(add_on_ids),
-        idempotency_key=f"page:{submission}",
+        idempotency_key=_purchase_key(submission, plan_id, bundle_ids, add_on_ids),
     )
     invoice = result.invoice
     if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
         return purchase_success_url(invoice)
     if invoice.status == Invoice.Status.CANCELLED:
-        raise InvalidState("That purchase was cancelled; choose your bundles again.")
+        raise PurchaseCancelled("That purchase was cancelled; choose your bundles again.")
     started = billing.invoice_pay_start(invoice_id=invoice.pk, user_id=user_id, provider=provider)
     return started.checkout_url
+
+
+class PurchaseCancelled(InvalidState):
+    """The page's submission already bought something that was cancelled since: the page
+    needs a new submission to buy again."""
+
+
+def _purchase_key(
+    submission: UUID, plan_id: UUID | None, bundle_ids: Sequence[UUID], add_on_ids: Sequence[UUID]
+) -> str:
+    """The checkout's key: the page's submission and what was chosen. The same page sent
+    again (a double click, the back button) finds its invoice; other choices sent from it
+    (a page restored from the browser's cache, then changed) are a checkout of their own,
+    never the earlier choice's invoice."""
+    chosen = [str(plan_id or ""), *sorted(map(str, bundle_ids)), "|", *sorted(map(str, add_on_ids))]
+    digest = hashlib.sha256(",".join(chosen).encode()).hexdigest()[:32]
+    return f"page:{submission}:{digest}"
 
 
 def invoice_pay(*, invoice_id: UUID, user_id: UUID) -> str:

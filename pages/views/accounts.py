@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
@@ -25,6 +27,12 @@ class SignInView(auth_views.LoginView):
     template_name = "pages/sign_in.html"
     authentication_form = SignInForm
     redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        """`next` unless it is this page: a signed-in user sent back here by it (an old tab,
+        a bookmark) goes home instead of round in a loop (Django's LoginView raised)."""
+        url = super().get_redirect_url()
+        return "" if url and urlsplit(url).path == self.request.path else url
 
 
 @throttled

@@ -16,7 +16,7 @@ from catalog.selectors import default_currency
 from common.errors import DomainError, Invalid, NotFound
 from pages import selectors
 from pages.forms import PurchaseForm
-from pages.services import purchase_start
+from pages.services import PurchaseCancelled, purchase_start
 from pages.views.helpers import json_login_required
 from tokens.selectors import token_balance
 
@@ -40,6 +40,9 @@ def purchase(request: HttpRequest) -> HttpResponse:
             )
         except Invalid as error:
             form.add_checkout_error(error)
+        except PurchaseCancelled as error:
+            messages.error(request, error.message)
+            form = form.with_new_submission()
         except DomainError as error:
             messages.error(request, error.message)
         else:

@@ -1,0 +1,149 @@
+"""The customer's pages under odd use: dates at the edge of the calendar, a signed-in user
+sent to sign in, a purchase page sent again with other choices or after a cancel, and
+private pages that no cache keeps."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from billing import services as billing
+from billing.models import Invoice
+from billing.tests.helpers import capture, checkout
+from common.tests.helpers import database_state
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(client, user):
+    """Signed in; a view that raises answers its 500 page instead of failing the test."""
+    client.force_login(user)
+    client.raise_request_exception = False
+    return client
+
+
+@pytest.fixture
+def test_mode(settings):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+
+
+def buy(client, bundles, submission):
+    return client.post(
+        reverse("pages:purchase"),
+        {"bundles": [str(b.pk) for b in bundles], "submission": str(submission)},
+    )
+
+
+# Odd input: a date the form accepts must not crash the view.
+
+
+@pytest.mark.parametrize("export", [{}, {"format": "csv"}])
+def test_the_last_representable_day_as_date_to_is_not_a_500(browser, user, export):
+    """`date_to=9999-12-31` passes the form's DateField, then history_filters() adds a day to
+    its midnight: OverflowError, a 500 (pages/forms.py, HistoryFilterForm.history_filters)."""
+    fund(user, 5)
+
+    response = browser.get(reverse("pages:transactions"), {"date_to": "9999-12-31", **export})
+
+    assert response.status_code in (200, 400)
+    if response.status_code == 200 and not export:
+        assert response.context["page"].paginator.count == 1
+
+
+def test_a_signed_in_user_sent_back_to_sign_in_is_not_a_500(browser):
+    """SignInView has redirect_authenticated_user: a signed-in user following a link to
+    `/sign-in?next=/sign-in` (an expired tab, a bookmark) makes Django's LoginView raise
+    "Redirection loop for authenticated user detected" (ValueError): a 500."""
+    response = browser.get(reverse("pages:sign-in"), {"next": reverse("pages:sign-in")})
+
+    assert response.status_code in (200, 302)
+
+
+# The purchase page's one-time `submission`.
+
+
+def test_a_changed_selection_sent_with_the_same_submission_is_not_paid_as_the_first(
+    browser, user, bundles, test_mode
+):
+    """The purchase page keeps its `submission` when it comes back from the browser's
+    back/forward cache (site.js recomputes the total on `pageshow`) and when it is shown again
+    after a refusal. Buying other bundles with it reaches checkout_create with the same
+    idempotency key, which answers the FIRST checkout: the customer is sent to pay the
+    bundles they chose before, not the ones on the screen, and nothing says so."""
+    submission = uuid.uuid4()
+    first = buy(browser, bundles[:1], submission)
+    first_invoice = Invoice.objects.get(user=user)
+    assert first["Location"] == f"/test-checkout/{first_invoice.pk}"
+
+    changed = buy(browser, bundles[1:3], submission)
+
+    # Either the bundles on the screen are checked out and paid, or the customer is told the
+    # page is out of date; never sent to pay the first choice.
+    if changed.status_code == 302:
+        assert changed["Location"] != f"/test-checkout/{first_invoice.pk}"
+        bought = {
+            purchase.bundle_id
+            for invoice in Invoice.objects.filter(user=user, status="pending")
+            for purchase in invoice.token_purchases.all()
+        }
+        assert {bundles[1].pk, bundles[2].pk} <= bought
+    else:
+        assert 400 <= changed.status_code < 500
+
+
+def test_choosing_again_after_a_cancelled_purchase_can_buy(browser, user, bundles, test_mode):
+    """When the submission's invoice was cancelled the page says "That purchase was cancelled;
+    choose your bundles again." but renders the form with the same `submission` (a bound
+    form shows the posted value, not the fresh initial one), so choosing again and pressing
+    Buy answers the same refusal, for ever, until the customer reloads the page."""
+    submission = uuid.uuid4()
+    buy(browser, bundles[:1], submission)
+    billing.invoice_cancel(invoice_id=Invoice.objects.get(user=user).pk, user_id=user.pk)
+
+    refused = buy(browser, bundles[:1], submission)
+    page = refused.content.decode()
+    assert "That purchase was cancelled; choose your bundles again." in page
+    shown = re.search(r'name="submission" value="([^"]+)"', page).group(1)
+
+    again = buy(browser, bundles[:1], shown)
+
+    assert again.status_code == 302
+    assert Invoice.objects.filter(user=user, status="pending").count() == 1
+
+
+# Private pages must not be kept by caches.
+
+
+def _private(response) -> bool:
+    directives = {part.strip() for part in response.get("Cache-Control", "").split(",")}
+    return bool(directives & {"private", "no-store"})
+
+
+def test_private_pages_tell_caches_not_to_keep_them(browser, user, bundles):
+    """No page but sign-in (LoginView's never_cache) sends Cache-Control: a receipt PDF, an
+    invoice, the CSV export of the ledger and the balance poll may be kept by the browser's
+    history cache after sign-out on a shared computer, or by a proxy that caches
+    heuristically. They vary on Cookie only."""
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    capture(invoice)
+    before = database_state()
+
+    responses = {
+        "receipt": browser.get(reverse("pages:receipt", args=[invoice.pk])),
+        "invoice": browser.get(reverse("pages:invoice", args=[invoice.pk])),
+        "csv": browser.get(reverse("pages:transactions"), {"format": "csv"}),
+        "invoices": browser.get(reverse("pages:invoices")),
+        "balance": browser.get(reverse("pages:balance")),
+    }
+
+    assert {name: response.status_code for name, response in responses.items()} == dict.fromkeys(
+        responses, 200
+    )
+    assert [name for name, response in responses.items() if not _private(response)] == []
+    assert database_state() == before
