@@ -47,6 +47,28 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["date_joined", "last_login"]
     actions = ["deactivate_users", "activate_users"]
 
+    # What makes a user staff or more: the staff API (marking paid, refunding) is open to
+    # every staff member, so only a superuser may give it, or change a superuser.
+    POWERS = ["is_staff", "is_superuser", "groups", "user_permissions"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, *self.POWERS]
+
+    def get_fieldsets(self, request: HttpRequest, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None or request.user.is_superuser:
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in self.POWERS]})
+            for name, options in fieldsets
+        ]
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         """Users are deactivated, never deleted: invoices, the ledger and idempotency records
         refer to them, and an access token, trusted for its short life without a read of the
@@ -76,13 +98,17 @@ class UserAdmin(DjangoUserAdmin):
         permissions=["change"],
     )
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = queryset.exclude(pk=request.user.pk).update(is_active=False)
+        changed = self._changeable(request, queryset).exclude(pk=request.user.pk)
+        changed = changed.update(is_active=False)
         self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
 
     @admin.action(description="Activate the selected users", permissions=["change"])
     def activate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = queryset.update(is_active=True)
+        changed = self._changeable(request, queryset).update(is_active=True)
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
+
+    def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        return queryset if request.user.is_superuser else queryset.exclude(is_superuser=True)
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -1,6 +1,7 @@
 """Staff deactivate users in the admin; nobody deletes one there."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.models import User
@@ -29,3 +30,50 @@ def test_a_user_cannot_be_deleted_in_the_admin_only_deactivated(staff_browser):
     )
     assert deactivated.status_code == 302
     assert User.objects.filter(pk=user.pk, is_active=False).exists()
+
+
+@pytest.fixture
+def user_manager(client):
+    """Staff who may view and change users, and nothing more."""
+    manager = UserFactory(is_staff=True)
+    manager.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_user", "change_user", "add_user"])
+    )
+    client.force_login(manager)
+    client.manager = manager
+    return client
+
+
+def test_staff_who_may_change_users_cannot_make_anyone_staff_or_superuser(user_manager):
+    """Any staff member may mark invoices paid and refund through the staff API: only a
+    superuser gives staff powers. A staff member with the change permission could make
+    themselves superuser, or a friend staff."""
+    friend = UserFactory()
+    form = {"email": "", "is_active": "on", "is_staff": "on", "is_superuser": "on"}
+
+    for target in (user_manager.manager, friend):
+        user_manager.post(
+            reverse("admin:accounts_user_change", args=[target.pk]), {**form, "email": target.email}
+        )
+    user_manager.post(
+        reverse("admin:accounts_user_add"),
+        {"email": "new@example.com", "usable_password": "false", "is_staff": "on"},
+    )
+
+    assert list(User.objects.filter(is_staff=True).values_list("email", "is_superuser")) == [
+        (user_manager.manager.email, False)
+    ]
+    assert not User.objects.get(email="new@example.com").is_staff
+
+
+def test_staff_who_may_change_users_cannot_change_or_deactivate_a_superuser(user_manager):
+    boss = UserFactory(is_staff=True, is_superuser=True)
+
+    page = user_manager.get(reverse("admin:accounts_user_change", args=[boss.pk]))
+    user_manager.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "deactivate_users", "_selected_action": [str(boss.pk)]},
+    )
+
+    assert 'name="email"' not in page.content.decode()
+    assert User.objects.get(pk=boss.pk).is_active
