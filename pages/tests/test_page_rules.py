@@ -147,3 +147,18 @@ def test_private_pages_tell_caches_not_to_keep_them(browser, user, bundles):
     )
     assert [name for name, response in responses.items() if not _private(response)] == []
     assert database_state() == before
+
+
+def test_pages_answer_head_as_get_without_a_body(browser):
+    """Uptime monitors and link checkers ask with HEAD; the pages answered 405."""
+    answers = [browser.head(reverse(name)) for name in ("pages:home", "pages:invoices")]
+
+    assert [(answer.status_code, answer.content) for answer in answers] == [(200, b"")] * 2
+
+
+@pytest.mark.parametrize("invoice", ["abc", str(uuid.uuid4())])
+def test_the_purchase_status_poll_answers_json_for_no_such_purchase(browser, invoice):
+    response = browser.get(reverse("pages:purchase-status"), {"invoice": invoice})
+
+    assert response.status_code == 404
+    assert response.json() == {"error": "No such purchase.", "code": "not_found"}

@@ -8,7 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from common.exports import csv_response
 from pages.forms import HistoryFilterForm
@@ -25,7 +25,7 @@ USAGE_DAYS = 30
 
 
 @login_required
-@require_GET
+@require_safe
 def transactions(request: HttpRequest) -> HttpResponse:
     """The user's ledger, 50 a page, filtered; `?format=csv` exports every filtered row."""
     form = HistoryFilterForm(request.GET)
@@ -41,7 +41,7 @@ def transactions(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def usage(request: HttpRequest) -> HttpResponse:
     """What the user used over the last 30 days, by day and feature, with what paid for it,
     and the latest uses with their source."""

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from billing import services as billing
 from billing.receipts import invoice_receipt
@@ -21,7 +21,7 @@ from pages.views.helpers import paginated
 
 
 @login_required
-@require_GET
+@require_safe
 def invoices(request: HttpRequest) -> HttpResponse:
     """The user's invoices, newest first, 50 a page, filtered by status."""
     form = InvoiceFilterForm(request.GET)
@@ -52,7 +52,7 @@ def _render_invoice(
 
 
 @login_required
-@require_GET
+@require_safe
 def invoice_detail(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     return _render_invoice(request, invoice_id)
 
@@ -83,7 +83,7 @@ def invoice_cancel_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def invoice_receipt_pdf(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     """The PDF receipt of a paid or refunded invoice; 404 for anything else."""
     try:

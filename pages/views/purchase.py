@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from billing import services as billing
 from billing.selectors import subscription_active
@@ -70,21 +70,26 @@ def _receipt(request: HttpRequest) -> selectors.Receipt:
 
 
 @login_required
-@require_GET
+@require_safe
 def purchase_success(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/success.html", {"receipt": _receipt(request)})
 
 
 @login_required
-@require_GET
+@require_safe
 def purchase_cancel(request: HttpRequest) -> HttpResponse:
     return render(request, "pages/cancel.html")
 
 
 @json_login_required
-@require_GET
+@require_safe
 def purchase_status(request: HttpRequest) -> JsonResponse:
-    receipt = _receipt(request)
+    """Polled by the receipt page's script, which reads JSON, also when there is no such
+    purchase."""
+    try:
+        receipt = _receipt(request)
+    except Http404:
+        return JsonResponse({"error": "No such purchase.", "code": "not_found"}, status=404)
     return JsonResponse(
         {
             "status": receipt.invoice.status,
@@ -96,7 +101,7 @@ def purchase_status(request: HttpRequest) -> JsonResponse:
 
 
 @json_login_required
-@require_GET
+@require_safe
 def balance(request: HttpRequest) -> JsonResponse:
     found = token_balance(user_id=request.user.pk)
     soonest = found.expiring[0] if found.expiring else None
