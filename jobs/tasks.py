@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -29,6 +29,8 @@ DELIVERY_SHIFT_SECONDS = 30
 STALE_RUN = timedelta(minutes=15)
 STALE_SHIFT = timedelta(minutes=2)
 CLOCK_SLACK = timedelta(minutes=1)
+# When this process began: no run it claimed can have started before.
+PROCESS_STARTED_AT = timezone.now()
 _dispatcher: Dispatcher | None = None
 
 
@@ -129,7 +131,10 @@ def _queued(job, every: timedelta) -> bool:
 
 def _reap_dead_runs() -> None:
     """Runs claimed by a worker process of this host that no longer exists (killed) are
-    marked failed, so their job is queued again at once rather than after STALE_RUN."""
+    marked failed, so their job is queued again at once rather than after STALE_RUN. A run
+    of this process's pid started before this process did was claimed by an earlier life
+    of this host's worker: a container restarted keeps its host name, and its worker is
+    pid 1 again."""
     host = socket.gethostname()
     for run in DBTaskResult.objects.filter(status="RUNNING"):
         pids = [
@@ -137,7 +142,7 @@ def _reap_dead_runs() -> None:
             for worker in run.worker_ids
             if worker.startswith(f"{host}-") and worker.rsplit("-", 2)[-2].isdigit()
         ]
-        if pids and not any(_alive(pid) for pid in pids):
+        if pids and not any(_alive(pid, run.started_at) for pid in pids):
             DBTaskResult.objects.filter(pk=run.pk, status="RUNNING").update(
                 status="FAILED", finished_at=timezone.now()
             )
@@ -155,7 +160,9 @@ def runs_abandon(*, worker_id: str) -> None:
     schedule_ensure()
 
 
-def _alive(pid: int) -> bool:
+def _alive(pid: int, run_started_at: datetime | None) -> bool:
+    if pid == os.getpid():
+        return run_started_at is None or run_started_at >= PROCESS_STARTED_AT
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -159,3 +160,20 @@ def test_a_run_queued_by_a_clock_that_ran_ahead_is_given_up_and_queued_again():
     due = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path, status="READY")
     # Stored as due at the greatest date: a run with no time to wait for.
     assert [run.run_after for run in due] == [get_date_max()]
+
+
+def test_a_run_left_by_an_earlier_life_of_this_hosts_worker_pid_is_queued_again(monkeypatch):
+    """A worker container restarted keeps its host name and is pid 1 again: the run its
+    previous life was in looked alive (its pid was) until STALE_RUN, 15 minutes for a sweep."""
+    tasks.schedule_ensure()
+    monkeypatch.setattr(tasks, "PROCESS_STARTED_AT", timezone.now(), raising=False)
+    previous_life = f"{socket.gethostname()}-{os.getpid()}-sweeps"
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        status="RUNNING",
+        started_at=timezone.now() - timedelta(minutes=1),
+        worker_ids=[previous_life],
+    )
+
+    assert tasks.schedule_ensure() == 1
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
+    assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
