@@ -10,6 +10,8 @@ from common.db import require_transaction
 
 Outcome = PaymentEvent.Outcome
 DONE = (Outcome.PROCESSED, Outcome.ALREADY_PROCESSED)
+# What a delivery may end in that its redeliveries leave as it is.
+SETTLED = (*DONE, Outcome.NEEDS_REVIEW, Outcome.IGNORED)
 UNVERIFIED_PAYLOAD_LIMIT = 10_000
 
 
@@ -74,7 +76,9 @@ def event_record(
                 provider=provider, event_id=event_id, defaults=fields
             )
             if not created:
-                PaymentEvent.objects.filter(pk=event.pk).update(
+                # A redelivery that failed (gave up on a lock, say) does not undo what an
+                # earlier delivery settled: that outcome stands.
+                PaymentEvent.objects.filter(pk=event.pk).exclude(outcome__in=SETTLED).update(
                     outcome=outcome, error=fields["error"], processed_at=fields["processed_at"]
                 )
             return event

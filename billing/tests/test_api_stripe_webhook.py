@@ -348,3 +348,26 @@ def test_a_payment_intent_that_paid_another_invoice_needs_review_and_is_not_retr
         other.pk,
     )
     assert "already paid another invoice" in recorded.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_redelivery_that_waits_too_long_keeps_the_events_processed_record(
+    api_client, user, order, session, fake_stripe
+):
+    """A redelivery of a processed event gave up on a lock (503 busy) and recorded its event
+    `failed` over `processed`: the record said the payment had not been handled."""
+    from common.tests.waits import row_locked, timeouts
+
+    event = fake_stripe.complete(session)
+    send(api_client, fake_stripe, event)
+    # Another event of the same payment being handled: its lock (stripe_payment_lock).
+    sql = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+    payment = f"stripe-payment:{fake_stripe.sessions[session]['payment_intent']}"
+
+    with timeouts(lock_ms=200, statement_ms=5000), row_locked(sql, [payment]):
+        again = send(api_client, fake_stripe, event)
+
+    assert again.status_code == 503
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.outcome, recorded.error) == ("processed", "")
+    assert balance(user) == 1000

@@ -6,13 +6,11 @@ from __future__ import annotations
 from django.db import transaction
 
 from billing import stripe_gateway
-from billing.services.events import DONE, event_claim, event_record
+from billing.services.events import DONE, SETTLED, event_claim, event_record
 from billing.services.stripe_webhook.handlers import stripe_event_handle
 from billing.services.stripe_webhook.outcomes import PROVIDER, Outcome, event_outcome_record
 from billing.services.stripe_webhook.payments import stripe_payment_lock
 from common import metrics
-
-SETTLED = (*DONE, Outcome.NEEDS_REVIEW, Outcome.IGNORED)
 
 
 def stripe_webhook_process(*, raw_body: bytes, signature_header: str | None) -> str:
