@@ -121,6 +121,45 @@ def test_the_admins_bulk_delete_of_more_than_a_batch_and_an_api_change_both_fini
     assert catalog_version()[1] == before[1] + 1 + len(bundles)
 
 
+def _meeting(held, waiting) -> dict:
+    """`held` runs in a transaction left open until `waiting`, on another thread, has
+    answered or waits for a lock; then it commits. Each thread has its own connection.
+    Returns what each answered, or raised."""
+    done_not_committed, commit = threading.Event(), threading.Event()
+    answers: dict[str, object] = {}
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                answers["held"] = held()
+                done_not_committed.set()
+                commit.wait(10)
+        except Exception as error:  # the test reports whatever either side raised
+            answers["held"] = error
+        finally:
+            done_not_committed.set()
+            connections.close_all()
+
+    def wait() -> None:
+        try:
+            answers["waiting"] = waiting()
+        except Exception as error:  # the test reports whatever either side raised
+            answers["waiting"] = error
+        finally:
+            connections.close_all()
+
+    holding = threading.Thread(target=hold)
+    holding.start()
+    done_not_committed.wait(10)
+    waiting_thread = threading.Thread(target=wait)
+    waiting_thread.start()
+    wait_until(lambda: "waiting" in answers or sessions_waiting_on_a_lock() > 0)
+    commit.set()
+    holding.join()
+    waiting_thread.join()
+    return answers
+
+
 @pytest.mark.parametrize("way", ["delete page", "bulk action"])
 def test_an_item_bought_while_staff_delete_it_stays_and_staff_are_told(staff_browser, way):
     """The admin checks that nothing bought refers to an item, then deletes it. A checkout
@@ -133,49 +172,21 @@ def test_an_item_bought_while_staff_delete_it_stays_and_staff_are_told(staff_bro
     from billing.tests.helpers import checkout
 
     bundle = TokenBundleFactory(name="Pack")
-    buyer = UserFactory()
-    bought_not_committed, commit = threading.Event(), threading.Event()
-    answers: dict[str, object] = {}
+    if way == "delete page":
+        url = reverse("admin:catalog_tokenbundle_delete", args=[bundle.pk])
+        data = {"post": "yes"}
+    else:
+        url = reverse("admin:catalog_tokenbundle_changelist")
+        data = {"action": "delete_unbought", "_selected_action": [bundle.pk], "post": "yes"}
 
-    def buy() -> None:
-        try:
-            with transaction.atomic():
-                checkout(buyer, bundles=[bundle])
-                bought_not_committed.set()
-                commit.wait(10)
-        except Exception as error:  # the test reports whatever either side raised
-            answers["checkout"] = error
-        finally:
-            bought_not_committed.set()
-            connections.close_all()
+    answers = _meeting(
+        lambda: checkout(UserFactory(), bundles=[bundle]),
+        lambda: staff_browser.post(url, data, follow=True),
+    )
 
-    def delete() -> None:
-        try:
-            if way == "delete page":
-                url = reverse("admin:catalog_tokenbundle_delete", args=[bundle.pk])
-                data = {"post": "yes"}
-            else:
-                url = reverse("admin:catalog_tokenbundle_changelist")
-                data = {"action": "delete_unbought", "_selected_action": [bundle.pk], "post": "yes"}
-            answers["delete"] = staff_browser.post(url, data, follow=True)
-        except Exception as error:  # the test reports whatever either side raised
-            answers["delete"] = error
-        finally:
-            connections.close_all()
-
-    buying = threading.Thread(target=buy)
-    buying.start()
-    bought_not_committed.wait(10)
-    deleting = threading.Thread(target=delete)
-    deleting.start()
-    wait_until(lambda: "delete" in answers or sessions_waiting_on_a_lock() > 0)
-    commit.set()
-    buying.join()
-    deleting.join()
-
-    assert "checkout" not in answers
-    assert answers["delete"].status_code == 200
-    assert "nothing was deleted" in answers["delete"].content.decode().lower()
+    assert not isinstance(answers["held"], Exception)
+    assert answers["waiting"].status_code == 200
+    assert "nothing was deleted" in answers["waiting"].content.decode().lower()
     assert TokenBundle.objects.filter(pk=bundle.pk).exists()
     assert TokenBundlePurchase.objects.filter(bundle=bundle).count() == 1
 
@@ -187,43 +198,16 @@ def test_a_checkout_of_an_item_staff_are_deleting_is_400_naming_it(user_client):
     from billing.models import Invoice
 
     bundle = TokenBundleFactory(name="Pack")
-    deleted_not_committed, commit = threading.Event(), threading.Event()
-    answers: dict[str, object] = {}
+    body = {"token_bundle_ids": [str(bundle.pk)]}
 
-    def delete() -> None:
-        try:
-            with transaction.atomic():
-                services.catalog_item_delete(model=TokenBundle, item_id=bundle.pk)
-                deleted_not_committed.set()
-                commit.wait(10)
-        except Exception as error:  # the test reports whatever either side raised
-            answers["delete"] = error
-        finally:
-            deleted_not_committed.set()
-            connections.close_all()
+    answers = _meeting(
+        lambda: services.catalog_item_delete(model=TokenBundle, item_id=bundle.pk),
+        lambda: user_client.post("/api/v1/user/checkout", body, format="json"),
+    )
 
-    def buy() -> None:
-        try:
-            body = {"token_bundle_ids": [str(bundle.pk)]}
-            answers["checkout"] = user_client.post("/api/v1/user/checkout", body, format="json")
-        except Exception as error:  # the test reports whatever either side raised
-            answers["checkout"] = error
-        finally:
-            connections.close_all()
-
-    deleting = threading.Thread(target=delete)
-    deleting.start()
-    deleted_not_committed.wait(10)
-    buying = threading.Thread(target=buy)
-    buying.start()
-    wait_until(lambda: "checkout" in answers or sessions_waiting_on_a_lock() > 0)
-    commit.set()
-    deleting.join()
-    buying.join()
-
-    assert "delete" not in answers
-    assert answers["checkout"].status_code == 400
-    assert answers["checkout"].json()["fields"]["token_bundle_ids"] == [
+    assert answers["held"] is None
+    assert answers["waiting"].status_code == 400
+    assert answers["waiting"].json()["fields"]["token_bundle_ids"] == [
         f"No active token bundle with id {bundle.pk}."
     ]
     assert not Invoice.objects.exists()
