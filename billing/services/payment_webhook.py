@@ -77,7 +77,13 @@ def signature_verify(
             timestamp = value
         elif name == "v1":
             signatures.append(value.encode("ascii", "replace"))
-    if timestamp is None or not (timestamp.isascii() and timestamp.isdigit()) or not signatures:
+    # Unix seconds have at most 12 digits for ten thousand years; a longer run of digits is
+    # no time (and past 4,300 of them Python refuses to read it as a number).
+    if (
+        timestamp is None
+        or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12)
+        or not signatures
+    ):
         raise InvalidSignature("The signature header must be t=<unix seconds>,v1=<hex digest>.")
     if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
         raise InvalidSignature("The signature's timestamp is more than 300 seconds from now.")

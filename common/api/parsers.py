@@ -26,7 +26,8 @@ def _refuse_constant(name: str) -> None:
 def parse_json_bytes(raw: bytes, encoding: str = "utf-8") -> Any:
     """Parse JSON with non-integer numbers as `Decimal`, so money never passes through a float.
 
-    Raises ValueError for malformed JSON, NaN and Infinity literals, and for a charset that
+    Raises ValueError for malformed JSON, NaN and Infinity literals, values nested too deeply
+    for the parser (about a thousand levels: a 2 KB body of brackets), and for a charset that
     names a codec of bytes rather than of text (Django keeps any name `codecs` knows, `rot13`
     and `zlib` among them, and decoding with one raises LookupError).
     """
@@ -34,7 +35,10 @@ def parse_json_bytes(raw: bytes, encoding: str = "utf-8") -> Any:
         text = raw.decode(encoding)
     except LookupError as error:
         raise ValueError(str(error)) from error
-    return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_refuse_constant)
+    except RecursionError as error:
+        raise ValueError("values are nested too deeply") from error
 
 
 class DecimalJSONParser(JSONParser):

@@ -34,6 +34,10 @@ WHITESPACE = (
     "\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a"
     "\\u2028\\u2029\\u202f\\u205f\\u3000"
 )
+BUSY_DESCRIPTION = (
+    "`busy`: the database was busy (a lock or a statement waited too long, or a deadlock);"
+    " nothing was changed. Retry after `Retry-After` seconds."
+)
 
 
 def text_pattern(field: serializers.CharField) -> str:
@@ -88,7 +92,9 @@ class ApiAutoSchema(AutoSchema):
         responses = super()._get_response_bodies(direction)
         for status in self._possible_errors():
             if str(status) not in responses:
-                described = error_response(STATUS_CODES[status][1])
+                described = error_response(
+                    BUSY_DESCRIPTION if status == 503 else STATUS_CODES[status][1]
+                )
                 responses[str(status)] = self._get_response_for_code(
                     described, str(status), direction=direction
                 )
@@ -116,4 +122,6 @@ class ApiAutoSchema(AutoSchema):
         if self.view.get_throttles():
             statuses.append(429)
         statuses.append(431)
+        # Every operation reads the database, and may wait on it too long (common.db).
+        statuses.append(503)
         return statuses
