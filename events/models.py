@@ -36,8 +36,12 @@ class WebhookEndpoint(models.Model):
     event_types = models.TextField(help_text="|type|type|: the events this endpoint gets.")
     is_active = models.BooleanField(default=True)
     secret = models.CharField(max_length=100)
-    previous_secret = models.CharField(max_length=100, blank=True, default="")
-    previous_secret_until = models.DateTimeField(null=True, blank=True)
+    previous_secrets = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Secrets rotated out, [{secret, until}]: each signs beside the current one "
+        "for 24 h.",
+    )
     failing_since = models.DateTimeField(
         null=True, blank=True, help_text="First failure since the last success."
     )

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -21,9 +21,14 @@ from events.addresses import url_refusal
 from events.models import EVENT_TYPES, Delivery, Event, WebhookEndpoint
 
 SECRET_OVERLAP = timedelta(hours=24)
+# Rotated-out secrets kept signing at once (each adds a signature to every delivery).
+MAX_PREVIOUS_SECRETS = 5
 EVENTS = Event._meta.db_table
 DELIVERIES = Delivery._meta.db_table
 ENDPOINTS = WebhookEndpoint._meta.db_table
+
+# Times as the API writes them (REST_FRAMEWORK["DATETIME_FORMAT"]).
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class InvalidUrl(Invalid):
@@ -55,7 +60,7 @@ def events_emit(notices: Sequence[Notice], *, now: datetime | None = None) -> li
     if unknown:
         raise ValueError(f"Unknown event types: {sorted(unknown)}")
     now = now or timezone.now()
-    rows = [(uuid.uuid4(), n.type, json.dumps(n.data, default=str)) for n in notices]
+    rows = [(uuid.uuid4(), n.type, json.dumps(n.data, default=_json_value)) for n in notices]
     if connection.vendor == "postgresql":
         values = ", ".join(["(%s::uuid, %s, %s::jsonb)"] * len(rows))
         sql = f"""
@@ -100,6 +105,14 @@ def event_types_checked(event_types: object) -> str:
     if unknown or not all(isinstance(name, str) for name in event_types):
         raise Invalid("event_types", f"Unknown event types: {', '.join(unknown)}.")
     return "|" + "|".join(sorted(set(event_types))) + "|"
+
+
+def _json_value(value: object) -> str:
+    """An event's data as the API writes the same values: times in UTC to the second with a
+    `Z` (docs/api.md, Conventions), amounts and ids as strings."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime(TIME_FORMAT)
+    return str(value)
 
 
 def endpoint_create(*, url: str, event_types: object, description: str = "") -> WebhookEndpoint:
@@ -157,15 +170,34 @@ def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -
 
 
 def endpoint_rotate_secret(*, endpoint_id: UUID, now: datetime | None = None) -> WebhookEndpoint:
-    """A new secret; the old one keeps signing beside it for 24 h. Raises NotFound."""
+    """A new secret; every secret rotated out keeps signing beside it for 24 h, also when
+    another rotation follows within them (a retried one, or a second staff member's): a
+    receiver still on the first would otherwise refuse every delivery at once. At most
+    MAX_PREVIOUS_SECRETS, the newest. Raises NotFound."""
     now = now or timezone.now()
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
-        endpoint.previous_secret = endpoint.secret
-        endpoint.previous_secret_until = now + SECRET_OVERLAP
+        still_signing = [
+            {"secret": secret, "until": until.isoformat()}
+            for secret, until in previous_secrets_signing(endpoint, now)
+        ]
+        rotated_out = {"secret": endpoint.secret, "until": (now + SECRET_OVERLAP).isoformat()}
+        endpoint.previous_secrets = [*still_signing, rotated_out][-MAX_PREVIOUS_SECRETS:]
         endpoint.secret = new_secret()
-        endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
+        endpoint.save(update_fields=["secret", "previous_secrets"])
     return endpoint
+
+
+def previous_secrets_signing(
+    endpoint: WebhookEndpoint, now: datetime
+) -> list[tuple[str, datetime]]:
+    """The secrets rotated out that still sign at `now`, oldest first, with their end."""
+    signing = []
+    for previous in endpoint.previous_secrets:
+        until = datetime.fromisoformat(previous["until"])
+        if until > now:
+            signing.append((previous["secret"], until))
+    return signing
 
 
 @transaction.atomic

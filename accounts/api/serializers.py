@@ -53,7 +53,13 @@ class ApiKeySerializer(serializers.Serializer):
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):
-    secret = serializers.CharField(help_text="`tbk_…`: shown in this answer only.")
+    secret = serializers.CharField(
+        allow_null=True,
+        help_text=(
+            "`tbk_…`: shown in this answer only; null when the answer is replayed for its "
+            "`Idempotency-Key` (the secret is kept only as a hash)."
+        ),
+    )
 
 
 ApiKeyPageSerializer = page_serializer(ApiKeySerializer(many=True), "ApiKeyPage")

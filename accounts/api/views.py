@@ -22,6 +22,7 @@ from accounts.api.serializers import (
     RegisterRequestSerializer,
     UserSerializer,
 )
+from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PageQuerySerializer, page_of
 from common.api.schema import error_response
 from common.api.throttling import AuthThrottle
@@ -102,17 +103,27 @@ class StaffApiKeysView(APIView):
 
     @extend_schema(
         tags=["staff: api keys"],
+        parameters=[idempotency_parameter(required=False)],
         request=ApiKeyCreateRequestSerializer,
-        responses={201: ApiKeyCreatedSerializer},
+        responses={
+            201: ApiKeyCreatedSerializer,
+            422: error_response("`idempotency_key_reused`: the key came with another body."),
+        },
     )
     def post(self, request: Request) -> Response:
+        key = idempotency_key(request, required=False)
         payload = ApiKeyCreateRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        created = services.api_key_create(
-            name=payload.validated_data["name"], actor_id=request.user.pk
-        )
-        body = {**ApiKeySerializer(created.key).data, "secret": created.secret}
-        return Response(ApiKeyCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+        def create() -> Response:
+            created = services.api_key_create(
+                name=payload.validated_data["name"], actor_id=request.user.pk
+            )
+            body = {**ApiKeySerializer(created.key).data, "secret": created.secret}
+            return Response(ApiKeyCreatedSerializer(body).data, status=status.HTTP_201_CREATED)
+
+        # The secret is kept only as a hash: a replay shows the key without it.
+        return idempotent(request, key, create, kept=lambda body: {**body, "secret": None})
 
 
 class StaffApiKeyView(APIView):

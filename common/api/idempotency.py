@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
@@ -71,13 +72,20 @@ class _AlreadyAnswered(Exception):
 
 
 class _Attempt:
-    def __init__(self, request: Request, key: str, action: Callable[[], Response]) -> None:
+    def __init__(
+        self,
+        request: Request,
+        key: str,
+        action: Callable[[], Response],
+        kept: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.identity = {
             "user_id": request.user.pk,
             "key": key,
             "fingerprint": request_fingerprint(request),
         }
         self.action = action
+        self.kept = kept
 
     def run(self, *, whole: bool) -> Response:
         """The work and its record in one transaction; a refusal's record on its own."""
@@ -94,8 +102,11 @@ class _Attempt:
             return refusal
 
     def record(self, response: Response) -> None:
+        body = (
+            self.kept(response.data) if self.kept and response.status_code < 300 else response.data
+        )
         stored = services.idempotency_record(
-            **self.identity, status=response.status_code, body=response.data
+            **self.identity, status=response.status_code, body=body
         )
         if not stored:
             raise _AlreadyAnswered()
@@ -116,8 +127,16 @@ class _Attempt:
         return replayed
 
 
-def idempotent(request: Request, key: str | None, action: Callable[[], Response]) -> Response:
+def idempotent(
+    request: Request,
+    key: str | None,
+    action: Callable[[], Response],
+    *,
+    kept: Callable[[Any], Any] | None = None,
+) -> Response:
     """Runs `action` once per key: stores its answer (also a refusal), or replays the first.
+    `kept` is what the record keeps of a successful answer, when not all of it may be kept
+    (a secret shown once: the replay answers without it).
 
     The answer is stored in the work's own transaction, so a request that dies at any point
     leaves nothing claimed: either it committed (its retry gets the stored answer) or nothing
@@ -126,7 +145,7 @@ def idempotent(request: Request, key: str | None, action: Callable[[], Response]
     """
     if key is None:
         return action()
-    attempt = _Attempt(request, key, action)
+    attempt = _Attempt(request, key, action, kept)
     try:
         return attempt.run(whole=True)
     except _AlreadyAnswered:

@@ -1,6 +1,9 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from events.api import views
+from events.api.converters import EventIdConverter
+
+register_converter(EventIdConverter, "event_id")
 
 app_name = "events"
 
@@ -12,5 +15,5 @@ urlpatterns = [
     path(f"{ENDPOINT}/rotate-secret", views.RotateSecretView.as_view(), name="rotate-secret"),
     path(f"{ENDPOINT}/test", views.PingView.as_view(), name="ping"),
     path(f"{ENDPOINT}/deliveries", views.AttemptsView.as_view(), name="attempts"),
-    path("admin/webhook-events/<uuid:pk>/resend", views.ResendView.as_view(), name="resend"),
+    path("admin/webhook-events/<event_id:pk>/resend", views.ResendView.as_view(), name="resend"),
 ]

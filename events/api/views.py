@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PageQuerySerializer, page_of
+from common.api.schema import error_response
 from events import selectors, services
+from events.api.converters import EventIdConverter
 from events.api.serializers import (
     AttemptPageSerializer,
     EndpointChangeSerializer,
@@ -24,6 +27,7 @@ from events.api.serializers import (
 from events.models import Event
 
 TAGS = ["staff: webhooks"]
+KEY_REUSED = error_response("`idempotency_key_reused`: the key came with another body.")
 
 
 def paged(request: Request, items, serializer) -> Response:
@@ -47,14 +51,22 @@ class EndpointsView(StaffView):
         return paged(request, selectors.endpoints_list(), EndpointPageSerializer)
 
     @extend_schema(
-        tags=TAGS, request=EndpointCreateSerializer, responses={201: EndpointWithSecretSerializer}
+        tags=TAGS,
+        parameters=[idempotency_parameter(required=False)],
+        request=EndpointCreateSerializer,
+        responses={201: EndpointWithSecretSerializer, 422: KEY_REUSED},
     )
     def post(self, request: Request) -> Response:
+        key = idempotency_key(request, required=False)
         payload = EndpointCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        endpoint = services.endpoint_create(**payload.validated_data)
-        body = EndpointWithSecretSerializer(endpoint).data
-        return Response(body, status=status.HTTP_201_CREATED)
+
+        def create() -> Response:
+            endpoint = services.endpoint_create(**payload.validated_data)
+            body = EndpointWithSecretSerializer(endpoint).data
+            return Response(body, status=status.HTTP_201_CREATED)
+
+        return idempotent(request, key, create)
 
 
 class EndpointView(StaffView):
@@ -83,11 +95,21 @@ class RotateSecretView(StaffView):
 
 
 class PingView(StaffView):
-    @extend_schema(tags=TAGS, request=None, responses={202: QueuedSerializer})
+    @extend_schema(
+        tags=TAGS,
+        parameters=[idempotency_parameter(required=False)],
+        request=None,
+        responses={202: QueuedSerializer, 422: KEY_REUSED},
+    )
     def post(self, request: Request, pk: UUID) -> Response:
-        event = services.endpoint_ping(endpoint_id=pk)
-        body = {"event_id": event.webhook_id, "deliveries": 1}
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        key = idempotency_key(request, required=False)
+
+        def ping() -> Response:
+            event = services.endpoint_ping(endpoint_id=pk)
+            body = {"event_id": event.webhook_id, "deliveries": 1}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
+
+        return idempotent(request, key, ping)
 
 
 class AttemptsView(StaffView):
@@ -98,7 +120,19 @@ class AttemptsView(StaffView):
 
 
 class ResendView(StaffView):
-    @extend_schema(tags=TAGS, request=None, responses={202: QueuedSerializer})
+    @extend_schema(
+        tags=TAGS,
+        parameters=[
+            OpenApiParameter(
+                "pk",
+                {"type": "string", "pattern": EventIdConverter.regex},
+                location=OpenApiParameter.PATH,
+                description="The event's id as deliveries show it (`evt_<hex>`), or its UUID.",
+            )
+        ],
+        request=None,
+        responses={202: QueuedSerializer},
+    )
     def post(self, request: Request, pk: UUID) -> Response:
         queued = services.event_resend(event_id=pk)
         body = {"event_id": Event(id=pk).webhook_id, "deliveries": queued}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import requests
 import urllib3
@@ -15,6 +15,7 @@ from urllib3.util import Timeout
 
 from events.addresses import AddressRefused, url_refusal
 from events.models import Delivery, Event, WebhookEndpoint
+from events.services import TIME_FORMAT, previous_secrets_signing
 
 # The whole attempt, from connecting to the answer's last byte (docs/api.md: "A 2xx answer
 # within 10 s is delivered").
@@ -39,7 +40,7 @@ def event_body(event: Event) -> bytes:
         {
             "id": event.webhook_id,
             "type": event.type,
-            "created_at": event.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": event.created_at.astimezone(UTC).strftime(TIME_FORMAT),
             "data": event.data,
         },
         separators=(",", ":"),
@@ -48,10 +49,8 @@ def event_body(event: Event) -> bytes:
 
 def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: datetime) -> dict:
     """`webhook-id`, `webhook-timestamp` and `webhook-signature`: one `v1,` signature per
-    secret in use (two for 24 h after a rotation)."""
-    keys = [endpoint.secret]
-    if endpoint.previous_secret and endpoint.previous_secret_until > now:
-        keys.append(endpoint.previous_secret)
+    secret in use (the current one, and each rotated out in the last 24 h)."""
+    keys = [endpoint.secret, *(secret for secret, _ in previous_secrets_signing(endpoint, now))]
     signatures = [
         Webhook(key).sign(msg_id=event.webhook_id, timestamp=now, data=body) for key in keys
     ]

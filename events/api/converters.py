@@ -1,0 +1,18 @@
+"""The event id in a path: as deliveries and the API show it (`evt_<hex>`), or as a UUID."""
+
+from __future__ import annotations
+
+import uuid
+
+
+class EventIdConverter:
+    regex = (
+        "evt_[0-9a-f]{32}"
+        "|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    )
+
+    def to_python(self, value: str) -> uuid.UUID:
+        return uuid.UUID(value.removeprefix("evt_"))
+
+    def to_url(self, value: uuid.UUID) -> str:
+        return f"evt_{value.hex}"
