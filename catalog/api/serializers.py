@@ -143,6 +143,13 @@ class CatalogItemWriteSerializer(serializers.Serializer):
         help_text="On change: the version you read; another one is a 409 version_conflict.",
     )
 
+    def __init__(self, *args, **kwargs) -> None:
+        """A create (not partial) has no version to check: one sent is ignored, as other
+        read-only fields are, whatever its value."""
+        super().__init__(*args, **kwargs)
+        if not self.partial:
+            self.fields.pop("version")
+
     def validate_price(self, price: Decimal) -> Decimal:
         if not 0 < price < PRICE_LIMIT:
             raise serializers.ValidationError("Must be greater than 0 and less than 100000000.")

@@ -132,7 +132,6 @@ class CatalogStaffViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         payload = self.write_serializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        payload.validated_data.pop("version", None)
         item = services.catalog_item_create(model=self.model, data=payload.validated_data)
         return Response(self.output_serializer(item).data, status=status.HTTP_201_CREATED)
 

@@ -111,7 +111,7 @@ COMMON_BAD_INPUT = [
     ({"currency_id": "0" * 32}, "currency_id"),
     ({"currency_id": 5}, "currency_id"),
     ({"name": 5}, "name"),
-    ({"name": "\x85" + "x" * 255}, "name"),
+    ({"name": "\x85" + "x" * 256}, "name"),  # 256 after trimming
     ({"name": "nul\x00"}, "name"),
     ({"description": 5.5}, "description"),
 ]

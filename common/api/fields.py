@@ -95,17 +95,15 @@ class MoneyField(serializers.DecimalField):
 
 
 class TextField(serializers.CharField):
-    """A JSON string and nothing else: DRF would turn 5 or 5.0 into "5". Its `max_length`
-    counts the characters as sent, as the schema's maxLength does; DRF would count them after
-    trimming the surrounding whitespace."""
+    """A JSON string and nothing else: DRF would turn 5 or 5.0 into "5". A field that trims
+    counts its `max_length` after trimming, as the contract has it (`name` 1..255 after
+    trimming); the schema says so with a pattern (common.api.schema)."""
 
     default_error_messages = {"invalid": "Must be a string."}
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        if self.max_length is not None and len(data) > self.max_length:
-            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

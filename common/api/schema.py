@@ -41,9 +41,22 @@ BUSY_DESCRIPTION = (
 
 
 def text_pattern(field: serializers.CharField) -> str:
-    if field.trim_whitespace and not field.allow_blank:
-        return f"^{TEXT}[^\\x00{WHITESPACE}]{TEXT}$"
-    return f"^{TEXT}$"
+    """No NUL; for a field that trims, at least one other character unless it may be blank,
+    and at most `max_length` from its first such character to its last (JSON Schema's
+    maxLength would count the surrounding whitespace too)."""
+    if not field.trim_whitespace:
+        return f"^{TEXT}$"
+    if field.max_length is None:
+        return f"^{TEXT}$" if field.allow_blank else f"^{TEXT}[^\\x00{WHITESPACE}]{TEXT}$"
+    edge = f"[^\\x00{WHITESPACE}]"
+    core = (
+        edge
+        if field.max_length == 1
+        else f"{edge}(?:{TEXT[:-1]}{{0,{field.max_length - 2}}}{edge})?"
+    )
+    if field.allow_blank:
+        core = f"(?:{core})?"
+    return f"^[{WHITESPACE}]*{core}[{WHITESPACE}]*$"
 
 
 def money_request_schema(field: MoneyField) -> dict:
@@ -86,6 +99,8 @@ class ApiAutoSchema(AutoSchema):
                 plain = field_schema.get("type") == "string" and not constrained
                 if plain and isinstance(field, serializers.CharField):
                     field_schema["pattern"] = text_pattern(field)
+                    if field.trim_whitespace:
+                        field_schema.pop("maxLength", None)
         return schema
 
     def _get_response_bodies(self, direction="response"):

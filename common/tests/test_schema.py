@@ -159,7 +159,10 @@ def test_request_fields_are_described_as_strictly_as_they_are_checked(schema):
     assert bundle["price"]["oneOf"][1]["pattern"] == "^[0-9]{1,10}(\\.[0-9]{1,2})?$"
     assert bundle["is_active"]["oneOf"][1] == {"type": "string", "enum": ["true", "false"]}
     assert bundle["currency_id"]["format"] == "uuid"
-    assert bundle["description"]["pattern"] == "^[^\\x00]*$"
+    assert "maxLength" not in bundle["description"]
+    assert re.search(bundle["description"]["pattern"], " " + "x" * 5000 + " ")
+    assert not re.search(bundle["description"]["pattern"], "x" * 5001)
+    assert re.search(bundle["description"]["pattern"], "")
     assert adjust["amount"]["not"] == {"enum": [0]}
     assert list_parameters["search"]["maxLength"] == 255
     assert list_parameters["page"]["maximum"] == 2_147_483_647
@@ -181,3 +184,16 @@ def test_a_trimmed_text_field_s_pattern_refuses_what_trimming_leaves_blank(schem
 
     assert bool(re.search(name["pattern"], value)) is valid
     assert bool(value.strip() and "\x00" not in value) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("x" * 255, True), ("\u3000 " + "x" * 255 + "\t", True), ("x" * 256, False), ("x", True)],
+)
+def test_a_trimmed_text_field_s_pattern_counts_its_length_after_trimming(schema, value, valid):
+    """As the API does: `name` is 1..255 after trimming (JSON Schema's maxLength would count
+    the whitespace around it)."""
+    name = schema["components"]["schemas"]["TokenBundleWriteRequest"]["properties"]["name"]
+
+    assert bool(re.search(name["pattern"], value)) is valid
+    assert "maxLength" not in name
