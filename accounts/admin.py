@@ -48,7 +48,7 @@ class UserAdmin(DjangoUserAdmin):
     actions = ["deactivate_users", "activate_users"]
 
     # What makes a user staff or more: the staff API (marking paid, refunding) is open to
-    # every staff member, so only a superuser may give it, or change a superuser.
+    # every staff member, so only a superuser may give it, or change another staff member.
     POWERS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
@@ -65,7 +65,14 @@ class UserAdmin(DjangoUserAdmin):
         ]
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+        """Another staff member (a superuser too) is changed by a superuser only: setting
+        their password would give their powers to whoever set it."""
+        if (
+            obj is not None
+            and obj.is_staff
+            and obj != request.user
+            and not request.user.is_superuser
+        ):
             return False
         return super().has_change_permission(request, obj)
 
@@ -108,7 +115,7 @@ class UserAdmin(DjangoUserAdmin):
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
-        return queryset if request.user.is_superuser else queryset.exclude(is_superuser=True)
+        return queryset if request.user.is_superuser else queryset.exclude(is_staff=True)
 
 
 class ApiKeyForm(forms.ModelForm):

@@ -39,10 +39,13 @@ class UserManager(BaseUserManager):
 
 
 def normalize_email(email: str) -> str:
-    """One spelling per mailbox: trimmed, lower-cased, then NFKC, so that a ligature, a
+    """One spelling per mailbox: trimmed, NFKC, lower-cased, so that a ligature, a
     fullwidth letter or an accent typed as two code points is the address it looks like
     (and, for a domain, the one IDNA maps it to)."""
-    return unicodedata.normalize("NFKC", email.strip().lower())
+    compatible = unicodedata.normalize("NFKC", email.strip())
+    # NFKC first: it turns some letters lower() leaves alone into capitals (U+210D, U+1D400);
+    # again after: lower() can leave a letter and its accent apart (U+0130).
+    return unicodedata.normalize("NFKC", compatible.lower())
 
 
 class User(AbstractBaseUser, PermissionsMixin):

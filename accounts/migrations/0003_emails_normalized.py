@@ -12,10 +12,11 @@ def normalize(apps, schema_editor):
     User = apps.get_model("accounts", "User")
     taken = {email.lower() for email in User.objects.values_list("email", flat=True)}
     for user in User.objects.only("email").iterator():
-        normalized = unicodedata.normalize("NFKC", user.email.strip().lower())
-        if normalized == user.email or normalized in taken or len(normalized) > 254:
+        compatible = unicodedata.normalize("NFKC", user.email.strip())
+        normalized = unicodedata.normalize("NFKC", compatible.lower())
+        if normalized == user.email or normalized.lower() in taken or len(normalized) > 254:
             continue
-        taken.add(normalized)
+        taken.add(normalized.lower())
         User.objects.filter(pk=user.pk).update(email=normalized)
 
 

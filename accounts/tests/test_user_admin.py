@@ -77,3 +77,21 @@ def test_staff_who_may_change_users_cannot_change_or_deactivate_a_superuser(user
 
     assert 'name="email"' not in page.content.decode()
     assert User.objects.get(pk=boss.pk).is_active
+
+
+def test_staff_who_may_change_users_cannot_take_over_a_more_powerful_staff_account(
+    user_manager,
+):
+    """Only a superuser gives groups and permissions; setting the password of a staff member
+    who has more of them (and signing in as them) gives them just the same."""
+    powerful = UserFactory(is_staff=True)
+    powerful.user_permissions.set(Permission.objects.filter(codename="delete_tokenbundle"))
+    url = reverse("admin:auth_user_password_change", args=[powerful.pk])
+
+    response = user_manager.post(
+        url,
+        {"usable_password": "true", "password1": "Taken-0ver-pw!", "password2": "Taken-0ver-pw!"},
+    )
+
+    powerful.refresh_from_db()
+    assert not powerful.check_password("Taken-0ver-pw!"), response.status_code
