@@ -206,7 +206,10 @@ def selected(
     For hot reads whose filter the ORM would compile on every call (checkout's cart).
     """
     select_from, related, converters = _selection(model, joined, connection.vendor)
-    locking = " FOR KEY SHARE OF t" if kept and connection.vendor == "postgresql" else ""
+    # In the key's order, as every other locker of these rows takes them (a delete).
+    locking = ""
+    if kept and connection.vendor == "postgresql":
+        locking = f" ORDER BY t.{model._meta.pk.column} FOR KEY SHARE OF t"
     with connection.cursor() as cursor:
         cursor.execute(f"{select_from} WHERE {where}{locking}", params)
         rows = cursor.fetchall()
