@@ -23,6 +23,14 @@ class EndpointWithSecretSerializer(EndpointSerializer):
     secret = serializers.CharField(help_text="`whsec_…`: shown in this answer only.")
 
 
+class EndpointCreatedSerializer(EndpointSerializer):
+    secret = serializers.CharField(
+        allow_null=True,
+        help_text="`whsec_…`: shown in this answer only; null when the answer is replayed for "
+        "its `Idempotency-Key`.",
+    )
+
+
 EndpointPageSerializer = page_serializer(EndpointSerializer(many=True), "EndpointPage")
 
 

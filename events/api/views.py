@@ -18,6 +18,7 @@ from events.api.converters import EventIdConverter
 from events.api.serializers import (
     AttemptPageSerializer,
     EndpointChangeSerializer,
+    EndpointCreatedSerializer,
     EndpointCreateSerializer,
     EndpointPageSerializer,
     EndpointSerializer,
@@ -54,7 +55,7 @@ class EndpointsView(StaffView):
         tags=TAGS,
         parameters=[idempotency_parameter(required=False)],
         request=EndpointCreateSerializer,
-        responses={201: EndpointWithSecretSerializer, 422: KEY_REUSED},
+        responses={201: EndpointCreatedSerializer, 422: KEY_REUSED},
     )
     def post(self, request: Request) -> Response:
         key = idempotency_key(request, required=False)
@@ -63,10 +64,11 @@ class EndpointsView(StaffView):
 
         def create() -> Response:
             endpoint = services.endpoint_create(**payload.validated_data)
-            body = EndpointWithSecretSerializer(endpoint).data
+            body = EndpointCreatedSerializer(endpoint).data
             return Response(body, status=status.HTTP_201_CREATED)
 
-        return idempotent(request, key, create)
+        # Shown once, as an API key's: a replay answers without it (it may be rotated since).
+        return idempotent(request, key, create, kept=lambda body: {**body, "secret": None})
 
 
 class EndpointView(StaffView):
