@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from billing.models import Invoice, Subscription, TokenBundlePurchase
+from common.api.fields import money_text
 from events.services import Notice
 
 
@@ -15,7 +16,7 @@ def _invoice(invoice: Invoice) -> dict:
         "user_id": str(invoice.user_id),
         "number": invoice.number,
         "status": invoice.status,
-        "total": str(invoice.total),
+        "total": money_text(invoice.total, invoice.currency.decimal_places),
         "currency": invoice.currency.code,
     }
 

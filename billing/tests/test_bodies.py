@@ -16,6 +16,7 @@ from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
 from catalog.models import BillingPeriod, Currency
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from events.models import Event
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -105,6 +106,7 @@ def test_prices_in_a_currency_without_minor_units_have_no_places(user):
     assert body == serialized(result)
     assert body["invoice"]["total_amount"] == "500"
     assert body["token_bundles"][0]["unit_price"] == "500"
+    assert Event.objects.get(type="invoice.created").data["total"] == "500"
 
 
 def test_a_paid_invoice_answers_what_its_serializer_would(user, catalog):

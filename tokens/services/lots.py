@@ -127,6 +127,8 @@ def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> TokenLot:
         lot = TokenLot.objects.get(pk=lot_id)
         if lot.is_expired(now):
             raise InvalidState("This lot has expired; there is nothing to void.")
+        if lot.voided_at is not None:
+            raise InvalidState("This lot is voided already; there is nothing to void.")
         if lot.remaining == 0:
             raise InvalidState("This lot is spent; there is nothing to void.")
         before = spendable(account, now=now)
