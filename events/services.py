@@ -9,12 +9,13 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.api.fields import api_time
 from common.db import require_transaction
 from common.errors import Invalid, NotFound
 from events.addresses import url_refusal
@@ -26,9 +27,6 @@ MAX_PREVIOUS_SECRETS = 5
 EVENTS = Event._meta.db_table
 DELIVERIES = Delivery._meta.db_table
 ENDPOINTS = WebhookEndpoint._meta.db_table
-
-# Times as the API writes them (REST_FRAMEWORK["DATETIME_FORMAT"]).
-TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class InvalidUrl(Invalid):
@@ -111,7 +109,7 @@ def _json_value(value: object) -> str:
     """An event's data as the API writes the same values: times in UTC to the second with a
     `Z` (docs/api.md, Conventions), amounts and ids as strings."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime(TIME_FORMAT)
+        return api_time(value)
     return str(value)
 
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import requests
 import urllib3
 from standardwebhooks import Webhook
 from urllib3.util import Timeout
 
+from common.api.fields import api_time
 from events.addresses import AddressRefused, url_refusal
 from events.models import Delivery, Event, WebhookEndpoint
-from events.services import TIME_FORMAT, previous_secrets_signing
+from events.services import previous_secrets_signing
 
 # The whole attempt, from connecting to the answer's last byte (docs/api.md: "A 2xx answer
 # within 10 s is delivered").
@@ -40,7 +41,7 @@ def event_body(event: Event) -> bytes:
         {
             "id": event.webhook_id,
             "type": event.type,
-            "created_at": event.created_at.astimezone(UTC).strftime(TIME_FORMAT),
+            "created_at": api_time(event.created_at),
             "data": event.data,
         },
         separators=(",", ":"),
