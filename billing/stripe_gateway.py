@@ -46,7 +46,8 @@ class InvalidStripeSignature(Rejected):
 class StripePayment:
     """A payment as Stripe sees it: a PaymentIntent, or the Checkout Session of a payment
     that has none. A refund leaves a PaymentIntent `succeeded`: `refunded` is its charge's
-    word that all of it went back (a session tells nothing of refunds)."""
+    word that all of it went back, `amount_refunded` how much did (a session tells nothing
+    of refunds)."""
 
     id: str
     paid: bool
@@ -54,6 +55,7 @@ class StripePayment:
     amount: int
     currency: str
     refunded: bool = False
+    amount_refunded: int = 0
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ def payment_retrieve(*, payment_reference: str) -> StripePayment:
         amount=intent.get("amount_received") or 0,
         currency=(intent.get("currency") or "").upper(),
         refunded=bool(charge.get("refunded")),
+        amount_refunded=charge.get("amount_refunded") or 0,
     )
 
 

@@ -230,7 +230,8 @@ def paid_invoices_verify(
     it does not know, did not complete, or took for another amount is listed, and nothing is
     changed (refunding, cancelling or chasing the money is a person's decision). A payment
     Stripe has refunded whole, whose `charge.refunded` webhook never came, is refunded here
-    as that webhook would have (a refund is not a decision left: the money went back).
+    as that webhook would have (a refund is not a decision left: the money went back); one
+    refunded in part is listed for a person, as that webhook would have flagged it.
     Payments of the provider-neutral webhook and those marked paid by staff have nobody to
     ask. Stripe is called outside any transaction.
     """
@@ -267,6 +268,22 @@ def _paid_invoice_verify(report: ReconcileReport, invoice: Invoice) -> None:
         return
     if payment.refunded:
         _refund_apply(report, invoice)
+    elif payment.amount_refunded and not _refund_heard_of(reference):
+        report.needs_review.append(
+            f"{invoice.number}: Stripe has refunded {payment.amount_refunded} of "
+            f"{payment.amount} {payment.currency} of {reference}, and no charge.refunded "
+            "webhook came; only whole refunds are applied here."
+        )
+
+
+def _refund_heard_of(reference: str) -> bool:
+    """Whether a `charge.refunded` of the payment arrived: a partial one is listed then as the
+    payment event that needs review (or settled by a person already)."""
+    return PaymentEvent.objects.filter(
+        provider=Invoice.Provider.STRIPE,
+        event_type="charge.refunded",
+        payment_reference=reference,
+    ).exists()
 
 
 def _refund_apply(report: ReconcileReport, invoice: Invoice) -> None:

@@ -368,16 +368,37 @@ def test_a_refund_whose_webhook_was_lost_is_applied_once(user, user_client, bund
     assert TokenTransaction.objects.filter(transaction_type="reversal").count() == 1
 
 
-def test_a_partial_refund_at_stripe_changes_nothing(user, user_client, bundle, fake_stripe):
-    """Only whole refunds are applied, as by the webhook (which flags a partial one)."""
+def test_a_partial_refund_whose_webhook_was_lost_is_listed_and_changes_nothing(
+    user, user_client, bundle, fake_stripe
+):
+    """Only whole refunds are applied, as by the webhook, which flags a partial one for a
+    person. With that webhook lost, the person hears of it from reconciliation instead."""
     invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
     fake_stripe.refunded(invoice.stripe_session_id, amount=100)
+    reference = Invoice.objects.get(pk=invoice.pk).payment_reference
     before = database_state()
 
     report, code = reconcile()
 
     assert (code, report["invoices_refunded"]) == (0, 0)
+    assert report["needs_review"] == [
+        f"{invoice.number}: Stripe has refunded 100 of 500 USD of {reference}, and no "
+        "charge.refunded webhook came; only whole refunds are applied here."
+    ]
     assert database_state() == before
+
+
+def test_a_partial_refund_whose_webhook_came_is_listed_once(user, user_client, bundle, fake_stripe):
+    invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    event = fake_stripe.refunded(invoice.stripe_session_id, amount=100)
+    assert delivered(fake_stripe, event) == "needs_review"
+
+    report, _ = reconcile()
+
+    assert report["needs_review"] == [
+        f"stripe event {event['id']} (charge.refunded): Partly refunded (100 of 500); "
+        "only whole refunds are applied here."
+    ]
 
 
 def test_payment_events_flagged_for_review_are_counted_and_listed(
