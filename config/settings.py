@@ -367,6 +367,9 @@ WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 # Keep it longer than an attempt may last (10 s, events.dispatch.sending.TIMEOUT_SECONDS): another
 # worker takes a delivery whose lease lapsed (its own dispatcher never sends one twice).
 WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60, minimum=1, maximum=3600)
+# Events, their deliveries and attempts are deleted this many days after the event, once
+# every delivery has finished (the worker's daily purge).
+EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, minimum=1, maximum=3650)
 # A user's balance falling below this sends `tokens.low_balance` (their own setting wins;
 # 0 turns it off).
 LOW_BALANCE_THRESHOLD = env_int("LOW_BALANCE_THRESHOLD", 100)

@@ -71,7 +71,11 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["type", "created_at"], name="events_event_type")]
+        indexes = [
+            models.Index(fields=["type", "created_at"], name="events_event_type"),
+            # The purge's walk, oldest first (events.services.events_purge).
+            models.Index(fields=["created_at", "id"], name="events_event_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.webhook_id}"

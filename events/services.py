@@ -1,5 +1,5 @@
 """Writes of the events app: the outbox (emit), endpoints (create, change, rotate, remove),
-and putting events back on their way (resend, test)."""
+putting events back on their way (resend, test), and letting old ones go (purge)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from common.api.fields import api_time
@@ -24,6 +25,8 @@ from events.models import EVENT_TYPES, Delivery, Event, WebhookEndpoint
 SECRET_OVERLAP = timedelta(hours=24)
 # Rotated-out secrets kept signing at once (each adds a signature to every delivery).
 MAX_PREVIOUS_SECRETS = 5
+# Events looked at per transaction by the purge.
+PURGE_BATCH = 1_000
 EVENTS = Event._meta.db_table
 DELIVERIES = Delivery._meta.db_table
 ENDPOINTS = WebhookEndpoint._meta.db_table
@@ -226,6 +229,41 @@ def event_resend(*, event_id: UUID) -> int:
         leased_until=None,
         completed_at=None,
     )
+
+
+def events_purge(*, older_than: datetime) -> int:
+    """Deletes the events made before `older_than` whose every delivery has finished, with
+    their deliveries and attempts, so that the outbox does not grow for ever; returns how
+    many events. In batches, each its own transaction, oldest first. A delivery still on its
+    way keeps its event and the event's other deliveries (it may be resent as a whole). A
+    delivery another transaction holds (being resent, its endpoint being deleted) is passed
+    by, never waited for: its event goes on a later run."""
+    purged = 0
+    after = Q()
+    while True:
+        with transaction.atomic():
+            batch = list(
+                Event.objects.filter(after, created_at__lt=older_than)
+                .order_by("created_at", "pk")
+                .values_list("created_at", "pk")[:PURGE_BATCH]
+            )
+            if not batch:
+                return purged
+            ids = [pk for _, pk in batch]
+            waiting = Delivery.objects.filter(event_id__in=ids, status=Delivery.Status.PENDING)
+            finished = (
+                Delivery.objects.filter(event_id__in=ids)
+                .exclude(status=Delivery.Status.PENDING)
+                .exclude(event_id__in=waiting.values("event_id"))
+                .select_for_update(skip_locked=True)
+            )
+            Delivery.objects.filter(pk__in=list(finished.values_list("pk", flat=True))).delete()
+            unheld = Event.objects.filter(pk__in=ids).exclude(
+                Exists(Delivery.objects.filter(event=OuterRef("pk")))
+            )
+            purged += unheld.delete()[1].get(Event._meta.label, 0)
+        last_created, last_id = batch[-1]
+        after = Q(created_at__gt=last_created) | Q(created_at=last_created, pk__gt=last_id)
 
 
 def new_secret() -> str:

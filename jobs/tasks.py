@@ -12,6 +12,7 @@ import socket
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -20,6 +21,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from common import services as common_services
 from common.locks import exclusive_lock
+from events import services as events_services
 from events.dispatch import Dispatcher
 from tokens import services as token_services
 
@@ -88,6 +90,9 @@ def purge_records() -> None:
     def work() -> None:
         common_services.idempotency_records_purge(
             older_than=timezone.now() - common_services.RETENTION
+        )
+        events_services.events_purge(
+            older_than=timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
         )
         call_command("prune_db_task_results", min_age_days=1, verbosity=0)
 
