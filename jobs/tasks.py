@@ -95,6 +95,7 @@ def purge_records() -> None:
             older_than=timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
         )
         call_command("prune_db_task_results", min_age_days=1, verbosity=0)
+        call_command("clearsessions", verbosity=0)
 
     _sweep("purge_records", timedelta(days=1), work)
 

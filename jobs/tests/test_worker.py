@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
@@ -177,3 +179,19 @@ def test_a_run_left_by_an_earlier_life_of_this_hosts_worker_pid_is_queued_again(
     assert tasks.schedule_ensure() == 1
     runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
     assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
+
+
+@pytest.mark.sqlite
+def test_the_daily_purge_deletes_expired_sign_in_sessions_and_keeps_live_ones():
+    """Django keeps every session row until something clears them."""
+    store = SessionStore()
+    store["kept"] = True
+    store.set_expiry(3600)
+    store.create()
+    expired = SessionStore()
+    expired.set_expiry(-1)
+    expired.create()
+
+    tasks.purge_records.call()
+
+    assert list(Session.objects.values_list("session_key", flat=True)) == [store.session_key]
