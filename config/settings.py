@@ -306,6 +306,7 @@ REST_FRAMEWORK = {
         "anon": env_rate("THROTTLE_ANON", "300/minute"),
         "user": env_rate("THROTTLE_USER", "1200/minute"),
         "auth": env_rate("THROTTLE_AUTH", "10/minute"),
+        "forged_webhook": env_rate("THROTTLE_FORGED_WEBHOOKS", "60/minute"),
     },
     # Rates count per client address: REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand
     # in front, whose X-Forwarded-For entries then name the client. Left unset, DRF counted

@@ -34,6 +34,7 @@ from billing.services.stripe_webhook import stripe_webhook_process
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PagePagination
 from common.api.schema import error_response
+from common.api.throttling import ForgedWebhookThrottle
 
 CHECKOUT_MESSAGE = "Checkout created. Awaiting payment."
 
@@ -178,7 +179,8 @@ class PaymentWebhookView(APIView):
             200: PaymentWebhookResponseSerializer,
             400: error_response(
                 "`invalid_signature`, `validation_error`, `amount_mismatch` or "
-                "`currency_mismatch`; recorded, nothing else changes."
+                "`currency_mismatch`; recorded (a sender's bad signatures beyond "
+                "THROTTLE_FORGED_WEBHOOKS are not), nothing else changes."
             ),
             404: error_response("`not_found`: no such invoice; recorded."),
             409: error_response("`invalid_state`: the invoice is cancelled or paid otherwise."),
@@ -190,6 +192,7 @@ class PaymentWebhookView(APIView):
             raw_body=request.body,
             signature_header=request.headers.get("X-Payment-Signature"),
             secrets=settings.PAYMENT_WEBHOOK_SECRETS,
+            forgery_recordable=lambda: ForgedWebhookThrottle().allow_request(request, self),
         )
         return Response(PaymentWebhookResponseSerializer(answer).data)
 
@@ -207,14 +210,19 @@ class StripeWebhookView(APIView):
         request={"application/json": dict},
         responses={
             200: StripeWebhookResponseSerializer,
-            400: error_response("`invalid_signature`: recorded, nothing else changes."),
+            400: error_response(
+                "`invalid_signature`: recorded (a sender's beyond THROTTLE_FORGED_WEBHOOKS "
+                "are not), nothing else changes."
+            ),
             413: error_response("`too_large`: the body is over 1 MiB."),
             500: error_response("Processing failed: recorded; Stripe retries the delivery."),
         },
     )
     def post(self, request: Request) -> Response:
         outcome = stripe_webhook_process(
-            raw_body=request.body, signature_header=request.headers.get("Stripe-Signature")
+            raw_body=request.body,
+            signature_header=request.headers.get("Stripe-Signature"),
+            forgery_recordable=lambda: ForgedWebhookThrottle().allow_request(request, self),
         )
         body = {"received": True, "outcome": outcome}
         return Response(StripeWebhookResponseSerializer(body).data)

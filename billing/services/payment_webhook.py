@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
@@ -153,13 +153,18 @@ def _amount(value: object) -> Decimal:
 
 
 def payment_webhook_process(
-    *, raw_body: bytes, signature_header: str | None, secrets: Sequence[str]
+    *,
+    raw_body: bytes,
+    signature_header: str | None,
+    secrets: Sequence[str],
+    forgery_recordable: Callable[[], bool],
 ) -> WebhookAnswer:
     """Verifies, records and captures one delivery of the capture webhook.
 
     Raises InvalidSignature or Invalid (recorded as rejected, nothing else changes), and the
     capture's refusals (recorded with the outcome; the invoice stays as it was). The same
-    event id, or the same payment again, answers `already_processed`.
+    event id, or the same payment again, answers `already_processed`. A delivery with a bad
+    signature is recorded only while `forgery_recordable()` says so (its sender's limit).
     """
     text = raw_body.decode("utf-8", errors="replace")
     record = {"provider": PROVIDER, "event_type": EVENT_TYPE, "payload": text}
@@ -171,7 +176,8 @@ def payment_webhook_process(
             now=timezone.now().timestamp(),
         )
     except InvalidSignature as refusal:
-        event_record(**record, signature_valid=False, error=refusal.message)
+        if forgery_recordable():
+            event_record(**record, signature_valid=False, error=refusal.message)
         metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     try:

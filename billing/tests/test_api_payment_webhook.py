@@ -7,7 +7,7 @@ import pytest
 
 from billing import services, signals
 from billing.models import Invoice, PaymentEvent
-from billing.tests.helpers import checkout, deliver, payment_body, signature
+from billing.tests.helpers import WEBHOOK, checkout, deliver, payment_body, signature
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount
@@ -321,3 +321,32 @@ def test_a_payment_reference_that_paid_another_invoice_is_409_and_recorded(
     event = PaymentEvent.objects.get(event_id="evt-b")
     assert (event.outcome, event.deliveries, event.invoice_id) == ("rejected", 2, other.pk)
     assert event.error == "This payment reference already paid another invoice."
+
+
+def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(
+    api_client, invoice, monkeypatch
+):
+    """The webhook is never throttled, so before, anyone could write 10,000 characters a
+    request into the database as fast as they could send. Signed deliveries are never held
+    back, and another address's forgeries are still recorded."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "forged_webhook", "3/minute")
+    body = payment_body(invoice, padding="x" * 20_000)
+
+    forged = [deliver(api_client, body, header="t=1,v1=forged") for _ in range(5)]
+    recorded = PaymentEvent.objects.count()
+    signed = deliver(api_client, payment_body(invoice))
+    elsewhere = api_client.post(
+        WEBHOOK,
+        data=body,
+        content_type="application/json",
+        HTTP_X_PAYMENT_SIGNATURE="t=1,v1=forged",
+        REMOTE_ADDR="198.51.100.7",
+    )
+
+    assert [response.json()["code"] for response in forged] == ["invalid_signature"] * 5
+    assert recorded == 3
+    assert (signed.status_code, elsewhere.status_code) == (200, 400)
+    assert PaymentEvent.objects.filter(signature_valid=False).count() == 4
+    assert PaymentEvent.objects.filter(signature_valid=True).count() == 1

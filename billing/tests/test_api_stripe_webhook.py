@@ -371,3 +371,21 @@ def test_a_redelivery_that_waits_too_long_keeps_the_events_processed_record(
     recorded = PaymentEvent.objects.get()
     assert (recorded.outcome, recorded.error) == ("processed", "")
     assert balance(user) == 1000
+
+
+def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(
+    api_client, order, session, fake_stripe, monkeypatch
+):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "forged_webhook", "2/minute")
+    event = fake_stripe.complete(session)
+
+    forged = [send(api_client, fake_stripe, event, secret="whsec_forger") for _ in range(4)]
+    recorded = PaymentEvent.objects.count()
+    signed = send(api_client, fake_stripe, event)
+
+    assert [response.status_code for response in forged] == [400] * 4
+    assert recorded == 2
+    assert (signed.status_code, signed.json()["outcome"]) == (200, "processed")
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "paid"

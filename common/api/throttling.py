@@ -90,6 +90,18 @@ class AuthThrottle(ScopedRateThrottle, FixedWindowRateThrottle):
     """THROTTLE_AUTH for views with `throttle_scope = "auth"`, per client address."""
 
 
+class ForgedWebhookThrottle(FixedWindowRateThrottle):
+    """THROTTLE_FORGED_WEBHOOKS: how many deliveries with a bad signature one client address
+    may have recorded. The webhooks are never throttled (providers retry), so without it
+    anyone could write 10,000 characters a request into the database as fast as they can
+    send them."""
+
+    scope = "forged_webhook"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 class FormThrottle(FixedWindowRateThrottle):
     """THROTTLE_AUTH for the sign-in and sign-up pages, per client address (its own count)."""
 

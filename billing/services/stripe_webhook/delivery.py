@@ -3,6 +3,8 @@ and record the outcome, all in one transaction; a failure is recorded in its own
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import transaction
 
 from billing import stripe_gateway
@@ -13,10 +15,13 @@ from billing.services.stripe_webhook.payments import stripe_payment_lock
 from common import metrics
 
 
-def stripe_webhook_process(*, raw_body: bytes, signature_header: str | None) -> str:
+def stripe_webhook_process(
+    *, raw_body: bytes, signature_header: str | None, forgery_recordable: Callable[[], bool]
+) -> str:
     """Verifies and handles one delivery; returns the event's outcome.
 
-    Raises InvalidStripeSignature (recorded, nothing else changes). A delivery whose handling
+    Raises InvalidStripeSignature (recorded while `forgery_recordable()` says so, its
+    sender's limit; nothing else changes). A delivery whose handling
     fails unexpectedly is recorded as `failed` in its own transaction and re-raised (500), so
     Stripe retries it; nothing of its effect persists.
     """
@@ -26,7 +31,10 @@ def stripe_webhook_process(*, raw_body: bytes, signature_header: str | None) -> 
             payload=raw_body, signature_header=signature_header
         )
     except stripe_gateway.InvalidStripeSignature as refusal:
-        event_record(provider=PROVIDER, payload=text, signature_valid=False, error=refusal.message)
+        if forgery_recordable():
+            event_record(
+                provider=PROVIDER, payload=text, signature_valid=False, error=refusal.message
+            )
         metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     event_id = str(event.get("id") or "") if isinstance(event, dict) else ""
