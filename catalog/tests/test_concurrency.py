@@ -10,6 +10,7 @@ from catalog import services
 from catalog.models import TokenBundle
 from catalog.selectors import catalog_version
 from catalog.tests.factories import TokenBundleFactory
+from common.tests.concurrency import meeting
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -121,45 +122,6 @@ def test_the_admins_bulk_delete_of_more_than_a_batch_and_an_api_change_both_fini
     assert catalog_version()[1] == before[1] + 1 + len(bundles)
 
 
-def _meeting(held, waiting) -> dict:
-    """`held` runs in a transaction left open until `waiting`, on another thread, has
-    answered or waits for a lock; then it commits. Each thread has its own connection.
-    Returns what each answered, or raised."""
-    done_not_committed, commit = threading.Event(), threading.Event()
-    answers: dict[str, object] = {}
-
-    def hold() -> None:
-        try:
-            with transaction.atomic():
-                answers["held"] = held()
-                done_not_committed.set()
-                commit.wait(10)
-        except Exception as error:  # the test reports whatever either side raised
-            answers["held"] = error
-        finally:
-            done_not_committed.set()
-            connections.close_all()
-
-    def wait() -> None:
-        try:
-            answers["waiting"] = waiting()
-        except Exception as error:  # the test reports whatever either side raised
-            answers["waiting"] = error
-        finally:
-            connections.close_all()
-
-    holding = threading.Thread(target=hold)
-    holding.start()
-    done_not_committed.wait(10)
-    waiting_thread = threading.Thread(target=wait)
-    waiting_thread.start()
-    wait_until(lambda: "waiting" in answers or sessions_waiting_on_a_lock() > 0)
-    commit.set()
-    holding.join()
-    waiting_thread.join()
-    return answers
-
-
 @pytest.mark.parametrize("way", ["delete page", "bulk action"])
 def test_an_item_bought_while_staff_delete_it_stays_and_staff_are_told(staff_browser, way):
     """The admin checks that nothing bought refers to an item, then deletes it. A checkout
@@ -179,7 +141,7 @@ def test_an_item_bought_while_staff_delete_it_stays_and_staff_are_told(staff_bro
         url = reverse("admin:catalog_tokenbundle_changelist")
         data = {"action": "delete_unbought", "_selected_action": [bundle.pk], "post": "yes"}
 
-    answers = _meeting(
+    answers = meeting(
         lambda: checkout(UserFactory(), bundles=[bundle]),
         lambda: staff_browser.post(url, data, follow=True),
     )
@@ -200,7 +162,7 @@ def test_a_checkout_of_an_item_staff_are_deleting_is_400_naming_it(user_client):
     bundle = TokenBundleFactory(name="Pack")
     body = {"token_bundle_ids": [str(bundle.pk)]}
 
-    answers = _meeting(
+    answers = meeting(
         lambda: services.catalog_item_delete(model=TokenBundle, item_id=bundle.pk),
         lambda: user_client.post("/api/v1/user/checkout", body, format="json"),
     )

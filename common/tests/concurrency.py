@@ -6,7 +6,9 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
+
+from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 
 
 def run_together(calls: Sequence[Callable[[], Any]], *, workers: int) -> list[Any]:
@@ -39,3 +41,42 @@ def run_together(calls: Sequence[Callable[[], Any]], *, workers: int) -> list[An
     for thread in threads:
         thread.join()
     return results
+
+
+def meeting(held, waiting) -> dict:
+    """`held` runs in a transaction left open until `waiting`, on another thread, has
+    answered or waits for a lock; then it commits. Each thread has its own connection.
+    Returns what each answered, or raised."""
+    done_not_committed, commit = threading.Event(), threading.Event()
+    answers: dict[str, object] = {}
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                answers["held"] = held()
+                done_not_committed.set()
+                commit.wait(10)
+        except Exception as error:  # the test reports whatever either side raised
+            answers["held"] = error
+        finally:
+            done_not_committed.set()
+            connections.close_all()
+
+    def wait() -> None:
+        try:
+            answers["waiting"] = waiting()
+        except Exception as error:  # the test reports whatever either side raised
+            answers["waiting"] = error
+        finally:
+            connections.close_all()
+
+    holding = threading.Thread(target=hold)
+    holding.start()
+    done_not_committed.wait(10)
+    waiting_thread = threading.Thread(target=wait)
+    waiting_thread.start()
+    wait_until(lambda: "waiting" in answers or sessions_waiting_on_a_lock() > 0)
+    commit.set()
+    holding.join()
+    waiting_thread.join()
+    return answers
