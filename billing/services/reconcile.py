@@ -107,12 +107,17 @@ def paid_invoices_incomplete() -> QuerySet[Invoice]:
 
 
 def paid_invoices_complete(report: ReconcileReport, progress: Progress = _no_progress) -> None:
-    """Finishes them with the capture's own delivery (it acts on what is still pending)."""
+    """Finishes them with the capture's own delivery (it acts on what is still pending). An
+    invoice listed paid may have been refunded before its row was locked: it is left as the
+    refund left it (delivering it then credited tokens whose money had gone back)."""
     for ids in _in_batches(paid_invoices_incomplete()):
         for invoice_id in ids:
             if not report.dry_run:
                 with transaction.atomic():
-                    invoice_deliver(invoice=invoice_get(invoice_id=invoice_id, for_update=True))
+                    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+                    if invoice.status != Invoice.Status.PAID:
+                        continue
+                    invoice_deliver(invoice=invoice)
             report.paid_invoices_completed += 1
             progress("paid invoices", 1)
 
