@@ -11,6 +11,7 @@ from django.template.response import TemplateResponse
 from accounts import services
 from accounts.models import ApiKey, User, normalize_email
 from accounts.services import EMAIL_TAKEN
+from common.admin import ModelAdmin
 
 
 class UniqueEmailMixin:
@@ -37,7 +38,7 @@ class UserEditForm(UniqueEmailMixin, UserChangeForm):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(ModelAdmin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
     list_display = ["email", "is_staff", "is_active", "date_joined", "last_login"]
@@ -125,7 +126,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(ModelAdmin):
     """Create (the secret is shown once, on the page that follows), list, revoke."""
 
     form = ApiKeyForm

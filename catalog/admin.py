@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from catalog import selectors, services
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
+from common.admin import ModelAdmin
 from common.errors import Invalid
 
 # What staff read when a value breaks one of the database's CHECK constraints, next to the
@@ -83,7 +84,7 @@ class CatalogItemForm(ConstraintMessagesForm):
         return cleaned
 
 
-class CatalogItemAdmin(admin.ModelAdmin):
+class CatalogItemAdmin(ModelAdmin):
     form = CatalogItemForm
     list_display = ["name", "price", "is_active", "sort_order", "updated_at"]
     list_editable = ["is_active", "sort_order"]
@@ -257,7 +258,7 @@ def bought_records(item: Model) -> int:
 
 
 @admin.register(Currency)
-class CurrencyAdmin(admin.ModelAdmin):
+class CurrencyAdmin(ModelAdmin):
     form = ConstraintMessagesForm
     list_display = ["code", "symbol", "decimal_places", "is_default"]
     search_fields = ["code"]

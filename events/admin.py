@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from common.admin import ModelAdmin
 from common.errors import NotFound
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
@@ -26,7 +27,7 @@ class ReadOnly:
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(ModelAdmin):
     """Endpoints are created through the API, which shows their secret once."""
 
     list_display = ["url", "is_active", "failing_since", "disabled_at", "created_at"]
@@ -81,7 +82,7 @@ class DeliveryInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnly, admin.ModelAdmin):
+class EventAdmin(ReadOnly, ModelAdmin):
     list_display = ["created_at", "type", "webhook_id"]
     list_filter = ["type"]
     date_hierarchy = "created_at"
@@ -103,7 +104,7 @@ class EventAdmin(ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(ReadOnly, admin.ModelAdmin):
+class DeliveryAttemptAdmin(ReadOnly, ModelAdmin):
     list_display = ["created_at", "delivery", "attempt", "status_code", "duration_ms", "error"]
     list_filter = ["status_code"]
     list_select_related = ["delivery__event", "delivery__endpoint"]

@@ -3,8 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from common.admin import ModelAdmin
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(ModelAdmin):
     """Rows that only services write: staff may look, not change them here."""
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from common.admin import ModelAdmin
 from common.errors import Invalid
 from tokens import services
 from tokens.models import LotCategory, TokenAccount, TokenLot
@@ -64,7 +65,7 @@ class AdjustTokensForm(forms.Form):
 
 
 @admin.register(TokenAccount)
-class TokenAccountAdmin(admin.ModelAdmin):
+class TokenAccountAdmin(ModelAdmin):
     list_display = ["user", "balance", "total_purchased", "total_spent", "updated_at"]
     search_fields = ["user__email"]
     list_select_related = ["user"]

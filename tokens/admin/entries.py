@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from common.admin import ModelAdmin
 from tokens.models import TokenAllocation, TokenTransaction
 
 
@@ -20,7 +21,7 @@ class AllocationInline(admin.TabularInline):
 
 
 @admin.register(TokenTransaction)
-class TokenTransactionAdmin(admin.ModelAdmin):
+class TokenTransactionAdmin(ModelAdmin):
     """The ledger, read-only: entries are corrected by new entries, never edited."""
 
     list_display = [

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from common.admin import ModelAdmin
 from common.errors import DomainError
 from tokens import services
 from tokens.models import TokenLot
@@ -22,7 +23,7 @@ class VoidLotForm(forms.Form):
 
 
 @admin.register(TokenLot)
-class TokenLotAdmin(admin.ModelAdmin):
+class TokenLotAdmin(ModelAdmin):
     list_display = [
         "created_at",
         "user_email",

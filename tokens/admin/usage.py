@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from common.admin import ModelAdmin
 from tokens.models import Hold, UsageRecord
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     list_select_related = ["account__user"]
     search_fields = ["account__user__email", "feature", "reference"]
 
