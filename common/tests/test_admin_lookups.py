@@ -1,12 +1,17 @@
 """A list's query string that the database cannot run is answered as Django answers a filter
-on an unknown field, with the list again and "?e=1" (Django let these through to a 500: a
-staff member's typo, a bookmark of a year's page, or a probe)."""
+on an unknown field, with the list again and "?e=1", and an action on ids that are no ids of
+the model changes nothing and says so (Django let these through to a 500: a staff member's
+typo, a bookmark of a year's page, a hand-made POST, or a probe)."""
 
 from __future__ import annotations
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
+
+from catalog.tests.factories import TokenBundleFactory
+from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +60,30 @@ def test_every_list_of_the_project_checks_its_filters():
     ]
 
     assert [a for a in admins if a.get_changelist(None) is not ChangeList] == []
+
+
+@pytest.mark.parametrize(
+    ("changelist", "action"),
+    [
+        ("catalog_tokenbundle", "deactivate"),
+        ("billing_invoice", "cancel"),
+        ("accounts_user", "deactivate_users"),
+        ("events_webhookendpoint", "delete_selected"),
+    ],
+    ids=["bundle-deactivate", "invoice-cancel", "user-deactivate", "endpoint-delete"],
+)
+def test_an_action_on_a_selection_of_malformed_ids_changes_nothing_and_says_so(
+    staff_browser, changelist, action
+):
+    TokenBundleFactory()
+    url = reverse(f"admin:{changelist}_changelist")
+    before = database_state()
+
+    response = staff_browser.post(
+        url, {"action": action, ACTION_CHECKBOX_NAME: ["not-a-uuid", "1"], "index": "0"}
+    )
+
+    assert response.status_code == 302
+    assert database_state() == before
+    page = staff_browser.get(url).content.decode()
+    assert "The selection names no such rows. Nothing was changed." in page
