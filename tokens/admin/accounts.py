@@ -16,6 +16,13 @@ from tokens import services
 from tokens.models import LotCategory, TokenAccount, TokenLot
 from tokens.services.lots import GRANTABLE, MAX_GRANT
 
+# A page restored from the browser's history keeps its first submission's key: sent again
+# with other values, the ledger refuses the key (one submission makes one entry).
+SENT_ALREADY = (
+    "This form was sent already, with other values: nothing more was recorded. "
+    "Open the form again for another one."
+)
+
 
 class LotInline(admin.TabularInline):
     """The account's lots, newest first, read-only (grants and voids go through services)."""
@@ -116,6 +123,8 @@ class TokenAccountAdmin(ModelAdmin):
                 )
             except Invalid as error:
                 form.add_error(error.field if error.field in form.fields else None, error.message)
+            except services.LedgerKeyReused:
+                form.add_error(None, SENT_ALREADY)
             else:
                 self.message_user(
                     request, f"Granted {lot.amount} {lot.category} tokens.", messages.SUCCESS
@@ -149,6 +158,8 @@ class TokenAccountAdmin(ModelAdmin):
                 )
             except services.InsufficientTokens as error:
                 form.add_error("amount", error.message)
+            except services.LedgerKeyReused:
+                form.add_error(None, SENT_ALREADY)
             else:
                 self.message_user(
                     request,

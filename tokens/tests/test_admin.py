@@ -95,3 +95,28 @@ def test_admin_pages_redirect_anonymous_to_login(client, account):
     for name in ["tokens_tokenaccount_changelist", "tokens_tokentransaction_changelist"]:
         response = client.get(reverse(f"admin:{name}"))
         assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("view", "form"),
+    [
+        ("adjust", {"reason": "Goodwill"}),
+        ("grant", {"reason": "Goodwill", "category": "promotional", "priority": "50"}),
+    ],
+    ids=["adjust", "grant"],
+)
+def test_a_form_sent_again_with_another_amount_records_nothing_more_and_says_so(
+    staff_browser, account, view, form
+):
+    """The page restored from the browser's history (Back) keeps the first submission's key;
+    sent again with another amount, the ledger refuses the key, which was a 500."""
+    url = reverse(f"admin:tokens_tokenaccount_{view}", args=[account.pk])
+    form = {**form, "submission": str(uuid.uuid4())}
+    staff_browser.post(url, {**form, "amount": "10"})
+
+    response = staff_browser.post(url, {**form, "amount": "20"})
+
+    assert response.status_code == 200
+    assert "This form was sent already" in response.content.decode()
+    account.refresh_from_db()
+    assert account.balance == 50
