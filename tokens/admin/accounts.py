@@ -93,8 +93,17 @@ class TokenAccountAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: TokenAccount | None = None) -> bool:
+        """The page is read-only: Save wrote the row back as read, undoing a debit made
+        meanwhile. Balances change through Adjust and Grant (`may_correct`)."""
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj: TokenAccount | None = None) -> bool:
         return False
+
+    def may_correct(self, request: HttpRequest) -> bool:
+        """Adjust and Grant (and a lot's Void): staff who may change token accounts."""
+        return request.user.has_perm("tokens.change_tokenaccount")
 
     def get_urls(self):
         adjust = self.admin_site.admin_view(self.adjust_view)
@@ -107,7 +116,7 @@ class TokenAccountAdmin(ModelAdmin):
 
     def grant_view(self, request: HttpRequest, account_id: uuid.UUID) -> HttpResponse:
         """Free tokens through lot_grant; a double submit makes one lot."""
-        if not self.has_change_permission(request):
+        if not self.may_correct(request):
             raise PermissionDenied
         account = get_object_or_404(TokenAccount.objects.select_related("user"), pk=account_id)
         form = GrantTokensForm(request.POST or None, initial={"submission": uuid.uuid4()})
@@ -143,7 +152,7 @@ class TokenAccountAdmin(ModelAdmin):
 
     def adjust_view(self, request: HttpRequest, account_id: uuid.UUID) -> HttpResponse:
         """Staff correction through tokens_adjust; a double submit makes one entry."""
-        if not self.has_change_permission(request):
+        if not self.may_correct(request):
             raise PermissionDenied
         account = get_object_or_404(TokenAccount.objects.select_related("user"), pk=account_id)
         form = AdjustTokensForm(request.POST or None, initial={"submission": uuid.uuid4()})

@@ -50,6 +50,10 @@ class TokenLotAdmin(ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Read-only: Save wrote the lot back as read, undoing a debit made meanwhile."""
+        return False
+
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 

@@ -1,9 +1,11 @@
 import uuid
 
 import pytest
+from django.contrib import admin
 from django.urls import reverse
 
-from tokens.models import TokenAccount, TokenTransaction
+from tokens.models import TokenAccount, TokenLot, TokenTransaction
+from tokens.services import tokens_debit
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
@@ -120,3 +122,33 @@ def test_a_form_sent_again_with_another_amount_records_nothing_more_and_says_so(
     assert "This form was sent already" in response.content.decode()
     account.refresh_from_db()
     assert account.balance == 50
+
+
+@pytest.mark.parametrize("model", [TokenAccount, TokenLot], ids=["account", "lot"])
+def test_saving_an_account_or_lot_page_cannot_undo_a_debit_made_meanwhile(
+    staff_browser, account, user, monkeypatch, model
+):
+    """The pages are read-only, yet Save wrote the whole row back as read at the request's
+    start: a debit made in between was undone on the balance or on the lot (a balance the
+    ledger does not explain, or tokens to spend twice). The debit here runs inside the
+    admin's request, between its read and its write, as another request's would commit."""
+    row = model.objects.get(pk=account.pk) if model is TokenAccount else account.lots.get()
+    model_admin = admin.site._registry[model]
+    read = model_admin.get_object
+
+    def read_then_debit_elsewhere(*args, **kwargs):
+        found = read(*args, **kwargs)
+        tokens_debit(user_id=user.pk, amount=15)
+        return found
+
+    monkeypatch.setattr(model_admin, "get_object", read_then_debit_elsewhere)
+    url = reverse(f"admin:tokens_{model._meta.model_name}_change", args=[row.pk])
+
+    response = staff_browser.post(
+        url, {"_save": "Save", "lots-TOTAL_FORMS": "0", "lots-INITIAL_FORMS": "0"}
+    )
+
+    account.refresh_from_db()
+    ledger = account.entries.order_by("-number").values_list("balance_after", flat=True)
+    assert account.balance == account.lots.get().remaining == ledger[0]
+    assert response.status_code == 403
