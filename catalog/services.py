@@ -161,14 +161,17 @@ def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -
 
 @_catalog_write
 def catalog_item_save(*, item: CatalogItem, changed_fields: Iterable[str]) -> CatalogItem:
-    """A save from the Django admin's form, held to the same rules as the API."""
+    """A save from the Django admin's form, held to the same rules as the API. A change
+    writes only the fields the form changed: the rest are as the admin read them before this
+    lock, and another write may have changed them since."""
     validate_currency(item.currency_id)
     validate_price(item.price, item.currency)
     if item._state.adding:
         item.save()
         return item
-    if not list(changed_fields):
+    changed = list(changed_fields)
+    if not changed:
         return item
     item.version = catalog_item_get(model=type(item), item_id=item.pk, for_update=True).version + 1
-    item.save()
+    item.save(update_fields=[*changed, "version", "updated_at"])
     return item

@@ -1,8 +1,10 @@
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin
 from django.urls import reverse
 
+from catalog import services
 from catalog.models import AddOn, Currency, Plan, TokenBundle
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 
@@ -140,3 +142,37 @@ def test_add_form_creates_a_bundle(staff_browser):
     assert response.status_code == 302
     bundle = TokenBundle.objects.get(name="Admin bundle")
     assert (bundle.price, bundle.version) == (Decimal("10.50"), 1)
+
+
+def test_an_admin_save_keeps_a_price_changed_meanwhile_through_the_api(staff_browser, monkeypatch):
+    """The admin saved every field of the item as it read it at the request's start, so a
+    price the staff API changed in between went back to the old one (the version counted
+    both changes). It writes what its form changed."""
+    bundle = TokenBundleFactory(name="Pack", sort_order=0)
+    model_admin = admin.site._registry[TokenBundle]
+    read = model_admin.get_object
+
+    def read_then_reprice_elsewhere(*args, **kwargs):
+        found = read(*args, **kwargs)
+        services.catalog_item_update(
+            model=TokenBundle, item_id=bundle.pk, data={"price": Decimal("7.00")}
+        )
+        return found
+
+    monkeypatch.setattr(model_admin, "get_object", read_then_reprice_elsewhere)
+    form = {
+        "name": "Pack",
+        "description": "",
+        "token_amount": "1000",
+        "expires_after_days": "",
+        "price": "5.00",
+        "currency": str(bundle.currency_id),
+        "is_active": "on",
+        "sort_order": "3",
+    }
+
+    response = staff_browser.post(admin_url(TokenBundle, "change", bundle.pk), form)
+
+    assert response.status_code == 302
+    bundle.refresh_from_db()
+    assert (bundle.price, bundle.sort_order, bundle.version) == (Decimal("7.00"), 3, 3)
