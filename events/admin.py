@@ -80,6 +80,10 @@ class DeliveryInline(ReadOnly, admin.TabularInline):
     readonly_fields = fields
     extra = 0
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        """Each row shows its endpoint and, as its title, the event and the endpoint."""
+        return super().get_queryset(request).select_related("event", "endpoint")
+
 
 @admin.register(Event)
 class EventAdmin(ReadOnly, ModelAdmin):
