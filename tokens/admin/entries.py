@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ModelAdmin
@@ -15,6 +16,10 @@ class AllocationInline(admin.TabularInline):
     readonly_fields = fields
     extra = 0
     can_delete = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TokenAllocation]:
+        """Each row shows its lot: a debit may burn hundreds of them."""
+        return super().get_queryset(request).select_related("lot")
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False

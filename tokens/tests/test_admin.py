@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from tokens.models import TokenAccount, TokenLot, TokenTransaction
 from tokens.services import tokens_debit
-from tokens.tests.factories import fund
+from tokens.tests.factories import fund, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -152,3 +152,18 @@ def test_saving_an_account_or_lot_page_cannot_undo_a_debit_made_meanwhile(
     ledger = account.entries.order_by("-number").values_list("balance_after", flat=True)
     assert account.balance == account.lots.get().remaining == ledger[0]
     assert response.status_code == 403
+
+
+def test_a_debit_across_many_lots_shows_them_in_a_few_queries(
+    staff_browser, user, django_assert_max_num_queries
+):
+    for _ in range(30):
+        grant(user, 1)
+    debit = tokens_debit(user_id=user.pk, amount=30)
+    url = reverse("admin:tokens_tokentransaction_change", args=[debit.pk])
+
+    with django_assert_max_num_queries(12):
+        response = staff_browser.get(url)
+
+    assert response.status_code == 200
+    assert response.content.decode().count("Promotional lot: 0 of 1") == 30
