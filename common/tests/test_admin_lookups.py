@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connection
 from django.urls import reverse
 
 from catalog.tests.factories import TokenBundleFactory
@@ -42,6 +43,8 @@ PROJECT_APPS = {"accounts", "catalog", "billing", "tokens", "events"}
     ],
 )
 def test_a_filter_the_database_cannot_run_is_the_lists_error_page(staff_browser, changelist, query):
+    if "\x00" in "".join(query.values()) and connection.vendor != "postgresql":
+        pytest.skip("only PostgreSQL refuses a NUL character in text")
     url = reverse(f"admin:{changelist}_changelist")
 
     response = staff_browser.get(url, query)
