@@ -16,7 +16,7 @@ import stripe
 from django.conf import settings
 
 from billing.models import Invoice, InvoiceLineItem, minor_units
-from common.errors import DomainError, Rejected
+from common.errors import DomainError, Invalid, Rejected
 
 # A call waits at most REQUEST_TIMEOUT_SECONDS, and once more, after at most
 # MAX_RETRY_DELAY_SECONDS (the SDK's backoff cap), on a network error: 25 s in all, below
@@ -244,7 +244,9 @@ def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
 def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dict:
     """The event, as plain JSON, once the SDK has verified its `Stripe-Signature`.
 
-    Raises InvalidStripeSignature (also without a configured STRIPE_WEBHOOK_SECRET).
+    Raises InvalidStripeSignature (also without a configured STRIPE_WEBHOOK_SECRET), and
+    Invalid for a signed body nested too deeply for the parser (about a thousand levels),
+    as the capture webhook answers one (common.api.parsers.parse_json_bytes).
     """
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise InvalidStripeSignature("No Stripe webhook secret is configured.")
@@ -255,3 +257,7 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
         return json.loads(payload)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
         raise InvalidStripeSignature(f"The Stripe signature is not valid: {error}") from error
+    except RecursionError as error:
+        raise Invalid(
+            "non_field_errors", "The body is not valid JSON: values are nested too deeply."
+        ) from error

@@ -211,8 +211,9 @@ class StripeWebhookView(APIView):
         responses={
             200: StripeWebhookResponseSerializer,
             400: error_response(
-                "`invalid_signature`: recorded (a sender's beyond THROTTLE_FORGED_WEBHOOKS "
-                "are not), nothing else changes."
+                "`invalid_signature` (recorded, but a sender's beyond "
+                "THROTTLE_FORGED_WEBHOOKS are not), or `validation_error` for a signed body "
+                "nested too deeply to parse (recorded); nothing else changes."
             ),
             413: error_response("`too_large`: the body is over 1 MiB."),
             500: error_response("Processing failed: recorded; Stripe retries the delivery."),

@@ -3,6 +3,7 @@ import json
 from decimal import Decimal
 
 import pytest
+import stripe
 from django.test import Client
 
 from billing import signals
@@ -111,6 +112,40 @@ def test_bad_signatures_are_400_recorded_and_change_nothing(
         "rejected",
         "",
     )
+
+
+def test_a_signed_body_nested_too_deeply_is_a_400_recorded_and_changes_nothing(
+    order, session, fake_stripe
+):
+    """Only the signature is checked before the body is parsed, so anyone with a signed
+    delivery (Stripe, or whoever holds the secret) reached json.loads with 100,000 levels of
+    brackets: RecursionError, a 500 that recorded nothing, and Stripe retried it for days.
+    The capture webhook answers such a body 400 `validation_error` (e580b42); so does this one."""
+    deep = "[" * 100_000 + "]" * 100_000
+    body = '{"id": "evt_deep", "type": "checkout.session.completed", "data": ' + deep + "}"
+    header = stripe.WebhookSignature.generate_signature_header(body, fake_stripe.webhook_secret)
+    before = database_state()
+
+    response = Client(raise_request_exception=False).post(
+        STRIPE, data=body.encode(), content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "The body is not valid JSON: values are nested too deeply.",
+        "code": "validation_error",
+        "fields": {
+            "non_field_errors": ["The body is not valid JSON: values are nested too deeply."]
+        },
+    }
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        True,
+        "rejected",
+        "",
+    )
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
 
 
 def test_no_configured_secret_refuses_everything(api_client, settings, session, fake_stripe):

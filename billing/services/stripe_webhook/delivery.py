@@ -13,6 +13,7 @@ from billing.services.stripe_webhook.handlers import stripe_event_handle
 from billing.services.stripe_webhook.outcomes import PROVIDER, Outcome, event_outcome_record
 from billing.services.stripe_webhook.payments import stripe_payment_lock
 from common import metrics
+from common.errors import Invalid
 
 
 def stripe_webhook_process(
@@ -21,9 +22,10 @@ def stripe_webhook_process(
     """Verifies and handles one delivery; returns the event's outcome.
 
     Raises InvalidStripeSignature (recorded while `forgery_recordable()` says so, its
-    sender's limit; nothing else changes). A delivery whose handling
-    fails unexpectedly is recorded as `failed` in its own transaction and re-raised (500), so
-    Stripe retries it; nothing of its effect persists.
+    sender's limit), and Invalid for a signed body nested too deeply to parse (recorded);
+    nothing else changes. A delivery whose handling fails unexpectedly is recorded as
+    `failed` in its own transaction and re-raised (500), so Stripe retries it; nothing of
+    its effect persists.
     """
     text = raw_body.decode("utf-8", errors="replace")
     try:
@@ -35,6 +37,10 @@ def stripe_webhook_process(
             event_record(
                 provider=PROVIDER, payload=text, signature_valid=False, error=refusal.message
             )
+        metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
+        raise
+    except Invalid as refusal:
+        event_record(provider=PROVIDER, payload=text, signature_valid=True, error=refusal.message)
         metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     event_id = str(event.get("id") or "") if isinstance(event, dict) else ""
