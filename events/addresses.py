@@ -7,7 +7,9 @@ between a check and a connection."""
 from __future__ import annotations
 
 import ipaddress
+import queue
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -18,16 +20,52 @@ class AddressRefused(Exception):
     and requests let it through instead of retrying or rewording it."""
 
 
+class ResolutionTimedOut(Exception):
+    """The name server did not answer within the time given; the message says so. Not an
+    OSError, so that it is not taken for a name that does not resolve."""
+
+
 def resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to now (tests may replace this)."""
     return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
 
 
-def addresses_checked(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to now, when every one of them is global. Raises
-    AddressRefused when it does not resolve or one of them is private or internal."""
+def _resolve_within(host: str, port: int, timeout: float | None) -> list[str]:
+    """`resolve`, waited for at most `timeout` seconds (None: as long as it takes).
+
+    getaddrinfo takes no timeout: the system resolver waits for each name server in turn, as
+    long as resolv.conf says (5 s each, twice, by default), and nothing can interrupt it. So
+    it runs on a thread of its own that is left to finish alone when the time is up (it
+    holds no lock and nothing waits for it). Raises ResolutionTimedOut, or what `resolve`
+    raised."""
+    if timeout is None:
+        return resolve(host, port)
+    answers: queue.SimpleQueue = queue.SimpleQueue()
+
+    def run() -> None:
+        try:
+            answers.put((resolve(host, port), None))
+        except Exception as error:
+            answers.put((None, error))
+
+    threading.Thread(target=run, name=f"resolve {host}", daemon=True).start()
     try:
-        addresses = resolve(host, port)
+        addresses, error = answers.get(timeout=max(timeout, 0))
+    except queue.Empty:
+        raise ResolutionTimedOut(
+            f"The host {host} did not resolve within {timeout:g} seconds."
+        ) from None
+    if error is not None:
+        raise error
+    return addresses
+
+
+def addresses_checked(host: str, port: int, *, timeout: float | None = None) -> list[str]:
+    """The addresses `host` resolves to now, when every one of them is global. Raises
+    AddressRefused when it does not resolve or one of them is private or internal, and
+    ResolutionTimedOut when the name server has not answered within `timeout` seconds."""
+    try:
+        addresses = _resolve_within(host, port, timeout)
     except (OSError, UnicodeError) as error:
         raise AddressRefused(f"The host {host} does not resolve.") from error
     for address in addresses:
@@ -58,8 +96,9 @@ def _allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return all(_allowed(inner) for inner in carried if inner is not None)
 
 
-def url_refusal(url: str) -> str | None:
-    """Why this URL may not receive webhooks, or None when it may."""
+def url_refusal(url: str, *, timeout: float | None = None) -> str | None:
+    """Why this URL may not receive webhooks, or None when it may. With a `timeout`, a name
+    server that has not answered within it is a refusal too (for this attempt)."""
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
     try:
         parts = urlsplit(url)
@@ -74,7 +113,7 @@ def url_refusal(url: str) -> str | None:
     if allow_private:
         return None
     try:
-        addresses_checked(parts.hostname, port)
-    except AddressRefused as refusal:
+        addresses_checked(parts.hostname, port, timeout=timeout)
+    except (AddressRefused, ResolutionTimedOut) as refusal:
         return str(refusal)
     return None

@@ -25,7 +25,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.connection import create_connection
 
-from events.addresses import addresses_checked
+from events.addresses import ResolutionTimedOut, addresses_checked
 
 
 class _AnswerDeadlineSocket:
@@ -65,10 +65,16 @@ class CheckedHTTPConnection(HTTPConnection):
 
     def _new_conn(self) -> socket.socket:
         """Raises AddressRefused before any packet leaves for a refused address; otherwise the
-        errors urllib3's own `_new_conn` raises."""
+        errors urllib3's own `_new_conn` raises, ConnectTimeoutError also for a name server
+        that has not answered within the connect timeout."""
         if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
             return super()._new_conn()
-        addresses = addresses_checked(self._dns_host, self.port)
+        # The connect timeout bounds the name's resolution too (what is left of the attempt).
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        try:
+            addresses = addresses_checked(self._dns_host, self.port, timeout=timeout)
+        except ResolutionTimedOut as error:
+            raise ConnectTimeoutError(self, f"{error} (connect timeout={timeout})") from error
         try:
             return _connect_to_first(self, addresses)
         except TimeoutError as error:

@@ -67,20 +67,27 @@ def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Sessio
     """One attempt over the network, outside any transaction, over a `webhook_session()` (it
     keeps connections to an endpoint open between attempts, and checks the address it
     connects to). The answer must end within TIMEOUT_SECONDS of the attempt's start, however
-    slowly the endpoint sends it, so that an attempt never outlives its lease; its body is
-    read up to ANSWER_BODY_BYTES only, enough to keep the connection for the next attempt.
-    Whatever the endpoint or the network does is an Outcome, never an exception."""
-    refusal = url_refusal(delivery.endpoint.url)
-    if refusal:
-        return Outcome(status_code=None, duration_ms=0, error=f"Not sent: {refusal}")
-    body = event_body(delivery.event)
+    slowly the name servers answer or the endpoint sends it, so that an attempt never outlives
+    its lease; its body is read up to ANSWER_BODY_BYTES only, enough to keep the connection
+    for the next attempt. Whatever the endpoint or the network does is an Outcome, never an
+    exception."""
     started = time.monotonic()
+    # Resolving the endpoint's name is part of the attempt: a name server that does not
+    # answer is given the attempt's time and no more (a refusal, retried as any failure).
+    refusal = url_refusal(delivery.endpoint.url, timeout=TIMEOUT_SECONDS)
+    remaining = TIMEOUT_SECONDS - (time.monotonic() - started)
+    if not refusal and remaining <= 0:
+        refusal = "Resolving the host took all of the attempt's time."
+    if refusal:
+        elapsed = int((time.monotonic() - started) * 1000)
+        return Outcome(status_code=None, duration_ms=elapsed, error=f"Not sent: {refusal}")
+    body = event_body(delivery.event)
     try:
         with session.post(
             delivery.endpoint.url,
             data=body,
             headers=signed_headers(delivery.endpoint, delivery.event, body, now),
-            timeout=Timeout(total=TIMEOUT_SECONDS),
+            timeout=Timeout(total=remaining),
             allow_redirects=False,
             stream=True,
         ) as response:

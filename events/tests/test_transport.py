@@ -14,7 +14,7 @@ from django.db import transaction
 
 from events import services
 from events.addresses import AddressRefused
-from events.dispatch import delivery_send
+from events.dispatch import BACKOFF, delivery_record, delivery_send
 from events.models import Delivery
 from events.transport import webhook_session
 
@@ -144,7 +144,9 @@ def test_the_session_connects_to_the_checked_address_under_the_urls_name(
 ):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     # The check's one resolution: the name resolves no more after it (dns has no answer).
-    monkeypatch.setattr("events.transport.addresses_checked", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(
+        "events.transport.addresses_checked", lambda host, port, timeout=None: ["127.0.0.1"]
+    )
     answering = Listener([b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"])
 
     try:
@@ -181,7 +183,9 @@ def test_over_https_the_checked_address_is_verified_under_the_urls_name(
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     dns.answers = [PUBLIC]
     # The connection's one resolution, checked: loopback, where the test's server is.
-    monkeypatch.setattr("events.transport.addresses_checked", lambda host, port: ["127.0.0.1"])
+    monkeypatch.setattr(
+        "events.transport.addresses_checked", lambda host, port, timeout=None: ["127.0.0.1"]
+    )
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(certificate)
     answering = Listener([b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"], tls=tls)
@@ -242,3 +246,54 @@ def test_a_long_answer_body_is_read_up_to_the_limit_only(loopback, monkeypatch):
 
     assert (outcome.status_code, outcome.error) == (200, "")
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
+    ("hangs_at", "error"),
+    [
+        ("check", f"Not sent: The host {HOST} did not resolve within 0.2 seconds."),
+        ("connection", "ConnectTimeout"),
+    ],
+    ids=["the check", "the connection"],
+)
+def test_a_name_server_that_does_not_answer_is_a_failed_attempt_retried_later(
+    settings, monkeypatch, hangs_at, error
+):
+    """A delivery resolves its endpoint's name twice: the check before the attempt
+    (url_refusal) and the connection's own (events.transport). Each called getaddrinfo with
+    no bound but the system resolver's own, so a name server that does not answer held a
+    sending thread past the attempt's deadline. Here it does not answer until the test
+    ends: the attempt gives up at its deadline and is retried, as after a connect timeout."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: [PUBLIC])
+    delivery = pending_delivery(f"https://{HOST}/hooks")
+    monkeypatch.setattr("events.dispatch.sending.TIMEOUT_SECONDS", 0.2)
+    answer, gave_up = threading.Event(), threading.Event()
+    asked = []
+
+    def name_server(host, port):
+        asked.append(host)
+        if hangs_at == "check" or len(asked) > 1:
+            answer.wait(10)
+            gave_up.set()
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return [PUBLIC]
+
+    monkeypatch.setattr("events.addresses.resolve", name_server)
+
+    try:
+        outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+        still_resolving = not gave_up.is_set()
+    finally:
+        answer.set()
+    delivery_record(delivery.pk, outcome, now=NOW)
+
+    # The attempt ended while the name server was still being waited for.
+    assert still_resolving
+    assert (outcome.status_code, outcome.error) == (None, error)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == (
+        "pending",
+        1,
+        NOW + BACKOFF[0],
+    )
