@@ -77,6 +77,13 @@ class UserAdmin(ModelAdmin, DjangoUserAdmin):
             return False
         return super().has_change_permission(request, obj)
 
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        """A user added here is announced as one who registered (the trial comes with it),
+        in the add's transaction (Django's UserAdmin.add_view is atomic)."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.user_created_announce(user_id=obj.pk)
+
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         """Users are deactivated, never deleted: invoices, the ledger and idempotency records
         refer to them, and an access token, trusted for its short life without a read of the

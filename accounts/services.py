@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts import signals
 from accounts.models import ApiKey, User, normalize_email
+from common.db import require_transaction
 from common.errors import Invalid, NotFound
 
 EMAIL_TAKEN = "A user with this email address already exists."
@@ -41,8 +42,17 @@ def user_register(*, email: str, password: str) -> User:
                 user = User.objects.create_user(email=email, password=password)
         except IntegrityError as error:
             raise Invalid("email", EMAIL_TAKEN) from error
-        signals.user_registered.send(sender=User, user_id=user.pk)
+        user_created_announce(user_id=user.pk)
     return user
+
+
+def user_created_announce(*, user_id: UUID) -> None:
+    """Announces a new user (`user_registered`: the tokens app grants the trial), however
+    they were made: by registering or by staff in the admin. Part of the transaction that
+    created the user, so a receiver that raises undoes the user too; raises RuntimeError
+    outside one."""
+    require_transaction("user_created_announce")
+    signals.user_registered.send(sender=User, user_id=user_id)
 
 
 # Service API keys: created by staff, shown once, stored as a hash, revoked at once.

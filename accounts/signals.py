@@ -1,7 +1,8 @@
-"""What accounts announces. Sent inside the registration's transaction, so a receiver that
-raises undoes the registration too."""
+"""What accounts announces. Sent inside the transaction that created the user, so a receiver
+that raises undoes the user too."""
 
 from django.dispatch import Signal
 
-# Sent with `user_id` (UUID) by accounts.services.user_register for every new sign-up.
+# Sent with `user_id` (UUID) for every new user, signed up or added by staff in the admin
+# (accounts.services.user_created_announce).
 user_registered = Signal()

@@ -5,7 +5,9 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.models import User
+from accounts.signals import user_registered
 from accounts.tests.factories import UserFactory
+from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -95,3 +97,69 @@ def test_staff_who_may_change_users_cannot_take_over_a_more_powerful_staff_accou
 
     powerful.refresh_from_db()
     assert not powerful.check_password("Taken-0ver-pw!"), response.status_code
+
+
+ADDED = {
+    "email": "new@example.com",
+    "usable_password": "true",
+    "password1": "a-long-password-1",
+    "password2": "a-long-password-1",
+}
+
+
+class Announcements(list):
+    """The user ids `user_registered` announced; its receiver raises once `failing` is set."""
+
+    failing = False
+
+
+@pytest.fixture
+def announcements():
+    heard = Announcements()
+
+    def receiver(sender, user_id, **kwargs):
+        heard.append(user_id)
+        if heard.failing:
+            raise RuntimeError("a receiver is down")
+
+    user_registered.connect(receiver, dispatch_uid="test.announcements")
+    yield heard
+    user_registered.disconnect(dispatch_uid="test.announcements")
+
+
+def test_a_user_added_in_the_admin_is_announced_as_one_who_registered(staff_browser, announcements):
+    """`user_registered` is how the other apps learn of a new user (the tokens app grants
+    the trial); Django's add-user view saved the user and announced nothing."""
+    response = staff_browser.post(reverse("admin:accounts_user_add"), ADDED)
+
+    assert response.status_code == 302
+    assert announcements == [User.objects.get(email="new@example.com").pk]
+
+
+def test_a_receiver_that_fails_undoes_the_admins_add(staff_browser, announcements):
+    """The announcement is part of the add's transaction, as it is of a registration's: a
+    receiver that cannot do its part leaves no user behind (without a trial)."""
+    announcements.failing = True
+    before = database_state()
+
+    with pytest.raises(RuntimeError, match="a receiver is down"):
+        staff_browser.post(reverse("admin:accounts_user_add"), ADDED)
+
+    assert len(announcements) == 1
+    assert database_state() == before
+
+
+def test_an_add_the_admin_refuses_announces_nothing_and_changes_nothing(
+    staff_browser, announcements
+):
+    UserFactory(email="new@example.com")
+    before = database_state()
+
+    response = staff_browser.post(
+        reverse("admin:accounts_user_add"), {**ADDED, "email": "NEW@example.com"}
+    )
+
+    assert response.status_code == 200
+    assert "already exists" in response.content.decode()
+    assert announcements == []
+    assert database_state() == before

@@ -6,6 +6,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.urls import reverse
 
 from billing import services as billing_services
 from billing.models import Invoice
@@ -277,6 +278,28 @@ def test_the_trial_comes_with_sign_up(settings, api_client, clock):
 
     lot = TokenLot.objects.get(account__user_id=response.json()["id"])
     assert (lot.category, lot.amount, lot.expires_at) == ("trial", 3, NOW + timedelta(days=30))
+
+
+def test_the_trial_comes_with_a_user_added_in_the_admin(settings, staff_browser, clock):
+    """A customer added by staff in the admin is a new user as one who signed up is; Django's
+    add-user view saved them without announcing it, so they got no trial."""
+    settings.TRIAL_TOKENS, settings.TRIAL_DAYS = 3, 30
+    password = "a-long-password-1"
+
+    response = staff_browser.post(
+        reverse("admin:accounts_user_add"),
+        {
+            "email": "New@Example.com",
+            "usable_password": "true",
+            "password1": password,
+            "password2": password,
+        },
+    )
+
+    assert response.status_code == 302
+    lot = TokenLot.objects.get(account__user__email="new@example.com")
+    assert (lot.category, lot.amount, lot.expires_at) == ("trial", 3, NOW + timedelta(days=30))
+    assert selectors.token_balance(user_id=lot.account.user_id).balance == 3
 
 
 def test_no_trial_when_it_is_turned_off(settings, api_client):
