@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from accounts import signals
 from accounts.models import ApiKey, User, normalize_email
+from common.api.throttling import SignInThrottle
 from common.db import require_transaction
 from common.errors import Invalid, NotFound
 
@@ -53,6 +54,17 @@ def user_created_announce(*, user_id: UUID) -> None:
     outside one."""
     require_transaction("user_created_announce")
     signals.user_registered.send(sender=User, user_id=user_id)
+
+
+def sign_in_attempt_count(*, email: str) -> float | None:
+    """Counts an attempt to sign in as `email`, in the one count per email address that the
+    API's login, the sign-in page and /admin/login/ share (THROTTLE_AUTH), before its
+    password is checked. Returns None when the attempt may go on, else the seconds until it
+    may: the caller refuses it (429) without checking the password."""
+    throttle = SignInThrottle(normalize_email(email))
+    if throttle.allow_request(None, None):
+        return None
+    return throttle.wait()
 
 
 # Service API keys: created by staff, shown once, stored as a hash, revoked at once.

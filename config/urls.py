@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from common.api.routes import RememberedRoutes
 from common.views import favicon, health, metrics
 from pages.staff import billing_overview_page
-from pages.views.helpers import throttled
+from pages.views.helpers import sign_in_throttled
 
 # Each app's API under /api/v1/, each path resolved once per process (RememberedRoutes). A
 # path's first resolution tries the apps in this order: the public listing and the ledger
@@ -28,8 +28,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/overview/", billing_overview_page, name="billing-overview"),
-    # Password guesses at the admin's sign-in count as the sign-in page's do (THROTTLE_AUTH).
-    path("admin/login/", throttled(admin.site.login)),
+    # Password guesses at the admin's sign-in count as the sign-in page's do (THROTTLE_AUTH),
+    # and per email address with the sign-in page's and the API login's.
+    path("admin/login/", sign_in_throttled(admin.site.login)),
     path("admin/", admin.site.urls),
     path("test-checkout/", include("billing.hosted.urls")),
     path("", include("pages.urls")),

@@ -3,7 +3,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status
+from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -29,7 +29,8 @@ from common.api.throttling import AuthThrottle
 
 
 class AuthView(APIView):
-    """Unauthenticated and throttled by THROTTLE_AUTH (per client address)."""
+    """Unauthenticated and throttled by THROTTLE_AUTH (per client address; the login also per
+    email address, accounts.services.sign_in_attempt_count)."""
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -57,11 +58,19 @@ class LoginView(AuthView):
         responses={
             200: LoginResponseSerializer,
             401: error_response("`invalid_credentials`: wrong email or password."),
+            429: error_response(
+                "`throttled`: too many attempts from this client address, or to sign in as "
+                "this email address (counted with the sign-in page's and /admin/login/'s); "
+                "the password was not checked."
+            ),
         },
     )
     def post(self, request: Request) -> Response:
         payload = LoginRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
+        wait = services.sign_in_attempt_count(email=payload.validated_data["email"])
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
         user = selectors.user_authenticate(request=request, **payload.validated_data)
         body = {**selectors.token_pair_for(user), "user": user}
         return Response(LoginResponseSerializer(body).data)

@@ -119,3 +119,75 @@ def test_addresses_stored_before_normalization_are_normalized_unless_taken(api_c
     assert User.objects.get(pk=decomposed.pk).email == "user@caf\u00e9.com"
     assert User.objects.get(pk=clash.pk).email == "other@\uff58n.com"
     assert signed_in.status_code == 200
+
+
+SIGN_IN_PATHS = ["api", "page", "admin"]
+
+
+def sign_in(client, path: str, email: str, password: str, address: str) -> int:
+    """One attempt to sign in as `email` at `path`, from the client address `address`."""
+    if path == "api":
+        body = {"email": email, "password": password}
+        return client.post(
+            LOGIN, body, content_type="application/json", REMOTE_ADDR=address
+        ).status_code
+    body = {"username": email, "password": password}
+    url = reverse("pages:sign-in") if path == "page" else "/admin/login/"
+    return client.post(url, body, REMOTE_ADDR=address).status_code
+
+
+@pytest.mark.parametrize("last", SIGN_IN_PATHS, ids=SIGN_IN_PATHS)
+def test_guesses_at_one_address_count_once_across_the_three_sign_ins(
+    client, staff_user, monkeypatch, last
+):
+    """THROTTLE_AUTH counted per client address, and on each of the API's login, the sign-in
+    page and /admin/login/ apart (the two pages shared one count): a guesser with many
+    addresses had no limit at all on one account, and one with a single address had the
+    rate twice over. Now attempts to sign in as one email address count once, wherever they
+    are made and from wherever they come: the fourth of a 3/minute limit is refused, the
+    right password too, on every path, as it is when all four go to one path."""
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    guesses = [
+        sign_in(client, path, staff_user.email.upper(), "wrong-guess", f"10.0.0.{n}")
+        for n, path in enumerate(SIGN_IN_PATHS, start=1)
+    ]
+    before = database_state()
+
+    refused = sign_in(client, last, staff_user.email, PASSWORD, "10.0.0.9")
+    another = sign_in(client, last, "someone@example.com", "wrong-guess", "10.0.0.10")
+
+    assert guesses == [401, 200, 200]
+    assert refused == 429
+    assert database_state() == before
+    assert User.objects.get(pk=staff_user.pk).last_login is None
+    assert another in (401, 200)
+
+
+@pytest.mark.parametrize("path", SIGN_IN_PATHS, ids=SIGN_IN_PATHS)
+def test_guesses_at_one_address_on_one_sign_in_are_limited_alike(
+    client, staff_user, monkeypatch, path
+):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+
+    answers = [
+        sign_in(client, path, staff_user.email, "wrong-guess", f"10.0.0.{n}") for n in range(4)
+    ]
+
+    assert answers[3] == 429
+    assert answers[:3] == [answers[0]] * 3
+    assert answers[0] != 429
+
+
+def test_the_limit_per_client_address_stands(client, monkeypatch):
+    """Guesses at many accounts from one client address are limited as before, on the API
+    (its own count) and on the pages (theirs)."""
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+
+    api = [sign_in(client, "api", f"u{n}@example.com", "guess", "10.0.1.1") for n in range(4)]
+    pages = [
+        sign_in(client, path, f"p{n}@example.com", "guess", "10.0.1.1")
+        for n, path in enumerate(["page", "admin", "page", "admin"])
+    ]
+
+    assert (api[3], pages[3]) == (429, 429)
+    assert 429 not in api[:3] + pages[:3]

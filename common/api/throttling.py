@@ -13,6 +13,7 @@ minute per process; /health reports it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
@@ -109,3 +110,23 @@ class FormThrottle(FixedWindowRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": "auth-form", "ident": self.get_ident(request)}
+
+
+class SignInThrottle(FixedWindowRateThrottle):
+    """THROTTLE_AUTH per account: attempts to sign in as one email address (normalized by the
+    caller) count in one counter wherever they are made, the API's login, the sign-in page
+    and /admin/login/, and from whatever client address, beside the per-address counts of
+    AuthThrottle and FormThrottle. The key holds a digest of the email address, not the
+    address itself."""
+
+    scope = "auth"
+
+    def __init__(self, email: str) -> None:
+        super().__init__()
+        self.email = email
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not self.email:
+            return None
+        digest = hashlib.sha256(self.email.encode()).hexdigest()
+        return self.cache_format % {"scope": "auth-sign-in", "ident": digest}

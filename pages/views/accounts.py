@@ -18,11 +18,11 @@ from accounts.services import user_register
 from common.errors import Invalid
 from pages import selectors
 from pages.forms import AlertsForm, SignInForm, SignUpForm
-from pages.views.helpers import throttled
+from pages.views.helpers import sign_in_throttled, throttled
 from tokens.services.alerts import alerts_set, threshold_of
 
 
-@method_decorator(throttled, name="post")
+@method_decorator(sign_in_throttled, name="post")
 class SignInView(auth_views.LoginView):
     template_name = "pages/sign_in.html"
     authentication_form = SignInForm

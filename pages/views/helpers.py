@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from accounts.services import sign_in_attempt_count
 from common.api.throttling import FormThrottle
 
 
@@ -19,11 +20,30 @@ def throttled(view):
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         throttle = FormThrottle()
         if request.method == "POST" and not throttle.allow_request(request, None):
-            wait = int(throttle.wait())
-            return render(request, "pages/too_many.html", {"wait": wait}, status=429)
+            return _too_many(request, throttle.wait())
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def sign_in_throttled(view):
+    """`throttled`, and THROTTLE_AUTH per email address (the form's `username`): attempts to
+    sign in as one address count once, here, at /admin/login/ and at the API's login."""
+
+    @throttled
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST":
+            wait = sign_in_attempt_count(email=request.POST.get("username", ""))
+            if wait is not None:
+                return _too_many(request, wait)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _too_many(request: HttpRequest, wait: float) -> HttpResponse:
+    return render(request, "pages/too_many.html", {"wait": int(wait)}, status=429)
 
 
 def json_login_required(view):
