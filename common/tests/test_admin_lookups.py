@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.auth.models import Group
 from django.db import connection
 from django.urls import reverse
 
@@ -30,6 +31,8 @@ PROJECT_APPS = {"accounts", "catalog", "billing", "tokens", "events"}
         ("billing_invoice", {"created_at__year": "9999"}),
         ("tokens_tokentransaction", {"created_at__year": "9999", "created_at__month": "12"}),
         ("events_event", {"created_at__year": "99999999999999999999"}),
+        ("django_tasks_database_dbtaskresult", {"status__exact": "x\x00"}),
+        ("django_tasks_database_dbtaskresult", {"priority__in": "99999999999999999999"}),
     ],
     ids=[
         "nul-in-choice",
@@ -40,6 +43,8 @@ PROJECT_APPS = {"accounts", "catalog", "billing", "tokens", "events"}
         "hierarchy-year-9999",
         "hierarchy-december-9999",
         "hierarchy-year-beyond-c-long",
+        "task-results-nul-in-choice",
+        "task-results-integer-beyond-column",
     ],
 )
 def test_a_filter_the_database_cannot_run_is_the_lists_error_page(staff_browser, changelist, query):
@@ -53,15 +58,14 @@ def test_a_filter_the_database_cannot_run_is_the_lists_error_page(staff_browser,
     assert response["Location"] == f"{url}?e=1"
 
 
-def test_every_list_of_the_project_checks_its_filters():
+def test_every_list_of_the_admin_checks_its_filters():
+    """The project's lists and the ones its dependencies register (task results, groups)."""
     from common.admin import ChangeList
 
-    admins = [
-        model_admin
-        for model, model_admin in admin.site._registry.items()
-        if model._meta.app_label in PROJECT_APPS
-    ]
+    admins = list(admin.site._registry.values())
+    apps = {a.model._meta.app_label for a in admins}
 
+    assert apps >= PROJECT_APPS | {"auth", "django_tasks_database"}
     assert [a for a in admins if a.get_changelist(None) is not ChangeList] == []
 
 
@@ -72,15 +76,24 @@ def test_every_list_of_the_project_checks_its_filters():
         ("billing_invoice", "cancel"),
         ("accounts_user", "deactivate_users"),
         ("events_webhookendpoint", "delete_selected"),
+        ("auth_group", "delete_selected"),
     ],
-    ids=["bundle-deactivate", "invoice-cancel", "user-deactivate", "endpoint-delete"],
+    ids=[
+        "bundle-deactivate",
+        "invoice-cancel",
+        "user-deactivate",
+        "endpoint-delete",
+        "group-delete",
+    ],
 )
 def test_an_action_on_a_selection_of_malformed_ids_changes_nothing_and_says_so(
     staff_browser, changelist, action
 ):
     TokenBundleFactory()
+    Group.objects.create(name="Support")
     url = reverse(f"admin:{changelist}_changelist")
     before = database_state()
+    groups_before = list(Group.objects.order_by("pk").values_list())
 
     response = staff_browser.post(
         url, {"action": action, ACTION_CHECKBOX_NAME: ["not-a-uuid", "1"], "index": "0"}
@@ -88,5 +101,6 @@ def test_an_action_on_a_selection_of_malformed_ids_changes_nothing_and_says_so(
 
     assert response.status_code == 302
     assert database_state() == before
+    assert list(Group.objects.order_by("pk").values_list()) == groups_before
     page = staff_browser.get(url).content.decode()
     assert "The selection names no such rows. Nothing was changed." in page
