@@ -30,10 +30,15 @@ PURGE_BATCH = 1_000
 EVENTS = Event._meta.db_table
 DELIVERIES = Delivery._meta.db_table
 ENDPOINTS = WebhookEndpoint._meta.db_table
+# How long an endpoint's creation or change waits for its host name to resolve (the private
+# address check): the system resolver alone would hold the request's worker for 10 s or more
+# per name server that does not answer.
+URL_RESOLVE_TIMEOUT_SECONDS = 5
 
 
 class InvalidUrl(Invalid):
-    """A webhook URL that is not https (or http where allowed), unparseable, or private."""
+    """A webhook URL that is not https (or http where allowed), unparseable, private, or
+    whose host name did not resolve within URL_RESOLVE_TIMEOUT_SECONDS."""
 
     code = "invalid_url"
 
@@ -118,10 +123,8 @@ def _json_value(value: object) -> str:
 
 def endpoint_create(*, url: str, event_types: object, description: str = "") -> WebhookEndpoint:
     """A new endpoint with its own `whsec_` secret. Raises Invalid naming `url` (not http(s),
-    unparseable, private) or `event_types`."""
-    refusal = url_refusal(url)
-    if refusal:
-        raise InvalidUrl(refusal)
+    unparseable, private, not resolved in time) or `event_types`."""
+    _url_checked(url)
     return WebhookEndpoint.objects.create(
         url=url,
         event_types=event_types_checked(event_types),
@@ -130,17 +133,25 @@ def endpoint_create(*, url: str, event_types: object, description: str = "") -> 
     )
 
 
+def _url_checked(url: str) -> None:
+    """Raises InvalidUrl when `url` may not receive webhooks, a host name that has not
+    resolved within URL_RESOLVE_TIMEOUT_SECONDS included."""
+    refusal = url_refusal(url, timeout=URL_RESOLVE_TIMEOUT_SECONDS)
+    if refusal:
+        raise InvalidUrl(refusal)
+
+
 def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     """Changes `url`, `event_types`, `description` or `is_active`; turning an endpoint on again
     forgets its failures, turning it off gives up its pending deliveries (so that turning it
     on again does not send a pile of old events). Raises NotFound, Invalid."""
     now = timezone.now()
+    if "url" in changes:
+        # Before the row's lock: a slow name server holds no endpoint.
+        _url_checked(str(changes["url"]))
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
         if "url" in changes:
-            refusal = url_refusal(str(changes["url"]))
-            if refusal:
-                raise InvalidUrl(refusal)
             endpoint.url = str(changes["url"])
         if "event_types" in changes:
             endpoint.event_types = event_types_checked(changes["event_types"])

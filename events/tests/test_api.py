@@ -1,5 +1,7 @@
 """Staff's webhook endpoints and the user's alert threshold over the API."""
 
+import threading
+
 import pytest
 from django.db import transaction
 from standardwebhooks import Webhook
@@ -20,6 +22,63 @@ def public_dns(monkeypatch):
     monkeypatch.setattr(
         "events.addresses.resolve", lambda host, port: addresses.get(host) or ["127.0.0.1"]
     )
+
+
+@pytest.fixture
+def hanging_dns(monkeypatch):
+    """A name server that does not answer: each resolution waits for the test to end. Were
+    the wait unbounded, it would answer after 20 s with a public address, and the URL pass."""
+    released = threading.Event()
+
+    def resolve(host, port):
+        released.wait(20)
+        return ["93.184.215.14"]
+
+    monkeypatch.setattr("events.addresses.resolve", resolve)
+    monkeypatch.setattr("events.services.URL_RESOLVE_TIMEOUT_SECONDS", 0.1)
+    yield
+    released.set()
+
+
+def endpoint_rows() -> list[tuple]:
+    return list(WebhookEndpoint.objects.order_by("pk").values_list())
+
+
+UNRESOLVED = {
+    "error": "Invalid input in: url.",
+    "code": "invalid_url",
+    "fields": {"url": ["The host hooks.example.com did not resolve within 0.1 seconds."]},
+}
+
+
+def test_a_url_whose_name_does_not_resolve_in_time_is_not_created(staff_client, hanging_dns):
+    before, endpoints_before = database_state(), endpoint_rows()
+
+    response = staff_client.post(
+        ENDPOINTS, {"url": "https://hooks.example.com/billing", "event_types": ["ping"]}
+    )
+
+    assert (response.status_code, response.json()) == (400, UNRESOLVED)
+    assert (database_state(), endpoint_rows()) == (before, endpoints_before)
+
+
+def test_a_url_whose_name_does_not_resolve_in_time_is_not_a_change(
+    staff_client, monkeypatch, hanging_dns
+):
+    with monkeypatch.context() as dns:
+        dns.setattr("events.addresses.resolve", lambda host, port: ["93.184.215.14"])
+        endpoint = services.endpoint_create(
+            url="https://old.example.com/billing", event_types=["ping"]
+        )
+    before, endpoints_before = database_state(), endpoint_rows()
+
+    response = staff_client.patch(
+        f"{ENDPOINTS}/{endpoint.pk}",
+        {"url": "https://hooks.example.com/billing", "description": "moved"},
+    )
+
+    assert (response.status_code, response.json()) == (400, UNRESOLVED)
+    assert (database_state(), endpoint_rows()) == (before, endpoints_before)
 
 
 def test_staff_create_an_endpoint_and_see_its_secret_once(staff_client, public_dns):
