@@ -1,4 +1,5 @@
-"""Cancelling a pending invoice (capture and refund have modules of their own)."""
+"""Cancelling a pending invoice, and those of add-ons whose plan a refund ended (capture and
+refund have modules of their own)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from billing.models import (
 )
 from billing.selectors import invoice_get
 from billing.services.payments import stripe_session_end
+from common.db import require_transaction
 from common.errors import InvalidState
 
 
@@ -47,6 +49,33 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
         raise InvalidState(
             "A payment was started for this invoice meanwhile; cancel it again to end it too."
         )
+    _cancelled(invoice)
+    return invoice
+
+
+def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
+    """Cancels the pending invoices whose add-ons rely on a subscription this invoice bought
+    (a checkout of add-ons without a plan), inside the caller's transaction: a refund ending
+    the plan they need. Their invoices are locked in id order after the caller's own (a
+    capture of one locks only it, so it goes first or finds it cancelled). A Stripe Checkout
+    Session still open for one is left: a payment through it is a payment for a cancelled
+    invoice (`needs_review`). Returns how many were cancelled."""
+    require_transaction("add_on_checkouts_cancel")
+    relying = AddOnSubscription.objects.filter(
+        subscription__invoice_id=plan_invoice_id, status=ItemStatus.PENDING
+    )
+    invoices = list(
+        Invoice.objects.select_for_update()
+        .filter(pk__in=relying.values("invoice_id"), status=Invoice.Status.PENDING)
+        .order_by("pk")
+    )
+    for invoice in invoices:
+        _cancelled(invoice)
+    return len(invoices)
+
+
+def _cancelled(invoice: Invoice) -> None:
+    """Marks a pending (and locked) invoice cancelled, and everything on it."""
     invoice.status = Invoice.Status.CANCELLED
     invoice.cancelled_at = timezone.now()
     invoice.save(update_fields=["status", "cancelled_at", "updated_at"])
@@ -56,4 +85,3 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
     TokenBundlePurchase.objects.filter(
         invoice=invoice, status=TokenBundlePurchase.Status.PENDING
     ).update(status=TokenBundlePurchase.Status.CANCELLED)
-    return invoice

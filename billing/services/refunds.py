@@ -13,6 +13,7 @@ from billing.models import Invoice
 from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_take_back
+from billing.services.invoices import add_on_checkouts_cancel
 from common.errors import InvalidState
 from events.services import events_emit
 
@@ -34,10 +35,12 @@ class RefundResult:
 def invoice_refund(*, invoice_id: UUID) -> RefundResult:
     """Marks a paid invoice refunded and takes back what it bought in the same transaction:
     subscription and add-ons end, and through `invoice_refunded` each purchase's unspent
-    tokens are taken back (what was already spent is recorded on the purchase).
+    tokens are taken back (what was already spent is recorded on the purchase). Pending
+    checkouts of add-ons that rely on its subscription are cancelled.
 
-    The invoice row lock makes concurrent refunds refund once. Raises NotFound,
-    InvoiceAlreadyRefunded, InvalidState unless paid.
+    The invoice row lock makes concurrent refunds refund once; the add-on checkouts' invoices
+    are locked after it, in id order. Raises NotFound, InvoiceAlreadyRefunded, InvalidState
+    unless paid.
     """
     with transaction.atomic():
         invoice = invoice_get(invoice_id=invoice_id, for_update=True)
@@ -46,6 +49,9 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
         invoice.refunded_at = timezone.now()
         invoice.save(update_fields=["status", "refunded_at", "updated_at"])
         taken_back = invoice_take_back(invoice=invoice)
+        # Add-ons bought without a plan rely on this invoice's: their pending checkouts end
+        # with it, so a payment arriving for one later activates nothing.
+        add_on_checkouts_cancel(plan_invoice_id=invoice.pk)
         events_emit(
             [
                 notices.invoice_refunded(

@@ -4,10 +4,10 @@ import pytest
 
 from billing import services
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
-from billing.tests.helpers import capture, checkout
+from billing.tests.helpers import capture, checkout, deliver, payment_body
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.errors import InvalidState
-from common.tests.helpers import database_state
+from common.tests.helpers import database_changes, database_state
 from tokens import services as token_services
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.selectors import ledger_check
@@ -166,3 +166,24 @@ def test_staff_refund_needs_staff(api_client, user_client, paid):
     for client, status in ((api_client, 401), (user_client, 403)):
         assert client.post(f"/api/v1/admin/invoices/{paid.invoice.pk}/refund").status_code == status
     assert Invoice.objects.get(pk=paid.invoice.pk).status == "paid"
+
+
+def test_refunding_a_plan_cancels_the_pending_checkouts_of_add_ons_that_need_it(api_client, user):
+    """Add-ons need a plan in their checkout or an active subscription: a checkout of add-ons
+    alone relies on the plan, so its refund cancels that checkout, and a payment for it
+    afterwards activates nothing (409, as for any cancelled invoice)."""
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    bundles = checkout(user, bundles=[TokenBundleFactory()]).invoice
+
+    services.invoice_refund(invoice_id=plan.pk)
+    before = database_state()
+    response = deliver(api_client, payment_body(add_ons, payment_reference="pay-2"))
+
+    assert (response.status_code, response.json().get("code")) == (409, "invalid_state")
+    assert list(database_changes(before, database_state())) == ["billing.PaymentEvent"]
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
+    assert Invoice.objects.get(pk=bundles.pk).status == "pending"
+    assert not AddOnSubscription.objects.filter(status="active").exists()
