@@ -69,14 +69,23 @@ class CheckedHTTPConnection(HTTPConnection):
         that has not answered within the connect timeout."""
         if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
             return super()._new_conn()
-        # The connect timeout bounds the name's resolution too (what is left of the attempt).
+        # The connect timeout (what is left of the attempt) bounds the name's resolution and
+        # the connection together: the connection has what the resolution left of it.
         timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        started = time.monotonic()
         try:
             addresses = addresses_checked(self._dns_host, self.port, timeout=timeout)
         except ResolutionTimedOut as error:
             raise ConnectTimeoutError(self, f"{error} (connect timeout={timeout})") from error
+        left = self.timeout
+        if timeout is not None:
+            left = timeout - (time.monotonic() - started)
+            if left <= 0:
+                raise ConnectTimeoutError(
+                    self, f"Resolving {self.host} took the connect timeout ({timeout})."
+                )
         try:
-            return _connect_to_first(self, addresses)
+            return _connect_to_first(self, addresses, left)
         except TimeoutError as error:
             raise ConnectTimeoutError(
                 self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})"
@@ -135,15 +144,17 @@ def webhook_session() -> requests.Session:
     return session
 
 
-def _connect_to_first(connection: HTTPConnection, addresses: list[str]) -> socket.socket:
-    """A socket connected to the first of `addresses` that accepts, as urllib3 tries the
-    answers of a resolution in turn; raises the last one's error."""
+def _connect_to_first(
+    connection: HTTPConnection, addresses: list[str], timeout: Any
+) -> socket.socket:
+    """A socket connected to the first of `addresses` that accepts, each given `timeout`, as
+    urllib3 tries the answers of a resolution in turn; raises the last one's error."""
     error: OSError = OSError("No address to connect to.")
     for address in addresses:
         try:
             return create_connection(
                 (address, connection.port),
-                connection.timeout,
+                timeout,
                 source_address=connection.source_address,
                 socket_options=connection.socket_options,
             )

@@ -297,3 +297,36 @@ def test_a_name_server_that_does_not_answer_is_a_failed_attempt_retried_later(
         1,
         NOW + BACKOFF[0],
     )
+
+
+def test_a_slow_name_server_leaves_the_connection_only_what_is_left_of_the_attempt(
+    settings, monkeypatch
+):
+    """The connection's resolution was bounded by the connect timeout, and the connect that
+    followed had a whole connect timeout again: a name server answering just in time and an
+    endpoint that never accepts held the attempt for twice its time."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: [PUBLIC])
+    delivery = pending_delivery(f"https://{HOST}/hooks")
+    monkeypatch.setattr("events.dispatch.sending.TIMEOUT_SECONDS", 0.5)
+    asked = []
+
+    def name_server(host, port):
+        asked.append(host)
+        if len(asked) > 1:
+            time.sleep(0.4)
+        return [PUBLIC]
+
+    def never_accepted(address, timeout, **kwargs):
+        time.sleep(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr("events.addresses.resolve", name_server)
+    monkeypatch.setattr("events.transport.create_connection", never_accepted)
+    started = time.monotonic()
+
+    outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+
+    assert (outcome.status_code, outcome.error) == (None, "ConnectTimeout")
+    assert len(asked) == 2
+    assert time.monotonic() - started < 0.7
