@@ -10,6 +10,7 @@ counts say what would be done.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -273,22 +274,33 @@ def _paid_invoice_verify(report: ReconcileReport, invoice: Invoice) -> None:
         return
     if payment.refunded:
         _refund_apply(report, invoice)
-    elif payment.amount_refunded and not _refund_heard_of(reference):
+    elif payment.amount_refunded and not _refund_heard_of(reference, payment.amount_refunded):
         report.needs_review.append(
             f"{invoice.number}: Stripe has refunded {payment.amount_refunded} of "
             f"{payment.amount} {payment.currency} of {reference}, and no charge.refunded "
-            "webhook came; only whole refunds are applied here."
+            "webhook told of it; only whole refunds are applied here."
         )
 
 
-def _refund_heard_of(reference: str) -> bool:
-    """Whether a `charge.refunded` of the payment arrived: a partial one is listed then as the
-    payment event that needs review (or settled by a person already)."""
-    return PaymentEvent.objects.filter(
+def _refund_heard_of(reference: str, amount_refunded: int) -> bool:
+    """Whether a `charge.refunded` of the payment told of `amount_refunded`: it is listed then
+    as the payment event that needs review (or settled by a person already). One that told
+    of less, an earlier partial refund's, leaves the rest unheard of."""
+    payloads = PaymentEvent.objects.filter(
         provider=Invoice.Provider.STRIPE,
         event_type="charge.refunded",
         payment_reference=reference,
-    ).exists()
+        signature_valid=True,
+    ).values_list("payload", flat=True)
+    return any(_amount_refunded(payload) >= amount_refunded for payload in payloads)
+
+
+def _amount_refunded(payload: str) -> int:
+    """What a recorded `charge.refunded` says was refunded; 0 when it cannot be read."""
+    try:
+        return int(json.loads(payload)["data"]["object"].get("amount_refunded") or 0)
+    except (AttributeError, KeyError, RecursionError, TypeError, ValueError):
+        return 0
 
 
 def _refund_apply(report: ReconcileReport, invoice: Invoice) -> None:

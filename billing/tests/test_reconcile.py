@@ -383,7 +383,7 @@ def test_a_partial_refund_whose_webhook_was_lost_is_listed_and_changes_nothing(
     assert (code, report["invoices_refunded"]) == (0, 0)
     assert report["needs_review"] == [
         f"{invoice.number}: Stripe has refunded 100 of 500 USD of {reference}, and no "
-        "charge.refunded webhook came; only whole refunds are applied here."
+        "charge.refunded webhook told of it; only whole refunds are applied here."
     ]
     assert database_state() == before
 
@@ -398,6 +398,28 @@ def test_a_partial_refund_whose_webhook_came_is_listed_once(user, user_client, b
     assert report["needs_review"] == [
         f"stripe event {event['id']} (charge.refunded): Partly refunded (100 of 500); "
         "only whole refunds are applied here."
+    ]
+
+
+def test_a_further_partial_refund_whose_webhook_was_lost_is_listed(
+    user, user_client, bundle, fake_stripe
+):
+    """The webhook of a first partial refund came (and a person may have settled it); the
+    one of a second was lost. Stripe now has refunded more than any webhook told of: that
+    is listed, as the second webhook would have flagged it."""
+    invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    first = fake_stripe.refunded(invoice.stripe_session_id, amount=100)
+    assert delivered(fake_stripe, first) == "needs_review"
+    fake_stripe.refunded(invoice.stripe_session_id, amount=300)
+    reference = Invoice.objects.get(pk=invoice.pk).payment_reference
+
+    report, _ = reconcile()
+
+    assert report["needs_review"] == [
+        f"{invoice.number}: Stripe has refunded 300 of 500 USD of {reference}, and no "
+        "charge.refunded webhook told of it; only whole refunds are applied here.",
+        f"stripe event {first['id']} (charge.refunded): Partly refunded (100 of 500); "
+        "only whole refunds are applied here.",
     ]
 
 
