@@ -159,10 +159,11 @@ def ledger_debit(
     """Appends one debit (`entry.amount` < 0) that burns lots in the burn order.
 
     A capture names its `hold`, whose reservation it may spend. With `partial`, a debit larger
-    than what is available takes what is (the entry says how much). Raises InsufficientTokens
-    (nothing changed) when nothing fits, and IntegrityError for an idempotency key or
-    reference the ledger already holds; inside a caller's transaction, a savepoint keeps that
-    transaction usable.
+    than what is available takes what there is (the entry says how much): a capture, short
+    only when the holds reserve more than the balance, takes up to the whole balance. Raises
+    InsufficientTokens (nothing changed) when nothing fits, and IntegrityError for an
+    idempotency key or reference the ledger already holds; inside a caller's transaction, a
+    savepoint keeps that transaction usable.
     """
     if entry.amount >= 0:
         raise ValueError("A debit is a negative amount.")
@@ -205,9 +206,12 @@ def debit_python(
         raise InsufficientTokens(balance=0, needed=needed)
     can = spendable(account, now=now, hold=hold)
     if can.available < needed:
-        if not (partial and can.available > 0):
+        # Short, a capture takes what there is (never below zero): the holds reserve more than
+        # the balance, so not every one can be paid, and the work done is charged first.
+        left = can.balance if hold is not None else can.available
+        if not (partial and left > 0):
             raise InsufficientTokens(balance=can.balance, available=can.available, needed=needed)
-        needed = can.available
+        needed = min(needed, left)
         entry = Entry(**{**entry.__dict__, "amount": -needed})
     lots = {lot.pk: lot for lot in TokenLot.objects.filter(account=account, remaining__gt=0)}
     changes = burn_plan(lots.values(), needed, now=now)

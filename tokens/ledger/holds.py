@@ -134,9 +134,10 @@ def ledger_capture(
     *, user_id: UUID, hold_id: UUID, amount: int, final: bool, usage_key: str, now: datetime
 ) -> tuple[Hold, Used]:
     """Charges `amount` of an active hold as usage, burning lots in the lot order now; `final`
-    releases the rest and resolves the hold. If lots it counted on have expired since, it
-    takes what there is (the usage's `charged` says what), never below zero. Inside the
-    caller's transaction.
+    releases the rest and resolves the hold. If lots it counted on have gone since (expired,
+    voided, taken back by a refund), so that the holds reserve more than the balance, it takes
+    what the balance has, up to `amount` and never below zero (the usage's `charged` says
+    what). Inside the caller's transaction.
 
     Raises NoSuchHold (another user's too); HoldExpired, HoldNotActive and ExceedsHold, each
     with `.hold` as it is; InsufficientTokens when nothing at all is left; IntegrityError for

@@ -135,7 +135,7 @@ def hold_capture(
 
     Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
     more than it has left, and InsufficientTokens (nothing changed, the hold still active)
-    when its lots have expired and nothing at all is left to take.
+    when the tokens it counted on are gone and nothing at all is left to take.
     """
     key = _capture_key(hold_id, idempotency_key)
     now = timezone.now()
