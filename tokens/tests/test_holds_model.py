@@ -1,5 +1,7 @@
-"""Any sequence of holds, captures, releases, debits, credits, sweeps and time passing keeps
-the balance, what is available and every hold where a model says they are."""
+"""Any sequence of holds, captures, releases, debits, credits, voids, sweeps and time passing
+keeps the balance, what is available and every hold where a model says they are. A void takes
+tokens away under the holds, so the holds may reserve more than the balance (as after a
+refund): a capture then takes what there is."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from accounts.tests.factories import UserFactory
 from common.errors import InvalidState
 from tokens import selectors, services
-from tokens.models import Hold
+from tokens.models import Hold, TokenLot
 from tokens.tests.factories import fund
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -41,6 +43,7 @@ class Holds(RuleBasedStateMachine):
         self.user = UserFactory()
         self.balance = 0
         self.holds: dict[UUID, ModelHold] = {}
+        self.lots: list[UUID] = []
 
     @property
     def now(self) -> datetime:
@@ -52,7 +55,10 @@ class Holds(RuleBasedStateMachine):
 
     @rule(amount=st.integers(1, 40))
     def credit(self, amount):
-        fund(self.user, amount)
+        # A microsecond apart, so lots burn in one order (equal times fall back on random ids)
+        # and a replay while shrinking voids what the first run did.
+        self.clock.shift(timedelta(microseconds=1))
+        self.lots.append(TokenLot.objects.get(credit=fund(self.user, amount)).pk)
         self.balance += amount
 
     @rule(amount=st.integers(1, 40))
@@ -63,6 +69,18 @@ class Holds(RuleBasedStateMachine):
             return
         services.tokens_debit(user_id=self.user.pk, amount=amount)
         self.balance -= amount
+
+    @precondition(lambda self: self.lots)
+    @rule(data=st.data())
+    def void(self, data):
+        # In the order made: ids are random, and a replay while shrinking repeats choices.
+        lot = TokenLot.objects.get(pk=data.draw(st.sampled_from(self.lots)))
+        if lot.remaining == 0 or lot.voided_at is not None:
+            with pytest.raises(InvalidState):
+                services.lot_void(lot_id=lot.pk, reason="model", actor_id=None)
+            return
+        services.lot_void(lot_id=lot.pk, reason="model", actor_id=None)
+        self.balance -= lot.remaining
 
     @rule(amount=st.integers(1, 40), ttl=st.integers(1, 600))
     def hold(self, amount, ttl):
@@ -89,17 +107,22 @@ class Holds(RuleBasedStateMachine):
         hold_id = data.draw(st.sampled_from(list(self.holds)))
         hold = self.holds[hold_id]
         refusal = self._expected_refusal(hold, amount)
+        if refusal is None and self.balance <= 0:
+            refusal = services.InsufficientTokens
         if refusal:
             with pytest.raises(refusal):
                 services.hold_capture(
                     user_id=self.user.pk, hold_id=hold_id, amount=amount, final=final
                 )
             return
+        others = self.held - (hold.amount - hold.captured)
+        # In full while the other holds leave it that much; short, what the balance has.
+        charged = amount if self.balance - others >= amount else min(amount, self.balance)
         done = services.hold_capture(
             user_id=self.user.pk, hold_id=hold_id, amount=amount, final=final
         )
-        assert done.used.usage.charged == amount
-        self.balance -= amount
+        assert done.used.usage.charged == charged
+        self.balance -= charged
         hold.captured += amount
         if final or hold.captured == hold.amount:
             hold.status = "captured"
@@ -137,6 +160,10 @@ class Holds(RuleBasedStateMachine):
             self.held,
             self.balance - self.held,
         )
+
+    @invariant()
+    def the_balance_is_never_below_zero(self):
+        assert self.balance >= 0
 
     @invariant()
     def every_hold_matches_the_model(self):
