@@ -7,6 +7,7 @@ import base64
 import json
 import secrets
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -245,10 +246,11 @@ def event_resend(*, event_id: UUID) -> int:
 def events_purge(*, older_than: datetime) -> int:
     """Deletes the events made before `older_than` whose every delivery has finished, with
     their deliveries and attempts, so that the outbox does not grow for ever; returns how
-    many events. In batches, each its own transaction, oldest first. A delivery still on its
-    way keeps its event and the event's other deliveries (it may be resent as a whole). A
-    delivery another transaction holds (being resent, its endpoint being deleted) is passed
-    by, never waited for: its event goes on a later run."""
+    many events. In batches, each its own transaction, oldest first. An event is taken whole
+    or not at all: a delivery still on its way keeps it and its other deliveries (it may be
+    resent as a whole), and so does a delivery another transaction holds (being resent, its
+    endpoint being deleted), which is passed by, never waited for: the event goes on a later
+    run."""
     purged = 0
     after = Q()
     while True:
@@ -261,14 +263,19 @@ def events_purge(*, older_than: datetime) -> int:
             if not batch:
                 return purged
             ids = [pk for _, pk in batch]
-            waiting = Delivery.objects.filter(event_id__in=ids, status=Delivery.Status.PENDING)
-            finished = (
-                Delivery.objects.filter(event_id__in=ids)
-                .exclude(status=Delivery.Status.PENDING)
-                .exclude(event_id__in=waiting.values("event_id"))
-                .select_for_update(skip_locked=True)
+            deliveries = Delivery.objects.filter(event_id__in=ids)
+            locked = list(
+                deliveries.select_for_update(skip_locked=True).values_list("event_id", "status")
             )
-            Delivery.objects.filter(pk__in=list(finished.values_list("pk", flat=True))).delete()
+            every = Counter(deliveries.values_list("event_id", flat=True))
+            held = Counter(event_id for event_id, _ in locked)
+            waiting = {event_id for event_id, status in locked if status == Delivery.Status.PENDING}
+            whole = [
+                event_id
+                for event_id, count in every.items()
+                if held[event_id] == count and event_id not in waiting
+            ]
+            Delivery.objects.filter(event_id__in=whole).delete()
             unheld = Event.objects.filter(pk__in=ids).exclude(
                 Exists(Delivery.objects.filter(event=OuterRef("pk")))
             )
