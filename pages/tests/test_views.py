@@ -92,7 +92,7 @@ def test_sign_in_is_throttled(client, monkeypatch, time_machine):
 
     response = client.post(reverse("pages:sign-in"), {"username": "a@b.co", "password": "x"})
 
-    assert response.status_code == 429
+    assert (response.status_code, response["Retry-After"]) == (429, "30")
 
 
 @pytest.mark.parametrize("name", ["purchase", "transactions", "purchase-success"])

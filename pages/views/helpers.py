@@ -43,7 +43,11 @@ def sign_in_throttled(view):
 
 
 def _too_many(request: HttpRequest, wait: float) -> HttpResponse:
-    return render(request, "pages/too_many.html", {"wait": int(wait)}, status=429)
+    """The page says how long to wait, and `Retry-After` says it as the API's 429 does."""
+    seconds = max(int(wait), 1)
+    response = render(request, "pages/too_many.html", {"wait": seconds}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 def json_login_required(view):
