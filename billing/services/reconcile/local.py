@@ -1,0 +1,107 @@
+"""The steps that need only the database: finish deliveries, apply held refunds, expire
+subscriptions, purge idempotency records, count what waits for a person."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    ItemStatus,
+    PaymentEvent,
+    Subscription,
+    TokenBundlePurchase,
+)
+from billing.selectors import invoice_get
+from billing.services import notices
+from billing.services.fulfilment import invoice_deliver
+from billing.services.reconcile.report import (
+    REVIEW_LISTED,
+    Progress,
+    ReconcileReport,
+    in_batches,
+    no_progress,
+)
+from billing.services.stripe_webhook import held_refunds_apply
+from common import services as common_services
+from events.services import events_emit
+
+
+def paid_invoices_incomplete() -> QuerySet[Invoice]:
+    """Paid invoices with something still pending: a capture whose fan-out did not finish."""
+    pending = {"invoice": OuterRef("pk"), "status": ItemStatus.PENDING}
+    return Invoice.objects.filter(status=Invoice.Status.PAID).filter(
+        Exists(Subscription.objects.filter(**pending))
+        | Exists(AddOnSubscription.objects.filter(**pending))
+        | Exists(
+            TokenBundlePurchase.objects.filter(
+                invoice=OuterRef("pk"), status=TokenBundlePurchase.Status.PENDING
+            )
+        )
+    )
+
+
+def paid_invoices_complete(report: ReconcileReport, progress: Progress = no_progress) -> None:
+    """Finishes them with the capture's own delivery (it acts on what is still pending). An
+    invoice listed paid may have been refunded before its row was locked: it is left as the
+    refund left it (delivering it then credited tokens whose money had gone back)."""
+    for ids in in_batches(paid_invoices_incomplete()):
+        for invoice_id in ids:
+            if not report.dry_run:
+                with transaction.atomic():
+                    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+                    if invoice.status != Invoice.Status.PAID:
+                        continue
+                    invoice_deliver(invoice=invoice)
+            report.paid_invoices_completed += 1
+            progress("paid invoices", 1)
+
+
+def held_refunds(report: ReconcileReport) -> None:
+    if report.dry_run:
+        references = PaymentEvent.objects.filter(outcome=PaymentEvent.Outcome.HELD).values(
+            "payment_reference"
+        )
+        report.held_refunds_applied = Invoice.objects.filter(
+            provider=Invoice.Provider.STRIPE, payment_reference__in=references
+        ).count()
+        return
+    report.held_refunds_applied = held_refunds_apply()
+
+
+def subscriptions_expire(report: ReconcileReport) -> None:
+    """Active subscriptions and add-ons past their end become expired."""
+    over = Q(status=ItemStatus.ACTIVE, expires_at__lt=timezone.now())
+    rows = [Subscription.objects.filter(over), AddOnSubscription.objects.filter(over)]
+    if report.dry_run:
+        report.subscriptions_expired = sum(queryset.count() for queryset in rows)
+        return
+    with transaction.atomic():
+        ended = list(Subscription.objects.filter(over).select_for_update().order_by("pk"))
+        add_ons = AddOnSubscription.objects.filter(over).update(status=ItemStatus.EXPIRED)
+        Subscription.objects.filter(pk__in=[s.pk for s in ended]).update(status=ItemStatus.EXPIRED)
+        events_emit([notices.subscription_expired(subscription) for subscription in ended])
+        report.subscriptions_expired = len(ended) + add_ons
+
+
+def idempotency_purge(report: ReconcileReport) -> None:
+    report.idempotency_records_purged = common_services.idempotency_records_purge(
+        older_than=timezone.now() - common_services.RETENTION, dry_run=report.dry_run
+    )
+
+
+def payments_needing_review(report: ReconcileReport) -> None:
+    """Counts the payment events flagged `needs_review` (paid at the provider but not
+    capturable here, partial refunds, ...) and lists the newest: each waits for a person
+    (staff re-process or settle them in the admin)."""
+    flagged = PaymentEvent.objects.filter(outcome=PaymentEvent.Outcome.NEEDS_REVIEW)
+    report.payments_needing_review = flagged.count()
+    for event in flagged.select_related("invoice").order_by("-received_at", "pk")[:REVIEW_LISTED]:
+        about = f" for {event.invoice.number}" if event.invoice else ""
+        report.needs_review.append(
+            f"{event.provider} event {event.event_id or event.pk} "
+            f"({event.event_type or 'no type'}){about}: {event.error}"
+        )

@@ -1,0 +1,59 @@
+"""What a reconciliation run found and did, and the keyset pages its steps walk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from django.db.models import QuerySet
+
+BATCH_SIZE = 500
+# Events needing review are counted; this many of the newest are listed.
+REVIEW_LISTED = 100
+Progress = Callable[[str, int], None]
+
+
+def no_progress(step: str, advance: int) -> None:
+    """Progress reports go nowhere unless the command shows them."""
+
+
+@dataclass
+class ReconcileReport:
+    dry_run: bool
+    paid_invoices_completed: int = 0
+    held_refunds_applied: int = 0
+    stripe_sessions_checked: int = 0
+    invoices_captured: int = 0
+    invoices_cancelled: int = 0
+    subscriptions_expired: int = 0
+    idempotency_records_purged: int = 0
+    paid_invoices_verified: int = 0
+    invoices_refunded: int = 0
+    payments_needing_review: int = 0
+    stripe_errors: list[str] = field(default_factory=list)
+    unknown_to_provider: list[str] = field(default_factory=list)
+    needs_review: list[str] = field(default_factory=list)
+
+    @property
+    def actions(self) -> int:
+        return (
+            self.paid_invoices_completed
+            + self.held_refunds_applied
+            + self.invoices_captured
+            + self.invoices_cancelled
+            + self.subscriptions_expired
+            + self.idempotency_records_purged
+            + self.invoices_refunded
+        )
+
+
+def in_batches(queryset: QuerySet) -> Iterator[list[UUID]]:
+    last = None
+    while True:
+        page = queryset if last is None else queryset.filter(pk__gt=last)
+        ids = list(page.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
+        if not ids:
+            return
+        yield ids
+        last = ids[-1]
