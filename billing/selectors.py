@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -65,13 +66,24 @@ def _running() -> Q:
     )
 
 
-def subscription_active(*, user_id: UUID) -> Subscription | None:
-    """The newest active, unexpired subscription: what add-ons bought alone attach to."""
-    return (
-        Subscription.objects.filter(_running(), user_id=user_id)
-        .order_by("-starts_at", "-created_at")
-        .first()
+def subscription_active(*, user_id: UUID, for_share: bool = False) -> Subscription | None:
+    """The newest active, unexpired subscription: what add-ons bought alone attach to.
+
+    `for_share` locks its row FOR SHARE until the transaction ends, in the same query, so
+    that it stays active meanwhile: a refund's or an expiry's UPDATE of it waits, and one
+    that went first and has not committed is waited for, then seen (PostgreSQL reads the
+    row again, and the next active one if it has ended). Django has no FOR SHARE of its
+    own; FOR KEY SHARE would not make that UPDATE wait. SQLite's write lock, taken at
+    BEGIN, already holds every row.
+    """
+    subscriptions = Subscription.objects.filter(_running(), user_id=user_id).order_by(
+        "-starts_at", "-created_at"
     )
+    if not (for_share and connection.vendor == "postgresql"):
+        return subscriptions.first()
+    sql, params = subscriptions[:1].query.sql_with_params()
+    found = list(Subscription.objects.raw(f"{sql} FOR SHARE", params))
+    return found[0] if found else None
 
 
 def subscription_current(*, user_id: UUID) -> Subscription:

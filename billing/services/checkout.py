@@ -141,7 +141,11 @@ def _cart(
     found_add_ons = _active(AddOn, add_on_ids, "add_on_ids", "add-on")
     parent = None
     if add_on_ids and plan is None:
-        parent = subscription_active(user_id=user_id)
+        # Held until the checkout commits, after the catalog's items and before the invoice
+        # number (a refund locks its own invoice, then updates this row): a refund of the
+        # plan that went first has ended it, one that comes second waits and then cancels
+        # this checkout with the others relying on the plan.
+        parent = subscription_active(user_id=user_id, for_share=True)
         if parent is None:
             raise Invalid(
                 "add_on_ids",

@@ -10,11 +10,11 @@ from django.test import Client
 
 from accounts.tests.factories import UserFactory
 from billing import services
-from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
+from billing.models import AddOnSubscription, Invoice, PaymentEvent, TokenBundlePurchase
 from billing.services.stripe_webhook import delivery as webhook_delivery
 from billing.tests.helpers import capture, checkout
-from catalog.tests.factories import TokenBundleFactory
-from common.tests.concurrency import run_together
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.tests.concurrency import meeting, run_together
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 from conftest import client_for
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
@@ -216,3 +216,66 @@ def test_a_stripe_refund_and_its_capture_arriving_together_end_refunded(fake_str
     assert invoice.status == "refunded"
     assert TokenAccount.objects.get(user=user).balance == 0
     assert not PaymentEvent.objects.filter(outcome="held").exists()
+
+
+def add_ons_relying_on_an_ended_plan() -> list[tuple]:
+    """Pending checkouts of add-ons whose subscription is no longer active: payable later,
+    they would activate add-ons with no active plan."""
+    return list(
+        AddOnSubscription.objects.filter(status="pending", invoice__status="pending")
+        .exclude(subscription__status="active")
+        .values_list("invoice__number", "subscription__status")
+    )
+
+
+def test_a_checkout_of_add_ons_while_their_plan_is_refunded_is_400_once_it_is():
+    """The refund goes first and has not committed: the checkout read the subscription as
+    still active, created its pending invoice, and the refund, which had already looked for
+    such checkouts, committed without it. Now the checkout waits for the refund and finds no
+    plan to rely on."""
+    user = UserFactory()
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    add_on = AddOnFactory()
+    client = client_for(user)
+
+    answers = meeting(
+        lambda: services.invoice_refund(invoice_id=plan.pk),
+        lambda: client.post(
+            "/api/v1/user/checkout", {"add_on_ids": [str(add_on.pk)]}, format="json"
+        ),
+    )
+
+    assert isinstance(answers["held"], services.RefundResult), answers["held"]
+    response = answers["waiting"]
+    assert (response.status_code, response.json().get("fields")) == (
+        400,
+        {"add_on_ids": ["Add-ons need a plan: add plan_id, or subscribe to a plan first."]},
+    )
+    assert add_ons_relying_on_an_ended_plan() == []
+    assert list(Invoice.objects.values_list("pk", "status")) == [(plan.pk, "refunded")]
+    assert not AddOnSubscription.objects.exists()
+
+
+def test_a_plans_refund_while_a_checkout_of_its_add_ons_commits_cancels_that_checkout():
+    """The checkout goes first and has not committed: the refund looked for pending
+    checkouts of add-ons relying on the plan, found none, and committed; the checkout then
+    committed an invoice for add-ons with no active plan, payable later. Now the refund
+    waits for the checkout and cancels it."""
+    user = UserFactory()
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    add_on = AddOnFactory()
+
+    answers = meeting(
+        lambda: checkout(user, add_ons=[add_on]),
+        lambda: services.invoice_refund(invoice_id=plan.pk),
+    )
+
+    assert isinstance(answers["held"], services.CheckoutResult), answers["held"]
+    assert isinstance(answers["waiting"], services.RefundResult), answers["waiting"]
+    assert add_ons_relying_on_an_ended_plan() == []
+    add_ons = answers["held"].invoice
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
+    assert Invoice.objects.get(pk=plan.pk).status == "refunded"
