@@ -131,7 +131,8 @@ def hold_capture(
 ) -> Capture:
     """Charges `amount` of the hold as usage (see tokens.ledger.holds.ledger_capture). The
     same capture again, after the hold has resolved or with a step's key already used,
-    answers the first one's usage; another amount with that key is LedgerKeyReused.
+    answers the first one's usage, also when nothing is left to charge now; another amount
+    with that key is LedgerKeyReused.
 
     Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
     more than it has left, and InsufficientTokens (nothing changed, the hold still active)
@@ -157,6 +158,14 @@ def hold_capture(
                 if done is None:
                     raise
                 return Capture(hold=refusal.hold, used=Used(usage=done))
+            except InsufficientTokens:
+                # Nothing left now to get as far as the usage key's unique index: a step sent
+                # again after a short capture took the last tokens (its hold still active)
+                # answers its usage, as a refusal's does (the transaction is usable here).
+                done = _captured_before(user_id, key, amount)
+                if done is None:
+                    raise
+                return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
             if used.balance is not None:
                 balance_alerts(
                     user_id=user_id,
