@@ -56,11 +56,19 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
 def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
     """Cancels the pending invoices whose add-ons rely on a subscription this invoice bought
     (a checkout of add-ons without a plan), inside the caller's transaction: a refund ending
-    the plan they need. Their invoices are locked in id order after the caller's own (a
-    capture of one locks only it, so it goes first or finds it cancelled). A Stripe Checkout
+    the plan they need. The subscriptions are locked first (a checkout relying on one holds
+    it FOR SHARE until it commits, and is found), then their invoices in id order, after the
+    caller's own and before the refund takes tokens back: a capture of one locks it and
+    then the token account, so it goes first or finds it cancelled. A Stripe Checkout
     Session still open for one is left: a payment through it is a payment for a cancelled
     invoice (`needs_review`). Returns how many were cancelled."""
     require_transaction("add_on_checkouts_cancel")
+    list(
+        Subscription.objects.select_for_update(no_key=True)
+        .filter(invoice_id=plan_invoice_id)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     relying = AddOnSubscription.objects.filter(
         subscription__invoice_id=plan_invoice_id, status=ItemStatus.PENDING
     )

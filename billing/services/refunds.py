@@ -38,9 +38,9 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
     tokens are taken back (what was already spent is recorded on the purchase). Pending
     checkouts of add-ons that rely on its subscription are cancelled.
 
-    The invoice row lock makes concurrent refunds refund once; the add-on checkouts' invoices
-    are locked after it, in id order. Raises NotFound, InvoiceAlreadyRefunded, InvalidState
-    unless paid.
+    The invoice row lock makes concurrent refunds refund once; its subscriptions, then the
+    add-on checkouts' invoices in id order, are locked after it and before the token
+    account. Raises NotFound, InvoiceAlreadyRefunded, InvalidState unless paid.
     """
     with transaction.atomic():
         invoice = invoice_get(invoice_id=invoice_id, for_update=True)
@@ -48,10 +48,11 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
         invoice.status = Invoice.Status.REFUNDED
         invoice.refunded_at = timezone.now()
         invoice.save(update_fields=["status", "refunded_at", "updated_at"])
-        taken_back = invoice_take_back(invoice=invoice)
         # Add-ons bought without a plan rely on this invoice's: their pending checkouts end
-        # with it, so a payment arriving for one later activates nothing.
+        # with it, so a payment arriving for one later activates nothing. Before the tokens
+        # are taken back: a capture of one locks its invoice, then the token account.
         add_on_checkouts_cancel(plan_invoice_id=invoice.pk)
+        taken_back = invoice_take_back(invoice=invoice)
         events_emit(
             [
                 notices.invoice_refunded(

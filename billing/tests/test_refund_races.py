@@ -14,9 +14,11 @@ from billing.models import AddOnSubscription, Invoice, PaymentEvent, TokenBundle
 from billing.services.stripe_webhook import delivery as webhook_delivery
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.errors import InvalidState
 from common.tests.concurrency import meeting, run_together
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 from conftest import client_for
+from tokens import services as token_services
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
 from tokens.selectors import ledger_check
 from tokens.tests.factories import grant
@@ -279,3 +281,46 @@ def test_a_plans_refund_while_a_checkout_of_its_add_ons_commits_cancels_that_che
     assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
     assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
     assert Invoice.objects.get(pk=plan.pk).status == "refunded"
+
+
+def test_a_plans_refund_and_the_capture_of_add_ons_relying_on_it_do_not_deadlock(monkeypatch):
+    """The refund took back the plan's tokens (locking the token account) and then locked the
+    add-ons' pending invoice; a capture of that invoice locks it, then the token account to
+    credit its bundle: each waited for the other. The refund is paused once it has taken the
+    tokens back, until the capture answers or waits for a lock; the database is real."""
+    user = UserFactory()
+    plan = checkout(user, plan=PlanFactory(included_tokens=100)).invoice
+    capture(plan)
+    add_ons = checkout(user, add_ons=[AddOnFactory()], bundles=[TokenBundleFactory()]).invoice
+    taken_back, answers = threading.Event(), {}
+    reverse = token_services.purchases_reverse
+
+    def reverse_then_let_the_capture_in(**kwargs):
+        reverse(**kwargs)
+        taken_back.set()
+        wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)
+
+    monkeypatch.setattr(token_services, "purchases_reverse", reverse_then_let_the_capture_in)
+
+    def refund() -> None:
+        try:
+            answers["refund"] = services.invoice_refund(invoice_id=plan.pk)
+        except Exception as error:  # the test reports whatever either side raised
+            answers["refund"] = error
+        finally:
+            connections.close_all()
+
+    refunding = threading.Thread(target=refund)
+    refunding.start()
+    taken_back.wait(10)
+    try:
+        answers["capture"] = capture(add_ons, reference="pay-2")
+    except Exception as error:  # the test reports whatever either side raised
+        answers["capture"] = error
+    refunding.join()
+
+    assert isinstance(answers["refund"], services.RefundResult), answers
+    assert isinstance(answers["capture"], InvalidState), answers
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert not AddOnSubscription.objects.filter(status="active").exists()
+    assert TokenAccount.objects.get(user=user).balance == 0
