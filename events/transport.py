@@ -147,14 +147,20 @@ def webhook_session() -> requests.Session:
 def _connect_to_first(
     connection: HTTPConnection, addresses: list[str], timeout: Any
 ) -> socket.socket:
-    """A socket connected to the first of `addresses` that accepts, each given `timeout`, as
-    urllib3 tries the answers of a resolution in turn; raises the last one's error."""
+    """A socket connected to the first of `addresses` that accepts, as urllib3 tries the
+    answers of a resolution in turn, all within `timeout` (each is given what the ones before
+    it left: a whole timeout each made an attempt last as many times its time as there are
+    addresses that never accept); raises the last one's error."""
+    deadline = time.monotonic() + timeout if isinstance(timeout, int | float) else None
     error: OSError = OSError("No address to connect to.")
     for address in addresses:
+        left = deadline - time.monotonic() if deadline is not None else timeout
+        if deadline is not None and left <= 0:
+            break
         try:
             return create_connection(
                 (address, connection.port),
-                timeout,
+                left,
                 source_address=connection.source_address,
                 socket_options=connection.socket_options,
             )

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import pytest
 from django.db import transaction
@@ -330,3 +331,29 @@ def test_a_slow_name_server_leaves_the_connection_only_what_is_left_of_the_attem
     assert (outcome.status_code, outcome.error) == (None, "ConnectTimeout")
     assert len(asked) == 2
     assert time.monotonic() - started < 0.7
+
+
+def test_addresses_that_never_accept_share_the_attempts_time(settings, monkeypatch):
+    """A name with two addresses, neither of which accepts: each connect was given what was
+    left of the attempt, so the attempt lasted twice its time (as many times as there are
+    addresses). The connects are timed by a clock each one moves on by the time it waited."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: [PUBLIC, "93.184.215.15"])
+    delivery = pending_delivery(f"https://{HOST}/hooks")
+    monkeypatch.setattr("events.dispatch.sending.TIMEOUT_SECONDS", 0.5)
+    waited = []
+
+    def monotonic() -> float:
+        return time.monotonic() + sum(waited)
+
+    def never_accepted(address, timeout, **kwargs):
+        waited.append(timeout)
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr("events.transport.time", SimpleNamespace(monotonic=monotonic))
+    monkeypatch.setattr("events.transport.create_connection", never_accepted)
+
+    outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+
+    assert (outcome.status_code, outcome.error) == (None, "ConnectTimeout")
+    assert 0 < sum(waited) <= 0.5, waited
