@@ -3,6 +3,8 @@ refund have modules of their own)."""
 
 from __future__ import annotations
 
+import logging
+from functools import partial
 from uuid import UUID
 
 from django.db import transaction
@@ -17,8 +19,11 @@ from billing.models import (
 )
 from billing.selectors import invoice_get
 from billing.services.payments import stripe_session_end
+from billing.stripe_gateway import PaymentProviderError
 from common.db import require_transaction
 from common.errors import InvalidState
+
+logger = logging.getLogger(__name__)
 
 
 def invoice_cancel(*, invoice_id: UUID, user_id: UUID | None = None) -> Invoice:
@@ -60,8 +65,9 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
     it FOR SHARE until it commits, and is found), then their invoices in id order, after the
     caller's own and before the refund takes tokens back: a capture of one locks it and
     then the token account, so it goes first or finds it cancelled. A Stripe Checkout
-    Session still open for one is left: a payment through it is a payment for a cancelled
-    invoice (`needs_review`). Returns how many were cancelled."""
+    Session still open for one is expired once the refund commits (an HTTP call, never
+    inside the transaction), so that the customer's Stripe tab no longer takes money for
+    it. Returns how many were cancelled."""
     require_transaction("add_on_checkouts_cancel")
     list(
         Subscription.objects.select_for_update(no_key=True)
@@ -79,7 +85,25 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
     )
     for invoice in invoices:
         _cancelled(invoice)
+        if invoice.stripe_session_id:
+            transaction.on_commit(partial(_session_end_after_cancel, invoice))
     return len(invoices)
+
+
+def _session_end_after_cancel(invoice: Invoice) -> None:
+    """The session of an invoice cancelled already. When it cannot be expired, the payment
+    it may take is one for a cancelled invoice (its webhook is flagged `needs_review`), and
+    the log says so for the operator."""
+    try:
+        stripe_session_end(invoice)
+    except (InvalidState, PaymentProviderError) as error:
+        logger.error(
+            "The Stripe session %s of cancelled invoice %s was not expired (%s); a payment "
+            "through it needs review.",
+            invoice.stripe_session_id,
+            invoice.number,
+            error,
+        )
 
 
 def _cancelled(invoice: Invoice) -> None:

@@ -187,3 +187,38 @@ def test_refunding_a_plan_cancels_the_pending_checkouts_of_add_ons_that_need_it(
     assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
     assert Invoice.objects.get(pk=bundles.pk).status == "pending"
     assert not AddOnSubscription.objects.filter(status="active").exists()
+
+
+def test_a_plans_refund_expires_the_stripe_session_of_an_add_on_checkout_it_cancels(
+    user, user_client, fake_stripe, django_capture_on_commit_callbacks
+):
+    """Cancelled here, the add-ons' invoice was still payable in the customer's Stripe tab:
+    the money would have been taken for an invoice that no longer credits anything."""
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    paying = user_client.post(f"/api/v1/user/invoices/{add_ons.pk}/pay", {"provider": "stripe"})
+    session_id = paying.json()["session_id"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_refund(invoice_id=plan.pk)
+
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert fake_stripe.sessions[session_id]["status"] == "expired"
+
+
+def test_a_session_stripe_cannot_expire_after_the_refund_is_logged_and_the_refund_stands(
+    user, user_client, fake_stripe, django_capture_on_commit_callbacks, caplog
+):
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    paying = user_client.post(f"/api/v1/user/invoices/{add_ons.pk}/pay", {"provider": "stripe"})
+    fake_stripe.complete(paying.json()["session_id"])
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_refund(invoice_id=plan.pk)
+
+    assert Invoice.objects.get(pk=plan.pk).status == "refunded"
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert "needs review" in caplog.text
