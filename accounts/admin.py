@@ -185,7 +185,8 @@ class ApiKeyAdmin(ModelAdmin):
 
 
 # Django's group admin, as every list of the admin: its delete action refuses a selection of
-# ids that are no group's ("not-a-uuid" was a 500), its filters the database cannot run are "?e=1".
+# ids that are no group's (a non-integer one was a 500), and a filter the database cannot
+# run is "?e=1".
 admin.site.unregister(Group)
 
 
