@@ -85,7 +85,8 @@ def test_sign_in_is_throttled(client, monkeypatch, time_machine):
     from rest_framework.throttling import SimpleRateThrottle
 
     # One fixed window: three posts that straddled a minute's edge would be two windows.
-    time_machine.move_to("2026-03-01T10:00:30Z", tick=False)
+    # 29.5 s of it are left: waiting 29 would be refused again.
+    time_machine.move_to("2026-03-01T10:00:30.5Z", tick=False)
     monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "2/minute")
     for _ in range(2):
         client.post(reverse("pages:sign-in"), {"username": "a@b.co", "password": "x"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import wraps
 
 from django.core.paginator import EmptyPage, Page, Paginator
@@ -43,8 +44,9 @@ def sign_in_throttled(view):
 
 
 def _too_many(request: HttpRequest, wait: float) -> HttpResponse:
-    """The page says how long to wait, and `Retry-After` says it as the API's 429 does."""
-    seconds = max(int(wait), 1)
+    """The page says how long to wait, and `Retry-After` says it as the API's 429 does, in
+    whole seconds rounded up: a client that waits that long is not refused again."""
+    seconds = max(math.ceil(wait), 1)
     response = render(request, "pages/too_many.html", {"wait": seconds}, status=429)
     response["Retry-After"] = str(seconds)
     return response
