@@ -85,17 +85,35 @@ def ledger_check() -> None:
     _sweep("ledger_check", timedelta(hours=1), lambda: _command("ledger_check"))
 
 
+class PurgesFailed(Exception):
+    """Some of the day's purges failed (each is logged); the others ran."""
+
+
 @task()
 def purge_records() -> None:
-    def work() -> None:
-        common_services.idempotency_records_purge(
+    purges = {
+        "idempotency records": lambda: common_services.idempotency_records_purge(
             older_than=timezone.now() - common_services.RETENTION
-        )
-        events_services.events_purge(
+        ),
+        "events": lambda: events_services.events_purge(
             older_than=timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
-        )
-        call_command("prune_db_task_results", min_age_days=1, verbosity=0)
-        call_command("clearsessions", verbosity=0)
+        ),
+        "task results": lambda: call_command("prune_db_task_results", min_age_days=1, verbosity=0),
+        "sessions": lambda: call_command("clearsessions", verbosity=0),
+    }
+
+    def work() -> None:
+        """Each purge on its own: one that fails (a table it cannot lock today) leaves the
+        others to run, and the task still fails, so the operator sees it."""
+        failed = []
+        for name, purge in purges.items():
+            try:
+                purge()
+            except Exception:  # logged with its traceback; the next purge still runs
+                logger.exception("The purge of %s failed; the other purges go on.", name)
+                failed.append(name)
+        if failed:
+            raise PurgesFailed(", ".join(failed))
 
     _sweep("purge_records", timedelta(days=1), work)
 

@@ -195,3 +195,24 @@ def test_the_daily_purge_deletes_expired_sign_in_sessions_and_keeps_live_ones():
     tasks.purge_records.call()
 
     assert list(Session.objects.values_list("session_key", flat=True)) == [store.session_key]
+
+
+@pytest.mark.sqlite
+def test_a_purge_that_fails_leaves_the_others_to_run_and_the_task_fails(monkeypatch, caplog):
+    """Before, the first purge to fail ended the day's purging: sessions and task results
+    were kept until it stopped failing."""
+    expired = SessionStore()
+    expired.set_expiry(-1)
+    expired.create()
+
+    def broken(**kwargs):
+        raise RuntimeError("the events table is locked")
+
+    monkeypatch.setattr(services, "events_purge", broken)
+
+    with pytest.raises(Exception, match="events") as failed:
+        tasks.purge_records.call()
+
+    assert not Session.objects.exists()
+    assert (type(failed.value).__name__, str(failed.value)) == ("PurgesFailed", "events")
+    assert "The purge of events failed" in caplog.text
