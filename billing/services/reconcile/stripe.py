@@ -14,6 +14,7 @@ from billing.models import Invoice, PaymentEvent
 from billing.services.invoices import invoice_cancel
 from billing.services.reconcile.report import Progress, ReconcileReport, in_batches, no_progress
 from billing.services.stripe_webhook import stripe_payment_refund, stripe_session_capture
+from billing.services.stripe_webhook.payments import event_object
 from common.errors import InvalidState
 
 
@@ -159,9 +160,11 @@ def _refund_heard_of(reference: str, amount_refunded: int) -> bool:
 def _amount_refunded(payload: str) -> int:
     """What a recorded `charge.refunded` says was refunded; 0 when it cannot be read."""
     try:
-        return int(json.loads(payload)["data"]["object"].get("amount_refunded") or 0)
-    except (AttributeError, KeyError, RecursionError, TypeError, ValueError):
+        charge = event_object(json.loads(payload)) or {}
+    except (RecursionError, ValueError):
         return 0
+    amount = charge.get("amount_refunded")
+    return amount if isinstance(amount, int) else 0
 
 
 def _refund_apply(report: ReconcileReport, invoice: Invoice) -> None:
