@@ -158,9 +158,10 @@ def ledger_debit(
 ) -> Debit:
     """Appends one debit (`entry.amount` < 0) that burns lots in the burn order.
 
-    A capture names its `hold`, whose reservation it may spend. With `partial`, a debit larger
-    than what is available takes what there is (the entry says how much): a capture, short
-    only when the holds reserve more than the balance, takes up to the whole balance. Raises
+    A capture names its `hold`, whose reservation it may spend. With `partial` and a `hold`, a
+    debit larger than what is available takes what there is (the entry says how much): a
+    capture, short only when the holds reserve more than the balance, takes up to the whole
+    balance. Without a hold a debit is whole or refused, `partial` or not (tokens 0018). Raises
     InsufficientTokens (nothing changed) when nothing fits, and IntegrityError for an
     idempotency key or reference the ledger already holds; inside a caller's transaction, a
     savepoint keeps that transaction usable.
@@ -208,10 +209,9 @@ def debit_python(
     if can.available < needed:
         # Short, a capture takes what there is (never below zero): the holds reserve more than
         # the balance, so not every one can be paid, and the work done is charged first.
-        left = can.balance if hold is not None else can.available
-        if not (partial and left > 0):
+        if not (partial and hold is not None and can.balance > 0):
             raise InsufficientTokens(balance=can.balance, available=can.available, needed=needed)
-        needed = min(needed, left)
+        needed = min(needed, can.balance)
         entry = Entry(**{**entry.__dict__, "amount": -needed})
     lots = {lot.pk: lot for lot in TokenLot.objects.filter(account=account, remaining__gt=0)}
     changes = burn_plan(lots.values(), needed, now=now)

@@ -1,6 +1,7 @@
 """Only a capture takes from what other holds reserve when the account is short (tokens
 0017): a plain usage, a new hold, a staff debit or adjustment still needs what is available,
-on both databases, and each is refused with the same figures (nothing changed)."""
+on both databases, and each is refused with the same figures (nothing changed). So is a
+partial debit that names no hold: only a capture takes less than asked (tokens 0018)."""
 
 from datetime import UTC, datetime
 
@@ -9,7 +10,7 @@ import time_machine
 
 from common.tests.helpers import database_state
 from tokens import services
-from tokens.ledger import Work
+from tokens.ledger import Entry, Work, ledger_debit
 from tokens.tests.factories import grant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -33,7 +34,18 @@ def adjustment(user, amount):
     return services.tokens_adjust(user_id=user.pk, amount=-amount, reason="fix", actor_id=None)
 
 
-CALLERS = {"usage": usage, "hold": new_hold, "debit": staff_debit, "adjustment": adjustment}
+def partial_debit(user, amount):
+    entry = Entry(amount=-amount, transaction_type="usage")
+    return ledger_debit(user_id=user.pk, entry=entry, partial=True)
+
+
+CALLERS = {
+    "usage": usage,
+    "hold": new_hold,
+    "debit": staff_debit,
+    "adjustment": adjustment,
+    "partial": partial_debit,
+}
 
 
 def account(user, *, kept: int, voided: int, holds: list[int]) -> None:
