@@ -132,7 +132,7 @@ def hold_capture(
     """Charges `amount` of the hold as usage (see tokens.ledger.holds.ledger_capture). The
     same capture again, after the hold has resolved or with a step's key already used,
     answers the first one's usage, also when nothing is left to charge now; another amount
-    with that key is LedgerKeyReused.
+    or another `final` with that key is LedgerKeyReused.
 
     Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
     more than it has left, and InsufficientTokens (nothing changed, the hold still active)
@@ -154,7 +154,7 @@ def hold_capture(
             except HoldRefusal as refusal:
                 # Looked up inside the step: a refusal leaves its transaction usable, and
                 # inside all_or_nothing() the step has no savepoint to leave by.
-                done = _captured_before(user_id, key, amount)
+                done = _captured_before(user_id, key, amount, final)
                 if done is None:
                     raise
                 return Capture(hold=refusal.hold, used=Used(usage=done))
@@ -162,7 +162,7 @@ def hold_capture(
                 # Nothing left now to get as far as the usage key's unique index: a step sent
                 # again after a short capture took the last tokens (its hold still active)
                 # answers its usage, as a refusal's does (the transaction is usable here).
-                done = _captured_before(user_id, key, amount)
+                done = _captured_before(user_id, key, amount, final)
                 if done is None:
                     raise
                 return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
@@ -176,19 +176,33 @@ def hold_capture(
             return Capture(hold=hold, used=used)
     except IntegrityError:
         # Inside all_or_nothing() the transaction is broken: its caller answers.
-        done = None if in_all_or_nothing() else _captured_before(user_id, key, amount)
+        done = None if in_all_or_nothing() else _captured_before(user_id, key, amount, final)
         if done is None:
             raise
         return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
 
 
-def _captured_before(user_id: UUID, key: str, amount: int) -> UsageRecord | None:
+def _captured_before(user_id: UUID, key: str, amount: int, final: bool) -> UsageRecord | None:
     """The usage of the capture made under `key` before; raises LedgerKeyReused when it was
-    for another amount (the API's record, once purged, no longer tells)."""
+    for another amount or another `final` (the API's record, once purged, no longer tells)."""
     done = usage_done_before(user_id=user_id, key=key)
-    if done is not None and done.amount != amount:
+    if done is not None and (done.amount != amount or _was_final(done) not in (None, final)):
         raise LedgerKeyReused()
     return done
+
+
+def _was_final(done: UsageRecord) -> bool | None:
+    """Whether the capture that recorded `done` was final, as its hold tells: one that left
+    the hold active (released or expired since, or captured by a later capture) was not; one
+    that resolved it and gave back a rest was. None when the hold cannot tell: the capture
+    took all it had left (final or not, the hold is captured), or another capture of the
+    hold has the same instant."""
+    hold = Hold.objects.get(pk=done.hold_id)
+    if hold.status != Hold.Status.CAPTURED or hold.resolved_at != done.created_at:
+        return False
+    if hold.captured == hold.amount or hold.captures.filter(created_at=done.created_at).count() > 1:
+        return None
+    return True
 
 
 def _capture_key(hold_id: UUID, idempotency_key: str) -> str:
