@@ -112,10 +112,11 @@ def coverage_start(
 def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) -> None:
     """A refunded subscription's coverage ends now. Inside the refund.
 
-    Holds made under it are released unless another coverage still runs: their captures
-    would otherwise charge nothing for work under a plan whose money went back. A hold made
-    under another plan's period keeps its coverage, also once that period has ended: it was
-    paid for."""
+    Holds made under it that have not expired are released unless another coverage still
+    runs: their captures would otherwise charge nothing for work under a plan whose money
+    went back. A hold made under another plan's period keeps its coverage, also once that
+    period has ended: it was paid for. One past its time stays for the sweep to record as
+    expired."""
     require_transaction("coverage_end")
     account = account_locked(user_id)
     if account is None:
@@ -129,8 +130,12 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
     if account.unlimited_until is not None and account.unlimited_until > now:
         return
     paid_for = UnlimitedCoverage.objects.filter(account=account, revoked_at__isnull=True)
+    # A hold past its time expired at that instant: the sweep records it (and says so).
     covered = Hold.objects.filter(
-        account=account, status=Hold.Status.ACTIVE, source=Hold.Source.SUBSCRIPTION
+        account=account,
+        status=Hold.Status.ACTIVE,
+        source=Hold.Source.SUBSCRIPTION,
+        expires_at__gt=now,
     )
     made_under_refunded = covered.filter(_made_within(refunded_windows))
     made_under_refunded.exclude(_made_within(paid_for.values_list("starts_at", "ends_at"))).update(
