@@ -61,9 +61,9 @@ def hold_create(
     reference: str = "",
     idempotency_key: str = "",
 ) -> Reservation:
-    """Reserves `amount` tokens until now + `ttl_seconds`, under the account's lock, if that
-    many are available; under an unlimited plan the hold reserves nothing (its `source` says
-    so). The same key again answers the first hold.
+    """Reserves `amount` tokens until now + `ttl_seconds` (up to the next whole second), under
+    the account's lock, if that many are available; under an unlimited plan the hold reserves
+    nothing (its `source` says so). The same key again answers the first hold.
 
     Raises InsufficientTokens (nothing held), LedgerKeyReused for a key used for another hold.
     """
@@ -74,7 +74,7 @@ def hold_create(
                 held = ledger_hold(
                     user_id=user_id,
                     amount=amount,
-                    expires_at=now + timedelta(seconds=ttl_seconds),
+                    expires_at=_whole_second(now + timedelta(seconds=ttl_seconds)),
                     feature=feature,
                     reference=reference,
                     key=idempotency_key,
@@ -106,6 +106,14 @@ def hold_create(
         if first is None:
             raise
         return first
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """`moment`, or the whole second after it: the API writes times to the second, so a hold
+    expires exactly at the `expires_at` it shows, and never before its `ttl_seconds`."""
+    if moment.microsecond == 0:
+        return moment
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _made_before(
