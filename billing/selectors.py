@@ -5,10 +5,16 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
-from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    ItemStatus,
+    Subscription,
+    TokenBundlePurchase,
+)
 from common.errors import NotFound
 
 
@@ -35,6 +41,21 @@ def _one_invoice(invoices: QuerySet[Invoice], invoice_id: UUID, user_id: UUID | 
         return invoices.get(pk=invoice_id)
     except Invoice.DoesNotExist as error:
         raise NotFound("No invoice with this id.") from error
+
+
+def invoice_tokens_credited(*, invoice: Invoice) -> int:
+    """The tokens paying the invoice credited: its bundles' and its plan's included tokens for
+    the period (0 until it is paid). A refund does not change it: it says what was added.
+    Two queries."""
+    bought = TokenBundlePurchase.objects.filter(
+        invoice=invoice,
+        status__in=[TokenBundlePurchase.Status.COMPLETED, TokenBundlePurchase.Status.REFUNDED],
+    ).aggregate(tokens=Sum("tokens"))["tokens"]
+    # A subscription that started was paid for; one cancelled while pending never starts.
+    included = Subscription.objects.filter(invoice=invoice, starts_at__isnull=False).aggregate(
+        tokens=Sum("included_tokens")
+    )["tokens"]
+    return (bought or 0) + (included or 0)
 
 
 def invoices_with_items() -> QuerySet[Invoice]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db.models import Sum
-
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
 from billing.receipts import receipt_exists
-from billing.selectors import invoice_with_items, invoices_of_user, subscription_current
+from billing.selectors import (
+    invoice_tokens_credited,
+    invoice_with_items,
+    invoices_of_user,
+    subscription_current,
+)
 from catalog.models import AddOn, Plan, TokenBundle
 from catalog.selectors import add_ons_for_sale, bundles_for_sale, plans_for_sale
 from common.errors import NotFound
@@ -38,13 +41,9 @@ def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:
     Raises NotFound for another user's invoice.
     """
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
-    credited = TokenBundlePurchase.objects.filter(
-        invoice=invoice,
-        status__in=[TokenBundlePurchase.Status.COMPLETED, TokenBundlePurchase.Status.REFUNDED],
-    ).aggregate(tokens=Sum("tokens"))["tokens"]
     return Receipt(
         invoice=invoice,
-        tokens_credited=credited or 0,
+        tokens_credited=invoice_tokens_credited(invoice=invoice),
         balance=token_balance(user_id=user_id).balance,
     )
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from billing import services as billing
 from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import PlanFactory
 from common.tests.helpers import database_state
 from tokens.tests.factories import fund
 
@@ -115,6 +116,25 @@ def test_choosing_again_after_a_cancelled_purchase_can_buy(browser, user, bundle
 
     assert again.status_code == 302
     assert Invoice.objects.filter(user=user, status="pending").count() == 1
+
+
+# The receipt after paying says what the payment added.
+
+
+def test_the_receipt_counts_the_tokens_a_plan_includes(browser, user, bundles):
+    """A plan's included tokens are credited when its invoice is paid, but the receipt
+    counted bundle purchases only: buying a plan with 40 tokens a month (and a bundle of 10)
+    said "10 tokens were added. Your balance is 50 tokens."."""
+    plan = PlanFactory(included_tokens=40)
+    invoice = checkout(user, plan=plan, bundles=bundles[:1]).invoice
+    capture(invoice)
+
+    page = browser.get(reverse("pages:purchase-success"), {"invoice": invoice.pk}).content.decode()
+    polled = browser.get(reverse("pages:purchase-status"), {"invoice": invoice.pk}).json()
+
+    assert '<strong id="tokens-credited">50</strong>' in page
+    assert '<strong id="new-balance">50</strong>' in page
+    assert polled == {"status": "paid", "settled": True, "tokens_credited": 50, "balance": 50}
 
 
 # Private pages must not be kept by caches.
