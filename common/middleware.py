@@ -3,6 +3,7 @@ slash, the body size limit, and JSON for every error."""
 
 from __future__ import annotations
 
+import codecs
 import logging
 import re
 import time
@@ -13,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
@@ -139,6 +140,28 @@ class DatabaseBusyMiddleware:
             response = HttpResponse(render_to_string("busy.html", context), status=503)
         response["Retry-After"] = str(busy_retry_after())
         return response
+
+
+class Utf8PagesMiddleware:
+    """Pages and the admin read query strings and forms as UTF-8 only: a request whose
+    Content-Type declares another charset is a 400, as Django already answers an urlencoded
+    form that is not UTF-8. Django decoded the query string and multipart fields with the
+    declared charset, and some codecs (UTF-7, unicode_escape) make lone surrogates that
+    nothing can encode again: the filters shown back, the sign-in throttle's digest and the
+    password hasher answered 500. Browsers declare none, or UTF-8. (The API reads JSON.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        charset = request.encoding
+        if (
+            charset is not None
+            and not request.path_info.startswith(API_PREFIX)
+            and codecs.lookup(charset).name != "utf-8"
+        ):
+            raise BadRequest("Pages take query strings and forms in UTF-8 only.")
+        return self.get_response(request)
 
 
 class WebOnly:

@@ -134,6 +134,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "common.middleware.ApiMiddleware",
     "common.middleware.DatabaseBusyMiddleware",
+    # Before anything reads a page's query string or form.
+    "common.middleware.Utf8PagesMiddleware",
     # Sessions, the session's user and messages serve the pages only: passed by under /api/
     # (common.middleware.WebOnly).
     "common.middleware.SessionMiddleware",

@@ -10,6 +10,7 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from accounts.tests.factories import PASSWORD
 from billing import services as billing
 from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
@@ -64,6 +65,64 @@ def test_a_signed_in_user_sent_back_to_sign_in_is_not_a_500(browser):
     response = browser.get(reverse("pages:sign-in"), {"next": reverse("pages:sign-in")})
 
     assert response.status_code in (200, 302)
+
+
+# A charset other than UTF-8: Python's UTF-7 codec decodes "+2AA-" to a lone surrogate.
+
+UTF7 = "text/plain; charset=utf-7"
+BOUNDARY = "pages-test-boundary"
+
+
+def multipart(charset: str, **fields: str) -> tuple[bytes, str]:
+    parts = [
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        for name, value in fields.items()
+    ]
+    body = ("".join(parts) + f"--{BOUNDARY}--\r\n").encode()
+    return body, f"multipart/form-data; boundary={BOUNDARY}; charset={charset}"
+
+
+@pytest.mark.parametrize(
+    ("path", "query"),
+    [("pages:invoices", "status=%2B2AA-"), ("pages:transactions", "type=%2B2AA-")],
+)
+def test_a_query_string_in_another_charset_is_400_not_500(browser, path, query):
+    """The query string is decoded with the charset a request's Content-Type declares; UTF-7
+    made a lone surrogate of "+2AA-", the filter form showed it back, and encoding the page
+    failed: 500."""
+    response = browser.get(f"{reverse(path)}?{query}", CONTENT_TYPE=UTF7)
+
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("pages:sign-in", {"username": "+2AA-a@example.com", "password": "wrong"}),
+        ("pages:sign-in", {"username": "a@example.com", "password": "+2AA-"}),
+        ("pages:sign-up", {"email": "new@example.com", "password": "+2AA-" + PASSWORD}),
+    ],
+)
+def test_a_form_in_another_charset_is_400_and_changes_nothing(client, path, fields):
+    """Django refuses an urlencoded form that is not UTF-8, but decoded a multipart one with
+    its declared charset: the sign-in throttle's digest, the password hasher and the page
+    could not encode the surrogate, and signing in or up answered 500."""
+    client.raise_request_exception = False
+    before = database_state()
+    body, content_type = multipart("utf-7", **fields)
+
+    response = client.generic("POST", reverse(path), body, content_type=content_type)
+
+    assert response.status_code == 400
+    assert database_state() == before
+
+
+def test_a_form_that_declares_utf8_still_signs_up(client):
+    body, content_type = multipart("UTF-8", email="new@example.com", password=PASSWORD)
+
+    response = client.generic("POST", reverse("pages:sign-up"), body, content_type=content_type)
+
+    assert response.status_code == 302
 
 
 # The purchase page's one-time `submission`.
