@@ -78,11 +78,28 @@ def _ids(items) -> list[tuple[str, str]]:
     return [(str(item.pk), item.name) for item in items]
 
 
-class InvoiceFilterForm(forms.Form):
+class PagedFilterForm(forms.Form):
+    """A list's filters and the page number its pager links to. The page is not drawn in the
+    form: a filter sent from it starts again at page 1 (sent with the page it was on, a
+    filter leaving fewer rows asked for a page past its last: 404). A bad page number is
+    said with the form's own errors, as a hidden field's error showed nowhere."""
+
+    page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+
+    def hidden_fields(self) -> list:
+        return []
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        for message in self.errors.pop("page", []):
+            self.add_error(None, f"Page: {message}")
+        return cleaned
+
+
+class InvoiceFilterForm(PagedFilterForm):
     status = forms.ChoiceField(
         label="Status", choices=[("", "All invoices"), *Invoice.Status.choices], required=False
     )
-    page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
 
 
 class AlertsForm(forms.Form):
@@ -132,7 +149,7 @@ class AlertsForm(forms.Form):
 TYPE_CHOICES = [("", "All types"), *TokenTransaction.Type.choices]
 
 
-class HistoryFilterForm(forms.Form):
+class HistoryFilterForm(PagedFilterForm):
     type = forms.ChoiceField(label="Type", choices=TYPE_CHOICES, required=False)
     date_from = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -140,7 +157,6 @@ class HistoryFilterForm(forms.Form):
     date_to = forms.DateField(
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    page = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
 
     def clean(self) -> dict:
         cleaned = super().clean()

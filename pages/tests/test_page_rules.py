@@ -16,6 +16,7 @@ from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
 from common.tests.helpers import database_state
+from tokens import services as token_services
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +66,45 @@ def test_a_signed_in_user_sent_back_to_sign_in_is_not_a_500(browser):
     response = browser.get(reverse("pages:sign-in"), {"next": reverse("pages:sign-in")})
 
     assert response.status_code in (200, 302)
+
+
+def _hidden_inputs_of_the_filters(page: str) -> dict[str, str]:
+    """What the filter form sends besides the fields a person fills in."""
+    form = re.search(r'<form method="get" class="filters">(.*?)</form>', page, re.S).group(1)
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', form))
+
+
+def test_filtering_from_a_later_page_starts_at_the_first(browser, user):
+    """The filter form drew the page it was on as a hidden field: filtering from page 2 for
+    the one usage entry asked for page 2 of a one-row list, and the customer got a 404."""
+    for _ in range(51):
+        fund(user, 1)
+    token_services.tokens_debit(user_id=user.pk, amount=1, description="the only job")
+    second = browser.get(reverse("pages:transactions"), {"page": 2}).content.decode()
+
+    filtered = browser.get(
+        reverse("pages:transactions"), {**_hidden_inputs_of_the_filters(second), "type": "usage"}
+    )
+
+    assert filtered.status_code == 200
+    assert [entry.description for entry in filtered.context["page"].object_list] == ["the only job"]
+
+
+@pytest.mark.parametrize(
+    ("path", "page", "message"),
+    [
+        ("pages:invoices", "0", "Ensure this value is greater than or equal to 1."),
+        ("pages:transactions", "abc", "Enter a whole number."),
+    ],
+)
+def test_a_bad_page_number_says_what_is_wrong(browser, path, page, message):
+    """`page` is a hidden field of the filter form, and the form's template showed the
+    errors of visible fields only: a link with page=0 was a 400 with the filters, no list
+    and nothing saying why."""
+    response = browser.get(reverse(path), {"page": page})
+
+    assert response.status_code == 400
+    assert f'<p class="error" role="alert">Page: {message}</p>' in response.content.decode()
 
 
 # A charset other than UTF-8: Python's UTF-7 codec decodes "+2AA-" to a lone surrogate.
