@@ -122,9 +122,10 @@ class ApiAutoSchema(AutoSchema):
             statuses.append(400)
         permission_classes = [type(permission) for permission in self.view.get_permissions()]
         if permissions.AllowAny not in permission_classes:
-            statuses.append(401)
-        if permissions.IsAdminUser in permission_classes:
-            statuses.append(403)
+            # Whoever may call it, someone signed in may not: a non-staff user (staff
+            # endpoints, and the /users/{user_id}/ ones that take a service key or staff), or
+            # a service key (every endpoint but those, accounts.authentication).
+            statuses += [401, 403]
         if "{" in self.path:
             statuses.append(404)
         statuses.append(406)

@@ -197,3 +197,28 @@ def test_a_trimmed_text_field_s_pattern_counts_its_length_after_trimming(schema,
 
     assert bool(re.search(name["pattern"], value)) is valid
     assert "maxLength" not in name
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("caller", "method", "path"),
+    [
+        ("service", "get", "/api/v1/user/tokens/balance"),
+        ("service", "post", "/api/v1/user/tokens/consume"),
+        ("service", "post", "/api/v1/user/checkout"),
+        ("service", "get", "/api/v1/auth/me"),
+        ("user_client", "get", "/api/v1/users/{user_id}/holds"),
+        ("user_client", "post", "/api/v1/users/{user_id}/usage"),
+        ("user_client", "post", "/api/v1/users/{user_id}/usage/{id}/refund"),
+    ],
+)
+def test_an_operation_that_answers_403_documents_it(schema, request, user, caller, method, path):
+    """A service key on an endpoint that takes none, and a user's JWT on the endpoints that
+    take only a service key or staff, are 403: a client generated from the schema must know."""
+    client = request.getfixturevalue(caller)
+    url = path.format(user_id=user.pk, id="00000000-0000-0000-0000-000000000000")
+
+    response = getattr(client, method)(url, {}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
+    assert "403" in schema["paths"][path][method]["responses"]
