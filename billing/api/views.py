@@ -185,6 +185,7 @@ class PaymentWebhookView(APIView):
             404: error_response("`not_found`: no such invoice; recorded."),
             409: error_response("`invalid_state`: the invoice is cancelled or paid otherwise."),
             413: error_response("`too_large`: the body is over 1 MiB."),
+            500: error_response("Processing failed: recorded; the provider retries the delivery."),
         },
     )
     def post(self, request: Request) -> Response:

@@ -222,3 +222,10 @@ def test_an_operation_that_answers_403_documents_it(schema, request, user, calle
 
     assert (response.status_code, response.json()["code"]) == (403, "permission_denied")
     assert "403" in schema["paths"][path][method]["responses"]
+
+
+@pytest.mark.parametrize("provider", ["payment", "stripe"])
+def test_both_payment_webhooks_document_the_500_their_provider_retries(schema, provider):
+    """A delivery whose processing fails is a 500, recorded as failed, so that the provider
+    retries it (billing/tests: test_a_failing_receiver_is_500_recorded_and_the_retry_captures)."""
+    assert "500" in schema["paths"][f"/api/v1/webhooks/{provider}"]["post"]["responses"]
