@@ -13,6 +13,13 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "accounts.authentication.ApiKeyAuthentication"
     name = "serviceKey"
 
+    def get_security_requirement(self, auto_schema):
+        """Only on the views that take a key: every other one refuses it with 403
+        (accounts.authentication), so the schema must not offer it there."""
+        if not getattr(auto_schema.view, "service_keys_allowed", False):
+            return None
+        return super().get_security_requirement(auto_schema)
+
     def get_security_definition(self, auto_schema):
         return {
             "type": "http",

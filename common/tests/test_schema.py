@@ -229,3 +229,20 @@ def test_both_payment_webhooks_document_the_500_their_provider_retries(schema, p
     """A delivery whose processing fails is a 500, recorded as failed, so that the provider
     retries it (billing/tests: test_a_failing_receiver_is_500_recorded_and_the_retry_captures)."""
     assert "500" in schema["paths"][f"/api/v1/webhooks/{provider}"]["post"]["responses"]
+
+
+def test_only_the_operations_that_take_a_service_key_list_it_as_their_security(schema):
+    """A key is 403 everywhere but the /users/{user_id}/ usage and hold endpoints: a client
+    generated from the schema must not offer it elsewhere."""
+    with_key = {
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if {"serviceKey": []} in operation.get("security", [])
+    }
+
+    assert with_key
+    assert {operation.split(" ", 1)[1] for operation in with_key} == {
+        path for path in schema["paths"] if path.startswith("/api/v1/users/{user_id}/")
+    }
+    assert {"jwtAuth": []} in schema["paths"]["/api/v1/user/usage"]["post"]["security"]
