@@ -246,3 +246,30 @@ def test_only_the_operations_that_take_a_service_key_list_it_as_their_security(s
         path for path in schema["paths"] if path.startswith("/api/v1/users/{user_id}/")
     }
     assert {"jwtAuth": []} in schema["paths"]["/api/v1/user/usage"]["post"]["security"]
+
+
+def test_every_path_parameter_is_in_its_path_template(schema):
+    """A path parameter the path does not name is one a generated client must send nowhere."""
+    for path, operations in schema["paths"].items():
+        named = set(re.findall(r"\{(\w+)\}", path))
+        for method, operation in operations.items():
+            declared = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+
+            assert sorted(declared) == sorted(named), f"{method} {path}"
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("evt_" + "0123456789abcdef" * 2, True),
+        ("0123abcd-0123-4567-89ab-0123456789AB", True),
+        ("evt_" + "0123456789abcdef" * 2 + "x", False),
+        ("x0123abcd-0123-4567-89ab-0123456789ab", False),
+        ("evt_0123abcd-0123-4567-89ab-0123456789ab", False),
+    ],
+)
+def test_the_resent_event_s_id_is_described_as_its_route_takes_it(schema, value, valid):
+    resend = schema["paths"]["/api/v1/admin/webhook-events/{id}/resend"]["post"]
+    (parameter,) = resend["parameters"]
+
+    assert bool(re.search(parameter["schema"]["pattern"], value)) is valid

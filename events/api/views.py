@@ -126,8 +126,8 @@ class ResendView(StaffView):
         tags=TAGS,
         parameters=[
             OpenApiParameter(
-                "pk",
-                {"type": "string", "pattern": EventIdConverter.regex},
+                "id",
+                {"type": "string", "pattern": f"^(?:{EventIdConverter.regex})$"},
                 location=OpenApiParameter.PATH,
                 description="The event's id as deliveries show it (`evt_<hex>`), or its UUID.",
             )
