@@ -58,7 +58,7 @@ class PaymentWebhookRequestSerializer(serializers.Serializer):
     event_id = serializers.CharField(required=False, max_length=255)
     invoice_id = serializers.UUIDField()
     payment_reference = serializers.CharField(max_length=255)
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2)
+    amount = MoneyField(max_digits=22, decimal_places=2)
     currency = serializers.CharField(min_length=3, max_length=3)
 
 

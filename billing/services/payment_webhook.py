@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -133,11 +134,19 @@ def _required_text(data: dict, name: str) -> str:
 
 
 MAX_AMOUNT_DIGITS = 20
+# Money as the whole API takes it (docs/api.md, Numbers): a string of plain digits.
+PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+AMOUNT_PLACES = 2
 
 
 def _amount(value: object) -> Decimal:
+    """A JSON number or a string of plain digits with at most 2 places, as every money field
+    of the API: `"5.000"`, `"5e0"`, `" 5"` or `"+5"` are refused though their value would do,
+    so what a sender means is never a guess."""
     if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
         raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".')
+    if isinstance(value, str) and not PLAIN_AMOUNT.fullmatch(value):
+        raise Invalid("amount", 'Write the amount as digits and a decimal point, like "5.00".')
     try:
         amount = Decimal(value)
     except InvalidOperation as error:
@@ -147,7 +156,7 @@ def _amount(value: object) -> Decimal:
     # Far beyond any invoice, and rounding it to cents would exceed a decimal's 28 digits.
     if amount.adjusted() >= MAX_AMOUNT_DIGITS:
         raise Invalid("amount", "Too large to be an invoice's amount.")
-    if amount != amount.quantize(Decimal("0.01")):
+    if -amount.as_tuple().exponent > AMOUNT_PLACES:
         raise Invalid("amount", "Must be a non-negative amount with at most 2 decimal places.")
     return amount
 

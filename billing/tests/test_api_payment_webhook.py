@@ -217,6 +217,26 @@ def test_refused_payloads_are_recorded_and_change_nothing(api_client, user, invo
     assert balance(user) == 0
 
 
+@pytest.mark.parametrize(
+    "amount", [b'"34.000"', b'"3.4e1"', b'" 34.00"', b'"+34.00"', b'"3_4.00"', b"34.000"]
+)
+def test_an_amount_that_is_not_plain_money_is_400_and_captures_nothing(
+    api_client, user, invoice, amount
+):
+    """Money is a JSON number or a string of plain digits, with at most the currency's places
+    (docs/api.md, Numbers); these equal the invoice's 34.00 in value and are still refused."""
+    body = payment_body(invoice).replace(b'"amount": "34.00"', b'"amount": ' + amount)
+    before = without_events(database_state())
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["fields"]) == ["amount"]
+    assert without_events(database_state()) == before
+    assert PaymentEvent.objects.get().outcome == "rejected"
+
+
 def test_an_amount_as_a_json_number_is_accepted(api_client, invoice):
     body = json.dumps({**json.loads(payment_body(invoice)), "amount": 34.0}).encode()
 

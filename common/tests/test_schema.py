@@ -273,3 +273,16 @@ def test_the_resent_event_s_id_is_described_as_its_route_takes_it(schema, value,
     (parameter,) = resend["parameters"]
 
     assert bool(re.search(parameter["schema"]["pattern"], value)) is valid
+
+
+def test_the_payment_webhook_s_amount_is_described_as_it_is_checked(schema):
+    """A JSON number or a string of plain digits with at most 2 places, never negative
+    (billing/tests: test_an_amount_that_is_not_plain_money_is_400_and_captures_nothing)."""
+    body = schema["components"]["schemas"]["PaymentWebhookRequestRequest"]
+    number, text = body["properties"]["amount"]["oneOf"]
+
+    assert (number["type"], number["minimum"], text["type"]) == ("number", 0, "string")
+    accepted = [
+        value for value in ["34.00", "34", "34.000", "-5"] if re.search(text["pattern"], value)
+    ]
+    assert accepted == ["34.00", "34"]
