@@ -36,7 +36,7 @@ def user_register(*, email: str, password: str) -> User:
     try:
         validate_password(password, user=User(email=email))
     except DjangoValidationError as error:
-        raise Invalid("password", " ".join(error.messages)) from error
+        raise Invalid("password", *error.messages) from error
     with transaction.atomic():
         try:
             with transaction.atomic():

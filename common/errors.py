@@ -61,6 +61,9 @@ class Invalid(DomainError):
     # it: the client corrects the body and sends it again with the same key (docs/api.md).
     answers_key = False
 
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, field: str, message: str, *more: str) -> None:
+        """`more`: further messages about the same field, each its own in the API's
+        `fields`; `message` joins them all for a page's form."""
+        super().__init__(" ".join((message, *more)))
         self.field = field
+        self.messages = [message, *more]

@@ -66,6 +66,21 @@ def test_register_refuses_bad_input_and_writes_nothing(api_client, body, field):
     assert database_state() == before
 
 
+def test_each_thing_wrong_with_a_password_is_its_own_message(api_client):
+    """The error shape lists a field's messages: a client shows each, as for any field."""
+    response = api_client.post(REGISTER, {"email": "a@example.com", "password": "123"})
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "password": [
+            "This password is too short. It must contain at least 8 characters.",
+            "This password is too common.",
+            "This password is entirely numeric.",
+        ]
+    }
+    assert not User.objects.exists()
+
+
 def test_login_returns_tokens_and_the_user(api_client):
     user = UserFactory(email="me@example.com")
 
