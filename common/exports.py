@@ -7,7 +7,14 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from django.http import StreamingHttpResponse
 
+from common.api.files import FileRenderer
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+class CsvRenderer(FileRenderer):
+    media_type = "text/csv"
+    format = "csv"
 
 
 class _Echo:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, serializers
+from rest_framework.renderers import JSONRenderer
 
 from common.api.errors import STATUS_CODES
 from common.api.fields import FlagField, MoneyField, NonZeroIntegerField
@@ -141,3 +142,10 @@ class ApiAutoSchema(AutoSchema):
         # Every operation reads the database, and may wait on it too long (common.db).
         statuses.append(503)
         return statuses
+
+
+class ErrorsInJsonSchema(ApiAutoSchema):
+    """The errors are JSON whatever the client accepted; only the 200 may be a file."""
+
+    def map_renderers(self, attribute: str) -> list:
+        return [getattr(JSONRenderer, attribute)]

@@ -189,6 +189,34 @@ def test_csv_quotes_text_a_spreadsheet_would_run(user_client, user):
     assert rows[0]["amount"] == "-1"
 
 
+@pytest.mark.parametrize("accept", ["text/csv", "text/*", "text/csv, application/json;q=0.5"])
+def test_csv_answers_a_client_that_accepts_only_csv(user_client, user, accept):
+    """As the receipt answers `Accept: application/pdf`: the export was a 406 ("This API only
+    answers with JSON") to the one client that said it wanted CSV."""
+    fund(user, 10)
+
+    response = user_client.get(HISTORY, {"format": "csv"}, HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert [row["amount"] for row in csv_rows(response)] == ["10"]
+
+
+def test_a_refused_csv_export_is_json_whatever_the_client_accepts(user_client):
+    response = user_client.get(HISTORY, {"format": "csv", "type": "gift"}, HTTP_ACCEPT="text/csv")
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert list(response.json()["fields"]) == ["type"]
+
+
+def test_a_page_of_history_is_json_only_so_accepting_only_csv_is_406(user_client):
+    response = user_client.get(HISTORY, HTTP_ACCEPT="text/csv")
+
+    assert response.status_code == 406
+    assert response.json()["code"] == "not_acceptable"
+
+
 def test_another_users_entries_never_appear(user_client, user, history):
     stranger = UserFactory()
     fund(stranger, 555)

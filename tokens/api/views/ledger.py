@@ -7,15 +7,18 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotAcceptable
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.api.fastpath import CommonCaseFirst
+from common.api.files import AnswersAFile
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import page_count, page_of
 from common.api.schema import error_response
-from common.exports import csv_response
+from common.exports import CsvRenderer, csv_response
 from tokens import selectors, services
 from tokens.api.serializers.ledger import (
     BalanceSerializer,
@@ -49,7 +52,9 @@ HISTORY_RESPONSES = {
 }
 
 
-class HistoryView(APIView):
+class HistoryView(AnswersAFile):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
     @extend_schema(
         tags=["tokens"], parameters=[HistoryQuerySerializer], responses=HISTORY_RESPONSES
     )
@@ -57,6 +62,8 @@ class HistoryView(APIView):
         query = HistoryQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         options = query.validated_data
+        if options["format"] != "csv" and isinstance(request.accepted_renderer, CsvRenderer):
+            raise NotAcceptable("A page of history is JSON; ask for CSV with ?format=csv.")
         filters = selectors.HistoryFilters(
             transaction_type=options.get("type"),
             created_after=options.get("created_after"),
