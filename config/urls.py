@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from common.api.routes import RememberedRoutes
 from common.views import favicon, health, metrics
 from pages.staff import billing_overview_page
-from pages.views.helpers import sign_in_throttled
+from pages.views.helpers import sign_in_throttled, throttled
 
 # Each app's API under /api/v1/, each path resolved once per process (RememberedRoutes). A
 # path's first resolution tries the apps in this order: the public listing and the ledger
@@ -31,6 +31,12 @@ urlpatterns = [
     # Password guesses at the admin's sign-in count as the sign-in page's do (THROTTLE_AUTH),
     # and per email address with the sign-in page's and the API login's.
     path("admin/login/", sign_in_throttled(admin.site.login)),
+    # The admin's own password page checks the current password too: counted per client
+    # address with the pages' (admin_view as the admin's own route has it: staff only).
+    path(
+        "admin/password_change/",
+        throttled(admin.site.admin_view(admin.site.password_change, cacheable=True)),
+    ),
     path("admin/", admin.site.urls),
     path("test-checkout/", include("billing.hosted.urls")),
     path("", include("pages.urls")),

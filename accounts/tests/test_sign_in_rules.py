@@ -100,6 +100,29 @@ def test_password_guesses_at_the_admin_sign_in_are_throttled(client, staff_user,
     assert User.objects.get(pk=staff_user.pk).last_login is None
 
 
+def test_guesses_at_the_current_password_on_the_admins_password_page_are_throttled(
+    client, staff_user, monkeypatch
+):
+    """The admin's own password page checks the current password, as the account page's form
+    does, and had no limit: whoever found a staff member's browser signed in could guess
+    that password without end (and keep it once the session ended). Now THROTTLE_AUTH
+    counts it per client address, as the account page's form; a refused guess changes
+    nothing."""
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "2/minute")
+    client.force_login(staff_user)
+    password_before = User.objects.get(pk=staff_user.pk).password
+    new = "another-long-password-7"
+
+    def guess(old: str) -> int:
+        body = {"old_password": old, "new_password1": new, "new_password2": new}
+        return client.post("/admin/password_change/", body).status_code
+
+    answers = [guess(f"wrong-guess-{n}") for n in range(2)] + [guess(PASSWORD)]
+
+    assert answers == [200, 200, 429]
+    assert User.objects.get(pk=staff_user.pk).password == password_before
+
+
 def test_addresses_stored_before_normalization_are_normalized_unless_taken(api_client):
     """Sign-in looks addresses up in their normalized form, so the migration brings stored
     ones to it; one whose normalized form another user has is left for staff."""
