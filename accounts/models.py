@@ -40,12 +40,25 @@ class UserManager(BaseUserManager):
 
 def normalize_email(email: str) -> str:
     """One spelling per mailbox: trimmed, NFKC, lower-cased, so that a ligature, a
-    fullwidth letter or an accent typed as two code points is the address it looks like
-    (and, for a domain, the one IDNA maps it to)."""
+    fullwidth letter or an accent typed as two code points is the address it looks like;
+    and the domain in the one form IDNA gives it, the form mail goes to (Django's mail
+    encodes it so): its `xn--` and Unicode spellings, "ß" and "ss", and one with a soft
+    hyphen or a zero-width space in it are one domain. Never raises: a domain IDNA refuses
+    is kept as it is."""
     compatible = unicodedata.normalize("NFKC", email.strip())
     # NFKC first: it turns some letters lower() leaves alone into capitals (U+210D, U+1D400);
     # again after: lower() can leave a letter and its accent apart (U+0130).
-    return unicodedata.normalize("NFKC", compatible.lower())
+    lowered = unicodedata.normalize("NFKC", compatible.lower())
+    local, at, domain = lowered.rpartition("@")
+    if not at:
+        return lowered
+    try:
+        # To the ASCII form and back: nameprep (what IDNA drops, folds and composes), then
+        # the Unicode spelling of each label, so that addresses stay readable. Stripped
+        # again: what IDNA drops may have stood after a space.
+        return f"{local}@{domain.encode('idna').decode('idna')}".strip()
+    except UnicodeError:
+        return lowered
 
 
 class User(AbstractBaseUser, PermissionsMixin):

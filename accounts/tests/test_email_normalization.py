@@ -48,3 +48,50 @@ def test_the_migration_leaves_an_address_whose_form_another_user_has():
         migration.normalize(global_apps, editor)  # IntegrityError: accounts_user_email_ci_unique
 
     assert User.objects.get(pk=other.pk).email == f"{BOLD_A}lice@example.com"
+
+
+@pytest.mark.parametrize(
+    ("registered", "again"),
+    [
+        ("user@ex\u00e4mple.com", "user@xn--exmple-cua.com"),  # the same domain's A-label
+        ("user@xn--exmple-cua.com", "user@ex\u00e4mple.com"),
+        ("user@example.com", "user@exam\u00adple.com"),  # a soft hyphen: invisible
+        ("user@example.com", "user@exa\u200bmple.com"),  # a zero-width space
+        ("user@strasse.de", "user@stra\u00dfe.de"),
+    ],
+)
+def test_one_domain_in_another_idna_spelling_is_the_address_taken(api_client, registered, again):
+    """A domain's `xn--` and Unicode spellings, and one with an invisible soft hyphen or
+    zero-width space that IDNA drops, name one domain: the one Django's mail sends to
+    (sanitize_address gives "user@example.com" for both of the third pair). Each was a second
+    account for the same mailbox, shown in the admin and on invoices as the same address.
+    Now the second is refused as taken, and signing in with it finds the first."""
+    first = api_client.post(REGISTER, {"email": registered, "password": PASSWORD}, format="json")
+    assert first.status_code == 201, first.json()
+    before = list(User.objects.values_list("id", "email"))
+
+    second = api_client.post(REGISTER, {"email": again, "password": PASSWORD}, format="json")
+    login = api_client.post(LOGIN, {"email": again, "password": PASSWORD}, format="json")
+
+    assert (second.status_code, second.json().get("fields")) == (
+        400,
+        {"email": ["A user with this email address already exists."]},
+    )
+    assert list(User.objects.values_list("id", "email")) == before
+    assert (login.status_code, login.json()["user"]["id"]) == (200, first.json()["id"])
+
+
+def test_the_migration_brings_stored_domains_to_their_idna_form_unless_taken():
+    """Addresses stored before normalize_email mapped domains through IDNA: the `xn--`
+    spelling becomes the Unicode one sign-in now looks up; one whose new form another user
+    has is left for staff."""
+    spelled, clash = UserFactory(), UserFactory()
+    UserFactory(email="user@example.com")
+    User.objects.filter(pk=spelled.pk).update(email="user@xn--exmple-cua.com")
+    User.objects.filter(pk=clash.pk).update(email="user@exam\u00adple.com")
+    migration = importlib.import_module("accounts.migrations.0004_email_domains_idna")
+
+    migration.normalize(global_apps, None)
+
+    assert User.objects.get(pk=spelled.pk).email == "user@ex\u00e4mple.com"
+    assert User.objects.get(pk=clash.pk).email == "user@exam\u00adple.com"
