@@ -74,6 +74,14 @@ class AccessTokenAuthentication(JWTAuthentication):
         verified_tokens[raw_token] = (validated, validated["exp"])
         return caller, validated
 
+    def get_validated_token(self, raw_token: bytes) -> Token:
+        """simplejwt's, and a 401 for a signed token whose `exp` is past any date Python
+        holds: simplejwt's check of it raised OverflowError."""
+        try:
+            return super().get_validated_token(raw_token)
+        except (OverflowError, ValueError, OSError) as error:
+            raise InvalidToken("The token's expiry is not a time.") from error
+
     def get_user(self, validated_token: Token) -> Caller:
         try:
             return Caller(UUID(str(validated_token[api_settings.USER_ID_CLAIM])))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from uuid import UUID
 
 from django.contrib.auth import authenticate
 from django.db import connection
@@ -61,11 +62,12 @@ def token_pair_for(user: User) -> dict[str, str]:
 
 def access_token_refresh(*, refresh: str) -> str:
     """A new access token for a valid refresh token of an active user whose password has not
-    changed since the token was issued."""
+    changed since the token was issued. A signed token with claims this server never writes
+    (a `user_id` not a UUID, an `exp` past any date) is as invalid as any other."""
     try:
         token = RefreshToken(refresh)
-        user_id, digest = token["user_id"], token[PASSWORD_CLAIM]
-    except (TokenError, KeyError) as error:
+        user_id, digest = UUID(str(token["user_id"])), token[PASSWORD_CLAIM]
+    except (TokenError, KeyError, ValueError, OverflowError, OSError) as error:
         raise InvalidRefreshToken() from error
     user = User.objects.filter(pk=user_id, is_active=True).only("password").first()
     if user is None or not isinstance(digest, str):

@@ -13,6 +13,7 @@ from django.conf import settings
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts.models import User
+from accounts.selectors import PASSWORD_CLAIM
 from accounts.tests.factories import UserFactory
 from common.tests.helpers import database_state
 from tokens.tests.factories import fund
@@ -165,3 +166,45 @@ def test_a_token_is_verified_once_per_process_and_its_expiry_every_time(
     # Verified again once expired, not trusted from memory (the balance's common case hands
     # the refused token to DRF, which verifies it once more to answer the 401).
     assert len(verified) > verified_while_valid
+
+
+def signed_here(claims: dict) -> str:
+    """Claims this server never writes, signed with its key: what a service sharing the key,
+    or a release that wrote other claims, could have issued."""
+    return jwt.encode(claims, settings.SECRET_KEY, algorithm="HS256")
+
+
+def test_a_signed_access_token_expiring_past_any_date_is_401_not_500(api_client, user):
+    """simplejwt turns `exp` into a datetime after PyJWT checked it: one past year 9999
+    raised OverflowError, a 500 for every request carrying it."""
+    fund(user, 100)
+    token = signed_here({**claims_of(str(AccessToken.for_user(user))), "exp": 10**30})
+    before = database_state()
+
+    me = api_client.get(ME, **bearer(token))
+    consumed = api_client.post(CONSUME, {"amount": 5}, HTTP_IDEMPOTENCY_KEY="k", **bearer(token))
+
+    assert (me.status_code, me.json()["code"]) == (401, NOT_AUTHENTICATED)
+    assert (consumed.status_code, consumed.json()["code"]) == (401, NOT_AUTHENTICATED)
+    assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"user_id": "not-a-uuid"}, {"user_id": ["x"]}, {"exp": 10**30}],
+    ids=["user-id-text", "user-id-list", "exp-past-any-date"],
+)
+def test_a_signed_refresh_token_with_claims_this_server_never_writes_is_401_not_500(
+    api_client, user, change
+):
+    """A refresh token naming its user with something not a UUID reached the user's query,
+    whose ValidationError was a 500; one expiring past year 9999 raised OverflowError."""
+    refresh = RefreshToken.for_user(user)
+    refresh[PASSWORD_CLAIM] = user.get_session_auth_hash()
+    token = signed_here({**claims_of(str(refresh)), **change})
+    before = database_state()
+
+    response = api_client.post("/api/v1/auth/refresh", {"refresh": token}, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (401, NOT_AUTHENTICATED)
+    assert database_state() == before
