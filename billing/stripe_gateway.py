@@ -120,7 +120,6 @@ def checkout_session_create(
     params = {
         "mode": "payment",
         "client_reference_id": str(invoice.pk),
-        "customer_email": customer_email,
         "metadata": reference,
         "payment_intent_data": {"metadata": reference},
         "line_items": [
@@ -140,6 +139,9 @@ def checkout_session_create(
         ),
         "cancel_url": f"{settings.SITE_URL}/purchase/cancel?invoice={invoice.pk}",
     }
+    email = _ascii_email(customer_email)
+    if email is not None:
+        params["customer_email"] = email
     try:
         created = _client().v1.checkout.sessions.create(
             params=params, options={"idempotency_key": idempotency_key}
@@ -147,6 +149,19 @@ def checkout_session_create(
     except stripe.StripeError as error:
         raise PaymentProviderError() from error
     return _session(created)
+
+
+def _ascii_email(email: str) -> str | None:
+    """The address as Stripe takes it: a domain in its ASCII (`xn--`) form, the form mail is
+    sent to. Stripe refuses an address with other characters, so one whose mailbox name is not
+    ASCII is left out (Checkout then asks the customer for an address) rather than making
+    every attempt to pay fail."""
+    local, _, domain = email.rpartition("@")
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return None
+    return f"{local}@{ascii_domain}" if local.isascii() else None
 
 
 def _unknown(error: stripe.InvalidRequestError) -> bool:

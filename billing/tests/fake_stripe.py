@@ -248,6 +248,17 @@ class FakeStripe:
 
     def _api(self, method: str, path: str, params: dict) -> tuple[int, dict]:
         if method == "POST" and path == "/v1/checkout/sessions":
+            if not params.get("customer_email", "").isascii():
+                # Stripe takes only ASCII addresses (an IDN domain in its xn-- form).
+                message = "Invalid email address: " + params["customer_email"]
+                return 400, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "email_invalid",
+                        "param": "customer_email",
+                        "message": message,
+                    }
+                }
             return 200, self._create_session(params)
         for prefix, kept in (
             ("/v1/checkout/sessions/", self.sessions),

@@ -293,3 +293,24 @@ def test_replacing_a_session_that_stripe_has_been_paid_on_is_409(user_client, in
 
     assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
     assert len(fake_stripe.sessions) == 1
+
+
+@pytest.mark.parametrize(
+    ("email", "sent"),
+    [
+        pytest.param("kunde@exämple.com", "kunde@xn--exmple-cua.com", id="unicode-domain"),
+        pytest.param("ünal@example.com", None, id="unicode-mailbox"),
+    ],
+)
+def test_stripe_is_given_an_address_it_takes(fake_stripe, email, sent):
+    """Stripe refuses an address that is not ASCII (every Pay was a 502): the domain goes in
+    its xn-- form (where mail to it is sent), and a mailbox name it cannot take is left for
+    Checkout to ask for."""
+    customer = UserFactory(email=email)
+    invoice = checkout(customer, bundles=[TokenBundleFactory()]).invoice
+
+    response = pay(client_for(customer), invoice)
+
+    assert response.status_code == 200
+    [request] = fake_stripe.requests
+    assert request.params.get("customer_email") == sent
