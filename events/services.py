@@ -232,11 +232,14 @@ def endpoint_ping(*, endpoint_id: UUID) -> Event:
 @transaction.atomic
 def event_resend(*, event_id: UUID) -> int:
     """Puts an event's deliveries back on their way now (also delivered or failed ones, to
-    endpoints still active); returns how many. Raises NotFound."""
+    endpoints still active), each with the whole retry schedule ahead of it again: a given-up
+    delivery resent keeps its count of attempts otherwise, and its first failure gives it up
+    at once. Returns how many. Raises NotFound."""
     if not Event.objects.filter(pk=event_id).exists():
         raise NotFound("No event with this id.")
     return Delivery.objects.filter(event_id=event_id, endpoint__is_active=True).update(
         status=Delivery.Status.PENDING,
+        attempts=0,
         next_attempt_at=timezone.now(),
         leased_until=None,
         completed_at=None,

@@ -285,3 +285,25 @@ def test_a_delivery_whose_outcome_was_lost_goes_out_again_after_its_lease(receiv
 
     assert Delivery.objects.get().status == "succeeded"
     assert len(receiver.received) == 2
+
+
+def test_a_resent_delivery_that_fails_is_retried_on_the_whole_schedule():
+    """A delivery given up after every retry, resent once its endpoint is back: its first
+    failure after the resend gave it up again at once (the schedule counted the attempts
+    before the resend), so one 503 while the endpoint warmed up lost the event again."""
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    event = Event.objects.create(type="ping", data={})
+    delivery = Delivery.objects.create(event=event, endpoint=endpoint)
+    for number in range(len(BACKOFF) + 1):
+        delivery_record(
+            delivery.pk, Outcome(500, 3, "HTTP 500"), now=NOW + timedelta(minutes=number)
+        )
+    later = NOW + timedelta(days=2)
+
+    with time_machine.travel(later, tick=False):
+        assert services.event_resend(event_id=event.pk) == 1
+    delivery_record(delivery.pk, Outcome(503, 3, "HTTP 503"), now=later)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.next_attempt_at) == ("pending", later + BACKOFF[0])
+    assert delivery.attempt_log.count() == len(BACKOFF) + 2
