@@ -21,7 +21,11 @@ current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", 
 SECRETS = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [redacted]"),
     (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[redacted jwt]"),
-    (re.compile(r"\b(tbk|whsec|sk_live|sk_test|rk_live|rk_test|pk_live)_[\w-]+"), r"\1_[redacted]"),
+    # Our own webhook secrets are standard base64 (`+`, `/`, `=`), the others URL-safe.
+    (
+        re.compile(r"\b(tbk|whsec|sk_live|sk_test|rk_live|rk_test|pk_live)_[\w+/=-]+"),
+        r"\1_[redacted]",
+    ),
     (re.compile(r"\b(v1|v0|t)=[0-9a-fA-F]{16,}"), r"\1=[redacted]"),
     (
         re.compile(r"(?i)([\"']?(?:password|secret|token|access|refresh)[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&}]+)"),

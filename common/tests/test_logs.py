@@ -153,6 +153,22 @@ def test_secrets_are_scrubbed_from_whatever_logs_them(caplog):
     assert "Bearer [redacted]" in caplog.text
 
 
+def test_a_webhook_endpoints_secret_is_scrubbed_whole(caplog):
+    """An endpoint's secret is base64 (events.services.new_secret), so most have a `+` or a
+    `/`: only what came before the first was scrubbed, and the rest of the secret (here all
+    but its first character) was written to the log."""
+    secret = "whsec_q+7/XWZ0a8bJk3u9Tn2Lr5PdVf6hYcGs"
+    logger = logging.getLogger("anything")
+    logger.addFilter(RequestContext())
+    try:
+        logger.warning("endpoint secret rotated to %s; the old one signs for 24 h", secret)
+    finally:
+        logger.filters.clear()
+
+    assert "7/XWZ0a8bJk3u9Tn2Lr5PdVf6hYcGs" not in caplog.text
+    assert "whsec_[redacted]; the old one signs for 24 h" in caplog.text
+
+
 def test_a_request_given_with_a_line_is_written_as_its_method_and_path_with_its_ids():
     django_request = RequestFactory().get("/api/v1/things/tbk_live_abc123?email=a@example.com")
     django_request.request_id = "given-1"
