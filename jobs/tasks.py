@@ -98,7 +98,11 @@ def purge_records() -> None:
         "events": lambda: events_services.events_purge(
             older_than=timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
         ),
-        "task results": lambda: call_command("prune_db_task_results", min_age_days=1, verbosity=0),
+        # Every queue: the command prunes the `default` one only unless told otherwise, and
+        # the delivery shifts (a result every 30 s) run on `deliveries`.
+        "task results": lambda: call_command(
+            "prune_db_task_results", queue_name="*", min_age_days=1, verbosity=0
+        ),
         "sessions": lambda: call_command("clearsessions", verbosity=0),
     }
 

@@ -216,3 +216,17 @@ def test_a_purge_that_fails_leaves_the_others_to_run_and_the_task_fails(monkeypa
     assert not Session.objects.exists()
     assert (type(failed.value).__name__, str(failed.value)) == ("PurgesFailed", "events")
     assert "The purge of events failed" in caplog.text
+
+
+@pytest.mark.sqlite
+def test_the_daily_purge_deletes_old_results_of_every_queue():
+    """The delivery shifts run on the `deliveries` queue, one result every 30 s per worker
+    (2,880 a day): the purge pruned the `default` queue only, so they were kept for ever."""
+    tasks.deliver_webhooks.enqueue()
+    tasks.expire_lots.enqueue()
+    DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=timezone.now() - timedelta(days=2))
+
+    tasks.purge_records.call()
+
+    left = DBTaskResult.objects.exclude(status="READY").values_list("queue_name", flat=True)
+    assert list(left) == []
