@@ -8,8 +8,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from django.http import StreamingHttpResponse
 
 from common.api.files import FileRenderer
+from common.heartbeat import heartbeat
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Rows written between two heartbeats: a few milliseconds of work.
+HEARTBEAT_ROWS = 1000
 
 
 class CsvRenderer(FileRenderer):
@@ -39,8 +42,12 @@ def csv_response(
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
+        """The rows as they come, the server told of the progress: a long download under
+        gunicorn is not taken for a stuck worker and cut off (common.heartbeat)."""
         yield writer.writerow(header)
-        for row in rows:
+        for number, row in enumerate(rows, start=1):
+            if number % HEARTBEAT_ROWS == 0:
+                heartbeat()
             yield writer.writerow([_cell(value) for value in row])
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

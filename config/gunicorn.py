@@ -67,6 +67,14 @@ def on_starting(server) -> None:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
+def post_worker_init(worker) -> None:
+    """A streamed answer (a long CSV) tells the arbiter it is making progress, rather than
+    being killed as silent after `timeout` seconds (common.heartbeat)."""
+    from common.heartbeat import heartbeat_install
+
+    heartbeat_install(worker.notify)
+
+
 def child_exit(server, worker) -> None:
     from prometheus_client import multiprocess
 
