@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -34,6 +35,9 @@ CLOCK_SLACK = timedelta(minutes=1)
 # When this process began: no run it claimed can have started before.
 PROCESS_STARTED_AT = timezone.now()
 _dispatcher: Dispatcher | None = None
+# Set when the worker is told to stop (SIGTERM): the delivery shift ends early, once the
+# outcomes of what it sent are recorded (manage.py worker waits for that).
+DELIVERIES_STOPPING = threading.Event()
 
 
 @task(queue_name="deliveries")
@@ -44,7 +48,7 @@ def deliver_webhooks() -> None:
         _dispatcher = Dispatcher()
     schedule_ensure()
     try:
-        _dispatcher.run_for(DELIVERY_SHIFT_SECONDS)
+        _dispatcher.run_for(DELIVERY_SHIFT_SECONDS, stop=DELIVERIES_STOPPING)
     finally:
         _reschedule(deliver_webhooks, timedelta(0))
 

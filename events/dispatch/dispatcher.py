@@ -98,11 +98,14 @@ class Dispatcher:
         with self.lock:
             return sum(self.in_flight.values())
 
-    def run_for(self, seconds: float, *, idle_wait: float = 0.2) -> None:
-        """Dispatches for `seconds`, then records what is still in flight. When there is
-        nothing to hand over it waits for an outcome instead of polling."""
+    def run_for(
+        self, seconds: float, *, idle_wait: float = 0.2, stop: threading.Event | None = None
+    ) -> None:
+        """Dispatches for `seconds`, or until `stop` is set (the worker is stopping), then
+        records what is still in flight. When there is nothing to hand over it waits for an
+        outcome instead of polling."""
         until = time.monotonic() + seconds
-        while time.monotonic() < until:
+        while time.monotonic() < until and not (stop is not None and stop.is_set()):
             if not self.dispatch():
                 self.record(wait=idle_wait)
         deadline = time.monotonic() + TIMEOUT_SECONDS + 5

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker() -> subprocess.Popen:
+def start_worker(*, log: Path | None = None) -> subprocess.Popen:
+    """`manage.py worker` on the test database; its output goes to `log`, if given."""
     database = connection.settings_dict
     environment = {
         **os.environ,
@@ -42,13 +43,18 @@ def start_worker() -> subprocess.Popen:
         "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
         "WEBHOOK_LEASE_SECONDS": "2",
     }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "worker", "--interval", "0.1"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    output = log.open("ab") if log else subprocess.DEVNULL
+    try:
+        return subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--interval", "0.1"],
+            cwd=ROOT,
+            env=environment,
+            stdout=output,
+            stderr=output,
+        )
+    finally:
+        if log:
+            output.close()
 
 
 def wait_for(condition, seconds: float = 30) -> None:
@@ -86,6 +92,39 @@ def test_a_delivery_cut_short_by_sigkill_arrives_later_with_the_same_webhook_id(
     assert len({got.headers["webhook-id"] for got in receiver.received}) == 1
     assert all(got.verified for got in receiver.received)
     assert Delivery.objects.get().attempts == 1
+
+
+def test_a_worker_stopped_by_sigterm_records_what_it_sent_before_it_ends(settings, tmp_path):
+    """SIGTERM (every deploy) ended the process with its sweeps: a webhook the endpoint
+    received while the worker stopped was left pending with no attempt, so the next worker
+    sent it again once its lease lapsed, and the shift was left RUNNING (on another host,
+    no delivery for STALE_SHIFT)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    receiver = Receiver(hold=threading.Event()).start()
+    endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+    receiver.secrets.append(endpoint.secret)
+    with transaction.atomic():
+        services.events_emit([services.Notice("ping", {"n": 1})])
+    log = tmp_path / "worker.log"
+    worker = start_worker(log=log)
+    try:
+        wait_for(receiver.arrived.is_set)
+        worker.send_signal(signal.SIGTERM)
+        wait_for(lambda: "shutting down gracefully" in log.read_text())
+        held, receiver.hold = receiver.hold, None
+        held.set()
+        worker.wait(40)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+        receiver.stop()
+
+    delivery = Delivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("succeeded", 1)
+    shifts = DBTaskResult.objects.filter(task_path=tasks.deliver_webhooks.module_path)
+    assert not shifts.filter(status="RUNNING").exists()
+    assert len(receiver.received) == 1
 
 
 def test_the_schedule_queues_every_job_once():

@@ -2,7 +2,8 @@
 
 Two django-tasks-db workers in one process: one takes the `deliveries` queue (shifts of
 sending, a thread pool inside), the other the `default` queue (lot and hold expiry every
-minute, reconciliation and the ledger audit hourly, purges daily). Run as many as you like:
+minute, reconciliation and the ledger audit hourly, purges daily). SIGTERM ends the delivery
+shift once the outcomes of what it sent are written (deliveries_stop). Run as many as you like:
 leases keep each sweep to one worker at a time, and deliveries are leased row by row.
 """
 
@@ -18,12 +19,16 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
 
-from jobs.tasks import runs_abandon, schedule_ensure
+from events.dispatch.sending import TIMEOUT_SECONDS
+from jobs.tasks import DELIVERIES_STOPPING, runs_abandon, schedule_ensure
 
 logger = logging.getLogger(__name__)
 
 # Seconds between a deliveries worker's failure and its next start.
 RESTART_DELAY = 1.0
+# How long a stopping worker waits for the attempts on their way (each ends within
+# TIMEOUT_SECONDS) and their outcomes to be written.
+STOP_WAIT = TIMEOUT_SECONDS + 10
 
 
 def supervised(worker: Worker) -> None:
@@ -67,9 +72,24 @@ class Command(BaseCommand):
             "excluded_queue_names": [],
         }
         deliveries = Worker(queue_names=["deliveries"], worker_id=f"{name}-deliveries", **settings)
-        threading.Thread(
+        sending = threading.Thread(
             target=supervised, args=(deliveries,), name="deliveries", daemon=True
-        ).start()
+        )
+        sending.start()
         sweeps = Worker(queue_names=["default"], worker_id=f"{name}-sweeps", **settings)
         sweeps.configure_signals()
-        supervised(sweeps)
+        try:
+            supervised(sweeps)
+        finally:
+            deliveries_stop(deliveries, sending)
+
+
+def deliveries_stop(worker: Worker, sending: threading.Thread) -> None:
+    """Ends the delivery shift and waits (up to STOP_WAIT; a second SIGTERM ends the wait)
+    until the outcomes of what it sent are written. Without it the process ended with the
+    sweeps: webhooks the endpoints had received were sent again once their leases lapsed,
+    and the shift stayed RUNNING, holding the next one back for STALE_SHIFT on another
+    host."""
+    worker.running = False
+    DELIVERIES_STOPPING.set()
+    sending.join(STOP_WAIT)
