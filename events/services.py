@@ -59,7 +59,13 @@ def events_emit(notices: Sequence[Notice], *, now: datetime | None = None) -> li
     """Writes the events and a pending delivery for every active endpoint that wants each,
     inside the caller's transaction: a rolled-back change emits nothing, a committed one is
     never lost. The worker sends them after commit. One statement on PostgreSQL (two on
-    SQLite) however many events and endpoints."""
+    SQLite) however many events and endpoints.
+
+    On PostgreSQL the endpoints it delivers to are locked FOR KEY SHARE as they are read: a
+    delivery's foreign key is checked only at commit, so an endpoint deleted (or turned off)
+    by a transaction committing meanwhile failed the caller's whole change there. Now such a
+    deletion waits for the change, or the change waits for it and leaves that endpoint out
+    (FOR NO KEY UPDATE, which recording outcomes takes, does not wait)."""
     require_transaction("events_emit")
     if not notices:
         return []
@@ -75,12 +81,17 @@ WITH new (id, type, data) AS (VALUES {values}),
 stored AS (
     INSERT INTO {EVENTS} (id, type, data, created_at) SELECT id, type, data, %s FROM new
     RETURNING id, type
+),
+endpoint AS (
+    SELECT id, event_types FROM {ENDPOINTS}
+    WHERE is_active
+        AND EXISTS (SELECT FROM new WHERE event_types LIKE '%%|' || new.type || '|%%')
+    FOR KEY SHARE
 )
 INSERT INTO {DELIVERIES} (event_id, endpoint_id, status, attempts, next_attempt_at,
     last_error, created_at)
 SELECT stored.id, endpoint.id, 'pending', 0, %s, '', %s
-FROM stored JOIN {ENDPOINTS} AS endpoint
-    ON endpoint.is_active AND endpoint.event_types LIKE '%%|' || stored.type || '|%%'
+FROM stored JOIN endpoint ON endpoint.event_types LIKE '%%|' || stored.type || '|%%'
 """  # noqa: S608 (table names come from the models, values are parameters)
         with connection.cursor() as cursor:
             cursor.execute(sql, [value for row in rows for value in row] + [now, now, now])

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 from django.contrib import admin
-from django.db import connections
+from django.db import connections, transaction
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -122,3 +122,39 @@ def test_deleting_an_endpoint_while_an_attempt_is_recorded_finishes_both(loopbac
     assert outcomes == {"change": None, "record": None}
     assert not WebhookEndpoint.objects.exists()
     assert not Delivery.objects.exists()
+
+
+def test_a_debit_whose_event_goes_to_an_endpoint_being_deleted_commits(loopback, settings):
+    """The debit's event had a delivery for the endpoint, checked against it only as the
+    debit committed (Django's foreign keys are deferred): the endpoint's deletion committed
+    in between, and the debit failed with an IntegrityError (the user's usage a 500, a
+    capture's webhook refused) for a staff member's unrelated change."""
+    settings.LOW_BALANCE_THRESHOLD = 100
+    user = UserFactory()
+    fund(user, 150)
+    endpoint = event_services.endpoint_create(
+        url="http://127.0.0.1:9/hooks", event_types=["tokens.low_balance"]
+    )
+    emitted, go = threading.Event(), threading.Event()
+    outcomes: dict[str, object] = {}
+
+    def debit() -> int:
+        with transaction.atomic():
+            entry = services.tokens_debit(user_id=user.pk, amount=60)
+            emitted.set()
+            go.wait(10)
+        return entry.balance_after
+
+    debiting = _in_thread(outcomes, "debit", debit)
+    assert emitted.wait(10)
+    deleting = _in_thread(
+        outcomes, "delete", lambda: event_services.endpoint_delete(endpoint_id=endpoint.pk)
+    )
+    wait_until(lambda: "delete" in outcomes or sessions_waiting_on_a_lock() >= 1)
+    go.set()
+    debiting.join()
+    deleting.join()
+
+    assert outcomes == {"debit": 90, "delete": None}
+    assert not WebhookEndpoint.objects.exists()
+    assert Event.objects.filter(type="tokens.low_balance").count() == 1
