@@ -5,7 +5,7 @@ from io import StringIO
 
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from billing import services as billing_services
@@ -142,6 +142,20 @@ def test_expire_lots_dry_run_counts_and_changes_nothing(user, clock):
     call_command("expire_lots", "--dry-run", stdout=out)
 
     assert "1 lot(s) would expire: 30 tokens of 1 account(s)." in out.getvalue()
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("batch_size", ["0", "-1"])
+def test_expire_lots_refuses_a_batch_size_below_one_and_changes_nothing(user, clock, batch_size):
+    """0 took no account and reported "0 lot(s) expired" with a lot due (nothing done, no
+    error); -1 was a traceback."""
+    grant(user, 30, expires_at=NOW + timedelta(minutes=1))
+    clock.move_to(NOW + timedelta(minutes=2))
+    before = database_state()
+
+    with pytest.raises(CommandError, match="--batch-size must be at least 1"):
+        call_command("expire_lots", "--batch-size", batch_size, stdout=StringIO())
+
     assert database_state() == before
 
 

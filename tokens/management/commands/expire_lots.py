@@ -7,7 +7,7 @@ worker runs it every minute). Running it again finds nothing.
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from tokens.services import lots_expire
 
@@ -20,6 +20,9 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=500, help="Accounts per batch (500).")
 
     def handle(self, *args, **options) -> None:
+        if options["batch_size"] < 1:
+            # 0 took no account at all and reported that nothing was due.
+            raise CommandError("--batch-size must be at least 1.")
         sweep = lots_expire(batch_size=options["batch_size"], dry_run=options["dry_run"])
         verb = "would expire" if options["dry_run"] else "expired"
         self.stdout.write(
