@@ -158,6 +158,24 @@ class FakeStripe:
         self._refund(charge, amount)
         return self.event("charge.refunded", charge)
 
+    def disputed(self, session_id: str, *, reason: str = "fraudulent") -> dict:
+        """The customer disputes the session's payment with their bank (a chargeback): Stripe
+        takes the whole amount back from the balance; returns the `charge.dispute.created`
+        event Stripe would send."""
+        session = self.sessions[session_id]
+        intent = self.payment_intents[session["payment_intent"]]
+        dispute = {
+            "id": f"dp_test_{next(self._ids)}",
+            "object": "dispute",
+            "amount": session["amount_total"],
+            "currency": session["currency"],
+            "charge": intent["latest_charge"],
+            "payment_intent": session["payment_intent"],
+            "reason": reason,
+            "status": "needs_response",
+        }
+        return self.event("charge.dispute.created", dispute)
+
     def _charge(self, session: dict) -> dict:
         return {
             "id": f"ch_test_{next(self._ids)}",

@@ -1,9 +1,11 @@
 import itertools
 import json
 from decimal import Decimal
+from io import StringIO
 
 import pytest
 import stripe
+from django.core.management import call_command
 from django.test import Client
 
 from billing import signals
@@ -424,3 +426,42 @@ def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(
     assert recorded == 2
     assert (signed.status_code, signed.json()["outcome"]) == (200, "processed")
     assert Invoice.objects.get(pk=order.invoice.pk).status == "paid"
+
+
+def test_a_dispute_of_a_paid_invoice_needs_review_and_reconciliation_lists_it(
+    api_client, user, order, session, fake_stripe
+):
+    """A chargeback takes the whole payment back at Stripe. The webhook recorded it `ignored`
+    (a type not acted on), the invoice stayed paid with its tokens spendable, and
+    reconciliation listed nothing: nobody here heard that the money had gone."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    event = fake_stripe.disputed(session)
+    reference = fake_stripe.sessions[session]["payment_intent"]
+    before = without_events(database_state())
+
+    response = send(api_client, fake_stripe, event)
+
+    assert (response.status_code, response.json()) == (
+        200,
+        {"received": True, "outcome": "needs_review"},
+    )
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    invoice = Invoice.objects.get(pk=order.invoice.pk)
+    assert (recorded.outcome, recorded.invoice_id, recorded.payment_reference) == (
+        "needs_review",
+        invoice.pk,
+        reference,
+    )
+    assert recorded.error == (
+        f"The customer disputed 4300 USD of {reference} (fraudulent), which paid invoice "
+        f"{invoice.number}: Stripe has taken the money back until the dispute is decided. "
+        "The invoice and its tokens are as they were; answer the dispute at Stripe and "
+        "decide about the tokens."
+    )
+    assert without_events(database_state()) == before
+    out = StringIO()
+    call_command("reconcile_purchases", "--json", stdout=out)
+    assert json.loads(out.getvalue())["needs_review"] == [
+        f"stripe event {event['id']} (charge.dispute.created) for {invoice.number}: "
+        f"{recorded.error}"
+    ]

@@ -1,6 +1,6 @@
 """Acting on a verified Stripe event, per type, inside the caller's transaction: a paid
 session captures its invoice (and applies the refunds held for it), a whole refund refunds
-it, an expired session changes nothing."""
+it, an expired session changes nothing, a dispute is flagged for a person."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from billing.services.stripe_webhook.outcomes import (
     event_outcome_record,
 )
 from billing.services.stripe_webhook.payments import (
+    DISPUTE_EVENT,
     PAID_EVENTS,
     charge_reference,
     event_object,
@@ -47,6 +48,8 @@ def stripe_event_handle(event: object) -> Handled:
         )
     if kind == "charge.refunded":
         return _charge_refunded(found)
+    if kind == DISPUTE_EVENT:
+        return _charge_disputed(found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
 
 
@@ -121,6 +124,29 @@ def _charge_refunded(charge: dict) -> Handled:
             payment_reference=reference,
         )
     return stripe_payment_refund(reference, invoice_id=_invoice_id(charge))
+
+
+def _charge_disputed(dispute: dict) -> Handled:
+    """A chargeback: Stripe takes the money back from our balance while the bank decides.
+    Nothing changes here (a dispute may be won, and taking tokens back is a person's
+    decision), but money and invoice now disagree, so a person is told."""
+    reference = charge_reference(dispute)
+    invoice = (
+        _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
+        if reference
+        else None
+    )
+    paid = f"which paid invoice {invoice.number}" if invoice else "which paid no invoice here (yet)"
+    return Handled(
+        Outcome.NEEDS_REVIEW,
+        f"The customer disputed {dispute.get('amount')} "
+        f"{str(dispute.get('currency') or '').upper()} of "
+        f"{reference or dispute.get('charge')} ({dispute.get('reason')}), {paid}: Stripe has "
+        "taken the money back until the dispute is decided. The invoice and its tokens are "
+        "as they were; answer the dispute at Stripe and decide about the tokens.",
+        invoice.pk if invoice else None,
+        reference,
+    )
 
 
 def stripe_payment_refund(reference: str, *, invoice_id: UUID | None = None) -> Handled:

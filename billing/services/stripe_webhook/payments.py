@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import connection
 
 PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
+DISPUTE_EVENT = "charge.dispute.created"
 
 
 def event_object(event: object) -> dict | None:
@@ -27,7 +28,7 @@ def stripe_payment_lock(event: object) -> None:
     kind = event.get("type")
     if kind in PAID_EVENTS:
         payment_lock(session_reference(found))
-    elif kind == "charge.refunded":
+    elif kind in ("charge.refunded", DISPUTE_EVENT):
         payment_lock(charge_reference(found))
 
 
@@ -49,5 +50,6 @@ def session_reference(session: dict) -> str:
 
 
 def charge_reference(charge: dict) -> str:
-    """A charge's payment: its PaymentIntent, as a session's capture recorded it."""
+    """A charge's (or a dispute's) payment: its PaymentIntent, as a session's capture
+    recorded it."""
     return str(charge.get("payment_intent") or "")
