@@ -38,6 +38,13 @@ class PaymentUnknownToStripe(PaymentProviderError):
     default_message = "Stripe does not know this payment."
 
 
+class PaymentAlreadyRefunded(PaymentProviderError):
+    """Stripe refused a refund because the whole payment went back already (400
+    `charge_already_refunded`): refunded in its dashboard, say."""
+
+    default_message = "Stripe has refunded this payment already."
+
+
 class InvalidStripeSignature(Rejected):
     code = "invalid_signature"
 
@@ -245,12 +252,20 @@ def payment_retrieve(*, payment_reference: str) -> StripePayment:
 
 
 def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
-    """Refunds the whole payment; returns the refund's id."""
+    """Refunds the whole payment; returns the refund's id.
+
+    Raises PaymentAlreadyRefunded when Stripe has refunded all of it already,
+    PaymentProviderError when it refuses otherwise or cannot be asked.
+    """
     try:
         refund = _client().v1.refunds.create(
             params={"payment_intent": payment_intent},
             options={"idempotency_key": idempotency_key},
         )
+    except stripe.InvalidRequestError as error:
+        if error.code == "charge_already_refunded":
+            raise PaymentAlreadyRefunded() from error
+        raise PaymentProviderError("Stripe refused or could not take the refund.") from error
     except stripe.StripeError as error:
         raise PaymentProviderError("Stripe refused or could not take the refund.") from error
     return refund.to_dict()["id"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -76,14 +77,17 @@ def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
     makes concurrent or repeated calls one refund), outside any transaction; then ours.
 
     If our part fails after Stripe refunded, Stripe's `charge.refunded` webhook completes it.
-    Raises what invoice_refund raises, and PaymentProviderError.
+    A payment Stripe has refunded whole already (in its dashboard, its webhook lost) is
+    refunded here too: the money went back. Raises what invoice_refund raises, and
+    PaymentProviderError.
     """
     invoice = invoice_get(invoice_id=invoice_id)
     _refundable(invoice)
     if invoice.provider == Invoice.Provider.STRIPE:
-        stripe_gateway.refund_create(
-            payment_intent=invoice.payment_reference, idempotency_key=f"refund:{invoice.pk}"
-        )
+        with contextlib.suppress(stripe_gateway.PaymentAlreadyRefunded):
+            stripe_gateway.refund_create(
+                payment_intent=invoice.payment_reference, idempotency_key=f"refund:{invoice.pk}"
+            )
     return invoice_refund(invoice_id=invoice_id)
 
 

@@ -1,12 +1,13 @@
 """A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
 
 It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it
-saw paid; `expand[]=latest_charge` gives its charge, refunded or not) and refund create as
-Stripe does (form-encoded requests, JSON answers, idempotency keys, 404 `resource_missing`
-for an object it does not have), records every request, fails on demand, and can produce the
-events Stripe would send, signed with Stripe's scheme. For browser tests it also serves a
-checkout page whose Pay button completes the session, delivers the signed
-`checkout.session.completed` webhook to the app and redirects to the success URL.
+saw paid; `expand[]=latest_charge` gives its charge, refunded or not) and refund create (400
+`charge_already_refunded` for a charge refunded whole) as Stripe does (form-encoded requests,
+JSON answers, idempotency keys, 404 `resource_missing` for an object it does not have),
+records every request, fails on demand, and can produce the events Stripe would send, signed
+with Stripe's scheme. For browser tests it also serves a checkout page whose Pay button
+completes the session, delivers the signed `checkout.session.completed` webhook to the app
+and redirects to the success URL.
 """
 
 from __future__ import annotations
@@ -291,8 +292,16 @@ class FakeStripe:
             return self._expire_session(path.removeprefix("/v1/checkout/sessions/"))
         if method == "POST" and path == "/v1/refunds":
             intent = self.payment_intents.get(params.get("payment_intent") or "", {})
-            if intent.get("latest_charge") in self.charges:
-                self._refund(self.charges[intent["latest_charge"]], None)
+            charge = self.charges.get(intent.get("latest_charge") or "")
+            if charge is not None and charge["refunded"]:
+                error = {
+                    "type": "invalid_request_error",
+                    "code": "charge_already_refunded",
+                    "message": f"Charge {charge['id']} has already been refunded.",
+                }
+                return 400, {"error": error}
+            if charge is not None:
+                self._refund(charge, None)
             refund = {
                 "id": f"re_test_{next(self._ids)}",
                 "object": "refund",

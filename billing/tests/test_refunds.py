@@ -222,3 +222,38 @@ def test_a_session_stripe_cannot_expire_after_the_refund_is_logged_and_the_refun
     assert Invoice.objects.get(pk=plan.pk).status == "refunded"
     assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
     assert "needs review" in caplog.text
+
+
+def test_staff_refund_of_a_payment_refunded_at_stripe_already_refunds_here(
+    api_client, user_client, staff_client, user, fake_stripe
+):
+    """Refunded in Stripe's dashboard, its charge.refunded webhook lost (or not yet retried):
+    Stripe refuses a second refund (400 charge_already_refunded), and the staff refund here
+    was a 502 "nothing changed" on every try, so the tokens of a payment whose money had gone
+    back stayed spendable (reconciliation looks only at payments of the last 24 h). The
+    money is back, so the refund here goes ahead."""
+    invoice = checkout(user, bundles=[TokenBundleFactory(token_amount=100)]).invoice
+    paid = user_client.post(f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"})
+    session = paid.json()["session_id"]
+    body, header = fake_stripe.signed(fake_stripe.complete(session))
+    api_client.post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    fake_stripe.refunded(session)
+
+    response = staff_client.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
+
+    assert response.status_code == 200
+    assert (
+        response.json()["status"],
+        response.json()["token_purchases"][0]["tokens_reversed"],
+    ) == (
+        "refunded",
+        100,
+    )
+    assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
+    assert balance(user) == 0
+    assert [request.path for request in fake_stripe.requests[-1:]] == ["/v1/refunds"]
