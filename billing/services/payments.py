@@ -76,8 +76,12 @@ def stripe_session_end(invoice: Invoice) -> None:
     refusing would leave the invoice pending for ever. Should it still take a payment in
     the other mode, that payment's webhook is flagged needs_review (a cancelled invoice).
 
+    A session that completed with a bank debit whose payment failed has ended too: it can
+    take no payment any more, though Stripe keeps it complete.
+
     Raises InvalidState when Stripe has taken a payment on the session (its webhook
-    captures the invoice), PaymentProviderError when Stripe cannot be asked.
+    captures the invoice) or one is on its way, PaymentProviderError when Stripe cannot be
+    asked.
     """
     if not invoice.stripe_session_id:
         return
@@ -85,11 +89,22 @@ def stripe_session_end(invoice: Invoice) -> None:
         session = stripe_gateway.checkout_session_expire(session_id=invoice.stripe_session_id)
     except stripe_gateway.PaymentUnknownToStripe:
         return
-    if session.status == "complete":
+    if session.status == "complete" and not session_payment_failed(session):
         raise InvalidState(
             f"Stripe has taken a payment for invoice {invoice.number}; it is credited once "
             "Stripe confirms it."
         )
+
+
+def session_payment_failed(session: stripe_gateway.CheckoutSession) -> bool:
+    """Whether a complete session's payment failed: a bank debit (completed unpaid, the
+    money on its way) whose PaymentIntent asks for another payment method or was cancelled.
+    A session that names no PaymentIntent is taken as on its way. Asks Stripe; raises
+    PaymentProviderError when it cannot be asked."""
+    if session.payment_status == "paid" or not session.payment_intent:
+        return False
+    payment = stripe_gateway.payment_retrieve(payment_reference=session.payment_intent)
+    return payment.status in ("requires_payment_method", "canceled")
 
 
 def invoice_require_pending(invoice: Invoice) -> None:

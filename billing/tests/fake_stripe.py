@@ -131,6 +131,31 @@ class FakeStripe:
         self.payment_succeeded(session)
         return self.event("checkout.session.completed", session)
 
+    def complete_unpaid(self, session_id: str) -> dict:
+        """The customer paid by bank debit: the session completes unpaid while the money is
+        on its way (its PaymentIntent `processing`); returns the event Stripe would send."""
+        session = self.sessions[session_id]
+        assert session["status"] == "open", f"Stripe takes no payment on a {session['status']} one"
+        session.update(status="complete", payment_status="unpaid")
+        session["payment_intent"] = session["payment_intent"] or f"pi_test_{next(self._ids)}"
+        self.payment_intents[session["payment_intent"]] = {
+            "id": session["payment_intent"],
+            "object": "payment_intent",
+            "status": "processing",
+            "amount": session["amount_total"],
+            "amount_received": 0,
+            "currency": session["currency"],
+            "latest_charge": None,
+        }
+        return self.event("checkout.session.completed", session)
+
+    def debit_failed(self, session_id: str) -> dict:
+        """The bank debit of a session completed unpaid fails: the session stays complete and
+        unpaid, its PaymentIntent asks for another payment method; returns the event."""
+        session = self.sessions[session_id]
+        self.payment_intents[session["payment_intent"]]["status"] = "requires_payment_method"
+        return self.event("checkout.session.async_payment_failed", session)
+
     def payment_succeeded(self, session: dict) -> None:
         """The PaymentIntent of a completed session and its charge, as Stripe answers them
         afterwards."""

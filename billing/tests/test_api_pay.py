@@ -213,7 +213,8 @@ def test_cancelling_an_invoice_whose_session_stripe_does_not_know_cancels_it(
 
     response = cancel(user_client, invoice)
 
-    assert (response.status_code, response.json()["status"]) == (200, "cancelled")
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "cancelled"
     assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
     assert {purchase.status for purchase in invoice.token_purchases.all()} == {"cancelled"}
     assert invoice.subscriptions.get().status == "cancelled"
@@ -314,3 +315,62 @@ def test_stripe_is_given_an_address_it_takes(fake_stripe, email, sent):
     assert response.status_code == 200
     [request] = fake_stripe.requests
     assert request.params.get("customer_email") == sent
+
+
+def stripe_says(api_client, fake_stripe, event) -> str:
+    body, signature = fake_stripe.signed(event)
+    answer = api_client.post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=signature,
+    )
+    return answer.json()["outcome"]
+
+
+def test_cancelling_while_a_bank_debit_is_on_its_way_is_409(
+    user_client, api_client, invoice, fake_stripe
+):
+    session = pay(user_client, invoice).json()["session_id"]
+    stripe_says(api_client, fake_stripe, fake_stripe.complete_unpaid(session))
+    before = database_state()
+
+    response = cancel(user_client, invoice)
+
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+    assert database_state() == before
+
+
+def test_an_invoice_whose_bank_debit_failed_can_be_cancelled(
+    user_client, api_client, invoice, fake_stripe
+):
+    """The session of a failed bank debit stays complete at Stripe (it cannot be expired):
+    every cancel was 409 "Stripe has taken a payment", for good, though nothing was paid."""
+    session = pay(user_client, invoice).json()["session_id"]
+    stripe_says(api_client, fake_stripe, fake_stripe.complete_unpaid(session))
+    stripe_says(api_client, fake_stripe, fake_stripe.debit_failed(session))
+
+    response = cancel(user_client, invoice)
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "cancelled"
+    assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+
+
+def test_an_invoice_whose_bank_debit_failed_is_paid_with_a_new_session(
+    user_client, api_client, invoice, fake_stripe
+):
+    """Paying again handed out the failed debit's session, complete at Stripe, where nothing
+    can be paid (and once that session neared its end, paying was 409 for good)."""
+    session = pay(user_client, invoice).json()["session_id"]
+    stripe_says(api_client, fake_stripe, fake_stripe.complete_unpaid(session))
+
+    outcome = stripe_says(api_client, fake_stripe, fake_stripe.debit_failed(session))
+    again = pay(user_client, invoice)
+
+    assert again.status_code == 200
+    new = again.json()["session_id"]
+    assert new != session
+    assert fake_stripe.sessions[new]["status"] == "open"
+    assert Invoice.objects.get(pk=invoice.pk).stripe_session_id == new
+    assert outcome == "processed"

@@ -465,3 +465,18 @@ def test_a_run_on_a_clean_database_changes_nothing(user, user_client, staff_user
     assert report["paid_invoices_verified"] == 1
     assert report["unknown_to_provider"] == report["needs_review"] == []
     assert database_state() == before
+
+
+def test_a_too_old_invoice_whose_bank_debit_failed_is_cancelled(
+    user, user_client, bundle, fake_stripe
+):
+    """Kept for ever as a payment on its way: its session stays complete at Stripe."""
+    invoice = checkout(user, bundles=[bundle]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=80))
+    fake_stripe.complete_unpaid(session)
+    fake_stripe.debit_failed(session)
+
+    report, code = reconcile()
+
+    assert (code, report["invoices_cancelled"]) == (0, 1)
+    assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
 from billing.services.invoices import invoice_cancel
+from billing.services.payments import session_payment_failed
 from billing.services.reconcile.report import Progress, ReconcileReport, in_batches, no_progress
 from billing.services.stripe_webhook import stripe_payment_refund, stripe_session_capture
 from billing.services.stripe_webhook.payments import event_object
@@ -74,7 +75,14 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
                 report.needs_review.append(f"{invoice.number}: {handled.error}")
         return
     if session.status == "complete":
-        return  # a payment that takes days (a bank debit) is on its way: never cancelled
+        # A payment that takes days (a bank debit) is on its way: never cancelled. One whose
+        # debit failed has ended, as an expired session has.
+        try:
+            if not session_payment_failed(session):
+                return
+        except stripe_gateway.PaymentProviderError as error:
+            report.stripe_errors.append(f"{invoice.number}: {error.message}")
+            return
     if session.status == "expired" or invoice.created_at < too_old:
         _stale_invoice_cancel(report, invoice)
 

@@ -1,6 +1,7 @@
 """Acting on a verified Stripe event, per type, inside the caller's transaction: a paid
-session captures its invoice (and applies the refunds held for it), a whole refund refunds
-it, an expired session changes nothing, a dispute is flagged for a person."""
+session captures its invoice (and applies the refunds held for it), a failed bank debit
+lets it be paid again, a whole refund refunds it, an expired session changes nothing, a
+dispute is flagged for a person."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from uuid import UUID
 
 from django.db import transaction
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
 from billing.services.capture import invoice_capture
@@ -42,6 +44,8 @@ def stripe_event_handle(event: object) -> Handled:
     kind = event.get("type")
     if kind in PAID_EVENTS:
         return stripe_session_capture(found)
+    if kind == "checkout.session.async_payment_failed":
+        return _session_payment_failed(found)
     if kind == "checkout.session.expired":
         return Handled(
             Outcome.PROCESSED, "Session expired; the invoice stays as it is.", _invoice_id(found)
@@ -110,6 +114,21 @@ def stripe_session_capture(session: dict) -> Handled:
     _apply_held_refunds(reference)
     outcome = Outcome.PROCESSED if captured.status == "success" else Outcome.ALREADY_PROCESSED
     return Handled(outcome, "", invoice.pk, reference)
+
+
+def _session_payment_failed(session: dict) -> Handled:
+    """A bank debit failed: the invoice stays pending, and its session (complete at Stripe,
+    where nothing more can be paid) is no longer handed out, so paying again makes a new
+    one. One conditional UPDATE: only while the invoice is pending with that session."""
+    invoice_id = _invoice_id(session)
+    Invoice.objects.filter(
+        pk=invoice_id, status=Invoice.Status.PENDING, stripe_session_id=str(session.get("id"))
+    ).update(stripe_session_expires_at=timezone.now(), updated_at=timezone.now())
+    return Handled(
+        Outcome.PROCESSED,
+        "The payment failed; the invoice stays pending and can be paid again.",
+        invoice_id,
+    )
 
 
 def _charge_refunded(charge: dict) -> Handled:
