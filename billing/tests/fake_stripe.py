@@ -202,6 +202,26 @@ class FakeStripe:
         }
         return self.event("charge.dispute.created", dispute)
 
+    def refund_failed(self, session_id: str, *, reason: str = "expired_or_canceled_card") -> dict:
+        """The bank refused the refund of the session's payment (a closed card): the money
+        comes back to the balance and the charge is no longer refunded; returns the
+        `charge.refund.updated` event Stripe would send."""
+        session = self.sessions[session_id]
+        intent = self.payment_intents[session["payment_intent"]]
+        charge = self.charges[intent["latest_charge"]]
+        refund = {
+            "id": f"re_test_{next(self._ids)}",
+            "object": "refund",
+            "amount": charge["amount_refunded"],
+            "currency": charge["currency"],
+            "charge": charge["id"],
+            "payment_intent": session["payment_intent"],
+            "status": "failed",
+            "failure_reason": reason,
+        }
+        charge.update(amount_refunded=0, refunded=False)
+        return self.event("charge.refund.updated", refund)
+
     def _charge(self, session: dict) -> dict:
         return {
             "id": f"ch_test_{next(self._ids)}",

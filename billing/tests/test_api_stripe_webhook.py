@@ -465,3 +465,39 @@ def test_a_dispute_of_a_paid_invoice_needs_review_and_reconciliation_lists_it(
         f"stripe event {event['id']} (charge.dispute.created) for {invoice.number}: "
         f"{recorded.error}"
     ]
+
+
+def test_a_refund_stripe_could_not_make_needs_review(
+    api_client, staff_client, user, order, session, fake_stripe
+):
+    """The bank refused the refund (a closed card): the money came back to us, while the
+    invoice here was refunded and its tokens taken back, so the customer has neither. The
+    event was recorded ignored and reconciliation looks at paid invoices only: nobody was
+    told."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    assert staff_client.post(f"/api/v1/admin/invoices/{order.invoice.pk}/refund").status_code == 200
+    event = fake_stripe.refund_failed(session)
+    reference = fake_stripe.sessions[session]["payment_intent"]
+    before = without_events(database_state())
+
+    response = send(api_client, fake_stripe, event)
+
+    assert response.json() == {"received": True, "outcome": "needs_review"}
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    invoice = Invoice.objects.get(pk=order.invoice.pk)
+    assert (recorded.outcome, recorded.invoice_id, recorded.payment_reference) == (
+        "needs_review",
+        invoice.pk,
+        reference,
+    )
+    assert recorded.error == (
+        f"Stripe could not refund 4300 USD of {reference} (expired_or_canceled_card): the "
+        f"money is back with us, and invoice {invoice.number}, which it paid, is refunded. "
+        "Return the money another way, or settle the invoice by hand."
+    )
+    assert without_events(database_state()) == before
+    out = StringIO()
+    call_command("reconcile_purchases", "--json", stdout=out)
+    assert json.loads(out.getvalue())["needs_review"] == [
+        f"stripe event {event['id']} (charge.refund.updated) for {invoice.number}: {recorded.error}"
+    ]

@@ -1,7 +1,7 @@
 """Acting on a verified Stripe event, per type, inside the caller's transaction: a paid
 session captures its invoice (and applies the refunds held for it), a failed bank debit
 lets it be paid again, a whole refund refunds it, an expired session changes nothing, a
-dispute is flagged for a person."""
+dispute and a refund the bank refused are flagged for a person."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from billing.services.stripe_webhook.outcomes import (
 from billing.services.stripe_webhook.payments import (
     DISPUTE_EVENT,
     PAID_EVENTS,
+    REFUND_UPDATE_EVENTS,
     charge_reference,
     event_object,
     payment_lock,
@@ -54,6 +55,8 @@ def stripe_event_handle(event: object) -> Handled:
         return _charge_refunded(found)
     if kind == DISPUTE_EVENT:
         return _charge_disputed(found)
+    if kind in REFUND_UPDATE_EVENTS and found.get("status") == "failed":
+        return _refund_failed(found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
 
 
@@ -163,6 +166,32 @@ def _charge_disputed(dispute: dict) -> Handled:
         f"{reference or dispute.get('charge')} ({dispute.get('reason')}), {paid}: Stripe has "
         "taken the money back until the dispute is decided. The invoice and its tokens are "
         "as they were; answer the dispute at Stripe and decide about the tokens.",
+        invoice.pk if invoice else None,
+        reference,
+    )
+
+
+def _refund_failed(refund: dict) -> Handled:
+    """The bank refused a refund Stripe had made (a closed card): the money is back with us,
+    while the invoice may have been refunded here and its tokens taken back, so the
+    customer has neither. Undoing a refund is not done here; a person is told."""
+    reference = charge_reference(refund)
+    invoice = (
+        _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
+        if reference
+        else None
+    )
+    paid = (
+        f"invoice {invoice.number}, which it paid, is {invoice.status}"
+        if invoice
+        else "it paid no invoice here"
+    )
+    return Handled(
+        Outcome.NEEDS_REVIEW,
+        f"Stripe could not refund {refund.get('amount')} "
+        f"{str(refund.get('currency') or '').upper()} of {reference or refund.get('charge')} "
+        f"({refund.get('failure_reason')}): the money is back with us, and {paid}. Return "
+        "the money another way, or settle the invoice by hand.",
         invoice.pk if invoice else None,
         reference,
     )

@@ -7,6 +7,8 @@ from django.db import connection
 
 PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 DISPUTE_EVENT = "charge.dispute.created"
+# A refund's later news: the bank may refuse it (status `failed`) after charge.refunded.
+REFUND_UPDATE_EVENTS = {"charge.refund.updated", "refund.failed"}
 
 
 def event_object(event: object) -> dict | None:
@@ -28,7 +30,7 @@ def stripe_payment_lock(event: object) -> None:
     kind = event.get("type")
     if kind in PAID_EVENTS:
         payment_lock(session_reference(found))
-    elif kind in ("charge.refunded", DISPUTE_EVENT):
+    elif kind in ("charge.refunded", DISPUTE_EVENT) or kind in REFUND_UPDATE_EVENTS:
         payment_lock(charge_reference(found))
 
 
@@ -50,6 +52,6 @@ def session_reference(session: dict) -> str:
 
 
 def charge_reference(charge: dict) -> str:
-    """A charge's (or a dispute's) payment: its PaymentIntent, as a session's capture
-    recorded it."""
+    """A charge's (or a dispute's, or a refund's) payment: its PaymentIntent, as a session's
+    capture recorded it."""
     return str(charge.get("payment_intent") or "")
