@@ -271,6 +271,16 @@ def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
     return refund.to_dict()["id"]
 
 
+def key_livemode() -> bool | None:
+    """Whether STRIPE_SECRET_KEY is a live-mode key (True) or a test-mode one (False), by
+    its prefix; None when it is not set or says neither. No network call."""
+    key = settings.STRIPE_SECRET_KEY
+    for prefix, live in (("sk_live_", True), ("rk_live_", True), ("sk_test_", False)):
+        if key.startswith(prefix):
+            return live
+    return False if key.startswith("rk_test_") else None
+
+
 def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dict:
     """The event, as plain JSON, once the SDK has verified its `Stripe-Signature`.
 

@@ -501,3 +501,29 @@ def test_a_refund_stripe_could_not_make_needs_review(
     assert json.loads(out.getvalue())["needs_review"] == [
         f"stripe event {event['id']} (charge.refund.updated) for {invoice.number}: {recorded.error}"
     ]
+
+
+@pytest.mark.parametrize("key", ["sk_live_switched", "rk_live_restricted"])
+def test_a_test_mode_event_while_taking_live_payments_needs_review_and_credits_nothing(
+    api_client, user, order, session, fake_stripe, settings, key
+):
+    """The keys were switched to live ones with STRIPE_WEBHOOK_SECRET still the test-mode
+    endpoint's: a test card paid the invoice's test-mode session, still open, and the
+    event captured it, crediting tokens for money that does not exist (reconciliation
+    listed it only afterwards, with the tokens spendable meanwhile)."""
+    event = fake_stripe.complete(session)
+    assert event["livemode"] is False
+    settings.STRIPE_SECRET_KEY = key
+    before = without_events(database_state())
+
+    response = send(api_client, fake_stripe, event)
+
+    assert response.json() == {"received": True, "outcome": "needs_review"}
+    assert without_events(database_state()) == before
+    assert balance(user) == 0
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    assert (recorded.invoice_id, recorded.error) == (
+        order.invoice.pk,
+        "A test-mode event, while STRIPE_SECRET_KEY is a live-mode key: nothing was done. "
+        "STRIPE_WEBHOOK_SECRET must be the signing secret of the live-mode endpoint.",
+    )

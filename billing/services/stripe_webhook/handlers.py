@@ -1,7 +1,8 @@
 """Acting on a verified Stripe event, per type, inside the caller's transaction: a paid
 session captures its invoice (and applies the refunds held for it), a failed bank debit
 lets it be paid again, a whole refund refunds it, an expired session changes nothing, a
-dispute and a refund the bank refused are flagged for a person."""
+dispute, a refund the bank refused and an event of the other mode (test or live) are
+flagged for a person."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
 from billing.services.capture import invoice_capture
 from billing.services.refunds import InvoiceAlreadyRefunded, invoice_refund
@@ -42,6 +44,9 @@ def stripe_event_handle(event: object) -> Handled:
     found = event_object(event)
     if found is None:
         return Handled(Outcome.NEEDS_REVIEW, "The event carries no object.")
+    mismatch = _other_mode(event)
+    if mismatch:
+        return Handled(Outcome.NEEDS_REVIEW, mismatch, _invoice_id(found))
     kind = event.get("type")
     if kind in PAID_EVENTS:
         return stripe_session_capture(found)
@@ -58,6 +63,22 @@ def stripe_event_handle(event: object) -> Handled:
     if kind in REFUND_UPDATE_EVENTS and found.get("status") == "failed":
         return _refund_failed(found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
+
+
+def _other_mode(event: dict) -> str:
+    """Why an event of the other mode (test or live) than STRIPE_SECRET_KEY's is not acted
+    on, or "". Its money is not the money this service takes (a test card pays nothing),
+    yet a test-mode session made before the keys were switched names a real invoice; it
+    verifies only when STRIPE_WEBHOOK_SECRET is the other mode's endpoint's secret."""
+    live, ours = event.get("livemode"), stripe_gateway.key_livemode()
+    if not isinstance(live, bool) or ours is None or live == ours:
+        return ""
+    mode = {True: "live", False: "test"}
+    return (
+        f"A {mode[live]}-mode event, while STRIPE_SECRET_KEY is a {mode[ours]}-mode key: "
+        f"nothing was done. STRIPE_WEBHOOK_SECRET must be the signing secret of the "
+        f"{mode[ours]}-mode endpoint."
+    )
 
 
 def _one(invoices: QuerySet[Invoice]) -> Invoice | None:
