@@ -164,10 +164,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
     ) -> None:
         try:
             if operation == "mark-paid":
-                services.invoice_capture(
-                    invoice_id=invoice.pk,
-                    provider=Invoice.Provider.MANUAL,
-                    payment_reference=form.cleaned_data["payment_reference"],
+                services.invoice_mark_paid(
+                    invoice_id=invoice.pk, payment_reference=form.cleaned_data["payment_reference"]
                 )
                 done = f"{invoice} is paid: its tokens are credited and its plan is active."
             elif operation == "cancel":
@@ -192,10 +190,8 @@ class InvoiceAdmin(ReadOnlyAdmin):
         form = MarkPaidForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             try:
-                services.invoice_capture(
-                    invoice_id=invoice.pk,
-                    provider=Invoice.Provider.MANUAL,
-                    payment_reference=form.cleaned_data["payment_reference"],
+                services.invoice_mark_paid(
+                    invoice_id=invoice.pk, payment_reference=form.cleaned_data["payment_reference"]
                 )
             except DomainError as error:
                 self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)

@@ -28,7 +28,6 @@ from billing.api.serializers import (
     StaffInvoiceSerializer,
     StripeWebhookResponseSerializer,
 )
-from billing.models import Invoice
 from billing.services.payment_webhook import payment_webhook_process
 from billing.services.stripe_webhook import stripe_webhook_process
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
@@ -256,16 +255,20 @@ class StaffMarkPaidView(APIView):
         request=MarkPaidRequestSerializer,
         responses={
             200: StaffInvoiceSerializer,
-            409: error_response("`invalid_state`: cancelled, or paid by another payment."),
+            409: error_response(
+                "`invalid_state`: cancelled, paid by another payment, Stripe has taken a "
+                "payment for it (its webhook captures it), or a payment was started meanwhile."
+            ),
+            502: error_response(
+                "`payment_provider_error`: its Stripe session could not be ended; nothing changed."
+            ),
         },
     )
     def post(self, request: Request, pk: UUID) -> Response:
         payload = MarkPaidRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        services.invoice_capture(
-            invoice_id=pk,
-            provider=Invoice.Provider.MANUAL,
-            payment_reference=payload.validated_data["payment_reference"],
+        services.invoice_mark_paid(
+            invoice_id=pk, payment_reference=payload.validated_data["payment_reference"]
         )
         invoice = selectors.invoices_for_staff().get(pk=pk)
         return Response(StaffInvoiceSerializer(invoice).data)

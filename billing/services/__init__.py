@@ -6,6 +6,7 @@ from billing.services.capture import (
     CurrencyMismatch,
     PaymentReferenceUsed,
     invoice_capture,
+    invoice_mark_paid,
 )
 from billing.services.checkout import CheckoutResult, checkout_create
 from billing.services.fulfilment import Delivery, TakeBack, invoice_deliver, invoice_take_back
@@ -35,6 +36,7 @@ __all__ = [
     "invoice_cancel",
     "invoice_capture",
     "invoice_deliver",
+    "invoice_mark_paid",
     "invoice_number_next",
     "invoice_pay_start",
     "invoice_pay_with_stripe",

@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.models import Invoice
 from billing.selectors import invoice_get
 from billing.services.fulfilment import invoice_deliver
+from billing.services.payments import stripe_session_end
 from common import metrics
 from common.errors import InvalidState, Rejected
 
@@ -48,12 +49,15 @@ def invoice_capture(
     provider: str,
     amount: Decimal | None = None,
     currency: str | None = None,
+    stripe_session_id: str | None = None,
 ) -> CaptureResult:
     """Marks a pending invoice paid and delivers what it bought in the same transaction (its
     subscription and add-ons, and its tokens through `invoice_paid`), all or nothing.
 
     The invoice row is locked first, so concurrent deliveries of one payment capture once.
-    `amount` and `currency`, when the provider states them, must equal the invoice's.
+    `amount` and `currency`, when the provider states them, must equal the invoice's;
+    `stripe_session_id`, when given, must still be the pending invoice's Stripe session (a
+    caller that expired it, and a payment started since, is refused).
     The same payment again answers `already_processed` and changes nothing. Raises NotFound,
     CurrencyMismatch, AmountMismatch (the invoice stays pending), InvalidState for an invoice
     that is cancelled, refunded or paid by another payment, PaymentReferenceUsed when the
@@ -61,7 +65,9 @@ def invoice_capture(
     """
     try:
         with transaction.atomic():
-            return _capture(invoice_id, payment_reference, provider, amount, currency)
+            return _capture(
+                invoice_id, payment_reference, provider, amount, currency, stripe_session_id
+            )
     except IntegrityError as error:
         used = Invoice.objects.filter(provider=provider, payment_reference=payment_reference)
         if used.exclude(pk=invoice_id).exists():
@@ -75,6 +81,7 @@ def _capture(
     provider: str,
     amount: Decimal | None,
     currency: str | None,
+    stripe_session_id: str | None,
 ) -> CaptureResult:
     invoice = invoice_get(invoice_id=invoice_id, for_update=True)
     if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
@@ -83,6 +90,10 @@ def _capture(
         raise InvalidState(f"Invoice {invoice.number} is already paid by another payment.")
     if invoice.status != Invoice.Status.PENDING:
         raise InvalidState(f"Invoice {invoice.number} is {invoice.status}; it cannot be paid.")
+    if stripe_session_id is not None and invoice.stripe_session_id != stripe_session_id:
+        raise InvalidState(
+            "A payment was started for this invoice meanwhile; mark it paid again to end it too."
+        )
     if currency is not None and currency.upper() != invoice.currency.code:
         raise CurrencyMismatch(
             f"The payment is in {currency.upper()}; invoice {invoice.number} is in "
@@ -106,4 +117,25 @@ def _capture(
         subscription_activated=delivery.subscription_activated,
         tokens_credited=delivery.tokens_credited,
         addons_activated=delivery.addons_activated,
+    )
+
+
+def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureResult:
+    """Staff record a payment made outside the providers (a bank transfer, say): captured as
+    `manual`. A Stripe Checkout Session still open for the invoice is expired first, outside
+    any transaction, as a cancel does: one invoice, one way to pay it. Otherwise the
+    customer's Stripe tab still took a second payment for the paid invoice.
+
+    Raises what invoice_capture raises; InvalidState also when Stripe has taken a payment
+    for it (its webhook captures the invoice) or a payment was started meanwhile;
+    PaymentProviderError when Stripe cannot be asked. Nothing changes then.
+    """
+    invoice = invoice_get(invoice_id=invoice_id)
+    if invoice.status == Invoice.Status.PENDING:
+        stripe_session_end(invoice)
+    return invoice_capture(
+        invoice_id=invoice_id,
+        payment_reference=payment_reference,
+        provider=Invoice.Provider.MANUAL,
+        stripe_session_id=invoice.stripe_session_id,
     )
