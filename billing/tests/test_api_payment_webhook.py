@@ -370,3 +370,45 @@ def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(
     assert (signed.status_code, elsewhere.status_code) == (200, 400)
     assert PaymentEvent.objects.filter(signature_valid=False).count() == 4
     assert PaymentEvent.objects.filter(signature_valid=True).count() == 1
+
+
+def test_an_event_id_delivered_again_for_another_payment_is_409_and_recorded(
+    api_client, user, invoice
+):
+    """An event id names one payment. Delivered again with another invoice and payment
+    reference, it answered 200 already_processed for that other invoice, which stayed
+    pending: the provider took it as settled, the customer got nothing, and the delivery's
+    body was recorded nowhere."""
+    deliver(api_client, payment_body(invoice, event_id="evt-1"))
+    other = checkout(user, bundles=[TokenBundleFactory(price=Decimal("5.00"))]).invoice
+    body = payment_body(other, event_id="evt-1", payment_reference="pay-2")
+    before = without_events(database_state())
+
+    response = deliver(api_client, body)
+
+    assert (response.status_code, response.json()) == (
+        409,
+        {
+            "error": "Event evt-1 was delivered before for another payment (invoice "
+            f"{invoice.pk}, pay-1, 34.00 USD); an event id names one payment.",
+            "code": "event_id_reused",
+        },
+    )
+    assert without_events(database_state()) == before
+    assert Invoice.objects.get(pk=other.pk).status == "pending"
+    first = PaymentEvent.objects.get(event_id="evt-1")
+    assert (first.deliveries, first.outcome) == (1, "processed")
+    refused = PaymentEvent.objects.exclude(pk=first.pk).get()
+    assert (refused.event_id, refused.outcome, refused.payload) == ("", "rejected", body.decode())
+    assert refused.error == response.json()["error"]
+
+
+def test_an_event_delivered_again_with_its_amount_written_otherwise_is_already_processed(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice, event_id="evt-1", amount="34.00"))
+
+    response = deliver(api_client, payment_body(invoice, event_id="evt-1", amount="34"))
+
+    assert (response.status_code, response.json()["status"]) == (200, "already_processed")
+    assert PaymentEvent.objects.get().deliveries == 2
