@@ -467,3 +467,22 @@ def test_marking_paid_while_the_customer_starts_a_payment_is_409_and_keeps_that_
     stored = Invoice.objects.get(pk=invoice.pk)
     assert (stored.status, stored.stripe_session_id) == ("pending", new_session)
     assert fake_stripe.sessions[new_session]["status"] == "open"
+
+
+def test_a_session_expired_early_at_stripe_is_not_handed_out_again(
+    user_client, api_client, invoice, fake_stripe
+):
+    """Expired before its time (in Stripe's dashboard, or by a mark-paid refused after it
+    ended the session): paying handed out that expired session, where nothing can be paid,
+    until ten minutes before the end it was made with, up to a day later."""
+    session = pay(user_client, invoice).json()["session_id"]
+
+    outcome = stripe_says(api_client, fake_stripe, fake_stripe.expire(session))
+    again = pay(user_client, invoice)
+
+    assert again.status_code == 200
+    new = again.json()["session_id"]
+    assert new != session
+    assert fake_stripe.sessions[new]["status"] == "open"
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+    assert outcome == "processed"

@@ -2,8 +2,9 @@
 in the same transaction.
 
 Stripe delivers at least once, in any order. So a refund that arrives before its capture is
-held (outcome `held`) and applied when the capture comes; an expired session changes nothing;
-whatever the order of completed, expired and refunded, an invoice ends in the same state.
+held (outcome `held`) and applied when the capture comes; an expired session is only no
+longer handed out (paying again makes a new one); whatever the order of completed, expired
+and refunded, an invoice ends in the same state.
 Anything that cannot be acted on safely is recorded as `needs_review`, credited nothing and
 answered 200, so Stripe does not retry it forever.
 

@@ -1,6 +1,6 @@
 """Acting on a verified Stripe event, per type, inside the caller's transaction: a paid
-session captures its invoice (and applies the refunds held for it), a failed bank debit
-lets it be paid again, a whole refund refunds it, an expired session changes nothing, a
+session captures its invoice (and applies the refunds held for it), an expired session or a
+failed bank debit lets it be paid again with a new one, a whole refund refunds it, a
 dispute, a refund the bank refused and an event of the other mode (test or live) are
 flagged for a person."""
 
@@ -51,10 +51,12 @@ def stripe_event_handle(event: object) -> Handled:
     if kind in PAID_EVENTS:
         return stripe_session_capture(found)
     if kind == "checkout.session.async_payment_failed":
-        return _session_payment_failed(found)
+        return _session_ended(
+            found, "The payment failed; the invoice stays pending and can be paid again."
+        )
     if kind == "checkout.session.expired":
-        return Handled(
-            Outcome.PROCESSED, "Session expired; the invoice stays as it is.", _invoice_id(found)
+        return _session_ended(
+            found, "Session expired; the invoice stays pending and can be paid again."
         )
     if kind == "charge.refunded":
         return _charge_refunded(found)
@@ -140,19 +142,16 @@ def stripe_session_capture(session: dict) -> Handled:
     return Handled(outcome, "", invoice.pk, reference)
 
 
-def _session_payment_failed(session: dict) -> Handled:
-    """A bank debit failed: the invoice stays pending, and its session (complete at Stripe,
-    where nothing more can be paid) is no longer handed out, so paying again makes a new
-    one. One conditional UPDATE: only while the invoice is pending with that session."""
+def _session_ended(session: dict, note: str) -> Handled:
+    """A session that can take no payment any more: expired (perhaps before its time, in
+    Stripe's dashboard), or complete with a bank debit that failed. The invoice stays
+    pending, and the session is no longer handed out, so paying again makes a new one. One
+    conditional UPDATE: only while the invoice is pending with that session."""
     invoice_id = _invoice_id(session)
     Invoice.objects.filter(
         pk=invoice_id, status=Invoice.Status.PENDING, stripe_session_id=str(session.get("id"))
     ).update(stripe_session_expires_at=timezone.now(), updated_at=timezone.now())
-    return Handled(
-        Outcome.PROCESSED,
-        "The payment failed; the invoice stays pending and can be paid again.",
-        invoice_id,
-    )
+    return Handled(Outcome.PROCESSED, note, invoice_id)
 
 
 def _charge_refunded(charge: dict) -> Handled:
