@@ -60,15 +60,35 @@ def token_pair_for(user: User) -> dict[str, str]:
     return {"access": access, "refresh": str(refresh)}
 
 
-def access_token_refresh(*, refresh: str) -> str:
-    """A new access token for a valid refresh token of an active user whose password has not
-    changed since the token was issued. A signed token with claims this server never writes
-    (a `user_id` not a UUID, an `exp` past any date) is as invalid as any other."""
+def _refresh_token_read(refresh: object) -> tuple[RefreshToken, UUID, object]:
+    """The token, its user's id and its password digest, if this server signed it and it has
+    not expired; raises InvalidRefreshToken otherwise. A signed token with claims this server
+    never writes (a `user_id` not a UUID, an `exp` past any date) is as invalid as any other.
+    Reads no row."""
+    if not isinstance(refresh, str):
+        raise InvalidRefreshToken()
     try:
         token = RefreshToken(refresh)
-        user_id, digest = UUID(str(token["user_id"])), token[PASSWORD_CLAIM]
+        return token, UUID(str(token["user_id"])), token[PASSWORD_CLAIM]
     except (TokenError, KeyError, ValueError, OverflowError, OSError) as error:
         raise InvalidRefreshToken() from error
+
+
+def refresh_token_user_id(*, refresh: object) -> UUID | None:
+    """The user a refresh token this server signed was issued to, or None for anything else
+    (expired, not signed by this server, not a refresh token). Whether that user may still
+    refresh (active, same password) is access_token_refresh's to say: this only tells whose
+    refresh it is, for its rate limit, and reads no row."""
+    try:
+        return _refresh_token_read(refresh)[1]
+    except InvalidRefreshToken:
+        return None
+
+
+def access_token_refresh(*, refresh: str) -> str:
+    """A new access token for a valid refresh token of an active user whose password has not
+    changed since the token was issued. Raises InvalidRefreshToken."""
+    token, user_id, digest = _refresh_token_read(refresh)
     user = User.objects.filter(pk=user_id, is_active=True).only("password").first()
     if user is None or not isinstance(digest, str):
         raise InvalidRefreshToken()

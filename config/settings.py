@@ -308,6 +308,8 @@ REST_FRAMEWORK = {
         "anon": env_rate("THROTTLE_ANON", "300/minute"),
         "user": env_rate("THROTTLE_USER", "1200/minute"),
         "auth": env_rate("THROTTLE_AUTH", "10/minute"),
+        "refresh": env_rate("THROTTLE_REFRESH", "30/minute"),
+        "invalid_refresh": env_rate("THROTTLE_INVALID_REFRESH", "60/minute"),
         "forged_webhook": env_rate("THROTTLE_FORGED_WEBHOOKS", "60/minute"),
     },
     # Rates count per client address: REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand

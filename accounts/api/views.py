@@ -22,6 +22,7 @@ from accounts.api.serializers import (
     RegisterRequestSerializer,
     UserSerializer,
 )
+from accounts.api.throttling import RefreshThrottle
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PageQuerySerializer, page_of
 from common.api.schema import error_response
@@ -29,8 +30,9 @@ from common.api.throttling import AuthThrottle
 
 
 class AuthView(APIView):
-    """Unauthenticated and throttled by THROTTLE_AUTH (per client address; the login also per
-    email address, accounts.services.sign_in_attempt_count)."""
+    """Unauthenticated; password guesses and sign-ups are throttled by THROTTLE_AUTH (per
+    client address; the login also per email address, accounts.services.sign_in_attempt_count).
+    """
 
     authentication_classes: list = []
     permission_classes = [permissions.AllowAny]
@@ -76,13 +78,25 @@ class LoginView(AuthView):
         return Response(LoginResponseSerializer(body).data)
 
 
-class RefreshView(AuthView):
+class RefreshView(APIView):
+    """Unauthenticated; a signed refresh token cannot be guessed, so it is throttled per user
+    and anything else per client address (accounts.api.throttling), never by THROTTLE_AUTH."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [RefreshThrottle]
+
     @extend_schema(
         tags=["auth"],
         request=RefreshRequestSerializer,
         responses={
             200: RefreshResponseSerializer,
             401: error_response("The refresh token is invalid or expired."),
+            429: error_response(
+                "`throttled`: too many refreshes for this token's user (`THROTTLE_REFRESH`), "
+                "or too many invalid or expired refresh tokens from this client address "
+                "(`THROTTLE_INVALID_REFRESH`)."
+            ),
         },
     )
     def post(self, request: Request) -> Response:

@@ -71,6 +71,8 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("THROTTLE_ANON", "300"),
         ("THROTTLE_USER", "300/fortnight"),
         ("THROTTLE_AUTH", "many/minute"),
+        ("THROTTLE_REFRESH", "0/minute"),
+        ("THROTTLE_INVALID_REFRESH", "60/week"),
         ("TRIAL_DAYS", "99999999999"),
         ("TRIAL_DAYS", "0"),
         ("WEBHOOK_LEASE_SECONDS", "0"),
