@@ -6,8 +6,9 @@ from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
+from django.db import IntegrityError
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
 from accounts import services
@@ -17,7 +18,8 @@ from common.admin import ModelAdmin
 
 
 class UniqueEmailMixin:
-    """Names the taken address on the field; the database's unique index still decides."""
+    """Names the taken address on the field; the database's unique index still decides
+    (UserAdmin.changeform_view)."""
 
     def clean_email(self) -> str:
         email = normalize_email(self.cleaned_data["email"])
@@ -78,6 +80,24 @@ class UserAdmin(ModelAdmin, DjangoUserAdmin):
         ):
             return False
         return super().has_change_permission(request, obj)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        """Django's, judged once more when the database refuses the save: the form checks that
+        the address is free before writing, so the same address registered through the API
+        and committed in between made the write an IntegrityError from the unique index (a
+        500). Django's view is atomic, so the refused attempt changed nothing; the second
+        sees the address taken and the form says so. A refusal the form cannot explain
+        raises again."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError:
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
         """A user added here is announced as one who registered (the trial comes with it),
