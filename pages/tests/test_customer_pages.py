@@ -310,8 +310,7 @@ def test_a_subscriber_sees_the_plan_and_may_buy_add_ons_alone(
 def test_the_account_page_shows_email_plan_period_tokens_and_what_expires(browser, user, plans):
     capture(checkout(user, plan=plans[0]).invoice)
     fund(user, 7)
-    soon = timezone.now() + timedelta(days=3)
-    grant(user, 5, expires_at=soon)
+    soon = grant(user, 5, expires_at=timezone.now() + timedelta(days=3)).expires_at
 
     response = browser.get(reverse("pages:account"))
 

@@ -20,6 +20,7 @@ from tokens.ledger.core import (
     ShortForUsage,
     account_locked,
     post,
+    whole_second,
 )
 from tokens.ledger.credit import ledger_credit
 from tokens.ledger.debit import Debit, Spendable, Taken, burn_plan, ledger_debit, spendable
@@ -44,4 +45,5 @@ __all__ = [
     "ledger_use",
     "post",
     "spendable",
+    "whole_second",
 ]

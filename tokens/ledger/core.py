@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import connection
@@ -59,15 +59,30 @@ class Entry:
     created_by_id: UUID | None = None
 
 
+def whole_second(moment: datetime) -> datetime:
+    """`moment`, or the whole second after it. The API writes times to the second, so
+    something that ends at a time it shows (a lot's or a hold's `expires_at`) ends exactly
+    there, and never before the moment it was promised."""
+    if moment.microsecond == 0:
+        return moment
+    return moment.replace(microsecond=0) + timedelta(seconds=1)
+
+
 @dataclass(frozen=True)
 class LotSpec:
-    """The lot a credit creates."""
+    """The lot a credit creates. Every lot is made from one, whoever computed its expiry (a
+    purchase's days after capture, the trial's, a plan period's end, a staff grant's input),
+    so its `expires_at` is rounded up to the whole second here, once for all of them."""
 
     category: str
     expires_at: datetime | None = None
     priority: int = 50
     source_type: str = ""
     source_id: str = ""
+
+    def __post_init__(self) -> None:
+        if self.expires_at is not None:
+            object.__setattr__(self, "expires_at", whole_second(self.expires_at))
 
 
 @dataclass(frozen=True)

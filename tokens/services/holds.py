@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from common.db import atomic_step, in_all_or_nothing
 from events.services import events_emit
-from tokens.ledger import InsufficientTokens, Used, account_locked, spendable
+from tokens.ledger import InsufficientTokens, Used, account_locked, spendable, whole_second
 from tokens.ledger.holds import (
     ExceedsHold,
     HoldExpired,
@@ -74,7 +74,7 @@ def hold_create(
                 held = ledger_hold(
                     user_id=user_id,
                     amount=amount,
-                    expires_at=_whole_second(now + timedelta(seconds=ttl_seconds)),
+                    expires_at=whole_second(now + timedelta(seconds=ttl_seconds)),
                     feature=feature,
                     reference=reference,
                     key=idempotency_key,
@@ -106,14 +106,6 @@ def hold_create(
         if first is None:
             raise
         return first
-
-
-def _whole_second(moment: datetime) -> datetime:
-    """`moment`, or the whole second after it: the API writes times to the second, so a hold
-    expires exactly at the `expires_at` it shows, and never before its `ttl_seconds`."""
-    if moment.microsecond == 0:
-        return moment
-    return moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def _made_before(

@@ -190,8 +190,7 @@ def test_held_that_is_not_what_active_holds_reserve_is_found(user):
 
 
 def test_a_bound_later_than_what_it_bounds_is_found(user):
-    expiry = timezone.now() + timedelta(days=1)
-    grant(user, 10, expires_at=expiry)
+    expiry = grant(user, 10, expires_at=timezone.now() + timedelta(days=1)).expires_at
     hold = services.hold_create(user_id=user.pk, amount=5, ttl_seconds=60).hold
     later = expiry + timedelta(days=1)
     TokenAccount.objects.filter(user=user).update(next_expiry_at=None, next_hold_expiry_at=later)
