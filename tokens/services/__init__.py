@@ -2,6 +2,7 @@
 
 from tokens.ledger import InsufficientTokens
 from tokens.services.alerts import alerts_get, alerts_set
+from tokens.services.expiry import Sweep, lots_expire, lots_warn_expiring
 from tokens.services.holds import (
     Capture,
     ExceedsHold,
@@ -23,15 +24,7 @@ from tokens.services.ledger import (
     tokens_give_back,
     usage_refund,
 )
-from tokens.services.lots import (
-    Sweep,
-    included_grant,
-    lot_grant,
-    lot_void,
-    lots_expire,
-    lots_warn_expiring,
-    trial_grant,
-)
+from tokens.services.lots import included_grant, lot_grant, lot_void, trial_grant
 from tokens.services.purchases import purchases_credit, purchases_reverse
 from tokens.services.usage import (
     coverage_end,

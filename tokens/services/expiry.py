@@ -1,0 +1,160 @@
+"""The sweeps of lots: `lots_expire` books expired lots (their tokens had already left every
+balance shown), `lots_warn_expiring` tells of lots about to expire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import Min, Q, Sum
+from django.utils import timezone
+
+from events.services import events_emit
+from tokens.ledger import Entry, LotChange, Posting, account_locked, post
+from tokens.models import TokenAccount, TokenLot, TokenTransaction
+from tokens.services import notices
+from tokens.services.alerts import balance_alerts, low_balance_crossed
+from tokens.services.ledger import LOT_REFERENCE
+
+Type = TokenTransaction.Type
+
+
+@dataclass(frozen=True)
+class Sweep:
+    accounts: int
+    lots: int
+    tokens: int
+
+
+def lots_expire(
+    *, now: datetime | None = None, batch_size: int = 500, dry_run: bool = False
+) -> Sweep:
+    """Books every lot expired by `now` that still holds tokens: one `expiration` entry of
+    -remaining per lot, the lot emptied. Balances do not change for users (expired tokens were
+    already left out); the stored balance catches up.
+
+    One short transaction per account, under its lock, so it runs beside live traffic; a lot
+    a debit emptied first is skipped. Running it again finds nothing.
+    """
+    now = now or timezone.now()
+    due = TokenLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+    accounts = lots = tokens = 0
+    last = None
+    while True:
+        page = due if last is None else due.filter(account_id__gt=last)
+        account_ids = list(
+            page.order_by("account_id").values_list("account_id", flat=True).distinct()[:batch_size]
+        )
+        if not account_ids:
+            return Sweep(accounts=accounts, lots=lots, tokens=tokens)
+        for account_id in account_ids:
+            if dry_run:
+                expiring = due.filter(account_id=account_id).values_list("remaining", flat=True)
+                booked = (len(expiring), sum(expiring))
+            else:
+                booked = _expire_account(account_id, now)
+            if booked[0]:
+                accounts, lots, tokens = accounts + 1, lots + booked[0], tokens + booked[1]
+        last = account_ids[-1]
+
+
+def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
+    with transaction.atomic():
+        user_id = TokenAccount.objects.filter(pk=account_id).values_list("user_id", flat=True)
+        account = account_locked(next(iter(user_id)))
+        expired = list(
+            TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
+        )
+        if expired:
+            post(account, [_expiration(lot) for lot in expired], now=now)
+            TokenLot.objects.filter(pk__in=[lot.pk for lot in expired]).update(expired_at=now)
+            events_emit(
+                [
+                    notices.lot_expired(lot, user_id=account.user_id, tokens=lot.remaining)
+                    for lot in expired
+                ]
+            )
+            balance_alerts(
+                user_id=account.user_id,
+                threshold=account.low_balance_threshold,
+                balance=(_seen_before_expiry(account, expired), account.balance),
+                available=(0, 0),
+            )
+        upcoming = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__gt=now)
+        account.next_expiry_at = upcoming.aggregate(next=Min("expires_at"))["next"]
+        account.save(update_fields=["next_expiry_at"])
+        return len(expired), sum(lot.remaining for lot in expired)
+
+
+def _seen_before_expiry(account: TokenAccount, expired: list[TokenLot]) -> int:
+    """The balance the user saw just before the first expiry among `expired` that took it
+    below their threshold; else what it is now, so that the sweep alerts for no crossing.
+
+    The stored balance counted those lots until this sweep, but every balance shown since
+    each one's `expires_at` left it out, and any change since then judged its own crossing
+    from there: comparing against the stored balance alerted a second time for a crossing a
+    usage had already reported. The balance stored at an instant is today's less every entry
+    made since (this sweep's own included), whatever order their numbers and times are in:
+    a writer stamps its entry with the time it started, before it waited for the account.
+    """
+    instants = sorted({lot.expires_at for lot in expired})
+    entries = TokenTransaction.objects.filter(account=account, created_at__gte=instants[0])
+    since = entries.aggregate(
+        **{
+            f"since_{index}": Sum("amount", filter=Q(created_at__gte=instant))
+            for index, instant in enumerate(instants)
+        }
+    )
+    threshold, gone_earlier = account.low_balance_threshold, 0
+    for index, instant in enumerate(instants):
+        leaving = sum(lot.remaining for lot in expired if lot.expires_at == instant)
+        before = account.balance - (since[f"since_{index}"] or 0) - gone_earlier
+        if low_balance_crossed(threshold, before=before, after=before - leaving):
+            return before
+        gone_earlier += leaving
+    return account.balance
+
+
+def _expiration(lot: TokenLot) -> Posting:
+    return Posting(
+        entry=Entry(
+            amount=-lot.remaining,
+            transaction_type=Type.EXPIRATION,
+            reference_type=LOT_REFERENCE,
+            reference_id=str(lot.pk),
+            description=f"{lot.get_category_display()} tokens expired",
+        ),
+        changes=(LotChange(lot_id=lot.pk, amount=-lot.remaining),),
+    )
+
+
+WARN_AHEAD = timedelta(days=7)
+
+
+def lots_warn_expiring(*, now: datetime | None = None) -> int:
+    """`lot.expiring_soon` once per lot, 7 days before it expires (while it holds tokens);
+    returns how many. The mark on the lot and the event commit together.
+
+    Lots a request holds are left to the next run, a minute later: this locks lots in expiry
+    order, a debit in burn order, so waiting for one could close a circle (a deadlock)."""
+    now = now or timezone.now()
+    soon = TokenLot.objects.filter(
+        remaining__gt=0,
+        expiry_warned_at__isnull=True,
+        expires_at__gt=now,
+        expires_at__lte=now + WARN_AHEAD,
+    ).select_related("account")
+    warned = 0
+    while True:
+        with transaction.atomic():
+            free = soon.select_for_update(of=("self",), skip_locked=True)
+            batch = list(free.order_by("expires_at", "pk")[:500])
+            if not batch:
+                return warned
+            TokenLot.objects.filter(pk__in=[lot.pk for lot in batch]).update(expiry_warned_at=now)
+            events_emit(
+                [notices.lot_expiring_soon(lot, user_id=lot.account.user_id) for lot in batch]
+            )
+            warned += len(batch)
