@@ -12,8 +12,8 @@ from django.db.models import Min, Q, Sum
 from django.utils import timezone
 
 from events.services import events_emit
-from tokens.ledger import Entry, LotChange, Posting, account_locked, post
-from tokens.models import TokenAccount, TokenLot, TokenTransaction
+from tokens.ledger import Entry, LotChange, Posting, account_locked, post, spendable
+from tokens.models import Hold, TokenAccount, TokenLot, TokenTransaction, UsageRecord
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts, low_balance_crossed
 from tokens.services.ledger import LOT_REFERENCE
@@ -76,11 +76,12 @@ def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
                     for lot in expired
                 ]
             )
+            instants = _instants(account, expired)
             balance_alerts(
                 user_id=account.user_id,
                 threshold=account.low_balance_threshold,
-                balance=(_seen_before_expiry(account, expired), account.balance),
-                available=(0, 0),
+                balance=(_seen_before_expiry(account, instants), account.balance),
+                available=_available_across_expiry(account, instants, now),
             )
         upcoming = TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__gt=now)
         account.next_expiry_at = upcoming.aggregate(next=Min("expires_at"))["next"]
@@ -88,16 +89,24 @@ def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
         return len(expired), sum(lot.remaining for lot in expired)
 
 
-def _seen_before_expiry(account: TokenAccount, expired: list[TokenLot]) -> int:
-    """The balance the user saw just before the first expiry among `expired` that took it
-    below their threshold; else what it is now, so that the sweep alerts for no crossing.
+@dataclass(frozen=True)
+class _Instant:
+    """One instant at which lots of `expired` left what is shown."""
+
+    at: datetime
+    balance_before: int
+    leaving: int
+
+
+def _instants(account: TokenAccount, expired: list[TokenLot]) -> list[_Instant]:
+    """The instants of `expired`'s expiries, soonest first, each with the balance the user saw
+    just before it and the tokens that left at it.
 
     The stored balance counted those lots until this sweep, but every balance shown since
     each one's `expires_at` left it out, and any change since then judged its own crossing
-    from there: comparing against the stored balance alerted a second time for a crossing a
-    usage had already reported. The balance stored at an instant is today's less every entry
-    made since (this sweep's own included), whatever order their numbers and times are in:
-    a writer stamps its entry with the time it started, before it waited for the account.
+    from there. The balance stored at an instant is today's less every entry made since
+    (this sweep's own included), whatever order their numbers and times are in: a writer
+    stamps its entry with the time it started, before it waited for the account.
     """
     instants = sorted({lot.expires_at for lot in expired})
     entries = TokenTransaction.objects.filter(account=account, created_at__gte=instants[0])
@@ -107,14 +116,80 @@ def _seen_before_expiry(account: TokenAccount, expired: list[TokenLot]) -> int:
             for index, instant in enumerate(instants)
         }
     )
-    threshold, gone_earlier = account.low_balance_threshold, 0
+    found, gone_earlier = [], 0
     for index, instant in enumerate(instants):
         leaving = sum(lot.remaining for lot in expired if lot.expires_at == instant)
         before = account.balance - (since[f"since_{index}"] or 0) - gone_earlier
-        if low_balance_crossed(threshold, before=before, after=before - leaving):
-            return before
+        found.append(_Instant(at=instant, balance_before=before, leaving=leaving))
         gone_earlier += leaving
+    return found
+
+
+def _seen_before_expiry(account: TokenAccount, instants: list[_Instant]) -> int:
+    """The balance the user saw just before the first expiry that took it below their
+    threshold; else what it is now, so that the sweep alerts for no crossing (comparing
+    against the stored balance alerted a second time for a crossing a usage had already
+    reported)."""
+    for instant in instants:
+        before = instant.balance_before
+        if low_balance_crossed(
+            account.low_balance_threshold, before=before, after=before - instant.leaving
+        ):
+            return before
     return account.balance
+
+
+def _available_across_expiry(
+    account: TokenAccount, instants: list[_Instant], now: datetime
+) -> tuple[int, int]:
+    """(before, after) for `tokens.depleted`: what was available just before the first expiry
+    that took it from above 0 to 0 or below, and what is available at the sweep. (after,
+    after), no depletion, when no expiry did, or when tokens are available again by the
+    sweep (a credit, a hold released): a depletion that is over is not told. A change after
+    the expiry that took what was left (a usage, a hold) told its own depletion, and the
+    expiry took none then: what was available before an expiry counts the holds active at
+    that instant, not the ones of now."""
+    after = spendable(account, now=now).available
+    if after > 0:
+        return after, after
+    held = _held_at(account, [instant.at for instant in instants])
+    for instant, reserved in zip(instants, held, strict=True):
+        before = instant.balance_before - reserved
+        if before > 0 >= before - instant.leaving:
+            return before, after
+    return after, after
+
+
+def _held_at(account: TokenAccount, instants: list[datetime]) -> list[int]:
+    """What the account's holds reserved at each of `instants`: each hold made by then that
+    had neither expired nor resolved yet, less what it had captured by then."""
+
+    def live(at: datetime, path: str = "") -> Q:
+        return Q(**{f"{path}created_at__lte": at, f"{path}expires_at__gt": at}) & (
+            Q(**{f"{path}resolved_at__isnull": True}) | Q(**{f"{path}resolved_at__gt": at})
+        )
+
+    holds = Hold.objects.filter(
+        account=account,
+        source=Hold.Source.TOKENS,
+        created_at__lte=instants[-1],
+        expires_at__gt=instants[0],
+    )
+    reserved = holds.aggregate(
+        **{
+            f"at_{index}": Sum("amount", filter=live(at), default=0)
+            for index, at in enumerate(instants)
+        }
+    )
+    captured = UsageRecord.objects.filter(hold__in=holds).aggregate(
+        **{
+            f"at_{index}": Sum(
+                "amount", filter=live(at, "hold__") & Q(created_at__lte=at), default=0
+            )
+            for index, at in enumerate(instants)
+        }
+    )
+    return [reserved[f"at_{index}"] - captured[f"at_{index}"] for index in range(len(instants))]
 
 
 def _expiration(lot: TokenLot) -> Posting:
