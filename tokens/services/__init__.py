@@ -26,6 +26,7 @@ from tokens.services.ledger import (
 )
 from tokens.services.lots import included_grant, lot_grant, lot_void, trial_grant
 from tokens.services.purchases import purchases_credit, purchases_reverse
+from tokens.services.sweeps import SweepIncomplete
 from tokens.services.usage import (
     coverage_end,
     coverage_start,
@@ -44,6 +45,7 @@ __all__ = [
     "LedgerKeyReused",
     "Reservation",
     "Sweep",
+    "SweepIncomplete",
     "UsageAlreadyRefunded",
     "alerts_get",
     "alerts_set",

@@ -17,6 +17,7 @@ from tokens.models import Hold, TokenAccount, TokenLot, TokenTransaction, UsageR
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts, low_balance_crossed
 from tokens.services.ledger import LOT_REFERENCE
+from tokens.services.sweeps import SweepIncomplete, each_account
 
 Type = TokenTransaction.Type
 
@@ -36,11 +37,21 @@ def lots_expire(
     already left out); the stored balance catches up.
 
     One short transaction per account, under its lock, so it runs beside live traffic; a lot
-    a debit emptied first is skipped. Running it again finds nothing.
+    a debit emptied first is skipped. Running it again finds nothing. An account it cannot
+    finish (its row held past the lock timeout) is logged and left to the next run, and
+    the others are booked; then it raises SweepIncomplete naming them, with the counts.
     """
     now = now or timezone.now()
     due = TokenLot.objects.filter(remaining__gt=0, expires_at__lte=now)
+
+    def book(account_id: UUID) -> tuple[int, int]:
+        if not dry_run:
+            return _expire_account(account_id, now)
+        expiring = due.filter(account_id=account_id).values_list("remaining", flat=True)
+        return len(expiring), sum(expiring)
+
     accounts = lots = tokens = 0
+    failed: list[UUID] = []
     last = None
     while True:
         page = due if last is None else due.filter(account_id__gt=last)
@@ -48,16 +59,17 @@ def lots_expire(
             page.order_by("account_id").values_list("account_id", flat=True).distinct()[:batch_size]
         )
         if not account_ids:
-            return Sweep(accounts=accounts, lots=lots, tokens=tokens)
-        for account_id in account_ids:
-            if dry_run:
-                expiring = due.filter(account_id=account_id).values_list("remaining", flat=True)
-                booked = (len(expiring), sum(expiring))
-            else:
-                booked = _expire_account(account_id, now)
-            if booked[0]:
-                accounts, lots, tokens = accounts + 1, lots + booked[0], tokens + booked[1]
+            break
+        booked, failed_here = each_account(account_ids, book, what="lots")
+        for lots_booked, tokens_booked in booked:
+            if lots_booked:
+                accounts, lots, tokens = accounts + 1, lots + lots_booked, tokens + tokens_booked
+        failed += failed_here
         last = account_ids[-1]
+    sweep = Sweep(accounts=accounts, lots=lots, tokens=tokens)
+    if failed:
+        raise SweepIncomplete("lots", failed, sweep)
+    return sweep
 
 
 def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:

@@ -32,6 +32,7 @@ from tokens.models import Hold, TokenAccount, UsageRecord
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused
+from tokens.services.sweeps import SweepIncomplete, each_account
 from tokens.services.usage import usage_done_before
 
 MAX_TTL_SECONDS = 86_400
@@ -230,19 +231,26 @@ def hold_release(*, user_id: UUID, hold_id: UUID) -> Hold:
 
 def holds_expire(*, now: datetime | None = None) -> int:
     """Records every active hold past `expires_at` as expired (their tokens were available
-    again from that instant). One short transaction per account; returns how many."""
+    again from that instant). One short transaction per account; returns how many. An
+    account it cannot finish (its row held past the lock timeout) is logged and left to the
+    next run, and the others are recorded; then it raises SweepIncomplete naming them."""
     now = now or timezone.now()
-    expired = 0
     due = Hold.objects.filter(status=Hold.Status.ACTIVE, expires_at__lte=now)
-    for account_id in due.order_by("account_id").values_list("account_id", flat=True).distinct():
+
+    def record(account_id: UUID) -> int:
         with transaction.atomic():
             user_id = TokenAccount.objects.values_list("user_id", flat=True).get(pk=account_id)
             account = account_locked(user_id)
             holds = list(due.filter(account=account).select_for_update())
             _resolve(account, holds, Hold.Status.EXPIRED, now)
             events_emit([notices.hold_expired(hold, user_id=user_id) for hold in holds])
-            expired += len(holds)
-    return expired
+            return len(holds)
+
+    account_ids = due.order_by("account_id").values_list("account_id", flat=True).distinct()
+    expired, failed = each_account(list(account_ids), record, what="holds")
+    if failed:
+        raise SweepIncomplete("holds", failed, sum(expired))
+    return sum(expired)
 
 
 def _locked(account: TokenAccount | None, hold_id: UUID) -> Hold:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tokens.services import lots_expire
+from tokens.services import Sweep, SweepIncomplete, lots_expire
 
 
 class Command(BaseCommand):
@@ -23,8 +23,15 @@ class Command(BaseCommand):
         if options["batch_size"] < 1:
             # 0 took no account at all and reported that nothing was due.
             raise CommandError("--batch-size must be at least 1.")
-        sweep = lots_expire(batch_size=options["batch_size"], dry_run=options["dry_run"])
-        verb = "would expire" if options["dry_run"] else "expired"
+        try:
+            sweep = lots_expire(batch_size=options["batch_size"], dry_run=options["dry_run"])
+        except SweepIncomplete as incomplete:
+            self._report(incomplete.done, options["dry_run"])
+            raise CommandError(str(incomplete)) from incomplete
+        self._report(sweep, options["dry_run"])
+
+    def _report(self, sweep: Sweep, dry_run: bool) -> None:
+        verb = "would expire" if dry_run else "expired"
         self.stdout.write(
             f"{sweep.lots} lot(s) {verb}: {sweep.tokens} tokens of {sweep.accounts} account(s)."
         )
