@@ -32,7 +32,15 @@ class Receipt:
 
     @property
     def settled(self) -> bool:
+        """No longer waiting for the payment: paid (refunded since, maybe) or cancelled. The
+        receipt page's poll stops here."""
         return self.invoice.status != Invoice.Status.PENDING
+
+    @property
+    def cancelled(self) -> bool:
+        """Settled without a payment: cancelled while the customer was paying (in another
+        tab, or an add-on checkout its plan's refund ended), so nothing was credited."""
+        return self.invoice.status == Invoice.Status.CANCELLED
 
 
 def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:

@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 
 from accounts.tests.factories import PASSWORD, UserFactory
 from billing.models import Invoice
+from billing.services import invoice_cancel
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from pages.tests.browsing import sign_in, snapshot
@@ -76,6 +77,25 @@ def test_invoices_pay_cancel_and_download_the_receipt(page: Page, test_payments_
     expect(page.locator("#tokens-credited")).to_have_text("60")
     statuses = dict(Invoice.objects.filter(user=user).values_list("number", "status"))
     assert statuses == {paid.number: "paid", to_cancel.number: "cancelled", to_pay.number: "paid"}
+    assert page.console.errors == []
+
+
+def test_a_waiting_receipt_says_so_when_its_checkout_is_cancelled(page: Page, live_server, bundles):
+    """The poll stops once the invoice is settled, and a cancelled one counted as settled:
+    the page said "Payment received: 0 tokens were added." when the checkout was cancelled
+    while the customer was paying."""
+    user = UserFactory()
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    sign_in(page, live_server.url, user.email)
+    page.goto(f"{live_server.url}/purchase/success?invoice={invoice.pk}")
+    state = page.locator("#payment-state")
+    expect(state).to_contain_text("Waiting for the payment")
+
+    invoice_cancel(invoice_id=invoice.pk, user_id=user.pk)
+
+    expect(state).to_contain_text("This checkout was cancelled: no tokens were added")
+    expect(state).not_to_contain_text("Payment received")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This purchase was cancelled")
     assert page.console.errors == []
 
 

@@ -236,6 +236,27 @@ def test_the_receipt_counts_the_tokens_a_plan_includes(browser, user, bundles):
     assert polled == {"status": "paid", "settled": True, "tokens_credited": 50, "balance": 50}
 
 
+def test_the_receipt_of_a_cancelled_checkout_says_it_was_cancelled(browser, user, bundles):
+    """A checkout cancelled while the customer was paying (an add-on checkout its plan's
+    refund cancels, a Cancel in another tab) counted as settled: the receipt said "Payment
+    received: 0 tokens were added." The poll's answer stays as it was; the page tells the
+    truth."""
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    billing.invoice_cancel(invoice_id=invoice.pk, user_id=user.pk)
+
+    page = browser.get(reverse("pages:purchase-success"), {"invoice": invoice.pk}).content.decode()
+    polled = browser.get(reverse("pages:purchase-status"), {"invoice": invoice.pk}).json()
+
+    state = re.search(r'<p id="payment-state"[^>]*>(.*?)</p>', page, re.S).group(1)
+    assert "Payment received" not in page
+    assert "Thank you for your purchase" not in page
+    assert " ".join(state.split()) == (
+        "This checkout was cancelled: no tokens were added and it can no longer be paid. "
+        "If you were charged for it, the payment is not kept: it is reviewed to be refunded."
+    )
+    assert polled == {"status": "cancelled", "settled": True, "tokens_credited": 0, "balance": 0}
+
+
 # Private pages must not be kept by caches.
 
 

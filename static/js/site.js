@@ -58,6 +58,12 @@ function startReceipt() {
     }
     receipt.dataset.settled = "true";
     state.textContent = "";
+    if (data.status === "cancelled") {
+      // Settled without a payment: nothing was credited, so say what happened instead.
+      document.getElementById("receipt-heading").textContent = "This purchase was cancelled";
+      state.append(document.getElementById("receipt-cancelled").content.cloneNode(true));
+      return;
+    }
     const credited = document.createElement("strong");
     credited.id = "tokens-credited";
     credited.textContent = String(data.tokens_credited);
