@@ -257,6 +257,26 @@ def test_the_receipt_of_a_cancelled_checkout_says_it_was_cancelled(browser, user
     assert polled == {"status": "cancelled", "settled": True, "tokens_credited": 0, "balance": 0}
 
 
+def test_the_account_forms_submit_once(client, user):
+    """Sign up, sign in and the password change had no `data-once` (site.js disables the
+    button once the form is on its way): a double click sent the form twice and the browser
+    showed the second answer, "A user with this email address already exists." for the
+    user the first had just made, or a password change refused by the password it set."""
+    pages = [client.get(reverse("pages:sign-up")), client.get(reverse("pages:sign-in"))]
+    client.force_login(user)
+    pages.append(client.get(reverse("pages:account")))
+
+    forms = [
+        form
+        for response in pages
+        for form in re.findall(r"<form [^>]*>", response.content.decode())
+        if 'method="post"' in form and "sign-out" not in form and "alerts" not in form
+    ]
+
+    assert len(forms) == 3
+    assert [form for form in forms if "data-once" not in form] == []
+
+
 # Private pages must not be kept by caches.
 
 
