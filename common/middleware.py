@@ -186,6 +186,23 @@ class SessionMiddleware(WebOnly, sessions.SessionMiddleware):
         return super().process_response(request, response)
 
 
+class CsrfFormsNeverCachedMiddleware:
+    """A page that carries a CSRF token (a form) is kept by no cache, signed in or not, as
+    Django's own sign-in view is never_cache: the token is bound to the visitor's cookie,
+    so a kept copy shown to another visitor, or to this one after signing in rotated it, is
+    refused when sent. Below CsrfViewMiddleware, whose answer clears the flag read here. A
+    page that says how to cache it is left so."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and "Cache-Control" not in response:
+            add_never_cache_headers(response)
+        return response
+
+
 class AuthenticationMiddleware(WebOnly, auth.AuthenticationMiddleware):
     pass
 

@@ -141,6 +141,7 @@ MIDDLEWARE = [
     "common.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
+    "common.middleware.CsrfFormsNeverCachedMiddleware",
     "common.middleware.AuthenticationMiddleware",
     "common.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",

@@ -309,6 +309,20 @@ def test_private_pages_tell_caches_not_to_keep_them(browser, user, bundles):
     assert database_state() == before
 
 
+@pytest.mark.parametrize("name", ["pages:sign-up", "pages:sign-in", "admin:login"])
+def test_a_signed_out_form_is_kept_by_no_cache(client, name):
+    """The sign-up page carries a CSRF token, bound to the visitor's cookie, and had no
+    Cache-Control (Django's own sign-in view is never_cache): kept by a cache, it is shown
+    with a token that another visitor's cookie, or this one's after signing in, refuses with
+    "nothing was done"."""
+    response = client.get(reverse(name))
+
+    assert response.status_code == 200
+    assert "csrfmiddlewaretoken" in response.content.decode()
+    assert _private(response)
+    assert "no-store" in response["Cache-Control"]
+
+
 def test_pages_answer_head_as_get_without_a_body(browser):
     """Uptime monitors and link checkers ask with HEAD; the pages answered 405."""
     answers = [browser.head(reverse(name)) for name in ("pages:home", "pages:invoices")]
