@@ -312,6 +312,7 @@ REST_FRAMEWORK = {
         "refresh": env_rate("THROTTLE_REFRESH", "30/minute"),
         "invalid_refresh": env_rate("THROTTLE_INVALID_REFRESH", "60/minute"),
         "forged_webhook": env_rate("THROTTLE_FORGED_WEBHOOKS", "60/minute"),
+        "receipt": env_rate("THROTTLE_RECEIPTS", "20/minute"),
     },
     # Rates count per client address: REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand
     # in front, whose X-Forwarded-For entries then name the client. Left unset, DRF counted

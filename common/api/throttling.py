@@ -112,6 +112,19 @@ class FormThrottle(FixedWindowRateThrottle):
         return self.cache_format % {"scope": "auth-form", "ident": self.get_ident(request)}
 
 
+class ReceiptThrottle(FixedWindowRateThrottle):
+    """THROTTLE_RECEIPTS per signed-in user on the pages' PDF receipt: WeasyPrint draws each
+    one anew, a tenth of a second of CPU or more, so a customer asking in a loop would hold
+    the workers."""
+
+    scope = "receipt"
+
+    def get_cache_key(self, request, view) -> str | None:
+        if not request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
+
+
 class SignInThrottle(FixedWindowRateThrottle):
     """THROTTLE_AUTH per account: attempts to sign in as one email address (normalized by the
     caller) count in one counter wherever they are made, the API's login, the sign-in page

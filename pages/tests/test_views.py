@@ -96,6 +96,33 @@ def test_sign_in_is_throttled(client, monkeypatch, time_machine):
     assert (response.status_code, response["Retry-After"]) == (429, "30")
 
 
+def test_receipts_are_throttled_per_user(client, user, bundles, monkeypatch, time_machine):
+    """Each PDF receipt is drawn anew by WeasyPrint, and a signed-in customer could ask for
+    one in a loop without any limit, holding the workers. Another customer is not refused."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    time_machine.move_to("2026-03-01T10:00:30.5Z", tick=False)
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "receipt", "2/minute")
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    capture(invoice)
+    other = UserFactory()
+    theirs = checkout(other, bundles=bundles[:1]).invoice
+    capture(theirs, reference="pay-2")
+    client.force_login(user)
+    url = reverse("pages:receipt", args=[invoice.pk])
+    allowed = [client.get(url).status_code, client.head(url).status_code]
+
+    refused = client.get(url)
+    client.force_login(other)
+    theirs_answer = client.get(reverse("pages:receipt", args=[theirs.pk]))
+
+    assert allowed == [200, 200]
+    assert (refused.status_code, refused["Retry-After"]) == (429, "30")
+    assert "30 seconds" in refused.content.decode()
+    assert theirs_answer.status_code == 200
+    assert theirs_answer.content.startswith(b"%PDF-")
+
+
 @pytest.mark.parametrize("name", ["purchase", "transactions", "purchase-success"])
 def test_pages_need_a_signed_in_user(client, name):
     response = client.get(reverse(f"pages:{name}"))

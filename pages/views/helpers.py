@@ -11,7 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from accounts.services import sign_in_attempt_count
-from common.api.throttling import FormThrottle
+from common.api.throttling import FormThrottle, ReceiptThrottle
 
 
 def throttled(view):
@@ -21,6 +21,19 @@ def throttled(view):
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         throttle = FormThrottle()
         if request.method == "POST" and not throttle.allow_request(request, None):
+            return _too_many(request, throttle.wait())
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def receipt_throttled(view):
+    """THROTTLE_RECEIPTS per signed-in user, on every request: each PDF is drawn anew."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        throttle = ReceiptThrottle()
+        if not throttle.allow_request(request, None):
             return _too_many(request, throttle.wait())
         return view(request, *args, **kwargs)
 

@@ -17,7 +17,7 @@ from common.errors import DomainError, NotFound
 from pages import selectors
 from pages.forms import InvoiceFilterForm
 from pages.services import invoice_pay
-from pages.views.helpers import paginated
+from pages.views.helpers import paginated, receipt_throttled
 
 
 @login_required
@@ -84,6 +84,7 @@ def invoice_cancel_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
 
 @login_required
 @require_safe
+@receipt_throttled
 def invoice_receipt_pdf(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     """The PDF receipt of a paid or refunded invoice; 404 for anything else."""
     try:
