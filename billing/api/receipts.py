@@ -10,10 +10,12 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.views import APIView
 
 from billing.receipts import Receipt, invoice_receipt
 from common.api.files import AnswersAFile, FileRenderer
 from common.api.schema import error_response
+from common.api.throttling import ReceiptThrottle
 
 PDF = "application/pdf"
 
@@ -43,6 +45,9 @@ RECEIPT_RESPONSES = {
 
 
 class InvoicePdfView(ReceiptPdfView):
+    # Each receipt is drawn anew: THROTTLE_RECEIPTS per user, beside the API's own limits.
+    throttle_classes = [*APIView.throttle_classes, ReceiptThrottle]
+
     @extend_schema(tags=["invoices"], responses=RECEIPT_RESPONSES)
     def get(self, request: Request, pk: UUID) -> HttpResponse:
         return self.pdf(invoice_receipt(invoice_id=pk, user_id=request.user.pk))

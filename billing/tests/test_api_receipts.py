@@ -31,6 +31,24 @@ def paid(user, bundle):
     return invoice
 
 
+def test_receipts_are_throttled_per_user(user_client, paid, monkeypatch, time_machine):
+    """Each receipt is drawn anew by WeasyPrint; THROTTLE_USER's 1200 a minute let one
+    client hold the workers drawing the same PDF. THROTTLE_RECEIPTS counts them, as on the
+    pages."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    time_machine.move_to("2026-03-01T10:00:30.5Z", tick=False)
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "receipt", "2/minute")
+    url = f"/api/v1/user/invoices/{paid.pk}/pdf"
+    allowed = [user_client.get(url).status_code for _ in range(2)]
+
+    refused = user_client.get(url)
+
+    assert allowed == [200, 200]
+    assert (refused.status_code, refused["Retry-After"]) == (429, "30")
+    assert refused.json()["code"] == "throttled"
+
+
 def text_of(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 

@@ -113,9 +113,9 @@ class FormThrottle(FixedWindowRateThrottle):
 
 
 class ReceiptThrottle(FixedWindowRateThrottle):
-    """THROTTLE_RECEIPTS per signed-in user on the pages' PDF receipt: WeasyPrint draws each
-    one anew, a tenth of a second of CPU or more, so a customer asking in a loop would hold
-    the workers."""
+    """THROTTLE_RECEIPTS per signed-in user on the PDF receipt (the pages' and the API's):
+    WeasyPrint draws each one anew, a tenth of a second of CPU or more, so a customer asking
+    in a loop would hold the workers."""
 
     scope = "receipt"
 
