@@ -142,28 +142,6 @@ class DatabaseBusyMiddleware:
         return response
 
 
-class Utf8PagesMiddleware:
-    """Pages and the admin read query strings and forms as UTF-8 only: a request whose
-    Content-Type declares another charset is a 400, as Django already answers an urlencoded
-    form that is not UTF-8. Django decoded the query string and multipart fields with the
-    declared charset, and some codecs (UTF-7, unicode_escape) make lone surrogates that
-    nothing can encode again: the filters shown back, the sign-in throttle's digest and the
-    password hasher answered 500. Browsers declare none, or UTF-8. (The API reads JSON.)"""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        charset = request.encoding
-        if (
-            charset is not None
-            and not request.path_info.startswith(API_PREFIX)
-            and codecs.lookup(charset).name != "utf-8"
-        ):
-            raise BadRequest("Pages take query strings and forms in UTF-8 only.")
-        return self.get_response(request)
-
-
 class WebOnly:
     """Mixed into a middleware that serves only the pages (sessions, the session's user,
     messages): the API authenticates every request by its bearer token, so under `/api/` it
@@ -186,17 +164,33 @@ class SessionMiddleware(WebOnly, sessions.SessionMiddleware):
         return super().process_response(request, response)
 
 
-class CsrfFormsNeverCachedMiddleware:
-    """A page that carries a CSRF token (a form) is kept by no cache, signed in or not, as
-    Django's own sign-in view is never_cache: the token is bound to the visitor's cookie,
-    so a kept copy shown to another visitor, or to this one after signing in rotated it, is
-    refused when sent. Below CsrfViewMiddleware, whose answer clears the flag read here. A
-    page that says how to cache it is left so."""
+class PagesMiddleware:
+    """What the pages and the admin ask of every request and answer, passed by under `/api/`
+    (one layer for both, below CsrfViewMiddleware):
+
+    - Query strings and forms are read as UTF-8 only: a request whose Content-Type declares
+      another charset is a 400, as Django already answers an urlencoded form that is not
+      UTF-8. Django decoded the query string and multipart fields with the declared charset,
+      and some codecs (UTF-7, unicode_escape) make lone surrogates that nothing can encode
+      again: the filters shown back, the sign-in throttle's digest and the password hasher
+      answered 500. Browsers declare none, or UTF-8. Checked before the view (and
+      CsrfViewMiddleware's process_view) reads the form.
+    - A page that carries a CSRF token (a form) is kept by no cache, signed in or not, as
+      Django's own sign-in view is never_cache: the token is bound to the visitor's cookie,
+      so a kept copy shown to another visitor, or to this one after signing in rotated it, is
+      refused when sent. Read before CsrfViewMiddleware's answer clears the flag; a page
+      that says how to cache it is left so.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info.startswith(API_PREFIX):
+            return self.get_response(request)
+        charset = request.encoding
+        if charset is not None and codecs.lookup(charset).name != "utf-8":
+            raise BadRequest("Pages take query strings and forms in UTF-8 only.")
         response = self.get_response(request)
         if request.META.get("CSRF_COOKIE_NEEDS_UPDATE") and "Cache-Control" not in response:
             add_never_cache_headers(response)

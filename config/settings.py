@@ -134,14 +134,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "common.middleware.ApiMiddleware",
     "common.middleware.DatabaseBusyMiddleware",
-    # Before anything reads a page's query string or form.
-    "common.middleware.Utf8PagesMiddleware",
     # Sessions, the session's user and messages serve the pages only: passed by under /api/
     # (common.middleware.WebOnly).
     "common.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "common.middleware.CsrfFormsNeverCachedMiddleware",
+    "common.middleware.PagesMiddleware",
     "common.middleware.AuthenticationMiddleware",
     "common.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
