@@ -182,11 +182,7 @@ class PaymentWebhookView(APIView):
                 "THROTTLE_FORGED_WEBHOOKS are not), nothing else changes."
             ),
             404: error_response("`not_found`: no such invoice; recorded."),
-            409: error_response(
-                "`invalid_state`: the invoice is cancelled or paid otherwise; "
-                "`event_id_reused`: an earlier delivery used this event_id for another "
-                "payment (recorded)."
-            ),
+            409: error_response("`invalid_state`: the invoice is cancelled or paid otherwise."),
             413: error_response("`too_large`: the body is over 1 MiB."),
             500: error_response("Processing failed: recorded; the provider retries the delivery."),
         },

@@ -40,12 +40,6 @@ class InvalidSignature(Rejected):
     code = "invalid_signature"
 
 
-class EventIdReused(InvalidState):
-    """A delivery under an event id that an earlier one used for another payment."""
-
-    code = "event_id_reused"
-
-
 @dataclass(frozen=True)
 class PaymentNotice:
     event_id: str
@@ -218,7 +212,7 @@ def payment_webhook_process(
     return answer
 
 
-def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer | None, DomainError | None]:
+def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainError | None]:
     fields = {
         "event_type": EVENT_TYPE,
         "payload": text,
@@ -227,40 +221,10 @@ def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer | None, Do
     }
     with transaction.atomic():
         event = event_claim(provider=PROVIDER, event_id=notice.event_id, fields=fields)
-        reused = _another_payment(event, notice)
-        if reused is not None:
-            event_record(
-                provider=PROVIDER,
-                event_type=EVENT_TYPE,
-                payload=text,
-                signature_valid=True,
-                error=reused.message,
-            )
-            return None, reused
         if event.outcome in DONE:
             event.save(update_fields=["deliveries"])
             return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
         return payment_event_capture(event, notice)
-
-
-def _another_payment(event: PaymentEvent, notice: PaymentNotice) -> EventIdReused | None:
-    """The refusal of a delivery whose event id an earlier delivery used for another payment
-    (invoice, reference, amount or currency), or None. Answering it `already_processed`
-    told the provider that an invoice still pending was settled. A body written otherwise
-    (another order of keys, `34` for `34.00`) is the same payment."""
-    if event.deliveries < 2:
-        return None
-    try:
-        earlier = payment_notice_parse(event.payload.encode())
-    except Invalid:
-        return None
-    if earlier == notice:
-        return None
-    return EventIdReused(
-        f"Event {notice.event_id} was delivered before for another payment (invoice "
-        f"{earlier.invoice_id}, {earlier.payment_reference}, {earlier.amount} "
-        f"{earlier.currency}); an event id names one payment."
-    )
 
 
 def payment_event_capture(
