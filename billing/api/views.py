@@ -184,6 +184,10 @@ class PaymentWebhookView(APIView):
             404: error_response("`not_found`: no such invoice; recorded."),
             409: error_response("`invalid_state`: the invoice is cancelled or paid otherwise."),
             413: error_response("`too_large`: the body is over 1 MiB."),
+            422: error_response(
+                "`event_id_reused`: the event_id came before with another payment; recorded "
+                "as needs_review for a person, nothing captured."
+            ),
             500: error_response("Processing failed: recorded; the provider retries the delivery."),
         },
     )

@@ -76,6 +76,53 @@ def test_the_same_payment_under_another_event_id_is_already_processed(api_client
     assert PaymentEvent.objects.get(event_id="evt-2").outcome == "already_processed"
 
 
+def test_an_event_id_reused_for_another_payment_is_422_recorded_for_review_and_pays_nothing(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice, event_id="evt-1", payment_reference="pay-1"))
+    other = checkout(user, bundles=[TokenBundleFactory(price=Decimal("5.00"))]).invoice
+    body = payment_body(other, event_id="evt-1", payment_reference="pay-2")
+    first = PaymentEvent.objects.values().get(event_id="evt-1")
+    before = database_state()
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": (
+            "This event_id was already used for another payment; this delivery was recorded "
+            "for a person to review and nothing was captured."
+        ),
+        "code": "event_id_reused",
+    }
+    assert without_events(database_state()) == without_events(before)
+    assert Invoice.objects.get(pk=other.pk).status == "pending"
+    assert balance(user) == 1000
+    assert PaymentEvent.objects.values().get(event_id="evt-1") == first
+    review = PaymentEvent.objects.get(outcome="needs_review")
+    assert (review.event_id, review.payload, review.invoice_id, review.payment_reference) == (
+        "",
+        body.decode(),
+        other.pk,
+        "pay-2",
+    )
+    assert "evt-1" in review.error
+
+
+def test_an_event_delivered_again_in_another_json_layout_is_already_processed(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice))
+    relaid = json.dumps(
+        {**json.loads(payment_body(invoice)), "amount": 34, "currency": "usd"}, indent=2
+    ).encode()
+
+    response = deliver(api_client, relaid)
+
+    assert response.json()["status"] == "already_processed"
+    assert PaymentEvent.objects.get().deliveries == 2
+
+
 def test_deliveries_without_event_id_are_each_recorded_and_captured_once(api_client, user, invoice):
     body = payment_body(invoice, event_id=None)
 

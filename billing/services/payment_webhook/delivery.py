@@ -1,4 +1,4 @@
-"""The provider-neutral capture webhook: verify, record, capture.
+"""The capture webhook's deliveries: verify, record, capture.
 
 Every delivery is recorded as a PaymentEvent whatever becomes of it (billing.services.events):
 a refused delivery's record in its own transaction, so it survives the rollback of anything
@@ -10,11 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import re
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from django.db import transaction
@@ -22,9 +19,9 @@ from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
 from billing.services.capture import invoice_capture
-from billing.services.events import DONE, event_claim, event_record
+from billing.services.events import DONE, event_claim, event_record, storable
+from billing.services.payment_webhook.notice import PaymentNotice, payment_notice_parse
 from common import metrics
-from common.api.parsers import parse_json_bytes
 from common.db import require_transaction
 from common.errors import DomainError, Invalid, InvalidState, NotFound, Rejected
 
@@ -40,13 +37,15 @@ class InvalidSignature(Rejected):
     code = "invalid_signature"
 
 
-@dataclass(frozen=True)
-class PaymentNotice:
-    event_id: str
-    invoice_id: UUID
-    payment_reference: str
-    amount: Decimal
-    currency: str
+class EventIdReused(DomainError):
+    """Another notice under an event id already used: as an idempotency key reused."""
+
+    code = "event_id_reused"
+    http_status = 422
+    default_message = (
+        "This event_id was already used for another payment; this delivery was recorded "
+        "for a person to review and nothing was captured."
+    )
 
 
 @dataclass(frozen=True)
@@ -94,71 +93,6 @@ def signature_verify(
     ]
     if not any(hmac.compare_digest(e, s) for e in expected for s in signatures):
         raise InvalidSignature("The signature does not match the body.")
-
-
-def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
-    """`{event_id?, invoice_id, payment_reference, amount, currency}`; raises Invalid."""
-    try:
-        data = parse_json_bytes(raw_body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise Invalid("non_field_errors", "The body is not valid JSON.") from error
-    if not isinstance(data, dict):
-        raise Invalid("non_field_errors", "The body must be a JSON object.")
-    event_id = data.get("event_id", "")
-    if not isinstance(event_id, str) or len(event_id) > 255 or "\x00" in event_id:
-        raise Invalid("event_id", "Must be a string of at most 255 characters, without NUL.")
-    try:
-        invoice_id = uuid.UUID(_required_text(data, "invoice_id"))
-    except ValueError as error:
-        raise Invalid("invoice_id", "Must be a UUID.") from error
-    reference = _required_text(data, "payment_reference").strip()
-    if not reference or len(reference) > 255 or "\x00" in reference:
-        raise Invalid("payment_reference", "Must be 1 to 255 characters, without NUL.")
-    currency = _required_text(data, "currency").strip().upper()
-    if len(currency) != 3 or not currency.isalpha():
-        raise Invalid("currency", "Must be a three-letter ISO 4217 code.")
-    return PaymentNotice(
-        event_id=event_id,
-        invoice_id=invoice_id,
-        payment_reference=reference,
-        amount=_amount(data.get("amount")),
-        currency=currency,
-    )
-
-
-def _required_text(data: dict, name: str) -> str:
-    value = data.get(name)
-    if not isinstance(value, str):
-        raise Invalid(name, "This field is required and must be a string.")
-    return value
-
-
-MAX_AMOUNT_DIGITS = 20
-# Money as the whole API takes it (docs/api.md, Numbers): a string of plain digits.
-PLAIN_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
-AMOUNT_PLACES = 2
-
-
-def _amount(value: object) -> Decimal:
-    """A JSON number or a string of plain digits with at most 2 places, as every money field
-    of the API: `"5.000"`, `"5e0"`, `" 5"` or `"+5"` are refused though their value would do,
-    so what a sender means is never a guess."""
-    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
-        raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".')
-    if isinstance(value, str) and not PLAIN_AMOUNT.fullmatch(value):
-        raise Invalid("amount", 'Write the amount as digits and a decimal point, like "5.00".')
-    try:
-        amount = Decimal(value)
-    except InvalidOperation as error:
-        raise Invalid("amount", 'A decimal amount is required, like 5 or "5.00".') from error
-    if not amount.is_finite() or amount < 0:
-        raise Invalid("amount", "Must be a non-negative amount with at most 2 decimal places.")
-    # Far beyond any invoice, and rounding it to cents would exceed a decimal's 28 digits.
-    if amount.adjusted() >= MAX_AMOUNT_DIGITS:
-        raise Invalid("amount", "Too large to be an invoice's amount.")
-    if -amount.as_tuple().exponent > AMOUNT_PLACES:
-        raise Invalid("amount", "Must be a non-negative amount with at most 2 decimal places.")
-    return amount
 
 
 def payment_webhook_process(
@@ -221,10 +155,42 @@ def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainErr
     }
     with transaction.atomic():
         event = event_claim(provider=PROVIDER, event_id=notice.event_id, fields=fields)
+        if event.payload != storable(text) and _notice_of(event) != notice:
+            return _event_id_reused(event, notice, text)
         if event.outcome in DONE:
             event.save(update_fields=["deliveries"])
             return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
         return payment_event_capture(event, notice)
+
+
+def _notice_of(event: PaymentEvent) -> PaymentNotice | None:
+    """What the event's first delivery said (a redelivery may lay its JSON out otherwise)."""
+    try:
+        return payment_notice_parse(event.payload.encode())
+    except Invalid:
+        return None
+
+
+def _event_id_reused(
+    event: PaymentEvent, notice: PaymentNotice, text: str
+) -> tuple[None, DomainError]:
+    """Records a delivery reusing an event id for another notice in a row of its own (the id
+    stays the first's), `needs_review`, capturing nothing: `already_processed` would lose the
+    payment silently. A person settles it (staff re-process captures it)."""
+    PaymentEvent.objects.create(
+        provider=PROVIDER,
+        event_type=EVENT_TYPE,
+        payload=storable(text),
+        signature_valid=True,
+        payment_reference=notice.payment_reference,
+        invoice_id=notice.invoice_id
+        if Invoice.objects.filter(pk=notice.invoice_id).exists()
+        else None,
+        outcome=Outcome.NEEDS_REVIEW,
+        error=f"Event id {notice.event_id!r} already names event {event.pk}, another payment.",
+        processed_at=timezone.now(),
+    )
+    return None, EventIdReused()
 
 
 def payment_event_capture(
