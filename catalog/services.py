@@ -90,7 +90,8 @@ def catalog_item_update(
     data: Mapping[str, Any],
     expected_version: int | None = None,
 ) -> CatalogItem:
-    """Applies a partial change.
+    """Applies a partial change. A body that changes nothing writes nothing: the item keeps
+    its version and `updated_at`, and the listings their ETag (no client refetches for it).
 
     Raises NotFound, VersionConflict when `expected_version` is given and is not the current
     one (someone else changed the item since it was read), and Invalid as create does.
@@ -103,8 +104,11 @@ def catalog_item_update(
         )
     fields = dict(data)
     if "currency_id" in fields:
-        item.currency = validate_currency(fields.pop("currency_id"))
-    for name, value in fields.items():
+        fields["currency_id"] = validate_currency(fields["currency_id"]).pk
+    changed = {name: value for name, value in fields.items() if getattr(item, name) != value}
+    if not changed:
+        return item
+    for name, value in changed.items():
         setattr(item, name, value)
     validate_price(item.price, item.currency)
     item.version += 1

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 
 from catalog.models import Currency, Plan, TokenBundle
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.tests.helpers import database_state
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite]
 
@@ -90,6 +91,22 @@ def test_a_staff_change_through_the_api_shows_at_once(api_client, staff_client, 
     assert after.status_code == 200
     assert names(after) == ["Tiny"]
     assert after["ETag"] != before["ETag"]
+
+
+@pytest.mark.parametrize("body", [{}, {"name": "Small", "price": "5.0", "version": 1}])
+def test_a_staff_patch_changing_nothing_writes_nothing(api_client, staff_client, catalog, body):
+    """A client revalidating its listing must not refetch for a save that changed nothing."""
+    before = api_client.get("/api/v1/token-bundles")
+    bundle = catalog["bundle"]
+    state = database_state()
+
+    patched = staff_client.patch(f"/api/v1/admin/token-bundles/{bundle.id}", body, format="json")
+    after = api_client.get("/api/v1/token-bundles", HTTP_IF_NONE_MATCH=before["ETag"])
+
+    assert (patched.status_code, patched.json()["version"]) == (200, 1)
+    assert patched.json()["updated_at"] == before.json()["items"][0]["updated_at"]
+    assert (after.status_code, after["ETag"]) == (304, before["ETag"])
+    assert database_state() == state
 
 
 @pytest.mark.parametrize(
