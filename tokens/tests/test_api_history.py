@@ -143,6 +143,24 @@ def test_cursor_paging_keeps_the_filters(user_client, history):
     assert second["next_cursor"] is None
 
 
+def cursor_at(number: int) -> str:
+    return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
+
+
+def test_a_well_formed_cursor_is_a_position_whichever_account_it_came_from(user_client, history):
+    """A cursor names a place in a history, not an entry: past the newest pages from the
+    newest, at the oldest an empty last page (docs/api.md)."""
+    past_the_newest = user_client.get(HISTORY, {"per_page": 2, "cursor": cursor_at(99999999)})
+    at_the_oldest = user_client.get(HISTORY, {"per_page": 2, "cursor": cursor_at(1)})
+
+    newest = user_client.get(HISTORY, {"per_page": 2, "cursor": ""}).json()
+    assert (past_the_newest.status_code, past_the_newest.json()) == (200, newest)
+    assert (at_the_oldest.status_code, at_the_oldest.json()) == (
+        200,
+        {"items": [], "per_page": 2, "next_cursor": None},
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.through_pgbouncer
 def test_csv_streams_every_matching_row_with_a_header(user_client, history):
