@@ -133,6 +133,26 @@ class UUIDStringField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+class TimeField(serializers.DateTimeField):
+    """A time as docs/api.md states the forms: a date (midnight), or a date and a time to the
+    minute or finer, `T` or a space between, with `Z` or `±hh:mm` (UTC without). DRF reads
+    more (Python's fromisoformat: week dates `2026-W01-1`, `20260101T100000`, `T10`), which
+    no client is told of; the schema states this pattern (common.api.schema)."""
+
+    FORMS = (
+        r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+        r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+    )
+    default_error_messages = {
+        "form": "Write a date (2026-01-12) or a date and time (2026-01-12T10:00:00Z).",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if not isinstance(value, str) or not re.fullmatch(self.FORMS, value):
+            self.fail("form")
+        return super().to_internal_value(value)
+
+
 def api_time(moment: datetime | None) -> str | None:
     """A time as the API writes it (DATETIME_FORMAT: UTC, seconds), for bodies built as plain
     dicts on hot paths."""

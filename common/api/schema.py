@@ -10,7 +10,7 @@ from rest_framework import permissions, serializers
 from rest_framework.renderers import JSONRenderer
 
 from common.api.errors import STATUS_CODES
-from common.api.fields import FlagField, MoneyField, NonZeroIntegerField
+from common.api.fields import FlagField, MoneyField, NonZeroIntegerField, TimeField
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -89,6 +89,9 @@ class ApiAutoSchema(AutoSchema):
             return {"oneOf": [schema, {"type": "string", "enum": ["true", "false"]}]}
         if direction == "request" and isinstance(field, NonZeroIntegerField):
             schema["not"] = {"enum": [0]}
+        if direction == "request" and isinstance(field, TimeField):
+            schema.pop("format", None)
+            schema["pattern"] = f"^{TimeField.FORMS}$"
         return schema
 
     def _map_basic_serializer(self, serializer, direction):

@@ -286,3 +286,23 @@ def test_the_payment_webhook_s_amount_is_described_as_it_is_checked(schema):
         value for value in ["34.00", "34", "34.000", "-5"] if re.search(text["pattern"], value)
     ]
     assert accepted == ["34.00", "34"]
+
+
+def test_times_taken_as_input_are_described_as_they_are_checked(schema):
+    """docs/api.md: a date, or a date and time to the minute or finer with an optional offset
+    (tokens/tests: the history's filters, a grant's expires_at)."""
+    history = schema["paths"]["/api/v1/user/tokens/transactions"]["get"]["parameters"]
+    (after,) = [p["schema"] for p in history if p["name"] == "created_after"]
+    grant = schema["components"]["schemas"]["GrantRequestRequest"]["properties"]["expires_at"]
+    forms = [
+        "2026-01-01",
+        "2026-01-01T10:00",
+        "2026-01-01 10:00:00.5+01:00",
+        "2026-01-01T10:00:00Z",
+    ]
+    refused = ["2026-W01-1", "20260101T100000", "2026-01-01T10", "2026-01-01T10:00:00+0100"]
+
+    for described in (after, grant):
+        assert "format" not in described
+        accepted = [value for value in forms + refused if re.search(described["pattern"], value)]
+        assert accepted == forms

@@ -160,6 +160,11 @@ def test_staff_grant_a_lot(staff_client, user, staff_user):
         ({"category": "paid"}, "category"),
         ({"expires_at": "2026-05-31T00:00:00Z"}, "expires_at"),
         ({"expires_at": "next tuesday"}, "expires_at"),
+        # ISO 8601 forms beyond the documented ones (Python's fromisoformat reads them all).
+        ({"expires_at": "2027-W01-1"}, "expires_at"),
+        ({"expires_at": "20270101T100000"}, "expires_at"),
+        ({"expires_at": "2027-01-01T10"}, "expires_at"),
+        ({"expires_at": "2027-01-01T10:00:00+0100"}, "expires_at"),
         ({"priority": 101}, "priority"),
         ({"priority": -1}, "priority"),
         ({"reason": ""}, "reason"),
@@ -174,6 +179,22 @@ def test_a_bad_grant_is_400_naming_the_field_and_writes_nothing(staff_client, us
     assert response.status_code == 400
     assert field in response.json()["fields"]
     assert database_state() == before
+
+
+@pytest.mark.parametrize(
+    ("sent", "expires_at"),
+    [
+        ("2027-01-01", "2027-01-01T00:00:00Z"),
+        ("2027-01-01T10:00", "2027-01-01T10:00:00Z"),
+        ("2027-01-01 10:00:00.5+01:00", "2027-01-01T09:00:00Z"),
+    ],
+)
+def test_a_grant_takes_the_documented_time_forms(staff_client, user, sent, expires_at):
+    response = staff_client.post(
+        grants_url(user), {"amount": 5, "reason": "gift", "expires_at": sent}, format="json"
+    )
+
+    assert (response.status_code, response.json()["expires_at"]) == (201, expires_at)
 
 
 def test_a_grant_for_an_unknown_user_is_404(staff_client, user):

@@ -5,7 +5,13 @@ import binascii
 
 from rest_framework import serializers
 
-from common.api.fields import NonZeroIntegerField, StrictIntegerField, TextField, api_time
+from common.api.fields import (
+    NonZeroIntegerField,
+    StrictIntegerField,
+    TextField,
+    TimeField,
+    api_time,
+)
 from common.api.pagination import PageQuerySerializer, page_serializer
 from common.api.serializers import RequestSerializer
 from tokens.models import LotCategory, TokenLot, TokenTransaction
@@ -119,8 +125,8 @@ class CursorField(serializers.CharField):
 
 class HistoryQuerySerializer(PageQuerySerializer):
     type = serializers.ChoiceField(choices=TokenTransaction.Type.choices, required=False)
-    created_after = serializers.DateTimeField(required=False, help_text="Inclusive.")
-    created_before = serializers.DateTimeField(required=False, help_text="Exclusive.")
+    created_after = TimeField(required=False, help_text="Inclusive.")
+    created_before = TimeField(required=False, help_text="Exclusive.")
     cursor = CursorField(
         required=False,
         allow_blank=True,
@@ -215,7 +221,7 @@ class LotQuerySerializer(PageQuerySerializer):
 class GrantRequestSerializer(serializers.Serializer):
     amount = StrictIntegerField(min_value=1, max_value=MAX_GRANT)
     category = serializers.ChoiceField(choices=GRANTABLE, default=LotCategory.PROMOTIONAL)
-    expires_at = serializers.DateTimeField(
+    expires_at = TimeField(
         required=False, allow_null=True, help_text="In the future; empty: never expires."
     )
     priority = StrictIntegerField(min_value=0, max_value=100, default=50)

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from rest_framework import serializers
 
-from common.api.fields import FlagField, StrictIntegerField, TextField, api_time
+from common.api.fields import FlagField, StrictIntegerField, TextField, TimeField, api_time
 from common.api.pagination import PageQuerySerializer, page_serializer
 from common.api.serializers import RequestSerializer
 from tokens.ledger import Taken
@@ -56,8 +56,8 @@ class UsageRequestSerializer(RequestSerializer):
 
 class UsageQuerySerializer(PageQuerySerializer):
     feature = TextField(max_length=64, required=False)
-    created_after = serializers.DateTimeField(required=False, help_text="Inclusive.")
-    created_before = serializers.DateTimeField(required=False, help_text="Exclusive.")
+    created_after = TimeField(required=False, help_text="Inclusive.")
+    created_before = TimeField(required=False, help_text="Exclusive.")
 
 
 class HoldSerializer(serializers.Serializer):
