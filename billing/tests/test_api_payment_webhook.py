@@ -7,6 +7,7 @@ import pytest
 
 from billing import services, signals
 from billing.models import Invoice, PaymentEvent
+from billing.services.reprocess import payment_event_reprocess
 from billing.tests.helpers import WEBHOOK, checkout, deliver, payment_body, signature
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
@@ -107,6 +108,21 @@ def test_an_event_id_reused_for_another_payment_is_422_recorded_for_review_and_p
         "pay-2",
     )
     assert "evt-1" in review.error
+
+
+def test_staff_re_processing_a_reused_event_id_s_delivery_captures_its_invoice(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice, event_id="evt-1", payment_reference="pay-1"))
+    other = checkout(user, bundles=[TokenBundleFactory(token_amount=10)]).invoice
+    deliver(api_client, payment_body(other, event_id="evt-1", payment_reference="pay-2"))
+    review = PaymentEvent.objects.get(outcome="needs_review")
+
+    outcome = payment_event_reprocess(event_id=review.pk)
+
+    assert outcome == "processed"
+    assert Invoice.objects.get(pk=other.pk).status == "paid"
+    assert balance(user) == 1010
 
 
 def test_an_event_delivered_again_in_another_json_layout_is_already_processed(
