@@ -140,8 +140,9 @@ class TimeField(serializers.DateTimeField):
     no client is told of; the schema states this pattern (common.api.schema)."""
 
     FORMS = (
-        r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-        r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})?)?"
+        r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+        r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+        r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?"
     )
     default_error_messages = {
         "form": "Write a date (2026-01-12) or a date and time (2026-01-12T10:00:00Z).",
