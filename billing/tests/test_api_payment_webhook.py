@@ -110,6 +110,22 @@ def test_an_event_id_reused_for_another_payment_is_422_recorded_for_review_and_p
     assert "evt-1" in review.error
 
 
+def test_retries_of_a_reused_event_id_s_delivery_count_in_its_one_review_row(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice, event_id="evt-1", payment_reference="pay-1"))
+    other = checkout(user, bundles=[TokenBundleFactory(price=Decimal("5.00"))]).invoice
+    body = payment_body(other, event_id="evt-1", payment_reference="pay-2")
+
+    statuses = [deliver(api_client, body).status_code for _ in range(3)]
+
+    assert statuses == [422, 422, 422]
+    review = PaymentEvent.objects.get(outcome="needs_review")
+    assert review.deliveries == 3
+    assert PaymentEvent.objects.get(event_id="evt-1").deliveries == 1
+    assert Invoice.objects.get(pk=other.pk).status == "pending"
+
+
 def test_staff_re_processing_a_reused_event_id_s_delivery_captures_its_invoice(
     api_client, user, invoice
 ):

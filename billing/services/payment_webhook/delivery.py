@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
@@ -176,20 +177,27 @@ def _event_id_reused(
 ) -> tuple[None, DomainError]:
     """Records a delivery reusing an event id for another notice in a row of its own (the id
     stays the first's), `needs_review`, capturing nothing: `already_processed` would lose the
-    payment silently. A person settles it (staff re-process captures it)."""
-    PaymentEvent.objects.create(
-        provider=PROVIDER,
-        event_type=EVENT_TYPE,
-        payload=storable(text),
-        signature_valid=True,
-        payment_reference=notice.payment_reference,
-        invoice_id=notice.invoice_id
-        if Invoice.objects.filter(pk=notice.invoice_id).exists()
-        else None,
-        outcome=Outcome.NEEDS_REVIEW,
-        error=f"Event id {notice.event_id!r} already names event {event.pk}, another payment.",
-        processed_at=timezone.now(),
-    )
+    payment silently. A person settles it (staff re-process captures it). The provider's
+    retries of it count in that row's `deliveries`: the first event's row lock, held since
+    `event_claim`, lets one of them at a time look for it."""
+    error = f"Event id {notice.event_id!r} already names event {event.pk}, another payment."
+    flagged = PaymentEvent.objects.filter(
+        provider=PROVIDER, event_id="", outcome=Outcome.NEEDS_REVIEW, error=error
+    ).filter(payload=storable(text))
+    if not flagged.update(deliveries=F("deliveries") + 1, processed_at=timezone.now()):
+        PaymentEvent.objects.create(
+            provider=PROVIDER,
+            event_type=EVENT_TYPE,
+            payload=storable(text),
+            signature_valid=True,
+            payment_reference=notice.payment_reference,
+            invoice_id=notice.invoice_id
+            if Invoice.objects.filter(pk=notice.invoice_id).exists()
+            else None,
+            outcome=Outcome.NEEDS_REVIEW,
+            error=error,
+            processed_at=timezone.now(),
+        )
     return None, EventIdReused()
 
 
