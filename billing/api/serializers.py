@@ -55,7 +55,13 @@ class PayRequestSerializer(serializers.Serializer):
 class PaymentWebhookRequestSerializer(serializers.Serializer):
     """Documents the webhook's body; the view verifies the raw bytes before parsing them."""
 
-    event_id = serializers.CharField(required=False, max_length=255)
+    event_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        max_length=255,
+        help_text="The provider's event id; absent or empty: none (each delivery on its own).",
+    )
     invoice_id = serializers.UUIDField()
     payment_reference = serializers.CharField(max_length=255)
     amount = MoneyField(max_digits=22, decimal_places=2)

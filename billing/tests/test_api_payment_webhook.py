@@ -155,8 +155,11 @@ def test_an_event_delivered_again_in_another_json_layout_is_already_processed(
     assert PaymentEvent.objects.get().deliveries == 2
 
 
-def test_deliveries_without_event_id_are_each_recorded_and_captured_once(api_client, user, invoice):
-    body = payment_body(invoice, event_id=None)
+@pytest.mark.parametrize("event_id", [None, ""])
+def test_deliveries_without_event_id_are_each_recorded_and_captured_once(
+    api_client, user, invoice, event_id
+):
+    body = payment_body(invoice, event_id=event_id)
 
     first = deliver(api_client, body)
     second = deliver(api_client, body)

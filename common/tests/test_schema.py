@@ -306,3 +306,17 @@ def test_times_taken_as_input_are_described_as_they_are_checked(schema):
         assert "format" not in described
         accepted = [value for value in forms + refused if re.search(described["pattern"], value)]
         assert accepted == forms
+
+
+def test_the_payment_webhook_s_event_id_is_described_as_it_is_read(schema):
+    """Absent or "" is no id; otherwise taken as sent, untrimmed, 1..255 characters, no NUL
+    (billing.services.payment_webhook.notice; test_flow_state_machine delivers "")."""
+    body = schema["components"]["schemas"]["PaymentWebhookRequestRequest"]
+    event_id = body["properties"]["event_id"]
+
+    assert "minLength" not in event_id
+    assert event_id["maxLength"] == 255
+    taken = [
+        value for value in ["", "evt-1", " evt ", "a\x00b"] if re.search(event_id["pattern"], value)
+    ]
+    assert taken == ["", "evt-1", " evt "]
