@@ -173,10 +173,13 @@ def _reap_dead_runs() -> None:
     pid 1 again."""
     host = socket.gethostname()
     for run in DBTaskResult.objects.filter(status="RUNNING"):
+        # A worker's id is `<host>-<pid>-<role>`; the host is matched whole (a host `web`
+        # must not check `web-2`'s pids against its own processes).
+        claims = [worker.rsplit("-", 2) for worker in run.worker_ids]
         pids = [
-            int(worker.rsplit("-", 2)[-2])
-            for worker in run.worker_ids
-            if worker.startswith(f"{host}-") and worker.rsplit("-", 2)[-2].isdigit()
+            int(claim[1])
+            for claim in claims
+            if len(claim) == 3 and claim[0] == host and claim[1].isdigit()
         ]
         if pids and not any(_alive(pid, run.started_at) for pid in pids):
             DBTaskResult.objects.filter(pk=run.pk, status="RUNNING").update(

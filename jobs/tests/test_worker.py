@@ -220,6 +220,23 @@ def test_a_run_left_by_an_earlier_life_of_this_hosts_worker_pid_is_queued_again(
     assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
 
 
+def test_a_run_of_a_worker_on_a_host_whose_name_begins_with_this_hosts_is_left_running():
+    """On host `web`, a run of `web-2`'s worker was checked against `web`'s processes: its
+    pid was not one of them, so the live run was failed and its sweep queued again (run
+    twice at once) or its delivery shift restarted."""
+    tasks.schedule_ensure()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    other_host = f"{socket.gethostname()}-2-{gone.pid}-sweeps"
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        status="RUNNING", started_at=timezone.now(), worker_ids=[other_host]
+    )
+
+    assert tasks.schedule_ensure() == 0
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
+    assert list(runs.values_list("status", flat=True)) == ["RUNNING"]
+
+
 @pytest.mark.sqlite
 def test_the_daily_purge_deletes_expired_sign_in_sessions_and_keeps_live_ones():
     """Django keeps every session row until something clears them."""
