@@ -32,6 +32,8 @@ DELIVERY_SHIFT_SECONDS = 30
 STALE_RUN = timedelta(minutes=15)
 STALE_SHIFT = timedelta(minutes=2)
 CLOCK_SLACK = timedelta(minutes=1)
+# Task results deleted per statement by the daily purge.
+PURGE_BATCH = 50_000
 # When this process began: no run it claimed can have started before.
 PROCESS_STARTED_AT = timezone.now()
 _dispatcher: Dispatcher | None = None
@@ -106,11 +108,8 @@ def purge_records() -> None:
         "events": lambda: events_services.events_purge(
             older_than=timezone.now() - timedelta(days=settings.EVENT_RETENTION_DAYS)
         ),
-        # Every queue: the command prunes the `default` one only unless told otherwise, and
-        # the delivery shifts (a result every 30 s) run on `deliveries`.
-        "task results": lambda: call_command(
-            "prune_db_task_results", queue_name="*", min_age_days=1, verbosity=0
-        ),
+        # Every queue: the delivery shifts (a result every 30 s) run on `deliveries`.
+        "task results": lambda: task_results_purge(older_than=timezone.now() - timedelta(days=1)),
         "sessions": lambda: call_command("clearsessions", verbosity=0),
     }
 
@@ -128,6 +127,24 @@ def purge_records() -> None:
             raise PurgesFailed(", ".join(failed))
 
     _sweep("purge_records", timedelta(days=1), work)
+
+
+def task_results_purge(*, older_than: datetime) -> int:
+    """Deletes the results of runs that finished before `older_than`, of every queue;
+    returns how many. In batches, each its own statement and transaction (django-tasks-db's
+    prune command deletes them all in one): a deployment's first purge meets months of
+    delivery shifts, and one DELETE of them grows with the backlog until it outlasts the
+    statement timeout, then fails every day with nothing gained. Each batch deletes every
+    row it selects, so it needs no order to progress (and finished_at has no index to sort
+    the backlog by); the ids stay in the database (a subquery), none go to and fro."""
+    finished = DBTaskResult.objects.finished().filter(finished_at__lt=older_than).order_by()
+    purged = 0
+    while True:
+        batch = DBTaskResult.objects.filter(pk__in=finished.values("pk")[:PURGE_BATCH])
+        deleted = batch.delete()[0]
+        purged += deleted
+        if deleted < PURGE_BATCH:
+            return purged
 
 
 def _command(name: str) -> None:

@@ -15,6 +15,7 @@ from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
 
@@ -286,3 +287,28 @@ def test_the_daily_purge_deletes_old_results_of_every_queue():
 
     left = DBTaskResult.objects.exclude(status="READY").values_list("queue_name", flat=True)
     assert list(left) == []
+
+
+@pytest.mark.sqlite
+def test_the_daily_purge_deletes_a_backlog_of_task_results_in_batches(monkeypatch):
+    """Since every queue is pruned, the first purge of a deployment that ran for months
+    deleted its whole backlog (2,880 delivery shifts a day per worker) in one statement,
+    which could outlast the statement timeout and then fail every day with nothing gained."""
+    monkeypatch.setattr(tasks, "PURGE_BATCH", 2, raising=False)
+    for _ in range(5):
+        tasks.deliver_webhooks.enqueue()
+    DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=timezone.now() - timedelta(days=2))
+    recent = tasks.expire_lots.enqueue()
+    DBTaskResult.objects.filter(pk=recent.id).update(
+        status="SUCCESSFUL", finished_at=timezone.now() - timedelta(hours=1)
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        tasks.purge_records.call()
+
+    table = DBTaskResult._meta.db_table
+    sqls = [query["sql"] for query in queries]
+    deletes = [sql for sql in sqls if sql.startswith("DELETE") and table in sql.split("WHERE")[0]]
+    assert len(deletes) == 3
+    finished = DBTaskResult.objects.exclude(status="READY").values_list("pk", flat=True)
+    assert [str(pk) for pk in finished] == [recent.id]
