@@ -155,16 +155,19 @@ def _url_checked(url: str) -> None:
 
 def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     """Changes `url`, `event_types`, `description` or `is_active`; turning an endpoint on again
-    forgets its failures, turning it off gives up its pending deliveries (so that turning it
-    on again does not send a pile of old events). Raises NotFound, Invalid."""
+    or giving it a new URL forgets its failures (days of them at a wrong URL would otherwise
+    turn it off at the first failure at the right one), turning it off gives up its pending
+    deliveries (so that turning it on again does not send a pile of old events). Raises
+    NotFound, Invalid."""
     now = timezone.now()
     if "url" in changes:
         # Before the row's lock: a slow name server holds no endpoint.
         _url_checked(str(changes["url"]))
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
-        if "url" in changes:
+        if "url" in changes and str(changes["url"]) != endpoint.url:
             endpoint.url = str(changes["url"])
+            endpoint.failing_since = None
         if "event_types" in changes:
             endpoint.event_types = event_types_checked(changes["event_types"])
         if "description" in changes:

@@ -166,6 +166,37 @@ def test_a_success_clears_the_failure_clock():
     assert (endpoint.failing_since, endpoint.is_active) == (None, True)
 
 
+def test_a_new_url_starts_the_failure_clock_afresh(loopback):
+    """Days of failures at a wrong URL, then the URL fixed: the first failure at the new
+    one (a deploy, a 503) turned the endpoint off at once, its pending deliveries given up."""
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    delivery = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+    delivery_record(delivery.pk, Outcome(None, 10000, "Timeout"), now=NOW)
+
+    services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:10/")
+    delivery_record(delivery.pk, Outcome(503, 5, "HTTP 503"), now=NOW + timedelta(days=5))
+
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.failing_since) == (True, NOW + timedelta(days=5))
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+
+
+def test_the_same_url_sent_again_keeps_the_failure_clock(loopback):
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    delivery = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+    delivery_record(delivery.pk, Outcome(None, 10000, "Timeout"), now=NOW)
+
+    services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/", description="x")
+
+    endpoint.refresh_from_db()
+    assert endpoint.failing_since == NOW
+
+
 def test_after_a_rotation_both_secrets_sign_for_24_hours(receiver):
     old = receiver.endpoint.secret
     rotated = services.endpoint_rotate_secret(endpoint_id=receiver.endpoint.pk)
