@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, permissions, status
 from rest_framework.request import Request
@@ -67,6 +69,8 @@ class LoginView(AuthView):
             ),
         },
     )
+    # Bearer tokens: no browser or proxy may keep them.
+    @method_decorator(never_cache)
     def post(self, request: Request) -> Response:
         payload = LoginRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -99,6 +103,8 @@ class RefreshView(APIView):
             ),
         },
     )
+    # Bearer tokens: no browser or proxy may keep them.
+    @method_decorator(never_cache)
     def post(self, request: Request) -> Response:
         payload = RefreshRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -133,6 +139,8 @@ class StaffApiKeysView(APIView):
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
     )
+    # A secret is shown once: no browser or proxy may keep it (nor its replay).
+    @method_decorator(never_cache)
     def post(self, request: Request) -> Response:
         key = idempotency_key(request, required=False)
         payload = ApiKeyCreateRequestSerializer(data=request.data)

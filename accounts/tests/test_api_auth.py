@@ -233,3 +233,16 @@ def test_a_new_x_forwarded_for_on_each_request_does_not_escape_the_rate(
     ]
 
     assert answers[3:] == [429, 429]
+
+
+def test_answers_that_carry_tokens_are_kept_by_no_cache(api_client):
+    """A browser's or a proxy's cache kept the bearer tokens of a sign-in."""
+    user = UserFactory()
+    signed_in = api_client.post(LOGIN, {"email": user.email, "password": PASSWORD})
+    refreshed = api_client.post(REFRESH, {"refresh": signed_in.json()["refresh"]})
+
+    assert [answer.status_code for answer in (signed_in, refreshed)] == [200, 200]
+    assert ["no-store" in answer.get("Cache-Control", "") for answer in (signed_in, refreshed)] == [
+        True,
+        True,
+    ]

@@ -30,6 +30,18 @@ def test_staff_create_a_key_whose_secret_is_shown_once_and_stored_as_a_hash(staf
     assert "secret" not in listed["items"][0]
 
 
+def test_a_new_keys_answer_is_kept_by_no_cache(staff_client):
+    """A browser's or a proxy's cache kept the key's secret, shown once."""
+    made = staff_client.post(KEYS, {"name": "render farm"}, HTTP_IDEMPOTENCY_KEY="k1")
+    replayed = staff_client.post(KEYS, {"name": "render farm"}, HTTP_IDEMPOTENCY_KEY="k1")
+
+    assert [answer.status_code for answer in (made, replayed)] == [201, 201]
+    assert ["no-store" in answer.get("Cache-Control", "") for answer in (made, replayed)] == [
+        True,
+        True,
+    ]
+
+
 def test_a_key_works_for_usage_and_records_when_it_was_used(api_key, service, user):
     fund(user, 5)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.cache import never_cache
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
@@ -57,6 +59,8 @@ class EndpointsView(StaffView):
         request=EndpointCreateSerializer,
         responses={201: EndpointCreatedSerializer, 422: KEY_REUSED},
     )
+    # A secret is shown once: no browser or proxy may keep it (nor its replay).
+    @method_decorator(never_cache)
     def post(self, request: Request) -> Response:
         key = idempotency_key(request, required=False)
         payload = EndpointCreateSerializer(data=request.data)
@@ -91,6 +95,8 @@ class EndpointView(StaffView):
 
 class RotateSecretView(StaffView):
     @extend_schema(tags=TAGS, request=None, responses=EndpointWithSecretSerializer)
+    # A secret is shown once: no browser or proxy may keep it.
+    @method_decorator(never_cache)
     def post(self, request: Request, pk: UUID) -> Response:
         endpoint = services.endpoint_rotate_secret(endpoint_id=pk)
         return Response(EndpointWithSecretSerializer(endpoint).data)

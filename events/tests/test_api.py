@@ -97,6 +97,19 @@ def test_staff_create_an_endpoint_and_see_its_secret_once(staff_client, public_d
     assert staff_client.get(ENDPOINTS).json()["total"] == 1
 
 
+def test_answers_that_carry_a_secret_are_kept_by_no_cache(staff_client, public_dns):
+    """A browser's or a proxy's cache kept the signing secret of a new or rotated endpoint."""
+    body = {"url": "https://hooks.example.com/billing", "event_types": ["ping"]}
+    made = staff_client.post(ENDPOINTS, body, HTTP_IDEMPOTENCY_KEY="e1")
+    replayed = staff_client.post(ENDPOINTS, body, HTTP_IDEMPOTENCY_KEY="e1")
+    rotated = staff_client.post(f"{ENDPOINTS}/{made.json()['id']}/rotate-secret")
+
+    assert [answer.status_code for answer in (made, replayed, rotated)] == [201, 201, 200]
+    assert [
+        "no-store" in answer.get("Cache-Control", "") for answer in (made, replayed, rotated)
+    ] == [True, True, True]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [
