@@ -27,6 +27,8 @@ SECRETS = [
         r"\1_[redacted]",
     ),
     (re.compile(r"\b(v1|v0|t)=[0-9a-fA-F]{16,}"), r"\1=[redacted]"),
+    # Standard Webhooks signatures (ours, outgoing): `v1,<base64>`, `v1a,` when asymmetric.
+    (re.compile(r"\b(v1a?),[A-Za-z0-9+/]{16,}={0,2}"), r"\1,[redacted]"),
     (
         re.compile(r"(?i)([\"']?(?:password|secret|token|access|refresh)[\"']?\s*[:=]\s*)(\"[^\"]*\"|'[^']*'|[^\s,&}]+)"),
         r"\1[redacted]",

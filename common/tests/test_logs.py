@@ -169,6 +169,24 @@ def test_a_webhook_endpoints_secret_is_scrubbed_whole(caplog):
     assert "whsec_[redacted]; the old one signs for 24 h" in caplog.text
 
 
+def test_an_outgoing_webhooks_signatures_are_scrubbed(caplog):
+    """Standard Webhooks signs as `v1,<base64>` (one per secret still signing): only the hex
+    `v1=` of payment providers was scrubbed, so a logged delivery's signatures were written
+    whole, and with its body and timestamp anyone reading the log could replay it."""
+    first = "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    second = "Kx/3pq0+Zr8V1mWd2nYtE5cJf7uLhA9sBgQeRiXoP4k="
+    logger = logging.getLogger("anything")
+    logger.addFilter(RequestContext())
+    try:
+        logger.warning("sent webhook-signature: v1,%s v1,%s to the endpoint", first, second)
+    finally:
+        logger.filters.clear()
+
+    assert first[:8] not in caplog.text
+    assert second[:8] not in caplog.text
+    assert "webhook-signature: v1,[redacted] v1,[redacted] to the endpoint" in caplog.text
+
+
 def test_a_request_given_with_a_line_is_written_as_its_method_and_path_with_its_ids():
     django_request = RequestFactory().get("/api/v1/things/tbk_live_abc123?email=a@example.com")
     django_request.request_id = "given-1"
