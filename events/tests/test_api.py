@@ -3,12 +3,12 @@
 import threading
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from standardwebhooks import Webhook
 
 from common.tests.helpers import database_state
 from events import services
-from events.models import Delivery, Event, WebhookEndpoint
+from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -231,6 +231,40 @@ def test_turning_an_endpoint_off_gives_up_its_pending_deliveries(staff_client, s
     assert list(Delivery.objects.values_list("status", "last_error").distinct()) == [
         ("failed", "The endpoint was turned off.")
     ]
+
+
+def test_an_endpoint_with_more_deliveries_than_a_statement_takes_parameters_is_deleted(
+    staff_client,
+):
+    """Django's delete loaded every delivery's id and sent them all in one `IN (...)`: past
+    65,535 (a month of a busy endpoint's deliveries), PostgreSQL refused the statement and
+    the DELETE was a 500, whatever staff did."""
+    endpoint = WebhookEndpoint.objects.create(url="https://hooks.example.com/x", event_types="|")
+    count = 66_000
+    with connection.cursor() as cursor:  # PostgreSQL's own: a second, not a minute
+        cursor.execute(
+            f"""
+            WITH events AS (
+                INSERT INTO {Event._meta.db_table} (id, type, data, created_at)
+                SELECT gen_random_uuid(), 'ping', '{{}}', now() FROM generate_series(1, %s)
+                RETURNING id
+            ), deliveries AS (
+                INSERT INTO {Delivery._meta.db_table} (event_id, endpoint_id, status,
+                    attempts, next_attempt_at, last_error, created_at)
+                SELECT id, %s, 'succeeded', 1, now(), '', now() FROM events RETURNING id
+            )
+            INSERT INTO {DeliveryAttempt._meta.db_table} (delivery_id, attempt, status_code,
+                duration_ms, error, created_at)
+            SELECT id, 1, 200, 5, '', now() FROM deliveries
+            """,  # noqa: S608 (the models' tables)
+            [count, endpoint.pk],
+        )
+
+    deleted = staff_client.delete(f"{ENDPOINTS}/{endpoint.pk}")
+
+    assert deleted.status_code == 204
+    assert (WebhookEndpoint.objects.count(), Delivery.objects.count()) == (0, 0)
+    assert (DeliveryAttempt.objects.count(), Event.objects.count()) == (0, count)
 
 
 def test_users_cannot_touch_endpoints(user_client):
