@@ -35,7 +35,7 @@ def hanging_dns(monkeypatch):
         return ["93.184.215.14"]
 
     monkeypatch.setattr("events.addresses.resolve", resolve)
-    monkeypatch.setattr("events.services.URL_RESOLVE_TIMEOUT_SECONDS", 0.1)
+    monkeypatch.setattr("events.services.endpoints.URL_RESOLVE_TIMEOUT_SECONDS", 0.1)
     yield
     released.set()
 

@@ -67,7 +67,7 @@ def test_an_old_event_with_a_delivery_still_on_its_way_keeps_all_of_them(endpoin
 @pytest.mark.sqlite
 def test_batches_walk_past_events_they_keep(endpoints, monkeypatch):
     """Kept events at the head of every batch never stop the walk."""
-    monkeypatch.setattr(services, "PURGE_BATCH", 2)
+    monkeypatch.setattr("events.services.purge.PURGE_BATCH", 2)
     waiting = [
         event(OLD - timedelta(hours=hours), endpoints, "pending", "pending") for hours in (9, 8, 7)
     ]

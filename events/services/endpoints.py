@@ -1,0 +1,116 @@
+"""Webhook endpoints: creating and changing them, and giving up their pending deliveries
+when they are turned off."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from common.errors import Invalid, NotFound
+from events.addresses import url_refusal
+from events.models import EVENT_TYPES, Delivery, WebhookEndpoint
+
+# How long an endpoint's creation or change waits for its host name to resolve (the private
+# address check): the system resolver alone would hold the request's worker for 10 s or more
+# per name server that does not answer.
+URL_RESOLVE_TIMEOUT_SECONDS = 5
+
+
+class InvalidUrl(Invalid):
+    """A webhook URL that is not https (or http where allowed), unparseable, private, or
+    whose host name did not resolve within URL_RESOLVE_TIMEOUT_SECONDS."""
+
+    code = "invalid_url"
+
+    def __init__(self, message: str) -> None:
+        super().__init__("url", message)
+
+
+def event_types_checked(event_types: object) -> str:
+    """`|type|type|` from a list of known event types; raises Invalid naming `event_types`."""
+    if not isinstance(event_types, list) or not event_types:
+        raise Invalid("event_types", "A non-empty list of event types is required.")
+    unknown = sorted({str(name) for name in event_types} - set(EVENT_TYPES))
+    if unknown or not all(isinstance(name, str) for name in event_types):
+        raise Invalid("event_types", f"Unknown event types: {', '.join(unknown)}.")
+    return "|" + "|".join(sorted(set(event_types))) + "|"
+
+
+def endpoint_create(*, url: str, event_types: object, description: str = "") -> WebhookEndpoint:
+    """A new endpoint with its own `whsec_` secret. Raises Invalid naming `url` (not http(s),
+    unparseable, private, not resolved in time) or `event_types`."""
+    _url_checked(url)
+    return WebhookEndpoint.objects.create(
+        url=url,
+        event_types=event_types_checked(event_types),
+        description=description,
+        secret=new_secret(),
+    )
+
+
+def _url_checked(url: str) -> None:
+    """Raises InvalidUrl when `url` may not receive webhooks, a host name that has not
+    resolved within URL_RESOLVE_TIMEOUT_SECONDS included."""
+    refusal = url_refusal(url, timeout=URL_RESOLVE_TIMEOUT_SECONDS)
+    if refusal:
+        raise InvalidUrl(refusal)
+
+
+def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
+    """Changes `url`, `event_types`, `description` or `is_active`; turning an endpoint on again
+    or giving it a new URL forgets its failures (days of them at a wrong URL would otherwise
+    turn it off at the first failure at the right one), turning it off gives up its pending
+    deliveries (so that turning it on again does not send a pile of old events). Raises
+    NotFound, Invalid."""
+    now = timezone.now()
+    if "url" in changes:
+        # Before the row's lock: a slow name server holds no endpoint.
+        _url_checked(str(changes["url"]))
+    with transaction.atomic():
+        endpoint = _locked(endpoint_id)
+        if "url" in changes and str(changes["url"]) != endpoint.url:
+            endpoint.url = str(changes["url"])
+            endpoint.failing_since = None
+        if "event_types" in changes:
+            endpoint.event_types = event_types_checked(changes["event_types"])
+        if "description" in changes:
+            endpoint.description = str(changes["description"])
+        if "is_active" in changes:
+            endpoint.is_active = bool(changes["is_active"])
+            if endpoint.is_active:
+                endpoint.disabled_at, endpoint.disabled_reason = None, ""
+                endpoint.failing_since = None
+            else:
+                endpoint_deliveries_fail(
+                    endpoint_id=endpoint.pk, now=now, reason="The endpoint was turned off."
+                )
+        endpoint.save()
+    return endpoint
+
+
+def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -> int:
+    """Gives up an endpoint's pending deliveries when it is turned off (by staff, or after
+    failing for 5 days): the worker never claims them while it is off, and turned on again it
+    gets new events only. A delivery already on its way is sent once more at most; its
+    attempt is logged, and if it arrived the delivery counts as delivered. Returns how many
+    were given up."""
+    return Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.FAILED, completed_at=now, last_error=reason
+    )
+
+
+def new_secret() -> str:
+    """`whsec_` and the base64 of 24 random bytes, as the Standard Webhooks scheme expects."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _locked(endpoint_id: UUID) -> WebhookEndpoint:
+    try:
+        return WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
+    except WebhookEndpoint.DoesNotExist as error:
+        raise NotFound("No webhook endpoint with this id.") from error

@@ -1,0 +1,38 @@
+"""Putting events back on their way: a ping to one endpoint, an event resent."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from common.errors import NotFound
+from events.models import Delivery, Event
+from events.services.endpoints import _locked
+
+
+@transaction.atomic
+def endpoint_ping(*, endpoint_id: UUID) -> Event:
+    """A `ping` event for this endpoint only. Raises NotFound."""
+    endpoint = _locked(endpoint_id)
+    event = Event.objects.create(type="ping", data={"endpoint_id": str(endpoint.pk)})
+    Delivery.objects.create(event=event, endpoint=endpoint)
+    return event
+
+
+@transaction.atomic
+def event_resend(*, event_id: UUID) -> int:
+    """Puts an event's deliveries back on their way now (also delivered or failed ones, to
+    endpoints still active), each with the whole retry schedule ahead of it again: a given-up
+    delivery resent keeps its count of attempts otherwise, and its first failure gives it up
+    at once. Returns how many. Raises NotFound."""
+    if not Event.objects.filter(pk=event_id).exists():
+        raise NotFound("No event with this id.")
+    return Delivery.objects.filter(event_id=event_id, endpoint__is_active=True).update(
+        status=Delivery.Status.PENDING,
+        attempts=0,
+        next_attempt_at=timezone.now(),
+        leased_until=None,
+        completed_at=None,
+    )
