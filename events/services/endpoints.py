@@ -62,11 +62,12 @@ def _url_checked(url: str) -> None:
 
 
 def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
-    """Changes `url`, `event_types`, `description` or `is_active`; turning an endpoint on again
-    or giving it a new URL forgets its failures (days of them at a wrong URL would otherwise
-    turn it off at the first failure at the right one), turning it off gives up its pending
-    deliveries (so that turning it on again does not send a pile of old events). Raises
-    NotFound, Invalid."""
+    """Changes `url`, `event_types`, `description` or `is_active`. Turning an endpoint on from
+    off, or giving it a new URL, forgets its failures: days of them at a wrong URL would
+    otherwise turn it off at the first failure at the right one. `is_active` true sent to an
+    endpoint already on keeps them: resent every few days, it would put off for ever the
+    turning off of an endpoint that fails. Turning it off gives up its pending deliveries (so
+    that turning it on again does not send a pile of old events). Raises NotFound, Invalid."""
     now = timezone.now()
     if "url" in changes:
         # Before the row's lock: a slow name server holds no endpoint.
@@ -81,11 +82,11 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
         if "description" in changes:
             endpoint.description = str(changes["description"])
         if "is_active" in changes:
-            endpoint.is_active = bool(changes["is_active"])
-            if endpoint.is_active:
+            was_active, endpoint.is_active = endpoint.is_active, bool(changes["is_active"])
+            if endpoint.is_active and not was_active:
                 endpoint.disabled_at, endpoint.disabled_reason = None, ""
                 endpoint.failing_since = None
-            else:
+            elif not endpoint.is_active:
                 endpoint_deliveries_fail(
                     endpoint_id=endpoint.pk, now=now, reason="The endpoint was turned off."
                 )

@@ -1,9 +1,11 @@
 """Staff's webhook endpoints and the user's alert threshold over the API."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from common.tests.helpers import database_state
@@ -314,3 +316,18 @@ def test_a_bad_threshold_is_400_and_changes_nothing(user_client, value):
         ["low_balance_threshold"],
     )
     assert database_state() == before
+
+
+def test_turning_on_an_endpoint_already_on_keeps_its_failure_clock(staff_client, settings):
+    """Only turning an endpoint on from off forgets its failures: `is_active: true` sent to
+    one already on restarted the clock, so sending it again every few days kept a failing
+    endpoint from ever being turned off after 5 days."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    made = staff_client.post(ENDPOINTS, {"url": "http://127.0.0.1:9/x", "event_types": ["ping"]})
+    failing_since = timezone.now() - timedelta(days=4)
+    WebhookEndpoint.objects.update(failing_since=failing_since)
+
+    again = staff_client.patch(f"{ENDPOINTS}/{made.json()['id']}", {"is_active": True})
+
+    assert (again.status_code, again.json()["is_active"]) == (200, True)
+    assert WebhookEndpoint.objects.get().failing_since == failing_since
