@@ -5,12 +5,12 @@ import threading
 
 import pytest
 from django.contrib import admin
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from common.tests.concurrency import run_together
-from common.tests.waits import row_locked, sessions_waiting_on_a_lock, wait_until
+from common.tests.waits import row_locked, sessions_waiting_on_a_lock, timeouts, wait_until
 from events import dispatch
 from events import services as event_services
 from events.admin import WebhookEndpointAdmin
@@ -196,3 +196,97 @@ def test_an_event_emitted_while_its_endpoint_is_turned_off_is_not_sent_once_it_i
 
     assert outcomes == {"debit": 90, "off": False}
     assert list(Delivery.objects.values_list("status", flat=True)) == ["failed"]
+
+
+def test_a_debit_emitting_to_an_endpoint_being_deleted_does_not_wait_for_the_deletion(
+    loopback, settings, monkeypatch
+):
+    """Deleting an endpoint held it locked until its last delivery was gone (5 s for 300,000
+    of them): a debit emitting an event it wanted waited for the lock, and failed past the
+    lock timeout (the user's usage a 500, a capture's webhook refused). The deletion turns
+    the endpoint off first, then empties it in batches: emitting passes it by at once. Here
+    the deletion is held up at its last batch (a delivery another transaction holds), the
+    debit runs with the usual lock timeout (3 s)."""
+    monkeypatch.setattr("events.services.deletion.ENDPOINT_DELETE_BATCH", 2)
+    settings.LOW_BALANCE_THRESHOLD = 100
+    user = UserFactory()
+    fund(user, 150)
+    endpoint = event_services.endpoint_create(
+        url="http://127.0.0.1:9/hooks", event_types=["tokens.low_balance"]
+    )
+    deliveries = [
+        Delivery.objects.create(
+            event=Event.objects.create(type="ping", data={}), endpoint=endpoint, status="succeeded"
+        )
+        for _ in range(5)
+    ]
+    last = max(delivery.pk for delivery in deliveries)
+    outcomes: dict[str, object] = {}
+
+    sql = "SELECT 1 FROM events_delivery WHERE id = %s FOR UPDATE"
+    with row_locked(sql, [last]):
+        with timeouts(lock_ms=60_000, statement_ms=60_000):  # the debit's lock timeout first
+            deleting = _in_thread(
+                outcomes, "delete", lambda: event_services.endpoint_delete(endpoint_id=endpoint.pk)
+            )
+            wait_until(lambda: "delete" in outcomes or sessions_waiting_on_a_lock() >= 1)
+        debiting = _in_thread(
+            outcomes,
+            "debit",
+            lambda: services.tokens_debit(user_id=user.pk, amount=60).balance_after,
+        )
+        debiting.join()
+        during = (outcomes.copy(), list(Delivery.objects.values_list("pk", flat=True)))
+    deleting.join()
+
+    assert during[0] == {"debit": 90}
+    assert during[1] == [last]
+    assert outcomes["delete"] is None
+    assert not WebhookEndpoint.objects.exists()
+    assert not Delivery.objects.exists()
+    assert Event.objects.filter(type="tokens.low_balance").count() == 1
+
+
+def test_an_interrupted_deletion_leaves_the_endpoint_off_and_deleting_again_finishes_it(
+    loopback, staff_client, monkeypatch
+):
+    """Cancelled between batches (a deploy, a statement cancelled), the deletion has turned
+    the endpoint off and removed some of its deliveries: GET shows it off, saying why, and
+    DELETE again removes the rest."""
+    monkeypatch.setattr("events.services.deletion.ENDPOINT_DELETE_BATCH", 2)
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    deliveries = [
+        Delivery.objects.create(
+            event=Event.objects.create(type="ping", data={}), endpoint=endpoint, status="succeeded"
+        )
+        for _ in range(5)
+    ]
+    last = max(delivery.pk for delivery in deliveries)
+    outcomes: dict[str, object] = {}
+    sql = "SELECT 1 FROM events_delivery WHERE id = %s FOR UPDATE"
+    with row_locked(sql, [last]):
+        deleting = _in_thread(
+            outcomes, "delete", lambda: event_services.endpoint_delete(endpoint_id=endpoint.pk)
+        )
+        wait_until(lambda: "delete" in outcomes or sessions_waiting_on_a_lock() >= 1)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        deleting.join()
+    left = list(Delivery.objects.values_list("pk", flat=True))
+
+    shown = staff_client.get(f"/api/v1/admin/webhook-endpoints/{endpoint.pk}")
+    again = staff_client.delete(f"/api/v1/admin/webhook-endpoints/{endpoint.pk}")
+
+    assert "canceling statement" in str(outcomes["delete"])
+    assert left == [last]
+    assert (shown.status_code, shown.json()["is_active"], shown.json()["disabled_reason"]) == (
+        200,
+        False,
+        "The endpoint is being deleted.",
+    )
+    assert again.status_code == 204
+    assert not WebhookEndpoint.objects.exists()
+    assert not Delivery.objects.exists()
