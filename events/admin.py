@@ -4,8 +4,10 @@ Writes go through events.services."""
 from __future__ import annotations
 
 from contextlib import suppress
+from uuid import UUID
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -53,13 +55,16 @@ class WebhookEndpointAdmin(ModelAdmin):
         services.endpoint_update(endpoint_id=obj.pk, description=obj.description)
 
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
-        services.endpoint_delete(endpoint_id=obj.pk)
+        """After the delete page's transaction commits (Django runs the page in one): inside
+        it, the deletion's own transactions would be one, and the endpoint would stay locked,
+        and on for emitting, until the last of its deliveries was gone."""
+        endpoint_id = obj.pk
+        transaction.on_commit(lambda: _deleted_unless_gone(endpoint_id))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         """One endpoint at a time through the service, which locks in the worker's order."""
         for endpoint_id in queryset.values_list("pk", flat=True):
-            with suppress(NotFound):
-                services.endpoint_delete(endpoint_id=endpoint_id)
+            _deleted_unless_gone(endpoint_id)
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
@@ -113,3 +118,8 @@ class DeliveryAttemptAdmin(ReadOnly, ModelAdmin):
     list_filter = ["status_code"]
     list_select_related = ["delivery__event", "delivery__endpoint"]
     show_full_result_count = False
+
+
+def _deleted_unless_gone(endpoint_id: UUID) -> None:
+    with suppress(NotFound):
+        services.endpoint_delete(endpoint_id=endpoint_id)

@@ -6,6 +6,7 @@ import threading
 import pytest
 from django.contrib import admin
 from django.db import connection, connections, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -198,8 +199,14 @@ def test_an_event_emitted_while_its_endpoint_is_turned_off_is_not_sent_once_it_i
     assert list(Delivery.objects.values_list("status", flat=True)) == ["failed"]
 
 
+def _admin_page_delete(client, endpoint_id) -> int:
+    page = reverse("admin:events_webhookendpoint_delete", args=[endpoint_id])
+    return client.post(page, {"post": "yes"}).status_code
+
+
+@pytest.mark.parametrize("through", ["api", "admin"])
 def test_a_debit_emitting_to_an_endpoint_being_deleted_does_not_wait_for_the_deletion(
-    loopback, settings, monkeypatch
+    loopback, settings, monkeypatch, staff_browser, through
 ):
     """Deleting an endpoint held it locked until its last delivery was gone (5 s for 300,000
     of them): a debit emitting an event it wanted waited for the lock, and failed past the
@@ -227,7 +234,13 @@ def test_a_debit_emitting_to_an_endpoint_being_deleted_does_not_wait_for_the_del
     with row_locked(sql, [last]):
         with timeouts(lock_ms=60_000, statement_ms=60_000):  # the debit's lock timeout first
             deleting = _in_thread(
-                outcomes, "delete", lambda: event_services.endpoint_delete(endpoint_id=endpoint.pk)
+                outcomes,
+                "delete",
+                lambda: (
+                    event_services.endpoint_delete(endpoint_id=endpoint.pk)
+                    if through == "api"
+                    else _admin_page_delete(staff_browser, endpoint.pk)
+                ),
             )
             wait_until(lambda: "delete" in outcomes or sessions_waiting_on_a_lock() >= 1)
         debiting = _in_thread(
@@ -241,7 +254,7 @@ def test_a_debit_emitting_to_an_endpoint_being_deleted_does_not_wait_for_the_del
 
     assert during[0] == {"debit": 90}
     assert during[1] == [last]
-    assert outcomes["delete"] is None
+    assert outcomes["delete"] == (None if through == "api" else 302)
     assert not WebhookEndpoint.objects.exists()
     assert not Delivery.objects.exists()
     assert Event.objects.filter(type="tokens.low_balance").count() == 1
