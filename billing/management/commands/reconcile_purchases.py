@@ -3,7 +3,9 @@
 Safe beside live traffic and against itself: a second run at the same time exits at once.
 Exit codes: 0 done, 2 when another run holds the lock, 3 when Stripe failed for some
 invoices (they were left as they were), 4 when Stripe does not know a payment that paid an
-invoice here (listed; nothing was changed). The ledger's audit is `manage.py ledger_check`.
+invoice here (listed; nothing was changed), 5 when some invoices could not be reconciled (each
+logged with its traceback and named; every other invoice was). The ledger's audit is
+`manage.py ledger_check`.
 """
 
 from __future__ import annotations
@@ -86,6 +88,12 @@ class Command(BaseCommand):
                 "invoice(s); a person must look at them.",
                 returncode=4,
             )
+        if report.failed:
+            raise CommandError(
+                f"Could not reconcile {len(report.failed)} invoice(s) (each is logged with its "
+                f"traceback; every other was): {', '.join(report.failed)}",
+                returncode=5,
+            )
 
     def _run(self, console: Console, options: dict) -> reconcile.ReconcileReport:
         report = reconcile.ReconcileReport(dry_run=options["dry_run"])
@@ -143,6 +151,7 @@ def _as_json(report: reconcile.ReconcileReport) -> dict:
         "stripe_errors": report.stripe_errors,
         "unknown_to_provider": report.unknown_to_provider,
         "needs_review": report.needs_review,
+        "failed": report.failed,
     }
 
 
@@ -155,12 +164,14 @@ def _print_summary(console: Console, report: reconcile.ReconcileReport) -> None:
         table.add_row(label, str(getattr(report, name)))
     table.add_row("Stripe errors", str(len(report.stripe_errors)))
     table.add_row("Paid, unknown to Stripe", str(len(report.unknown_to_provider)))
+    table.add_row("Invoices that failed", str(len(report.failed)))
     console.print(table)
     if not report.actions:
         console.print("Nothing to do.")
     else:
         console.print(f"{report.actions} change(s) {verb} made.")
     lines = [
+        *(f"Failed: {line}" for line in report.failed),
         *(f"Stripe error: {line}" for line in report.stripe_errors),
         *(f"Unknown to Stripe: {line}" for line in report.unknown_to_provider),
         *(f"Needs review: {line}" for line in report.needs_review),

@@ -3,6 +3,9 @@ subscriptions, purge idempotency records, count what waits for a person."""
 
 from __future__ import annotations
 
+from functools import partial
+from uuid import UUID
+
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -24,6 +27,7 @@ from billing.services.reconcile.report import (
     ReconcileReport,
     in_batches,
     no_progress,
+    on_its_own,
 )
 from billing.services.stripe_webhook import held_refunds_apply
 from common import services as common_services
@@ -49,15 +53,21 @@ def paid_invoices_complete(report: ReconcileReport, progress: Progress = no_prog
     invoice listed paid may have been refunded before its row was locked: it is left as the
     refund left it (delivering it then credited tokens whose money had gone back)."""
     for ids in in_batches(paid_invoices_incomplete()):
-        for invoice_id in ids:
-            if not report.dry_run:
-                with transaction.atomic():
-                    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
-                    if invoice.status != Invoice.Status.PAID:
-                        continue
-                    invoice_deliver(invoice=invoice)
-            report.paid_invoices_completed += 1
+        for invoice_id, number in (
+            Invoice.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "number")
+        ):
+            on_its_own(report, number, partial(_complete, report, invoice_id))
             progress("paid invoices", 1)
+
+
+def _complete(report: ReconcileReport, invoice_id: UUID) -> None:
+    if not report.dry_run:
+        with transaction.atomic():
+            invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+            if invoice.status != Invoice.Status.PAID:
+                return
+            invoice_deliver(invoice=invoice)
+    report.paid_invoices_completed += 1
 
 
 def held_refunds(report: ReconcileReport) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from django.db.models import QuerySet
+
+logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 # Events needing review are counted; this many of the newest are listed.
@@ -34,6 +37,7 @@ class ReconcileReport:
     stripe_errors: list[str] = field(default_factory=list)
     unknown_to_provider: list[str] = field(default_factory=list)
     needs_review: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     @property
     def actions(self) -> int:
@@ -46,6 +50,19 @@ class ReconcileReport:
             + self.idempotency_records_purged
             + self.invoices_refunded
         )
+
+
+def on_its_own(report: ReconcileReport, number: str, step: Callable[[], None]) -> None:
+    """Runs one invoice's step (its own transactions), so an invoice it cannot finish (its
+    row held past the lock timeout by a stuck transaction, a statement cancelled) holds up
+    no other: the failure is logged with its traceback and listed in `report.failed`, and
+    the run goes on to the next invoice; the command then fails naming it."""
+    try:
+        step()
+    except Exception as error:  # logged with its traceback; the next invoice still runs
+        logger.exception("Reconciliation could not reconcile invoice %s.", number)
+        reason = str(error).partition("\n")[0] or type(error).__name__
+        report.failed.append(f"{number}: {reason}")
 
 
 def in_batches(queryset: QuerySet) -> Iterator[list[UUID]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,7 +14,13 @@ from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
 from billing.services.invoices import invoice_cancel
 from billing.services.payments import session_payment_failed
-from billing.services.reconcile.report import Progress, ReconcileReport, in_batches, no_progress
+from billing.services.reconcile.report import (
+    Progress,
+    ReconcileReport,
+    in_batches,
+    no_progress,
+    on_its_own,
+)
 from billing.services.stripe_webhook import stripe_payment_refund, stripe_session_capture
 from billing.services.stripe_webhook.payments import event_object
 from common.errors import InvalidState
@@ -38,7 +45,8 @@ def stale_stripe_sessions(
     ).exclude(stripe_session_id="")
     for ids in in_batches(stale):
         for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
-            _stale_session_resolve(report, invoice, now - expire_after)
+            resolve = partial(_stale_session_resolve, report, invoice, now - expire_after)
+            on_its_own(report, invoice.number, resolve)
             progress("stripe sessions", 1)
 
 
@@ -57,7 +65,6 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
         report.stripe_errors.append(f"{invoice.number}: {error.message}")
         return
     if session.payment_status == "paid":
-        report.invoices_captured += 1
         if not report.dry_run:
             with transaction.atomic():
                 handled = stripe_session_capture(
@@ -71,8 +78,9 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
                     }
                 )
             if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
-                report.invoices_captured -= 1
                 report.needs_review.append(f"{invoice.number}: {handled.error}")
+                return
+        report.invoices_captured += 1
         return
     if session.status == "complete":
         # A payment that takes days (a bank debit) is on its way: never cancelled. One whose
@@ -88,15 +96,15 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
 
 
 def _stale_invoice_cancel(report: ReconcileReport, invoice: Invoice) -> None:
-    report.invoices_cancelled += 1
     if not report.dry_run:
         try:
             invoice_cancel(invoice_id=invoice.pk)
         except InvalidState:
-            report.invoices_cancelled -= 1
+            return
         except stripe_gateway.PaymentProviderError as error:
-            report.invoices_cancelled -= 1
             report.stripe_errors.append(f"{invoice.number}: {error.message}")
+            return
+    report.invoices_cancelled += 1
 
 
 def paid_invoices_verify(
@@ -118,7 +126,7 @@ def paid_invoices_verify(
     )
     for ids in in_batches(recent):
         for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
-            _paid_invoice_verify(report, invoice)
+            on_its_own(report, invoice.number, partial(_paid_invoice_verify, report, invoice))
             progress("paid invoices verified", 1)
 
 
@@ -177,12 +185,11 @@ def _amount_refunded(payload: str) -> int:
 
 def _refund_apply(report: ReconcileReport, invoice: Invoice) -> None:
     """The same refund as the lost webhook's: its later delivery is `already_processed`."""
+    if not report.dry_run:
+        with transaction.atomic():
+            handled = stripe_payment_refund(invoice.payment_reference, invoice_id=invoice.pk)
+        if handled.outcome != PaymentEvent.Outcome.PROCESSED:
+            if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
+                report.needs_review.append(f"{invoice.number}: {handled.error}")
+            return
     report.invoices_refunded += 1
-    if report.dry_run:
-        return
-    with transaction.atomic():
-        handled = stripe_payment_refund(invoice.payment_reference, invoice_id=invoice.pk)
-    if handled.outcome != PaymentEvent.Outcome.PROCESSED:
-        report.invoices_refunded -= 1
-        if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
-            report.needs_review.append(f"{invoice.number}: {handled.error}")

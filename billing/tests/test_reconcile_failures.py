@@ -1,0 +1,97 @@
+"""An invoice reconciliation cannot finish (its row held past the lock timeout by a stuck
+transaction) no longer ends the run for every invoice after it: those were left for the next
+hour's run, and the one after, for as long as the lock was held. Each invoice runs on its
+own; a failure is logged with its traceback and the run still fails, naming the invoices it
+could not finish (as the daily purges, c4caa95, and the expiry sweeps do)."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from billing.models import Invoice, TokenBundlePurchase
+from billing.tests.helpers import checkout
+from billing.tests.test_reconcile import paid_with_stripe, reconcile, with_stripe_session
+from catalog.tests.factories import TokenBundleFactory
+from common.tests.waits import row_locked, timeouts
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LOCK_INVOICE = "SELECT 1 FROM billing_invoice WHERE id = %s FOR UPDATE"
+FAILED = 5
+
+
+@pytest.fixture
+def bundle():
+    return TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+
+
+def first_and_other(invoices: list[Invoice]) -> tuple[Invoice, Invoice]:
+    """The invoice the steps visit first (they go by id) and the one after it."""
+    first, other = sorted(invoices, key=lambda invoice: invoice.pk)
+    return first, other
+
+
+def assert_failure_told(report: dict, code: int, stuck: Invoice, caplog) -> None:
+    assert code == FAILED
+    assert [line.split(":")[0] for line in report["failed"]] == [stuck.number]
+    assert f"could not reconcile invoice {stuck.number}" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+def test_an_invoice_whose_delivery_cannot_lock_leaves_the_others_completed(user, bundle, caplog):
+    invoices = []
+    for reference in ("p1", "p2"):
+        invoice = checkout(user, bundles=[bundle]).invoice
+        Invoice.objects.filter(pk=invoice.pk).update(
+            status="paid", paid_at=timezone.now(), provider="payment", payment_reference=reference
+        )
+        invoices.append(invoice)
+    stuck, other = first_and_other(invoices)
+
+    with timeouts(lock_ms=200, statement_ms=15000), row_locked(LOCK_INVOICE, [stuck.pk]):
+        report, code = reconcile()
+
+    assert report["paid_invoices_completed"] == 1
+    assert TokenBundlePurchase.objects.get(invoice=other).status == "completed"
+    assert TokenBundlePurchase.objects.get(invoice=stuck).status == "pending"
+    assert_failure_told(report, code, stuck, caplog)
+
+
+def test_a_stale_session_whose_invoice_cannot_lock_leaves_the_others_cancelled(
+    user, user_client, bundle, fake_stripe, caplog
+):
+    invoices = []
+    for _ in range(2):
+        invoice = checkout(user, bundles=[bundle]).invoice
+        fake_stripe.expire(
+            with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
+        )
+        invoices.append(invoice)
+    stuck, other = first_and_other(invoices)
+
+    with timeouts(lock_ms=200, statement_ms=15000), row_locked(LOCK_INVOICE, [stuck.pk]):
+        report, code = reconcile()
+
+    assert (report["stripe_sessions_checked"], report["invoices_cancelled"]) == (2, 1)
+    assert Invoice.objects.get(pk=other.pk).status == "cancelled"
+    assert Invoice.objects.get(pk=stuck.pk).status == "pending"
+    assert_failure_told(report, code, stuck, caplog)
+
+
+def test_a_lost_refund_whose_invoice_cannot_lock_leaves_the_others_refunded(
+    user, user_client, bundle, fake_stripe, caplog
+):
+    invoices = [paid_with_stripe(user, user_client, bundle, fake_stripe) for _ in range(2)]
+    for invoice in invoices:
+        fake_stripe.refunded(invoice.stripe_session_id)
+    stuck, other = first_and_other(invoices)
+
+    with timeouts(lock_ms=200, statement_ms=15000), row_locked(LOCK_INVOICE, [stuck.pk]):
+        report, code = reconcile()
+
+    assert (report["paid_invoices_verified"], report["invoices_refunded"]) == (2, 1)
+    assert Invoice.objects.get(pk=other.pk).status == "refunded"
+    assert Invoice.objects.get(pk=stuck.pk).status == "paid"
+    assert_failure_told(report, code, stuck, caplog)
