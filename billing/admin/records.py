@@ -2,9 +2,12 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from billing.admin.base import ReadOnlyAdmin
@@ -14,8 +17,17 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
-from billing.services.reprocess import payment_event_reprocess
+from billing.models.events import HANDLED_NOTE_MAX
+from billing.services.reprocess import payment_event_mark_handled, payment_event_reprocess
 from common.errors import DomainError
+
+
+class HandledForm(forms.Form):
+    note = forms.CharField(
+        max_length=HANDLED_NOTE_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What was done about it (refunded by hand, confirmed with the provider, ...).",
+    )
 
 
 @admin.register(Subscription)
@@ -56,7 +68,7 @@ class TokenBundlePurchaseAdmin(ReadOnlyAdmin):
 class PaymentEventAdmin(ReadOnlyAdmin):
     exclude = ["payload"]
     readonly_fields = ["pretty_payload"]
-    actions = ["reprocess"]
+    actions = ["reprocess", "mark_handled"]
     list_display = [
         "received_at",
         "provider",
@@ -66,8 +78,14 @@ class PaymentEventAdmin(ReadOnlyAdmin):
         "signature_valid",
         "invoice",
         "deliveries",
+        "handled_at",
     ]
-    list_filter = ["outcome", "provider", "signature_valid"]
+    list_filter = [
+        "outcome",
+        ("handled_at", admin.EmptyFieldListFilter),
+        "provider",
+        "signature_valid",
+    ]
     search_fields = ["event_id", "payment_reference", "invoice__number"]
     list_select_related = ["invoice"]
 
@@ -80,7 +98,8 @@ class PaymentEventAdmin(ReadOnlyAdmin):
         return format_html("<pre>{}</pre>", text)
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
-        """Re-processing captures and refunds invoices: staff who may change invoices."""
+        """Re-processing captures and refunds invoices, and settling an event by hand stands
+        for a decision about a payment: staff who may change invoices."""
         return request.user.has_perm("billing.change_invoice")
 
     @admin.action(
@@ -95,3 +114,40 @@ class PaymentEventAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{event}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{event.event_id or event.pk}: {outcome}.")
+
+    @admin.action(
+        description="Mark the selected review events handled (asks for a note)",
+        permissions=["reprocess"],
+    )
+    def mark_handled(
+        self, request: HttpRequest, queryset: QuerySet[PaymentEvent]
+    ) -> HttpResponse | None:
+        """Asks what was done, then records it on each selected event: reconciliation no
+        longer counts them. An event not needing review, or settled already, is refused."""
+        form = HandledForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Mark payment events handled",
+                "events": queryset,
+                "form": form,
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/billing/paymentevent/mark_handled.html", context
+            )
+        for event in queryset:
+            try:
+                payment_event_mark_handled(
+                    event_id=event.pk, staff_id=request.user.pk, note=form.cleaned_data["note"]
+                )
+            except DomainError as error:
+                self.message_user(
+                    request, f"{event}: {error.message} Nothing changed.", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request, f"{event.event_id or event.pk} is handled.", messages.SUCCESS
+                )
+        return None

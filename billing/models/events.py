@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
 from billing.models.invoices import Invoice
+
+HANDLED_NOTE_MAX = 500
 
 
 class PaymentEvent(models.Model):
@@ -43,10 +46,41 @@ class PaymentEvent(models.Model):
     deliveries = models.PositiveIntegerField(default=1)
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    handled_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a person settled this event needing review: reconciliation no longer "
+        "counts it.",
+    )
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The staff member who settled it.",
+    )
+    handled_note = models.CharField(
+        max_length=HANDLED_NOTE_MAX, blank=True, default="", help_text="What they did about it."
+    )
 
     class Meta:
         ordering = ["-received_at"]
         constraints = [
+            # Only an event needing review is settled by a person; re-processing one gives it
+            # a new outcome and clears what was recorded.
+            models.CheckConstraint(
+                condition=Q(handled_at__isnull=True) | Q(outcome="needs_review"),
+                name="billing_payment_event_handled_needs_review",
+            ),
+            # Settled says when, by whom and what was done; unsettled says none of it.
+            models.CheckConstraint(
+                condition=(
+                    Q(handled_at__isnull=True, handled_by__isnull=True, handled_note="")
+                    | (Q(handled_at__isnull=False, handled_by__isnull=False) & ~Q(handled_note=""))
+                ),
+                name="billing_payment_event_handled_whole",
+            ),
             models.UniqueConstraint(
                 fields=["provider", "event_id"],
                 condition=~Q(event_id=""),

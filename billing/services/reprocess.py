@@ -1,4 +1,5 @@
-"""Staff re-processing of a stored payment event, through the same code as its delivery."""
+"""What staff do with a stored payment event: re-process it, through the same code as its
+delivery, or record that a person settled one needing review."""
 
 from __future__ import annotations
 
@@ -6,16 +7,18 @@ import json
 from uuid import UUID
 
 from django.db import transaction
+from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
-from billing.services.events import DONE
+from billing.models.events import HANDLED_NOTE_MAX
+from billing.services.events import DONE, storable
 from billing.services.payment_webhook import payment_event_capture, payment_notice_parse
 from billing.services.stripe_webhook import (
     event_outcome_record,
     stripe_event_handle,
     stripe_payment_lock,
 )
-from common.errors import Invalid, InvalidState
+from common.errors import Invalid, InvalidState, NotFound
 
 
 def payment_event_reprocess(*, event_id: UUID) -> str:
@@ -40,6 +43,9 @@ def payment_event_reprocess(*, event_id: UUID) -> str:
             raise InvalidState("An event whose signature was not valid is never acted on.")
         if event.outcome in DONE:
             raise InvalidState("This event has already been processed.")
+        # Acting again gives the event a new outcome: a settlement recorded for the old one
+        # no longer stands (a new `needs_review` is counted again).
+        event.handled_at, event.handled_by_id, event.handled_note = None, None, ""
         if event.provider == Invoice.Provider.STRIPE:
             event_outcome_record(event, stripe_event_handle(json.loads(event.payload)))
         else:
@@ -49,3 +55,30 @@ def payment_event_reprocess(*, event_id: UUID) -> str:
                 raise InvalidState(f"The stored payload is not valid: {refusal}") from refusal
             payment_event_capture(event, notice)
         return event.outcome
+
+
+def payment_event_mark_handled(*, event_id: UUID, staff_id: int, note: str) -> PaymentEvent:
+    """Records that a person settled an event needing review (refunded by hand, confirmed
+    with the provider, ...), when, and what they did: reconciliation counts and lists only
+    the events nobody has settled, so a count that grows is new trouble. One conditional
+    UPDATE, so two staff settling the same event at once record it once.
+
+    Raises Invalid for an empty or too long note, NotFound for no such event, InvalidState
+    for an event not needing review or settled already.
+    """
+    note = storable(note.strip())
+    if not note:
+        raise Invalid("note", "Say what was done about it.")
+    if len(note) > HANDLED_NOTE_MAX:
+        raise Invalid("note", f"Keep the note to {HANDLED_NOTE_MAX} characters.")
+    settled = PaymentEvent.objects.filter(
+        pk=event_id, outcome=PaymentEvent.Outcome.NEEDS_REVIEW, handled_at__isnull=True
+    ).update(handled_at=timezone.now(), handled_by_id=staff_id, handled_note=note)
+    if not settled:
+        event = PaymentEvent.objects.filter(pk=event_id).first()
+        if event is None:
+            raise NotFound("No such payment event.")
+        if event.handled_at is not None:
+            raise InvalidState("This event was settled already.")
+        raise InvalidState("Only an event needing review is settled by a person.")
+    return PaymentEvent.objects.get(pk=event_id)

@@ -105,9 +105,12 @@ def idempotency_purge(report: ReconcileReport) -> None:
 
 def payments_needing_review(report: ReconcileReport) -> None:
     """Counts the payment events flagged `needs_review` (paid at the provider but not
-    capturable here, partial refunds, ...) and lists the newest: each waits for a person
-    (staff re-process or settle them in the admin)."""
-    flagged = PaymentEvent.objects.filter(outcome=PaymentEvent.Outcome.NEEDS_REVIEW)
+    capturable here, partial refunds, ...) that nobody has settled yet, and lists the newest:
+    each waits for a person (staff re-process it, or mark it handled in the admin, and it is
+    no longer counted, so the count tells new trouble from old)."""
+    flagged = PaymentEvent.objects.filter(
+        outcome=PaymentEvent.Outcome.NEEDS_REVIEW, handled_at__isnull=True
+    )
     report.payments_needing_review = flagged.count()
     for event in flagged.select_related("invoice").order_by("-received_at", "pk")[:REVIEW_LISTED]:
         about = f" for {event.invoice.number}" if event.invoice else ""
