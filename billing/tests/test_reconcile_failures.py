@@ -4,13 +4,14 @@ hour's run, and the one after, for as long as the lock was held. Each invoice ru
 own; a failure is logged with its traceback and the run still fails, naming the invoices it
 could not finish (as the daily purges, c4caa95, and the expiry sweeps do)."""
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
-from billing.models import Invoice, TokenBundlePurchase
+from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
 from billing.tests.helpers import checkout
 from billing.tests.test_reconcile import paid_with_stripe, reconcile, with_stripe_session
 from catalog.tests.factories import TokenBundleFactory
@@ -19,6 +20,7 @@ from common.tests.waits import row_locked, timeouts
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LOCK_INVOICE = "SELECT 1 FROM billing_invoice WHERE id = %s FOR UPDATE"
+LOCK_PAYMENT = "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 FAILED = 5
 
 
@@ -94,4 +96,40 @@ def test_a_lost_refund_whose_invoice_cannot_lock_leaves_the_others_refunded(
     assert (report["paid_invoices_verified"], report["invoices_refunded"]) == (2, 1)
     assert Invoice.objects.get(pk=other.pk).status == "refunded"
     assert Invoice.objects.get(pk=stuck.pk).status == "paid"
+    assert_failure_told(report, code, stuck, caplog)
+
+
+def test_a_held_refund_whose_payment_cannot_lock_leaves_the_others_applied(
+    user, user_client, bundle, fake_stripe, caplog
+):
+    """Refunds held for a capture that came since (its webhook applied none of them): the
+    run applies each under its payment's lock, which a stuck delivery of the first holds."""
+    invoices = [paid_with_stripe(user, user_client, bundle, fake_stripe) for _ in range(2)]
+    for invoice in invoices:
+        refund = fake_stripe.refunded(invoice.stripe_session_id)
+        PaymentEvent.objects.create(
+            provider="stripe",
+            event_id=refund["id"],
+            event_type=refund["type"],
+            payload=json.dumps(refund),
+            signature_valid=True,
+            outcome="held",
+            payment_reference=invoice.payment_reference,
+        )
+    # Paid before the window that asks Stripe again, so only the held refunds apply them.
+    Invoice.objects.update(paid_at=timezone.now() - timedelta(days=2))
+    stuck, other = first_and_other(invoices)
+
+    with (
+        timeouts(lock_ms=200, statement_ms=15000),
+        row_locked(LOCK_PAYMENT, [f"stripe-payment:{stuck.payment_reference}"]),
+    ):
+        report, code = reconcile()
+
+    assert report["held_refunds_applied"] == 1
+    assert Invoice.objects.get(pk=other.pk).status == "refunded"
+    assert Invoice.objects.get(pk=stuck.pk).status == "paid"
+    refunds = PaymentEvent.objects.filter(event_type="charge.refunded")
+    assert refunds.get(payment_reference=stuck.payment_reference).outcome == "held"
+    assert refunds.get(payment_reference=other.payment_reference).outcome == "processed"
     assert_failure_told(report, code, stuck, caplog)

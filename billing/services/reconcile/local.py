@@ -29,7 +29,7 @@ from billing.services.reconcile.report import (
     no_progress,
     on_its_own,
 )
-from billing.services.stripe_webhook import held_refunds_apply
+from billing.services.stripe_webhook import held_refund_apply, held_refunds_captured
 from common import services as common_services
 from events.services import events_emit
 
@@ -71,15 +71,16 @@ def _complete(report: ReconcileReport, invoice_id: UUID) -> None:
 
 
 def held_refunds(report: ReconcileReport) -> None:
-    if report.dry_run:
-        references = PaymentEvent.objects.filter(outcome=PaymentEvent.Outcome.HELD).values(
-            "payment_reference"
-        )
-        report.held_refunds_applied = Invoice.objects.filter(
-            provider=Invoice.Provider.STRIPE, payment_reference__in=references
-        ).count()
-        return
-    report.held_refunds_applied = held_refunds_apply()
+    """Applies the refunds held for a capture that has arrived since, each payment on its own."""
+    captured = held_refunds_captured().order_by("pk").values_list("number", "payment_reference")
+    for number, reference in captured:
+        on_its_own(report, number, partial(_held_refund_apply, report, reference))
+
+
+def _held_refund_apply(report: ReconcileReport, reference: str) -> None:
+    if not report.dry_run:
+        held_refund_apply(reference)
+    report.held_refunds_applied += 1
 
 
 def subscriptions_expire(report: ReconcileReport) -> None:

@@ -16,7 +16,8 @@ record. Import from here.
 
 from billing.services.stripe_webhook.delivery import stripe_webhook_process
 from billing.services.stripe_webhook.handlers import (
-    held_refunds_apply,
+    held_refund_apply,
+    held_refunds_captured,
     stripe_event_handle,
     stripe_payment_refund,
     stripe_session_capture,
@@ -27,7 +28,8 @@ from billing.services.stripe_webhook.payments import stripe_payment_lock
 __all__ = [
     "Handled",
     "event_outcome_record",
-    "held_refunds_apply",
+    "held_refund_apply",
+    "held_refunds_captured",
     "stripe_event_handle",
     "stripe_payment_lock",
     "stripe_payment_refund",

@@ -249,18 +249,18 @@ def _apply_held_refunds(reference: str) -> None:
         event_outcome_record(record, stripe_event_handle(json.loads(record.payload)))
 
 
-def held_refunds_apply() -> int:
-    """Applies held refunds whose capture has arrived since (reconciliation); returns how many."""
+def held_refunds_captured() -> QuerySet[Invoice]:
+    """Invoices captured since a refund of their payment was held: reconciliation applies
+    each one's with `held_refund_apply`."""
     references = PaymentEvent.objects.filter(provider=PROVIDER, outcome=Outcome.HELD).values_list(
         "payment_reference", flat=True
     )
-    captured = Invoice.objects.filter(
-        provider=PROVIDER, payment_reference__in=list(references)
-    ).values_list("payment_reference", flat=True)
-    applied = 0
-    for reference in captured:
-        with transaction.atomic():
-            payment_lock(reference)
-            _apply_held_refunds(reference)
-        applied += 1
-    return applied
+    return Invoice.objects.filter(provider=PROVIDER, payment_reference__in=list(references))
+
+
+def held_refund_apply(reference: str) -> None:
+    """Applies the refunds held for one captured payment, in a transaction of its own, so a
+    payment that cannot be locked now holds up no other's."""
+    with transaction.atomic():
+        payment_lock(reference)
+        _apply_held_refunds(reference)
