@@ -87,7 +87,12 @@ def expire_holds() -> None:
 
 @task()
 def reconcile_purchases() -> None:
-    _sweep("reconcile_purchases", timedelta(hours=1), lambda: _command("reconcile_purchases"))
+    # Exit code 5: some invoices could not be reconciled (the others were).
+    _sweep(
+        "reconcile_purchases",
+        timedelta(hours=1),
+        lambda: _command("reconcile_purchases", failing=(5,)),
+    )
 
 
 @task()
@@ -147,11 +152,15 @@ def task_results_purge(*, older_than: datetime) -> int:
             return purged
 
 
-def _command(name: str) -> None:
-    """A management command whose refusals (exit codes) are for the log, not a crash."""
+def _command(name: str, *, failing: tuple[int, ...] = ()) -> None:
+    """A management command whose refusals (exit codes) are for the log, not a crash; the
+    exit codes in `failing` say it could not finish some of its work (each logged), and
+    fail the task as the exception they stand for did, so the failure still shows."""
     try:
         call_command(name, verbosity=0)
     except CommandError as error:
+        if error.returncode in failing:
+            raise
         logger.error("%s: %s", name, error)
 
 

@@ -16,6 +16,7 @@ from billing.tests.helpers import checkout
 from billing.tests.test_reconcile import paid_with_stripe, reconcile, with_stripe_session
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.waits import row_locked, timeouts
+from jobs import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -133,3 +134,22 @@ def test_a_held_refund_whose_payment_cannot_lock_leaves_the_others_applied(
     assert refunds.get(payment_reference=stuck.payment_reference).outcome == "held"
     assert refunds.get(payment_reference=other.payment_reference).outcome == "processed"
     assert_failure_told(report, code, stuck, caplog)
+
+
+def test_the_hourly_task_still_fails_naming_the_invoice(user, bundle, caplog):
+    """The worker logs a refusal of the command (another run holds the lock, Stripe down)
+    and goes on; an invoice it could not reconcile fails the task, as it did when the
+    first such invoice ended the run, so the task's failure still shows."""
+    invoice = checkout(user, bundles=[bundle]).invoice
+    Invoice.objects.filter(pk=invoice.pk).update(
+        status="paid", paid_at=timezone.now(), provider="payment", payment_reference="p1"
+    )
+
+    with (
+        timeouts(lock_ms=200, statement_ms=15000),
+        row_locked(LOCK_INVOICE, [invoice.pk]),
+        pytest.raises(Exception, match=invoice.number),
+    ):
+        tasks.reconcile_purchases.call()
+
+    assert f"could not reconcile invoice {invoice.number}" in caplog.text
