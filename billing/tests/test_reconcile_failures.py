@@ -11,10 +11,12 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
+from billing import services
+from billing.models import Invoice, PaymentEvent, Subscription, TokenBundlePurchase
+from billing.services.events import event_record
 from billing.tests.helpers import checkout
 from billing.tests.test_reconcile import paid_with_stripe, reconcile, with_stripe_session
-from catalog.tests.factories import TokenBundleFactory
+from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.waits import row_locked, timeouts
 from jobs import tasks
 
@@ -134,6 +136,36 @@ def test_a_held_refund_whose_payment_cannot_lock_leaves_the_others_applied(
     assert refunds.get(payment_reference=stuck.payment_reference).outcome == "held"
     assert refunds.get(payment_reference=other.payment_reference).outcome == "processed"
     assert_failure_told(report, code, stuck, caplog)
+
+
+def test_a_step_that_fails_leaves_the_later_steps_done(user, caplog):
+    """Ended subscriptions expire in one transaction; one of them held by a stuck transaction
+    failed that step, and the run ended there: the events needing review went uncounted."""
+    invoice = checkout(user, plan=PlanFactory()).invoice
+    services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
+    Subscription.objects.update(expires_at=timezone.now() - timedelta(days=1))
+    event_record(
+        provider="payment",
+        payload="{}",
+        signature_valid=True,
+        event_id="evt-1",
+        outcome="needs_review",
+        error="for a person",
+    )
+    stuck = Subscription.objects.get()
+
+    with (
+        timeouts(lock_ms=200, statement_ms=15000),
+        row_locked("SELECT 1 FROM billing_subscription WHERE id = %s FOR UPDATE", [stuck.pk]),
+    ):
+        report, code = reconcile()
+
+    assert (report["subscriptions_expired"], report["payments_needing_review"]) == (0, 1)
+    assert Subscription.objects.get().status == "active"
+    assert code == FAILED
+    assert [line.split(":")[0] for line in report["failed"]] == ["subscriptions"]
+    assert "could not finish the step subscriptions" in caplog.text
+    assert "Traceback" in caplog.text
 
 
 def test_the_hourly_task_still_fails_naming_the_invoice(user, bundle, caplog):

@@ -14,6 +14,7 @@ import json
 import re
 import sys
 from datetime import timedelta
+from functools import partial
 
 from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
@@ -113,20 +114,26 @@ class Command(BaseCommand):
                     tasks[step] = progress.add_task(step, total=None)
                 progress.advance(tasks[step], count)
 
-            reconcile.paid_invoices_complete(report, progress=advance)
-            reconcile.held_refunds(report)
-            reconcile.stale_stripe_sessions(
-                report,
-                older_than=options["older_than"],
-                expire_after=options["expire_after"],
-                progress=advance,
-            )
-            reconcile.subscriptions_expire(report)
-            reconcile.idempotency_purge(report)
-            reconcile.paid_invoices_verify(
-                report, paid_within=options["verify_paid_within"], progress=advance
-            )
-            reconcile.payments_needing_review(report)
+            steps = {
+                "paid invoices": partial(reconcile.paid_invoices_complete, progress=advance),
+                "held refunds": reconcile.held_refunds,
+                "stripe sessions": partial(
+                    reconcile.stale_stripe_sessions,
+                    older_than=options["older_than"],
+                    expire_after=options["expire_after"],
+                    progress=advance,
+                ),
+                "subscriptions": reconcile.subscriptions_expire,
+                "idempotency records": reconcile.idempotency_purge,
+                "paid invoices verified": partial(
+                    reconcile.paid_invoices_verify,
+                    paid_within=options["verify_paid_within"],
+                    progress=advance,
+                ),
+                "payments needing review": reconcile.payments_needing_review,
+            }
+            for name, step in steps.items():
+                reconcile.step_on_its_own(report, name, partial(step, report))
         return report
 
 

@@ -16,7 +16,7 @@ from billing.services.reconcile.local import (
     payments_needing_review,
     subscriptions_expire,
 )
-from billing.services.reconcile.report import ReconcileReport
+from billing.services.reconcile.report import ReconcileReport, step_on_its_own
 from billing.services.reconcile.stripe import paid_invoices_verify, stale_stripe_sessions
 
 __all__ = [
@@ -28,5 +28,6 @@ __all__ = [
     "paid_invoices_verify",
     "payments_needing_review",
     "stale_stripe_sessions",
+    "step_on_its_own",
     "subscriptions_expire",
 ]

@@ -65,6 +65,19 @@ def on_its_own(report: ReconcileReport, number: str, step: Callable[[], None]) -
         report.failed.append(f"{number}: {reason}")
 
 
+def step_on_its_own(report: ReconcileReport, name: str, step: Callable[[], None]) -> None:
+    """Runs one step of the run, so a step that fails as a whole (the ended subscriptions,
+    expired in one transaction, one of them held past the lock timeout) leaves the later
+    steps to run: the failure is logged with its traceback and listed in `report.failed`,
+    and the command then fails naming it."""
+    try:
+        step()
+    except Exception as error:  # logged with its traceback; the next step still runs
+        logger.exception("Reconciliation could not finish the step %s.", name)
+        reason = str(error).partition("\n")[0] or type(error).__name__
+        report.failed.append(f"{name}: {reason}")
+
+
 def in_batches(queryset: QuerySet) -> Iterator[list[UUID]]:
     last = None
     while True:
