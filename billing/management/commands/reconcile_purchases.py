@@ -3,9 +3,9 @@
 Safe beside live traffic and against itself: a second run at the same time exits at once.
 Exit codes: 0 done, 2 when another run holds the lock, 3 when Stripe failed for some
 invoices (they were left as they were), 4 when Stripe does not know a payment that paid an
-invoice here (listed; nothing was changed), 5 when some invoices could not be reconciled (each
-logged with its traceback and named; every other invoice was). The ledger's audit is
-`manage.py ledger_check`.
+invoice here (listed; nothing was changed), 5 when some invoices, or a step as a whole, could
+not be reconciled (each logged with its traceback and named; every other one was). The
+ledger's audit is `manage.py ledger_check`.
 """
 
 from __future__ import annotations
