@@ -141,6 +141,24 @@ def test_staff_re_processing_a_reused_event_id_s_delivery_captures_its_invoice(
     assert balance(user) == 1010
 
 
+def test_a_retry_of_a_reused_event_id_s_delivery_after_staff_captured_it_is_no_new_review(
+    api_client, user, invoice
+):
+    deliver(api_client, payment_body(invoice, event_id="evt-1", payment_reference="pay-1"))
+    other = checkout(user, bundles=[TokenBundleFactory(token_amount=10)]).invoice
+    body = payment_body(other, event_id="evt-1", payment_reference="pay-2")
+    deliver(api_client, body)
+    review = PaymentEvent.objects.get(outcome="needs_review")
+    payment_event_reprocess(event_id=review.pk)
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 422
+    assert PaymentEvent.objects.filter(outcome="needs_review").count() == 0
+    assert PaymentEvent.objects.get(pk=review.pk).deliveries == 2
+    assert balance(user) == 1010
+
+
 def test_an_event_delivered_again_in_another_json_layout_is_already_processed(
     api_client, user, invoice
 ):

@@ -178,12 +178,14 @@ def _event_id_reused(
     """Records a delivery reusing an event id for another notice in a row of its own (the id
     stays the first's), `needs_review`, capturing nothing: `already_processed` would lose the
     payment silently. A person settles it (staff re-process captures it). The provider's
-    retries of it count in that row's `deliveries`: the first event's row lock, held since
-    `event_claim`, lets one of them at a time look for it."""
+    retries of it count in that row's `deliveries`, also once staff settled it (re-processed,
+    its outcome and error are new): only this path stores a verified notice with an event id
+    under no event id. The first event's row lock, held since `event_claim`, lets one of them
+    at a time look for it."""
     error = f"Event id {notice.event_id!r} already names event {event.pk}, another payment."
     flagged = PaymentEvent.objects.filter(
-        provider=PROVIDER, event_id="", outcome=Outcome.NEEDS_REVIEW, error=error
-    ).filter(payload=storable(text))
+        provider=PROVIDER, event_id="", signature_valid=True, payload=storable(text)
+    )
     if not flagged.update(deliveries=F("deliveries") + 1, processed_at=timezone.now()):
         PaymentEvent.objects.create(
             provider=PROVIDER,
