@@ -173,11 +173,13 @@ def _available_across_expiry(
 
 
 def _held_at(account: TokenAccount, instants: list[datetime]) -> list[int]:
-    """What the account's holds reserved at each of `instants`: each hold made by then that
-    had neither expired nor resolved yet, less what it had captured by then."""
+    """What the account's holds reserved just before each of `instants`: each hold made by
+    then that had neither expired nor resolved yet, less what it had captured by then. A hold
+    ending at the instant itself still reserved just before it (expiries are whole seconds,
+    so a hold and a lot often end at the same one)."""
 
     def live(at: datetime, path: str = "") -> Q:
-        return Q(**{f"{path}created_at__lte": at, f"{path}expires_at__gt": at}) & (
+        return Q(**{f"{path}created_at__lte": at, f"{path}expires_at__gte": at}) & (
             Q(**{f"{path}resolved_at__isnull": True}) | Q(**{f"{path}resolved_at__gt": at})
         )
 
@@ -185,7 +187,7 @@ def _held_at(account: TokenAccount, instants: list[datetime]) -> list[int]:
         account=account,
         source=Hold.Source.TOKENS,
         created_at__lte=instants[-1],
-        expires_at__gt=instants[0],
+        expires_at__gte=instants[0],
     )
     reserved = holds.aggregate(
         **{

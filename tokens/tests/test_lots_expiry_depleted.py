@@ -81,3 +81,17 @@ def test_tokens_credited_after_the_expiry_and_before_the_sweep_are_no_depletion(
         services.lots_expire()
 
     assert depleted(user) == []
+
+
+def test_a_hold_ending_at_the_lots_expiry_that_took_everything_is_not_told_again(user):
+    """Both end at the same whole second (every expiry is rounded up to one): the hold of all
+    40 told the depletion when it was made; just before that second nothing was available, so
+    the expiry took nothing that was available and the sweep must not tell it again."""
+    expiring_and_lasting(user, 40, 0)
+    with time_machine.travel(NOW, tick=False):
+        services.hold_create(user_id=user.pk, amount=40, ttl_seconds=3600)
+
+    with time_machine.travel(SWEEP, tick=False):
+        services.lots_expire()
+
+    assert depleted(user) == [(40, 0)]
