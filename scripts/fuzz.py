@@ -72,6 +72,7 @@ def server_environment(database_url: str) -> dict[str, str]:
         "THROTTLE_AUTH": "1000000/minute",
         "THROTTLE_REFRESH": "1000000/minute",
         "THROTTLE_INVALID_REFRESH": "1000000/minute",
+        "THROTTLE_RECEIPTS": "1000000/minute",
         "GUNICORN_ACCESS_LOG": "",
         "LOG_LEVEL": "ERROR",
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "3"),
