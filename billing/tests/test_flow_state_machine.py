@@ -416,7 +416,8 @@ class WholeFlow(RuleBasedStateMachine):
                 lot.remaining -= take
                 taken.append((lot, take))
                 left -= take
-        # (Its `balance` is not compared here: tokens/tests/test_lots.py has the known gap.)
+        # The balance answered leaves out tokens expired but not yet swept.
+        assert response.json()["balance"] == self.shown()
         consumed.entry_id = response.json()["transaction"]["id"]
         consumed.usage = Usage(consumed.entry_id, taken)
         return consumed.usage
