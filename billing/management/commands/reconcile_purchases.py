@@ -133,7 +133,7 @@ class Command(BaseCommand):
                 "payments needing review": reconcile.payments_needing_review,
             }
             for name, step in steps.items():
-                reconcile.step_on_its_own(report, name, partial(step, report))
+                reconcile.on_its_own(report, name, partial(step, report))
         return report
 
 

@@ -16,18 +16,18 @@ from billing.services.reconcile.local import (
     payments_needing_review,
     subscriptions_expire,
 )
-from billing.services.reconcile.report import ReconcileReport, step_on_its_own
+from billing.services.reconcile.report import ReconcileReport, on_its_own
 from billing.services.reconcile.stripe import paid_invoices_verify, stale_stripe_sessions
 
 __all__ = [
     "ReconcileReport",
     "held_refunds",
     "idempotency_purge",
+    "on_its_own",
     "paid_invoices_complete",
     "paid_invoices_incomplete",
     "paid_invoices_verify",
     "payments_needing_review",
     "stale_stripe_sessions",
-    "step_on_its_own",
     "subscriptions_expire",
 ]

@@ -52,30 +52,18 @@ class ReconcileReport:
         )
 
 
-def on_its_own(report: ReconcileReport, number: str, step: Callable[[], None]) -> None:
-    """Runs one invoice's step (its own transactions), so an invoice it cannot finish (its
-    row held past the lock timeout by a stuck transaction, a statement cancelled) holds up
-    no other: the failure is logged with its traceback and listed in `report.failed`, and
-    the run goes on to the next invoice; the command then fails naming it."""
+def on_its_own(report: ReconcileReport, what: str, step: Callable[[], None]) -> None:
+    """Runs one invoice's work, or one step of the run, on its own (its own transactions),
+    so one it cannot finish (a row held past the lock timeout by a stuck transaction, a
+    statement cancelled) holds up no other: the failure is logged with its traceback and
+    listed in `report.failed` under `what` (an invoice's number, a step's name), the run goes
+    on, and the command then fails naming it."""
     try:
         step()
-    except Exception as error:  # logged with its traceback; the next invoice still runs
-        logger.exception("Reconciliation could not reconcile invoice %s.", number)
+    except Exception as error:  # logged with its traceback; the next one still runs
+        logger.exception("Reconciliation could not finish %s.", what)
         reason = str(error).partition("\n")[0] or type(error).__name__
-        report.failed.append(f"{number}: {reason}")
-
-
-def step_on_its_own(report: ReconcileReport, name: str, step: Callable[[], None]) -> None:
-    """Runs one step of the run, so a step that fails as a whole (the ended subscriptions,
-    expired in one transaction, one of them held past the lock timeout) leaves the later
-    steps to run: the failure is logged with its traceback and listed in `report.failed`,
-    and the command then fails naming it."""
-    try:
-        step()
-    except Exception as error:  # logged with its traceback; the next step still runs
-        logger.exception("Reconciliation could not finish the step %s.", name)
-        reason = str(error).partition("\n")[0] or type(error).__name__
-        report.failed.append(f"{name}: {reason}")
+        report.failed.append(f"{what}: {reason}")
 
 
 def in_batches(queryset: QuerySet) -> Iterator[list[UUID]]:
