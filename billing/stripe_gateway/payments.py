@@ -1,0 +1,90 @@
+"""A captured payment as Stripe sees it, and its refund."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import stripe
+
+from billing.stripe_gateway.client import (
+    PaymentAlreadyRefunded,
+    PaymentProviderError,
+    PaymentUnknownToStripe,
+    stripe_client,
+)
+
+
+@dataclass(frozen=True)
+class StripePayment:
+    """A payment as Stripe sees it: a PaymentIntent, or the Checkout Session of a payment
+    that has none. A refund leaves a PaymentIntent `succeeded`: `refunded` is its charge's
+    word that all of it went back, `amount_refunded` how much did (a session tells nothing
+    of refunds)."""
+
+    id: str
+    paid: bool
+    status: str
+    amount: int
+    currency: str
+    refunded: bool = False
+    amount_refunded: int = 0
+
+
+def payment_retrieve(*, payment_reference: str) -> StripePayment:
+    """What Stripe says of the payment an invoice was captured with: its PaymentIntent
+    (`pi_...`), or its Checkout Session (`cs_...`) when the capture had no PaymentIntent.
+
+    Raises PaymentUnknownToStripe when Stripe has no such object, PaymentProviderError when
+    it cannot be asked.
+    """
+    try:
+        if payment_reference.startswith("cs_"):
+            session = stripe_client().v1.checkout.sessions.retrieve(payment_reference).to_dict()
+            return StripePayment(
+                id=session["id"],
+                paid=session.get("payment_status") == "paid",
+                status=session.get("payment_status") or "",
+                amount=session.get("amount_total") or 0,
+                currency=(session.get("currency") or "").upper(),
+            )
+        intent = (
+            stripe_client()
+            .v1.payment_intents.retrieve(payment_reference, params={"expand": ["latest_charge"]})
+            .to_dict()
+        )
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            raise PaymentUnknownToStripe() from error
+        raise PaymentProviderError() from error
+    except stripe.StripeError as error:
+        raise PaymentProviderError() from error
+    charge = intent.get("latest_charge") if isinstance(intent.get("latest_charge"), dict) else {}
+    return StripePayment(
+        id=intent["id"],
+        paid=intent.get("status") == "succeeded",
+        status=intent.get("status") or "",
+        amount=intent.get("amount_received") or 0,
+        currency=(intent.get("currency") or "").upper(),
+        refunded=bool(charge.get("refunded")),
+        amount_refunded=charge.get("amount_refunded") or 0,
+    )
+
+
+def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
+    """Refunds the whole payment; returns the refund's id.
+
+    Raises PaymentAlreadyRefunded when Stripe has refunded all of it already,
+    PaymentProviderError when it refuses otherwise or cannot be asked.
+    """
+    try:
+        refund = stripe_client().v1.refunds.create(
+            params={"payment_intent": payment_intent},
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.InvalidRequestError as error:
+        if error.code == "charge_already_refunded":
+            raise PaymentAlreadyRefunded() from error
+        raise PaymentProviderError("Stripe refused or could not take the refund.") from error
+    except stripe.StripeError as error:
+        raise PaymentProviderError("Stripe refused or could not take the refund.") from error
+    return refund.to_dict()["id"]
