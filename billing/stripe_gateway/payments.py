@@ -10,6 +10,7 @@ from billing.stripe_gateway.client import (
     PaymentAlreadyRefunded,
     PaymentProviderError,
     PaymentUnknownToStripe,
+    resource_missing,
     stripe_client,
 )
 
@@ -53,7 +54,7 @@ def payment_retrieve(*, payment_reference: str) -> StripePayment:
             .to_dict()
         )
     except stripe.InvalidRequestError as error:
-        if error.http_status == 404:
+        if resource_missing(error):
             raise PaymentUnknownToStripe() from error
         raise PaymentProviderError() from error
     except stripe.StripeError as error:

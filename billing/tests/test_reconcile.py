@@ -305,6 +305,24 @@ def test_a_paid_invoice_stripe_does_not_know_is_reported_and_nothing_changes(
     assert database_state() == before
 
 
+def test_a_404_that_is_not_stripes_answer_is_an_error_not_an_unknown_payment(
+    user, user_client, bundle, fake_stripe, settings
+):
+    """A 404 without Stripe's `resource_missing` (a wrong STRIPE_API_BASE, a proxy's page)
+    says nothing about the payment: told as "Stripe does not know this payment", every paid
+    invoice would look captured without a payment, and the night's operator would chase a
+    fraud that is a typo."""
+    paid = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    settings.STRIPE_API_BASE = f"{fake_stripe.base}/elsewhere"
+
+    report, code = reconcile()
+
+    assert code == 3
+    assert report["unknown_to_provider"] == []
+    assert len(report["stripe_errors"]) == 1
+    assert report["stripe_errors"][0].startswith(f"{paid.number}: ")
+
+
 def test_a_payment_stripe_took_for_another_amount_or_did_not_complete_is_reported(
     user, user_client, bundle, fake_stripe
 ):
