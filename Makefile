@@ -47,7 +47,7 @@ test: $(VENV)/.dev-installed
 ## test-sqlite: the ledger, checkout and capture tests again, on a temporary SQLite file
 test-sqlite: $(VENV)/.dev-installed
 	@sqlite_dir=$$(mktemp -d) && trap 'rm -rf "$$sqlite_dir"' EXIT && \
-	DATABASE_URL=sqlite:///$$sqlite_dir/db.sqlite3 $(BIN)/pytest -n 2 -m "sqlite and not through_pgbouncer" $(PYTEST_ARGS)
+	DATABASE_URL=sqlite:///$$sqlite_dir/db.sqlite3 $(BIN)/pytest -n 2 -m sqlite $(PYTEST_ARGS)
 
 ## fuzz: Schemathesis against the live server's OpenAPI schema, every check and phase, on
 ## PostgreSQL (its own database); FUZZ_SECONDS (default 300) bounds the run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.db import connection, connections
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken
@@ -13,14 +14,14 @@ from accounts.tests.factories import UserFactory
 from billing.tests.fake_stripe import FakeStripe
 from common.tests.servers import pgbouncer
 
-ROUTES = ["postgresql", "pgbouncer"]
-
 
 def pytest_generate_tests(metafunc):
-    """Tests marked `through_pgbouncer` run twice: straight to PostgreSQL, and through a
-    PgBouncer in transaction pooling in front of the same test database."""
+    """Tests marked `through_pgbouncer` run twice on PostgreSQL: straight to it, and through a
+    PgBouncer in transaction pooling in front of the same test database. On SQLite there is
+    no pooler to go through: they run once, straight to the file."""
     if metafunc.definition.get_closest_marker("through_pgbouncer"):
-        metafunc.parametrize("_database_route", ROUTES, indirect=True)
+        routes = ["direct"] if connection.vendor == "sqlite" else ["direct", "pgbouncer"]
+        metafunc.parametrize("_database_route", routes, indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +34,7 @@ def _pgbouncer(django_db_setup, django_db_blocker):
 def _database_route(request):
     """Points this thread's and every new thread's connections at PgBouncer, with what the
     settings turn off behind it (DB_TRANSACTION_POOLING), for the test's duration."""
-    if getattr(request, "param", "postgresql") == "postgresql":
+    if getattr(request, "param", "direct") == "direct":
         yield
         return
     through = request.getfixturevalue("_pgbouncer")
@@ -50,6 +51,35 @@ def _database_route(request):
     yield
     connection.close()
     database.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _sqlite_flush_past_the_ledgers_triggers(request):
+    """A test that commits (real threads, a live server) is emptied by Django's flush, which
+    on SQLite DELETEs every row; the ledger's triggers refuse that, as they must refuse it of
+    anyone. So on SQLite, once such a test is over, its rows are flushed with the triggers
+    lifted, and the triggers are put back exactly as the migrations wrote them (PostgreSQL's
+    flush is a TRUNCATE, which row triggers do not see)."""
+    marker = request.node.get_closest_marker("django_db")
+    commits = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if connection.vendor != "sqlite" or not commits:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
+        triggers = cursor.fetchall()
+        for name, _sql in triggers:
+            cursor.execute(f'DROP TRIGGER "{name}"')
+    try:
+        call_command("flush", interactive=False, verbosity=0)
+    finally:
+        with connection.cursor() as cursor:
+            for _name, sql in triggers:
+                cursor.execute(sql)
 
 
 @pytest.fixture(autouse=True)

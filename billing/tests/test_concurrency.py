@@ -16,7 +16,11 @@ from common.tests.concurrency import run_together
 from conftest import client_for
 from tokens.models import TokenAccount, TokenTransaction
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.through_pgbouncer,
+    pytest.mark.sqlite,
+]
 
 
 @pytest.fixture

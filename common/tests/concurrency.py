@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from django.db import connections, transaction
@@ -16,6 +17,11 @@ def run_together(calls: Sequence[Callable[[], Any]], *, workers: int) -> list[An
 
     Each thread has its own connection (Django's are per thread) and closes it at the end.
     Returns every call's result, or the exception it raised, in completion order.
+
+    On SQLite the threads wait up to a minute for the write lock: its busy handler sleeps
+    and retries with no queue, so on a loaded machine one writer of eight can be passed over
+    for longer than the 3 s busy timeout and be refused as busy (a 503 through the API,
+    nothing written). That refusal is right, but it is not what a race here is about.
     """
     chunks = [list(calls[index::workers]) for index in range(workers)]
     barrier = threading.Barrier(workers)
@@ -36,11 +42,27 @@ def run_together(calls: Sequence[Callable[[], Any]], *, workers: int) -> list[An
             connections.close_all()
 
     threads = [threading.Thread(target=work, args=(chunk,)) for chunk in chunks]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with _patient_on_sqlite():
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     return results
+
+
+@contextmanager
+def _patient_on_sqlite() -> Iterator[None]:
+    database = connections.settings["default"]
+    if database["ENGINE"] != "django.db.backends.sqlite3":
+        yield
+        return
+    options = database["OPTIONS"]
+    saved = options["timeout"]
+    options["timeout"] = 60
+    try:
+        yield
+    finally:
+        options["timeout"] = saved
 
 
 def meeting(held, waiting) -> dict:

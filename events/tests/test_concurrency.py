@@ -23,6 +23,7 @@ from tokens.tests.factories import fund
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
 
 
+@pytest.mark.sqlite
 def test_a_threshold_crossed_by_50_concurrent_debits_fires_exactly_once(settings):
     settings.LOW_BALANCE_THRESHOLD = 100
     user = UserFactory()

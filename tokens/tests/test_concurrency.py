@@ -12,7 +12,11 @@ from tokens import selectors, services
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.through_pgbouncer,
+    pytest.mark.sqlite,
+]
 
 WORKERS = 8
 

@@ -16,7 +16,11 @@ from tokens.ledger import Work
 from tokens.models import Hold, TokenAccount, TokenTransaction, UsageRecord
 from tokens.tests.factories import fund
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.through_pgbouncer,
+    pytest.mark.sqlite,
+]
 
 START = datetime(2026, 8, 1, tzinfo=UTC)
 

@@ -21,6 +21,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbou
 START = datetime(2026, 9, 1, tzinfo=UTC)
 
 
+@pytest.mark.sqlite
 def test_200_debits_over_20_lots_while_they_expire_stay_within_every_lot():
     """Lots expire during the run (calls among the debits move the clock on); the sweep runs
     beside the debits. A debit spends a lot or sees it expired, never both."""
