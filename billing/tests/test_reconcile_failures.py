@@ -11,13 +11,22 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.tests.factories import UserFactory
 from billing import services
-from billing.models import Invoice, PaymentEvent, Subscription, TokenBundlePurchase
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    PaymentEvent,
+    Subscription,
+    TokenBundlePurchase,
+)
 from billing.services.events import event_record
 from billing.tests.helpers import checkout
 from billing.tests.test_reconcile import paid_with_stripe, reconcile, with_stripe_session
-from catalog.tests.factories import PlanFactory, TokenBundleFactory
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.models import IdempotencyRecord
 from common.tests.waits import row_locked, timeouts
+from events.models import Event
 from jobs import tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -139,11 +148,15 @@ def test_a_held_refund_whose_payment_cannot_lock_leaves_the_others_applied(
 
 
 def test_a_step_that_fails_leaves_the_later_steps_done(user, caplog):
-    """Ended subscriptions expire in one transaction; one of them held by a stuck transaction
-    failed that step, and the run ended there: the events needing review went uncounted."""
-    invoice = checkout(user, plan=PlanFactory()).invoice
-    services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
-    Subscription.objects.update(expires_at=timezone.now() - timedelta(days=1))
+    """The idempotency purge deletes in batches; an old record held by a stuck transaction
+    fails that step as a whole, and the run used to end there: the events needing review
+    went uncounted."""
+    old = IdempotencyRecord.objects.create(
+        user=user, key="old", request_fingerprint="f", response_status=201, response_body={}
+    )
+    IdempotencyRecord.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(hours=25)
+    )
     event_record(
         provider="payment",
         payload="{}",
@@ -152,19 +165,68 @@ def test_a_step_that_fails_leaves_the_later_steps_done(user, caplog):
         outcome="needs_review",
         error="for a person",
     )
-    stuck = Subscription.objects.get()
 
     with (
         timeouts(lock_ms=200, statement_ms=15000),
-        row_locked("SELECT 1 FROM billing_subscription WHERE id = %s FOR UPDATE", [stuck.pk]),
+        row_locked("SELECT 1 FROM common_idempotencyrecord WHERE id = %s FOR UPDATE", [old.pk]),
     ):
         report, code = reconcile()
 
-    assert (report["subscriptions_expired"], report["payments_needing_review"]) == (0, 1)
-    assert Subscription.objects.get().status == "active"
+    assert (report["idempotency_records_purged"], report["payments_needing_review"]) == (0, 1)
+    assert IdempotencyRecord.objects.filter(pk=old.pk).exists()
     assert code == FAILED
-    assert [line.split(":")[0] for line in report["failed"]] == ["subscriptions"]
-    assert "could not finish subscriptions" in caplog.text
+    assert [line.split(":")[0] for line in report["failed"]] == ["idempotency records"]
+    assert "could not finish idempotency records" in caplog.text
+    assert "Traceback" in caplog.text
+
+
+def ended_plans(*users) -> list[Subscription]:
+    """A plan with an add-on bought by each user, both ended a day ago."""
+    plan, add_on = PlanFactory(), AddOnFactory()
+    for each in users:
+        invoice = checkout(each, plan=plan, add_ons=[add_on]).invoice
+        services.invoice_capture(
+            invoice_id=invoice.pk, payment_reference=f"p-{each.pk}", provider="payment"
+        )
+    ended = timezone.now() - timedelta(days=1)
+    Subscription.objects.update(expires_at=ended)
+    AddOnSubscription.objects.update(expires_at=ended)
+    return sorted(Subscription.objects.select_related("invoice"), key=lambda s: s.pk)
+
+
+@pytest.mark.parametrize("held", ["billing_subscription", "billing_addonsubscription"])
+def test_a_subscription_that_cannot_lock_leaves_the_others_expired(user, held, caplog):
+    """Ended subscriptions and add-ons expired in one transaction: one of them held by a
+    stuck transaction (a refund of its invoice, say) kept every other active, still covering
+    usage and never told `subscription.expired`, until it was released. Each expires on its
+    own now."""
+    stuck, other = ended_plans(user, UserFactory())
+    row = stuck.pk
+    if held == "billing_addonsubscription":
+        row = AddOnSubscription.objects.get(subscription=stuck).pk
+
+    with (
+        timeouts(lock_ms=200, statement_ms=15000),
+        row_locked(f"SELECT 1 FROM {held} WHERE id = %s FOR UPDATE", [row]),  # noqa: S608
+    ):
+        report, code = reconcile()
+
+    assert report["subscriptions_expired"] == 3
+    assert Subscription.objects.get(pk=other.pk).status == "expired"
+    assert AddOnSubscription.objects.get(subscription=other).status == "expired"
+    statuses = (
+        Subscription.objects.get(pk=stuck.pk).status,
+        AddOnSubscription.objects.get(subscription=stuck).status,
+    )
+    assert statuses == (
+        ("active", "expired") if held == "billing_subscription" else ("expired", "active")
+    )
+    assert Event.objects.filter(type="subscription.expired").count() == (
+        1 if held == "billing_subscription" else 2
+    )
+    assert code == FAILED
+    assert [line.split(":")[0] for line in report["failed"]] == [stuck.invoice.number]
+    assert f"could not finish {stuck.invoice.number}" in caplog.text
     assert "Traceback" in caplog.text
 
 

@@ -84,18 +84,38 @@ def _held_refund_apply(report: ReconcileReport, reference: str) -> None:
 
 
 def subscriptions_expire(report: ReconcileReport) -> None:
-    """Active subscriptions and add-ons past their end become expired."""
-    over = Q(status=ItemStatus.ACTIVE, expires_at__lt=timezone.now())
-    rows = [Subscription.objects.filter(over), AddOnSubscription.objects.filter(over)]
+    """Active subscriptions and add-ons past their end become expired, each on its own (a
+    transaction of its own, one conditional UPDATE): one held past the lock timeout by a
+    stuck transaction is named in `report.failed` by its invoice and holds up no other,
+    which would otherwise go on covering usage, its end untold, while the lock was held."""
+    now = timezone.now()
+    over = Q(status=ItemStatus.ACTIVE, expires_at__lt=now)
     if report.dry_run:
-        report.subscriptions_expired = sum(queryset.count() for queryset in rows)
+        report.subscriptions_expired = sum(
+            model.objects.filter(over).count() for model in (Subscription, AddOnSubscription)
+        )
         return
+    for model in (Subscription, AddOnSubscription):
+        for ids in in_batches(model.objects.filter(over)):
+            for item_id, number in (
+                model.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "invoice__number")
+            ):
+                on_its_own(report, number, partial(_expire, report, model, item_id, over))
+
+
+def _expire(
+    report: ReconcileReport,
+    model: type[Subscription] | type[AddOnSubscription],
+    item_id: UUID,
+    over: Q,
+) -> None:
     with transaction.atomic():
-        ended = list(Subscription.objects.filter(over).select_for_update().order_by("pk"))
-        add_ons = AddOnSubscription.objects.filter(over).update(status=ItemStatus.EXPIRED)
-        Subscription.objects.filter(pk__in=[s.pk for s in ended]).update(status=ItemStatus.EXPIRED)
-        events_emit([notices.subscription_expired(subscription) for subscription in ended])
-        report.subscriptions_expired = len(ended) + add_ons
+        ended = model.objects.filter(over, pk=item_id)
+        if not ended.update(status=ItemStatus.EXPIRED, updated_at=timezone.now()):
+            return  # ended otherwise meanwhile (refunded, cancelled)
+        if model is Subscription:
+            events_emit([notices.subscription_expired(Subscription.objects.get(pk=item_id))])
+    report.subscriptions_expired += 1
 
 
 def idempotency_purge(report: ReconcileReport) -> None:
