@@ -7,8 +7,9 @@ import pytest
 
 from billing import services, signals
 from billing.models import Invoice, PaymentEvent
-from billing.services.reprocess import payment_event_reprocess
+from billing.services.reprocess import payment_event_mark_handled, payment_event_reprocess
 from billing.tests.helpers import WEBHOOK, checkout, deliver, payment_body, signature
+from billing.tests.test_reconcile import reconcile
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount
@@ -354,14 +355,52 @@ def test_a_refused_event_delivered_again_updates_its_record(api_client, invoice)
     assert (event.outcome, event.deliveries) == ("rejected", 2)
 
 
-def test_a_cancelled_invoice_is_409(api_client, invoice):
+def test_a_cancelled_invoice_is_409_and_a_person_is_told(api_client, invoice):
+    """The provider took the money for an invoice we will not fulfil: the answer stays the
+    contract's 409, and the delivery is flagged for a person to refund it, as Stripe's
+    webhook flags such a payment; it was recorded `rejected`, which nothing counts, so the
+    money was kept silently."""
     services.invoice_cancel(invoice_id=invoice.pk)
+    before = without_events(database_state())
 
     response = deliver(api_client, payment_body(invoice))
 
     assert response.status_code == 409
     assert response.json()["code"] == "invalid_state"
-    assert PaymentEvent.objects.get().outcome == "rejected"
+    assert without_events(database_state()) == before
+    event = PaymentEvent.objects.get()
+    assert (event.outcome, event.invoice_id) == ("needs_review", invoice.pk)
+    assert event.error.startswith(
+        f"Paid at the provider, not captured: Invoice {invoice.number} is cancelled"
+    )
+    report, code = reconcile()
+    assert (code, report["payments_needing_review"]) == (0, 1)
+    assert report["needs_review"][0].startswith(
+        f"payment event evt-1 (payment.captured) for {invoice.number}"
+    )
+
+
+@pytest.mark.parametrize("event_id", ["evt-1", ""])
+def test_the_retries_of_a_payment_for_a_cancelled_invoice_are_one_event_for_a_person(
+    api_client, staff_user, invoice, event_id
+):
+    """The provider retries the 409 (for days); with or without an event id the retries count
+    in the first delivery's row, so a person is told once, and once they settled it
+    (refunded the money at the provider, say) the retries leave it settled."""
+    services.invoice_cancel(invoice_id=invoice.pk)
+    body = payment_body(invoice, event_id=event_id)
+    deliver(api_client, body)
+    payment_event_mark_handled(
+        event_id=PaymentEvent.objects.get().pk, staff_id=staff_user.pk, note="Refunded."
+    )
+
+    retries = [deliver(api_client, body).status_code for _ in range(2)]
+
+    assert retries == [409, 409]
+    event = PaymentEvent.objects.get()
+    assert (event.outcome, event.deliveries, event.handled_note) == ("needs_review", 3, "Refunded.")
+    report, _ = reconcile()
+    assert report["payments_needing_review"] == 0
 
 
 def test_a_failing_receiver_is_500_recorded_and_the_retry_captures(user, invoice):
@@ -439,8 +478,12 @@ def test_a_payment_reference_that_paid_another_invoice_is_409_and_recorded(
     }
     assert without_events(database_state()) == without_events(before)
     event = PaymentEvent.objects.get(event_id="evt-b")
-    assert (event.outcome, event.deliveries, event.invoice_id) == ("rejected", 2, other.pk)
-    assert event.error == "This payment reference already paid another invoice."
+    assert (event.outcome, event.deliveries, event.invoice_id) == ("needs_review", 2, other.pk)
+    assert event.error == (
+        "Paid at the provider, not captured: This payment reference already paid another "
+        "invoice. "
+        "Refund it at the provider or settle it by hand."
+    )
 
 
 def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(

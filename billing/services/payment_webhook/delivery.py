@@ -155,13 +155,39 @@ def _process(notice: PaymentNotice, text: str) -> tuple[WebhookAnswer, DomainErr
         "payment_reference": notice.payment_reference,
     }
     with transaction.atomic():
-        event = event_claim(provider=PROVIDER, event_id=notice.event_id, fields=fields)
+        event = _flagged_before(notice, text) or event_claim(
+            provider=PROVIDER, event_id=notice.event_id, fields=fields
+        )
         if event.payload != storable(text) and _notice_of(event) != notice:
             return _event_id_reused(event, notice, text)
         if event.outcome in DONE:
             event.save(update_fields=["deliveries"])
             return WebhookAnswer(status="already_processed", invoice_id=notice.invoice_id), None
         return payment_event_capture(event, notice)
+
+
+def _flagged_before(notice: PaymentNotice, text: str) -> PaymentEvent | None:
+    """The row of a delivery without an event id flagged for a person already (a payment for
+    an invoice it cannot pay), locked and with this delivery counted: the provider's retry
+    of the same body counts there, so a person is told once and what they settled stays
+    settled. A delivery with an event id finds its row by that id."""
+    if notice.event_id:
+        return None
+    event = (
+        PaymentEvent.objects.select_for_update()
+        .filter(
+            provider=PROVIDER,
+            event_id="",
+            signature_valid=True,
+            outcome=Outcome.NEEDS_REVIEW,
+            payload=storable(text),
+        )
+        .order_by("received_at", "pk")
+        .first()
+    )
+    if event is not None:
+        event.deliveries += 1
+    return event
 
 
 def _notice_of(event: PaymentEvent) -> PaymentNotice | None:
@@ -220,7 +246,18 @@ def payment_event_capture(
                 amount=notice.amount,
                 currency=notice.currency,
             )
-    except (NotFound, Rejected, InvalidState) as error:
+    except InvalidState as error:
+        # The provider took the money for an invoice this payment cannot pay (cancelled,
+        # refunded, paid by another payment) or a payment that paid another: the sender still
+        # hears the contract's 409, and a person is told, as Stripe's webhook tells them.
+        refusal = error
+        event.outcome = Outcome.NEEDS_REVIEW
+        event.error = (
+            f"Paid at the provider, not captured: {error.message} "
+            "Refund it at the provider or settle it by hand."
+        )
+        event.invoice_id = notice.invoice_id
+    except (NotFound, Rejected) as error:
         refusal = error
         event.outcome, event.error = Outcome.REJECTED, error.message
         if not isinstance(error, NotFound):
