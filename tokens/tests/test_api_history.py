@@ -161,6 +161,17 @@ def test_a_well_formed_cursor_is_a_position_whichever_account_it_came_from(user_
     )
 
 
+@pytest.mark.parametrize("blank", [" ", "\t", "  \n"])
+def test_a_cursor_of_whitespace_is_the_empty_cursor(user_client, history, blank):
+    """Surrounding whitespace is trimmed from a cursor (`"bjox "` is `"bjox"`), so one of
+    whitespace alone is the empty cursor: the newest page. It was a 500 (the trimmed `""`
+    reached the query as a number)."""
+    response = user_client.get(HISTORY, {"per_page": 2, "cursor": blank})
+
+    newest = user_client.get(HISTORY, {"per_page": 2, "cursor": ""}).json()
+    assert (response.status_code, response.json()) == (200, newest)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.through_pgbouncer
 def test_csv_streams_every_matching_row_with_a_header(user_client, history):

@@ -105,7 +105,8 @@ class CursorField(serializers.CharField):
         return base64.urlsafe_b64encode(f"n:{number}".encode()).decode().rstrip("=")
 
     def run_validation(self, data=serializers.empty) -> int | None:
-        if data == "":
+        # Trimmed, whitespace alone is empty too: CharField would answer it "", not a number.
+        if isinstance(data, str) and data.strip() == "":
             return None
         return super().run_validation(data)
 
