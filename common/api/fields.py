@@ -154,6 +154,16 @@ class TimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
+def created_range_checked(data: dict) -> dict:
+    """A query's `created_after` (inclusive) and `created_before` (exclusive), when both are
+    sent, must make a range with something in it: one that ends before it starts, or where it
+    starts, is a 400 naming `created_before`, not a page with nothing on it."""
+    after, before = data.get("created_after"), data.get("created_before")
+    if after and before and after >= before:
+        raise serializers.ValidationError({"created_before": ["Must be later than created_after."]})
+    return data
+
+
 def api_time(moment: datetime | None) -> str | None:
     """A time as the API writes it (DATETIME_FORMAT: UTC, seconds), for bodies built as plain
     dicts on hot paths."""

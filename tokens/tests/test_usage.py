@@ -168,6 +168,28 @@ def test_usage_is_listed_and_read_only_by_its_user(user_client, user):
     assert stranger.get(USAGE).json()["total"] == 0
 
 
+@pytest.mark.parametrize(
+    "times",
+    [
+        {"created_after": "2026-05-02", "created_before": "2026-05-01"},
+        {"created_after": "2026-05-01T09:00:00Z", "created_before": "2026-05-01T09:00:00Z"},
+        {"created_after": "2026-05-01T10:00:00+01:00", "created_before": "2026-05-01T09:00"},
+    ],
+)
+def test_a_time_range_that_ends_before_it_starts_is_400(user_client, user, times):
+    """As the ledger's history has it: a reversed or empty range is a mistake, not a day
+    without usage. It answered an empty page (200, total 0)."""
+    fund(user, 10)
+    use(user_client, {"amount": 1})
+
+    response = user_client.get(USAGE, times)
+
+    assert (response.status_code, response.json().get("fields")) == (
+        400,
+        {"created_before": ["Must be later than created_after."]},
+    )
+
+
 def test_a_service_charges_any_user_and_refunds_once(service, user):
     lot = grant(user, 10)
     url = f"/api/v1/users/{user.pk}/usage"

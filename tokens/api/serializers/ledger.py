@@ -11,6 +11,7 @@ from common.api.fields import (
     TextField,
     TimeField,
     api_time,
+    created_range_checked,
 )
 from common.api.pagination import PageQuerySerializer, page_serializer
 from common.api.serializers import RequestSerializer
@@ -136,11 +137,7 @@ class HistoryQuerySerializer(PageQuerySerializer):
     format = serializers.ChoiceField(choices=["json", "csv"], default="json")
 
     def validate(self, data: dict) -> dict:
-        after, before = data.get("created_after"), data.get("created_before")
-        if after and before and after >= before:
-            raise serializers.ValidationError(
-                {"created_before": ["Must be later than created_after."]}
-            )
+        created_range_checked(data)
         if "cursor" in data and "page" in self.initial_data:
             raise serializers.ValidationError({"cursor": ["Use either cursor or page, not both."]})
         return data

@@ -8,7 +8,14 @@ from uuid import UUID
 
 from rest_framework import serializers
 
-from common.api.fields import FlagField, StrictIntegerField, TextField, TimeField, api_time
+from common.api.fields import (
+    FlagField,
+    StrictIntegerField,
+    TextField,
+    TimeField,
+    api_time,
+    created_range_checked,
+)
 from common.api.pagination import PageQuerySerializer, page_serializer
 from common.api.serializers import RequestSerializer
 from tokens.ledger import Taken
@@ -58,6 +65,9 @@ class UsageQuerySerializer(PageQuerySerializer):
     feature = TextField(max_length=64, required=False)
     created_after = TimeField(required=False, help_text="Inclusive.")
     created_before = TimeField(required=False, help_text="Exclusive.")
+
+    def validate(self, data: dict) -> dict:
+        return created_range_checked(data)
 
 
 class HoldSerializer(serializers.Serializer):
