@@ -290,6 +290,13 @@ def test_another_users_entries_never_appear(user_client, user, history):
         ({"format": ""}, "format"),
         ({"type": ["usage", "purchase"]}, "type"),
         ({"cursor": base64.urlsafe_b64encode("n:\u00b2".encode()).decode()}, "cursor"),
+        # A cursor the API gave out with something else in it: base64 would skip the rest.
+        ({"cursor": "bjox\x00"}, "cursor"),
+        ({"cursor": "bj.ox"}, "cursor"),
+        ({"cursor": "bjox!!"}, "cursor"),
+        ({"cursor": "bj ox"}, "cursor"),
+        ({"cursor": "bjox==="}, "cursor"),
+        ({"cursor": "bjox/"}, "cursor"),
     ],
 )
 def test_history_refuses_bad_parameters(user_client, history, params, field):
