@@ -7,7 +7,8 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.db import IntegrityError
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
@@ -19,11 +20,18 @@ from common.admin import ModelAdmin
 
 class UniqueEmailMixin:
     """Names the taken address on the field; the database's unique index still decides
-    (UserAdmin.changeform_view)."""
+    (UserAdmin.changeform_view). Asked as the index asks, lower(email) = lower(address):
+    `iexact` compares upper(), which makes one of letters the index keeps apart (U+0131
+    dotless i and "i", U+1C80 and U+0432 Cyrillic ve: each pair has one capital), so an
+    address the API registers was refused here, and so was every change to its user."""
 
     def clean_email(self) -> str:
         email = normalize_email(self.cleaned_data["email"])
-        taken = User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk)
+        taken = (
+            User.objects.alias(email_lower=Lower("email"))
+            .filter(email_lower=Lower(Value(email)))
+            .exclude(pk=self.instance.pk)
+        )
         if taken.exists():
             raise forms.ValidationError(EMAIL_TAKEN)
         return email

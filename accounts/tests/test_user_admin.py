@@ -163,3 +163,32 @@ def test_an_add_the_admin_refuses_announces_nothing_and_changes_nothing(
     assert "already exists" in response.content.decode()
     assert announcements == []
     assert database_state() == before
+
+
+def test_the_admin_takes_an_address_the_unique_index_tells_apart(staff_browser, api_client):
+    """Turkish domains may have a dotless i (U+0131): "\u0131l\u0131k.com.tr" is not
+    "ilik.com.tr" (IDNA gives them different A-labels), and the unique index on lower(email)
+    keeps them apart, so both register through the API. The admin's check compared
+    upper(email), where the dotless i and "i" are both "I": it said the second was taken, so
+    staff could neither add it nor save any change (here deactivating) to its user."""
+    for email in ("ali@ilik.com.tr", "ali@\u0131l\u0131k.com.tr", "ayse@ilik.com.tr"):
+        registered = api_client.post(
+            "/api/v1/auth/register",
+            {"email": email, "password": "a-long-enough-password-1"},
+            format="json",
+        )
+        assert registered.status_code == 201, registered.json()
+    dotless = User.objects.get(email="ali@\u0131l\u0131k.com.tr")
+
+    changed = staff_browser.post(
+        reverse("admin:accounts_user_change", args=[dotless.pk]),
+        {"email": dotless.email, "_save": "Save"},
+    )
+    added = staff_browser.post(
+        reverse("admin:accounts_user_add"),
+        {"email": "ayse@\u0131l\u0131k.com.tr", "usable_password": "false", "_save": "Save"},
+    )
+
+    assert [changed.status_code, added.status_code] == [302, 302]
+    assert not User.objects.get(pk=dotless.pk).is_active
+    assert User.objects.filter(email="ayse@\u0131l\u0131k.com.tr").exists()
