@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import F
 
 from common.db import loaded
-from common.errors import InvalidState, NotFound
+from common.errors import DomainError, InvalidState, NotFound
 from tokens.ledger.core import InsufficientTokens, account_locked, is_postgresql
 from tokens.ledger.debit import Taken, debit_appended, spendable
 from tokens.ledger.usage import (
@@ -55,6 +55,16 @@ class HoldExpired(HoldRefusal):
 
 class NoSuchHold(NotFound):
     default_message = "No hold with this id."
+
+
+class HoldNotYours(DomainError):
+    """A hold its user may see but not settle: a service key or staff made it for them."""
+
+    code = "permission_denied"
+    http_status = 403
+    default_message = (
+        "This hold was made for you by a service or by staff: only they can capture or release it."
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from tokens.ledger.holds import (
     ExceedsHold,
     HoldExpired,
     HoldNotActive,
+    HoldNotYours,
     HoldRefusal,
     NoSuchHold,
     hold_refuse,
@@ -37,7 +38,14 @@ from tokens.services.usage import usage_done_before
 
 MAX_TTL_SECONDS = 86_400
 
-__all__ = ["Capture", "ExceedsHold", "HoldExpired", "HoldNotActive", "Reservation"]
+__all__ = [
+    "Capture",
+    "ExceedsHold",
+    "HoldExpired",
+    "HoldNotActive",
+    "HoldNotYours",
+    "Reservation",
+]
 
 
 @dataclass(frozen=True)
@@ -128,16 +136,23 @@ def _made_before(
 
 
 def hold_capture(
-    *, user_id: UUID, hold_id: UUID, amount: int, final: bool = True, idempotency_key: str = ""
+    *,
+    user_id: UUID,
+    hold_id: UUID,
+    amount: int,
+    final: bool = True,
+    idempotency_key: str = "",
+    by_its_user: bool = False,
 ) -> Capture:
     """Charges `amount` of the hold as usage (see tokens.ledger.holds.ledger_capture). The
     same capture again, after the hold has resolved or with a step's key already used,
     answers the first one's usage, also when nothing is left to charge now; another amount
-    or another `final` with that key is LedgerKeyReused.
+    or another `final` with that key is LedgerKeyReused. `by_its_user`: the hold's user
+    asks, who may not settle a hold made for them (`hold_settler_check`).
 
-    Raises NotFound (another user's hold too), HoldExpired, HoldNotActive, ExceedsHold for
-    more than it has left, and InsufficientTokens (nothing changed, the hold still active)
-    when the tokens it counted on are gone and nothing at all is left to take.
+    Raises NotFound (another user's hold too), HoldNotYours, HoldExpired, HoldNotActive,
+    ExceedsHold for more than it has left, and InsufficientTokens (nothing changed, the hold
+    still active) when the tokens it counted on are gone and nothing at all is left to take.
     """
     key = _capture_key(hold_id, idempotency_key)
     now = timezone.now()
@@ -155,6 +170,7 @@ def hold_capture(
             except HoldRefusal as refusal:
                 # Looked up inside the step: a refusal leaves its transaction usable, and
                 # inside all_or_nothing() the step has no savepoint to leave by.
+                hold_settler_check(refusal.hold, by_its_user=by_its_user)
                 done = _captured_before(user_id, key, amount, final)
                 if done is None:
                     raise
@@ -163,10 +179,15 @@ def hold_capture(
                 # Nothing left now to get as far as the usage key's unique index: a step sent
                 # again after a short capture took the last tokens (its hold still active)
                 # answers its usage, as a refusal's does (the transaction is usable here).
+                if by_its_user:
+                    hold_settler_check(Hold.objects.get(pk=hold_id), by_its_user=True)
                 done = _captured_before(user_id, key, amount, final)
                 if done is None:
                     raise
                 return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
+            # Asked of the hold the capture answers, so the common case costs no read: one
+            # this caller may not settle raises, and the step's capture is undone with it.
+            hold_settler_check(hold, by_its_user=by_its_user)
             if used.balance is not None:
                 balance_alerts(
                     user_id=user_id,
@@ -180,7 +201,22 @@ def hold_capture(
         done = None if in_all_or_nothing() else _captured_before(user_id, key, amount, final)
         if done is None:
             raise
-        return Capture(hold=Hold.objects.get(pk=hold_id), used=Used(usage=done))
+        hold = Hold.objects.get(pk=hold_id)
+        hold_settler_check(hold, by_its_user=by_its_user)
+        return Capture(hold=hold, used=Used(usage=done))
+
+
+# The scopes of the callers who make holds for a user (tokens.api.views.usage.caller_scope):
+# a hold's key starts with its maker's.
+MADE_FOR_THE_USER = ("service:", "staff:")
+
+
+def hold_settler_check(hold: Hold, *, by_its_user: bool) -> None:
+    """A hold a seller's service or staff made for a user (through /users/{user_id}/holds)
+    is theirs to settle: its user, who could capture it for 1 token or release it and leave
+    the work it reserved for unpaid, may not. Raises HoldNotYours."""
+    if by_its_user and hold.idempotency_key.startswith(MADE_FOR_THE_USER):
+        raise HoldNotYours()
 
 
 def _captured_before(user_id: UUID, key: str, amount: int, final: bool) -> UsageRecord | None:
@@ -218,12 +254,15 @@ def _capture_key(hold_id: UUID, idempotency_key: str) -> str:
     return f"hold:{hold_id}:sha256:{hashlib.sha256(idempotency_key.encode()).hexdigest()}"
 
 
-def hold_release(*, user_id: UUID, hold_id: UUID) -> Hold:
-    """Ends an active hold; nothing is charged. Raises NotFound, HoldExpired, InvalidState."""
+def hold_release(*, user_id: UUID, hold_id: UUID, by_its_user: bool = False) -> Hold:
+    """Ends an active hold; nothing is charged. `by_its_user`: the hold's user asks, who may
+    not release a hold made for them (`hold_settler_check`). Raises NotFound, HoldNotYours,
+    HoldExpired, InvalidState."""
     now = timezone.now()
     with transaction.atomic():
         account = account_locked(user_id)
         hold = _locked(account, hold_id)
+        hold_settler_check(hold, by_its_user=by_its_user)
         hold_refuse(hold_state(hold, 0, now), hold)
         _resolve(account, [hold], Hold.Status.RELEASED, now)
     return hold

@@ -469,3 +469,48 @@ def test_a_capture_with_the_longest_key_works_and_answers_again_after_its_record
     assert captured.status_code == 200
     assert again.json()["usage"] == captured.json()["usage"]
     assert UsageRecord.objects.get().charged == 5
+
+
+@pytest.mark.parametrize("maker", ["service", "staff_client"])
+def test_a_user_cannot_settle_a_hold_a_service_or_staff_made_for_them(
+    request, user, user_client, maker
+):
+    """A seller's backend reserves 50 tokens for a job and captures what the job cost at its
+    end. The user's own capture took the hold for 1 token (final), or their release freed
+    it, and the seller's capture was then 409 `invalid_state`: the work went unpaid."""
+    fund(user, 100)
+    made_by = request.getfixturevalue(maker)
+    url = f"/api/v1/users/{user.pk}/holds"
+    made = made_by.post(url, {"amount": 50}, HTTP_IDEMPOTENCY_KEY="job").json()["hold"]
+    before = database_state()
+
+    captured = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="mine"
+    )
+    released = user_client.post(f"{HOLDS}/{made['id']}/release")
+    seen = user_client.get(f"{HOLDS}/{made['id']}")
+
+    assert [captured.status_code, released.status_code] == [403, 403]
+    assert captured.json()["code"] == released.json()["code"] == "permission_denied"
+    assert (seen.status_code, seen.json()["status"]) == (200, "active")
+    after = database_state()
+    after.pop("common.IdempotencyRecord")
+    before.pop("common.IdempotencyRecord")
+    assert after == before
+    settled = made_by.post(f"{url}/{made['id']}/capture", {"amount": 50}, HTTP_IDEMPOTENCY_KEY="c")
+    assert settled.status_code == 200
+    assert selectors.token_balance(user_id=user.pk).balance == 50
+
+
+def test_a_user_settles_the_holds_they_made(user, user_client):
+    fund(user, 100)
+    first = hold(user_client, {"amount": 10}, key="a").json()["hold"]
+    second = hold(user_client, {"amount": 10}, key="b").json()["hold"]
+
+    captured = user_client.post(
+        f"{HOLDS}/{first['id']}/capture", {"amount": 4}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+    released = user_client.post(f"{HOLDS}/{second['id']}/release")
+
+    assert [captured.status_code, released.status_code] == [200, 200]
+    assert selectors.token_balance(user_id=user.pk).balance == 96

@@ -32,6 +32,10 @@ from tokens.ledger import InsufficientTokens, ShortForUsage
 NOT_ACTIVE = error_response(
     "`invalid_state`: the hold is not active; `hold_expired`: it has expired."
 )
+NOT_YOURS = error_response(
+    "`permission_denied`: a service or staff made this hold for you; only they can capture "
+    "or release it (the user's own endpoints only)."
+)
 
 
 class HoldActions:
@@ -70,6 +74,7 @@ class HoldActions:
                     user_id=user_id,
                     hold_id=hold_id,
                     idempotency_key=f"{scope}:{key}",
+                    by_its_user=scope == "user",
                     **payload.validated_data,
                 )
             except InsufficientTokens as short:
@@ -84,11 +89,13 @@ class HoldActions:
 
         return idempotent(request, key, capture)
 
-    def release(self, request: Request, user_id: UUID, hold_id: UUID) -> Response:
+    def release(self, request: Request, user_id: UUID, hold_id: UUID, scope: str) -> Response:
         key = idempotency_key(request, required=False)
 
         def release() -> Response:
-            hold = services.hold_release(user_id=user_id, hold_id=hold_id)
+            hold = services.hold_release(
+                user_id=user_id, hold_id=hold_id, by_its_user=scope == "user"
+            )
             return Response({"hold": hold_body(hold, now=timezone.now())})
 
         return idempotent(request, key, release)
@@ -123,6 +130,7 @@ CAPTURE = {
             "`exceeds_hold`: more than the hold has left; `invalid_state`: not active; "
             "`hold_expired`: it has expired."
         ),
+        403: NOT_YOURS,
         **SHORT,
         **REUSED,
     },
@@ -131,7 +139,7 @@ RELEASE = {
     "tags": ["holds"],
     "parameters": [idempotency_parameter(required=False)],
     "request": None,
-    "responses": {200: HoldResponseSerializer, 409: NOT_ACTIVE, **REUSED},
+    "responses": {200: HoldResponseSerializer, 403: NOT_YOURS, 409: NOT_ACTIVE, **REUSED},
 }
 LIST = {"tags": ["holds"], "parameters": [HoldQuerySerializer], "responses": HoldPageSerializer}
 ONE = {"tags": ["holds"], "responses": HoldSerializer}
@@ -162,7 +170,7 @@ class HoldCaptureView(APIView, HoldActions):
 class HoldReleaseView(APIView, HoldActions):
     @extend_schema(**RELEASE)
     def post(self, request: Request, pk: UUID) -> Response:
-        return self.release(request, request.user.pk, pk)
+        return self.release(request, request.user.pk, pk, "user")
 
 
 class ServiceHoldsView(ForAnyUser, HoldActions):
@@ -190,4 +198,4 @@ class ServiceHoldCaptureView(ForAnyUser, HoldActions):
 class ServiceHoldReleaseView(ForAnyUser, HoldActions):
     @extend_schema(**RELEASE, operation_id="users_holds_release_create")
     def post(self, request: Request, user_id: UUID, pk: UUID) -> Response:
-        return self.release(request, self.target(user_id), pk)
+        return self.release(request, self.target(user_id), pk, caller_scope(request))
