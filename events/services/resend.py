@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.errors import NotFound
-from events.models import Delivery, Event
+from events.models import Delivery, Event, WebhookEndpoint
 from events.services.endpoints import _locked
 
 
@@ -26,10 +26,24 @@ def event_resend(*, event_id: UUID) -> int:
     """Puts an event's deliveries back on their way now (also delivered or failed ones, to
     endpoints still active), each with the whole retry schedule ahead of it again: a given-up
     delivery resent keeps its count of attempts otherwise, and its first failure gives it up
-    at once. Returns how many. Raises NotFound."""
+    at once. Returns how many. Raises NotFound.
+
+    Locks the event's endpoints first, in the order recording outcomes takes them, and
+    resends to those on once locked: read unlocked, an endpoint turned off (or being
+    deleted) meanwhile got a pending delivery its turning off had not given up, sent as an
+    old event once it was on again."""
     if not Event.objects.filter(pk=event_id).exists():
         raise NotFound("No event with this id.")
-    return Delivery.objects.filter(event_id=event_id, endpoint__is_active=True).update(
+    of_the_event = Delivery.objects.filter(event_id=event_id).values("endpoint_id")
+    active = list(
+        WebhookEndpoint.objects.select_for_update(no_key=True)
+        .filter(pk__in=of_the_event)
+        .order_by("pk")
+        .values_list("pk", "is_active")
+    )
+    return Delivery.objects.filter(
+        event_id=event_id, endpoint_id__in=[pk for pk, is_active in active if is_active]
+    ).update(
         status=Delivery.Status.PENDING,
         attempts=0,
         next_attempt_at=timezone.now(),

@@ -304,3 +304,36 @@ def test_an_interrupted_deletion_leaves_the_endpoint_off_and_deleting_again_fini
     assert again.status_code == 204
     assert not WebhookEndpoint.objects.exists()
     assert not Delivery.objects.exists()
+
+
+def test_an_event_resent_while_its_endpoint_is_turned_off_is_not_sent_once_it_is_on(loopback):
+    """Resend read which endpoints were on as its statement began, and put their deliveries
+    back on their way without locking them: an endpoint turned off meanwhile (its pending
+    deliveries given up) kept the resent one pending, and it went out as an old event once
+    the endpoint was on again, where turning it off promises new events only (docs/api.md).
+    Here the resend is held up on its delivery (another transaction holds it) after it has
+    read the endpoint as on."""
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    event = Event.objects.create(type="ping", data={})
+    delivery = Delivery.objects.create(event=event, endpoint=endpoint, status="succeeded")
+    outcomes: dict[str, object] = {}
+
+    def turn_off() -> bool:
+        return event_services.endpoint_update(endpoint_id=endpoint.pk, is_active=False).is_active
+
+    sql = "SELECT 1 FROM events_delivery WHERE id = %s FOR UPDATE"
+    with row_locked(sql, [delivery.pk]):
+        resending = _in_thread(
+            outcomes, "resend", lambda: event_services.event_resend(event_id=event.pk)
+        )
+        wait_until(lambda: "resend" in outcomes or sessions_waiting_on_a_lock() >= 1)
+        turning_off = _in_thread(outcomes, "off", turn_off)
+        wait_until(lambda: "off" in outcomes or sessions_waiting_on_a_lock() >= 2)
+    resending.join()
+    turning_off.join()
+    event_services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
+
+    assert outcomes == {"resend": 1, "off": False}
+    assert list(Delivery.objects.values_list("status", "last_error")) == [
+        ("failed", "The endpoint was turned off.")
+    ]
