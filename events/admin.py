@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ModelAdmin
-from common.errors import NotFound
+from common.errors import InvalidState, NotFound
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
@@ -74,9 +74,18 @@ class WebhookEndpointAdmin(ModelAdmin):
 
     @admin.action(description="Turn on again (forgets past failures)", permissions=["change"])
     def turn_on(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        for endpoint_id in queryset.values_list("pk", flat=True):
-            services.endpoint_update(endpoint_id=endpoint_id, is_active=True)
-        self.message_user(request, "Turned on.", messages.SUCCESS)
+        turned_on, refused = 0, []
+        for endpoint_id, url in queryset.values_list("pk", "url"):
+            try:
+                services.endpoint_update(endpoint_id=endpoint_id, is_active=True)
+            except (InvalidState, NotFound) as refusal:
+                refused.append(f"{url}: {refusal}")
+            else:
+                turned_on += 1
+        if turned_on:
+            self.message_user(request, "Turned on.", messages.SUCCESS)
+        for refusal in refused:
+            self.message_user(request, f"Not turned on: {refusal}", messages.ERROR)
 
 
 class DeliveryInline(ReadOnly, admin.TabularInline):

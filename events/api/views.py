@@ -80,7 +80,14 @@ class EndpointView(StaffView):
     def get(self, request: Request, pk: UUID) -> Response:
         return Response(EndpointSerializer(selectors.endpoint_get(endpoint_id=pk)).data)
 
-    @extend_schema(tags=TAGS, request=EndpointChangeSerializer, responses=EndpointSerializer)
+    @extend_schema(
+        tags=TAGS,
+        request=EndpointChangeSerializer,
+        responses={
+            200: EndpointSerializer,
+            409: error_response("`invalid_state`: turned on while it is being deleted."),
+        },
+    )
     def patch(self, request: Request, pk: UUID) -> Response:
         payload = EndpointChangeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

@@ -8,13 +8,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from events.services.endpoints import _locked, endpoint_deliveries_fail
+from events.services.endpoints import DELETING, _locked, endpoint_deliveries_fail
 
 DELIVERIES = Delivery._meta.db_table
 # Deliveries (with their attempts) removed per transaction: each holds the endpoint for a
 # fraction of a second, where the whole of a busy one's (300,000) held it for 5 s.
 ENDPOINT_DELETE_BATCH = 10_000
-DELETING = "The endpoint is being deleted."
 
 
 def endpoint_delete(*, endpoint_id: UUID) -> None:
@@ -24,8 +23,8 @@ def endpoint_delete(*, endpoint_id: UUID) -> None:
     deliveries): emitting passes it by from then on. Then its deliveries go in batches, each
     its own transaction, and the endpoint last. Each locks the endpoint first, the order
     recording outcomes (deliveries_record) takes. Interrupted, it leaves the endpoint off,
-    `disabled_reason` DELETING, partly emptied: deleting it again finishes it. Raises
-    NotFound."""
+    `disabled_reason` DELETING, partly emptied: deleting it again finishes it (it cannot be
+    turned on again, endpoint_update). Raises NotFound."""
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
         if endpoint.is_active or endpoint.disabled_reason != DELETING:

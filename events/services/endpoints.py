@@ -11,7 +11,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from common.errors import Invalid, NotFound
+from common.errors import Invalid, InvalidState, NotFound
 from events.addresses import url_refusal
 from events.models import EVENT_TYPES, Delivery, WebhookEndpoint
 
@@ -19,6 +19,8 @@ from events.models import EVENT_TYPES, Delivery, WebhookEndpoint
 # address check): the system resolver alone would hold the request's worker for 10 s or more
 # per name server that does not answer.
 URL_RESOLVE_TIMEOUT_SECONDS = 5
+# The `disabled_reason` of an endpoint whose deletion has begun (events.services.deletion).
+DELETING = "The endpoint is being deleted."
 
 
 class InvalidUrl(Invalid):
@@ -67,13 +69,18 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     otherwise turn it off at the first failure at the right one. `is_active` true sent to an
     endpoint already on keeps them: resent every few days, it would put off for ever the
     turning off of an endpoint that fails. Turning it off gives up its pending deliveries (so
-    that turning it on again does not send a pile of old events). Raises NotFound, Invalid."""
+    that turning it on again does not send a pile of old events). An endpoint being deleted
+    (DELETING: between two batches of its deletion, or the deletion interrupted) is not
+    turned on: the deletion, going on or sent again, removes it whatever it is. Raises
+    NotFound, Invalid, InvalidState."""
     now = timezone.now()
     if "url" in changes:
         # Before the row's lock: a slow name server holds no endpoint.
         _url_checked(str(changes["url"]))
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
+        if changes.get("is_active") and _being_deleted(endpoint):
+            raise InvalidState("The endpoint is being deleted; delete it again to finish.")
         if "url" in changes and str(changes["url"]) != endpoint.url:
             endpoint.url = str(changes["url"])
             endpoint.failing_since = None
@@ -103,6 +110,10 @@ def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -
     return Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.FAILED, completed_at=now, last_error=reason
     )
+
+
+def _being_deleted(endpoint: WebhookEndpoint) -> bool:
+    return not endpoint.is_active and endpoint.disabled_reason == DELETING
 
 
 def new_secret() -> str:

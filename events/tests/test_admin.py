@@ -7,7 +7,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from events import services
-from events.models import Event
+from events.models import Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +28,35 @@ def test_an_event_delivered_to_many_endpoints_shows_them_in_a_few_queries(
     assert response.status_code == 200
     assert Event.objects.get(pk=event_id).deliveries.count() == 30
     assert "https://hooks29.example.com/in" in response.content.decode()
+
+
+def test_turn_on_passes_by_an_endpoint_being_deleted_and_says_so(staff_browser, settings):
+    """An interrupted deletion leaves the endpoint off, partly emptied, its deletion to be
+    finished by deleting it again; Turn on again put it back on, half its deliveries gone,
+    until the deletion was sent again and removed it whatever it was."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    deleting, off = (
+        services.endpoint_create(url=f"https://hooks{n}.example.com/in", event_types=["ping"])
+        for n in range(2)
+    )
+    WebhookEndpoint.objects.filter(pk=deleting.pk).update(
+        is_active=False, disabled_reason="The endpoint is being deleted."
+    )
+    services.endpoint_update(endpoint_id=off.pk, is_active=False)
+
+    response = staff_browser.post(
+        reverse("admin:events_webhookendpoint_changelist"),
+        {"action": "turn_on", "_selected_action": [deleting.pk, off.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert [str(message) for message in response.context["messages"]] == [
+        "Turned on.",
+        "Not turned on: https://hooks0.example.com/in: The endpoint is being deleted; "
+        "delete it again to finish.",
+    ]
+    assert dict(WebhookEndpoint.objects.values_list("url", "is_active")) == {
+        "https://hooks0.example.com/in": False,
+        "https://hooks1.example.com/in": True,
+    }

@@ -17,6 +17,7 @@ from events import services as event_services
 from events.admin import WebhookEndpointAdmin
 from events.dispatch import Outcome
 from events.models import Delivery, Event, WebhookEndpoint
+from events.services import deletion
 from tokens import services
 from tokens.tests.factories import fund
 
@@ -337,3 +338,51 @@ def test_an_event_resent_while_its_endpoint_is_turned_off_is_not_sent_once_it_is
     assert list(Delivery.objects.values_list("status", "last_error")) == [
         ("failed", "The endpoint was turned off.")
     ]
+
+
+def test_turning_on_an_endpoint_being_deleted_is_refused_and_the_deletion_finishes(
+    loopback, staff_client, monkeypatch
+):
+    """PATCH {"is_active": true} between two batches of a deletion answered 200 with the
+    endpoint on, and the deletion went on and removed it a moment later: staff were told it
+    was kept and it was gone (with what it was sent meanwhile). An endpoint being deleted
+    is refused, 409 `invalid_state`, and its deletion finishes. Here the deletion's thread
+    waits after its first batch."""
+    monkeypatch.setattr("events.services.deletion.ENDPOINT_DELETE_BATCH", 2)
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    for _ in range(5):
+        Delivery.objects.create(
+            event=Event.objects.create(type="ping", data={}), endpoint=endpoint, status="succeeded"
+        )
+    between, go = threading.Event(), threading.Event()
+    batch = deletion._a_batch_deleted
+
+    def batch_then_wait(endpoint_id) -> bool:
+        deleted = batch(endpoint_id)
+        if not between.is_set():
+            between.set()
+            go.wait(10)
+        return deleted
+
+    monkeypatch.setattr("events.services.deletion._a_batch_deleted", batch_then_wait)
+    outcomes: dict[str, object] = {}
+    deleting = _in_thread(
+        outcomes, "delete", lambda: event_services.endpoint_delete(endpoint_id=endpoint.pk)
+    )
+    assert between.wait(10)
+    turned_on = staff_client.patch(
+        f"/api/v1/admin/webhook-endpoints/{endpoint.pk}", {"is_active": True}, format="json"
+    )
+    go.set()
+    deleting.join()
+
+    assert (turned_on.status_code, turned_on.json()) == (
+        409,
+        {
+            "error": "The endpoint is being deleted; delete it again to finish.",
+            "code": "invalid_state",
+        },
+    )
+    assert outcomes == {"delete": None}
+    assert not WebhookEndpoint.objects.exists()
+    assert not Delivery.objects.exists()
