@@ -54,6 +54,28 @@ class WebhookEndpointAdmin(ModelAdmin):
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         services.endpoint_update(endpoint_id=obj.pk, description=obj.description)
 
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        """What the delete pages list: the endpoints, with how many deliveries and attempts go
+        with them, counted rather than listed (a busy endpoint has hundreds of thousands,
+        each a row loaded and a line drawn). The deletion (endpoint_delete) removes them as
+        part of the endpoint, so deleting endpoints is all the permission it needs: Django's
+        own collector asked for the permission to delete delivery attempts, which their
+        read-only admin gives no one, and refused every endpoint that had ever been sent an
+        attempt."""
+        endpoints = list(objs)
+        ids = [endpoint.pk for endpoint in endpoints]
+        model_count = {
+            WebhookEndpoint._meta.verbose_name_plural: len(endpoints),
+            Delivery._meta.verbose_name_plural: Delivery.objects.filter(
+                endpoint_id__in=ids
+            ).count(),
+            DeliveryAttempt._meta.verbose_name_plural: DeliveryAttempt.objects.filter(
+                delivery__endpoint_id__in=ids
+            ).count(),
+        }
+        listed = [f"{WebhookEndpoint._meta.verbose_name}: {endpoint}" for endpoint in endpoints]
+        return listed, model_count, set(), []
+
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         """After the delete page's transaction commits (Django runs the page in one): inside
         it, the deletion's own transactions would be one, and the endpoint would stay locked,

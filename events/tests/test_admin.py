@@ -7,7 +7,7 @@ from django.db import transaction
 from django.urls import reverse
 
 from events import services
-from events.models import Event, WebhookEndpoint
+from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -60,3 +60,33 @@ def test_turn_on_passes_by_an_endpoint_being_deleted_and_says_so(staff_browser, 
         "https://hooks0.example.com/in": False,
         "https://hooks1.example.com/in": True,
     }
+
+
+def test_an_endpoint_that_was_sent_attempts_can_be_deleted_from_its_page(
+    staff_browser, settings, django_assert_max_num_queries, django_capture_on_commit_callbacks
+):
+    """Django's delete page collected every delivery and attempt of the endpoint, and asked
+    for the permission to delete delivery attempts, whose admin is read-only: every endpoint
+    that had ever been sent an attempt was 'Cannot delete', its deletion 403, superusers
+    included, and a busy one's page loaded each of its deliveries and attempts."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    endpoint = services.endpoint_create(url="https://hooks.example.com/in", event_types=["ping"])
+    for _ in range(30):
+        delivery = Delivery.objects.create(
+            event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+        )
+        DeliveryAttempt.objects.create(delivery=delivery, attempt=1, duration_ms=5)
+    page = reverse("admin:events_webhookendpoint_delete", args=[endpoint.pk])
+
+    with django_assert_max_num_queries(10):
+        shown = staff_browser.get(page)
+    with django_capture_on_commit_callbacks(execute=True):
+        deleted = staff_browser.post(page, {"post": "yes"})
+
+    assert "Cannot delete" not in shown.content.decode()
+    assert "Deliveries: 30" in shown.content.decode()
+    assert "Delivery attempts: 30" in shown.content.decode()
+    assert deleted.status_code == 302
+    assert not WebhookEndpoint.objects.exists()
+    assert not Delivery.objects.exists()
+    assert not DeliveryAttempt.objects.exists()
