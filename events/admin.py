@@ -3,18 +3,20 @@ Writes go through events.services."""
 
 from __future__ import annotations
 
-from contextlib import suppress
-from uuid import UUID
-
 from django.contrib import admin, messages
-from django.db import transaction
+from django.contrib.admin import actions as admin_actions
+from django.db import OperationalError, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from common.admin import ModelAdmin
+from common.api.errors import busy_retry_after
+from common.db import database_busy
 from common.errors import InvalidState, NotFound
 from events import services
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from events.services.endpoints import DELETING
 
 
 class ReadOnly:
@@ -76,17 +78,90 @@ class WebhookEndpointAdmin(ModelAdmin):
         listed = [f"{WebhookEndpoint._meta.verbose_name}: {endpoint}" for endpoint in endpoints]
         return listed, model_count, set(), []
 
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        """Django's page, saying how the deletion went once it has run, after the page's
+        transaction (delete_model): a database too busy for it (a lock held past the lock
+        timeout) was the busy page's "nothing was done", where Django had already said and
+        logged the endpoint deleted, and the endpoint was off and partly emptied if a later
+        batch was the one held up. Now the endpoint's page again, saying what is left."""
+        try:
+            response = super().delete_view(request, object_id, extra_context)
+        except EndpointsNotDeleted as refusal:
+            for message in refusal.messages:
+                self.message_user(request, message, messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:events_webhookendpoint_change", args=[object_id])
+            )
+        deleted = getattr(request, "webhook_endpoints_deleted", None)
+        if deleted:
+            self.message_user(
+                request,
+                f"The webhook endpoint “{deleted[0]}” was deleted successfully.",
+                messages.SUCCESS,
+            )
+        return response
+
+    def response_delete(self, request: HttpRequest, obj_display: str, obj_id) -> HttpResponse:
+        """Django's redirect without its "deleted successfully", said too early: the
+        deletion runs once the page's transaction has committed (delete_view says it)."""
+        if self.has_view_or_change_permission(request):
+            return HttpResponseRedirect(reverse("admin:events_webhookendpoint_changelist"))
+        return HttpResponseRedirect(reverse("admin:index"))
+
+    def log_deletions(self, request: HttpRequest, queryset) -> list:
+        """Nothing before the deletion: each endpoint's is logged once it is gone
+        (_delete), never for one the database was too busy to delete."""
+        return []
+
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         """After the delete page's transaction commits (Django runs the page in one): inside
         it, the deletion's own transactions would be one, and the endpoint would stay locked,
-        and on for emitting, until the last of its deliveries was gone."""
-        endpoint_id = obj.pk
-        transaction.on_commit(lambda: _deleted_unless_gone(endpoint_id))
+        and on for emitting, until the last of its deliveries was gone. Raises
+        EndpointsNotDeleted there, which delete_view answers."""
+        transaction.on_commit(lambda: self._delete_all(request, [obj]))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        """One endpoint at a time through the service, which locks in the worker's order."""
-        for endpoint_id in queryset.values_list("pk", flat=True):
-            _deleted_unless_gone(endpoint_id)
+        """One endpoint at a time through the service, which locks in the worker's order.
+        Raises EndpointsNotDeleted, which the delete_selected action answers."""
+        self._delete_all(request, list(queryset))
+
+    @admin.action(
+        description=admin_actions.delete_selected.short_description, permissions=["delete"]
+    )
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]):
+        """Django's, saying which endpoints the database was too busy to delete, and what is
+        left of each, where its "Successfully deleted" counted them too."""
+        try:
+            return admin_actions.delete_selected(self, request, queryset)
+        except EndpointsNotDeleted as refusal:
+            if refusal.deleted:
+                self.message_user(
+                    request, f"Deleted {refusal.deleted} webhook endpoints.", messages.SUCCESS
+                )
+            for message in refusal.messages:
+                self.message_user(request, message, messages.ERROR)
+            return None
+
+    def _delete_all(self, request: HttpRequest, endpoints: list[WebhookEndpoint]) -> None:
+        """Deletes each endpoint (one already gone counts as deleted) and logs it once gone.
+        An endpoint the database is too busy for is passed by, the others deleted; then
+        raises EndpointsNotDeleted saying what is left of each passed by."""
+        deleted, refusals = [], []
+        for endpoint in endpoints:
+            try:
+                services.endpoint_delete(endpoint_id=endpoint.pk)
+            except NotFound:
+                pass
+            except OperationalError as error:
+                if not database_busy(error):
+                    raise
+                refusals.append(_not_deleted(endpoint))
+                continue
+            super().log_deletions(request, [endpoint])
+            deleted.append(str(endpoint))
+        request.webhook_endpoints_deleted = deleted
+        if refusals:
+            raise EndpointsNotDeleted(deleted=len(deleted), messages=refusals)
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
@@ -151,6 +226,28 @@ class DeliveryAttemptAdmin(ReadOnly, ModelAdmin):
     show_full_result_count = False
 
 
-def _deleted_unless_gone(endpoint_id: UUID) -> None:
-    with suppress(NotFound):
-        services.endpoint_delete(endpoint_id=endpoint_id)
+class EndpointsNotDeleted(Exception):
+    """Endpoints the database was too busy to delete (a lock held past the lock timeout),
+    and what is left of each."""
+
+    def __init__(self, *, deleted: int, messages: list[str]) -> None:
+        super().__init__(" ".join(messages))
+        self.deleted, self.messages = deleted, messages
+
+
+def _not_deleted(endpoint: WebhookEndpoint) -> str:
+    """What is left of an endpoint whose deletion the database was too busy for: nothing
+    changed, or turned off and partly emptied (its first transaction done), for the deletion
+    again to finish."""
+    deleting = WebhookEndpoint.objects.filter(
+        pk=endpoint.pk, is_active=False, disabled_reason=DELETING
+    ).exists()
+    if deleting:
+        return (
+            f"“{endpoint}” is turned off and partly deleted: the database was busy. "
+            "Delete it again to finish."
+        )
+    return (
+        f"“{endpoint}” was not deleted: the database was busy, nothing was changed. "
+        f"Try again in {busy_retry_after()} seconds."
+    )
