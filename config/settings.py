@@ -16,6 +16,7 @@ from pathlib import Path
 import dj_database_url
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
+from redis.connection import parse_url as parse_redis_url
 
 from common.log import logging_settings
 
@@ -233,6 +234,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # processes a limit lets N times the rate through). Short socket timeouts, so a Redis that
 # went away costs a request little: the limits then fail open (common.api.throttling).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+# Django's Redis cache takes several addresses (the first written to, the others read),
+# separated by commas or semicolons. Each is parsed here as redis-py will: it parses them only
+# at the first request, and a bad one (no scheme, a port that is not a number) raised there,
+# past the limits' failing open, so every request was a 500. The value is not echoed: it may
+# hold a password.
+for _redis_address in re.split("[;,]", REDIS_URL) if REDIS_URL else []:
+    try:
+        parse_redis_url(_redis_address.strip())
+    except ValueError as error:
+        raise ImproperlyConfigured(
+            f"REDIS_URL must be a URL such as redis://host:6379/0 (or rediss://, unix://): {error}"
+        ) from None
 if REDIS_URL:
     CACHES = {
         "default": {

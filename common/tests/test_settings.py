@@ -78,6 +78,10 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("WEBHOOK_LEASE_SECONDS", "0"),
         ("LOW_BALANCE_THRESHOLD", "-1"),
         ("TRUSTED_PROXY_COUNT", "-1"),
+        # Started, then every request was a 500: redis-py parses the address at first use.
+        ("REDIS_URL", "localhost:6379"),
+        ("REDIS_URL", "redis://cache:port/0"),
+        ("REDIS_URL", "redis://cache-1:6379/0,cache-2:6379/0"),
     ],
 )
 def test_malformed_settings_are_refused_with_their_name(name, value):
@@ -141,3 +145,12 @@ def test_every_wait_ends_before_gunicorn_kills_the_worker(settings):
 
     assert 0 < settings.DB_LOCK_TIMEOUT < settings.DB_STATEMENT_TIMEOUT < gunicorn.timeout
     assert stripe_worst < gunicorn.timeout
+
+
+def test_several_redis_addresses_are_accepted():
+    """Django's Redis cache writes to the first and reads from the others."""
+    result = manage(
+        "check", **PRODUCTION, REDIS_URL="redis://cache-1:6379/0, rediss://:pw@cache-2:6380/1"
+    )
+
+    assert result.returncode == 0, result.stderr
