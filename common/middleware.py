@@ -24,6 +24,7 @@ from common.api.errors import busy_body, busy_retry_after, json_error
 from common.db import database_busy
 from common.log import current_request
 from common.views import health
+from common.views import metrics as metrics_view
 
 logger = logging.getLogger("common.api")
 
@@ -37,17 +38,22 @@ MAX_HEADER_COUNT = 100
 
 
 class HealthProbeMiddleware:
-    """Answers `GET /health` before anything reads the Host header. Load balancers and the
-    image's HEALTHCHECK probe an instance by its address, which ALLOWED_HOSTS (the public
-    name) refuses with a 400, so the container was unhealthy for ever; /health only says
-    whether this instance and its database answer."""
+    """Answers `GET /health` and `GET /metrics` before anything reads the Host header. Load
+    balancers and the image's HEALTHCHECK probe an instance by its address, and Prometheus
+    scrapes each instance by its address, which ALLOWED_HOSTS (the public name) refuses with
+    a 400: the container was unhealthy for ever, and /metrics could not be read. /health only
+    says whether this instance and its database answer; /metrics decides who may read it by
+    the client's address and METRICS_TOKEN, never by the Host header."""
+
+    PROBES = {"/health": health, "/metrics": metrics_view}
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.path_info == "/health" and request.method == "GET":
-            return health(request)
+        probe = self.PROBES.get(request.path_info)
+        if probe is not None and request.method == "GET":
+            return probe(request)
         return self.get_response(request)
 
 

@@ -53,6 +53,33 @@ def test_others_need_the_metrics_token(client, settings, token, sent, status):
     assert response.status_code == status
 
 
+@pytest.mark.parametrize(
+    ("host", "remote", "sent", "status"),
+    [
+        ("127.0.0.1:8000", "127.0.0.1", "", 200),
+        ("10.0.3.17:8000", "10.0.3.9", "Bearer s3cret-metrics", 200),
+        ("10.0.3.17:8000", "10.0.3.9", "", 403),
+    ],
+)
+def test_prometheus_scrapes_an_instance_by_its_address_under_production_hosts(
+    client, settings, host, remote, sent, status
+):
+    """Prometheus (or a sidecar on loopback) scrapes each instance by its address, not by the
+    public name in ALLOWED_HOSTS: the host check answered 400 with an HTML page, so /metrics
+    could not be read at all in production. Who may read it is still decided by the address
+    and the token."""
+    settings.ALLOWED_HOSTS = ["billing.example.com"]
+    settings.SECURE_SSL_REDIRECT = True
+    settings.METRICS_TOKEN = "s3cret-metrics"
+    headers = {"HTTP_AUTHORIZATION": sent} if sent else {}
+
+    response = client.get("/metrics", HTTP_HOST=host, REMOTE_ADDR=remote, **headers)
+
+    assert response.status_code == status
+    assert response["X-Request-ID"]
+    assert (b"# TYPE http_requests_total counter" in response.content) == (status == 200)
+
+
 def test_requests_are_counted_by_view_and_status(api_client):
     before = sample("http_requests_total", view="catalog:token-bundles", method="GET", status="200")
 
