@@ -13,6 +13,7 @@ import re
 from contextvars import ContextVar
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
 
@@ -95,8 +96,20 @@ class RequestContext(logging.Filter):
         return True
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
 def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
-    """The dictConfig for Django (settings.LOGGING) and gunicorn (its logconfig_dict)."""
+    """The dictConfig for Django (settings.LOGGING) and gunicorn (its logconfig_dict), from
+    LOG_FORMAT and LOG_LEVEL as written in the environment (the level in any case, empty for
+    INFO). A value neither knows is refused here, naming it, for both: dictConfig said only
+    "Unable to configure logger 'django'" (of `debug` too), and gunicorn a KeyError."""
+    log_format = log_format.strip().lower()
+    level = level.strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ImproperlyConfigured(
+            f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (in any case), not {level!r}."
+        )
     formatters = {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
@@ -106,6 +119,8 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
         },
         "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     }
+    if log_format not in formatters:
+        raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {log_format!r}.")
     handler = {
         "class": "logging.StreamHandler",
         "formatter": log_format,

@@ -48,9 +48,11 @@ logger_class = ServiceLogger
 # gunicorn's control socket sits at one fixed path per user, so several servers on a machine
 # would meet there; nothing here uses it.
 control_socket_disable = True
+# The service's default format: text under DEBUG (its own lines are text there), else JSON.
+_debug = os.environ.get("DEBUG", "").strip().lower() in {"1", "true", "yes", "on"}
 logconfig_dict = logging_settings(
-    log_format=os.environ.get("LOG_FORMAT", "json").strip().lower(),
-    level=os.environ.get("LOG_LEVEL", "INFO"),
+    log_format=os.environ.get("LOG_FORMAT", "").strip() or ("text" if _debug else "json"),
+    level=os.environ.get("LOG_LEVEL", ""),
 )
 
 _created_metrics_dir = []

@@ -426,9 +426,10 @@ METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # Logs go to standard error: one JSON object a line (LOG_FORMAT=json, the default without
 # DEBUG) or readable text (make run). common/log.py; gunicorn logs the same way.
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json").strip().lower()
-if LOG_FORMAT not in {"json", "text"}:
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}.")
-LOGGING = logging_settings(log_format=LOG_FORMAT, level=os.environ.get("LOG_LEVEL", "INFO"))
+# Both are checked there (a bad one is refused at start).
+LOGGING = logging_settings(
+    log_format=os.environ.get("LOG_FORMAT", "").strip() or ("text" if DEBUG else "json"),
+    level=os.environ.get("LOG_LEVEL", ""),
+)
 # Python's warnings become log lines too (logger `py.warnings`), in the same format.
 logging.captureWarnings(True)

@@ -82,6 +82,8 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("REDIS_URL", "localhost:6379"),
         ("REDIS_URL", "redis://cache:port/0"),
         ("REDIS_URL", "redis://cache-1:6379/0,cache-2:6379/0"),
+        ("LOG_LEVEL", "loud"),
+        ("LOG_FORMAT", "plain"),
     ],
 )
 def test_malformed_settings_are_refused_with_their_name(name, value):
@@ -154,3 +156,36 @@ def test_several_redis_addresses_are_accepted():
     )
 
     assert result.returncode == 0, result.stderr
+
+
+GUNICORN = ["--config", "config/gunicorn.py", "config.wsgi"]
+
+
+def gunicorn_check(**environment: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOG_")}
+    env.update(PRODUCTION, **environment)
+    return subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--check-config", *GUNICORN],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("level", ["debug", "Warning", " ERROR "])
+def test_a_log_level_is_read_in_any_case(level):
+    """`LOG_LEVEL=debug` stopped both the service and gunicorn with "Unable to configure
+    logger 'django'", which names neither the variable nor its values."""
+    assert manage("check", **PRODUCTION, LOG_LEVEL=level).returncode == 0
+    assert gunicorn_check(LOG_LEVEL=level).returncode == 0
+
+
+@pytest.mark.parametrize(("name", "value"), [("LOG_LEVEL", "loud"), ("LOG_FORMAT", "plain")])
+def test_gunicorn_refuses_a_malformed_log_setting_with_its_name(name, value):
+    result = gunicorn_check(**{name: value})
+
+    assert result.returncode != 0
+    assert f"{name} must be" in result.stdout + result.stderr
