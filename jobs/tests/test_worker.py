@@ -312,3 +312,18 @@ def test_the_daily_purge_deletes_a_backlog_of_task_results_in_batches(monkeypatc
     assert len(deletes) == 3
     finished = DBTaskResult.objects.exclude(status="READY").values_list("pk", flat=True)
     assert [str(pk) for pk in finished] == [recent.id]
+
+
+@pytest.mark.parametrize("interval", ["-1", "0", "nan", "inf", "soon"])
+def test_a_poll_interval_that_is_not_a_positive_number_of_seconds_is_refused(interval):
+    """`--interval -1` started a worker whose every idle poll raised (time.sleep(-1)): it
+    failed and started again each second, for ever, a traceback in the log each time; 0
+    polled the database without a pause."""
+    from django.core.management import CommandError
+
+    from jobs.management.commands.worker import Command
+
+    parser = Command().create_parser("manage.py", "worker")
+
+    with pytest.raises(CommandError, match="--interval"):
+        parser.parse_args(["--interval", interval])

@@ -10,10 +10,12 @@ leases keep each sweep to one worker at a time, and deliveries are leased row by
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
 import time
+from argparse import ArgumentTypeError
 
 from django.core.management.base import BaseCommand
 from django.db import connections
@@ -51,12 +53,24 @@ def supervised(worker: Worker) -> None:
             return
 
 
+def poll_interval(text: str) -> float:
+    """Seconds, more than 0: time.sleep refuses a negative one (each idle poll raised, and the
+    worker failed and started again every second), and 0 polls the database without a pause."""
+    seconds = float(text)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ArgumentTypeError("must be a number of seconds greater than 0")
+    return seconds
+
+
 class Command(BaseCommand):
     help = "Deliver webhooks and run the scheduled sweeps (until SIGTERM)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument(
-            "--interval", type=float, default=0.5, help="Seconds between polls when idle."
+            "--interval",
+            type=poll_interval,
+            default=0.5,
+            help="Seconds between polls when idle (more than 0).",
         )
 
     def handle(self, *args, **options) -> None:
