@@ -6,6 +6,7 @@ lease (common.locks) while it runs, so two workers never run the same sweep at o
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import socket
@@ -155,13 +156,20 @@ def task_results_purge(*, older_than: datetime) -> int:
 def _command(name: str, *, failing: tuple[int, ...] = ()) -> None:
     """A management command whose refusals (exit codes) are for the log, not a crash; the
     exit codes in `failing` say it could not finish some of its work (each logged), and
-    fail the task as the exception they stand for did, so the failure still shows."""
+    fail the task as the exception they stand for did, so the failure still shows.
+
+    What it prints (reconcile_purchases' table, ledger_check's verdict and the accounts that
+    disagree) is logged as one line with its outcome: written to standard output, it fell
+    between the worker's log lines, where a pipeline reading JSON could not parse it."""
+    output = io.StringIO()
     try:
-        call_command(name, verbosity=0)
+        call_command(name, verbosity=0, stdout=output)
     except CommandError as error:
+        logger.error("%s: %s\n%s", name, error, output.getvalue().rstrip())
         if error.returncode in failing:
             raise
-        logger.error("%s: %s", name, error)
+    else:
+        logger.info("%s:\n%s", name, output.getvalue().rstrip())
 
 
 SCHEDULE = {

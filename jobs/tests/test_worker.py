@@ -1,5 +1,6 @@
 """`manage.py worker` as a real process: deliveries survive a SIGKILL, sweeps run once."""
 
+import json
 import os
 import signal
 import socket
@@ -30,7 +31,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(*, log: Path | None = None) -> subprocess.Popen:
+def start_worker(*, log: Path | None = None, **settings: str) -> subprocess.Popen:
     """`manage.py worker` on the test database; its output goes to `log`, if given."""
     database = connection.settings_dict
     environment = {
@@ -43,6 +44,7 @@ def start_worker(*, log: Path | None = None) -> subprocess.Popen:
         "LOG_FORMAT": "text",
         "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
         "WEBHOOK_LEASE_SECONDS": "2",
+        **settings,
     }
     output = log.open("ab") if log else subprocess.DEVNULL
     try:
@@ -126,6 +128,41 @@ def test_a_worker_stopped_by_sigterm_records_what_it_sent_before_it_ends(setting
     shifts = DBTaskResult.objects.filter(task_path=tasks.deliver_webhooks.module_path)
     assert not shifts.filter(status="RUNNING").exists()
     assert len(receiver.received) == 1
+
+
+def test_with_json_logs_every_line_the_worker_writes_is_a_json_object(tmp_path):
+    """Its first start runs every sweep: the hourly reconcile_purchases printed its table and
+    ledger_check its verdict to standard output, and the worker its first line, between the
+    JSON log lines, so a log pipeline reading the container's output met a dozen lines a
+    worker an hour it could not parse. What they say is in the log now, a line each."""
+    log = tmp_path / "worker.log"
+    worker = start_worker(log=log, LOG_FORMAT="json")
+    try:
+        for job in (tasks.reconcile_purchases, tasks.ledger_check):
+            wait_for(
+                lambda job=job: DBTaskResult.objects.filter(
+                    task_path=job.module_path, status="SUCCESSFUL"
+                ).exists()
+            )
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(40)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(10)
+
+    lines = log.read_text().splitlines()
+    not_json = []
+    for line in lines:
+        try:
+            json.loads(line)
+        except ValueError:
+            not_json.append(line)
+    messages = [json.loads(line)["message"] for line in lines if line not in not_json]
+    assert not_json == []
+    assert any(message.startswith("worker ") for message in messages)
+    assert any("Every account agrees with its ledger entries." in m for m in messages)
+    assert any("Nothing to do." in m for m in messages)
 
 
 def test_the_schedule_queues_every_job_once():

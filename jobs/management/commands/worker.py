@@ -76,7 +76,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         name = f"{socket.gethostname()}-{os.getpid()}"
         queued = schedule_ensure()
-        self.stdout.write(f"worker {name}: {queued} scheduled job(s) queued")
+        # A log line, in the log's format: the worker's output is its log.
+        logger.info("worker %s: %s scheduled job(s) queued", name, queued)
         settings = {
             "interval": options["interval"],
             "batch": False,
