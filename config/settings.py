@@ -12,6 +12,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from corsheaders.defaults import default_headers
@@ -79,6 +80,28 @@ def env_seconds(name: str, default: float) -> float:
     return seconds
 
 
+def env_address(name: str, default: str) -> str:
+    """An http(s) address of a site, `https://host[:port]`, without a path: checked at start,
+    for one without a scheme was taken as it was and every address built on it was refused
+    later, by Stripe (every checkout a 502) or by whatever it named."""
+    raw = os.environ.get(name, "").strip().rstrip("/") or default
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if (
+        parts.scheme not in {"http", "https"}
+        or not parts.hostname
+        or raw != (f"{parts.scheme}://{parts.netloc}")
+    ):
+        raise ImproperlyConfigured(
+            f"{name} must be an address such as https://billing.example.com (http or https, "
+            f"a host, an optional port, no path), not {raw!r}."
+        )
+    return raw
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -97,7 +120,7 @@ if not SECRET_KEY:
     SECRET_KEY = "django-insecure-development-only-do-not-deploy"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
-SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = env_address("SITE_URL", "http://127.0.0.1:8000")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [SITE_URL])
 
 INSTALLED_APPS = [
@@ -416,7 +439,7 @@ DEFAULT_CURRENCY = os.environ.get("DEFAULT_CURRENCY", "USD").strip().upper()
 PAYMENT_WEBHOOK_SECRETS = env_list("PAYMENT_WEBHOOK_SECRET", [])
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
-STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+STRIPE_API_BASE = env_address("STRIPE_API_BASE", "https://api.stripe.com")
 # The `test` payment provider: a checkout page of this server that pays without money.
 # For `make run` and demos only; `check --deploy` warns while it is on.
 PAYMENTS_TEST_MODE = env_bool("PAYMENTS_TEST_MODE", False)

@@ -82,6 +82,11 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("REDIS_URL", "localhost:6379"),
         ("REDIS_URL", "redis://cache:port/0"),
         ("REDIS_URL", "redis://cache-1:6379/0,cache-2:6379/0"),
+        # Started, then every Stripe checkout was refused (502) for its return address.
+        ("SITE_URL", "billing.example.com"),
+        ("SITE_URL", "https://billing.example.com:443x"),
+        ("SITE_URL", "https://billing.example.com/billing"),
+        ("STRIPE_API_BASE", "api.stripe.com"),
         ("LOG_LEVEL", "loud"),
         ("LOG_FORMAT", "plain"),
     ],
