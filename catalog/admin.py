@@ -50,17 +50,36 @@ class ConstraintMessagesForm(forms.ModelForm):
         candidate = construct_instance(
             self, copy.copy(self.instance), self._meta.fields, self._meta.exclude
         )
-        for constraint in type(candidate)._meta.constraints:
-            if isinstance(constraint, CheckConstraint):
-                self._check(constraint, candidate)
+        checks = [c for c in type(candidate)._meta.constraints if isinstance(c, CheckConstraint)]
+        refused = set(self.errors) | self._refused_by_the_model(candidate, checks)
+        for constraint in checks:
+            self._check(constraint, candidate, refused)
         return cleaned
 
-    def _check(self, constraint: CheckConstraint, candidate: Model) -> None:
+    def _refused_by_the_model(self, candidate: Model, checks: list[CheckConstraint]) -> set[str]:
+        """The constraints' fields whose value the model's own validators refuse (a number
+        beyond its column). Django says so beside the field after this clean(); a constraint
+        is not checked with such a value, which the database cannot even be sent (a number
+        past bigint raised OverflowError: a 500)."""
+        names = {
+            name
+            for constraint in checks
+            for name in constraint.condition.referenced_base_fields
+            if name in self.fields and name not in self.errors
+        }
+        others = {field.name for field in candidate._meta.fields} - names
+        try:
+            candidate.clean_fields(exclude=others)
+        except ValidationError as error:
+            return set(error.error_dict)
+        return set()
+
+    def _check(self, constraint: CheckConstraint, candidate: Model, refused: set[str]) -> None:
         fields = [f for f in constraint.condition.referenced_base_fields if f in self.fields]
-        if any(field in self.errors for field in fields):
+        if any(field in refused for field in fields):
             return
         try:
-            constraint.validate(type(candidate), candidate, exclude=set(self.errors))
+            constraint.validate(type(candidate), candidate, exclude=refused)
         except ValidationError:
             field = fields[0] if fields else None
             self.add_error(field, CONSTRAINT_MESSAGES.get(constraint.name, SOME_RULE))

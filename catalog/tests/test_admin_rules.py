@@ -13,7 +13,7 @@ from django.urls import reverse
 from billing.tests.helpers import checkout
 from catalog.admin import CONSTRAINT_MESSAGES
 from catalog.models import AddOn, Currency, Plan, TokenBundle
-from catalog.tests.factories import TokenBundleFactory
+from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,45 @@ def test_a_value_a_constraint_refuses_gets_a_message_beside_its_field(
     assert message in " ".join(errors.get(field, [])), errors
     assert "__all__" not in errors
     assert "catalog_" not in response.content.decode()
+    assert database_state() == before
+
+
+# Past PostgreSQL's bigint: the database could not even be asked whether the value passes.
+HUGE = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("model", "form", "field", "page"),
+    [
+        *(
+            (model, form, field, page)
+            for model, form, field in [
+                (TokenBundle, {**BUNDLE, "token_amount": HUGE}, "token_amount"),
+                (TokenBundle, {**BUNDLE, "expires_after_days": HUGE}, "expires_after_days"),
+                (Plan, {**PLAN, "included_tokens": HUGE}, "included_tokens"),
+            ]
+            for page in ("add", "change")
+        ),
+        # An existing currency's places cannot be changed.
+        (Currency, {"code": "EUR", "symbol": "€", "decimal_places": HUGE}, "decimal_places", "add"),
+    ],
+)
+def test_a_number_beyond_its_column_is_a_form_error_not_a_500(
+    staff_browser, model, form, field, page
+):
+    url = add_url(model)
+    if model is not Currency:
+        form = {**form, "currency": str(Currency.objects.get(is_default=True).pk)}
+    if page == "change":
+        item = {TokenBundle: TokenBundleFactory, Plan: PlanFactory}[model]()
+        url = reverse(f"admin:catalog_{model._meta.model_name}_change", args=[item.pk])
+    before = database_state()
+
+    response = staff_browser.post(url, form)
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field], errors
     assert database_state() == before
 
 
