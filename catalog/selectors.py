@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import PROTECT, RESTRICT, QuerySet
+from django.db.models.fields.reverse_related import ForeignObjectRel
 from django_filters.utils import translate_validation
 
 from catalog.filters import CatalogItemFilter
@@ -84,3 +85,32 @@ def catalog_item_get(
         return queryset.get(pk=item_id)
     except model.DoesNotExist as error:
         raise NotFound(f"No {model._meta.verbose_name} with this id.") from error
+
+
+def _protecting(model: type[CatalogItem]) -> list[ForeignObjectRel]:
+    """The foreign keys to `model` that forbid deleting what they refer to: what the apps that
+    sell an item keep of it (purchases, subscriptions), found without importing them."""
+    return [
+        relation
+        for relation in model._meta.related_objects
+        if relation.on_delete in (PROTECT, RESTRICT)
+    ]
+
+
+def catalog_items_in_use(*, model: type[CatalogItem], ids: Collection[object]) -> bool:
+    """Whether anything bought refers to one of these items: one indexed EXISTS per foreign
+    key. (Django's delete learns the same by loading every row that refers to them, all of
+    a popular bundle's purchases, to refuse the delete.)"""
+    return any(
+        relation.related_model._base_manager.filter(**{f"{relation.field.name}__in": ids}).exists()
+        for relation in _protecting(model)
+    )
+
+
+def catalog_item_references(*, item: CatalogItem) -> int:
+    """How many records (purchases, subscriptions) refer to the item and keep it from being
+    deleted: one count per foreign key, no row loaded."""
+    return sum(
+        relation.related_model._base_manager.filter(**{relation.field.name: item}).count()
+        for relation in _protecting(type(item))
+    )

@@ -13,7 +13,7 @@ from django.db.models import F, ProtectedError, QuerySet, RestrictedError
 from django.db.models.functions import Now
 
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
-from catalog.selectors import catalog_item_get, default_currency
+from catalog.selectors import catalog_item_get, catalog_items_in_use, default_currency
 from common.errors import DomainError, Invalid
 
 Params = ParamSpec("Params")
@@ -127,8 +127,13 @@ def catalog_item_toggle_active(*, model: type[CatalogItem], item_id: UUID) -> Ca
 
 @_catalog_write
 def catalog_item_delete(*, model: type[CatalogItem], item_id: UUID) -> None:
-    """Raises InUse when anything bought refers to the item (foreign keys with PROTECT)."""
+    """Raises InUse when anything bought refers to the item (foreign keys with PROTECT).
+    Asked of the database before the delete, which would load every such row to refuse it.
+    The item's lock comes first: a checkout buying it has committed, or waits and finds
+    it gone."""
     item = catalog_item_get(model=model, item_id=item_id, for_update=True)
+    if catalog_items_in_use(model=model, ids=[item.pk]):
+        raise InUse()
     try:
         item.delete()
     except (ProtectedError, RestrictedError) as error:
@@ -148,6 +153,8 @@ def catalog_items_delete(*, queryset: QuerySet[CatalogItem]) -> int:
     ids = list(queryset.values_list("pk", flat=True))
     items = queryset.model.objects.filter(pk__in=ids)
     list(items.select_for_update().order_by("pk").values_list("pk", flat=True))
+    if catalog_items_in_use(model=queryset.model, ids=ids):
+        raise InUse()
     try:
         deleted, _ = items.delete()
     except (ProtectedError, RestrictedError) as error:
