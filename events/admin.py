@@ -165,9 +165,18 @@ class WebhookEndpointAdmin(ModelAdmin):
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        for endpoint_id in queryset.values_list("pk", flat=True):
-            services.endpoint_ping(endpoint_id=endpoint_id)
-        self.message_user(request, "Ping queued.", messages.SUCCESS)
+        queued, refused = 0, []
+        for endpoint_id, url in queryset.values_list("pk", "url"):
+            try:
+                services.endpoint_ping(endpoint_id=endpoint_id)
+            except (InvalidState, NotFound) as refusal:
+                refused.append(f"{url}: {refusal}")
+            else:
+                queued += 1
+        if queued:
+            self.message_user(request, "Ping queued.", messages.SUCCESS)
+        for refusal in refused:
+            self.message_user(request, f"Not queued: {refusal}", messages.ERROR)
 
     @admin.action(description="Turn on again (forgets past failures)", permissions=["change"])
     def turn_on(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:

@@ -114,7 +114,11 @@ class PingView(StaffView):
         tags=TAGS,
         parameters=[idempotency_parameter(required=False)],
         request=None,
-        responses={202: QueuedSerializer, 422: KEY_REUSED},
+        responses={
+            202: QueuedSerializer,
+            409: error_response("`invalid_state`: the endpoint is being deleted."),
+            422: KEY_REUSED,
+        },
     )
     def post(self, request: Request, pk: UUID) -> Response:
         key = idempotency_key(request, required=False)

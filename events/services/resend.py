@@ -7,15 +7,21 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
-from common.errors import NotFound
+from common.errors import InvalidState, NotFound
 from events.models import Delivery, Event, WebhookEndpoint
-from events.services.endpoints import _locked
+from events.services.endpoints import _being_deleted, _locked
 
 
 @transaction.atomic
 def endpoint_ping(*, endpoint_id: UUID) -> Event:
-    """A `ping` event for this endpoint only. Raises NotFound."""
+    """A `ping` event for this endpoint only; to an endpoint that is off it waits until it is
+    on again. An endpoint being deleted is never on again (endpoint_update), so its ping
+    would never be sent: refused. Raises NotFound, InvalidState."""
     endpoint = _locked(endpoint_id)
+    if _being_deleted(endpoint):
+        raise InvalidState(
+            "The endpoint is being deleted; a test would never be sent. Delete it again to finish."
+        )
     event = Event.objects.create(type="ping", data={"endpoint_id": str(endpoint.pk)})
     Delivery.objects.create(event=event, endpoint=endpoint)
     return event

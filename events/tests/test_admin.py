@@ -90,3 +90,30 @@ def test_an_endpoint_that_was_sent_attempts_can_be_deleted_from_its_page(
     assert not WebhookEndpoint.objects.exists()
     assert not Delivery.objects.exists()
     assert not DeliveryAttempt.objects.exists()
+
+
+def test_send_a_test_ping_passes_by_an_endpoint_being_deleted_and_says_so(staff_browser, settings):
+    """'Ping queued.' for an endpoint whose deletion was interrupted: its ping could never
+    be sent (it cannot be turned on again)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    deleting, on = (
+        services.endpoint_create(url=f"https://hooks{n}.example.com/in", event_types=["ping"])
+        for n in range(2)
+    )
+    WebhookEndpoint.objects.filter(pk=deleting.pk).update(
+        is_active=False, disabled_reason="The endpoint is being deleted."
+    )
+
+    response = staff_browser.post(
+        reverse("admin:events_webhookendpoint_changelist"),
+        {"action": "ping", "_selected_action": [deleting.pk, on.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert [str(message) for message in response.context["messages"]] == [
+        "Ping queued.",
+        "Not queued: https://hooks0.example.com/in: The endpoint is being deleted; a test "
+        "would never be sent. Delete it again to finish.",
+    ]
+    assert list(Delivery.objects.values_list("endpoint_id", flat=True)) == [on.pk]

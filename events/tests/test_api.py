@@ -331,3 +331,37 @@ def test_turning_on_an_endpoint_already_on_keeps_its_failure_clock(staff_client,
 
     assert (again.status_code, again.json()["is_active"]) == (200, True)
     assert WebhookEndpoint.objects.get().failing_since == failing_since
+
+
+def test_a_test_ping_to_an_endpoint_being_deleted_is_refused_and_queues_nothing(
+    staff_client, settings
+):
+    """An endpoint whose deletion was interrupted (or is between two batches) is off for
+    good: it cannot be turned on again, and deleting it again removes it. A test ping to it
+    answered 202 `{deliveries: 1}` and queued a delivery that could never be sent, so staff
+    waited for a ping that was never coming. It is 409 `invalid_state`, as turning it on is,
+    and queues nothing; an endpoint merely off still takes one (it waits until it is on)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    deleting, off = (
+        staff_client.post(ENDPOINTS, {"url": f"http://127.0.0.1:9/{n}", "event_types": ["ping"]})
+        for n in range(2)
+    )
+    WebhookEndpoint.objects.filter(pk=deleting.json()["id"]).update(
+        is_active=False, disabled_reason="The endpoint is being deleted."
+    )
+    staff_client.patch(f"{ENDPOINTS}/{off.json()['id']}", {"is_active": False})
+    before = database_state()
+
+    refused = staff_client.post(f"{ENDPOINTS}/{deleting.json()['id']}/test")
+
+    assert (refused.status_code, refused.json()) == (
+        409,
+        {
+            "error": "The endpoint is being deleted; a test would never be sent. "
+            "Delete it again to finish.",
+            "code": "invalid_state",
+        },
+    )
+    assert database_state() == before
+    queued = staff_client.post(f"{ENDPOINTS}/{off.json()['id']}/test")
+    assert (queued.status_code, queued.json()["deliveries"]) == (202, 1)
