@@ -3,6 +3,7 @@ up) and for its endpoint (failing since when; disabled after 5 days of failures)
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from django.db import transaction
@@ -23,6 +24,8 @@ BACKOFF = [
     timedelta(hours=24),
 ]
 DISABLE_AFTER = timedelta(days=5)
+
+logger = logging.getLogger(__name__)
 
 
 def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> None:
@@ -111,6 +114,16 @@ def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
         disabled_at=now,
         disabled_reason="Every delivery failed for 5 days; turn it on again once it answers.",
     ):
-        services.endpoint_deliveries_fail(
+        given_up = services.endpoint_deliveries_fail(
             endpoint_id=endpoint_id, now=now, reason="The endpoint was disabled."
+        )
+        # For the operator, once it is so: the endpoint's id, never its URL (it may carry a
+        # token of the seller's).
+        transaction.on_commit(
+            lambda: logger.warning(
+                "Webhook endpoint %s turned off: every delivery failed for 5 days; %d pending "
+                "deliveries given up. Turn it on again once it answers.",
+                endpoint_id,
+                given_up,
+            )
         )

@@ -153,6 +153,32 @@ def test_an_endpoint_failing_for_5_days_is_turned_off():
     assert waiting.status == "failed"
 
 
+def test_an_endpoint_turned_off_for_failing_is_logged_for_the_operator(caplog):
+    """Turned off after 5 days of failures, the endpoint said so only in its own row: no
+    line reached the logs an operator watches, so a seller's integration stopped getting
+    events and nobody was told until someone opened the endpoint. One warning, with its id
+    (never its URL, which may carry a token) and what was given up, once it is committed."""
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    first, _waiting = (
+        Delivery.objects.create(event=Event.objects.create(type="ping", data={}), endpoint=endpoint)
+        for _ in range(2)
+    )
+
+    with caplog.at_level("WARNING", logger="events.dispatch.recording"):
+        delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW)
+        delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW + timedelta(days=1))
+        assert caplog.records == []
+        delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW + timedelta(days=5))
+
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        (
+            "WARNING",
+            f"Webhook endpoint {endpoint.pk} turned off: every delivery failed for 5 days; "
+            "2 pending deliveries given up. Turn it on again once it answers.",
+        )
+    ]
+
+
 def test_a_success_clears_the_failure_clock():
     endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
     delivery = Delivery.objects.create(
