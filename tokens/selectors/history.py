@@ -52,7 +52,10 @@ def token_history(*, user_id: UUID, filters: HistoryFilters) -> QuerySet[TokenTr
 def token_history_page(
     *, user_id: UUID, filters: HistoryFilters, page: int, per_page: int
 ) -> HistoryPage:
-    """A numbered page: two queries. Unfiltered, the total is the account's entry count."""
+    """A numbered page: two queries. Unfiltered, the total is the account's entry count.
+
+    A page past the last has no items and costs the count only: reading its rows would
+    walk every entry before it (an OFFSET that deep), to answer that there are none."""
     entries = token_history(user_id=user_id, filters=filters)
     if filters.any:
         total = entries.count()
@@ -60,6 +63,8 @@ def token_history_page(
         counts = TokenAccount.objects.filter(user_id=user_id).values_list("entry_count", flat=True)
         total = next(iter(counts), 0)
     start = (page - 1) * per_page
+    if start >= total:
+        return HistoryPage(items=[], total=total, next_cursor=None)
     items = list(entries[start : start + per_page])
     more = start + per_page < total
     return HistoryPage(items=items, total=total, next_cursor=items[-1].number if more else None)

@@ -4,6 +4,8 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -305,6 +307,23 @@ def test_history_refuses_bad_parameters(user_client, history, params, field):
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
     assert field in response.json()["fields"]
+
+
+@pytest.mark.parametrize("page", [2, 2_147_483_647])
+@pytest.mark.parametrize("params", [{}, {"type": "usage"}], ids=["all", "filtered"])
+def test_a_page_past_the_last_is_refused_before_any_row_is_read(
+    user_client, history, django_assert_max_num_queries, page, params
+):
+    """The count says the page is past the last: the 400 comes without reading the rows
+    before it (an OFFSET that deep walks the whole history)."""
+    with CaptureQueriesContext(connection) as queries, django_assert_max_num_queries(1):
+        response = user_client.get(HISTORY, {"page": page, **params})
+
+    assert (response.status_code, response.json()["fields"]) == (
+        400,
+        {"page": [f"Page {page} is past the last page (1)."]},
+    )
+    assert [q["sql"] for q in queries if "OFFSET" in q["sql"].upper()] == []
 
 
 def test_history_needs_authentication(api_client):
