@@ -1,5 +1,6 @@
 import csv
 import io
+import re
 import uuid
 from decimal import Decimal
 
@@ -416,6 +417,28 @@ def test_the_usage_page_shows_usage_by_day_and_feature_with_its_source(browser, 
         ("design", 2, 5, 5, 0)
     ]
     assert page.count('data-label="Paid by">Tokens<') == 2
+
+
+def usage_by_day_cells(page: str) -> list[dict[str, str]]:
+    """The usage page's by-day table as it reads: each row's cells by their label."""
+    table = page.split('id="usage-by-day"', 1)[1].split("</table>", 1)[0]
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1], re.S)
+    return [dict(re.findall(r'data-label="([^"]+)">([^<]*)<', row)) for row in rows]
+
+
+def test_the_usage_page_charges_a_day_net_of_what_was_refunded_since(browser, user):
+    """Work given back is not charged: the day's charge leaves the refunded use out and the
+    page says what was refunded."""
+    fund(user, 20)
+    refunded = usage_record(user_id=user.pk, work=Work(amount=3, feature="design", usage_key="a"))
+    usage_record(user_id=user.pk, work=Work(amount=2, feature="design", usage_key="b"))
+    token_services.usage_record_refund(user_id=user.pk, usage_id=refunded.usage.pk, actor_id=None)
+
+    page = browser.get(reverse("pages:usage")).content.decode()
+
+    cells = usage_by_day_cells(page)
+    assert [(c["Uses"], c["Tokens used"], c["Tokens charged"]) for c in cells] == [("2", "5", "2")]
+    assert cells[0]["Tokens refunded"] == "3"
 
 
 def test_the_usage_page_needs_sign_in(client):

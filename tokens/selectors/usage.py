@@ -61,12 +61,14 @@ class UsageDay:
     uses: int
     amount: int
     charged: int
+    refunded: int
     covered: int
 
 
 def usage_by_day(*, user_id: UUID, since: date) -> list[UsageDay]:
     """The user's usage per UTC day and feature since `since`, newest day first: how many
-    uses, their cost, what was charged, and how many an unlimited plan covered. One query."""
+    uses, their cost, what was charged net of refunds (a refund gives a use's whole charge
+    back), what was refunded since, and how many an unlimited plan covered. One query."""
     rows = (
         UsageRecord.objects.filter(account__user_id=user_id, created_at__date__gte=since)
         .annotate(day=TruncDate("created_at"))
@@ -74,7 +76,9 @@ def usage_by_day(*, user_id: UUID, since: date) -> list[UsageDay]:
         .annotate(
             uses=Count("id"),
             amount=Sum("amount"),
-            charged=Sum("charged"),
+            # Refunded first: once `charged` names the day's sum, Sum("charged") would be it.
+            refunded=Sum("charged", filter=Q(refunded_at__isnull=False), default=0),
+            charged=Sum("charged", filter=Q(refunded_at__isnull=True), default=0),
             covered=Count("id", filter=Q(source=UsageSource.SUBSCRIPTION)),
         )
         .order_by("-day", "feature")
