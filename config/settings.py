@@ -379,6 +379,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Ids in paths: a UUID in either case (common.converters), described as Django's `uuid`.
+    "PATH_CONVERTER_OVERRIDES": {"anyuuid": {"type": "string", "format": "uuid"}},
     "ENUM_NAME_OVERRIDES": {
         "BillingPeriodEnum": "catalog.models.BillingPeriod",
         "PlanBillingPeriodEnum": "catalog.models.PLAN_PERIOD_CHOICES",

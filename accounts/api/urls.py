@@ -10,5 +10,5 @@ urlpatterns = [
     path("auth/refresh", views.RefreshView.as_view(), name="refresh"),
     path("auth/me", views.MeView.as_view(), name="me"),
     path("admin/api-keys", views.StaffApiKeysView.as_view(), name="staff-api-keys"),
-    path("admin/api-keys/<uuid:pk>", views.StaffApiKeyView.as_view(), name="staff-api-key"),
+    path("admin/api-keys/<anyuuid:pk>", views.StaffApiKeyView.as_view(), name="staff-api-key"),
 ]

@@ -5,5 +5,5 @@ from billing.hosted import views
 app_name = "test_checkout"
 
 urlpatterns = [
-    path("<uuid:invoice_id>", views.checkout_page, name="page"),
+    path("<anyuuid:invoice_id>", views.checkout_page, name="page"),
 ]

@@ -18,9 +18,9 @@ staff: list[URLPattern] = []
 for prefix, viewset in STAFF_VIEWSETS.items():
     staff += [
         path(prefix, viewset.as_view(COLLECTION), name=f"staff-{prefix}"),
-        path(f"{prefix}/<uuid:pk>", viewset.as_view(MEMBER), name=f"staff-{prefix}-detail"),
+        path(f"{prefix}/<anyuuid:pk>", viewset.as_view(MEMBER), name=f"staff-{prefix}-detail"),
         path(
-            f"{prefix}/<uuid:pk>/toggle-active",
+            f"{prefix}/<anyuuid:pk>/toggle-active",
             viewset.as_view(TOGGLE),
             name=f"staff-{prefix}-toggle-active",
         ),

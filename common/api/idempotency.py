@@ -62,9 +62,12 @@ def idempotency_key(request: Request, *, required: bool) -> str | None:
 
 
 def request_fingerprint(request: Request) -> str:
-    """Method, path and the parsed body: whitespace and key order do not make a new request."""
+    """Method, path and the parsed body: whitespace and key order do not make a new request,
+    nor the case of the path's ids (either names the same object; every route is lower case
+    but for its ids, so the fingerprints of lower-case paths are what they always were)."""
     body = json.dumps(request.data, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-    return hashlib.sha256(f"{request.method} {request.path_info}\n{body}".encode()).hexdigest()
+    path = request.path_info.lower()
+    return hashlib.sha256(f"{request.method} {path}\n{body}".encode()).hexdigest()
 
 
 class _AlreadyAnswered(Exception):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from common.converters import UUID_REGEX
+
 
 class EventIdConverter:
-    regex = (
-        "evt_[0-9a-f]{32}"
-        "|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    )
+    regex = f"evt_[0-9a-f]{{32}}|{UUID_REGEX}"
 
     def to_python(self, value: str) -> uuid.UUID:
         return uuid.UUID(value.removeprefix("evt_"))

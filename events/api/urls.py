@@ -7,7 +7,7 @@ register_converter(EventIdConverter, "event_id")
 
 app_name = "events"
 
-ENDPOINT = "admin/webhook-endpoints/<uuid:pk>"
+ENDPOINT = "admin/webhook-endpoints/<anyuuid:pk>"
 
 urlpatterns = [
     path("admin/webhook-endpoints", views.EndpointsView.as_view(), name="endpoints"),

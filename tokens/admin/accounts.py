@@ -109,8 +109,8 @@ class TokenAccountAdmin(ModelAdmin):
         adjust = self.admin_site.admin_view(self.adjust_view)
         grant = self.admin_site.admin_view(self.grant_view)
         return [
-            path("<uuid:account_id>/adjust/", adjust, name="tokens_tokenaccount_adjust"),
-            path("<uuid:account_id>/grant/", grant, name="tokens_tokenaccount_grant"),
+            path("<anyuuid:account_id>/adjust/", adjust, name="tokens_tokenaccount_adjust"),
+            path("<anyuuid:account_id>/grant/", grant, name="tokens_tokenaccount_grant"),
             *super().get_urls(),
         ]
 

@@ -59,7 +59,10 @@ class TokenLotAdmin(ModelAdmin):
 
     def get_urls(self):
         void = self.admin_site.admin_view(self.void_view)
-        return [path("<uuid:lot_id>/void/", void, name="tokens_tokenlot_void"), *super().get_urls()]
+        return [
+            path("<anyuuid:lot_id>/void/", void, name="tokens_tokenlot_void"),
+            *super().get_urls(),
+        ]
 
     def void_view(self, request: HttpRequest, lot_id: uuid.UUID) -> HttpResponse:
         """Takes what is left of a lot through lot_void; refusals are shown on the form."""
