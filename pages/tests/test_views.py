@@ -2,21 +2,24 @@ import csv
 import io
 import re
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
 from billing.models import Invoice
 from billing.tests.helpers import capture, checkout
 from common.tests.helpers import database_state
+from conftest import client_for
 from tokens import services as token_services
 from tokens.ledger import Work
 from tokens.services import usage_record
-from tokens.tests.factories import fund
+from tokens.tests.factories import fund, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -379,6 +382,19 @@ def test_the_balance_endpoint(browser, user):
     fund(user, 7)
 
     assert browser.get(reverse("pages:balance")).json() == {"balance": 7, "expiring_next": None}
+
+
+def test_the_balance_endpoint_writes_the_next_expiry_as_the_api_does(browser, user):
+    lot = grant(user, 5, expires_at=timezone.now() + timedelta(days=3))
+    api = client_for(user).get("/api/v1/user/tokens/balance").json()
+
+    polled = browser.get(reverse("pages:balance")).json()
+
+    assert polled["expiring_next"] == {
+        "amount": 5,
+        "expires_at": lot.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    assert polled["expiring_next"]["expires_at"] == api["expiring"][0]["expires_at"]
 
 
 def test_the_billing_overview_shows_figures_and_problems(staff_browser, user, bundles):

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from billing import services as billing
 from billing.selectors import subscription_active
 from catalog.selectors import default_currency
+from common.api.fields import api_time
 from common.errors import DomainError, Invalid, NotFound
 from pages import selectors
 from pages.forms import PurchaseForm
@@ -106,8 +107,6 @@ def balance(request: HttpRequest) -> JsonResponse:
     found = token_balance(user_id=request.user.pk)
     soonest = found.expiring[0] if found.expiring else None
     expiring_next = (
-        {"amount": soonest.amount, "expires_at": soonest.expires_at.isoformat()}
-        if soonest
-        else None
+        {"amount": soonest.amount, "expires_at": api_time(soonest.expires_at)} if soonest else None
     )
     return JsonResponse({"balance": found.balance, "expiring_next": expiring_next})
