@@ -1,0 +1,25 @@
+"""Money in templates, written as the API writes it: with the currency's places."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django import template
+
+from common.api.fields import money_text
+
+register = template.Library()
+
+
+@register.filter
+def places(amount: Decimal, currency: Any) -> str:
+    """`500` for JPY, `5.00` for USD: the amount a database column of two places holds,
+    written with the currency's own places (money_text). `currency` is a catalog Currency."""
+    return money_text(amount, currency.decimal_places)
+
+
+@register.filter
+def money(amount: Decimal, currency: Any) -> str:
+    """`¥500`, `$5.00`: the currency's symbol and the amount in its places."""
+    return f"{currency.symbol}{places(amount, currency)}"
