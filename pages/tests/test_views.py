@@ -457,5 +457,17 @@ def test_the_usage_page_charges_a_day_net_of_what_was_refunded_since(browser, us
     assert cells[0]["Tokens refunded"] == "3"
 
 
+def test_the_usage_page_names_the_zone_of_every_time_it_shows(browser, user):
+    fund(user, 20)
+    used = usage_record(user_id=user.pk, work=Work(amount=3, feature="design", usage_key="a"))
+    token_services.usage_record_refund(user_id=user.pk, usage_id=used.usage.pk, actor_id=None)
+
+    page = browser.get(reverse("pages:usage")).content.decode()
+
+    table = page.split('id="recent-usage"', 1)[1].split("</table>", 1)[0]
+    timed = re.findall(r'data-label="([^"]+)">\d{4}-\d{2}-\d{2} \d{2}:\d{2}<', table)
+    assert timed == ["When (UTC)", "Refunded (UTC)"]
+
+
 def test_the_usage_page_needs_sign_in(client):
     assert client.get(reverse("pages:usage")).status_code == 302
