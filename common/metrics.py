@@ -7,6 +7,12 @@ worker's counts; elsewhere (runserver, tests, commands) it counts in the process
 
 Tokens consumed are `tokens_debited_total{transaction_type="usage"}`, tokens refunded
 `tokens_credited_total{transaction_type="refund"}`.
+
+Counters count what this process (or gunicorn's workers together) did: what the worker's
+sweeps do is counted in the worker's process, which gunicorn's /metrics does not see. A fact
+about the database that an operator alerts on wherever it was established (the ledger
+audit's outcome) is read from the database at scrape time instead: its owning app registers
+a collector with `collector_register` (from its AppConfig.ready), and /metrics adds it.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
@@ -53,9 +60,14 @@ WEBHOOKS_REFUSED = Counter(
     "Payment webhook deliveries answered with an error, by provider and error code.",
     ["provider", "reason"],
 )
-LEDGER_CHECK_FAILURES = Counter(
-    "ledger_check_failures_total", "Accounts that failed a ledger check (manage.py ledger_check)."
-)
+
+
+class Collector(Protocol):
+    def collect(self) -> Iterable[Metric]: ...
+
+
+# Collectors that read the database when /metrics is scraped, by name.
+_READ_AT_SCRAPE: dict[str, Collector] = {}
 
 
 class _LedgerEntry(Protocol):
@@ -86,9 +98,10 @@ def webhook_refused(*, provider: str, reason: str) -> None:
     transaction.on_commit(lambda: WEBHOOKS_REFUSED.labels(provider, reason).inc(), robust=True)
 
 
-def ledger_check_failed(*, accounts: int) -> None:
-    if accounts:
-        LEDGER_CHECK_FAILURES.inc(accounts)
+def collector_register(name: str, collector: Collector) -> None:
+    """Adds `collector` to /metrics, read at every scrape in the process that answers it;
+    registering a name again replaces its collector."""
+    _READ_AT_SCRAPE[name] = collector
 
 
 def exposition() -> tuple[bytes, str]:
@@ -98,4 +111,7 @@ def exposition() -> tuple[bytes, str]:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    read_now = CollectorRegistry(auto_describe=False)
+    for collector in _READ_AT_SCRAPE.values():
+        read_now.register(collector)
+    return generate_latest(registry) + generate_latest(read_now), CONTENT_TYPE_LATEST

@@ -8,7 +8,9 @@ class TokensConfig(AppConfig):
     def ready(self) -> None:
         from accounts.signals import user_registered
         from billing.signals import invoice_paid, invoice_refunded
+        from common.metrics import collector_register
         from tokens import signals
+        from tokens.metrics import LedgerCheckCollector
 
         user_registered.connect(signals.grant_trial, dispatch_uid="tokens.grant_trial")
         invoice_paid.connect(
@@ -17,3 +19,4 @@ class TokensConfig(AppConfig):
         invoice_refunded.connect(
             signals.reverse_refunded_tokens, dispatch_uid="tokens.reverse_refunded_tokens"
         )
+        collector_register("ledger_check", LedgerCheckCollector())

@@ -1,5 +1,6 @@
 """Token accounts, the append-only ledger, and the lots its credits arrive in."""
 
+from tokens.models.audit import LedgerCheckRun
 from tokens.models.ledger import (
     AppendOnlyError,
     TokenAccount,
@@ -14,6 +15,7 @@ __all__ = [
     "MAX_USAGE",
     "AppendOnlyError",
     "Hold",
+    "LedgerCheckRun",
     "LotCategory",
     "TokenAccount",
     "TokenAllocation",

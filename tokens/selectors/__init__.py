@@ -1,6 +1,6 @@
 """Tokens' reads: balances, the history, lots, and the ledger's audit."""
 
-from tokens.selectors.audit import LedgerMismatch, ledger_check
+from tokens.selectors.audit import LedgerMismatch, ledger_check, ledger_check_last_run
 from tokens.selectors.balance import Balance, Expiring, token_balance
 from tokens.selectors.history import (
     CSV_BATCH_SIZE,
@@ -29,6 +29,7 @@ __all__ = [
     "hold_get",
     "holds_of_user",
     "ledger_check",
+    "ledger_check_last_run",
     "lot_status",
     "lots_of_user",
     "token_balance",

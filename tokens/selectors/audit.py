@@ -33,7 +33,14 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Lag
 
-from tokens.models import Hold, TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+from tokens.models import (
+    Hold,
+    LedgerCheckRun,
+    TokenAccount,
+    TokenAllocation,
+    TokenLot,
+    TokenTransaction,
+)
 
 Type = TokenTransaction.Type
 Found = dict[UUID, list[str]]
@@ -77,6 +84,11 @@ def ledger_check(*, batch_size: int = 1000) -> Iterator[LedgerMismatch]:
         if len(batch) < batch_size:
             return
         last_id = batch[-1].id
+
+
+def ledger_check_last_run() -> LedgerCheckRun | None:
+    """The newest finished audit, or None before the first: one indexed read."""
+    return LedgerCheckRun.objects.order_by("-finished_at").first()
 
 
 def _accounts_with_figures() -> QuerySet[TokenAccount]:

@@ -2,6 +2,7 @@
 
 from tokens.ledger import InsufficientTokens
 from tokens.services.alerts import alerts_get, alerts_set
+from tokens.services.audit import ledger_check_record
 from tokens.services.expiry import Sweep, lots_expire, lots_warn_expiring
 from tokens.services.holds import (
     Capture,
@@ -58,6 +59,7 @@ __all__ = [
     "hold_release",
     "holds_expire",
     "included_grant",
+    "ledger_check_record",
     "lot_grant",
     "lot_void",
     "lots_expire",
