@@ -59,7 +59,7 @@ fuzz: $(VENV)/.dev-installed
 serve: $(VENV)/.base-installed
 	$(PYTHON) manage.py migrate --noinput
 	$(PYTHON) manage.py collectstatic --noinput --verbosity 0
-	$(BIN)/gunicorn config.wsgi --config config/gunicorn.py --bind $(HOST):$(PORT)
+	$(PYTHON) -m config.serve config.wsgi --config config/gunicorn.py --bind $(HOST):$(PORT)
 
 ## bench: load benchmarks against `make serve` on PostgreSQL (README: Benchmarks)
 bench: $(VENV)/.dev-installed

@@ -1,4 +1,5 @@
-"""Gunicorn settings for `make serve` and the container image.
+"""Gunicorn settings for `make serve` and the container image, which start gunicorn through
+`python -m config.serve` (it checks WEB_CONCURRENCY before gunicorn's modules read it).
 
 Logging: gunicorn's error log uses the service's format (LOG_FORMAT); its own access log is
 off, because the service writes one access line per request with its request id, user id
@@ -9,7 +10,6 @@ PROMETHEUS_MULTIPROC_DIR and /metrics adds them up; the directory is created her
 not set, emptied at start, and a dead worker's live gauges are dropped.
 """
 
-import multiprocessing
 import os
 import shutil
 import sys
@@ -21,13 +21,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from gunicorn.glogging import Logger
 
 from common.log import logging_settings  # after the project is on the path
+from config import serving
 
-workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+try:
+    workers = serving.web_concurrency()
+    forwarded_allow_ips = serving.forwarded_allow_ips()
+except serving.Refused as refused:
+    # Not an exception: gunicorn would print its traceback around the message.
+    sys.exit(f"Error: {refused}")
 worker_class = "sync"
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 accesslog = None
 
 

@@ -257,7 +257,7 @@ def gunicorn(*, database: dict, workers: int = 2, **environment: str) -> Iterato
     }
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py",
+            [sys.executable, "-m", "config.serve", "config.wsgi", "--config", "config/gunicorn.py",
              "--bind", f"127.0.0.1:{port}"],
             cwd=PROJECT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip

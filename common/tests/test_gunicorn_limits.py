@@ -38,8 +38,8 @@ def gunicorn_port():
     }
     server = subprocess.Popen(
         [
-            *(sys.executable, "-m", "gunicorn", "config.wsgi", "--config", "config/gunicorn.py"),
-            *("--bind", f"127.0.0.1:{port}", "--no-control-socket"),
+            *(sys.executable, "-m", "config.serve", "config.wsgi", "--config"),
+            *("config/gunicorn.py", "--bind", f"127.0.0.1:{port}", "--no-control-socket"),
         ],
         cwd=ROOT,
         env=environment,

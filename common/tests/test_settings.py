@@ -170,7 +170,7 @@ def gunicorn_check(**environment: str) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if not key.startswith("LOG_")}
     env.update(PRODUCTION, **environment)
     return subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--check-config", *GUNICORN],
+        [sys.executable, "-m", "config.serve", "--check-config", *GUNICORN],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -194,3 +194,51 @@ def test_gunicorn_refuses_a_malformed_log_setting_with_its_name(name, value):
 
     assert result.returncode != 0
     assert f"{name} must be" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        # gunicorn's own modules read it with int() before any config file: a traceback.
+        ("WEB_CONCURRENCY", "auto"),
+        ("WEB_CONCURRENCY", "2.5"),
+        # Started an arbiter with no worker, answering nothing.
+        ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "-1"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.1,proxy.internal"),
+        ("FORWARDED_ALLOW_IPS", "192.168.1.1/24"),
+    ],
+)
+def test_gunicorn_refuses_a_malformed_server_setting_with_its_name(name, value):
+    result = gunicorn_check(**{name: value})
+
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].startswith(f"Error: {name} must be"), (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_an_empty_server_setting_is_its_default():
+    """As every other setting's: an empty FORWARDED_ALLOW_IPS trusted no proxy at all, and
+    an empty WEB_CONCURRENCY stopped gunicorn with a traceback."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LOG_")}
+    env.update(PRODUCTION, WEB_CONCURRENCY="", FORWARDED_ALLOW_IPS="")
+    result = subprocess.run(
+        [sys.executable, "-m", "config.serve", "--print-config", *GUNICORN],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    printed = dict(
+        [part.strip() for part in line.split("=", 1)]
+        for line in result.stdout.splitlines()
+        if "=" in line
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert printed["forwarded_allow_ips"] == "['127.0.0.1']"
+    assert printed["workers"] == str(os.cpu_count() * 2 + 1)
