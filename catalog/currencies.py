@@ -1,6 +1,9 @@
-"""What the data migration and the demo seed need to know about a currency code."""
+"""What the data migration, the demo seed and the settings need to know about a currency
+code. Imports nothing of Django: config/settings.py checks DEFAULT_CURRENCY with it."""
 
 from __future__ import annotations
+
+import re
 
 # Symbol and minor-unit places (ISO 4217) for the codes we expect; others get their code as
 # symbol and 2 places. Money columns hold 2 places, so 3-place currencies are not supported.
@@ -18,6 +21,33 @@ KNOWN_CURRENCIES: dict[str, tuple[str, int]] = {
     "JPY": ("¥", 0),
     "KRW": ("₩", 0),
 }
+
+
+# ISO 4217 currencies with more minor-unit places than the money columns hold (2): refused as
+# DEFAULT_CURRENCY, for they would be created with 2 places and priced and charged wrongly.
+MORE_PLACES_THAN_SUPPORTED: dict[str, int] = {
+    "BHD": 3,
+    "IQD": 3,
+    "JOD": 3,
+    "KWD": 3,
+    "LYD": 3,
+    "OMR": 3,
+    "TND": 3,
+    "CLF": 4,
+    "UYW": 4,
+}
+
+
+def currency_refusal(code: str) -> str | None:
+    """Why `code` cannot be the default currency, or None when it can."""
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        return f"must be an ISO 4217 code of three letters, such as USD, not {code!r}"
+    if code in MORE_PLACES_THAN_SUPPORTED:
+        return (
+            f"cannot be {code}: it has {MORE_PLACES_THAN_SUPPORTED[code]} decimal places "
+            "and prices hold at most 2"
+        )
+    return None
 
 
 def currency_defaults(code: str) -> dict[str, object]:

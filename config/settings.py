@@ -19,6 +19,7 @@ from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 from redis.connection import parse_url as parse_redis_url
 
+from catalog.currencies import currency_refusal
 from common.log import logging_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -437,7 +438,11 @@ SELLER_EMAIL = os.environ.get("SELLER_EMAIL", "")
 SELLER_TAX_ID = os.environ.get("SELLER_TAX_ID", "")
 
 # Money and payments.
-DEFAULT_CURRENCY = os.environ.get("DEFAULT_CURRENCY", "USD").strip().upper()
+# The first migration creates it (catalog 0002); refused here rather than by that migration's
+# CHECK error (EURO) or, for a currency of 3 places (KWD), by prices rounded to 2.
+DEFAULT_CURRENCY = os.environ.get("DEFAULT_CURRENCY", "").strip().upper() or "USD"
+if (_currency_refused := currency_refusal(DEFAULT_CURRENCY)) is not None:
+    raise ImproperlyConfigured(f"DEFAULT_CURRENCY {_currency_refused}.")
 PAYMENT_WEBHOOK_SECRETS = env_list("PAYMENT_WEBHOOK_SECRET", [])
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")

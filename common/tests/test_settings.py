@@ -89,6 +89,10 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("STRIPE_API_BASE", "api.stripe.com"),
         ("LOG_LEVEL", "loud"),
         ("LOG_FORMAT", "plain"),
+        # The first migrate failed on the currency's CHECK constraint.
+        ("DEFAULT_CURRENCY", "EURO"),
+        # Created with 2 places: prices and charges off by a factor of ten.
+        ("DEFAULT_CURRENCY", "KWD"),
     ],
 )
 def test_malformed_settings_are_refused_with_their_name(name, value):
