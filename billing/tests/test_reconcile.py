@@ -1,9 +1,13 @@
 import json
+import os
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
@@ -15,6 +19,7 @@ from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.locks import exclusive_lock
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
+from common.tests.servers import database_url, the_test_database
 from tokens.models import TokenAccount, TokenTransaction
 
 pytestmark = pytest.mark.django_db
@@ -498,3 +503,47 @@ def test_a_too_old_invoice_whose_bank_debit_failed_is_cancelled(
 
     assert (code, report["invoices_cancelled"]) == (0, 1)
     assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        # OverflowError in timedelta: a traceback, exit code 1.
+        ("--older-than", "10000000000000h"),
+        # A date before year 1 in the Stripe step, once a session was old enough: exit code 5.
+        ("--expire-after", "999999d"),
+        ("--verify-paid-within", "3651d"),
+        # 0 asked Stripe about sessions opened a moment ago; --expire-after 0s cancelled every
+        # invoice it asked about, expiring sessions that customers still had open.
+        ("--older-than", "0h"),
+        ("--expire-after", "0s"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_duration_out_of_range_is_a_usage_error_naming_its_option(option, value):
+    result = subprocess.run(
+        [sys.executable, "manage.py", "reconcile_purchases", "--dry-run", option, value],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DATABASE_URL": database_url(**the_test_database())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[0].startswith("usage: manage.py reconcile_purchases")
+    assert f"error: argument {option}: {value!r} is not a duration from 1s to 3650d" in (
+        result.stderr
+    )
+
+
+def test_the_longest_durations_reconcile(user, user_client, bundle, fake_stripe):
+    invoice = checkout(user, bundles=[bundle]).invoice
+    with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(days=3651))
+
+    report, code = reconcile(
+        "--older-than", "3650d", "--expire-after", "3650d", "--verify-paid-within", "3650d"
+    )
+
+    assert (code, report["stripe_sessions_checked"], report["invoices_cancelled"]) == (0, 1, 1)

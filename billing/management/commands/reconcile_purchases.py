@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from argparse import ArgumentTypeError
 from datetime import timedelta
 from functools import partial
 
@@ -24,15 +25,23 @@ from rich.table import Table
 from billing.services import reconcile
 from common.locks import exclusive_lock
 
-DURATION = re.compile(r"^(\d+)([smhd])$")
-UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+DURATION = re.compile(r"^([0-9]+)([smhd])$")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Ten years: every cutoff (now less a duration) stays a date, and no look back needs more.
+LONGEST = timedelta(days=3650)
 
 
 def duration(text: str) -> timedelta:
+    """From 1s to 3650d, refused with argparse's usage line (exit code 2) otherwise, naming
+    the option: a longer one overflowed a date (a traceback, or a step failing with exit
+    code 5), and 0 made --expire-after cancel every pending invoice, even one being paid."""
     match = DURATION.match(text.strip())
     if not match:
-        raise ValueError(f"{text!r} is not a duration like 30m, 1h or 3d")
-    return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+        raise ArgumentTypeError(f"{text!r} is not a duration like 30m, 1h or 3d")
+    seconds = int(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    if not 0 < seconds <= LONGEST.total_seconds():
+        raise ArgumentTypeError(f"{text!r} is not a duration from 1s to {LONGEST.days}d")
+    return timedelta(seconds=seconds)
 
 
 class Command(BaseCommand):
