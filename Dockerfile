@@ -24,6 +24,9 @@ RUN pip install -r requirements/base.txt
 COPY --chown=app:app . .
 # collectstatic reads settings, which need a key; this one exists only during the build.
 RUN SECRET_KEY=build-only-collectstatic python manage.py collectstatic --noinput --verbosity 0
+# /app is the user's home, made by WORKDIR as root (COPY --chown leaves the folder itself as it
+# is): fontconfig, under WeasyPrint's PDF receipts, writes its font cache in ~/.cache.
+RUN chown app:app /app
 
 USER app
 EXPOSE 8000

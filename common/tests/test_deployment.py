@@ -38,3 +38,19 @@ def test_the_app_and_the_worker_count_rate_limits_in_the_compose_redis():
         "worker": True,
     }
     assert "redis" in services["app"]["depends_on"]
+
+
+def test_the_images_user_owns_its_home():
+    """WORKDIR made /app as root and `COPY --chown` changes what it copies, not the folder:
+    the app user could not create ~/.cache, where fontconfig (WeasyPrint's receipts) keeps
+    its font cache."""
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    user = next(line.split()[1] for line in lines if line.startswith("USER "))
+    home = re.search(r"useradd .*--home-dir (\S+)", "\n".join(lines)).group(1)
+    before_user = lines[: next(i for i, line in enumerate(lines) if line.startswith("USER "))]
+
+    assert [
+        line
+        for line in before_user
+        if re.fullmatch(rf"RUN .*\bchown (-R )?{user}:{user} ({home} |{home}$).*", line)
+    ] != []
