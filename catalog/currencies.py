@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import re
 
-# Symbol and minor-unit places (ISO 4217) for the codes we expect; others get their code as
-# symbol and 2 places. Money columns hold 2 places, so 3-place currencies are not supported.
+# Symbol and minor-unit places, as Stripe counts its amounts, for the codes we expect; others
+# get their code as symbol and 2 places. Money columns hold 2 places, so 3-place currencies
+# are not supported (refused as DEFAULT_CURRENCY).
 KNOWN_CURRENCIES: dict[str, tuple[str, int]] = {
     "USD": ("$", 2),
     "EUR": ("€", 2),
@@ -20,7 +21,16 @@ KNOWN_CURRENCIES: dict[str, tuple[str, int]] = {
     "BRL": ("R$", 2),
     "JPY": ("¥", 0),
     "KRW": ("₩", 0),
-}
+    # The other currencies Stripe takes in whole units (its zero-decimal list): created with
+    # 2 places, a price of 50000 VND was sent to Stripe as 5000000, a hundred times over.
+    **{
+        code: (code, 0)
+        for code in (
+            "BIF", "CLP", "DJF", "GNF", "KMF", "MGA", "PYG",
+            "RWF", "UGX", "VND", "VUV", "XAF", "XOF", "XPF",
+        )
+    },
+}  # fmt: skip
 
 
 # ISO 4217 currencies with more minor-unit places than the money columns hold (2): refused as

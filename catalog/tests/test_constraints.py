@@ -1,6 +1,7 @@
 """The database itself refuses what the services would: checked with validation bypassed."""
 
 from decimal import Decimal
+from importlib import import_module
 
 import pytest
 from django.db import IntegrityError, transaction
@@ -8,6 +9,8 @@ from django.db.models import ProtectedError
 
 from catalog.models import AddOn, Currency, Plan, TokenBundle
 from catalog.tests.factories import DefaultCurrencyFactory
+
+DEFAULT_CURRENCY_MIGRATION = import_module("catalog.migrations.0002_default_currency")
 
 pytestmark = pytest.mark.django_db
 
@@ -61,3 +64,18 @@ def test_the_migration_created_the_default_currency():
     currency = Currency.objects.get(is_default=True)
 
     assert (currency.code, currency.symbol, currency.decimal_places) == ("USD", "$", 2)
+
+
+@pytest.mark.parametrize(("code", "places"), [("VND", 0), ("XOF", 0), ("NZD", 2)])
+def test_the_default_currency_gets_the_places_stripe_counts_in(settings, code, places):
+    """Stripe takes VND in whole units: created with 2 places, a price of 50000 VND went to
+    Stripe as 5000000, a hundred times over."""
+    from django.apps import apps
+
+    Currency.objects.filter(is_default=True).update(is_default=False)
+    settings.DEFAULT_CURRENCY = code
+
+    DEFAULT_CURRENCY_MIGRATION.create_default_currency(apps, None)
+
+    currency = Currency.objects.get(is_default=True)
+    assert (currency.code, currency.decimal_places) == (code, places)
