@@ -75,6 +75,7 @@ class FakeStripe:
     payment_intents: dict[str, dict] = field(default_factory=dict)
     charges: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
+    disputes: dict[str, dict] = field(default_factory=dict)
     failures: int = 0
     base: str = ""
 
@@ -200,7 +201,15 @@ class FakeStripe:
             "reason": reason,
             "status": "needs_response",
         }
+        self.disputes[session_id] = dispute
         return self.event("charge.dispute.created", dispute)
+
+    def dispute_closed(self, session_id: str, *, status: str = "lost") -> dict:
+        """The bank decides the session's dispute: `lost` (the money stays with the customer)
+        or `won` (it comes back); returns the `charge.dispute.closed` event Stripe sends."""
+        dispute = self.disputes[session_id]
+        dispute["status"] = status
+        return self.event("charge.dispute.closed", dispute)
 
     def refund_failed(self, session_id: str, *, reason: str = "expired_or_canceled_card") -> dict:
         """The bank refused the refund of the session's payment (a closed card): the money

@@ -467,6 +467,61 @@ def test_a_dispute_of_a_paid_invoice_needs_review_and_reconciliation_lists_it(
     ]
 
 
+def test_a_lost_dispute_needs_review_naming_the_invoice(
+    api_client, user, order, session, fake_stripe
+):
+    """The bank decided for the customer: the money is gone for good, while the invoice here
+    stays paid and its tokens spendable. `charge.dispute.closed` was recorded `ignored` (a
+    type not acted on), so a person who had settled the dispute's first event (answered it
+    at Stripe, waiting for the bank) never heard how it ended."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    send(api_client, fake_stripe, fake_stripe.disputed(session))
+    event = fake_stripe.dispute_closed(session, status="lost")
+    reference = fake_stripe.sessions[session]["payment_intent"]
+    before = without_events(database_state())
+
+    response = send(api_client, fake_stripe, event)
+
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    invoice = Invoice.objects.get(pk=order.invoice.pk)
+    assert (response.json()["outcome"], recorded.outcome, recorded.invoice_id) == (
+        "needs_review",
+        "needs_review",
+        invoice.pk,
+    )
+    assert recorded.error == (
+        f"The customer's dispute of 4300 USD of {reference} (fraudulent) is lost, and it paid "
+        f"invoice {invoice.number}: the money stays with the customer. The invoice and its "
+        "tokens are as they were; decide about the tokens."
+    )
+    assert without_events(database_state()) == before
+    out = StringIO()
+    call_command("reconcile_purchases", "--json", stdout=out)
+    assert (
+        f"stripe event {event['id']} (charge.dispute.closed) for {invoice.number}: {recorded.error}"
+    ) in json.loads(out.getvalue())["needs_review"]
+
+
+def test_a_won_dispute_is_recorded_for_whoever_looks_and_changes_nothing(
+    api_client, user, order, session, fake_stripe
+):
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    send(api_client, fake_stripe, fake_stripe.disputed(session))
+    event = fake_stripe.dispute_closed(session, status="won")
+    reference = fake_stripe.sessions[session]["payment_intent"]
+    before = without_events(database_state())
+
+    response = send(api_client, fake_stripe, event)
+
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    assert (response.json()["outcome"], recorded.invoice_id) == ("processed", order.invoice.pk)
+    assert recorded.error == (
+        f"The customer's dispute of 4300 USD of {reference} (fraudulent) is won: Stripe gives "
+        "the money back. Nothing was changed."
+    )
+    assert without_events(database_state()) == before
+
+
 def test_a_refund_stripe_could_not_make_needs_review(
     api_client, staff_client, user, order, session, fake_stripe
 ):

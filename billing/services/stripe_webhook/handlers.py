@@ -1,8 +1,8 @@
 """Acting on a verified Stripe event, per type, inside the caller's transaction: a paid
 session captures its invoice (and applies the refunds held for it), an expired session or a
 failed bank debit lets it be paid again with a new one, a whole refund refunds it, a
-dispute, a refund the bank refused and an event of the other mode (test or live) are
-flagged for a person."""
+dispute, a dispute lost, a refund the bank refused and an event of the other mode (test or
+live) are flagged for a person."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from billing.services.stripe_webhook.outcomes import (
     event_outcome_record,
 )
 from billing.services.stripe_webhook.payments import (
+    DISPUTE_CLOSED_EVENT,
     DISPUTE_EVENT,
     PAID_EVENTS,
     REFUND_UPDATE_EVENTS,
@@ -62,6 +63,8 @@ def stripe_event_handle(event: object) -> Handled:
         return _charge_refunded(found)
     if kind == DISPUTE_EVENT:
         return _charge_disputed(found)
+    if kind == DISPUTE_CLOSED_EVENT:
+        return _dispute_closed(found)
     if kind in REFUND_UPDATE_EVENTS and found.get("status") == "failed":
         return _refund_failed(found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
@@ -172,23 +175,64 @@ def _charge_disputed(dispute: dict) -> Handled:
     """A chargeback: Stripe takes the money back from our balance while the bank decides.
     Nothing changes here (a dispute may be won, and taking tokens back is a person's
     decision), but money and invoice now disagree, so a person is told."""
+    reference, invoice = _disputed_payment(dispute)
+    paid = f"which paid invoice {invoice.number}" if invoice else "which paid no invoice here (yet)"
+    return Handled(
+        Outcome.NEEDS_REVIEW,
+        f"The customer disputed {_disputed_amount(dispute, reference)} ({dispute.get('reason')}), "
+        f"{paid}: Stripe has taken the money back until the dispute is decided. The invoice "
+        "and its tokens are as they were; answer the dispute at Stripe and decide about the "
+        "tokens.",
+        invoice.pk if invoice else None,
+        reference,
+    )
+
+
+def _dispute_closed(dispute: dict) -> Handled:
+    """The bank's decision. Lost, the money stays with the customer for good while the
+    invoice here is still paid and its tokens spendable: a person is told, naming the
+    invoice (whoever settled the dispute's first event heard nothing more otherwise). Won
+    (or closed otherwise), the money comes back: recorded, nothing to do."""
+    reference, invoice = _disputed_payment(dispute)
+    status = str(dispute.get("status") or "")
+    reason = dispute.get("reason")
+    about = f"The customer's dispute of {_disputed_amount(dispute, reference)} ({reason})"
+    if status != "lost":
+        ended = (
+            "is won: Stripe gives the money back"
+            if status == "won"
+            else f"is closed ({status}): no money was taken for good"
+        )
+        return Handled(
+            Outcome.PROCESSED,
+            f"{about} {ended}. Nothing was changed.",
+            invoice.pk if invoice else None,
+            reference,
+        )
+    paid = f"it paid invoice {invoice.number}" if invoice else "it paid no invoice here"
+    return Handled(
+        Outcome.NEEDS_REVIEW,
+        f"{about} is lost, and {paid}: the money stays with the customer. The invoice and its "
+        "tokens are as they were; decide about the tokens.",
+        invoice.pk if invoice else None,
+        reference,
+    )
+
+
+def _disputed_payment(dispute: dict) -> tuple[str, Invoice | None]:
+    """The disputed payment, and the invoice it paid here, if any."""
     reference = charge_reference(dispute)
     invoice = (
         _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
         if reference
         else None
     )
-    paid = f"which paid invoice {invoice.number}" if invoice else "which paid no invoice here (yet)"
-    return Handled(
-        Outcome.NEEDS_REVIEW,
-        f"The customer disputed {dispute.get('amount')} "
-        f"{str(dispute.get('currency') or '').upper()} of "
-        f"{reference or dispute.get('charge')} ({dispute.get('reason')}), {paid}: Stripe has "
-        "taken the money back until the dispute is decided. The invoice and its tokens are "
-        "as they were; answer the dispute at Stripe and decide about the tokens.",
-        invoice.pk if invoice else None,
-        reference,
-    )
+    return reference, invoice
+
+
+def _disputed_amount(dispute: dict, reference: str) -> str:
+    currency = str(dispute.get("currency") or "").upper()
+    return f"{dispute.get('amount')} {currency} of {reference or dispute.get('charge')}"
 
 
 def _refund_failed(refund: dict) -> Handled:

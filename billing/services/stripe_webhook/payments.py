@@ -7,6 +7,8 @@ from django.db import connection
 
 PAID_EVENTS = {"checkout.session.completed", "checkout.session.async_payment_succeeded"}
 DISPUTE_EVENT = "charge.dispute.created"
+# The bank's decision on a dispute: `lost` (the money stays with the customer) or `won`.
+DISPUTE_CLOSED_EVENT = "charge.dispute.closed"
 # A refund's later news: the bank may refuse it (status `failed`) after charge.refunded.
 REFUND_UPDATE_EVENTS = {"charge.refund.updated", "refund.failed"}
 
@@ -30,7 +32,9 @@ def stripe_payment_lock(event: object) -> None:
     kind = event.get("type")
     if kind in PAID_EVENTS:
         payment_lock(session_reference(found))
-    elif kind in ("charge.refunded", DISPUTE_EVENT) or kind in REFUND_UPDATE_EVENTS:
+    elif kind in ("charge.refunded", DISPUTE_EVENT, DISPUTE_CLOSED_EVENT) or (
+        kind in REFUND_UPDATE_EVENTS
+    ):
         payment_lock(charge_reference(found))
 
 
