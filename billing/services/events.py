@@ -20,15 +20,20 @@ def storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
-def event_claim(*, provider: str, event_id: str, fields: dict) -> PaymentEvent:
+def event_claim(
+    *, provider: str, event_id: str, fields: dict, delivered: bool = True
+) -> PaymentEvent:
     """The event's row, inside the caller's transaction: new, or the first delivery's, locked
     and with this delivery counted. Concurrent deliveries of one event wait here for each other
-    (the unique index, then the row lock), so only the first acts."""
+    (the unique index, then the row lock), so only the first acts. An event reconciliation
+    fetched from the provider (`delivered=False`) counts no delivery: a new row says 0."""
     require_transaction("event_claim")
     event_id = storable(event_id)
     fields = {
         name: storable(value) if isinstance(value, str) else value for name, value in fields.items()
     }
+    if not delivered:
+        fields["deliveries"] = 0
     if not event_id:
         return PaymentEvent.objects.create(provider=provider, **fields)
     event, created = PaymentEvent.objects.get_or_create(
@@ -37,7 +42,7 @@ def event_claim(*, provider: str, event_id: str, fields: dict) -> PaymentEvent:
     if created:
         return event
     event = PaymentEvent.objects.select_for_update().get(pk=event.pk)
-    event.deliveries += 1
+    event.deliveries += 1 if delivered else 0
     return event
 
 

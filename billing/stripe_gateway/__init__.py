@@ -1,10 +1,10 @@
 """Stripe, through its official SDK: the only package that talks to Stripe.
 
-Every function here but `key_livemode` and `webhook_event_verify` makes a network call, so
-callers run them outside database transactions. SDK failures become PaymentProviderError
-(502 in the API). `client` makes the SDK's client and holds the errors, `checkout` the
-Checkout Sessions, `payments` a payment and its refund, `webhooks` what Stripe sends us.
-Import from here.
+Every function here but `key_livemode`, `stripe_configured` and `webhook_event_verify` makes
+a network call, so callers run them outside database transactions. SDK failures become
+PaymentProviderError (502 in the API). `client` makes the SDK's client and holds the errors,
+`checkout` the Checkout Sessions, `payments` a payment and its refund, `webhooks` what Stripe
+sends us, `events` the events it has sent. Import from here.
 """
 
 from billing.stripe_gateway.checkout import (
@@ -21,7 +21,9 @@ from billing.stripe_gateway.client import (
     PaymentAlreadyRefunded,
     PaymentProviderError,
     PaymentUnknownToStripe,
+    stripe_configured,
 )
+from billing.stripe_gateway.events import events_list
 from billing.stripe_gateway.payments import StripePayment, payment_retrieve, refund_create
 from billing.stripe_gateway.webhooks import key_livemode, webhook_event_verify
 
@@ -38,8 +40,10 @@ __all__ = [
     "checkout_session_create",
     "checkout_session_expire",
     "checkout_session_retrieve",
+    "events_list",
     "key_livemode",
     "payment_retrieve",
     "refund_create",
+    "stripe_configured",
     "webhook_event_verify",
 ]

@@ -41,6 +41,11 @@ class InvalidStripeSignature(Rejected):
     code = "invalid_signature"
 
 
+def stripe_configured() -> bool:
+    """Whether this service takes payments through Stripe (STRIPE_SECRET_KEY is set)."""
+    return bool(settings.STRIPE_SECRET_KEY)
+
+
 def stripe_client() -> stripe.StripeClient:
     if not settings.STRIPE_SECRET_KEY:
         raise PaymentProviderError("Stripe is not configured (STRIPE_SECRET_KEY is not set).")

@@ -1,13 +1,15 @@
 """A small fake of Stripe's HTTP API on loopback, for tests that use the real SDK.
 
 It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it
-saw paid; `expand[]=latest_charge` gives its charge, refunded or not) and refund create (400
-`charge_already_refunded` for a charge refunded whole) as Stripe does (form-encoded requests,
-JSON answers, idempotency keys, 404 `resource_missing` for an object it does not have),
-records every request, fails on demand, and can produce the events Stripe would send, signed
-with Stripe's scheme. For browser tests it also serves a checkout page whose Pay button
-completes the session, delivers the signed `checkout.session.completed` webhook to the app
-and redirects to the success URL.
+saw paid; `expand[]=latest_charge` gives its charge, refunded or not), refund create (400
+`charge_already_refunded` for a charge refunded whole) and the list of events (every event it
+produced, whether delivered or not; `types[]`, `created[gte|gt|lte|lt]`, `limit` and
+`starting_after`, newest first) as Stripe does (form-encoded requests, JSON answers,
+idempotency keys, 404 `resource_missing` for an object it does not have), records every
+request, fails on demand, and can produce the events Stripe would send, signed with Stripe's
+scheme (`created` is `time.time()`'s, so a test's clock dates them). For browser tests it also
+serves a checkout page whose Pay button completes the session, delivers the signed
+`checkout.session.completed` webhook to the app and redirects to the success URL.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class FakeStripe:
     charges: dict[str, dict] = field(default_factory=dict)
     refunds: dict[str, dict] = field(default_factory=dict)
     disputes: dict[str, dict] = field(default_factory=dict)
+    events: list[dict] = field(default_factory=list)
     failures: int = 0
     base: str = ""
 
@@ -248,7 +251,8 @@ class FakeStripe:
         charge.update(amount_refunded=refunded, refunded=refunded == charge["amount"])
 
     def event(self, kind: str, body: dict) -> dict:
-        return {
+        """An event Stripe creates, and lists from then on (`GET /v1/events`)."""
+        event = {
             "id": f"evt_test_{next(self._ids)}",
             "object": "event",
             "type": kind,
@@ -256,6 +260,8 @@ class FakeStripe:
             "livemode": False,
             "data": {"object": dict(body)},
         }
+        self.events.append(event)
+        return event
 
     def signed(self, event: dict, *, secret: str | None = None) -> tuple[bytes, str]:
         """The event's body and its `Stripe-Signature` header, made by the SDK's own helper."""
@@ -342,6 +348,8 @@ class FakeStripe:
                 if found is None:
                     return _missing(path)
                 return 200, self._expanded(found, params.get("expand", []))
+        if method == "GET" and path == "/v1/events":
+            return self._events(params)
         if method == "POST" and path.startswith("/v1/checkout/sessions/"):
             return self._expire_session(path.removeprefix("/v1/checkout/sessions/"))
         if method == "POST" and path == "/v1/refunds":
@@ -365,6 +373,41 @@ class FakeStripe:
             self.refunds[refund["id"]] = refund
             return 200, refund
         return 404, {"error": {"type": "invalid_request_error", "message": f"No route {path}"}}
+
+    def _events(self, params: dict) -> tuple[int, dict]:
+        """GET /v1/events: newest first (the later of two in the same second first), a page of
+        `limit` (10 unless asked, at most 100) after the event `starting_after` names."""
+        types = params.get("types") or ([params["type"]] if params.get("type") else [])
+        types = list(types.values()) if isinstance(types, dict) else types
+        created = params.get("created")
+        bounds = created if isinstance(created, dict) else {"eq": created} if created else {}
+        tests = {
+            "gte": lambda at, bound: at >= bound,
+            "gt": lambda at, bound: at > bound,
+            "lte": lambda at, bound: at <= bound,
+            "lt": lambda at, bound: at < bound,
+            "eq": lambda at, bound: at == bound,
+        }
+        listed = [
+            event
+            for event in reversed(self.events)
+            if (not types or event["type"] in types)
+            and all(tests[op](event["created"], int(bound)) for op, bound in bounds.items())
+        ]
+        listed.sort(key=lambda event: event["created"], reverse=True)
+        after = params.get("starting_after")
+        if after:
+            ids = [event["id"] for event in listed]
+            if after not in ids:
+                return _missing(f"event: {after}")
+            listed = listed[ids.index(after) + 1 :]
+        limit = min(int(params.get("limit") or 10), 100)
+        return 200, {
+            "object": "list",
+            "url": "/v1/events",
+            "has_more": len(listed) > limit,
+            "data": listed[:limit],
+        }
 
     def _expanded(self, found: dict, expand: list[str]) -> dict:
         """`?expand[]=latest_charge` answers a PaymentIntent with its charge in place of the id."""

@@ -9,6 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
@@ -145,6 +146,35 @@ def test_a_held_refund_whose_payment_cannot_lock_leaves_the_others_applied(
     assert refunds.get(payment_reference=stuck.payment_reference).outcome == "held"
     assert refunds.get(payment_reference=other.payment_reference).outcome == "processed"
     assert_failure_told(report, code, stuck, caplog)
+
+
+def test_a_lost_stripe_event_whose_payment_cannot_lock_leaves_the_others_applied(
+    user, user_client, bundle, fake_stripe, caplog
+):
+    """Refunds Stripe made a day after payments of two days ago, their webhooks lost: the
+    run handles each listed event on its own, under its payment's lock, which a stuck
+    delivery of the first holds."""
+    invoices = [paid_with_stripe(user, user_client, bundle, fake_stripe) for _ in range(2)]
+    Invoice.objects.update(paid_at=timezone.now() - timedelta(days=2))
+    with time_machine.travel(timezone.now() - timedelta(days=1), tick=False):
+        refunds = {i.pk: fake_stripe.refunded(i.stripe_session_id)["id"] for i in invoices}
+    stuck, other = first_and_other(invoices)
+
+    with (
+        timeouts(lock_ms=200, statement_ms=15000),
+        row_locked(LOCK_PAYMENT, [f"stripe-payment:{stuck.payment_reference}"]),
+    ):
+        report, code = reconcile()
+
+    assert (report["stripe_events_recovered"], report["invoices_refunded"]) == (1, 1)
+    assert Invoice.objects.get(pk=other.pk).status == "refunded"
+    assert Invoice.objects.get(pk=stuck.pk).status == "paid"
+    assert not PaymentEvent.objects.filter(event_id=refunds[stuck.pk]).exists()
+    assert code == FAILED
+    what = f"stripe event {refunds[stuck.pk]} (charge.refunded)"
+    assert [line.split(":")[0] for line in report["failed"]] == [what]
+    assert f"could not finish {what}" in caplog.text
+    assert "Traceback" in caplog.text
 
 
 def test_a_step_that_fails_leaves_the_later_steps_done(user, caplog):

@@ -1,14 +1,18 @@
 """Reconciliation beside live traffic, on PostgreSQL with real threads, each with its own
 connection."""
 
+from decimal import Decimal
+
 import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from billing import services
-from billing.models import Invoice, TokenBundlePurchase
+from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
 from billing.services import reconcile
+from billing.services.stripe_webhook import stripe_event_recover, stripe_webhook_process
 from billing.tests.helpers import checkout
+from billing.tests.test_reconcile import paid_with_stripe
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.concurrency import meeting
 from tokens.models import TokenAccount, TokenTransaction
@@ -40,3 +44,37 @@ def test_a_refund_committing_while_reconciliation_waits_for_the_invoice_credits_
     assert not TokenAccount.objects.filter(user=user, balance__gt=0).exists()
     assert TokenBundlePurchase.objects.get(invoice=invoice).status != "completed"
     assert report.paid_invoices_completed == 0
+
+
+def stripe_delivery(fake_stripe, event: dict):
+    """Stripe's delivery of `event`, as the webhook's view hands it on."""
+    body, header = fake_stripe.signed(event)
+    return lambda: stripe_webhook_process(
+        raw_body=body, signature_header=header, forgery_recordable=lambda: False
+    )
+
+
+@pytest.mark.parametrize("first", ["webhook", "reconciliation"])
+def test_a_refund_delivered_while_reconciliation_recovers_it_is_applied_once(
+    first, user, user_client, fake_stripe
+):
+    """The webhook's late delivery and reconciliation's recovery of the same refund, at the
+    same moment, in either order: the first holds the payment's lock until it commits, the
+    other then finds the event recorded."""
+    bundle = TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+    invoice = paid_with_stripe(user, user_client, bundle, fake_stripe)
+    refund = fake_stripe.refunded(invoice.stripe_session_id)
+    delivery, recovery = stripe_delivery(fake_stripe, refund), lambda: stripe_event_recover(refund)
+
+    if first == "webhook":
+        answers = meeting(delivery, recovery)
+        assert (answers["held"], answers["waiting"]) == ("processed", None)
+    else:
+        answers = meeting(recovery, delivery)
+        assert (answers["held"].outcome, answers["waiting"]) == ("processed", "already_processed")
+
+    assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
+    reversed_entries = TokenTransaction.objects.filter(transaction_type="reversal")
+    assert reversed_entries.count() == 1
+    recorded = PaymentEvent.objects.get(event_id=refund["id"])
+    assert (recorded.outcome, recorded.deliveries) == ("processed", 1)

@@ -2,10 +2,10 @@
 
 Safe beside live traffic and against itself: a second run at the same time exits at once.
 Exit codes: 0 done, 2 when another run holds the lock, 3 when Stripe failed for some
-invoices (they were left as they were), 4 when Stripe does not know a payment that paid an
-invoice here (listed; nothing was changed), 5 when some invoices, or a step as a whole, could
-not be reconciled (each logged with its traceback and named; every other one was). The
-ledger's audit is `manage.py ledger_check`.
+invoices (they were left as they were) or could not list its events, 4 when Stripe does not
+know a payment that paid an invoice here (listed; nothing was changed), 5 when some invoices
+or events, or a step as a whole, could not be reconciled (each logged with its traceback and
+named; every other one was). The ledger's audit is `manage.py ledger_check`.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def duration(text: str) -> timedelta:
 class Command(BaseCommand):
     help = (
         "Finish paid invoices whose items are not all active or credited, apply held refunds, "
-        "ask Stripe about stale sessions (capture or cancel), expire ended subscriptions, "
+        "ask Stripe about stale sessions (capture or cancel), handle the refund and dispute "
+        "events Stripe sent whose webhook never came, expire ended subscriptions, "
         "purge idempotency records older than 24 h, refund invoices Stripe has refunded; "
         "report invoices paid here that Stripe does not know and payment events that need "
         "review."
@@ -73,6 +74,13 @@ class Command(BaseCommand):
             default=timedelta(hours=24),
             help="Ask Stripe about invoices paid through it this recently (24h).",
         )
+        parser.add_argument(
+            "--events-within",
+            type=duration,
+            default=timedelta(days=7),
+            help="Ask Stripe for the refund and dispute events it sent this recently (7d; it "
+            "keeps 30d).",
+        )
         parser.add_argument("--json", action="store_true", help="Print the summary as JSON.")
 
     def handle(self, *args, **options) -> None:
@@ -89,7 +97,8 @@ class Command(BaseCommand):
             _print_summary(console, report)
         if report.stripe_errors:
             raise CommandError(
-                f"Stripe failed for {len(report.stripe_errors)} invoice(s); run again later.",
+                f"Stripe failed for {len(report.stripe_errors)} invoice(s) or event listing(s); "
+                "run again later.",
                 returncode=3,
             )
         if report.unknown_to_provider:
@@ -132,6 +141,11 @@ class Command(BaseCommand):
                     expire_after=options["expire_after"],
                     progress=advance,
                 ),
+                "stripe events": partial(
+                    reconcile.stripe_events_recover,
+                    within=options["events_within"],
+                    progress=advance,
+                ),
                 "subscriptions": reconcile.subscriptions_expire,
                 "idempotency records": reconcile.idempotency_purge,
                 "paid invoices verified": partial(
@@ -152,6 +166,8 @@ ROWS = [
     ("Stripe sessions checked", "stripe_sessions_checked"),
     ("Invoices captured from Stripe", "invoices_captured"),
     ("Invoices cancelled (expired)", "invoices_cancelled"),
+    ("Stripe events checked", "stripe_events_checked"),
+    ("Stripe events recovered (webhook lost)", "stripe_events_recovered"),
     ("Subscriptions expired", "subscriptions_expired"),
     ("Idempotency records purged", "idempotency_records_purged"),
     ("Paid invoices verified with Stripe", "paid_invoices_verified"),

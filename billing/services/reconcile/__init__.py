@@ -1,6 +1,7 @@
-"""Reconciliation: finish what the webhooks missed, and report what a person must decide:
-paid invoices Stripe does not know, payment events flagged for review. (The ledger has its
-own audit, `manage.py ledger_check`.)
+"""Reconciliation: finish what the webhooks missed (also the refunds and disputes whose Stripe
+webhook never came, asked of Stripe), and report what a person must decide: paid invoices
+Stripe does not know, payment events flagged for review. (The ledger has its own audit,
+`manage.py ledger_check`.)
 
 Each step works in batches (keyset pages of ids), one transaction per invoice, so it runs
 beside live traffic with bounded memory and short locks. Every step is idempotent: a second
@@ -18,6 +19,7 @@ from billing.services.reconcile.local import (
 )
 from billing.services.reconcile.report import ReconcileReport, on_its_own
 from billing.services.reconcile.stripe import paid_invoices_verify, stale_stripe_sessions
+from billing.services.reconcile.stripe_events import stripe_events_recover
 
 __all__ = [
     "ReconcileReport",
@@ -29,5 +31,6 @@ __all__ = [
     "paid_invoices_verify",
     "payments_needing_review",
     "stale_stripe_sessions",
+    "stripe_events_recover",
     "subscriptions_expire",
 ]

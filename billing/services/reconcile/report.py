@@ -29,6 +29,8 @@ class ReconcileReport:
     stripe_sessions_checked: int = 0
     invoices_captured: int = 0
     invoices_cancelled: int = 0
+    stripe_events_checked: int = 0
+    stripe_events_recovered: int = 0
     subscriptions_expired: int = 0
     idempotency_records_purged: int = 0
     paid_invoices_verified: int = 0
@@ -46,6 +48,7 @@ class ReconcileReport:
             + self.held_refunds_applied
             + self.invoices_captured
             + self.invoices_cancelled
+            + self.stripe_events_recovered
             + self.subscriptions_expired
             + self.idempotency_records_purged
             + self.invoices_refunded

@@ -14,7 +14,7 @@ time, `handlers` acts on each type of event, `outcomes` is what handling came to
 record. Import from here.
 """
 
-from billing.services.stripe_webhook.delivery import stripe_webhook_process
+from billing.services.stripe_webhook.delivery import stripe_event_recover, stripe_webhook_process
 from billing.services.stripe_webhook.handlers import (
     held_refund_apply,
     held_refunds_captured,
@@ -31,6 +31,7 @@ __all__ = [
     "held_refund_apply",
     "held_refunds_captured",
     "stripe_event_handle",
+    "stripe_event_recover",
     "stripe_payment_lock",
     "stripe_payment_refund",
     "stripe_session_capture",

@@ -1,16 +1,24 @@
 """Receiving one delivery: verify it, claim the event's row (once per event id), act on it
-and record the outcome, all in one transaction; a failure is recorded in its own."""
+and record the outcome, all in one transaction; a failure is recorded in its own. An event
+whose delivery never came, which reconciliation fetched from Stripe, takes the same way."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from django.db import transaction
 
 from billing import stripe_gateway
+from billing.models import PaymentEvent
 from billing.services.events import DONE, SETTLED, event_claim, event_record
 from billing.services.stripe_webhook.handlers import stripe_event_handle
-from billing.services.stripe_webhook.outcomes import PROVIDER, Outcome, event_outcome_record
+from billing.services.stripe_webhook.outcomes import (
+    PROVIDER,
+    Handled,
+    Outcome,
+    event_outcome_record,
+)
 from billing.services.stripe_webhook.payments import stripe_payment_lock
 from common import metrics
 from common.errors import Invalid
@@ -71,3 +79,34 @@ def _process(event: object, event_id: str, event_type: str, text: str) -> str:
         handled = stripe_event_handle(event)
         event_outcome_record(record, handled)
     return handled.outcome
+
+
+def stripe_event_recover(event: dict) -> Handled | None:
+    """Handles an event Stripe lists whose delivery never came (reconciliation asks Stripe
+    for them; a lost webhook is otherwise never noticed) exactly as its delivery would have,
+    in one transaction: the payment's lock, then the event's row claimed, then the handling
+    and its outcome. The row counts no delivery (0); the late delivery, if one comes, is
+    `already_processed`, and a delivery under way when this runs is waited for and this
+    does nothing. An event recorded already (delivered, or recovered before) is left as it
+    is and None returned, except one whose every delivery failed (`failed`), which is
+    handled again as a redelivery would. The event was fetched from Stripe with our key, so
+    it is as authentic as a verified delivery (`signature_valid`)."""
+    event_id = str(event.get("id") or "")
+    if not event_id:
+        return None
+    fields = {
+        "event_type": str(event.get("type") or "")[:100],
+        "payload": json.dumps(event),
+        "signature_valid": True,
+    }
+    with transaction.atomic():
+        stripe_payment_lock(event)
+        recorded = PaymentEvent.objects.filter(provider=PROVIDER, event_id=event_id)
+        if recorded.exclude(outcome=Outcome.FAILED).exists():
+            return None
+        record = event_claim(provider=PROVIDER, event_id=event_id, fields=fields, delivered=False)
+        if record.outcome not in (Outcome.RECEIVED, Outcome.FAILED):
+            return None  # delivered meanwhile, outside any payment's lock
+        handled = stripe_event_handle(event)
+        event_outcome_record(record, handled)
+    return handled
