@@ -128,6 +128,9 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     purchase records what the receivers took back of its tokens and what was already spent."""
     require_transaction("invoice_take_back")
     live = {"invoice": invoice, "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE]}
+    # A period that started was paid for, also one the sweep has since recorded as expired:
+    # its money goes back all the same, so its tokens and its coverage end with the refund.
+    started = {"invoice": invoice, "status__in": [ItemStatus.ACTIVE, ItemStatus.EXPIRED]}
     included = tuple(
         signals.RefundedTokens(
             item_id=subscription_id,
@@ -137,13 +140,13 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             description=f"{plan_name}: included tokens taken back ({invoice.number})",
         )
         for subscription_id, tokens, plan_name in Subscription.objects.filter(
-            invoice=invoice, status=ItemStatus.ACTIVE, included_tokens__gt=0
+            **started, included_tokens__gt=0
         ).values_list("pk", "included_tokens", "plan_name")
     )
     unlimited_ended = tuple(
-        Subscription.objects.filter(
-            invoice=invoice, status=ItemStatus.ACTIVE, usage_mode=UsageMode.UNLIMITED
-        ).values_list("pk", flat=True)
+        Subscription.objects.filter(**started, usage_mode=UsageMode.UNLIMITED).values_list(
+            "pk", flat=True
+        )
     )
     subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)

@@ -7,6 +7,7 @@ import time_machine
 
 from accounts.tests.factories import UserFactory
 from billing import services as billing_services
+from billing.services.reconcile import ReconcileReport, subscriptions_expire
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
 from common.models import IdempotencyRecord
@@ -514,3 +515,28 @@ def test_a_user_settles_the_holds_they_made(user, user_client):
 
     assert [captured.status_code, released.status_code] == [200, 200]
     assert selectors.token_balance(user_id=user.pk).balance == 96
+
+
+def test_a_plans_refund_after_its_expiry_was_recorded_releases_the_holds_it_covered(
+    user_client, user, clock
+):
+    """The reconcile sweep marking the subscription expired changes nothing about its refund:
+    the money of that period went back, so a hold made under it no longer captures for free,
+    as when the refund comes before the sweep."""
+    order = checkout(user, plan=PlanFactory(usage_mode="unlimited"))
+    capture(order.invoice)
+    fund(user, 5)
+    period_end = UnlimitedCoverage.objects.get().ends_at
+    clock.move_to(period_end - timedelta(minutes=1))
+    made = hold(user_client, {"amount": 100, "ttl_seconds": 3600}).json()["hold"]
+    clock.move_to(period_end + timedelta(minutes=1))
+    subscriptions_expire(ReconcileReport(dry_run=False))
+
+    billing_services.invoice_refund(invoice_id=order.invoice.pk)
+    answer = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 60}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert (answer.status_code, answer.json().get("code")) == (409, "invalid_state")
+    assert Hold.objects.get(pk=made["id"]).status == "released"
+    assert UnlimitedCoverage.objects.get().revoked_at == period_end + timedelta(minutes=1)
