@@ -114,22 +114,25 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
 
     Holds made under it that have not expired are released unless another coverage still
     runs: their captures would otherwise charge nothing for work under a plan whose money
-    went back. A hold made under another plan's period keeps its coverage, also once that
-    period has ended: it was paid for. One past its time stays for the sweep to record as
-    expired."""
+    went back. Kept for a running plan, they go when that plan is refunded too. A hold made
+    under another plan's period keeps its coverage, also once that period has ended: it was
+    paid for. One past its time stays for the sweep to record as expired."""
     require_transaction("coverage_end")
     account = account_locked(user_id)
     if account is None:
         return
-    refunded = UnlimitedCoverage.objects.filter(
+    UnlimitedCoverage.objects.filter(
         account=account, subscription_id__in=subscription_ids, revoked_at__isnull=True
-    )
-    refunded_windows = list(refunded.values_list("starts_at", "ends_at"))
-    refunded.update(revoked_at=now)
+    ).update(revoked_at=now)
     _coverage_update(account)
     if account.unlimited_until is not None and account.unlimited_until > now:
         return
-    paid_for = UnlimitedCoverage.objects.filter(account=account, revoked_at__isnull=True)
+    coverages = UnlimitedCoverage.objects.filter(account=account)
+    windows = {True: [], False: []}
+    for starts_at, ends_at, revoked_at in coverages.values_list(
+        "starts_at", "ends_at", "revoked_at"
+    ):
+        windows[revoked_at is not None].append((starts_at, ends_at))
     # A hold past its time expired at that instant: the sweep records it (and says so).
     covered = Hold.objects.filter(
         account=account,
@@ -137,8 +140,10 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
         source=Hold.Source.SUBSCRIPTION,
         expires_at__gt=now,
     )
-    made_under_refunded = covered.filter(_made_within(refunded_windows))
-    made_under_refunded.exclude(_made_within(paid_for.values_list("starts_at", "ends_at"))).update(
+    # Made under a refunded plan: the ones just refunded, and one refunded earlier while
+    # this plan still covered the user (that refund kept its holds for this plan's sake).
+    made_under_refunded = covered.filter(_made_within(windows[True]))
+    made_under_refunded.exclude(_made_within(windows[False])).update(
         status=Hold.Status.RELEASED, resolved_at=now
     )
 

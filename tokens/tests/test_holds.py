@@ -540,3 +540,31 @@ def test_a_plans_refund_after_its_expiry_was_recorded_releases_the_holds_it_cove
     assert (answer.status_code, answer.json().get("code")) == (409, "invalid_state")
     assert Hold.objects.get(pk=made["id"]).status == "released"
     assert UnlimitedCoverage.objects.get().revoked_at == period_end + timedelta(minutes=1)
+
+
+def test_a_hold_kept_by_a_later_plan_is_released_when_that_plan_is_refunded_too(
+    user_client, user, clock
+):
+    """A plan's refund keeps a hold made under it while another unlimited plan covers the
+    user; once that plan's money goes back as well, no paid period covers the hold."""
+    first = checkout(user, plan=PlanFactory(usage_mode="unlimited"))
+    capture(first.invoice)
+    fund(user, 5)
+    made = hold(user_client, {"amount": 100}).json()["hold"]
+    clock.shift(timedelta(minutes=1))
+    second = checkout(user, plan=PlanFactory(usage_mode="unlimited"))
+    capture(second.invoice, reference="pay-2")
+    billing_services.invoice_refund(invoice_id=first.invoice.pk)
+    kept = Hold.objects.get(pk=made["id"]).status
+    clock.shift(timedelta(minutes=1))
+
+    billing_services.invoice_refund(invoice_id=second.invoice.pk)
+    answer = user_client.post(
+        f"{HOLDS}/{made['id']}/capture", {"amount": 60}, HTTP_IDEMPOTENCY_KEY="c"
+    )
+
+    assert kept == "active"
+    assert (answer.status_code, answer.json().get("code")) == (409, "invalid_state")
+    released = Hold.objects.get(pk=made["id"])
+    assert (released.status, released.resolved_at) == ("released", NOW + timedelta(minutes=2))
+    assert available(user) == 5
