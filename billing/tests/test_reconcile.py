@@ -2,11 +2,12 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client
@@ -20,6 +21,7 @@ from common.locks import exclusive_lock
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from common.tests.servers import database_url, the_test_database
+from events.models import Event
 from tokens.models import TokenAccount, TokenTransaction
 
 pytestmark = pytest.mark.django_db
@@ -555,3 +557,21 @@ def test_the_longest_durations_reconcile(user, user_client, bundle, fake_stripe)
     )
 
     assert (code, report["stripe_sessions_checked"], report["invoices_cancelled"]) == (0, 1, 1)
+
+
+def test_a_subscription_is_recorded_expired_at_its_end_instant(user):
+    """A period ends exactly at `expires_at` (usage stops being covered, the subscription is
+    no longer current): the sweep running at that instant records it and says so."""
+    start = datetime(2026, 1, 31, 10, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        invoice = checkout(user, plan=PlanFactory(billing_period="monthly")).invoice
+        services.invoice_capture(invoice_id=invoice.pk, payment_reference="p", provider="payment")
+        clock.move_to(Subscription.objects.get().expires_at)
+
+        report, _ = reconcile()
+
+    assert report["subscriptions_expired"] == 1
+    assert Subscription.objects.get().status == "expired"
+    assert Event.objects.get(type="subscription.expired").data["expires_at"] == (
+        "2026-02-28T10:00:00Z"
+    )

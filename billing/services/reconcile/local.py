@@ -84,12 +84,12 @@ def _held_refund_apply(report: ReconcileReport, reference: str) -> None:
 
 
 def subscriptions_expire(report: ReconcileReport) -> None:
-    """Active subscriptions and add-ons past their end become expired, each on its own (a
+    """Active subscriptions and add-ons at or past their end become expired, each on its own (a
     transaction of its own, one conditional UPDATE): one held past the lock timeout by a
     stuck transaction is named in `report.failed` by its invoice and holds up no other,
     which would otherwise go on covering usage, its end untold, while the lock was held."""
     now = timezone.now()
-    over = Q(status=ItemStatus.ACTIVE, expires_at__lt=now)
+    over = Q(status=ItemStatus.ACTIVE, expires_at__lte=now)
     if report.dry_run:
         report.subscriptions_expired = sum(
             model.objects.filter(over).count() for model in (Subscription, AddOnSubscription)
