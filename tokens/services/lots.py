@@ -3,7 +3,7 @@ tokens (the sweeps are in tokens.services.expiry)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from django.conf import settings
@@ -20,6 +20,9 @@ from tokens.services.ledger import LOT_REFERENCE, tokens_credit
 Type = TokenTransaction.Type
 GRANTABLE = (LotCategory.PROMOTIONAL, LotCategory.TRIAL, LotCategory.INCLUDED)
 MAX_GRANT = 1_000_000_000
+# The latest expiry a lot can have. A lot's expiry is rounded up to the whole second after it
+# (LotSpec), and there is no second after this one in Python's calendar.
+LATEST_EXPIRY = datetime.max.replace(microsecond=0, tzinfo=UTC)
 
 
 def lot_grant(
@@ -36,8 +39,8 @@ def lot_grant(
     """Staff give free tokens: a lot of `category` and its `grant` entry.
 
     Raises Invalid naming the field: amount not 1..1e9, a category other than promotional,
-    trial or included (paid tokens come from purchases), `expires_at` not in the future,
-    priority outside 0..100, a blank reason.
+    trial or included (paid tokens come from purchases), `expires_at` not in the future or
+    after LATEST_EXPIRY, priority outside 0..100, a blank reason.
     """
     reason = reason.strip()
     if not 0 < amount <= MAX_GRANT:
@@ -46,6 +49,8 @@ def lot_grant(
         raise Invalid("category", f"Must be one of {', '.join(GRANTABLE)}.")
     if expires_at is not None and expires_at <= timezone.now():
         raise Invalid("expires_at", "Must be in the future.")
+    if expires_at is not None and expires_at > LATEST_EXPIRY:
+        raise Invalid("expires_at", "Must be no later than 9999-12-31T23:59:59Z.")
     if not 0 <= priority <= 100:
         raise Invalid("priority", "Must be from 0 to 100.")
     if not reason:

@@ -167,3 +167,26 @@ def test_a_debit_across_many_lots_shows_them_in_a_few_queries(
 
     assert response.status_code == 200
     assert response.content.decode().count("Promotional lot: 0 of 1") == 30
+
+
+@pytest.mark.parametrize(
+    ("sent", "error"),
+    [
+        ("2000-01-01 00:00", "Must be in the future."),
+        ("9999-12-31 23:59:59.5", "Must be no later than 9999-12-31T23:59:59Z."),
+    ],
+    ids=["past", "past-the-last-second"],
+)
+def test_a_grant_whose_expiry_cannot_be_is_refused_on_the_form(staff_browser, account, sent, error):
+    """An expiry in the last second's fraction cannot be rounded up to the whole second
+    after it (LotSpec), which was a 500."""
+    url = reverse("admin:tokens_tokenaccount_grant", args=[account.pk])
+    form = {"amount": "5", "reason": "Goodwill", "category": "promotional", "priority": "50"}
+
+    response = staff_browser.post(
+        url, {**form, "expires_at": sent, "submission": str(uuid.uuid4())}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"expires_at": [error]}
+    assert account.lots.count() == 1

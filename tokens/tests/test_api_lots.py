@@ -165,6 +165,8 @@ def test_staff_grant_a_lot(staff_client, user, staff_user):
         ({"expires_at": "20270101T100000"}, "expires_at"),
         ({"expires_at": "2027-01-01T10"}, "expires_at"),
         ({"expires_at": "2027-01-01T10:00:00+0100"}, "expires_at"),
+        # Its last second's fraction cannot be rounded up to the whole second (it was a 500).
+        ({"expires_at": "9999-12-31T23:59:59.5Z"}, "expires_at"),
         ({"priority": 101}, "priority"),
         ({"priority": -1}, "priority"),
         ({"reason": ""}, "reason"),
@@ -188,6 +190,7 @@ def test_a_bad_grant_is_400_naming_the_field_and_writes_nothing(staff_client, us
         ("2027-01-01T10:00", "2027-01-01T10:00:00Z"),
         # A fraction of a second: the lot lasts to the whole second after (docs/api.md, Lots).
         ("2027-01-01 10:00:00.5+01:00", "2027-01-01T09:00:01Z"),
+        ("9999-12-31T23:59:59Z", "9999-12-31T23:59:59Z"),
     ],
 )
 def test_a_grant_takes_the_documented_time_forms(staff_client, user, sent, expires_at):
