@@ -8,13 +8,14 @@ from uuid import UUID
 from django.contrib.auth import authenticate
 from django.db import connection
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, User, normalize_email
 from accounts.services import API_KEY_PREFIX, api_key_hash
 from common.db import aware_time
 from common.errors import DomainError, NotFound
@@ -114,6 +115,13 @@ def active_user_get(*, user_id: object) -> User:
 
 def user_exists(*, user_id: object) -> bool:
     return User.objects.filter(pk=user_id).exists()
+
+
+def user_ids_with_email(*, email: str) -> list[UUID]:
+    """The id of the user with this address, whatever its case or spelling (normalize_email),
+    or none: one read of the unique index on lower(email)."""
+    users = User.objects.alias(email_lower=Lower("email"))
+    return list(users.filter(email_lower=normalize_email(email)).values_list("pk", flat=True))
 
 
 def user_get(*, user_id: object) -> User:

@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from common.admin import ModelAdmin
 from common.errors import Invalid
 from tokens import services
+from tokens.admin.search import EmailSearch
 from tokens.models import LotCategory, TokenAccount, TokenLot
 from tokens.services.lots import GRANTABLE, MAX_GRANT
 
@@ -72,7 +73,8 @@ class AdjustTokensForm(forms.Form):
 
 
 @admin.register(TokenAccount)
-class TokenAccountAdmin(ModelAdmin):
+class TokenAccountAdmin(EmailSearch, ModelAdmin):
+    user_path = "user"
     list_display = ["user", "balance", "total_purchased", "total_spent", "updated_at"]
     search_fields = ["user__email"]
     list_select_related = ["user"]

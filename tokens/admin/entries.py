@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ModelAdmin
+from tokens.admin.search import EmailSearch
 from tokens.models import TokenAllocation, TokenTransaction
 
 
@@ -26,7 +27,7 @@ class AllocationInline(admin.TabularInline):
 
 
 @admin.register(TokenTransaction)
-class TokenTransactionAdmin(ModelAdmin):
+class TokenTransactionAdmin(EmailSearch, ModelAdmin):
     """The ledger, read-only: entries are corrected by new entries, never edited."""
 
     list_display = [
@@ -44,7 +45,6 @@ class TokenTransactionAdmin(ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["account__user"]
     ordering = ["-created_at", "-number"]
-    show_full_result_count = False
     inlines = [AllocationInline]
 
     def get_readonly_fields(self, request: HttpRequest, obj: TokenTransaction | None = None):

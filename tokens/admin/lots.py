@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from common.admin import ModelAdmin
 from common.errors import DomainError
 from tokens import services
+from tokens.admin.search import EmailSearch
 from tokens.models import TokenLot
 
 
@@ -23,7 +24,7 @@ class VoidLotForm(forms.Form):
 
 
 @admin.register(TokenLot)
-class TokenLotAdmin(ModelAdmin):
+class TokenLotAdmin(EmailSearch, ModelAdmin):
     list_display = [
         "created_at",
         "user_email",

@@ -6,10 +6,11 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from common.admin import ModelAdmin
+from tokens.admin.search import EmailSearch
 from tokens.models import Hold, UsageRecord
 
 
-class ReadOnlyAdmin(ModelAdmin):
+class ReadOnlyAdmin(EmailSearch, ModelAdmin):
     list_select_related = ["account__user"]
     search_fields = ["account__user__email", "feature", "reference"]
 
@@ -44,7 +45,6 @@ class UsageAdmin(ReadOnlyAdmin):
     list_filter = ["source", ("refunded_at", admin.EmptyFieldListFilter)]
     date_hierarchy = "created_at"
     ordering = ["-created_at"]
-    show_full_result_count = False
 
 
 @admin.register(Hold)

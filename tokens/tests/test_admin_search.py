@@ -1,0 +1,89 @@
+"""The tokens' admin lists on a big table: a search for a customer's email address is answered
+through indexes, never by reading every row of the ledger, the lots, the usage or the holds."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from accounts.tests.factories import UserFactory
+from tokens.ledger import Work
+from tokens.models import Hold, TokenAccount, TokenLot, TokenTransaction, UsageRecord
+from tokens.services import hold_create, usage_record
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [TokenAccount, TokenTransaction, TokenLot, UsageRecord, Hold]
+TABLES = {model._meta.db_table for model in MODELS} | {"accounts_user"}
+
+
+def full_scans(sql: str) -> list[str]:
+    """The tables the plan of `sql` reads whole: a sequential scan, or an index walked
+    without a condition on it. Sequential scans are priced out, so that the planner, on the
+    test's few rows, takes an index wherever one can serve the query."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    found, nodes = [], [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        relation = node.get("Relation Name") or node.get("Index Name", "")
+        if node["Node Type"] == "Seq Scan" or (
+            node["Node Type"] in {"Index Scan", "Index Only Scan", "Bitmap Index Scan"}
+            and "Index Cond" not in node
+        ):
+            found.append(relation)
+    return found
+
+
+@pytest.fixture
+def customers():
+    """Three customers with a row of every kind each, the one searched for among them."""
+    users = [UserFactory() for _ in range(3)]
+    for user in users:
+        fund(user, 10)
+        key = str(uuid.uuid4())
+        usage_record(user_id=user.pk, work=Work(amount=1, usage_key=key, entry_key=key))
+        hold_create(user_id=user.pk, amount=1, idempotency_key=key)
+    return users
+
+
+@pytest.mark.parametrize("model", MODELS, ids=lambda model: model._meta.model_name)
+def test_a_search_by_email_reads_that_customers_rows_through_indexes(
+    staff_browser, customers, model
+):
+    customer = customers[1]
+    url = reverse(f"admin:tokens_{model._meta.model_name}_changelist")
+
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_browser.get(url, {"q": customer.email.upper()})
+
+    shown = response.context["cl"].result_list
+    assert response.status_code == 200
+    assert len(shown) >= 1
+    assert {row.user if model is TokenAccount else row.account.user for row in shown} == {customer}
+    reads = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and f'"{model._meta.db_table}"' in query["sql"]
+    ]
+    assert reads
+    assert {sql[:60]: full_scans(sql) for sql in reads} == {sql[:60]: [] for sql in reads}
+
+
+def test_part_of_an_address_is_still_searched_for_in_every_address(staff_browser, customers):
+    customer = customers[1]
+    url = reverse("admin:tokens_tokentransaction_changelist")
+
+    response = staff_browser.get(url, {"q": customer.email.split("@")[0]})
+
+    assert {row.account.user for row in response.context["cl"].result_list} == {customer}
