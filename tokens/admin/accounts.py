@@ -107,6 +107,13 @@ class TokenAccountAdmin(EmailSearch, ModelAdmin):
         """Adjust and Grant (and a lot's Void): staff who may change token accounts."""
         return request.user.has_perm("tokens.change_tokenaccount")
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        """Adjust and Grant are offered to staff who may use them; a viewer's click was a 403."""
+        context = {**(extra_context or {}), "may_correct": self.may_correct(request)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
     def get_urls(self):
         adjust = self.admin_site.admin_view(self.adjust_view)
         grant = self.admin_site.admin_view(self.grant_view)

@@ -58,6 +58,19 @@ class TokenLotAdmin(EmailSearch, ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    def may_void(self, request: HttpRequest) -> bool:
+        """Void, as Adjust and Grant: staff who may change token accounts."""
+        return self.has_view_permission(request) and request.user.has_perm(
+            "tokens.change_tokenaccount"
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None
+    ) -> HttpResponse:
+        """Void is offered to staff who may use it; a viewer's click was a 403."""
+        context = {**(extra_context or {}), "may_void": self.may_void(request)}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
     def get_urls(self):
         void = self.admin_site.admin_view(self.void_view)
         return [
@@ -67,9 +80,7 @@ class TokenLotAdmin(EmailSearch, ModelAdmin):
 
     def void_view(self, request: HttpRequest, lot_id: uuid.UUID) -> HttpResponse:
         """Takes what is left of a lot through lot_void; refusals are shown on the form."""
-        if not self.has_view_permission(request) or not request.user.has_perm(
-            "tokens.change_tokenaccount"
-        ):
+        if not self.may_void(request):
             raise PermissionDenied
         lot = get_object_or_404(TokenLot.objects.select_related("account__user"), pk=lot_id)
         form = VoidLotForm(request.POST or None)

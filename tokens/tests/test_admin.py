@@ -2,8 +2,10 @@ import uuid
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from accounts.tests.factories import UserFactory
 from tokens.models import TokenAccount, TokenLot, TokenTransaction
 from tokens.services import tokens_debit
 from tokens.tests.factories import fund, grant
@@ -190,3 +192,34 @@ def test_a_grant_whose_expiry_cannot_be_is_refused_on_the_form(staff_browser, ac
     assert response.status_code == 200
     assert response.context["form"].errors == {"expires_at": [error]}
     assert account.lots.count() == 1
+
+
+@pytest.mark.parametrize("may_change", [False, True], ids=["viewer", "may-change"])
+def test_adjust_grant_and_void_are_offered_only_to_staff_who_may_use_them(
+    client, account, may_change
+):
+    """A viewer (view permissions only) was offered Adjust tokens, Grant tokens and Void lot,
+    and each answered 403."""
+    codenames = ["view_tokenaccount", "view_tokenlot"]
+    if may_change:
+        codenames.append("change_tokenaccount")
+    member = UserFactory(is_staff=True)
+    member.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    client.force_login(member)
+    lot = account.lots.get()
+    links = {
+        reverse("admin:tokens_tokenaccount_adjust", args=[account.pk]),
+        reverse("admin:tokens_tokenaccount_grant", args=[account.pk]),
+        reverse("admin:tokens_tokenlot_void", args=[lot.pk]),
+    }
+
+    pages = [
+        client.get(reverse("admin:tokens_tokenaccount_change", args=[account.pk])),
+        client.get(reverse("admin:tokens_tokenlot_change", args=[lot.pk])),
+    ]
+    offered = {link for link in links for page in pages if link in page.content.decode()}
+    answers = {client.get(link).status_code for link in links}
+
+    assert [page.status_code for page in pages] == [200, 200]
+    assert offered == (links if may_change else set())
+    assert answers == ({200} if may_change else {403})
