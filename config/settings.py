@@ -9,106 +9,20 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import dj_database_url
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
-from redis.connection import parse_url as parse_redis_url
 
 from catalog.currencies import currency_refusal
 from common.log import logging_settings
+from config.caches import cache_settings
+from config.databases import default_database
+from config.env import env_address, env_bool, env_int, env_list, env_rate, env_seconds
+from config.schema import SCHEMA_SETTINGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off"}
-
-
-def env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ImproperlyConfigured(f"{name} must be 1/0 or true/false, not {raw!r}.")
-
-
-def env_int(name: str, default: int, *, minimum: int = 0, maximum: int = 2**31 - 1) -> int:
-    """A whole number within its bounds: a value out of them is refused at start, not met by
-    the first request it breaks (a trial of 10**11 days made every sign-up a 500)."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if not minimum <= value <= maximum:
-        raise ImproperlyConfigured(
-            f"{name} must be a whole number from {minimum} to {maximum}, not {raw!r}."
-        )
-    return value
-
-
-def env_rate(name: str, default: str) -> str:
-    """A throttle rate as DRF reads it, "<requests>/<second|minute|hour|day>": checked at
-    start, for DRF would raise on every request."""
-    raw = os.environ.get(name, "").strip() or default
-    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", raw):
-        raise ImproperlyConfigured(
-            f"{name} must be a rate such as 300/minute (per second, minute, hour or day), "
-            f"not {raw!r}."
-        )
-    return raw
-
-
-def env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1
-    if not 0 <= seconds < 86_400:
-        raise ImproperlyConfigured(f"{name} must be seconds from 0 to 86399, not {raw!r}.")
-    return seconds
-
-
-def env_address(name: str, default: str) -> str:
-    """An http(s) address of a site, `https://host[:port]`, without a path: checked at start,
-    for one without a scheme was taken as it was and every address built on it was refused
-    later, by Stripe (every checkout a 502) or by whatever it named."""
-    raw = os.environ.get(name, "").strip().rstrip("/") or default
-    parts = urlsplit(raw)
-    try:
-        parts.port  # noqa: B018 (raises ValueError for a port that is not one)
-    except ValueError:
-        parts = parts._replace(netloc="")
-    if (
-        parts.scheme not in {"http", "https"}
-        or not parts.hostname
-        or raw != (f"{parts.scheme}://{parts.netloc}")
-    ):
-        raise ImproperlyConfigured(
-            f"{name} must be an address such as https://billing.example.com (http or https, "
-            f"a host, an optional port, no path), not {raw!r}."
-        )
-    return raw
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
-
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -189,98 +103,27 @@ TEMPLATES = [
     },
 ]
 
-# Databases. PostgreSQL through psycopg 3 when DATABASE_URL is set; otherwise the embedded
-# SQLite file. PostgreSQL connections are persistent with a health check before reuse
-# (docs/decisions.md explains why this and not a pool).
+# Databases (config/databases.py). PostgreSQL through psycopg 3 when DATABASE_URL is set;
+# otherwise the embedded SQLite file.
 # Nothing waits forever: a statement that waits on a lock longer than DB_LOCK_TIMEOUT, or runs
 # longer than DB_STATEMENT_TIMEOUT (seconds; 0 turns one off), is cancelled, and the request
 # answers 503 `busy` (common.db.database_busy). README.md: "Timeouts".
 DB_LOCK_TIMEOUT = env_seconds("DB_LOCK_TIMEOUT", 3)
 DB_STATEMENT_TIMEOUT = env_seconds("DB_STATEMENT_TIMEOUT", 15)
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
-if DATABASE_URL:
-    _default_database = dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=env_int("CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+DATABASES = {
+    "default": default_database(
+        url=DATABASE_URL,
+        lock_timeout=DB_LOCK_TIMEOUT,
+        statement_timeout=DB_STATEMENT_TIMEOUT,
+        base_dir=BASE_DIR,
     )
-else:
-    _default_database = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("SQLITE_PATH") or BASE_DIR / "db.sqlite3",
-    }
-if _default_database["ENGINE"] == "django.db.backends.sqlite3":
-    # IMMEDIATE takes the write lock at BEGIN, so a transaction that reads then writes cannot
-    # be overtaken: SQLite's twin of PostgreSQL's row locks.
-    # Tests get a file of their own beside it (not SQLite's default, memory), so they take
-    # the same file locks as `make run`.
-    _default_database["TEST"] = {"NAME": f"{_default_database['NAME']}-test"}
-    # Its busy timeout is the lock timeout (SQLite has no statement timeout).
-    _default_database["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": DB_LOCK_TIMEOUT or 86_400,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-else:
-    # common.postgresql: Django's backend with both timeouts on every statement, also behind
-    # PgBouncer in transaction pooling, where they are set per transaction.
-    _default_database["ENGINE"] = "common.postgresql"
-    _default_database["TIMEOUTS"] = {
-        "lock_timeout": round(DB_LOCK_TIMEOUT * 1000),
-        "statement_timeout": round(DB_STATEMENT_TIMEOUT * 1000),
-    }
-    _options = _default_database.setdefault("OPTIONS", {})
-    _options.setdefault("connect_timeout", 5)
-    # pg_stat_activity then names the process behind each connection (gunicorn loads the
-    # settings in each worker, after the fork).
-    _options.setdefault("application_name", f"tokenbilling:{os.getpid()}")
-    # Parameters bound by the server, and a statement prepared on a connection once it has run
-    # five times there (psycopg's default threshold): PostgreSQL then parses and plans the
-    # hot statements once per connection, not once per request. Django's default binds them
-    # into the SQL text in Python, and the server parsed and planned every request's
-    # statements anew (docs/decisions.md, Speed: the balance 1,462 → 1,801 rps).
-    _options.setdefault("server_side_binding", True)
-    _options.setdefault("prepare_threshold", 5)
-    _default_database["TRANSACTION_POOLING"] = env_bool("DB_TRANSACTION_POOLING", False)
-    if _default_database["TRANSACTION_POOLING"]:
-        # Behind PgBouncer in transaction pooling, consecutive transactions may run on
-        # different server connections: nothing may live in a session. Server-side cursors
-        # outlive a transaction when autocommit is on; prepared statements live in a session
-        # too, so common.postgresql makes none there (each statement still binds its
-        # parameters on the server, in one unnamed statement, which transaction pooling
-        # carries).
-        _default_database["DISABLE_SERVER_SIDE_CURSORS"] = True
-DATABASES = {"default": _default_database}
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# The cache holds the rate limits' counters. With REDIS_URL every process and machine counts
-# into the same Redis; without it each process counts alone (development only: with N
-# processes a limit lets N times the rate through). Short socket timeouts, so a Redis that
-# went away costs a request little: the limits then fail open (common.api.throttling).
+# The rate limits' counters: in Redis with REDIS_URL, else each process alone (config/caches.py).
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
-# Django's Redis cache takes several addresses (the first written to, the others read),
-# separated by commas or semicolons. Each is parsed here as redis-py will: it parses them only
-# at the first request, and a bad one (no scheme, a port that is not a number) raised there,
-# past the limits' failing open, so every request was a 500. The value is not echoed: it may
-# hold a password.
-for _redis_address in re.split("[;,]", REDIS_URL) if REDIS_URL else []:
-    try:
-        parse_redis_url(_redis_address.strip())
-    except ValueError as error:
-        raise ImproperlyConfigured(
-            f"REDIS_URL must be a URL such as redis://host:6379/0 (or rediss://, unix://): {error}"
-        ) from None
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": "tokenbilling",
-            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = cache_settings(REDIS_URL)
 
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "pages:sign-in"
@@ -370,31 +213,7 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
-SPECTACULAR_SETTINGS = {
-    "TITLE": "Token billing API",
-    "DESCRIPTION": "Prepaid token bundles, plans and add-ons. The contract is docs/api.md.",
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "SWAGGER_UI_DIST": "SIDECAR",
-    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SCHEMA_PATH_PREFIX": r"/api/v1",
-    # Ids in paths: a UUID in either case (common.converters), described as Django's `uuid`.
-    "PATH_CONVERTER_OVERRIDES": {"anyuuid": {"type": "string", "format": "uuid"}},
-    "ENUM_NAME_OVERRIDES": {
-        "BillingPeriodEnum": "catalog.models.BillingPeriod",
-        "PlanBillingPeriodEnum": "catalog.models.PLAN_PERIOD_CHOICES",
-        "InvoiceStatusEnum": "billing.models.Invoice.Status",
-        "ItemStatusEnum": "billing.models.ItemStatus",
-        "PurchaseStatusEnum": "billing.models.TokenBundlePurchase.Status",
-        "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
-        "LotCategoryEnum": "tokens.models.LotCategory",
-        "GrantCategoryEnum": "tokens.services.lots.GRANTABLE",
-        "PaymentProviderEnum": "billing.models.Invoice.Provider",
-        "PayProviderEnum": [("stripe", "stripe"), ("test", "test")],
-    },
-}
+SPECTACULAR_SETTINGS = SCHEMA_SETTINGS
 
 # The worker (`manage.py worker`): deliveries and scheduled sweeps, queued in the database.
 TASKS = {

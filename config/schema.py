@@ -1,0 +1,27 @@
+"""drf-spectacular's settings: how the OpenAPI schema describes the API."""
+
+SCHEMA_SETTINGS = {
+    "TITLE": "Token billing API",
+    "DESCRIPTION": "Prepaid token bundles, plans and add-ons. The contract is docs/api.md.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Ids in paths: a UUID in either case (common.converters), described as Django's `uuid`.
+    "PATH_CONVERTER_OVERRIDES": {"anyuuid": {"type": "string", "format": "uuid"}},
+    "ENUM_NAME_OVERRIDES": {
+        "BillingPeriodEnum": "catalog.models.BillingPeriod",
+        "PlanBillingPeriodEnum": "catalog.models.PLAN_PERIOD_CHOICES",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+        "ItemStatusEnum": "billing.models.ItemStatus",
+        "PurchaseStatusEnum": "billing.models.TokenBundlePurchase.Status",
+        "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
+        "LotCategoryEnum": "tokens.models.LotCategory",
+        "GrantCategoryEnum": "tokens.services.lots.GRANTABLE",
+        "PaymentProviderEnum": "billing.models.Invoice.Provider",
+        "PayProviderEnum": [("stripe", "stripe"), ("test", "test")],
+    },
+}
