@@ -17,7 +17,7 @@ from django.urls import reverse
 from catalog import selectors, services
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from common.admin import ModelAdmin
-from common.errors import Invalid
+from common.errors import Invalid, NotFound
 
 # What staff read when a value breaks one of the database's CHECK constraints, next to the
 # field (the test keeps this in step with the models: a constraint's name is never shown).
@@ -136,6 +136,52 @@ class CatalogItemAdmin(ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: CatalogItem, form, change: bool) -> None:
         services.catalog_item_save(item=obj, changed_fields=form.changed_data)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        """A save the service refuses after the form was checked (the item deleted by
+        someone else meanwhile) is a message, not a 500; Django's transaction around the view
+        has rolled everything back."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except NotFound:
+            self.message_user(
+                request,
+                f"This {self.model._meta.verbose_name} was deleted meanwhile: nothing was saved.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(self._changelist_url())
+        except Invalid as error:
+            self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
+        """The list's edits (`list_editable`) are Django's plain form, saved through
+        save_model in one transaction: a row deleted meanwhile, or a rule the service holds,
+        undoes them all and says so instead of a 500."""
+        try:
+            return super().changelist_view(request, extra_context)
+        except NotFound:
+            self.message_user(
+                request,
+                f"Nothing was saved: one of the {self.model._meta.verbose_name_plural} "
+                "was deleted meanwhile.",
+                messages.ERROR,
+            )
+        except Invalid as error:
+            self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def _changelist_url(self) -> str:
+        opts = self.model._meta
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
 
     def delete_model(self, request: HttpRequest, obj: CatalogItem) -> None:
         services.catalog_item_delete(model=type(obj), item_id=obj.pk)

@@ -174,13 +174,19 @@ def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -
 def catalog_item_save(*, item: CatalogItem, changed_fields: Iterable[str]) -> CatalogItem:
     """A save from the Django admin's form, held to the same rules as the API. A change
     writes only the fields the form changed: the rest are as the admin read them before this
-    lock, and another write may have changed them since."""
-    validate_currency(item.currency_id)
+    lock, and another write may have changed them since. As with the API's update, the
+    currency is checked when it is set: an item priced in another currency before the
+    default changed can still be reordered or taken off sale.
+
+    Raises Invalid (another currency, too many price places) and NotFound (the item was
+    deleted meanwhile)."""
+    changed = list(changed_fields)
+    if item._state.adding or "currency" in changed:
+        validate_currency(item.currency_id)
     validate_price(item.price, item.currency)
     if item._state.adding:
         item.save()
         return item
-    changed = list(changed_fields)
     if not changed:
         return item
     item.version = catalog_item_get(model=type(item), item_id=item.pk, for_update=True).version + 1
