@@ -136,9 +136,10 @@ class CatalogItemWriteSerializer(serializers.Serializer):
     currency_id = UUIDStringField(required=False)
     is_active = FlagField(required=False)
     sort_order = StrictIntegerField(required=False, min_value=-INT32_MAX, max_value=INT32_MAX)
+    # Unbounded: any whole number that is not the item's current version (0 and below
+    # included, which no item ever had) is the contract's 409 version_conflict, not a 400.
     version = StrictIntegerField(
         required=False,
-        min_value=1,
         write_only=True,
         help_text="On change: the version you read; another one is a 409 version_conflict.",
     )

@@ -312,6 +312,19 @@ def test_update_with_a_stale_version_is_409_and_changes_nothing(staff_client, ki
     assert database_state() == before
 
 
+@pytest.mark.parametrize("version", [0, -1, 2**70])
+def test_update_with_a_version_no_item_has_is_409_and_changes_nothing(staff_client, kind, version):
+    """Contract: "If the body carries `version` and it is not the current one: 409
+    `version_conflict`." Versions start at 1; a 0 was a 400 validation_error."""
+    item = make(kind)
+    before = database_state()
+
+    response = staff_client.patch(url(kind, item), {"name": "Edit", "version": version})
+
+    assert (response.status_code, response.json()["code"]) == (409, "version_conflict")
+    assert database_state() == before
+
+
 @pytest.mark.parametrize(("overrides", "field"), COMMON_BAD_INPUT)
 def test_update_refuses_bad_input_and_changes_nothing(staff_client, kind, overrides, field):
     item = make(kind)
