@@ -26,6 +26,10 @@ CONSTRAINT_MESSAGES = {
         f"catalog_{model}_price_positive": "Enter a price above zero."
         for model in ("tokenbundle", "addon", "plan")
     },
+    **{
+        f"catalog_{model}_description_at_most_5000": "Enter at most 5000 characters."
+        for model in ("tokenbundle", "addon", "plan")
+    },
     "catalog_tokenbundle_tokens_positive": "A bundle holds at least 1 token.",
     "catalog_tokenbundle_expiry_1_to_3650_days": (
         "Enter 1 to 3650 days, or leave it empty for tokens that never expire."

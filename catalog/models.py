@@ -7,8 +7,13 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 PRICE_PER_TOKEN_STEP = Decimal("0.0001")
+# What the staff API takes and the admin's form, and the database, hold to: an item read
+# from the API can always be written back as it is.
+DESCRIPTION_MAX_LENGTH = 5000
 
 
 class Currency(models.Model):
@@ -59,7 +64,7 @@ class CatalogItem(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=255)
-    description = models.TextField(blank=True, default="")
+    description = models.TextField(blank=True, default="", max_length=DESCRIPTION_MAX_LENGTH)
     price = models.DecimalField(max_digits=10, decimal_places=2)
     currency = models.ForeignKey(Currency, on_delete=models.PROTECT, related_name="+")
     is_active = models.BooleanField(default=True, db_index=True)
@@ -74,6 +79,10 @@ class CatalogItem(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=Q(price__gt=0), name="%(app_label)s_%(class)s_price_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(LessThanOrEqual(Length("description"), DESCRIPTION_MAX_LENGTH)),
+                name="%(app_label)s_%(class)s_description_at_most_5000",
             ),
         ]
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from catalog.models import (
+    DESCRIPTION_MAX_LENGTH,
     PLAN_PERIOD_CHOICES,
     AddOn,
     BillingPeriod,
@@ -131,7 +132,7 @@ class CatalogItemWriteSerializer(serializers.Serializer):
     """Staff create and change. Unknown and read-only fields are ignored, as DRF does."""
 
     name = TextField(max_length=255)
-    description = TextField(max_length=5000, allow_blank=True, required=False)
+    description = TextField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     price = MoneyField()
     currency_id = UUIDStringField(required=False)
     is_active = FlagField(required=False)

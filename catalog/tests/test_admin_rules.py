@@ -56,6 +56,8 @@ def test_every_check_constraint_of_the_catalog_has_a_message_for_staff():
         (AddOn, {**ADD_ON, "price": "-1"}, "price", "Enter a price above zero."),
         (Plan, {**PLAN, "price": "0.00"}, "price", "Enter a price above zero."),
         (Plan, {**PLAN, "included_tokens": "-5"}, "included_tokens", "Enter 0 or more tokens."),
+        (TokenBundle, {**BUNDLE, "description": "x" * 5001}, "description", "at most 5000"),
+        (AddOn, {**ADD_ON, "description": "x" * 5001}, "description", "at most 5000"),
         (Currency, {"code": "usd", "symbol": "$", "decimal_places": "2"}, "code", "ISO 4217"),
         (Currency, {"code": "EUR", "symbol": "€", "decimal_places": "3"}, "decimal_places", "2"),
     ],
@@ -186,3 +188,23 @@ def test_the_bulk_delete_of_unbought_items_asks_then_deletes(staff_browser):
 
     assert "Are you sure" in asked.content.decode()
     assert not TokenBundle.objects.filter(pk=spare.pk).exists()
+
+
+def test_a_description_the_admin_saves_is_one_the_api_takes_back(staff_browser, staff_client):
+    """The admin took any length and the API 5000 characters: a client that read an item and
+    sent it back whole (PUT) got a 400 on its own data."""
+    bundle = TokenBundleFactory(name="Pack", token_amount=10)
+    change = reverse("admin:catalog_tokenbundle_change", args=[bundle.pk])
+    form = {**BUNDLE, "currency": str(bundle.currency_id), "description": "x" * 5001}
+
+    refused = staff_browser.post(change, form)
+    saved = staff_browser.post(change, {**form, "description": "x" * 5000})
+    read = staff_client.get(f"/api/v1/admin/token-bundles/{bundle.pk}").json()
+    written_back = staff_client.put(f"/api/v1/admin/token-bundles/{bundle.pk}", read)
+
+    assert refused.status_code == 200
+    assert list(refused.context["adminform"].form.errors) == ["description"]
+    assert saved.status_code == 302
+    assert written_back.status_code == 200, written_back.json()
+    bundle.refresh_from_db()
+    assert (len(bundle.description), bundle.version) == (5000, 2)

@@ -79,3 +79,18 @@ def test_the_default_currency_gets_the_places_stripe_counts_in(settings, code, p
 
     currency = Currency.objects.get(is_default=True)
     assert (currency.code, currency.decimal_places) == (code, places)
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("model", [TokenBundle, AddOn, Plan])
+def test_a_description_holds_at_most_5000_characters(usd, model):
+    """What the staff API takes, so an item read from it can be written back as it is."""
+    extra = {"token_amount": 1} if model is TokenBundle else {"billing_period": "monthly"}
+    model.objects.create(
+        name="x", price=Decimal("1"), currency=usd, description="é" * 5000, **extra
+    )
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        model.objects.create(
+            name="y", price=Decimal("1"), currency=usd, description="é" * 5001, **extra
+        )
