@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.db import connection, transaction
 from django.db.models import F, ProtectedError, QuerySet, RestrictedError
-from django.db.models.functions import Now
+from django.utils import timezone
 
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from catalog.selectors import catalog_item_get, catalog_items_in_use, default_currency
@@ -164,9 +164,11 @@ def catalog_items_delete(*, queryset: QuerySet[CatalogItem]) -> int:
 
 @_catalog_write
 def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -> int:
-    """Staff bulk (de)activation: one conditional UPDATE; items already so are left alone."""
+    """Staff bulk (de)activation: one conditional UPDATE; items already so are left alone.
+    `updated_at` is the application's clock, as `auto_now` stamps every other write (the
+    database's Now() is another clock, and on SQLite another precision)."""
     return queryset.exclude(is_active=active).update(
-        is_active=active, version=F("version") + 1, updated_at=Now()
+        is_active=active, version=F("version") + 1, updated_at=timezone.now()
     )
 
 
