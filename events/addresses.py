@@ -96,6 +96,9 @@ def _allowed(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return all(_allowed(inner) for inner in carried if inner is not None)
 
 
+URL_MAX_LENGTH = 2000
+
+
 def url_refusal(url: str, *, timeout: float | None = None) -> str | None:
     """Why this URL may not receive webhooks, or None when it may. With a `timeout`, a name
     server that has not answered within it is a refusal too (for this attempt)."""
@@ -108,7 +111,7 @@ def url_refusal(url: str, *, timeout: float | None = None) -> str | None:
     allowed_schemes = {"https", "http"} if allow_private else {"https"}
     if parts.scheme not in allowed_schemes:
         return f"The URL must use {' or '.join(sorted(allowed_schemes))}."
-    if not parts.hostname or len(url) > 2000 or parts.username or parts.password:
+    if not parts.hostname or len(url) > URL_MAX_LENGTH or parts.username or parts.password:
         return "The URL needs a host name, no credentials, and at most 2000 characters."
     if allow_private:
         return None

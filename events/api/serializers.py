@@ -4,7 +4,9 @@ from rest_framework import serializers
 
 from common.api.fields import FlagField, TextField
 from common.api.pagination import page_serializer
+from events.addresses import URL_MAX_LENGTH
 from events.models import EVENT_TYPES
+from events.services import InvalidUrl
 
 
 class EndpointSerializer(serializers.Serializer):
@@ -34,8 +36,25 @@ class EndpointCreatedSerializer(EndpointSerializer):
 EndpointPageSerializer = page_serializer(EndpointSerializer(many=True), "EndpointPage")
 
 
+class WebhookUrlField(TextField):
+    """An endpoint's URL: one over URL_MAX_LENGTH characters is the contract's 400
+    `invalid_url` naming `url`, as every other bad URL is, not DRF's `validation_error`
+    (the schema still says maxLength)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_length=URL_MAX_LENGTH, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        try:
+            return super().run_validation(data)
+        except serializers.ValidationError as error:
+            if "max_length" in error.get_codes():
+                raise InvalidUrl(f"The URL has more than {URL_MAX_LENGTH} characters.") from error
+            raise
+
+
 class EndpointCreateSerializer(serializers.Serializer):
-    url = TextField(max_length=2000)
+    url = WebhookUrlField()
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
         allow_empty=False,
@@ -46,7 +65,7 @@ class EndpointCreateSerializer(serializers.Serializer):
 
 
 class EndpointChangeSerializer(serializers.Serializer):
-    url = TextField(max_length=2000, required=False)
+    url = WebhookUrlField(required=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
         allow_empty=False,

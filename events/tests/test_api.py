@@ -365,3 +365,30 @@ def test_a_test_ping_to_an_endpoint_being_deleted_is_refused_and_queues_nothing(
     assert database_state() == before
     queued = staff_client.post(f"{ENDPOINTS}/{off.json()['id']}/test")
     assert (queued.status_code, queued.json()["deliveries"]) == (202, 1)
+
+
+@pytest.mark.parametrize("method", ["post", "patch"])
+def test_a_url_over_2000_characters_is_invalid_url(staff_client, public_dns, method):
+    """Contract: a URL over 2000 characters is 400 `invalid_url` naming `url`, as any other
+    bad URL; the serializer's max_length made it `validation_error`."""
+    endpoint = services.endpoint_create(url="https://hooks.example.com/a", event_types=["ping"])
+    base = "https://hooks.example.com/"
+    longest, over = base + "x" * (2000 - len(base)), base + "x" * (2001 - len(base))
+    path = ENDPOINTS if method == "post" else f"{ENDPOINTS}/{endpoint.pk}"
+    send = getattr(staff_client, method)
+    before = database_state()
+
+    refused = send(path, {"url": over, "event_types": ["ping"]})
+
+    assert (refused.status_code, refused.json()) == (
+        400,
+        {
+            "error": "Invalid input in: url.",
+            "code": "invalid_url",
+            "fields": {"url": ["The URL has more than 2000 characters."]},
+        },
+    )
+    assert database_state() == before
+    accepted = send(path, {"url": longest, "event_types": ["ping"]})
+    assert accepted.status_code in (200, 201), accepted.json()
+    assert accepted.json()["url"] == longest
