@@ -3,8 +3,12 @@ POSTed outside any transaction, and what came of it as an Outcome."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import socket
+import ssl
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +27,8 @@ from events.services import previous_secrets_signing
 TIMEOUT_SECONDS = 10
 # What is read of an answer's body: enough for the connection to be used again, no more.
 ANSWER_BODY_BYTES = 64 * 1024
+# What an attempt's error says at most (the database keeps 1000 characters).
+ERROR_LENGTH = 300
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,58 @@ def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Sessio
 
 
 def _error_name(error: Exception) -> str:
-    """A body that outlives the deadline raises urllib3's ReadTimeoutError; it is recorded
-    as the same timeout as headers that outlive it."""
-    if isinstance(error, urllib3.exceptions.ReadTimeoutError):
-        return requests.ReadTimeout.__name__
+    """What went wrong, for staff reading the attempt: the innermost cause that tells a
+    refused connection from a reset, a timeout from a TLS failure, with a short sentence.
+    Written from the exceptions' types and the system's own words (strerror, the TLS
+    library's reason), never from their text, which names the URL (its query string may
+    carry a token). A body that outlives the deadline raises urllib3's ReadTimeoutError; it
+    is recorded as the same timeout as headers that outlive it."""
+    within = f"{TIMEOUT_SECONDS:g} s"
+    if isinstance(error, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+        return f"ConnectTimeout after {within}"
+    if isinstance(error, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError):
+        return f"ReadTimeout after {within}"
+    for cause in _causes(error):
+        described = _described(cause)
+        if described:
+            return described[:ERROR_LENGTH]
     return type(error).__name__
+
+
+def _described(cause: BaseException) -> str | None:
+    name = type(cause).__name__
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"SSLError: certificate verify failed: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return f"SSLError: {(cause.reason or name).replace('_', ' ').lower()}"
+    if isinstance(cause, http.client.RemoteDisconnected):
+        return f"{name}: the endpoint closed the connection without an answer"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"{name}: connection refused"
+    if isinstance(cause, ConnectionResetError):
+        return f"{name}: the endpoint reset the connection"
+    if isinstance(cause, socket.gaierror):
+        return f"{name}: the host name did not resolve ({cause.strerror})"
+    if isinstance(cause, TimeoutError):
+        return f"{name}: timed out"
+    if isinstance(cause, urllib3.exceptions.IncompleteRead | http.client.IncompleteRead):
+        return f"{name}: the answer ended before its announced length"
+    if isinstance(cause, OSError) and cause.strerror:
+        return f"{name}: {cause.strerror}"
+    return None
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and what it wraps, innermost first: requests wraps urllib3's errors (in
+    `args`), which name theirs as `reason` or raise from them (`__cause__`)."""
+    chain: list[BaseException] = []
+    todo: list[BaseException] = [error]
+    while todo:
+        current = todo.pop()
+        if any(current is seen for seen in chain):
+            continue
+        chain.append(current)
+        wrapped = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        wrapped += list(current.args)
+        todo.extend(inner for inner in wrapped if isinstance(inner, BaseException))
+    return reversed(chain)

@@ -274,7 +274,7 @@ def test_a_delivery_still_on_its_way_is_not_sent_again_when_its_lease_lapses(
         dispatcher.close()
 
     assert len(stuck.received) == 1
-    assert DeliveryAttempt.objects.get().error == "ReadTimeout"
+    assert DeliveryAttempt.objects.get().error == "ReadTimeout after 3 s"
 
 
 def test_the_worker_never_claims_a_delivery_of_a_turned_off_endpoint():
