@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from common.errors import NotFound
 from events.models import DeliveryAttempt, WebhookEndpoint
@@ -22,10 +22,12 @@ def endpoints_list() -> QuerySet[WebhookEndpoint]:
 
 
 def endpoints_failing() -> QuerySet[WebhookEndpoint]:
-    """Disabled ones, and active ones whose deliveries have been failing."""
+    """Disabled ones, and active ones whose deliveries have been failing: the longest
+    failing first, then those without failures (turned off, being deleted), on every
+    database (SQLite sorts NULLs first, PostgreSQL last)."""
     disabled = WebhookEndpoint.objects.filter(disabled_at__isnull=False)
     failing = WebhookEndpoint.objects.filter(failing_since__isnull=False)
-    return (disabled | failing).order_by("failing_since", "pk")
+    return (disabled | failing).order_by(F("failing_since").asc(nulls_last=True), "pk")
 
 
 def attempts_of_endpoint(*, endpoint_id: UUID) -> QuerySet[DeliveryAttempt]:

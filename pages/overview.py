@@ -34,6 +34,7 @@ class Overview:
     events_to_review_count: int
     ledger_failures: list[LedgerMismatch]
     failing_endpoints: list[WebhookEndpoint]
+    failing_endpoint_count: int
 
     @property
     def revenue(self) -> Decimal:
@@ -51,6 +52,7 @@ class Overview:
 def billing_overview() -> Overview:
     stale = invoices_stale()
     review = payment_events_to_review()
+    failing = endpoints_failing()
     daily = daily_figures()
     return Overview(
         daily=daily,
@@ -61,5 +63,6 @@ def billing_overview() -> Overview:
         events_to_review=list(review.order_by("-received_at")[:LISTED]),
         events_to_review_count=review.count(),
         ledger_failures=list(islice(ledger_check(), LISTED)),
-        failing_endpoints=list(endpoints_failing()[:LISTED]),
+        failing_endpoints=list(failing[:LISTED]),
+        failing_endpoint_count=failing.count(),
     )

@@ -71,3 +71,29 @@ def test_failing_and_disabled_webhook_endpoints_are_listed(staff_browser):
     assert "https://failing.example.com/hook" in page
     assert "Failing for 3 days" in page
     assert "https://fine.example.com/hook" not in page
+
+
+@pytest.mark.sqlite
+def test_every_failing_endpoint_is_counted_and_failing_ones_come_before_deleted_ones(
+    staff_browser,
+):
+    """The heading counted the 50 endpoints listed (`|length`), while the other sections
+    count everything; and on SQLite (NULLs sort first) endpoints being deleted, with no
+    failing_since, took the listed places before the ones that fail."""
+    since = timezone.now() - timedelta(days=1)
+    for number in range(3):
+        endpoint(
+            f"https://deleted-{number}.example.com/hook",
+            is_active=False,
+            disabled_at=timezone.now(),
+            disabled_reason="The endpoint is being deleted.",
+        )
+    for number in range(50):
+        endpoint(f"https://failing-{number}.example.com/hook", failing_since=since)
+
+    response = staff_browser.get(reverse("billing-overview"))
+
+    page = response.content.decode()
+    assert "Webhook endpoints failing or disabled (53)" in page
+    listed = response.context["overview"].failing_endpoints
+    assert (len(listed), sum(e.failing_since is None for e in listed)) == (50, 0)
