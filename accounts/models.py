@@ -5,11 +5,17 @@ from __future__ import annotations
 import unicodedata
 import uuid
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+# Django's own salt for the session hash (AbstractBaseUser.get_session_auth_hash), so that a
+# user never deactivated keeps the hash Django gave their sessions and refresh tokens.
+SESSION_HASH_SALT = "django.contrib.auth.models.AbstractBaseUser.get_session_auth_hash"
 
 
 class UserManager(BaseUserManager):
@@ -69,6 +75,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    sessions_ended = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised by each deactivation: sessions and refresh tokens from before it "
+        "never work again, also once the user is active again.",
+    )
 
     objects = UserManager()
 
@@ -92,6 +104,23 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+
+    def get_session_auth_hash(self) -> str:
+        """What a signed-in page's session and a refresh token carry of the user (Django's
+        HMAC of the password hash): it changes with the password, as Django's does, and with
+        each deactivation, so what was signed in before one ends for good. The same as
+        Django's for a user never deactivated, so their sessions and tokens stay valid."""
+        return self._session_hash(secret=None)
+
+    def get_session_auth_fallback_hash(self):
+        for fallback_secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._session_hash(secret=fallback_secret)
+
+    def _session_hash(self, *, secret: str | None) -> str:
+        value = self.password
+        if self.sessions_ended:
+            value = f"{self.password}\x00sessions ended {self.sessions_ended}"
+        return salted_hmac(SESSION_HASH_SALT, value, secret=secret, algorithm="sha256").hexdigest()
 
 
 class ApiKey(models.Model):

@@ -47,9 +47,10 @@ def user_authenticate(*, request: HttpRequest, email: str, password: str) -> Use
     return user
 
 
-# A refresh token carries a digest of the password it was signed in with (Django's session
-# hash: an HMAC of the stored password hash under SECRET_KEY), so a new password ends every
-# refresh token issued before it, as it ends every other session. Access tokens never carry
+# A refresh token carries a digest of the password it was signed in with (the session hash:
+# an HMAC of the stored password hash under SECRET_KEY, and of how many times the user was
+# deactivated), so a new password or a deactivation ends every refresh token issued before
+# it, as it ends every other session. Access tokens never carry
 # it; they end on their own within 5 minutes.
 PASSWORD_CLAIM = "password_digest"
 
@@ -90,7 +91,9 @@ def access_token_refresh(*, refresh: str) -> str:
     """A new access token for a valid refresh token of an active user whose password has not
     changed since the token was issued. Raises InvalidRefreshToken."""
     token, user_id, digest = _refresh_token_read(refresh)
-    user = User.objects.filter(pk=user_id, is_active=True).only("password").first()
+    user = (
+        User.objects.filter(pk=user_id, is_active=True).only("password", "sessions_ended").first()
+    )
     if user is None or not isinstance(digest, str):
         raise InvalidRefreshToken()
     if not constant_time_compare(digest, user.get_session_auth_hash()):

@@ -2,11 +2,13 @@
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.signals import user_registered
-from accounts.tests.factories import UserFactory
+from accounts.tests.factories import PASSWORD, UserFactory
 from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +194,45 @@ def test_the_admin_takes_an_address_the_unique_index_tells_apart(staff_browser, 
     assert [changed.status_code, added.status_code] == [302, 302]
     assert not User.objects.get(pk=dotless.pk).is_active
     assert User.objects.filter(email="ayse@\u0131l\u0131k.com.tr").exists()
+
+
+def deactivate_then_reactivate(staff_browser, user, way: str) -> None:
+    changelist = reverse("admin:accounts_user_changelist")
+    change = reverse("admin:accounts_user_change", args=[user.pk])
+    for active in (False, True):
+        if way == "action":
+            action = "activate_users" if active else "deactivate_users"
+            staff_browser.post(changelist, {"action": action, "_selected_action": [str(user.pk)]})
+        else:
+            form = {"email": user.email, **({"is_active": "on"} if active else {})}
+            assert staff_browser.post(change, form).status_code == 302
+        assert User.objects.get(pk=user.pk).is_active is active
+
+
+@pytest.mark.parametrize("way", ["action", "change form"])
+def test_deactivation_ends_every_session_the_user_had_for_good(staff_browser, way):
+    """Staff deactivate a compromised account to end its sessions: reactivated, its refresh
+    tokens (7 days) and signed-in pages from before worked again. Those from after work."""
+    user = UserFactory(password=PASSWORD)
+    api, browser = APIClient(), Client()
+    before = api.post("/api/v1/auth/login", {"email": user.email, "password": PASSWORD})
+    browser.force_login(user)
+
+    deactivate_then_reactivate(staff_browser, user, way)
+    refreshed = api.post("/api/v1/auth/refresh", {"refresh": before.json()["refresh"]})
+    page = browser.get(reverse("pages:account"))
+    after = api.post("/api/v1/auth/login", {"email": user.email, "password": PASSWORD})
+
+    assert (refreshed.status_code, refreshed.json().get("code")) == (401, "not_authenticated")
+    assert (page.status_code, page["Location"].split("?")[0]) == (302, reverse("pages:sign-in"))
+    assert api.post("/api/v1/auth/refresh", {"refresh": after.json()["refresh"]}).status_code == 200
+
+
+def test_a_user_never_deactivated_keeps_their_sessions(api_client):
+    user = UserFactory(password=PASSWORD)
+    login = api_client.post("/api/v1/auth/login", {"email": user.email, "password": PASSWORD})
+    User.objects.filter(pk=user.pk).update(is_staff=False)
+
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh": login.json()["refresh"]})
+
+    assert refreshed.status_code == 200
