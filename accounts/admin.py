@@ -16,6 +16,7 @@ from accounts import services
 from accounts.models import ApiKey, User, normalize_email
 from accounts.services import EMAIL_TAKEN
 from common.admin import ModelAdmin
+from common.text import trimmed
 
 
 class UniqueEmailMixin:
@@ -163,6 +164,14 @@ class ApiKeyForm(forms.ModelForm):
     class Meta:
         model = ApiKey
         fields = ("name",)
+
+    def clean_name(self) -> str:
+        """Trimmed as the API trims (common.text): a name of invisible characters only is
+        blank here too, beside the field (the service refused it: a 500)."""
+        name = trimmed(self.cleaned_data["name"])
+        if not name:
+            raise forms.ValidationError("A name of visible characters is required.")
+        return name
 
 
 @admin.register(ApiKey)

@@ -18,6 +18,7 @@ from accounts.models import ApiKey, User, normalize_email
 from common.api.throttling import SignInThrottle
 from common.db import require_transaction
 from common.errors import Invalid, NotFound
+from common.text import trimmed
 
 EMAIL_TAKEN = "A user with this email address already exists."
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
@@ -103,8 +104,8 @@ def api_key_hash(secret: str) -> str:
 
 def api_key_create(*, name: str, actor_id: UUID | None) -> NewApiKey:
     """A new key; its secret is in the answer and nowhere else. Raises Invalid for a name
-    that is blank or longer than 100 characters."""
-    name = name.strip()
+    that is blank (whitespace and invisible characters only) or longer than 100 characters."""
+    name = trimmed(name)
     if not 0 < len(name) <= 100:
         raise Invalid("name", "A name of 1 to 100 characters is required.")
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)

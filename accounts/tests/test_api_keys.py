@@ -100,7 +100,11 @@ def test_users_cannot_manage_keys(user_client):
     assert database_state() == before
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}])
+# A zero-width space, a soft hyphen, a byte order mark, a word joiner: nothing to see.
+INVISIBLE_ONLY = "\u200b\u00ad \ufeff\u2060"
+
+
+@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": INVISIBLE_ONLY}])
 def test_a_key_needs_a_name(staff_client, body):
     before = database_state()
 
@@ -125,3 +129,22 @@ def test_the_admin_shows_a_new_secret_once(staff_browser):
     assert "Copy its secret now" in page
     listing = staff_browser.get("/admin/accounts/apikey/").content.decode()
     assert key.prefix in listing
+
+
+def test_a_name_is_trimmed_of_invisible_characters_too(staff_client):
+    """The key list showed an empty-looking name: trimming took whitespace only."""
+    response = staff_client.post(KEYS, {"name": "\u200b render farm\u00ad "})
+
+    assert response.status_code == 201
+    assert response.json()["name"] == ApiKey.objects.get().name == "render farm"
+
+
+def test_the_admin_refuses_a_name_of_invisible_characters_beside_the_field(staff_browser):
+    """The form took it (Django trims whitespace only) and the service refused it: a 500."""
+    before = database_state()
+
+    response = staff_browser.post("/admin/accounts/apikey/add/", {"name": INVISIBLE_ONLY})
+
+    assert response.status_code == 200
+    assert list(response.context["adminform"].form.errors) == ["name"]
+    assert database_state() == before

@@ -17,6 +17,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers
 
+from common.text import trimmed
+
 
 class StrictIntegerField(serializers.IntegerField):
     """A JSON integer and nothing else: `"5"`, `5.0`, `5.7` and `true` are refused, not coerced."""
@@ -96,15 +98,24 @@ class MoneyField(serializers.DecimalField):
 
 class TextField(serializers.CharField):
     """A JSON string and nothing else: DRF would turn 5 or 5.0 into "5". A field that trims
-    counts its `max_length` after trimming, as the contract has it (`name` 1..255 after
+    takes off invisible characters too (common.text.trimmed), and counts its `max_length`
+    after trimming, as the contract has it (`name` 1..255 after
     trimming); the schema says so with a pattern (common.api.schema)."""
 
     default_error_messages = {"invalid": "Must be a string."}
 
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        """A value that trimming leaves empty is blank, invisible characters (common.text)
+        and all, as DRF takes one of whitespace only."""
+        if self.trim_whitespace and isinstance(data, str) and not trimmed(data):
+            data = ""
+        return super().run_validation(data)
+
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        value = super().to_internal_value(data)
+        return trimmed(value) if self.trim_whitespace else value
 
 
 class FlagField(serializers.BooleanField):

@@ -11,6 +11,7 @@ from rest_framework.renderers import JSONRenderer
 
 from common.api.errors import STATUS_CODES
 from common.api.fields import FlagField, MoneyField, NonZeroIntegerField, TimeField
+from common.text import INVISIBLE_PATTERN
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -27,13 +28,14 @@ def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=ErrorSerializer, description=description)
 
 
-# Text fields refuse NUL (PostgreSQL cannot store it), and one that trims whitespace and may not
-# be blank needs a character that is not whitespace: the schema says so. The whitespace is
-# spelled out (what Python's str.strip() removes), as regex dialects disagree on `\s`.
+# Text fields refuse NUL (PostgreSQL cannot store it), and one that trims and may not be
+# blank needs a character that is neither whitespace nor invisible: the schema says so. What
+# trimming takes off is spelled out (what Python's str.strip() removes, and the invisible
+# characters of common.text), as regex dialects disagree on `\s`.
 TEXT = "[^\\x00]*"
 WHITESPACE = (
     "\\t\\n\\x0b\\x0c\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a"
-    "\\u2028\\u2029\\u202f\\u205f\\u3000"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000" + INVISIBLE_PATTERN
 )
 BUSY_DESCRIPTION = (
     "`busy`: the database was busy (a lock or a statement waited too long, or a deadlock);"

@@ -5,6 +5,8 @@ import pytest
 import yaml
 from django.core.management import call_command
 
+from common.text import trimmed
+
 ROOT = Path(__file__).resolve().parents[2]
 ROUTE_ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE)` \| `(/api/v1/[^`]*)` \|", re.MULTILINE)
 
@@ -177,13 +179,15 @@ def test_request_fields_are_described_as_strictly_as_they_are_checked(schema):
         ("   ", False),
         ("\u3000\t", False),
         ("nul\x00", False),
+        ("\u200b\u00ad \ufeff", False),
+        ("\u200bStarter\u2060", True),
     ],
 )
 def test_a_trimmed_text_field_s_pattern_refuses_what_trimming_leaves_blank(schema, value, valid):
     name = schema["components"]["schemas"]["TokenBundleWriteRequest"]["properties"]["name"]
 
     assert bool(re.search(name["pattern"], value)) is valid
-    assert bool(value.strip() and "\x00" not in value) is valid
+    assert bool(trimmed(value) and "\x00" not in value) is valid
 
 
 @pytest.mark.parametrize(
