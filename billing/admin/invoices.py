@@ -241,4 +241,12 @@ def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
         if result.tokens_unrecovered
         else ""
     )
-    return f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}."
+    stripe = (
+        " Stripe refunded nothing: the payment is disputed, so the customer's bank has the money"
+        " (answer or accept the dispute at Stripe)."
+        if result.stripe_refused == "disputed"
+        else ""
+    )
+    return (
+        f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}.{stripe}"
+    )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 from django.db import transaction
@@ -18,6 +18,8 @@ from billing.services.invoices import add_on_checkouts_cancel
 from common.errors import InvalidState
 from events.services import events_emit
 
+logger = logging.getLogger(__name__)
+
 
 class InvoiceAlreadyRefunded(InvalidState):
     code = "already_refunded"
@@ -31,6 +33,9 @@ class RefundResult:
     tokens_unrecovered: int = 0
     subscriptions_cancelled: int = 0
     addons_cancelled: int = 0
+    # What Stripe did, when it did not refund the money itself: "" (it refunded, or the
+    # payment is not Stripe's), `already_refunded` or `disputed`.
+    stripe_refused: str = ""
 
 
 def invoice_refund(*, invoice_id: UUID) -> RefundResult:
@@ -78,17 +83,32 @@ def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
 
     If our part fails after Stripe refunded, Stripe's `charge.refunded` webhook completes it.
     A payment Stripe has refunded whole already (in its dashboard, its webhook lost) is
-    refunded here too: the money went back. Raises what invoice_refund raises, and
-    PaymentProviderError.
+    refunded here too: the money went back. So is a disputed one, which Stripe refuses to
+    refund: the customer's bank has the money (held while the dispute is open, kept when it
+    is lost), so the tokens are taken back here and the result says Stripe refunded nothing
+    (a dispute won later is flagged for a person: the money then comes back to us). Raises
+    what invoice_refund raises, and PaymentProviderError.
     """
     invoice = invoice_get(invoice_id=invoice_id)
     _refundable(invoice)
+    refused = ""
     if invoice.provider == Invoice.Provider.STRIPE:
-        with contextlib.suppress(stripe_gateway.PaymentAlreadyRefunded):
+        try:
             stripe_gateway.refund_create(
                 payment_intent=invoice.payment_reference, idempotency_key=f"refund:{invoice.pk}"
             )
-    return invoice_refund(invoice_id=invoice_id)
+        except stripe_gateway.PaymentAlreadyRefunded:
+            refused = "already_refunded"
+        except stripe_gateway.PaymentDisputed:
+            refused = "disputed"
+            logger.warning(
+                "Stripe refuses to refund %s of invoice %s: it is disputed, the bank has the "
+                "money; refunding here without Stripe.",
+                invoice.payment_reference,
+                invoice.number,
+            )
+    result = invoice_refund(invoice_id=invoice_id)
+    return replace(result, stripe_refused=refused) if refused else result
 
 
 def _refundable(invoice: Invoice) -> None:

@@ -37,6 +37,14 @@ class PaymentAlreadyRefunded(PaymentProviderError):
     default_message = "Stripe has refunded this payment already."
 
 
+class PaymentDisputed(PaymentProviderError):
+    """Stripe refused a refund because the payment is disputed (400 `charge_disputed`): the
+    customer's bank took the money back and holds it while the dispute is open, or kept it
+    for them when the dispute was lost."""
+
+    default_message = "Stripe cannot refund a disputed payment."
+
+
 class InvalidStripeSignature(Rejected):
     code = "invalid_signature"
 

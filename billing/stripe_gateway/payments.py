@@ -8,6 +8,7 @@ import stripe
 
 from billing.stripe_gateway.client import (
     PaymentAlreadyRefunded,
+    PaymentDisputed,
     PaymentProviderError,
     PaymentUnknownToStripe,
     resource_missing,
@@ -75,6 +76,7 @@ def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
     """Refunds the whole payment; returns the refund's id.
 
     Raises PaymentAlreadyRefunded when Stripe has refunded all of it already,
+    PaymentDisputed when the payment is disputed (the bank has the money),
     PaymentProviderError when it refuses otherwise or cannot be asked.
     """
     try:
@@ -85,6 +87,8 @@ def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
     except stripe.InvalidRequestError as error:
         if error.code == "charge_already_refunded":
             raise PaymentAlreadyRefunded() from error
+        if error.code == "charge_disputed":
+            raise PaymentDisputed() from error
         raise PaymentProviderError("Stripe refused or could not take the refund.") from error
     except stripe.StripeError as error:
         raise PaymentProviderError("Stripe refused or could not take the refund.") from error

@@ -2,7 +2,8 @@
 
 It answers Checkout Session create/retrieve/expire, PaymentIntent retrieve (of the sessions it
 saw paid; `expand[]=latest_charge` gives its charge, refunded or not), refund create (400
-`charge_already_refunded` for a charge refunded whole) and the list of events (every event it
+`charge_already_refunded` for a charge refunded whole, 400 `charge_disputed` for one disputed
+and not won) and the list of events (every event it
 produced, whether delivered or not; `types[]`, `created[gte|gt|lte|lt]`, `limit` and
 `starting_after`, newest first) as Stripe does (form-encoded requests, JSON answers,
 idempotency keys, 404 `resource_missing` for an object it does not have), records every
@@ -355,6 +356,21 @@ class FakeStripe:
         if method == "POST" and path == "/v1/refunds":
             intent = self.payment_intents.get(params.get("payment_intent") or "", {})
             charge = self.charges.get(intent.get("latest_charge") or "")
+            disputed = [
+                dispute
+                for dispute in self.disputes.values()
+                if dispute["payment_intent"] == params.get("payment_intent")
+                and dispute["status"] != "won"
+            ]
+            if disputed:
+                # A chargeback, open or lost: the bank has the money, Stripe refunds nothing.
+                error = {
+                    "type": "invalid_request_error",
+                    "code": "charge_disputed",
+                    "message": f"Charge {disputed[0]['charge']} has been charged back; "
+                    "cannot issue a refund.",
+                }
+                return 400, {"error": error}
             if charge is not None and charge["refunded"]:
                 error = {
                     "type": "invalid_request_error",

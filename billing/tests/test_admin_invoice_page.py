@@ -108,6 +108,30 @@ def test_refund_takes_back_the_unspent_tokens(staff_browser, user, paid):
     assert f"{paid.number} is refunded: 100 tokens taken back." in response.content.decode()
 
 
+def test_refund_of_a_disputed_stripe_payment_says_stripe_refunded_nothing(
+    staff_browser, api_client, user_client, user, pending, fake_stripe
+):
+    paying = user_client.post(f"/api/v1/user/invoices/{pending.pk}/pay", {"provider": "stripe"})
+    session = paying.json()["session_id"]
+    for event in (fake_stripe.complete(session), fake_stripe.disputed(session)):
+        body, header = fake_stripe.signed(event)
+        api_client.post(
+            "/api/v1/webhooks/stripe",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=header,
+        )
+
+    response = staff_browser.post(operate_url(pending, "refund"), follow=True)
+
+    pending.refresh_from_db()
+    assert (pending.status, token_balance(user_id=user.pk).balance) == ("refunded", 0)
+    assert (
+        f"{pending.number} is refunded: 100 tokens taken back. Stripe refunded nothing: the "
+        "payment is disputed"
+    ) in response.content.decode()
+
+
 @pytest.mark.parametrize(("state", "operation"), [("paid", "cancel"), ("pending", "refund")])
 def test_an_operation_the_state_forbids_says_so_and_changes_nothing(
     staff_browser, request, state, operation

@@ -522,6 +522,47 @@ def test_a_won_dispute_is_recorded_for_whoever_looks_and_changes_nothing(
     assert without_events(database_state()) == before
 
 
+@pytest.mark.parametrize("closed", [None, "lost"])
+def test_staff_refund_of_a_disputed_payment_takes_the_tokens_back_here(
+    api_client, staff_client, user, order, session, fake_stripe, closed
+):
+    """Stripe refuses to refund a disputed charge (400 `charge_disputed`), open or lost: the
+    bank has the money. The staff refund was a 502 "nothing changed" on every try, so staff
+    told by the dispute's needs_review to "decide about the tokens" could not take them back.
+    The money is with the customer's bank, so the refund here goes ahead without Stripe."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    send(api_client, fake_stripe, fake_stripe.disputed(session))
+    if closed:
+        send(api_client, fake_stripe, fake_stripe.dispute_closed(session, status=closed))
+    refunds_before = len(fake_stripe.refunds)
+
+    response = staff_client.post(f"/api/v1/admin/invoices/{order.invoice.pk}/refund")
+
+    assert (response.status_code, response.json().get("status")) == (200, "refunded")
+    assert response.json()["token_purchases"][0]["tokens_reversed"] == 1000
+    assert balance(user) == 0
+    assert Subscription.objects.get(invoice=order.invoice).status == "cancelled"
+    assert [request.path for request in fake_stripe.requests[-1:]] == ["/v1/refunds"]
+    assert len(fake_stripe.refunds) == refunds_before
+
+
+def test_a_dispute_won_after_the_refund_here_needs_review(
+    api_client, staff_client, user, order, session, fake_stripe
+):
+    """Refunded here while disputed (Stripe refunded nothing), then the bank decides for us:
+    the money comes back to us for an invoice refunded here, so a person must return it."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    send(api_client, fake_stripe, fake_stripe.disputed(session))
+    staff_client.post(f"/api/v1/admin/invoices/{order.invoice.pk}/refund")
+    event = fake_stripe.dispute_closed(session, status="won")
+
+    response = send(api_client, fake_stripe, event)
+
+    recorded = PaymentEvent.objects.get(event_id=event["id"])
+    assert (response.json()["outcome"], recorded.invoice_id) == ("needs_review", order.invoice.pk)
+    assert "Refund the payment at Stripe now" in recorded.error
+
+
 def test_a_refund_stripe_could_not_make_needs_review(
     api_client, staff_client, user, order, session, fake_stripe
 ):

@@ -192,11 +192,21 @@ def _dispute_closed(dispute: dict) -> Handled:
     """The bank's decision. Lost, the money stays with the customer for good while the
     invoice here is still paid and its tokens spendable: a person is told, naming the
     invoice (whoever settled the dispute's first event heard nothing more otherwise). Won
-    (or closed otherwise), the money comes back: recorded, nothing to do."""
+    (or closed otherwise), the money comes back: recorded, nothing to do, unless the invoice
+    was refunded here meanwhile (Stripe refused that refund): then a person is told."""
     reference, invoice = _disputed_payment(dispute)
     status = str(dispute.get("status") or "")
     reason = dispute.get("reason")
     about = f"The customer's dispute of {_disputed_amount(dispute, reference)} ({reason})"
+    if status == "won" and invoice is not None and invoice.status == Invoice.Status.REFUNDED:
+        return Handled(
+            Outcome.NEEDS_REVIEW,
+            f"{about} is won: Stripe gives the money back, but invoice {invoice.number} was "
+            "refunded here (Stripe refuses to refund a disputed payment) and its tokens taken "
+            "back. Refund the payment at Stripe now, or settle the invoice by hand.",
+            invoice.pk,
+            reference,
+        )
     if status != "lost":
         ended = (
             "is won: Stripe gives the money back"
