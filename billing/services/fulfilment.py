@@ -118,7 +118,9 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
     )
     return Delivery(
         subscription_activated=bool(subscriptions),
-        tokens_credited=sum(purchase.tokens for purchase in purchases),
+        # Bought and included alike: the receipt counts both, and so does this answer.
+        tokens_credited=sum(purchase.tokens for purchase in purchases)
+        + sum(tokens for _pk, tokens, *_rest in started_now),
         addons_activated=add_ons,
     )
 

@@ -54,6 +54,23 @@ def test_a_signed_delivery_captures(api_client, user, invoice):
     )
 
 
+def test_tokens_credited_counts_the_plans_included_tokens(api_client, user):
+    """The plan's included lot is credited by the same capture, and the receipt page counts
+    it; the answer counted bundles only, so an integrator was told 0 tokens for a plan that
+    granted 500."""
+    plan_only = checkout(user, plan=PlanFactory(included_tokens=500)).invoice
+    bundle = TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+    both = checkout(user, plan=PlanFactory(included_tokens=200), bundles=[bundle]).invoice
+
+    answers = [
+        deliver(api_client, payment_body(plan_only, event_id="e1", payment_reference="p1")).json(),
+        deliver(api_client, payment_body(both, event_id="e2", payment_reference="p2")).json(),
+    ]
+
+    assert [answer["tokens_credited"] for answer in answers] == [500, 1200]
+    assert balance(user) == 1700
+
+
 def test_a_replayed_event_is_already_processed_and_changes_nothing(api_client, user, invoice):
     body = payment_body(invoice)
     deliver(api_client, body)
