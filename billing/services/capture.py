@@ -7,14 +7,15 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from billing.models import Invoice
+from billing.models import AddOnSubscription, Invoice, ItemStatus
 from billing.selectors import invoice_get
 from billing.services.fulfilment import invoice_deliver
 from billing.services.payments import stripe_session_end
 from common import metrics
-from common.errors import InvalidState, Rejected
+from common.errors import InvalidState, NotFound, Rejected
 
 
 class AmountMismatch(Rejected):
@@ -83,7 +84,7 @@ def _capture(
     currency: str | None,
     stripe_session_id: str | None,
 ) -> CaptureResult:
-    invoice = invoice_get(invoice_id=invoice_id, for_update=True)
+    invoice = _invoice_locked(invoice_id)
     if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
         if (invoice.provider, invoice.payment_reference) == (provider, payment_reference):
             return CaptureResult(invoice=invoice, status="already_processed")
@@ -102,6 +103,11 @@ def _capture(
     if amount is not None and amount != invoice.total:
         raise AmountMismatch(
             f"The payment is {amount}; invoice {invoice.number} is {invoice.total}."
+        )
+    if invoice.plan_ended:
+        raise InvalidState(
+            f"The plan the add-ons of invoice {invoice.number} rely on has ended; it cannot be "
+            "paid."
         )
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = timezone.now()
@@ -139,3 +145,25 @@ def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureRes
         provider=Invoice.Provider.MANUAL,
         stripe_session_id=invoice.stripe_session_id,
     )
+
+
+def _invoice_locked(invoice_id: UUID) -> Invoice:
+    """The invoice, locked, and whether add-ons on it bought without a plan rely on a
+    subscription that is no longer running (`plan_ended`): paid between its end and the
+    sweep that cancels such checkouts, they would be activated with no plan. One query."""
+    ended = (
+        AddOnSubscription.objects.filter(invoice=OuterRef("pk"), status=ItemStatus.PENDING)
+        .exclude(subscription__invoice_id=OuterRef("pk"))
+        .exclude(
+            subscription__status=ItemStatus.ACTIVE, subscription__expires_at__gt=timezone.now()
+        )
+    )
+    invoices = (
+        Invoice.objects.select_related("currency")
+        .select_for_update(of=("self",))
+        .annotate(plan_ended=Exists(ended))
+    )
+    try:
+        return invoices.get(pk=invoice_id)
+    except Invoice.DoesNotExist as error:
+        raise NotFound("No invoice with this id.") from error

@@ -8,6 +8,7 @@ from functools import partial
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import (
@@ -75,9 +76,19 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    relying = AddOnSubscription.objects.filter(
-        subscription__invoice_id=plan_invoice_id, status=ItemStatus.PENDING
-    )
+    return _relying_cancel(Q(subscription__invoice_id=plan_invoice_id))
+
+
+def add_on_checkouts_of_expired_cancel(*, subscription_id: UUID) -> int:
+    """Cancels the pending invoices whose add-ons rely on this subscription, which the expiry
+    has just ended (and locked, by its UPDATE), inside the caller's transaction: as for a
+    refunded plan, the add-ons they would buy have no plan any more. Returns how many."""
+    require_transaction("add_on_checkouts_of_expired_cancel")
+    return _relying_cancel(Q(subscription_id=subscription_id))
+
+
+def _relying_cancel(parent: Q) -> int:
+    relying = AddOnSubscription.objects.filter(parent, status=ItemStatus.PENDING)
     invoices = list(
         Invoice.objects.select_for_update()
         .filter(pk__in=relying.values("invoice_id"), status=Invoice.Status.PENDING)

@@ -14,9 +14,15 @@ from django.test import Client
 from django.utils import timezone
 
 from billing import services, signals
-from billing.models import Invoice, Subscription, TokenBundlePurchase
-from billing.tests.helpers import checkout
-from catalog.tests.factories import PlanFactory, TokenBundleFactory
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    PaymentEvent,
+    Subscription,
+    TokenBundlePurchase,
+)
+from billing.tests.helpers import checkout, deliver, payment_body
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.locks import exclusive_lock
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
@@ -575,3 +581,36 @@ def test_a_subscription_is_recorded_expired_at_its_end_instant(user):
     assert Event.objects.get(type="subscription.expired").data["expires_at"] == (
         "2026-02-28T10:00:00Z"
     )
+
+
+def test_the_expiry_of_a_plan_cancels_the_add_on_checkouts_that_rely_on_it(user):
+    """A checkout of add-ons alone relies on the user's plan. A refund of the plan cancelled
+    such checkouts, its expiry did not: paid later, the add-ons were activated (and the
+    customer charged) with no plan running."""
+    plan = checkout(user, plan=PlanFactory()).invoice
+    services.invoice_capture(invoice_id=plan.pk, payment_reference="plan", provider="payment")
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    ended = Subscription.objects.get(invoice=plan).expires_at
+
+    with time_machine.travel(ended, tick=False):
+        report, _ = reconcile()
+
+    assert report["subscriptions_expired"] == 1
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
+
+
+def test_an_add_on_checkout_paid_after_its_plan_ended_is_refused(api_client, user):
+    """Paid between the plan's end and the sweep that records it: refused (409, the delivery
+    flagged for a person to return the money) instead of add-ons with no plan running."""
+    plan = checkout(user, plan=PlanFactory()).invoice
+    services.invoice_capture(invoice_id=plan.pk, payment_reference="plan", provider="payment")
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    ended = Subscription.objects.get(invoice=plan).expires_at
+
+    with time_machine.travel(ended, tick=False):
+        response = deliver(api_client, payment_body(add_ons))
+
+    assert (response.status_code, response.json().get("code")) == (409, "invalid_state")
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "pending"
+    assert PaymentEvent.objects.get(invoice=add_ons).outcome == "needs_review"

@@ -21,6 +21,7 @@ from billing.models import (
 from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_deliver
+from billing.services.invoices import add_on_checkouts_of_expired_cancel
 from billing.services.reconcile.report import (
     REVIEW_LISTED,
     Progress,
@@ -115,6 +116,8 @@ def _expire(
             return  # ended otherwise meanwhile (refunded, cancelled)
         if model is Subscription:
             events_emit([notices.subscription_expired(Subscription.objects.get(pk=item_id))])
+            # Checkouts of add-ons bought alone relied on this plan: they end with it.
+            add_on_checkouts_of_expired_cancel(subscription_id=item_id)
     report.subscriptions_expired += 1
 
 
