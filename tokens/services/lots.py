@@ -15,7 +15,7 @@ from common.errors import Invalid, InvalidState, NotFound
 from tokens.ledger import Entry, LotChange, LotSpec, Posting, account_locked, post, spendable
 from tokens.models import LotCategory, TokenLot, TokenTransaction
 from tokens.services.alerts import balance_alerts
-from tokens.services.ledger import LOT_REFERENCE, tokens_credit
+from tokens.services.ledger import LOT_REFERENCE, LedgerKeyReused, tokens_credit
 
 Type = TokenTransaction.Type
 GRANTABLE = (LotCategory.PROMOTIONAL, LotCategory.TRIAL, LotCategory.INCLUDED)
@@ -47,26 +47,45 @@ def lot_grant(
         raise Invalid("amount", f"Must be a whole number from 1 to {MAX_GRANT}.")
     if category not in GRANTABLE:
         raise Invalid("category", f"Must be one of {', '.join(GRANTABLE)}.")
-    if expires_at is not None and expires_at <= timezone.now():
-        raise Invalid("expires_at", "Must be in the future.")
     if expires_at is not None and expires_at > LATEST_EXPIRY:
         raise Invalid("expires_at", "Must be no later than 9999-12-31T23:59:59Z.")
+    if (
+        expires_at is not None
+        and expires_at <= timezone.now()
+        # A retry of a grant made with this key, whose lot has expired since, answers it.
+        and not (idempotency_key and _granted_with(user_id, idempotency_key))
+    ):
+        raise Invalid("expires_at", "Must be in the future.")
     if not 0 <= priority <= 100:
         raise Invalid("priority", "Must be from 0 to 100.")
     if not reason:
         raise Invalid("reason", "A reason is required.")
+    spec = LotSpec(category=category, expires_at=expires_at, priority=priority, source_type="grant")
     entry = tokens_credit(
         user_id=user_id,
         amount=amount,
         transaction_type=Type.GRANT,
-        lot=LotSpec(
-            category=category, expires_at=expires_at, priority=priority, source_type="grant"
-        ),
+        lot=spec,
         description=reason,
         idempotency_key=idempotency_key,
         created_by_id=actor_id,
     )
-    return TokenLot.objects.get(credit=entry)
+    lot = TokenLot.objects.get(credit=entry)
+    # The key may have made another lot (the ledger compares amount and type only): the
+    # same key with another category, expiry or priority is another grant.
+    if (lot.category, lot.expires_at, lot.priority) != (
+        spec.category,
+        spec.expires_at,
+        spec.priority,
+    ):
+        raise LedgerKeyReused()
+    return lot
+
+
+def _granted_with(user_id: UUID, idempotency_key: str) -> bool:
+    return TokenTransaction.objects.filter(
+        account__user_id=user_id, idempotency_key=idempotency_key
+    ).exists()
 
 
 def trial_grant(*, user_id: UUID) -> TokenTransaction | None:

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 
 from accounts.tests.factories import UserFactory
+from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from conftest import client_for
 from tokens import services
@@ -148,6 +149,49 @@ def test_staff_grant_a_lot(staff_client, user, staff_user):
     )
     assert lot.credit.transaction_type == "grant"
     assert (lot.credit.description, lot.credit.created_by_id) == ("launch gift", staff_user.pk)
+
+
+GRANT = {
+    "amount": 50,
+    "category": "promotional",
+    "expires_at": "2026-06-02T00:00:00Z",
+    "priority": 20,
+    "reason": "launch gift",
+}
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [{"category": "trial"}, {"expires_at": "2026-06-09T00:00:00Z"}, {"priority": 10}],
+)
+def test_a_grant_key_reused_with_another_lot_after_a_day_is_422(staff_client, user, changed):
+    """After the day the key's record is kept, the ledger's key answered: it compared the
+    amount only, so a retry granting another category, expiry or priority was given the
+    first lot as if it had been granted."""
+    first = staff_client.post(grants_url(user), GRANT, format="json", HTTP_IDEMPOTENCY_KEY="g")
+    IdempotencyRecord.objects.all().delete()  # the purge, a day later
+    before = database_state()
+
+    again = staff_client.post(
+        grants_url(user), {**GRANT, **changed}, format="json", HTTP_IDEMPOTENCY_KEY="g"
+    )
+
+    assert first.status_code == 201
+    assert (again.status_code, again.json().get("code")) == (422, "idempotency_key_reused")
+    assert database_state() == before
+
+
+def test_a_grant_retried_after_its_lot_expired_answers_the_first_lot(staff_client, user, clock):
+    """The same grant again, after its record was purged and its expiry passed: the first lot,
+    not a 400 for an expiry in the past."""
+    first = staff_client.post(grants_url(user), GRANT, format="json", HTTP_IDEMPOTENCY_KEY="g")
+    IdempotencyRecord.objects.all().delete()
+    clock.move_to(NOW + timedelta(days=3))
+
+    again = staff_client.post(grants_url(user), GRANT, format="json", HTTP_IDEMPOTENCY_KEY="g")
+
+    assert (again.status_code, again.json().get("id")) == (201, first.json()["id"])
+    assert TokenLot.objects.filter(account__user=user, category="promotional").count() == 1
 
 
 @pytest.mark.parametrize(
