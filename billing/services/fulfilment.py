@@ -129,9 +129,13 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     """Ends what a refunded (and locked) invoice bought and sends `invoice_refunded`; each
     purchase records what the receivers took back of its tokens and what was already spent."""
     require_transaction("invoice_take_back")
-    live = {"invoice": invoice, "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE]}
     # A period that started was paid for, also one the sweep has since recorded as expired:
-    # its money goes back all the same, so its tokens and its coverage end with the refund.
+    # its money goes back all the same, so its tokens and its coverage end with the refund,
+    # and it is recorded cancelled (as it would be had the refund come before the sweep).
+    live = {
+        "invoice": invoice,
+        "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE, ItemStatus.EXPIRED],
+    }
     started = {"invoice": invoice, "status__in": [ItemStatus.ACTIVE, ItemStatus.EXPIRED]}
     included = tuple(
         signals.RefundedTokens(

@@ -257,3 +257,17 @@ def test_staff_refund_of_a_payment_refunded_at_stripe_already_refunds_here(
     assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
     assert balance(user) == 0
     assert [request.path for request in fake_stripe.requests[-1:]] == ["/v1/refunds"]
+
+
+def test_a_plan_refunded_after_the_sweep_recorded_it_expired_is_cancelled(user, paid):
+    """The refund ended an active plan as cancelled, but one the sweep had recorded expired
+    stayed expired (and was not counted), so staff saw 'expired' beside a refunded invoice,
+    and what they saw depended on whether the sweep had run before the refund."""
+    Subscription.objects.filter(invoice=paid.invoice).update(status="expired")
+    AddOnSubscription.objects.filter(invoice=paid.invoice).update(status="expired")
+
+    result = services.invoice_refund(invoice_id=paid.invoice.pk)
+
+    assert (result.subscriptions_cancelled, result.addons_cancelled) == (1, 1)
+    assert Subscription.objects.get(invoice=paid.invoice).status == "cancelled"
+    assert AddOnSubscription.objects.get(invoice=paid.invoice).status == "cancelled"
