@@ -168,6 +168,25 @@ def test_expired_holds_and_refunded_usage_emit_events(user):
     assert Event.objects.filter(type="usage.refunded").count() == 1
 
 
+def test_tokens_given_back_to_an_expired_lot_expire_with_an_event(user):
+    """A usage refund into a lot that has expired since books an `expiration` entry, as the
+    sweep does, but sent no `lot.expired`: an integrator counting expired tokens by the
+    events missed these (the lot was spent when it expired, so the sweep sent none)."""
+    with time_machine.travel(NOW, tick=False) as clock:
+        lot = grant(user, 5, expires_at=NOW + timedelta(hours=1))
+        grant(user, 10)
+        used = token_services.usage_record(user_id=user.pk, work=Work(amount=5, usage_key="u"))
+        clock.move_to(NOW + timedelta(hours=2))
+        token_services.lots_expire()
+
+        token_services.usage_record_refund(user_id=user.pk, usage_id=used.usage.pk, actor_id=None)
+
+    expired = Event.objects.filter(type="lot.expired")
+    assert [(event.data["lot_id"], event.data["expired"]) for event in expired] == [
+        (str(lot.pk), 5)
+    ]
+
+
 def test_an_unknown_event_type_is_a_programming_error(user):
     with pytest.raises(ValueError, match="Unknown event types"), transaction.atomic():
         events_emit([Notice("invoice.misplaced", {})])

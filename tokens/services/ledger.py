@@ -182,7 +182,8 @@ def usage_refund(
 def tokens_give_back(*, user_id: UUID, debit: TokenTransaction, entry: Entry) -> TokenTransaction:
     """Appends `entry`, a credit of what `debit` took, to the very lots it took it from; what
     lands in a lot that has expired or was voided since is taken away again at once (an
-    `expiration` or a `void` entry). Inside the caller's transaction."""
+    `expiration` entry with its `lot.expired` event, or a `void` entry). Inside the caller's
+    transaction."""
     now = timezone.now()
     account = account_locked(user_id)
     taken = list(TokenAllocation.objects.filter(entry=debit).select_related("lot"))
@@ -195,8 +196,10 @@ def tokens_give_back(*, user_id: UUID, debit: TokenTransaction, entry: Entry) ->
     closed = [a for a in taken if a.lot.voided_at or a.lot.is_expired(now)]
     postings += [_closed_again(a.lot, -a.amount, now) for a in closed]
     appended = post(account, postings, now=now)
-    expired = [a.lot_id for a in closed if a.lot.is_expired(now)]
-    TokenLot.objects.filter(pk__in=expired).update(expired_at=now)
+    expired = [a for a in closed if a.lot.is_expired(now)]
+    TokenLot.objects.filter(pk__in=[a.lot_id for a in expired]).update(expired_at=now)
+    # Expired as the sweep expires a lot, and told as it tells it.
+    events_emit([notices.lot_expired(a.lot, user_id=user_id, tokens=-a.amount) for a in expired])
     return appended[0]
 
 
