@@ -10,8 +10,8 @@ answered 200, so Stripe does not retry it forever.
 
 `delivery` receives a delivery (verify, claim the event's row, record its outcome),
 `payments` says which payment an event is about and handles one payment's events one at a
-time, `handlers` acts on each type of event, `outcomes` is what handling came to and its
-record. Import from here.
+time, `handlers` acts on each type of event (`disputes` on a chargeback's), `outcomes` is what
+handling came to and its record. Import from here.
 """
 
 from billing.services.stripe_webhook.delivery import stripe_event_recover, stripe_webhook_process
