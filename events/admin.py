@@ -3,6 +3,9 @@ Writes go through events.services."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from uuid import UUID
+
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
 from django.db import OperationalError, transaction
@@ -165,33 +168,47 @@ class WebhookEndpointAdmin(ModelAdmin):
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        queued, refused = 0, []
-        for endpoint_id, url in queryset.values_list("pk", "url"):
-            try:
-                services.endpoint_ping(endpoint_id=endpoint_id)
-            except (InvalidState, NotFound) as refusal:
-                refused.append(f"{url}: {refusal}")
-            else:
-                queued += 1
-        if queued:
-            self.message_user(request, "Ping queued.", messages.SUCCESS)
-        for refusal in refused:
-            self.message_user(request, f"Not queued: {refusal}", messages.ERROR)
+        self._each(
+            request,
+            queryset,
+            lambda endpoint_id: services.endpoint_ping(endpoint_id=endpoint_id),
+            done="Ping queued.",
+            refused="Not queued",
+        )
 
     @admin.action(description="Turn on again (forgets past failures)", permissions=["change"])
     def turn_on(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
-        turned_on, refused = 0, []
+        self._each(
+            request,
+            queryset,
+            lambda endpoint_id: services.endpoint_update(endpoint_id=endpoint_id, is_active=True),
+            done="Turned on.",
+            refused="Not turned on",
+        )
+
+    def _each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[WebhookEndpoint],
+        act: Callable[[UUID], object],
+        *,
+        done: str,
+        refused: str,
+    ) -> None:
+        """An action on each selected endpoint on its own: one the service refuses (being
+        deleted, gone meanwhile) is named, and the others are still done."""
+        succeeded, refusals = 0, []
         for endpoint_id, url in queryset.values_list("pk", "url"):
             try:
-                services.endpoint_update(endpoint_id=endpoint_id, is_active=True)
+                act(endpoint_id)
             except (InvalidState, NotFound) as refusal:
-                refused.append(f"{url}: {refusal}")
+                refusals.append(f"{url}: {refusal}")
             else:
-                turned_on += 1
-        if turned_on:
-            self.message_user(request, "Turned on.", messages.SUCCESS)
-        for refusal in refused:
-            self.message_user(request, f"Not turned on: {refusal}", messages.ERROR)
+                succeeded += 1
+        if succeeded:
+            self.message_user(request, done, messages.SUCCESS)
+        for refusal in refusals:
+            self.message_user(request, f"{refused}: {refusal}", messages.ERROR)
 
 
 class DeliveryInline(ReadOnly, admin.TabularInline):
