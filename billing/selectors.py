@@ -43,6 +43,19 @@ def _one_invoice(invoices: QuerySet[Invoice], invoice_id: UUID, user_id: UUID | 
         raise NotFound("No invoice with this id.") from error
 
 
+def add_ons_without_their_plan(invoice) -> QuerySet[AddOnSubscription]:
+    """The pending add-ons on `invoice` (a pk, or an OuterRef) bought without a plan whose
+    plan is no longer running: paid between its end and the sweep that cancels such
+    checkouts, they would be activated with no plan. Its `.exists()` is the rule."""
+    return (
+        AddOnSubscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING)
+        .exclude(subscription__invoice_id=invoice)
+        .exclude(
+            subscription__status=ItemStatus.ACTIVE, subscription__expires_at__gt=timezone.now()
+        )
+    )
+
+
 def invoice_tokens_credited(*, invoice: Invoice) -> int:
     """The tokens paying the invoice credited: its bundles' and its plan's included tokens for
     the period (0 until it is paid). A refund does not change it: it says what was added.

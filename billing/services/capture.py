@@ -10,10 +10,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from billing.models import AddOnSubscription, Invoice, ItemStatus
-from billing.selectors import invoice_get
+from billing.models import Invoice
+from billing.selectors import add_ons_without_their_plan, invoice_get
 from billing.services.fulfilment import invoice_deliver
-from billing.services.payments import stripe_session_end
+from billing.services.payments import invoice_require_plan_running, stripe_session_end
 from common import metrics
 from common.errors import InvalidState, NotFound, Rejected
 
@@ -104,11 +104,7 @@ def _capture(
         raise AmountMismatch(
             f"The payment is {amount}; invoice {invoice.number} is {invoice.total}."
         )
-    if invoice.plan_ended:
-        raise InvalidState(
-            f"The plan the add-ons of invoice {invoice.number} rely on has ended; it cannot be "
-            "paid."
-        )
+    invoice_require_plan_running(invoice, plan_ended=invoice.plan_ended)
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = timezone.now()
     invoice.provider = provider
@@ -151,17 +147,10 @@ def _invoice_locked(invoice_id: UUID) -> Invoice:
     """The invoice, locked, and whether add-ons on it bought without a plan rely on a
     subscription that is no longer running (`plan_ended`): paid between its end and the
     sweep that cancels such checkouts, they would be activated with no plan. One query."""
-    ended = (
-        AddOnSubscription.objects.filter(invoice=OuterRef("pk"), status=ItemStatus.PENDING)
-        .exclude(subscription__invoice_id=OuterRef("pk"))
-        .exclude(
-            subscription__status=ItemStatus.ACTIVE, subscription__expires_at__gt=timezone.now()
-        )
-    )
     invoices = (
         Invoice.objects.select_related("currency")
         .select_for_update(of=("self",))
-        .annotate(plan_ended=Exists(ended))
+        .annotate(plan_ended=Exists(add_ons_without_their_plan(OuterRef("pk"))))
     )
     try:
         return invoices.get(pk=invoice_id)

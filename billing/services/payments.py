@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from billing import stripe_gateway
 from billing.models import Invoice
-from billing.selectors import invoice_with_items
+from billing.selectors import add_ons_without_their_plan, invoice_with_items
 from common.errors import InvalidState
 
 # A stored session this close to expiring is not handed out again: a new one is made.
@@ -31,11 +31,12 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
     handed out again; a new one is created with an idempotency key derived from the session
     it replaces, so a retried request (or two at once) gets the same session from Stripe.
     The session is stored by a conditional UPDATE that also re-checks the invoice is pending.
-    Raises NotFound (also for another user's invoice), InvalidState unless pending,
-    PaymentProviderError.
+    Raises NotFound (also for another user's invoice), InvalidState unless pending or when
+    its add-ons' plan has ended (nothing asked of Stripe), PaymentProviderError.
     """
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
     invoice_require_pending(invoice)
+    invoice_require_plan_running(invoice)
     expires = invoice.stripe_session_expires_at
     if invoice.stripe_session_id and expires and expires > timezone.now() + SESSION_REUSE_MARGIN:
         return PaymentStart("stripe", invoice.stripe_session_url, invoice.stripe_session_id)
@@ -112,4 +113,18 @@ def invoice_require_pending(invoice: Invoice) -> None:
     if invoice.status != Invoice.Status.PENDING:
         raise InvalidState(
             f"Invoice {invoice.number} is {invoice.status}; only a pending one is paid."
+        )
+
+
+def invoice_require_plan_running(invoice: Invoice, *, plan_ended: bool | None = None) -> None:
+    """Raises InvalidState when add-ons on the invoice bought without a plan rely on a plan
+    that has ended (add_ons_without_their_plan): paying now takes money the capture refuses.
+    `plan_ended`, when the caller read it with the invoice (the capture, locked), saves the
+    query."""
+    if plan_ended is None:
+        plan_ended = add_ons_without_their_plan(invoice.pk).exists()
+    if plan_ended:
+        raise InvalidState(
+            f"The plan the add-ons of invoice {invoice.number} rely on has ended; it cannot be "
+            "paid."
         )

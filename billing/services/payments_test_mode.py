@@ -33,7 +33,11 @@ from billing.services.payment_webhook import (
     WebhookAnswer,
     payment_event_capture,
 )
-from billing.services.payments import PaymentStart, invoice_require_pending
+from billing.services.payments import (
+    PaymentStart,
+    invoice_require_pending,
+    invoice_require_plan_running,
+)
 from common.errors import DomainError, Invalid, NotFound
 
 PROVIDER = Invoice.Provider.TEST
@@ -62,12 +66,14 @@ def invoice_pay_with_test_provider(*, invoice_id: UUID, user_id: UUID) -> Paymen
     """The test checkout page's address (a path of this server) for the user's pending invoice.
 
     Writes nothing. Raises Invalid (`provider`) when test payments are off, NotFound (also for
-    another user's invoice) and InvalidState unless the invoice is pending.
+    another user's invoice) and InvalidState unless the invoice is pending, or when its add-ons'
+    plan has ended.
     """
     if not payments_test_mode_on():
         raise Invalid("provider", "Test payments are off on this server (PAYMENTS_TEST_MODE).")
     invoice = invoice_get(invoice_id=invoice_id, user_id=user_id)
     invoice_require_pending(invoice)
+    invoice_require_plan_running(invoice)
     return PaymentStart(provider=PROVIDER, checkout_url=checkout_page_path(invoice.pk))
 
 
@@ -84,6 +90,7 @@ def checkout_page_open(*, invoice_id: UUID, user_id: UUID) -> tuple[Invoice, str
     _require_enabled()
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
     invoice_require_pending(invoice)
+    invoice_require_plan_running(invoice)
     token = signing.dumps(
         {"invoice": str(invoice.pk), "user": str(user_id), "nonce": uuid.uuid4().hex},
         salt=FORM_SALT,
