@@ -241,12 +241,11 @@ def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
         if result.tokens_unrecovered
         else ""
     )
-    stripe = (
-        " Stripe refunded nothing: the payment is disputed, so the customer's bank has the money"
-        " (answer or accept the dispute at Stripe)."
-        if result.stripe_refused == "disputed"
-        else ""
-    )
+    stripe = {
+        "disputed": " Stripe refunded nothing: the payment is disputed, so the customer's bank"
+        " has the money (answer or accept the dispute at Stripe).",
+        "already_refunded": " Stripe refunded nothing now: it had refunded this payment already.",
+    }.get(result.stripe_refused, "")
     return (
         f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}.{stripe}"
     )

@@ -154,6 +154,44 @@ class StaffInvoiceSerializer(InvoiceSerializer):
         ]
 
 
+class StaffRefundSerializer(StaffInvoiceSerializer):
+    """The refunded invoice, and whether the payment provider returned the money in this
+    request."""
+
+    # Reads the RefundResult from the context (`refund`).
+
+    provider_refunded = serializers.SerializerMethodField(
+        help_text="Whether Stripe returned the money to the customer in this request."
+    )
+    provider_refund_skipped = serializers.SerializerMethodField(
+        help_text=(
+            "Why no money went back through the provider in this request, null when Stripe "
+            "refunded it: `already_refunded` (Stripe had refunded the payment before), "
+            "`disputed` (Stripe refuses: the customer's bank holds the money), `not_stripe` "
+            "(a payment made otherwise; return its money outside this service)."
+        )
+    )
+
+    class Meta(StaffInvoiceSerializer.Meta):
+        fields = [
+            *StaffInvoiceSerializer.Meta.fields,
+            "provider_refunded",
+            "provider_refund_skipped",
+        ]
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_provider_refunded(self, invoice: Invoice) -> bool:
+        return self.context["refund"].provider_refunded
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=["already_refunded", "disputed", "not_stripe"], allow_null=True
+        )
+    )
+    def get_provider_refund_skipped(self, invoice: Invoice) -> str | None:
+        return self.context["refund"].provider_refund_skipped
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Subscription

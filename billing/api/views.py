@@ -26,6 +26,7 @@ from billing.api.serializers import (
     PayResponseSerializer,
     StaffInvoiceListQuerySerializer,
     StaffInvoiceSerializer,
+    StaffRefundSerializer,
     StripeWebhookResponseSerializer,
 )
 from billing.services.payment_webhook import payment_webhook_process
@@ -285,7 +286,7 @@ class StaffRefundView(APIView):
         tags=["staff: invoices"],
         request=None,
         responses={
-            200: StaffInvoiceSerializer,
+            200: StaffRefundSerializer,
             409: error_response("`already_refunded`, or `invalid_state` when not paid."),
             502: error_response(
                 "`payment_provider_error`: Stripe did not refund; nothing changed."
@@ -293,6 +294,6 @@ class StaffRefundView(APIView):
         },
     )
     def post(self, request: Request, pk: UUID) -> Response:
-        services.invoice_refund_with_provider(invoice_id=pk)
+        refund = services.invoice_refund_with_provider(invoice_id=pk)
         invoice = selectors.invoices_for_staff().get(pk=pk)
-        return Response(StaffInvoiceSerializer(invoice).data)
+        return Response(StaffRefundSerializer(invoice, context={"refund": refund}).data)

@@ -36,6 +36,17 @@ class RefundResult:
     # What Stripe did, when it did not refund the money itself: "" (it refunded, or the
     # payment is not Stripe's), `already_refunded` or `disputed`.
     stripe_refused: str = ""
+    # Whether Stripe returned the money in this request (a staff refund of a Stripe payment).
+    provider_refunded: bool = False
+
+    @property
+    def provider_refund_skipped(self) -> str | None:
+        """Why no money went back through the provider in this request: `already_refunded`
+        or `disputed` (Stripe refused), `not_stripe` (a payment made otherwise: its money is
+        returned outside this service); None when Stripe refunded it."""
+        if self.provider_refunded:
+            return None
+        return self.stripe_refused or "not_stripe"
 
 
 def invoice_refund(*, invoice_id: UUID) -> RefundResult:
@@ -86,17 +97,20 @@ def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
     refunded here too: the money went back. So is a disputed one, which Stripe refuses to
     refund: the customer's bank has the money (held while the dispute is open, kept when it
     is lost), so the tokens are taken back here and the result says Stripe refunded nothing
-    (a dispute won later is flagged for a person: the money then comes back to us). Raises
-    what invoice_refund raises, and PaymentProviderError.
+    (a dispute won later is flagged for a person: the money then comes back to us). The
+    result says whether Stripe returned money now (`provider_refunded`) and, when not, why
+    (`provider_refund_skipped`). Raises what invoice_refund raises, and PaymentProviderError.
     """
     invoice = invoice_get(invoice_id=invoice_id)
     _refundable(invoice)
     refused = ""
+    refunded = False
     if invoice.provider == Invoice.Provider.STRIPE:
         try:
             stripe_gateway.refund_create(
                 payment_intent=invoice.payment_reference, idempotency_key=f"refund:{invoice.pk}"
             )
+            refunded = True
         except stripe_gateway.PaymentAlreadyRefunded:
             refused = "already_refunded"
         except stripe_gateway.PaymentDisputed:
@@ -108,7 +122,7 @@ def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
                 invoice.number,
             )
     result = invoice_refund(invoice_id=invoice_id)
-    return replace(result, stripe_refused=refused) if refused else result
+    return replace(result, stripe_refused=refused, provider_refunded=refunded)
 
 
 def _refundable(invoice: Invoice) -> None:

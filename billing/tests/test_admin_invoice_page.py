@@ -132,6 +132,30 @@ def test_refund_of_a_disputed_stripe_payment_says_stripe_refunded_nothing(
     ) in response.content.decode()
 
 
+def test_refund_of_a_payment_stripe_refunded_already_says_stripe_refunded_nothing_now(
+    staff_browser, api_client, user_client, user, pending, fake_stripe
+):
+    paying = user_client.post(f"/api/v1/user/invoices/{pending.pk}/pay", {"provider": "stripe"})
+    session = paying.json()["session_id"]
+    body, header = fake_stripe.signed(fake_stripe.complete(session))
+    api_client.post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+    fake_stripe.refunded(session)
+
+    response = staff_browser.post(operate_url(pending, "refund"), follow=True)
+
+    pending.refresh_from_db()
+    assert pending.status == "refunded"
+    assert (
+        f"{pending.number} is refunded: 100 tokens taken back. Stripe refunded nothing now: it "
+        "had refunded this payment already."
+    ) in response.content.decode()
+
+
 @pytest.mark.parametrize(("state", "operation"), [("paid", "cancel"), ("pending", "refund")])
 def test_an_operation_the_state_forbids_says_so_and_changes_nothing(
     staff_browser, request, state, operation

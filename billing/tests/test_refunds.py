@@ -105,6 +105,11 @@ def test_staff_refund_of_a_manual_payment(staff_client, user, paid):
     assert response.status_code == 200
     body = response.json()
     assert (body["status"], body["refunded_at"] is not None) == ("refunded", True)
+    # Paid outside the providers: its money goes back outside this service too.
+    assert (body.get("provider_refunded"), body.get("provider_refund_skipped")) == (
+        False,
+        "not_stripe",
+    )
     assert {(p["tokens_reversed"], p["tokens_unrecovered"]) for p in body["token_purchases"]} == {
         (1000, 0),
         (50, 0),
@@ -145,6 +150,8 @@ def test_staff_refund_of_a_stripe_payment_refunds_at_stripe_first(staff_client, 
     response = staff_client.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
 
     assert response.status_code == 200
+    body = response.json()
+    assert (body.get("provider_refunded"), body.get("provider_refund_skipped")) == (True, None)
     [sent] = fake_stripe.requests
     assert (sent.path, sent.params["payment_intent"]) == ("/v1/refunds", "pi_test_9")
     assert sent.headers["Idempotency-Key"] == f"refund:{invoice.pk}"
@@ -257,6 +264,38 @@ def test_staff_refund_of_a_payment_refunded_at_stripe_already_refunds_here(
     assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
     assert balance(user) == 0
     assert [request.path for request in fake_stripe.requests[-1:]] == ["/v1/refunds"]
+    # Staff are told that no money went back now.
+    assert (
+        response.json().get("provider_refunded"),
+        response.json().get("provider_refund_skipped"),
+    ) == (False, "already_refunded")
+
+
+def test_staff_refund_of_a_disputed_stripe_payment_says_stripe_refunded_nothing(
+    api_client, user_client, staff_client, user, fake_stripe
+):
+    """Stripe refuses to refund a disputed payment and the refund goes ahead here; the answer
+    was the same 200 `refunded` as a refund Stripe made, so staff using the API believed the
+    customer had the money back."""
+    invoice = checkout(user, bundles=[TokenBundleFactory(token_amount=100)]).invoice
+    paid = user_client.post(f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"})
+    session = paid.json()["session_id"]
+    for event in (fake_stripe.complete(session), fake_stripe.disputed(session)):
+        body, header = fake_stripe.signed(event)
+        api_client.post(
+            "/api/v1/webhooks/stripe",
+            data=body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=header,
+        )
+
+    response = staff_client.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
+
+    assert (response.status_code, response.json()["status"]) == (200, "refunded")
+    assert (
+        response.json().get("provider_refunded"),
+        response.json().get("provider_refund_skipped"),
+    ) == (False, "disputed")
 
 
 def test_a_plan_refunded_after_the_sweep_recorded_it_expired_is_cancelled(user, paid):
