@@ -18,7 +18,8 @@ from catalog.models import Currency
 from catalog.selectors import default_currency
 from events.models import WebhookEndpoint
 from events.selectors import endpoints_failing
-from tokens.selectors import LedgerMismatch, ledger_check
+from tokens.models import LedgerCheckRun
+from tokens.selectors import LedgerMismatch, ledger_check, ledger_check_last_run
 
 LISTED = 50
 
@@ -33,6 +34,10 @@ class Overview:
     events_to_review: list[PaymentEvent]
     events_to_review_count: int
     ledger_failures: list[LedgerMismatch]
+    # More accounts fail than the LISTED shown: the heading must not give the list's length.
+    ledger_failures_more: bool
+    # The newest recorded audit (manage.py ledger_check), whose count has no cap.
+    ledger_last_run: LedgerCheckRun | None
     failing_endpoints: list[WebhookEndpoint]
     failing_endpoint_count: int
 
@@ -54,6 +59,7 @@ def billing_overview() -> Overview:
     review = payment_events_to_review()
     failing = endpoints_failing()
     daily = daily_figures()
+    ledger_failures = list(islice(ledger_check(), LISTED + 1))
     return Overview(
         daily=daily,
         currency=default_currency(),
@@ -62,7 +68,9 @@ def billing_overview() -> Overview:
         stale_invoice_count=stale.count(),
         events_to_review=list(review.order_by("-received_at")[:LISTED]),
         events_to_review_count=review.count(),
-        ledger_failures=list(islice(ledger_check(), LISTED)),
+        ledger_failures=ledger_failures[:LISTED],
+        ledger_failures_more=len(ledger_failures) > LISTED,
+        ledger_last_run=ledger_check_last_run(),
         failing_endpoints=list(failing[:LISTED]),
         failing_endpoint_count=failing.count(),
     )

@@ -13,6 +13,10 @@ from accounts.tests.factories import UserFactory
 from billing import services
 from billing.tests.helpers import capture, checkout
 from events.models import WebhookEndpoint
+from pages import overview
+from tokens import services as token_services
+from tokens.models import TokenAccount
+from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +101,28 @@ def test_every_failing_endpoint_is_counted_and_failing_ones_come_before_deleted_
     assert "Webhook endpoints failing or disabled (53)" in page
     listed = response.context["overview"].failing_endpoints
     assert (len(listed), sum(e.failing_since is None for e in listed)) == (50, 0)
+
+
+def test_ledger_failures_beyond_the_list_are_not_counted_as_its_length(staff_browser, monkeypatch):
+    """The heading gave the length of the list, capped: 50 however many accounts failed.
+    It says when more fail than it shows, and what the last recorded audit counted."""
+    monkeypatch.setattr(overview, "LISTED", 2)
+    for _ in range(3):
+        user = UserFactory()
+        fund(user, 10)
+        TokenAccount.objects.filter(user=user).update(balance=7)
+    token_services.ledger_check_record(
+        failing_accounts=3, now=timezone.now().replace(2026, 3, 4, 5, 6)
+    )
+
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    assert "Accounts failing the ledger check (more than 2; the first 2 shown)" in page
+    assert "The last audit, finished 2026-03-04 05:06 UTC, found 3 failing accounts." in page
+
+
+def test_without_a_recorded_audit_it_says_so(staff_browser):
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    assert "Accounts failing the ledger check (0)" in page
+    assert "No ledger audit (manage.py ledger_check) has been recorded yet." in page
