@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import CheckConstraint, Model, QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -18,6 +18,7 @@ from catalog import selectors, services
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from common.admin import ModelAdmin
 from common.errors import Invalid, NotFound
+from common.forms import TrimmedCharField
 
 # What staff read when a value breaks one of the database's CHECK constraints, next to the
 # field (the test keeps this in step with the models: a constraint's name is never shown).
@@ -42,6 +43,17 @@ CONSTRAINT_MESSAGES = {
     "catalog_currency_code_iso": "Three capital letters, as in ISO 4217: USD, EUR, GBP.",
 }
 SOME_RULE = "This value is not allowed here."
+
+
+class CatalogModelAdmin(ModelAdmin):
+    """The catalog's admin: its text fields trim as the API's do (common.text.trimmed), so a
+    name of invisible characters alone is refused here as it is there."""
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        # Plain text columns only: an EmailField or URLField keeps its own form field.
+        if type(db_field) in (models.CharField, models.TextField) and not db_field.choices:
+            kwargs.setdefault("form_class", TrimmedCharField)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 class ConstraintMessagesForm(forms.ModelForm):
@@ -107,7 +119,7 @@ class CatalogItemForm(ConstraintMessagesForm):
         return cleaned
 
 
-class CatalogItemAdmin(ModelAdmin):
+class CatalogItemAdmin(CatalogModelAdmin):
     form = CatalogItemForm
     list_display = ["name", "price", "is_active", "sort_order", "updated_at"]
     list_editable = ["is_active", "sort_order"]
@@ -326,7 +338,7 @@ def bought_records(item: Model) -> int:
 
 
 @admin.register(Currency)
-class CurrencyAdmin(ModelAdmin):
+class CurrencyAdmin(CatalogModelAdmin):
     form = ConstraintMessagesForm
     list_display = ["code", "symbol", "decimal_places", "is_default"]
     search_fields = ["code"]

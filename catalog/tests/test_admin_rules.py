@@ -208,3 +208,33 @@ def test_a_description_the_admin_saves_is_one_the_api_takes_back(staff_browser, 
     assert written_back.status_code == 200, written_back.json()
     bundle.refresh_from_db()
     assert (len(bundle.description), bundle.version) == (5000, 2)
+
+
+@pytest.mark.parametrize("model", [TokenBundle, AddOn, Plan])
+def test_a_name_of_invisible_characters_alone_is_refused_as_the_api_refuses_it(
+    staff_browser, model
+):
+    """The admin stripped whitespace only, so a name of a zero-width space was saved there
+    (and listed as an empty-looking item) while the API refuses it as blank."""
+    form = {TokenBundle: BUNDLE, AddOn: ADD_ON, Plan: PLAN}[model]
+    currency = str(Currency.objects.get(is_default=True).pk)
+    before = database_state()
+
+    response = staff_browser.post(
+        add_url(model), {**form, "name": "\u200b \ufeff", "currency": currency}
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors.get("name") == ["This field is required."]
+    assert database_state() == before
+
+
+def test_a_name_is_saved_trimmed_of_invisible_characters_as_the_api_saves_it(staff_browser):
+    currency = str(Currency.objects.get(is_default=True).pk)
+
+    response = staff_browser.post(
+        add_url(TokenBundle), {**BUNDLE, "name": "\u200bStarter\u2060 ", "currency": currency}
+    )
+
+    assert response.status_code == 302
+    assert TokenBundle.objects.get().name == "Starter"
