@@ -11,7 +11,7 @@ from django.db.models import CheckConstraint
 from django.urls import reverse
 
 from billing.tests.helpers import checkout
-from catalog.admin import CONSTRAINT_MESSAGES
+from catalog.admin.forms import CONSTRAINT_MESSAGES
 from catalog.models import AddOn, Currency, Plan, TokenBundle
 from catalog.tests.factories import PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from catalog.admin.forms import CatalogModelAdmin, ConstraintMessagesForm
+from catalog.models import Currency
+
+
+@admin.register(Currency)
+class CurrencyAdmin(CatalogModelAdmin):
+    form = ConstraintMessagesForm
+    list_display = ["code", "symbol", "decimal_places", "is_default"]
+    search_fields = ["code"]
+    list_filter = ["is_default"]
+    ordering = ["code"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Currency | None = None) -> list:
+        """Places and code of an existing currency would change the meaning of every price."""
+        return ["code", "decimal_places", "is_default"] if obj else ["is_default"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Currency | None = None) -> bool:
+        """Never the default currency (everything is priced in it)."""
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or not obj.is_default)
