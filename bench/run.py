@@ -22,16 +22,14 @@ from harness import (
     FLOOR,
     ROOT,
     SERVER_ENVIRONMENT,
-    Target,
-    compared,
     floor,
     fresh_database,
     measure,
     prepare,
     server,
     timed_command,
-    wrk,
 )
+from load import Target, compare_into, wrk
 
 FLOOR_USERS = 50
 GET = {"BENCH_METHOD": "GET"}
@@ -45,7 +43,7 @@ def listing(results: dict) -> None:
         prepare("catalog", bundles=bundles)
         prepare("floor_tables", users=FLOOR_USERS)
         with server(), floor():
-            _compare(
+            compare_into(
                 results,
                 f"listing_{bundles}_bundles",
                 Target("/api/v1/token-bundles", env=GET),
@@ -84,16 +82,16 @@ def ledger(results: dict) -> None:
     debit = Target("/debit", FLOOR)
     records = prepare("idempotency_records")["records"]
     with server(), floor():
-        _compare(results, "balance", balance, floor_balance)
-        _compare(results, "consume", consume, debit)
-        _compare(results, "usage_by_key", usage, debit)
-        _compare(
+        compare_into(results, "balance", balance, floor_balance)
+        compare_into(results, "consume", consume, debit)
+        compare_into(results, "usage_by_key", usage, debit)
+        compare_into(
             results,
             "usage_by_key_vs_consume_1000_users",
             Target("/api/v1/users/{user}/usage", env=tokens("1000_keys")),
             Target("/api/v1/user/tokens/consume", env=tokens("1000")),
         )
-        _compare(
+        compare_into(
             results,
             "consume_50_lots_vs_1_lot",
             Target("/api/v1/user/tokens/consume", env=tokens("50_lots")),
@@ -107,7 +105,7 @@ def ledger(results: dict) -> None:
             ("consume", consume, debit),
             ("usage", usage, debit),
         ):
-            _compare(results, f"{name}_8_connections", target, reference, connections=8)
+            compare_into(results, f"{name}_8_connections", target, reference, connections=8)
     _fresh_answers(
         results,
         records,
@@ -141,7 +139,7 @@ def checkout(results: dict) -> None:
     env = {"BENCH_TOKENS": str(tokens), "BENCH_BODY": body}
     records = prepare("idempotency_records")["records"]
     with server(), floor():
-        _compare(
+        compare_into(
             results,
             "checkout_1_bundle",
             Target("/api/v1/user/checkout", env=env),
@@ -165,25 +163,6 @@ def _fresh_answers(results: dict, records_before: int, keyed: list[str]) -> None
     print(f"fresh answers: {stored} stored for {sent} keyed requests ({share:.1%})", flush=True)
     if share < 0.99:
         print("WARNING: some keyed requests stored no answer (replays, or refused before the work)")
-
-
-def _compare(
-    results: dict, name: str, project: Target, reference: Target, *, connections: int = 32
-) -> None:
-    endpoint, floor_figures, ratio = compared(project, reference, connections=connections)
-    results[name] = endpoint
-    results[f"{name}_reference"] = floor_figures
-    results[f"{name}_ratio"] = ratio
-    print(
-        f"{name}: {endpoint['requests_per_second']} vs {floor_figures['requests_per_second']} "
-        f"req/s = {ratio['ratio']}; p99 {endpoint['p99_ms']} vs {floor_figures['p99_ms']} ms; "
-        f"CPU per request, server + database: {_cpu(endpoint)} vs {_cpu(floor_figures)} ms",
-        flush=True,
-    )
-
-
-def _cpu(figures: dict) -> str:
-    return f"{figures.get('server_cpu_ms', '-')} + {figures.get('database_cpu_ms', '-')}"
 
 
 def capture_webhook(results: dict) -> None:

@@ -16,15 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import (
-    BENCH,
-    PYTHON,
-    ROOT,
-    SERVER_ENVIRONMENT,
-    Target,
-    compared,
-    running,
-)
+from harness import BENCH, PYTHON, ROOT, SERVER_ENVIRONMENT, running
+from load import Target, compared
 
 ADMIN = "postgres://postgres@127.0.0.1:5432/postgres"
 USERS = 50
