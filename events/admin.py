@@ -46,6 +46,7 @@ class WebhookEndpointAdmin(ModelAdmin):
         "event_types",
         "is_active",
         "failing_since",
+        "failed_attempts",
         "disabled_at",
         "disabled_reason",
         "created_at",

@@ -45,6 +45,9 @@ class WebhookEndpoint(models.Model):
     failing_since = models.DateTimeField(
         null=True, blank=True, help_text="First failure since the last success."
     )
+    failed_attempts = models.PositiveIntegerField(
+        default=0, help_text="Attempts failed in a row since the last success."
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

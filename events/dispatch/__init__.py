@@ -4,11 +4,17 @@ per endpoint, so one slow or dead endpoint never holds up the others."""
 
 from events.dispatch.claiming import deliveries_claim
 from events.dispatch.dispatcher import Dispatcher
-from events.dispatch.recording import BACKOFF, deliveries_record, delivery_record
+from events.dispatch.recording import (
+    BACKOFF,
+    DISABLE_AFTER_FAILURES,
+    deliveries_record,
+    delivery_record,
+)
 from events.dispatch.sending import Outcome, delivery_send, event_body, signed_headers
 
 __all__ = [
     "BACKOFF",
+    "DISABLE_AFTER_FAILURES",
     "Dispatcher",
     "Outcome",
     "deliveries_claim",

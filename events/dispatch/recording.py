@@ -1,13 +1,16 @@
 """What came of attempts, written in batches: for each delivery (done, retried later, given
-up) and for its endpoint (failing since when; disabled after 5 days of failures)."""
+up) and for its endpoint (failing since when, how many attempts in a row; disabled after 5
+days and 20 attempts of failures)."""
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.db.models.functions import Coalesce
 
 from events import services
 from events.dispatch.sending import Outcome
@@ -24,6 +27,10 @@ BACKOFF = [
     timedelta(hours=24),
 ]
 DISABLE_AFTER = timedelta(days=5)
+# And at least this many attempts failed in a row: more than two deliveries' whole schedules
+# (9 attempts each), so that an endpoint sent an event a week is not turned off by the first
+# failed attempt of the event after one that was given up (its failures span 5 days by then).
+DISABLE_AFTER_FAILURES = 20
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +42,10 @@ def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> Non
 
 def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> None:
     """The attempts, and what each means for its delivery (done, retried later, given up) and
-    its endpoint (failing since when; disabled after 5 days of failures). One transaction and
-    a fixed number of statements for the whole batch. Locks the batch's endpoints before
-    their deliveries, in the order turning an endpoint off takes them (endpoint_update), so
-    the two never deadlock."""
+    its endpoint (failing since when, attempts failed in a row; disabled after DISABLE_AFTER
+    and DISABLE_AFTER_FAILURES of them). One transaction and a fixed number of statements
+    for the whole batch. Locks the batch's endpoints before their deliveries, in the order
+    turning an endpoint off takes them (endpoint_update), so the two never deadlock."""
     delivery_ids = [delivery_id for delivery_id, _ in outcomes]
     with transaction.atomic():
         of_the_batch = Delivery.objects.filter(pk__in=delivery_ids).values("endpoint_id")
@@ -97,17 +104,34 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
         )
         Delivery.objects.bulk_update(late, ["attempts"])
         succeeded = {delivery.endpoint_id for delivery in delivered}
-        failed = {delivery.endpoint_id for delivery in retried}
+        failures = Counter(delivery.endpoint_id for delivery in retried)
+        failing = set(failures) - succeeded
         endpoints = WebhookEndpoint.objects.all()
-        endpoints.filter(pk__in=succeeded).exclude(failing_since=None).update(failing_since=None)
-        endpoints.filter(pk__in=failed - succeeded, failing_since=None).update(failing_since=now)
-        for endpoint_id in failed - succeeded:
+        endpoints.filter(pk__in=succeeded).filter(
+            Q(failing_since__isnull=False) | Q(failed_attempts__gt=0)
+        ).update(failing_since=None, failed_attempts=0)
+        if failing:
+            endpoints.filter(pk__in=failing).update(
+                failing_since=Coalesce("failing_since", Value(now)),
+                failed_attempts=F("failed_attempts")
+                + Case(
+                    *(When(pk=pk, then=Value(failures[pk])) for pk in failing),
+                    output_field=PositiveIntegerField(),
+                ),
+            )
+        for endpoint_id in failing:
             _disable_if_failing_too_long(endpoint_id, now)
 
 
 def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
+    """Turns the endpoint off once its failures span DISABLE_AFTER and number at least
+    DISABLE_AFTER_FAILURES in a row: the span alone turned a quiet endpoint off at the first
+    failed attempt of an event sent days after the last one given up."""
     failing = WebhookEndpoint.objects.filter(
-        pk=endpoint_id, is_active=True, failing_since__lte=now - DISABLE_AFTER
+        pk=endpoint_id,
+        is_active=True,
+        failing_since__lte=now - DISABLE_AFTER,
+        failed_attempts__gte=DISABLE_AFTER_FAILURES,
     )
     if failing.update(
         is_active=False,

@@ -83,7 +83,7 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
             raise InvalidState("The endpoint is being deleted; delete it again to finish.")
         if "url" in changes and str(changes["url"]) != endpoint.url:
             endpoint.url = str(changes["url"])
-            endpoint.failing_since = None
+            endpoint.failing_since, endpoint.failed_attempts = None, 0
         if "event_types" in changes:
             endpoint.event_types = event_types_checked(changes["event_types"])
         if "description" in changes:
@@ -92,7 +92,7 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
             was_active, endpoint.is_active = endpoint.is_active, bool(changes["is_active"])
             if endpoint.is_active and not was_active:
                 endpoint.disabled_at, endpoint.disabled_reason = None, ""
-                endpoint.failing_since = None
+                endpoint.failing_since, endpoint.failed_attempts = None, 0
             elif not endpoint.is_active:
                 endpoint_deliveries_fail(
                     endpoint_id=endpoint.pk, now=now, reason="The endpoint was turned off."
@@ -103,10 +103,10 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
 
 def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -> int:
     """Gives up an endpoint's pending deliveries when it is turned off (by staff, or after
-    failing for 5 days): the worker never claims them while it is off, and turned on again it
-    gets new events only. A delivery already on its way is sent once more at most; its
-    attempt is logged, and if it arrived the delivery counts as delivered. Returns how many
-    were given up."""
+    failing for 5 days and 20 attempts in a row): the worker never claims them while it is
+    off, and turned on again it gets new events only. A delivery already on its way is sent
+    once more at most; its attempt is logged, and if it arrived the delivery counts as
+    delivered. Returns how many were given up."""
     return Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.FAILED, completed_at=now, last_error=reason
     )

@@ -14,7 +14,14 @@ from standardwebhooks import Webhook
 
 import events.dispatch
 from events import services
-from events.dispatch import BACKOFF, Dispatcher, Outcome, deliveries_claim, delivery_record
+from events.dispatch import (
+    BACKOFF,
+    DISABLE_AFTER_FAILURES,
+    Dispatcher,
+    Outcome,
+    deliveries_claim,
+    delivery_record,
+)
 from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 from events.tests.receiver import Receiver
 
@@ -36,6 +43,14 @@ def dispatch_until(condition, *, dispatcher: Dispatcher, seconds: float = 10) ->
         assert time.monotonic() < deadline, "nothing arrived in time"
         dispatcher.dispatch()
         time.sleep(0.05)
+
+
+def many_failed_before(endpoint: WebhookEndpoint) -> None:
+    """As though all but one of the attempts that turn an endpoint off had failed already
+    (other deliveries', in between)."""
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        failed_attempts=DISABLE_AFTER_FAILURES - 1
+    )
 
 
 def test_an_event_arrives_signed_with_a_stable_webhook_id(receiver):
@@ -145,12 +160,50 @@ def test_an_endpoint_failing_for_5_days_is_turned_off():
     )
 
     delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW)
+    many_failed_before(endpoint)
     delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW + timedelta(days=5))
 
     endpoint.refresh_from_db()
     assert (endpoint.is_active, endpoint.disabled_at) == (False, NOW + timedelta(days=5))
     waiting.refresh_from_db()
     assert waiting.status == "failed"
+
+
+def test_a_quiet_endpoint_is_not_turned_off_by_one_failure_a_week_after_the_last(loopback):
+    """An endpoint sent an event a week: one given up after its whole schedule (9 attempts
+    over two days), then the next event's first attempt failing (a deploy, a 503) a week
+    later turned the endpoint off at once, that event given up after one attempt, as its
+    failures then spanned 5 days. Turning off needs 5 days and DISABLE_AFTER_FAILURES
+    failed attempts in a row."""
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", event_types="|ping|")
+    lost = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+    at = NOW
+    for wait in [*BACKOFF, None]:
+        delivery_record(lost.pk, Outcome(503, 5, "HTTP 503"), now=at)
+        at += wait or timedelta(0)
+    next_week = Delivery.objects.create(
+        event=Event.objects.create(type="ping", data={}), endpoint=endpoint
+    )
+
+    delivery_record(next_week.pk, Outcome(503, 5, "HTTP 503"), now=NOW + timedelta(days=7))
+
+    endpoint.refresh_from_db()
+    next_week.refresh_from_db()
+    assert (endpoint.is_active, next_week.status) == (True, "pending")
+    # Still failing once enough attempts in a row have failed, it is turned off.
+    more = [
+        Delivery.objects.create(event=Event.objects.create(type="ping", data={}), endpoint=endpoint)
+        for _ in range(DISABLE_AFTER_FAILURES - len(BACKOFF) - 3)
+    ]
+    for delivery in more:
+        delivery_record(delivery.pk, Outcome(503, 5, "HTTP 503"), now=NOW + timedelta(days=7))
+    endpoint.refresh_from_db()
+    assert endpoint.is_active
+    delivery_record(next_week.pk, Outcome(503, 5, "HTTP 503"), now=NOW + timedelta(days=8))
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_at) == (False, NOW + timedelta(days=8))
 
 
 def test_an_endpoint_turned_off_for_failing_is_logged_for_the_operator(caplog):
@@ -168,6 +221,7 @@ def test_an_endpoint_turned_off_for_failing_is_logged_for_the_operator(caplog):
         delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW)
         delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW + timedelta(days=1))
         assert caplog.records == []
+        many_failed_before(endpoint)
         delivery_record(first.pk, Outcome(None, 10000, "Timeout"), now=NOW + timedelta(days=5))
 
     assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
@@ -205,7 +259,11 @@ def test_a_new_url_starts_the_failure_clock_afresh(loopback):
     delivery_record(delivery.pk, Outcome(503, 5, "HTTP 503"), now=NOW + timedelta(days=5))
 
     endpoint.refresh_from_db()
-    assert (endpoint.is_active, endpoint.failing_since) == (True, NOW + timedelta(days=5))
+    assert (endpoint.is_active, endpoint.failing_since, endpoint.failed_attempts) == (
+        True,
+        NOW + timedelta(days=5),
+        1,
+    )
     delivery.refresh_from_db()
     assert delivery.status == "pending"
 
