@@ -111,12 +111,10 @@ class UserAdmin(ModelAdmin, DjangoUserAdmin):
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
         """A user added here is announced as one who registered (the trial comes with it),
         in the add's transaction (Django's UserAdmin.add_view is atomic). A user deactivated
-        here has every session ended for good, as by the action."""
+        here has every session ended for good by the database (accounts/migrations/0006)."""
         super().save_model(request, obj, form, change)
         if not change:
             services.user_created_announce(user_id=obj.pk)
-        elif "is_active" in form.changed_data and not obj.is_active:
-            services.user_sessions_end(user_id=obj.pk)
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         """Users are deactivated, never deleted: invoices, the ledger and idempotency records

@@ -10,7 +10,7 @@ from uuid import UUID
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts import signals
@@ -59,19 +59,13 @@ def user_created_announce(*, user_id: UUID) -> None:
 
 
 def users_deactivate(*, queryset: QuerySet[User]) -> int:
-    """Deactivates the active users among `queryset` and ends their sessions for good
-    (user_sessions_end). Returns how many were active."""
-    return queryset.filter(is_active=True).update(
-        is_active=False, sessions_ended=F("sessions_ended") + 1
-    )
-
-
-def user_sessions_end(*, user_id: UUID) -> None:
-    """Ends every session the user has: signed-in pages and refresh tokens carry the session
-    hash, which this changes (User.get_session_auth_hash), so they stay ended when the user
-    is active again. Staff deactivating a compromised account expect no less. Access tokens
-    are trusted on their claims for their 5 minutes and end on their own."""
-    User.objects.filter(pk=user_id).update(sessions_ended=F("sessions_ended") + 1)
+    """Deactivates the active users among `queryset`. Returns how many were active. The
+    database ends their sessions for good (accounts/migrations/0006: each deactivation
+    raises `sessions_ended`, whoever writes it, psql included): signed-in pages and refresh
+    tokens carry the session hash, which that changes (User.get_session_auth_hash), so they
+    stay ended when the user is active again. Access tokens are trusted on their claims for
+    their 5 minutes and end on their own."""
+    return queryset.filter(is_active=True).update(is_active=False)
 
 
 def sign_in_attempt_count(*, email: str) -> float | None:

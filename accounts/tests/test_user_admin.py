@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -226,6 +227,21 @@ def test_deactivation_ends_every_session_the_user_had_for_good(staff_browser, wa
     assert (refreshed.status_code, refreshed.json().get("code")) == (401, "not_authenticated")
     assert (page.status_code, page["Location"].split("?")[0]) == (302, reverse("pages:sign-in"))
     assert api.post("/api/v1/auth/refresh", {"refresh": after.json()["refresh"]}).status_code == 200
+
+
+def test_a_user_deactivated_in_the_database_has_every_session_ended_for_good(api_client):
+    """psql's `UPDATE accounts_user SET is_active = false` ends sessions as the admin does."""
+    user = UserFactory(password=PASSWORD)
+    login = api_client.post("/api/v1/auth/login", {"email": user.email, "password": PASSWORD})
+    with connection.cursor() as cursor:
+        for active in (False, True):
+            cursor.execute(
+                "UPDATE accounts_user SET is_active = %s WHERE id = %s", [active, user.pk.hex]
+            )
+
+    refreshed = api_client.post("/api/v1/auth/refresh", {"refresh": login.json()["refresh"]})
+
+    assert (refreshed.status_code, refreshed.json().get("code")) == (401, "not_authenticated")
 
 
 def test_a_user_never_deactivated_keeps_their_sessions(api_client):
