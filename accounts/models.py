@@ -147,3 +147,15 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class RevokedRefreshToken(models.Model):
+    """A refresh token its holder signed out with (`POST /auth/logout`), by its `jti`: it
+    refreshes no more. Kept until the token would have expired anyway, then purged
+    (jobs.tasks.purge_records); a token is signed, so nothing else needs to be kept."""
+
+    jti = models.CharField(primary_key=True, max_length=255)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.jti

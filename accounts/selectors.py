@@ -7,15 +7,16 @@ from uuid import UUID
 
 from django.contrib.auth import authenticate
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Exists, Q
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.models import ApiKey, User, normalize_email
+from accounts.models import ApiKey, RevokedRefreshToken, User, normalize_email
 from accounts.services import API_KEY_PREFIX, api_key_hash
 from common.db import aware_time
 from common.errors import DomainError, NotFound
@@ -62,7 +63,7 @@ def token_pair_for(user: User) -> dict[str, str]:
     return {"access": access, "refresh": str(refresh)}
 
 
-def _refresh_token_read(refresh: object) -> tuple[RefreshToken, UUID, object]:
+def refresh_token_read(refresh: object) -> tuple[RefreshToken, UUID, object]:
     """The token, its user's id and its password digest, if this server signed it and it has
     not expired; raises InvalidRefreshToken otherwise. A signed token with claims this server
     never writes (a `user_id` not a UUID, an `exp` past any date) is as invalid as any other.
@@ -82,19 +83,24 @@ def refresh_token_user_id(*, refresh: object) -> UUID | None:
     refresh (active, same password) is access_token_refresh's to say: this only tells whose
     refresh it is, for its rate limit, and reads no row."""
     try:
-        return _refresh_token_read(refresh)[1]
+        return refresh_token_read(refresh)[1]
     except InvalidRefreshToken:
         return None
 
 
 def access_token_refresh(*, refresh: str) -> str:
-    """A new access token for a valid refresh token of an active user whose password has not
-    changed since the token was issued. Raises InvalidRefreshToken."""
-    token, user_id, digest = _refresh_token_read(refresh)
+    """A new access token for a valid refresh token, not signed out with (`auth/logout`), of
+    an active user whose password has not changed since the token was issued: one read.
+    Raises InvalidRefreshToken."""
+    token, user_id, digest = refresh_token_read(refresh)
+    revoked = RevokedRefreshToken.objects.filter(jti=str(token[api_settings.JTI_CLAIM]))
     user = (
-        User.objects.filter(pk=user_id, is_active=True).only("password", "sessions_ended").first()
+        User.objects.filter(pk=user_id, is_active=True)
+        .annotate(revoked=Exists(revoked))
+        .only("password", "sessions_ended")
+        .first()
     )
-    if user is None or not isinstance(digest, str):
+    if user is None or user.revoked or not isinstance(digest, str):
         raise InvalidRefreshToken()
     if not constant_time_compare(digest, user.get_session_auth_hash()):
         raise InvalidRefreshToken()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.contrib.auth.password_validation import validate_password
@@ -12,9 +13,11 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from rest_framework_simplejwt.settings import api_settings
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts import signals
-from accounts.models import ApiKey, User, normalize_email
+from accounts.models import ApiKey, RevokedRefreshToken, User, normalize_email
 from common.api.throttling import SignInThrottle
 from common.db import require_transaction
 from common.errors import Invalid, NotFound
@@ -66,6 +69,27 @@ def users_deactivate(*, queryset: QuerySet[User]) -> int:
     stay ended when the user is active again. Access tokens are trusted on their claims for
     their 5 minutes and end on their own."""
     return queryset.filter(is_active=True).update(is_active=False)
+
+
+def refresh_token_revoke(*, token: RefreshToken) -> None:
+    """Signs out with a refresh token (`POST /auth/logout`): it refreshes no more, while the
+    user's other refresh tokens (other devices) go on. Revoking one again, or one that no
+    longer refreshes (a new password, a deactivation), changes nothing more. Access tokens
+    already issued from it are trusted on their claims for their 5 minutes and end on their
+    own. `token` is one this server signed and that has not expired
+    (selectors.refresh_token_read)."""
+    revoked = RevokedRefreshToken(
+        jti=str(token[api_settings.JTI_CLAIM]),
+        expires_at=datetime.fromtimestamp(token["exp"], tz=UTC),
+    )
+    RevokedRefreshToken.objects.bulk_create([revoked], ignore_conflicts=True)
+
+
+def revoked_refresh_tokens_purge(*, now: datetime) -> int:
+    """Forgets the revoked refresh tokens that have expired by `now` (they refresh nothing
+    anyway); returns how many."""
+    deleted, _ = RevokedRefreshToken.objects.filter(expires_at__lte=now).delete()
+    return deleted
 
 
 def sign_in_attempt_count(*, email: str) -> float | None:

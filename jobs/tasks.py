@@ -21,6 +21,7 @@ from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+from accounts import services as accounts_services
 from common import services as common_services
 from common.locks import exclusive_lock
 from events import services as events_services
@@ -117,6 +118,9 @@ def purge_records() -> None:
         # Every queue: the delivery shifts (a result every 30 s) run on `deliveries`.
         "task results": lambda: task_results_purge(older_than=timezone.now() - timedelta(days=1)),
         "sessions": lambda: call_command("clearsessions", verbosity=0),
+        "revoked refresh tokens": lambda: accounts_services.revoked_refresh_tokens_purge(
+            now=timezone.now()
+        ),
     }
 
     def work() -> None:

@@ -39,6 +39,10 @@ class RefreshRequestSerializer(serializers.Serializer):
     refresh = TextField()
 
 
+class LogoutRequestSerializer(serializers.Serializer):
+    refresh = TextField(help_text="The refresh token to sign out with.")
+
+
 class RefreshResponseSerializer(serializers.Serializer):
     access = serializers.CharField()
 

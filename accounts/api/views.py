@@ -18,6 +18,7 @@ from accounts.api.serializers import (
     ApiKeySerializer,
     LoginRequestSerializer,
     LoginResponseSerializer,
+    LogoutRequestSerializer,
     RefreshRequestSerializer,
     RefreshResponseSerializer,
     RegisteredUserSerializer,
@@ -110,6 +111,40 @@ class RefreshView(APIView):
         payload.is_valid(raise_exception=True)
         access = selectors.access_token_refresh(**payload.validated_data)
         return Response(RefreshResponseSerializer({"access": access}).data)
+
+
+class LogoutView(APIView):
+    """Signs out with a refresh token: it refreshes no more (services.refresh_token_revoke).
+    Unauthenticated (the refresh token is the credential) and throttled as refresh is."""
+
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+    throttle_classes = [RefreshThrottle]
+
+    @extend_schema(
+        tags=["auth"],
+        summary="Sign out with a refresh token",
+        description=(
+            "The refresh token refreshes no more (401 `not_authenticated`); the user's other "
+            "refresh tokens go on. Signing out again with it is 204 too. Access tokens "
+            "already issued last their 5 minutes."
+        ),
+        request=LogoutRequestSerializer,
+        responses={
+            204: None,
+            401: error_response("The refresh token is invalid or expired; nothing changed."),
+            429: error_response(
+                "`throttled`: counted with refresh (`THROTTLE_REFRESH`, "
+                "`THROTTLE_INVALID_REFRESH`)."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        payload = LogoutRequestSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        token, _user_id, _digest = selectors.refresh_token_read(payload.validated_data["refresh"])
+        services.refresh_token_revoke(token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeView(APIView):

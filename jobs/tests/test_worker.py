@@ -20,6 +20,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
 
+from accounts.models import RevokedRefreshToken
 from common.locks import exclusive_lock
 from events import services
 from events.models import Delivery
@@ -289,6 +290,18 @@ def test_the_daily_purge_deletes_expired_sign_in_sessions_and_keeps_live_ones():
     tasks.purge_records.call()
 
     assert list(Session.objects.values_list("session_key", flat=True)) == [store.session_key]
+
+
+@pytest.mark.sqlite
+def test_the_daily_purge_forgets_revoked_refresh_tokens_once_they_have_expired():
+    """A signed-out refresh token is kept only while it could still refresh."""
+    now = timezone.now()
+    RevokedRefreshToken.objects.create(jti="gone", expires_at=now - timedelta(seconds=1))
+    RevokedRefreshToken.objects.create(jti="kept", expires_at=now + timedelta(hours=1))
+
+    tasks.purge_records.call()
+
+    assert list(RevokedRefreshToken.objects.values_list("jti", flat=True)) == ["kept"]
 
 
 @pytest.mark.sqlite
