@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from accounts import services
 from accounts.models import ApiKey, User, normalize_email
 from accounts.services import EMAIL_TAKEN
-from common.admin import ModelAdmin
+from common.admin import ModelAdmin, TrimmedTextModelAdmin
 from common.text import trimmed
 
 
@@ -173,7 +173,7 @@ class ApiKeyForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ModelAdmin):
+class ApiKeyAdmin(TrimmedTextModelAdmin):
     """Create (the secret is shown once, on the page that follows), list, revoke."""
 
     form = ApiKeyForm

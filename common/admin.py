@@ -8,9 +8,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList as DjangoChangeList
 from django.core.exceptions import ValidationError
-from django.db import DataError, router, transaction
+from django.db import DataError, models, router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+
+from common.forms import TrimmedCharField
 
 
 class ChangeList(DjangoChangeList):
@@ -56,3 +58,16 @@ class ModelAdmin(admin.ModelAdmin):
             )
             return None
         return super().response_action(request, queryset)
+
+
+class TrimmedTextModelAdmin(ModelAdmin):
+    """A model admin whose text fields trim as the API's do (common.text.trimmed): a name or
+    description of invisible characters alone is blank here as it is there, invisible ends
+    are not stored, and `max_length` counts what is left. Django's forms strip whitespace
+    only."""
+
+    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
+        # Plain text columns only: an EmailField or URLField keeps its own form field.
+        if type(db_field) in (models.CharField, models.TextField) and not db_field.choices:
+            kwargs.setdefault("form_class", TrimmedCharField)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)

@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from common.admin import ModelAdmin
+from common.admin import ModelAdmin, TrimmedTextModelAdmin
 from common.api.errors import busy_retry_after
 from common.db import database_busy
 from common.errors import InvalidState, NotFound
@@ -34,8 +34,9 @@ class ReadOnly:
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ModelAdmin):
-    """Endpoints are created through the API, which shows their secret once."""
+class WebhookEndpointAdmin(TrimmedTextModelAdmin):
+    """Endpoints are created through the API, which shows their secret once. The description
+    is trimmed as the API trims it."""
 
     list_display = ["url", "is_active", "failing_since", "disabled_at", "created_at"]
     list_filter = ["is_active", ("failing_since", admin.EmptyFieldListFilter)]

@@ -148,3 +148,14 @@ def test_the_admin_refuses_a_name_of_invisible_characters_beside_the_field(staff
     assert response.status_code == 200
     assert list(response.context["adminform"].form.errors) == ["name"]
     assert database_state() == before
+
+
+def test_the_admin_counts_a_names_length_after_trimming_as_the_api_does(staff_browser):
+    """A name of 100 characters pasted with a zero-width space at its end: the API takes it,
+    trimmed; the admin counted the invisible character and refused it as too long."""
+    name = "k" * 100
+
+    response = staff_browser.post("/admin/accounts/apikey/add/", {"name": name + "\u200b"})
+
+    assert list(ApiKey.objects.values_list("name", flat=True)) == [name]
+    assert response.context["secret"].startswith("tbk_")

@@ -7,15 +7,12 @@ import copy
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db import models
 from django.db.models import CheckConstraint, Model
 from django.forms.models import construct_instance
-from django.http import HttpRequest
 
 from catalog import services
-from common.admin import ModelAdmin
+from common.admin import TrimmedTextModelAdmin
 from common.errors import Invalid
-from common.forms import TrimmedCharField
 
 # What staff read when a value breaks one of the database's CHECK constraints, next to the
 # field (the test keeps this in step with the models: a constraint's name is never shown).
@@ -42,15 +39,9 @@ CONSTRAINT_MESSAGES = {
 SOME_RULE = "This value is not allowed here."
 
 
-class CatalogModelAdmin(ModelAdmin):
+class CatalogModelAdmin(TrimmedTextModelAdmin):
     """The catalog's admin: its text fields trim as the API's do (common.text.trimmed), so a
     name of invisible characters alone is refused here as it is there."""
-
-    def formfield_for_dbfield(self, db_field, request: HttpRequest, **kwargs):
-        # Plain text columns only: an EmailField or URLField keeps its own form field.
-        if type(db_field) in (models.CharField, models.TextField) and not db_field.choices:
-            kwargs.setdefault("form_class", TrimmedCharField)
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 class ConstraintMessagesForm(forms.ModelForm):

@@ -117,3 +117,25 @@ def test_send_a_test_ping_passes_by_an_endpoint_being_deleted_and_says_so(staff_
         "would never be sent. Delete it again to finish.",
     ]
     assert list(Delivery.objects.values_list("endpoint_id", flat=True)) == [on.pk]
+
+
+def test_a_description_is_trimmed_of_invisible_characters_as_the_api_trims_it(
+    staff_browser, settings
+):
+    """The admin stripped whitespace only: a description pasted with a zero-width space
+    kept it, and one of a zero-width space alone was saved as an empty-looking one, where
+    the API stores the text trimmed (and that one blank)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    endpoints = [
+        services.endpoint_create(url=f"https://hooks{n}.example.com/in", event_types=["ping"])
+        for n in range(2)
+    ]
+
+    for endpoint, description in zip(endpoints, ["\u200bOrders\u00ad ", "\u200b"], strict=True):
+        response = staff_browser.post(
+            reverse("admin:events_webhookendpoint_change", args=[endpoint.pk]),
+            {"description": description},
+        )
+        assert response.status_code == 302
+
+    assert [WebhookEndpoint.objects.get(pk=e.pk).description for e in endpoints] == ["Orders", ""]
