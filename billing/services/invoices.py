@@ -1,5 +1,10 @@
-"""Cancelling a pending invoice, and those of add-ons whose plan a refund ended (capture and
-refund have modules of their own)."""
+"""Cancelling a pending invoice, and those of add-ons whose plan a refund or its expiry ended
+(capture and refund have modules of their own).
+
+A cancelled invoice whose `stripe_session_expires_at` is still ahead has a Stripe Checkout
+Session that may still take a payment: its expiry at Stripe has not been confirmed. Each
+cancel that confirms it sets that time to now; `reconcile_purchases` asks Stripe again for
+the others (cancelled_sessions_unconfirmed)."""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from functools import partial
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from billing.models import (
@@ -55,7 +60,7 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
         raise InvalidState(
             "A payment was started for this invoice meanwhile; cancel it again to end it too."
         )
-    _cancelled(invoice)
+    _cancelled(invoice, session_ended=True)
     return invoice
 
 
@@ -68,7 +73,8 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
     then the token account, so it goes first or finds it cancelled. A Stripe Checkout
     Session still open for one is expired once the refund commits (an HTTP call, never
     inside the transaction), so that the customer's Stripe tab no longer takes money for
-    it. Returns how many were cancelled."""
+    it; one Stripe could not be asked about is asked again by `reconcile_purchases`.
+    Returns how many were cancelled."""
     require_transaction("add_on_checkouts_cancel")
     list(
         Subscription.objects.select_for_update(no_key=True)
@@ -95,33 +101,73 @@ def _relying_cancel(parent: Q) -> int:
         .order_by("pk")
     )
     for invoice in invoices:
-        _cancelled(invoice)
+        _cancelled(invoice, session_ended=False)
         if invoice.stripe_session_id:
             transaction.on_commit(partial(_session_end_after_cancel, invoice))
     return len(invoices)
 
 
 def _session_end_after_cancel(invoice: Invoice) -> None:
-    """The session of an invoice cancelled already. When it cannot be expired, the payment
-    it may take is one for a cancelled invoice (its webhook is flagged `needs_review`), and
-    the log says so for the operator."""
+    """The session of an invoice cancelled already, right after the cancel commits. When
+    Stripe cannot be asked, `reconcile_purchases` asks again (the cancel stands meanwhile)."""
     try:
-        stripe_session_end(invoice)
-    except (InvalidState, PaymentProviderError) as error:
-        logger.error(
-            "The Stripe session %s of cancelled invoice %s was not expired (%s); a payment "
-            "through it needs review.",
+        cancelled_session_end(invoice)
+    except PaymentProviderError as error:
+        logger.warning(
+            "The Stripe session %s of cancelled invoice %s was not expired (%s); "
+            "reconcile_purchases asks Stripe again.",
             invoice.stripe_session_id,
             invoice.number,
             error,
         )
 
 
-def _cancelled(invoice: Invoice) -> None:
-    """Marks a pending (and locked) invoice cancelled, and everything on it."""
+def cancelled_sessions_unconfirmed() -> QuerySet[Invoice]:
+    """Cancelled invoices whose Stripe session may still take a payment: Stripe could not be
+    asked to expire it when the invoice was cancelled."""
+    return Invoice.objects.filter(
+        status=Invoice.Status.CANCELLED, stripe_session_expires_at__gt=timezone.now()
+    ).exclude(stripe_session_id="")
+
+
+def cancelled_session_end(invoice: Invoice) -> bool:
+    """Expires the Stripe session of a cancelled invoice, outside any transaction (an HTTP
+    call), and records that it can take no payment any more. Returns False when Stripe had
+    taken a payment through it already: that payment, for a cancelled invoice, is flagged
+    `needs_review` by its webhook for a person to return (the log says so too). Raises
+    PaymentProviderError when Stripe cannot be asked; nothing is recorded then."""
+    ended = True
+    try:
+        stripe_session_end(invoice)
+    except InvalidState as error:
+        ended = False
+        logger.error(
+            "The Stripe session %s of cancelled invoice %s has taken a payment (%s); it "
+            "needs review.",
+            invoice.stripe_session_id,
+            invoice.number,
+            error,
+        )
+    now = timezone.now()
+    Invoice.objects.filter(
+        pk=invoice.pk,
+        status=Invoice.Status.CANCELLED,
+        stripe_session_id=invoice.stripe_session_id,
+        stripe_session_expires_at__gt=now,
+    ).update(stripe_session_expires_at=now, updated_at=now)
+    return ended
+
+
+def _cancelled(invoice: Invoice, *, session_ended: bool) -> None:
+    """Marks a pending (and locked) invoice cancelled, and everything on it. `session_ended`
+    when its Stripe session (if any) was expired before: it can take no payment any more."""
     invoice.status = Invoice.Status.CANCELLED
     invoice.cancelled_at = timezone.now()
-    invoice.save(update_fields=["status", "cancelled_at", "updated_at"])
+    fields = ["status", "cancelled_at", "updated_at"]
+    if session_ended and invoice.stripe_session_id:
+        invoice.stripe_session_expires_at = invoice.cancelled_at
+        fields.append("stripe_session_expires_at")
+    invoice.save(update_fields=fields)
     pending = {"invoice": invoice, "status": ItemStatus.PENDING}
     Subscription.objects.filter(**pending).update(status=ItemStatus.CANCELLED)
     AddOnSubscription.objects.filter(**pending).update(status=ItemStatus.CANCELLED)

@@ -18,11 +18,16 @@ from billing.services.reconcile.local import (
     subscriptions_expire,
 )
 from billing.services.reconcile.report import ReconcileReport, on_its_own
-from billing.services.reconcile.stripe import paid_invoices_verify, stale_stripe_sessions
+from billing.services.reconcile.stripe import (
+    cancelled_sessions_expire,
+    paid_invoices_verify,
+    stale_stripe_sessions,
+)
 from billing.services.reconcile.stripe_events import stripe_events_recover
 
 __all__ = [
     "ReconcileReport",
+    "cancelled_sessions_expire",
     "held_refunds",
     "idempotency_purge",
     "on_its_own",

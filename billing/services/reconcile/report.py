@@ -32,6 +32,7 @@ class ReconcileReport:
     stripe_events_checked: int = 0
     stripe_events_recovered: int = 0
     subscriptions_expired: int = 0
+    stripe_sessions_expired: int = 0
     idempotency_records_purged: int = 0
     paid_invoices_verified: int = 0
     invoices_refunded: int = 0
@@ -50,6 +51,7 @@ class ReconcileReport:
             + self.invoices_cancelled
             + self.stripe_events_recovered
             + self.subscriptions_expired
+            + self.stripe_sessions_expired
             + self.idempotency_records_purged
             + self.invoices_refunded
         )

@@ -12,7 +12,11 @@ from django.utils import timezone
 
 from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
-from billing.services.invoices import invoice_cancel
+from billing.services.invoices import (
+    cancelled_session_end,
+    cancelled_sessions_unconfirmed,
+    invoice_cancel,
+)
 from billing.services.payments import session_payment_failed
 from billing.services.reconcile.report import (
     Progress,
@@ -105,6 +109,33 @@ def _stale_invoice_cancel(report: ReconcileReport, invoice: Invoice) -> None:
             report.stripe_errors.append(f"{invoice.number}: {error.message}")
             return
     report.invoices_cancelled += 1
+
+
+def cancelled_sessions_expire(report: ReconcileReport) -> None:
+    """Asks Stripe again to expire the sessions of cancelled invoices that it could not be
+    asked about when they were cancelled (by the sweep of an ended plan, or a plan's refund:
+    checkouts of add-ons alone): until then the customer's Stripe tab still took a payment
+    that nothing here credits. Stripe failing again is a Stripe error of the run (run again
+    later); the cancel stands either way. Run after the sweep, so that one it could not end
+    is retried at once."""
+    for ids in in_batches(cancelled_sessions_unconfirmed()):
+        for invoice in Invoice.objects.filter(pk__in=ids).order_by("pk"):
+            on_its_own(report, invoice.number, partial(_cancelled_session_end, report, invoice))
+
+
+def _cancelled_session_end(report: ReconcileReport, invoice: Invoice) -> None:
+    if not report.dry_run:
+        try:
+            if not cancelled_session_end(invoice):
+                report.needs_review.append(
+                    f"{invoice.number}: cancelled, and Stripe took a payment through its "
+                    f"session {invoice.stripe_session_id}; return it to the customer."
+                )
+                return
+        except stripe_gateway.PaymentProviderError as error:
+            report.stripe_errors.append(f"{invoice.number}: {error.message}")
+            return
+    report.stripe_sessions_expired += 1
 
 
 def paid_invoices_verify(
