@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Prefetch, Q, QuerySet, Sum
+from django.db.models import Min, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -53,6 +54,17 @@ def add_ons_without_their_plan(invoice) -> QuerySet[AddOnSubscription]:
         .exclude(
             subscription__status=ItemStatus.ACTIVE, subscription__expires_at__gt=timezone.now()
         )
+    )
+
+
+def add_ons_plan_end(invoice_id: UUID) -> datetime | None:
+    """When the plan ends that the pending add-ons on the invoice, bought without a plan,
+    rely on (the soonest, should they rely on several); None when none relies on another
+    invoice's plan, or that plan never ends. One query."""
+    return (
+        AddOnSubscription.objects.filter(invoice=invoice_id, status=ItemStatus.PENDING)
+        .exclude(subscription__invoice_id=invoice_id)
+        .aggregate(end=Min("subscription__expires_at"))["end"]
     )
 
 

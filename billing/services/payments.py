@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.utils import timezone
 
 from billing import stripe_gateway
 from billing.models import Invoice
-from billing.selectors import add_ons_without_their_plan, invoice_with_items
+from billing.selectors import add_ons_plan_end, add_ons_without_their_plan, invoice_with_items
 from common.errors import InvalidState
 
 # A stored session this close to expiring is not handed out again: a new one is made.
 SESSION_REUSE_MARGIN = timedelta(minutes=10)
+# Stripe takes a session's end from 30 minutes to 24 hours after it is made; a minute's
+# slack for the clocks and the request's way.
+SESSION_SHORTEST = timedelta(minutes=31)
+SESSION_LONGEST = timedelta(hours=23, minutes=59)
 
 
 @dataclass(frozen=True)
@@ -42,11 +46,15 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
         return PaymentStart("stripe", invoice.stripe_session_url, invoice.stripe_session_id)
 
     stripe_session_end(invoice)
+    ends = _session_end(invoice)
+    key = f"checkout-session:{invoice.pk}:{invoice.stripe_session_id or 'first'}"
     session = stripe_gateway.checkout_session_create(
         invoice=invoice,
         line_items=list(invoice.line_items.all()),
         customer_email=invoice.user.email,
-        idempotency_key=f"checkout-session:{invoice.pk}:{invoice.stripe_session_id or 'first'}",
+        # Stripe refuses a key reused with other parameters: the end is part of it.
+        idempotency_key=f"{key}:until-{int(ends.timestamp())}" if ends else key,
+        expires_at=ends,
     )
     stored = Invoice.objects.filter(
         pk=invoice.pk,
@@ -64,6 +72,20 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
         invoice_require_pending(current)
         return PaymentStart("stripe", current.stripe_session_url, current.stripe_session_id)
     return PaymentStart("stripe", session.url, session.id)
+
+
+def _session_end(invoice: Invoice) -> datetime | None:
+    """The session of add-ons bought without a plan ends when their plan does: the
+    customer's Stripe tab then takes no payment that the capture refuses (a plan that has
+    ended), in the hour before the sweep cancels the checkout and expires its session. A
+    plan ending more than 24 hours on leaves Stripe's own end (the sweep's expiry ends the
+    session later), and one ending sooner than Stripe's shortest session (30 minutes) too:
+    paid in that gap, the payment is refused and flagged for review, as before."""
+    end = add_ons_plan_end(invoice.pk)
+    now = timezone.now()
+    if end is None or not now + SESSION_SHORTEST <= end <= now + SESSION_LONGEST:
+        return None
+    return end
 
 
 def stripe_session_end(invoice: Invoice) -> None:

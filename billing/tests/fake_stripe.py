@@ -339,6 +339,17 @@ class FakeStripe:
                         "message": message,
                     }
                 }
+            ends = params.get("expires_at")
+            if ends is not None and not 30 * 60 <= int(ends) - time.time() <= 24 * 3600:
+                # Stripe takes a session's end from 30 minutes to 24 hours after it is made.
+                message = "The `expires_at` timestamp must be between 30 minutes and 24 hours."
+                return 400, {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "param": "expires_at",
+                        "message": message,
+                    }
+                }
             return 200, self._create_session(params)
         for prefix, kept in (
             ("/v1/checkout/sessions/", self.sessions),
@@ -464,7 +475,7 @@ class FakeStripe:
             "cancel_url": params.get("cancel_url"),
             "payment_intent": None,
             "created": now,
-            "expires_at": now + 24 * 3600,
+            "expires_at": int(params.get("expires_at") or now + 24 * 3600),
         }
         self.sessions[session_id] = session
         return session

@@ -91,3 +91,38 @@ def test_a_session_expired_when_its_invoice_was_cancelled_is_not_asked_about_aga
 
     assert (code, report["stripe_sessions_expired"]) == (0, 0)
     assert [r.path for r in fake_stripe.requests[asked:] if "/checkout/" in r.path] == []
+
+
+@pytest.mark.parametrize(
+    ("before_end", "capped"),
+    [(timedelta(hours=3), True), (timedelta(minutes=20), False), (timedelta(days=2), False)],
+)
+def test_the_stripe_session_of_add_ons_ends_when_their_plan_does(
+    user, fake_stripe, before_end, capped
+):
+    """Paid in the customer's tab between the plan's end and the sweep (up to an hour), the
+    payment was taken and then refused here (needs_review). The session now ends with the
+    plan when Stripe allows it (30 minutes to 24 hours ahead); otherwise Stripe's own end."""
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    ended = Subscription.objects.get(invoice=plan).expires_at
+    with time_machine.travel(ended - before_end, tick=False):
+        add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+        start = services.invoice_pay_with_stripe(invoice_id=add_ons.pk, user_id=user.pk)
+        again = services.invoice_pay_with_stripe(invoice_id=add_ons.pk, user_id=user.pk)
+        default_end = int((ended - before_end + timedelta(hours=24)).timestamp())
+
+    expected = int(ended.timestamp()) if capped else default_end
+    assert fake_stripe.sessions[start.session_id]["expires_at"] == expected
+    assert Invoice.objects.get(pk=add_ons.pk).stripe_session_expires_at.timestamp() == expected
+    assert again.session_id == start.session_id
+
+
+def test_a_session_with_a_plan_of_its_own_keeps_stripes_end(user, fake_stripe):
+    """A plan bought with its add-ons: nothing they rely on ends."""
+    invoice = checkout(user, plan=PlanFactory(), add_ons=[AddOnFactory()]).invoice
+
+    start = services.invoice_pay_with_stripe(invoice_id=invoice.pk, user_id=user.pk)
+
+    assert "expires_at" not in fake_stripe.requests[-1].params
+    assert fake_stripe.sessions[start.session_id]["status"] == "open"
