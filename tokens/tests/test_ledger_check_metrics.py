@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from io import StringIO
+from uuid import UUID
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -101,3 +102,21 @@ def test_a_run_keeps_thirty_days_of_runs():
     services.ledger_check_record(failing_accounts=0, now=now)
 
     assert [run.failing_accounts for run in LedgerCheckRun.objects.all()] == [0, 1]
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_a_run_keeps_its_first_failing_accounts_for_the_staff_overview(monkeypatch):
+    monkeypatch.setattr(services.audit, "FAILURES_KEPT", 1)
+    emails = {drifted_account().email, drifted_account().email}
+    with pytest.raises(CommandError):
+        call_command("ledger_check", stdout=StringIO())
+
+    run = LedgerCheckRun.objects.get()
+
+    assert (run.failing_accounts, len(run.failures)) == (2, 1)
+    (kept,) = run.failures
+    assert kept["user_email"] in emails
+    account = TokenAccount.objects.get(user__email=kept["user_email"])
+    assert UUID(kept["account_id"]) == account.pk
+    assert "balance 7 != sum of entries 1000" in kept["problems"]

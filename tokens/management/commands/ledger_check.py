@@ -1,8 +1,9 @@
 """`manage.py ledger_check`: the ledger's audit, every account against its entries.
 
 It changes no account, so it runs beside live traffic; each finished run records its outcome
-(how many accounts failed) for /metrics. Exit codes: 0 every account agrees with its
-entries, 1 some do not (each listed with what disagrees).
+(how many accounts failed, and the first of them) for /metrics and the staff overview. Exit
+codes: 0 every account agrees with its entries, 1 some do not (each listed with what
+disagrees).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         failures = list(ledger_check())
-        # For /metrics, wherever it is served (tokens.metrics).
-        ledger_check_record(failing_accounts=len(failures))
+        # For /metrics, wherever it is served (tokens.metrics), and the staff overview.
+        ledger_check_record(failing_accounts=len(failures), failures=failures)
         if options["json"]:
             listing = [
                 {
