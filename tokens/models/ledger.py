@@ -174,6 +174,8 @@ class TokenTransaction(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "created_at"], name="tokens_entry_account_created"),
+            # The admin's list, newest first across accounts, and its date filter (0021).
+            models.Index(fields=["created_at"], name="tokens_entry_created"),
             # History filtered by type, newest first, without walking the other types.
             models.Index(
                 fields=["account", "transaction_type", "number"], name="tokens_entry_account_type"
