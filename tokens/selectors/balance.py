@@ -39,7 +39,16 @@ class Balance:
 
     @property
     def available(self) -> int:
+        """The balance less what active holds reserve, as the API answers it: below 0 when
+        lots expired (or were voided or taken back) under the holds (docs/api.md)."""
         return self.balance - self.held
+
+    @property
+    def short(self) -> int:
+        """What active holds reserve beyond the balance; 0 when it covers them. Their
+        captures are charged only what is left, so a page shows nothing available, not a
+        negative number of tokens."""
+        return max(self.held - self.balance, 0)
 
 
 def unexpired(now: datetime, prefix: str = "") -> Q:

@@ -1,0 +1,51 @@
+"""What the home page says is available when active holds reserve more than is left: lots
+expired under them, so the API's `available` (balance less active holds) is below 0."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from tokens.services import hold_create, lot_grant
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 7, 1, 8, 0, tzinfo=UTC)
+
+
+def test_holds_beyond_the_balance_show_nothing_available_and_how_far_short(client, user):
+    """A lot of 10 expiring under a hold of 8: the page said "Available now -8" tokens. It
+    says 0, and that the holds reserve 8 more than the user has (their captures are charged
+    what is left). The API still answers `available: -8`, as its contract defines it."""
+    client.force_login(user)
+    with time_machine.travel(START, tick=False) as clock:
+        lot_grant(
+            user_id=user.pk,
+            amount=10,
+            category="promotional",
+            reason="trial week",
+            actor_id=None,
+            expires_at=START + timedelta(hours=1),
+        )
+        hold_create(user_id=user.pk, amount=8, ttl_seconds=7200, idempotency_key="job")
+        clock.move_to(START + timedelta(hours=1, seconds=1))
+        page = client.get(reverse("pages:home")).content.decode()
+
+    assert '<span class="value" id="home-available">0</span>' in page
+    assert "8 held for work in progress, 8 more than you have" in page
+
+
+def test_holds_the_balance_covers_show_what_is_left(client, user):
+    client.force_login(user)
+    lot_grant(
+        user_id=user.pk, amount=10, category="promotional", reason="trial week", actor_id=None
+    )
+    hold_create(user_id=user.pk, amount=8, idempotency_key="job")
+
+    page = client.get(reverse("pages:home")).content.decode()
+
+    assert '<span class="value" id="home-available">2</span>' in page
+    assert "8 held for work in progress</span>" in page
