@@ -29,7 +29,7 @@ PROJECT_APPS = {"accounts", "catalog", "billing", "tokens", "events"}
         ("accounts_apikey", {"revoked_at__year": "-1"}),
         ("tokens_tokenlot", {"expires_at__year": "99999999999999999999"}),
         ("billing_invoice", {"created_at__year": "9999"}),
-        ("tokens_usagerecord", {"created_at__year": "9999", "created_at__month": "12"}),
+        ("billing_invoice", {"created_at__year": "9999", "created_at__month": "12"}),
         ("events_event", {"created_at__year": "99999999999999999999"}),
         ("django_tasks_database_dbtaskresult", {"status__exact": "x\x00"}),
         ("django_tasks_database_dbtaskresult", {"priority__in": "99999999999999999999"}),

@@ -42,8 +42,15 @@ class UsageAdmin(ReadOnlyAdmin):
         "source",
         "refunded_at",
     ]
-    list_filter = ["source", ("refunded_at", admin.EmptyFieldListFilter)]
-    date_hierarchy = "created_at"
+    # Newest first along the created_at index (migration 0022), and dates by the filter's
+    # ranges. No date_hierarchy: it lists the years, months or days that have usage with a
+    # DISTINCT over every record of the range, a whole-table sort on each load (990,000
+    # records: 0.7 to 1.2 s), as the ledger's list had (tokens/admin/entries.py).
+    list_filter = [
+        "source",
+        ("created_at", admin.DateFieldListFilter),
+        ("refunded_at", admin.EmptyFieldListFilter),
+    ]
     ordering = ["-created_at"]
 
 

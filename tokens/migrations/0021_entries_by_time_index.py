@@ -11,36 +11,46 @@ NAME = "tokens_entry_created"
 TABLE = "tokens_tokentransaction"
 
 
-def create(apps, schema_editor):
+def index_create(schema_editor, name: str, table: str, column: str) -> None:
+    """CREATE INDEX CONCURRENTLY on PostgreSQL (a leftover invalid one dropped first),
+    CREATE INDEX on SQLite; also for 0022."""
     if schema_editor.connection.vendor != "postgresql":
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {NAME} ON {TABLE} (created_at)")
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
             "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "WHERE c.relname = %s",
-            [NAME],
+            [name],
         )
         found = cursor.fetchone()
         if found and found[0]:
             return
         if found:
-            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {NAME}")
+            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
         # Behind transaction pooling the timeouts are set per transaction, and a session SET
         # would stay on a server connection that other clients then share.
         session_timeouts = not getattr(schema_editor.connection, "timeouts_per_transaction", True)
         if session_timeouts:
             cursor.execute("SET statement_timeout = 0")
         try:
-            cursor.execute(f"CREATE INDEX CONCURRENTLY {NAME} ON {TABLE} (created_at)")
+            cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})")
         finally:
             if session_timeouts:
                 cursor.execute("RESET statement_timeout")
 
 
-def drop(apps, schema_editor):
+def index_drop(schema_editor, name: str) -> None:
     concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {NAME}")
+    schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {name}")
+
+
+def create(apps, schema_editor):
+    index_create(schema_editor, NAME, TABLE, "created_at")
+
+
+def drop(apps, schema_editor):
+    index_drop(schema_editor, NAME)
 
 
 class Migration(migrations.Migration):

@@ -143,6 +143,8 @@ class UsageRecord(models.Model):
         ]
         indexes = [
             models.Index(fields=["account", "created_at"], name="tokens_usage_account_created"),
+            # The admin's list, newest first across accounts, and its date filter (0022).
+            models.Index(fields=["created_at"], name="tokens_usage_created"),
             models.Index(
                 fields=["account", "feature", "created_at"], name="tokens_usage_account_feature"
             ),
