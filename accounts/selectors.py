@@ -6,8 +6,9 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.contrib.auth import authenticate
+from django.contrib.auth.models import Permission
 from django.db import connection
-from django.db.models import Exists, Q
+from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Lower
 from django.http import HttpRequest
 from django.utils import timezone
@@ -112,6 +113,34 @@ def access_token_refresh(*, refresh: str) -> str:
 def is_staff_now(*, user_id: object) -> bool:
     """Whether this user is an active staff member at this moment: one indexed read."""
     return User.objects.filter(pk=user_id, is_active=True, is_staff=True).exists()
+
+
+def staff_may(*, user_id: object, permission: str) -> bool:
+    """Whether this active staff member may do what `permission` ("app_label.codename")
+    guards, in the staff API as in the admin: one read.
+
+    A superuser may do everything. A staff member given no permission at all (neither
+    directly nor through a group) is the contract's staff, for whom `is_staff` is enough, and
+    may too. A staff member given permissions has a role, the one the admin already holds
+    them to (a support agent who may only view invoices), and may only with this one: the
+    staff API no longer lets them refund or mark paid what the admin does not."""
+    app_label, codename = permission.split(".", 1)
+    granted = Permission.objects.filter(Q(user=OuterRef("pk")) | Q(group__user=OuterRef("pk")))
+    found = (
+        User.objects.filter(pk=user_id, is_active=True, is_staff=True)
+        .annotate(
+            has_role=Exists(granted),
+            has_permission=Exists(
+                granted.filter(content_type__app_label=app_label, codename=codename)
+            ),
+        )
+        .values_list("is_superuser", "has_role", "has_permission")
+        .first()
+    )
+    if found is None:
+        return False
+    is_superuser, has_role, has_permission = found
+    return is_superuser or not has_role or has_permission
 
 
 def active_user_get(*, user_id: object) -> User:

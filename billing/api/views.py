@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import StaffMayChangeInvoices
 from billing import selectors, services
 from billing.api.bodies import checkout_body
 from billing.api.serializers import (
@@ -253,13 +254,14 @@ class StaffInvoiceListView(APIView):
 
 
 class StaffMarkPaidView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayChangeInvoices]
 
     @extend_schema(
         tags=["staff: invoices"],
         request=MarkPaidRequestSerializer,
         responses={
             200: StaffInvoiceSerializer,
+            403: StaffMayChangeInvoices.refused,
             409: error_response(
                 "`invalid_state`: cancelled, paid by another payment, Stripe has taken a "
                 "payment for it (its webhook captures it), or a payment was started meanwhile."
@@ -280,13 +282,14 @@ class StaffMarkPaidView(APIView):
 
 
 class StaffRefundView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayChangeInvoices]
 
     @extend_schema(
         tags=["staff: invoices"],
         request=None,
         responses={
             200: StaffRefundSerializer,
+            403: StaffMayChangeInvoices.refused,
             409: error_response("`already_refunded`, or `invalid_state` when not paid."),
             502: error_response(
                 "`payment_provider_error`: Stripe did not refund; nothing changed."
