@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import StaffMayChangeTokenAccounts
 from accounts.selectors import user_get
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.schema import error_response
@@ -22,8 +23,11 @@ from tokens.api.serializers.ledger import (
 )
 
 
+# Every operation here moves tokens: staff whose role allows changing token accounts, as the
+# admin's Adjust, Grant and Void ask (accounts.selectors.staff_may). No docstring: the schema
+# would describe each operation with it.
 class StaffView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayChangeTokenAccounts]
 
 
 class StaffAdjustView(StaffView):
@@ -33,6 +37,7 @@ class StaffAdjustView(StaffView):
         request=AdjustRequestSerializer,
         responses={
             201: StaffTokenTransactionSerializer,
+            403: StaffMayChangeTokenAccounts.refused,
             409: error_response("`insufficient_tokens`: a debit larger than the balance."),
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
@@ -63,6 +68,7 @@ class StaffUsageRefundView(StaffView):
         request=None,
         responses={
             201: StaffTokenTransactionSerializer,
+            403: StaffMayChangeTokenAccounts.refused,
             409: error_response(
                 "`already_refunded`: given back before; `invalid_state`: not a usage entry."
             ),
@@ -80,6 +86,7 @@ class StaffGrantView(StaffView):
         request=GrantRequestSerializer,
         responses={
             201: StaffLotSerializer,
+            403: StaffMayChangeTokenAccounts.refused,
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
     )
@@ -108,6 +115,7 @@ class StaffLotVoidView(StaffView):
         request=VoidRequestSerializer,
         responses={
             200: StaffLotSerializer,
+            403: StaffMayChangeTokenAccounts.refused,
             409: error_response("`invalid_state`: the lot has expired or has nothing left."),
         },
     )

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import Service
+from accounts.permissions import StaffMayChangeTokenAccounts
 from accounts.selectors import user_exists, user_get
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import page_of
@@ -39,10 +40,18 @@ REUSED = {422: error_response("`idempotency_key_reused`: the key came with anoth
 
 
 class ServiceOrStaff(permissions.BasePermission):
-    """A seller's backend (an API key) or a staff member acting for a user."""
+    """A seller's backend (an API key) or a staff member acting for a user. Recording usage,
+    refunding it and settling holds move the user's tokens: a staff member does them only if
+    their role allows changing token accounts, as the admin's Adjust asks; reads are open."""
 
     def has_permission(self, request: Request, view: APIView) -> bool:
-        return isinstance(request.user, Service) or bool(request.user and request.user.is_staff)
+        if isinstance(request.user, Service):
+            return True
+        if not (request.user and request.user.is_staff):
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return StaffMayChangeTokenAccounts().has_permission(request, view)
 
 
 class ForAnyUser(APIView):
