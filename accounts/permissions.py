@@ -34,6 +34,8 @@ class StaffMay(permissions.BasePermission):
 
     permission: str
     message: str
+    # Reads (GET, HEAD, OPTIONS) of the same view stay open to every staff member.
+    writes_only = False
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         """False for a caller who is not staff (IsAdminUser's 403); raises StaffRoleRefused
@@ -41,6 +43,8 @@ class StaffMay(permissions.BasePermission):
         user = request.user
         if not (user and user.is_staff):
             return False
+        if self.writes_only and request.method in permissions.SAFE_METHODS:
+            return True
         if not staff_may(user_id=user.pk, permission=self.permission):
             raise StaffRoleRefused(self.message)
         return True
@@ -66,4 +70,18 @@ class StaffMayChangeTokenAccounts(StaffMay):
     message = (
         "Your staff role does not include changing token balances "
         "(tokens.change_tokenaccount): nothing was changed."
+    )
+
+
+class StaffMayAddApiKeys(StaffMay):
+    """A new key (the admin's Add API key): a key records usage and refunds it for any user,
+    so a role that may not move tokens must not mint one. Revoking stays open to all staff
+    (docs/decisions.md, Service API keys)."""
+
+    permission = "accounts.add_apikey"
+    refused = refusal(permission)
+    writes_only = True
+    message = (
+        "Your staff role does not include creating API keys (accounts.add_apikey): "
+        "nothing was created."
     )

@@ -26,6 +26,7 @@ from accounts.api.serializers import (
     UserSerializer,
 )
 from accounts.api.throttling import RefreshThrottle
+from accounts.permissions import StaffMayAddApiKeys
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PageQuerySerializer, page_of
 from common.api.schema import error_response
@@ -154,7 +155,7 @@ class MeView(APIView):
 
 
 class StaffApiKeysView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayAddApiKeys]
 
     @extend_schema(
         tags=["staff: api keys"], parameters=[PageQuerySerializer], responses=ApiKeyPageSerializer
@@ -171,6 +172,7 @@ class StaffApiKeysView(APIView):
         request=ApiKeyCreateRequestSerializer,
         responses={
             201: ApiKeyCreatedSerializer,
+            403: StaffMayAddApiKeys.refused,
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
     )
