@@ -33,9 +33,14 @@ class StaffMay(permissions.BasePermission):
     buttons and actions for the same change, so a view-only role is view-only everywhere."""
 
     permission: str
-    message: str
     # Reads (GET, HEAD, OPTIONS) of the same view stay open to every staff member.
     writes_only = False
+
+    def required(self, request: Request, view: APIView) -> str | None:
+        """The permission this request needs beyond `is_staff`, or None."""
+        if self.writes_only and request.method in permissions.SAFE_METHODS:
+            return None
+        return self.permission
 
     def has_permission(self, request: Request, view: APIView) -> bool:
         """False for a caller who is not staff (IsAdminUser's 403); raises StaffRoleRefused
@@ -43,10 +48,11 @@ class StaffMay(permissions.BasePermission):
         user = request.user
         if not (user and user.is_staff):
             return False
-        if self.writes_only and request.method in permissions.SAFE_METHODS:
-            return True
-        if not staff_may(user_id=user.pk, permission=self.permission):
-            raise StaffRoleRefused(self.message)
+        permission = self.required(request, view)
+        if permission is not None and not staff_may(user_id=user.pk, permission=permission):
+            raise StaffRoleRefused(
+                f"Your staff role does not include {permission}: nothing was changed."
+            )
         return True
 
 
@@ -55,10 +61,6 @@ class StaffMayChangeInvoices(StaffMay):
 
     permission = "billing.change_invoice"
     refused = refusal(permission)
-    message = (
-        "Your staff role does not include changing invoices (billing.change_invoice): "
-        "nothing was changed."
-    )
 
 
 class StaffMayChangeTokenAccounts(StaffMay):
@@ -67,10 +69,6 @@ class StaffMayChangeTokenAccounts(StaffMay):
 
     permission = "tokens.change_tokenaccount"
     refused = refusal(permission)
-    message = (
-        "Your staff role does not include changing token balances "
-        "(tokens.change_tokenaccount): nothing was changed."
-    )
 
 
 class StaffMayAddApiKeys(StaffMay):
@@ -81,7 +79,23 @@ class StaffMayAddApiKeys(StaffMay):
     permission = "accounts.add_apikey"
     refused = refusal(permission)
     writes_only = True
-    message = (
-        "Your staff role does not include creating API keys (accounts.add_apikey): "
-        "nothing was created."
-    )
+
+
+class StaffMayChangeModel(StaffMay):
+    """A viewset's writes need the admin's permission for the same change to `view.model`
+    (add, change or delete, as the catalog's admin asks); its reads are open to all staff."""
+
+    VERBS = {
+        "create": "add",
+        "update": "change",
+        "partial_update": "change",
+        "toggle_active": "change",
+        "destroy": "delete",
+    }
+
+    def required(self, request: Request, view: APIView) -> str | None:
+        verb = self.VERBS.get(getattr(view, "action", None) or "")
+        if verb is None:
+            return None
+        options = view.model._meta
+        return f"{options.app_label}.{verb}_{options.model_name}"

@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.permissions import StaffMayChangeModel, refusal
 from catalog import selectors, services
 from catalog.api.listing import listing
 from catalog.api.serializers import (
@@ -117,7 +118,7 @@ STAFF_LIST_PARAMETERS = [
 class CatalogStaffViewSet(viewsets.ViewSet):
     """Staff CRUD for one kind of catalog item; subclasses name the model and serializers."""
 
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayChangeModel]
     pagination_class = PagePagination
     model: type[CatalogItem]
     output_serializer: type[serializers.Serializer]
@@ -167,6 +168,10 @@ def staff_schema(tag: str, output, write, example: dict):
     (Swagger UI shows it; `make fuzz` sends it)."""
     conflict = error_response("`version_conflict`: the body's version is not the current one.")
     in_use = error_response("`in_use`: the item was bought; deactivate it instead.")
+    name = output.Meta.model._meta.model_name
+    adding, changing, deleting = (
+        refusal(f"catalog.{verb}_{name}") for verb in ("add", "change", "delete")
+    )
     examples = [OpenApiExample("A typical item", value=example, request_only=True)]
 
     def operation(description: str, **kwargs):
@@ -179,23 +184,30 @@ def staff_schema(tag: str, output, write, example: dict):
             responses=output(many=True),
         ),
         create=operation(
-            "Create an item.", request=write, responses={201: output}, examples=examples
+            "Create an item.",
+            request=write,
+            responses={201: output, 403: adding},
+            examples=examples,
         ),
         retrieve=operation("One item, active or not.", responses=output),
         update=operation(
             "Change an item; the body may be partial. Every change adds 1 to `version`.",
             request=write(partial=True),
-            responses={200: output, 409: conflict},
+            responses={200: output, 403: changing, 409: conflict},
             examples=examples,
         ),
         partial_update=operation(
             "Change an item. Every change adds 1 to `version`.",
             request=write(partial=True),
-            responses={200: output, 409: conflict},
+            responses={200: output, 403: changing, 409: conflict},
             examples=examples,
         ),
-        destroy=operation("Delete an item never bought.", responses={204: None, 409: in_use}),
-        toggle_active=operation("Flip `is_active`.", request=None, responses=output),
+        destroy=operation(
+            "Delete an item never bought.", responses={204: None, 403: deleting, 409: in_use}
+        ),
+        toggle_active=operation(
+            "Flip `is_active`.", request=None, responses={200: output, 403: changing}
+        ),
     )
 
 
