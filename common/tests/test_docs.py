@@ -1,13 +1,21 @@
 """The documents against the code, where a fact can be read from both: a reader who trusts
 docs/dependencies.md to say why each package is installed finds every one there, and nothing
-that is not installed."""
+that is not installed; an integrator reading docs/api.md finds every event type the service
+sends and every error code its API answers."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
+from events.models import EVENT_TYPES
+
 ROOT = Path(__file__).resolve().parents[2]
+APPS = ["accounts", "billing", "catalog", "common", "config", "events", "jobs", "tokens"]
+# Codes that are not API answers: the base class of refusals whose subclasses name their own
+# code, and the test payment page's own refusals, which it shows as pages.
+NOT_API_CODES = {"rejected", "invalid_form", "already_submitted"}
 
 
 def normalized(name: str) -> str:
@@ -55,3 +63,33 @@ def test_every_pinned_package_is_in_docs_dependencies_with_a_reason():
 
 def test_docs_dependencies_names_no_package_that_is_not_pinned():
     assert sorted(documented_packages() - required_packages()) == []
+
+
+def error_codes() -> set[str]:
+    """Every `code = "..."` set in a class body of the apps' code (their refusals)."""
+    codes = set()
+    for app in APPS:
+        for path in (ROOT / app).rglob("*.py"):
+            if "tests" in path.relative_to(ROOT).parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not isinstance(node, ast.ClassDef):
+                    continue
+                for statement in node.body:
+                    if (
+                        isinstance(statement, ast.Assign)
+                        and [getattr(t, "id", None) for t in statement.targets] == ["code"]
+                        and isinstance(statement.value, ast.Constant)
+                    ):
+                        codes.add(statement.value.value)
+    return codes - NOT_API_CODES
+
+
+def test_docs_api_names_every_event_type_and_every_error_code():
+    """docs/api.md, the contract's counterpart in the repository, had the contract's version 1
+    but not its version 1.1 additions, so it never listed the event types a webhook endpoint
+    can subscribe to (`invoice.created`, `hold.expired`, ...), the burn order its own sections
+    call "the lot order", or the hold codes `exceeds_hold` and `hold_expired`."""
+    text = (ROOT / "docs" / "api.md").read_text()
+
+    assert sorted(name for name in [*EVENT_TYPES, *error_codes()] if f"`{name}`" not in text) == []
