@@ -149,7 +149,7 @@ def usage_refund(
         raise NotFound("No ledger entry with this id.") from error
     if usage.transaction_type != Type.USAGE:
         raise InvalidState(
-            f"Only usage can be refunded; this entry is a {usage.get_transaction_type_display()}."
+            f"Only usage can be refunded; this entry is of type {usage.transaction_type}."
         )
     refund = Entry(
         amount=-usage.amount,

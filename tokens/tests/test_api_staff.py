@@ -103,12 +103,17 @@ def test_usage_refund_gives_back_once_then_409(staff_client, user):
 
 
 def test_refund_of_a_non_usage_entry_is_409(staff_client, user):
+    """Its sentence names the entry's type as the API writes it; it said "this entry is a
+    Adjustment" (and "a Expiration", "a Usage refund")."""
     credit = fund(user, 20)
 
     response = staff_client.post(refund_url(credit.pk))
 
     assert response.status_code == 409
-    assert response.json()["code"] == "invalid_state"
+    assert response.json() == {
+        "error": "Only usage can be refunded; this entry is of type adjustment.",
+        "code": "invalid_state",
+    }
 
 
 @pytest.mark.parametrize("entry_id", [uuid4(), "not-a-uuid"])
