@@ -96,6 +96,18 @@ class RequestContext(logging.Filter):
         return True
 
 
+class RefusedHostAsWarning(logging.Filter):
+    """A request for a host not in ALLOWED_HOSTS is a scanner's or a misrouted proxy's, and
+    answered 400: not a fault of the service. Django logs it at ERROR with a traceback, so any
+    scanner filled the error log and woke whoever alerts on errors; it is written as a
+    one-line WARNING that still names the host."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -129,7 +141,10 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_context": {"()": RequestContext}},
+        "filters": {
+            "request_context": {"()": RequestContext},
+            "refused_host": {"()": RefusedHostAsWarning},
+        },
         "formatters": {log_format: formatters[log_format]},
         "handlers": {"console": handler},
         "root": {"handlers": ["console"], "level": level},
@@ -141,6 +156,7 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             "django": {"handlers": [], "level": level},
             # runserver's own line per request; the access line (common.middleware) says it.
             "django.server": {"level": "ERROR", "propagate": True},
+            "django.security.DisallowedHost": {"filters": ["refused_host"]},
             # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours; were
             # anything written to its access logger, it would be JSON and scrubbed all the same.
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},

@@ -105,6 +105,42 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         assert secret not in output
 
 
+def test_a_request_for_another_host_is_one_warning_line_not_an_error():
+    """Any scanner sending its own Host header wrote an ERROR with a traceback, filling the
+    error log that an operator alerts on."""
+    script = (
+        "import django; django.setup(); from django.test import Client; "
+        "print(Client().get('/api/v1/token-bundles', HTTP_HOST='scanner.example').status_code)"
+    )
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 50,
+        "ALLOWED_HOSTS": "testserver",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    refused = [line for line in lines if line["logger"] == "django.security.DisallowedHost"]
+
+    assert result.stdout.strip() == "400"
+    assert [(line["level"], "scanner.example" in line["message"]) for line in refused] == [
+        ("WARNING", True)
+    ]
+    assert "exc_info" not in refused[0]
+    assert "Traceback" not in result.stderr
+
+
 def test_djangos_own_lines_are_written_once_and_scrubbed_under_debug():
     """`make run` runs with DEBUG=1, where Django's own console handler wrote its lines a
     second time, past the scrubber."""
