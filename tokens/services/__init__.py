@@ -3,15 +3,14 @@
 from tokens.ledger import InsufficientTokens
 from tokens.services.alerts import alerts_get, alerts_set
 from tokens.services.audit import ledger_check_record
+from tokens.services.captures import Capture, hold_capture
 from tokens.services.expiry import Sweep, lots_expire, lots_warn_expiring
 from tokens.services.holds import (
-    Capture,
     ExceedsHold,
     HoldExpired,
     HoldNotActive,
     HoldNotYours,
     Reservation,
-    hold_capture,
     hold_create,
     hold_release,
     holds_expire,
