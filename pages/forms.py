@@ -32,15 +32,34 @@ class SignUpForm(forms.Form):
     )
 
 
+def _gone(what: str) -> str:
+    return f"{what}, so nothing was ordered. Please choose again from the ones shown."
+
+
 class PurchaseForm(forms.Form):
     """The plan, bundles and add-ons chosen on the purchase page; `submission` makes a double
     click one checkout."""
 
+    # An item missing from the choices was on sale when the page was drawn (a tab left open
+    # while staff retired it): said in words, not as Django's "<uuid> is not one of the
+    # available choices".
     plan = forms.TypedChoiceField(
-        coerce=uuid.UUID, empty_value=None, required=False, widget=forms.RadioSelect
+        coerce=uuid.UUID,
+        empty_value=None,
+        required=False,
+        widget=forms.RadioSelect,
+        error_messages={"invalid_choice": _gone("The plan you chose is no longer offered")},
     )
-    bundles = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False)
-    add_ons = forms.TypedMultipleChoiceField(coerce=uuid.UUID, required=False)
+    bundles = forms.TypedMultipleChoiceField(
+        coerce=uuid.UUID,
+        required=False,
+        error_messages={"invalid_choice": _gone("A bundle you chose is no longer on sale")},
+    )
+    add_ons = forms.TypedMultipleChoiceField(
+        coerce=uuid.UUID,
+        required=False,
+        error_messages={"invalid_choice": _gone("An add-on you chose is no longer on sale")},
+    )
     submission = forms.UUIDField(widget=forms.HiddenInput)
 
     # Where checkout's refusals belong on this form.

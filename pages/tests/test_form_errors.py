@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import pytest
 from django.urls import reverse
 
-from catalog.tests.factories import AddOnFactory, PlanFactory
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +116,32 @@ def test_a_signed_in_page_without_errors_describes_only_what_it_has(browser):
     page = browser.get(reverse("pages:account")).content.decode()
 
     assert "8 characters" in described(page)["new_password1"]
+
+
+@pytest.mark.parametrize(
+    ("item", "field", "form_field", "words"),
+    [
+        ("bundle", "bundles", "bundles", "A bundle you chose is no longer on sale"),
+        ("plan", "plans", "plan", "The plan you chose is no longer offered"),
+        ("add_on", "add-ons", "add_ons", "An add-on you chose is no longer on sale"),
+    ],
+)
+def test_an_item_retired_while_the_page_was_open_is_said_in_words_and_orders_nothing(
+    browser, user, settings, item, field, form_field, words
+):
+    """The last of its kind too: its group is drawn to say so though nothing is left in it."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+    chosen = {} if item == "plan" else {"plan": str(PlanFactory().pk)}
+    retired = {"bundle": TokenBundleFactory, "plan": PlanFactory, "add_on": AddOnFactory}[item]()
+    type(retired).objects.filter(pk=retired.pk).update(is_active=False)
+    chosen[form_field] = str(retired.pk)
+    before = database_state()
+
+    response = browser.post(reverse("pages:purchase"), {**chosen, "submission": str(uuid.uuid4())})
+
+    assert response.status_code == 400
+    said = described(response.content.decode())[field]
+    assert words in said
+    assert str(retired.pk) not in said
+    assert database_state() == before
