@@ -12,13 +12,13 @@ from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.services import user_register
 from common.errors import Invalid
 from pages import selectors
 from pages.forms import AlertsForm, SignInForm, SignUpForm
-from pages.views.helpers import sign_in_throttled, throttled
+from pages.views.helpers import form_action, sign_in_throttled, throttled
 from tokens.services.alerts import alerts_set, threshold_of
 
 
@@ -82,7 +82,7 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @throttled
 @login_required
-@require_POST
+@form_action("pages:account")
 def account_password(request: HttpRequest) -> HttpResponse:
     """Django's own check of the current password and the validators; the session stays
     signed in, others are signed out (their session hash no longer matches)."""
@@ -96,7 +96,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@form_action("pages:account")
 def account_alerts(request: HttpRequest) -> HttpResponse:
     form = AlertsForm(request.POST, default_threshold=threshold_of(None))
     if not form.is_valid():

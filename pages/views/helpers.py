@@ -7,8 +7,8 @@ from functools import wraps
 
 from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
 
 from accounts.services import sign_in_attempt_count
 from common.api.throttling import FormThrottle, ReceiptThrottle
@@ -63,6 +63,27 @@ def _too_many(request: HttpRequest, wait: float) -> HttpResponse:
     response = render(request, "pages/too_many.html", {"wait": seconds}, status=429)
     response["Retry-After"] = str(seconds)
     return response
+
+
+def form_action(page: str):
+    """POST acts; GET and HEAD go to `page` (the URL name of the page the form is on, with
+    the view's URL arguments), which acts on nothing. A form sent after the session ended
+    is sent to sign in with this address as `next`, which the browser then asks for with
+    GET: Django's require_POST answered that with a bare 405, so the customer who signed in
+    again saw the browser's "This page isn't working" instead of the page to press again."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method in ("GET", "HEAD"):
+                return redirect(page, *args, **kwargs)
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
 
 
 def json_login_required(view):

@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_safe
 
 from billing import services as billing
 from billing.receipts import invoice_receipt
@@ -17,7 +17,7 @@ from common.errors import DomainError, NotFound
 from pages import selectors
 from pages.forms import InvoiceFilterForm
 from pages.services import invoice_pay
-from pages.views.helpers import paginated, receipt_throttled
+from pages.views.helpers import form_action, paginated, receipt_throttled
 
 
 @login_required
@@ -58,7 +58,7 @@ def invoice_detail(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@form_action("pages:invoice")
 def invoice_pay_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     """Goes to Stripe Checkout or the test payment page; a refusal stays on the invoice."""
     try:
@@ -70,7 +70,7 @@ def invoice_pay_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@form_action("pages:invoice")
 def invoice_cancel_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     try:
         invoice = billing.invoice_cancel(invoice_id=invoice_id, user_id=request.user.pk)
