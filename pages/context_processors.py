@@ -7,8 +7,11 @@ from tokens.selectors import token_balance
 
 def header_balance(request: HttpRequest) -> dict:
     """The balance widget in every page's header: the balance and the tokens that expire next
-    (one query, signed-in users only)."""
-    if not request.user.is_authenticated or request.path.startswith("/admin/"):
+    (one query, signed-in users only). A request the session's user was never attached to
+    (the API's, passed by common.middleware.WebOnly) has none: its 404 is drawn from the
+    pages' 404.html before the API turns it into JSON."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated or request.path.startswith("/admin/"):
         return {}
     balance = token_balance(user_id=request.user.pk)
     return {
