@@ -42,6 +42,12 @@ class Receipt:
         tab, or an add-on checkout its plan's refund ended), so nothing was credited."""
         return self.invoice.status == Invoice.Status.CANCELLED
 
+    @property
+    def refunded(self) -> bool:
+        """Paid, then refunded by staff: the tokens it added were taken back, so the receipt
+        must not thank for a payment kept (the back button after a refund, a bookmark)."""
+        return self.invoice.status == Invoice.Status.REFUNDED
+
 
 def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:
     """The user's invoice with the tokens its capture credited (0 until it is paid).

@@ -64,6 +64,12 @@ function startReceipt() {
       state.append(document.getElementById("receipt-cancelled").content.cloneNode(true));
       return;
     }
+    if (data.status === "refunded") {
+      // Paid and refunded between two polls: the tokens were taken back.
+      document.getElementById("receipt-heading").textContent = "This purchase was refunded";
+      state.append(document.getElementById("receipt-refunded").content.cloneNode(true));
+      return;
+    }
     const credited = document.createElement("strong");
     credited.id = "tokens-credited";
     credited.textContent = String(data.tokens_credited);

@@ -1,0 +1,99 @@
+"""The receipt page (where a payment comes back to) tells the invoice's state as it is now."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from accounts.tests.factories import UserFactory
+from billing.models import Invoice
+from billing.services.refunds import invoice_refund
+from billing.tests.helpers import capture, checkout
+from pages.tests.browsing import sign_in
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def browser(client, user):
+    client.force_login(user)
+    return client
+
+
+def _state(page: str) -> str:
+    return " ".join(re.search(r'<p id="payment-state"[^>]*>(.*?)</p>', page, re.S).group(1).split())
+
+
+def test_the_receipt_of_a_refunded_purchase_says_it_was_refunded(browser, user, bundles):
+    """Reached by the back button's Buy after a refund (purchase_start sends a refunded
+    invoice there) or a bookmark, it said "Thank you for your purchase. Payment received: 10
+    tokens were added." while the tokens had been taken back."""
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    capture(invoice)
+    invoice_refund(invoice_id=invoice.pk)
+
+    page = browser.get(reverse("pages:purchase-success"), {"invoice": invoice.pk}).content.decode()
+
+    assert "Payment received" not in page
+    assert "Thank you" not in page
+    assert '<h1 id="receipt-heading">This purchase was refunded</h1>' in page
+    assert _state(page).startswith("This purchase was refunded on ")
+    assert "its tokens not yet used were taken back" in _state(page)
+    assert reverse("pages:invoice", args=[invoice.pk]) in _state(page)
+
+
+def test_buying_again_from_the_same_page_after_a_refund_lands_on_that_receipt(
+    browser, user, bundles, settings
+):
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+    submission = str(uuid.uuid4())
+    form = {"bundles": [str(bundles[0].pk)], "submission": submission}
+    browser.post(reverse("pages:purchase"), form)
+    invoice = Invoice.objects.get(user=user)
+    capture(invoice)
+    invoice_refund(invoice_id=invoice.pk)
+
+    again = browser.post(reverse("pages:purchase"), form, follow=True)
+
+    assert Invoice.objects.filter(user=user).count() == 1
+    assert "This purchase was refunded" in again.content.decode()
+
+
+def test_a_paid_receipt_still_thanks(browser, user, bundles):
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    capture(invoice)
+
+    page = browser.get(reverse("pages:purchase-success"), {"invoice": invoice.pk}).content.decode()
+
+    assert "Thank you for your purchase" in page
+    assert _state(page).startswith("Payment received: ")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_receipt_says_so_when_its_purchase_is_paid_and_refunded(
+    page: Page, live_server, bundles
+):
+    """The poll stops at the first settled state it reads; paid and refunded together (one
+    commit, so no poll reads the paid state between), it read 'refunded' as a payment."""
+    user = UserFactory()
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    sign_in(page, live_server.url, user.email)
+    page.goto(f"{live_server.url}/purchase/success?invoice={invoice.pk}")
+    state = page.locator("#payment-state")
+    expect(state).to_contain_text("Waiting for the payment")
+
+    with transaction.atomic():
+        capture(invoice)
+        invoice_refund(invoice_id=invoice.pk)
+
+    expect(state).to_contain_text("This purchase was refunded: the payment is returned to you")
+    expect(state).not_to_contain_text("Payment received")
+    expect(page.get_by_role("heading", level=1)).to_have_text("This purchase was refunded")
+    assert page.console.errors == []
