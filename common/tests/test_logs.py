@@ -105,23 +105,18 @@ def test_every_line_is_json_with_its_request_and_no_secret_is_written(user):
         assert secret not in output
 
 
-def test_a_request_for_another_host_is_one_warning_line_not_an_error():
-    """Any scanner sending its own Host header wrote an ERROR with a traceback, filling the
-    error log that an operator alerts on."""
-    script = (
-        "import django; django.setup(); from django.test import Client; "
-        "print(Client().get('/api/v1/token-bundles', HTTP_HOST='scanner.example').status_code)"
-    )
+def client_request_in_a_new_process(request: str, **settings: str) -> subprocess.CompletedProcess:
+    """A test client's request in a fresh process configured as the service is, so that the
+    logging settings are the ones it starts with; `request` prints what the test reads."""
+    script = f"import django; django.setup(); from django.test import Client; {request}"
     environment = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "0",
-        "SECRET_KEY": "x" * 50,
         "ALLOWED_HOSTS": "testserver",
-        "LOG_FORMAT": "json",
         "LOG_LEVEL": "INFO",
+        **settings,
     }
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", script],
         cwd=PROJECT,
         env=environment,
@@ -129,6 +124,17 @@ def test_a_request_for_another_host_is_one_warning_line_not_an_error():
         text=True,
         timeout=60,
         check=True,
+    )
+
+
+def test_a_request_for_another_host_is_one_warning_line_not_an_error():
+    """Any scanner sending its own Host header wrote an ERROR with a traceback, filling the
+    error log that an operator alerts on."""
+    result = client_request_in_a_new_process(
+        "print(Client().get('/api/v1/token-bundles', HTTP_HOST='scanner.example').status_code)",
+        DEBUG="0",
+        SECRET_KEY="x" * 50,
+        LOG_FORMAT="json",
     )
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     refused = [line for line in lines if line["logger"] == "django.security.DisallowedHost"]
@@ -144,26 +150,8 @@ def test_a_request_for_another_host_is_one_warning_line_not_an_error():
 def test_djangos_own_lines_are_written_once_and_scrubbed_under_debug():
     """`make run` runs with DEBUG=1, where Django's own console handler wrote its lines a
     second time, past the scrubber."""
-    script = (
-        "import django; django.setup(); from django.test import Client; "
-        "Client().get('/api/v1/tbk_live_kept0ut')"
-    )
-    environment = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DEBUG": "1",
-        "ALLOWED_HOSTS": "testserver",
-        "LOG_FORMAT": "text",
-        "LOG_LEVEL": "INFO",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    result = client_request_in_a_new_process(
+        "Client().get('/api/v1/tbk_live_kept0ut')", DEBUG="1", LOG_FORMAT="text"
     )
     not_found = [line for line in result.stderr.splitlines() if "Not Found" in line]
     assert len(not_found) == 1
