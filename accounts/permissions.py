@@ -99,3 +99,12 @@ class StaffMayChangeModel(StaffMay):
             return None
         options = view.model._meta
         return f"{options.app_label}.{verb}_{options.model_name}"
+
+
+class StaffMayPerMethod(StaffMay):
+    """An APIView's writes need the admin's permission for the same change, named per HTTP
+    method by the view's `staff_permissions` ({"POST": "app_label.codename"}); a method it
+    does not name (its reads) is open to all staff."""
+
+    def required(self, request: Request, view: APIView) -> str | None:
+        return getattr(view, "staff_permissions", {}).get(request.method)

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import StaffMayPerMethod, refusal
 from common.api.idempotency import idempotency_key, idempotency_parameter, idempotent
 from common.api.pagination import PageQuerySerializer, page_of
 from common.api.schema import error_response
@@ -31,6 +32,11 @@ from events.models import Event
 
 TAGS = ["staff: webhooks"]
 KEY_REUSED = error_response("`idempotency_key_reused`: the key came with another body.")
+# What the admin asks for the same change (docs/api.md, Staff roles): an endpoint gets every
+# invoice and token event it names, so a view-only role must not point one at its own URL.
+ADD, CHANGE, DELETE = (f"events.{verb}_webhookendpoint" for verb in ("add", "change", "delete"))
+# The event admin's Resend.
+RESEND = "events.change_event"
 
 
 def paged(request: Request, items, serializer) -> Response:
@@ -40,10 +46,15 @@ def paged(request: Request, items, serializer) -> Response:
 
 
 class StaffView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+    """Reads open to all staff; writes need `staff_permissions` (StaffMayPerMethod)."""
+
+    permission_classes = [permissions.IsAdminUser, StaffMayPerMethod]
+    staff_permissions: dict[str, str] = {}
 
 
 class EndpointsView(StaffView):
+    staff_permissions = {"POST": ADD}
+
     @extend_schema(
         tags=TAGS,
         operation_id="admin_webhook_endpoints_list",
@@ -57,7 +68,7 @@ class EndpointsView(StaffView):
         tags=TAGS,
         parameters=[idempotency_parameter(required=False)],
         request=EndpointCreateSerializer,
-        responses={201: EndpointCreatedSerializer, 422: KEY_REUSED},
+        responses={201: EndpointCreatedSerializer, 403: refusal(ADD), 422: KEY_REUSED},
     )
     # A secret is shown once: no browser or proxy may keep it (nor its replay).
     @method_decorator(never_cache)
@@ -76,6 +87,8 @@ class EndpointsView(StaffView):
 
 
 class EndpointView(StaffView):
+    staff_permissions = {"PATCH": CHANGE, "DELETE": DELETE}
+
     @extend_schema(tags=TAGS, responses=EndpointSerializer)
     def get(self, request: Request, pk: UUID) -> Response:
         return Response(EndpointSerializer(selectors.endpoint_get(endpoint_id=pk)).data)
@@ -85,6 +98,7 @@ class EndpointView(StaffView):
         request=EndpointChangeSerializer,
         responses={
             200: EndpointSerializer,
+            403: refusal(CHANGE),
             409: error_response("`invalid_state`: turned on while it is being deleted."),
         },
     )
@@ -94,14 +108,20 @@ class EndpointView(StaffView):
         endpoint = services.endpoint_update(endpoint_id=pk, **payload.validated_data)
         return Response(EndpointSerializer(endpoint).data)
 
-    @extend_schema(tags=TAGS, responses={204: None})
+    @extend_schema(tags=TAGS, responses={204: None, 403: refusal(DELETE)})
     def delete(self, request: Request, pk: UUID) -> Response:
         services.endpoint_delete(endpoint_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class RotateSecretView(StaffView):
-    @extend_schema(tags=TAGS, request=None, responses=EndpointWithSecretSerializer)
+    staff_permissions = {"POST": CHANGE}
+
+    @extend_schema(
+        tags=TAGS,
+        request=None,
+        responses={200: EndpointWithSecretSerializer, 403: refusal(CHANGE)},
+    )
     # A secret is shown once: no browser or proxy may keep it.
     @method_decorator(never_cache)
     def post(self, request: Request, pk: UUID) -> Response:
@@ -110,12 +130,17 @@ class RotateSecretView(StaffView):
 
 
 class PingView(StaffView):
+    """The endpoint admin's Send a test ping asks for the change permission."""
+
+    staff_permissions = {"POST": CHANGE}
+
     @extend_schema(
         tags=TAGS,
         parameters=[idempotency_parameter(required=False)],
         request=None,
         responses={
             202: QueuedSerializer,
+            403: refusal(CHANGE),
             409: error_response("`invalid_state`: the endpoint is being deleted."),
             422: KEY_REUSED,
         },
@@ -139,6 +164,8 @@ class AttemptsView(StaffView):
 
 
 class ResendView(StaffView):
+    staff_permissions = {"POST": RESEND}
+
     @extend_schema(
         tags=TAGS,
         parameters=[
@@ -150,7 +177,7 @@ class ResendView(StaffView):
             )
         ],
         request=None,
-        responses={202: QueuedSerializer},
+        responses={202: QueuedSerializer, 403: refusal(RESEND)},
     )
     def post(self, request: Request, pk: UUID) -> Response:
         queued = services.event_resend(event_id=pk)
