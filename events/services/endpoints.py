@@ -68,8 +68,10 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     off, or giving it a new URL, forgets its failures: days of them at a wrong URL would
     otherwise turn it off at the first failure at the right one. `is_active` true sent to an
     endpoint already on keeps them: resent every few days, it would put off for ever the
-    turning off of an endpoint that fails. Turning it off gives up its pending deliveries (so
-    that turning it on again does not send a pile of old events). An endpoint being deleted
+    turning off of an endpoint that fails. Forgetting them also makes its pending deliveries
+    due now (endpoint_deliveries_due_now): fixed, it should not wait up to 24 h for its next
+    retry. Turning it off gives up its pending deliveries (so that turning it on again does
+    not send a pile of old events). An endpoint being deleted
     (DELETING: between two batches of its deletion, or the deletion interrupted) is not
     turned on: the deletion, going on or sent again, removes it whatever it is. Raises
     NotFound, Invalid, InvalidState."""
@@ -81,9 +83,10 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
         endpoint = _locked(endpoint_id)
         if changes.get("is_active") and _being_deleted(endpoint):
             raise InvalidState("The endpoint is being deleted; delete it again to finish.")
+        fixed = False
         if "url" in changes and str(changes["url"]) != endpoint.url:
             endpoint.url = str(changes["url"])
-            endpoint.failing_since, endpoint.failed_attempts = None, 0
+            fixed = True
         if "event_types" in changes:
             endpoint.event_types = event_types_checked(changes["event_types"])
         if "description" in changes:
@@ -92,13 +95,28 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
             was_active, endpoint.is_active = endpoint.is_active, bool(changes["is_active"])
             if endpoint.is_active and not was_active:
                 endpoint.disabled_at, endpoint.disabled_reason = None, ""
-                endpoint.failing_since, endpoint.failed_attempts = None, 0
+                fixed = True
             elif not endpoint.is_active:
                 endpoint_deliveries_fail(
                     endpoint_id=endpoint.pk, now=now, reason="The endpoint was turned off."
                 )
+        if fixed:
+            endpoint.failing_since, endpoint.failed_attempts = None, 0
+            # Its row locked first, then its deliveries: recording's order.
+            endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
         endpoint.save()
     return endpoint
+
+
+def endpoint_deliveries_due_now(*, endpoint_id: UUID, now: datetime) -> int:
+    """Brings an endpoint's pending deliveries waiting for a later retry forward to `now`,
+    when it has been fixed (a new URL, or turned on again): their backoff was earned at what
+    was wrong, and the seller's only other way to hurry them was resending event by event.
+    Each keeps its count of attempts (the attempt log goes on from it). One on its way keeps
+    its lease, so it is not sent twice at once. Returns how many."""
+    return Delivery.objects.filter(
+        endpoint_id=endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=now
+    ).update(next_attempt_at=now)
 
 
 def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -> int:

@@ -2,6 +2,7 @@
 own connection."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
@@ -104,6 +105,29 @@ def test_turning_an_endpoint_off_while_an_attempt_is_recorded_finishes_both(loop
     assert set(Delivery.objects.values_list("status", "last_error")) == {
         ("failed", "The endpoint was turned off.")
     }
+
+
+def test_a_new_url_while_an_attempt_is_recorded_finishes_both(loopback):
+    """A new URL brings the endpoint's waiting deliveries forward after locking it, in the
+    order recording takes them (the endpoint, then its deliveries): neither is aborted."""
+    endpoint = event_services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    recorded, other = _two_pending(endpoint, recorded_first=False)
+    later = timezone.now() + timedelta(hours=12)
+    Delivery.objects.update(next_attempt_at=later)
+
+    outcomes = _recording_beside(
+        lambda: (
+            event_services.endpoint_update(
+                endpoint_id=endpoint.pk, url="http://127.0.0.1:9/fixed"
+            ).url
+        ),
+        recorded,
+        other,
+    )
+
+    assert outcomes == {"change": "http://127.0.0.1:9/fixed", "record": None}
+    assert Delivery.objects.get(pk=other.pk).next_attempt_at < later
+    assert Delivery.objects.get(pk=recorded.pk).attempts == 1
 
 
 def _admin_delete(endpoint_id) -> None:

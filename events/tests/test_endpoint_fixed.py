@@ -1,0 +1,96 @@
+"""An endpoint fixed (a new URL, or turned on again) gets its pending deliveries now: the
+backoff they earned at the wrong URL held them back up to 24 h, and the seller's only other
+way to hurry them was resending event by event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from events import services
+from events.dispatch.claiming import deliveries_claim
+from events.dispatch.recording import delivery_record
+from events.dispatch.sending import Outcome
+from events.models import Delivery, WebhookEndpoint
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+FAILED = Outcome(503, 5, "HTTP 503")
+
+
+@pytest.fixture(autouse=True)
+def loopback(settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+
+
+def failing_endpoint(path: str, *, failures: int) -> tuple[WebhookEndpoint, Delivery]:
+    """An endpoint with one delivery that has failed `failures` times, the last at NOW."""
+    endpoint = services.endpoint_create(url=f"http://127.0.0.1:9/{path}", event_types=["ping"])
+    services.endpoint_ping(endpoint_id=endpoint.pk)
+    delivery = Delivery.objects.get(endpoint=endpoint)
+    for number in range(failures):
+        delivery_record(delivery.pk, FAILED, now=NOW - timedelta(minutes=failures - 1 - number))
+    delivery.refresh_from_db()
+    return endpoint, delivery
+
+
+def schedule(*deliveries: Delivery) -> list[tuple[datetime, int]]:
+    rows = Delivery.objects.in_bulk([delivery.pk for delivery in deliveries])
+    return [(rows[d.pk].next_attempt_at, rows[d.pk].attempts) for d in deliveries]
+
+
+def test_a_new_url_brings_the_endpoint_s_pending_deliveries_forward():
+    endpoint, waiting = failing_endpoint("wrong", failures=7)
+    _, elsewhere = failing_endpoint("other", failures=7)
+    assert waiting.next_attempt_at == NOW + timedelta(hours=12)
+
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
+        claimed = deliveries_claim(
+            limit=10, room={}, now=NOW + timedelta(minutes=1), per_endpoint=5
+        )
+
+    assert [delivery.pk for delivery in claimed] == [waiting.pk]
+    assert schedule(waiting, elsewhere) == [
+        (NOW + timedelta(minutes=1), 7),
+        (NOW + timedelta(hours=12), 7),
+    ]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"url": "http://127.0.0.1:9/wrong"},
+        {"description": "Billing"},
+        {"event_types": ["ping", "invoice.paid"]},
+        {"is_active": True},
+    ],
+    ids=["the same url", "description", "event types", "on while already on"],
+)
+def test_a_change_that_fixes_nothing_keeps_the_schedule(changes):
+    endpoint, waiting = failing_endpoint("wrong", failures=3)
+
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        services.endpoint_update(endpoint_id=endpoint.pk, **changes)
+
+    assert schedule(waiting) == [(NOW + timedelta(minutes=5), 3)]
+
+
+def test_turned_on_again_it_gets_what_waited_for_it_at_once_and_no_old_retry():
+    """Turned off, its pending deliveries were given up (not sent as old events once on); a
+    test sent while it was off waits for it, and goes at once when it is on again."""
+    endpoint, given_up = failing_endpoint("wrong", failures=3)
+
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
+        ping = services.endpoint_ping(endpoint_id=endpoint.pk)
+        services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
+        claimed = deliveries_claim(
+            limit=10, room={}, now=NOW + timedelta(minutes=1), per_endpoint=5
+        )
+
+    assert [delivery.event_id for delivery in claimed] == [ping.pk]
+    assert Delivery.objects.get(pk=given_up.pk).status == Delivery.Status.FAILED
