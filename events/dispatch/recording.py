@@ -77,7 +77,9 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
                 # Given up (its endpoint turned off) or done by another worker while this
                 # attempt was on its way: the attempt is logged as it went; one that arrived
                 # makes a given-up delivery delivered.
+                # Nothing of it is on its way now: no lease holds back its resend.
                 given_up = delivery.status == Delivery.Status.FAILED
+                delivery.leased_until = None
                 (delivered if outcome.delivered and given_up else late).append(delivery)
                 continue
             if outcome.delivered:
@@ -102,7 +104,7 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
             retried,
             ["attempts", "leased_until", "status", "completed_at", "last_error", "next_attempt_at"],
         )
-        Delivery.objects.bulk_update(late, ["attempts"])
+        Delivery.objects.bulk_update(late, ["attempts", "leased_until"])
         succeeded = {delivery.endpoint_id for delivery in delivered}
         failures = Counter(delivery.endpoint_id for delivery in retried)
         failing = set(failures) - succeeded

@@ -32,7 +32,10 @@ def event_resend(*, event_id: UUID) -> int:
     """Puts an event's deliveries back on their way now (also delivered or failed ones, to
     endpoints still active), each with the whole retry schedule ahead of it again: a given-up
     delivery resent keeps its count of attempts otherwise, and its first failure gives it up
-    at once. Returns how many. Raises NotFound.
+    at once. One on its way (leased) keeps its lease: cleared, another worker took it at once
+    and the endpoint got the event twice at the same time; the attempt on its way counts as
+    the resend's first (a failure is retried 5 s later, a lease that lapses is taken again).
+    Returns how many. Raises NotFound.
 
     Locks the event's endpoints first, in the order recording outcomes takes them, and
     resends to those on once locked: read unlocked, an endpoint turned off (or being
@@ -53,6 +56,5 @@ def event_resend(*, event_id: UUID) -> int:
         status=Delivery.Status.PENDING,
         attempts=0,
         next_attempt_at=timezone.now(),
-        leased_until=None,
         completed_at=None,
     )
