@@ -20,6 +20,16 @@ def places(amount: Decimal, currency: Any) -> str:
 
 
 @register.filter
+def symbol_prefix(currency: Any) -> str:
+    """What is written before an amount: `$`, `€`, `¥`, `CA$`, or `CHF ` with a space when
+    the symbol is letters (a code such as CHF or VND, or `kr`), which would otherwise run
+    into the digits (`CHF45.00`, `VND50000`). The purchase page's script prefixes its
+    running total with this too, so the page says the same before and after choosing."""
+    symbol = currency.symbol
+    return f"{symbol} " if len(symbol) >= 2 and symbol.isalpha() else symbol
+
+
+@register.filter
 def money(amount: Decimal, currency: Any) -> str:
-    """`¥500`, `$5.00`: the currency's symbol and the amount in its places."""
-    return f"{currency.symbol}{places(amount, currency)}"
+    """`¥500`, `$5.00`, `CHF 5.00`: the currency's symbol and the amount in its places."""
+    return f"{symbol_prefix(currency)}{places(amount, currency)}"

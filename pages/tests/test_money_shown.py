@@ -11,6 +11,7 @@ from django.urls import reverse
 from billing.tests.helpers import capture, checkout
 from catalog.models import Currency
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.templatetags.money import money
 
 pytestmark = pytest.mark.django_db
 
@@ -69,3 +70,47 @@ def test_the_pdf_receipt_writes_the_currency_s_places(user, yen):
     )
 
     assert amounts(html) == {"¥500"}
+
+
+@pytest.mark.parametrize(
+    ("code", "symbol", "places", "amount", "shown"),
+    [
+        ("USD", "$", 2, "10", "$10.00"),
+        ("EUR", "€", 2, "10", "€10.00"),
+        ("JPY", "¥", 0, "500", "¥500"),
+        ("CAD", "CA$", 2, "10", "CA$10.00"),
+        ("CHF", "CHF", 2, "45", "CHF 45.00"),
+        ("VND", "VND", 0, "50000", "VND 50000"),
+        ("SEK", "kr", 2, "10", "kr 10.00"),
+    ],
+)
+def test_a_symbol_of_letters_is_set_apart_from_the_amount(code, symbol, places, amount, shown):
+    """A currency whose symbol is its code (CHF, VND, any code not in KNOWN_CURRENCIES) was
+    written `CHF45.00`, `VND50000` on every page and PDF receipt."""
+    currency = Currency(code=code, symbol=symbol, decimal_places=places)
+
+    assert money(Decimal(amount), currency) == shown
+
+
+def test_a_code_as_symbol_is_spaced_on_the_pages_and_the_pdf_receipt(client, user):
+    Currency.objects.filter(is_default=True).update(code="CHF", symbol="CHF", decimal_places=2)
+    francs = Currency.objects.get(is_default=True)
+    bundle = TokenBundleFactory(price=Decimal("45"), token_amount=4, currency=francs)
+    invoice = checkout(user, bundles=[bundle]).invoice
+    capture(invoice)
+    invoice.refresh_from_db()
+    client.force_login(user)
+
+    purchase = client.get(reverse("pages:purchase")).content.decode()
+    invoice_page = client.get(reverse("pages:invoice", args=[invoice.pk])).content.decode()
+    receipt = render_to_string(
+        "billing/receipt.html",
+        {"invoice": invoice, "lines": list(invoice.line_items.all()), "seller": {}},
+    )
+
+    assert re.findall(r"CHF ?[0-9.]+", purchase) == ["CHF 45.00", "CHF 11.2500"]
+    # The running total's script writes its sum after this prefix.
+    assert 'data-symbol="CHF "' in purchase
+    assert "CHF 45.00" in invoice_page
+    assert "CHF 45.00" in receipt
+    assert re.findall(r"CHF[0-9]", purchase + invoice_page + receipt) == []

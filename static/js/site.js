@@ -83,7 +83,8 @@ function startReceipt() {
   }, (data) => data.settled);
 }
 
-// Amounts are whole minor units (cents) from the server, so the sum is exact.
+// Amounts are whole minor units (cents) from the server, so the sum is exact. `symbol` is
+// the prefix the server writes (money.symbol_prefix): "CHF " keeps its space.
 function formatMinor(minor, places, symbol) {
   if (!places) {
     return `${symbol}${minor}`;
