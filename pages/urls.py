@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from pages import views
@@ -9,7 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("sign-in", views.SignInView.as_view(), name="sign-in"),
     path("sign-up", views.sign_up, name="sign-up"),
-    path("sign-out", auth_views.LogoutView.as_view(), name="sign-out"),
+    path("sign-out", views.SignOutView.as_view(), name="sign-out"),
     path("purchase", views.purchase, name="purchase"),
     path("purchase/success", views.purchase_success, name="purchase-success"),
     path("purchase/cancel", views.purchase_cancel, name="purchase-cancel"),

@@ -21,7 +21,7 @@ CANCEL_PATH = "/purchase/cancel?invoice={invoice_id}"
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def checkout_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     if not test_mode.payments_test_mode_on():
         raise Http404("Test payments are off.")

@@ -1,6 +1,13 @@
 """Pages for people, on the same services and selectors as the API. Session auth, CSRF."""
 
-from pages.views.accounts import SignInView, account, account_alerts, account_password, sign_up
+from pages.views.accounts import (
+    SignInView,
+    SignOutView,
+    account,
+    account_alerts,
+    account_password,
+    sign_up,
+)
 from pages.views.history import transactions, usage
 from pages.views.home import home
 from pages.views.invoices import (
@@ -20,6 +27,7 @@ from pages.views.purchase import (
 
 __all__ = [
     "SignInView",
+    "SignOutView",
     "account",
     "account_alerts",
     "account_password",

@@ -35,6 +35,21 @@ class SignInView(auth_views.LoginView):
         return "" if url and urlsplit(url).path == self.request.path else url
 
 
+class SignOutView(auth_views.LogoutView):
+    """Signs out on POST only (the header's button, with its CSRF token), so a link or an
+    image elsewhere cannot sign a customer out. GET and HEAD, a typed address or an old link,
+    answered Django's bare 405: a signed-in customer now gets a page with the Sign out button,
+    and someone already signed out is sent where signing out leads (sign in)."""
+
+    http_method_names = ["get", "head", "post", "options"]
+    template_name = "pages/sign_out.html"
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(self.get_success_url())
+        return render(request, self.template_name)
+
+
 @throttled
 @require_http_methods(["GET", "POST"])
 def sign_up(request: HttpRequest) -> HttpResponse:
