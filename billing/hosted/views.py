@@ -53,7 +53,15 @@ def _decide(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
 
 def _refused(request: HttpRequest, invoice_id: UUID, error: DomainError) -> HttpResponse:
     """400 for a stale or foreign form (open the page again), 409 for an invoice past paying
-    or a form already used."""
+    or a form already used. The 409 of a paid or refunded invoice is met by the payer who did
+    pay (Back onto the page, Pay pressed twice): it says the invoice is paid and leads to the
+    receipt, as the purchase page does, rather than "Nothing was done"."""
+    if error.http_status == 409:
+        settled = test_mode.checkout_page_settled(invoice_id=invoice_id, user_id=request.user.pk)
+        if settled is not None:
+            receipt = SUCCESS_PATH.format(invoice_id=settled.pk)
+            context = {"invoice": settled, "error": error, "receipt": receipt}
+            return render(request, "billing/test_checkout_paid.html", context, status=409)
     reopen = test_mode.checkout_page_path(invoice_id) if error.http_status == 400 else None
     context = {"error": error, "reopen": reopen}
     return render(request, "billing/test_checkout_refused.html", context, status=error.http_status)

@@ -149,6 +149,18 @@ def checkout_page_decline(*, invoice_id: UUID, user_id: UUID, form_token: str) -
     return invoice
 
 
+def checkout_page_settled(*, invoice_id: UUID, user_id: UUID) -> Invoice | None:
+    """The user's invoice when it is paid or refunded, else None: a refused page of a paid
+    invoice (Back onto it, Pay pressed twice before the page's script ran) leads to its
+    receipt instead of telling the payer that nothing was done. Reads only."""
+    try:
+        invoice = invoice_get(invoice_id=invoice_id, user_id=user_id)
+    except NotFound:
+        return None
+    settled = (Invoice.Status.PAID, Invoice.Status.REFUNDED)
+    return invoice if invoice.status in settled else None
+
+
 def _require_enabled() -> None:
     if not payments_test_mode_on():
         raise NotFound("Test payments are off on this server.")
