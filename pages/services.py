@@ -51,10 +51,13 @@ def purchase_start(
     """Checks out the chosen plan, bundles and add-ons and starts paying with the default
     provider (Stripe, else the test provider); returns where the browser goes next.
 
-    `submission` is fixed when the page is rendered, so a double click or a resubmit after
-    the back button finds the same invoice (the checkout's idempotency key) and the same
-    Stripe session (its stored session) or test page, and a paid one sends the browser to its
-    receipt.
+    `submission` is fixed when the page is rendered, so the same page sent again (a double
+    click, a refusal shown and sent again, or a page the browser restores with its form from
+    its back/forward cache) finds the same invoice (the checkout's idempotency key) and the
+    same Stripe session (its stored session) or test page, and a paid one sends the browser to
+    its receipt. The page is no-store (a session page), so Back usually draws it anew with a
+    new submission: Buy on it is a new purchase, a new pending invoice that nothing charges
+    until it is paid.
     Raises PaymentsUnavailable before anything is written when no provider is configured,
     Invalid (from checkout), InvalidState for a cancelled purchase and PaymentProviderError.
     """
@@ -84,9 +87,9 @@ def _purchase_key(
     submission: UUID, plan_id: UUID | None, bundle_ids: Sequence[UUID], add_on_ids: Sequence[UUID]
 ) -> str:
     """The checkout's key: the page's submission and what was chosen. The same page sent
-    again (a double click, the back button) finds its invoice; other choices sent from it
-    (a page restored from the browser's cache, then changed) are a checkout of their own,
-    never the earlier choice's invoice."""
+    again (a double click, a page restored from the browser's cache) finds its invoice; other
+    choices sent from it (a page restored from the browser's cache, then changed) are a
+    checkout of their own, never the earlier choice's invoice."""
     chosen = [str(plan_id or ""), *sorted(map(str, bundle_ids)), "|", *sorted(map(str, add_on_ids))]
     digest = hashlib.sha256(",".join(chosen).encode()).hexdigest()[:32]
     return f"page:{submission}:{digest}"
