@@ -14,6 +14,7 @@ minute per process; /health reports it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import time
 
@@ -32,7 +33,31 @@ WARNING_INTERVAL = 60.0
 _last_warning = {"at": -WARNING_INTERVAL}
 
 
+# An IPv6 client is given a whole /64 by its provider (RFC 6177) and may use any address in
+# it: counted by address, it took a new one for each request and no limit ever held.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_network(address: str) -> str:
+    """What a client address counts as: an IPv6 address its /64 network, an IPv4-mapped one
+    its IPv4 address (the same client on a dual-stack socket), anything else as it is."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False))
+    return str(ip)
+
+
 class FixedWindowRateThrottle(SimpleRateThrottle):
+    def get_ident(self, request) -> str:
+        """DRF's client address (REMOTE_ADDR, or the TRUSTED_PROXY_COUNT-th X-Forwarded-For
+        entry from the end), counted by its network (client_network)."""
+        return client_network(super().get_ident(request))
+
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
             return True
