@@ -19,6 +19,15 @@ def default_of(value: str) -> str:
     return match.group(1) if match else value
 
 
+def test_the_app_is_published_on_loopback_only():
+    """With TRUSTED_PROXY_COUNT set behind a proxy, a client that reached gunicorn directly
+    named a new address in X-Forwarded-For on every request and met no limit per address:
+    only the proxy may reach the port, and compose published it on every interface."""
+    published = compose()["services"]["app"]["ports"]
+
+    assert [port.rsplit(":", 2)[0] for port in published] == ["127.0.0.1"]
+
+
 def test_the_app_and_the_worker_count_rate_limits_in_the_compose_redis():
     """Without it each of gunicorn's workers counted alone: a limit let WEB_CONCURRENCY
     times its rate through, which the README calls development only."""
