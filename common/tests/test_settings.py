@@ -102,6 +102,18 @@ def test_malformed_settings_are_refused_with_their_name(name, value):
     assert name in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value"), [("CONN_MAX_AGE", "long"), ("DB_TRANSACTION_POOLING", "perhaps")]
+)
+def test_database_settings_are_checked_on_sqlite_too(name, value):
+    """They apply to PostgreSQL only; ignored on SQLite, a bad value lay in wait for the day
+    DATABASE_URL was set, when the service refused to start for it."""
+    result = manage("check", DEBUG="1", DATABASE_URL="", **{name: value})
+
+    assert result.returncode != 0
+    assert f"{name} must be" in result.stderr
+
+
 def test_without_database_url_it_uses_sqlite_with_immediate_transactions():
     result = manage(
         "shell",
