@@ -5,6 +5,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -95,7 +96,11 @@ class TokenAccountAdmin(EmailSearch, ModelAdmin):
     user_path = "user"
     list_display = ["user", "balance", "total_purchased", "total_spent", "updated_at"]
     search_fields = ["user__email"]
-    list_select_related = ["user"]
+    # The page's users are read by key after the page (get_queryset), not joined: joined, the
+    # newest-first sort came after joining every account to its user (500,000 accounts:
+    # 1.5-2.2 s a page; alone, the accounts sort in about 0.2 s). An index on updated_at would
+    # spare the sort but be rewritten by every ledger write, on the hottest row.
+    list_select_related = []
     ordering = ["-updated_at"]
     readonly_fields = [
         "user",
@@ -109,6 +114,9 @@ class TokenAccountAdmin(EmailSearch, ModelAdmin):
     fields = readonly_fields
     inlines = [LotInline]
     change_form_template = "admin/tokens/tokenaccount/change_form.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[TokenAccount]:
+        return super().get_queryset(request).prefetch_related("user")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -130,3 +130,27 @@ def test_the_newest_page_of_a_growing_list_is_read_along_an_index(staff_browser,
     ]
     assert reads
     assert {sql[:60]: whole_table_work(sql) for sql in reads} == {sql[:60]: [] for sql in reads}
+
+
+def test_the_account_list_sorts_the_accounts_alone_then_reads_their_users(
+    staff_browser, customers, django_assert_max_num_queries
+):
+    """Newest first, the page's accounts were joined to their users before the sort, so each
+    load joined every account to its user (500,000 accounts: 1.5-2.2 s a page, against about
+    0.2 s to sort the accounts alone). The users are read by key, for the page's accounts."""
+    url = reverse("admin:tokens_tokenaccount_changelist")
+
+    with django_assert_max_num_queries(8), CaptureQueriesContext(connection) as queries:
+        response = staff_browser.get(url)
+
+    assert response.status_code == 200
+    assert {account.user for account in response.context["cl"].result_list} == set(customers)
+    assert all(customer.email in response.content.decode() for customer in customers)
+    pages = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT")
+        and 'FROM "tokens_tokenaccount"' in query["sql"]
+        and "ORDER BY" in query["sql"]
+    ]
+    assert [('"accounts_user"' in sql) for sql in pages] == [False]
