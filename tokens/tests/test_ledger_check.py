@@ -2,7 +2,9 @@
 
 import importlib
 import json
-from contextlib import contextmanager
+import tracemalloc
+import uuid
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from io import StringIO
 
@@ -14,8 +16,9 @@ from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
 from tokens import services
-from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
-from tokens.selectors import ledger_check
+from tokens.management.commands import ledger_check as command_module
+from tokens.models import LedgerCheckRun, TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+from tokens.selectors import LedgerMismatch, ledger_check
 from tokens.tests.factories import grant
 
 APPEND_ONLY = importlib.import_module("tokens.migrations.0002_ledger_append_only_triggers")
@@ -202,3 +205,65 @@ def test_a_bound_later_than_what_it_bounds_is_found(user):
         f"next_hold_expiry_at {later.isoformat()} is after an active hold expires "
         f"({hold.expires_at.isoformat()})",
     ]
+
+
+class Discard:
+    """A standard output that keeps nothing, so what is measured is the command's own."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def failing_accounts(count: int):
+    """`count` failing accounts, as the audit yields them, without making them in the database."""
+    for n in range(count):
+        problems = [f"balance {n} != sum of entries 0", 'lot "été" paid after its expiry'][
+            : 1 + n % 2
+        ]
+        yield LedgerMismatch(uuid.UUID(int=n), f"customer-{n}@example.com", problems)
+
+
+@pytest.mark.parametrize("options", [[], ["--json"]], ids=["text", "json"])
+def test_memory_stays_flat_however_many_accounts_fail(monkeypatch, options):
+    """Every failing account was kept in a list, then copied for the JSON and dumped whole:
+    memory grew with their number just when the ledger was most broken. Only the first are
+    kept now (for the staff overview); the count has no cap."""
+    monkeypatch.setattr(command_module, "ledger_check", lambda: failing_accounts(20_000))
+    tracemalloc.start()
+    try:
+        with pytest.raises(CommandError):
+            call_command("ledger_check", *options, stdout=Discard())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert LedgerCheckRun.objects.get().failing_accounts == 20_000
+    assert peak < 2_000_000
+
+
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_the_listing_is_what_it_was(monkeypatch, count):
+    """Written as the accounts are found, the output is still one JSON document, indented, or
+    a line per account."""
+    monkeypatch.setattr(command_module, "ledger_check", lambda: failing_accounts(count))
+    failures = list(failing_accounts(count))
+    listing = [
+        {"account_id": str(f.account_id), "user_email": f.user_email, "problems": f.problems}
+        for f in failures
+    ]
+    lines = [
+        f"Ledger: {f.user_email} ({f.account_id}): {'; '.join(f.problems)}\n" for f in failures
+    ]
+    as_json, as_text = StringIO(), StringIO()
+
+    for options, out in ((["--json"], as_json), ([], as_text)):
+        with suppress(CommandError):
+            call_command("ledger_check", *options, stdout=out)
+
+    assert as_json.getvalue() == json.dumps({"failures": listing}, indent=2) + "\n"
+    assert as_text.getvalue() == (
+        "".join(lines) or "Every account agrees with its ledger entries.\n"
+    )
