@@ -7,8 +7,12 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int
+
+# What DATABASE_URL may name: the service runs on PostgreSQL (common.postgresql) or SQLite.
+ENGINES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
 
 
 def default_database(
@@ -22,7 +26,7 @@ def default_database(
     conn_max_age = env_int("CONN_MAX_AGE", 60)
     transaction_pooling = env_bool("DB_TRANSACTION_POOLING", False)
     if url:
-        database = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+        database = _parsed(url, conn_max_age)
     else:
         database = {
             "ENGINE": "django.db.backends.sqlite3",
@@ -69,4 +73,25 @@ def default_database(
             # parameters on the server, in one unnamed statement, which transaction pooling
             # carries).
             database["DISABLE_SERVER_SIDE_CURSORS"] = True
+    return database
+
+
+def _parsed(url: str, conn_max_age: int) -> dict:
+    """DATABASE_URL as Django's settings, refused at start naming the variable (never its
+    password): a URL without a scheme or with a bad port stopped the start with
+    dj_database_url's traceback, and one of another database (`mysql://`) was quietly taken
+    as PostgreSQL's address."""
+    try:
+        database = dj_database_url.parse(url, conn_max_age=conn_max_age, conn_health_checks=True)
+    except ValueError as error:
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be postgres://user:password@host:port/name or "
+            f"sqlite:////path/to/file ({type(error).__name__})."
+        ) from None
+    if database.get("ENGINE") not in ENGINES:
+        scheme = url.split(":", 1)[0]
+        raise ImproperlyConfigured(
+            f"DATABASE_URL must be a postgres:// or sqlite:// URL, not {scheme}://: "
+            "the service runs on PostgreSQL or SQLite only."
+        )
     return database

@@ -114,6 +114,24 @@ def test_database_settings_are_checked_on_sqlite_too(name, value):
     assert f"{name} must be" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "localhost:5432/billing",
+        "postgres://billing:s3cret-pw@db:port/billing",
+        "mysql://billing:s3cret-pw@db:3306/billing",
+    ],
+)
+def test_a_database_url_the_service_cannot_use_is_refused_naming_it(url):
+    """A URL without a scheme or with a bad port stopped the start with dj_database_url's
+    traceback, which named no variable; one of another database was taken as PostgreSQL's."""
+    result = manage("check", **{**PRODUCTION, "DATABASE_URL": url})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: DATABASE_URL must be" in result.stderr
+    assert "s3cret-pw" not in result.stderr
+
+
 def test_without_database_url_it_uses_sqlite_with_immediate_transactions():
     result = manage(
         "shell",
