@@ -1,9 +1,10 @@
 """The ledger's entries by time, for the admin's list (newest first across every account) and
 its date filter: without it each load sorted the whole table (1,000,000 entries: 3.5 s for
 the page's rows, the page 4.5 s). Built CONCURRENTLY on PostgreSQL, so that debits and
-credits go on while it is built, without the statement timeout, and after a leftover invalid
-index of a failed attempt is dropped; on SQLite a plain CREATE INDEX, which does not rebuild
-the table (a rebuild would drop its append-only triggers, docs/decisions.md)."""
+credits go on while it is built, without the statement and lock timeouts (it waits for the
+transactions open when it starts), and after a leftover invalid index of a failed attempt is
+dropped; on SQLite a plain CREATE INDEX, which does not rebuild the table (a rebuild would
+drop its append-only triggers, docs/decisions.md)."""
 
 from django.db import migrations, models
 
@@ -26,18 +27,24 @@ def index_create(schema_editor, name: str, table: str, column: str) -> None:
         found = cursor.fetchone()
         if found and found[0]:
             return
-        if found:
-            cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-        # Behind transaction pooling the timeouts are set per transaction, and a session SET
-        # would stay on a server connection that other clients then share.
+        # A concurrent build (and drop) waits for every transaction writing the table, or
+        # holding an older snapshot on any table, to end: under the service's lock timeout
+        # (3 s) one busy moment failed the migration and left an invalid index. Its waits
+        # block no reads or writes, so neither timeout applies. Behind transaction pooling
+        # the timeouts are set per transaction (none applies here), and a session SET would
+        # stay on a server connection that other clients then share.
         session_timeouts = not getattr(schema_editor.connection, "timeouts_per_transaction", True)
         if session_timeouts:
             cursor.execute("SET statement_timeout = 0")
+            cursor.execute("SET lock_timeout = 0")
         try:
+            if found:
+                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})")
         finally:
             if session_timeouts:
                 cursor.execute("RESET statement_timeout")
+                cursor.execute("RESET lock_timeout")
 
 
 def index_drop(schema_editor, name: str) -> None:
