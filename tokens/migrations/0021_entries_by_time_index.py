@@ -6,6 +6,9 @@ transactions open when it starts), and after a leftover invalid index of a faile
 dropped; on SQLite a plain CREATE INDEX, which does not rebuild the table (a rebuild would
 drop its append-only triggers, docs/decisions.md)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.db import migrations, models
 
 NAME = "tokens_entry_created"
@@ -27,29 +30,39 @@ def index_create(schema_editor, name: str, table: str, column: str) -> None:
         found = cursor.fetchone()
         if found and found[0]:
             return
-        # A concurrent build (and drop) waits for every transaction writing the table, or
-        # holding an older snapshot on any table, to end: under the service's lock timeout
-        # (3 s) one busy moment failed the migration and left an invalid index. Its waits
-        # block no reads or writes, so neither timeout applies. Behind transaction pooling
-        # the timeouts are set per transaction (none applies here), and a session SET would
-        # stay on a server connection that other clients then share.
-        session_timeouts = not getattr(schema_editor.connection, "timeouts_per_transaction", True)
-        if session_timeouts:
-            cursor.execute("SET statement_timeout = 0")
-            cursor.execute("SET lock_timeout = 0")
-        try:
+        with _no_timeouts(schema_editor, cursor):
             if found:
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
             cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})")
-        finally:
-            if session_timeouts:
-                cursor.execute("RESET statement_timeout")
-                cursor.execute("RESET lock_timeout")
+
+
+@contextmanager
+def _no_timeouts(schema_editor, cursor) -> Iterator[None]:
+    """A concurrent build or drop waits for every transaction writing the table, or holding
+    an older snapshot on any table, to end: under the service's lock timeout (3 s) one busy
+    moment failed the migration and left an invalid index. Its waits block no reads or
+    writes, so neither timeout applies. Behind transaction pooling the timeouts are set per
+    transaction (none applies here), and a session SET would stay on a server connection
+    that other clients then share."""
+    session_timeouts = not getattr(schema_editor.connection, "timeouts_per_transaction", True)
+    if session_timeouts:
+        cursor.execute("SET statement_timeout = 0")
+        cursor.execute("SET lock_timeout = 0")
+    try:
+        yield
+    finally:
+        if session_timeouts:
+            cursor.execute("RESET statement_timeout")
+            cursor.execute("RESET lock_timeout")
 
 
 def index_drop(schema_editor, name: str) -> None:
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(f"DROP INDEX {concurrently}IF EXISTS {name}")
+    """The reverse, under the same rule: a concurrent drop waits as a build does."""
+    if schema_editor.connection.vendor != "postgresql":
+        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+        return
+    with schema_editor.connection.cursor() as cursor, _no_timeouts(schema_editor, cursor):
+        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 def create(apps, schema_editor):

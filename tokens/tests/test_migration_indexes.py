@@ -32,12 +32,14 @@ def index_valid(name: str) -> bool | None:
 
 
 def build_waited_past(seconds: float) -> bool:
-    """Whether an index build has waited for a lock for more than `seconds` (from its start)."""
+    """Whether an index build (or drop) has waited for a lock for more than `seconds` (from
+    its start)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+            "AND (query LIKE 'CREATE INDEX CONCURRENTLY%%' "
+            "OR query LIKE 'DROP INDEX CONCURRENTLY%%') "
             "AND now() - query_start > make_interval(secs => %s)",
             [seconds],
         )
@@ -83,3 +85,28 @@ def test_the_index_is_built_past_a_write_longer_than_the_lock_timeout():
                 cursor.execute(f"DROP INDEX IF EXISTS {NAME}")
 
     assert outcome is True
+
+
+def test_the_index_is_dropped_past_a_write_longer_than_the_lock_timeout():
+    """Rolling 0021 or 0022 back drops the index CONCURRENTLY, which waits as the build does:
+    under the lock timeout, a busy service made the rollback fail."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE INDEX {NAME} ON tokens_usagerecord (created_at)")
+    locked, dropped = threading.Event(), threading.Event()
+    writer = threading.Thread(target=writer_until_the_build_waited, args=(locked, dropped))
+    with timeouts(lock_ms=200, statement_ms=15_000):
+        writer.start()
+        locked.wait(10)
+        try:
+            with connection.schema_editor(atomic=False) as editor:
+                BY_TIME.index_drop(editor, NAME)
+            outcome: object = index_valid(NAME)
+        except DatabaseError as error:
+            outcome = str(error).splitlines()[0]
+        finally:
+            dropped.set()
+            writer.join()
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP INDEX IF EXISTS {NAME}")
+
+    assert outcome is None
