@@ -94,17 +94,28 @@ class StaffMayChangeModel(StaffMay):
     }
 
     def required(self, request: Request, view: APIView) -> str | None:
+        """A write this map does not name (an action added later) needs the change
+        permission: a role is never let through by an omission."""
         verb = self.VERBS.get(getattr(view, "action", None) or "")
         if verb is None:
-            return None
+            if request.method in permissions.SAFE_METHODS:
+                return None
+            verb = "change"
         options = view.model._meta
         return f"{options.app_label}.{verb}_{options.model_name}"
 
 
 class StaffMayPerMethod(StaffMay):
     """An APIView's writes need the admin's permission for the same change, named per HTTP
-    method by the view's `staff_permissions` ({"POST": "app_label.codename"}); a method it
-    does not name (its reads) is open to all staff."""
+    method by the view's `staff_permissions` ({"POST": "app_label.codename"}); its reads are
+    open to all staff. A write it does not name (a method added later) needs a permission
+    nobody is given, so a role is never let through by an omission (superusers and plain
+    staff, held to no role, still are)."""
+
+    UNNAMED_WRITE = "accounts.unnamed_staff_write"
 
     def required(self, request: Request, view: APIView) -> str | None:
-        return getattr(view, "staff_permissions", {}).get(request.method)
+        named = getattr(view, "staff_permissions", {}).get(request.method)
+        if named is None and request.method not in permissions.SAFE_METHODS:
+            return self.UNNAMED_WRITE
+        return named

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import Permission
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+from rest_framework.views import APIView
 
+from accounts.models import ApiKey
+from accounts.permissions import StaffMayChangeModel, StaffMayPerMethod, StaffRoleRefused
 from accounts.selectors import staff_may
 from accounts.tests.factories import UserFactory, staff_in_role
 
@@ -49,3 +54,30 @@ def test_who_may(make, may, django_assert_max_num_queries):
         answer = staff_may(user_id=user.pk, permission="billing.change_invoice")
 
     assert answer is may
+
+
+@pytest.mark.parametrize("permission_class", [StaffMayChangeModel, StaffMayPerMethod])
+def test_a_write_the_view_does_not_name_is_refused_to_a_role(permission_class):
+    """A write action or method added to a staff view without naming its permission was open
+    to every role, a view-only one included."""
+
+    class View(APIView):
+        model = ApiKey
+        action = "archive"
+        staff_permissions = {"POST": "accounts.add_apikey"}
+
+    viewer = staff_in_role("accounts.view_apikey")
+    changer = staff_in_role("accounts.change_apikey")
+    factory = APIRequestFactory()
+
+    def allowed(user, method: str) -> bool | str:
+        request = Request(getattr(factory, method.lower())("/"))
+        request.user = user
+        try:
+            return permission_class().has_permission(request, View())
+        except StaffRoleRefused:
+            return "refused"
+
+    assert [allowed(viewer, method) for method in ("GET", "DELETE")] == [True, "refused"]
+    assert allowed(UserFactory(is_staff=True), "DELETE") is True
+    assert allowed(changer, "GET") is True
