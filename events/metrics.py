@@ -9,7 +9,9 @@ two queries:
   stays high when the worker does not keep up.
 - `webhook_deliveries_oldest_due_timestamp_seconds`: when the longest-waiting of them fell
   due; none while nothing is due. Alert on `time() - ...` above a few minutes: the worker
-  has stopped (the lease of a delivery in flight lapses after WEBHOOK_LEASE_SECONDS).
+  has stopped (the lease of a delivery in flight lapses after WEBHOOK_LEASE_SECONDS), or
+  deliveries fall behind: a burst to one slow endpoint, which the per-endpoint limit paces,
+  waits here too, so look at `webhook_endpoints` and the worker's log before restarting it.
 - `webhook_endpoints{state}`: `healthy` (on, no failure since its last success), `failing`
   (on, failing since `failing_since`) and `off` (turned off by staff or after 5 days of
   failures, or being deleted). A rise of `off` is a seller no longer getting events.

@@ -14,7 +14,7 @@ PostgreSQL sets the row's new value before it is written; SQLite, whose triggers
 corrects the row just written (recursive triggers are off: the correction fires nothing).
 SQLite drops a table's triggers when a migration rebuilds the table: a later migration that
 alters accounts_user must install SQLITE_INSTALL again (accounts/tests/test_models.py checks
-the rule after every migration)."""
+the rule once every migration has run, on SQLite too)."""
 
 from django.db import migrations
 
