@@ -94,7 +94,8 @@ def revoked_refresh_tokens_purge(*, now: datetime) -> int:
 
 def sign_in_attempt_count(*, email: str) -> float | None:
     """Counts an attempt to sign in as `email`, in the one count per email address that the
-    API's login, the sign-in page and /admin/login/ share (THROTTLE_AUTH), before its
+    API's login, the sign-in page and /admin/login/ share (THROTTLE_AUTH), with the
+    signed-in user's guesses at their current password on the password forms, before its
     password is checked. Returns None when the attempt may go on, else the seconds until it
     may: the caller refuses it (429) without checking the password."""
     throttle = SignInThrottle(normalize_email(email))

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from common.api.routes import RememberedRoutes
 from common.views import favicon, health, metrics
 from pages.staff import billing_overview_page
-from pages.views.helpers import sign_in_throttled, throttled
+from pages.views.helpers import password_guess_counted, sign_in_throttled, throttled
 
 # Each app's API under /api/v1/, each path resolved once per process (RememberedRoutes). A
 # path's first resolution tries the apps in this order: the public listing and the ledger
@@ -32,10 +32,15 @@ urlpatterns = [
     # and per email address with the sign-in page's and the API login's.
     path("admin/login/", sign_in_throttled(admin.site.login)),
     # The admin's own password page checks the current password too: counted per client
-    # address with the pages' (admin_view as the admin's own route has it: staff only).
+    # address with the pages', and per account with its sign-ins once admin_view (as the
+    # admin's own route has it) has found a staff member and checked the CSRF token.
     path(
         "admin/password_change/",
-        throttled(admin.site.admin_view(admin.site.password_change, cacheable=True)),
+        throttled(
+            admin.site.admin_view(
+                password_guess_counted(admin.site.password_change), cacheable=True
+            )
+        ),
     ),
     path("admin/", admin.site.urls),
     path("test-checkout/", include("billing.hosted.urls")),

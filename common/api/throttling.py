@@ -153,7 +153,8 @@ class ReceiptThrottle(FixedWindowRateThrottle):
 class SignInThrottle(FixedWindowRateThrottle):
     """THROTTLE_AUTH per account: attempts to sign in as one email address (normalized by the
     caller) count in one counter wherever they are made, the API's login, the sign-in page
-    and /admin/login/, and from whatever client address, beside the per-address counts of
+    and /admin/login/ (and the password forms' guesses at a signed-in user's current
+    password), and from whatever client address, beside the per-address counts of
     AuthThrottle and FormThrottle. The key holds a digest of the email address, not the
     address itself."""
 

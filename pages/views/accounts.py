@@ -18,7 +18,12 @@ from accounts.services import user_register
 from common.errors import Invalid
 from pages import selectors
 from pages.forms import AlertsForm, SignInForm, SignUpForm
-from pages.views.helpers import form_action, sign_in_throttled, throttled
+from pages.views.helpers import (
+    form_action,
+    password_guess_counted,
+    sign_in_throttled,
+    throttled,
+)
 from tokens.services.alerts import alerts_set, threshold_of
 
 
@@ -97,10 +102,12 @@ def account(request: HttpRequest) -> HttpResponse:
 
 @throttled
 @login_required
+@password_guess_counted
 @form_action("pages:account")
 def account_password(request: HttpRequest) -> HttpResponse:
     """Django's own check of the current password and the validators; the session stays
-    signed in, others are signed out (their session hash no longer matches)."""
+    signed in, others are signed out (their session hash no longer matches). Guesses at the
+    current password count per client address and per account (password_guess_counted)."""
     form = PasswordChangeForm(request.user, request.POST)
     if not form.is_valid():
         return _account_page(request, password_form=form)

@@ -56,6 +56,26 @@ def sign_in_throttled(view):
     return wrapper
 
 
+def password_guess_counted(view):
+    """THROTTLE_AUTH per account on a form that checks the signed-in user's current password
+    (the account page's, the admin's /admin/password_change/): each POST counts as an
+    attempt to sign in as the user, in the count the sign-ins share
+    (accounts.services.sign_in_attempt_count). Counted per client address only, whoever held
+    a stolen session guessed the current password from many addresses and, once right,
+    changed it and kept the account. Past the limit the form is not looked at, the right
+    password included. Put inside the view's sign-in check: only a signed-in user counts."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST" and request.user.is_authenticated:
+            wait = sign_in_attempt_count(email=request.user.email)
+            if wait is not None:
+                return _too_many(request, wait)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _too_many(request: HttpRequest, wait: float) -> HttpResponse:
     """The page says how long to wait, and `Retry-After` says it as the API's 429 does, in
     whole seconds rounded up: a client that waits that long is not refused again."""
