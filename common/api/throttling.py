@@ -40,11 +40,16 @@ IPV6_CLIENT_PREFIX = 64
 
 def client_network(address: str) -> str:
     """What a client address counts as: an IPv6 address its /64 network, an IPv4-mapped one
-    its IPv4 address (the same client on a dual-stack socket), anything else as it is."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
+    its IPv4 address (the same client on a dual-stack socket), one written with a port
+    (`192.0.2.7:5678`, `[2001:db8::1]:443`) its address, and anything else as it is."""
+    return _network_of(address) or address
+
+
+def _network_of(entry: str) -> str | None:
+    """client_network of an address, or None for an entry that names none."""
+    ip = _address_in(entry)
+    if ip is None:
+        return None
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return str(ip.ipv4_mapped)
@@ -52,11 +57,39 @@ def client_network(address: str) -> str:
     return str(ip)
 
 
+def _address_in(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address an X-Forwarded-For entry names, as it is or as proxies that add the
+    client's port write it (an IPv4 address and `:port`, an IPv6 one in brackets with or
+    without `:port`): counted as written, each new port was a new client. None when it
+    names no address."""
+    host = entry.strip()
+    if host.startswith("["):
+        host, bracket, port = host[1:].partition("]")
+        if not bracket or (port and not (port[0] == ":" and _is_port(port[1:]))):
+            return None
+    elif host.count(":") == 1:
+        host, port = host.split(":")
+        if not _is_port(port):
+            return None
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
+def _is_port(port: str) -> bool:
+    """A port number, in ASCII digits (str.isdigit alone takes "²" and other scripts')."""
+    return port.isascii() and port.isdigit()
+
+
 class FixedWindowRateThrottle(SimpleRateThrottle):
     def get_ident(self, request) -> str:
         """DRF's client address (REMOTE_ADDR, or the TRUSTED_PROXY_COUNT-th X-Forwarded-For
-        entry from the end), counted by its network (client_network)."""
-        return client_network(super().get_ident(request))
+        entry from the end), counted by its network (client_network). An entry that names
+        no address ("unknown", a made-up value) counts as the connecting peer, the proxy,
+        one count for all of them: counted as written, each new value was a new limit."""
+        peer = request.META.get("REMOTE_ADDR") or ""
+        return _network_of(super().get_ident(request) or "") or client_network(peer)
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None:

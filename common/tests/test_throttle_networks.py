@@ -5,11 +5,11 @@ for each request and was never limited."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import User
-from common.api.throttling import client_network
+from common.api.throttling import AuthThrottle, client_network
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +91,69 @@ def test_other_networks_and_ipv4_clients_keep_their_own_limits(api_client, monke
 )
 def test_client_network(address, counted):
     assert client_network(address) == counted
+
+
+def _forwarded_ident(monkeypatch, entry: str, peer: str = "10.0.0.1") -> str:
+    """What a request through one trusted proxy counts as when the proxy wrote `entry`."""
+    monkeypatch.setattr("rest_framework.settings.api_settings.NUM_PROXIES", 1)
+    request = RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=entry)
+    return AuthThrottle().get_ident(request)
+
+
+@pytest.mark.parametrize(
+    ("entry", "counted"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("192.0.2.7:5678", "192.0.2.7"),
+        ("[2001:db8:1:2::1]:443", "2001:db8:1:2::/64"),
+        ("[2001:db8:1:2::1]", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("[::ffff:192.0.2.7]:80", "192.0.2.7"),
+        ("198.51.100.1, 192.0.2.7:5678", "192.0.2.7"),
+    ],
+)
+def test_a_forwarded_entry_with_a_port_counts_as_its_address(monkeypatch, entry, counted):
+    """Proxies that write the client's port (`192.0.2.7:5678`, `[2001:db8::1]:443`) gave
+    each connection an entry of its own, and so a limit of its own."""
+    assert _forwarded_ident(monkeypatch, entry) == counted
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "unknown",
+        "",
+        "192.0.2.7:http",
+        "192.0.2.7:",
+        "[2001:db8::1]:x",
+        "[2001:db8::1]443",
+        "[2001:db8::1]:",
+        "[2001:db8::1",
+        "2001:db8::1]:443",
+        "192.0.2.7:5678:1",
+        "192.0.2.7:\u00b2",
+        "x" * 300,
+    ],
+)
+def test_a_forwarded_entry_that_names_no_address_counts_as_the_connecting_peer(monkeypatch, entry):
+    """Counted as written, each made-up value was a limit of its own: it counts as the
+    proxy that sent it instead, one count for them all."""
+    assert _forwarded_ident(monkeypatch, entry) == "10.0.0.1"
+
+
+def test_sign_ups_through_a_proxy_that_writes_ports_share_the_clients_limit(
+    api_client, monkeypatch
+):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    monkeypatch.setattr("rest_framework.settings.api_settings.NUM_PROXIES", 1)
+    entries = [f"192.0.2.7:{50000 + n}" for n in range(4)]
+    entries += [f"[2001:db8:1:2::{n + 1}]:{443 + n}" for n in range(4)]
+    entries += ["unknown", "[bad]:1"]
+
+    answers = [
+        _register(api_client, n, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=entry)
+        for n, entry in enumerate(entries)
+    ]
+
+    assert answers == [201, 201, 201, 429] * 2 + [201, 201]
+    assert User.objects.count() == 8
