@@ -155,6 +155,8 @@ def fake_stripe(settings):
     """Stripe's API faked on loopback; the app's real SDK is pointed at it."""
     server = FakeStripe(webhook_secret=settings.STRIPE_WEBHOOK_SECRET).start()
     settings.STRIPE_API_BASE = server.base
+    # Its checkout page is on the same address; the pages' form-action allows it.
+    settings.STRIPE_CHECKOUT_ORIGIN = server.base
     settings.STRIPE_SECRET_KEY = "sk_test_fake"
     yield server
     server.stop()

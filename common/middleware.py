@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from csp.middleware import CSPMiddleware, PolicyParts
 from django.conf import settings
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
@@ -157,6 +158,32 @@ class WebOnly:
         if request.path_info.startswith(API_PREFIX):
             return self.get_response(request)
         return super().__call__(request)
+
+
+class ContentSecurityPolicyMiddleware(WebOnly, CSPMiddleware):
+    """django-csp's `Content-Security-Policy` (settings.CONTENT_SECURITY_POLICY) on the pages'
+    and the admin's HTML, so that a script injected into a page does not run. Passed by under
+    `/api/`, whose JSON a browser never renders (a header there is bytes and time on the hot
+    paths), and on answers that are not HTML (CSV, the PDF receipt, the pages' JSON polls).
+    Stripe's Checkout address is added to `form-action` here, read from settings on each
+    answer: Buy posts to this server, which redirects to Checkout with a 303, and Chromium
+    holds a form's redirects to the form-action of the page the form was on."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        return super().process_response(request, response)
+
+    def get_policy_parts(
+        self, request: HttpRequest, response: HttpResponse, report_only: bool = False
+    ) -> PolicyParts:
+        parts = super().get_policy_parts(request, response, report_only)
+        if not report_only:
+            update = dict(parts.update or {})
+            form_action = list(update.get("form-action") or [])
+            update["form-action"] = [*form_action, settings.STRIPE_CHECKOUT_ORIGIN]
+            parts.update = update
+        return parts
 
 
 class SessionMiddleware(WebOnly, sessions.SessionMiddleware):

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from corsheaders.defaults import default_headers
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from catalog.currencies import currency_refusal
@@ -71,6 +72,9 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Content-Security-Policy on the pages' and the admin's HTML, outside every layer that
+    # can answer with a page (busy, CSRF failure); passed by under /api/ (WebOnly).
+    "common.middleware.ContentSecurityPolicyMiddleware",
     "common.middleware.ApiMiddleware",
     "common.middleware.DatabaseBusyMiddleware",
     # Sessions, the session's user and messages serve the pages only: passed by under /api/
@@ -266,9 +270,32 @@ PAYMENT_WEBHOOK_SECRETS = env_list("PAYMENT_WEBHOOK_SECRET", [])
 STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY", "")
 STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
 STRIPE_API_BASE = env_address("STRIPE_API_BASE", "https://api.stripe.com")
+# Where Stripe's Checkout Sessions send the customer (their `url`): the pages' form-action
+# allows it, for Buy redirects there after its POST (ContentSecurityPolicyMiddleware).
+STRIPE_CHECKOUT_ORIGIN = env_address("STRIPE_CHECKOUT_ORIGIN", "https://checkout.stripe.com")
 # The `test` payment provider: a checkout page of this server that pays without money.
 # For `make run` and demos only; `check --deploy` warns while it is on.
 PAYMENTS_TEST_MODE = env_bool("PAYMENTS_TEST_MODE", False)
+
+# Content-Security-Policy of the pages and the admin (django-csp; not under /api/, not on
+# answers that are not HTML): scripts and styles only from this server's files, so that
+# markup injected into a page runs nothing; no inline script, style element or style
+# attribute (the templates keep theirs in static/), no plugins, no <base>, no framing.
+# Forms post here, and to Stripe's Checkout by the redirect after Buy
+# (STRIPE_CHECKOUT_ORIGIN, added by the middleware). docs/decisions.md, "Content Security
+# Policy".
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 # /metrics answers loopback clients, and others that send `Authorization: Bearer <this>`.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")

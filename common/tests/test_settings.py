@@ -87,6 +87,7 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("SITE_URL", "https://billing.example.com:443x"),
         ("SITE_URL", "https://billing.example.com/billing"),
         ("STRIPE_API_BASE", "api.stripe.com"),
+        ("STRIPE_CHECKOUT_ORIGIN", "checkout.stripe.com"),
         ("LOG_LEVEL", "loud"),
         ("LOG_FORMAT", "plain"),
         # The first migrate failed on the currency's CHECK constraint.
