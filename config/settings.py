@@ -13,12 +13,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from corsheaders.defaults import default_headers
-from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from catalog.currencies import currency_refusal
 from common.log import logging_settings
 from config.caches import cache_settings
+from config.content_security import PAGES_CONTENT_SECURITY_POLICY
 from config.databases import default_database
 from config.env import env_address, env_bool, env_int, env_list, env_rate, env_seconds
 from config.schema import SCHEMA_SETTINGS
@@ -277,25 +277,7 @@ STRIPE_CHECKOUT_ORIGIN = env_address("STRIPE_CHECKOUT_ORIGIN", "https://checkout
 # For `make run` and demos only; `check --deploy` warns while it is on.
 PAYMENTS_TEST_MODE = env_bool("PAYMENTS_TEST_MODE", False)
 
-# Content-Security-Policy of the pages and the admin (django-csp; not under /api/, not on
-# answers that are not HTML): scripts and styles only from this server's files, so that
-# markup injected into a page runs nothing; no inline script, style element or style
-# attribute (the templates keep theirs in static/), no plugins, no <base>, no framing.
-# Forms post here, and to Stripe's Checkout by the redirect after Buy
-# (STRIPE_CHECKOUT_ORIGIN, added by the middleware). docs/decisions.md, "Content Security
-# Policy".
-CONTENT_SECURITY_POLICY = {
-    "DIRECTIVES": {
-        "default-src": [SELF],
-        "script-src": [SELF],
-        "style-src": [SELF],
-        "img-src": [SELF],
-        "object-src": [NONE],
-        "base-uri": [NONE],
-        "frame-ancestors": [NONE],
-        "form-action": [SELF],
-    }
-}
+CONTENT_SECURITY_POLICY = PAGES_CONTENT_SECURITY_POLICY
 
 # /metrics answers loopback clients, and others that send `Authorization: Bearer <this>`.
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
