@@ -157,23 +157,56 @@ def task_results_purge(*, older_than: datetime) -> int:
             return purged
 
 
-def _command(name: str, *, failing: tuple[int, ...] = ()) -> None:
+# How much of a command's output one log line carries: ledger_check lists every account that
+# fails, so a drift across many accounts made one line as long as the whole listing, held in
+# the worker's memory whole and longer than a log pipeline takes. The rest is counted; the
+# command run by hand prints it all.
+COMMAND_OUTPUT_LOGGED = 64 * 1024
+
+
+class _Head(io.TextIOBase):
+    """The first `limit` characters written to it; the rest only counted."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.kept: list[str] = []
+        self.size = self.left_out = 0
+
+    def write(self, text: str) -> int:
+        room = max(self.limit - self.size, 0)
+        if room:
+            self.kept.append(text[:room])
+            self.size += min(len(text), room)
+        self.left_out += max(len(text) - room, 0)
+        return len(text)
+
+    def text(self) -> str:
+        head = "".join(self.kept).rstrip()
+        if self.left_out:
+            head += f"\n… {self.left_out} more characters not logged (run the command by hand)"
+        return head
+
+
+def _command(
+    name: str, *, failing: tuple[int, ...] = (), logged: int = COMMAND_OUTPUT_LOGGED
+) -> None:
     """A management command whose refusals (exit codes) are for the log, not a crash; the
     exit codes in `failing` say it could not finish some of its work (each logged), and
     fail the task as the exception they stand for did, so the failure still shows.
 
     What it prints (reconcile_purchases' table, ledger_check's verdict and the accounts that
-    disagree) is logged as one line with its outcome: written to standard output, it fell
-    between the worker's log lines, where a pipeline reading JSON could not parse it."""
-    output = io.StringIO()
+    disagree) is logged as one line with its outcome, its first `logged` characters: written
+    to standard output, it fell between the worker's log lines, where a pipeline reading JSON
+    could not parse it."""
+    output = _Head(logged)
     try:
         call_command(name, verbosity=0, stdout=output)
     except CommandError as error:
-        logger.error("%s: %s\n%s", name, error, output.getvalue().rstrip())
+        logger.error("%s: %s\n%s", name, error, output.text())
         if error.returncode in failing:
             raise
     else:
-        logger.info("%s:\n%s", name, output.getvalue().rstrip())
+        logger.info("%s:\n%s", name, output.text())
 
 
 SCHEDULE = {

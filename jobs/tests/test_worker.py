@@ -1,6 +1,8 @@
 """`manage.py worker` as a real process: deliveries survive a SIGKILL, sweeps run once."""
 
+import io
 import json
+import logging
 import os
 import signal
 import socket
@@ -15,6 +17,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
+from django.core.management import call_command
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -377,3 +380,22 @@ def test_a_poll_interval_that_is_not_a_positive_number_of_seconds_is_refused(int
 
     with pytest.raises(CommandError, match="--interval"):
         parser.parse_args(["--interval", interval])
+
+
+@pytest.mark.django_db
+def test_a_commands_output_is_logged_up_to_a_bound_and_the_rest_counted(caplog):
+    """ledger_check lists every account that fails: a drift across many accounts made one log
+    line as long as the whole listing, held whole in the worker's memory and longer than a
+    log pipeline takes."""
+    printed = io.StringIO()
+    call_command("dumpdata", verbosity=0, stdout=printed)
+    whole = printed.getvalue()
+    caplog.set_level(logging.INFO, logger="jobs.tasks")
+
+    tasks._command("dumpdata", logged=500)
+
+    (line,) = [record.getMessage() for record in caplog.records if record.name == "jobs.tasks"]
+    head, _, note = line.partition("\n… ")
+    assert len(whole) > 5000
+    assert head == "dumpdata:\n" + whole[:500].rstrip()
+    assert note == f"{len(whole) - 500} more characters not logged (run the command by hand)"
