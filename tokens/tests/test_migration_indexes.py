@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -61,28 +62,38 @@ def writer_until_the_build_waited(locked: threading.Event, built: threading.Even
         connections.close_all()
 
 
+def beside_a_long_write(migrate: Callable[[object], None]) -> object:
+    """`migrate(schema_editor)` under a 200 ms lock timeout while another connection holds a
+    write on the usage table past it; the index's state after (None when there is none, True
+    when valid), or the first line of the error that stopped it."""
+    locked, done = threading.Event(), threading.Event()
+    writer = threading.Thread(target=writer_until_the_build_waited, args=(locked, done))
+    with timeouts(lock_ms=200, statement_ms=15_000):
+        writer.start()
+        locked.wait(10)
+        try:
+            with connection.schema_editor(atomic=False) as editor:
+                migrate(editor)
+            outcome: object = index_valid(NAME)
+        except DatabaseError as error:
+            outcome = str(error).splitlines()[0]
+        finally:
+            done.set()
+            writer.join()
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP INDEX IF EXISTS {NAME}")
+    return outcome
+
+
 def test_the_index_is_built_past_a_write_longer_than_the_lock_timeout():
     """The build waited under the service's DB_LOCK_TIMEOUT (3 s), which `migrate` connects
     with: any write open longer than that (or a transaction holding an older snapshot, on
     any table) made `migrate` fail with "canceling statement due to lock timeout" and left
     an invalid index behind, on every try while the service was busy. Waiting costs nobody
     anything: a concurrent build blocks no reads or writes."""
-    locked, built = threading.Event(), threading.Event()
-    writer = threading.Thread(target=writer_until_the_build_waited, args=(locked, built))
-    with timeouts(lock_ms=200, statement_ms=15_000):
-        writer.start()
-        locked.wait(10)
-        try:
-            with connection.schema_editor(atomic=False) as editor:
-                BY_TIME.index_create(editor, NAME, "tokens_usagerecord", "created_at")
-            outcome: object = index_valid(NAME)
-        except DatabaseError as error:
-            outcome = str(error).splitlines()[0]
-        finally:
-            built.set()
-            writer.join()
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP INDEX IF EXISTS {NAME}")
+    outcome = beside_a_long_write(
+        lambda editor: BY_TIME.index_create(editor, NAME, "tokens_usagerecord", "created_at")
+    )
 
     assert outcome is True
 
@@ -92,21 +103,7 @@ def test_the_index_is_dropped_past_a_write_longer_than_the_lock_timeout():
     under the lock timeout, a busy service made the rollback fail."""
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE INDEX {NAME} ON tokens_usagerecord (created_at)")
-    locked, dropped = threading.Event(), threading.Event()
-    writer = threading.Thread(target=writer_until_the_build_waited, args=(locked, dropped))
-    with timeouts(lock_ms=200, statement_ms=15_000):
-        writer.start()
-        locked.wait(10)
-        try:
-            with connection.schema_editor(atomic=False) as editor:
-                BY_TIME.index_drop(editor, NAME)
-            outcome: object = index_valid(NAME)
-        except DatabaseError as error:
-            outcome = str(error).splitlines()[0]
-        finally:
-            dropped.set()
-            writer.join()
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP INDEX IF EXISTS {NAME}")
+
+    outcome = beside_a_long_write(lambda editor: BY_TIME.index_drop(editor, NAME))
 
     assert outcome is None
