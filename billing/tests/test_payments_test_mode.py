@@ -16,6 +16,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import Invoice, PaymentEvent
 from billing.services import payments_test_mode
 from billing.services.reconcile import ReconcileReport, paid_invoices_complete
+from billing.services.refunds import invoice_refund
 from billing.services.reprocess import payment_event_reprocess
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import TokenBundleFactory
@@ -194,6 +195,74 @@ def test_a_second_page_of_a_paid_invoice_is_409_and_writes_nothing(
     assert "only a pending one is paid" in paid_again.content.decode()
     assert database_state() == before
     assert token_balance(user_id=user.pk).balance == 50
+
+
+# The page met again after its invoice was paid (Back onto it, or Pay pressed twice before the
+# page's script disabled the button: the browser shows the second answer): still a 409 that
+# does nothing, but it says the invoice is paid and leads to the receipt, as the purchase
+# page does, instead of "Nothing was done".
+
+
+def _says_paid(response, invoice) -> None:
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert f"Invoice {invoice.number} is already paid" in page
+    assert "$45.99" in page
+    assert f'href="/purchase/success?invoice={invoice.pk}"' in page
+    assert "Nothing was done" not in page
+    assert "not made" not in page
+
+
+def test_pay_pressed_twice_says_paid_and_leads_to_the_receipt(payments_on, browser, user, invoice):
+    token = open_form(browser, invoice)
+    first = decide(browser, invoice, token)
+    before = database_state()
+
+    second = decide(browser, invoice, token)
+
+    assert first.status_code == 302
+    _says_paid(second, invoice)
+    assert database_state() == before
+    assert token_balance(user_id=user.pk).balance == 50
+
+
+def test_back_onto_the_page_of_a_paid_invoice_says_paid(payments_on, browser, invoice):
+    stale = open_form(browser, invoice)
+    decide(browser, invoice, open_form(browser, invoice))
+    before = database_state()
+
+    shown = browser.get(page_url(invoice))
+    paid_from_another_tab = decide(browser, invoice, stale)
+
+    _says_paid(shown, invoice)
+    _says_paid(paid_from_another_tab, invoice)
+    assert database_state() == before
+
+
+def test_a_refunded_invoice_s_page_says_so_and_leads_to_its_receipt(payments_on, browser, invoice):
+    decide(browser, invoice, open_form(browser, invoice))
+    invoice_refund(invoice_id=invoice.pk)
+
+    shown = browser.get(page_url(invoice))
+
+    page = shown.content.decode()
+    assert shown.status_code == 409
+    assert f"Invoice {invoice.number} was paid and then refunded" in page
+    assert f'href="/purchase/success?invoice={invoice.pk}"' in page
+    assert "Nothing was done" not in page
+
+
+def test_a_cancelled_invoice_s_page_still_says_nothing_was_done(
+    payments_on, browser, user_client, invoice
+):
+    user_client.post(f"/api/v1/user/invoices/{invoice.pk}/cancel")
+
+    shown = browser.get(page_url(invoice))
+
+    page = shown.content.decode()
+    assert shown.status_code == 409
+    assert "Nothing was done" in page
+    assert "/purchase/success" not in page
 
 
 def test_the_capture_itself_is_idempotent_for_the_same_test_payment(payments_on, user, invoice):
