@@ -31,6 +31,12 @@ DISABLE_AFTER = timedelta(days=5)
 # (9 attempts each), so that an endpoint sent an event a week is not turned off by the first
 # failed attempt of the event after one that was given up (its failures span 5 days by then).
 DISABLE_AFTER_FAILURES = 20
+# The answer by which an endpoint says it wants no more webhooks (Standard Webhooks,
+# "Delivery success and failure"): it is turned off at once, not retried.
+GONE = 410
+GONE_REASON = (
+    "The endpoint answered 410 Gone: it wants no more events. Turn it on again to send it new ones."
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +63,7 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
         )
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
-        attempts, delivered, retried, late = [], [], [], []
+        attempts, delivered, retried, late, gone = [], [], [], [], set()
         for delivery_id, outcome in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:
@@ -86,7 +92,9 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
                 delivered.append(delivery)
                 continue
             delivery.leased_until, delivery.last_error = None, outcome.error[:1000]
-            if delivery.attempts > len(BACKOFF):
+            if outcome.status_code == GONE:
+                gone.add(delivery.endpoint_id)
+            if delivery.attempts > len(BACKOFF) or outcome.status_code == GONE:
                 delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
             else:
                 delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
@@ -121,8 +129,10 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
                     output_field=PositiveIntegerField(),
                 ),
             )
-        for endpoint_id in failing:
+        for endpoint_id in failing - gone:
             _disable_if_failing_too_long(endpoint_id, now)
+        for endpoint_id in gone:
+            _disable_gone(endpoint_id, now)
 
 
 def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
@@ -149,6 +159,25 @@ def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
             lambda: logger.warning(
                 "Webhook endpoint %s turned off: every delivery failed for 5 days; %d pending "
                 "deliveries given up. Turn it on again once it answers.",
+                endpoint_id,
+                given_up,
+            )
+        )
+
+
+def _disable_gone(endpoint_id, now: datetime) -> None:
+    """Turns off an endpoint that answered 410 Gone and gives up its pending deliveries, as
+    staff turning it off would (its row is locked already)."""
+    if WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
+        is_active=False, disabled_at=now, disabled_reason=GONE_REASON
+    ):
+        given_up = services.endpoint_deliveries_fail(
+            endpoint_id=endpoint_id, now=now, reason="The endpoint answered 410 Gone."
+        )
+        transaction.on_commit(
+            lambda: logger.warning(
+                "Webhook endpoint %s turned off: it answered 410 Gone; %d pending deliveries "
+                "given up.",
                 endpoint_id,
                 given_up,
             )
