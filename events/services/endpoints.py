@@ -9,6 +9,8 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Value
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from common.errors import Invalid, InvalidState, NotFound
@@ -112,11 +114,16 @@ def endpoint_deliveries_due_now(*, endpoint_id: UUID, now: datetime) -> int:
     """Brings an endpoint's pending deliveries waiting for a later retry forward to `now`,
     when it has been fixed (a new URL, or turned on again): their backoff was earned at what
     was wrong, and the seller's only other way to hurry them was resending event by event.
-    Each keeps its count of attempts (the attempt log goes on from it). One on its way keeps
-    its lease, so it is not sent twice at once. Returns how many."""
+    Each keeps its count of attempts (the attempt log goes on from it), but at most one
+    short of its last: one waiting for its last attempt, brought forward, was given up by a
+    single failure, before the day of retries it is promised; now a failure brought forward
+    is retried after the schedule's last wait. One on its way keeps its lease, so it is not
+    sent twice at once. Returns how many."""
+    from events.dispatch.recording import BACKOFF  # the dispatch package imports services
+
     return Delivery.objects.filter(
         endpoint_id=endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=now
-    ).update(next_attempt_at=now)
+    ).update(next_attempt_at=now, attempts=Least("attempts", Value(len(BACKOFF) - 1)))
 
 
 def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -> int:

@@ -11,7 +11,7 @@ import time_machine
 
 from events import services
 from events.dispatch.claiming import deliveries_claim
-from events.dispatch.recording import delivery_record
+from events.dispatch.recording import BACKOFF, delivery_record
 from events.dispatch.sending import Outcome
 from events.models import Delivery, WebhookEndpoint
 
@@ -94,3 +94,22 @@ def test_turned_on_again_it_gets_what_waited_for_it_at_once_and_no_old_retry():
 
     assert [delivery.event_id for delivery in claimed] == [ping.pk]
     assert Delivery.objects.get(pk=given_up.pk).status == Delivery.Status.FAILED
+
+
+def test_a_delivery_brought_forward_to_its_last_attempt_is_not_given_up_by_one_failure():
+    """Eight attempts failed at the wrong URL: the ninth, its last, was 24 h away. Brought
+    forward by the fix, one failure gave it up about 21 h after its first attempt, short of
+    the day of retries docs/api.md promises; now the attempt brought forward is not its
+    last: failing, it is retried 24 h later."""
+    endpoint, waiting = failing_endpoint("wrong", failures=8)
+    assert waiting.next_attempt_at == NOW + BACKOFF[-1]
+    fixed = NOW + timedelta(minutes=1)
+
+    with time_machine.travel(fixed, tick=False):
+        services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
+    delivery_record(waiting.pk, FAILED, now=fixed)
+
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.next_attempt_at) == ("pending", fixed + BACKOFF[-1])
+    delivery_record(waiting.pk, FAILED, now=fixed + BACKOFF[-1])
+    assert Delivery.objects.get(pk=waiting.pk).status == Delivery.Status.FAILED
