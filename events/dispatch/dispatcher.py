@@ -78,7 +78,7 @@ class Dispatcher:
             finally:
                 # Written or lost with the connection: a lost outcome's delivery goes out
                 # again once its lease lapses (at least once), so it is no longer held back.
-                self.unrecorded.difference_update(delivery_id for delivery_id, _ in batch)
+                self.unrecorded.difference_update(delivery_id for delivery_id, *_ in batch)
         return len(batch)
 
     def _send(self, delivery: Delivery) -> None:
@@ -90,7 +90,9 @@ class Dispatcher:
         except Exception as error:
             logger.exception("Delivery %s failed unexpectedly", delivery.pk)
             outcome = Outcome(status_code=None, duration_ms=0, error=type(error).__name__)
-        self.outcomes.put((delivery.pk, outcome))
+        # With the lease it was sent under: recorded after that lease lapsed and another
+        # worker took the delivery, it leaves that worker's lease alone.
+        self.outcomes.put((delivery.pk, outcome, delivery.leased_until))
         with self.lock:
             self.in_flight[delivery.endpoint_id] -= 1
 

@@ -46,13 +46,16 @@ def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> Non
     deliveries_record([(delivery_id, outcome)], now=now)
 
 
-def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> None:
-    """The attempts, and what each means for its delivery (done, retried later, given up) and
-    its endpoint (failing since when, attempts failed in a row; disabled after DISABLE_AFTER
-    and DISABLE_AFTER_FAILURES of them). One transaction and a fixed number of statements
-    for the whole batch. Locks the batch's endpoints before their deliveries, in the order
-    turning an endpoint off takes them (endpoint_update), so the two never deadlock."""
-    delivery_ids = [delivery_id for delivery_id, _ in outcomes]
+def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
+    """The attempts, each `(delivery id, outcome)` or `(delivery id, outcome, leased_until of
+    the lease it was sent under)`, and what each means for its delivery (done, retried later,
+    given up) and its endpoint (failing since when, attempts failed in a row; disabled after
+    DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
+    has taken since is logged but leaves that worker's lease and schedule alone. One
+    transaction and a fixed number of statements for the whole batch. Locks the batch's
+    endpoints before their deliveries, in the order turning an endpoint off takes them
+    (endpoint_update), so the two never deadlock."""
+    delivery_ids = [delivery_id for delivery_id, *_ in outcomes]
     with transaction.atomic():
         of_the_batch = Delivery.objects.filter(pk__in=delivery_ids).values("endpoint_id")
         list(
@@ -64,7 +67,7 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
         attempts, delivered, retried, late, gone = [], [], [], [], set()
-        for delivery_id, outcome in outcomes:
+        for delivery_id, outcome, *held in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:
                 continue
@@ -87,6 +90,12 @@ def deliveries_record(outcomes: list[tuple[int, Outcome]], *, now: datetime) -> 
                 given_up = delivery.status == Delivery.Status.FAILED
                 delivery.leased_until = None
                 (delivered if outcome.delivered and given_up else late).append(delivery)
+                continue
+            if held and held[0] != delivery.leased_until:
+                # Sent under a lease that lapsed, and taken since by another worker (a
+                # lease's end is its own: a later one ends later): its lease, and the schedule
+                # its outcome will set, are left alone. One that arrived is delivered.
+                (delivered if outcome.delivered else late).append(delivery)
                 continue
             if outcome.delivered:
                 delivered.append(delivery)

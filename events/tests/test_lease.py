@@ -1,0 +1,115 @@
+"""A worker whose lease lapsed while its attempt was on its way records that attempt after
+another worker took the delivery: the late record must leave the other worker's lease, and
+the schedule it will set, alone. Each worker on a thread of its own with its own connection,
+on PostgreSQL as on SQLite."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import connections
+
+from events import services
+from events.dispatch import Dispatcher, Outcome, deliveries_claim, deliveries_record
+from events.models import Delivery, DeliveryAttempt
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite]
+
+T = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
+FAILED = Outcome(503, 10_000, "ReadTimeout after 10 s")
+DELIVERED = Outcome(204, 40)
+
+
+def as_a_worker(work):
+    """`work()` on a thread of its own (its own connection, closed after); its result."""
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["value"] = work()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return result["value"]
+
+
+def claim(now: datetime) -> list[Delivery]:
+    return as_a_worker(lambda: deliveries_claim(limit=10, room={}, now=now, per_endpoint=5))
+
+
+def record(delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+    """What the dispatcher records: the outcome with the lease it was sent under."""
+    held = (delivery.pk, outcome, delivery.leased_until)
+    as_a_worker(lambda: deliveries_record([held], now=now))
+
+
+@pytest.fixture
+def delivery(settings) -> Delivery:
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.WEBHOOK_LEASE_SECONDS = 60
+    endpoint = services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    services.endpoint_ping(endpoint_id=endpoint.pk)
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=T)
+    return Delivery.objects.get(endpoint=endpoint)
+
+
+def test_a_late_record_leaves_the_lease_of_the_worker_that_took_the_delivery_since(delivery):
+    (by_a,) = claim(T)
+    (by_b,) = claim(T + timedelta(seconds=61))  # A's lease lapsed: B sends it again
+
+    record(by_a, FAILED, T + timedelta(seconds=62))
+
+    # B's attempt is still on its way: nobody else may take the delivery before B's lease ends.
+    assert claim(T + timedelta(seconds=70)) == []
+    row = Delivery.objects.get(pk=delivery.pk)
+    assert (row.status, row.leased_until, row.attempts) == ("pending", by_b.leased_until, 1)
+    record(by_b, DELIVERED, T + timedelta(seconds=72))
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.leased_until) == ("succeeded", 2, None)
+    assert list(DeliveryAttempt.objects.order_by("attempt").values_list("status_code")) == [
+        (503,),
+        (204,),
+    ]
+
+
+def test_a_late_record_that_arrived_makes_the_delivery_delivered(delivery):
+    (by_a,) = claim(T)
+    (by_b,) = claim(T + timedelta(seconds=61))
+
+    record(by_a, DELIVERED, T + timedelta(seconds=62))
+    record(by_b, FAILED, T + timedelta(seconds=63))
+
+    row = Delivery.objects.get(pk=delivery.pk)
+    assert (row.status, row.attempts, row.leased_until) == ("succeeded", 2, None)
+
+
+def test_a_record_whose_lease_lapsed_with_nobody_taking_it_counts_as_ever(delivery):
+    (by_a,) = claim(T)
+
+    record(by_a, FAILED, T + timedelta(seconds=90))
+
+    row = Delivery.objects.get(pk=delivery.pk)
+    assert (row.status, row.attempts, row.leased_until, row.next_attempt_at) == (
+        "pending",
+        1,
+        None,
+        T + timedelta(seconds=95),
+    )
+
+
+def test_the_dispatcher_records_an_outcome_with_the_lease_it_was_sent_under(delivery):
+    dispatcher = Dispatcher(threads=2)
+    try:
+        assert dispatcher.dispatch() == 1
+        delivery_id, outcome, lease = dispatcher.outcomes.get(timeout=15)
+    finally:
+        dispatcher.pool.shutdown(wait=True)
+
+    assert (delivery_id, outcome.delivered) == (delivery.pk, False)
+    assert lease is not None
+    assert lease == Delivery.objects.get(pk=delivery.pk).leased_until
