@@ -23,6 +23,8 @@ from events.models import EVENT_TYPES, Delivery, WebhookEndpoint
 URL_RESOLVE_TIMEOUT_SECONDS = 5
 # The `disabled_reason` of an endpoint whose deletion has begun (events.services.deletion).
 DELETING = "The endpoint is being deleted."
+# The `last_error` of a pending delivery given up as its endpoint dropped its event type.
+UNSUBSCRIBED = "The endpoint no longer subscribes to this event type."
 
 
 class InvalidUrl(Invalid):
@@ -91,6 +93,7 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
             fixed = True
         if "event_types" in changes:
             endpoint.event_types = event_types_checked(changes["event_types"])
+            _unsubscribed_deliveries_fail(endpoint, now=now)
         if "description" in changes:
             endpoint.description = str(changes["description"])
         if "is_active" in changes:
@@ -135,6 +138,25 @@ def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -
     return Delivery.objects.filter(endpoint_id=endpoint_id, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.FAILED, completed_at=now, last_error=reason
     )
+
+
+def _unsubscribed_deliveries_fail(endpoint: WebhookEndpoint, *, now: datetime) -> int:
+    """Gives up the endpoint's pending deliveries of event types it no longer subscribes to
+    (its `event_types` as changed, not yet saved): queued before the change, they were sent
+    as events the seller had just said it did not want. A test ping is addressed to the
+    endpoint, whatever its types, and stays. One on its way is sent once more at most, as
+    when the endpoint is turned off. Returns how many."""
+    return (
+        Delivery.objects.filter(endpoint_id=endpoint.pk, status=Delivery.Status.PENDING)
+        .exclude(event__type__in=[*endpoint.types, "ping"])
+        .update(status=Delivery.Status.FAILED, completed_at=now, last_error=UNSUBSCRIBED)
+    )
+
+
+def subscribes(endpoint_types: str, event_type: str) -> bool:
+    """Whether an endpoint whose `event_types` are `endpoint_types` gets `event_type` (a test
+    ping goes to any endpoint)."""
+    return event_type == "ping" or f"|{event_type}|" in endpoint_types
 
 
 def _being_deleted(endpoint: WebhookEndpoint) -> bool:

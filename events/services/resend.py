@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from common.errors import InvalidState, NotFound
 from events.models import Delivery, Event, WebhookEndpoint
-from events.services.endpoints import _being_deleted, _locked
+from events.services.endpoints import _being_deleted, _locked, subscribes
 
 
 @transaction.atomic
@@ -37,22 +37,25 @@ def event_resend(*, event_id: UUID) -> int:
     the resend's first (a failure is retried 5 s later, a lease that lapses is taken again).
     Returns how many. Raises NotFound.
 
+    Only to endpoints that still subscribe to the event's type (a ping to any): one that
+    dropped it has said it no longer wants it.
+
     Locks the event's endpoints first, in the order recording outcomes takes them, and
     resends to those on once locked: read unlocked, an endpoint turned off (or being
     deleted) meanwhile got a pending delivery its turning off had not given up, sent as an
     old event once it was on again."""
-    if not Event.objects.filter(pk=event_id).exists():
+    event_type = Event.objects.filter(pk=event_id).values_list("type", flat=True).first()
+    if event_type is None:
         raise NotFound("No event with this id.")
     of_the_event = Delivery.objects.filter(event_id=event_id).values("endpoint_id")
     active = list(
         WebhookEndpoint.objects.select_for_update(no_key=True)
         .filter(pk__in=of_the_event)
         .order_by("pk")
-        .values_list("pk", "is_active")
+        .values_list("pk", "is_active", "event_types")
     )
-    return Delivery.objects.filter(
-        event_id=event_id, endpoint_id__in=[pk for pk, is_active in active if is_active]
-    ).update(
+    wanted = [pk for pk, on, types in active if on and subscribes(types, event_type)]
+    return Delivery.objects.filter(event_id=event_id, endpoint_id__in=wanted).update(
         status=Delivery.Status.PENDING,
         attempts=0,
         next_attempt_at=timezone.now(),
