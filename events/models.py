@@ -4,6 +4,7 @@ endpoints, one delivery per event and endpoint, and every attempt to deliver it.
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.db.models import Q
@@ -87,6 +88,19 @@ class Event(models.Model):
     def webhook_id(self) -> str:
         """The `webhook-id` header: the same on every attempt, so receivers can dedupe."""
         return f"evt_{self.id.hex}"
+
+
+# The waits between a delivery's attempts: after the last, it is given up.
+BACKOFF = [
+    timedelta(seconds=5),
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+]
 
 
 class Delivery(models.Model):

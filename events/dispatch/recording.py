@@ -14,18 +14,8 @@ from django.db.models.functions import Coalesce
 
 from events import services
 from events.dispatch.sending import Outcome
-from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
 
-BACKOFF = [
-    timedelta(seconds=5),
-    timedelta(minutes=1),
-    timedelta(minutes=5),
-    timedelta(minutes=30),
-    timedelta(hours=2),
-    timedelta(hours=6),
-    timedelta(hours=12),
-    timedelta(hours=24),
-]
 DISABLE_AFTER = timedelta(days=5)
 # And at least this many attempts failed in a row: more than two deliveries' whole schedules
 # (9 attempts each), so that an endpoint sent an event a week is not turned off by the first

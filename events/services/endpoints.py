@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from common.errors import Invalid, InvalidState, NotFound
 from events.addresses import url_refusal
-from events.models import EVENT_TYPES, Delivery, WebhookEndpoint
+from events.models import BACKOFF, EVENT_TYPES, Delivery, WebhookEndpoint
 
 # How long an endpoint's creation or change waits for its host name to resolve (the private
 # address check): the system resolver alone would hold the request's worker for 10 s or more
@@ -122,8 +122,6 @@ def endpoint_deliveries_due_now(*, endpoint_id: UUID, now: datetime) -> int:
     single failure, before the day of retries it is promised; now a failure brought forward
     is retried after the schedule's last wait. One on its way keeps its lease, so it is not
     sent twice at once. Returns how many."""
-    from events.dispatch.recording import BACKOFF  # the dispatch package imports services
-
     return Delivery.objects.filter(
         endpoint_id=endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=now
     ).update(next_attempt_at=now, attempts=Least("attempts", Value(len(BACKOFF) - 1)))
