@@ -19,6 +19,7 @@ import logging
 import time
 
 from redis.exceptions import RedisError
+from rest_framework.settings import api_settings
 from rest_framework.throttling import (
     AnonRateThrottle,
     ScopedRateThrottle,
@@ -84,12 +85,19 @@ def _is_port(port: str) -> bool:
 
 class FixedWindowRateThrottle(SimpleRateThrottle):
     def get_ident(self, request) -> str:
-        """DRF's client address (REMOTE_ADDR, or the TRUSTED_PROXY_COUNT-th X-Forwarded-For
+        """The client's address (REMOTE_ADDR, or the TRUSTED_PROXY_COUNT-th X-Forwarded-For
         entry from the end), counted by its network (client_network). An entry that names
         no address ("unknown", a made-up value) counts as the connecting peer, the proxy,
-        one count for all of them: counted as written, each new value was a new limit."""
+        one count for all of them: counted as written, each new value was a new limit. So
+        does a chain shorter than TRUSTED_PROXY_COUNT: it did not pass every proxy, and DRF
+        took its first entry, which the client wrote."""
         peer = request.META.get("REMOTE_ADDR") or ""
-        return _network_of(super().get_ident(request) or "") or client_network(peer)
+        proxies = api_settings.NUM_PROXIES
+        if proxies is None:
+            forwarded = super().get_ident(request) or ""
+        else:
+            forwarded = _forwarded_entry(request, proxies)
+        return _network_of(forwarded) or client_network(peer)
 
     def allow_request(self, request, view) -> bool:
         if self.rate is None:
@@ -121,6 +129,16 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 1)
+
+
+def _forwarded_entry(request, proxies: int) -> str:
+    """The X-Forwarded-For entry the `proxies`-th proxy from us wrote, or "" when there are
+    no proxies, no header, or fewer entries than proxies."""
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
+    if not proxies or forwarded is None:
+        return ""
+    entries = forwarded.split(",")
+    return entries[-proxies] if len(entries) >= proxies else ""
 
 
 def _warn_cache_unavailable() -> None:

@@ -157,3 +157,40 @@ def test_sign_ups_through_a_proxy_that_writes_ports_share_the_clients_limit(
 
     assert answers == [201, 201, 201, 429] * 2 + [201, 201]
     assert User.objects.count() == 8
+
+
+@pytest.mark.parametrize(
+    ("proxies", "entry", "counted"),
+    [
+        (2, "192.0.2.7", "10.0.0.1"),
+        (3, "198.51.100.1, 192.0.2.7", "10.0.0.1"),
+        (2, "198.51.100.1, 192.0.2.7", "198.51.100.1"),
+        (2, "203.0.113.9, 198.51.100.1, 192.0.2.7", "198.51.100.1"),
+    ],
+)
+def test_a_forwarded_chain_shorter_than_the_trusted_proxies_counts_as_the_connecting_peer(
+    monkeypatch, proxies, entry, counted
+):
+    """Behind TRUSTED_PROXY_COUNT=2 a chain of one entry did not pass both proxies (one was
+    bypassed, or the header came with the request): its first entry is the client's own
+    writing. It was taken as the client, so a new made-up address each request was a new
+    limit; it counts as the connecting peer instead, as an entry naming no address does."""
+    monkeypatch.setattr("rest_framework.settings.api_settings.NUM_PROXIES", proxies)
+    request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=entry)
+
+    assert AuthThrottle().get_ident(request) == counted
+
+
+def test_sign_ups_naming_new_addresses_in_a_short_chain_share_the_peer_s_limit(
+    api_client, monkeypatch
+):
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    monkeypatch.setattr("rest_framework.settings.api_settings.NUM_PROXIES", 2)
+
+    answers = [
+        _register(api_client, n, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=f"192.0.2.{n + 1}")
+        for n in range(4)
+    ]
+
+    assert answers == [201, 201, 201, 429]
+    assert User.objects.count() == 3
