@@ -46,3 +46,7 @@ urlpatterns = [
     path("test-checkout/", include("billing.hosted.urls")),
     path("", include("pages.urls")),
 ]
+
+# The 404 page draws the header's balance from the database: pages.errors answers a 404
+# when that fails, where Django's own answered 500.
+handler404 = "pages.errors.page_not_found"

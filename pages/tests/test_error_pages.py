@@ -6,6 +6,8 @@ from __future__ import annotations
 import sys
 
 import pytest
+from django.db import OperationalError, connection
+from django.test import Client
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
@@ -67,3 +69,39 @@ def test_a_failing_page_is_a_500_page_that_says_what_to_check(browser, monkeypat
     assert VIEWPORT in page
     assert 'look at <a href="/invoices">your invoices</a> before you pay again' in page
     assert "boom" not in page
+
+
+def _refused_connections(monkeypatch) -> None:
+    """The database down: every new connection is refused (nothing listens on port 1)."""
+    connection.close()
+    monkeypatch.setitem(connection.settings_dict, "PORT", "1")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_404_while_the_database_is_down_is_the_404_page(user, monkeypatch):
+    """The header's balance (and the session's user) are read while the 404 page is drawn,
+    outside the view: the database's error there made Django's 500 page, with a traceback
+    in the log, for an address that simply does not exist."""
+    browser = Client(raise_request_exception=False)
+    browser.force_login(user)
+    _refused_connections(monkeypatch)
+
+    response = browser.get("/no-such-page")
+
+    connection.close()
+    page = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in page
+    assert VIEWPORT in page
+
+
+def test_a_signed_in_404_whose_balance_times_out_is_the_404_page(browser, monkeypatch):
+    def timed_out(**kwargs):
+        raise OperationalError("canceling statement due to statement timeout")
+
+    monkeypatch.setattr("pages.context_processors.token_balance", timed_out)
+
+    response = browser.get("/no-such-page")
+
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in response.content.decode()
