@@ -98,6 +98,12 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="billing_invoice_user_newest"),
             models.Index(fields=["status", "created_at"], name="billing_invoice_status_age"),
+            # reconcile_purchases' hourly cancelled_sessions_unconfirmed (migration 0007).
+            models.Index(
+                fields=["stripe_session_expires_at"],
+                condition=Q(status="cancelled", stripe_session_expires_at__isnull=False),
+                name="billing_cancelled_session",
+            ),
         ]
 
     def __str__(self) -> str:

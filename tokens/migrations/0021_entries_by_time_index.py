@@ -15,11 +15,13 @@ NAME = "tokens_entry_created"
 TABLE = "tokens_tokentransaction"
 
 
-def index_create(schema_editor, name: str, table: str, column: str) -> None:
+def index_create(schema_editor, name: str, table: str, column: str, where: str = "") -> None:
     """CREATE INDEX CONCURRENTLY on PostgreSQL (a leftover invalid one dropped first),
-    CREATE INDEX on SQLite; also for 0022."""
+    CREATE INDEX on SQLite; a partial index when `where` is given. Also for 0022 and
+    billing's 0007."""
+    partial = f" WHERE {where}" if where else ""
     if schema_editor.connection.vendor != "postgresql":
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column})")
+        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column}){partial}")
         return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(
@@ -33,7 +35,7 @@ def index_create(schema_editor, name: str, table: str, column: str) -> None:
         with _no_timeouts(schema_editor, cursor):
             if found:
                 cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column})")
+            cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column}){partial}")
 
 
 @contextmanager
