@@ -11,9 +11,9 @@ Tokens consumed are `tokens_debited_total{transaction_type="usage"}`, tokens ref
 Counters count what this process (or gunicorn's workers together) did: what the worker's
 sweeps do is counted in the worker's process, which gunicorn's /metrics does not see. A fact
 about the database that an operator alerts on wherever it was established (the ledger
-audit's outcome, webhook delivery) is read from the database at scrape time instead: its
-owning app registers a collector with `collector_register` (from its AppConfig.ready), and
-/metrics adds it.
+audit's outcome, webhook delivery, the sweeps' runs) is read from the database at scrape
+time instead: its owning app registers a collector with `collector_register` (from its
+AppConfig.ready), and /metrics adds it.
 """
 
 from __future__ import annotations

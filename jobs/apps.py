@@ -6,3 +6,9 @@ class JobsConfig(AppConfig):
 
     name = "jobs"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from common.metrics import collector_register
+        from jobs.metrics import SweepsCollector
+
+        collector_register("worker_sweeps", SweepsCollector())
