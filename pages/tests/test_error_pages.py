@@ -105,3 +105,17 @@ def test_a_signed_in_404_whose_balance_times_out_is_the_404_page(browser, monkey
 
     assert response.status_code == 404
     assert "<h1>Page not found</h1>" in response.content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_signed_in_csrf_failure_while_the_database_is_down_is_the_403_page(user, monkeypatch):
+    """The CSRF failure page draws the same header as the 404 page, outside any view."""
+    browser = Client(enforce_csrf_checks=True, raise_request_exception=False)
+    browser.force_login(user)
+    _refused_connections(monkeypatch)
+
+    response = browser.post(reverse("pages:purchase"), {"csrfmiddlewaretoken": "x" * 64})
+
+    connection.close()
+    assert response.status_code == 403
+    assert "<h1>Please try again</h1>" in response.content.decode()
