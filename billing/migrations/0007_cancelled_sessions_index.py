@@ -2,27 +2,24 @@
 for sessions not yet confirmed expired (cancelled_sessions_unconfirmed): without it each
 run read the whole invoice table (200,000 cancelled and 200,000 paid invoices: 8,087 pages,
 76-103 ms, twice a run). Partial: only cancelled invoices with a session time are in it.
-Built as tokens' 0021 builds the ledger's: CONCURRENTLY on PostgreSQL without the lock and
+Built by common.migration_indexes: CONCURRENTLY on PostgreSQL without the lock and
 statement timeouts, a plain CREATE INDEX on SQLite."""
-
-import importlib
 
 from django.db import migrations, models
 from django.db.models import Q
 
-BY_TIME = importlib.import_module("tokens.migrations.0021_entries_by_time_index")
+from common.migration_indexes import index_create, index_drop
+
 NAME = "billing_cancelled_session"
 WHERE = "status = 'cancelled' AND stripe_session_expires_at IS NOT NULL"
 
 
 def create(apps, schema_editor):
-    BY_TIME.index_create(
-        schema_editor, NAME, "billing_invoice", "stripe_session_expires_at", where=WHERE
-    )
+    index_create(schema_editor, NAME, "billing_invoice", "stripe_session_expires_at", where=WHERE)
 
 
 def drop(apps, schema_editor):
-    BY_TIME.index_drop(schema_editor, NAME)
+    index_drop(schema_editor, NAME)
 
 
 class Migration(migrations.Migration):
@@ -31,7 +28,6 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("billing", "0006_payment_event_handled"),
-        ("tokens", "0021_entries_by_time_index"),
     ]
 
     operations = [

@@ -25,8 +25,34 @@ def imports_of(app: str) -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 names.add(node.module)
                 names |= {f"{node.module}.{alias.name}" for alias in node.names}
+            else:
+                names |= _named_elsewhere(node)
         found[str(path.relative_to(ROOT))] = names
     return found
+
+
+def _named_elsewhere(node: ast.AST) -> set[str]:
+    """Modules reached other than by an import statement: `importlib.import_module("x")`
+    (how a migration reaches another's helpers), and the apps a migration runs after (its
+    `dependencies`), which tie its app to theirs as an import does."""
+    if (
+        isinstance(node, ast.Call)
+        and getattr(node.func, "attr", getattr(node.func, "id", "")) == "import_module"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    ):
+        return {node.args[0].value}
+    if (
+        isinstance(node, ast.Assign)
+        and [getattr(target, "id", "") for target in node.targets] == ["dependencies"]
+        and isinstance(node.value, ast.List)
+    ):
+        return {
+            f"{dependency.elts[0].value}.migrations"
+            for dependency in node.value.elts
+            if isinstance(dependency, ast.Tuple) and isinstance(dependency.elts[0], ast.Constant)
+        }
+    return set()
 
 
 def test_tokens_hears_billing_only_through_its_signals_in_apps_py():

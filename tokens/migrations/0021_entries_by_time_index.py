@@ -6,65 +6,12 @@ transactions open when it starts), and after a leftover invalid index of a faile
 dropped; on SQLite a plain CREATE INDEX, which does not rebuild the table (a rebuild would
 drop its append-only triggers, docs/decisions.md)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.db import migrations, models
+
+from common.migration_indexes import index_create, index_drop
 
 NAME = "tokens_entry_created"
 TABLE = "tokens_tokentransaction"
-
-
-def index_create(schema_editor, name: str, table: str, column: str, where: str = "") -> None:
-    """CREATE INDEX CONCURRENTLY on PostgreSQL (a leftover invalid one dropped first),
-    CREATE INDEX on SQLite; a partial index when `where` is given. Also for 0022 and
-    billing's 0007."""
-    partial = f" WHERE {where}" if where else ""
-    if schema_editor.connection.vendor != "postgresql":
-        schema_editor.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} ({column}){partial}")
-        return
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "WHERE c.relname = %s",
-            [name],
-        )
-        found = cursor.fetchone()
-        if found and found[0]:
-            return
-        with _no_timeouts(schema_editor, cursor):
-            if found:
-                cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
-            cursor.execute(f"CREATE INDEX CONCURRENTLY {name} ON {table} ({column}){partial}")
-
-
-@contextmanager
-def _no_timeouts(schema_editor, cursor) -> Iterator[None]:
-    """A concurrent build or drop waits for every transaction writing the table, or holding
-    an older snapshot on any table, to end: under the service's lock timeout (3 s) one busy
-    moment failed the migration and left an invalid index. Its waits block no reads or
-    writes, so neither timeout applies. Behind transaction pooling the timeouts are set per
-    transaction (none applies here), and a session SET would stay on a server connection
-    that other clients then share."""
-    session_timeouts = not getattr(schema_editor.connection, "timeouts_per_transaction", True)
-    if session_timeouts:
-        cursor.execute("SET statement_timeout = 0")
-        cursor.execute("SET lock_timeout = 0")
-    try:
-        yield
-    finally:
-        if session_timeouts:
-            cursor.execute("RESET statement_timeout")
-            cursor.execute("RESET lock_timeout")
-
-
-def index_drop(schema_editor, name: str) -> None:
-    """The reverse, under the same rule: a concurrent drop waits as a build does."""
-    if schema_editor.connection.vendor != "postgresql":
-        schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
-        return
-    with schema_editor.connection.cursor() as cursor, _no_timeouts(schema_editor, cursor):
-        cursor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
 
 
 def create(apps, schema_editor):

@@ -4,7 +4,6 @@ some."""
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections.abc import Callable
 
@@ -12,10 +11,10 @@ import psycopg
 import pytest
 from django.db import DatabaseError, connection, connections
 
+from common.migration_indexes import index_create, index_drop
 from common.tests.servers import the_test_database
 from common.tests.waits import timeouts, wait_until
 
-BY_TIME = importlib.import_module("tokens.migrations.0021_entries_by_time_index")
 NAME = "tokens_usage_created_again"
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -92,7 +91,7 @@ def test_the_index_is_built_past_a_write_longer_than_the_lock_timeout():
     an invalid index behind, on every try while the service was busy. Waiting costs nobody
     anything: a concurrent build blocks no reads or writes."""
     outcome = beside_a_long_write(
-        lambda editor: BY_TIME.index_create(editor, NAME, "tokens_usagerecord", "created_at")
+        lambda editor: index_create(editor, NAME, "tokens_usagerecord", "created_at")
     )
 
     assert outcome is True
@@ -104,6 +103,6 @@ def test_the_index_is_dropped_past_a_write_longer_than_the_lock_timeout():
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE INDEX {NAME} ON tokens_usagerecord (created_at)")
 
-    outcome = beside_a_long_write(lambda editor: BY_TIME.index_drop(editor, NAME))
+    outcome = beside_a_long_write(lambda editor: index_drop(editor, NAME))
 
     assert outcome is None
