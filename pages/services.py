@@ -55,9 +55,8 @@ def purchase_start(
     click, a refusal shown and sent again, or a page the browser restores with its form from
     its back/forward cache) finds the same invoice (the checkout's idempotency key) and the
     same Stripe session (its stored session) or test page, and a paid one sends the browser to
-    its receipt. The page is no-store (a session page), so Back usually draws it anew with a
-    new submission: Buy on it is a new purchase, a new pending invoice that nothing charges
-    until it is paid.
+    its receipt. The page is no-store (a session page), so Back draws it anew with a new
+    submission; the page's script puts the first one back from its history entry.
     Raises PaymentsUnavailable before anything is written when no provider is configured,
     Invalid (from checkout), InvalidState for a cancelled purchase and PaymentProviderError.
     """

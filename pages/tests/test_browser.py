@@ -187,3 +187,35 @@ def test_staff_see_the_billing_overview_chart(chromium, site: str, bundles):
     assert pending.status == "cancelled"
     assert console.errors == []
     context.close()
+
+
+def test_back_then_buy_again_answers_the_same_invoice(page: Page, test_payments_site: str, bundles):
+    """The purchase page is no-store, so Back draws it anew; the browser puts the ticks back,
+    and must put the page's `submission` back with them, or Buy is a second checkout of the
+    same cart (a second pending invoice), and Buy after paying is a new purchase instead of
+    the receipt."""
+    site = test_payments_site
+    user = UserFactory(email="back@example.com")
+    sign_in(page, site, user.email)
+    page.goto(f"{site}/purchase")
+    page.get_by_label("Taster").check()
+    page.get_by_role("button", name="Buy").click()
+    expect(page.get_by_role("heading", name="Pay invoice")).to_be_visible()
+
+    page.go_back()
+    expect(page.get_by_label("Taster")).to_be_checked()
+    page.get_by_role("button", name="Buy").click()
+    expect(page.get_by_role("heading", name="Pay invoice")).to_be_visible()
+    assert Invoice.objects.filter(user=user).count() == 1
+
+    page.get_by_role("button", name="Pay $10.00").click()
+    expect(page.get_by_role("heading", name="Thank you for your purchase")).to_be_visible()
+    page.go_back()
+    page.go_back()
+    expect(page).to_have_url(f"{site}/purchase")
+    page.get_by_role("button", name="Buy").click()
+
+    expect(page.get_by_role("heading", name="Thank you for your purchase")).to_be_visible()
+    assert list(Invoice.objects.filter(user=user).values_list("status", flat=True)) == ["paid"]
+    # The paid test payment page that the first Back shows is a 409 ("already paid").
+    assert [error for error in page.console.errors if "409 (Conflict)" not in error] == []

@@ -135,6 +135,24 @@ function confirmFirst() {
   }
 }
 
+// The purchase page is no-store, so Back draws it anew with a new `submission`, and the
+// browser puts back the ticks but not a hidden field's value: Buy from it was a second
+// checkout of the same cart. The page's first submission is kept in its history entry and
+// put back when the entry is drawn again (Back, Forward, reload), so Buy from it is the same
+// checkout: its invoice, or once paid its receipt. A page reached anew is a new entry.
+function keepSubmission() {
+  const field = document.querySelector("form[data-purchase] input[name=submission]");
+  if (!field) {
+    return;
+  }
+  const state = window.history.state || {};
+  if (state.submission) {
+    field.value = state.submission;
+  } else {
+    window.history.replaceState({ ...state, submission: field.value }, "");
+  }
+}
+
 function submitOnce() {
   for (const form of document.querySelectorAll("form[data-once]")) {
     form.addEventListener("submit", () => {
@@ -150,6 +168,7 @@ document.addEventListener("DOMContentLoaded", () => {
   startBalanceWidget();
   startReceipt();
   startPurchaseTotal();
+  keepSubmission();
   confirmFirst();
   submitOnce();
 });
