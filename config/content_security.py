@@ -20,3 +20,11 @@ PAGES_CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     }
 }
+
+# Swagger UI at /api/docs/ (common.api.docs; the middleware passes /api/ by): the pages' policy
+# with `data:` images, as swagger-ui.css draws its icons so, and forms to this server only.
+# Its start-up script is a file (?script), its page has no inline style.
+API_DOCS_DIRECTIVES = {
+    **PAGES_CONTENT_SECURITY_POLICY["DIRECTIVES"],
+    "img-src": [SELF, "data:"],
+}

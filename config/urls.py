@@ -2,8 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
+from common.api.docs import SwaggerView
 from common.api.routes import RememberedRoutes
 from common.views import favicon, health, metrics
 from pages.staff import billing_overview_page
@@ -26,7 +27,7 @@ urlpatterns = [
     path("metrics", metrics, name="metrics"),
     path("favicon.ico", favicon),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("admin/overview/", billing_overview_page, name="billing-overview"),
     # Password guesses at the admin's sign-in count as the sign-in page's do (THROTTLE_AUTH),
     # and per email address with the sign-in page's and the API login's.

@@ -182,3 +182,39 @@ def test_buy_still_reaches_stripe_checkout(chromium, site: str, fake_stripe, bun
 
     assert (violations, errors) == ([], [])
     assert reached.startswith(f"{fake_stripe.base}/")
+
+
+DOCS_EXPECTED = {**EXPECTED, "img-src": ["'self'", "data:"], "form-action": ["'self'"]}
+
+
+@pytest.mark.django_db
+def test_the_api_docs_page_sends_a_strict_policy_and_its_script_is_a_file(client):
+    """Swagger UI's page (under /api/, which the middleware passes by) sends a policy of its
+    own, the pages' one with `data:` images (swagger-ui.css draws its icons so); its start-up
+    script is a file from this server, not inline."""
+    page = client.get("/api/docs/")
+    script = client.get("/api/docs/?script=")
+
+    assert directives(page.get(POLICY, "")) == DOCS_EXPECTED
+    assert "<script>" not in page.content.decode()
+    assert "<style>" not in page.content.decode()
+    assert (script.status_code, script["Content-Type"]) == (200, "application/javascript")
+    assert "SwaggerUIBundle(" in script.content.decode()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_api_docs_work_under_their_policy(chromium, live_server):
+    violations: list[str] = []
+    errors: list[str] = []
+    page = strict_page(chromium, violations, errors)
+
+    answer = page.goto(f"{live_server.url}/api/docs/")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("Token billing API")
+    page.locator(".opblock-summary").first.click()
+    expect(page.locator(".opblock-body").first).to_be_visible()
+    header = answer.headers.get(POLICY.lower(), "")
+    page.context.close()
+
+    assert directives(header) == DOCS_EXPECTED
+    assert (violations, errors) == ([], [])
