@@ -3,8 +3,13 @@ several apps, so it lives here, above them."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
+
+from django.db.models import Exists
 
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
 from billing.receipts import receipt_exists
@@ -12,6 +17,7 @@ from billing.selectors import (
     invoice_tokens_credited,
     invoice_with_items,
     invoices_of_user,
+    subscription_active,
     subscription_current,
 )
 from catalog.models import AddOn, Plan, TokenBundle
@@ -140,3 +146,55 @@ def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
         add_ons=list(invoice.add_on_subscriptions.order_by("created_at", "id")),
         purchases=list(invoice.token_purchases.order_by("created_at", "id")),
     )
+
+
+def purchase_waiting(
+    *,
+    user_id: UUID,
+    key: str,
+    cart: str,
+    since: datetime,
+    plan_id: UUID | None,
+    bundle_ids: Sequence[UUID],
+    add_on_ids: Sequence[UUID],
+) -> Invoice | None:
+    """The user's newest pending invoice that the pages made since `since` for this very cart
+    (its key ends with `cart`, the choices' digest), when the submission's own `key` has no
+    invoice, and whose lines are the chosen items at today's prices (and its add-ons on the
+    plan that is active now); else None. Two queries when there is none."""
+    own = Invoice.objects.filter(user_id=user_id, idempotency_key=key)
+    invoice = (
+        Invoice.objects.filter(
+            user_id=user_id,
+            status=Invoice.Status.PENDING,
+            created_at__gte=since,
+            idempotency_key__startswith="page:",
+            idempotency_key__endswith=cart,
+        )
+        .filter(~Exists(own))
+        .order_by("-created_at")
+        .first()
+    )
+    if invoice is None:
+        return None
+    chosen = Counter([*([plan_id] if plan_id else []), *bundle_ids, *add_on_ids])
+    today = [
+        (item_id, chosen[item_id], price, invoice.currency_id)
+        for model in (Plan, TokenBundle, AddOn)
+        for item_id, price, currency_id in model.objects.filter(
+            pk__in=list(chosen), is_active=True
+        ).values_list("pk", "price", "currency_id")
+        if currency_id == invoice.currency_id
+    ]
+    lines = [
+        (line.item_id, line.quantity, line.unit_price, invoice.currency_id)
+        for line in invoice.line_items.all()
+    ]
+    if sorted(lines, key=str) != sorted(today, key=str):
+        return None
+    if add_on_ids and not plan_id:
+        active = subscription_active(user_id=user_id)
+        parents = set(invoice.add_on_subscriptions.values_list("subscription_id", flat=True))
+        if active is None or parents != {active.pk}:
+            return None
+    return invoice

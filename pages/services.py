@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from django.urls import reverse
+from django.utils import timezone
 
 from billing import services as billing
 from billing.models import Invoice
 from common.errors import DomainError, InvalidState
+from pages import selectors
 
 
 class PaymentsUnavailable(DomainError):
@@ -24,6 +27,11 @@ class PaymentsUnavailable(DomainError):
         "Payments are not available right now, and nothing was charged. Please try again later."
     )
 
+
+# Buy with a new submission (a second tab, a page drawn anew without its script) for the
+# cart a pending invoice made on the pages this long ago waits for pays that invoice instead
+# of making a second one; an older one is left as it is, and Buy makes a new one.
+SAME_CART_WAITS = timedelta(hours=1)
 
 NOTHING_ORDERED = (
     "Payments are not available right now, so nothing was ordered and nothing was charged. "
@@ -56,17 +64,35 @@ def purchase_start(
     its back/forward cache) finds the same invoice (the checkout's idempotency key) and the
     same Stripe session (its stored session) or test page, and a paid one sends the browser to
     its receipt. The page is no-store (a session page), so Back draws it anew with a new
-    submission; the page's script puts the first one back from its history entry.
+    submission; the page's script puts the first one back from its history entry. A new
+    submission for the cart a pending invoice made on the pages in the last SAME_CART_WAITS
+    waits for (same items, today's prices; pages.selectors.purchase_waiting) pays that
+    invoice instead of making a second one.
     Raises PaymentsUnavailable before anything is written when no provider is configured,
     Invalid (from checkout), InvalidState for a cancelled purchase and PaymentProviderError.
     """
     provider = payment_provider(refusal=NOTHING_ORDERED)
+    cart = _cart_digest(plan_id, bundle_ids, add_on_ids)
+    key = f"page:{submission}:{cart}"
+    waiting = selectors.purchase_waiting(
+        user_id=user_id,
+        key=key,
+        cart=f":{cart}",
+        since=timezone.now() - SAME_CART_WAITS,
+        plan_id=plan_id,
+        bundle_ids=bundle_ids,
+        add_on_ids=add_on_ids,
+    )
+    if waiting is not None:
+        return billing.invoice_pay_start(
+            invoice_id=waiting.pk, user_id=user_id, provider=provider
+        ).checkout_url
     result = billing.checkout_create(
         user_id=user_id,
         plan_id=plan_id,
         token_bundle_ids=list(bundle_ids),
         add_on_ids=list(add_on_ids),
-        idempotency_key=_purchase_key(submission, plan_id, bundle_ids, add_on_ids),
+        idempotency_key=key,
     )
     invoice = result.invoice
     if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
@@ -82,16 +108,16 @@ class PurchaseCancelled(InvalidState):
     needs a new submission to buy again."""
 
 
-def _purchase_key(
-    submission: UUID, plan_id: UUID | None, bundle_ids: Sequence[UUID], add_on_ids: Sequence[UUID]
+def _cart_digest(
+    plan_id: UUID | None, bundle_ids: Sequence[UUID], add_on_ids: Sequence[UUID]
 ) -> str:
-    """The checkout's key: the page's submission and what was chosen. The same page sent
-    again (a double click, a page restored from the browser's cache) finds its invoice; other
-    choices sent from it (a page restored from the browser's cache, then changed) are a
-    checkout of their own, never the earlier choice's invoice."""
+    """What was chosen, in the checkout's key after the page's submission
+    (`page:<submission>:<digest>`). The same page sent again (a double click, a page restored
+    from the browser's cache) finds its invoice; other choices sent from it (a page restored,
+    then changed) are a checkout of their own, never the earlier choice's invoice; the same
+    choices sent from another page find the invoice waiting for them (SAME_CART_WAITS)."""
     chosen = [str(plan_id or ""), *sorted(map(str, bundle_ids)), "|", *sorted(map(str, add_on_ids))]
-    digest = hashlib.sha256(",".join(chosen).encode()).hexdigest()[:32]
-    return f"page:{submission}:{digest}"
+    return hashlib.sha256(",".join(chosen).encode()).hexdigest()[:32]
 
 
 def invoice_pay(*, invoice_id: UUID, user_id: UUID) -> str:
