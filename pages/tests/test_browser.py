@@ -86,7 +86,7 @@ def test_buying_through_the_test_payment_page_decline_then_pay(
 
     expect(page.locator("#nothing-charged")).to_be_visible()
     expect(page.locator("#balance")).to_have_text("0")
-    page.get_by_role("link", name="Try again").click()
+    page.get_by_role("link", name="Choose again").click()
     page.get_by_label("Starter").check()
     page.get_by_label("Team").check()
     page.get_by_role("button", name="Buy").click()
@@ -130,8 +130,12 @@ def test_cancelling_the_payment_charges_nothing(page: Page, site: str, bundles):
         "Nothing was charged. Your balance is unchanged."
     )
     expect(page.locator("#balance")).to_have_text("0")
+    expect(page.locator("#invoice-open")).to_contain_text("for $10.00 is still open")
     snapshot(page, "purchase-cancel")
-    page.get_by_role("link", name="Try again").click()
+    page.get_by_role("link", name="See invoice").click()
+    expect(page.get_by_role("button", name="Pay $10.00")).to_be_visible()
+    page.go_back()
+    page.get_by_role("link", name="Choose again").click()
     expect(page).to_have_url(f"{site}/purchase")
     assert page.console.errors == []
 

@@ -97,3 +97,25 @@ def test_a_waiting_receipt_says_so_when_its_purchase_is_paid_and_refunded(
     expect(state).not_to_contain_text("Payment received")
     expect(page.get_by_role("heading", level=1)).to_have_text("This purchase was refunded")
     assert page.console.errors == []
+
+
+def test_coming_back_from_a_cancelled_payment_points_to_the_invoice_still_open(
+    browser, user, bundles
+):
+    """Stripe's and the test page's way back name the invoice; the page said only "Nothing
+    was charged" and "Try again" to an empty purchase page, so the invoice stayed open
+    without a word and choosing the cart again was a second invoice for it."""
+    invoice = checkout(user, bundles=bundles[:2]).invoice
+    someone_elses = checkout(UserFactory(), bundles=bundles[:1]).invoice
+    url = reverse("pages:purchase-cancel")
+
+    own = browser.get(url, {"invoice": invoice.pk}).content.decode()
+    other = browser.get(url, {"invoice": someone_elses.pk})
+    unknown = browser.get(url, {"invoice": "not-an-id"})
+
+    assert "Nothing was charged." in own
+    assert f"Invoice {invoice.number} for $55.00 is still open" in own
+    assert f'href="{reverse("pages:invoice", args=[invoice.pk])}"' in own
+    assert (other.status_code, unknown.status_code) == (200, 200)
+    assert someone_elses.number not in other.content.decode()
+    assert "still open" not in other.content.decode() + unknown.content.decode()

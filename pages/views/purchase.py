@@ -79,7 +79,15 @@ def purchase_success(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def purchase_cancel(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/cancel.html")
+    """Where Stripe Checkout's and the test page's Cancel come back to, with the invoice: one
+    of the user's still pending is named, with the way to pay or cancel it; anything else
+    (none, another user's, a bad id) gets the plain page."""
+    try:
+        invoice = _receipt(request).invoice
+    except Http404:
+        invoice = None
+    open_invoice = invoice if invoice and invoice.status == invoice.Status.PENDING else None
+    return render(request, "pages/cancel.html", {"open_invoice": open_invoice})
 
 
 @json_login_required
