@@ -13,7 +13,7 @@ from accounts.tests.factories import PASSWORD, UserFactory
 from billing.models import Invoice
 from billing.services import invoice_cancel
 from billing.tests.helpers import capture, checkout
-from catalog.tests.factories import AddOnFactory, PlanFactory
+from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from pages.tests.browsing import sign_in, snapshot
 from tokens.services.alerts import alerts_get
 
@@ -209,3 +209,29 @@ def test_usage_and_transactions_keep_their_labels_on_a_phone(page: Page, live_se
     page.goto(f"{live_server.url}/usage")
     snapshot(page, "usage")
     assert page.console.errors == []
+
+
+def test_tabbing_through_the_choices_on_a_phone_keeps_each_in_sight_above_the_bar(
+    page: Page, test_payments_site: str, bundles
+):
+    """The total and Buy stay on a bar stuck to the bottom of the screen; a choice reached
+    with Tab is scrolled just into view, and ended up under the bar, out of sight (WCAG
+    2.4.11, focus not obscured)."""
+    for number in range(6):
+        TokenBundleFactory(name=f"Bundle {number}", token_amount=10 * (number + 1), sort_order=5)
+    sign_in(page, test_payments_site, UserFactory().email)
+    page.goto(f"{test_payments_site}/purchase")
+    page.locator("input[name=bundles]").first.focus()
+
+    hidden = []
+    for _ in range(20):
+        page.keyboard.press("Tab")
+        name = page.evaluate("() => document.activeElement.id")
+        if name == "buy":
+            break
+        box = page.evaluate("() => document.activeElement.getBoundingClientRect().bottom")
+        bar = page.locator("#checkout-bar").bounding_box()["y"]
+        if box > bar:
+            hidden.append(name)
+
+    assert hidden == []
