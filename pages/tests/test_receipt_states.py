@@ -14,6 +14,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import Invoice
 from billing.services.refunds import invoice_refund
 from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import AddOnFactory, PlanFactory
 from pages.tests.browsing import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -119,3 +120,38 @@ def test_coming_back_from_a_cancelled_payment_points_to_the_invoice_still_open(
     assert (other.status_code, unknown.status_code) == (200, 200)
     assert someone_elses.number not in other.content.decode()
     assert "still open" not in other.content.decode() + unknown.content.decode()
+
+
+def _add_on_bought_alone(user):
+    capture(checkout(user, plan=PlanFactory(included_tokens=0)).invoice, "pay-plan")
+    return checkout(user, add_ons=[AddOnFactory(name="Priority support")]).invoice
+
+
+def test_a_purchase_that_adds_no_tokens_does_not_say_0_were_added(browser, user):
+    """An add-on bought alone credits no tokens; the receipt said "Payment received: 0
+    tokens were added.", which reads as if the payment had gone astray."""
+    invoice = _add_on_bought_alone(user)
+    capture(invoice)
+
+    page = browser.get(reverse("pages:purchase-success"), {"invoice": invoice.pk}).content.decode()
+
+    assert (
+        _state(page)
+        == 'Payment received. Your balance is <strong id="new-balance">0</strong> tokens.'
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_receipt_of_no_tokens_says_payment_received(page: Page, live_server):
+    user = UserFactory()
+    invoice = _add_on_bought_alone(user)
+    sign_in(page, live_server.url, user.email)
+    page.goto(f"{live_server.url}/purchase/success?invoice={invoice.pk}")
+    state = page.locator("#payment-state")
+    expect(state).to_contain_text("Waiting for the payment")
+
+    capture(invoice)
+
+    expect(state).to_have_text("Payment received. Your balance is 0 tokens.")
+    assert page.console.errors == []

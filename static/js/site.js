@@ -70,13 +70,19 @@ function startReceipt() {
       state.append(document.getElementById("receipt-refunded").content.cloneNode(true));
       return;
     }
-    const credited = document.createElement("strong");
-    credited.id = "tokens-credited";
-    credited.textContent = String(data.tokens_credited);
     const newBalance = document.createElement("strong");
     newBalance.id = "new-balance";
     newBalance.textContent = String(data.balance);
-    state.append("Payment received: ", credited, " tokens were added. Your balance is ", newBalance, " tokens.");
+    if (data.tokens_credited) {
+      const credited = document.createElement("strong");
+      credited.id = "tokens-credited";
+      credited.textContent = String(data.tokens_credited);
+      state.append("Payment received: ", credited, " tokens were added.");
+    } else {
+      // An add-on bought alone adds no tokens: "0 tokens were added" read as a lost payment.
+      state.append("Payment received.");
+    }
+    state.append(" Your balance is ", newBalance, " tokens.");
     if (balance) {
       balance.textContent = String(data.balance);
     }
