@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -74,33 +75,49 @@ def purchase_start(
     provider = payment_provider(refusal=NOTHING_ORDERED)
     cart = _cart_digest(plan_id, bundle_ids, add_on_ids)
     key = f"page:{submission}:{cart}"
-    waiting = selectors.purchase_waiting(
-        user_id=user_id,
-        key=key,
-        cart=f":{cart}",
-        since=timezone.now() - SAME_CART_WAITS,
-        plan_id=plan_id,
-        bundle_ids=bundle_ids,
-        add_on_ids=add_on_ids,
-    )
+    # The user's Buys take turns from the look-up to the checkout's commit: two at once for
+    # one cart (two tabs) would both find nothing waiting and make an invoice each.
+    with transaction.atomic():
+        _purchases_lock(user_id)
+        waiting = selectors.purchase_waiting(
+            user_id=user_id,
+            key=key,
+            cart=f":{cart}",
+            since=timezone.now() - SAME_CART_WAITS,
+            plan_id=plan_id,
+            bundle_ids=bundle_ids,
+            add_on_ids=add_on_ids,
+        )
+        if waiting is None:
+            invoice = billing.checkout_create(
+                user_id=user_id,
+                plan_id=plan_id,
+                token_bundle_ids=list(bundle_ids),
+                add_on_ids=list(add_on_ids),
+                idempotency_key=key,
+            ).invoice
     if waiting is not None:
         return billing.invoice_pay_start(
             invoice_id=waiting.pk, user_id=user_id, provider=provider
         ).checkout_url
-    result = billing.checkout_create(
-        user_id=user_id,
-        plan_id=plan_id,
-        token_bundle_ids=list(bundle_ids),
-        add_on_ids=list(add_on_ids),
-        idempotency_key=key,
-    )
-    invoice = result.invoice
     if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
         return purchase_success_url(invoice)
     if invoice.status == Invoice.Status.CANCELLED:
         raise PurchaseCancelled("That purchase was cancelled; choose your bundles again.")
     started = billing.invoice_pay_start(invoice_id=invoice.pk, user_id=user_id, provider=provider)
     return started.checkout_url
+
+
+def _purchases_lock(user_id: UUID) -> None:
+    """A transaction-scoped lock on the user's purchases on the pages, taken before any
+    other (PgBouncer's transaction pooling keeps it). SQLite runs one writer at a time, and
+    a look-up before the write is not covered there."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"page-purchase:{user_id}"]
+        )
 
 
 class PurchaseCancelled(InvalidState):

@@ -16,6 +16,8 @@ from django.utils import timezone
 from billing.models import AddOnSubscription, Invoice
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
+from common.tests.concurrency import meeting
+from pages.services import purchase_start
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +100,20 @@ def test_add_ons_alone_wait_on_the_plan_they_were_bought_for(browser, user, fake
     assert again["Location"] == first["Location"] != on_the_new_plan["Location"]
     parents = AddOnSubscription.objects.filter(user=user).order_by("created_at")
     assert [row.subscription.plan_name for row in parents] == ["Monthly", "Yearly"]
+
+
+@pytest.mark.through_pgbouncer
+@pytest.mark.django_db(transaction=True)
+def test_two_buys_of_the_same_cart_at_once_are_one_invoice(user, bundles, settings):
+    """Two tabs' Buy in the same instant: the second waits for the first's checkout to commit
+    and pays its invoice (PostgreSQL, a connection each)."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+
+    def buy_directly():
+        return purchase_start(user_id=user.pk, bundle_ids=[bundles[0].pk], submission=uuid.uuid4())
+
+    answers = meeting(buy_directly, buy_directly)
+
+    assert answers["held"] == answers["waiting"]
+    assert Invoice.objects.filter(user=user).count() == 1
