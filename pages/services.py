@@ -110,8 +110,9 @@ def purchase_start(
 
 def _purchases_lock(user_id: UUID) -> None:
     """A transaction-scoped lock on the user's purchases on the pages, taken before any
-    other (PgBouncer's transaction pooling keeps it). SQLite runs one writer at a time, and
-    a look-up before the write is not covered there."""
+    other (PgBouncer's transaction pooling keeps it). Not needed on SQLite: there each
+    transaction takes the database's write lock at BEGIN (IMMEDIATE), so two Buys run the
+    look-up and the checkout one after the other."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:

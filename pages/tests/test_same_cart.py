@@ -16,7 +16,7 @@ from django.utils import timezone
 from billing.models import AddOnSubscription, Invoice
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
-from common.tests.concurrency import meeting
+from common.tests.concurrency import meeting, run_together
 from pages.services import purchase_start
 
 pytestmark = pytest.mark.django_db
@@ -116,4 +116,24 @@ def test_two_buys_of_the_same_cart_at_once_are_one_invoice(user, bundles, settin
     answers = meeting(buy_directly, buy_directly)
 
     assert answers["held"] == answers["waiting"]
+    assert Invoice.objects.filter(user=user).count() == 1
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db(transaction=True)
+def test_six_buys_of_the_same_cart_at_once_are_one_invoice_on_either_database(
+    user, bundles, settings
+):
+    """Six tabs' Buy released together, a connection each: on PostgreSQL they take turns by
+    the advisory lock, on SQLite by the write lock each transaction takes at BEGIN."""
+    settings.STRIPE_SECRET_KEY = ""
+    settings.PAYMENTS_TEST_MODE = True
+
+    def buy():
+        return purchase_start(user_id=user.pk, bundle_ids=[bundles[0].pk], submission=uuid.uuid4())
+
+    answers = run_together([buy] * 6, workers=6)
+
+    assert [type(answer) for answer in answers] == [str] * 6
+    assert len(set(answers)) == 1
     assert Invoice.objects.filter(user=user).count() == 1
