@@ -46,8 +46,8 @@ def _one_invoice(invoices: QuerySet[Invoice], invoice_id: UUID, user_id: UUID | 
 
 def add_ons_without_their_plan(invoice) -> QuerySet[AddOnSubscription]:
     """The pending add-ons on `invoice` (a pk, or an OuterRef) bought without a plan whose
-    plan is no longer running: paid between its end and the sweep that cancels such
-    checkouts, they would be activated with no plan. Its `.exists()` is the rule."""
+    plan is no longer running: paid between its end and the sweep that moves such checkouts
+    to the plan that runs (a renewal) or cancels them, they need that plan."""
     return (
         AddOnSubscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING)
         .exclude(subscription__invoice_id=invoice)

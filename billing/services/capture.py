@@ -10,10 +10,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from billing.models import Invoice
-from billing.selectors import add_ons_without_their_plan, invoice_get
+from billing.models import AddOnSubscription, Invoice
+from billing.selectors import add_ons_without_their_plan, invoice_get, subscription_active
 from billing.services.fulfilment import invoice_deliver
-from billing.services.payments import invoice_require_plan_running, stripe_session_end
+from billing.services.payments import plan_ended_require_another, stripe_session_end
 from common import metrics
 from common.errors import InvalidState, NotFound, Rejected
 
@@ -104,7 +104,8 @@ def _capture(
         raise AmountMismatch(
             f"The payment is {amount}; invoice {invoice.number} is {invoice.total}."
         )
-    invoice_require_plan_running(invoice, plan_ended=invoice.plan_ended)
+    if invoice.plan_ended:
+        _add_ons_onto_the_plan_that_runs(invoice)
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = timezone.now()
     invoice.provider = provider
@@ -143,10 +144,23 @@ def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureRes
     )
 
 
+def _add_ons_onto_the_plan_that_runs(invoice: Invoice) -> None:
+    """Add-ons bought alone whose plan has ended, paid before the sweep moved them: they rely
+    on the user's plan that runs (a renewal), read FOR SHARE as a checkout reads it, so a
+    refund of it waits for this capture or goes first and leaves no plan (InvalidState, and
+    nothing changes). Taken only here, after the invoice and before the token account: a
+    refund of that plan locks only invoices relying on it, which this one does not yet."""
+    running = subscription_active(user_id=invoice.user_id, for_share=True)
+    plan_ended_require_another(invoice, running)
+    AddOnSubscription.objects.filter(
+        pk__in=add_ons_without_their_plan(invoice.pk).values("pk")
+    ).update(subscription=running, updated_at=timezone.now())
+
+
 def _invoice_locked(invoice_id: UUID) -> Invoice:
     """The invoice, locked, and whether add-ons on it bought without a plan rely on a
     subscription that is no longer running (`plan_ended`): paid between its end and the
-    sweep that cancels such checkouts, they would be activated with no plan. One query."""
+    sweep that moves or cancels such checkouts, they need the plan that runs. One query."""
     invoices = (
         Invoice.objects.select_related("currency")
         .select_for_update(of=("self",))

@@ -23,7 +23,7 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
-from billing.selectors import invoice_get
+from billing.selectors import invoice_get, subscription_active
 from billing.services.payments import stripe_session_end
 from billing.stripe_gateway import PaymentProviderError
 from common.db import require_transaction
@@ -85,21 +85,44 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
     return _relying_cancel(Q(subscription__invoice_id=plan_invoice_id))
 
 
-def add_on_checkouts_of_expired_cancel(*, subscription_id: UUID) -> int:
-    """Cancels the pending invoices whose add-ons rely on this subscription, which the expiry
-    has just ended (and locked, by its UPDATE), inside the caller's transaction: as for a
-    refunded plan, the add-ons they would buy have no plan any more. Returns how many."""
-    require_transaction("add_on_checkouts_of_expired_cancel")
-    return _relying_cancel(Q(subscription_id=subscription_id))
+def add_on_checkouts_of_expired_end(*, subscription: Subscription) -> int:
+    """The pending checkouts whose add-ons rely on this subscription, which the expiry has
+    just ended (and locked, by its UPDATE), inside the caller's transaction. When the user
+    has another plan running (a renewal, paid), they rely on it from now on: the customer
+    still has a plan, and the add-ons' own periods start when they are paid. Otherwise, as
+    for a refunded plan, the add-ons they would buy have no plan any more: cancelled.
+
+    The plan that runs is read FOR SHARE, as a checkout reads it, before the invoices are
+    locked in id order: a refund of it that went first is waited for and seen (no plan, so
+    cancelled), one that comes second waits and then finds the checkouts relying on it and
+    cancels them. Never a plan another sweep is ending: that one's period is over too.
+    Returns how many checkouts were cancelled."""
+    require_transaction("add_on_checkouts_of_expired_end")
+    relying = Q(subscription_id=subscription.pk)
+    if not AddOnSubscription.objects.filter(relying, status=ItemStatus.PENDING).exists():
+        return 0
+    running = subscription_active(user_id=subscription.user_id, for_share=True)
+    if running is None:
+        return _relying_cancel(relying)
+    invoices = _relying_locked(relying)
+    AddOnSubscription.objects.filter(
+        relying, invoice__in=invoices, status=ItemStatus.PENDING
+    ).update(subscription=running, updated_at=timezone.now())
+    return 0
 
 
-def _relying_cancel(parent: Q) -> int:
+def _relying_locked(parent: Q) -> list[Invoice]:
+    """The pending invoices of add-ons relying on `parent`, locked in id order."""
     relying = AddOnSubscription.objects.filter(parent, status=ItemStatus.PENDING)
-    invoices = list(
+    return list(
         Invoice.objects.select_for_update()
         .filter(pk__in=relying.values("invoice_id"), status=Invoice.Status.PENDING)
         .order_by("pk")
     )
+
+
+def _relying_cancel(parent: Q) -> int:
+    invoices = _relying_locked(parent)
     for invoice in invoices:
         _cancelled(invoice, session_ended=False)
         if invoice.stripe_session_id:

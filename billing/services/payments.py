@@ -9,8 +9,13 @@ from uuid import UUID
 from django.utils import timezone
 
 from billing import stripe_gateway
-from billing.models import Invoice
-from billing.selectors import add_ons_plan_end, add_ons_without_their_plan, invoice_with_items
+from billing.models import Invoice, Subscription
+from billing.selectors import (
+    add_ons_plan_end,
+    add_ons_without_their_plan,
+    invoice_with_items,
+    subscription_active,
+)
 from common.errors import InvalidState
 
 # A stored session this close to expiring is not handed out again: a new one is made.
@@ -138,14 +143,19 @@ def invoice_require_pending(invoice: Invoice) -> None:
         )
 
 
-def invoice_require_plan_running(invoice: Invoice, *, plan_ended: bool | None = None) -> None:
+def invoice_require_plan_running(invoice: Invoice) -> None:
     """Raises InvalidState when add-ons on the invoice bought without a plan rely on a plan
-    that has ended (add_ons_without_their_plan): paying now takes money the capture refuses.
-    `plan_ended`, when the caller read it with the invoice (the capture, locked), saves the
-    query."""
-    if plan_ended is None:
-        plan_ended = add_ons_without_their_plan(invoice.pk).exists()
-    if plan_ended:
+    that has ended (add_ons_without_their_plan) and the user has no other plan running (a
+    renewal, which the capture then makes them rely on): paying now takes money the
+    capture refuses."""
+    if add_ons_without_their_plan(invoice.pk).exists():
+        plan_ended_require_another(invoice, subscription_active(user_id=invoice.user_id))
+
+
+def plan_ended_require_another(invoice: Invoice, running: Subscription | None) -> None:
+    """Raises InvalidState when the plan the invoice's add-ons relied on has ended and no
+    other plan of the user's runs (`running`)."""
+    if running is None:
         raise InvalidState(
             f"The plan the add-ons of invoice {invoice.number} rely on has ended; it cannot be "
             "paid."

@@ -21,7 +21,7 @@ from billing.models import (
 from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_deliver
-from billing.services.invoices import add_on_checkouts_of_expired_cancel
+from billing.services.invoices import add_on_checkouts_of_expired_end
 from billing.services.reconcile.report import (
     REVIEW_LISTED,
     Progress,
@@ -115,9 +115,11 @@ def _expire(
         if not ended.update(status=ItemStatus.EXPIRED, updated_at=timezone.now()):
             return  # ended otherwise meanwhile (refunded, cancelled)
         if model is Subscription:
-            events_emit([notices.subscription_expired(Subscription.objects.get(pk=item_id))])
-            # Checkouts of add-ons bought alone relied on this plan: they end with it.
-            add_on_checkouts_of_expired_cancel(subscription_id=item_id)
+            subscription = Subscription.objects.get(pk=item_id)
+            events_emit([notices.subscription_expired(subscription)])
+            # Checkouts of add-ons bought alone relied on this plan: they move to the plan
+            # that runs (a renewal), or end with it.
+            add_on_checkouts_of_expired_end(subscription=subscription)
     report.subscriptions_expired += 1
 
 
