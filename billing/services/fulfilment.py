@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Case, DateTimeField, Value, When
+from django.db.models import Case, DateTimeField, Max, Value, When
+from django.utils import timezone
 
 from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
@@ -53,18 +54,8 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
     started = invoice.paid_at
     activated = {"status": ItemStatus.ACTIVE, "starts_at": started, "expires_at": _end(started)}
     pending = {"invoice": invoice, "status": ItemStatus.PENDING}
-    subscriptions = Subscription.objects.filter(**pending).update(**activated)
-    started_now = (
-        list(
-            Subscription.objects.filter(
-                invoice=invoice, status=ItemStatus.ACTIVE, starts_at=started
-            ).values_list(
-                "pk", "included_tokens", "plan_name", "billing_period", "usage_mode", "expires_at"
-            )
-        )
-        if subscriptions
-        else []
-    )
+    started_now = _periods_start(invoice, started)
+    subscriptions = len(started_now)
     periods = [row for row in started_now if row[1] > 0 or row[4] == UsageMode.UNLIMITED]
     add_ons = AddOnSubscription.objects.filter(**pending).update(**activated)
     purchases = _locked_purchases(invoice, Purchase.Status.PENDING)
@@ -97,14 +88,15 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
                     reference_type=signals.SUBSCRIPTION_REFERENCE_TYPE,
                     reference_id=str(subscription_id),
                     description=f"{plan_name}: tokens included ({invoice.number})",
-                    expires_at=started + PERIODS[period] if period in PERIODS else None,
+                    # With its period, which a renewal starts where the running one ends.
+                    expires_at=ends_at,
                 )
-                for subscription_id, tokens, plan_name, period, _mode, _end in periods
+                for subscription_id, tokens, plan_name, _period, _mode, _starts, ends_at in periods
                 if tokens
             ),
             unlimited=tuple(
-                signals.UnlimitedUsage(subscription_id=pk, starts_at=started, ends_at=ends_at)
-                for pk, _tokens, _name, _period, mode, ends_at in periods
+                signals.UnlimitedUsage(subscription_id=pk, starts_at=starts_at, ends_at=ends_at)
+                for pk, _tokens, _name, _period, mode, starts_at, ends_at in periods
                 if mode == UsageMode.UNLIMITED
             ),
         ),
@@ -113,7 +105,7 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
         notices.invoice_paid(
             invoice,
             purchases,
-            [(pk, name, started, end) for pk, _tokens, name, _period, _mode, end in started_now],
+            [(pk, name, starts, end) for pk, _tokens, name, _p, _mode, starts, end in started_now],
         )
     )
     return Delivery(
@@ -191,6 +183,49 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
         subscriptions_cancelled=subscriptions,
         addons_cancelled=add_ons,
     )
+
+
+def _periods_start(invoice: Invoice, paid_at: datetime) -> list[tuple]:
+    """Activates the invoice's pending subscriptions (a checkout buys one plan at most) and
+    returns them (id, included tokens, plan name, period, usage mode, start, end).
+
+    A period starts at the payment; one of a plan the user has running still (paid again
+    early: a renewal) starts where the latest running period of that plan ends, so that
+    the rest of the period paid for is not lost. Those subscriptions are locked first
+    (after the invoice, before the token account): a second renewal paid at once waits,
+    then reads again (a statement of its own) and starts after this one; a refund or an
+    expiry of one that went first has ended it, and the period starts at the payment."""
+    rows = list(
+        Subscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING).values_list(
+            "pk", "included_tokens", "plan_name", "billing_period", "usage_mode", "plan_id"
+        )
+    )
+    if not rows:
+        return []
+    running = Subscription.objects.filter(
+        user_id=invoice.user_id,
+        plan_id__in={row[5] for row in rows},
+        status=ItemStatus.ACTIVE,
+        expires_at__gt=paid_at,
+    ).exclude(invoice=invoice)
+    ends: dict = {}
+    if list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)):
+        ends = dict(
+            running.values("plan_id").annotate(end=Max("expires_at")).values_list("plan_id", "end")
+        )
+    started = []
+    for pk, tokens, name, period, mode, plan_id in rows:
+        starts = max(paid_at, ends.get(plan_id, paid_at))
+        expires = starts + PERIODS[period] if period in PERIODS else None
+        started.append((pk, tokens, name, period, mode, starts, expires))
+    for pk, *_rest, starts, expires in started:
+        Subscription.objects.filter(pk=pk, status=ItemStatus.PENDING).update(
+            status=ItemStatus.ACTIVE,
+            starts_at=starts,
+            expires_at=expires,
+            updated_at=timezone.now(),
+        )
+    return started
 
 
 def _tokens_expiry(paid_at: datetime, days: int | None) -> datetime | None:
