@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -57,15 +57,25 @@ def add_ons_without_their_plan(invoice) -> QuerySet[AddOnSubscription]:
     )
 
 
-def add_ons_plan_end(invoice_id: UUID) -> datetime | None:
-    """When the plan ends that the pending add-ons on the invoice, bought without a plan,
-    rely on (the soonest, should they rely on several); None when none relies on another
-    invoice's plan, or that plan never ends. One query."""
-    return (
+def add_ons_plan_end(invoice_id: UUID, user_id: UUID) -> datetime | None:
+    """When the pending add-ons on the invoice, bought without a plan, are left with no plan:
+    the end of the plan they rely on (the soonest, should they rely on several), or, when
+    the user has a plan running past it (a renewal: they move to it then), the latest end
+    of the user's running plans. None when none relies on another invoice's plan, or a plan
+    never ends. Two queries at most."""
+    end = (
         AddOnSubscription.objects.filter(invoice=invoice_id, status=ItemStatus.PENDING)
         .exclude(subscription__invoice_id=invoice_id)
         .aggregate(end=Min("subscription__expires_at"))["end"]
     )
+    if end is None:
+        return None
+    running = Subscription.objects.filter(_running(), user_id=user_id).aggregate(
+        end=Max("expires_at"), endless=Count("pk", filter=Q(expires_at__isnull=True))
+    )
+    if running["endless"]:
+        return None
+    return max(end, running["end"] or end)
 
 
 def invoice_tokens_credited(*, invoice: Invoice) -> int:

@@ -80,13 +80,14 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
 
 
 def _session_end(invoice: Invoice) -> datetime | None:
-    """The session of add-ons bought without a plan ends when their plan does: the
+    """The session of add-ons bought without a plan ends when their plan does (or the last
+    plan of the user's that runs past it, which they move to then): the
     customer's Stripe tab then takes no payment that the capture refuses (a plan that has
     ended), in the hour before the sweep cancels the checkout and expires its session. A
     plan ending more than 24 hours on leaves Stripe's own end (the sweep's expiry ends the
     session later), and one ending sooner than Stripe's shortest session (30 minutes) too:
     paid in that gap, the payment is refused and flagged for review, as before."""
-    end = add_ons_plan_end(invoice.pk)
+    end = add_ons_plan_end(invoice.pk, invoice.user_id)
     now = timezone.now()
     if end is None or not now + SESSION_SHORTEST <= end <= now + SESSION_LONGEST:
         return None

@@ -171,3 +171,19 @@ def test_a_payment_after_the_old_plans_end_waits_for_a_refund_of_the_plan_that_r
     assert Invoice.objects.get(pk=add_ons.pk).status == "pending"
     add_on = AddOnSubscription.objects.get(invoice=add_ons)
     assert (add_on.status, add_on.subscription_id) == ("pending", first.pk)
+
+
+@pytest.mark.django_db
+def test_the_stripe_session_of_such_a_checkout_is_not_cut_at_the_old_plans_end(user, fake_stripe):
+    """Its session was made to end with S1 (so that no payment the capture refuses is
+    taken), though the checkout moves to S2 then and its payment is accepted: the
+    customer's tab closed on them mid-payment. With a plan running past S1, Stripe's end."""
+    add_ons, first, _second = renewed(user)
+    opened = first.expires_at - timedelta(hours=3)
+
+    with time_machine.travel(opened, tick=False):
+        started = services.invoice_pay_with_stripe(invoice_id=add_ons.pk, user_id=user.pk)
+
+    assert fake_stripe.sessions[started.session_id]["expires_at"] == int(
+        (opened + timedelta(hours=24)).timestamp()
+    )
