@@ -3,7 +3,10 @@
 Real processes on PostgreSQL, directly and behind PgBouncer in transaction pooling: the test
 holds a row lock in its own connection so the request blocks inside its write, kills the
 worker serving it, releases the lock and retries with the same key and body. The retry must
-answer within 2 seconds (its client gives up after that) and the work must be done once.
+answer within 10 seconds (its client gives up after that), far short of the 60 s lock
+timeout a retry stuck behind the killed worker's lock would wait, and the work must be done
+once. (2 s was too short for a machine running the suite beside other work: gunicorn's new
+worker and the retry's first connection took longer once, with nothing stuck.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-RETRY_TIMEOUT = 2.0
+RETRY_TIMEOUT = 10.0
 
 
 @pytest.fixture(scope="module", params=["postgresql", "pgbouncer"])
