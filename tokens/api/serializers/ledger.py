@@ -38,7 +38,12 @@ class ExpiringSerializer(serializers.Serializer):
 
 class BalanceSerializer(serializers.Serializer):
     balance = serializers.IntegerField(help_text="Tokens in lots that have not expired.")
-    available = serializers.IntegerField(help_text="The balance less active holds.")
+    available = serializers.IntegerField(
+        help_text=(
+            "The balance less active holds; below 0 when lots expired, were voided or taken "
+            "back under the holds (not clamped)."
+        )
+    )
     held = serializers.IntegerField()
     total_purchased = serializers.IntegerField()
     total_spent = serializers.IntegerField()
