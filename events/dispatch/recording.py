@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.db import transaction
-from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 
 from events import services
@@ -41,7 +43,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     the lease it was sent under)`, and what each means for its delivery (done, retried later,
     given up) and its endpoint (failing since when, attempts failed in a row; disabled after
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
-    has taken since is logged but leaves that worker's lease and schedule alone. One
+    has taken since is logged but leaves that worker's lease and schedule alone. A 429 or
+    503 with `Retry-After` holds the endpoint's pending deliveries until then. One
     transaction and a fixed number of statements for the whole batch. Locks the batch's
     endpoints before their deliveries, in the order turning an endpoint off takes them
     (endpoint_update), so the two never deadlock."""
@@ -57,6 +60,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
         attempts, delivered, retried, late, gone = [], [], [], [], set()
+        # Until when each endpoint asked, by a 429 or 503 with `Retry-After`, to be sent nothing.
+        paused: dict = {}
         for delivery_id, outcome, *held in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:
@@ -72,6 +77,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                     created_at=now,
                 )
             )
+            if outcome.retry_after is not None:
+                until = now + outcome.retry_after
+                paused[delivery.endpoint_id] = max(paused.get(delivery.endpoint_id, until), until)
             if delivery.status != Delivery.Status.PENDING:
                 # Given up (its endpoint turned off) or done by another worker while this
                 # attempt was on its way: the attempt is logged as it went; one that arrived
@@ -96,7 +104,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             if delivery.attempts > len(BACKOFF) or outcome.status_code == GONE:
                 delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
             else:
-                delivery.next_attempt_at = now + BACKOFF[delivery.attempts - 1]
+                wait = BACKOFF[delivery.attempts - 1]
+                delivery.next_attempt_at = now + max(wait, outcome.retry_after or wait)
             retried.append(delivery)
         DeliveryAttempt.objects.bulk_create(attempts)
         # Most attempts succeed and change their delivery alike: one plain UPDATE for them.
@@ -112,6 +121,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             ["attempts", "leased_until", "status", "completed_at", "last_error", "next_attempt_at"],
         )
         Delivery.objects.bulk_update(late, ["attempts", "leased_until"])
+        if paused:
+            _deliveries_wait(paused)
         succeeded = {delivery.endpoint_id for delivery in delivered}
         failures = Counter(delivery.endpoint_id for delivery in retried)
         failing = set(failures) - succeeded
@@ -132,6 +143,22 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             _disable_if_failing_too_long(endpoint_id, now)
         for endpoint_id in gone:
             _disable_gone(endpoint_id, now)
+
+
+def _deliveries_wait(paused: dict) -> None:
+    """Holds every pending delivery of an endpoint that asked for a pause (`{endpoint id:
+    until}`) until then, those of this batch included; none of them counts an attempt. One
+    statement; their endpoints' rows are locked already, so no other recording or endpoint
+    change touches these deliveries meanwhile."""
+    Delivery.objects.filter(
+        reduce(or_, (Q(endpoint_id=pk, next_attempt_at__lt=until) for pk, until in paused.items())),
+        status=Delivery.Status.PENDING,
+    ).update(
+        next_attempt_at=Case(
+            *(When(endpoint_id=pk, then=Value(until)) for pk, until in paused.items()),
+            output_field=DateTimeField(),
+        )
+    )
 
 
 def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:

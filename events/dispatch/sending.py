@@ -10,7 +10,8 @@ import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 import requests
 import urllib3
@@ -19,7 +20,7 @@ from urllib3.util import Timeout
 
 from common.api.fields import api_time
 from events.addresses import AddressRefused, url_refusal
-from events.models import Delivery, Event, WebhookEndpoint
+from events.models import BACKOFF, Delivery, Event, WebhookEndpoint
 from events.services import previous_secrets_signing
 
 # The whole attempt, from connecting to the answer's last byte (docs/api.md: "A 2xx answer
@@ -29,6 +30,11 @@ TIMEOUT_SECONDS = 10
 ANSWER_BODY_BYTES = 64 * 1024
 # What an attempt's error says at most (the database keeps 1000 characters).
 ERROR_LENGTH = 300
+# The answers by which a receiver asks to be sent less, whose `Retry-After` says until when
+# (RFC 9110 for 503, RFC 6585 for 429; Standard Webhooks, "Delivery success and failure").
+SLOW_DOWN = frozenset({429, 503})
+# The longest a `Retry-After` is waited for: the schedule's last wait.
+RETRY_AFTER_MAX = BACKOFF[-1]
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Outcome:
     status_code: int | None
     duration_ms: int
     error: str = ""
+    # What the receiver's `Retry-After` asked for (on a 429 or 503 only), within bounds.
+    retry_after: timedelta | None = None
 
     @property
     def delivered(self) -> bool:
@@ -106,7 +114,34 @@ def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Sessio
         return Outcome(status_code=None, duration_ms=elapsed, error=_error_name(error))
     elapsed = int((time.monotonic() - started) * 1000)
     error = "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
-    return Outcome(status_code=response.status_code, duration_ms=elapsed, error=error)
+    wait = None
+    if response.status_code in SLOW_DOWN:
+        wait = retry_after(response.headers.get("retry-after"), now=now)
+    return Outcome(
+        status_code=response.status_code, duration_ms=elapsed, error=error, retry_after=wait
+    )
+
+
+def retry_after(value: str | None, *, now: datetime) -> timedelta | None:
+    """The wait a `Retry-After` asks for, delay-seconds or an HTTP-date (RFC 9110), at most
+    RETRY_AFTER_MAX; None when it is missing, unreadable (a negative or fractional number,
+    words), or asks for no wait (0, a date not after `now`, the attempt's start: measured
+    from it, the wait recorded is never shorter than the one asked for)."""
+    value = (value or "").strip()
+    if value.isascii() and value.isdigit():
+        digits = value.lstrip("0") or "0"
+        # More digits than 24 h's need are the bound, not a number to convert.
+        seconds = int(digits) if len(digits) <= 9 else 10**9
+        wait = timedelta(seconds=min(seconds, RETRY_AFTER_MAX.total_seconds()))
+    else:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        wait = (when if when.tzinfo else when.replace(tzinfo=UTC)) - now
+    if wait <= timedelta(0):
+        return None
+    return min(wait, RETRY_AFTER_MAX)
 
 
 def _error_name(error: Exception) -> str:

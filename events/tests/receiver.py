@@ -19,11 +19,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """`fail_first`: answer 500 to that many requests; `hold`: block each request until the
-    event is set (a receiver that hangs)."""
+    """`fail_first`: answer `fail_status` (500) with `fail_headers` to that many requests;
+    `hold`: block each request until the event is set (a receiver that hangs)."""
 
     secrets: list[str] = field(default_factory=list)
     fail_first: int = 0
+    fail_status: int = 500
+    fail_headers: dict = field(default_factory=dict)
     hold: threading.Event | None = None
     received: list[Received] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
@@ -41,7 +43,9 @@ class Receiver:
                 if receiver.hold is not None:
                     receiver.hold.wait(30)
                 failing = len(receiver.received) <= receiver.fail_first
-                self.send_response(500 if failing else 204)
+                self.send_response(receiver.fail_status if failing else 204)
+                for name, value in receiver.fail_headers.items() if failing else ():
+                    self.send_header(name, value)
                 self.end_headers()
 
             def log_message(self, *args) -> None:

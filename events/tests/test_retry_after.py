@@ -1,0 +1,129 @@
+"""A receiver that answers 429 Too Many Requests or 503 Service Unavailable with `Retry-After`
+is sent nothing more before then (Standard Webhooks, "Delivery success and failure"): the
+delivery it answered, and its endpoint's other deliveries, wait at least that long, at most the
+schedule's last wait (24 h); an unreadable or past `Retry-After`, or one on another answer,
+leaves the schedule as it was. Its attempt is one failure, as before."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+import time_machine
+
+from events import services
+from events.dispatch import BACKOFF, Dispatcher, delivery_record, delivery_send
+from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
+from events.tests.receiver import Receiver
+from events.transport import webhook_session
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+HTTP_DATE_IN_2_HOURS = format_datetime(NOW + timedelta(hours=2), usegmt=True)
+
+
+@pytest.fixture
+def slow_down(loopback, request):
+    """A receiver answering its first request `(status, Retry-After)`, then 204s, with an
+    endpoint for pings."""
+    status, value = request.param
+    receiver = Receiver(fail_first=1, fail_status=status, fail_headers={"Retry-After": value})
+    receiver.start()
+    receiver.endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+    yield receiver
+    receiver.stop()
+
+
+def pings(endpoint: WebhookEndpoint, count: int) -> list[Delivery]:
+    for _ in range(count):
+        services.endpoint_ping(endpoint_id=endpoint.pk)
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=NOW)
+    return list(Delivery.objects.filter(endpoint=endpoint).order_by("pk"))
+
+
+def send_and_record(delivery: Delivery) -> None:
+    delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery.pk)
+    with webhook_session() as session:
+        outcome = delivery_send(delivery, now=NOW, session=session)
+    delivery_record(delivery.pk, outcome, now=NOW)
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize(
+    ("slow_down", "wait"),
+    [
+        ((429, "3600"), timedelta(hours=1)),
+        ((503, "120"), timedelta(minutes=2)),
+        ((429, HTTP_DATE_IN_2_HOURS), timedelta(hours=2)),
+        ((503, "999999999999999999999999"), BACKOFF[-1]),
+        ((429, "Thu, 02 Mar 2028 10:00:00 GMT"), BACKOFF[-1]),
+        # Unreadable, or no wait at all: the schedule's.
+        ((429, "-5"), BACKOFF[0]),
+        ((429, "1.5"), BACKOFF[0]),
+        ((429, "soon"), BACKOFF[0]),
+        ((429, "0"), BACKOFF[0]),
+        ((503, "Mon, 02 Mar 2026 09:00:00 GMT"), BACKOFF[0]),
+        # Only a 429 or a 503 asks for a pause.
+        ((500, "3600"), BACKOFF[0]),
+        ((502, "3600"), BACKOFF[0]),
+    ],
+    indirect=["slow_down"],
+)
+def test_the_next_attempt_waits_for_the_retry_after_within_bounds(slow_down, wait):
+    delivery, waiting = pings(slow_down.endpoint, 2)
+
+    send_and_record(delivery)
+
+    rows = Delivery.objects.in_bulk([delivery.pk, waiting.pk])
+    assert (rows[delivery.pk].status, rows[delivery.pk].attempts) == ("pending", 1)
+    assert rows[delivery.pk].next_attempt_at == NOW + wait
+    # The endpoint's other delivery waits as long, or goes when it was due.
+    held = NOW + wait if wait > BACKOFF[0] else NOW
+    assert (rows[waiting.pk].next_attempt_at, rows[waiting.pk].attempts) == (held, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize("slow_down", [(429, "3600")], indirect=True)
+def test_a_pause_counts_one_failure_and_holds_no_other_endpoint(slow_down):
+    delivery, later = pings(slow_down.endpoint, 2)
+    Delivery.objects.filter(pk=later.pk).update(next_attempt_at=NOW + timedelta(hours=3))
+    other = services.endpoint_create(url="http://127.0.0.1:9/other", event_types=["ping"])
+    (elsewhere,) = pings(other, 1)
+
+    send_and_record(delivery)
+
+    endpoint = WebhookEndpoint.objects.get(pk=slow_down.endpoint.pk)
+    assert (endpoint.is_active, endpoint.failing_since, endpoint.failed_attempts) == (
+        True,
+        NOW,
+        1,
+    )
+    rows = Delivery.objects.in_bulk([later.pk, elsewhere.pk])
+    # Due after the pause already: never brought forward.
+    assert rows[later.pk].next_attempt_at == NOW + timedelta(hours=3)
+    assert rows[elsewhere.pk].next_attempt_at == elsewhere.next_attempt_at
+    assert list(DeliveryAttempt.objects.values_list("status_code", "error")) == [(429, "HTTP 429")]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("slow_down", [(429, "120")], indirect=True)
+def test_the_worker_sends_the_endpoint_nothing_until_the_pause_ends(slow_down):
+    with time_machine.travel(NOW, tick=True) as clock:
+        pings(slow_down.endpoint, 2)
+        # One sending thread: the first ping goes out alone, and is answered 429.
+        dispatcher = Dispatcher(threads=1)
+        assert dispatcher.dispatch() == 1
+        while not dispatcher.record(wait=5):
+            pass
+
+        assert dispatcher.dispatch() == 0
+        clock.shift(timedelta(seconds=121))
+        while Delivery.objects.filter(status="pending").exists():
+            if not dispatcher.dispatch():
+                dispatcher.record(wait=5)
+        dispatcher.close()
+
+    assert len(slow_down.received) == 3
+    assert sorted(Delivery.objects.values_list("attempts", flat=True)) == [1, 2]
