@@ -51,12 +51,14 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     delivery_ids = [delivery_id for delivery_id, *_ in outcomes]
     with transaction.atomic():
         of_the_batch = Delivery.objects.filter(pk__in=delivery_ids).values("endpoint_id")
-        list(
+        # What decides turning one off, read under the lock: no statement per endpoint later.
+        endpoint_rows = (
             WebhookEndpoint.objects.select_for_update(no_key=True)
             .filter(pk__in=of_the_batch)
             .order_by("pk")
-            .values_list("pk", flat=True)
+            .values_list("pk", "is_active", "failing_since", "failed_attempts")
         )
+        before = {pk: rest for pk, *rest in endpoint_rows}
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
         attempts, delivered, retried, late, gone = [], [], [], [], set()
@@ -140,7 +142,13 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 ),
             )
         for endpoint_id in failing - gone:
-            _disable_if_failing_too_long(endpoint_id, now)
+            is_active, failing_since, failed_attempts = before[endpoint_id]
+            if (
+                is_active
+                and (failing_since or now) <= now - DISABLE_AFTER
+                and failed_attempts + failures[endpoint_id] >= DISABLE_AFTER_FAILURES
+            ):
+                _disable_if_failing_too_long(endpoint_id, now)
         for endpoint_id in gone:
             _disable_gone(endpoint_id, now)
 

@@ -13,13 +13,21 @@ import pytest
 import time_machine
 
 from events import services
-from events.dispatch import BACKOFF, Dispatcher, delivery_record, delivery_send
+from events.dispatch import (
+    BACKOFF,
+    Dispatcher,
+    Outcome,
+    deliveries_record,
+    delivery_record,
+    delivery_send,
+)
 from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.tests.receiver import Receiver
 from events.transport import webhook_session
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 HTTP_DATE_IN_2_HOURS = format_datetime(NOW + timedelta(hours=2), usegmt=True)
+PAUSE = Outcome(429, 4, "HTTP 429", retry_after=timedelta(hours=1))
 
 
 @pytest.fixture
@@ -127,3 +135,24 @@ def test_the_worker_sends_the_endpoint_nothing_until_the_pause_ends(slow_down):
 
     assert len(slow_down.received) == 3
     assert sorted(Delivery.objects.values_list("attempts", flat=True)) == [1, 2]
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize("endpoints", [1, 4])
+def test_a_batch_of_pauses_costs_the_same_statements_however_many_endpoints(
+    endpoints, loopback, django_assert_max_num_queries
+):
+    batch = []
+    for n in range(endpoints):
+        endpoint = services.endpoint_create(url=f"http://127.0.0.1:9/{n}", event_types=["ping"])
+        batch += [(delivery.pk, PAUSE) for delivery in pings(endpoint, 3)]
+
+    # The locks (endpoints, deliveries), the attempts, the retried deliveries, the pause, the
+    # endpoints' failures, and the transaction's savepoint and release: none per endpoint.
+    with django_assert_max_num_queries(8):
+        deliveries_record(batch, now=NOW)
+
+    assert set(Delivery.objects.values_list("next_attempt_at", flat=True)) == {
+        NOW + timedelta(hours=1)
+    }
