@@ -6,12 +6,16 @@ leaves the schedule as it was. Its attempt is one failure, as before."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
 import time_machine
+from django.db import connection, connections
+from django.utils import timezone
 
+from common.tests.waits import row_locked, sessions_waiting_on_a_lock, wait_until
 from events import services
 from events.dispatch import (
     BACKOFF,
@@ -156,3 +160,52 @@ def test_a_batch_of_pauses_costs_the_same_statements_however_many_endpoints(
     assert set(Delivery.objects.values_list("next_attempt_at", flat=True)) == {
         NOW + timedelta(hours=1)
     }
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.through_pgbouncer
+def test_a_pause_recorded_while_staff_fix_the_url_finishes_both(loopback):
+    """The pause holds the endpoint's other deliveries after the endpoint's lock, as a new URL
+    brings them forward: held up on one of them, it makes the change wait, never deadlock."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's")
+    endpoint = services.endpoint_create(url="http://127.0.0.1:9/hooks", event_types=["ping"])
+    recorded, other = pings(endpoint, 2)
+    start = timezone.now()
+    done: dict[str, object] = {}
+
+    def in_thread(name: str, work) -> threading.Thread:
+        def run() -> None:
+            try:
+                done[name] = work()
+            except Exception as error:  # the test reports whatever the work raised
+                done[name] = error
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    with row_locked("SELECT 1 FROM events_delivery WHERE id = %s FOR UPDATE", [other.pk]):
+        recording = in_thread(
+            "record", lambda: deliveries_record([(recorded.pk, PAUSE)], now=start)
+        )
+        wait_until(lambda: "record" in done or sessions_waiting_on_a_lock() >= 1)
+        fixing = in_thread(
+            "fix",
+            lambda: (
+                services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/ok").url
+            ),
+        )
+        wait_until(lambda: "fix" in done or sessions_waiting_on_a_lock() >= 2)
+    recording.join()
+    fixing.join()
+
+    assert done == {"record": None, "fix": "http://127.0.0.1:9/ok"}
+    # Fixed after the pause: both deliveries were brought forward, their attempts kept.
+    rows = Delivery.objects.in_bulk([recorded.pk, other.pk])
+    assert [
+        (rows[d.pk].attempts, rows[d.pk].next_attempt_at < start + PAUSE.retry_after)
+        for d in (recorded, other)
+    ] == [(1, True), (0, True)]
