@@ -99,6 +99,17 @@ class RefundedTokens:
 
 
 @dataclass(frozen=True)
+class PeriodMoved:
+    """A paid period of a plan that was to follow the refunded one now starts at `starts_at`
+    and ends at `ends_at` (earlier than announced by `invoice_paid`): its unlimited usage,
+    if any, is covered over these dates instead."""
+
+    subscription_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+@dataclass(frozen=True)
 class InvoiceRefunded:
     invoice_id: UUID
     user_id: UUID
@@ -107,3 +118,4 @@ class InvoiceRefunded:
     purchases: tuple[RefundedTokens, ...]
     included: tuple[RefundedTokens, ...] = ()
     unlimited_ended: tuple[UUID, ...] = ()
+    moved: tuple[PeriodMoved, ...] = ()

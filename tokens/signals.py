@@ -40,6 +40,11 @@ def reverse_refunded_tokens(sender: object, refunded: Any, **kwargs: object) -> 
             subscription_ids=list(refunded.unlimited_ended),
             now=refunded.refunded_at,
         )
+    if refunded.moved:
+        services.coverage_move(
+            user_id=refunded.user_id,
+            periods=[(p.subscription_id, p.starts_at, p.ends_at) for p in refunded.moved],
+        )
 
 
 def grant_trial(sender: object, user_id: Any, **kwargs: object) -> None:

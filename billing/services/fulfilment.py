@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from dateutil.relativedelta import relativedelta
 from django.db.models import Case, DateTimeField, Max, Value, When
 from django.utils import timezone
 
@@ -18,14 +17,10 @@ from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from billing.models import TokenBundlePurchase as Purchase
 from billing.services import notices
-from catalog.models import BillingPeriod, UsageMode
+from billing.services.renewals import PERIODS, renewals_follow
+from catalog.models import UsageMode
 from common.db import require_transaction
 from events.services import events_emit
-
-PERIODS = {
-    BillingPeriod.MONTHLY: relativedelta(months=1),
-    BillingPeriod.YEARLY: relativedelta(years=1),
-}
 
 
 @dataclass(frozen=True)
@@ -119,7 +114,8 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
 
 def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     """Ends what a refunded (and locked) invoice bought and sends `invoice_refunded`; each
-    purchase records what the receivers took back of its tokens and what was already spent."""
+    purchase records what the receivers took back of its tokens and what was already spent.
+    A renewal waiting for a period refunded starts at the refund (`moved` in the signal)."""
     require_transaction("invoice_take_back")
     # A period that started was paid for, also one the sweep has since recorded as expired:
     # its money goes back all the same, so its tokens and its coverage end with the refund,
@@ -146,7 +142,13 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             "pk", flat=True
         )
     )
+    now = invoice.refunded_at
+    unended = set(
+        Subscription.objects.filter(**started, expires_at__gt=now).values_list("plan_id", flat=True)
+    )
     subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
+    # A renewal waiting for the period refunded starts now (renewals_lock took the rows).
+    moved = renewals_follow(invoice=invoice, plan_ids=unended, now=now) if unended else ()
     add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     purchases = _locked_purchases(invoice, Purchase.Status.COMPLETED)
     notices = tuple(
@@ -169,6 +171,7 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             purchases=notices,
             included=included,
             unlimited_ended=unlimited_ended,
+            moved=moved,
         ),
     )
     for purchase, notice in zip(purchases, notices, strict=True):

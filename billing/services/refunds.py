@@ -15,6 +15,7 @@ from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_take_back
 from billing.services.invoices import add_on_checkouts_cancel
+from billing.services.renewals import renewals_lock
 from common.errors import InvalidState
 from events.services import events_emit
 
@@ -55,9 +56,11 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
     tokens are taken back (what was already spent is recorded on the purchase). Pending
     checkouts of add-ons that rely on its subscription are cancelled.
 
-    The invoice row lock makes concurrent refunds refund once; its subscriptions, then the
-    add-on checkouts' invoices in id order, are locked after it and before the token
-    account. Raises NotFound, InvoiceAlreadyRefunded, InvalidState unless paid.
+    The invoice row lock makes concurrent refunds refund once; its subscriptions (with the
+    user's unended periods of their plans, in id order: a renewal waiting for one moves up
+    to start at the refund), then the add-on checkouts' invoices in id order, are locked
+    after it and before the token account. Raises NotFound, InvoiceAlreadyRefunded,
+    InvalidState unless paid.
     """
     with transaction.atomic():
         invoice = invoice_get(invoice_id=invoice_id, for_update=True)
@@ -68,6 +71,7 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
         # Add-ons bought without a plan rely on this invoice's: their pending checkouts end
         # with it, so a payment arriving for one later activates nothing. Before the tokens
         # are taken back: a capture of one locks its invoice, then the token account.
+        renewals_lock(invoice=invoice, now=invoice.refunded_at)
         add_on_checkouts_cancel(plan_invoice_id=invoice.pk)
         taken_back = invoice_take_back(invoice=invoice)
         events_emit(

@@ -30,6 +30,7 @@ from tokens.services.purchases import purchases_credit, purchases_reverse
 from tokens.services.sweeps import SweepIncomplete
 from tokens.services.usage import (
     coverage_end,
+    coverage_move,
     coverage_start,
     usage_get,
     usage_record,
@@ -52,6 +53,7 @@ __all__ = [
     "alerts_get",
     "alerts_set",
     "coverage_end",
+    "coverage_move",
     "coverage_start",
     "hold_capture",
     "hold_create",

@@ -148,6 +148,21 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
     )
 
 
+def coverage_move(*, user_id: UUID, periods: list) -> None:
+    """Paid periods that now start earlier (a renewal moved up when the period it followed was
+    refunded): their coverage runs over their new dates, and `unlimited_until` ends with the
+    last of them. `periods` are (subscription_id, starts_at, ends_at). Inside the refund."""
+    require_transaction("coverage_move")
+    account = account_locked(user_id)
+    if account is None:
+        return
+    for subscription_id, starts_at, ends_at in periods:
+        UnlimitedCoverage.objects.filter(account=account, subscription_id=subscription_id).update(
+            starts_at=starts_at, ends_at=ends_at
+        )
+    _coverage_update(account)
+
+
 def _made_within(windows) -> Q:
     """Holds made inside one of the coverage periods `windows` ((starts_at, ends_at) pairs,
     `ends_at` None for an open one)."""

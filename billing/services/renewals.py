@@ -1,0 +1,79 @@
+"""A refund while a renewal of the same plan waits to start: the renewal moves up.
+
+A plan paid again early starts where the running period of that plan ends (fulfilment's
+`_periods_start`). When the period it follows is refunded, its money goes back and the
+renewal, paid for, starts at the refund instead of after a gap: the customer is not left
+without the plan they paid for, and an unlimited plan's coverage no longer runs through
+the refunded days.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from dateutil.relativedelta import relativedelta
+from django.db.models import Max
+from django.utils import timezone
+
+from billing import signals
+from billing.models import Invoice, ItemStatus, Subscription
+from catalog.models import BillingPeriod
+from common.db import require_transaction
+
+PERIODS = {
+    BillingPeriod.MONTHLY: relativedelta(months=1),
+    BillingPeriod.YEARLY: relativedelta(years=1),
+}
+
+
+def renewals_lock(*, invoice: Invoice, now: datetime) -> None:
+    """Locks the refunded invoice's subscriptions and, when one of them has not ended, the
+    user's other unended periods of those plans, all in one statement in id order: the
+    order a renewal's capture locks the running periods in, so neither waits for a lock the
+    other holds while holding one it wants. Before any other subscription lock of the refund.
+    A sweep ends only periods that are over, which are not locked here."""
+    require_transaction("renewals_lock")
+    plans = Subscription.objects.filter(
+        invoice=invoice, status=ItemStatus.ACTIVE, expires_at__gt=now
+    ).values("plan_id")
+    unended = Subscription.objects.filter(
+        user_id=invoice.user_id, plan_id__in=plans, status=ItemStatus.ACTIVE, expires_at__gt=now
+    )
+    mine = Subscription.objects.filter(invoice=invoice)
+    list(
+        (mine | unended).select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)
+    )
+
+
+def renewals_follow(*, invoice: Invoice, plan_ids: set, now: datetime) -> tuple:
+    """After the refunded invoice's subscriptions were cancelled: each of those plans' periods
+    that has not started yet starts where the period before it now ends (the latest started
+    period still running, or the refund), one after the other. Returns the periods moved
+    (`signals.PeriodMoved`). The rows were locked by `renewals_lock`."""
+    require_transaction("renewals_follow")
+    moved = []
+    for plan_id in plan_ids:
+        mine = Subscription.objects.filter(
+            user_id=invoice.user_id, plan_id=plan_id, status=ItemStatus.ACTIVE
+        )
+        started = mine.filter(starts_at__lte=now, expires_at__gt=now).aggregate(
+            end=Max("expires_at")
+        )["end"]
+        cursor = started or now
+        for pk, starts_at, period in (
+            mine.filter(starts_at__gt=now)
+            .order_by("starts_at", "pk")
+            .values_list("pk", "starts_at", "billing_period")
+        ):
+            if period not in PERIODS:
+                break
+            ends_at = cursor + PERIODS[period]
+            if cursor < starts_at:
+                Subscription.objects.filter(pk=pk).update(
+                    starts_at=cursor, expires_at=ends_at, updated_at=timezone.now()
+                )
+                moved.append(
+                    signals.PeriodMoved(subscription_id=pk, starts_at=cursor, ends_at=ends_at)
+                )
+            cursor = ends_at
+    return tuple(moved)
