@@ -6,7 +6,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 
 from billing.models import (
@@ -143,21 +143,28 @@ def subscription_active(*, user_id: UUID, for_share: bool = False) -> Subscripti
 
 
 def subscription_current(*, user_id: UUID) -> Subscription:
-    """The newest active subscription, else the newest pending one, with its add-ons.
+    """The subscription whose period runs now (the newest), else the newest active one (a
+    period still to start), else the newest pending one. Its `add_ons_shown`: the add-ons
+    not cancelled of it and of the active periods still to start (a renewal paid early,
+    which add-ons bought since attach to; an add-on's own period runs from its payment), so
+    that a renewal neither hides the running period nor the add-ons in use.
 
     Raises NotFound when there is neither.
     """
-    add_ons = Prefetch(
-        "add_ons",
-        queryset=AddOnSubscription.objects.exclude(status=ItemStatus.CANCELLED).order_by(
-            "created_at"
-        ),
-    )
-    subscriptions = Subscription.objects.filter(user_id=user_id).prefetch_related(add_ons)
+    now = timezone.now()
+    subscriptions = Subscription.objects.filter(user_id=user_id)
+    running = subscriptions.filter(_running()).order_by("-starts_at", "-created_at")
     current = (
-        subscriptions.filter(_running()).order_by("-starts_at", "-created_at").first()
+        running.filter(starts_at__lte=now).first()
+        or running.first()
         or subscriptions.filter(status=ItemStatus.PENDING).order_by("-created_at").first()
     )
     if current is None:
         raise NotFound("No current subscription.")
+    waiting = running.filter(starts_at__gt=now).values("pk")
+    current.add_ons_shown = list(
+        AddOnSubscription.objects.filter(Q(subscription=current) | Q(subscription__in=waiting))
+        .exclude(status=ItemStatus.CANCELLED)
+        .order_by("created_at", "id")
+    )
     return current

@@ -221,7 +221,7 @@ class AddOnSubscriptionSerializer(serializers.ModelSerializer):
 
 
 class CurrentSubscriptionSerializer(SubscriptionSerializer):
-    add_ons = AddOnSubscriptionSerializer(many=True)
+    add_ons = AddOnSubscriptionSerializer(many=True, source="add_ons_shown")
 
     class Meta(SubscriptionSerializer.Meta):
         fields = [*SubscriptionSerializer.Meta.fields, "add_ons"]

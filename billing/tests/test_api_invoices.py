@@ -130,10 +130,12 @@ def test_cancel_a_paid_invoice_is_409_and_changes_nothing(user_client, user, bun
 
 
 def test_current_subscription_is_the_newest_active_with_its_add_ons(user_client, user):
-    plan = PlanFactory(name="Monthly")
-    old = checkout(user, plan=plan)
+    old = checkout(user, plan=PlanFactory(name="Basic"))
     capture(old.invoice, reference="old")
-    current = checkout(user, plan=plan, add_ons=[AddOnFactory(name="Support")])
+    # Another plan starts at its payment (the same one again would wait for the old period).
+    current = checkout(
+        user, plan=PlanFactory(name="Monthly"), add_ons=[AddOnFactory(name="Support")]
+    )
     capture(current.invoice, reference="new")
     checkout(user, plan=PlanFactory(name="Pending one"))
 
