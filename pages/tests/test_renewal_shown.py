@@ -1,0 +1,46 @@
+"""A plan paid again while its period runs starts where that period ends: the pages say so,
+and do not call the renewal's period, which has not begun, the current one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from billing.models import Subscription
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import PlanFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+
+
+@pytest.fixture
+def browser(client, user):
+    client.force_login(user)
+    return client
+
+
+def test_a_renewal_waiting_to_start_is_the_next_period_not_the_current_one(browser, user):
+    plan = PlanFactory(name="Monthly")
+    with time_machine.travel(timezone.now() - timedelta(days=10), tick=False):
+        capture(checkout(user, plan=plan).invoice, "plan-1")
+    capture(checkout(user, plan=plan).invoice, "plan-2")
+    renewal = Subscription.objects.filter(user=user).order_by("-starts_at").first()
+
+    page = browser.get(reverse("pages:account")).content.decode()
+
+    period = f"{renewal.starts_at:%-d %b %Y} to {renewal.expires_at:%-d %b %Y}"
+    assert f"<dt>Next period</dt><dd>{period}</dd>" in page
+    assert "Current period" not in page
+
+
+def test_the_purchase_page_says_the_same_plan_paid_again_follows_on(browser, user):
+    capture(checkout(user, plan=PlanFactory(name="Monthly")).invoice)
+
+    page = browser.get(reverse("pages:purchase")).content.decode()
+
+    assert "A new plan starts when it is paid." not in page
+    assert "this plan paid again starts when its period ends" in page
