@@ -16,6 +16,7 @@ from rest_framework.views import set_rollback
 
 from common.db import database_busy
 from common.errors import DomainError, Invalid
+from common.outage import RETRY_AFTER_SECONDS, database_unavailable, warn_database_error
 
 STATUS_CODES = {
     400: ("validation_error", "The request is not valid."),
@@ -46,6 +47,16 @@ def busy_body() -> dict:
     return error_body(
         BUSY_CODE,
         f"The database is busy; nothing was changed. Retry in {busy_retry_after()} seconds.",
+    )
+
+
+UNAVAILABLE_CODE = "unavailable"
+
+
+def unavailable_body() -> dict:
+    return error_body(
+        UNAVAILABLE_CODE,
+        f"The service is temporarily unavailable. Retry in {RETRY_AFTER_SECONDS} seconds.",
     )
 
 
@@ -110,6 +121,12 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif database_busy(exc):
         logger.warning("The database gave up waiting, answered 503 busy: %s", exc)
         response = Response(busy_body(), 503, headers={"Retry-After": str(busy_retry_after())})
+    elif database_unavailable(exc):
+        warn_database_error(logger, "The database could not be reached, answered 503", exc)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        response = Response(unavailable_body(), 503, headers=headers)
+        # That line is the request's: not Django's "Service Unavailable" error line too.
+        response._has_been_logged = True
     elif isinstance(exc, exceptions.ValidationError):
         fields = validation_fields(exc.detail)
         response = Response(error_body("validation_error", validation_message(fields), fields), 400)

@@ -39,7 +39,8 @@ WHITESPACE = (
 )
 BUSY_DESCRIPTION = (
     "`busy`: the database was busy (a lock or a statement waited too long, or a deadlock);"
-    " nothing was changed. Retry after `Retry-After` seconds."
+    " nothing was changed. `unavailable`: the database could not be reached (down,"
+    " restarting). Retry after `Retry-After` seconds."
 )
 
 
@@ -144,7 +145,8 @@ class ApiAutoSchema(AutoSchema):
         if self.view.get_throttles():
             statuses.append(429)
         statuses.append(431)
-        # Every operation reads the database, and may wait on it too long (common.db).
+        # Every operation reads the database, and may wait on it too long (common.db) or
+        # not reach it (common.outage).
         statuses.append(503)
         return statuses
 

@@ -1,0 +1,47 @@
+"""A database that cannot be reached (down, restarting, out of connections): how to tell,
+and how to say so in the log once per request rather than with a traceback each time."""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from django.db import OperationalError
+
+# The server going away or not taking connections once connected: admin_shutdown,
+# crash_shutdown, cannot_connect_now (starting up, shutting down), too_many_connections; and
+# the connection_exception class (08...). psycopg's failures to connect carry no SQLSTATE.
+NOT_TAKING_CONNECTIONS = {"57P01", "57P02", "57P03", "53300"}
+# Seconds a client should wait before retrying: a restart's usual length, a guess.
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether the database could not be reached: nothing listens (connection refused, as
+    while it restarts), the connection broke, or the server would not take it (starting up,
+    shutting down, full, or refusing our name or password: psycopg does not tell these
+    apart, and for a client each is the same outage; the log line says which). Not busy
+    (`common.db.database_busy`): nothing says how long it lasts, and a connection cut at
+    COMMIT may have committed. Answered 503 `unavailable` with Retry-After."""
+    if not isinstance(error, OperationalError):
+        return False
+    cause = error.__cause__
+    if not isinstance(cause, psycopg.OperationalError):
+        return False
+    sqlstate = cause.sqlstate
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in NOT_TAKING_CONNECTIONS
+
+
+def first_line(error: BaseException) -> str:
+    """An error's message without the hints libpq adds on the lines after it."""
+    return str(error).split("\n", 1)[0]
+
+
+def warn_database_error(logger: logging.Logger, message: str, error: BaseException) -> None:
+    """A database error answered for anyway (a probe, a metric left out, a 503): one line
+    when the database could not be reached, as every request and scrape meets it during an
+    outage (and /health reports it); with the traceback otherwise."""
+    if database_unavailable(error):
+        logger.warning("%s: %s", message, first_line(error))
+    else:
+        logger.warning("%s.", message, exc_info=error)

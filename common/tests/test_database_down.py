@@ -1,0 +1,125 @@
+"""The database down (nothing listens where DATABASE_URL points, as while it restarts):
+every request that needs it answers 503 with Retry-After, the API in the contract's shape
+(`unavailable`) and the pages as a page, each with one warning line and no traceback, never
+a 500; /health says the database is down.
+
+Made real: the connection's port is pointed at one nothing listens on, so every new
+connection is refused."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from common.tests.helpers import database_state
+from conftest import client_for
+from tokens.tests.factories import fund
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+UNAVAILABLE = {
+    "error": "The service is temporarily unavailable. Retry in 5 seconds.",
+    "code": "unavailable",
+}
+
+
+@contextmanager
+def database_down() -> Iterator[None]:
+    """Every new connection refused: nothing listens on port 1."""
+    database = connection.settings_dict
+    saved = database["PORT"]
+    connection.close()
+    database["PORT"] = "1"
+    try:
+        yield
+    finally:
+        connection.close()
+        database["PORT"] = saved
+
+
+def traceback(record: logging.LogRecord) -> object:
+    """The record's traceback: common.log's filter moves it to `exc_text`, scrubbed."""
+    return record.exc_info or record.exc_text
+
+
+def assert_one_warning_without_traceback(records: list[logging.LogRecord]) -> None:
+    """Besides the access line: one warning, one line, no traceback (no Django error)."""
+    lines = [record for record in records if record.name != "access"]
+    assert [(line.levelname, traceback(line)) for line in lines] == [("WARNING", None)]
+    assert "Connection refused" in lines[0].getMessage()
+    assert "\n" not in lines[0].getMessage()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("get", "/api/v1/user/tokens/balance", None),
+        ("post", "/api/v1/user/tokens/consume", {"amount": 3}),
+        ("get", "/api/v1/user/invoices", None),
+        ("get", "/api/v1/token-bundles", None),
+    ],
+)
+def test_an_api_request_while_the_database_is_down_is_503_unavailable(
+    user, caplog, method, path, body
+):
+    fund(user, 10)
+    before = database_state()
+    api = client_for(user)
+    api.raise_request_exception = False
+
+    with database_down():
+        caplog.clear()
+        response = getattr(api, method)(path, body, HTTP_IDEMPOTENCY_KEY="down-1")
+        lines = list(caplog.records)
+
+    assert response.status_code == 503
+    assert response.json() == UNAVAILABLE
+    assert response["Retry-After"] == "5"
+    assert_one_warning_without_traceback(lines)
+    assert database_state() == before
+
+
+@pytest.mark.parametrize("path", ["/invoices", "/account/balance", "/"])
+def test_a_signed_in_page_while_the_database_is_down_is_the_unavailable_page(user, caplog, path):
+    """The session lives in the database: reading who is signed in is the first query."""
+    browser = Client(raise_request_exception=False)
+    browser.force_login(user)
+
+    with database_down():
+        caplog.clear()
+        response = browser.get(path)
+        lines = list(caplog.records)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    page = response.content.decode()
+    assert "<h1>Temporarily unavailable</h1>" in page
+    assert "try again in\n      5 seconds" in page
+    assert "Content-Security-Policy" in response
+    assert_one_warning_without_traceback(lines)
+
+
+def test_a_public_listing_while_the_database_is_down_is_503_unavailable(caplog):
+    """Anonymous: the listing's own common case (common.api.fastpath) meets the outage."""
+    with database_down():
+        caplog.clear()
+        response = Client(raise_request_exception=False).get("/api/v1/token-bundles")
+        lines = list(caplog.records)
+
+    assert response.status_code == 503
+    assert response.json() == UNAVAILABLE
+    assert response["Retry-After"] == "5"
+    assert_one_warning_without_traceback(lines)
+
+
+def test_health_still_reports_the_database_down():
+    with database_down():
+        response = Client().get("/health")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "error"}
