@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 
 from common import metrics as operator_metrics
 from common.api.throttling import CACHE_ERRORS
+from common.outage import warn_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ def health(request: HttpRequest) -> JsonResponse:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
-    except DatabaseError:
-        logger.warning("Health check: the database did not answer", exc_info=True)
+    except DatabaseError as error:
+        warn_database_error(logger, "Health check: the database did not answer", error)
         body.update(status="error", database="error")
     if settings.REDIS_URL:
         try:
@@ -46,7 +47,10 @@ def health(request: HttpRequest) -> JsonResponse:
             body["cache"] = "error"
             if body["status"] == "ok":
                 body["status"] = "degraded"
-    return JsonResponse(body, status=503 if body["database"] == "error" else 200)
+    response = JsonResponse(body, status=503 if body["database"] == "error" else 200)
+    # A database down is the warning above, once per probe: not Django's error line too.
+    response._has_been_logged = True
+    return response
 
 
 @require_GET

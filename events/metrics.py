@@ -27,6 +27,7 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from prometheus_client.core import GaugeMetricFamily
 
+from common.outage import warn_database_error
 from events.models import Delivery, WebhookEndpoint
 
 logger = logging.getLogger(__name__)
@@ -60,9 +61,9 @@ class WebhookDeliveriesCollector:
                 failing=Count("pk", filter=Q(is_active=True, failing_since__isnull=False)),
                 off=Count("pk", filter=Q(is_active=False)),
             )
-        except DatabaseError:
+        except DatabaseError as error:
             # The other metrics are still worth answering with; /health reports the database.
-            logger.warning("/metrics could not read the webhook deliveries.", exc_info=True)
+            warn_database_error(logger, "/metrics could not read the webhook deliveries", error)
             return
         due.add_metric([], waiting["count"])
         if waiting["oldest"] is not None:

@@ -33,6 +33,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client.core import GaugeMetricFamily
 
+from common.outage import warn_database_error
+
 logger = logging.getLogger(__name__)
 
 FAILURES_WITHIN = timedelta(hours=24)
@@ -83,9 +85,9 @@ class SweepsCollector:
                 )
                 .order_by()
             )
-        except DatabaseError:
+        except DatabaseError as error:
             # The other metrics are still worth answering with; /health reports the database.
-            logger.warning("/metrics could not read the worker's sweeps.", exc_info=True)
+            warn_database_error(logger, "/metrics could not read the worker's sweeps", error)
             return
         counted = dict.fromkeys(sweeps.values(), 0)
         for run in runs:

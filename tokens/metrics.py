@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from django.db import DatabaseError
 from prometheus_client.core import GaugeMetricFamily
 
+from common.outage import warn_database_error
 from tokens.selectors import ledger_check_last_run
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,11 @@ class LedgerCheckCollector:
         )
         try:
             run = ledger_check_last_run()
-        except DatabaseError:
+        except DatabaseError as error:
             # The other metrics are still worth answering with; /health reports the database.
-            logger.warning("/metrics could not read the ledger check's last run.", exc_info=True)
+            warn_database_error(
+                logger, "/metrics could not read the ledger check's last run", error
+            )
             run = None
         if run is not None:
             failing.add_metric([], run.failing_accounts)

@@ -123,3 +123,30 @@ def test_health_still_reports_the_database_down():
 
     assert response.status_code == 503
     assert response.json() == {"status": "error", "database": "error"}
+
+
+def test_a_scrape_while_the_database_is_down_logs_one_line_per_collector(caplog):
+    """Prometheus scrapes every 15 s: each collector that reads the database says once, in
+    one line, that it could not, and the rest of /metrics is answered."""
+    with database_down():
+        caplog.clear()
+        response = Client().get("/metrics")
+        lines = [record for record in caplog.records if record.name != "access"]
+
+    assert response.status_code == 200
+    assert b"\npython_gc_objects_collected_total" in response.content
+    assert sorted((line.name, line.levelname, traceback(line)) for line in lines) == [
+        ("events.metrics", "WARNING", None),
+        ("jobs.metrics", "WARNING", None),
+        ("tokens.metrics", "WARNING", None),
+    ]
+    assert all("Connection refused" in line.getMessage() for line in lines)
+
+
+def test_health_while_the_database_is_down_logs_one_line(caplog):
+    with database_down():
+        caplog.clear()
+        Client().get("/health")
+        lines = [record for record in caplog.records if record.name != "access"]
+
+    assert_one_warning_without_traceback(lines)
