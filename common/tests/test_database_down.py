@@ -12,10 +12,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test import Client
 
+from common.db import database_busy
+from common.outage import database_unavailable
 from common.tests.helpers import database_state
 from conftest import client_for
 from tokens.tests.factories import fund
@@ -150,3 +153,28 @@ def test_health_while_the_database_is_down_logs_one_line(caplog):
         lines = [record for record in caplog.records if record.name != "access"]
 
     assert_one_warning_without_traceback(lines)
+
+
+def test_a_connection_the_server_ended_is_unavailable_and_a_timeout_is_not():
+    """The other ways an outage shows: the server ends a connection in use (a restart, an
+    operator's pg_terminate_backend). A statement past its timeout stays `busy`."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    settings = connection.settings_dict
+    with psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname="postgres"
+    ) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    with pytest.raises(OperationalError) as ended, connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    connection.close()
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = 50")
+        with pytest.raises(OperationalError) as timed_out:
+            cursor.execute("SELECT pg_sleep(1)")
+    connection.close()
+
+    assert database_unavailable(ended.value)
+    assert not database_unavailable(timed_out.value)
+    assert database_busy(timed_out.value)
