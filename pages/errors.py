@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views import defaults
 
+from common.outage import first_line
+
 logger = logging.getLogger(__name__)
 
 
@@ -36,4 +38,6 @@ def _drawn_without_database(request: HttpRequest, error: DatabaseError) -> None:
     middleware answers for a database error, and their header reads the database (the
     session's user, the balance): when it fails there (down, or past its timeouts), each is
     drawn as a visitor's, without the header, rather than as Django's 500 and a traceback."""
-    logger.warning("The error page of %s drawn without the database: %s", request.path, error)
+    logger.warning(
+        "The error page of %s drawn without the database: %s", request.path, first_line(error)
+    )

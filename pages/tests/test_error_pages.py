@@ -78,7 +78,7 @@ def _refused_connections(monkeypatch) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_signed_in_404_while_the_database_is_down_is_the_404_page(user, monkeypatch):
+def test_a_signed_in_404_while_the_database_is_down_is_the_404_page(user, monkeypatch, caplog):
     """The header's balance (and the session's user) are read while the 404 page is drawn,
     outside the view: the database's error there made Django's 500 page, with a traceback
     in the log, for an address that simply does not exist."""
@@ -93,6 +93,9 @@ def test_a_signed_in_404_while_the_database_is_down_is_the_404_page(user, monkey
     assert response.status_code == 404
     assert "<h1>Page not found</h1>" in page
     assert VIEWPORT in page
+    (drawn,) = [record for record in caplog.records if record.name == "pages.errors"]
+    assert "Connection refused" in drawn.getMessage()
+    assert "\n" not in drawn.getMessage()  # libpq's hint on its second line left out
 
 
 def test_a_signed_in_404_whose_balance_times_out_is_the_404_page(browser, monkeypatch):
