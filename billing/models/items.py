@@ -7,7 +7,6 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
 
 from billing.models.invoices import MONEY, Invoice
 from catalog.models import AddOn, BillingPeriod, Plan, TokenBundle, UsageMode
@@ -59,11 +58,6 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return f"{self.plan_name} ({self.status})"
-
-    @property
-    def starts_later(self) -> bool:
-        """Paid, its period not yet begun: a renewal that follows a running period."""
-        return self.starts_at is not None and self.starts_at > timezone.now()
 
 
 class AddOnSubscription(models.Model):

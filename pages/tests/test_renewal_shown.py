@@ -23,18 +23,21 @@ def browser(client, user):
     return client
 
 
-def test_a_renewal_waiting_to_start_is_the_next_period_not_the_current_one(browser, user):
+def test_while_a_renewal_waits_the_current_period_is_the_running_one(browser, user):
     plan = PlanFactory(name="Monthly")
     with time_machine.travel(timezone.now() - timedelta(days=10), tick=False):
         capture(checkout(user, plan=plan).invoice, "plan-1")
     capture(checkout(user, plan=plan).invoice, "plan-2")
-    renewal = Subscription.objects.filter(user=user).order_by("-starts_at").first()
+    running, renewal = Subscription.objects.filter(user=user).order_by("starts_at")
 
     page = browser.get(reverse("pages:account")).content.decode()
 
-    period = f"{renewal.starts_at:%-d %b %Y} to {renewal.expires_at:%-d %b %Y}"
-    assert f"<dt>Next period</dt><dd>{period}</dd>" in page
-    assert "Current period" not in page
+    def period(subscription):
+        return f"{subscription.starts_at:%-d %b %Y} to {subscription.expires_at:%-d %b %Y}"
+
+    assert renewal.starts_at == running.expires_at
+    assert f"<dt>Current period</dt><dd>{period(running)}</dd>" in page
+    assert f"<dt>Current period</dt><dd>{period(renewal)}</dd>" not in page
 
 
 def test_the_purchase_page_says_the_same_plan_paid_again_follows_on(browser, user):
