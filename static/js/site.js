@@ -108,8 +108,14 @@ function startPurchaseTotal() {
   const items = document.getElementById("total-items");
   const places = Number(form.dataset.places);
   const subscribed = form.dataset.subscribed === "true";
+  const noPlanHint = document.getElementById("add-ons-no-plan");
+  const withPlanHint = document.getElementById("add-ons-with-plan");
   function update() {
     const planChosen = form.querySelector("input[name=plan][data-minor]:checked") !== null;
+    if (noPlanHint && withPlanHint) {
+      noPlanHint.hidden = planChosen;
+      withPlanHint.hidden = !planChosen;
+    }
     for (const addOn of form.querySelectorAll("input[name=add_ons]")) {
       addOn.disabled = !subscribed && !planChosen;
       if (addOn.disabled) {
