@@ -89,21 +89,30 @@ def current_subscription(*, user_id: UUID) -> Subscription | None:
         return None
 
 
+def plans_offered(subscription: Subscription | None) -> bool:
+    """Whether to lead a user without a plan to the plans: only when one is on sale (asked
+    only then, one query)."""
+    return subscription is None and plans_for_sale().exists()
+
+
 @dataclass(frozen=True)
 class Dashboard:
     balance: Balance
     entries: list[TokenTransaction]
     invoices: list[Invoice]
     subscription: Subscription | None
+    plans_offered: bool
 
 
 def dashboard(*, user_id: UUID) -> Dashboard:
     """A signed-in user's landing page: balance, latest ledger entries and invoices, plan."""
+    subscription = current_subscription(user_id=user_id)
     return Dashboard(
         balance=token_balance(user_id=user_id),
         entries=list(token_history(user_id=user_id, filters=HistoryFilters())[:RECENT]),
         invoices=list(invoices_of_user(user_id=user_id)[:RECENT]),
-        subscription=current_subscription(user_id=user_id),
+        subscription=subscription,
+        plans_offered=plans_offered(subscription),
     )
 
 
@@ -112,6 +121,7 @@ class Account:
     balance: Balance
     subscription: Subscription | None
     own_threshold: int | None
+    plans_offered: bool
 
     @property
     def threshold(self) -> int:
@@ -120,10 +130,12 @@ class Account:
 
 
 def account(*, user_id: UUID) -> Account:
+    subscription = current_subscription(user_id=user_id)
     return Account(
         balance=token_balance(user_id=user_id),
-        subscription=current_subscription(user_id=user_id),
+        subscription=subscription,
         own_threshold=alerts_get(user_id=user_id),
+        plans_offered=plans_offered(subscription),
     )
 
 

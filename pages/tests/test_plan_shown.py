@@ -77,3 +77,20 @@ def test_a_subscriber_is_not_asked_to_choose_a_plan_for_add_ons(
     page = browser.get(reverse("pages:purchase")).content.decode()
 
     assert hint(page) == "They join your current plan."
+
+
+# The way to the plans.
+
+
+@pytest.mark.parametrize("name", ["home", "account"])
+def test_without_a_plan_on_sale_no_page_leads_to_the_plans(browser, name):
+    page = browser.get(reverse(f"pages:{name}")).content.decode()
+
+    assert f'href="{reverse("pages:purchase")}#plans"' not in page
+
+
+@pytest.mark.parametrize("name", ["home", "account"])
+def test_with_a_plan_on_sale_a_user_without_one_is_led_to_the_plans(browser, plan, name):
+    page = browser.get(reverse(f"pages:{name}")).content.decode()
+
+    assert f'href="{reverse("pages:purchase")}#plans"' in page
