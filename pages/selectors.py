@@ -14,6 +14,7 @@ from django.db.models import Exists
 from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
 from billing.receipts import receipt_exists
 from billing.selectors import (
+    add_ons_without_their_plan,
     invoice_tokens_credited,
     invoice_with_items,
     invoices_of_user,
@@ -146,17 +147,31 @@ class InvoicePage:
     subscriptions: list[Subscription]
     add_ons: list[AddOnSubscription]
     purchases: list[TokenBundlePurchase]
+    plan_ended: bool
 
 
 def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
-    """The user's invoice with what it bought. Raises NotFound for another user's."""
+    """The user's invoice with what it bought. Raises NotFound for another user's.
+
+    `plan_ended`: a pending invoice's add-ons, bought without a plan, rely on a plan that has
+    ended and no other plan of the user's runs (before the sweep cancels the checkout), so
+    paying it is refused (billing's invoice_require_plan_running asks the same). Asked only
+    of a pending invoice with add-ons: two queries then."""
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
+    add_ons = list(invoice.add_on_subscriptions.order_by("created_at", "id"))
+    plan_ended = (
+        invoice.status == Invoice.Status.PENDING
+        and bool(add_ons)
+        and add_ons_without_their_plan(invoice.pk).exists()
+        and subscription_active(user_id=user_id) is None
+    )
     return InvoicePage(
         invoice=invoice,
         has_receipt=receipt_exists(invoice),
         subscriptions=list(invoice.subscriptions.order_by("created_at")),
-        add_ons=list(invoice.add_on_subscriptions.order_by("created_at", "id")),
+        add_ons=add_ons,
         purchases=list(invoice.token_purchases.order_by("created_at", "id")),
+        plan_ended=plan_ended,
     )
 
 

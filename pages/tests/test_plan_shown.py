@@ -6,15 +6,21 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.urls import reverse
 
+from billing.models import Subscription
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
+from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -94,3 +100,57 @@ def test_with_a_plan_on_sale_a_user_without_one_is_led_to_the_plans(browser, pla
     page = browser.get(reverse(f"pages:{name}")).content.decode()
 
     assert f'href="{reverse("pages:purchase")}#plans"' in page
+
+
+# An invoice of add-ons whose plan has ended.
+
+
+@pytest.fixture
+def add_ons_left_alone(user, plan, add_on):
+    """A plan paid on START and a checkout of add-ons alone on it, still pending."""
+    with time_machine.travel(START, tick=False):
+        capture(checkout(user, plan=plan).invoice)
+        return checkout(user, add_ons=[add_on]).invoice
+
+
+def test_an_invoice_of_add_ons_whose_plan_has_ended_offers_no_pay_and_says_why(
+    browser, add_ons_left_alone, test_mode
+):
+    """Between the plan's end and the sweep that cancels such a checkout, Pay was offered and
+    pressing it was refused."""
+    invoice = add_ons_left_alone
+    ended = Subscription.objects.get().expires_at
+
+    with time_machine.travel(ended + timedelta(minutes=1), tick=False):
+        page = browser.get(reverse("pages:invoice", args=[invoice.pk])).content.decode()
+        before = database_state()
+        refused = browser.post(reverse("pages:invoice-pay", args=[invoice.pk]))
+
+    assert 'id="pay"' not in page
+    assert "The plan these add-ons come with has ended" in page
+    assert 'id="cancel-invoice"' in page
+    assert refused.status_code == 409
+    assert database_state() == before
+
+
+def test_an_invoice_of_add_ons_whose_plan_runs_offers_pay(browser, add_ons_left_alone, test_mode):
+    with time_machine.travel(START + timedelta(days=1), tick=False):
+        page = browser.get(reverse("pages:invoice", args=[add_ons_left_alone.pk])).content.decode()
+
+    assert 'id="pay"' in page
+    assert "has ended" not in page
+
+
+def test_an_invoice_of_add_ons_whose_plan_was_renewed_offers_pay(
+    browser, user, plan, add_ons_left_alone, test_mode
+):
+    """A plan running after the one they rely on (a renewal): the capture moves them to it."""
+    ended = Subscription.objects.get().expires_at
+    with time_machine.travel(START + timedelta(days=20), tick=False):
+        capture(checkout(user, plan=plan).invoice, reference="renewal")
+
+    with time_machine.travel(ended + timedelta(minutes=1), tick=False):
+        page = browser.get(reverse("pages:invoice", args=[add_ons_left_alone.pk])).content.decode()
+
+    assert 'id="pay"' in page
+    assert "has ended" not in page
