@@ -168,3 +168,11 @@ def subscription_current(*, user_id: UUID) -> Subscription:
         .order_by("created_at", "id")
     )
     return current
+
+
+def subscriptions_waiting(*, user_id: UUID) -> QuerySet[Subscription]:
+    """The user's active periods still to start (a plan paid again early: each follows the
+    period before it), soonest first."""
+    return Subscription.objects.filter(
+        _running(), user_id=user_id, starts_at__gt=timezone.now()
+    ).order_by("starts_at", "created_at")

@@ -10,8 +10,15 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db.models import Exists
+from django.utils import timezone
 
-from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
+from billing.models import (
+    AddOnSubscription,
+    Invoice,
+    ItemStatus,
+    Subscription,
+    TokenBundlePurchase,
+)
 from billing.receipts import receipt_exists
 from billing.selectors import (
     add_ons_without_their_plan,
@@ -20,6 +27,7 @@ from billing.selectors import (
     invoices_of_user,
     subscription_active,
     subscription_current,
+    subscriptions_waiting,
 )
 from catalog.models import AddOn, Plan, TokenBundle
 from catalog.selectors import add_ons_for_sale, bundles_for_sale, plans_for_sale
@@ -84,10 +92,17 @@ def price_list() -> PriceList:
 
 
 def current_subscription(*, user_id: UUID) -> Subscription | None:
+    """billing's current subscription, with `waiting`: when its period runs now, the periods
+    paid since that wait to follow it (a renewal paid early), soonest first; one query more
+    then."""
     try:
-        return subscription_current(user_id=user_id)
+        current = subscription_current(user_id=user_id)
     except NotFound:
         return None
+    started = current.starts_at is not None and current.starts_at <= timezone.now()
+    running = current.status == ItemStatus.ACTIVE and started
+    current.waiting = list(subscriptions_waiting(user_id=user_id)) if running else []
+    return current
 
 
 def plans_offered(subscription: Subscription | None) -> bool:
@@ -158,6 +173,11 @@ def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
     paying it is refused (billing's invoice_require_plan_running asks the same). Asked only
     of a pending invoice with add-ons: two queries then."""
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
+    subscriptions = list(invoice.subscriptions.order_by("created_at"))
+    now = timezone.now()
+    for subscription in subscriptions:
+        # A period paid early that waits for the running one to end: not yet in use.
+        subscription.starts_later = bool(subscription.starts_at and subscription.starts_at > now)
     add_ons = list(invoice.add_on_subscriptions.order_by("created_at", "id"))
     plan_ended = (
         invoice.status == Invoice.Status.PENDING
@@ -168,7 +188,7 @@ def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
     return InvoicePage(
         invoice=invoice,
         has_receipt=receipt_exists(invoice),
-        subscriptions=list(invoice.subscriptions.order_by("created_at")),
+        subscriptions=subscriptions,
         add_ons=add_ons,
         purchases=list(invoice.token_purchases.order_by("created_at", "id")),
         plan_ended=plan_ended,

@@ -154,3 +154,53 @@ def test_an_invoice_of_add_ons_whose_plan_was_renewed_offers_pay(
 
     assert 'id="pay"' in page
     assert "has ended" not in page
+
+
+# A plan renewed early: the next period starts where the running one ends.
+
+
+@pytest.fixture
+def renewed(user, plan):
+    """Monthly paid on 2 Mar 2026 (to 2 Apr) and again on 22 Mar: 2 Apr to 2 May."""
+    with time_machine.travel(START, tick=False):
+        capture(checkout(user, plan=plan).invoice)
+    with time_machine.travel(START + timedelta(days=20), tick=False):
+        renewal = checkout(user, plan=plan).invoice
+        capture(renewal, reference="renewal")
+    return renewal
+
+
+def test_a_plan_renewed_early_shows_when_its_next_period_starts(browser, renewed, test_mode):
+    """The home page said "Monthly until 2 Apr 2026" of a plan paid to 2 May, the account page
+    only the running period, the purchase page that a plan paid again starts when it is
+    paid, and the renewal's invoice "active" for a period not yet begun."""
+    with time_machine.travel(START + timedelta(days=21), tick=False):
+        home, account, purchase, invoice = (
+            browser.get(url).content.decode()
+            for url in (
+                reverse("pages:home"),
+                reverse("pages:account"),
+                reverse("pages:purchase"),
+                reverse("pages:invoice", args=[renewed.pk]),
+            )
+        )
+
+    assert "until 2 Apr 2026; next period from 2 Apr 2026" in home
+    assert "Current period</dt><dd>2 Mar 2026 to 2 Apr 2026" in account
+    assert "Next period</dt><dd>2 Apr 2026 to 2 May 2026 (paid)" in account
+    assert "active until 2 Apr 2026, then paid to 2 May 2026." in purchase
+    assert "A new plan starts when it is paid" not in purchase
+    assert "Paying Monthly again adds a period after the last one paid" in purchase
+    assert "Monthly plan: paid, starts 2 Apr 2026 when the period running now ends" in invoice
+
+
+def test_once_the_renewal_runs_it_is_the_plan_shown(browser, renewed, test_mode):
+    with time_machine.travel(START + timedelta(days=32), tick=False):
+        home = browser.get(reverse("pages:home")).content.decode()
+        account = browser.get(reverse("pages:account")).content.decode()
+        invoice = browser.get(reverse("pages:invoice", args=[renewed.pk])).content.decode()
+
+    assert "until 2 May 2026</span>" in home
+    assert "Current period</dt><dd>2 Apr 2026 to 2 May 2026" in account
+    assert "Next period" not in account
+    assert "Monthly plan: active, 2 Apr 2026 to 2 May 2026." in invoice

@@ -46,4 +46,4 @@ def test_the_purchase_page_says_the_same_plan_paid_again_follows_on(browser, use
     page = browser.get(reverse("pages:purchase")).content.decode()
 
     assert "A new plan starts when it is paid." not in page
-    assert "this plan paid again starts when its period ends" in page
+    assert "Paying Monthly again adds a period after this one" in page
