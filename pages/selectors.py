@@ -44,6 +44,7 @@ class Receipt:
     invoice: Invoice
     tokens_credited: int
     balance: int
+    period_waiting: Subscription | None = None
 
     @property
     def settled(self) -> bool:
@@ -65,7 +66,8 @@ class Receipt:
 
 
 def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:
-    """The user's invoice with the tokens its capture credited (0 until it is paid).
+    """The user's invoice with the tokens its capture credited (0 until it is paid), and
+    the plan period it bought that starts later.
 
     Raises NotFound for another user's invoice.
     """
@@ -74,6 +76,19 @@ def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:
         invoice=invoice,
         tokens_credited=invoice_tokens_credited(invoice=invoice),
         balance=token_balance(user_id=user_id).balance,
+        period_waiting=_period_waiting(invoice),
+    )
+
+
+def _period_waiting(invoice: Invoice) -> Subscription | None:
+    """The plan period a paid invoice bought that waits for the running one to end (a plan
+    paid again early), if any: one query, for a paid invoice only."""
+    if invoice.status != Invoice.Status.PAID:
+        return None
+    return (
+        invoice.subscriptions.filter(status=ItemStatus.ACTIVE, starts_at__gt=timezone.now())
+        .order_by("starts_at")
+        .first()
     )
 
 

@@ -233,7 +233,14 @@ def test_the_receipt_counts_the_tokens_a_plan_includes(browser, user, bundles):
 
     assert '<strong id="tokens-credited">50</strong>' in page
     assert '<strong id="new-balance">50</strong>' in page
-    assert polled == {"status": "paid", "settled": True, "tokens_credited": 50, "balance": 50}
+    assert polled == {
+        "status": "paid",
+        "settled": True,
+        "tokens_credited": 50,
+        "balance": 50,
+        "plan_name": None,
+        "plan_starts_at": None,
+    }
 
 
 def test_the_receipt_of_a_cancelled_checkout_says_it_was_cancelled(browser, user, bundles):
@@ -254,7 +261,14 @@ def test_the_receipt_of_a_cancelled_checkout_says_it_was_cancelled(browser, user
         "This checkout was cancelled: no tokens were added and it can no longer be paid. "
         "If you were charged for it, the payment is not kept: it is reviewed to be refunded."
     )
-    assert polled == {"status": "cancelled", "settled": True, "tokens_credited": 0, "balance": 0}
+    assert polled == {
+        "status": "cancelled",
+        "settled": True,
+        "tokens_credited": 0,
+        "balance": 0,
+        "plan_name": None,
+        "plan_starts_at": None,
+    }
 
 
 def test_the_account_forms_submit_once(client, user):

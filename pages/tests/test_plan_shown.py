@@ -204,3 +204,30 @@ def test_once_the_renewal_runs_it_is_the_plan_shown(browser, renewed, test_mode)
     assert "Current period</dt><dd>2 Apr 2026 to 2 May 2026" in account
     assert "Next period" not in account
     assert "Monthly plan: active, 2 Apr 2026 to 2 May 2026." in invoice
+
+
+def test_the_receipt_of_a_renewal_says_when_its_period_starts(browser, renewed):
+    """It said "Payment received: 40 tokens were added." and nothing of the plan, which the
+    customer could take to have started at the payment."""
+    with time_machine.travel(START + timedelta(days=20), tick=False):
+        page = browser.get(reverse("pages:purchase-success"), {"invoice": renewed.pk})
+        polled = browser.get(reverse("pages:purchase-status"), {"invoice": renewed.pk}).json()
+
+    assert (
+        "Your Monthly plan's new period starts on "
+        '<time datetime="2026-04-02T09:00:00+00:00">2 Apr 2026</time>, '
+        "when the one running now ends."
+    ) in page.content.decode()
+    assert polled["plan_starts_at"] == "2026-04-02T09:00:00Z"
+    assert polled["plan_name"] == "Monthly"
+
+
+def test_the_receipt_of_a_first_plan_says_nothing_of_a_later_start(browser, user, plan):
+    with time_machine.travel(START, tick=False):
+        invoice = checkout(user, plan=plan).invoice
+        capture(invoice)
+        page = browser.get(reverse("pages:purchase-success"), {"invoice": invoice.pk})
+        polled = browser.get(reverse("pages:purchase-status"), {"invoice": invoice.pk}).json()
+
+    assert "new period starts" not in page.content.decode()
+    assert polled["plan_starts_at"] is None

@@ -155,3 +155,27 @@ def test_a_waiting_receipt_of_no_tokens_says_payment_received(page: Page, live_s
 
     expect(state).to_have_text("Payment received. Your balance is 0 tokens.")
     assert page.console.errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_waiting_receipt_of_a_renewal_says_when_its_period_starts(page: Page, live_server):
+    """A plan paid again while it runs starts where the running period ends; the receipt
+    said only "Payment received" once the payment came in."""
+    user = UserFactory()
+    plan = PlanFactory(name="Monthly", included_tokens=0)
+    capture(checkout(user, plan=plan).invoice, "pay-plan")
+    renewal = checkout(user, plan=plan).invoice
+    sign_in(page, live_server.url, user.email)
+    page.goto(f"{live_server.url}/purchase/success?invoice={renewal.pk}")
+    state = page.locator("#payment-state")
+    expect(state).to_contain_text("Waiting for the payment")
+
+    capture(renewal, "pay-renewal")
+
+    starts = renewal.subscriptions.get().starts_at
+    expect(state).to_have_text(
+        "Payment received. Your balance is 0 tokens. Your Monthly plan's new period starts on "
+        f"{starts.day} {starts:%b %Y}, when the one running now ends."
+    )
+    assert page.console.errors == []

@@ -298,8 +298,22 @@ def test_the_receipt_waits_for_a_pending_payment(browser, user, bundles):
     settled = browser.get(reverse("pages:purchase-status"), {"invoice": invoice.pk}).json()
 
     assert "Waiting for the payment" in page
-    assert pending == {"status": "pending", "settled": False, "tokens_credited": 0, "balance": 0}
-    assert settled == {"status": "paid", "settled": True, "tokens_credited": 10, "balance": 10}
+    assert pending == {
+        "status": "pending",
+        "settled": False,
+        "tokens_credited": 0,
+        "balance": 0,
+        "plan_name": None,
+        "plan_starts_at": None,
+    }
+    assert settled == {
+        "status": "paid",
+        "settled": True,
+        "tokens_credited": 10,
+        "balance": 10,
+        "plan_name": None,
+        "plan_starts_at": None,
+    }
 
 
 @pytest.mark.parametrize("name", ["purchase-success", "purchase-status"])

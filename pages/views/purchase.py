@@ -99,12 +99,15 @@ def purchase_status(request: HttpRequest) -> JsonResponse:
         receipt = _receipt(request)
     except Http404:
         return JsonResponse({"error": "No such purchase.", "code": "not_found"}, status=404)
+    waiting = receipt.period_waiting
     return JsonResponse(
         {
             "status": receipt.invoice.status,
             "settled": receipt.settled,
             "tokens_credited": receipt.tokens_credited,
             "balance": receipt.balance,
+            "plan_name": waiting.plan_name if waiting else None,
+            "plan_starts_at": api_time(waiting.starts_at) if waiting else None,
         }
     )
 

@@ -23,6 +23,16 @@ function pollJSON(url, everyMs, onData, shouldStop) {
   return () => window.clearTimeout(timer);
 }
 
+// A date as the server writes it ("j M Y": 2 Apr 2026), in UTC.
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+function timeElement(iso) {
+  const date = new Date(iso);
+  const when = document.createElement("time");
+  when.dateTime = iso;
+  when.textContent = `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()}`;
+  return when;
+}
+
 function startBalanceWidget() {
   const balance = document.getElementById("balance");
   if (!balance) {
@@ -83,6 +93,11 @@ function startReceipt() {
       state.append("Payment received.");
     }
     state.append(" Your balance is ", newBalance, " tokens.");
+    if (data.plan_starts_at) {
+      // A plan paid again early: its period follows the one running now.
+      state.append(` Your ${data.plan_name} plan's new period starts on `,
+        timeElement(data.plan_starts_at), ", when the one running now ends.");
+    }
     if (balance) {
       balance.textContent = String(data.balance);
     }
