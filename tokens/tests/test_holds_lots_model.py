@@ -6,13 +6,10 @@ test_holds_model's lots never expire and it refunds nothing; test_lots_model has
 Here a capture falls short when a lot expired or was taken back under its hold, and its
 usage can be refunded to lots closed since."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-import time_machine
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -24,49 +21,12 @@ from catalog.tests.factories import TokenBundleFactory
 from common.errors import InvalidState
 from tokens import selectors, services
 from tokens.ledger import Work
-from tokens.models import CATEGORY_ORDER, Hold, TokenLot
+from tokens.models import Hold, TokenLot
+from tokens.tests.ledger_models import ModelHold, ModelLot, run_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@dataclass
-class ModelLot:
-    id: UUID
-    category: str
-    remaining: int
-    expires_at: datetime | None
-    priority: int
-    created_at: datetime
-    voided: bool = False
-
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
-
-    def closed(self, now: datetime) -> bool:
-        return self.voided or self.expired(now)
-
-    def order(self) -> tuple:
-        return (
-            self.priority,
-            self.expires_at is None,
-            self.expires_at or START,
-            CATEGORY_ORDER.index(self.category),
-            self.created_at,
-            self.id,
-        )
-
-
-@dataclass
-class ModelHold:
-    amount: int
-    expires_at: datetime
-    captured: int = 0
-    status: str = "active"
-
-    def open(self, now: datetime) -> bool:
-        return self.status == "active" and self.expires_at > now
 
 
 class HoldsOverLots(RuleBasedStateMachine):
@@ -290,12 +250,4 @@ class HoldsOverLots(RuleBasedStateMachine):
 
 
 def test_holds_over_lots_follow_the_model():
-    with time_machine.travel(START, tick=False) as clock:
-        HoldsOverLots.clock = clock
-        HoldsOverLots.TestCase.settings = settings(
-            max_examples=25,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        )
-        HoldsOverLots.TestCase().runTest()
+    run_model(HoldsOverLots, start=START, steps=25)

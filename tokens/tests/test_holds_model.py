@@ -3,13 +3,10 @@ keeps the balance, what is available and every hold where a model says they are.
 tokens away under the holds, so the holds may reserve more than the balance (as after a
 refund): a capture then takes what there is."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-import time_machine
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -18,21 +15,11 @@ from common.errors import InvalidState
 from tokens import selectors, services
 from tokens.models import Hold, TokenLot
 from tokens.tests.factories import fund
+from tokens.tests.ledger_models import ModelHold, run_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
-
-
-@dataclass
-class ModelHold:
-    amount: int
-    expires_at: datetime
-    captured: int = 0
-    status: str = "active"
-
-    def open(self, now: datetime) -> bool:
-        return self.status == "active" and self.expires_at > now
 
 
 class Holds(RuleBasedStateMachine):
@@ -179,12 +166,4 @@ class Holds(RuleBasedStateMachine):
 
 
 def test_holds_follow_the_model():
-    with time_machine.travel(START, tick=False) as clock:
-        Holds.clock = clock
-        Holds.TestCase.settings = settings(
-            max_examples=25,
-            stateful_step_count=25,
-            deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        )
-        Holds.TestCase().runTest()
+    run_model(Holds, start=START, steps=25)

@@ -1,13 +1,10 @@
 """Any sequence of credits, debits, usage refunds, invoice refunds, grants, voids, sweeps and
 time passing leaves every lot where a model of lots says it is, and the audit clean."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-import time_machine
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
@@ -17,38 +14,12 @@ from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import TokenBundleFactory
 from common.errors import InvalidState
 from tokens import selectors, services
-from tokens.models import CATEGORY_ORDER, TokenAllocation, TokenLot
+from tokens.models import TokenAllocation, TokenLot
+from tokens.tests.ledger_models import ModelLot, run_model
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-@dataclass
-class ModelLot:
-    id: UUID
-    category: str
-    remaining: int
-    expires_at: datetime | None
-    priority: int
-    created_at: datetime
-    voided: bool = False
-
-    def expired(self, now: datetime) -> bool:
-        return self.expires_at is not None and self.expires_at <= now
-
-    def closed(self, now: datetime) -> bool:
-        return self.voided or self.expired(now)
-
-    def order(self) -> tuple:
-        return (
-            self.priority,
-            self.expires_at is None,
-            self.expires_at or START,
-            CATEGORY_ORDER.index(self.category),
-            self.created_at,
-            self.id,
-        )
 
 
 class Lots(RuleBasedStateMachine):
@@ -182,12 +153,4 @@ class Lots(RuleBasedStateMachine):
 
 
 def test_lots_follow_the_model():
-    with time_machine.travel(START, tick=False) as clock:
-        Lots.clock = clock
-        Lots.TestCase.settings = settings(
-            max_examples=25,
-            stateful_step_count=20,
-            deadline=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-        )
-        Lots.TestCase().runTest()
+    run_model(Lots, start=START, steps=20)
