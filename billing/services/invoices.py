@@ -64,16 +64,20 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
     return invoice
 
 
-def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
+def add_on_checkouts_cancel(*, plan_invoice_id: UUID, renewal_id: UUID | None = None) -> int:
     """Cancels the pending invoices whose add-ons rely on a subscription this invoice bought
     (a checkout of add-ons without a plan), inside the caller's transaction: a refund ending
-    the plan they need. The subscriptions are locked first (a checkout relying on one holds
-    it FOR SHARE until it commits, and is found), then their invoices in id order, after the
-    caller's own and before the refund takes tokens back: a capture of one locks it and
-    then the token account, so it goes first or finds it cancelled. A Stripe Checkout
-    Session still open for one is expired once the refund commits (an HTTP call, never
-    inside the transaction), so that the customer's Stripe tab no longer takes money for
-    it; one Stripe could not be asked about is asked again by `reconcile_purchases`.
+    the plan they need. With `renewal_id` (a period of the same plan the refund has locked,
+    `renewals_lock`) the customer still has that plan: their add-ons rely on it from now on
+    instead, as the expiry's sweep moves them, and nothing is cancelled (no new lock: the
+    same invoices, in the same order). The subscriptions are locked first (a checkout
+    relying on one holds it FOR SHARE until it commits, and is found), then their invoices
+    in id order, after the caller's own and before the refund takes tokens back: a capture
+    of one locks it and then the token account, so it goes first or finds it cancelled. A
+    Stripe Checkout Session still open for one is expired once the refund commits (an HTTP
+    call, never inside the transaction), so that the customer's Stripe tab no longer takes
+    money for it; one Stripe could not be asked about is asked again by
+    `reconcile_purchases`.
     Returns how many were cancelled."""
     require_transaction("add_on_checkouts_cancel")
     list(
@@ -82,7 +86,11 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID) -> int:
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    return _relying_cancel(Q(subscription__invoice_id=plan_invoice_id))
+    relying = Q(subscription__invoice_id=plan_invoice_id)
+    if renewal_id is None:
+        return _relying_cancel(relying)
+    _relying_move(relying, renewal_id)
+    return 0
 
 
 def add_on_checkouts_of_expired_end(*, subscription: Subscription) -> int:
@@ -104,11 +112,17 @@ def add_on_checkouts_of_expired_end(*, subscription: Subscription) -> int:
     running = subscription_active(user_id=subscription.user_id, for_share=True)
     if running is None:
         return _relying_cancel(relying)
-    invoices = _relying_locked(relying)
-    AddOnSubscription.objects.filter(
-        relying, invoice__in=invoices, status=ItemStatus.PENDING
-    ).update(subscription=running, updated_at=timezone.now())
+    _relying_move(relying, running.pk)
     return 0
+
+
+def _relying_move(parent: Q, subscription_id: UUID) -> None:
+    """The pending add-ons relying on `parent` rely on `subscription_id` from now on; their
+    invoices are locked first, in id order (a capture of one has gone first, or sees it)."""
+    invoices = _relying_locked(parent)
+    AddOnSubscription.objects.filter(
+        parent, invoice__in=invoices, status=ItemStatus.PENDING
+    ).update(subscription_id=subscription_id, updated_at=timezone.now())
 
 
 def _relying_locked(parent: Q) -> list[Invoice]:

@@ -71,8 +71,9 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
         # Add-ons bought without a plan rely on this invoice's: their pending checkouts end
         # with it, so a payment arriving for one later activates nothing. Before the tokens
         # are taken back: a capture of one locks its invoice, then the token account.
-        renewals_lock(invoice=invoice, now=invoice.refunded_at)
-        add_on_checkouts_cancel(plan_invoice_id=invoice.pk)
+        # A renewal of the plan, still running or waiting, keeps them: they move onto it.
+        renewal = renewals_lock(invoice=invoice, now=invoice.refunded_at)
+        add_on_checkouts_cancel(plan_invoice_id=invoice.pk, renewal_id=renewal)
         taken_back = invoice_take_back(invoice=invoice)
         events_emit(
             [

@@ -10,6 +10,7 @@ the refunded days.
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import UUID
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import Max
@@ -26,12 +27,15 @@ PERIODS = {
 }
 
 
-def renewals_lock(*, invoice: Invoice, now: datetime) -> None:
+def renewals_lock(*, invoice: Invoice, now: datetime) -> UUID | None:
     """Locks the refunded invoice's subscriptions and, when one of them has not ended, the
     user's other unended periods of those plans, all in one statement in id order: the
     order a renewal's capture locks the running periods in, so neither waits for a lock the
     other holds while holding one it wants. Before any other subscription lock of the refund.
-    A sweep ends only periods that are over, which are not locked here."""
+    A sweep ends only periods that are over, which are not locked here.
+
+    Returns the newest of those other periods (as a checkout of add-ons picks the plan it
+    relies on), which add-ons relying on the refunded period move onto; None when none."""
     require_transaction("renewals_lock")
     plans = Subscription.objects.filter(
         invoice=invoice, status=ItemStatus.ACTIVE, expires_at__gt=now
@@ -40,9 +44,14 @@ def renewals_lock(*, invoice: Invoice, now: datetime) -> None:
         user_id=invoice.user_id, plan_id__in=plans, status=ItemStatus.ACTIVE, expires_at__gt=now
     )
     mine = Subscription.objects.filter(invoice=invoice)
-    list(
-        (mine | unended).select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)
+    locked = (
+        (mine | unended)
+        .select_for_update(no_key=True)
+        .order_by("pk")
+        .values_list("pk", "invoice_id", "starts_at", "created_at")
     )
+    others = [(row[2], row[3], row[0]) for row in locked if row[1] != invoice.pk]
+    return max(others)[2] if others else None
 
 
 def renewals_follow(*, invoice: Invoice, plan_ids: set, now: datetime) -> tuple:

@@ -1,0 +1,92 @@
+"""Add-ons bought alone that rely on a period which is refunded while a renewal of the same
+plan waits to follow it: the renewal starts at the refund (renewals.py), and the add-ons,
+still with a plan, rely on it from then on instead of being cancelled."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from accounts.tests.factories import UserFactory
+from billing.models import AddOnSubscription, Invoice, Subscription
+from billing.services import invoice_refund
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import AddOnFactory, PlanFactory
+from common.tests.concurrency import meeting
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+REFUND_AT = START + timedelta(days=25)
+
+
+def renewed(user) -> tuple[Invoice, Subscription, Subscription]:
+    """S1 paid at START; add-ons checked out alone on day 10 (on S1); S1's plan paid again on
+    day 20 (S2, waiting for S1's end). Returns the add-ons' pending invoice, S1 and S2."""
+    plan = PlanFactory()
+    with time_machine.travel(START, tick=False) as clock:
+        first = checkout(user, plan=plan).invoice
+        capture(first, reference="plan-1")
+        clock.move_to(START + timedelta(days=10))
+        add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+        clock.move_to(START + timedelta(days=20))
+        second = checkout(user, plan=plan).invoice
+        capture(second, reference="plan-2")
+    return (
+        add_ons,
+        Subscription.objects.get(invoice=first),
+        Subscription.objects.get(invoice=second),
+    )
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_a_pending_add_on_checkout_moves_onto_the_renewal_the_refund_starts(user, user_client):
+    add_ons, first, second = renewed(user)
+
+    with time_machine.travel(REFUND_AT, tick=False):
+        invoice_refund(invoice_id=first.invoice_id)
+        kept = Invoice.objects.get(pk=add_ons.pk).status
+        paid = capture(add_ons, reference="add-ons")
+        shown = user_client.get("/api/v1/user/subscription").json()
+
+    assert kept == "pending"
+    assert paid.addons_activated == 1
+    add_on = AddOnSubscription.objects.get(invoice=add_ons)
+    assert (add_on.status, add_on.subscription_id) == ("active", second.pk)
+    assert shown["id"] == str(second.pk)
+    assert [a["id"] for a in shown["add_ons"]] == [str(add_on.pk)]
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_without_a_renewal_of_that_plan_the_checkout_is_still_cancelled(user):
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan, reference="plan-1")
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    # Another plan runs: its lock is not the refund's to take, so nothing moves onto it.
+    capture(checkout(user, plan=PlanFactory()).invoice, reference="other")
+
+    invoice_refund(invoice_id=plan.pk)
+
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("refund_first", [True, False])
+def test_the_refund_and_the_add_ons_payment_at_once_neither_deadlock_nor_lose_the_add_on(
+    refund_first,
+):
+    """Real threads on PostgreSQL: whichever of the two goes second waits for the add-ons'
+    invoice and then sees the other's result; the add-on is paid and active either way."""
+    user = UserFactory()
+    add_ons, first, second = renewed(user)
+
+    with time_machine.travel(REFUND_AT, tick=False):
+        refund = lambda: invoice_refund(invoice_id=first.invoice_id)  # noqa: E731
+        payment = lambda: capture(add_ons, reference="add-ons")  # noqa: E731
+        answers = meeting(refund, payment) if refund_first else meeting(payment, refund)
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    assert Invoice.objects.get(pk=add_ons.pk).status == "paid"
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "active"
+    assert Subscription.objects.get(pk=second.pk).starts_at == REFUND_AT
