@@ -68,16 +68,17 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID, renewal_id: UUID | None = 
     """Cancels the pending invoices whose add-ons rely on a subscription this invoice bought
     (a checkout of add-ons without a plan), inside the caller's transaction: a refund ending
     the plan they need. With `renewal_id` (a period of the same plan the refund has locked,
-    `renewals_lock`) the customer still has that plan: their add-ons rely on it from now on
+    `renewals_lock`) the customer still has that plan: those add-ons rely on it from now on
     instead, as the expiry's sweep moves them, and nothing is cancelled (no new lock: the
-    same invoices, in the same order). The subscriptions are locked first (a checkout
-    relying on one holds it FOR SHARE until it commits, and is found), then their invoices
-    in id order, after the caller's own and before the refund takes tokens back: a capture
-    of one locks it and then the token account, so it goes first or finds it cancelled. A
-    Stripe Checkout Session still open for one is expired once the refund commits (an HTTP
-    call, never inside the transaction), so that the customer's Stripe tab no longer takes
-    money for it; one Stripe could not be asked about is asked again by
-    `reconcile_purchases`.
+    same invoices, in the same order); so do the add-ons paid alone that rely on it.
+
+    The subscriptions are locked first (a checkout relying on one holds it FOR SHARE until
+    it commits, and is found), then their invoices in id order, after the caller's own and
+    before the refund takes tokens back: a capture of one locks it and then the token
+    account, so it goes first or finds it cancelled. A Stripe Checkout Session still open
+    for one is expired once the refund commits (an HTTP call, never inside the
+    transaction), so that the customer's Stripe tab no longer takes money for it; one
+    Stripe could not be asked about is asked again by `reconcile_purchases`.
     Returns how many were cancelled."""
     require_transaction("add_on_checkouts_cancel")
     list(
@@ -90,6 +91,12 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID, renewal_id: UUID | None = 
     if renewal_id is None:
         return _relying_cancel(relying)
     _relying_move(relying, renewal_id)
+    # Add-ons paid on invoices of their own (no item of the refunded one, their money stays
+    # paid) go on, on the renewal, where the customer sees them. Row locks of add-ons only,
+    # after those invoices: a capture or refund of one locks it before them.
+    AddOnSubscription.objects.filter(relying, status=ItemStatus.ACTIVE).exclude(
+        invoice_id=plan_invoice_id
+    ).update(subscription_id=renewal_id, updated_at=timezone.now())
     return 0
 
 

@@ -58,6 +58,31 @@ def test_a_pending_add_on_checkout_moves_onto_the_renewal_the_refund_starts(user
 
 @pytest.mark.sqlite
 @pytest.mark.django_db
+def test_paid_add_ons_move_onto_the_renewal_and_stay_shown(user, user_client, client):
+    """Paid separately, they are no item of the refunded invoice: their money stays paid, so
+    they stay active, and rely on the renewal the refund starts, where the customer sees
+    them (on the refunded period, GET /user/subscription and the account page hid them)."""
+    add_ons, first, second = renewed(user)
+    with time_machine.travel(START + timedelta(days=21), tick=False):
+        capture(add_ons, reference="add-ons")
+
+    with time_machine.travel(REFUND_AT, tick=False):
+        refund = invoice_refund(invoice_id=first.invoice_id)
+        shown = user_client.get("/api/v1/user/subscription").json()
+        client.force_login(user)
+        page = client.get("/account")
+
+    add_on = AddOnSubscription.objects.get(invoice=add_ons)
+    assert (add_on.status, add_on.subscription_id) == ("active", second.pk)
+    assert refund.addons_cancelled == 0
+    assert Invoice.objects.get(pk=add_ons.pk).status == "paid"
+    assert shown["id"] == str(second.pk)
+    assert [a["id"] for a in shown["add_ons"]] == [str(add_on.pk)]
+    assert f"<dd>{add_on.name} (active)</dd>" in page.content.decode()
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
 def test_without_a_renewal_of_that_plan_the_checkout_is_still_cancelled(user):
     plan = checkout(user, plan=PlanFactory()).invoice
     capture(plan, reference="plan-1")
@@ -88,5 +113,27 @@ def test_the_refund_and_the_add_ons_payment_at_once_neither_deadlock_nor_lose_th
 
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     assert Invoice.objects.get(pk=add_ons.pk).status == "paid"
-    assert AddOnSubscription.objects.get(invoice=add_ons).status == "active"
+    add_on = AddOnSubscription.objects.get(invoice=add_ons)
+    assert (add_on.status, add_on.subscription_id) == ("active", second.pk)
+    assert Subscription.objects.get(pk=second.pk).starts_at == REFUND_AT
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("plan_first", [True, False])
+def test_refunds_of_the_plan_and_of_the_paid_add_ons_at_once_end_the_add_ons(plan_first):
+    """The plan's refund moves the paid add-on (its row) while the add-ons' own refund
+    cancels it: whichever goes second waits for that row and then sees the other's result."""
+    user = UserFactory()
+    add_ons, first, second = renewed(user)
+    with time_machine.travel(START + timedelta(days=21), tick=False):
+        capture(add_ons, reference="add-ons")
+
+    with time_machine.travel(REFUND_AT, tick=False):
+        plan = lambda: invoice_refund(invoice_id=first.invoice_id)  # noqa: E731
+        own = lambda: invoice_refund(invoice_id=add_ons.pk)  # noqa: E731
+        answers = meeting(plan, own) if plan_first else meeting(own, plan)
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    assert Invoice.objects.get(pk=add_ons.pk).status == "refunded"
+    assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
     assert Subscription.objects.get(pk=second.pk).starts_at == REFUND_AT
