@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,6 +19,7 @@ GAVE_UP_WAITING = {"55P03", "57014"}
 ROLLED_BACK_FOR_ANOTHER = {"40P01", "40001"}
 
 M = TypeVar("M", bound=models.Model)
+R = TypeVar("R")
 
 
 def savepoint_if_nested() -> AbstractContextManager:
@@ -98,6 +99,22 @@ def database_rolled_back_for_another(error: BaseException) -> bool:
     failure): a busy answer (database_busy) that is worth one retry at once."""
     cause = error.__cause__ if isinstance(error, OperationalError) else None
     return getattr(cause, "sqlstate", None) in ROLLED_BACK_FOR_ANOTHER
+
+
+def once_more_if_rolled_back_for_another(work: Callable[[], R]) -> R:
+    """Runs `work`, a transaction of its own, and once more at once when PostgreSQL rolled
+    it back to end a deadlock (database_rolled_back_for_another): nothing of the first try
+    remains, and the other transaction has gone on. For work whose lock orders can meet in
+    a rare circle that no order removes. Inside a caller's transaction it runs once: that
+    transaction is broken, and its caller answers for it (503 busy)."""
+    if connection.in_atomic_block:
+        return work()
+    try:
+        return work()
+    except OperationalError as error:
+        if not database_rolled_back_for_another(error):
+            raise
+    return work()
 
 
 def database_time(moment: datetime) -> object:

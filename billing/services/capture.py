@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
@@ -15,6 +16,7 @@ from billing.selectors import add_ons_without_their_plan, invoice_get, subscript
 from billing.services.fulfilment import invoice_deliver
 from billing.services.payments import plan_ended_require_another, stripe_session_end
 from common import metrics
+from common.db import once_more_if_rolled_back_for_another
 from common.errors import InvalidState, NotFound, Rejected
 
 
@@ -63,7 +65,30 @@ def invoice_capture(
     CurrencyMismatch, AmountMismatch (the invoice stays pending), InvalidState for an invoice
     that is cancelled, refunded or paid by another payment, PaymentReferenceUsed when the
     payment already paid another invoice; and whatever a receiver raises, after rolling back.
+    Rolled back to end a deadlock (a refund of the plan it moves add-ons onto, at the
+    instant their plan ends), it runs once more, outside a caller's transaction.
     """
+    return once_more_if_rolled_back_for_another(
+        partial(
+            _capture_once,
+            invoice_id,
+            payment_reference,
+            provider,
+            amount,
+            currency,
+            stripe_session_id,
+        )
+    )
+
+
+def _capture_once(
+    invoice_id: UUID,
+    payment_reference: str,
+    provider: str,
+    amount: Decimal | None,
+    currency: str | None,
+    stripe_session_id: str | None,
+) -> CaptureResult:
     try:
         with transaction.atomic():
             return _capture(

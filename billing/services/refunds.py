@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from functools import partial
 from uuid import UUID
 
 from django.db import transaction
@@ -16,6 +17,7 @@ from billing.services import notices
 from billing.services.fulfilment import invoice_take_back
 from billing.services.invoices import add_on_checkouts_cancel
 from billing.services.renewals import renewals_lock
+from common.db import once_more_if_rolled_back_for_another
 from common.errors import InvalidState
 from events.services import events_emit
 
@@ -61,7 +63,16 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
     to start at the refund), then the add-on checkouts' invoices in id order, are locked
     after it and before the token account. Raises NotFound, InvoiceAlreadyRefunded,
     InvalidState unless paid.
+
+    At the instant a period ends, a refund whose clock is still inside it holds the
+    renewal's row and waits for an add-on checkout's invoice, whose payment (its clock past
+    the end) holds it and reads the renewal FOR SHARE: PostgreSQL rolls one back, and that
+    one runs once more, after the other (outside a caller's transaction).
     """
+    return once_more_if_rolled_back_for_another(partial(_refund, invoice_id))
+
+
+def _refund(invoice_id: UUID) -> RefundResult:
     with transaction.atomic():
         invoice = invoice_get(invoice_id=invoice_id, for_update=True)
         _refundable(invoice)

@@ -12,6 +12,7 @@ import hmac
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from uuid import UUID
 
 from django.db import transaction
@@ -23,7 +24,7 @@ from billing.services.capture import invoice_capture
 from billing.services.events import DONE, event_claim, event_record, storable
 from billing.services.payment_webhook.notice import PaymentNotice, payment_notice_parse
 from common import metrics
-from common.db import require_transaction
+from common.db import once_more_if_rolled_back_for_another, require_transaction
 from common.errors import DomainError, Invalid, InvalidState, NotFound, Rejected
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,8 @@ def payment_webhook_process(
         metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     try:
-        answer, refusal = _process(notice, text)
+        # A capture rolled back to end a deadlock is run once more (see invoice_capture).
+        answer, refusal = once_more_if_rolled_back_for_another(partial(_process, notice, text))
     except Exception as error:
         event_record(
             **record,

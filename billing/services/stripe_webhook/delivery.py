@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 
 from django.db import transaction
 
@@ -21,6 +22,7 @@ from billing.services.stripe_webhook.outcomes import (
 )
 from billing.services.stripe_webhook.payments import stripe_payment_lock
 from common import metrics
+from common.db import once_more_if_rolled_back_for_another
 from common.errors import Invalid
 
 
@@ -54,7 +56,10 @@ def stripe_webhook_process(
     event_id = str(event.get("id") or "") if isinstance(event, dict) else ""
     event_type = str(event.get("type") or "") if isinstance(event, dict) else ""
     try:
-        return _process(event, event_id, event_type, text)
+        # A refund or capture rolled back to end a deadlock is run once more (invoice_refund).
+        return once_more_if_rolled_back_for_another(
+            partial(_process, event, event_id, event_type, text)
+        )
     except Exception as error:
         event_record(
             provider=PROVIDER,
