@@ -146,8 +146,10 @@ def subscription_current(*, user_id: UUID) -> Subscription:
     """The subscription whose period runs now (the newest), else the newest active one (a
     period still to start), else the newest pending one. Its `add_ons_shown`: the add-ons
     not cancelled of it and of the active periods still to start (a renewal paid early,
-    which add-ons bought since attach to; an add-on's own period runs from its payment), so
-    that a renewal neither hides the running period nor the add-ons in use.
+    which add-ons bought since attach to; an add-on's own period runs from its payment), and
+    the user's add-ons still running on another period (bought in a period that has ended
+    since, or was refunded), so that a renewal neither hides the running period nor the
+    add-ons in use.
 
     Raises NotFound when there is neither.
     """
@@ -162,8 +164,13 @@ def subscription_current(*, user_id: UUID) -> Subscription:
     if current is None:
         raise NotFound("No current subscription.")
     waiting = running.filter(starts_at__gt=now).values("pk")
+    in_use_elsewhere = Q(subscription__user_id=user_id, status=ItemStatus.ACTIVE) & (
+        Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    )
     current.add_ons_shown = list(
-        AddOnSubscription.objects.filter(Q(subscription=current) | Q(subscription__in=waiting))
+        AddOnSubscription.objects.filter(
+            Q(subscription=current) | Q(subscription__in=waiting) | in_use_elsewhere
+        )
         .exclude(status=ItemStatus.CANCELLED)
         .order_by("created_at", "id")
     )

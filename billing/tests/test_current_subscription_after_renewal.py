@@ -75,3 +75,26 @@ def test_the_account_page_shows_the_running_period(client, user):
     assert "Current period</dt><dd>2 Mar 2026 to 2 Apr 2026" in page
     assert "Before (active)" in page
     assert "After (active)" in page
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_an_add_on_running_past_the_period_it_was_bought_in_is_shown_until_its_end(
+    user, user_client
+):
+    plan = PlanFactory(name="Monthly")
+    first = paid(user, START, "plan-1", plan=plan)
+    paid(user, START + timedelta(days=15), "add-on", add_ons=[AddOnFactory(name="Mid")])
+    second = paid(user, START + timedelta(days=20), "plan-2", plan=plan)
+    (add_on,) = first.add_ons.all()
+
+    with time_machine.travel(first.expires_at + timedelta(days=1), tick=False):
+        while_it_runs = user_client.get("/api/v1/user/subscription").json()
+    with time_machine.travel(add_on.expires_at, tick=False):
+        once_it_ended = user_client.get("/api/v1/user/subscription").json()
+
+    assert while_it_runs["id"] == once_it_ended["id"] == str(second.pk)
+    assert [(a["name"], a["status"], a["subscription_id"]) for a in while_it_runs["add_ons"]] == [
+        ("Mid", "active", str(first.pk))
+    ]
+    assert once_it_ended["add_ons"] == []
