@@ -177,9 +177,10 @@ def subscription_current(*, user_id: UUID) -> Subscription:
     return current
 
 
-def subscriptions_waiting(*, user_id: UUID) -> QuerySet[Subscription]:
-    """The user's active periods still to start (a plan paid again early: each follows the
-    period before it), soonest first."""
+def subscriptions_waiting(*, user_id: UUID, plan_id: UUID) -> QuerySet[Subscription]:
+    """The user's active periods of the plan still to start (the plan paid again early: each
+    follows the period before it), soonest first. Only the plan's own: another plan's
+    renewal follows that plan's period, not this one's."""
     return Subscription.objects.filter(
-        _running(), user_id=user_id, starts_at__gt=timezone.now()
+        _running(), user_id=user_id, plan_id=plan_id, starts_at__gt=timezone.now()
     ).order_by("starts_at", "created_at")

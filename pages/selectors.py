@@ -108,15 +108,17 @@ def price_list() -> PriceList:
 
 def current_subscription(*, user_id: UUID) -> Subscription | None:
     """billing's current subscription, with `waiting`: when its period runs now, the periods
-    paid since that wait to follow it (a renewal paid early), soonest first; one query more
-    then."""
+    of its plan paid since that wait to follow it (a renewal paid early), soonest first; one
+    query more then."""
     try:
         current = subscription_current(user_id=user_id)
     except NotFound:
         return None
     started = current.starts_at is not None and current.starts_at <= timezone.now()
     running = current.status == ItemStatus.ACTIVE and started
-    current.waiting = list(subscriptions_waiting(user_id=user_id)) if running else []
+    current.waiting = (
+        list(subscriptions_waiting(user_id=user_id, plan_id=current.plan_id)) if running else []
+    )
     return current
 
 

@@ -231,3 +231,23 @@ def test_the_receipt_of_a_first_plan_says_nothing_of_a_later_start(browser, user
 
     assert "new period starts" not in page.content.decode()
     assert polled["plan_starts_at"] is None
+
+
+def test_a_renewal_of_another_plan_is_not_shown_as_the_current_plans_next_period(
+    browser, user, renewed, test_mode
+):
+    """Another plan bought while Monthly runs and its renewal waits starts at its payment and
+    is the plan shown: Monthly's renewal is not its next period, and paying it again adds a
+    period after its own end. The pages named Monthly's renewal as Team's."""
+    other = PlanFactory(name="Team", price=Decimal("99.00"))
+    with time_machine.travel(START + timedelta(days=21), tick=False):
+        capture(checkout(user, plan=other).invoice, reference="team")
+        home, account, purchase = (
+            browser.get(url).content.decode()
+            for url in (reverse("pages:home"), reverse("pages:account"), reverse("pages:purchase"))
+        )
+
+    assert "until 23 Apr 2026</span>" in home
+    assert "Next period" not in account
+    assert "active until 23 Apr 2026." in purchase
+    assert "Paying Team again adds a period after this one" in purchase
