@@ -149,9 +149,12 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     subscriptions = Subscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     # A renewal waiting for the period refunded starts now (renewals_lock took the rows).
     moved = renewals_follow(invoice=invoice, plan_ids=unended, now=now) if unended else ()
+    if moved:
+        # The seller's systems were told the dates at the payment: they hear the new ones.
+        events_emit(notices.subscriptions_moved(invoice.user_id, _moved_rows(moved)))
     add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
     purchases = _locked_purchases(invoice, Purchase.Status.COMPLETED)
-    notices = tuple(
+    given = tuple(
         signals.RefundedTokens(
             item_id=purchase.pk,
             tokens=purchase.tokens,
@@ -168,13 +171,13 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
             user_id=invoice.user_id,
             number=invoice.number,
             refunded_at=invoice.refunded_at,
-            purchases=notices,
+            purchases=given,
             included=included,
             unlimited_ended=unlimited_ended,
             moved=moved,
         ),
     )
-    for purchase, notice in zip(purchases, notices, strict=True):
+    for purchase, notice in zip(purchases, given, strict=True):
         purchase.status = Purchase.Status.REFUNDED
         purchase.tokens_reversed = notice.taken_back or 0
         purchase.tokens_unrecovered = purchase.tokens - purchase.tokens_reversed
@@ -229,6 +232,20 @@ def _periods_start(invoice: Invoice, paid_at: datetime) -> list[tuple]:
             updated_at=timezone.now(),
         )
     return started
+
+
+def _moved_rows(moved: tuple[signals.PeriodMoved, ...]) -> list[tuple]:
+    """The moved periods as `notices.subscriptions_moved` takes them: one query."""
+    names = {
+        pk: (invoice_id, plan_name)
+        for pk, invoice_id, plan_name in Subscription.objects.filter(
+            pk__in=[period.subscription_id for period in moved]
+        ).values_list("pk", "invoice_id", "plan_name")
+    }
+    return [
+        (period.subscription_id, *names[period.subscription_id], period.starts_at, period.ends_at)
+        for period in moved
+    ]
 
 
 def _tokens_expiry(paid_at: datetime, days: int | None) -> datetime | None:

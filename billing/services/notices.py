@@ -4,6 +4,8 @@ the change): plain data, with ids, amounts as decimal strings and UTC times."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
 
 from billing.models import Invoice, Subscription, TokenBundlePurchase
 from common.api.fields import money_text
@@ -55,20 +57,41 @@ def invoice_paid(
             )
         )
     notices += [
-        Notice(
-            "subscription.activated",
-            {
-                "subscription_id": str(subscription_id),
-                "user_id": str(invoice.user_id),
-                "invoice_id": str(invoice.pk),
-                "plan_name": plan_name,
-                "starts_at": starts_at,
-                "expires_at": expires_at,
-            },
-        )
+        _activated(invoice.user_id, invoice.pk, subscription_id, plan_name, starts_at, expires_at)
         for subscription_id, plan_name, starts_at, expires_at in subscriptions
     ]
     return notices
+
+
+def subscriptions_moved(user_id: UUID, moved: Sequence[tuple]) -> list[Notice]:
+    """`subscription.activated` again for each renewal a refund moved up (`moved`: id,
+    invoice id, plan name, new start, new end): its dates are no longer those announced when
+    it was paid."""
+    return [
+        _activated(user_id, invoice_id, subscription_id, plan_name, starts_at, expires_at)
+        for subscription_id, invoice_id, plan_name, starts_at, expires_at in moved
+    ]
+
+
+def _activated(
+    user_id: UUID,
+    invoice_id: UUID,
+    subscription_id: UUID,
+    plan_name: str,
+    starts_at: datetime,
+    expires_at: datetime | None,
+) -> Notice:
+    return Notice(
+        "subscription.activated",
+        {
+            "subscription_id": str(subscription_id),
+            "user_id": str(user_id),
+            "invoice_id": str(invoice_id),
+            "plan_name": plan_name,
+            "starts_at": starts_at,
+            "expires_at": expires_at,
+        },
+    )
 
 
 def invoice_refunded(invoice: Invoice, *, tokens_reversed: int, tokens_unrecovered: int) -> Notice:

@@ -14,6 +14,7 @@ from billing.services import invoice_refund
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
 from common.tests.concurrency import meeting
+from events.models import Event
 from tokens.models import TokenAccount, UnlimitedCoverage
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -52,6 +53,31 @@ def test_a_renewal_waiting_for_the_refunded_period_starts_at_the_refund(user):
     coverage = UnlimitedCoverage.objects.get(subscription_id=second.pk)
     assert (coverage.starts_at, coverage.ends_at) == (refund_at, refund_at + MONTH)
     assert TokenAccount.objects.get(user=user).unlimited_until == refund_at + MONTH
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_the_sellers_systems_are_told_the_moved_renewals_new_dates(user):
+    """`subscription.activated` announced the renewal from 2 Apr to 2 May: with nothing said
+    of the move, the seller's systems saw no plan from the refund to 2 Apr and one still
+    running from its `subscription.expired` to 2 May. It is announced again, with its dates."""
+    plan = PlanFactory()
+    first = paid(user, plan, START, "plan-1")
+    second = paid(user, plan, START + timedelta(days=20), "plan-2")
+    refund_at = START + timedelta(days=25)
+
+    refunded(first, refund_at)
+
+    announced = [
+        (event.data["starts_at"], event.data["expires_at"])
+        for event in Event.objects.filter(
+            type="subscription.activated", data__subscription_id=str(second.pk)
+        ).order_by("created_at")
+    ]
+    assert announced == [
+        ("2026-04-02T09:00:00Z", "2026-05-02T09:00:00Z"),
+        ("2026-03-27T09:00:00Z", "2026-04-27T09:00:00Z"),
+    ]
 
 
 @pytest.mark.sqlite
