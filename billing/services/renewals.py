@@ -32,7 +32,9 @@ def renewals_lock(*, invoice: Invoice, now: datetime) -> UUID | None:
     user's other unended periods of those plans, all in one statement in id order: the
     order a renewal's capture locks the running periods in, so neither waits for a lock the
     other holds while holding one it wants. Before any other subscription lock of the refund.
-    A sweep ends only periods that are over, which are not locked here.
+    A sweep ends only periods that are over, which are locked here only at the instant one
+    ends (this refund's clock still inside it): a sweep then holds it and reads the renewal
+    FOR SHARE, and PostgreSQL rolls one of the two back, which runs once more.
 
     Returns the newest of those other periods (as a checkout of add-ons picks the plan it
     relies on), which add-ons relying on the refunded period move onto; None when none."""

@@ -32,6 +32,7 @@ from billing.services.reconcile.report import (
 )
 from billing.services.stripe_webhook import held_refund_apply, held_refunds_captured
 from common import services as common_services
+from common.db import once_more_if_rolled_back_for_another
 from events.services import events_emit
 
 
@@ -110,17 +111,27 @@ def _expire(
     item_id: UUID,
     over: Q,
 ) -> None:
+    """At the instant a period ends, a refund of it whose clock is still inside it locks it
+    and its renewal in id order (renewals_lock) while this holds it (its UPDATE) and reads
+    the renewal FOR SHARE (add_on_checkouts_of_expired_end): PostgreSQL rolls one of the two
+    back. Rolled back, this runs once more, after the refund, and finds the period ended
+    (nothing to do) rather than failing the run."""
+    if once_more_if_rolled_back_for_another(partial(_expired, model, item_id, over)):
+        report.subscriptions_expired += 1
+
+
+def _expired(model: type[Subscription] | type[AddOnSubscription], item_id: UUID, over: Q) -> bool:
     with transaction.atomic():
         ended = model.objects.filter(over, pk=item_id)
         if not ended.update(status=ItemStatus.EXPIRED, updated_at=timezone.now()):
-            return  # ended otherwise meanwhile (refunded, cancelled)
+            return False  # ended otherwise meanwhile (refunded, cancelled)
         if model is Subscription:
             subscription = Subscription.objects.get(pk=item_id)
             events_emit([notices.subscription_expired(subscription)])
             # Checkouts of add-ons bought alone relied on this plan: they move to the plan
             # that runs (a renewal), or end with it.
             add_on_checkouts_of_expired_end(subscription=subscription)
-    report.subscriptions_expired += 1
+    return True
 
 
 def idempotency_purge(report: ReconcileReport) -> None:

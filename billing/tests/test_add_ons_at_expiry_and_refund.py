@@ -1,0 +1,116 @@
+"""The instant a period S1 ends while a renewal S2 of the same plan waits, with add-ons
+checked out alone relying on S1: the expiry's sweep (its clock at the end) records S1 expired
+and reads the plan that runs, S2, FOR SHARE; a refund of S1 whose clock is still inside the
+period locks S1 and S2 in id order (renewals_lock). When S2 sorts first, each holds what the
+other waits for and PostgreSQL rolls one back. Whichever it is runs once more."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import connection, connections
+
+from accounts.tests.factories import UserFactory
+from billing.models import AddOnSubscription, Invoice, Subscription
+from billing.services import invoice_cancel, invoice_refund, refunds
+from billing.services.reconcile import local
+from billing.services.reconcile.report import ReconcileReport
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import AddOnFactory, PlanFactory
+from common.tests.waits import sessions_waiting_on_a_lock, wait_until
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def renewed_sorting_first(user) -> tuple[Invoice, Subscription, Subscription]:
+    """S1 paid at START; add-ons checked out alone on day 10 (on S1); S1's plan paid again on
+    day 20 (S2, waiting), checked out again until S2's id sorts before S1's (each checkout
+    that does not is cancelled). Returns the add-ons' pending invoice, S1 and S2."""
+    plan = PlanFactory()
+    with time_machine.travel(START, tick=False) as clock:
+        first = checkout(user, plan=plan).invoice
+        capture(first, reference="plan-1")
+        period = Subscription.objects.get(invoice=first)
+        clock.move_to(START + timedelta(days=10))
+        add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+        clock.move_to(START + timedelta(days=20))
+        for _ in range(64):
+            second = checkout(user, plan=plan).invoice
+            if Subscription.objects.get(invoice=second).pk < period.pk:
+                break
+            invoice_cancel(invoice_id=second.pk)
+        capture(second, reference="plan-2")
+    return add_ons, period, Subscription.objects.get(invoice=second)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("rolled_back", ["sweep", "refund"])
+def test_the_sweep_and_a_refund_at_the_periods_end_both_finish(monkeypatch, rolled_back):
+    """The sweep is paused once its UPDATE holds S1, until the refund (holding S2) waits for
+    it. The one PostgreSQL rolls back is chosen by giving the other a deadlock_timeout long
+    enough that only the first finds the circle."""
+    user = UserFactory()
+    add_ons, first, second = renewed_sorting_first(user)
+    assert second.pk < first.pk
+    end = first.expires_at
+    held, go, answers = threading.Event(), threading.Event(), {}
+    move = local.add_on_checkouts_of_expired_end
+
+    def hold_s1_then_move(*, subscription):
+        held.set()
+        go.wait(10)
+        return move(subscription=subscription)
+
+    monkeypatch.setattr(local, "add_on_checkouts_of_expired_end", hold_s1_then_move)
+    refund_tries, refund_once = [], refunds._refund
+
+    def counted(invoice_id):
+        refund_tries.append(invoice_id)
+        return refund_once(invoice_id)
+
+    monkeypatch.setattr(refunds, "_refund", counted)
+
+    def sweep() -> ReconcileReport:
+        report = ReconcileReport(dry_run=False)
+        local.subscriptions_expire(report)
+        return report
+
+    def run(name, call) -> None:
+        try:
+            if name != rolled_back:
+                with connection.cursor() as cursor:
+                    cursor.execute("SET deadlock_timeout = '1min'")
+            answers[name] = call()
+        except Exception as error:  # the test reports whatever either side raised
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    with time_machine.travel(end, tick=False) as clock:
+        sweeping = threading.Thread(target=run, args=("sweep", sweep))
+        sweeping.start()
+        held.wait(10)
+        clock.move_to(end - timedelta(microseconds=1))
+        refund = lambda: invoice_refund(invoice_id=first.invoice_id)  # noqa: E731
+        refunding = threading.Thread(target=run, args=("refund", refund))
+        refunding.start()
+        wait_until(lambda: "refund" in answers or sessions_waiting_on_a_lock() > 0)
+        clock.move_to(end)
+        go.set()
+        sweeping.join()
+        refunding.join()
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    assert answers["sweep"].failed == []
+    assert Invoice.objects.get(pk=first.invoice_id).status == "refunded"
+    # Refunded first, S1 is cancelled and S2 moved up to the refund; expired first, S1 is
+    # cancelled by the refund that follows, and S2 starts at S1's end.
+    assert len(refund_tries) == {"sweep": 1, "refund": 2}[rolled_back]
+    assert Subscription.objects.get(pk=first.pk).status == "cancelled"
+    renewal = Subscription.objects.get(pk=second.pk)
+    starts = {"sweep": end - timedelta(microseconds=1), "refund": end}[rolled_back]
+    assert (renewal.status, renewal.starts_at) == ("active", starts)
+    assert Invoice.objects.get(pk=add_ons.pk).status == "pending"
+    add_on = AddOnSubscription.objects.get(invoice=add_ons)
+    assert (add_on.status, add_on.subscription_id) == ("pending", second.pk)
