@@ -108,6 +108,14 @@ def strict_page(chromium: Browser, violations: list[str], errors: list[str]) -> 
     return page
 
 
+def sign_in(page, site: str, email: str) -> None:
+    page.goto(f"{site}/sign-in")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(f"{site}/")
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_every_page_works_under_the_policy(chromium, test_payments_site: str, bundles):
@@ -124,11 +132,7 @@ def test_every_page_works_under_the_policy(chromium, test_payments_site: str, bu
     errors: list[str] = []
     page = strict_page(chromium, violations, errors)
 
-    page.goto(f"{site}/sign-in")
-    page.get_by_label("Email").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site}/")
+    sign_in(page, site, customer.email)
     page.goto(f"{site}/purchase")
     page.get_by_label("Starter").check()
     expect(page.locator("#total")).to_have_text("$45.00")
@@ -167,11 +171,7 @@ def test_buy_still_reaches_stripe_checkout(chromium, site: str, fake_stripe, bun
     errors: list[str] = []
     page = strict_page(chromium, violations, errors)
 
-    page.goto(f"{site}/sign-in")
-    page.get_by_label("Email").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{site}/")
+    sign_in(page, site, customer.email)
     page.goto(f"{site}/purchase")
     page.get_by_label("Taster").check()
     page.get_by_role("button", name="Buy").click()
