@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-from datetime import UTC, datetime
 
 from harness import (
     BENCH,
@@ -30,6 +28,7 @@ from harness import (
     timed_command,
 )
 from load import Target, compare_into, wrk
+from report import print_table, write_results
 
 FLOOR_USERS = 50
 GET = {"BENCH_METHOD": "GET"}
@@ -274,27 +273,8 @@ def main() -> None:
         print(f"--- {name}", flush=True)
         SCENARIOS[name](results)
 
-    print(
-        f"\n{'scenario':<44}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}"
-        f"{'CPU ms per request: server':>29}{'database':>10}{'wrk':>6}"
-    )
-    for name, figures in results.items():
-        if "requests_per_second" in figures:
-            print(
-                f"{name:<44}{figures['requests_per_second']:>10}{figures.get('p50_ms', '-'):>9}"
-                f"{figures.get('p99_ms', '-'):>9}{figures['non_2xx']:>9}"
-                f"{figures.get('server_cpu_ms', '-'):>29}{figures.get('database_cpu_ms', '-'):>10}"
-                f"{figures.get('wrk_cpu_ms', '-'):>6}"
-            )
-        else:
-            print(f"{name:<44}{json.dumps(figures)}")
-    refused = [name for name, figures in results.items() if figures.get("non_2xx")]
-    if refused:
-        print(f"\nWARNING: answers other than 2xx in {', '.join(refused)}: not the path measured")
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = BENCH / "results" / f"{stamp}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"cpus": os.cpu_count(), "results": results}, indent=2))
+    print_table(results)
+    out = write_results(results)
     print(f"\nwritten to {out.relative_to(ROOT)}")
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from billing.api import receipts, views
+from billing.api import receipts, views, webhooks
 
 app_name = "billing"
 
@@ -16,8 +16,8 @@ urlpatterns = [
     path("user/invoices/<anyuuid:pk>/pay", views.InvoicePayView.as_view(), name="invoice-pay"),
     path("user/invoices/<anyuuid:pk>/pdf", receipts.InvoicePdfView.as_view(), name="invoice-pdf"),
     path("user/subscription", views.SubscriptionView.as_view(), name="subscription"),
-    path("webhooks/payment", views.PaymentWebhookView.as_view(), name="webhook-payment"),
-    path("webhooks/stripe", views.StripeWebhookView.as_view(), name="webhook-stripe"),
+    path("webhooks/payment", webhooks.PaymentWebhookView.as_view(), name="webhook-payment"),
+    path("webhooks/stripe", webhooks.StripeWebhookView.as_view(), name="webhook-stripe"),
     path("admin/invoices", views.StaffInvoiceListView.as_view(), name="staff-invoices"),
     path(
         "admin/invoices/<anyuuid:pk>/mark-paid",
