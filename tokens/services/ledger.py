@@ -231,7 +231,7 @@ def tokens_adjust(
     lot that never expires; a negative one burns lots like a debit.
 
     Raises Invalid for a zero amount or a blank reason, AdjustmentBelowZero for a debit larger
-    than the available tokens.
+    than the available tokens, LedgerKeyReused for a key that made another adjustment.
     """
     reason = reason.strip()
     if not reason:
@@ -246,14 +246,17 @@ def tokens_adjust(
         "created_by_id": actor_id,
         "idempotency_key": idempotency_key,
     }
-    if amount > 0:
-        return tokens_credit(**fields)
     try:
-        return tokens_debit(**fields)
+        entry = tokens_credit(**fields) if amount > 0 else tokens_debit(**fields)
     except InsufficientTokens as error:
         raise AdjustmentBelowZero(
             balance=error.balance, needed=error.needed, available=error.available
         ) from error
+    # The key may have made an adjustment for another reason (the ledger compares amount and
+    # type only): answering it would record the new reason nowhere.
+    if entry.description != reason:
+        raise LedgerKeyReused()
+    return entry
 
 
 def _once(user_id: UUID, entry: Entry, append) -> TokenTransaction:

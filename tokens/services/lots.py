@@ -40,7 +40,8 @@ def lot_grant(
 
     Raises Invalid naming the field: amount not 1..1e9, a category other than promotional,
     trial or included (paid tokens come from purchases), `expires_at` not in the future or
-    after LATEST_EXPIRY, priority outside 0..100, a blank reason.
+    after LATEST_EXPIRY, priority outside 0..100, a blank reason; LedgerKeyReused for a
+    key that made another grant.
     """
     reason = reason.strip()
     if not 0 < amount <= MAX_GRANT:
@@ -72,11 +73,12 @@ def lot_grant(
     )
     lot = TokenLot.objects.get(credit=entry)
     # The key may have made another lot (the ledger compares amount and type only): the
-    # same key with another category, expiry or priority is another grant.
-    if (lot.category, lot.expires_at, lot.priority) != (
+    # same key with another category, expiry, priority or reason is another grant.
+    if (lot.category, lot.expires_at, lot.priority, entry.description) != (
         spec.category,
         spec.expires_at,
         spec.priority,
+        reason,
     ):
         raise LedgerKeyReused()
     return lot

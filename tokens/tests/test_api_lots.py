@@ -162,12 +162,18 @@ GRANT = {
 
 @pytest.mark.parametrize(
     "changed",
-    [{"category": "trial"}, {"expires_at": "2026-06-09T00:00:00Z"}, {"priority": 10}],
+    [
+        {"category": "trial"},
+        {"expires_at": "2026-06-09T00:00:00Z"},
+        {"priority": 10},
+        {"reason": "apology for the outage"},
+    ],
 )
 def test_a_grant_key_reused_with_another_lot_after_a_day_is_422(staff_client, user, changed):
     """After the day the key's record is kept, the ledger's key answered: it compared the
     amount only, so a retry granting another category, expiry or priority was given the
-    first lot as if it had been granted."""
+    first lot as if it had been granted; and one with another reason answered 201 with the
+    first grant, whose entry gives the first reason, as if the second had been recorded."""
     first = staff_client.post(grants_url(user), GRANT, format="json", HTTP_IDEMPOTENCY_KEY="g")
     IdempotencyRecord.objects.all().delete()  # the purge, a day later
     before = database_state()

@@ -2,6 +2,7 @@ from uuid import uuid4
 
 import pytest
 
+from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
 from tokens import services
 from tokens.models import TokenAccount
@@ -54,6 +55,25 @@ def test_staff_adjust_with_a_key_happens_once(staff_client, user):
 
     assert first.json() == again.json()
     assert TokenAccount.objects.get(user=user).balance == 10
+
+
+@pytest.mark.parametrize(
+    "changed", [{"amount": 11}, {"amount": -10}, {"reason": "refund for ticket 43"}]
+)
+def test_staff_adjust_key_reused_with_another_body_after_a_day_is_422(staff_client, user, changed):
+    """Once the key's record is purged (a day later), the ledger's own key still answers it:
+    another reason was a 201 replaying the first adjustment, which records the first
+    reason, so the second reason was recorded nowhere."""
+    headers = {"HTTP_IDEMPOTENCY_KEY": "ticket-42"}
+    body = {"amount": 10, "reason": "refund for ticket 42"}
+    staff_client.post(adjust_url(user), body, format="json", **headers)
+    IdempotencyRecord.objects.all().delete()  # the purge, a day later
+    before = database_state()
+
+    again = staff_client.post(adjust_url(user), {**body, **changed}, format="json", **headers)
+
+    assert (again.status_code, again.json().get("code")) == (422, "idempotency_key_reused")
+    assert database_state() == before
 
 
 @pytest.mark.parametrize(
