@@ -78,9 +78,10 @@ class RefundedTokens:
     """Tokens a refunded invoice gave (a purchase, or a plan's included tokens): take back what
     is left of them.
 
-    The receiver that takes tokens back says how many with `record_taken_back`; billing keeps
-    that on the purchase (taken back, and the rest as already spent). It is a report on one
-    purchase, checked here, not a value for the sender to add up.
+    The receiver that takes tokens back says how many with `record_taken_back`, and how many
+    staff had voided before (neither taken back now nor spent); billing keeps that on the
+    purchase (taken back, and what was spent or expired as unrecovered). It is a report on
+    one purchase, checked here, not a value for the sender to add up.
     """
 
     item_id: UUID
@@ -89,13 +90,17 @@ class RefundedTokens:
     reference_id: str
     description: str
     taken_back: int | None = None
+    voided: int = 0
 
-    def record_taken_back(self, tokens: int) -> None:
+    def record_taken_back(self, tokens: int, *, voided: int = 0) -> None:
         if self.taken_back is not None:
             raise RuntimeError(f"{self.reference_id}: tokens taken back twice.")
-        if not 0 <= tokens <= self.tokens:
-            raise ValueError(f"{self.reference_id}: {tokens} of {self.tokens} tokens.")
+        if min(tokens, voided) < 0 or tokens + voided > self.tokens:
+            raise ValueError(
+                f"{self.reference_id}: {tokens} and {voided} voided of {self.tokens} tokens."
+            )
         self.taken_back = tokens
+        self.voided = voided
 
 
 @dataclass(frozen=True)

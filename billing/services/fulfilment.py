@@ -114,7 +114,8 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
 
 def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     """Ends what a refunded (and locked) invoice bought and sends `invoice_refunded`; each
-    purchase records what the receivers took back of its tokens and what was already spent.
+    purchase records what the receivers took back of its tokens and what was already spent
+    (or expired; tokens staff voided before are neither).
     A renewal waiting for a period refunded starts at the refund (`moved` in the signal)."""
     require_transaction("invoice_take_back")
     # A period that started was paid for, also one the sweep has since recorded as expired:
@@ -180,7 +181,8 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     for purchase, notice in zip(purchases, given, strict=True):
         purchase.status = Purchase.Status.REFUNDED
         purchase.tokens_reversed = notice.taken_back or 0
-        purchase.tokens_unrecovered = purchase.tokens - purchase.tokens_reversed
+        # Voided tokens were neither spent nor taken back: the seller had them back already.
+        purchase.tokens_unrecovered = purchase.tokens - purchase.tokens_reversed - notice.voided
     if purchases:
         Purchase.objects.bulk_update(purchases, ["status", "tokens_reversed", "tokens_unrecovered"])
     return TakeBack(

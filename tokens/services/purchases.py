@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
+from django.db.models import Sum
 from django.utils import timezone
 
 from common.db import require_transaction
@@ -20,7 +21,7 @@ from tokens.ledger import (
     post,
     spendable,
 )
-from tokens.models import LotCategory, TokenLot, TokenTransaction
+from tokens.models import LotCategory, TokenAllocation, TokenLot, TokenTransaction
 from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LOT_REFERENCE
 
@@ -45,7 +46,7 @@ class RefundedTokens(Protocol):
     reference_id: str
     description: str
 
-    def record_taken_back(self, tokens: int) -> None: ...
+    def record_taken_back(self, tokens: int, *, voided: int = 0) -> None: ...
 
 
 def purchases_credit(*, user_id: UUID, purchases: Sequence[PurchasedTokens]) -> None:
@@ -81,7 +82,8 @@ def purchases_credit(*, user_id: UUID, purchases: Sequence[PurchasedTokens]) -> 
 
 def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> None:
     """Takes back what is left of each refunded item's own lot, never other tokens (an entry
-    per item), and tells each item how many it took back; the rest was spent or has expired.
+    per item), and tells each item how many it took back and how many voids had taken
+    before; the rest was spent or has expired.
     The lots are closed (`voided_at`), spent ones too.
 
     Part of the refund's transaction, which has locked the purchases; the account is locked
@@ -99,11 +101,12 @@ def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> 
             source_id__in=[purchase.reference_id for purchase in purchases],
         )
     }
+    voided = _voided(lots.values())
     postings = []
     for purchase in purchases:
         lot = lots.get((purchase.reference_type, purchase.reference_id))
         taken = 0 if lot is None or lot.is_expired(now) else lot.remaining
-        purchase.record_taken_back(taken)
+        purchase.record_taken_back(taken, voided=voided.get(lot.pk, 0) if lot else 0)
         if taken:
             postings.append(
                 Posting(
@@ -124,6 +127,18 @@ def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> 
     # went back, so tokens a usage refund later gives back to it leave again at once.
     closed = [lot.pk for lot in lots.values() if not lot.is_expired(now)]
     TokenLot.objects.filter(pk__in=closed, voided_at__isnull=True).update(voided_at=now)
+
+
+def _voided(lots: Iterable[TokenLot]) -> dict[UUID, int]:
+    """What voids took from each of `lots` (staff's, and the voids of tokens a usage refund
+    gave back to a voided lot): tokens that were never spent, one query."""
+    voids = (
+        TokenAllocation.objects.filter(lot__in=list(lots), entry__transaction_type=Type.VOID)
+        .values("lot")
+        .annotate(taken=Sum("amount"))
+        .values_list("lot", "taken")
+    )
+    return {lot_id: -taken for lot_id, taken in voids}
 
 
 def _take_back_entry(given: RefundedTokens, lot: TokenLot, taken: int) -> Entry:

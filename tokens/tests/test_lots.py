@@ -205,6 +205,50 @@ def test_an_invoice_refund_takes_back_only_that_purchases_lot(user, clock):
     }
 
 
+@pytest.mark.parametrize(("used", "unrecovered"), [(0, 0), (20, 20), (50, 50)])
+def test_tokens_staff_voided_before_an_invoice_refund_are_not_recorded_as_spent(
+    user, staff_user, clock, used, unrecovered
+):
+    """Bought 50, used some, staff voided the rest, then the invoice refunded: what the void
+    took was never spent, and the seller had it back already. It was recorded as
+    `tokens_unrecovered`, which the admin reads out as "already spent" and `invoice.refunded`
+    tells the seller's systems: 50 unspent tokens reported as the customer's."""
+    order = checkout(user, bundles=[TokenBundleFactory(token_amount=50)])
+    capture(order.invoice)
+    lot = TokenLot.objects.get(category="paid")
+    if used:
+        services.tokens_debit(user_id=user.pk, amount=used)
+    if used < 50:
+        services.lot_void(lot_id=lot.pk, reason="fraud check", actor_id=staff_user.pk)
+
+    result = billing_services.invoice_refund(invoice_id=order.invoice.pk)
+
+    purchase = order.purchases[0]
+    purchase.refresh_from_db()
+    assert (purchase.tokens_reversed, purchase.tokens_unrecovered) == (0, unrecovered)
+    assert (result.tokens_reversed, result.tokens_unrecovered) == (0, unrecovered)
+    assert list(selectors.ledger_check()) == []
+
+
+def test_tokens_given_back_to_a_voided_lot_before_an_invoice_refund_are_not_spent(
+    user, staff_user, clock
+):
+    """Used 20 of 50, 30 voided, the usage refunded (its 20 leave the voided lot again by a
+    void): nothing of the purchase was spent when the invoice is refunded."""
+    order = checkout(user, bundles=[TokenBundleFactory(token_amount=50)])
+    capture(order.invoice)
+    usage = services.tokens_debit(user_id=user.pk, amount=20)
+    lot = TokenLot.objects.get(category="paid")
+    services.lot_void(lot_id=lot.pk, reason="fraud check", actor_id=staff_user.pk)
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+
+    billing_services.invoice_refund(invoice_id=order.invoice.pk)
+
+    purchase = order.purchases[0]
+    purchase.refresh_from_db()
+    assert (purchase.tokens_reversed, purchase.tokens_unrecovered) == (0, 0)
+
+
 @pytest.mark.parametrize("used", [20, 50])
 def test_a_usage_refund_after_an_invoice_refund_gives_no_bought_tokens_back(user, clock, used):
     """Bought 50, used some, the invoice refunded: the money went back for all 50, so giving
