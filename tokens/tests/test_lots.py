@@ -16,6 +16,7 @@ from common.errors import Invalid, InvalidState
 from common.tests.helpers import database_state
 from conftest import client_for
 from tokens import selectors, services
+from tokens.ledger import InsufficientTokens
 from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
 from tokens.tests.factories import fund, grant
 
@@ -183,6 +184,33 @@ def test_tokens_given_back_to_a_lot_that_has_expired_expire_again_at_once(user, 
     assert (expiration.amount, expiration.reference_id) == (-5, str(short_lived.pk))
     assert remaining(short_lived) == [0]
     assert selectors.token_balance(user_id=user.pk).balance == 10
+    assert list(selectors.ledger_check()) == []
+
+
+@pytest.mark.parametrize("swept_first", [True, False])
+def test_a_usage_refund_after_its_lot_expired_and_was_swept_gives_nothing_spendable_back(
+    user, clock, swept_first
+):
+    """7 of a lot of 10 used, the lot expired (its 3 swept, or not yet), then the usage given
+    back: the 7 land in the lot and leave by a second `expiration`; nothing comes back to
+    spend, nothing leaves without an entry, and the sweep after books only what is left."""
+    short_lived = grant(user, 10, expires_at=NOW + timedelta(hours=1))
+    grant(user, 5)
+    usage = services.tokens_debit(user_id=user.pk, amount=7)
+    clock.move_to(NOW + timedelta(hours=2))
+    if swept_first:
+        call_command("expire_lots", stdout=StringIO())
+    clock.move_to(NOW + timedelta(hours=3))
+
+    services.usage_refund(transaction_id=usage.pk, actor_id=None)
+    call_command("expire_lots", stdout=StringIO())
+
+    expirations = TokenTransaction.objects.filter(transaction_type="expiration")
+    assert sorted(expirations.values_list("amount", flat=True)) == [-7, -3]
+    assert remaining(short_lived) == [0]
+    assert selectors.token_balance(user_id=user.pk).balance == 5
+    with pytest.raises(InsufficientTokens):
+        services.tokens_debit(user_id=user.pk, amount=6)
     assert list(selectors.ledger_check()) == []
 
 
