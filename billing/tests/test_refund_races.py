@@ -230,6 +230,39 @@ def add_ons_relying_on_an_ended_plan() -> list[tuple]:
     )
 
 
+@pytest.mark.parametrize("void_first", [True, False])
+def test_an_invoice_refund_meeting_a_void_of_its_lot_reports_no_voided_token_as_spent(
+    void_first,
+):
+    """Staff void the purchase's lot of 50 while the invoice is refunded: whichever commits
+    first, no token of it was spent, so none is recorded as unrecovered. The one that waits
+    reads what the other committed: the refund, what the void took; the void, a lot the
+    refund closed (409)."""
+    user = UserFactory()
+    order = checkout(user, bundles=[TokenBundleFactory(token_amount=50)])
+    capture(order.invoice)
+    lot = TokenLot.objects.get(account__user=user, category="paid")
+
+    def void():
+        return token_services.lot_void(lot_id=lot.pk, reason="fraud check", actor_id=None)
+
+    def refund():
+        return services.invoice_refund(invoice_id=order.invoice.pk)
+
+    answers = meeting(void, refund) if void_first else meeting(refund, void)
+
+    purchase = TokenBundlePurchase.objects.get(invoice=order.invoice)
+    voided = answers["held" if void_first else "waiting"]
+    if void_first:
+        assert isinstance(voided, TokenLot), voided
+        assert (purchase.tokens_reversed, purchase.tokens_unrecovered) == (0, 0)
+    else:
+        assert isinstance(voided, InvalidState), voided
+        assert (purchase.tokens_reversed, purchase.tokens_unrecovered) == (50, 0)
+    assert TokenAccount.objects.get(user=user).balance == 0
+    assert list(ledger_check()) == []
+
+
 def test_a_checkout_of_add_ons_while_their_plan_is_refunded_is_400_once_it_is():
     """The refund goes first and has not committed: the checkout read the subscription as
     still active, created its pending invoice, and the refund, which had already looked for
