@@ -237,7 +237,7 @@ def operation_url(invoice: Invoice, operation: str) -> str:
 
 def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
     unrecovered = (
-        f"; {result.tokens_unrecovered} tokens were already spent"
+        f"; {result.tokens_unrecovered} tokens were already spent or had expired"
         if result.tokens_unrecovered
         else ""
     )

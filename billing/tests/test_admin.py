@@ -1,4 +1,7 @@
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
@@ -119,6 +122,27 @@ def test_refund_action_refunds_and_tells_what_was_taken_back(staff_browser, orde
     assert Invoice.objects.get(pk=order.invoice.pk).status == "refunded"
     assert f"{order.invoice} is refunded: {order.purchases[0].tokens} tokens taken back" in (
         response.content.decode()
+    )
+
+
+def test_refund_action_does_not_call_expired_tokens_spent(staff_browser, user):
+    """A purchase whose lot expired unused: the admin said its 50 tokens "were already
+    spent", and staff took the customer for one who had used what was refunded."""
+    bundle = TokenBundleFactory(token_amount=50, expires_after_days=1)
+    with time_machine.travel(datetime(2026, 6, 1, tzinfo=UTC), tick=False) as clock:
+        invoice = checkout(user, bundles=[bundle]).invoice
+        capture(invoice)
+        clock.move_to(datetime(2026, 6, 3, tzinfo=UTC))
+
+        response = staff_browser.post(
+            reverse(CHANGELIST),
+            {"action": "refund", ACTION_CHECKBOX_NAME: [invoice.pk]},
+            follow=True,
+        )
+
+    assert (
+        f"{invoice} is refunded: 0 tokens taken back; 50 tokens were already spent or had "
+        "expired." in response.content.decode()
     )
 
 
