@@ -89,3 +89,36 @@ def test_a_debit_over_50_lots_costs_the_statements_of_a_debit_over_1():
     service_debits = [q for q in service_over_fifty.captured_queries if "tokens_debit(" in q["sql"]]
     assert len(service_debits) == 1
     assert TokenLot.objects.filter(account__user=many, remaining=0).count() == 49
+
+
+@pytest.mark.sqlite
+def test_usage_refunds_racing_the_sweep_after_their_lot_expired_give_nothing_back_to_spend():
+    """20 usages of 1 took from a lot of 30 that has expired since; their refunds and two
+    runs of the sweep race. Whatever the order, every token of the lot leaves by an
+    `expiration` entry (the sweep's of what was left, a refund's of what it gave back, none
+    twice), nothing comes back to spend, and the audit finds nothing."""
+    user = UserFactory()
+    with time_machine.travel(START, tick=False) as clock:
+        short_lived = grant(user, 30, expires_at=START + timedelta(hours=1))
+        grant(user, 5)
+        usages = [services.tokens_debit(user_id=user.pk, amount=1) for _ in range(20)]
+        clock.move_to(START + timedelta(hours=2))
+        calls = [
+            lambda usage=usage: services.usage_refund(transaction_id=usage.pk, actor_id=None)
+            for usage in usages
+        ]
+        calls[5:5] = [services.lots_expire]
+        calls[15:15] = [services.lots_expire]
+
+        outcomes = run_together(calls, workers=8)
+
+        assert [o for o in outcomes if isinstance(o, Exception)] == []
+        expired = TokenTransaction.objects.filter(
+            transaction_type="expiration", reference_id=str(short_lived.pk)
+        )
+        assert -sum(expired.values_list("amount", flat=True)) == 30
+        assert TokenLot.objects.get(pk=short_lived.pk).remaining == 0
+        assert selectors.token_balance(user_id=user.pk).balance == 5
+        with pytest.raises(services.InsufficientTokens):
+            services.tokens_debit(user_id=user.pk, amount=6)
+        assert list(selectors.ledger_check()) == []
