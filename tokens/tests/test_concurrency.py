@@ -152,3 +152,31 @@ def test_concurrent_refunds_of_one_usage_give_back_once():
     assert sum(isinstance(result, TokenTransaction) for result in results) == 1
     assert sum(isinstance(result, services.UsageAlreadyRefunded) for result in results) == 7
     assert TokenAccount.objects.get(user=user).balance == 10
+
+
+def test_one_grant_key_from_10_staff_requests_with_two_reasons_makes_one_grant():
+    """Ten requests of one staff member share a key, half with another reason: one grant is
+    made, its own body's requests answer it, the others are 422 and make nothing."""
+    user, staff = UserFactory(), UserFactory(is_staff=True)
+    clients = [client_for(staff) for _ in range(10)]
+
+    def grant(client, reason):
+        return lambda: client.post(
+            f"/api/v1/admin/users/{user.pk}/tokens/grants",
+            {"amount": 50, "reason": reason},
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="gift-1",
+        )
+
+    calls = [grant(client, ("launch gift", "outage")[i % 2]) for i, client in enumerate(clients)]
+
+    responses = run_together(calls, workers=10)
+
+    granted = [r.json() for r in responses if r.status_code == 201]
+    refused = [r.json()["code"] for r in responses if r.status_code != 201]
+    assert len(granted) == 5
+    assert all(body == granted[0] for body in granted)
+    assert refused == ["idempotency_key_reused"] * 5
+    grants = entries_of(user).filter(transaction_type="grant", created_by=staff)
+    assert list(grants.values_list("amount", flat=True)) == [50]
+    assert list(selectors.ledger_check()) == []
