@@ -43,7 +43,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     the lease it was sent under)`, and what each means for its delivery (done, retried later,
     given up) and its endpoint (failing since when, attempts failed in a row; disabled after
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
-    has taken since is logged but leaves that worker's lease and schedule alone. A 429 or
+    has taken since is logged but leaves that worker's lease and schedule alone (its 410
+    still turns the endpoint off, its `Retry-After` still pauses it). A 429 or
     503 with `Retry-After` holds the endpoint's pending deliveries until then. One
     transaction and a fixed number of statements for the whole batch. Locks the batch's
     endpoints before their deliveries, in the order turning an endpoint off takes them
@@ -82,6 +83,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             if outcome.retry_after is not None:
                 until = now + outcome.retry_after
                 paused[delivery.endpoint_id] = max(paused.get(delivery.endpoint_id, until), until)
+            if outcome.status_code == GONE:
+                # The receiver's word about the endpoint, heard on whatever lease.
+                gone.add(delivery.endpoint_id)
             if delivery.status != Delivery.Status.PENDING:
                 # Given up (its endpoint turned off) or done by another worker while this
                 # attempt was on its way: the attempt is logged as it went; one that arrived
@@ -101,8 +105,6 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 delivered.append(delivery)
                 continue
             delivery.leased_until, delivery.last_error = None, outcome.error[:1000]
-            if outcome.status_code == GONE:
-                gone.add(delivery.endpoint_id)
             if delivery.attempts > len(BACKOFF) or outcome.status_code == GONE:
                 delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
             else:

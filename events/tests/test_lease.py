@@ -113,3 +113,19 @@ def test_the_dispatcher_records_an_outcome_with_the_lease_it_was_sent_under(deli
     assert (delivery_id, outcome.delivered) == (delivery.pk, False)
     assert lease is not None
     assert lease == Delivery.objects.get(pk=delivery.pk).leased_until
+
+
+def test_a_late_410_still_turns_the_endpoint_off(delivery):
+    """Gone is the receiver's word about the endpoint, not about one lease: the worker that
+    heard it late has the only answer there is, and B's attempt will hear the same."""
+    (by_a,) = claim(T)
+    claim(T + timedelta(seconds=61))  # A's lease lapsed: B sends it again
+
+    record(by_a, Outcome(410, 40, "HTTP 410"), T + timedelta(seconds=62))
+
+    endpoint = delivery.endpoint
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_at) == (False, T + timedelta(seconds=62))
+    assert endpoint.disabled_reason.startswith("The endpoint answered 410 Gone")
+    row = Delivery.objects.get(pk=delivery.pk)
+    assert (row.status, row.last_error) == ("failed", "The endpoint answered 410 Gone.")
