@@ -105,10 +105,14 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 delivered.append(delivery)
                 continue
             delivery.leased_until, delivery.last_error = None, outcome.error[:1000]
-            if delivery.attempts > len(BACKOFF) or outcome.status_code == GONE:
+            # A last attempt the receiver asked to repeat later (429 or 503 with
+            # `Retry-After`) gets one more then: it is up and said when it can take the event.
+            last = len(BACKOFF) + (outcome.retry_after is not None)
+            if delivery.attempts > last or outcome.status_code == GONE:
                 delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
             else:
-                wait = BACKOFF[delivery.attempts - 1]
+                beyond = delivery.attempts > len(BACKOFF)
+                wait = outcome.retry_after if beyond else BACKOFF[delivery.attempts - 1]
                 delivery.next_attempt_at = now + max(wait, outcome.retry_after or wait)
             retried.append(delivery)
         DeliveryAttempt.objects.bulk_create(attempts)

@@ -212,3 +212,26 @@ def test_a_pause_recorded_while_staff_fix_the_url_finishes_both(loopback):
         (rows[d.pk].attempts, rows[d.pk].next_attempt_at < start + PAUSE.retry_after)
         for d in (recorded, other)
     ] == [(1, True), (0, True)]
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize("slow_down", [(429, "600")], indirect=True)
+def test_a_last_attempt_asked_to_come_back_later_gets_one_more_then(slow_down):
+    """The receiver is up and says when it can take the event: giving it up after its last
+    scheduled attempt lost an event the receiver had asked for in 10 minutes."""
+    (delivery,) = pings(slow_down.endpoint, 1)
+    Delivery.objects.filter(pk=delivery.pk).update(attempts=len(BACKOFF))
+
+    send_and_record(delivery)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", len(BACKOFF) + 1)
+    assert delivery.next_attempt_at == NOW + timedelta(minutes=10)
+
+    # That one more is the last, whatever it is answered: a receiver that always asks for
+    # later is not sent the event for ever.
+    delivery_record(delivery.pk, PAUSE, now=NOW + timedelta(minutes=10))
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("failed", len(BACKOFF) + 2)
