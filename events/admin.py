@@ -48,6 +48,7 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         "is_active",
         "failing_since",
         "failed_attempts",
+        "paused_until",
         "disabled_at",
         "disabled_reason",
         "created_at",

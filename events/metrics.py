@@ -51,11 +51,17 @@ class WebhookDeliveriesCollector:
             labels=["state"],
         )
         try:
-            waiting = Delivery.objects.filter(
-                status=Delivery.Status.PENDING,
-                next_attempt_at__lte=timezone.now(),
-                endpoint__is_active=True,
-            ).aggregate(count=Count("pk"), oldest=Min("next_attempt_at"))
+            now = timezone.now()
+            waiting = (
+                Delivery.objects.filter(
+                    status=Delivery.Status.PENDING,
+                    next_attempt_at__lte=now,
+                    endpoint__is_active=True,
+                )
+                # Waiting as the receiver asked is not late.
+                .exclude(endpoint__paused_until__gt=now)
+                .aggregate(count=Count("pk"), oldest=Min("next_attempt_at"))
+            )
             states = WebhookEndpoint.objects.aggregate(
                 healthy=Count("pk", filter=Q(is_active=True, failing_since__isnull=True)),
                 failing=Count("pk", filter=Q(is_active=True, failing_since__isnull=False)),

@@ -49,6 +49,11 @@ class WebhookEndpoint(models.Model):
     failed_attempts = models.PositiveIntegerField(
         default=0, help_text="Attempts failed in a row since the last success."
     )
+    paused_until = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Sent nothing before then: the receiver's Retry-After (on a 429 or 503).",
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

@@ -20,7 +20,8 @@ def deliveries_claim(
     in_flight: Collection[int] = (),
 ) -> list[Delivery]:
     """Leases up to `limit` due deliveries of active endpoints, oldest due first, at most
-    `room.get(endpoint, per_endpoint)` per endpoint, none of `in_flight` (the caller's own
+    `room.get(endpoint, per_endpoint)` per endpoint, none of an endpoint paused by its
+    receiver's `Retry-After`, none of `in_flight` (the caller's own
     attempts not yet recorded: a lease that lapsed under them must not send them twice).
     Concurrent workers skip each other's rows (SKIP LOCKED on PostgreSQL; SQLite's write
     lock serializes them)."""
@@ -29,6 +30,8 @@ def deliveries_claim(
             status=Delivery.Status.PENDING, next_attempt_at__lte=now, endpoint__is_active=True
         )
         .exclude(leased_until__gt=now)
+        # The receiver asked for nothing before then: new events and resends wait too.
+        .exclude(endpoint__paused_until__gt=now)
         .exclude(pk__in=list(in_flight))
         .exclude(endpoint_id__in=[endpoint for endpoint, free in room.items() if free <= 0])
     )

@@ -130,6 +130,7 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         )
         Delivery.objects.bulk_update(late, ["attempts", "leased_until"])
         if paused:
+            _endpoints_pause(paused)
             _deliveries_wait(paused)
         succeeded = {delivery.endpoint_id for delivery in delivered}
         failures = Counter(delivery.endpoint_id for delivery in retried)
@@ -157,6 +158,26 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 _disable_if_failing_too_long(endpoint_id, now)
         for endpoint_id in gone:
             _disable_gone(endpoint_id, now)
+
+
+def _endpoints_pause(paused: dict) -> None:
+    """Sets each endpoint's `paused_until` (`{endpoint id: until}`) unless it is paused longer
+    already: the worker claims none of its deliveries before then, events emitted and resent
+    during the pause included. One statement, under the endpoints' locks taken first."""
+    WebhookEndpoint.objects.filter(
+        reduce(
+            or_,
+            (
+                Q(pk=pk) & (Q(paused_until__isnull=True) | Q(paused_until__lt=until))
+                for pk, until in paused.items()
+            ),
+        )
+    ).update(
+        paused_until=Case(
+            *(When(pk=pk, then=Value(until)) for pk, until in paused.items()),
+            output_field=DateTimeField(),
+        )
+    )
 
 
 def _deliveries_wait(paused: dict) -> None:

@@ -70,7 +70,8 @@ def _url_checked(url: str) -> None:
 def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     """Changes `url`, `event_types`, `description` or `is_active`. Turning an endpoint on from
     off, or giving it a new URL, forgets its failures: days of them at a wrong URL would
-    otherwise turn it off at the first failure at the right one. `is_active` true sent to an
+    otherwise turn it off at the first failure at the right one; it forgets a pause its
+    receiver asked for (`paused_until`) too. `is_active` true sent to an
     endpoint already on keeps them: resent every few days, it would put off for ever the
     turning off of an endpoint that fails. Forgetting them also makes its pending deliveries
     due now (endpoint_deliveries_due_now): fixed, it should not wait up to 24 h for its next
@@ -107,6 +108,8 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
                 )
         if fixed:
             endpoint.failing_since, endpoint.failed_attempts = None, 0
+            # A pause asked for at the old URL, or before staff said it was fixed.
+            endpoint.paused_until = None
             # Its row locked first, then its deliveries: recording's order.
             endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
         endpoint.save()

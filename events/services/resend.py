@@ -35,7 +35,8 @@ def event_resend(*, event_id: UUID) -> int:
     at once. One on its way (leased) keeps its lease: cleared, another worker took it at once
     and the endpoint got the event twice at the same time; the attempt on its way counts as
     the resend's first (a failure is retried 5 s later, a lease that lapses is taken again).
-    Returns how many. Raises NotFound.
+    Returns how many. Raises NotFound. To an endpoint its receiver paused (`Retry-After`)
+    they go once the pause ends: the worker claims nothing of it before.
 
     Only to endpoints that still subscribe to the event's type (a ping to any): one that
     dropped it has said it no longer wants it.

@@ -93,3 +93,26 @@ def test_the_metrics_are_read_in_two_queries_and_nothing_due_has_no_oldest(
     assert f"{DUE} {{}} 0" in text
     assert OLDEST not in text
     assert f"{ENDPOINTS} {{'state': 'healthy'}} 1" in text
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_an_event_waiting_out_its_receiver_s_pause_is_not_late():
+    """The worker sends nothing before a `Retry-After` ends: counted due, an event emitted
+    during a 24 h pause looked like a worker that had stopped."""
+    paused = WebhookEndpoint.objects.create(
+        url="https://example.com/x",
+        event_types="|ping|",
+        paused_until=timezone.now() + timedelta(hours=1),
+    )
+    ping()
+
+    samples = {
+        sample.name: sample.value
+        for family in WebhookDeliveriesCollector().collect()
+        for sample in family.samples
+    }
+
+    assert Delivery.objects.filter(endpoint=paused, status="pending").count() == 1
+    assert samples[DUE] == 0
+    assert OLDEST not in samples

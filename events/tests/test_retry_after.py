@@ -12,7 +12,7 @@ from email.utils import format_datetime
 
 import pytest
 import time_machine
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from common.tests.waits import row_locked, sessions_waiting_on_a_lock, wait_until
@@ -25,6 +25,7 @@ from events.dispatch import (
     delivery_record,
     delivery_send,
 )
+from events.dispatch.claiming import deliveries_claim
 from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.tests.receiver import Receiver
 from events.transport import webhook_session
@@ -152,9 +153,10 @@ def test_a_batch_of_pauses_costs_the_same_statements_however_many_endpoints(
         endpoint = services.endpoint_create(url=f"http://127.0.0.1:9/{n}", event_types=["ping"])
         batch += [(delivery.pk, PAUSE) for delivery in pings(endpoint, 3)]
 
-    # The locks (endpoints, deliveries), the attempts, the retried deliveries, the pause, the
-    # endpoints' failures, and the transaction's savepoint and release: none per endpoint.
-    with django_assert_max_num_queries(8):
+    # The locks (endpoints, deliveries), the attempts, the retried deliveries, the pause (of
+    # the endpoints, of their deliveries), the endpoints' failures, and the transaction's
+    # savepoint and release: none per endpoint.
+    with django_assert_max_num_queries(9):
         deliveries_record(batch, now=NOW)
 
     assert set(Delivery.objects.values_list("next_attempt_at", flat=True)) == {
@@ -235,3 +237,52 @@ def test_a_last_attempt_asked_to_come_back_later_gets_one_more_then(slow_down):
 
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", len(BACKOFF) + 2)
+
+
+def due_to(endpoint: WebhookEndpoint, now: datetime) -> list[int]:
+    claimed = deliveries_claim(limit=10, room={}, now=now, per_endpoint=10)
+    return sorted(delivery.pk for delivery in claimed if delivery.endpoint_id == endpoint.pk)
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize("slow_down", [(429, "3600")], indirect=True)
+def test_events_emitted_and_resent_during_the_pause_wait_for_its_end(slow_down):
+    """The receiver asked for nothing before then: a new event sent at once was answered 429
+    too, each counted one more failure of the endpoint and used one of its attempts."""
+    (paused,) = pings(slow_down.endpoint, 1)
+    send_and_record(paused)
+    later = NOW + timedelta(minutes=1)
+    with time_machine.travel(later), transaction.atomic():
+        (emitted,) = services.events_emit([services.Notice(type="ping", data={})])
+    services.event_resend(event_id=paused.event_id)
+    Delivery.objects.filter(endpoint=slow_down.endpoint).update(next_attempt_at=later)
+
+    assert due_to(slow_down.endpoint, later) == []
+    assert WebhookEndpoint.objects.get(pk=slow_down.endpoint.pk).failed_attempts == 1
+    waiting = Delivery.objects.filter(endpoint=slow_down.endpoint).order_by("pk")
+    assert due_to(slow_down.endpoint, NOW + timedelta(hours=1)) == [d.pk for d in waiting]
+    assert Delivery.objects.filter(event_id=emitted).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize("slow_down", [(429, "3600")], indirect=True)
+@pytest.mark.parametrize(
+    "fix", [{"url": "http://127.0.0.1:9/fixed"}, {"is_active": False}], ids=["url", "off-on"]
+)
+def test_a_staff_fix_lifts_the_pause(slow_down, fix):
+    """A new URL is another receiver, and an endpoint turned on again was said fixed by staff:
+    the pause asked for at the old one no longer holds (as its backoff does not)."""
+    (paused,) = pings(slow_down.endpoint, 1)
+    send_and_record(paused)
+    services.endpoint_update(endpoint_id=slow_down.endpoint.pk, **fix)
+    if fix.get("is_active") is False:
+        services.endpoint_update(endpoint_id=slow_down.endpoint.pk, is_active=True)
+    pings(slow_down.endpoint, 1)
+    pending = Delivery.objects.filter(endpoint=slow_down.endpoint, status="pending")
+
+    due = due_to(slow_down.endpoint, NOW + timedelta(minutes=1))
+
+    assert due == list(pending.order_by("pk").values_list("pk", flat=True))
+    assert len(due) == (2 if "url" in fix else 1)
