@@ -44,7 +44,10 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     given up) and its endpoint (failing since when, attempts failed in a row; disabled after
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
     has taken since is logged but leaves that worker's lease and schedule alone (its 410
-    still turns the endpoint off, its `Retry-After` still pauses it). A 429 or
+    still turns the endpoint off, its `Retry-After` still pauses it). An attempt heard at a
+    URL the endpoint no longer has is logged, and its delivery goes to the new URL now, as
+    the change brought the others forward: it counts no failure of the endpoint, and its
+    410 or `Retry-After` says nothing of the new URL. A 429 or
     503 with `Retry-After` holds the endpoint's pending deliveries until then. One
     transaction and a fixed number of statements for the whole batch. Locks the batch's
     endpoints before their deliveries, in the order turning an endpoint off takes them
@@ -57,12 +60,12 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             WebhookEndpoint.objects.select_for_update(no_key=True)
             .filter(pk__in=of_the_batch)
             .order_by("pk")
-            .values_list("pk", "is_active", "failing_since", "failed_attempts")
+            .values_list("pk", "is_active", "failing_since", "failed_attempts", "url")
         )
         before = {pk: rest for pk, *rest in endpoint_rows}
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
-        attempts, delivered, retried, late, gone = [], [], [], [], set()
+        attempts, delivered, retried, late, moved, gone = [], [], [], [], [], set()
         # Until when each endpoint asked, by a 429 or 503 with `Retry-After`, to be sent nothing.
         paused: dict = {}
         for delivery_id, outcome, *held in outcomes:
@@ -80,10 +83,13 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                     created_at=now,
                 )
             )
-            if outcome.retry_after is not None:
+            # Heard at a URL the endpoint no longer has (staff gave it a new one while the
+            # attempt was on its way): it says nothing of the endpoint as it is now.
+            elsewhere = outcome.url is not None and outcome.url != before[delivery.endpoint_id][3]
+            if outcome.retry_after is not None and not elsewhere:
                 until = now + outcome.retry_after
                 paused[delivery.endpoint_id] = max(paused.get(delivery.endpoint_id, until), until)
-            if outcome.status_code == GONE:
+            if outcome.status_code == GONE and not elsewhere:
                 # The receiver's word about the endpoint, heard on whatever lease.
                 gone.add(delivery.endpoint_id)
             if delivery.status != Delivery.Status.PENDING:
@@ -105,6 +111,14 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 delivered.append(delivery)
                 continue
             delivery.leased_until, delivery.last_error = None, outcome.error[:1000]
+            if elsewhere:
+                # As the fix brought the endpoint's other deliveries forward
+                # (endpoint_deliveries_due_now): to the new URL now, one attempt short of its
+                # last at most, counting no failure of the endpoint.
+                delivery.next_attempt_at = now
+                delivery.attempts = min(delivery.attempts, len(BACKOFF) - 1)
+                moved.append(delivery)
+                continue
             # A last attempt the receiver asked to repeat later (429 or 503 with
             # `Retry-After`) gets one more then: it is up and said when it can take the event.
             last = len(BACKOFF) + (outcome.retry_after is not None)
@@ -129,6 +143,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             ["attempts", "leased_until", "status", "completed_at", "last_error", "next_attempt_at"],
         )
         Delivery.objects.bulk_update(late, ["attempts", "leased_until"])
+        Delivery.objects.bulk_update(
+            moved, ["attempts", "leased_until", "last_error", "next_attempt_at"]
+        )
         if paused:
             _endpoints_pause(paused)
             _deliveries_wait(paused)
@@ -149,7 +166,7 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 ),
             )
         for endpoint_id in failing - gone:
-            is_active, failing_since, failed_attempts = before[endpoint_id]
+            is_active, failing_since, failed_attempts, _ = before[endpoint_id]
             if (
                 is_active
                 and (failing_since or now) <= now - DISABLE_AFTER

@@ -9,7 +9,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -44,6 +44,8 @@ class Outcome:
     error: str = ""
     # What the receiver's `Retry-After` asked for (on a 429 or 503 only), within bounds.
     retry_after: timedelta | None = None
+    # Where it was sent (None: not known): staff may give the endpoint a new URL meanwhile.
+    url: str | None = None
 
     @property
     def delivered(self) -> bool:
@@ -78,6 +80,11 @@ def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: da
 
 
 def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:
+    """One attempt (see _attempt), with the URL it went to."""
+    return replace(_attempt(delivery, now=now, session=session), url=delivery.endpoint.url)
+
+
+def _attempt(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:
     """One attempt over the network, outside any transaction, over a `webhook_session()` (it
     keeps connections to an endpoint open between attempts, and checks the address it
     connects to). The answer must end within TIMEOUT_SECONDS of the attempt's start, however

@@ -113,3 +113,51 @@ def test_a_delivery_brought_forward_to_its_last_attempt_is_not_given_up_by_one_f
     assert (waiting.status, waiting.next_attempt_at) == ("pending", fixed + BACKOFF[-1])
     delivery_record(waiting.pk, FAILED, now=fixed + BACKOFF[-1])
     assert Delivery.objects.get(pk=waiting.pk).status == Delivery.Status.FAILED
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [(410, {}), (429, {"Retry-After": "3600"}), (500, {})],
+    ids=["gone", "paused", "failed"],
+)
+def test_an_answer_from_the_old_url_heard_after_the_fix_says_nothing_of_the_new_one(
+    status, headers
+):
+    """A busy endpoint always has attempts on their way (up to 8) when staff fix its URL:
+    recorded after the fix, the old URL's 410 turned the fixed endpoint off, its 429 paused
+    it, and any failure set its failures going again and gave the delivery its next backoff,
+    or gave it up on its last attempt, instead of sending it to the new URL now."""
+    from events.dispatch.sending import delivery_send
+    from events.tests.receiver import Receiver
+    from events.transport import webhook_session
+
+    old = Receiver(fail_first=1, fail_status=status, fail_headers=headers).start()
+    try:
+        endpoint = services.endpoint_create(url=old.url, event_types=["ping"])
+        services.endpoint_ping(endpoint_id=endpoint.pk)
+        Delivery.objects.filter(endpoint=endpoint).update(
+            attempts=len(BACKOFF), next_attempt_at=NOW
+        )
+        (on_its_way,) = deliveries_claim(limit=1, room={}, now=NOW, per_endpoint=5)
+        with webhook_session() as session:
+            outcome = delivery_send(on_its_way, now=NOW, session=session)
+    finally:
+        old.stop()
+    services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
+    later = NOW + timedelta(seconds=5)
+
+    delivery_record(on_its_way.pk, outcome, now=later)
+
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.paused_until, endpoint.failing_since) == (
+        True,
+        None,
+        None,
+    )
+    delivery = Delivery.objects.get(pk=on_its_way.pk)
+    assert (delivery.status, delivery.next_attempt_at, delivery.attempts) == (
+        "pending",
+        later,
+        len(BACKOFF) - 1,
+    )
+    assert delivery.attempt_log.get().status_code == status
