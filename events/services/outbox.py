@@ -33,7 +33,8 @@ class Notice:
 def events_emit(notices: Sequence[Notice], *, now: datetime | None = None) -> list[UUID]:
     """Writes the events and a pending delivery for every active endpoint that wants each,
     inside the caller's transaction: a rolled-back change emits nothing, a committed one is
-    never lost. The worker sends them after commit. One statement on PostgreSQL (two on
+    never lost. The worker sends them after commit, after any pause the endpoint's receiver
+    asked for (due_from). One statement on PostgreSQL (two on
     SQLite) however many events and endpoints.
 
     On PostgreSQL the endpoints it delivers to are locked FOR KEY SHARE as they are read: a
@@ -58,14 +59,14 @@ stored AS (
     RETURNING id, type
 ),
 endpoint AS (
-    SELECT id, event_types FROM {ENDPOINTS}
+    SELECT id, event_types, paused_until FROM {ENDPOINTS}
     WHERE is_active
         AND EXISTS (SELECT FROM new WHERE event_types LIKE '%%|' || new.type || '|%%')
     FOR KEY SHARE
 )
 INSERT INTO {DELIVERIES} (event_id, endpoint_id, status, attempts, next_attempt_at,
     last_error, created_at)
-SELECT stored.id, endpoint.id, 'pending', 0, %s, '', %s
+SELECT stored.id, endpoint.id, 'pending', 0, GREATEST(%s, endpoint.paused_until), '', %s
 FROM stored JOIN endpoint ON endpoint.event_types LIKE '%%|' || stored.type || '|%%'
 """  # noqa: S608 (table names come from the models, values are parameters)
         with connection.cursor() as cursor:
@@ -83,11 +84,23 @@ def _deliveries_for(event_ids: list[UUID], now: datetime) -> None:
     events = Event.objects.filter(pk__in=event_ids)
     endpoints = list(WebhookEndpoint.objects.filter(is_active=True))
     Delivery.objects.bulk_create(
-        Delivery(event=event, endpoint=endpoint, next_attempt_at=now, created_at=now)
+        Delivery(
+            event=event,
+            endpoint=endpoint,
+            next_attempt_at=due_from(endpoint, now),
+            created_at=now,
+        )
         for event in events
         for endpoint in endpoints
         if event.type in endpoint.types
     )
+
+
+def due_from(endpoint: WebhookEndpoint, now: datetime) -> datetime:
+    """When a delivery made for `endpoint` at `now` is due: once the pause its receiver asked
+    for (`paused_until`, a `Retry-After`) has ended. Due at once, it showed a time it would
+    not go at, and every claim walked past it (events.dispatch.claiming)."""
+    return max(now, endpoint.paused_until or now)
 
 
 def _json_value(value: object) -> str:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
 from common.errors import InvalidState, NotFound
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services.endpoints import _being_deleted, _locked, subscribes
+from events.services.outbox import due_from
 
 
 @transaction.atomic
@@ -23,7 +25,9 @@ def endpoint_ping(*, endpoint_id: UUID) -> Event:
             "The endpoint is being deleted; a test would never be sent. Delete it again to finish."
         )
     event = Event.objects.create(type="ping", data={"endpoint_id": str(endpoint.pk)})
-    Delivery.objects.create(event=event, endpoint=endpoint)
+    Delivery.objects.create(
+        event=event, endpoint=endpoint, next_attempt_at=due_from(endpoint, timezone.now())
+    )
     return event
 
 
@@ -53,12 +57,19 @@ def event_resend(*, event_id: UUID) -> int:
         WebhookEndpoint.objects.select_for_update(no_key=True)
         .filter(pk__in=of_the_event)
         .order_by("pk")
-        .values_list("pk", "is_active", "event_types")
+        .values_list("pk", "is_active", "event_types", "paused_until")
     )
-    wanted = [pk for pk, on, types in active if on and subscribes(types, event_type)]
+    now = timezone.now()
+    wanted = [pk for pk, on, types, _ in active if on and subscribes(types, event_type)]
+    paused = [(pk, until) for pk, _, _, until in active if pk in wanted and until and until > now]
     return Delivery.objects.filter(event_id=event_id, endpoint_id__in=wanted).update(
         status=Delivery.Status.PENDING,
         attempts=0,
-        next_attempt_at=timezone.now(),
+        # After the pause its receiver asked for, if any (events.services.outbox.due_from).
+        next_attempt_at=Case(
+            *(When(endpoint_id=pk, then=Value(until)) for pk, until in paused),
+            default=Value(now),
+            output_field=DateTimeField(),
+        ),
         completed_at=None,
     )

@@ -286,3 +286,27 @@ def test_a_staff_fix_lifts_the_pause(slow_down, fix):
 
     assert due == list(pending.order_by("pk").values_list("pk", flat=True))
     assert len(due) == (2 if "url" in fix else 1)
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+@pytest.mark.parametrize("slow_down", [(429, "3600")], indirect=True)
+def test_deliveries_made_during_the_pause_are_due_when_it_ends(slow_down):
+    """Due at once, they showed staff (the delivery's next attempt) a time they would not go
+    at, and every claim of the worker walked past all of them, up to a day of events."""
+    (paused,) = pings(slow_down.endpoint, 1)
+    send_and_record(paused)
+    Delivery.objects.filter(pk=paused.pk).update(status="failed")
+    later = NOW + timedelta(minutes=1)
+
+    with time_machine.travel(later, tick=False):
+        with transaction.atomic():
+            services.events_emit([services.Notice(type="ping", data={})])
+        services.endpoint_ping(endpoint_id=slow_down.endpoint.pk)
+        services.event_resend(event_id=paused.event_id)
+
+    assert set(
+        Delivery.objects.filter(endpoint=slow_down.endpoint).values_list(
+            "status", "next_attempt_at"
+        )
+    ) == {("pending", NOW + timedelta(hours=1))}
