@@ -419,3 +419,29 @@ def test_an_attempts_error_says_what_went_wrong_without_the_url(
             running.stop()
 
     assert (outcome.status_code, outcome.error) == (None, error)
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_is_a_failed_attempt_and_never_followed(loopback, status):
+    """A receiver (or whoever took its name over) answering a redirect to an internal
+    address must not get the worker to post the signed event there."""
+    internal = Listener([b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"])
+    redirecting = Listener(
+        [
+            f"HTTP/1.1 {status} Moved\r\nLocation: http://127.0.0.1:{internal.port}/admin\r\n"
+            "Content-Length: 0\r\n\r\n".encode()
+        ]
+    )
+    delivery = pending_delivery(f"http://127.0.0.1:{redirecting.port}/hooks")
+
+    try:
+        outcome = delivery_send(delivery, now=NOW, session=webhook_session())
+    finally:
+        redirecting.stop()
+        internal.stop()
+    delivery_record(delivery.pk, outcome, now=NOW)
+
+    assert internal.accepted == []
+    assert (outcome.status_code, outcome.error) == (status, f"HTTP {status}")
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.next_attempt_at) == ("pending", NOW + BACKOFF[0])
