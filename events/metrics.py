@@ -5,8 +5,9 @@ container or on another machine than gunicorn, whose /metrics could never see a 
 incremented. What an operator alerts on is in the database, so /metrics reads it there, in
 two queries:
 
-- `webhook_deliveries_due`: deliveries due now (or in flight) to endpoints that are on. It
-  stays high when the worker does not keep up.
+- `webhook_deliveries_due`: deliveries due now (or in flight) to endpoints that are on and
+  not paused by their receiver (`paused_until`, its `Retry-After`). It stays high when the
+  worker does not keep up.
 - `webhook_deliveries_oldest_due_timestamp_seconds`: when the longest-waiting of them fell
   due; none while nothing is due. Alert on `time() - ...` above a few minutes: the worker
   has stopped (the lease of a delivery in flight lapses after WEBHOOK_LEASE_SECONDS), or
