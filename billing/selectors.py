@@ -122,8 +122,11 @@ def _running() -> Q:
     )
 
 
-def subscription_active(*, user_id: UUID, for_share: bool = False) -> Subscription | None:
-    """The newest active, unexpired subscription: what add-ons bought alone attach to.
+def subscription_active(
+    *, user_id: UUID, for_share: bool = False, other_than_invoice_id: UUID | None = None
+) -> Subscription | None:
+    """The newest active, unexpired subscription: what add-ons bought alone attach to. With
+    `other_than_invoice_id`, not one of that invoice's (a refund's own, still active).
 
     `for_share` locks its row FOR SHARE until the transaction ends, in the same query, so
     that it stays active meanwhile: a refund's or an expiry's UPDATE of it waits, and one
@@ -135,6 +138,8 @@ def subscription_active(*, user_id: UUID, for_share: bool = False) -> Subscripti
     subscriptions = Subscription.objects.filter(_running(), user_id=user_id).order_by(
         "-starts_at", "-created_at"
     )
+    if other_than_invoice_id is not None:
+        subscriptions = subscriptions.exclude(invoice_id=other_than_invoice_id)
     if not (for_share and connection.vendor == "postgresql"):
         return subscriptions.first()
     sql, params = subscriptions[:1].query.sql_with_params()

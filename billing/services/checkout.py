@@ -143,8 +143,9 @@ def _cart(
     if add_on_ids and plan is None:
         # Held until the checkout commits, after the catalog's items and before the invoice
         # number (a refund locks its own invoice, then updates this row): a refund of the
-        # plan that went first has ended it, one that comes second waits and then cancels
-        # this checkout with the others relying on the plan.
+        # plan that went first has ended it, one that comes second waits and then moves
+        # this checkout, with the others relying on the plan, onto the user's plan that
+        # runs, or cancels them.
         parent = subscription_active(user_id=user_id, for_share=True)
         if parent is None:
             raise Invalid(

@@ -64,13 +64,22 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
     return invoice
 
 
-def add_on_checkouts_cancel(*, plan_invoice_id: UUID, renewal_id: UUID | None = None) -> int:
+def add_on_checkouts_cancel(
+    *, plan_invoice_id: UUID, user_id: UUID, renewal_id: UUID | None = None
+) -> int:
     """Cancels the pending invoices whose add-ons rely on a subscription this invoice bought
-    (a checkout of add-ons without a plan), inside the caller's transaction: a refund ending
-    the plan they need. With `renewal_id` (a period of the same plan the refund has locked,
-    `renewals_lock`) the customer still has that plan: those add-ons rely on it from now on
-    instead, as the expiry's sweep moves them, and nothing is cancelled (no new lock: the
-    same invoices, in the same order); so do the add-ons paid alone that rely on it.
+    (a checkout of add-ons without a plan), inside the caller's transaction, when a refund
+    ends the last plan the user has. With `renewal_id` (a period of the same plan the refund
+    has locked, `renewals_lock`) the customer still has that plan: those add-ons rely on it
+    from now on instead, and nothing is cancelled (no new lock: the same invoices, in the
+    same order); so do the add-ons paid alone that rely on it. Without one, when another
+    plan of the user's runs (an upgrade, or a renewal of a period that has ended but was not
+    yet swept), the checkouts rely on it from now on, as the expiry's sweep moves them: the
+    customer still has a plan, and cancelling took away what they had every right to buy.
+    That plan is read FOR SHARE after the refund's own subscriptions, as the sweep reads it
+    after the period it ends; a refund of that plan at once (its own lock, then this one's
+    period FOR SHARE) meets this one in a circle PostgreSQL ends by rolling one back, which
+    runs once more (`once_more_if_rolled_back_for_another`, around the refund).
 
     The subscriptions are locked first (a checkout relying on one holds it FOR SHARE until
     it commits, and is found), then their invoices in id order, after the caller's own and
@@ -89,7 +98,9 @@ def add_on_checkouts_cancel(*, plan_invoice_id: UUID, renewal_id: UUID | None = 
     )
     relying = Q(subscription__invoice_id=plan_invoice_id)
     if renewal_id is None:
-        return _relying_cancel(relying)
+        return _relying_to_the_plan_that_runs(
+            relying, user_id=user_id, other_than_invoice_id=plan_invoice_id
+        )
     _relying_move(relying, renewal_id)
     # Add-ons paid on invoices of their own (no item of the refunded one, their money stays
     # paid) go on, on the renewal, where the customer sees them. Row locks of add-ons only,
@@ -113,13 +124,25 @@ def add_on_checkouts_of_expired_end(*, subscription: Subscription) -> int:
     cancels them. Never a plan another sweep is ending: that one's period is over too.
     Returns how many checkouts were cancelled."""
     require_transaction("add_on_checkouts_of_expired_end")
-    relying = Q(subscription_id=subscription.pk)
-    if not AddOnSubscription.objects.filter(relying, status=ItemStatus.PENDING).exists():
+    return _relying_to_the_plan_that_runs(
+        Q(subscription_id=subscription.pk), user_id=subscription.user_id
+    )
+
+
+def _relying_to_the_plan_that_runs(
+    parent: Q, *, user_id: UUID, other_than_invoice_id: UUID | None = None
+) -> int:
+    """The pending add-ons relying on `parent` rely on the user's plan that runs (read FOR
+    SHARE, before their invoices are locked), or, with none, their checkouts are cancelled.
+    Returns how many were cancelled."""
+    if not AddOnSubscription.objects.filter(parent, status=ItemStatus.PENDING).exists():
         return 0
-    running = subscription_active(user_id=subscription.user_id, for_share=True)
+    running = subscription_active(
+        user_id=user_id, for_share=True, other_than_invoice_id=other_than_invoice_id
+    )
     if running is None:
-        return _relying_cancel(relying)
-    _relying_move(relying, running.pk)
+        return _relying_cancel(parent)
+    _relying_move(parent, running.pk)
     return 0
 
 

@@ -56,7 +56,8 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
     """Marks a paid invoice refunded and takes back what it bought in the same transaction:
     subscription and add-ons end, and through `invoice_refunded` each purchase's unspent
     tokens are taken back (what was already spent is recorded on the purchase). Pending
-    checkouts of add-ons that rely on its subscription are cancelled.
+    checkouts of add-ons that rely on its subscription move onto the user's plan that runs
+    (a renewal of it first), or, with none, are cancelled.
 
     The invoice row lock makes concurrent refunds refund once; its subscriptions (with the
     user's unended periods of their plans, in id order: a renewal waiting for one moves up
@@ -82,9 +83,12 @@ def _refund(invoice_id: UUID) -> RefundResult:
         # Add-ons bought without a plan rely on this invoice's: their pending checkouts end
         # with it, so a payment arriving for one later activates nothing. Before the tokens
         # are taken back: a capture of one locks its invoice, then the token account.
-        # A renewal of the plan, still running or waiting, keeps them: they move onto it.
+        # A renewal of the plan, still running or waiting, keeps them: they move onto it;
+        # so does another plan that runs (read FOR SHARE, after this one's).
         renewal = renewals_lock(invoice=invoice, now=invoice.refunded_at)
-        add_on_checkouts_cancel(plan_invoice_id=invoice.pk, renewal_id=renewal)
+        add_on_checkouts_cancel(
+            plan_invoice_id=invoice.pk, user_id=invoice.user_id, renewal_id=renewal
+        )
         taken_back = invoice_take_back(invoice=invoice)
         events_emit(
             [

@@ -15,6 +15,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription, Invoice, Subscription
 from billing.services import capture as capture_service
 from billing.services import invoice_refund
+from billing.services import invoices as invoices_service
 from billing.tests.helpers import capture, checkout, deliver, payment_body
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.concurrency import meeting
@@ -91,17 +92,115 @@ def test_paid_add_ons_move_onto_the_renewal_and_stay_shown(user, user_client, cl
 
 @pytest.mark.sqlite
 @pytest.mark.django_db
-def test_without_a_renewal_of_that_plan_the_checkout_is_still_cancelled(user):
+def test_with_another_plan_running_the_checkout_moves_onto_it(user, user_client):
+    """An upgrade (Team bought while Monthly runs) and then Monthly refunded: the customer
+    still has a plan, and the add-ons checked out on Monthly rely on Team from then on, as
+    the expiry's sweep moves them at Monthly's end. Cancelled, they were lost to the refund
+    of a plan they no longer needed, and a payment under way was kept for a person."""
+    with time_machine.travel(START, tick=False) as clock:
+        monthly = checkout(user, plan=PlanFactory(name="Monthly")).invoice
+        capture(monthly, reference="plan-1")
+        add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+        clock.move_to(START + timedelta(days=5))
+        team = checkout(user, plan=PlanFactory(name="Team")).invoice
+        capture(team, reference="team")
+        clock.move_to(START + timedelta(days=6))
+
+        invoice_refund(invoice_id=monthly.pk)
+        kept = Invoice.objects.get(pk=add_ons.pk).status
+        paid = capture(add_ons, reference="add-ons")
+        shown = user_client.get("/api/v1/user/subscription").json()
+
+    assert kept == "pending"
+    assert paid.addons_activated == 1
+    add_on = AddOnSubscription.objects.get(invoice=add_ons)
+    running = Subscription.objects.get(invoice=team)
+    assert (add_on.status, add_on.subscription_id) == ("active", running.pk)
+    assert (shown["plan_name"], [a["id"] for a in shown["add_ons"]]) == ("Team", [str(add_on.pk)])
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_a_refund_after_the_periods_end_before_the_sweep_moves_the_checkout_onto_the_renewal(
+    user,
+):
+    """S1 has ended (the sweep has not run yet) and S2, its renewal, runs: a refund of S1 then
+    cancelled the checkout, which the sweep would have moved onto S2."""
+    add_ons, first, second = renewed(user)
+
+    with time_machine.travel(first.expires_at + timedelta(minutes=1), tick=False):
+        invoice_refund(invoice_id=first.invoice_id)
+
+    assert Invoice.objects.get(pk=add_ons.pk).status == "pending"
+    add_on = AddOnSubscription.objects.get(invoice=add_ons)
+    assert (add_on.status, add_on.subscription_id) == ("pending", second.pk)
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_with_no_other_plan_running_the_checkout_is_still_cancelled(user):
     plan = checkout(user, plan=PlanFactory()).invoice
     capture(plan, reference="plan-1")
     add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
-    # Another plan runs: its lock is not the refund's to take, so nothing moves onto it.
-    capture(checkout(user, plan=PlanFactory()).invoice, reference="other")
 
     invoice_refund(invoice_id=plan.pk)
 
     assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
     assert AddOnSubscription.objects.get(invoice=add_ons).status == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refunds_of_two_plans_at_once_both_succeed_and_the_checkout_ends(monkeypatch):
+    """Real threads on PostgreSQL: Monthly's refund holds Monthly and reads Team FOR SHARE
+    for the add-ons' checkout, while Team's holds Team and reads Monthly FOR SHARE for its
+    own. PostgreSQL rolls one back; it runs once more after the other, and with no plan
+    left the checkout is cancelled."""
+    user = UserFactory()
+    with time_machine.travel(START, tick=False) as clock:
+        monthly = checkout(user, plan=PlanFactory(name="Monthly")).invoice
+        capture(monthly, reference="plan-1")
+        on_monthly = checkout(user, add_ons=[AddOnFactory()]).invoice
+        clock.move_to(START + timedelta(days=5))
+        team = checkout(user, plan=PlanFactory(name="Team")).invoice
+        capture(team, reference="team")
+        on_team = checkout(user, add_ons=[AddOnFactory()]).invoice
+    arrived, answers = threading.Barrier(2, timeout=10), {}
+    reads, reads_lock = [], threading.Lock()
+    lock_and_read = invoices_service.subscription_active
+
+    def both_hold_their_own_then_read(**kwargs):
+        with reads_lock:
+            reads.append(kwargs)
+            first_two = len(reads) <= 2
+        if first_two:  # the try PostgreSQL rolls back runs once more, alone
+            arrived.wait()
+        return lock_and_read(**kwargs)
+
+    monkeypatch.setattr(invoices_service, "subscription_active", both_hold_their_own_then_read)
+
+    def run(invoice) -> None:
+        try:
+            answers[invoice.pk] = invoice_refund(invoice_id=invoice.pk)
+        except Exception as error:  # the test reports whatever either side raised
+            answers[invoice.pk] = error
+        finally:
+            connections.close_all()
+
+    with time_machine.travel(START + timedelta(days=6), tick=False):
+        threads = [threading.Thread(target=run, args=(plan,)) for plan in (monthly, team)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    assert len(reads) == 3  # the two that met, and the one rolled back, once more
+    assert set(
+        Invoice.objects.filter(pk__in=[monthly.pk, team.pk]).values_list("status", flat=True)
+    ) == {"refunded"}
+    assert set(
+        Invoice.objects.filter(pk__in=[on_monthly.pk, on_team.pk]).values_list("status", flat=True)
+    ) == {"cancelled"}
 
 
 @pytest.mark.django_db(transaction=True)
