@@ -78,6 +78,23 @@ def add_ons_plan_end(invoice_id: UUID, user_id: UUID) -> datetime | None:
     return max(end, running["end"] or end)
 
 
+def invoice_plan_follows(*, invoice: Invoice) -> datetime | None:
+    """Where a pending invoice's plan period would start if it were paid now, when not at the
+    payment: the end of the user's latest running period of that plan (the capture starts a
+    renewal there, `_periods_start`); None otherwise. One query."""
+    pending = Subscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING)
+    return (
+        Subscription.objects.filter(
+            user_id=invoice.user_id,
+            plan_id__in=pending.values("plan_id"),
+            status=ItemStatus.ACTIVE,
+            expires_at__gt=timezone.now(),
+        )
+        .exclude(invoice=invoice)
+        .aggregate(end=Max("expires_at"))["end"]
+    )
+
+
 def invoice_tokens_credited(*, invoice: Invoice) -> int:
     """The tokens paying the invoice credited: its bundles' and its plan's included tokens for
     the period (0 until it is paid). A refund does not change it: it says what was added.

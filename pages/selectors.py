@@ -22,6 +22,7 @@ from billing.models import (
 from billing.receipts import receipt_exists
 from billing.selectors import (
     add_ons_without_their_plan,
+    invoice_plan_follows,
     invoice_tokens_credited,
     invoice_with_items,
     invoices_of_user,
@@ -180,6 +181,8 @@ class InvoicePage:
     add_ons: list[AddOnSubscription]
     purchases: list[TokenBundlePurchase]
     plan_ended: bool
+    # A pending renewal: paid now, its period starts when the one running now ends.
+    plan_follows: datetime | None = None
 
 
 def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
@@ -188,7 +191,9 @@ def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
     `plan_ended`: a pending invoice's add-ons, bought without a plan, rely on a plan that has
     ended and no other plan of the user's runs (before the sweep cancels the checkout), so
     paying it is refused (billing's invoice_require_plan_running asks the same). Asked only
-    of a pending invoice with add-ons: two queries then."""
+    of a pending invoice with add-ons: two queries then. `plan_follows`: when the plan of a
+    pending invoice, the user's running plan paid again, would start (the running period's
+    end, not the payment); one query more for a pending invoice with a plan."""
     invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
     subscriptions = list(invoice.subscriptions.order_by("created_at"))
     now = timezone.now()
@@ -209,6 +214,11 @@ def invoice_page(*, invoice_id: UUID, user_id: UUID) -> InvoicePage:
         add_ons=add_ons,
         purchases=list(invoice.token_purchases.order_by("created_at", "id")),
         plan_ended=plan_ended,
+        plan_follows=(
+            invoice_plan_follows(invoice=invoice)
+            if invoice.status == Invoice.Status.PENDING and subscriptions
+            else None
+        ),
     )
 
 

@@ -194,6 +194,31 @@ def test_a_plan_renewed_early_shows_when_its_next_period_starts(browser, renewed
     assert "Monthly plan: paid, starts 2 Apr 2026 when the period running now ends" in invoice
 
 
+def test_a_pending_renewals_pay_box_says_when_its_period_starts(browser, user, plan, test_mode):
+    """Monthly runs to 2 Apr 2026 and the customer has checked it out again on 22 Mar: the
+    Pay box said only where to pay, though the period paid for starts on 2 Apr, not now."""
+    with time_machine.travel(START, tick=False):
+        capture(checkout(user, plan=plan).invoice)
+    with time_machine.travel(START + timedelta(days=20), tick=False):
+        renewal = checkout(user, plan=plan).invoice
+        page = browser.get(reverse("pages:invoice", args=[renewal.pk])).content.decode()
+
+    assert 'id="pay"' in page
+    assert (
+        "Your Monthly plan runs until 2 Apr 2026: the period you pay for here starts then, "
+        "when the one running now ends, not at the payment."
+    ) in page
+
+
+def test_a_first_plans_pay_box_says_nothing_of_a_later_start(browser, user, plan, test_mode):
+    with time_machine.travel(START, tick=False):
+        invoice = checkout(user, plan=plan).invoice
+        page = browser.get(reverse("pages:invoice", args=[invoice.pk])).content.decode()
+
+    assert 'id="pay"' in page
+    assert 'id="plan-follows"' not in page
+
+
 def test_once_the_renewal_runs_it_is_the_plan_shown(browser, renewed, test_mode):
     with time_machine.travel(START + timedelta(days=32), tick=False):
         home = browser.get(reverse("pages:home")).content.decode()
