@@ -129,6 +129,33 @@ def add_on_checkouts_of_expired_end(*, subscription: Subscription) -> int:
     )
 
 
+def add_on_checkouts_expiry_order(*, subscription_id: UUID) -> None:
+    """Before the sweep's UPDATE ends this subscription, inside its transaction: when pending
+    checkouts of add-ons rely on it and the plan they will move onto (the user's newest that
+    runs, read FOR SHARE by add_on_checkouts_of_expired_end after the UPDATE) sorts before
+    it, that plan is read FOR SHARE first. The sweep then takes the two in id order, as a
+    refund of the period takes it and its renewal (renewals_lock), so the two no longer meet
+    in a circle at the instant the period ends; PostgreSQL rolled one back, and the one run
+    again at once could take the period before the other, woken, had locked it, and meet it
+    again. Up to three queries, one when no checkout relies on it."""
+    require_transaction("add_on_checkouts_expiry_order")
+    user_id = next(
+        iter(
+            AddOnSubscription.objects.filter(
+                subscription_id=subscription_id, status=ItemStatus.PENDING
+            )
+            .order_by("pk")
+            .values_list("subscription__user_id", flat=True)[:1]
+        ),
+        None,
+    )
+    if user_id is None:
+        return
+    running = subscription_active(user_id=user_id)  # not this one: its period is over
+    if running is not None and running.pk < subscription_id:
+        subscription_active(user_id=user_id, for_share=True)
+
+
 def _relying_to_the_plan_that_runs(
     parent: Q, *, user_id: UUID, other_than_invoice_id: UUID | None = None
 ) -> int:

@@ -21,7 +21,10 @@ from billing.models import (
 from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_deliver
-from billing.services.invoices import add_on_checkouts_of_expired_end
+from billing.services.invoices import (
+    add_on_checkouts_expiry_order,
+    add_on_checkouts_of_expired_end,
+)
 from billing.services.reconcile.report import (
     REVIEW_LISTED,
     Progress,
@@ -112,16 +115,17 @@ def _expire(
     over: Q,
 ) -> None:
     """At the instant a period ends, a refund of it whose clock is still inside it locks it
-    and its renewal in id order (renewals_lock) while this holds it (its UPDATE) and reads
-    the renewal FOR SHARE (add_on_checkouts_of_expired_end): PostgreSQL rolls one of the two
-    back. Rolled back, this runs once more, after the refund, and finds the period ended
-    (nothing to do) rather than failing the run."""
+    and its renewal in id order (renewals_lock), and this takes the two in id order too
+    (add_on_checkouts_expiry_order): whichever comes second waits. Should PostgreSQL still
+    roll this back for another transaction, it runs once more rather than failing the run."""
     if once_more_if_rolled_back_for_another(partial(_expired, model, item_id, over)):
         report.subscriptions_expired += 1
 
 
 def _expired(model: type[Subscription] | type[AddOnSubscription], item_id: UUID, over: Q) -> bool:
     with transaction.atomic():
+        if model is Subscription:
+            add_on_checkouts_expiry_order(subscription_id=item_id)
         ended = model.objects.filter(over, pk=item_id)
         if not ended.update(status=ItemStatus.EXPIRED, updated_at=timezone.now()):
             return False  # ended otherwise meanwhile (refunded, cancelled)
