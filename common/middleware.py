@@ -158,8 +158,9 @@ class DatabaseBusyMiddleware:
             context = {"retry_after": retry_after}
             response = HttpResponse(render_to_string(page, context), status=503)
         response["Retry-After"] = str(retry_after)
-        # An outage's line is the one above: not Django's "Service Unavailable" error too.
-        response._has_been_logged = page == "unavailable.html"
+        # The request's line is the warning above: not Django's "Service Unavailable" error
+        # too, which would page at night for a request that asked its client to retry.
+        response._has_been_logged = True
         return response
 
 

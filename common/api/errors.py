@@ -121,6 +121,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif database_busy(exc):
         logger.warning("The database gave up waiting, answered 503 busy: %s", exc)
         response = Response(busy_body(), 503, headers={"Retry-After": str(busy_retry_after())})
+        # That line is the request's: not Django's "Service Unavailable" error line too.
+        response._has_been_logged = True
     elif database_unavailable(exc):
         warn_database_error(logger, "The database could not be reached, answered 503", exc)
         headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}

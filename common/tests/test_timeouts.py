@@ -39,6 +39,10 @@ ACCOUNT_LOCK = "SELECT 1 FROM tokens_tokenaccount WHERE user_id = %s FOR UPDATE"
 SEQUENCE_LOCK = "SELECT 1 FROM billing_invoicesequence WHERE year = %s FOR UPDATE"
 
 
+def logged_besides_access(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str]]:
+    return [(line.name, line.levelname) for line in caplog.records if line.name != "access"]
+
+
 def current_timeouts() -> tuple[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -87,28 +91,32 @@ def test_behind_pgbouncer_a_session_set_of_another_client_never_reaches_us(reque
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.through_pgbouncer
-def test_a_statement_past_the_statement_timeout_answers_503_busy_and_changes_nothing():
-    """The lock timeout off, so the statement timeout is what ends the wait."""
+def test_a_statement_past_the_statement_timeout_answers_503_busy_and_changes_nothing(caplog):
+    """The lock timeout off, so the statement timeout is what ends the wait. The log has one
+    warning line for it, not Django's "Service Unavailable" error line besides."""
     user = UserFactory()
     fund(user, 100)
     client = client_for(user)
     before = database_state()
 
     with timeouts(lock_ms=0, statement_ms=300), row_locked(ACCOUNT_LOCK, [user.pk]):
+        caplog.clear()
         response = client.post(
             "/api/v1/user/tokens/consume", {"amount": 30}, HTTP_IDEMPOTENCY_KEY="slow"
         )
+        lines = logged_besides_access(caplog)
 
     assert response.status_code == 503
     assert response.json() == BUSY
+    assert lines == [("common.api", "WARNING")]
     assert response["Retry-After"] == str(LOCK_TIMEOUT_SECONDS)
     assert database_state() == before
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_page_behind_a_held_lock_answers_a_busy_page_and_changes_nothing(settings):
+def test_a_page_behind_a_held_lock_answers_a_busy_page_and_changes_nothing(settings, caplog):
     """Outside DRF (the purchase form, with test payments on so it checks out): the
-    middleware answers, as a page."""
+    middleware answers, as a page, with one warning line and no Django error line."""
     settings.PAYMENTS_TEST_MODE = True
     user = UserFactory()
     bundle = TokenBundleFactory()
@@ -119,11 +127,14 @@ def test_a_page_behind_a_held_lock_answers_a_busy_page_and_changes_nothing(setti
     before = database_state()
 
     with timeouts(lock_ms=200, statement_ms=15000), row_locked(SEQUENCE_LOCK, [year]):
+        caplog.clear()
         response = browser.post(
             "/purchase", {"bundles": [str(bundle.pk)], "submission": str(uuid.uuid4())}
         )
+        lines = logged_besides_access(caplog)
 
     assert response.status_code == 503
+    assert lines == [("common.api", "WARNING")]
     assert response["Retry-After"] == str(LOCK_TIMEOUT_SECONDS)
     assert b"nothing was done" in response.content
     assert database_state() == before
