@@ -18,7 +18,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 
 from common.db import database_busy
-from common.outage import database_unavailable
+from common.outage import database_misconfigured, database_unavailable
 from common.tests.helpers import database_state
 from conftest import client_for
 from tokens.tests.factories import fund
@@ -178,3 +178,83 @@ def test_a_connection_the_server_ended_is_unavailable_and_a_timeout_is_not():
     assert database_unavailable(ended.value)
     assert not database_unavailable(timed_out.value)
     assert database_busy(timed_out.value)
+
+
+@contextmanager
+def database_refusing_us() -> Iterator[None]:
+    """The server up but refusing who we say we are: a role it does not know, as a
+    DATABASE_URL with a wrong name (or password, or database) is refused."""
+    database = connection.settings_dict
+    saved = database["USER"]
+    connection.close()
+    database["USER"] = "no_such_role"
+    try:
+        yield
+    finally:
+        connection.close()
+        database["USER"] = saved
+
+
+def assert_one_error_naming_the_configuration(records: list[logging.LogRecord]) -> None:
+    lines = [record for record in records if record.name != "access"]
+    assert [(line.levelname, traceback(line)) for line in lines] == [("ERROR", None)]
+    message = lines[0].getMessage()
+    assert "not an outage" in message
+    assert 'role "no_such_role" does not exist' in message
+    assert "\n" not in message
+
+
+def test_a_refused_configuration_is_still_503_unavailable_but_logged_as_an_error(user, caplog):
+    """For the client it is the same outage (the contract's `unavailable`); for the operator
+    it does not pass by itself, so its line is an ERROR that says so."""
+    api = client_for(user)
+    api.raise_request_exception = False
+
+    with database_refusing_us():
+        caplog.clear()
+        response = api.get("/api/v1/user/tokens/balance")
+        lines = list(caplog.records)
+
+    assert response.status_code == 503
+    assert response.json() == UNAVAILABLE
+    assert response["Retry-After"] == "5"
+    assert_one_error_naming_the_configuration(lines)
+
+
+def test_health_logs_a_refused_configuration_as_an_error(caplog):
+    with database_refusing_us():
+        caplog.clear()
+        response = Client().get("/health")
+        lines = list(caplog.records)
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "error", "database": "error"}
+    assert_one_error_naming_the_configuration(lines)
+
+
+def connection_failure(reason: str) -> OperationalError:
+    """Django's error for a connection psycopg could not open, with the server's reason."""
+    error = OperationalError(
+        f'connection failed: connection to server at "db", port 5432 failed: {reason}'
+    )
+    error.__cause__ = psycopg.OperationalError(str(error))
+    return error
+
+
+@pytest.mark.parametrize(
+    ("reason", "misconfigured"),
+    [
+        ('FATAL:  password authentication failed for user "billing"', True),
+        ("fe_sendauth: no password supplied", True),
+        ('FATAL:  database "billing_prod" does not exist', True),
+        ('FATAL:  no pg_hba.conf entry for host "10.0.0.7", user "billing", database "b"', True),
+        ("Connection refused\n\tIs the server running on that host?", False),
+        ("FATAL:  the database system is starting up", False),
+        ("FATAL:  sorry, too many clients already", False),
+    ],
+)
+def test_a_refused_name_password_or_database_is_told_from_an_outage(reason, misconfigured):
+    error = connection_failure(reason)
+
+    assert database_unavailable(error)
+    assert database_misconfigured(error) is misconfigured
