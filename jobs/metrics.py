@@ -17,8 +17,8 @@ purge), so /metrics reads it there, in one query over the sweeps' queue:
   failure's error.
 
 Webhook delivery has metrics of its own (events/metrics.py). Tokens expired and holds
-released are ledger and hold rows, counted in the ledger audit and the admin, not here:
-counting them at every scrape would read those tables whole.
+released are ledger and hold rows, not counted here (that would read those tables whole);
+tokens/metrics.py shows what the expiry sweeps have left undone instead.
 """
 
 from __future__ import annotations

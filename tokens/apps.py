@@ -10,7 +10,7 @@ class TokensConfig(AppConfig):
         from billing.signals import invoice_paid, invoice_refunded
         from common.metrics import collector_register
         from tokens import signals
-        from tokens.metrics import LedgerCheckCollector
+        from tokens.metrics import ExpiryOverdueCollector, LedgerCheckCollector
 
         user_registered.connect(signals.grant_trial, dispatch_uid="tokens.grant_trial")
         invoice_paid.connect(
@@ -20,3 +20,4 @@ class TokensConfig(AppConfig):
             signals.reverse_refunded_tokens, dispatch_uid="tokens.reverse_refunded_tokens"
         )
         collector_register("ledger_check", LedgerCheckCollector())
+        collector_register("expiry_overdue", ExpiryOverdueCollector())

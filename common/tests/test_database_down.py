@@ -142,6 +142,7 @@ def test_a_scrape_while_the_database_is_down_logs_one_line_per_collector(caplog)
         ("events.metrics", "WARNING", None),
         ("jobs.metrics", "WARNING", None),
         ("tokens.metrics", "WARNING", None),
+        ("tokens.metrics", "WARNING", None),
     ]
     assert all("Connection refused" in line.getMessage() for line in lines)
 

@@ -1,4 +1,4 @@
-"""Tokens' reads: balances, the history, lots, and the ledger's audit."""
+"""Tokens' reads: balances, the history, lots, the ledger's audit and the sweeps' backlog."""
 
 from tokens.selectors.audit import LedgerMismatch, ledger_check, ledger_check_last_run
 from tokens.selectors.balance import Balance, Expiring, token_balance
@@ -13,6 +13,7 @@ from tokens.selectors.history import (
     token_history_rows,
 )
 from tokens.selectors.lots import LOT_STATUSES, entry_of_user, lot_status, lots_of_user
+from tokens.selectors.sweeps import Overdue, expiry_overdue
 from tokens.selectors.usage import UsageDay, hold_get, holds_of_user, usage_by_day, usage_of_user
 
 __all__ = [
@@ -24,8 +25,10 @@ __all__ = [
     "HistoryFilters",
     "HistoryPage",
     "LedgerMismatch",
+    "Overdue",
     "UsageDay",
     "entry_of_user",
+    "expiry_overdue",
     "hold_get",
     "holds_of_user",
     "ledger_check",
