@@ -59,9 +59,12 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "paid_at",
         "refunded_at",
     ]
+    # Newest first along the created_at index (migration 0008), and dates by the filter's
+    # ranges, which the index serves too. No date_hierarchy: it lists the years, months or
+    # days that have invoices with a DISTINCT over every invoice of the range, a whole-table
+    # read on each load (300,000 invoices: 170-220 ms), as the ledger's list found.
     list_filter = ["status", "provider", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "user__email", "payment_reference"]
-    date_hierarchy = "created_at"
     list_select_related = ["user", "currency"]
     # Counting the whole table for "(N total)" beside a filtered list reads every invoice.
     show_full_result_count = False

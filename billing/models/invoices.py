@@ -98,6 +98,8 @@ class Invoice(models.Model):
         indexes = [
             models.Index(fields=["user", "-created_at"], name="billing_invoice_user_newest"),
             models.Index(fields=["status", "created_at"], name="billing_invoice_status_age"),
+            # The admin's list, newest first, and its date filter (migration 0008).
+            models.Index(fields=["created_at"], name="billing_invoice_created"),
             # reconcile_purchases' hourly cancelled_sessions_unconfirmed (migration 0007).
             models.Index(
                 fields=["stripe_session_expires_at"],
