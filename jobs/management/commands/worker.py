@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
 
+from common.outage import database_unavailable, warn_database_error
 from events.dispatch.sending import TIMEOUT_SECONDS
 from jobs.tasks import DELIVERIES_STOPPING, runs_abandon, schedule_ensure
 
@@ -37,15 +38,22 @@ def supervised(worker: Worker) -> None:
     """Runs `worker` again whenever it fails, until it ends by itself (SIGTERM ends the process
     as before). A database error ends a worker's loop (a connection dropped by a failover or
     a firewall): in the deliveries' own thread that went unnoticed, the process lived on with
-    its sweeps, and no webhook was delivered again."""
+    its sweeps, and no webhook was delivered again. While the database is down each start
+    fails at once: one warning line each, without the traceback (common.outage)."""
     failed = False
     while True:
         try:
             if failed:
                 runs_abandon(worker_id=worker.worker_id)
             worker.run()
-        except Exception:
-            logger.exception("The %s worker failed; it starts again.", worker.worker_id)
+        except Exception as error:
+            if database_unavailable(error):
+                # Every poll fails while the database restarts: a line a start, as a request's.
+                warn_database_error(
+                    logger, f"The {worker.worker_id} worker failed; it starts again", error
+                )
+            else:
+                logger.exception("The %s worker failed; it starts again.", worker.worker_id)
             failed = True
             connections.close_all()
             time.sleep(RESTART_DELAY)
