@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList as DjangoChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import DataError, connections, models, router, transaction
 from django.db.models import QuerySet
@@ -73,6 +73,17 @@ class ModelAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
         return ChangeList
+
+    def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
+        """A relation that points at this model from elsewhere (`?_to_field=deliveries`) is
+        refused as an unknown field is (400): it has no value here to pick a row by, and
+        Django read its `primary_key`, which it has not (AttributeError: a 500 on the list,
+        add and change pages)."""
+        try:
+            field = self.model._meta.get_field(to_field)
+        except FieldDoesNotExist:
+            return False
+        return field.concrete and super().to_field_allowed(request, to_field)
 
     def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
         """Refuses a selection with an id that is none of this model's (only a hand-made POST

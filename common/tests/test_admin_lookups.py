@@ -104,3 +104,31 @@ def test_an_action_on_a_selection_of_malformed_ids_changes_nothing_and_says_so(
     assert list(Group.objects.order_by("pk").values_list()) == groups_before
     page = staff_browser.get(url).content.decode()
     assert "The selection names no such rows. Nothing was changed." in page
+
+
+def _reverse_relations() -> list[tuple[str, str]]:
+    """Every registered admin with the name of each relation that points at its model from
+    elsewhere (an invoice's line items, a user's ledger accounts, a group's users)."""
+    return [
+        (f"{model._meta.app_label}_{model._meta.model_name}", field.name)
+        for model in admin.site._registry
+        for field in model._meta.get_fields()
+        if field.auto_created and not field.concrete
+    ]
+
+
+@pytest.mark.parametrize(("changelist", "to_field"), _reverse_relations())
+def test_a_reverse_relation_as_to_field_is_refused_as_an_unknown_field_is(
+    staff_browser, changelist, to_field
+):
+    """`_to_field` names the field a related-object popup picks by; a relation that points
+    here has no value of its own to pick, and Django read its `primary_key`, which it has
+    not (AttributeError: a 500 on the list, the add and the change pages)."""
+    url = reverse(f"admin:{changelist}_changelist")
+
+    responses = [
+        staff_browser.get(url, {"_to_field": to_field, "_popup": "1"}),
+        staff_browser.get(url, {"_to_field": "no_such_field"}),
+    ]
+
+    assert [r.status_code for r in responses] == [400, 400]
