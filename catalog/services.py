@@ -173,15 +173,19 @@ def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -
 
 
 @_catalog_write
-def catalog_item_save(*, item: CatalogItem, changed_fields: Iterable[str]) -> CatalogItem:
+def catalog_item_save(
+    *, item: CatalogItem, changed_fields: Iterable[str], expected_version: int | None = None
+) -> CatalogItem:
     """A save from the Django admin's form, held to the same rules as the API. A change
     writes only the fields the form changed: the rest are as the admin read them before this
     lock, and another write may have changed them since. As with the API's update, the
     currency is checked when it is set: an item priced in another currency before the
     default changed can still be reordered or taken off sale.
 
-    Raises Invalid (another currency, too many price places) and NotFound (the item was
-    deleted meanwhile)."""
+    Raises Invalid (another currency, too many price places), NotFound (the item was
+    deleted meanwhile) and VersionConflict when `expected_version`, the one the change page
+    showed, is no longer the item's: the form's changes were judged against values staff
+    did not see."""
     changed = list(changed_fields)
     if item._state.adding or "currency" in changed:
         validate_currency(item.currency_id)
@@ -191,6 +195,13 @@ def catalog_item_save(*, item: CatalogItem, changed_fields: Iterable[str]) -> Ca
         return item
     if not changed:
         return item
-    item.version = catalog_item_get(model=type(item), item_id=item.pk, for_update=True).version + 1
+    current = catalog_item_get(model=type(item), item_id=item.pk, for_update=True)
+    if expected_version is not None and expected_version != current.version:
+        raise VersionConflict(
+            f"“{current.name}” was changed by someone else since you opened the page (it is "
+            f"at version {current.version} now, the page showed version {expected_version}). "
+            "The page shows it as it is now; make your change again."
+        )
+    item.version = current.version + 1
     item.save(update_fields=[*changed, "version", "updated_at"])
     return item

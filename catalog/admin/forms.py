@@ -89,9 +89,29 @@ class ConstraintMessagesForm(forms.ModelForm):
             self.add_error(field, CONSTRAINT_MESSAGES.get(constraint.name, SOME_RULE))
 
 
-class CatalogItemForm(ConstraintMessagesForm):
+class ReadVersionForm(forms.ModelForm):
+    """Carries the version of the item the page showed (`read_version`, hidden): Django
+    compares what is sent with the item as it is when the save arrives, so a value someone
+    else changed since the page was opened looked changed and was written back (a price
+    put back, an item taken off sale put on sale again). catalog_item_save refuses it."""
+
+    read_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["read_version"].initial = self.instance.version
+
+    @property
+    def changed_data(self) -> list[str]:
+        """The item's fields only: a version is no change (a list's row otherwise counted
+        as edited, and was logged as "Changed Read version")."""
+        return [name for name in super().changed_data if name != "read_version"]
+
+
+class CatalogItemForm(ConstraintMessagesForm, ReadVersionForm):
     """Shows the service's rules (default currency, price places) and the database's as
-    form errors beside their fields."""
+    form errors beside their fields, and carries the version the page showed."""
 
     def clean(self) -> dict:
         cleaned = super().clean()

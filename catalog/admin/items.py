@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from catalog import selectors, services
-from catalog.admin.forms import CatalogItemForm, CatalogModelAdmin
+from catalog.admin.forms import CatalogItemForm, CatalogModelAdmin, ReadVersionForm
 from catalog.models import AddOn, CatalogItem, Plan, TokenBundle
 from common.errors import Invalid, NotFound
 
@@ -32,6 +32,7 @@ class CatalogItemAdmin(CatalogModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: CatalogItem | None = None) -> list[str]:
         return [
+            *(["read_version"] if obj is not None else []),
             "name",
             "description",
             *self.kind_fields,
@@ -49,8 +50,17 @@ class CatalogItemAdmin(CatalogModelAdmin):
         initial.setdefault("currency", selectors.default_currency())
         return initial
 
+    def get_changelist_form(self, request: HttpRequest, **kwargs):
+        """The list's edits carry each row's version too (templates/admin/catalog/
+        change_list.html draws it)."""
+        return super().get_changelist_form(request, **{"form": ReadVersionForm, **kwargs})
+
     def save_model(self, request: HttpRequest, obj: CatalogItem, form, change: bool) -> None:
-        services.catalog_item_save(item=obj, changed_fields=form.changed_data)
+        services.catalog_item_save(
+            item=obj,
+            changed_fields=form.changed_data,
+            expected_version=form.cleaned_data.get("read_version"),
+        )
 
     def changeform_view(
         self,
@@ -59,9 +69,9 @@ class CatalogItemAdmin(CatalogModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        """A save the service refuses after the form was checked (the item deleted by
-        someone else meanwhile) is a message, not a 500; Django's transaction around the view
-        has rolled everything back."""
+        """A save the service refuses after the form was checked (the item deleted, or
+        changed since the page was opened, by someone else) is a message, not a 500; Django's
+        transaction around the view has rolled everything back."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except NotFound:
@@ -71,7 +81,7 @@ class CatalogItemAdmin(CatalogModelAdmin):
                 messages.ERROR,
             )
             return HttpResponseRedirect(self._changelist_url())
-        except Invalid as error:
+        except (Invalid, services.VersionConflict) as error:
             self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
 
@@ -90,7 +100,7 @@ class CatalogItemAdmin(CatalogModelAdmin):
                 "was deleted meanwhile.",
                 messages.ERROR,
             )
-        except Invalid as error:
+        except (Invalid, services.VersionConflict) as error:
             self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
         return HttpResponseRedirect(request.get_full_path())
 
