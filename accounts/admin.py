@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
@@ -9,7 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 
 from accounts import services
@@ -44,10 +46,42 @@ class UserCreationForm(UniqueEmailMixin, AdminUserCreationForm):
         fields = ("email",)
 
 
+def shown_state(user: User) -> str:
+    """A digest of what the change page lets staff edit, as the user is now."""
+    values = [
+        user.email,
+        user.is_active,
+        user.is_staff,
+        user.is_superuser,
+        sorted(str(pk) for pk in user.groups.values_list("pk", flat=True)),
+        sorted(str(pk) for pk in user.user_permissions.values_list("pk", flat=True)),
+    ]
+    return hashlib.sha256(repr(values).encode()).hexdigest()
+
+
+class ChangedMeanwhile(Exception):
+    """The user was changed by someone else since the change page was opened."""
+
+
 class UserEditForm(UniqueEmailMixin, UserChangeForm):
+    """Carries what the page showed (`read_state`, hidden): Django's admin writes every
+    field of the form, so a user deactivated since the page was opened was active again
+    when it was saved (UserAdmin.save_model refuses it)."""
+
+    read_state = forms.CharField(widget=forms.HiddenInput, required=False)
+
     class Meta:
         model = User
         fields = ("email",)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["read_state"].initial = shown_state(self.instance)
+
+    @property
+    def changed_data(self) -> list[str]:
+        return [name for name in super().changed_data if name != "read_state"]
 
 
 @admin.register(User)
@@ -107,11 +141,26 @@ class UserAdmin(ModelAdmin, DjangoUserAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except IntegrityError:
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except ChangedMeanwhile as changed:
+            self.message_user(
+                request,
+                f"Nothing was saved: {changed} was changed by someone else since you opened "
+                "the page. The page shows the user as they are now; make your change again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
         """A user added here is announced as one who registered (the trial comes with it),
         in the add's transaction (Django's UserAdmin.add_view is atomic). A user deactivated
-        here has every session ended for good by the database (accounts/migrations/0006)."""
+        here has every session ended for good by the database (accounts/migrations/0006).
+        A change whose page showed the user otherwise than they are now raises
+        ChangedMeanwhile (changeform_view says so; its transaction writes nothing)."""
+        shown = form.cleaned_data.get("read_state")
+        if change and shown:
+            current = User.objects.select_for_update().get(pk=obj.pk)
+            if shown != shown_state(current):
+                raise ChangedMeanwhile(current.email)
         super().save_model(request, obj, form, change)
         if not change:
             services.user_created_announce(user_id=obj.pk)
@@ -123,7 +172,7 @@ class UserAdmin(ModelAdmin, DjangoUserAdmin):
         return False
 
     fieldsets = (
-        (None, {"fields": ("email", "password")}),
+        (None, {"fields": ("read_state", "email", "password")}),
         (
             "Permissions",
             {"fields": ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")},
