@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import admin
+from django.contrib.messages import get_messages
 from django.db import transaction
 from django.urls import reverse
 
@@ -139,3 +141,35 @@ def test_a_description_is_trimmed_of_invisible_characters_as_the_api_trims_it(
         assert response.status_code == 302
 
     assert [WebhookEndpoint.objects.get(pk=e.pk).description for e in endpoints] == ["Orders", ""]
+
+
+def test_a_description_saved_after_the_endpoint_was_deleted_says_so(
+    staff_browser, settings, monkeypatch
+):
+    """The page read the endpoint, then its deletion (another staff member, the API)
+    finished before the save: the service's NotFound was a 500."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    endpoint = services.endpoint_create(url="https://hooks.example.com/in", event_types=["ping"])
+    model_admin = admin.site._registry[WebhookEndpoint]
+    read = model_admin.get_object
+
+    def read_then_delete_elsewhere(*args, **kwargs):
+        found = read(*args, **kwargs)
+        services.endpoint_delete(endpoint_id=endpoint.pk)
+        return found
+
+    monkeypatch.setattr(model_admin, "get_object", read_then_delete_elsewhere)
+
+    response = staff_browser.post(
+        reverse("admin:events_webhookendpoint_change", args=[endpoint.pk]),
+        {"description": "Orders"},
+    )
+
+    assert (response.status_code, response["Location"]) == (
+        302,
+        reverse("admin:events_webhookendpoint_changelist"),
+    )
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "This webhook endpoint was deleted meanwhile: nothing was saved."
+    ]
+    assert not WebhookEndpoint.objects.filter(description="Orders").exists()
