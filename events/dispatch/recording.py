@@ -44,7 +44,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     given up) and its endpoint (failing since when, attempts failed in a row; disabled after
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
     has taken since is logged but leaves that worker's lease and schedule alone (its 410
-    still turns the endpoint off, its `Retry-After` still pauses it). An attempt heard at a
+    still turns the endpoint off, its `Retry-After` still pauses it, unless the delivery was
+    given up meanwhile, as by staff turning the endpoint off). An attempt heard at a
     URL the endpoint no longer has is logged, and its delivery goes to the new URL now, as
     the change brought the others forward: it counts no failure of the endpoint, and its
     410 or `Retry-After` says nothing of the new URL. A 429 or
@@ -86,10 +87,14 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             # Heard at a URL the endpoint no longer has (staff gave it a new one while the
             # attempt was on its way): it says nothing of the endpoint as it is now.
             elsewhere = outcome.url is not None and outcome.url != before[delivery.endpoint_id][3]
-            if outcome.retry_after is not None and not elsewhere:
+            # Nor does one whose delivery was given up while it was on its way (its endpoint
+            # turned off, perhaps on again since by staff, who lifted any pause): its answer
+            # may predate the turning on, which it would otherwise undo.
+            speaks = not elsewhere and delivery.status != Delivery.Status.FAILED
+            if outcome.retry_after is not None and speaks:
                 until = now + outcome.retry_after
                 paused[delivery.endpoint_id] = max(paused.get(delivery.endpoint_id, until), until)
-            if outcome.status_code == GONE and not elsewhere:
+            if outcome.status_code == GONE and speaks:
                 # The receiver's word about the endpoint, heard on whatever lease.
                 gone.add(delivery.endpoint_id)
             if delivery.status != Delivery.Status.PENDING:

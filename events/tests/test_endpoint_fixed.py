@@ -4,6 +4,7 @@ way to hurry them was resending event by event."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -161,3 +162,39 @@ def test_an_answer_from_the_old_url_heard_after_the_fix_says_nothing_of_the_new_
         len(BACKOFF) - 1,
     )
     assert delivery.attempt_log.get().status_code == status
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [Outcome(410, 5, "HTTP 410"), Outcome(429, 5, "HTTP 429", retry_after=timedelta(hours=1))],
+    ids=["gone", "paused"],
+)
+def test_an_answer_to_an_attempt_sent_before_staff_turned_the_endpoint_off_and_on_says_nothing(
+    answer,
+):
+    """Staff turn an endpoint off and on again (the seller moved its receiver) while an
+    attempt is on its way: its delivery is given up by the turning off, and its answer,
+    recorded after the turning on, came from before it. Its 410 turned the endpoint off
+    again, giving up the new events, and its `Retry-After` paused it again for up to 24 h:
+    staff's turning on was undone by what the receiver said before it."""
+    later = NOW + timedelta(seconds=5)
+    with time_machine.travel(NOW, tick=False) as clock:
+        endpoint = services.endpoint_create(url="http://127.0.0.1:9/moving", event_types=["ping"])
+        services.endpoint_ping(endpoint_id=endpoint.pk)
+        (on_its_way,) = deliveries_claim(limit=1, room={}, now=NOW, per_endpoint=5)
+        clock.move_to(NOW + timedelta(seconds=2))
+        services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
+        services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
+        services.endpoint_ping(endpoint_id=endpoint.pk)
+        clock.move_to(later)
+
+        delivery_record(on_its_way.pk, replace(answer, url=endpoint.url), now=later)
+
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.paused_until) == (True, None)
+    new = Delivery.objects.exclude(pk=on_its_way.pk).get(endpoint=endpoint)
+    assert new.status == "pending"
+    assert [d.pk for d in deliveries_claim(limit=5, room={}, now=later, per_endpoint=5)] == [new.pk]
+    assert (
+        Delivery.objects.get(pk=on_its_way.pk).attempt_log.get().status_code == answer.status_code
+    )
