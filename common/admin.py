@@ -11,9 +11,11 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.core.paginator import Paginator
 from django.db import DataError, connections, models, router, transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 from django.utils.functional import cached_property
 
+from common.errors import NotFound
 from common.forms import TrimmedCharField
 
 
@@ -73,6 +75,29 @@ class ModelAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs) -> type[ChangeList]:
         return ChangeList
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        """A save that a service refuses because someone else deleted the row after the page
+        read it (NotFound) is a message and the list, not a 500; Django's transaction around
+        the view has rolled everything back."""
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except NotFound:
+            self.message_user(
+                request,
+                f"This {self.model._meta.verbose_name} was deleted meanwhile: nothing was saved.",
+                messages.ERROR,
+            )
+            opts = self.model._meta
+            return HttpResponseRedirect(
+                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+            )
 
     def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
         """A relation that points at this model from elsewhere (`?_to_field=deliveries`) is

@@ -62,24 +62,6 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form, change: bool) -> None:
         services.endpoint_update(endpoint_id=obj.pk, description=obj.description)
 
-    def changeform_view(
-        self,
-        request: HttpRequest,
-        object_id: str | None = None,
-        form_url: str = "",
-        extra_context: dict | None = None,
-    ) -> HttpResponse:
-        """An endpoint deleted after the page read it (NotFound) is a message, not a 500."""
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except NotFound:
-            self.message_user(
-                request,
-                "This webhook endpoint was deleted meanwhile: nothing was saved.",
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(reverse("admin:events_webhookendpoint_changelist"))
-
     def get_deleted_objects(self, objs, request: HttpRequest):
         """What the delete pages list: the endpoints, with how many deliveries and attempts go
         with them, counted rather than listed (a busy endpoint has hundreds of thousands,

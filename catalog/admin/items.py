@@ -69,18 +69,12 @@ class CatalogItemAdmin(CatalogModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        """A save the service refuses after the form was checked (the item deleted, or
-        changed since the page was opened, by someone else) is a message, not a 500; Django's
-        transaction around the view has rolled everything back."""
+        """A save the service refuses after the form was checked (changed since the page was
+        opened by someone else, or against a rule) is a message, not a 500; Django's
+        transaction around the view has rolled everything back. One deleted meanwhile: the
+        project's ModelAdmin says so."""
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except NotFound:
-            self.message_user(
-                request,
-                f"This {self.model._meta.verbose_name} was deleted meanwhile: nothing was saved.",
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(self._changelist_url())
         except (Invalid, services.VersionConflict) as error:
             self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
@@ -103,10 +97,6 @@ class CatalogItemAdmin(CatalogModelAdmin):
         except (Invalid, services.VersionConflict) as error:
             self.message_user(request, f"Nothing was saved: {error.message}", messages.ERROR)
         return HttpResponseRedirect(request.get_full_path())
-
-    def _changelist_url(self) -> str:
-        opts = self.model._meta
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
 
     def delete_model(self, request: HttpRequest, obj: CatalogItem) -> None:
         services.catalog_item_delete(model=type(obj), item_id=obj.pk)
