@@ -4,8 +4,10 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 
+from accounts.services import user_password_set
 from billing.models import Invoice
 from common.errors import Invalid
 from pages.selectors import PriceList
@@ -18,6 +20,20 @@ class SignInForm(AuthenticationForm):
     username = forms.EmailField(
         label="Email", widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})
     )
+
+
+class PasswordForm(PasswordChangeForm):
+    """Django's check of the current password and its validators; the new password is
+    written alone (accounts.services.user_password_set), never the whole user the page read."""
+
+    def set_password_and_save(
+        self, user: AbstractBaseUser, password_field_name: str, commit: bool = True
+    ) -> AbstractBaseUser:
+        if commit:
+            user_password_set(user=user, password=self.cleaned_data[password_field_name])
+        else:
+            user.set_password(self.cleaned_data[password_field_name])
+        return user
 
 
 class SignUpForm(forms.Form):

@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth import login, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import PasswordChangeForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
@@ -17,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.services import user_register
 from common.errors import Invalid
 from pages import selectors
-from pages.forms import AlertsForm, SignInForm, SignUpForm
+from pages.forms import AlertsForm, PasswordForm, SignInForm, SignUpForm
 from pages.views.helpers import (
     form_action,
     password_guess_counted,
@@ -76,7 +75,7 @@ def sign_up(request: HttpRequest) -> HttpResponse:
 def _account_page(
     request: HttpRequest,
     *,
-    password_form: PasswordChangeForm | None = None,
+    password_form: PasswordForm | None = None,
     alerts_form: AlertsForm | None = None,
 ) -> HttpResponse:
     summary = selectors.account(user_id=request.user.pk)
@@ -84,7 +83,7 @@ def _account_page(
     context = {
         "summary": summary,
         "default_threshold": default,
-        "password_form": password_form or PasswordChangeForm(request.user),
+        "password_form": password_form or PasswordForm(request.user),
         "alerts_form": alerts_form
         or AlertsForm(
             initial=AlertsForm.initial_for(summary.own_threshold), default_threshold=default
@@ -108,7 +107,7 @@ def account_password(request: HttpRequest) -> HttpResponse:
     """Django's own check of the current password and the validators; the session stays
     signed in, others are signed out (their session hash no longer matches). Guesses at the
     current password count per client address and per account (password_guess_counted)."""
-    form = PasswordChangeForm(request.user, request.POST)
+    form = PasswordForm(request.user, request.POST)
     if not form.is_valid():
         return _account_page(request, password_form=form)
     user = form.save()
