@@ -200,7 +200,7 @@ REST_FRAMEWORK = {
     # in front, whose X-Forwarded-For entries then name the client. Left unset, DRF counted
     # by the whole X-Forwarded-For header, which any client writes: a new value, a new limit.
     "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0, maximum=10),
-    "EXCEPTION_HANDLER": "common.api.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "common.api.schema.ApiAutoSchema",
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%SZ",
     # `?format=csv` is the history export's own parameter, not DRF's renderer override.
