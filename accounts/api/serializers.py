@@ -9,7 +9,7 @@ from common.api.pagination import page_serializer
 
 class RegisterRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, trim_whitespace=False)
-    password = TextField(max_length=128, trim_whitespace=False, write_only=True)
+    password = TextField(trim_whitespace=False, write_only=True)
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):
@@ -26,7 +26,7 @@ class UserSerializer(serializers.ModelSerializer):
 
 class LoginRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, trim_whitespace=False)
-    password = TextField(max_length=128, trim_whitespace=False, write_only=True)
+    password = TextField(trim_whitespace=False, write_only=True)
 
 
 class LoginResponseSerializer(serializers.Serializer):
