@@ -6,7 +6,11 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.forms import (
+    AdminPasswordChangeForm,
+    AdminUserCreationForm,
+    UserChangeForm,
+)
 from django.contrib.auth.models import Group
 from django.db import IntegrityError
 from django.db.models import QuerySet, Value
@@ -84,10 +88,25 @@ class UserEditForm(UniqueEmailMixin, UserChangeForm):
         return [name for name in super().changed_data if name != "read_state"]
 
 
+class PasswordForm(AdminPasswordChangeForm):
+    """Django's, writing the new password (or none that works) alone
+    (services.user_password_set), never the whole user the page read."""
+
+    def set_password_and_save(self, user: User, commit: bool = True, **kwargs) -> User:
+        if not commit:
+            return super().set_password_and_save(user, commit=False, **kwargs)
+        usable = self.cleaned_data["set_usable_password"]
+        services.user_password_set(
+            user=user, password=self.cleaned_data["password1"] if usable else None
+        )
+        return user
+
+
 @admin.register(User)
 class UserAdmin(ModelAdmin, DjangoUserAdmin):
     form = UserEditForm
     add_form = UserCreationForm
+    change_password_form = PasswordForm
     list_display = ["email", "is_staff", "is_active", "date_joined", "last_login"]
     list_filter = ["is_staff", "is_superuser", "is_active"]
     search_fields = ["email"]

@@ -71,12 +71,12 @@ def users_deactivate(*, queryset: QuerySet[User]) -> int:
     return queryset.filter(is_active=True).update(is_active=False)
 
 
-def user_password_set(*, user: User, password: str) -> None:
-    """Gives `user` a new password, writing that column alone: a page holds the user it read
-    at the start of the request, and saving all of it wrote its `is_active` back over a
-    deactivation made meanwhile (staff in the admin as the customer changed their password),
-    undoing it. The new password ends the user's other sessions and refresh tokens
-    (User.get_session_auth_hash)."""
+def user_password_set(*, user: User, password: str | None) -> None:
+    """Gives `user` a new password (None: none that works, as the admin's "Disabled"),
+    writing that column alone: a page holds the user it read at the start of the request,
+    and saving all of it wrote its `is_active` back over a deactivation made meanwhile (staff
+    in the admin as the user's password changed), undoing it. The new password ends the
+    user's other sessions and refresh tokens (User.get_session_auth_hash)."""
     user.set_password(password)
     user.save(update_fields=["password"])
 
