@@ -4,6 +4,7 @@ import hashlib
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import (
@@ -12,11 +13,13 @@ from django.contrib.auth.forms import (
     UserChangeForm,
 )
 from django.contrib.auth.models import Group
+from django.contrib.auth.views import PasswordChangeView
 from django.db import IntegrityError
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from accounts import services
 from accounts.models import ApiKey, User, normalize_email
@@ -100,6 +103,28 @@ class PasswordForm(AdminPasswordChangeForm):
             user=user, password=self.cleaned_data["password1"] if usable else None
         )
         return user
+
+
+class OwnPasswordForm(OwnPasswordChangeForm):
+    """/admin/password_change/'s form (the admin's, which checks the current password),
+    writing the new password alone (services.user_password_set): saving the whole staff
+    member the page had read undid a deactivation made meanwhile."""
+
+    def set_password_and_save(self, user: User, password_field_name: str, commit: bool = True):
+        if not commit:
+            return super().set_password_and_save(user, password_field_name, commit=False)
+        services.user_password_set(user=user, password=self.cleaned_data[password_field_name])
+        return user
+
+
+def own_password_change(request: HttpRequest) -> HttpResponse:
+    """AdminSite.password_change with OwnPasswordForm (Django's names its form inside)."""
+    request.current_app = admin.site.name
+    return PasswordChangeView.as_view(
+        form_class=OwnPasswordForm,
+        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+        extra_context=admin.site.each_context(request),
+    )(request)
 
 
 @admin.register(User)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts.admin import own_password_change
 from common.api.docs import SwaggerView
 from common.api.routes import RememberedRoutes
 from common.views import favicon, health, metrics
@@ -38,9 +39,7 @@ urlpatterns = [
     path(
         "admin/password_change/",
         throttled(
-            admin.site.admin_view(
-                password_guess_counted(admin.site.password_change), cacheable=True
-            )
+            admin.site.admin_view(password_guess_counted(own_password_change), cacheable=True)
         ),
     ),
     path("admin/", admin.site.urls),
