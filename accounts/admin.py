@@ -323,4 +323,18 @@ admin.site.unregister(Group)
 
 @admin.register(Group)
 class GroupAdmin(ModelAdmin, DjangoGroupAdmin):
-    pass
+    """A group is a role: its members may do what it may, in the admin and the staff API
+    (accounts.selectors.staff_may). Only a superuser gives powers (UserAdmin.POWERS), so only
+    a superuser adds, changes or deletes a group: a staff member with `auth.change_group`
+    gave their own group the invoices' or tokens' change permission, and one who emptied or
+    deleted it had no permission left, which the staff API reads as the contract's plain
+    staff, who may do everything. Staff with the group permissions still see the groups."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return request.user.is_superuser
