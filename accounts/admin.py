@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import hashlib
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
@@ -17,14 +15,14 @@ from django.contrib.auth.views import PasswordChangeView
 from django.db import IntegrityError
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from accounts import services
 from accounts.models import ApiKey, User, normalize_email
 from accounts.services import EMAIL_TAKEN
-from common.admin import ModelAdmin, TrimmedTextModelAdmin
+from common.admin import ModelAdmin, RefusesStaleSaves, ShownStateForm, TrimmedTextModelAdmin
 from common.text import trimmed
 
 
@@ -53,42 +51,15 @@ class UserCreationForm(UniqueEmailMixin, AdminUserCreationForm):
         fields = ("email",)
 
 
-def shown_state(user: User) -> str:
-    """A digest of what the change page lets staff edit, as the user is now."""
-    values = [
-        user.email,
-        user.is_active,
-        user.is_staff,
-        user.is_superuser,
-        sorted(str(pk) for pk in user.groups.values_list("pk", flat=True)),
-        sorted(str(pk) for pk in user.user_permissions.values_list("pk", flat=True)),
-    ]
-    return hashlib.sha256(repr(values).encode()).hexdigest()
+class UserEditForm(UniqueEmailMixin, ShownStateForm, UserChangeForm):
+    """Carries what the page showed: Django's admin writes every field of the form, so a
+    user deactivated since the page was opened was active again when it was saved."""
 
-
-class ChangedMeanwhile(Exception):
-    """The user was changed by someone else since the change page was opened."""
-
-
-class UserEditForm(UniqueEmailMixin, UserChangeForm):
-    """Carries what the page showed (`read_state`, hidden): Django's admin writes every
-    field of the form, so a user deactivated since the page was opened was active again
-    when it was saved (UserAdmin.save_model refuses it)."""
-
-    read_state = forms.CharField(widget=forms.HiddenInput, required=False)
+    shown_fields = ("email", "is_active", "is_staff", "is_superuser", "groups", "user_permissions")
 
     class Meta:
         model = User
         fields = ("email",)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.instance.pk is not None:
-            self.fields["read_state"].initial = shown_state(self.instance)
-
-    @property
-    def changed_data(self) -> list[str]:
-        return [name for name in super().changed_data if name != "read_state"]
 
 
 class PasswordForm(AdminPasswordChangeForm):
@@ -128,8 +99,9 @@ def own_password_change(request: HttpRequest) -> HttpResponse:
 
 
 @admin.register(User)
-class UserAdmin(ModelAdmin, DjangoUserAdmin):
+class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
     form = UserEditForm
+    shown_as_now = "the user as they are now"
     add_form = UserCreationForm
     change_password_form = PasswordForm
     list_display = ["email", "is_staff", "is_active", "date_joined", "last_login"]
@@ -185,26 +157,13 @@ class UserAdmin(ModelAdmin, DjangoUserAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except IntegrityError:
             return super().changeform_view(request, object_id, form_url, extra_context)
-        except ChangedMeanwhile as changed:
-            self.message_user(
-                request,
-                f"Nothing was saved: {changed} was changed by someone else since you opened "
-                "the page. The page shows the user as they are now; make your change again.",
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
         """A user added here is announced as one who registered (the trial comes with it),
         in the add's transaction (Django's UserAdmin.add_view is atomic). A user deactivated
         here has every session ended for good by the database (accounts/migrations/0006).
         A change whose page showed the user otherwise than they are now raises
-        ChangedMeanwhile (changeform_view says so; its transaction writes nothing)."""
-        shown = form.cleaned_data.get("read_state")
-        if change and shown:
-            current = User.objects.select_for_update().get(pk=obj.pk)
-            if shown != shown_state(current):
-                raise ChangedMeanwhile(current.email)
+        ChangedMeanwhile (RefusesStaleSaves)."""
         super().save_model(request, obj, form, change)
         if not change:
             services.user_created_announce(user_id=obj.pk)
@@ -321,14 +280,22 @@ class ApiKeyAdmin(TrimmedTextModelAdmin):
 admin.site.unregister(Group)
 
 
+class GroupForm(ShownStateForm):
+    shown_fields = ("name", "permissions")
+
+
 @admin.register(Group)
-class GroupAdmin(ModelAdmin, DjangoGroupAdmin):
+class GroupAdmin(RefusesStaleSaves, ModelAdmin, DjangoGroupAdmin):
     """A group is a role: its members may do what it may, in the admin and the staff API
     (accounts.selectors.staff_may). Only a superuser gives powers (UserAdmin.POWERS), so only
     a superuser adds, changes or deletes a group: a staff member with `auth.change_group`
     gave their own group the invoices' or tokens' change permission, and one who emptied or
     deleted it had no permission left, which the staff API reads as the contract's plain
-    staff, who may do everything. Staff with the group permissions still see the groups."""
+    staff, who may do everything. Staff with the group permissions still see the groups.
+    A page showing the group otherwise than it is now saves nothing (a permission taken
+    away meanwhile was given back)."""
+
+    form = GroupForm
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return request.user.is_superuser

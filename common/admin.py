@@ -1,8 +1,12 @@
 """What every model admin of the project shares: lists whose filters and actions cannot
-reach a 500."""
+reach a 500, and change pages that refuse a save from a page showing an older row."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -138,3 +142,78 @@ class TrimmedTextModelAdmin(ModelAdmin):
         if type(db_field) in (models.CharField, models.TextField) and not db_field.choices:
             kwargs.setdefault("form_class", TrimmedCharField)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+
+def shown_state(instance: models.Model, fields: Iterable[str]) -> str:
+    """A digest of `fields` of `instance` as they are now, a many-to-many one as its ids."""
+    values = []
+    for name in fields:
+        field = instance._meta.get_field(name)
+        if field.many_to_many:
+            related = getattr(instance, name).values_list("pk", flat=True)
+            values.append(sorted(str(pk) for pk in related))
+        else:
+            values.append(getattr(instance, field.attname))
+    return hashlib.sha256(repr(values).encode()).hexdigest()
+
+
+class ChangedMeanwhile(Exception):
+    """The row was changed (or deleted) by someone else since its change page was opened."""
+
+
+class ShownStateForm(forms.ModelForm):
+    """Carries a digest of what the change page showed of `shown_fields` (`read_state`,
+    hidden), for a model with no version to compare: Django's admin judges a field changed
+    against the row as it is when the save arrives, so a value someone else changed since
+    the page was opened looked changed and was written back (RefusesStaleSaves refuses it)."""
+
+    read_state = forms.CharField(widget=forms.HiddenInput, required=False)
+    shown_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["read_state"].initial = shown_state(self.instance, self.shown_fields)
+
+    @property
+    def changed_data(self) -> list[str]:
+        """The row's fields only: a digest is no change (it would be logged as one)."""
+        return [name for name in super().changed_data if name != "read_state"]
+
+
+class RefusesStaleSaves:
+    """A model admin (its form a ShownStateForm) whose change page writes nothing when the row
+    is no longer what the page showed, and says so: save_model locks the row and compares,
+    and Django's atomic change view rolls the refused save back."""
+
+    shown_as_now = "it as it is now"
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ChangedMeanwhile as changed:
+            self.message_user(
+                request,
+                f"Nothing was saved: {changed} was changed by someone else since you opened "
+                f"the page. The page shows {self.shown_as_now}; make your change again.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+    def save_model(self, request: HttpRequest, obj: models.Model, form, change: bool) -> None:
+        """Raises ChangedMeanwhile when the page showed the row otherwise than it is now."""
+        shown = form.cleaned_data.get("read_state")
+        if change and shown:
+            try:
+                current = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+            except type(obj).DoesNotExist:
+                raise ChangedMeanwhile(obj) from None
+            if shown != shown_state(current, form.shown_fields):
+                raise ChangedMeanwhile(current)
+        super().save_model(request, obj, form, change)

@@ -3,11 +3,12 @@ the admin (UserAdmin.POWERS), so only a superuser adds, changes or deletes a gro
 
 import pytest
 from django.contrib.auth.models import Group, Permission
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts.selectors import staff_may
 from accounts.tests.factories import UserFactory
-from common.tests.helpers import database_state
+from common.tests.helpers import admin_form_as_sent, database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -103,3 +104,35 @@ def test_a_superuser_gives_a_group_its_permissions(staff_browser):
 
     assert response.status_code == 302
     assert roles() == [("Billing", ["change_invoice"])]
+
+
+def test_a_page_opened_before_a_permission_was_taken_away_does_not_give_it_back(staff_browser):
+    """A superuser opens "Support"; another takes its refund permission away (an agent
+    refunded what they should not have); the first, still on the page, renames the group
+    and saves. The page sent the permissions it showed, and Support could refund again."""
+    support = Group.objects.create(name="Support")
+    support.permissions.set(permissions("view_invoice", "change_invoice"))
+    change_url = reverse("admin:auth_group_change", args=[support.pk])
+    page = staff_browser.get(change_url)
+    support.permissions.remove(*permissions("change_invoice"))
+
+    response = staff_browser.post(change_url, {**admin_form_as_sent(page), "name": "Helpdesk"})
+
+    assert roles() == [("Support", ["view_invoice"])]
+    assert (response.status_code, response["Location"]) == (302, change_url)
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Nothing was saved: Support was changed by someone else since you opened the page. "
+        "The page shows it as it is now; make your change again."
+    ]
+
+
+def test_a_group_page_opened_at_the_groups_current_state_saves(staff_browser):
+    support = Group.objects.create(name="Support")
+    support.permissions.set(permissions("view_invoice"))
+    change_url = reverse("admin:auth_group_change", args=[support.pk])
+    page = staff_browser.get(change_url)
+
+    response = staff_browser.post(change_url, {**admin_form_as_sent(page), "name": "Helpdesk"})
+
+    assert response.status_code == 302
+    assert roles() == [("Helpdesk", ["view_invoice"])]

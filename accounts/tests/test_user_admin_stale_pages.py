@@ -2,34 +2,15 @@
 nothing: Django's admin writes every field of the form, as the page showed them."""
 
 import pytest
-from django import forms
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from accounts import services
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from common.tests.helpers import database_state
+from common.tests.helpers import admin_form_as_sent, database_state
 
 pytestmark = pytest.mark.django_db
-
-
-def as_the_browser_sends_it(page) -> dict:
-    """The change page's form, each field the page drew (hidden ones too) as it drew it."""
-    drawn = page.content.decode()
-    data = {}
-    for field in page.context["adminform"].form:
-        if f'name="{field.html_name}"' not in drawn:
-            continue
-        value = field.value()
-        if isinstance(field.field, forms.BooleanField):
-            if value:
-                data[field.html_name] = "on"
-        elif isinstance(value, list):
-            data[field.html_name] = [str(item) for item in value]
-        elif value is not None:
-            data[field.html_name] = str(value)
-    return data
 
 
 def test_a_page_opened_before_a_user_was_deactivated_does_not_activate_them_again(
@@ -45,7 +26,7 @@ def test_a_page_opened_before_a_user_was_deactivated_does_not_activate_them_agai
     state = database_state()
 
     response = staff_browser.post(
-        change_url, {**as_the_browser_sends_it(page), "email": "new@example.com"}
+        change_url, {**admin_form_as_sent(page), "email": "new@example.com"}
     )
 
     customer.refresh_from_db()
@@ -64,7 +45,7 @@ def test_a_page_opened_at_the_users_current_state_saves(staff_browser):
     page = staff_browser.get(change_url)
 
     response = staff_browser.post(
-        change_url, {**as_the_browser_sends_it(page), "email": "new@example.com"}
+        change_url, {**admin_form_as_sent(page), "email": "new@example.com"}
     )
 
     assert response.status_code == 302

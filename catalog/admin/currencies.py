@@ -5,11 +5,19 @@ from django.http import HttpRequest
 
 from catalog.admin.forms import CatalogModelAdmin, ConstraintMessagesForm
 from catalog.models import Currency
+from common.admin import RefusesStaleSaves, ShownStateForm
+
+
+class CurrencyForm(ConstraintMessagesForm, ShownStateForm):
+    shown_fields = ("code", "symbol", "decimal_places", "is_default")
 
 
 @admin.register(Currency)
-class CurrencyAdmin(CatalogModelAdmin):
-    form = ConstraintMessagesForm
+class CurrencyAdmin(RefusesStaleSaves, CatalogModelAdmin):
+    """A currency has no version: its page carries a digest of what it showed, so a page
+    opened before a colleague changed the symbol does not put the old one back."""
+
+    form = CurrencyForm
     list_display = ["code", "symbol", "decimal_places", "is_default"]
     search_fields = ["code"]
     list_filter = ["is_default"]

@@ -5,7 +5,6 @@ staff API's PATCH with `version` answers 409)."""
 from decimal import Decimal
 
 import pytest
-from django import forms
 from django.contrib.admin.models import LogEntry
 from django.contrib.messages import get_messages
 from django.urls import reverse
@@ -13,7 +12,7 @@ from django.urls import reverse
 from catalog import services
 from catalog.models import TokenBundle
 from catalog.tests.factories import TokenBundleFactory
-from common.tests.helpers import database_state
+from common.tests.helpers import database_state, form_as_sent
 
 pytestmark = pytest.mark.django_db
 
@@ -22,31 +21,15 @@ def change_url(bundle: TokenBundle) -> str:
     return reverse("admin:catalog_tokenbundle_change", args=[bundle.pk])
 
 
-def fields_as_drawn(form: forms.Form, drawn: str) -> dict:
-    """A form's fields as a browser sends them back, each one the page drew (hidden ones
-    too): what the page showed, not what the item is by the time it is sent."""
-    data = {}
-    for field in form:
-        if f'name="{field.html_name}"' not in drawn:
-            continue
-        value = field.value()
-        if isinstance(field.field, forms.BooleanField):
-            if value:
-                data[field.html_name] = "on"
-        elif value is not None:
-            data[field.html_name] = str(value)
-    return data
-
-
 def as_the_browser_sends_it(page) -> dict:
-    return fields_as_drawn(page.context["adminform"].form, page.content.decode())
+    return form_as_sent(page.context["adminform"].form, page.content.decode())
 
 
 def list_as_the_browser_sends_it(page) -> dict:
     formset = page.context["cl"].formset
-    data = fields_as_drawn(formset.management_form, page.content.decode())
+    data = form_as_sent(formset.management_form, page.content.decode())
     for form in formset.forms:
-        data.update(fields_as_drawn(form, page.content.decode()))
+        data.update(form_as_sent(form, page.content.decode()))
     return {**data, "_save": "Save"}
 
 

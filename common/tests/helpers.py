@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.apps import apps
 
 PROJECT_APPS = ["accounts", "catalog", "billing", "tokens", "common"]
@@ -34,3 +35,26 @@ def database_changes(before: dict, after: dict) -> dict[str, dict[str, list[tupl
         if added or removed:
             changes[model] = {"added": added, "removed": removed}
     return changes
+
+
+def form_as_sent(form: forms.Form, drawn: str) -> dict:
+    """A form's fields as a browser sends them back: each one the page `drawn` drew (hidden
+    ones too) as it drew it, not as the row is by the time it is sent."""
+    data = {}
+    for field in form:
+        if f'name="{field.html_name}"' not in drawn:
+            continue
+        value = field.value()
+        if isinstance(field.field, forms.BooleanField):
+            if value:
+                data[field.html_name] = "on"
+        elif isinstance(value, list):
+            data[field.html_name] = [str(item) for item in value]
+        elif value is not None:
+            data[field.html_name] = str(value)
+    return data
+
+
+def admin_form_as_sent(page) -> dict:
+    """An admin change page's form as a browser sends it back (form_as_sent)."""
+    return form_as_sent(page.context["adminform"].form, page.content.decode())
