@@ -203,7 +203,7 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
 
     @admin.action(description="Activate the selected users", permissions=["change"])
     def activate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = self._changeable(request, queryset).update(is_active=True)
+        changed = services.users_activate(queryset=self._changeable(request, queryset))
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:

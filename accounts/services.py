@@ -71,6 +71,13 @@ def users_deactivate(*, queryset: QuerySet[User]) -> int:
     return queryset.filter(is_active=True).update(is_active=False)
 
 
+def users_activate(*, queryset: QuerySet[User]) -> int:
+    """Activates the inactive users among `queryset`: they can sign in again. Returns how
+    many were inactive. Sessions and refresh tokens from before their deactivation stay
+    ended (users_deactivate): activating lowers nothing the database raised."""
+    return queryset.filter(is_active=False).update(is_active=True)
+
+
 def user_password_set(*, user: User, password: str | None) -> None:
     """Gives `user` a new password (None: none that works, as the admin's "Disabled"),
     writing that column alone: a page holds the user it read at the start of the request,

@@ -2,6 +2,7 @@
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -252,3 +253,21 @@ def test_a_user_never_deactivated_keeps_their_sessions(api_client):
     refreshed = api_client.post("/api/v1/auth/refresh", {"refresh": login.json()["refresh"]})
 
     assert refreshed.status_code == 200
+
+
+def test_activating_counts_only_the_users_it_activated(staff_browser):
+    """Deactivating counts the users who were active; activating counted every user
+    selected, so staff read "Activated 2" when one of the two could not sign in before."""
+    inactive, active = UserFactory(is_active=False), UserFactory()
+    changelist = reverse("admin:accounts_user_changelist")
+
+    response = staff_browser.post(
+        changelist,
+        {"action": "activate_users", "_selected_action": [str(inactive.pk), str(active.pk)]},
+    )
+
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Activated 1 user(s)."]
+    assert set(User.objects.filter(is_active=True).values_list("pk", flat=True)) >= {
+        inactive.pk,
+        active.pk,
+    }
