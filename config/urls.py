@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
-from accounts.admin import own_password_change
+from accounts.admin.passwords import own_password_change
 from common.api.docs import SwaggerView
 from common.api.routes import RememberedRoutes
 from common.views import favicon, health, metrics

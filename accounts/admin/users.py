@@ -1,29 +1,25 @@
+"""The user admin: staff find, add, change and deactivate customers; only a superuser gives
+powers."""
+
 from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
-from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import (
-    AdminPasswordChangeForm,
     AdminUserCreationForm,
     UserChangeForm,
 )
-from django.contrib.auth.models import Group
-from django.contrib.auth.views import PasswordChangeView
 from django.db import IntegrityError
 from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.urls import reverse
 
 from accounts import services
-from accounts.models import ApiKey, User, normalize_email
+from accounts.admin.passwords import PasswordForm
+from accounts.models import User, normalize_email
 from accounts.services import EMAIL_TAKEN
-from common.admin import ModelAdmin, RefusesStaleSaves, ShownStateForm, TrimmedTextModelAdmin
-from common.text import trimmed
+from common.admin import ModelAdmin, RefusesStaleSaves, ShownStateForm
 
 
 class UniqueEmailMixin:
@@ -60,42 +56,6 @@ class UserEditForm(UniqueEmailMixin, ShownStateForm, UserChangeForm):
     class Meta:
         model = User
         fields = ("email",)
-
-
-class PasswordForm(AdminPasswordChangeForm):
-    """Django's, writing the new password (or none that works) alone
-    (services.user_password_set), never the whole user the page read."""
-
-    def set_password_and_save(self, user: User, commit: bool = True, **kwargs) -> User:
-        if not commit:
-            return super().set_password_and_save(user, commit=False, **kwargs)
-        usable = self.cleaned_data["set_usable_password"]
-        services.user_password_set(
-            user=user, password=self.cleaned_data["password1"] if usable else None
-        )
-        return user
-
-
-class OwnPasswordForm(OwnPasswordChangeForm):
-    """/admin/password_change/'s form (the admin's, which checks the current password),
-    writing the new password alone (services.user_password_set): saving the whole staff
-    member the page had read undid a deactivation made meanwhile."""
-
-    def set_password_and_save(self, user: User, password_field_name: str, commit: bool = True):
-        if not commit:
-            return super().set_password_and_save(user, password_field_name, commit=False)
-        services.user_password_set(user=user, password=self.cleaned_data[password_field_name])
-        return user
-
-
-def own_password_change(request: HttpRequest) -> HttpResponse:
-    """AdminSite.password_change with OwnPasswordForm (Django's names its form inside)."""
-    request.current_app = admin.site.name
-    return PasswordChangeView.as_view(
-        form_class=OwnPasswordForm,
-        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
-        extra_context=admin.site.each_context(request),
-    )(request)
 
 
 @admin.register(User)
@@ -208,100 +168,3 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
         return queryset if request.user.is_superuser else queryset.exclude(is_staff=True)
-
-
-class ApiKeyForm(forms.ModelForm):
-    class Meta:
-        model = ApiKey
-        fields = ("name",)
-
-    def clean_name(self) -> str:
-        """Trimmed as the API trims (common.text): a name of invisible characters only is
-        blank here too, beside the field (the service refused it: a 500)."""
-        name = trimmed(self.cleaned_data["name"])
-        if not name:
-            raise forms.ValidationError("A name of visible characters is required.")
-        return name
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(TrimmedTextModelAdmin):
-    """Create (the secret is shown once, on the page that follows), list, revoke."""
-
-    form = ApiKeyForm
-    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
-    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
-    search_fields = ["name", "prefix"]
-    actions = ["revoke"]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
-        if obj is None:
-            return []
-        return ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
-
-    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
-        return ["name"] if obj is None else self.get_readonly_fields(request, obj)
-
-    def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:
-        created = services.api_key_create(name=form.cleaned_data["name"], actor_id=request.user.pk)
-        obj.pk = created.key.pk
-        request._new_api_key_secret = created.secret
-
-    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None):
-        context = {
-            **self.admin_site.each_context(request),
-            "title": f"API key {obj.name}",
-            "secret": request._new_api_key_secret,
-            "key": ApiKey.objects.get(pk=obj.pk),
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/accounts/apikey/created.html", context)
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request, obj)
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    @admin.action(
-        description="Revoke the selected keys (their next request is refused)",
-        permissions=["change"],
-    )
-    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
-        keys = list(queryset.values_list("pk", flat=True))
-        for key_id in keys:
-            services.api_key_revoke(key_id=key_id)
-        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
-
-
-# Django's group admin, as every list of the admin: its delete action refuses a selection of
-# ids that are no group's (a non-integer one was a 500), and a filter the database cannot
-# run is "?e=1".
-admin.site.unregister(Group)
-
-
-class GroupForm(ShownStateForm):
-    shown_fields = ("name", "permissions")
-
-
-@admin.register(Group)
-class GroupAdmin(RefusesStaleSaves, ModelAdmin, DjangoGroupAdmin):
-    """A group is a role: its members may do what it may, in the admin and the staff API
-    (accounts.selectors.staff_may). Only a superuser gives powers (UserAdmin.POWERS), so only
-    a superuser adds, changes or deletes a group: a staff member with `auth.change_group`
-    gave their own group the invoices' or tokens' change permission, and one who emptied or
-    deleted it had no permission left, which the staff API reads as the contract's plain
-    staff, who may do everything. Staff with the group permissions still see the groups.
-    A page showing the group otherwise than it is now saves nothing (a permission taken
-    away meanwhile was given back)."""
-
-    form = GroupForm
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return request.user.is_superuser
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return request.user.is_superuser
