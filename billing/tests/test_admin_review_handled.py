@@ -16,7 +16,7 @@ from accounts.tests.factories import UserFactory
 from billing.models import Invoice, PaymentEvent
 from billing.services.events import event_record
 from billing.tests.helpers import checkout, payment_body
-from billing.tests.test_reconcile import reconcile
+from billing.tests.reconcile_helpers import reconcile
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.helpers import database_state
 

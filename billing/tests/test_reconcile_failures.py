@@ -23,7 +23,7 @@ from billing.models import (
 )
 from billing.services.events import event_record
 from billing.tests.helpers import checkout
-from billing.tests.test_reconcile import paid_with_stripe, reconcile, with_stripe_session
+from billing.tests.reconcile_helpers import paid_with_stripe, reconcile, with_stripe_session
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.models import IdempotencyRecord
 from common.tests.waits import row_locked, timeouts

@@ -12,7 +12,7 @@ from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
 from billing.services import reconcile
 from billing.services.stripe_webhook import stripe_event_recover, stripe_webhook_process
 from billing.tests.helpers import checkout
-from billing.tests.test_reconcile import paid_with_stripe
+from billing.tests.reconcile_helpers import paid_with_stripe
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.concurrency import meeting
 from tokens.models import TokenAccount, TokenTransaction

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from billing import signals
 from billing.models import Invoice, PaymentEvent
-from billing.tests.test_reconcile import delivered, paid_with_stripe, reconcile
+from billing.tests.reconcile_helpers import delivered, paid_with_stripe, reconcile
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.helpers import database_state
 from tokens.models import TokenAccount, TokenTransaction

@@ -1,0 +1,116 @@
+import json
+
+import pytest
+import stripe
+from django.test import Client
+
+from billing.models import Invoice, PaymentEvent
+from billing.tests.stripe_webhook_helpers import STRIPE, send, without_events
+from common.tests.helpers import database_state
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "signing", ["wrong secret", "missing", "garbage", "stale"], ids=lambda value: value
+)
+def test_bad_signatures_are_400_recorded_and_change_nothing(
+    api_client, order, session, fake_stripe, signing
+):
+    event = fake_stripe.complete(session)
+    body, good = fake_stripe.signed(event)
+    header = {
+        "wrong secret": fake_stripe.signed(event, secret="whsec_forger")[1],
+        "missing": "",
+        "garbage": "t=1,v1=zzz",
+        "stale": good.replace(good.split(",")[0], "t=1000000000"),
+    }[signing]
+    before = database_state()
+
+    response = api_client.post(
+        STRIPE, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_signature"
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        False,
+        "rejected",
+        "",
+    )
+
+
+def test_a_signed_body_nested_too_deeply_is_a_400_recorded_and_changes_nothing(
+    order, session, fake_stripe
+):
+    """Only the signature is checked before the body is parsed, so anyone with a signed
+    delivery (Stripe, or whoever holds the secret) reached json.loads with 100,000 levels of
+    brackets: RecursionError, a 500 that recorded nothing, and Stripe retried it for days.
+    The capture webhook answers such a body 400 `validation_error` (e580b42); so does this one."""
+    deep = "[" * 100_000 + "]" * 100_000
+    body = '{"id": "evt_deep", "type": "checkout.session.completed", "data": ' + deep + "}"
+    header = stripe.WebhookSignature.generate_signature_header(body, fake_stripe.webhook_secret)
+    before = database_state()
+
+    response = Client(raise_request_exception=False).post(
+        STRIPE, data=body.encode(), content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "The body is not valid JSON: values are nested too deeply.",
+        "code": "validation_error",
+        "fields": {
+            "non_field_errors": ["The body is not valid JSON: values are nested too deeply."]
+        },
+    }
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        True,
+        "rejected",
+        "",
+    )
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
+
+
+def test_no_configured_secret_refuses_everything(api_client, settings, session, fake_stripe):
+    settings.STRIPE_WEBHOOK_SECRET = ""
+
+    response = send(api_client, fake_stripe, fake_stripe.complete(session))
+
+    assert response.status_code == 400
+
+
+def test_a_body_over_one_mebibyte_is_413(api_client, fake_stripe):
+    event = fake_stripe.event("customer.created", {"padding": "x" * (1024 * 1024)})
+
+    assert send(api_client, fake_stripe, event).status_code == 413
+
+
+def test_the_stored_payload_is_the_raw_body(api_client, session, fake_stripe):
+    event = fake_stripe.complete(session)
+
+    send(api_client, fake_stripe, event)
+
+    assert json.loads(PaymentEvent.objects.get().payload) == event
+
+
+def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(
+    api_client, order, session, fake_stripe, monkeypatch
+):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "forged_webhook", "2/minute")
+    event = fake_stripe.complete(session)
+
+    forged = [send(api_client, fake_stripe, event, secret="whsec_forger") for _ in range(4)]
+    recorded = PaymentEvent.objects.count()
+    signed = send(api_client, fake_stripe, event)
+
+    assert [response.status_code for response in forged] == [400] * 4
+    assert recorded == 2
+    assert (signed.status_code, signed.json()["outcome"]) == (200, "processed")
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "paid"
