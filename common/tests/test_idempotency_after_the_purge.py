@@ -4,70 +4,18 @@ from io import StringIO
 import pytest
 import time_machine
 from django.core.management import call_command
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import Invoice
 from catalog.tests.factories import TokenBundleFactory
 from common import services
 from common.models import IdempotencyRecord
+from common.tests.idempotency_helpers import record
 from conftest import client_for
 from tokens.models import TokenTransaction
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
-
-
-def record(user, key="k", fingerprint="f1", status=201, body=None):
-    return services.idempotency_record(
-        user_id=user.pk, key=key, fingerprint=fingerprint, status=status, body=body or {"ok": 1}
-    )
-
-
-def answer(user, key="k", fingerprint="f1"):
-    return services.idempotency_answer(user_id=user.pk, key=key, fingerprint=fingerprint)
-
-
-def test_a_key_without_a_record_has_no_answer(user):
-    assert answer(user) is None
-
-
-def test_a_recorded_answer_is_returned(user):
-    assert record(user, status=402, body={"code": "insufficient_tokens"})
-
-    assert answer(user) == services.StoredResponse(402, {"code": "insufficient_tokens"})
-
-
-def test_a_second_record_for_the_key_is_refused_and_keeps_the_first(user):
-    record(user, body={"first": True})
-
-    assert not record(user, body={"second": True})
-    assert answer(user).body == {"first": True}
-
-
-def test_the_key_with_another_request_is_refused(user):
-    record(user)
-
-    with pytest.raises(services.IdempotencyKeyReused):
-        answer(user, fingerprint="f2")
-
-
-def test_a_record_older_than_a_day_counts_as_absent_and_is_replaced(user):
-    record(user)
-    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=25))
-
-    assert answer(user, fingerprint="another body") is None
-    assert record(user, fingerprint="another body", body={"fresh": 1})
-    assert answer(user, fingerprint="another body").body == {"fresh": 1}
-    assert IdempotencyRecord.objects.count() == 1
-
-
-def test_keys_are_per_user(user, staff_user):
-    record(user)
-
-    assert record(staff_user)
-    assert answer(staff_user) is not None
 
 
 def test_purge_removes_only_records_past_retention(user):
@@ -80,24 +28,6 @@ def test_purge_removes_only_records_past_retention(user):
 
     assert services.idempotency_records_purge(older_than=cutoff, dry_run=True) == 1
     assert services.idempotency_records_purge(older_than=cutoff) == 1
-    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
-
-
-def test_the_purge_deletes_in_batches_of_a_bounded_size(user, monkeypatch):
-    """Each statement deletes at most a batch, so none grows with the day's traffic."""
-    monkeypatch.setattr(services, "PURGE_BATCH", 2)
-    for key in ("a", "b", "c", "d", "e", "new"):
-        record(user, key=key)
-    IdempotencyRecord.objects.exclude(key="new").update(
-        created_at=timezone.now() - timedelta(hours=25)
-    )
-
-    with CaptureQueriesContext(connection) as queries:
-        purged = services.idempotency_records_purge(older_than=timezone.now() - services.RETENTION)
-
-    deletes = [query["sql"] for query in queries if query["sql"].startswith("DELETE")]
-    assert purged == 5
-    assert len(deletes) == 3
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
@@ -131,9 +61,9 @@ def test_a_checkout_key_whose_record_is_past_retention_answers_the_same_invoice(
     assert stored.created_at > timezone.now() - timedelta(minutes=1)
 
 
-# Retention with time that really passes (time_machine), through the API and the real purge.
-
 DAY_START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
 CONSUME = "/api/v1/user/tokens/consume"
 
 
@@ -213,9 +143,9 @@ def test_after_the_purge_a_retried_checkout_finds_its_invoice(user, clock):
     assert Invoice.objects.filter(user=user).count() == 1
 
 
-# A 400 naming a field, whichever check finds it, is not the key's answer (docs/api.md).
-
 CHECKOUT = "/api/v1/user/checkout"
+
+
 HOLDS = "/api/v1/user/holds"
 
 
