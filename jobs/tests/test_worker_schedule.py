@@ -1,0 +1,103 @@
+"""`manage.py worker` as a real process: deliveries survive a SIGKILL, sweeps run once."""
+
+import os
+import socket
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult, get_date_max
+
+from common.locks import exclusive_lock
+from jobs import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_schedule_queues_every_job_once():
+    first = tasks.schedule_ensure()
+    second = tasks.schedule_ensure()
+
+    assert (first, second) == (len(tasks.SCHEDULE), 0)
+    queued = DBTaskResult.objects.filter(status="READY").values_list("task_path", flat=True)
+    assert sorted(queued) == sorted(job.module_path for job, _ in tasks.SCHEDULE.values())
+
+
+def test_a_sweep_held_by_another_worker_is_skipped_and_queued_again(monkeypatch):
+    ran = []
+    monkeypatch.setattr(tasks.token_services, "holds_expire", lambda: ran.append(1))
+
+    with exclusive_lock("job:expire_holds") as held:
+        assert held
+        tasks.expire_holds.call()
+    tasks.expire_holds.call()
+
+    assert ran == [1]
+    assert DBTaskResult.objects.filter(
+        task_path=tasks.expire_holds.module_path, status="READY"
+    ).exists()
+
+
+def test_a_run_queued_by_a_clock_that_ran_ahead_is_given_up_and_queued_again():
+    """Rescheduled while the clock was a year ahead, the lot sweep waited for that year: the
+    schedule counted it as queued."""
+    tasks.schedule_ensure()
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        run_after=timezone.now() + timedelta(days=365)
+    )
+
+    assert tasks.schedule_ensure() == 1
+    due = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path, status="READY")
+    # Stored as due at the greatest date: a run with no time to wait for.
+    assert [run.run_after for run in due] == [get_date_max()]
+
+
+def test_a_run_left_by_an_earlier_life_of_this_hosts_worker_pid_is_queued_again(monkeypatch):
+    """A worker container restarted keeps its host name and is pid 1 again: the run its
+    previous life was in looked alive (its pid was) until STALE_RUN, 15 minutes for a sweep."""
+    tasks.schedule_ensure()
+    monkeypatch.setattr(tasks, "PROCESS_STARTED_AT", timezone.now(), raising=False)
+    previous_life = f"{socket.gethostname()}-{os.getpid()}-sweeps"
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        status="RUNNING",
+        started_at=timezone.now() - timedelta(minutes=1),
+        worker_ids=[previous_life],
+    )
+
+    assert tasks.schedule_ensure() == 1
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
+    assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
+
+
+def test_a_run_of_a_worker_on_a_host_whose_name_begins_with_this_hosts_is_left_running():
+    """On host `web`, a run of `web-2`'s worker was checked against `web`'s processes: its
+    pid was not one of them, so the live run was failed and its sweep queued again (run
+    twice at once) or its delivery shift restarted."""
+    tasks.schedule_ensure()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    other_host = f"{socket.gethostname()}-2-{gone.pid}-sweeps"
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        status="RUNNING", started_at=timezone.now(), worker_ids=[other_host]
+    )
+
+    assert tasks.schedule_ensure() == 0
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
+    assert list(runs.values_list("status", flat=True)) == ["RUNNING"]
+
+
+@pytest.mark.parametrize("interval", ["-1", "0", "nan", "inf", "soon"])
+def test_a_poll_interval_that_is_not_a_positive_number_of_seconds_is_refused(interval):
+    """`--interval -1` started a worker whose every idle poll raised (time.sleep(-1)): it
+    failed and started again each second, for ever, a traceback in the log each time; 0
+    polled the database without a pause."""
+    from django.core.management import CommandError
+
+    from jobs.management.commands.worker import Command
+
+    parser = Command().create_parser("manage.py", "worker")
+
+    with pytest.raises(CommandError, match="--interval"):
+        parser.parse_args(["--interval", interval])
