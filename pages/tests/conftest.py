@@ -57,3 +57,9 @@ def page(chromium):
     page.console = Console(page)
     yield page
     context.close()
+
+
+@pytest.fixture
+def browser(client, user):
+    client.force_login(user)
+    return client
