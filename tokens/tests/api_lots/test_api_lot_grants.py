@@ -1,125 +1,16 @@
 """The lots' API: the balance by category, lot lists, one entry's allocations, staff grants
 and voids."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-import time_machine
 
-from accounts.tests.factories import UserFactory
 from common.models import IdempotencyRecord
 from common.tests.helpers import database_state
-from conftest import client_for
-from tokens import services
 from tokens.models import TokenLot
-from tokens.tests.factories import fund, grant
+from tokens.tests.api_lots.helpers import NOW
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-LOTS = "/api/v1/user/tokens/lots"
-
-
-@pytest.fixture(autouse=True)
-def clock():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-def test_the_balance_shows_lots_by_category_and_what_expires_soon(user_client, user):
-    grant(user, 3, category="trial", expires_at=NOW + timedelta(days=5))
-    fund(user, 10)
-
-    body = user_client.get("/api/v1/user/tokens/balance").json()
-
-    assert {key: body[key] for key in ("balance", "available", "held")} == {
-        "balance": 13,
-        "available": 13,
-        "held": 0,
-    }
-    assert body["by_category"] == {"trial": 3, "promotional": 10, "included": 0, "paid": 0}
-    assert body["expiring"] == [{"amount": 3, "expires_at": "2026-06-06T12:00:00Z"}]
-
-
-def test_lots_are_listed_newest_first_and_filtered(user_client, user, clock):
-    spent = grant(user, 2, priority=1)
-    clock.shift(timedelta(seconds=1))
-    expired = grant(user, 5, expires_at=NOW + timedelta(minutes=5))
-    clock.shift(timedelta(seconds=1))
-    active = grant(user, 7, category="trial")
-    services.tokens_debit(user_id=user.pk, amount=2)
-    clock.move_to(NOW + timedelta(minutes=10))
-
-    everything = user_client.get(LOTS).json()
-    by_status = {
-        status: [lot["id"] for lot in user_client.get(LOTS, {"status": status}).json()["items"]]
-        for status in ("active", "expired", "spent")
-    }
-    trial = user_client.get(LOTS, {"category": "trial"}).json()["items"]
-
-    assert [lot["id"] for lot in everything["items"]] == [
-        str(active.pk),
-        str(expired.pk),
-        str(spent.pk),
-    ]
-    assert everything["total"] == 3
-    assert everything["items"][0] == {
-        "id": str(active.pk),
-        "category": "trial",
-        "amount": 7,
-        "remaining": 7,
-        "expires_at": None,
-        "priority": 50,
-        "source_type": "grant",
-        "source_id": "",
-        "status": "active",
-        "created_at": "2026-06-01T12:00:02Z",
-    }
-    assert by_status == {
-        "active": [str(active.pk)],
-        "expired": [str(expired.pk)],
-        "spent": [str(spent.pk)],
-    }
-    assert [lot["id"] for lot in trial] == [str(active.pk)]
-
-
-def test_another_users_lots_are_never_listed(user_client):
-    grant(UserFactory(), 5)
-
-    assert user_client.get(LOTS).json()["items"] == []
-
-
-@pytest.mark.parametrize(
-    "query", [{"status": "gone"}, {"category": "free"}, {"page": "0"}, {"per_page": "101"}]
-)
-def test_a_bad_lot_filter_is_400_naming_it(user_client, query):
-    response = user_client.get(LOTS, query)
-
-    assert response.status_code == 400
-    assert list(response.json()["fields"]) == list(query)
-
-
-def test_one_entry_shows_the_lots_it_took_from(user_client, user):
-    first = grant(user, 2, category="trial", priority=1)
-    second = grant(user, 10)
-    usage = services.tokens_debit(user_id=user.pk, amount=5)
-
-    body = user_client.get(f"/api/v1/user/tokens/transactions/{usage.pk}").json()
-
-    assert body["amount"] == -5
-    assert sorted(body["allocations"], key=lambda a: a["amount"]) == [
-        {"lot_id": str(second.pk), "category": "promotional", "amount": -3},
-        {"lot_id": str(first.pk), "category": "trial", "amount": -2},
-    ]
-
-
-def test_another_users_entry_is_404(user_client):
-    stranger = UserFactory()
-    entry = fund(stranger, 5)
-
-    response = user_client.get(f"/api/v1/user/tokens/transactions/{entry.pk}")
-
-    assert (response.status_code, response.json()["code"]) == (404, "not_found")
 
 
 def grants_url(user) -> str:
@@ -266,42 +157,4 @@ def test_users_cannot_grant(user_client, user):
     response = user_client.post(grants_url(user), {"amount": 5, "reason": "gift"})
 
     assert response.status_code == 403
-    assert database_state() == before
-
-
-def test_staff_void_a_lot(staff_client, user):
-    lot = grant(user, 10)
-
-    response = staff_client.post(f"/api/v1/admin/lots/{lot.pk}/void", {"reason": "fraud"})
-
-    assert response.status_code == 200
-    assert (response.json()["remaining"], response.json()["status"]) == (0, "voided")
-    assert client_for(user).get("/api/v1/user/tokens/balance").json()["balance"] == 0
-
-
-@pytest.mark.parametrize("state", ["expired", "spent"])
-def test_voiding_an_expired_or_spent_lot_is_409_and_changes_nothing(
-    staff_client, user, clock, state
-):
-    lot = grant(user, 4, expires_at=NOW + timedelta(minutes=5))
-    if state == "spent":
-        services.tokens_debit(user_id=user.pk, amount=4)
-    else:
-        clock.move_to(NOW + timedelta(minutes=5))
-    before = database_state()
-
-    response = staff_client.post(f"/api/v1/admin/lots/{lot.pk}/void", {"reason": "late"})
-
-    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
-    assert database_state() == before
-
-
-def test_voiding_needs_a_reason(staff_client, user):
-    lot = grant(user, 4)
-    before = database_state()
-
-    response = staff_client.post(f"/api/v1/admin/lots/{lot.pk}/void", {})
-
-    assert response.status_code == 400
-    assert "reason" in response.json()["fields"]
     assert database_state() == before
