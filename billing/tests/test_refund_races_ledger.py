@@ -105,7 +105,8 @@ def test_an_invoice_refund_meeting_a_void_of_its_lot_reports_no_voided_token_as_
     purchase = TokenBundlePurchase.objects.get(invoice=order.invoice)
     voided = answers["held" if void_first else "waiting"]
     if void_first:
-        assert isinstance(voided, TokenLot), voided
+        assert isinstance(voided, token_services.LotVoided), voided
+        assert voided.amount == 50
         assert (purchase.tokens_reversed, purchase.tokens_unrecovered) == (0, 0)
     else:
         assert isinstance(voided, InvalidState), voided

@@ -86,13 +86,15 @@ class TokenLotAdmin(EmailSearch, ModelAdmin):
         form = VoidLotForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.lot_void(
+                voided = services.lot_void(
                     lot_id=lot.pk, reason=form.cleaned_data["reason"], actor_id=request.user.pk
                 )
             except DomainError as error:
                 form.add_error(None, error.message)
             else:
-                self.message_user(request, f"Voided {lot.remaining} tokens.", messages.SUCCESS)
+                # What the void took under the account's lock: a debit may have landed since
+                # this request read the lot.
+                self.message_user(request, f"Voided {voided.amount} tokens.", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:tokens_tokenlot_change", args=[lot.pk]))
         context = {
             **self.admin_site.each_context(request),

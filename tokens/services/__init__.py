@@ -25,7 +25,7 @@ from tokens.services.ledger import (
     tokens_give_back,
     usage_refund,
 )
-from tokens.services.lots import included_grant, lot_grant, lot_void, trial_grant
+from tokens.services.lots import LotVoided, included_grant, lot_grant, lot_void, trial_grant
 from tokens.services.purchases import purchases_credit, purchases_reverse
 from tokens.services.sweeps import SweepIncomplete
 from tokens.services.usage import (
@@ -46,6 +46,7 @@ __all__ = [
     "HoldNotYours",
     "InsufficientTokens",
     "LedgerKeyReused",
+    "LotVoided",
     "Reservation",
     "Sweep",
     "SweepIncomplete",

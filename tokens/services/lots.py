@@ -3,6 +3,7 @@ tokens (the sweeps are in tokens.services.expiry)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -130,8 +131,19 @@ def included_grant(
     )
 
 
-def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> TokenLot:
-    """Takes what is left of a lot away (a `void` entry of -remaining), once.
+@dataclass(frozen=True)
+class LotVoided:
+    """What a void did: the lot as it is after it, and the tokens it took, as read under the
+    account's lock. A page that read the lot before the void may have seen more left than the
+    void took, when a debit landed in between."""
+
+    lot: TokenLot
+    amount: int
+
+
+def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> LotVoided:
+    """Takes what is left of a lot away (a `void` entry of -remaining), once, and says how
+    many tokens that was.
 
     Raises NotFound, Invalid for a blank reason, InvalidState for a lot that has expired or
     has nothing left.
@@ -178,5 +190,6 @@ def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> TokenLot:
             balance=(before.balance, before.balance - lot.remaining),
             available=(before.available, before.available - lot.remaining),
         )
+    voided = lot.remaining
     lot.refresh_from_db()
-    return lot
+    return LotVoided(lot=lot, amount=voided)

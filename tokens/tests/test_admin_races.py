@@ -7,7 +7,7 @@ from django.urls import reverse
 from accounts.tests.factories import UserFactory
 from common.tests.concurrency import meeting
 from tokens import services
-from tokens.models import TokenAccount, TokenLot
+from tokens.models import TokenAccount, TokenLot, TokenTransaction
 from tokens.selectors import ledger_check
 from tokens.tests.factories import grant
 
@@ -59,4 +59,27 @@ def test_saving_an_account_page_while_a_debit_commits_keeps_the_debit(staff_brow
     assert answers["held"].amount == -30
     assert TokenAccount.objects.get(user=user).balance == 70
     assert answers["waiting"].status_code == 403
+    assert list(ledger_check()) == []
+
+
+def test_voiding_a_lot_while_a_debit_burns_it_reports_what_the_void_took(staff_browser):
+    """The Void page read the lot before the void took the account's lock and reported that
+    figure: a debit of 30 committing in between left 70 to void, and the page said it had
+    voided 100. Now it reports what the void took, read under the lock."""
+    user = UserFactory()
+    lot = grant(user, 100)
+    url = reverse("admin:tokens_tokenlot_void", args=[lot.pk])
+
+    answers = meeting(
+        lambda: services.tokens_debit(user_id=user.pk, amount=30),
+        lambda: staff_browser.post(url, {"reason": "Fraud check"}, follow=True),
+    )
+
+    assert answers["held"].amount == -30
+    page = answers["waiting"]
+    assert [str(message) for message in page.context["messages"]] == ["Voided 70 tokens."]
+    void = TokenTransaction.objects.get(transaction_type="void")
+    assert (void.amount, void.balance_after, void.description) == (-70, 0, "Fraud check")
+    assert TokenLot.objects.get(pk=lot.pk).remaining == 0
+    assert TokenAccount.objects.get(user=user).balance == 0
     assert list(ledger_check()) == []

@@ -105,7 +105,7 @@ def test_a_void_takes_what_is_left_once(user, clock):
 
     voided = services.lot_void(lot_id=lot.pk, reason="abuse", actor_id=None)
 
-    assert (voided.remaining, voided.voided_at) == (0, NOW)
+    assert (voided.amount, voided.lot.remaining, voided.lot.voided_at) == (6, 0, NOW)
     entry = TokenTransaction.objects.get(transaction_type="void")
     assert (entry.amount, entry.balance_after) == (-6, 0)
     with pytest.raises(InvalidState, match="This lot is voided already"):

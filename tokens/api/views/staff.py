@@ -122,5 +122,5 @@ class StaffLotVoidView(StaffView):
     def post(self, request: Request, pk: UUID) -> Response:
         payload = VoidRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        lot = services.lot_void(lot_id=pk, actor_id=request.user.pk, **payload.validated_data)
-        return Response(StaffLotSerializer(lot, context={"now": timezone.now()}).data)
+        voided = services.lot_void(lot_id=pk, actor_id=request.user.pk, **payload.validated_data)
+        return Response(StaffLotSerializer(voided.lot, context={"now": timezone.now()}).data)
