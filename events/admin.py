@@ -54,7 +54,7 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         "created_at",
     ]
     readonly_fields = [f for f in fields if f not in ("description",)]
-    actions = ["ping", "turn_on"]
+    actions = ["ping", "turn_on", "lift_pause"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -187,6 +187,17 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
             lambda endpoint_id: services.endpoint_update(endpoint_id=endpoint_id, is_active=True),
             done="Turned on.",
             refused="Not turned on",
+        )
+
+    @admin.action(description="Send now: lift the receiver's pause", permissions=["change"])
+    def lift_pause(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
+        """Turning it off and on also lifts the pause, but gives up every pending delivery."""
+        self._each(
+            request,
+            queryset,
+            lambda endpoint_id: services.endpoint_pause_lift(endpoint_id=endpoint_id),
+            done="Pause lifted: pending deliveries are due now.",
+            refused="Not lifted",
         )
 
     def _each(

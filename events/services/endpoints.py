@@ -116,6 +116,26 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     return endpoint
 
 
+def endpoint_pause_lift(*, endpoint_id: UUID) -> int:
+    """Lifts a pause its receiver asked for (`paused_until`, a 429 or 503's `Retry-After`)
+    and makes the endpoint's pending deliveries due now, for staff who know the receiver is
+    ready (a mistaken `Retry-After: 86400` held it for a day). The only other ways were a new
+    URL or turning it off and on, and turning it off gives up every pending delivery. Its
+    failures are kept: the receiver said nothing was fixed, so an endpoint that goes on
+    failing is turned off as before. Locks the endpoint, then its deliveries: recording's
+    order. Returns how many deliveries were brought forward. Raises NotFound, InvalidState
+    for an endpoint that is off (turning it on lifts the pause) or not paused."""
+    now = timezone.now()
+    with transaction.atomic():
+        endpoint = _locked(endpoint_id)
+        if not endpoint.is_active:
+            raise InvalidState("The endpoint is off; turning it on again lifts its pause.")
+        if endpoint.paused_until is None or endpoint.paused_until <= now:
+            raise InvalidState("The endpoint is not paused.")
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(paused_until=None)
+        return endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
+
+
 def endpoint_deliveries_due_now(*, endpoint_id: UUID, now: datetime) -> int:
     """Brings an endpoint's pending deliveries waiting for a later retry forward to `now`,
     when it has been fixed (a new URL, or turned on again): their backoff was earned at what
