@@ -207,13 +207,34 @@ class RefusesStaleSaves:
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: models.Model, form, change: bool) -> None:
-        """Raises ChangedMeanwhile when the page showed the row otherwise than it is now."""
+        """Raises ChangedMeanwhile when the page showed the row otherwise than it is now.
+
+        A change writes only the columns the form changed, as catalog_item_save does: the
+        others are as this request read them before the lock, and a write committed since (a
+        user's new password, a sign-in's last_login) was put back by a save of every column."""
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
         shown = form.cleaned_data.get("read_state")
-        if change and shown:
+        if shown:
             try:
                 current = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
             except type(obj).DoesNotExist:
                 raise ChangedMeanwhile(obj) from None
             if shown != shown_state(current, form.shown_fields):
                 raise ChangedMeanwhile(current)
-        super().save_model(request, obj, form, change)
+        obj.save(update_fields=_changed_columns(obj, form.changed_data))
+
+
+def _changed_columns(instance: models.Model, changed: Iterable[str]) -> list[str]:
+    """The names in `changed` that are columns of `instance` (not a many-to-many, which the
+    form saves itself, nor a form-only field)."""
+    columns = []
+    for name in changed:
+        try:
+            field = instance._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        if field.concrete and not field.many_to_many:
+            columns.append(name)
+    return columns

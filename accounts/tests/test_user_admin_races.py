@@ -7,15 +7,18 @@ import pytest
 from django.urls import reverse
 
 from accounts import services
+from accounts.admin.users import UserAdmin
 from accounts.models import User
 from accounts.tests.factories import UserFactory
-from common.tests.concurrency import meeting
+from common.tests.concurrency import meeting, run_together
+from common.tests.helpers import admin_form_as_sent
 from tokens.models import TokenTransaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EMAIL = "racer@example.com"
 TAKEN = "A user with this email address already exists."
+NEW = "the-customers-new-password-2"
 
 
 def register():
@@ -59,3 +62,34 @@ def test_changing_a_users_address_in_the_admin_as_it_registers_shows_it_taken(
     assert TAKEN in page.content.decode()
     assert User.objects.get(pk=user.pk).email == "before@example.com"
     assert User.objects.get(email=EMAIL).pk == answers["held"].pk
+
+
+def test_a_password_the_user_sets_as_staff_save_their_page_keeps_working(
+    staff_browser, monkeypatch
+):
+    """Staff correct a customer's address; after the admin has read the customer and before
+    its write, the customer changes their password on the account page, which commits. The
+    admin wrote back every column it had read, the old password hash among them: the new
+    password stopped working and the old one signed in again."""
+    customer = UserFactory(email="before@example.com")
+    url = reverse("admin:accounts_user_change", args=[customer.pk])
+    form = admin_form_as_sent(staff_browser.get(url))
+    read = UserAdmin.get_object
+
+    def read_then_the_password_changes(self, request, object_id, from_field=None):
+        user = read(self, request, object_id, from_field)
+        [changed] = run_together(
+            [lambda: services.user_password_set(user=User.objects.get(pk=user.pk), password=NEW)],
+            workers=1,
+        )
+        assert changed is None, changed
+        return user
+
+    monkeypatch.setattr(UserAdmin, "get_object", read_then_the_password_changes)
+
+    response = staff_browser.post(url, {**form, "email": "after@example.com"})
+
+    assert response.status_code == 302
+    saved = User.objects.get(pk=customer.pk)
+    assert saved.email == "after@example.com"
+    assert saved.check_password(NEW)
