@@ -7,10 +7,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from django.db import OperationalError, connection, models, transaction
 from django.utils.dateparse import parse_datetime
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 # PostgreSQL's lock_not_available (DB_LOCK_TIMEOUT) and query_canceled (DB_STATEMENT_TIMEOUT).
 GAVE_UP_WAITING = {"55P03", "57014"}
@@ -117,10 +120,11 @@ def once_more_if_rolled_back_for_another(work: Callable[[], R]) -> R:
     return work()
 
 
-def database_time(moment: datetime) -> object:
+def database_time(moment: datetime, database: BaseDatabaseWrapper | None = None) -> object:
     """An aware time as a parameter of plain SQL: as is for PostgreSQL, as Django stores it
-    (UTC text) for SQLite."""
-    return connection.ops.adapt_datetimefield_value(moment)
+    (UTC text) for SQLite. On `database`, a connection the caller has already looked up,
+    or on the default one."""
+    return (database or connection).ops.adapt_datetimefield_value(moment)
 
 
 def aware_time(value: object) -> datetime | None:
