@@ -16,7 +16,7 @@ from accounts.models import User
 from accounts.selectors import PASSWORD_CLAIM
 from accounts.tests.factories import UserFactory
 from common.tests.helpers import database_state
-from tokens.tests.factories import fund
+from tokens.tests.factories import fund, grant
 
 pytestmark = pytest.mark.django_db
 
@@ -208,3 +208,23 @@ def test_a_signed_refresh_token_with_claims_this_server_never_writes_is_401_not_
 
     assert (response.status_code, response.json()["code"]) == (401, NOT_AUTHENTICATED)
     assert database_state() == before
+
+
+def test_tokens_verified_once_keep_answering_for_their_own_users(api_client):
+    first, second = UserFactory(), UserFactory()
+    grant(first, 3)
+    grant(second, 5)
+    tokens = [str(AccessToken.for_user(first)), str(AccessToken.for_user(second))]
+
+    balances = [
+        api_client.get("/api/v1/user/tokens/balance", **bearer(token)).json()["balance"]
+        for token in tokens * 3
+    ]
+
+    assert balances == [3, 5] * 3
+
+
+def test_the_access_token_authentication_still_names_the_user_model():
+    from accounts.authentication import AccessTokenAuthentication
+
+    assert AccessTokenAuthentication().user_model is User
