@@ -29,6 +29,9 @@ from rest_framework.views import APIView
 from common.api.errors import api_exception_handler
 from common.db import database_busy
 
+# Each fast-path view's `Allow` (and `Vary`), by its class, methods and renderers.
+_kept_headers: dict[tuple, tuple[str | None, tuple[tuple[str, str], ...]]] = {}
+
 
 class _Caller:
     """What authenticators, permissions, the negotiator and throttles read of a request: the
@@ -108,13 +111,24 @@ class CommonCaseFirst(APIView):
             if not database_busy(error):
                 raise
             response = self._busy(error)
-        headers = self.default_response_headers
-        vary = headers.pop("Vary", None)
+        vary, headers = self._headers()
         if vary is not None:
             patch_vary_headers(response, [vary])
-        for name, value in headers.items():
+        for name, value in headers:
             response[name] = value
         return response
+
+    def _headers(self) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+        """DRF's `default_response_headers` for this view, its `Vary` apart. They follow
+        from the view's class, methods and renderers alone, so they are built once per
+        process for each (DRF joined the allowed methods on every request)."""
+        key = (type(self), tuple(self.http_method_names), tuple(self.renderer_classes))
+        kept = _kept_headers.get(key)
+        if kept is None:
+            headers = self.default_response_headers
+            vary = headers.pop("Vary", None)
+            kept = _kept_headers[key] = (vary, tuple(headers.items()))
+        return kept
 
     def _busy(self, error: DatabaseError) -> Response:
         """The 503 DRF's exception handler gives, rendered as DRF renders it for this view."""

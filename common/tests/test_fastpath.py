@@ -253,3 +253,17 @@ def test_a_read_the_database_gave_up_waiting_on_is_answered_as_drf_answers_it(
     assert fast == drf
     assert fast[0] == 503
     assert fast[2]["Retry-After"] == "3"
+
+
+def test_each_view_keeps_its_own_allow_and_vary_headers(funded, catalog, monkeypatch):
+    client = client_for(funded)
+    paths = [BALANCE, *LISTINGS] * 2
+
+    fast = [answer(client.get(path))[2] for path in paths]
+    drf_answers_from_now_on(monkeypatch)
+    drf = [answer(client.get(path))[2] for path in paths]
+
+    assert [(headers["Allow"], headers.get("Vary")) for headers in fast] == [
+        (headers["Allow"], headers.get("Vary")) for headers in drf
+    ]
+    assert fast == drf
