@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.db import transaction
 from prometheus_client import (
@@ -76,10 +76,23 @@ class _LedgerEntry(Protocol):
     transaction_type: str
 
 
+# Each request's labelled counter and histogram, by view, method and status: the same
+# children `labels()` gives, which checks and joins the labels on every call. Views, methods
+# and statuses are small fixed sets, so this stays small.
+_request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def request_observed(*, view: str, method: str, status: int, seconds: float) -> None:
     method = method if method in METHODS else "other"
-    REQUESTS.labels(view, method, str(status)).inc()
-    LATENCY.labels(view, method).observe(seconds)
+    key = (view, method, status)
+    children = _request_children.get(key)
+    if children is None:
+        children = _request_children[key] = (
+            REQUESTS.labels(view, method, str(status)),
+            LATENCY.labels(view, method),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def ledger_appended(entries: Iterable[_LedgerEntry]) -> None:

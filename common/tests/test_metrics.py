@@ -90,6 +90,29 @@ def test_requests_are_counted_by_view_and_status(api_client):
     assert after - before == 2
 
 
+def test_each_view_method_and_status_is_counted_and_timed_apart(api_client):
+    counted = [
+        ("catalog:token-bundles", "GET", "200"),
+        ("catalog:token-bundles", "HEAD", "200"),
+        ("tokens:balance", "GET", "401"),
+    ]
+    before = [sample("http_requests_total", view=v, method=m, status=s) for v, m, s in counted]
+    timed = [sample("http_request_duration_seconds_count", view=v, method=m) for v, m, _ in counted]
+
+    for _ in range(2):
+        api_client.get("/api/v1/token-bundles")
+        api_client.head("/api/v1/token-bundles")
+        api_client.get("/api/v1/user/tokens/balance")
+        api_client.get("/api/v1/user/tokens/balance")
+
+    after = [sample("http_requests_total", view=v, method=m, status=s) for v, m, s in counted]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 2, 4]
+    timed_after = [
+        sample("http_request_duration_seconds_count", view=v, method=m) for v, m, _ in counted
+    ]
+    assert [a - b for a, b in zip(timed_after, timed, strict=True)] == [2, 2, 4]
+
+
 def test_tokens_credited_consumed_and_refunded_are_counted_once_committed():
     user = UserFactory()
     before = {
