@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
@@ -15,9 +16,12 @@ from billing.models import AddOnSubscription, Invoice
 from billing.selectors import add_ons_without_their_plan, invoice_get, subscription_active
 from billing.services.fulfilment import invoice_deliver
 from billing.services.payments import plan_ended_require_another, stripe_session_end
+from billing.stripe_gateway import PaymentProviderError
 from common import metrics
 from common.db import once_more_if_rolled_back_for_another
 from common.errors import InvalidState, NotFound, Rejected
+
+logger = logging.getLogger(__name__)
 
 
 class AmountMismatch(Rejected):
@@ -60,7 +64,8 @@ def invoice_capture(
     The invoice row is locked first, so concurrent deliveries of one payment capture once.
     `amount` and `currency`, when the provider states them, must equal the invoice's;
     `stripe_session_id`, when given, must still be the pending invoice's Stripe session (a
-    caller that expired it, and a payment started since, is refused).
+    caller that expired it, and a payment started since, is refused); without it, an open
+    session of an invoice another provider paid is expired once the capture commits.
     The same payment again answers `already_processed` and changes nothing. Raises NotFound,
     CurrencyMismatch, AmountMismatch (the invoice stays pending), InvalidState for an invoice
     that is cancelled, refunded or paid by another payment, PaymentReferenceUsed when the
@@ -138,6 +143,12 @@ def _capture(
     invoice.save(update_fields=["status", "paid_at", "provider", "payment_reference", "updated_at"])
 
     delivery = invoice_deliver(invoice=invoice)
+    if (
+        invoice.stripe_session_id
+        and provider != Invoice.Provider.STRIPE
+        and stripe_session_id is None
+    ):
+        transaction.on_commit(partial(_session_end_after_capture, invoice))
     metrics.invoice_captured(provider=provider)
     return CaptureResult(
         invoice=invoice,
@@ -167,6 +178,24 @@ def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureRes
         provider=Invoice.Provider.MANUAL,
         stripe_session_id=invoice.stripe_session_id,
     )
+
+
+def _session_end_after_capture(invoice: Invoice) -> None:
+    """The Stripe session of an invoice another provider paid, once that capture commits (an
+    HTTP call): the customer's Stripe tab would otherwise still take a second payment for
+    it. One that took a payment already, or one Stripe cannot be asked about, is only logged:
+    the capture stands, and a Stripe payment for the paid invoice is flagged `needs_review`
+    by its webhook for a person to refund."""
+    try:
+        stripe_session_end(invoice)
+    except (InvalidState, PaymentProviderError) as error:
+        logger.warning(
+            "The Stripe session %s of invoice %s, paid through %s, was not expired (%s).",
+            invoice.stripe_session_id,
+            invoice.number,
+            invoice.provider,
+            error,
+        )
 
 
 def _add_ons_onto_the_plan_that_runs(invoice: Invoice) -> None:
