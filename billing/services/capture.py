@@ -148,7 +148,9 @@ def _capture(
         and provider != Invoice.Provider.STRIPE
         and stripe_session_id is None
     ):
-        transaction.on_commit(partial(_session_end_after_capture, invoice))
+        # robust: anything unforeseen there is logged by Django, and the committed capture
+        # still answers as one.
+        transaction.on_commit(partial(_session_end_after_capture, invoice), robust=True)
     metrics.invoice_captured(provider=provider)
     return CaptureResult(
         invoice=invoice,
