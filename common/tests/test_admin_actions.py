@@ -59,7 +59,7 @@ def test_staff_who_may_change_get_every_action():
         "catalog.Plan": ["activate", "deactivate", "delete_unbought"],
         "catalog.TokenBundle": ["activate", "deactivate", "delete_unbought"],
         "events.Event": ["resend"],
-        "events.WebhookEndpoint": ["delete_selected", "ping", "turn_on"],
+        "events.WebhookEndpoint": ["delete_selected", "lift_pause", "ping", "turn_on"],
     }
 
 
