@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING
 
 from django.db import connection
 from django.db.models import PROTECT, RESTRICT, QuerySet
@@ -13,6 +14,9 @@ from catalog.filters import CatalogItemFilter
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from catalog.pricing import bundle_offers
 from common.errors import DomainError, NotFound
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 
 class NoDefaultCurrency(DomainError):
@@ -28,10 +32,11 @@ def default_currency() -> Currency:
         raise NoDefaultCurrency() from error
 
 
-def catalog_version() -> tuple[str, int] | None:
+def catalog_version(database: BaseDatabaseWrapper | None = None) -> tuple[str, int] | None:
     """(epoch, version) of the catalog as it is now; None while its row is missing (a test's
-    flush), until the next catalog write makes it again. One indexed read."""
-    with connection.cursor() as cursor:
+    flush), until the next catalog write makes it again. One indexed read, on `database`, a
+    connection the caller has already looked up, or on the default one."""
+    with (database or connection).cursor() as cursor:
         cursor.execute("SELECT epoch, version FROM catalog_catalogversion WHERE id = 1")
         row = cursor.fetchone()
     return (row[0], row[1]) if row else None

@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse, HttpResponseNotModified
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -50,11 +50,14 @@ _rendered: dict[str, tuple[tuple[str, int], RenderedListing]] = {}
 
 def listing(name: str, data: Callable[[], dict]) -> RenderedListing:
     """The listing `name` at the catalog's current version; `data` makes it afresh."""
-    version = catalog_version()
+    # The connection looked up once: each use of django.db.connection looks it up again in
+    # the thread's connections (asgiref's Local, about nine calls each).
+    database = connections[DEFAULT_DB_ALIAS]
+    version = catalog_version(database)
     # Inside a transaction nothing kept is used or kept: the transaction's own catalog
     # writes raise the version only as it commits (on PostgreSQL), and a version read in
     # it may be one a rollback gives back, to be numbered again for another change.
-    committed = connection.get_autocommit() and not connection.in_atomic_block
+    committed = database.get_autocommit() and not database.in_atomic_block
     kept = _rendered.get(name)
     if committed and kept is not None and version is not None and kept[0] == version:
         return kept[1]
