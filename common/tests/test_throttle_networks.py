@@ -9,6 +9,7 @@ from django.test import Client, RequestFactory
 from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import User
+from common.api import throttling
 from common.api.throttling import AuthThrottle, client_network
 
 pytestmark = pytest.mark.django_db
@@ -91,6 +92,22 @@ def test_other_networks_and_ipv4_clients_keep_their_own_limits(api_client, monke
 )
 def test_client_network(address, counted):
     assert client_network(address) == counted
+
+
+def test_a_network_asked_again_is_the_same_and_made_up_entries_keep_a_bounded_number():
+    """A short entry's network is kept for the next request; a flood of made-up values keeps
+    at most KEPT_NETWORKS of them, and a long entry (padded, say) is worked out each time."""
+    throttling._kept_network_of.cache_clear()
+
+    twice = [client_network("2001:db8:1:2::1"), client_network("2001:db8:1:2::1")]
+    padded = client_network(" " * throttling.KEPT_ENTRY_LENGTH + "192.0.2.7")
+    made_up = [client_network(f"made-up-{n}") for n in range(throttling.KEPT_NETWORKS + 50)]
+
+    assert twice == ["2001:db8:1:2::/64", "2001:db8:1:2::/64"]
+    assert padded == "192.0.2.7"
+    assert made_up == [f"made-up-{n}" for n in range(throttling.KEPT_NETWORKS + 50)]
+    assert throttling._kept_network_of.cache_info().currsize == throttling.KEPT_NETWORKS
+    assert throttling._kept_network_of.cache_info().hits >= 1
 
 
 def _forwarded_ident(monkeypatch, entry: str, peer: str = "10.0.0.1") -> str:
