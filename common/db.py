@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar
 
-from django.db import OperationalError, connection, models, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    OperationalError,
+    connection,
+    connections,
+    models,
+    transaction,
+)
 from django.utils.dateparse import parse_datetime
 
 if TYPE_CHECKING:
@@ -47,13 +54,15 @@ def all_or_nothing() -> Iterator[None]:
     breaks the transaction (the next query fails), which is what its caller expects; a
     refusal raised in Python (a short balance) leaves it usable.
     """
+    # Looked up once: each use of django.db.connection (a write too) looks it up again.
+    database = connections[DEFAULT_DB_ALIAS]
     with transaction.atomic():
-        outer = getattr(connection, "all_or_nothing", False)
-        connection.all_or_nothing = True
+        outer = getattr(database, "all_or_nothing", False)
+        database.all_or_nothing = True
         try:
             yield
         finally:
-            connection.all_or_nothing = outer
+            database.all_or_nothing = outer
 
 
 def in_all_or_nothing() -> bool:
