@@ -4,32 +4,16 @@ page has read the signed-in user and before it writes the new password."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.contrib.auth.forms import PasswordChangeForm
-from django.db import connection
 from django.urls import reverse
 
-from accounts import services
-from accounts.models import User
+from accounts.tests.deactivation import deactivate_on_another_connection
 from accounts.tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 NEW_PASSWORD = "x-new-long-pass-2026"
-
-
-def deactivate_on_another_connection(user_id) -> None:
-    def deactivate() -> None:
-        try:
-            services.users_deactivate(queryset=User.objects.filter(pk=user_id))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=deactivate)
-    thread.start()
-    thread.join()
 
 
 def test_a_password_changed_as_staff_deactivate_the_user_leaves_them_deactivated(
