@@ -9,9 +9,10 @@ from uuid import UUID
 
 import time_machine
 from hypothesis import HealthCheck, settings
-from hypothesis.stateful import RuleBasedStateMachine
+from hypothesis.stateful import RuleBasedStateMachine, invariant
 
-from tokens.models import CATEGORY_ORDER
+from tokens import selectors
+from tokens.models import CATEGORY_ORDER, Hold, TokenLot
 
 # Sorts after nothing: a lot without an expiry is placed by `expires_at is None` first.
 _NO_EXPIRY = datetime(2000, 1, 1, tzinfo=UTC)
@@ -54,6 +55,38 @@ class ModelHold:
 
     def open(self, now: datetime) -> bool:
         return self.status == "active" and self.expires_at > now
+
+
+class HoldsMatchTheModel:
+    """The invariants of a model with holds: it keeps `balance`, `held` and `holds` (by id)."""
+
+    @invariant()
+    def balance_and_available_match_the_model(self):
+        shown = selectors.token_balance(user_id=self.user.pk)
+        assert (shown.balance, shown.held, shown.available) == (
+            self.balance,
+            self.held,
+            self.balance - self.held,
+        )
+
+    @invariant()
+    def every_hold_matches_the_model(self):
+        stored = {
+            hold.pk: (hold.captured, hold.status)
+            for hold in Hold.objects.filter(account__user=self.user)
+        }
+        assert stored == {key: (h.captured, h.status) for key, h in self.holds.items()}
+
+
+class LotsMatchTheModel:
+    """The invariant of a model with lots: it keeps `lots` (ModelLot by id)."""
+
+    @invariant()
+    def every_lot_holds_what_the_model_says(self):
+        stored = dict(
+            TokenLot.objects.filter(account__user=self.user).values_list("id", "remaining")
+        )
+        assert stored == {lot_id: lot.remaining for lot_id, lot in self.lots.items()}
 
 
 def run_model(machine: type[RuleBasedStateMachine], *, start: datetime, steps: int) -> None:

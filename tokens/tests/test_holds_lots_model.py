@@ -21,15 +21,21 @@ from catalog.tests.factories import TokenBundleFactory
 from common.errors import InvalidState
 from tokens import selectors, services
 from tokens.ledger import Work
-from tokens.models import Hold, TokenLot
-from tokens.tests.ledger_models import ModelHold, ModelLot, run_model
+from tokens.models import TokenLot
+from tokens.tests.ledger_models import (
+    HoldsMatchTheModel,
+    LotsMatchTheModel,
+    ModelHold,
+    ModelLot,
+    run_model,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-class HoldsOverLots(RuleBasedStateMachine):
+class HoldsOverLots(HoldsMatchTheModel, LotsMatchTheModel, RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         # Every example starts at the same instant, so a replay while shrinking is the same.
@@ -219,30 +225,6 @@ class HoldsOverLots(RuleBasedStateMachine):
         for hold in self.holds.values():
             if hold.status == "active" and not hold.open(self.now):
                 hold.status = "expired"
-
-    @invariant()
-    def balance_and_available_match_the_model(self):
-        shown = selectors.token_balance(user_id=self.user.pk)
-        assert (shown.balance, shown.held, shown.available) == (
-            self.balance,
-            self.held,
-            self.balance - self.held,
-        )
-
-    @invariant()
-    def every_lot_holds_what_the_model_says(self):
-        stored = dict(
-            TokenLot.objects.filter(account__user=self.user).values_list("id", "remaining")
-        )
-        assert stored == {lot_id: lot.remaining for lot_id, lot in self.lots.items()}
-
-    @invariant()
-    def every_hold_matches_the_model(self):
-        stored = {
-            hold.pk: (hold.captured, hold.status)
-            for hold in Hold.objects.filter(account__user=self.user)
-        }
-        assert stored == {key: (h.captured, h.status) for key, h in self.holds.items()}
 
     @invariant()
     def the_audit_finds_nothing(self):
