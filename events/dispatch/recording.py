@@ -45,7 +45,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
     has taken since is logged but leaves that worker's lease and schedule alone (its 410
     still turns the endpoint off, its `Retry-After` still pauses it, unless the delivery was
-    given up meanwhile, as by staff turning the endpoint off). An attempt heard at a
+    given up meanwhile, as by staff turning the endpoint off, or delivered by the other
+    worker, whose later attempt was answered 2xx). An attempt heard at a
     URL the endpoint no longer has is logged, and its delivery goes to the new URL now, as
     the change brought the others forward: it counts no failure of the endpoint, and its
     410 or `Retry-After` says nothing of the new URL. A 429 or
@@ -89,8 +90,10 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             elsewhere = outcome.url is not None and outcome.url != before[delivery.endpoint_id][3]
             # Nor does one whose delivery was given up while it was on its way (its endpoint
             # turned off, perhaps on again since by staff, who lifted any pause): its answer
-            # may predate the turning on, which it would otherwise undo.
-            speaks = not elsewhere and delivery.status != Delivery.Status.FAILED
+            # may predate the turning on, which it would otherwise undo. Nor one whose
+            # delivery another worker delivered meanwhile: that attempt was sent after this
+            # one's lease lapsed, so its 2xx is the receiver's newer word.
+            speaks = not elsewhere and delivery.status == Delivery.Status.PENDING
             if outcome.retry_after is not None and speaks:
                 until = now + outcome.retry_after
                 paused[delivery.endpoint_id] = max(paused.get(delivery.endpoint_id, until), until)

@@ -129,3 +129,33 @@ def test_a_late_410_still_turns_the_endpoint_off(delivery):
     assert endpoint.disabled_reason.startswith("The endpoint answered 410 Gone")
     row = Delivery.objects.get(pk=delivery.pk)
     assert (row.status, row.last_error) == ("failed", "The endpoint answered 410 Gone.")
+
+
+@pytest.mark.parametrize(
+    "late",
+    [Outcome(410, 40, "HTTP 410"), Outcome(429, 40, "HTTP 429", retry_after=timedelta(hours=1))],
+    ids=["gone", "retry-after"],
+)
+def test_a_late_answer_heard_after_another_worker_delivered_it_leaves_the_endpoint_alone(
+    delivery, late
+):
+    """B's attempt, sent after A's had ended, was delivered: the receiver's newer word. A's
+    410 or 429, recorded after it, must not turn the endpoint off (giving up its other
+    events) or pause it; it is logged as it went and the delivery stays delivered."""
+    (by_a,) = claim(T)
+    (by_b,) = claim(T + timedelta(seconds=61))
+    services.endpoint_ping(endpoint_id=delivery.endpoint_id)
+    record(by_b, DELIVERED, T + timedelta(seconds=62))
+
+    record(by_a, late, T + timedelta(seconds=63))
+
+    endpoint = delivery.endpoint
+    endpoint.refresh_from_db()
+    assert (endpoint.is_active, endpoint.disabled_reason, endpoint.paused_until) == (True, "", None)
+    assert (endpoint.failing_since, endpoint.failed_attempts) == (None, 0)
+    statuses = Delivery.objects.filter(endpoint=endpoint).order_by("pk")
+    assert list(statuses.values_list("status", "attempts")) == [("succeeded", 2), ("pending", 0)]
+    assert list(DeliveryAttempt.objects.order_by("attempt").values_list("status_code")) == [
+        (204,),
+        (late.status_code,),
+    ]
