@@ -49,6 +49,7 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         "failing_since",
         "failed_attempts",
         "paused_until",
+        "pause_lifted_at",
         "disabled_at",
         "disabled_reason",
         "created_at",

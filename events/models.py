@@ -54,6 +54,12 @@ class WebhookEndpoint(models.Model):
         blank=True,
         help_text="Sent nothing before then: the receiver's Retry-After (on a 429 or 503).",
     )
+    pause_lifted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When staff last lifted its receiver's pause: a Retry-After to an attempt "
+        "sent before then pauses it no more.",
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

@@ -49,7 +49,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     worker, whose later attempt was answered 2xx). An attempt heard at a
     URL the endpoint no longer has is logged, and its delivery goes to the new URL now, as
     the change brought the others forward: it counts no failure of the endpoint, and its
-    410 or `Retry-After` says nothing of the new URL. A 429 or
+    410 or `Retry-After` says nothing of the new URL; one answered with `Retry-After` but sent
+    before staff lifted the endpoint's pause (endpoint_pause_lift) pauses nothing, and its
+    delivery goes now as the lift's others did. A 429 or
     503 with `Retry-After` holds the endpoint's pending deliveries until then. One
     transaction and a fixed number of statements for the whole batch. Locks the batch's
     endpoints before their deliveries, in the order turning an endpoint off takes them
@@ -62,7 +64,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             WebhookEndpoint.objects.select_for_update(no_key=True)
             .filter(pk__in=of_the_batch)
             .order_by("pk")
-            .values_list("pk", "is_active", "failing_since", "failed_attempts", "url")
+            .values_list(
+                "pk", "is_active", "failing_since", "failed_attempts", "url", "pause_lifted_at"
+            )
         )
         before = {pk: rest for pk, *rest in endpoint_rows}
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
@@ -94,7 +98,14 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             # delivery another worker delivered meanwhile: that attempt was sent after this
             # one's lease lapsed, so its 2xx is the receiver's newer word.
             speaks = not elsewhere and delivery.status == Delivery.Status.PENDING
-            if outcome.retry_after is not None and speaks:
+            # A `Retry-After` to an attempt sent before staff lifted the endpoint's pause
+            # predates the lift, which it would otherwise undo.
+            before_lift = (
+                outcome.retry_after is not None
+                and outcome.url is not None
+                and outcome.pause_lifted_at != before[delivery.endpoint_id][4]
+            )
+            if outcome.retry_after is not None and speaks and not before_lift:
                 until = now + outcome.retry_after
                 paused[delivery.endpoint_id] = max(paused.get(delivery.endpoint_id, until), until)
             if outcome.status_code == GONE and speaks:
@@ -126,6 +137,14 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 delivery.next_attempt_at = now
                 delivery.attempts = min(delivery.attempts, len(BACKOFF) - 1)
                 moved.append(delivery)
+                continue
+            if before_lift:
+                # As the lift brought the endpoint's other deliveries forward: now, one
+                # attempt short of its last at most; a failure of the endpoint all the same
+                # (the lift keeps them).
+                delivery.next_attempt_at = now
+                delivery.attempts = min(delivery.attempts, len(BACKOFF) - 1)
+                retried.append(delivery)
                 continue
             # A last attempt the receiver asked to repeat later (429 or 503 with
             # `Retry-After`) gets one more then: it is up and said when it can take the event.
@@ -174,7 +193,7 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 ),
             )
         for endpoint_id in failing - gone:
-            is_active, failing_since, failed_attempts, _ = before[endpoint_id]
+            is_active, failing_since, failed_attempts, *_ = before[endpoint_id]
             if (
                 is_active
                 and (failing_since or now) <= now - DISABLE_AFTER

@@ -46,6 +46,9 @@ class Outcome:
     retry_after: timedelta | None = None
     # Where it was sent (None: not known): staff may give the endpoint a new URL meanwhile.
     url: str | None = None
+    # The endpoint's `pause_lifted_at` as it was sent (known when `url` is): staff may lift
+    # its pause meanwhile.
+    pause_lifted_at: datetime | None = None
 
     @property
     def delivered(self) -> bool:
@@ -80,8 +83,13 @@ def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: da
 
 
 def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:
-    """One attempt (see _attempt), with the URL it went to."""
-    return replace(_attempt(delivery, now=now, session=session), url=delivery.endpoint.url)
+    """One attempt (see _attempt), with the URL it went to and the last lift of a pause
+    before it."""
+    return replace(
+        _attempt(delivery, now=now, session=session),
+        url=delivery.endpoint.url,
+        pause_lifted_at=delivery.endpoint.pause_lifted_at,
+    )
 
 
 def _attempt(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:

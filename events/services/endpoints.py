@@ -132,7 +132,10 @@ def endpoint_pause_lift(*, endpoint_id: UUID) -> int:
             raise InvalidState("The endpoint is off; turning it on again lifts its pause.")
         if endpoint.paused_until is None or endpoint.paused_until <= now:
             raise InvalidState("The endpoint is not paused.")
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(paused_until=None)
+        # Recording ignores the `Retry-After` of an attempt sent before now.
+        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+            paused_until=None, pause_lifted_at=now
+        )
         return endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
 
 

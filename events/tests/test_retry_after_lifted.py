@@ -14,9 +14,13 @@ from django.utils import timezone
 
 from common.errors import InvalidState
 from events import services
+from events.dispatch import BACKOFF, Outcome, deliveries_record, delivery_record, delivery_send
+from events.dispatch.claiming import deliveries_claim
 from events.models import Delivery, WebhookEndpoint
 from events.tests.concurrency_helpers import _recording_beside, _two_pending
+from events.tests.receiver import Receiver
 from events.tests.retry_after_helpers import NOW, due_to, pings, send_and_record
+from events.transport import webhook_session
 
 LIFT = {"action": "lift_pause"}
 
@@ -120,3 +124,54 @@ def test_lifting_a_pause_while_an_attempt_is_recorded_finishes_both(loopback, re
         (1, True),
         (0, True),
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+def test_a_retry_after_to_an_attempt_sent_before_the_lift_does_not_pause_again(loopback):
+    """Two attempts on their way, both answered 429 with `Retry-After: 3600`: the first
+    recorded pauses the endpoint, staff lift the pause, then the second (its delivery's last
+    attempt) is recorded. Its answer predates the lift and paused the endpoint again for an
+    hour, undoing it, and held its delivery as long; now it is one failure, and its delivery
+    goes now as the lift's others did (as a delivery whose attempt went to a URL changed
+    since does), one attempt short of its last. An attempt sent after the lift is heard as
+    ever."""
+    receiver = Receiver(fail_first=3, fail_status=429, fail_headers={"Retry-After": "3600"})
+    receiver.start()
+    try:
+        with time_machine.travel(NOW, tick=False) as clock:
+            endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+            first, second = pings(endpoint, 2)
+            Delivery.objects.filter(pk=second.pk).update(attempts=len(BACKOFF))
+            claimed = deliveries_claim(limit=2, room={}, now=NOW, per_endpoint=2)
+            first_answer, second_answer = sent(claimed)
+            delivery_record(first.pk, first_answer, now=NOW + timedelta(seconds=1))
+            clock.move_to(NOW + timedelta(seconds=2))
+            services.endpoint_pause_lift(endpoint_id=endpoint.pk)
+
+            delivery_record(second.pk, second_answer, now=NOW + timedelta(seconds=3))
+
+            endpoint.refresh_from_db()
+            assert (endpoint.paused_until, endpoint.failed_attempts) == (None, 2)
+            rows = Delivery.objects.filter(endpoint=endpoint).order_by("pk")
+            assert [(d.status, d.attempts, d.next_attempt_at) for d in rows] == [
+                ("pending", 1, NOW + timedelta(seconds=2)),
+                ("pending", len(BACKOFF) - 1, NOW + timedelta(seconds=3)),
+            ]
+            later = NOW + timedelta(seconds=3)
+            claimed = deliveries_claim(limit=2, room={}, now=later, per_endpoint=2)
+            assert sorted(d.pk for d in claimed) == [first.pk, second.pk]
+            deliveries_record(
+                [(d.pk, answer) for d, answer in zip(claimed, sent(claimed), strict=True)],
+                now=later,
+            )
+    finally:
+        receiver.stop()
+    endpoint.refresh_from_db()
+    assert endpoint.paused_until == later + timedelta(hours=1)
+
+
+def sent(claimed: list[Delivery]) -> list[Outcome]:
+    """Each claimed delivery's attempt, as the worker sends it."""
+    with webhook_session() as session:
+        return [delivery_send(delivery, now=NOW, session=session) for delivery in claimed]
