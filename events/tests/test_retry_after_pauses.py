@@ -17,7 +17,8 @@ from events.dispatch import (
     deliveries_record,
 )
 from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
-from events.tests.retry_after_helpers import NOW, PAUSE, pings, send_and_record
+from events.tests.receiver import Receiver
+from events.tests.retry_after_helpers import NOW, PAUSE, due_to, pings, send_and_record
 
 HTTP_DATE_IN_2_HOURS = format_datetime(NOW + timedelta(hours=2), usegmt=True)
 
@@ -101,3 +102,34 @@ def test_a_batch_of_pauses_costs_the_same_statements_however_many_endpoints(
     assert set(Delivery.objects.values_list("next_attempt_at", flat=True)) == {
         NOW + timedelta(hours=1)
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.sqlite
+def test_a_429_without_retry_after_is_a_failure_like_any_other(loopback):
+    """No wait asked for: the schedule's backoff, one failure of the endpoint, no pause, and
+    a last attempt so answered is given up as any other (its extra attempt is for a receiver
+    that said when)."""
+    receiver = Receiver(fail_first=2, fail_status=429).start()
+    try:
+        endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+        delivery, last = pings(endpoint, 2)
+        Delivery.objects.filter(pk=last.pk).update(attempts=len(BACKOFF))
+
+        send_and_record(delivery)
+        send_and_record(last)
+    finally:
+        receiver.stop()
+
+    rows = Delivery.objects.in_bulk([delivery.pk, last.pk])
+    assert (rows[delivery.pk].status, rows[delivery.pk].attempts) == ("pending", 1)
+    assert rows[delivery.pk].next_attempt_at == NOW + BACKOFF[0]
+    assert (rows[last.pk].status, rows[last.pk].last_error) == ("failed", "HTTP 429")
+    endpoint.refresh_from_db()
+    assert (endpoint.paused_until, endpoint.failing_since, endpoint.failed_attempts) == (
+        None,
+        NOW,
+        2,
+    )
+    assert due_to(endpoint, NOW + timedelta(seconds=1)) == []
+    assert due_to(endpoint, NOW + BACKOFF[0]) == [delivery.pk]
