@@ -100,11 +100,20 @@ class Invoice(models.Model):
             models.Index(fields=["status", "created_at"], name="billing_invoice_status_age"),
             # The admin's list, newest first, and its date filter (migration 0008).
             models.Index(fields=["created_at"], name="billing_invoice_created"),
-            # reconcile_purchases' hourly cancelled_sessions_unconfirmed (migration 0007).
+            # reconcile_purchases' hourly sessions_unconfirmed (migrations 0007 and 0009).
             models.Index(
                 fields=["stripe_session_expires_at"],
                 condition=Q(status="cancelled", stripe_session_expires_at__isnull=False),
                 name="billing_cancelled_session",
+            ),
+            models.Index(
+                fields=["stripe_session_expires_at"],
+                condition=Q(
+                    Q(status__in=["paid", "refunded"]),
+                    ~Q(provider="stripe"),
+                    stripe_session_expires_at__isnull=False,
+                ),
+                name="billing_paid_elsewhere_session",
             ),
         ]
 

@@ -16,6 +16,7 @@ from billing.models import AddOnSubscription, Invoice
 from billing.selectors import add_ons_without_their_plan, invoice_get, subscription_active
 from billing.services.fulfilment import invoice_deliver
 from billing.services.payments import plan_ended_require_another, stripe_session_end
+from billing.services.sessions import session_end_recorded
 from billing.stripe_gateway import PaymentProviderError
 from common import metrics
 from common.db import once_more_if_rolled_back_for_another
@@ -140,14 +141,17 @@ def _capture(
     invoice.paid_at = timezone.now()
     invoice.provider = provider
     invoice.payment_reference = payment_reference
-    invoice.save(update_fields=["status", "paid_at", "provider", "payment_reference", "updated_at"])
+    fields = ["status", "paid_at", "provider", "payment_reference", "updated_at"]
+    session_open = invoice.stripe_session_id and provider != Invoice.Provider.STRIPE
+    expires = invoice.stripe_session_expires_at
+    if session_open and stripe_session_id is not None and expires and expires > invoice.paid_at:
+        # The caller expired it first: nothing for reconcile_purchases to ask Stripe again.
+        invoice.stripe_session_expires_at = invoice.paid_at
+        fields.append("stripe_session_expires_at")
+    invoice.save(update_fields=fields)
 
     delivery = invoice_deliver(invoice=invoice)
-    if (
-        invoice.stripe_session_id
-        and provider != Invoice.Provider.STRIPE
-        and stripe_session_id is None
-    ):
+    if session_open and stripe_session_id is None:
         # robust: anything unforeseen there is logged by Django, and the committed capture
         # still answers as one.
         transaction.on_commit(partial(_session_end_after_capture, invoice), robust=True)
@@ -185,14 +189,15 @@ def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureRes
 def _session_end_after_capture(invoice: Invoice) -> None:
     """The Stripe session of an invoice another provider paid, once that capture commits (an
     HTTP call): the customer's Stripe tab would otherwise still take a second payment for
-    it. One that took a payment already, or one Stripe cannot be asked about, is only logged:
-    the capture stands, and a Stripe payment for the paid invoice is flagged `needs_review`
-    by its webhook for a person to refund."""
+    it. One that took a payment already is flagged `needs_review` by its webhook for a
+    person to refund; one Stripe cannot be asked about is asked again by
+    `reconcile_purchases` (the capture stands meanwhile)."""
     try:
-        stripe_session_end(invoice)
-    except (InvalidState, PaymentProviderError) as error:
+        session_end_recorded(invoice)
+    except PaymentProviderError as error:
         logger.warning(
-            "The Stripe session %s of invoice %s, paid through %s, was not expired (%s).",
+            "The Stripe session %s of invoice %s, paid through %s, was not expired (%s); "
+            "reconcile_purchases asks Stripe again.",
             invoice.stripe_session_id,
             invoice.number,
             invoice.provider,

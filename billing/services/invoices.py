@@ -4,7 +4,7 @@
 A cancelled invoice whose `stripe_session_expires_at` is still ahead has a Stripe Checkout
 Session that may still take a payment: its expiry at Stripe has not been confirmed. Each
 cancel that confirms it sets that time to now; `reconcile_purchases` asks Stripe again for
-the others (cancelled_sessions_unconfirmed)."""
+the others (billing.services.sessions)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from functools import partial
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import (
@@ -25,6 +25,7 @@ from billing.models import (
 )
 from billing.selectors import invoice_get, subscription_active
 from billing.services.payments import stripe_session_end
+from billing.services.sessions import session_end_recorded
 from billing.stripe_gateway import PaymentProviderError
 from common.db import require_transaction
 from common.errors import InvalidState
@@ -205,7 +206,7 @@ def _session_end_after_cancel(invoice: Invoice) -> None:
     """The session of an invoice cancelled already, right after the cancel commits. When
     Stripe cannot be asked, `reconcile_purchases` asks again (the cancel stands meanwhile)."""
     try:
-        cancelled_session_end(invoice)
+        session_end_recorded(invoice)
     except PaymentProviderError as error:
         logger.warning(
             "The Stripe session %s of cancelled invoice %s was not expired (%s); "
@@ -214,42 +215,6 @@ def _session_end_after_cancel(invoice: Invoice) -> None:
             invoice.number,
             error,
         )
-
-
-def cancelled_sessions_unconfirmed() -> QuerySet[Invoice]:
-    """Cancelled invoices whose Stripe session may still take a payment: Stripe could not be
-    asked to expire it when the invoice was cancelled."""
-    return Invoice.objects.filter(
-        status=Invoice.Status.CANCELLED, stripe_session_expires_at__gt=timezone.now()
-    ).exclude(stripe_session_id="")
-
-
-def cancelled_session_end(invoice: Invoice) -> bool:
-    """Expires the Stripe session of a cancelled invoice, outside any transaction (an HTTP
-    call), and records that it can take no payment any more. Returns False when Stripe had
-    taken a payment through it already: that payment, for a cancelled invoice, is flagged
-    `needs_review` by its webhook for a person to return (the log says so too). Raises
-    PaymentProviderError when Stripe cannot be asked; nothing is recorded then."""
-    ended = True
-    try:
-        stripe_session_end(invoice)
-    except InvalidState as error:
-        ended = False
-        logger.error(
-            "The Stripe session %s of cancelled invoice %s has taken a payment (%s); it "
-            "needs review.",
-            invoice.stripe_session_id,
-            invoice.number,
-            error,
-        )
-    now = timezone.now()
-    Invoice.objects.filter(
-        pk=invoice.pk,
-        status=Invoice.Status.CANCELLED,
-        stripe_session_id=invoice.stripe_session_id,
-        stripe_session_expires_at__gt=now,
-    ).update(stripe_session_expires_at=now, updated_at=now)
-    return ended
 
 
 def _cancelled(invoice: Invoice, *, session_ended: bool) -> None:

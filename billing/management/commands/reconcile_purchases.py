@@ -49,7 +49,8 @@ class Command(BaseCommand):
         "Finish paid invoices whose items are not all active or credited, apply held refunds, "
         "ask Stripe about stale sessions (capture or cancel), handle the refund and dispute "
         "events Stripe sent whose webhook never came, expire ended subscriptions, "
-        "expire the Stripe sessions of cancelled invoices Stripe could not be asked to end, "
+        "expire the Stripe sessions of invoices cancelled or paid otherwise that Stripe could "
+        "not be asked to end, "
         "purge idempotency records older than 24 h, refund invoices Stripe has refunded; "
         "report invoices paid here that Stripe does not know and payment events that need "
         "review."
@@ -148,7 +149,7 @@ class Command(BaseCommand):
                     progress=advance,
                 ),
                 "subscriptions": reconcile.subscriptions_expire,
-                "cancelled invoices' sessions": reconcile.cancelled_sessions_expire,
+                "unconfirmed sessions": reconcile.unconfirmed_sessions_expire,
                 "idempotency records": reconcile.idempotency_purge,
                 "paid invoices verified": partial(
                     reconcile.paid_invoices_verify,
@@ -171,7 +172,7 @@ ROWS = [
     ("Stripe events checked", "stripe_events_checked"),
     ("Stripe events recovered (webhook lost)", "stripe_events_recovered"),
     ("Subscriptions expired", "subscriptions_expired"),
-    ("Stripe sessions of cancelled invoices expired", "stripe_sessions_expired"),
+    ("Stripe sessions of cancelled or otherwise paid invoices expired", "stripe_sessions_expired"),
     ("Idempotency records purged", "idempotency_records_purged"),
     ("Paid invoices verified with Stripe", "paid_invoices_verified"),
     ("Invoices refunded (refunded at Stripe)", "invoices_refunded"),

@@ -19,15 +19,14 @@ from billing.services.reconcile.local import (
 )
 from billing.services.reconcile.report import ReconcileReport, on_its_own
 from billing.services.reconcile.stripe import (
-    cancelled_sessions_expire,
     paid_invoices_verify,
     stale_stripe_sessions,
+    unconfirmed_sessions_expire,
 )
 from billing.services.reconcile.stripe_events import stripe_events_recover
 
 __all__ = [
     "ReconcileReport",
-    "cancelled_sessions_expire",
     "held_refunds",
     "idempotency_purge",
     "on_its_own",
@@ -38,4 +37,5 @@ __all__ = [
     "stale_stripe_sessions",
     "stripe_events_recover",
     "subscriptions_expire",
+    "unconfirmed_sessions_expire",
 ]

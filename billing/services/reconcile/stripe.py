@@ -12,11 +12,7 @@ from django.utils import timezone
 
 from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
-from billing.services.invoices import (
-    cancelled_session_end,
-    cancelled_sessions_unconfirmed,
-    invoice_cancel,
-)
+from billing.services.invoices import invoice_cancel
 from billing.services.payments import session_payment_failed
 from billing.services.reconcile.report import (
     Progress,
@@ -25,6 +21,7 @@ from billing.services.reconcile.report import (
     no_progress,
     on_its_own,
 )
+from billing.services.sessions import session_end_recorded, sessions_unconfirmed
 from billing.services.stripe_webhook import stripe_payment_refund, stripe_session_capture
 from billing.services.stripe_webhook.payments import event_object
 from common.errors import InvalidState
@@ -111,25 +108,26 @@ def _stale_invoice_cancel(report: ReconcileReport, invoice: Invoice) -> None:
     report.invoices_cancelled += 1
 
 
-def cancelled_sessions_expire(report: ReconcileReport) -> None:
-    """Asks Stripe again to expire the sessions of cancelled invoices that it could not be
-    asked about when they were cancelled (by the sweep of an ended plan, or a plan's refund:
-    checkouts of add-ons alone): until then the customer's Stripe tab still took a payment
-    that nothing here credits. Stripe failing again is a Stripe error of the run (run again
-    later); the cancel stands either way. Run after the sweep, so that one it could not end
-    is retried at once."""
-    for ids in in_batches(cancelled_sessions_unconfirmed()):
+def unconfirmed_sessions_expire(report: ReconcileReport) -> None:
+    """Asks Stripe again to expire the sessions of invoices that no longer wait for them,
+    which it could not be asked about at the time: cancelled (by the sweep of an ended plan,
+    or a plan's refund: checkouts of add-ons alone), or paid through another provider (the
+    payment webhook, a test payment). Until then the customer's Stripe tab still took a
+    payment that nothing here credits. Stripe failing again is a Stripe error of the run
+    (run again later); the cancel or the capture stands either way. Run after the sweep, so
+    that one it could not end is retried at once."""
+    for ids in in_batches(sessions_unconfirmed()):
         for invoice in Invoice.objects.filter(pk__in=ids).order_by("pk"):
-            on_its_own(report, invoice.number, partial(_cancelled_session_end, report, invoice))
+            on_its_own(report, invoice.number, partial(_session_end, report, invoice))
 
 
-def _cancelled_session_end(report: ReconcileReport, invoice: Invoice) -> None:
+def _session_end(report: ReconcileReport, invoice: Invoice) -> None:
     if not report.dry_run:
         try:
-            if not cancelled_session_end(invoice):
+            if not session_end_recorded(invoice):
                 report.needs_review.append(
-                    f"{invoice.number}: cancelled, and Stripe took a payment through its "
-                    f"session {invoice.stripe_session_id}; return it to the customer."
+                    f"{invoice.number}: {invoice.status}, and Stripe took a payment through "
+                    f"its session {invoice.stripe_session_id}; return it to the customer."
                 )
                 return
         except stripe_gateway.PaymentProviderError as error:

@@ -2,9 +2,11 @@ from decimal import Decimal
 
 import pytest
 
+from billing import services
 from billing.models import Invoice, PaymentEvent
 from billing.tests.helpers import deliver, payment_body
 from billing.tests.pay.helpers import pay, stripe_says
+from billing.tests.reconcile_helpers import reconcile
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +53,63 @@ def test_stripe_unreachable_after_the_capture_keeps_the_capture(
     assert response.json()["status"] == "success"
     paid = Invoice.objects.get(pk=invoice.pk)
     assert (paid.status, paid.total) == ("paid", Decimal("120.98"))
+
+
+def test_a_session_stripe_could_not_end_after_the_capture_is_ended_by_reconcile(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    """Before, Stripe failing right after the capture was only logged, and no run asked
+    again: the customer's Stripe tab took a second payment for the paid invoice until the
+    session's own end (24 h). Stripe failing again is a Stripe error of the run (exit 3)."""
+    session = pay(user_client, invoice).json()["session_id"]
+    fake_stripe.fail_next(10)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    still_down, down_code = reconcile()
+    fake_stripe.fail_next(0)
+
+    report, code = reconcile()
+    again, again_code = reconcile()
+
+    assert (down_code, f"{invoice.number}: " in " ".join(still_down["stripe_errors"])) == (3, True)
+    assert fake_stripe.sessions[session]["status"] == "expired"
+    assert (code, report["stripe_sessions_expired"], report["stripe_errors"]) == (0, 1, [])
+    assert (again_code, again["stripe_sessions_expired"]) == (0, 0)
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+
+
+def test_a_stripe_payment_found_by_the_retried_expiry_is_listed_for_review(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    session = pay(user_client, invoice).json()["session_id"]
+    fake_stripe.fail_next(10)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    fake_stripe.fail_next(0)
+    fake_stripe.complete(session)  # the second payment, in the Stripe tab
+
+    report, code = reconcile()
+    again, _ = reconcile()
+
+    assert code == 0
+    assert f"{invoice.number}: " in " ".join(report["needs_review"])
+    assert again["stripe_sessions_expired"] == 0
+    assert f"{invoice.number}: " not in " ".join(again["needs_review"])
+
+
+@pytest.mark.parametrize("how", ["payment webhook", "staff"])
+def test_a_session_ended_with_the_capture_is_not_asked_about_again(
+    how, user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    pay(user_client, invoice)
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "staff":
+            services.invoice_mark_paid(invoice_id=invoice.pk, payment_reference="bank-1")
+        else:
+            deliver(api_client, payment_body(invoice))
+    asked = len(fake_stripe.requests)
+
+    report, code = reconcile()
+
+    assert (code, report["stripe_sessions_expired"]) == (0, 0)
+    assert [r.path for r in fake_stripe.requests[asked:] if "/checkout/" in r.path] == []
