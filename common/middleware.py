@@ -22,6 +22,7 @@ from django.utils.cache import add_never_cache_headers
 
 from common import metrics
 from common.api.errors import busy_body, busy_retry_after, json_error, unavailable_body
+from common.api.too_large import too_large
 from common.db import database_busy
 from common.log import current_request
 from common.outage import RETRY_AFTER_SECONDS, database_unavailable, warn_database_error
@@ -78,7 +79,7 @@ class ApiMiddleware:
         if request.path_info.startswith(VERSIONED_PREFIX) and request.path_info.endswith("/"):
             request.path_info = request.path_info.rstrip("/")
         if self._declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
-            return json_error(413)
+            return too_large(request)
         response = self.get_response(request)
         if response.status_code >= 400 and not self._is_json(response):
             return json_error(response.status_code)
@@ -88,7 +89,7 @@ class ApiMiddleware:
         if not request.path_info.startswith(API_PREFIX):
             return None
         if isinstance(exception, RequestDataTooBig):
-            return json_error(413)
+            return too_large(request)
         logger.error(
             "Unhandled exception on %s %s", request.method, request.path, exc_info=exception
         )

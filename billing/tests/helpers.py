@@ -9,6 +9,8 @@ import json
 import time
 from decimal import Decimal
 
+from prometheus_client import REGISTRY
+
 from billing import services
 from billing.models import Invoice
 
@@ -64,3 +66,9 @@ def deliver(client, body: bytes, header: str | None = "sign"):
 
 def money(value: str) -> Decimal:
     return Decimal(value)
+
+
+def refused_count(provider: str, reason: str) -> float:
+    """Webhook deliveries of `provider` refused with `reason`, as /metrics counts them."""
+    labels = {"provider": provider, "reason": reason}
+    return REGISTRY.get_sample_value("webhook_deliveries_refused_total", labels) or 0

@@ -5,6 +5,7 @@ import stripe
 from django.test import Client
 
 from billing.models import Invoice, PaymentEvent
+from billing.tests.helpers import refused_count
 from billing.tests.stripe_webhook_helpers import STRIPE, send, without_events
 from common.tests.helpers import database_state
 
@@ -84,10 +85,24 @@ def test_no_configured_secret_refuses_everything(api_client, settings, session, 
     assert response.status_code == 400
 
 
-def test_a_body_over_one_mebibyte_is_413(api_client, fake_stripe):
+def test_a_body_over_one_mebibyte_is_413_counted_and_logged_but_not_recorded(
+    api_client, fake_stripe, caplog, django_capture_on_commit_callbacks
+):
+    """Before, it showed nowhere but the access line of an unmatched view: a genuine event
+    that large, refused at each of Stripe's retries, was lost with nothing to alert on. It
+    counts as a refused delivery, as a bad signature does; a row per junk body would not
+    do."""
     event = fake_stripe.event("customer.created", {"padding": "x" * (1024 * 1024)})
+    refused = refused_count("stripe", "too_large")
+    before = database_state()
 
-    assert send(api_client, fake_stripe, event).status_code == 413
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send(api_client, fake_stripe, event)
+
+    assert response.status_code == 413
+    assert refused_count("stripe", "too_large") == refused + 1
+    assert "stripe webhook delivery" in caplog.text
+    assert database_state() == before
 
 
 def test_the_stored_payload_is_the_raw_body(api_client, session, fake_stripe):

@@ -3,7 +3,7 @@ import time
 import pytest
 
 from billing.models import Invoice, PaymentEvent
-from billing.tests.helpers import WEBHOOK, deliver, payment_body, signature
+from billing.tests.helpers import WEBHOOK, deliver, payment_body, refused_count, signature
 from billing.tests.payment_webhook.helpers import balance, without_events
 from common.tests.helpers import database_state
 
@@ -91,12 +91,20 @@ def test_with_no_secret_configured_every_delivery_is_refused(api_client, setting
     assert response.json()["code"] == "invalid_signature"
 
 
-def test_a_body_over_one_mebibyte_is_413(api_client, invoice):
+def test_a_body_over_one_mebibyte_is_413_counted_and_logged_but_not_recorded(
+    api_client, invoice, caplog, django_capture_on_commit_callbacks
+):
     body = payment_body(invoice, padding="x" * (1024 * 1024))
+    refused = refused_count("payment", "too_large")
+    before = database_state()
 
-    response = deliver(api_client, body)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = deliver(api_client, body)
 
     assert response.status_code == 413
+    assert refused_count("payment", "too_large") == refused + 1
+    assert "payment webhook delivery" in caplog.text
+    assert database_state() == before
 
 
 def test_the_webhook_ignores_jwt_and_throttling(api_client, invoice, monkeypatch):
