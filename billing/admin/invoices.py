@@ -169,10 +169,12 @@ class InvoiceAdmin(ReadOnlyAdmin):
     ) -> None:
         try:
             if operation == "mark-paid":
-                services.invoice_mark_paid(
-                    invoice_id=invoice.pk, payment_reference=form.cleaned_data["payment_reference"]
+                done = _marked_paid(
+                    services.invoice_mark_paid(
+                        invoice_id=invoice.pk,
+                        payment_reference=form.cleaned_data["payment_reference"],
+                    )
                 )
-                done = f"{invoice} is paid: its tokens are credited and its plan is active."
             elif operation == "cancel":
                 services.invoice_cancel(invoice_id=invoice.pk)
                 done = f"{invoice} is cancelled."
@@ -195,13 +197,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         form = MarkPaidForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             try:
-                services.invoice_mark_paid(
+                result = services.invoice_mark_paid(
                     invoice_id=invoice.pk, payment_reference=form.cleaned_data["payment_reference"]
                 )
             except DomainError as error:
                 self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
             else:
-                self.message_user(request, f"{invoice} is paid.", messages.SUCCESS)
+                self.message_user(request, _marked_paid(result), messages.SUCCESS)
             return None
         context = {
             **self.admin_site.each_context(request),
@@ -238,6 +240,20 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 def operation_url(invoice: Invoice, operation: str) -> str:
     return reverse(f"admin:billing_invoice_{operation.replace('-', '_')}", args=[invoice.pk])
+
+
+def _marked_paid(result: services.CaptureResult) -> str:
+    """What marking paid did: the same payment again (a second tab, the page sent twice) did
+    nothing, and saying it paid the invoice then was untrue, of a refunded one too."""
+    invoice = result.invoice
+    if result.status == "success":
+        return f"{invoice} is paid: its tokens are credited and its plan is active."
+    if invoice.status == Invoice.Status.REFUNDED:
+        return (
+            f"{invoice} was paid with {invoice.payment_reference} and has been refunded since; "
+            "nothing changed."
+        )
+    return f"{invoice} was already paid with {invoice.payment_reference}; nothing changed."
 
 
 def _refunded(invoice: Invoice, result: services.RefundResult) -> str:

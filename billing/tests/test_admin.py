@@ -14,6 +14,7 @@ from billing.models import (
 )
 from billing.tests.helpers import capture, checkout, deliver, payment_body
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +80,25 @@ def test_mark_paid_asks_for_a_reference_then_captures(staff_browser, order, user
         "manual",
         "wire-7",
     )
+    assert user.token_account.balance == order.purchases[0].tokens
+
+
+def test_mark_paid_of_an_invoice_marked_paid_already_says_so_and_credits_once(
+    staff_browser, order, user
+):
+    """Before, the action answered "is paid." to the second tab too."""
+    selected = {"action": "mark_paid", ACTION_CHECKBOX_NAME: [order.invoice.pk]}
+    staff_browser.post(reverse(CHANGELIST), {**selected, "apply": "1", "payment_reference": "w-8"})
+    before = database_state()
+
+    again = staff_browser.post(
+        reverse(CHANGELIST), {**selected, "apply": "1", "payment_reference": "w-8"}, follow=True
+    )
+
+    assert f"{order.invoice.number} was already paid with w-8; nothing changed." in (
+        again.content.decode()
+    )
+    assert database_state() == before
     assert user.token_account.balance == order.purchases[0].tokens
 
 

@@ -187,3 +187,39 @@ def test_an_unknown_invoice_is_404(staff_browser, pending):
     unknown = reverse("admin:billing_invoice_cancel", args=["0" * 32])
 
     assert staff_browser.get(unknown).status_code == 404
+
+
+def test_mark_paid_again_from_a_second_tab_says_it_was_paid_and_credits_once(
+    staff_browser, user, pending
+):
+    """Before, the second tab was told the invoice "is paid: its tokens are credited" as if
+    it had just done so."""
+    url = operate_url(pending, "mark-paid")
+    staff_browser.post(url, {"payment_reference": "bank-2026-17"}, follow=True)
+    before = database_state()
+
+    again = staff_browser.post(url, {"payment_reference": "bank-2026-17"}, follow=True)
+
+    page = again.content.decode()
+    assert f"{pending.number} was already paid with bank-2026-17; nothing changed." in page
+    assert "its tokens are credited" not in page
+    assert database_state() == before
+    assert token_balance(user_id=user.pk).balance == 100
+
+
+def test_mark_paid_from_a_stale_tab_of_a_refunded_invoice_does_not_say_it_is_paid(
+    staff_browser, user, pending
+):
+    url = operate_url(pending, "mark-paid")
+    staff_browser.post(url, {"payment_reference": "bank-2026-18"})
+    staff_browser.post(operate_url(pending, "refund"), follow=True)
+    before = database_state()
+
+    again = staff_browser.post(url, {"payment_reference": "bank-2026-18"}, follow=True)
+
+    page = again.content.decode()
+    assert f"{pending.number} was paid with bank-2026-18 and has been refunded since" in page
+    assert "is paid" not in page
+    assert database_state() == before
+    assert Invoice.objects.get(pk=pending.pk).status == "refunded"
+    assert token_balance(user_id=user.pk).balance == 0
