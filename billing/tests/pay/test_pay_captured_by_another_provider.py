@@ -4,6 +4,7 @@ import pytest
 
 from billing import services
 from billing.models import Invoice, PaymentEvent
+from billing.services import payments_test_mode as test_mode
 from billing.tests.helpers import deliver, payment_body
 from billing.tests.pay.helpers import pay, stripe_says
 from billing.tests.reconcile_helpers import reconcile
@@ -55,8 +56,19 @@ def test_stripe_unreachable_after_the_capture_keeps_the_capture(
     assert (paid.status, paid.total) == ("paid", Decimal("120.98"))
 
 
+def paid_elsewhere(how: str, api_client, invoice, settings) -> None:
+    """The invoice paid through the payment webhook, or on the test provider's page."""
+    if how == "payment webhook":
+        deliver(api_client, payment_body(invoice))
+        return
+    settings.PAYMENTS_TEST_MODE = True
+    _, token = test_mode.checkout_page_open(invoice_id=invoice.pk, user_id=invoice.user_id)
+    test_mode.checkout_page_pay(invoice_id=invoice.pk, user_id=invoice.user_id, form_token=token)
+
+
+@pytest.mark.parametrize("how", ["payment webhook", "test provider"])
 def test_a_session_stripe_could_not_end_after_the_capture_is_ended_by_reconcile(
-    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+    how, user_client, api_client, invoice, fake_stripe, settings, django_capture_on_commit_callbacks
 ):
     """Before, Stripe failing right after the capture was only logged, and no run asked
     again: the customer's Stripe tab took a second payment for the paid invoice until the
@@ -64,7 +76,7 @@ def test_a_session_stripe_could_not_end_after_the_capture_is_ended_by_reconcile(
     session = pay(user_client, invoice).json()["session_id"]
     fake_stripe.fail_next(10)
     with django_capture_on_commit_callbacks(execute=True):
-        deliver(api_client, payment_body(invoice))
+        paid_elsewhere(how, api_client, invoice, settings)
     still_down, down_code = reconcile()
     fake_stripe.fail_next(0)
 
