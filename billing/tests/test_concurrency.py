@@ -164,3 +164,28 @@ def test_concurrent_pays_make_one_stripe_session(bundle, fake_stripe):
     assert len({response.json()["session_id"] for response in responses}) == 1
     assert len(fake_stripe.sessions) == 1
     assert Invoice.objects.get(pk=invoice.pk).stripe_session_id in fake_stripe.sessions
+
+
+@pytest.mark.parametrize("references", [("bank-7", "bank-7"), ("bank-7", "bank-8")])
+def test_staff_marking_one_invoice_paid_from_two_tabs_at_once_credit_it_once(bundle, references):
+    """The second waits for the first's row lock: the same reference is `already_processed`
+    (the admin then says it was paid already), another is refused; nothing credits twice."""
+    invoice = checkout(UserFactory(), bundles=[bundle]).invoice
+
+    outcomes = run_together(
+        [
+            lambda reference=reference: services.invoice_mark_paid(
+                invoice_id=invoice.pk, payment_reference=reference
+            )
+            for reference in references
+        ],
+        workers=2,
+    )
+
+    statuses = sorted(
+        type(outcome).__name__ if isinstance(outcome, Exception) else outcome.status
+        for outcome in outcomes
+    )
+    expected = "already_processed" if len(set(references)) == 1 else "InvalidState"
+    assert statuses == sorted(["success", expected])
+    assert TokenAccount.objects.get(user_id=invoice.user_id).balance == 1000
