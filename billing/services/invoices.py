@@ -198,7 +198,9 @@ def _relying_cancel(parent: Q) -> int:
     for invoice in invoices:
         _cancelled(invoice, session_ended=False)
         if invoice.stripe_session_id:
-            transaction.on_commit(partial(_session_end_after_cancel, invoice))
+            # robust, as after a capture: anything unforeseen there is logged by Django, and
+            # the committed refund or sweep still answers as one.
+            transaction.on_commit(partial(_session_end_after_cancel, invoice), robust=True)
     return len(invoices)
 
 
