@@ -83,9 +83,15 @@ def user_password_set(*, user: User, password: str | None) -> None:
     writing that column alone: a page holds the user it read at the start of the request,
     and saving all of it wrote its `is_active` back over a deactivation made meanwhile (staff
     in the admin as the user's password changed), undoing it. The new password ends the
-    user's other sessions and refresh tokens (User.get_session_auth_hash)."""
+    user's other sessions and refresh tokens (User.get_session_auth_hash).
+
+    Raises NotFound, writing nothing, for a user deleted since the page read them (with psql
+    or a shell: the admin deletes none): Django's save of a row that is gone was a 500."""
     user.set_password(password)
-    user.save(update_fields=["password"])
+    with transaction.atomic():
+        if not User.objects.select_for_update().filter(pk=user.pk).exists():
+            raise NotFound("This user no longer exists.")
+        user.save(update_fields=["password"])
 
 
 def refresh_token_revoke(*, token: RefreshToken) -> None:

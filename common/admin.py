@@ -93,15 +93,18 @@ class ModelAdmin(admin.ModelAdmin):
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except NotFound:
-            self.message_user(
-                request,
-                f"This {self.model._meta.verbose_name} was deleted meanwhile: nothing was saved.",
-                messages.ERROR,
-            )
-            opts = self.model._meta
-            return HttpResponseRedirect(
-                reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-            )
+            return self.deleted_meanwhile(request)
+
+    def deleted_meanwhile(self, request: HttpRequest) -> HttpResponse:
+        """The answer to a save refused as the row was deleted meanwhile: a message and the
+        list."""
+        self.message_user(
+            request,
+            f"This {self.model._meta.verbose_name} was deleted meanwhile: nothing was saved.",
+            messages.ERROR,
+        )
+        opts = self.model._meta
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
 
     def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
         """A relation that points at this model from elsewhere (`?_to_field=deliveries`) is

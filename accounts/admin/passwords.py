@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
+from django.contrib.auth import logout
 from django.contrib.auth.forms import (
     AdminPasswordChangeForm,
 )
-from django.contrib.auth.views import PasswordChangeView
+from django.contrib.auth.views import PasswordChangeView, redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from accounts import services
 from accounts.models import User
+from common.errors import NotFound
 
 
 class PasswordForm(AdminPasswordChangeForm):
@@ -42,10 +44,18 @@ class OwnPasswordForm(OwnPasswordChangeForm):
 
 
 def own_password_change(request: HttpRequest) -> HttpResponse:
-    """AdminSite.password_change with OwnPasswordForm (Django's names its form inside)."""
+    """AdminSite.password_change with OwnPasswordForm (Django's names its form inside). A
+    staff member deleted after the page read them (with psql or a shell) is signed out and
+    sent to the admin's sign-in page, as their next request would be, not shown a 500."""
     request.current_app = admin.site.name
-    return PasswordChangeView.as_view(
-        form_class=OwnPasswordForm,
-        success_url=reverse("admin:password_change_done", current_app=admin.site.name),
-        extra_context=admin.site.each_context(request),
-    )(request)
+    try:
+        return PasswordChangeView.as_view(
+            form_class=OwnPasswordForm,
+            success_url=reverse("admin:password_change_done", current_app=admin.site.name),
+            extra_context=admin.site.each_context(request),
+        )(request)
+    except NotFound:
+        logout(request)
+        return redirect_to_login(
+            request.get_full_path(), reverse("admin:login", current_app=admin.site.name)
+        )

@@ -20,6 +20,7 @@ from accounts.admin.passwords import PasswordForm
 from accounts.models import User, normalize_email
 from accounts.services import EMAIL_TAKEN
 from common.admin import ModelAdmin, RefusesStaleSaves, ShownStateForm
+from common.errors import NotFound
 
 
 class UniqueEmailMixin:
@@ -117,6 +118,16 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
             return super().changeform_view(request, object_id, form_url, extra_context)
         except IntegrityError:
             return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def user_change_password(
+        self, request: HttpRequest, id: str, form_url: str = ""
+    ) -> HttpResponse:
+        """Django's, answering a user deleted after the page read them (with psql or a shell)
+        as the change page does (ModelAdmin.deleted_meanwhile), not with a 500."""
+        try:
+            return super().user_change_password(request, id, form_url)
+        except NotFound:
+            return self.deleted_meanwhile(request)
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
         """A user added here is announced as one who registered (the trial comes with it),

@@ -5,16 +5,18 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.contrib.auth import login, update_session_auth_hash
+from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.services import user_register
-from common.errors import Invalid
+from common.errors import Invalid, NotFound
 from pages import selectors
 from pages.forms import AlertsForm, PasswordForm, SignInForm, SignUpForm
 from pages.views.helpers import (
@@ -110,7 +112,13 @@ def account_password(request: HttpRequest) -> HttpResponse:
     form = PasswordForm(request.user, request.POST)
     if not form.is_valid():
         return _account_page(request, password_form=form)
-    user = form.save()
+    try:
+        user = form.save()
+    except NotFound:
+        # Deleted after this request read them (with psql or a shell): signed out and sent
+        # to sign in, as their next request would be.
+        logout(request)
+        return redirect_to_login(reverse("pages:account"))
     update_session_auth_hash(request, user)
     messages.success(request, "Your password is changed.")
     return redirect("pages:account")
