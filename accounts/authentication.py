@@ -16,7 +16,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import ApiKey
-from accounts.selectors import api_key_authenticate, is_staff_now
+from accounts.selectors import BEARER_CHALLENGE, api_key_authenticate, is_staff_now
 from accounts.services import API_KEY_PREFIX
 
 
@@ -141,4 +141,4 @@ class ApiKeyAuthentication(BaseAuthentication):
         return Service(key), key
 
     def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="api"'
+        return BEARER_CHALLENGE

@@ -22,22 +22,28 @@ from accounts.services import API_KEY_PREFIX, api_key_hash
 from common.db import aware_time
 from common.errors import DomainError, NotFound
 
+# The challenge of every 401 of the API (`WWW-Authenticate`, which RFC 7235 requires on one):
+# access tokens and API keys are both sent as `Authorization: Bearer …`, and simplejwt's
+# authentication answers the same.
+BEARER_CHALLENGE = 'Bearer realm="api"'
 
-class InvalidCredentials(DomainError):
-    code = "invalid_credentials"
+
+class Unauthenticated(DomainError):
+    code = "not_authenticated"
     http_status = 401
+    auth_header = BEARER_CHALLENGE
+
+
+class InvalidCredentials(Unauthenticated):
+    code = "invalid_credentials"
     default_message = "The email or password is not right."
 
 
-class NotAuthenticated(DomainError):
-    code = "not_authenticated"
-    http_status = 401
+class NotAuthenticated(Unauthenticated):
     default_message = "This account has been deactivated; sign in again."
 
 
-class InvalidRefreshToken(DomainError):
-    code = "not_authenticated"
-    http_status = 401
+class InvalidRefreshToken(Unauthenticated):
     default_message = "The refresh token is invalid or has expired; sign in again."
 
 

@@ -12,6 +12,8 @@ class DomainError(Exception):
     # An Idempotency-Key's record keeps refusals too; one about what the request's path
     # names (a user who does not exist) answers no key and is not kept.
     answers_key = True
+    # A 401's challenge, which the API sends as `WWW-Authenticate` (RFC 7235 requires one).
+    auth_header: str | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)

@@ -6,14 +6,11 @@ from django.db import IntegrityError
 from rest_framework.response import Response
 
 from accounts.authentication import Caller
-from accounts.selectors import user_exists
+from accounts.selectors import Unauthenticated, user_exists
 from common.api.errors import api_exception_handler as common_exception_handler
-from common.errors import DomainError
 
 
-class AccountGone(DomainError):
-    code = "not_authenticated"
-    http_status = 401
+class AccountGone(Unauthenticated):
     default_message = "This account no longer exists; nothing was done."
 
 

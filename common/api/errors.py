@@ -138,8 +138,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, exceptions.APIException):
         status = exc.status_code
         code, message = STATUS_CODES.get(status, (exc.default_code, str(exc.detail)))
-        if status == 401 and getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
             message = f"Too many requests; try again in {int(exc.wait)} seconds."
@@ -149,5 +147,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     else:
         return None
 
+    # DRF's authentication failures carry the view's challenge, a DomainError its own.
+    if response.status_code == 401 and getattr(exc, "auth_header", None):
+        response["WWW-Authenticate"] = exc.auth_header
     set_rollback()
     return response
