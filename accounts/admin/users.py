@@ -77,7 +77,12 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
     POWERS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
+        """Powers for a superuser only; and one's own `is_active` for nobody, as the
+        Deactivate action leaves one out: unticked, it signed them out for good at once,
+        and the only superuser left nobody to activate them again."""
         fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and obj.pk == request.user.pk:
+            fields.append("is_active")
         return fields if request.user.is_superuser else [*fields, *self.POWERS]
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
