@@ -11,7 +11,7 @@ from django.contrib.auth.forms import (
     UserChangeForm,
 )
 from django.db import IntegrityError
-from django.db.models import QuerySet, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 
@@ -95,11 +95,12 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         ]
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        """Another staff member (a superuser too) is changed by a superuser only: setting
-        their password would give their powers to whoever set it."""
+        """Another staff member, or a superuser (also one whose staff access was taken away
+        for a while), is changed by a superuser only: setting their password would give
+        their powers to whoever set it."""
         if (
             obj is not None
-            and obj.is_staff
+            and (obj.is_staff or obj.is_superuser)
             and obj != request.user
             and not request.user.is_superuser
         ):
@@ -183,4 +184,6 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
-        return queryset if request.user.is_superuser else queryset.exclude(is_staff=True)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.exclude(Q(is_staff=True) | Q(is_superuser=True))

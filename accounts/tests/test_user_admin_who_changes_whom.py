@@ -1,0 +1,63 @@
+"""Who may change whom on the user admin.
+
+A staff member cannot deactivate themselves on their own page either. The list's Deactivate
+action always left them out (it says "Deactivated 0 user(s)"), but unticking "Active" on
+their own page deactivated them: signed out of the admin at once for good (the database
+ends their sessions), and the only superuser left nobody to activate them again."""
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.tests.factories import UserFactory
+from common.tests.helpers import admin_form_as_sent
+
+pytestmark = pytest.mark.django_db
+
+PERMISSIONS = ["view_user", "change_user"]
+
+
+def test_staff_cannot_deactivate_themselves_on_their_own_page(staff_browser, staff_user):
+    url = reverse("admin:accounts_user_change", args=[staff_user.pk])
+    page = staff_browser.get(url)
+    form = admin_form_as_sent(page)
+    form.pop("is_active", None)
+
+    saved = staff_browser.post(url, form)
+
+    assert saved.status_code == 302
+    assert User.objects.get(pk=staff_user.pk).is_active
+    assert staff_browser.get(reverse("admin:index")).status_code == 200
+    assert 'name="is_active"' not in page.content.decode()
+
+
+def test_staff_still_deactivate_another_user_on_their_page(staff_browser):
+    other = User.objects.create_user(email="other@example.com")
+    url = reverse("admin:accounts_user_change", args=[other.pk])
+    form = admin_form_as_sent(staff_browser.get(url))
+    form.pop("is_active", None)
+
+    assert staff_browser.post(url, form).status_code == 302
+    assert not User.objects.get(pk=other.pk).is_active
+
+
+def test_staff_who_may_change_users_cannot_take_over_a_superuser_who_is_not_staff(client):
+    """A superuser whose staff access a superuser took away for a while (a leave, an
+    investigation) is still a superuser: staff who may change users set their password, and
+    signed in as them once their access was given back."""
+    manager = UserFactory(is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename__in=PERMISSIONS))
+    client.force_login(manager)
+    boss = UserFactory(is_superuser=True)
+    form = {"usable_password": "true", "password1": "Taken-0ver-pw!", "password2": "Taken-0ver-pw!"}
+
+    client.post(reverse("admin:auth_user_password_change", args=[boss.pk]), form)
+    client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "deactivate_users", "_selected_action": [str(boss.pk)]},
+    )
+
+    boss.refresh_from_db()
+    assert not boss.check_password("Taken-0ver-pw!")
+    assert boss.is_active
