@@ -210,7 +210,9 @@ class RefusesStaleSaves:
             return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request: HttpRequest, obj: models.Model, form, change: bool) -> None:
-        """Raises ChangedMeanwhile when the page showed the row otherwise than it is now.
+        """Raises ChangedMeanwhile when the page showed the row otherwise than it is now, and
+        NotFound when it was deleted since this request read it (ModelAdmin.changeform_view
+        says so; a save of a row that is gone was a 500).
 
         A change writes only the columns the form changed, as catalog_item_save does: the
         others are as this request read them before the lock, and a write committed since (a
@@ -218,14 +220,13 @@ class RefusesStaleSaves:
         if not change:
             super().save_model(request, obj, form, change)
             return
+        try:
+            current = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+        except type(obj).DoesNotExist:
+            raise NotFound(f"This {obj._meta.verbose_name} was deleted meanwhile.") from None
         shown = form.cleaned_data.get("read_state")
-        if shown:
-            try:
-                current = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
-            except type(obj).DoesNotExist:
-                raise ChangedMeanwhile(obj) from None
-            if shown != shown_state(current, form.shown_fields):
-                raise ChangedMeanwhile(current)
+        if shown and shown != shown_state(current, form.shown_fields):
+            raise ChangedMeanwhile(current)
         obj.save(update_fields=_changed_columns(obj, form.changed_data))
 
 
