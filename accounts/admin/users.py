@@ -59,6 +59,15 @@ class UserEditForm(UniqueEmailMixin, ShownStateForm, UserChangeForm):
         fields = ("email",)
 
 
+# A user who holds any of UserAdmin.POWERS.
+HOLDS_POWERS = (
+    Q(is_staff=True)
+    | Q(is_superuser=True)
+    | Q(groups__isnull=False)
+    | Q(user_permissions__isnull=False)
+)
+
+
 @admin.register(User)
 class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
     form = UserEditForm
@@ -95,14 +104,15 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         ]
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        """Another staff member, or a superuser (also one whose staff access was taken away
-        for a while), is changed by a superuser only: setting their password would give
-        their powers to whoever set it."""
+        """Another user who holds any of the POWERS (staff, a superuser, a role), also one
+        whose staff access was taken away for a while and who keeps the rest for when it is
+        given back, is changed by a superuser only: setting their password would give their
+        powers to whoever set it."""
         if (
             obj is not None
-            and (obj.is_staff or obj.is_superuser)
             and obj != request.user
             and not request.user.is_superuser
+            and User.objects.filter(HOLDS_POWERS, pk=obj.pk).exists()
         ):
             return False
         return super().has_change_permission(request, obj)
@@ -184,6 +194,4 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
-        if request.user.is_superuser:
-            return queryset
-        return queryset.exclude(Q(is_staff=True) | Q(is_superuser=True))
+        return queryset if request.user.is_superuser else queryset.exclude(HOLDS_POWERS)

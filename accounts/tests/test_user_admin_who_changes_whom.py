@@ -6,7 +6,7 @@ their own page deactivated them: signed out of the admin at once for good (the d
 ends their sessions), and the only superuser left nobody to activate them again."""
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from accounts.models import User
@@ -61,3 +61,53 @@ def test_staff_who_may_change_users_cannot_take_over_a_superuser_who_is_not_staf
     boss.refresh_from_db()
     assert not boss.check_password("Taken-0ver-pw!")
     assert boss.is_active
+
+
+@pytest.mark.parametrize("power", ["group", "permission"])
+def test_staff_who_may_change_users_cannot_take_over_a_role_held_while_not_staff(client, power):
+    """A staff member whose staff access a superuser took away for a while keeps their role
+    (their group, their permissions) for when it is given back: staff who may change users
+    set their password, and had that role from then on."""
+    manager = UserFactory(is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename__in=PERMISSIONS))
+    client.force_login(manager)
+    refunds = Permission.objects.get(codename="change_invoice")
+    away = UserFactory()
+    if power == "group":
+        role = Group.objects.create(name="Refunds")
+        role.permissions.add(refunds)
+        away.groups.add(role)
+    else:
+        away.user_permissions.add(refunds)
+    form = {"usable_password": "true", "password1": "Taken-0ver-pw!", "password2": "Taken-0ver-pw!"}
+
+    client.post(reverse("admin:auth_user_password_change", args=[away.pk]), form)
+    client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "deactivate_users", "_selected_action": [str(away.pk)]},
+    )
+
+    away.refresh_from_db()
+    assert not away.check_password("Taken-0ver-pw!")
+    assert away.is_active
+
+
+def test_staff_who_may_change_users_still_change_customers(client):
+    manager = UserFactory(is_staff=True)
+    manager.user_permissions.set(Permission.objects.filter(codename__in=PERMISSIONS))
+    client.force_login(manager)
+    customers = [UserFactory(), UserFactory()]
+    form = {
+        "usable_password": "true",
+        "password1": "Set-by-support!",
+        "password2": "Set-by-support!",
+    }
+
+    client.post(reverse("admin:auth_user_password_change", args=[customers[0].pk]), form)
+    client.post(
+        reverse("admin:accounts_user_changelist"),
+        {"action": "deactivate_users", "_selected_action": [str(c.pk) for c in customers]},
+    )
+
+    assert User.objects.get(pk=customers[0].pk).check_password("Set-by-support!")
+    assert not User.objects.filter(pk__in=[c.pk for c in customers], is_active=True).exists()
