@@ -3,8 +3,11 @@ powers."""
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import (
     AdminUserCreationForm,
@@ -13,7 +16,8 @@ from django.contrib.auth.forms import (
 from django.db import IntegrityError
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Lower
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from accounts import services
 from accounts.admin.passwords import PasswordForm
@@ -139,7 +143,11 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         self, request: HttpRequest, id: str, form_url: str = ""
     ) -> HttpResponse:
         """Django's, answering a user deleted after the page read them (with psql or a shell)
-        as the change page does (ModelAdmin.deleted_meanwhile), not with a 500."""
+        as the change page does (ModelAdmin.deleted_meanwhile), not with a 500. One's own
+        password is changed at /admin/password_change/, which asks for the current one and
+        counts guesses at it: set here without it, a stolen staff session kept the account."""
+        if _same_id(id, request.user.pk):
+            return HttpResponseRedirect(reverse("admin:password_change"))
         try:
             return super().user_change_password(request, id, form_url)
         except NotFound:
@@ -195,3 +203,10 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
         return queryset if request.user.is_superuser else queryset.exclude(HOLDS_POWERS)
+
+
+def _same_id(object_id: str, pk: UUID) -> bool:
+    try:
+        return UUID(unquote(object_id)) == pk
+    except ValueError:
+        return False
