@@ -76,7 +76,7 @@ MIDDLEWARE = [
     # can answer with a page (busy, CSRF failure); passed by under /api/ (WebOnly).
     "common.middleware.ContentSecurityPolicyMiddleware",
     "common.middleware.ApiMiddleware",
-    "common.middleware.DatabaseBusyMiddleware",
+    "common.outage_middleware.DatabaseBusyMiddleware",
     # Sessions, the session's user and messages serve the pages only: passed by under /api/
     # (common.middleware.WebOnly).
     "common.middleware.SessionMiddleware",
