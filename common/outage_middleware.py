@@ -20,9 +20,10 @@ logger = logging.getLogger("common.api")
 class DatabaseBusyMiddleware:
     """A database that gave up waiting (a lock or statement timeout) or could not be reached
     (down, restarting) outside DRF's views: 503 with Retry-After, in the contract's shape
-    under `/api/` (`busy`, `unavailable`) and as a short page elsewhere, with one warning
-    line and no traceback. A busy request's transaction rolled back: nothing was done.
-    (DRF's views answer the same through `common.api.errors`.)"""
+    (`busy`, `unavailable`) under `/api/` and to a page's script that asked for JSON, and as
+    a short page elsewhere, with one warning line and no traceback. A busy request's
+    transaction rolled back: nothing was done. (DRF's views answer the same through
+    `common.api.errors`.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -49,7 +50,7 @@ class DatabaseBusyMiddleware:
             retry_after, body, page = RETRY_AFTER_SECONDS, unavailable_body(), "unavailable.html"
         else:
             return None
-        if request.path_info.startswith(API_PREFIX):
+        if _wants_json(request):
             response = JsonResponse(body, status=503)
         else:
             context = {"retry_after": retry_after}
@@ -59,3 +60,13 @@ class DatabaseBusyMiddleware:
         # too, which would page at night for a request that asked its client to retry.
         response._has_been_logged = True
         return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    """The API, and a page's script that asked for JSON (site.js's polls of the balance and
+    the receipt send `Accept: application/json`): given the busy or unavailable page, the
+    script could not read it. A browser's navigation prefers HTML, and a request that says
+    nothing gets the page."""
+    if request.path_info.startswith(API_PREFIX):
+        return True
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
