@@ -114,7 +114,11 @@ class TokenBundlePurchase(models.Model):
         default=0, help_text="Taken back from the balance when the invoice was refunded."
     )
     tokens_unrecovered = models.BigIntegerField(
-        default=0, help_text="Already spent when the invoice was refunded, so not taken back."
+        default=0,
+        help_text=(
+            "Spent or expired when the invoice was refunded, so not taken back (tokens staff"
+            " voided before the refund are not counted)."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -179,3 +179,17 @@ def test_the_payment_webhook_s_event_id_is_described_as_it_is_read(schema):
         value for value in ["", "evt-1", " evt ", "a\x00b"] if re.search(event_id["pattern"], value)
     ]
     assert taken == ["", "evt-1", " evt "]
+
+
+def test_a_refunds_unrecovered_tokens_are_described_as_what_they_count(schema):
+    """`tokens_unrecovered` counts what a refund could not take back because it was spent or
+    had expired, and not what staff voided before (billing.services.fulfilment). Described
+    as "Already spent" alone, a reader took an expired lot's tokens for tokens used."""
+    described = [
+        component["properties"]["tokens_unrecovered"].get("description", "")
+        for component in schema["components"]["schemas"].values()
+        if "tokens_unrecovered" in component.get("properties", {})
+    ]
+
+    assert described
+    assert all("expired" in text and "voided" in text for text in described), described
