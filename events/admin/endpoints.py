@@ -1,5 +1,4 @@
-"""Webhooks in the admin: endpoints, events with their deliveries, and delivery attempts.
-Writes go through events.services."""
+"""Webhook endpoints in the admin. Writes go through events.services."""
 
 from __future__ import annotations
 
@@ -13,24 +12,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from common.admin import ModelAdmin, TrimmedTextModelAdmin
+from common.admin import TrimmedTextModelAdmin
 from common.api.errors import busy_retry_after
 from common.db import database_busy
 from common.errors import InvalidState, NotFound
 from events import services
-from events.models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
+from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.services.endpoints import DELETING
-
-
-class ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookEndpoint)
@@ -224,47 +212,6 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
             self.message_user(request, done, messages.SUCCESS)
         for refusal in refusals:
             self.message_user(request, f"{refused}: {refusal}", messages.ERROR)
-
-
-class DeliveryInline(ReadOnly, admin.TabularInline):
-    model = Delivery
-    fields = ["endpoint", "status", "attempts", "next_attempt_at", "last_error", "completed_at"]
-    readonly_fields = fields
-    extra = 0
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
-        """Each row shows its endpoint and, as its title, the event and the endpoint."""
-        return super().get_queryset(request).select_related("event", "endpoint")
-
-
-@admin.register(Event)
-class EventAdmin(ReadOnly, ModelAdmin):
-    list_display = ["created_at", "type", "webhook_id"]
-    list_filter = ["type"]
-    date_hierarchy = "created_at"
-    readonly_fields = ["id", "type", "data", "created_at"]
-    inlines = [DeliveryInline]
-    actions = ["resend"]
-    show_full_result_count = False
-
-    def has_resend_permission(self, request: HttpRequest) -> bool:
-        """Events are read-only here; sending one again is for staff who may change events."""
-        return request.user.has_perm("events.change_event")
-
-    @admin.action(description="Resend to every active endpoint", permissions=["resend"])
-    def resend(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        queued = sum(
-            services.event_resend(event_id=pk) for pk in queryset.values_list("pk", flat=True)
-        )
-        self.message_user(request, f"{queued} deliveries queued again.", messages.SUCCESS)
-
-
-@admin.register(DeliveryAttempt)
-class DeliveryAttemptAdmin(ReadOnly, ModelAdmin):
-    list_display = ["created_at", "delivery", "attempt", "status_code", "duration_ms", "error"]
-    list_filter = ["status_code"]
-    list_select_related = ["delivery__event", "delivery__endpoint"]
-    show_full_result_count = False
 
 
 class EndpointsNotDeleted(Exception):
