@@ -166,7 +166,11 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["delivery", "attempt"], name="events_attempt_delivery")]
+        indexes = [
+            models.Index(fields=["delivery", "attempt"], name="events_attempt_delivery"),
+            # The admin's list, newest first (migration 0006).
+            models.Index(fields=["created_at", "id"], name="events_attempt_created"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.attempt}: {self.status_code or self.error}"
