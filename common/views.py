@@ -56,8 +56,9 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus' text format, for loopback clients or the bearer of METRICS_TOKEN (403 for
-    anyone else). Behind a proxy on the same machine every client looks like loopback: there,
-    set METRICS_TOKEN and keep /metrics off the proxy's routes."""
+    anyone else). A request that came through a proxy (it carries X-Forwarded-For or
+    Forwarded) is not a loopback client, though a proxy on this machine connects from
+    loopback: every client on the internet read /metrics through it."""
     if not _may_read_metrics(request):
         return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
     body, content_type = operator_metrics.exposition()
@@ -65,8 +66,9 @@ def metrics(request: HttpRequest) -> HttpResponse:
 
 
 def _may_read_metrics(request: HttpRequest) -> bool:
+    proxied = "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META
     try:
-        if ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback:
+        if not proxied and ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback:
             return True
     except ValueError:
         pass

@@ -53,6 +53,23 @@ def test_others_need_the_metrics_token(client, settings, token, sent, status):
     assert response.status_code == status
 
 
+@pytest.mark.parametrize(("sent", "status"), [("", 403), ("Bearer s3cret-metrics", 200)])
+def test_a_client_through_a_proxy_on_this_machine_is_not_a_loopback_client(
+    client, settings, sent, status
+):
+    """Behind a proxy on the same machine (nginx to 127.0.0.1:8000) every client arrives
+    from loopback, with the proxy's X-Forwarded-For: anyone on the internet read /metrics,
+    METRICS_TOKEN set or not. A proxied request needs the token."""
+    settings.METRICS_TOKEN = "s3cret-metrics"
+    headers = {"HTTP_AUTHORIZATION": sent} if sent else {}
+
+    response = client.get(
+        "/metrics", REMOTE_ADDR="127.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9", **headers
+    )
+
+    assert response.status_code == status
+
+
 @pytest.mark.parametrize(
     ("host", "remote", "sent", "status"),
     [
