@@ -12,7 +12,12 @@ from django.template.loader import render_to_string
 from common.api.errors import busy_body, busy_retry_after, unavailable_body
 from common.db import database_busy
 from common.middleware import API_PREFIX
-from common.outage import RETRY_AFTER_SECONDS, database_unavailable, warn_database_error
+from common.outage import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+    first_line,
+    warn_database_error,
+)
 
 logger = logging.getLogger("common.api")
 
@@ -37,7 +42,7 @@ class DatabaseBusyMiddleware:
                 "The database gave up waiting on %s %s, answered 503 busy: %s",
                 request.method,
                 request.path,
-                exception,
+                first_line(exception),
             )
             retry_after, body, page = busy_retry_after(), busy_body(), "busy.html"
         elif database_unavailable(exception):

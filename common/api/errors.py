@@ -16,7 +16,12 @@ from rest_framework.views import set_rollback
 
 from common.db import database_busy
 from common.errors import DomainError, Invalid
-from common.outage import RETRY_AFTER_SECONDS, database_unavailable, warn_database_error
+from common.outage import (
+    RETRY_AFTER_SECONDS,
+    database_unavailable,
+    first_line,
+    warn_database_error,
+)
 
 STATUS_CODES = {
     400: ("validation_error", "The request is not valid."),
@@ -119,7 +124,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         body = {**error_body(exc.code, exc.message), **exc.details()}
         response = Response(body, status=exc.http_status)
     elif database_busy(exc):
-        logger.warning("The database gave up waiting, answered 503 busy: %s", exc)
+        logger.warning("The database gave up waiting, answered 503 busy: %s", first_line(exc))
         response = Response(busy_body(), 503, headers={"Retry-After": str(busy_retry_after())})
         # That line is the request's: not Django's "Service Unavailable" error line too.
         response._has_been_logged = True

@@ -1,7 +1,7 @@
 """The pages' own JSON polls (the header's balance, the receipt waiting for its payment) meet
 an outage as the API does: a script that asked for JSON gets the contract's 503 `busy` or
 `unavailable` with Retry-After, which it can read, while a browser's navigation to any page
-gets the short page it can show."""
+gets the short page it can show. Either way the operator gets one warning line."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from common.tests.test_database_down import UNAVAILABLE, assert_one_warning_with
 from common.tests.test_database_down import database_down as down
 from common.tests.timeout_helpers import BUSY, LOCK_TIMEOUT_SECONDS
 from common.tests.waits import row_locked, timeouts
+from conftest import client_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -78,3 +79,30 @@ def test_a_navigation_the_database_was_too_busy_for_is_the_busy_page(user):
     assert response.status_code == 503
     assert response["Content-Type"].startswith("text/html")
     assert "<h1>Busy, please try again</h1>" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "lock"),
+    [
+        ("/invoices", SESSIONS_LOCKED),
+        ("/api/v1/user/tokens/balance", "LOCK TABLE tokens_tokenaccount IN ACCESS EXCLUSIVE MODE"),
+    ],
+)
+def test_a_request_the_database_was_too_busy_for_is_one_warning_line(user, caplog, path, lock):
+    """PostgreSQL's message for a statement it gave up on goes on with the statement's text
+    and a caret under it (`LINE 1: ...`), which made the warning three lines, one of them
+    part of our SQL."""
+    browser = signed_in(user)
+    api = client_for(user)
+
+    with timeouts(lock_ms=200, statement_ms=15000), row_locked(lock, []):
+        caplog.clear()
+        response = (api if path.startswith("/api/") else browser).get(path)
+        lines = [record for record in caplog.records if record.name != "access"]
+
+    assert response.status_code == 503
+    assert [(line.levelname, line.exc_info or line.exc_text) for line in lines] == [
+        ("WARNING", None)
+    ]
+    assert "lock timeout" in lines[0].getMessage()
+    assert "\n" not in lines[0].getMessage()
