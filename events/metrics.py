@@ -40,11 +40,13 @@ class WebhookDeliveriesCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         due = GaugeMetricFamily(
             "webhook_deliveries_due",
-            "Webhook deliveries due now or in flight, to endpoints that are on.",
+            "Webhook deliveries due now or in flight, to endpoints that are on and not paused"
+            " by their receiver (Retry-After).",
         )
         oldest = GaugeMetricFamily(
             "webhook_deliveries_oldest_due_timestamp_seconds",
-            "When the longest-waiting due webhook delivery fell due, in seconds since the epoch.",
+            "When the longest-waiting due webhook delivery (to an endpoint on and not paused by"
+            " its receiver) fell due, in seconds since the epoch.",
         )
         endpoints = GaugeMetricFamily(
             "webhook_endpoints",

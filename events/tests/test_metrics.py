@@ -107,12 +107,13 @@ def test_an_event_waiting_out_its_receiver_s_pause_is_not_late():
     )
     ping()
 
-    samples = {
-        sample.name: sample.value
-        for family in WebhookDeliveriesCollector().collect()
-        for sample in family.samples
-    }
+    families = list(WebhookDeliveriesCollector().collect())
+    samples = {sample.name: sample.value for family in families for sample in family.samples}
+    described = {family.name: family.documentation for family in families}
 
     assert Delivery.objects.filter(endpoint=paused, status="pending").count() == 1
     assert samples[DUE] == 0
     assert OLDEST not in samples
+    # The HELP line an operator reads says so ("to endpoints that are on" said nothing of it).
+    assert "paused" in described[DUE]
+    assert "paused" in described[OLDEST]
