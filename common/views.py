@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 
 from common import metrics as operator_metrics
 from common.api.throttling import CACHE_ERRORS
-from common.outage import warn_database_error
+from common.outage import first_line, warn_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,9 @@ def health(request: HttpRequest) -> JsonResponse:
         try:
             cache.has_key("health")
             body["cache"] = "ok"
-        except CACHE_ERRORS:
-            logger.warning("Health check: the cache did not answer", exc_info=True)
+        except CACHE_ERRORS as error:
+            # One line: probes come every few seconds, and the error names what failed.
+            logger.warning("Health check: the cache did not answer: %s", first_line(error))
             body["cache"] = "error"
             if body["status"] == "ok":
                 body["status"] = "degraded"
