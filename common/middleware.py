@@ -90,7 +90,11 @@ class ApiMiddleware:
         logger.error(
             "Unhandled exception on %s %s", request.method, request.path, exc_info=exception
         )
-        return json_error(500)
+        response = json_error(500)
+        # That line, with the traceback, is the incident's: not Django's "Internal Server
+        # Error" line about the same 500 too.
+        response._has_been_logged = True
+        return response
 
     @staticmethod
     def _too_big(request: HttpRequest) -> HttpResponse | None:

@@ -28,3 +28,17 @@ def test_a_health_probe_while_redis_is_down_logs_one_line(caplog):
     ]
     assert "Connection refused" in lines[0].getMessage()
     assert "\n" not in lines[0].getMessage()
+
+
+@pytest.mark.urls("common.tests.urls_faults")
+def test_an_unexpected_exception_under_the_api_is_one_error_line(caplog):
+    """One incident, one ERROR (with its traceback): Django's "Internal Server Error" line
+    about the same 500 came besides, and an alert counting errors counted each crash twice."""
+    caplog.clear()
+    response = Client(raise_request_exception=False).get("/api/v1/explode")
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+
+    assert response.status_code == 500
+    assert [(line.name, bool(line.exc_info or line.exc_text)) for line in errors] == [
+        ("common.api", True)
+    ]
