@@ -22,8 +22,8 @@ pytestmark = pytest.mark.django_db
 TABLE = "events_deliveryattempt"
 
 
-def whole_reads(sql: str) -> list[str]:
-    """The plan's reads of the attempts without a condition: a sequential scan, or a sort
+def whole_reads(sql: str, table: str = TABLE) -> list[str]:
+    """The plan's reads of `table` without a condition: a sequential scan, or a sort
     of them. Sequential scans and sorts are priced out, so that the planner, on the test's
     few rows, plans as on many: it walks an index wherever one can serve the order."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -40,7 +40,7 @@ def whole_reads(sql: str) -> list[str]:
             nodes.append(child)
         if node["Node Type"] == "Sort":
             found.append(f"{node['Node Type']} by {node.get('Sort Key')}")
-        elif node.get("Relation Name") == TABLE and node["Node Type"] == "Seq Scan":
+        elif node.get("Relation Name") == table and node["Node Type"] == "Seq Scan":
             found.append("Seq Scan")
     return found
 
