@@ -58,7 +58,9 @@ TOKENS_DEBITED = Counter(
 CAPTURES = Counter("invoice_captures_total", "Invoices paid, by payment provider.", ["provider"])
 WEBHOOKS_REFUSED = Counter(
     "webhook_deliveries_refused_total",
-    "Payment webhook deliveries answered with an error, by provider and error code.",
+    "Payment webhook deliveries refused with a 4xx (a bad signature, a body that does not"
+    " parse, a notice the invoice refuses), by provider and error code; a delivery that"
+    " failed on our side (5xx) is not counted here.",
     ["provider", "reason"],
 )
 

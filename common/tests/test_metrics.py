@@ -181,6 +181,16 @@ def test_captures_by_provider_and_refused_deliveries_are_counted():
     )
 
 
+def test_the_refused_deliveries_help_says_it_counts_refusals_only():
+    """A delivery that fails on our side (a 500 Stripe retries, a 503 busy) never reaches
+    the counter, which the help said counted every delivery "answered with an error": an
+    operator read a quiet counter during an outage as webhooks doing well."""
+    (family,) = [f for f in REGISTRY.collect() if f.name == "webhook_deliveries_refused"]
+
+    assert "4xx" in family.documentation
+    assert "5xx" in family.documentation
+
+
 def scraped(server) -> dict:
     status, _, text = server.call("GET", "/metrics")
     assert status == 200
