@@ -75,6 +75,18 @@ def money_request_schema(field: MoneyField) -> dict:
     }
 
 
+def always_answered(serializer: serializers.Serializer, schema: dict) -> set[str]:
+    """The fields every answer of `serializer` carries: all of them, but those declared with
+    `required=False`, which mark a field some answers leave out. A model field with a default
+    or null is not required as input (drf-spectacular lists it so), yet is always sent."""
+    declared = getattr(serializer, "_declared_fields", {})
+    return {
+        name
+        for name in schema.get("properties", {})
+        if name not in declared or declared[name]._kwargs.get("required", True)
+    }
+
+
 class ApiAutoSchema(AutoSchema):
     """Adds the errors an operation can answer (400, 401, 403, 404, 406, 413, 414, 415, 429,
     431) where they can happen, unless the view documents them itself, and describes request
@@ -99,6 +111,10 @@ class ApiAutoSchema(AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response":
+            required = sorted(always_answered(serializer, schema))
+            if required:
+                schema["required"] = required
         if direction == "request":
             for name, field_schema in schema.get("properties", {}).items():
                 field = serializer.fields.get(name)
