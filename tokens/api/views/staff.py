@@ -38,7 +38,10 @@ class StaffAdjustView(StaffView):
         responses={
             201: StaffTokenTransactionSerializer,
             403: StaffMayChangeTokenAccounts.refused,
-            409: error_response("`insufficient_tokens`: a debit larger than the balance."),
+            409: error_response(
+                "`insufficient_tokens`: a debit larger than what is available (the balance"
+                " less what active holds reserve)."
+            ),
             422: error_response("`idempotency_key_reused`: the key came with another body."),
         },
     )
