@@ -23,6 +23,7 @@ SCHEMA_SETTINGS = {
         "PurchaseStatusEnum": "billing.models.TokenBundlePurchase.Status",
         "WebhookStatusEnum": [("success", "success"), ("already_processed", "already_processed")],
         "LotCategoryEnum": "tokens.models.LotCategory",
+        "LotStatusEnum": "tokens.selectors.LOT_STATUSES",
         "GrantCategoryEnum": "tokens.services.lots.GRANTABLE",
         "PaymentProviderEnum": "billing.models.Invoice.Provider",
         "PayProviderEnum": [("stripe", "stripe"), ("test", "test")],

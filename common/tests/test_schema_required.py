@@ -54,3 +54,12 @@ def test_the_answers_carry_every_field_their_schema_requires(schema, user, user_
     assert set(components["PublicPlan"]["required"]) <= set(plans[0])
     assert set(components["User"]["required"]) <= set(me)
     assert {"status", "paid_at", "payment_reference"} <= set(components["Invoice"]["required"])
+
+
+def test_a_lot_s_status_is_one_of_the_four_the_api_sends(schema):
+    """Clients generate an enum from it, as for every other status the API answers."""
+    components = schema["components"]["schemas"]
+    status = components["Lot"]["properties"]["status"]
+
+    assert status["allOf"] == [{"$ref": "#/components/schemas/LotStatusEnum"}]
+    assert components["LotStatusEnum"]["enum"] == ["active", "expired", "spent", "voided"]

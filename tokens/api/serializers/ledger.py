@@ -4,6 +4,7 @@ import base64
 import binascii
 import re
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from common.api.fields import (
@@ -210,6 +211,7 @@ class LotSerializer(serializers.Serializer):
     status = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
 
+    @extend_schema_field(serializers.ChoiceField(choices=LOT_STATUSES))
     def get_status(self, lot: TokenLot) -> str:
         return lot_status(lot, now=self.context["now"])
 
