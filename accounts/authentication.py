@@ -84,6 +84,15 @@ class AccessTokenAuthentication(JWTAuthentication):
         verified_tokens[raw_token] = (validated, validated["exp"], caller.pk)
         return caller, validated
 
+    def get_raw_token(self, header: bytes) -> bytes | None:
+        """simplejwt's, with the scheme read case-insensitively as HTTP has it (RFC 9110,
+        11.1) and as ApiKeyAuthentication reads it: simplejwt took only `Bearer`, and a
+        client sending `bearer` was answered 401 as if it had sent no token."""
+        parts = header.split()
+        if parts and parts[0].lower() == b"bearer":
+            header = b" ".join([b"Bearer", *parts[1:]])
+        return super().get_raw_token(header)
+
     def get_validated_token(self, raw_token: bytes) -> Token:
         """simplejwt's, and a 401 for a signed token whose `exp` is past any date Python
         holds: simplejwt's check of it raised OverflowError."""
