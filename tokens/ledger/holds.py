@@ -16,7 +16,7 @@ from django.db import connection
 from django.db.models import F
 
 from common.db import loaded
-from common.errors import DomainError, InvalidState, NotFound
+from common.errors import DomainError, InvalidState, NoSuchSubject
 from tokens.ledger.core import InsufficientTokens, account_locked, is_postgresql
 from tokens.ledger.debit import Taken, debit_appended, spendable
 from tokens.ledger.usage import (
@@ -53,7 +53,10 @@ class HoldExpired(HoldRefusal):
     default_message = "This hold has expired."
 
 
-class NoSuchHold(NotFound):
+class NoSuchHold(NoSuchSubject):
+    """The path names no hold of this user: the request asked nothing of its
+    Idempotency-Key, which stays free for the corrected path."""
+
     default_message = "No hold with this id."
 
 
