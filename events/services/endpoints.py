@@ -13,7 +13,7 @@ from django.db.models import Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
-from common.errors import Invalid, InvalidState, NotFound
+from common.errors import Invalid, InvalidState, NoSuchSubject
 from events.addresses import url_refusal
 from events.models import BACKOFF, EVENT_TYPES, Delivery, WebhookEndpoint
 
@@ -192,8 +192,15 @@ def new_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
+class NoSuchEndpoint(NoSuchSubject):
+    """The path names no endpoint: a test ping's Idempotency-Key stays free for the right
+    one, as for any refusal the client corrects."""
+
+    default_message = "No webhook endpoint with this id."
+
+
 def _locked(endpoint_id: UUID) -> WebhookEndpoint:
     try:
         return WebhookEndpoint.objects.select_for_update().get(pk=endpoint_id)
     except WebhookEndpoint.DoesNotExist as error:
-        raise NotFound("No webhook endpoint with this id.") from error
+        raise NoSuchEndpoint() from error
