@@ -88,9 +88,10 @@ class AccessTokenAuthentication(JWTAuthentication):
         """simplejwt's, with the scheme read case-insensitively as HTTP has it (RFC 9110,
         11.1) and as ApiKeyAuthentication reads it: simplejwt took only `Bearer`, and a
         client sending `bearer` was answered 401 as if it had sent no token."""
-        parts = header.split()
-        if parts and parts[0].lower() == b"bearer":
-            header = b" ".join([b"Bearer", *parts[1:]])
+        if not header.startswith(b"Bearer "):  # the usual spelling costs one comparison
+            parts = header.split()
+            if parts and parts[0].lower() == b"bearer":
+                header = b" ".join([b"Bearer", *parts[1:]])
         return super().get_raw_token(header)
 
     def get_validated_token(self, raw_token: bytes) -> Token:
