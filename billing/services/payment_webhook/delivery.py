@@ -62,7 +62,8 @@ class WebhookAnswer:
 def signature_verify(
     *, header: str | None, raw_body: bytes, secrets: Sequence[str], now: float
 ) -> None:
-    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, several `v1` allowed.
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`, several `v1` allowed,
+    their hex in either case.
 
     Any v1 may match any configured secret (both sides can rotate). Comparison is in
     constant time. Raises InvalidSignature.
@@ -78,7 +79,8 @@ def signature_verify(
         if name == "t":
             timestamp = value
         elif name == "v1":
-            signatures.append(value.encode("ascii", "replace"))
+            # Hex in either case (some platforms write it upper case): one digest.
+            signatures.append(value.lower().encode("ascii", "replace"))
     # Unix seconds have at most 12 digits for ten thousand years; a longer run of digits is
     # no time (and past 4,300 of them Python refuses to read it as a number).
     if (

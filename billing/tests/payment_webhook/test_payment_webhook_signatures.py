@@ -20,6 +20,19 @@ def test_any_of_several_signatures_may_match_secret_rotation(api_client, invoice
     assert response.status_code == 200
 
 
+def test_a_digest_in_upper_case_hex_is_the_same_signature(api_client, invoice):
+    """Hex is hex in either case: a sender whose platform writes it upper case (.NET's
+    Convert.ToHexString) had every delivery refused 400 `invalid_signature`."""
+    body = payment_body(invoice)
+    timestamp, digest = signature(body).split(",v1=")
+
+    response = deliver(api_client, body, header=f"{timestamp},v1={digest.upper()}")
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "success"
+    assert Invoice.objects.get(pk=invoice.pk).status == Invoice.Status.PAID
+
+
 def test_the_previous_secret_is_accepted_while_rotating(api_client, invoice):
     body = payment_body(invoice)
 
