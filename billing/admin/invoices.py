@@ -173,13 +173,16 @@ class InvoiceAdmin(ReadOnlyAdmin):
                     services.invoice_mark_paid(
                         invoice_id=invoice.pk,
                         payment_reference=form.cleaned_data["payment_reference"],
+                        actor_id=request.user.pk,
                     )
                 )
             elif operation == "cancel":
-                services.invoice_cancel(invoice_id=invoice.pk)
+                services.invoice_cancel(invoice_id=invoice.pk, actor_id=request.user.pk)
                 done = f"{invoice} is cancelled."
             else:
-                result = services.invoice_refund_with_provider(invoice_id=invoice.pk)
+                result = services.invoice_refund_with_provider(
+                    invoice_id=invoice.pk, actor_id=request.user.pk
+                )
                 done = _refunded(invoice, result)
         except DomainError as error:
             self.message_user(
@@ -198,7 +201,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
         if form.is_valid():
             try:
                 result = services.invoice_mark_paid(
-                    invoice_id=invoice.pk, payment_reference=form.cleaned_data["payment_reference"]
+                    invoice_id=invoice.pk,
+                    payment_reference=form.cleaned_data["payment_reference"],
+                    actor_id=request.user.pk,
                 )
             except DomainError as error:
                 self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
@@ -219,7 +224,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def cancel(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset:
             try:
-                services.invoice_cancel(invoice_id=invoice.pk)
+                services.invoice_cancel(invoice_id=invoice.pk, actor_id=request.user.pk)
             except DomainError as error:
                 self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
             else:
@@ -231,7 +236,9 @@ class InvoiceAdmin(ReadOnlyAdmin):
     def refund(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
         for invoice in queryset:
             try:
-                result = services.invoice_refund_with_provider(invoice_id=invoice.pk)
+                result = services.invoice_refund_with_provider(
+                    invoice_id=invoice.pk, actor_id=request.user.pk
+                )
             except DomainError as error:
                 self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
                 continue

@@ -198,7 +198,9 @@ class StaffMarkPaidView(APIView):
         payload = MarkPaidRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         services.invoice_mark_paid(
-            invoice_id=pk, payment_reference=payload.validated_data["payment_reference"]
+            invoice_id=pk,
+            payment_reference=payload.validated_data["payment_reference"],
+            actor_id=request.user.pk,
         )
         invoice = selectors.invoices_for_staff().get(pk=pk)
         return Response(StaffInvoiceSerializer(invoice).data)
@@ -220,6 +222,6 @@ class StaffRefundView(APIView):
         },
     )
     def post(self, request: Request, pk: UUID) -> Response:
-        refund = services.invoice_refund_with_provider(invoice_id=pk)
+        refund = services.invoice_refund_with_provider(invoice_id=pk, actor_id=request.user.pk)
         invoice = selectors.invoices_for_staff().get(pk=pk)
         return Response(StaffRefundSerializer(invoice, context={"refund": refund}).data)

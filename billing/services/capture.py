@@ -19,6 +19,7 @@ from billing.services.payments import plan_ended_require_another, stripe_session
 from billing.services.sessions import session_end_recorded
 from billing.stripe_gateway import PaymentProviderError
 from common import metrics
+from common.audit import staff_action_record
 from common.db import once_more_if_rolled_back_for_another
 from common.errors import InvalidState, NotFound, Rejected
 
@@ -58,6 +59,7 @@ def invoice_capture(
     amount: Decimal | None = None,
     currency: str | None = None,
     stripe_session_id: str | None = None,
+    actor_id: UUID | None = None,
 ) -> CaptureResult:
     """Marks a pending invoice paid and delivers what it bought in the same transaction (its
     subscription and add-ons, and its tokens through `invoice_paid`), all or nothing.
@@ -72,7 +74,8 @@ def invoice_capture(
     that is cancelled, refunded or paid by another payment, PaymentReferenceUsed when the
     payment already paid another invoice; and whatever a receiver raises, after rolling back.
     Rolled back to end a deadlock (a refund of the plan it moves add-ons onto, at the
-    instant their plan ends), it runs once more, outside a caller's transaction.
+    instant their plan ends), it runs once more, outside a caller's transaction. With
+    `actor_id`, a capture that pays the invoice records that staff member (common.audit).
     """
     return once_more_if_rolled_back_for_another(
         partial(
@@ -83,6 +86,7 @@ def invoice_capture(
             amount,
             currency,
             stripe_session_id,
+            actor_id,
         )
     )
 
@@ -94,11 +98,18 @@ def _capture_once(
     amount: Decimal | None,
     currency: str | None,
     stripe_session_id: str | None,
+    actor_id: UUID | None,
 ) -> CaptureResult:
     try:
         with transaction.atomic():
             return _capture(
-                invoice_id, payment_reference, provider, amount, currency, stripe_session_id
+                invoice_id,
+                payment_reference,
+                provider,
+                amount,
+                currency,
+                stripe_session_id,
+                actor_id,
             )
     except IntegrityError as error:
         used = Invoice.objects.filter(provider=provider, payment_reference=payment_reference)
@@ -114,6 +125,7 @@ def _capture(
     amount: Decimal | None,
     currency: str | None,
     stripe_session_id: str | None,
+    actor_id: UUID | None,
 ) -> CaptureResult:
     invoice = _invoice_locked(invoice_id)
     if invoice.status in (Invoice.Status.PAID, Invoice.Status.REFUNDED):
@@ -151,6 +163,9 @@ def _capture(
     invoice.save(update_fields=fields)
 
     delivery = invoice_deliver(invoice=invoice)
+    staff_action_record(
+        actor_id=actor_id, instances=[invoice], message=f"Marked paid: {payment_reference}"
+    )
     if session_open and stripe_session_id is None:
         # robust: anything unforeseen there is logged by Django, and the committed capture
         # still answers as one.
@@ -165,7 +180,9 @@ def _capture(
     )
 
 
-def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureResult:
+def invoice_mark_paid(
+    *, invoice_id: UUID, payment_reference: str, actor_id: UUID | None = None
+) -> CaptureResult:
     """Staff record a payment made outside the providers (a bank transfer, say): captured as
     `manual`. A Stripe Checkout Session still open for the invoice is expired first, outside
     any transaction, as a cancel does: one invoice, one way to pay it. Otherwise the
@@ -173,7 +190,8 @@ def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureRes
 
     Raises what invoice_capture raises; InvalidState also when Stripe has taken a payment
     for it (its webhook captures the invoice) or a payment was started meanwhile;
-    PaymentProviderError when Stripe cannot be asked. Nothing changes then.
+    PaymentProviderError when Stripe cannot be asked. Nothing changes then. `actor_id` is
+    the staff member, recorded with the payment (common.audit).
     """
     invoice = invoice_get(invoice_id=invoice_id)
     if invoice.status == Invoice.Status.PENDING:
@@ -183,6 +201,7 @@ def invoice_mark_paid(*, invoice_id: UUID, payment_reference: str) -> CaptureRes
         payment_reference=payment_reference,
         provider=Invoice.Provider.MANUAL,
         stripe_session_id=invoice.stripe_session_id,
+        actor_id=actor_id,
     )
 
 

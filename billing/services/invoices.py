@@ -27,13 +27,16 @@ from billing.selectors import invoice_get, subscription_active
 from billing.services.payments import stripe_session_end
 from billing.services.sessions import session_end_recorded
 from billing.stripe_gateway import PaymentProviderError
+from common.audit import staff_action_record
 from common.db import require_transaction
 from common.errors import InvalidState
 
 logger = logging.getLogger(__name__)
 
 
-def invoice_cancel(*, invoice_id: UUID, user_id: UUID | None = None) -> Invoice:
+def invoice_cancel(
+    *, invoice_id: UUID, user_id: UUID | None = None, actor_id: UUID | None = None
+) -> Invoice:
     """Cancels a pending invoice and everything on it.
 
     A Stripe Checkout Session still open for it is expired first, outside any transaction:
@@ -41,16 +44,21 @@ def invoice_cancel(*, invoice_id: UUID, user_id: UUID | None = None) -> Invoice:
     longer credits it. With `user_id`, another user's invoice is NotFound. Raises
     InvalidState unless pending, when Stripe has taken a payment for it (its webhook
     captures the invoice) or when a new payment was started meanwhile; PaymentProviderError
-    when Stripe cannot be asked. Nothing changes then.
+    when Stripe cannot be asked. Nothing changes then. `actor_id`, staff cancelling it, is
+    recorded with the cancellation (common.audit).
     """
     invoice = invoice_get(invoice_id=invoice_id, user_id=user_id)
     if invoice.status == Invoice.Status.PENDING:
         stripe_session_end(invoice)
-    return _cancel(invoice_id, user_id, stripe_session_id=invoice.stripe_session_id)
+    return _cancel(
+        invoice_id, user_id, stripe_session_id=invoice.stripe_session_id, actor_id=actor_id
+    )
 
 
 @transaction.atomic
-def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -> Invoice:
+def _cancel(
+    invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str, actor_id: UUID | None
+) -> Invoice:
     """The invoice row lock orders this against a capture racing it, so exactly one wins."""
     invoice = invoice_get(invoice_id=invoice_id, user_id=user_id, for_update=True)
     if invoice.status != Invoice.Status.PENDING:
@@ -62,6 +70,7 @@ def _cancel(invoice_id: UUID, user_id: UUID | None, *, stripe_session_id: str) -
             "A payment was started for this invoice meanwhile; cancel it again to end it too."
         )
     _cancelled(invoice, session_ended=True)
+    staff_action_record(actor_id=actor_id, instances=[invoice], message="Cancelled.")
     return invoice
 
 

@@ -17,6 +17,7 @@ from billing.services import notices
 from billing.services.fulfilment import invoice_take_back
 from billing.services.invoices import add_on_checkouts_cancel
 from billing.services.renewals import renewals_lock
+from common.audit import staff_action_record
 from common.db import once_more_if_rolled_back_for_another
 from common.errors import InvalidState
 from events.services import events_emit
@@ -52,7 +53,7 @@ class RefundResult:
         return self.stripe_refused or "not_stripe"
 
 
-def invoice_refund(*, invoice_id: UUID) -> RefundResult:
+def invoice_refund(*, invoice_id: UUID, actor_id: UUID | None = None) -> RefundResult:
     """Marks a paid invoice refunded and takes back what it bought in the same transaction:
     subscription and add-ons end, and through `invoice_refunded` each purchase's unspent
     tokens are taken back (what was already spent is recorded on the purchase). Pending
@@ -69,11 +70,13 @@ def invoice_refund(*, invoice_id: UUID) -> RefundResult:
     renewal's row and waits for an add-on checkout's invoice, whose payment (its clock past
     the end) holds it and reads the renewal FOR SHARE: PostgreSQL rolls one back, and that
     one runs once more, after the other (outside a caller's transaction).
+
+    `actor_id`, the staff member who refunds, is recorded with the refund (common.audit).
     """
-    return once_more_if_rolled_back_for_another(partial(_refund, invoice_id))
+    return once_more_if_rolled_back_for_another(partial(_refund, invoice_id, actor_id))
 
 
-def _refund(invoice_id: UUID) -> RefundResult:
+def _refund(invoice_id: UUID, actor_id: UUID | None) -> RefundResult:
     with transaction.atomic():
         invoice = invoice_get(invoice_id=invoice_id, for_update=True)
         _refundable(invoice)
@@ -90,6 +93,11 @@ def _refund(invoice_id: UUID) -> RefundResult:
             plan_invoice_id=invoice.pk, user_id=invoice.user_id, renewal_id=renewal
         )
         taken_back = invoice_take_back(invoice=invoice)
+        staff_action_record(
+            actor_id=actor_id,
+            instances=[invoice],
+            message=f"Refunded: {taken_back.tokens_reversed} tokens taken back.",
+        )
         events_emit(
             [
                 notices.invoice_refunded(
@@ -108,7 +116,7 @@ def _refund(invoice_id: UUID) -> RefundResult:
     )
 
 
-def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
+def invoice_refund_with_provider(*, invoice_id: UUID, actor_id: UUID | None = None) -> RefundResult:
     """A staff refund: for a Stripe payment, the money first (Stripe's own idempotency key
     makes concurrent or repeated calls one refund), outside any transaction; then ours.
 
@@ -141,7 +149,7 @@ def invoice_refund_with_provider(*, invoice_id: UUID) -> RefundResult:
                 invoice.payment_reference,
                 invoice.number,
             )
-    result = invoice_refund(invoice_id=invoice_id)
+    result = invoice_refund(invoice_id=invoice_id, actor_id=actor_id)
     return replace(result, stripe_refused=refused, provider_refunded=refunded)
 
 
