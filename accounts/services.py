@@ -19,6 +19,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from accounts import signals
 from accounts.models import ApiKey, RevokedRefreshToken, User, normalize_email
 from common.api.throttling import SignInThrottle
+from common.audit import staff_action_record
 from common.db import require_transaction
 from common.errors import Invalid, NotFound
 from common.text import trimmed
@@ -61,21 +62,39 @@ def user_created_announce(*, user_id: UUID) -> None:
     signals.user_registered.send(sender=User, user_id=user_id)
 
 
-def users_deactivate(*, queryset: QuerySet[User]) -> int:
+def users_deactivate(*, queryset: QuerySet[User], actor_id: UUID | None = None) -> int:
     """Deactivates the active users among `queryset`. Returns how many were active. The
     database ends their sessions for good (accounts/migrations/0006: each deactivation
     raises `sessions_ended`, whoever writes it, psql included): signed-in pages and refresh
     tokens carry the session hash, which that changes (User.get_session_auth_hash), so they
     stay ended when the user is active again. Access tokens are trusted on their claims for
-    their 5 minutes and end on their own."""
-    return queryset.filter(is_active=True).update(is_active=False)
+    their 5 minutes and end on their own. `actor_id` is recorded on each (common.audit)."""
+    return _users_set_active(queryset, active=False, actor_id=actor_id, message="Deactivated.")
 
 
-def users_activate(*, queryset: QuerySet[User]) -> int:
+def users_activate(*, queryset: QuerySet[User], actor_id: UUID | None = None) -> int:
     """Activates the inactive users among `queryset`: they can sign in again. Returns how
     many were inactive. Sessions and refresh tokens from before their deactivation stay
     ended (users_deactivate): activating lowers nothing the database raised."""
-    return queryset.filter(is_active=False).update(is_active=True)
+    return _users_set_active(queryset, active=True, actor_id=actor_id, message="Activated.")
+
+
+@transaction.atomic
+def _users_set_active(
+    queryset: QuerySet[User], *, active: bool, actor_id: UUID | None, message: str
+) -> int:
+    """Locks the users it changes (in id order), so the record names exactly those whose
+    state it changed: one changed meanwhile by someone else is not recorded twice."""
+    changing = list(
+        User.objects.filter(
+            pk__in=queryset.filter(is_active=not active).values("pk"), is_active=not active
+        )
+        .order_by("pk")
+        .select_for_update()
+    )
+    User.objects.filter(pk__in=[user.pk for user in changing]).update(is_active=active)
+    staff_action_record(actor_id=actor_id, instances=changing, message=message)
+    return len(changing)
 
 
 def user_password_set(*, user: User, password: str | None) -> None:
@@ -160,9 +179,15 @@ def api_key_create(*, name: str, actor_id: UUID | None) -> NewApiKey:
     return NewApiKey(key=key, secret=secret)
 
 
-def api_key_revoke(*, key_id: UUID) -> None:
-    """Revokes a key: its next request is refused. Revoking again changes nothing.
-    Raises NotFound."""
-    if not ApiKey.objects.filter(pk=key_id).exists():
-        raise NotFound("No API key with this id.")
-    ApiKey.objects.filter(pk=key_id, revoked_at__isnull=True).update(revoked_at=timezone.now())
+def api_key_revoke(*, key_id: UUID, actor_id: UUID | None = None) -> None:
+    """Revokes a key: its next request is refused. Revoking again changes nothing and records
+    nothing; `actor_id` is recorded with the revocation (common.audit). Raises NotFound."""
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().filter(pk=key_id).first()
+        if key is None:
+            raise NotFound("No API key with this id.")
+        if key.revoked_at is not None:
+            return
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        staff_action_record(actor_id=actor_id, instances=[key], message="Revoked.")

@@ -74,5 +74,5 @@ class ApiKeyAdmin(TrimmedTextModelAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.values_list("pk", flat=True))
         for key_id in keys:
-            services.api_key_revoke(key_id=key_id)
+            services.api_key_revoke(key_id=key_id, actor_id=request.user.pk)
         self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)

@@ -193,12 +193,14 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
     )
     def deactivate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         changeable = self._changeable(request, queryset).exclude(pk=request.user.pk)
-        changed = services.users_deactivate(queryset=changeable)
+        changed = services.users_deactivate(queryset=changeable, actor_id=request.user.pk)
         self.message_user(request, f"Deactivated {changed} user(s).", messages.SUCCESS)
 
     @admin.action(description="Activate the selected users", permissions=["change"])
     def activate_users(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
-        changed = services.users_activate(queryset=self._changeable(request, queryset))
+        changed = services.users_activate(
+            queryset=self._changeable(request, queryset), actor_id=request.user.pk
+        )
         self.message_user(request, f"Activated {changed} user(s).", messages.SUCCESS)
 
     def _changeable(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:

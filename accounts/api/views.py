@@ -199,5 +199,5 @@ class StaffApiKeyView(APIView):
 
     @extend_schema(tags=["staff: api keys"], responses={204: None})
     def delete(self, request: Request, pk: UUID) -> Response:
-        services.api_key_revoke(key_id=pk)
+        services.api_key_revoke(key_id=pk, actor_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
