@@ -14,17 +14,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from uuid import UUID
 
-from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import models
+
+FLAGS = {"add": ADDITION, "change": CHANGE, "delete": DELETION}
 
 
 def staff_action_record(
-    *, actor_id: UUID | None, instances: Sequence[models.Model], message: str
+    *,
+    actor_id: UUID | None,
+    instances: Sequence[models.Model],
+    message: str,
+    action: str = "change",
 ) -> None:
-    """Records that `actor_id` did `message` to each of `instances` now. None (the system,
-    a provider's webhook, a service key) records nothing: there is no one to name."""
+    """Records that `actor_id` did `message` to each of `instances` now; `action` is what
+    the History shows it as ("add", "change" or "delete": a row to be deleted is recorded
+    before, while it still has its id). None (the system, a provider's webhook, a service
+    key) records nothing: there is no one to name."""
     if actor_id is None or not instances:
         return
     LogEntry.objects.log_actions(
-        user_id=actor_id, queryset=list(instances), action_flag=CHANGE, change_message=message
+        user_id=actor_id,
+        queryset=list(instances),
+        action_flag=FLAGS[action],
+        change_message=message,
     )

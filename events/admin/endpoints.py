@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from uuid import UUID
+from functools import partial
 
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
@@ -163,7 +163,7 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         self._each(
             request,
             queryset,
-            lambda endpoint_id: services.endpoint_ping(endpoint_id=endpoint_id),
+            services.endpoint_ping,
             done="Ping queued.",
             refused="Not queued",
         )
@@ -173,7 +173,7 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         self._each(
             request,
             queryset,
-            lambda endpoint_id: services.endpoint_update(endpoint_id=endpoint_id, is_active=True),
+            partial(services.endpoint_update, is_active=True),
             done="Turned on.",
             refused="Not turned on",
         )
@@ -184,7 +184,7 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         self._each(
             request,
             queryset,
-            lambda endpoint_id: services.endpoint_pause_lift(endpoint_id=endpoint_id),
+            services.endpoint_pause_lift,
             done="Pause lifted: pending deliveries are due now.",
             refused="Not lifted",
         )
@@ -193,17 +193,17 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         self,
         request: HttpRequest,
         queryset: QuerySet[WebhookEndpoint],
-        act: Callable[[UUID], object],
+        act: Callable[..., object],
         *,
         done: str,
         refused: str,
     ) -> None:
-        """An action on each selected endpoint on its own: one the service refuses (being
-        deleted, gone meanwhile) is named, and the others are still done."""
+        """An action on each selected endpoint on its own, as this staff member: one the
+        service refuses (being deleted, gone meanwhile) is named, the others still done."""
         succeeded, refusals = 0, []
         for endpoint_id, url in queryset.values_list("pk", "url"):
             try:
-                act(endpoint_id)
+                act(endpoint_id=endpoint_id, actor_id=request.user.pk)
             except (InvalidState, NotFound) as refusal:
                 refusals.append(f"{url}: {refusal}")
             else:

@@ -69,7 +69,8 @@ class EventAdmin(ReadOnly, ModelAdmin):
     @admin.action(description="Resend to every active endpoint", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
         queued = sum(
-            services.event_resend(event_id=pk) for pk in queryset.values_list("pk", flat=True)
+            services.event_resend(event_id=pk, actor_id=request.user.pk)
+            for pk in queryset.values_list("pk", flat=True)
         )
         self.message_user(request, f"{queued} deliveries queued again.", messages.SUCCESS)
 

@@ -78,7 +78,7 @@ class EndpointsView(StaffView):
         payload.is_valid(raise_exception=True)
 
         def create() -> Response:
-            endpoint = services.endpoint_create(**payload.validated_data)
+            endpoint = services.endpoint_create(actor_id=request.user.pk, **payload.validated_data)
             body = EndpointCreatedSerializer(endpoint).data
             return Response(body, status=status.HTTP_201_CREATED)
 
@@ -105,12 +105,14 @@ class EndpointView(StaffView):
     def patch(self, request: Request, pk: UUID) -> Response:
         payload = EndpointChangeSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        endpoint = services.endpoint_update(endpoint_id=pk, **payload.validated_data)
+        endpoint = services.endpoint_update(
+            endpoint_id=pk, actor_id=request.user.pk, **payload.validated_data
+        )
         return Response(EndpointSerializer(endpoint).data)
 
     @extend_schema(tags=TAGS, responses={204: None, 403: refusal(DELETE)})
     def delete(self, request: Request, pk: UUID) -> Response:
-        services.endpoint_delete(endpoint_id=pk)
+        services.endpoint_delete(endpoint_id=pk, actor_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -125,7 +127,7 @@ class RotateSecretView(StaffView):
     # A secret is shown once: no browser or proxy may keep it.
     @method_decorator(never_cache)
     def post(self, request: Request, pk: UUID) -> Response:
-        endpoint = services.endpoint_rotate_secret(endpoint_id=pk)
+        endpoint = services.endpoint_rotate_secret(endpoint_id=pk, actor_id=request.user.pk)
         return Response(EndpointWithSecretSerializer(endpoint).data)
 
 
@@ -149,7 +151,7 @@ class PingView(StaffView):
         key = idempotency_key(request, required=False)
 
         def ping() -> Response:
-            event = services.endpoint_ping(endpoint_id=pk)
+            event = services.endpoint_ping(endpoint_id=pk, actor_id=request.user.pk)
             body = {"event_id": event.webhook_id, "deliveries": 1}
             return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -180,6 +182,6 @@ class ResendView(StaffView):
         responses={202: QueuedSerializer, 403: refusal(RESEND)},
     )
     def post(self, request: Request, pk: UUID) -> Response:
-        queued = services.event_resend(event_id=pk)
+        queued = services.event_resend(event_id=pk, actor_id=request.user.pk)
         body = {"event_id": Event(id=pk).webhook_id, "deliveries": queued}
         return Response(body, status=status.HTTP_202_ACCEPTED)

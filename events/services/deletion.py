@@ -7,6 +7,7 @@ from uuid import UUID
 from django.db import connection, transaction
 from django.utils import timezone
 
+from common.audit import staff_action_record
 from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.services.endpoints import DELETING, _locked, endpoint_deliveries_fail
 
@@ -16,7 +17,7 @@ DELIVERIES = Delivery._meta.db_table
 ENDPOINT_DELETE_BATCH = 10_000
 
 
-def endpoint_delete(*, endpoint_id: UUID) -> None:
+def endpoint_delete(*, endpoint_id: UUID, actor_id: UUID | None = None) -> None:
     """Removes an endpoint and its deliveries. Held locked for the whole of it, a busy
     endpoint kept every change emitting an event it wanted (a debit, a capture) waiting, and
     failing past the lock timeout. So a first transaction turns it off (giving up its pending
@@ -24,7 +25,8 @@ def endpoint_delete(*, endpoint_id: UUID) -> None:
     its own transaction, and the endpoint last. Each locks the endpoint first, the order
     recording outcomes (deliveries_record) takes. Interrupted, it leaves the endpoint off,
     `disabled_reason` DELETING, partly emptied: deleting it again finishes it (it cannot be
-    turned on again, endpoint_update). Raises NotFound."""
+    turned on again, endpoint_update). `actor_id` is recorded with the last transaction, the
+    one that deletes it (common.audit; the admin records its own). Raises NotFound."""
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
         if endpoint.is_active or endpoint.disabled_reason != DELETING:
@@ -47,6 +49,9 @@ def endpoint_delete(*, endpoint_id: UUID) -> None:
                 f"DELETE FROM {DELIVERIES} WHERE endpoint_id = %s",  # noqa: S608 (the model's table)
                 [_endpoint_id_value(endpoint.pk)],
             )
+        staff_action_record(
+            actor_id=actor_id, instances=[endpoint], message="Deleted.", action="delete"
+        )
         endpoint.delete()
 
 

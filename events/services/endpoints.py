@@ -13,6 +13,7 @@ from django.db.models import Value
 from django.db.models.functions import Least
 from django.utils import timezone
 
+from common.audit import staff_action_record
 from common.errors import Invalid, InvalidState, NoSuchSubject
 from events.addresses import url_refusal
 from events.models import BACKOFF, EVENT_TYPES, Delivery, WebhookEndpoint
@@ -47,16 +48,22 @@ def event_types_checked(event_types: object) -> str:
     return "|" + "|".join(sorted(set(event_types))) + "|"
 
 
-def endpoint_create(*, url: str, event_types: object, description: str = "") -> WebhookEndpoint:
-    """A new endpoint with its own `whsec_` secret. Raises Invalid naming `url` (not http(s),
-    unparseable, private, not resolved in time) or `event_types`."""
+def endpoint_create(
+    *, url: str, event_types: object, description: str = "", actor_id: UUID | None = None
+) -> WebhookEndpoint:
+    """A new endpoint with its own `whsec_` secret, recorded as `actor_id`'s (common.audit).
+    Raises Invalid naming `url` (not http(s), unparseable, private, not resolved in time)
+    or `event_types`."""
     _url_checked(url)
-    return WebhookEndpoint.objects.create(
-        url=url,
-        event_types=event_types_checked(event_types),
-        description=description,
-        secret=new_secret(),
-    )
+    with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.create(
+            url=url,
+            event_types=event_types_checked(event_types),
+            description=description,
+            secret=new_secret(),
+        )
+        staff_action_record(actor_id=actor_id, instances=[endpoint], message="Added.", action="add")
+    return endpoint
 
 
 def _url_checked(url: str) -> None:
@@ -67,7 +74,9 @@ def _url_checked(url: str) -> None:
         raise InvalidUrl(refusal)
 
 
-def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
+def endpoint_update(
+    *, endpoint_id: UUID, actor_id: UUID | None = None, **changes: object
+) -> WebhookEndpoint:
     """Changes `url`, `event_types`, `description` or `is_active`. Turning an endpoint on from
     off, or giving it a new URL, forgets its failures: days of them at a wrong URL would
     otherwise turn it off at the first failure at the right one; it forgets a pause its
@@ -78,8 +87,8 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
     retry. Turning it off gives up its pending deliveries (so that turning it on again does
     not send a pile of old events). An endpoint being deleted
     (DELETING: between two batches of its deletion, or the deletion interrupted) is not
-    turned on: the deletion, going on or sent again, removes it whatever it is. Raises
-    NotFound, Invalid, InvalidState."""
+    turned on: the deletion, going on or sent again, removes it whatever it is. `actor_id`
+    is recorded with what was sent (common.audit). Raises NotFound, Invalid, InvalidState."""
     now = timezone.now()
     if "url" in changes:
         # Before the row's lock: a slow name server holds no endpoint.
@@ -113,18 +122,29 @@ def endpoint_update(*, endpoint_id: UUID, **changes: object) -> WebhookEndpoint:
             # Its row locked first, then its deliveries: recording's order.
             endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
         endpoint.save()
+        staff_action_record(
+            actor_id=actor_id, instances=[endpoint], message=_changed(changes, fixed=fixed)
+        )
     return endpoint
 
 
-def endpoint_pause_lift(*, endpoint_id: UUID) -> int:
+def _changed(changes: dict[str, object], *, fixed: bool) -> str:
+    """What an update was sent, as its History says it: turning on is named (it forgets the
+    failures and a pause)."""
+    said = ", ".join(f"{name}={changes[name]!r}" for name in sorted(changes))
+    return f"Changed {said}" + ("; failures and pause forgotten." if fixed else ".")
+
+
+def endpoint_pause_lift(*, endpoint_id: UUID, actor_id: UUID | None = None) -> int:
     """Lifts a pause its receiver asked for (`paused_until`, a 429 or 503's `Retry-After`)
     and makes the endpoint's pending deliveries due now, for staff who know the receiver is
     ready (a mistaken `Retry-After: 86400` held it for a day). The only other ways were a new
     URL or turning it off and on, and turning it off gives up every pending delivery. Its
     failures are kept: the receiver said nothing was fixed, so an endpoint that goes on
     failing is turned off as before. Locks the endpoint, then its deliveries: recording's
-    order. Returns how many deliveries were brought forward. Raises NotFound, InvalidState
-    for an endpoint that is off (turning it on lifts the pause) or not paused."""
+    order. Returns how many deliveries were brought forward; `actor_id` is recorded with the
+    lift (common.audit). Raises NotFound, InvalidState for an endpoint that is off (turning
+    it on lifts the pause) or not paused."""
     now = timezone.now()
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
@@ -135,6 +155,11 @@ def endpoint_pause_lift(*, endpoint_id: UUID) -> int:
         # Recording ignores the `Retry-After` of an attempt sent before now.
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
             paused_until=None, pause_lifted_at=now
+        )
+        staff_action_record(
+            actor_id=actor_id,
+            instances=[endpoint],
+            message=f"Pause lifted (it was until {endpoint.paused_until.isoformat()}).",
         )
         return endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
 

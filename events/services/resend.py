@@ -8,6 +8,7 @@ from django.db import transaction
 from django.db.models import Case, DateTimeField, Value, When
 from django.utils import timezone
 
+from common.audit import staff_action_record
 from common.errors import InvalidState, NotFound
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services.endpoints import _being_deleted, _locked, subscribes
@@ -15,10 +16,11 @@ from events.services.outbox import due_from
 
 
 @transaction.atomic
-def endpoint_ping(*, endpoint_id: UUID) -> Event:
+def endpoint_ping(*, endpoint_id: UUID, actor_id: UUID | None = None) -> Event:
     """A `ping` event for this endpoint only; to an endpoint that is off it waits until it is
     on again. An endpoint being deleted is never on again (endpoint_update), so its ping
-    would never be sent: refused. Raises NotFound, InvalidState."""
+    would never be sent: refused. `actor_id` is recorded on the endpoint (common.audit).
+    Raises NotFound, InvalidState."""
     endpoint = _locked(endpoint_id)
     if _being_deleted(endpoint):
         raise InvalidState(
@@ -28,18 +30,20 @@ def endpoint_ping(*, endpoint_id: UUID) -> Event:
     Delivery.objects.create(
         event=event, endpoint=endpoint, next_attempt_at=due_from(endpoint, timezone.now())
     )
+    staff_action_record(actor_id=actor_id, instances=[endpoint], message=f"Test ping {event.pk}.")
     return event
 
 
 @transaction.atomic
-def event_resend(*, event_id: UUID) -> int:
+def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
     """Puts an event's deliveries back on their way now (also delivered or failed ones, to
     endpoints still active), each with the whole retry schedule ahead of it again: a given-up
     delivery resent keeps its count of attempts otherwise, and its first failure gives it up
     at once. One on its way (leased) keeps its lease: cleared, another worker took it at once
     and the endpoint got the event twice at the same time; the attempt on its way counts as
     the resend's first (a failure is retried 5 s later, a lease that lapses is taken again).
-    Returns how many. Raises NotFound. To an endpoint its receiver paused (`Retry-After`)
+    Returns how many; `actor_id` is recorded on the event (common.audit). Raises NotFound.
+    To an endpoint its receiver paused (`Retry-After`)
     they go once the pause ends: the worker claims nothing of it before.
 
     Only to endpoints that still subscribe to the event's type (a ping to any): one that
@@ -62,7 +66,7 @@ def event_resend(*, event_id: UUID) -> int:
     now = timezone.now()
     wanted = [pk for pk, on, types, _ in active if on and subscribes(types, event_type)]
     paused = [(pk, until) for pk, _, _, until in active if pk in wanted and until and until > now]
-    return Delivery.objects.filter(event_id=event_id, endpoint_id__in=wanted).update(
+    queued = Delivery.objects.filter(event_id=event_id, endpoint_id__in=wanted).update(
         status=Delivery.Status.PENDING,
         attempts=0,
         # After the pause its receiver asked for, if any (events.services.outbox.due_from).
@@ -73,3 +77,7 @@ def event_resend(*, event_id: UUID) -> int:
         ),
         completed_at=None,
     )
+    # None queued changed nothing: nothing to record, as a key revoked again.
+    resent = [Event(pk=event_id, type=event_type)] if queued else []
+    staff_action_record(actor_id=actor_id, instances=resent, message=f"Resent: {queued} queued.")
+    return queued

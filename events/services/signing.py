@@ -8,6 +8,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from common.audit import staff_action_record
 from events.models import WebhookEndpoint
 from events.services.endpoints import _locked, new_secret
 
@@ -16,11 +17,14 @@ SECRET_OVERLAP = timedelta(hours=24)
 MAX_PREVIOUS_SECRETS = 5
 
 
-def endpoint_rotate_secret(*, endpoint_id: UUID, now: datetime | None = None) -> WebhookEndpoint:
+def endpoint_rotate_secret(
+    *, endpoint_id: UUID, now: datetime | None = None, actor_id: UUID | None = None
+) -> WebhookEndpoint:
     """A new secret; every secret rotated out keeps signing beside it for 24 h, also when
     another rotation follows within them (a retried one, or a second staff member's): a
     receiver still on the first would otherwise refuse every delivery at once. At most
-    MAX_PREVIOUS_SECRETS, the newest. Raises NotFound."""
+    MAX_PREVIOUS_SECRETS, the newest. `actor_id` is recorded with it (common.audit). Raises
+    NotFound."""
     now = now or timezone.now()
     with transaction.atomic():
         endpoint = _locked(endpoint_id)
@@ -32,6 +36,7 @@ def endpoint_rotate_secret(*, endpoint_id: UUID, now: datetime | None = None) ->
         endpoint.previous_secrets = [*still_signing, rotated_out][-MAX_PREVIOUS_SECRETS:]
         endpoint.secret = new_secret()
         endpoint.save(update_fields=["secret", "previous_secrets"])
+        staff_action_record(actor_id=actor_id, instances=[endpoint], message="Secret rotated.")
     return endpoint
 
 
