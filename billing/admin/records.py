@@ -109,7 +109,7 @@ class PaymentEventAdmin(ReadOnlyAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
         for event in queryset:
             try:
-                outcome = payment_event_reprocess(event_id=event.pk)
+                outcome = payment_event_reprocess(event_id=event.pk, actor_id=request.user.pk)
             except DomainError as error:
                 self.message_user(request, f"{event}: {error.message}", messages.ERROR)
             else:

@@ -18,14 +18,16 @@ from billing.services.stripe_webhook import (
     stripe_event_handle,
     stripe_payment_lock,
 )
+from common.audit import staff_action_record
 from common.errors import Invalid, InvalidState, NotFound
 
 
-def payment_event_reprocess(*, event_id: UUID) -> str:
+def payment_event_reprocess(*, event_id: UUID, actor_id: UUID | None = None) -> str:
     """Acts again on an event that failed, was held or needs review; returns its new outcome.
 
     Only events whose signature was valid (they are the provider's words, verified once).
-    Raises InvalidState for an unverified or already processed event.
+    `actor_id`, the staff member, is recorded with the new outcome (common.audit). Raises
+    InvalidState for an unverified or already processed event.
     """
     with transaction.atomic():
         # A Stripe event's payment is locked before its row, as its delivery locks them.
@@ -54,14 +56,18 @@ def payment_event_reprocess(*, event_id: UUID) -> str:
             except Invalid as refusal:
                 raise InvalidState(f"The stored payload is not valid: {refusal}") from refusal
             payment_event_capture(event, notice)
+        staff_action_record(
+            actor_id=actor_id, instances=[event], message=f"Re-processed: {event.outcome}."
+        )
         return event.outcome
 
 
-def payment_event_mark_handled(*, event_id: UUID, staff_id: int, note: str) -> PaymentEvent:
+def payment_event_mark_handled(*, event_id: UUID, staff_id: UUID, note: str) -> PaymentEvent:
     """Records that a person settled an event needing review (refunded by hand, confirmed
     with the provider, ...), when, and what they did: reconciliation counts and lists only
     the events nobody has settled, so a count that grows is new trouble. One conditional
-    UPDATE, so two staff settling the same event at once record it once.
+    UPDATE, so two staff settling the same event at once record it once. The History keeps
+    it too (common.audit): re-processing the event clears `handled_by`.
 
     Raises Invalid for an empty or too long note, NotFound for no such event, InvalidState
     for an event not needing review or settled already.
@@ -71,14 +77,19 @@ def payment_event_mark_handled(*, event_id: UUID, staff_id: int, note: str) -> P
         raise Invalid("note", "Say what was done about it.")
     if len(note) > HANDLED_NOTE_MAX:
         raise Invalid("note", f"Keep the note to {HANDLED_NOTE_MAX} characters.")
-    settled = PaymentEvent.objects.filter(
-        pk=event_id, outcome=PaymentEvent.Outcome.NEEDS_REVIEW, handled_at__isnull=True
-    ).update(handled_at=timezone.now(), handled_by_id=staff_id, handled_note=note)
-    if not settled:
-        event = PaymentEvent.objects.filter(pk=event_id).first()
-        if event is None:
-            raise NotFound("No such payment event.")
-        if event.handled_at is not None:
-            raise InvalidState("This event was settled already.")
-        raise InvalidState("Only an event needing review is settled by a person.")
-    return PaymentEvent.objects.get(pk=event_id)
+    with transaction.atomic():
+        settled = PaymentEvent.objects.filter(
+            pk=event_id, outcome=PaymentEvent.Outcome.NEEDS_REVIEW, handled_at__isnull=True
+        ).update(handled_at=timezone.now(), handled_by_id=staff_id, handled_note=note)
+        if settled:
+            event = PaymentEvent.objects.get(pk=event_id)
+            staff_action_record(
+                actor_id=staff_id, instances=[event], message=f"Marked handled: {note}"
+            )
+            return event
+    event = PaymentEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("No such payment event.")
+    if event.handled_at is not None:
+        raise InvalidState("This event was settled already.")
+    raise InvalidState("Only an event needing review is settled by a person.")

@@ -1,6 +1,7 @@
 """Who marked an invoice paid, cancelled or refunded it, through the admin (list actions, the
-invoice page's buttons) or the staff API: the invoice's History names them. Before, only the
-admin's change pages wrote History, and invoices have none: nothing said who did it."""
+invoice page's buttons) or the staff API, and who re-processed a payment event: the row's
+History names them. Before, only the admin's change pages wrote History, and invoices and
+payment events have none: nothing said who did it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 
-from billing.models import Invoice
+from billing.models import Invoice, PaymentEvent
 from billing.tests.helpers import capture, checkout
+from billing.tests.test_admin_review_handled import flagged, mark_handled
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.audit import history, records
 from common.tests.helpers import database_state
@@ -122,4 +124,37 @@ def test_a_payment_without_staff_records_nothing(pending):
     capture(pending)
 
     assert Invoice.objects.get(pk=pending.pk).status == Invoice.Status.PAID
+    assert records() == logged
+
+
+def test_reprocessing_and_settling_a_payment_event_name_the_staff_member(
+    staff_browser, staff_user, user
+):
+    """Settling is on the event's row too (`handled_by`), but re-processing clears it."""
+    event = flagged(user, "evt-1")
+
+    mark_handled(staff_browser, [event], note="Asked the provider.")
+    staff_browser.post(
+        reverse("admin:billing_paymentevent_changelist"),
+        {"action": "reprocess", ACTION_CHECKBOX_NAME: [event.pk]},
+    )
+
+    assert PaymentEvent.objects.get(pk=event.pk).outcome == "processed"
+    assert history(event) == [
+        (staff_user.email, "Marked handled: Asked the provider."),
+        (staff_user.email, "Re-processed: processed."),
+    ]
+
+
+def test_reprocessing_a_processed_event_records_nothing(staff_browser, user):
+    event = flagged(user, "evt-1")
+    PaymentEvent.objects.filter(pk=event.pk).update(outcome="processed")
+    before, logged = database_state(), records()
+
+    staff_browser.post(
+        reverse("admin:billing_paymentevent_changelist"),
+        {"action": "reprocess", ACTION_CHECKBOX_NAME: [event.pk]},
+    )
+
+    assert database_state() == before
     assert records() == logged
