@@ -17,7 +17,7 @@ from common.tests.audit import history, records
 from common.tests.helpers import database_state
 from conftest import client_for
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 USERS = "admin:accounts_user_changelist"
 KEYS = "/api/v1/admin/api-keys"

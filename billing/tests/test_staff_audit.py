@@ -18,7 +18,7 @@ from catalog.tests.factories import TokenBundleFactory
 from common.tests.audit import history, records
 from common.tests.helpers import database_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 CHANGELIST = "admin:billing_invoice_changelist"
 

@@ -17,7 +17,7 @@ from events import services
 from events.models import Event, WebhookEndpoint
 from events.services.endpoints import DELETING
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 ENDPOINTS = "/api/v1/admin/webhook-endpoints"
 CHANGELIST = "admin:events_webhookendpoint_changelist"

@@ -13,7 +13,7 @@ from tokens import services
 from tokens.models import TokenAccount, TokenTransaction
 from tokens.tests.factories import fund
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
 Type = TokenTransaction.Type
 
