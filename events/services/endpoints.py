@@ -122,8 +122,11 @@ def endpoint_update(
             # Its row locked first, then its deliveries: recording's order.
             endpoint_deliveries_due_now(endpoint_id=endpoint.pk, now=now)
         endpoint.save()
+        # An empty change (PATCH {}) changed nothing: nothing to record.
         staff_action_record(
-            actor_id=actor_id, instances=[endpoint], message=_changed(changes, fixed=fixed)
+            actor_id=actor_id,
+            instances=[endpoint] if changes else [],
+            message=_changed(changes, fixed=fixed),
         )
     return endpoint
 

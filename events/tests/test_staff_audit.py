@@ -91,6 +91,7 @@ def test_the_staff_api_names_the_staff_member(staff_client, staff_user, loopback
     staff_client.post(f"/api/v1/admin/webhook-events/{ping.pk}/resend")
     staff_client.patch(url, {"is_active": False}, format="json")
     staff_client.post(f"/api/v1/admin/webhook-events/{ping.pk}/resend")  # to no endpoint
+    staff_client.patch(url, {}, format="json")
 
     assert history(endpoint) == [
         (staff_user.email, "Added."),
