@@ -44,12 +44,9 @@ function startBalanceWidget() {
     if (expiring) {
       expiring.textContent = "";
       if (data.expiring_next) {
-        const when = document.createElement("time");
-        when.dateTime = data.expiring_next.expires_at;
-        when.textContent = new Date(data.expiring_next.expires_at).toLocaleDateString(undefined, {
-          day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
-        });
-        expiring.append(`; ${data.expiring_next.amount} expire `, when);
+        // As the server wrote it: the browser's locale wrote "Dec 12, 2026" for "12 Dec 2026".
+        expiring.append(`; ${data.expiring_next.amount} expire `,
+          timeElement(data.expiring_next.expires_at));
       }
     }
   });

@@ -1,0 +1,37 @@
+"""The header's balance widget in Debian's Chromium, as its poll redraws it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils.dateformat import format as date_format
+from playwright.sync_api import Browser, expect
+
+from accounts.tests.factories import UserFactory
+from pages.tests.browsing import sign_in
+from tokens.tests.factories import grant
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+POLL_MS = 10_000
+
+
+def test_the_polled_expiry_date_reads_as_the_page_wrote_it(chromium: Browser, live_server):
+    """The page writes "12 Dec 2026" (UTC) and the poll redrew it in the browser's locale:
+    in an American one "Dec 12, 2026", ten seconds after the page was drawn."""
+    user = UserFactory()
+    expires_at = datetime.now(UTC).replace(hour=12) + timedelta(days=5)
+    grant(user, 7, expires_at=expires_at)
+    context = chromium.new_context(locale="en-US", timezone_id="America/Los_Angeles")
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    written = f"; 7 expire {date_format(expires_at, 'j M Y')}"
+    expect(page.locator("#expiring")).to_have_text(written)
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+
+    expect(page.locator("#expiring")).to_have_text(written)
+    context.close()
