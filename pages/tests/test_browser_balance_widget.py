@@ -35,3 +35,24 @@ def test_the_polled_expiry_date_reads_as_the_page_wrote_it(chromium: Browser, li
 
     expect(page.locator("#expiring")).to_have_text(written)
     context.close()
+
+
+def test_a_tab_signed_out_elsewhere_stops_polling(chromium: Browser, live_server):
+    """Signed out (in another tab, or the session ended), every answer is the same 401: the
+    header's poll asked again every ten seconds for as long as the tab stayed open."""
+    user = UserFactory()
+    context = chromium.new_context()
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    polls = []
+    page.on("request", lambda request: polls.append(request.url))
+    context.clear_cookies()
+
+    for _ in range(4):
+        page.clock.run_for(POLL_MS)
+        # A request of the test's own, answered after any poll the page sent before it.
+        page.evaluate("() => fetch('/no-such-page')")
+
+    assert [url.rsplit("/", 1)[1] for url in polls] == ["balance"] + ["no-such-page"] * 4
+    context.close()

@@ -2,11 +2,18 @@
 // payment, the purchase page's running total, forms that submit once and ask first.
 "use strict";
 
+// Answers that asking again would only repeat: signed out (in another tab, or the session
+// ended) or no such purchase. A tab left open asked every few seconds for as long as it stayed.
+const FINAL_STATUSES = [401, 404];
+
 function pollJSON(url, everyMs, onData, shouldStop) {
   let timer = null;
   async function tick() {
     try {
       const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (FINAL_STATUSES.includes(response.status)) {
+        return;
+      }
       if (response.ok) {
         const data = await response.json();
         onData(data);
