@@ -3,6 +3,7 @@ expired under them, so the API's `available` (balance less active holds) is belo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -49,3 +50,27 @@ def test_holds_the_balance_covers_show_what_is_left(client, user):
 
     assert '<span class="value" id="home-available">2</span>' in page
     assert "8 held for work in progress</span>" in page
+
+
+def test_when_tokens_expire_is_said_with_its_hour_and_zone(client, user):
+    """Tokens go at a minute in UTC, and the pages said only the day ("12 Dec 2026"): a
+    customer west of UTC lost them the evening before the day shown, in their own time."""
+    expires_at = START + timedelta(days=5, hours=15, minutes=30)
+    client.force_login(user)
+
+    with time_machine.travel(START, tick=False):
+        lot_grant(
+            user_id=user.pk,
+            amount=7,
+            category="promotional",
+            expires_at=expires_at,
+            priority=50,
+            reason="test grant",
+            actor_id=None,
+        )
+        pages = [
+            client.get(reverse(name)).content.decode() for name in ("pages:home", "pages:account")
+        ]
+
+    shown = [re.findall(r"<time [^>]*>([^<]*)</time>", page) for page in pages]
+    assert shown == [["6 Jul 2026, 23:30 UTC"] * 2] * 2

@@ -18,16 +18,16 @@ POLL_MS = 10_000
 
 
 def test_the_polled_expiry_date_reads_as_the_page_wrote_it(chromium: Browser, live_server):
-    """The page writes "12 Dec 2026" (UTC) and the poll redrew it in the browser's locale:
-    in an American one "Dec 12, 2026", ten seconds after the page was drawn."""
+    """The page writes "12 Dec 2026, 12:05 UTC" and the poll redrew it in the browser's
+    locale: in an American one "Dec 12, 2026", ten seconds after the page was drawn."""
     user = UserFactory()
-    expires_at = datetime.now(UTC).replace(hour=12) + timedelta(days=5)
+    expires_at = datetime.now(UTC).replace(hour=12, minute=5) + timedelta(days=5)
     grant(user, 7, expires_at=expires_at)
     context = chromium.new_context(locale="en-US", timezone_id="America/Los_Angeles")
     page = context.new_page()
     page.clock.install()
     sign_in(page, live_server.url, user.email)
-    written = f"; 7 expire {date_format(expires_at, 'j M Y')}"
+    written = f"; 7 expire {date_format(expires_at, 'j M Y, H:i')} UTC"
     expect(page.locator("#expiring")).to_have_text(written)
 
     with page.expect_response(lambda response: response.url.endswith("/account/balance")):

@@ -40,6 +40,15 @@ function timeElement(iso) {
   return when;
 }
 
+// When tokens expire, as the server writes it ("j M Y, H:i" UTC): they go at that minute.
+function expiryElement(iso) {
+  const when = timeElement(iso);
+  const date = new Date(iso);
+  const pad = (number) => String(number).padStart(2, "0");
+  when.textContent += `, ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
+  return when;
+}
+
 function startBalanceWidget() {
   const balance = document.getElementById("balance");
   if (!balance) {
@@ -53,7 +62,7 @@ function startBalanceWidget() {
       if (data.expiring_next) {
         // As the server wrote it: the browser's locale wrote "Dec 12, 2026" for "12 Dec 2026".
         expiring.append(`; ${data.expiring_next.amount} expire `,
-          timeElement(data.expiring_next.expires_at));
+          expiryElement(data.expiring_next.expires_at));
       }
     }
   });
