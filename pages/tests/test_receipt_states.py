@@ -179,3 +179,22 @@ def test_a_waiting_receipt_of_a_renewal_says_when_its_period_starts(page: Page, 
         f"{starts.day} {starts:%b %Y}, when the one running now ends."
     )
     assert page.console.errors == []
+
+
+@pytest.mark.parametrize("refunded", [False, True])
+def test_the_way_back_from_an_invoice_paid_since_leads_to_its_receipt(
+    browser, user, bundles, refunded
+):
+    """Back through the history to the cancel page after paying the invoice from its own
+    page (or a bookmark of it) said "Nothing was charged. Your balance is unchanged." of a
+    payment that was taken, and its tokens credited."""
+    invoice = checkout(user, bundles=bundles[:1]).invoice
+    capture(invoice)
+    if refunded:
+        invoice_refund(invoice_id=invoice.pk)
+
+    response = browser.get(reverse("pages:purchase-cancel"), {"invoice": invoice.pk})
+
+    assert "Nothing was charged" not in response.content.decode()
+    assert response.status_code == 302
+    assert response.url == f"{reverse('pages:purchase-success')}?invoice={invoice.pk}"

@@ -17,7 +17,7 @@ from common.api.fields import api_time
 from common.errors import DomainError, Invalid, NotFound
 from pages import selectors
 from pages.forms import PurchaseForm
-from pages.services import PurchaseCancelled, purchase_start
+from pages.services import PurchaseCancelled, purchase_start, purchase_success_url
 from pages.views.helpers import json_login_required
 from tokens.selectors import token_balance
 
@@ -80,13 +80,17 @@ def purchase_success(request: HttpRequest) -> HttpResponse:
 @require_safe
 def purchase_cancel(request: HttpRequest) -> HttpResponse:
     """Where Stripe Checkout's and the test page's Cancel come back to, with the invoice: one
-    of the user's still pending is named, with the way to pay or cancel it; anything else
-    (none, another user's, a bad id) gets the plain page."""
+    of the user's still pending is named, with the way to pay or cancel it; one paid since
+    (Back through the history after paying it from its invoice page, a bookmark) goes to
+    its receipt, as this page says nothing was charged; anything else (none, cancelled,
+    another user's, a bad id) gets the plain page."""
     try:
-        invoice = _receipt(request).invoice
+        receipt = _receipt(request)
     except Http404:
-        invoice = None
-    open_invoice = invoice if invoice and invoice.status == invoice.Status.PENDING else None
+        receipt = None
+    if receipt is not None and receipt.settled and not receipt.cancelled:
+        return redirect(purchase_success_url(receipt.invoice))
+    open_invoice = receipt.invoice if receipt is not None and not receipt.settled else None
     return render(request, "pages/cancel.html", {"open_invoice": open_invoice})
 
 
