@@ -72,7 +72,7 @@ def test_the_account_page_shows_the_running_period(client, user):
     with time_machine.travel(START + timedelta(days=22), tick=False):
         page = client.get(reverse("pages:account")).content.decode()
 
-    assert "Current period</dt><dd>2 Mar 2026 to 2 Apr 2026" in page
+    assert "Current period</dt><dd>2 Mar 2026, 09:00 UTC to 2 Apr 2026, 09:00 UTC" in page
     assert "Before (active)" in page
     assert "After (active)" in page
 

@@ -185,13 +185,16 @@ def test_a_plan_renewed_early_shows_when_its_next_period_starts(browser, renewed
             )
         )
 
-    assert "until 2 Apr 2026; next period from 2 Apr 2026" in home
-    assert "Current period</dt><dd>2 Mar 2026 to 2 Apr 2026" in account
-    assert "Next period</dt><dd>2 Apr 2026 to 2 May 2026 (paid)" in account
-    assert "active until 2 Apr 2026, then paid to 2 May 2026." in purchase
+    assert "until 2 Apr 2026, 09:00 UTC; next period from 2 Apr 2026, 09:00 UTC" in home
+    assert "Current period</dt><dd>2 Mar 2026, 09:00 UTC to 2 Apr 2026, 09:00 UTC" in account
+    assert "Next period</dt><dd>2 Apr 2026, 09:00 UTC to 2 May 2026, 09:00 UTC (paid)" in account
+    assert "active until 2 Apr 2026, 09:00 UTC, then paid to 2 May 2026, 09:00 UTC." in purchase
     assert "A new plan starts when it is paid" not in purchase
     assert "Paying Monthly again adds a period after the last one paid" in purchase
-    assert "Monthly plan: paid, starts 2 Apr 2026 when the period running now ends" in invoice
+    assert (
+        "Monthly plan: paid, starts 2 Apr 2026, 09:00 UTC when the period running now ends"
+        in invoice
+    )
 
 
 def test_a_pending_renewals_pay_box_says_when_its_period_starts(browser, user, plan, test_mode):
@@ -205,8 +208,8 @@ def test_a_pending_renewals_pay_box_says_when_its_period_starts(browser, user, p
 
     assert 'id="pay"' in page
     assert (
-        "Your Monthly plan runs until 2 Apr 2026: the period you pay for here starts then, "
-        "when the one running now ends, not at the payment."
+        "Your Monthly plan runs until 2 Apr 2026, 09:00 UTC: the period you pay for here starts "
+        "then, when the one running now ends, not at the payment."
     ) in page
 
 
@@ -225,10 +228,10 @@ def test_once_the_renewal_runs_it_is_the_plan_shown(browser, renewed, test_mode)
         account = browser.get(reverse("pages:account")).content.decode()
         invoice = browser.get(reverse("pages:invoice", args=[renewed.pk])).content.decode()
 
-    assert "until 2 May 2026</span>" in home
-    assert "Current period</dt><dd>2 Apr 2026 to 2 May 2026" in account
+    assert "until 2 May 2026, 09:00 UTC</span>" in home
+    assert "Current period</dt><dd>2 Apr 2026, 09:00 UTC to 2 May 2026, 09:00 UTC" in account
     assert "Next period" not in account
-    assert "Monthly plan: active, 2 Apr 2026 to 2 May 2026." in invoice
+    assert "Monthly plan: active, 2 Apr 2026, 09:00 UTC to 2 May 2026, 09:00 UTC." in invoice
 
 
 def test_the_receipt_of_a_renewal_says_when_its_period_starts(browser, renewed):
@@ -240,7 +243,7 @@ def test_the_receipt_of_a_renewal_says_when_its_period_starts(browser, renewed):
 
     assert (
         "Your Monthly plan's new period starts on "
-        '<time datetime="2026-04-02T09:00:00+00:00">2 Apr 2026</time>, '
+        '<time datetime="2026-04-02T09:00:00+00:00">2 Apr 2026, 09:00 UTC</time>, '
         "when the one running now ends."
     ) in page.content.decode()
     assert polled["plan_starts_at"] == "2026-04-02T09:00:00Z"
@@ -272,7 +275,7 @@ def test_a_renewal_of_another_plan_is_not_shown_as_the_current_plans_next_period
             for url in (reverse("pages:home"), reverse("pages:account"), reverse("pages:purchase"))
         )
 
-    assert "until 23 Apr 2026</span>" in home
+    assert "until 23 Apr 2026, 09:00 UTC</span>" in home
     assert "Next period" not in account
-    assert "active until 23 Apr 2026." in purchase
+    assert "active until 23 Apr 2026, 09:00 UTC." in purchase
     assert "Paying Team again adds a period after this one" in purchase

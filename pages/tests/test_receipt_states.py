@@ -176,7 +176,7 @@ def test_a_waiting_receipt_of_a_renewal_says_when_its_period_starts(page: Page, 
     starts = renewal.subscriptions.get().starts_at
     expect(state).to_have_text(
         "Payment received. Your balance is 0 tokens. Your Monthly plan's new period starts on "
-        f"{starts.day} {starts:%b %Y}, when the one running now ends."
+        f"{starts.day} {starts:%b %Y, %H:%M} UTC, when the one running now ends."
     )
     assert page.console.errors == []
 

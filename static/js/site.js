@@ -30,22 +30,16 @@ function pollJSON(url, everyMs, onData, shouldStop) {
   return () => window.clearTimeout(timer);
 }
 
-// A date as the server writes it ("j M Y": 2 Apr 2026), in UTC.
+// A moment as the server writes it ("j M Y, H:i" UTC: 2 Apr 2026, 09:00 UTC): a plan's
+// period and a lot end at that minute.
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 function timeElement(iso) {
   const date = new Date(iso);
+  const pad = (number) => String(number).padStart(2, "0");
   const when = document.createElement("time");
   when.dateTime = iso;
-  when.textContent = `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()}`;
-  return when;
-}
-
-// When tokens expire, as the server writes it ("j M Y, H:i" UTC): they go at that minute.
-function expiryElement(iso) {
-  const when = timeElement(iso);
-  const date = new Date(iso);
-  const pad = (number) => String(number).padStart(2, "0");
-  when.textContent += `, ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
+  when.textContent = `${date.getUTCDate()} ${MONTHS[date.getUTCMonth()]} ${date.getUTCFullYear()}, `
+    + `${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
   return when;
 }
 
@@ -62,7 +56,7 @@ function startBalanceWidget() {
       if (data.expiring_next) {
         // As the server wrote it: the browser's locale wrote "Dec 12, 2026" for "12 Dec 2026".
         expiring.append(`; ${data.expiring_next.amount} expire `,
-          expiryElement(data.expiring_next.expires_at));
+          timeElement(data.expiring_next.expires_at));
       }
     }
   });

@@ -31,7 +31,8 @@ def test_the_account_page_shows_email_plan_period_tokens_and_what_expires(browse
     subscription = Subscription.objects.get(user=user)
     assert user.email in page
     assert "Monthly (monthly)" in page
-    assert f"{subscription.starts_at:%-d %b %Y} to {subscription.expires_at:%-d %b %Y}" in page
+    start, end = subscription.starts_at, subscription.expires_at
+    assert f"{start:%-d %b %Y, %H:%M} UTC to {end:%-d %b %Y, %H:%M} UTC" in page
     by_category = response.context["summary"].balance.by_category
     assert by_category == {"trial": 0, "promotional": 12, "included": 40, "paid": 0}
     assert f'5 tokens on <time datetime="{soon:%Y-%m-%dT%H:%M:%S}' in page
