@@ -4,6 +4,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -39,6 +41,21 @@ def test_transactions_are_newest_first_50_a_page(browser, ledger):
     assert [e.description for e in second.context["page"].object_list][-1] == "test funds"
     assert "job 60" in first.content.decode()
     assert "stranger job" not in first.content.decode() + second.content.decode()
+
+
+def test_the_unfiltered_pager_counts_from_the_account_not_the_ledger(browser, ledger):
+    """A history of millions of entries was counted row by row on each page's load: unfiltered,
+    the account's entry count says how many there are (as the API's history does)."""
+    with CaptureQueriesContext(connection) as queries:
+        last = browser.get(reverse("pages:transactions"), {"page": 2})
+
+    counted = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert counted == []
+    assert (last.context["page"].paginator.count, last.context["page"].paginator.num_pages) == (
+        61,
+        2,
+    )
+    assert len(last.context["page"].object_list) == 11
 
 
 def test_transactions_filter_by_type_and_date(browser, ledger):

@@ -9,6 +9,7 @@ from django.core.paginator import EmptyPage, Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import cached_property
 
 from accounts.services import sign_in_attempt_count
 from common.api.throttling import FormThrottle, ReceiptThrottle
@@ -123,12 +124,33 @@ def json_login_required(view):
 PAGE_SIZE = 50
 
 
-def paginated(request: HttpRequest, items: QuerySet, number: int | None) -> dict:
+class CountedPaginator(Paginator):
+    """Django's Paginator told how many items there are, when something cheaper than a
+    COUNT(*) over them knows (a ledger's entry count)."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.known_count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self.known_count
+
+
+def paginated(
+    request: HttpRequest, items: QuerySet, number: int | None, *, count: int | None = None
+) -> dict:
     """Page `number` (from 1) of 50 and the query string without `page`, for the pager.
+    `count`, when known, spares a COUNT(*) over `items`.
 
     Raises Http404 past the last page."""
+    paginator = (
+        Paginator(items, PAGE_SIZE)
+        if count is None
+        else CountedPaginator(items, PAGE_SIZE, count=count)
+    )
     try:
-        page: Page = Paginator(items, PAGE_SIZE).page(number or 1)
+        page: Page = paginator.page(number or 1)
     except EmptyPage as error:
         raise Http404("No such page.") from error
     query = request.GET.copy()

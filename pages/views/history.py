@@ -16,6 +16,7 @@ from pages.views.helpers import paginated
 from tokens.selectors import (
     CSV_COLUMNS,
     token_history,
+    token_history_count,
     token_history_rows,
     usage_by_day,
     usage_of_user,
@@ -36,7 +37,9 @@ def transactions(request: HttpRequest) -> HttpResponse:
         rows = token_history_rows(user_id=request.user.pk, filters=filters)
         return csv_response(rows, header=CSV_COLUMNS, filename="token-transactions.csv")
     entries = token_history(user_id=request.user.pk, filters=filters)
-    context = {"form": form, **paginated(request, entries, form.cleaned_data["page"])}
+    count = token_history_count(user_id=request.user.pk, filters=filters)
+    page = paginated(request, entries, form.cleaned_data["page"], count=count)
+    context = {"form": form, **page}
     return render(request, "pages/transactions.html", context)
 
 

@@ -9,6 +9,7 @@ from tokens.selectors.history import (
     HistoryPage,
     token_history,
     token_history_after,
+    token_history_count,
     token_history_page,
     token_history_rows,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "token_balance",
     "token_history",
     "token_history_after",
+    "token_history_count",
     "token_history_page",
     "token_history_rows",
     "usage_by_day",

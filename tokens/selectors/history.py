@@ -57,17 +57,22 @@ def token_history_page(
     A page past the last has no items and costs the count only: reading its rows would
     walk every entry before it (an OFFSET that deep), to answer that there are none."""
     entries = token_history(user_id=user_id, filters=filters)
-    if filters.any:
-        total = entries.count()
-    else:
-        counts = TokenAccount.objects.filter(user_id=user_id).values_list("entry_count", flat=True)
-        total = next(iter(counts), 0)
+    total = token_history_count(user_id=user_id, filters=filters)
     start = (page - 1) * per_page
     if start >= total:
         return HistoryPage(items=[], total=total, next_cursor=None)
     items = list(entries[start : start + per_page])
     more = start + per_page < total
     return HistoryPage(items=items, total=total, next_cursor=items[-1].number if more else None)
+
+
+def token_history_count(*, user_id: UUID, filters: HistoryFilters) -> int:
+    """How many entries token_history holds. Unfiltered, the account's entry count (one row)
+    instead of counting a history that may hold millions."""
+    if filters.any:
+        return token_history(user_id=user_id, filters=filters).count()
+    counts = TokenAccount.objects.filter(user_id=user_id).values_list("entry_count", flat=True)
+    return next(iter(counts), 0)
 
 
 def token_history_after(
