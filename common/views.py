@@ -57,17 +57,29 @@ def health(request: HttpRequest) -> JsonResponse:
 @require_GET
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus' text format, for loopback clients or the bearer of METRICS_TOKEN (403 for
-    anyone else). A request that came through a proxy (it carries X-Forwarded-For or
-    Forwarded) is not a loopback client, though a proxy on this machine connects from
-    loopback: every client on the internet read /metrics through it."""
+    anyone else). A request that came through a proxy (it carries any of PROXY_HEADERS) is
+    not a loopback client, though a proxy on this machine connects from loopback: every
+    client on the internet read /metrics through it."""
     if not _may_read_metrics(request):
         return HttpResponse("Forbidden\n", status=403, content_type="text/plain")
     body, content_type = operator_metrics.exposition()
     return HttpResponse(body, content_type=content_type)
 
 
+# Headers a proxy adds for the client it forwards. Not X-Forwarded-For alone: nginx's usual
+# block names the client in X-Real-IP, and a TLS proxy sends the X-Forwarded-Proto this
+# service needs (SECURE_PROXY_SSL_HEADER), either without X-Forwarded-For.
+PROXY_HEADERS = (
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_FORWARDED",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_FORWARDED_HOST",
+)
+
+
 def _may_read_metrics(request: HttpRequest) -> bool:
-    proxied = "HTTP_X_FORWARDED_FOR" in request.META or "HTTP_FORWARDED" in request.META
+    proxied = any(name in request.META for name in PROXY_HEADERS)
     try:
         if not proxied and ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback:
             return True

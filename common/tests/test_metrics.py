@@ -71,6 +71,31 @@ def test_a_client_through_a_proxy_on_this_machine_is_not_a_loopback_client(
 
 
 @pytest.mark.parametrize(
+    "header",
+    ["HTTP_X_REAL_IP", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST"],
+    ids=["X-Real-IP", "X-Forwarded-Proto", "X-Forwarded-Host"],
+)
+def test_a_proxy_that_sends_no_x_forwarded_for_is_not_a_loopback_client_either(
+    client, settings, header
+):
+    """nginx's usual proxy block names the client in X-Real-IP, and a TLS proxy sends the
+    X-Forwarded-Proto this service needs (SECURE_PROXY_SSL_HEADER), with no X-Forwarded-For:
+    through such a proxy on this machine anyone on the internet still read /metrics."""
+    settings.METRICS_TOKEN = "s3cret-metrics"
+    value = {"HTTP_X_FORWARDED_PROTO": "https"}.get(header, "203.0.113.9")
+
+    refused = client.get("/metrics", REMOTE_ADDR="127.0.0.1", **{header: value})
+    allowed = client.get(
+        "/metrics",
+        REMOTE_ADDR="127.0.0.1",
+        HTTP_AUTHORIZATION="Bearer s3cret-metrics",
+        **{header: value},
+    )
+
+    assert (refused.status_code, allowed.status_code) == (403, 200)
+
+
+@pytest.mark.parametrize(
     ("host", "remote", "sent", "status"),
     [
         ("127.0.0.1:8000", "127.0.0.1", "", 200),
