@@ -90,13 +90,16 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
     POWERS = ["is_staff", "is_superuser", "groups", "user_permissions"]
 
     def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        """Powers for a superuser only; and one's own `is_active` for nobody, as the
-        Deactivate action leaves one out: unticked, it signed them out for good at once,
-        and the only superuser left nobody to activate them again."""
+        """Powers for a superuser only; and one's own `is_active`, `is_staff` and
+        `is_superuser` for nobody, as the Deactivate action leaves one out: unticked, the
+        first two signed them out of the admin for good at once, the third left them unable
+        to give it back, and the only superuser left nobody to undo it."""
         fields = list(super().get_readonly_fields(request, obj))
         if obj is not None and obj.pk == request.user.pk:
-            fields.append("is_active")
-        return fields if request.user.is_superuser else [*fields, *self.POWERS]
+            fields.extend(["is_active", "is_staff", "is_superuser"])
+        if request.user.is_superuser:
+            return fields
+        return [*fields, *(power for power in self.POWERS if power not in fields)]
 
     def get_fieldsets(self, request: HttpRequest, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

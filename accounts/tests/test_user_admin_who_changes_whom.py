@@ -3,7 +3,8 @@
 A staff member cannot deactivate themselves on their own page either. The list's Deactivate
 action always left them out (it says "Deactivated 0 user(s)"), but unticking "Active" on
 their own page deactivated them: signed out of the admin at once for good (the database
-ends their sessions), and the only superuser left nobody to activate them again."""
+ends their sessions), and the only superuser left nobody to activate them again. Nor can a
+superuser take their own staff or superuser status away there, for the same reason."""
 
 import pytest
 from django.contrib.auth.models import Group, Permission
@@ -30,6 +31,39 @@ def test_staff_cannot_deactivate_themselves_on_their_own_page(staff_browser, sta
     assert User.objects.get(pk=staff_user.pk).is_active
     assert staff_browser.get(reverse("admin:index")).status_code == 200
     assert 'name="is_active"' not in page.content.decode()
+
+
+@pytest.mark.parametrize("unticked", [["is_staff"], ["is_superuser"], ["is_staff", "is_superuser"]])
+def test_a_superuser_cannot_take_their_own_powers_away_on_their_own_page(
+    staff_browser, staff_user, unticked
+):
+    """As for "Active": unticking their own "Staff status" signed them out of the admin for
+    good, and their own "Superuser status" left them unable to give it back; the only
+    superuser left nobody to do either. Another superuser still can."""
+    url = reverse("admin:accounts_user_change", args=[staff_user.pk])
+    page = staff_browser.get(url)
+    form = admin_form_as_sent(page)
+    for name in unticked:
+        form.pop(name, None)
+
+    saved = staff_browser.post(url, form)
+
+    me = User.objects.get(pk=staff_user.pk)
+    assert (saved.status_code, me.is_staff, me.is_superuser) == (302, True, True)
+    assert staff_browser.get(reverse("admin:index")).status_code == 200
+    assert 'name="is_staff"' not in page.content.decode()
+
+
+def test_a_superuser_still_takes_another_superusers_powers_away(staff_browser):
+    other = UserFactory(is_staff=True, is_superuser=True)
+    url = reverse("admin:accounts_user_change", args=[other.pk])
+    form = admin_form_as_sent(staff_browser.get(url))
+    form.pop("is_staff", None)
+    form.pop("is_superuser", None)
+
+    assert staff_browser.post(url, form).status_code == 302
+    other.refresh_from_db()
+    assert (other.is_staff, other.is_superuser) == (False, False)
 
 
 def test_staff_still_deactivate_another_user_on_their_page(staff_browser):
