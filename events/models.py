@@ -168,7 +168,7 @@ class DeliveryAttempt(models.Model):
         ordering = ["-created_at"]
         indexes = [
             models.Index(fields=["delivery", "attempt"], name="events_attempt_delivery"),
-            # The admin's list, newest first (migration 0006).
+            # The admin's list, newest first (migration 0007).
             models.Index(fields=["created_at", "id"], name="events_attempt_created"),
         ]
 

@@ -98,7 +98,7 @@ class AnswerFilter(admin.SimpleListFilter):
 
 @admin.register(DeliveryAttempt)
 class DeliveryAttemptAdmin(ReadOnly, ModelAdmin):
-    """Newest first along the created_at index (migration 0006), the one column it sorts by:
+    """Newest first along the created_at index (migration 0007), the one column it sorts by:
     the table gains a row for every attempt, and each other column's sort (the delivery's,
     by its hidden id) read and sorted all of it."""
 
