@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from catalog.selectors import catalog_item_get, catalog_items_in_use, default_currency
+from common.audit import staff_action_record
 from common.errors import DomainError, Invalid
 
 Params = ParamSpec("Params")
@@ -72,13 +73,17 @@ def validate_price(price: Decimal, currency: Currency) -> None:
 
 
 @_catalog_write
-def catalog_item_create(*, model: type[CatalogItem], data: Mapping[str, Any]) -> CatalogItem:
-    """Raises Invalid for another currency or too many price places."""
+def catalog_item_create(
+    *, model: type[CatalogItem], data: Mapping[str, Any], actor_id: UUID | None = None
+) -> CatalogItem:
+    """Recorded as `actor_id`'s (common.audit). Raises Invalid for another currency or too
+    many price places."""
     fields = dict(data)
     currency = validate_currency(fields.pop("currency_id", None))
     validate_price(fields["price"], currency)
     item = model(currency=currency, **fields)
     item.save()
+    staff_action_record(actor_id=actor_id, instances=[item], message="Added.", action="add")
     return item
 
 
@@ -89,9 +94,12 @@ def catalog_item_update(
     item_id: UUID,
     data: Mapping[str, Any],
     expected_version: int | None = None,
+    actor_id: UUID | None = None,
 ) -> CatalogItem:
     """Applies a partial change. A body that changes nothing writes nothing: the item keeps
-    its version and `updated_at`, and the listings their ETag (no client refetches for it).
+    its version and `updated_at`, and the listings their ETag (no client refetches for it),
+    and nothing is recorded. A change is recorded as `actor_id`'s with each field's old and
+    new value (common.audit): "who changed this price, from what?".
 
     Raises NotFound, VersionConflict when `expected_version` is given and is not the current
     one (someone else changed the item since it was read), and Invalid as create does.
@@ -108,32 +116,45 @@ def catalog_item_update(
     changed = {name: value for name, value in fields.items() if getattr(item, name) != value}
     if not changed:
         return item
+    message = "Changed " + "; ".join(
+        f"{name} from {getattr(item, name)} to {value}" for name, value in changed.items()
+    )
     for name, value in changed.items():
         setattr(item, name, value)
     validate_price(item.price, item.currency)
     item.version += 1
     item.save()
+    staff_action_record(actor_id=actor_id, instances=[item], message=f"{message}.")
     return item
 
 
 @_catalog_write
-def catalog_item_toggle_active(*, model: type[CatalogItem], item_id: UUID) -> CatalogItem:
+def catalog_item_toggle_active(
+    *, model: type[CatalogItem], item_id: UUID, actor_id: UUID | None = None
+) -> CatalogItem:
+    """Recorded as `actor_id`'s (common.audit)."""
     item = catalog_item_get(model=model, item_id=item_id, for_update=True)
     item.is_active = not item.is_active
     item.version += 1
     item.save(update_fields=["is_active", "version", "updated_at"])
+    message = "Activated." if item.is_active else "Deactivated."
+    staff_action_record(actor_id=actor_id, instances=[item], message=message)
     return item
 
 
 @_catalog_write
-def catalog_item_delete(*, model: type[CatalogItem], item_id: UUID) -> None:
+def catalog_item_delete(
+    *, model: type[CatalogItem], item_id: UUID, actor_id: UUID | None = None
+) -> None:
     """Raises InUse when anything bought refers to the item (foreign keys with PROTECT).
     Asked of the database before the delete, which would load every such row to refuse it.
     The item's lock comes first: a checkout buying it has committed, or waits and finds
-    it gone."""
+    it gone. Recorded as `actor_id`'s while it still has its id (common.audit); the admin's
+    delete page passes none, Django recording it itself."""
     item = catalog_item_get(model=model, item_id=item_id, for_update=True)
     if catalog_items_in_use(model=model, ids=[item.pk]):
         raise InUse()
+    staff_action_record(actor_id=actor_id, instances=[item], message="Deleted.", action="delete")
     try:
         item.delete()
     except (ProtectedError, RestrictedError) as error:
@@ -163,13 +184,28 @@ def catalog_items_delete(*, queryset: QuerySet[CatalogItem]) -> int:
 
 
 @_catalog_write
-def catalog_items_set_active(*, queryset: QuerySet[CatalogItem], active: bool) -> int:
-    """Staff bulk (de)activation: one conditional UPDATE; items already so are left alone.
-    `updated_at` is the application's clock, as `auto_now` stamps every other write (the
-    database's Now() is another clock, and on SQLite another precision)."""
-    return queryset.exclude(is_active=active).update(
+def catalog_items_set_active(
+    *, queryset: QuerySet[CatalogItem], active: bool, actor_id: UUID | None = None
+) -> int:
+    """Staff bulk (de)activation; items already so are left alone. The items it changes are
+    locked first, in one order (as the bulk delete does), so the record (common.audit) names
+    exactly those it changed: one changed meanwhile by someone else is not recorded as this
+    staff member's. `updated_at` is the application's clock, as `auto_now` stamps every
+    other write (the database's Now() is another clock, and on SQLite another precision)."""
+    model = queryset.model
+    changing = list(
+        model.objects.filter(
+            pk__in=queryset.exclude(is_active=active).values("pk"), is_active=not active
+        )
+        .order_by("pk")
+        .select_for_update()
+    )
+    model.objects.filter(pk__in=[item.pk for item in changing]).update(
         is_active=active, version=F("version") + 1, updated_at=timezone.now()
     )
+    message = "Activated." if active else "Deactivated."
+    staff_action_record(actor_id=actor_id, instances=changing, message=message)
+    return len(changing)
 
 
 @_catalog_write

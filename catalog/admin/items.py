@@ -126,7 +126,9 @@ class CatalogItemAdmin(CatalogModelAdmin):
             if not self.has_change_permission(request, item):
                 return super().delete_view(request, object_id, extra_context)
             services.catalog_items_set_active(
-                queryset=type(item).objects.filter(pk=item.pk), active=False
+                queryset=type(item).objects.filter(pk=item.pk),
+                active=False,
+                actor_id=request.user.pk,
             )
             self.message_user(
                 request, f"“{item}” is deactivated: it is no longer on sale.", messages.SUCCESS
@@ -177,7 +179,9 @@ class CatalogItemAdmin(CatalogModelAdmin):
 
     @admin.action(description="Activate the selected items", permissions=["change"])
     def activate(self, request: HttpRequest, queryset: QuerySet[CatalogItem]) -> None:
-        changed = services.catalog_items_set_active(queryset=queryset, active=True)
+        changed = services.catalog_items_set_active(
+            queryset=queryset, active=True, actor_id=request.user.pk
+        )
         self.message_user(request, f"Activated {changed} item(s).", messages.SUCCESS)
 
     @admin.action(
@@ -185,7 +189,9 @@ class CatalogItemAdmin(CatalogModelAdmin):
         permissions=["change"],
     )
     def deactivate(self, request: HttpRequest, queryset: QuerySet[CatalogItem]) -> None:
-        changed = services.catalog_items_set_active(queryset=queryset, active=False)
+        changed = services.catalog_items_set_active(
+            queryset=queryset, active=False, actor_id=request.user.pk
+        )
         self.message_user(request, f"Deactivated {changed} item(s).", messages.SUCCESS)
 
 

@@ -133,7 +133,9 @@ class CatalogStaffViewSet(viewsets.ViewSet):
     def create(self, request: Request) -> Response:
         payload = self.write_serializer(data=request.data)
         payload.is_valid(raise_exception=True)
-        item = services.catalog_item_create(model=self.model, data=payload.validated_data)
+        item = services.catalog_item_create(
+            model=self.model, data=payload.validated_data, actor_id=request.user.pk
+        )
         return Response(self.output_serializer(item).data, status=status.HTTP_201_CREATED)
 
     def retrieve(self, request: Request, pk: UUID) -> Response:
@@ -147,19 +149,25 @@ class CatalogStaffViewSet(viewsets.ViewSet):
         data = dict(payload.validated_data)
         expected_version = data.pop("version", None)
         item = services.catalog_item_update(
-            model=self.model, item_id=pk, data=data, expected_version=expected_version
+            model=self.model,
+            item_id=pk,
+            data=data,
+            expected_version=expected_version,
+            actor_id=request.user.pk,
         )
         return Response(self.output_serializer(item).data)
 
     partial_update = update
 
     def destroy(self, request: Request, pk: UUID) -> Response:
-        services.catalog_item_delete(model=self.model, item_id=pk)
+        services.catalog_item_delete(model=self.model, item_id=pk, actor_id=request.user.pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @action(detail=True, methods=["post"], url_path="toggle-active")
     def toggle_active(self, request: Request, pk: UUID) -> Response:
-        item = services.catalog_item_toggle_active(model=self.model, item_id=pk)
+        item = services.catalog_item_toggle_active(
+            model=self.model, item_id=pk, actor_id=request.user.pk
+        )
         return Response(self.output_serializer(item).data)
 
 
