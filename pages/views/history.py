@@ -23,6 +23,8 @@ from tokens.selectors import (
 )
 
 USAGE_DAYS = 30
+# The usage page's features a day; the rest share one row (tokens.selectors.usage_by_day).
+USAGE_FEATURES_PER_DAY = 10
 
 
 @login_required
@@ -46,12 +48,16 @@ def transactions(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_safe
 def usage(request: HttpRequest) -> HttpResponse:
-    """What the user used over the last 30 days, by day and feature, with what paid for it,
-    and the latest uses with their source."""
+    """What the user used over the last 30 days, by day and feature (a day's features past
+    the top USAGE_FEATURES_PER_DAY by tokens summed in one row), with what paid for it, and
+    the latest uses with their source."""
     since = timezone.now().date() - timedelta(days=USAGE_DAYS - 1)
     recent = usage_of_user(user_id=request.user.pk).select_related("entry")[:50]
     context = {
-        "days": usage_by_day(user_id=request.user.pk, since=since),
+        "days": usage_by_day(
+            user_id=request.user.pk, since=since, features_per_day=USAGE_FEATURES_PER_DAY
+        ),
+        "features_per_day": USAGE_FEATURES_PER_DAY,
         "recent": recent,
         "since": since,
     }

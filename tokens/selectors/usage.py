@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
+from django.db import connections
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
@@ -63,13 +64,20 @@ class UsageDay:
     charged: int
     refunded: int
     covered: int
+    # How many features this row sums (usage_by_day's "other" row); 0 for a feature's own.
+    others: int = 0
 
 
-def usage_by_day(*, user_id: UUID, since: date) -> list[UsageDay]:
+def usage_by_day(*, user_id: UUID, since: date, features_per_day: int) -> list[UsageDay]:
     """The user's usage per UTC day and feature since `since`, newest day first: how many
     uses, their cost, what was charged net of refunds (a refund gives a use's whole charge
-    back), what was refunded since, and how many an unlimited plan covered. One query."""
-    rows = (
+    back), what was refunded since, and how many an unlimited plan covered. One query.
+
+    Each day shows its `features_per_day` features that used the most tokens (by name),
+    then one row summing the rest (`others` says how many): a service that names a
+    feature per call had one row per use, thousands on one page. The database folds them,
+    so no more than that many rows per day are read, and each day's sums are unchanged."""
+    per_feature = (
         UsageRecord.objects.filter(account__user_id=user_id, created_at__date__gte=since)
         .annotate(day=TruncDate("created_at"))
         .values("day", "feature")
@@ -81,6 +89,40 @@ def usage_by_day(*, user_id: UUID, since: date) -> list[UsageDay]:
             charged=Sum("charged", filter=Q(refunded_at__isnull=True), default=0),
             covered=Count("id", filter=Q(source=UsageSource.SUBSCRIPTION)),
         )
-        .order_by("-day", "feature")
+        .order_by()
     )
-    return [UsageDay(**row) for row in rows]
+    inner, params = per_feature.query.get_compiler(using=per_feature.db).as_sql()
+    # A literal, not a parameter: the GROUP BY must repeat the SELECT's expression exactly.
+    limit = int(features_per_day)
+    shown = f'CASE WHEN "rank" <= {limit} THEN "feature" END'
+    sql = f"""
+        SELECT "day", {shown}, CASE WHEN MIN("rank") > {limit} THEN COUNT(*) ELSE 0 END,
+            SUM("uses"), SUM("amount"), SUM("charged"), SUM("refunded"), SUM("covered")
+        FROM (
+            SELECT per_feature.*, ROW_NUMBER() OVER (
+                PARTITION BY "day" ORDER BY "amount" DESC, "feature"
+            ) AS "rank"
+            FROM ({inner}) AS per_feature
+        ) AS ranked
+        GROUP BY "day", {shown}
+    """  # noqa: S608 (the inner query is the ORM's, with its parameters; the limit an int)
+    with connections[per_feature.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [_usage_day(*row) for row in cursor.fetchall()]
+    return sorted(rows, key=lambda row: (-row.day.toordinal(), row.others > 0, row.feature))
+
+
+def _usage_day(day: date | str, feature: str | None, others: int, *sums: int) -> UsageDay:
+    """A row of the folding query, read past the ORM: SQLite gives the day as text, and
+    PostgreSQL's sums of big integers are Decimals."""
+    uses, amount, charged, refunded, covered = (int(value) for value in sums)
+    return UsageDay(
+        day=day if isinstance(day, date) else date.fromisoformat(day),
+        feature=feature or "",
+        uses=uses,
+        amount=amount,
+        charged=charged,
+        refunded=refunded,
+        covered=covered,
+        others=int(others),
+    )
