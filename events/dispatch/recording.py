@@ -7,14 +7,13 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime, timedelta
-from functools import reduce
-from operator import or_
 
 from django.db import transaction
-from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Q, Value, When
+from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 
 from events import services
+from events.dispatch.pausing import deliveries_wait, endpoints_pause
 from events.dispatch.sending import Outcome
 from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
 
@@ -174,8 +173,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             moved, ["attempts", "leased_until", "last_error", "next_attempt_at"]
         )
         if paused:
-            _endpoints_pause(paused)
-            _deliveries_wait(paused)
+            endpoints_pause(paused)
+            deliveries_wait(paused)
         succeeded = {delivery.endpoint_id for delivery in delivered}
         failures = Counter(delivery.endpoint_id for delivery in retried)
         failing = set(failures) - succeeded
@@ -202,42 +201,6 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 _disable_if_failing_too_long(endpoint_id, now)
         for endpoint_id in gone:
             _disable_gone(endpoint_id, now)
-
-
-def _endpoints_pause(paused: dict) -> None:
-    """Sets each endpoint's `paused_until` (`{endpoint id: until}`) unless it is paused longer
-    already: the worker claims none of its deliveries before then, events emitted and resent
-    during the pause included. One statement, under the endpoints' locks taken first."""
-    WebhookEndpoint.objects.filter(
-        reduce(
-            or_,
-            (
-                Q(pk=pk) & (Q(paused_until__isnull=True) | Q(paused_until__lt=until))
-                for pk, until in paused.items()
-            ),
-        )
-    ).update(
-        paused_until=Case(
-            *(When(pk=pk, then=Value(until)) for pk, until in paused.items()),
-            output_field=DateTimeField(),
-        )
-    )
-
-
-def _deliveries_wait(paused: dict) -> None:
-    """Holds every pending delivery of an endpoint that asked for a pause (`{endpoint id:
-    until}`) until then, those of this batch included; none of them counts an attempt. One
-    statement; their endpoints' rows are locked already, so no other recording or endpoint
-    change touches these deliveries meanwhile."""
-    Delivery.objects.filter(
-        reduce(or_, (Q(endpoint_id=pk, next_attempt_at__lt=until) for pk, until in paused.items())),
-        status=Delivery.Status.PENDING,
-    ).update(
-        next_attempt_at=Case(
-            *(When(endpoint_id=pk, then=Value(until)) for pk, until in paused.items()),
-            output_field=DateTimeField(),
-        )
-    )
 
 
 def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
