@@ -136,6 +136,9 @@ class Delivery(models.Model):
     leased_until = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=1000, blank=True, default="")
     completed_at = models.DateTimeField(null=True, blank=True)
+    # When staff last resent its event: an answer to an attempt sent before then predates
+    # the resend, which may follow another worker's delivery of it (events.dispatch.recording).
+    resent_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

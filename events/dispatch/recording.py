@@ -50,7 +50,10 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     the change brought the others forward: it counts no failure of the endpoint, and its
     410 or `Retry-After` says nothing of the new URL; one answered with `Retry-After` but sent
     before staff lifted the endpoint's pause (endpoint_pause_lift) pauses nothing, and its
-    delivery goes now as the lift's others did. A 429 or
+    delivery goes now as the lift's others did. One sent before staff resent its event
+    (`resent_at`) says nothing of the endpoint: the resend may have made pending again a
+    delivery another worker delivered meanwhile (or one given up, its endpoint turned on
+    since); its 410 or `Retry-After` is a failure on the resend's schedule. A 429 or
     503 with `Retry-After` holds the endpoint's pending deliveries until then. One
     transaction and a fixed number of statements for the whole batch. Locks the batch's
     endpoints before their deliveries, in the order turning an endpoint off takes them
@@ -96,7 +99,13 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             # may predate the turning on, which it would otherwise undo. Nor one whose
             # delivery another worker delivered meanwhile: that attempt was sent after this
             # one's lease lapsed, so its 2xx is the receiver's newer word.
-            speaks = not elsewhere and delivery.status == Delivery.Status.PENDING
+            # Nor one sent before staff resent its event: the resend makes a delivered or
+            # given-up delivery pending again, and the answer may predate another worker's
+            # 2xx or staff turning the endpoint on, as above.
+            before_resend = outcome.url is not None and outcome.resent_at != delivery.resent_at
+            speaks = (
+                not elsewhere and not before_resend and delivery.status == Delivery.Status.PENDING
+            )
             # A `Retry-After` to an attempt sent before staff lifted the endpoint's pause
             # predates the lift, which it would otherwise undo.
             before_lift = (
@@ -147,13 +156,15 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 continue
             # A last attempt the receiver asked to repeat later (429 or 503 with
             # `Retry-After`) gets one more then: it is up and said when it can take the event.
-            last = len(BACKOFF) + (outcome.retry_after is not None)
-            if delivery.attempts > last or outcome.status_code == GONE:
+            # An answer from before a resend is a failure on the resend's schedule only.
+            asked = outcome.retry_after if speaks else None
+            last = len(BACKOFF) + (asked is not None)
+            if delivery.attempts > last or (outcome.status_code == GONE and speaks):
                 delivery.status, delivery.completed_at = Delivery.Status.FAILED, now
             else:
                 beyond = delivery.attempts > len(BACKOFF)
-                wait = outcome.retry_after if beyond else BACKOFF[delivery.attempts - 1]
-                delivery.next_attempt_at = now + max(wait, outcome.retry_after or wait)
+                wait = asked if beyond else BACKOFF[delivery.attempts - 1]
+                delivery.next_attempt_at = now + max(wait, asked or wait)
             retried.append(delivery)
         DeliveryAttempt.objects.bulk_create(attempts)
         # Most attempts succeed and change their delivery alike: one plain UPDATE for them.

@@ -49,6 +49,9 @@ class Outcome:
     # The endpoint's `pause_lifted_at` as it was sent (known when `url` is): staff may lift
     # its pause meanwhile.
     pause_lifted_at: datetime | None = None
+    # The delivery's `resent_at` as it was sent (known when `url` is): staff may resend its
+    # event meanwhile.
+    resent_at: datetime | None = None
 
     @property
     def delivered(self) -> bool:
@@ -83,12 +86,13 @@ def signed_headers(endpoint: WebhookEndpoint, event: Event, body: bytes, now: da
 
 
 def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Session) -> Outcome:
-    """One attempt (see _attempt), with the URL it went to and the last lift of a pause
-    before it."""
+    """One attempt (see _attempt), with the URL it went to, the last lift of a pause and the
+    last resend before it."""
     return replace(
         _attempt(delivery, now=now, session=session),
         url=delivery.endpoint.url,
         pause_lifted_at=delivery.endpoint.pause_lifted_at,
+        resent_at=delivery.resent_at,
     )
 
 

@@ -41,7 +41,9 @@ def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
     delivery resent keeps its count of attempts otherwise, and its first failure gives it up
     at once. One on its way (leased) keeps its lease: cleared, another worker took it at once
     and the endpoint got the event twice at the same time; the attempt on its way counts as
-    the resend's first (a failure is retried 5 s later, a lease that lapses is taken again).
+    the resend's first (a failure is retried 5 s later, a lease that lapses is taken again),
+    but its answer, or that of one sent under a lease that lapsed, predates the resend
+    (`resent_at`): its 410 or `Retry-After` no longer turns the endpoint off or pauses it.
     Returns how many; `actor_id` is recorded on the event (common.audit). Raises NotFound.
     To an endpoint its receiver paused (`Retry-After`)
     they go once the pause ends: the worker claims nothing of it before.
@@ -76,6 +78,8 @@ def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
             output_field=DateTimeField(),
         ),
         completed_at=None,
+        # Answers to attempts sent before now no longer speak of the endpoint.
+        resent_at=now,
     )
     # None queued changed nothing: nothing to record, as a key revoked again.
     resent = [Event(pk=event_id, type=event_type)] if queued else []

@@ -1,0 +1,84 @@
+"""Staff resend an event, or turn its endpoint off and on, while an attempt whose lease
+lapsed, or that was given up, is still to be recorded: the late record must not undo them
+by an answer from before the resend. Each worker on a thread of its own with its own
+connection, the receiver on loopback, on PostgreSQL as on SQLite."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+from events import services
+from events.dispatch import Outcome, delivery_send
+from events.models import Delivery, WebhookEndpoint
+from events.tests.lease_helpers import T, claim, record
+from events.tests.receiver import Receiver
+from events.transport import webhook_session
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.sqlite]
+
+
+@pytest.fixture
+def gone_once(settings):
+    """A receiver that answers its first request 410 Gone, then 204, with an endpoint for
+    pings and one ping due at T."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    settings.WEBHOOK_LEASE_SECONDS = 60
+    receiver = Receiver(fail_first=1, fail_status=410).start()
+    endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
+    services.endpoint_ping(endpoint_id=endpoint.pk)
+    Delivery.objects.filter(endpoint=endpoint).update(next_attempt_at=T)
+    yield Delivery.objects.get(endpoint=endpoint)
+    receiver.stop()
+
+
+def sent(delivery: Delivery, now) -> Outcome:
+    """The worker's attempt, over the network."""
+    with webhook_session() as session:
+        return delivery_send(delivery, now=now, session=session)
+
+
+def endpoint_state(delivery: Delivery) -> tuple:
+    endpoint = WebhookEndpoint.objects.get(pk=delivery.endpoint_id)
+    return (endpoint.is_active, endpoint.disabled_reason, endpoint.paused_until)
+
+
+def test_a_410_heard_before_another_worker_delivered_and_staff_resent_leaves_it_on(gone_once):
+    """A's attempt is answered 410, its record delayed past its lease; B's, sent after,
+    is delivered: the receiver's newer word. Staff resend the event, making the delivery
+    pending again. A's 410 then turned the endpoint off, giving up the resend."""
+    (by_a,) = claim(T)
+    gone = sent(by_a, T)
+    (by_b,) = claim(T + timedelta(seconds=61))
+    record(by_b, sent(by_b, T + timedelta(seconds=61)), T + timedelta(seconds=62))
+    with time_machine.travel(T + timedelta(seconds=63), tick=False):
+        assert services.event_resend(event_id=gone_once.event_id) == 1
+
+    record(by_a, gone, T + timedelta(seconds=64))
+
+    assert (gone.status_code, endpoint_state(gone_once)) == (410, (True, "", None))
+    assert [d.pk for d in claim(T + timedelta(seconds=64))] == [gone_once.pk]
+
+
+def test_a_410_heard_before_staff_turned_it_off_on_and_resent_leaves_it_on(gone_once):
+    """The resend's delivery is pending under the lease of the attempt on its way, whose
+    410 predates the turning on: it is the resend's first attempt, failed, retried 5 s later
+    (the next attempt to hear 410 turns the endpoint off)."""
+    (by_a,) = claim(T)
+    gone = sent(by_a, T)
+    with time_machine.travel(T + timedelta(seconds=1), tick=False):
+        services.endpoint_update(endpoint_id=gone_once.endpoint_id, is_active=False)
+        services.endpoint_update(endpoint_id=gone_once.endpoint_id, is_active=True)
+        assert services.event_resend(event_id=gone_once.event_id) == 1
+
+    record(by_a, gone, T + timedelta(seconds=2))
+
+    assert endpoint_state(gone_once) == (True, "", None)
+    row = Delivery.objects.get(pk=gone_once.pk)
+    assert (row.status, row.attempts, row.next_attempt_at) == (
+        "pending",
+        1,
+        T + timedelta(seconds=7),
+    )
