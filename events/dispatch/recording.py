@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 
 from events import services
@@ -42,7 +42,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     the lease it was sent under)`, and what each means for its delivery (done, retried later,
     given up) and its endpoint (failing since when, attempts failed in a row; disabled after
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
-    has taken since is logged but leaves that worker's lease and schedule alone (its 410
+    has taken since is logged but leaves that worker's lease (even once the delivery is done
+    or given up) and schedule alone (its 410
     still turns the endpoint off, its `Retry-After` still pauses it, unless the delivery was
     given up meanwhile, as by staff turning the endpoint off, or delivered by the other
     worker, whose later attempt was answered 2xx). An attempt heard at a
@@ -74,6 +75,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
         attempts, delivered, retried, late, moved, gone = [], [], [], [], [], set()
+        # Deliveries whose lease another worker holds now: whatever is recorded keeps it.
+        others_leases: set = set()
         # Until when each endpoint asked, by a 429 or 503 with `Retry-After`, to be sent nothing.
         paused: dict = {}
         for delivery_id, outcome, *held in outcomes:
@@ -123,15 +126,21 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 # Given up (its endpoint turned off) or done by another worker while this
                 # attempt was on its way: the attempt is logged as it went; one that arrived
                 # makes a given-up delivery delivered.
-                # Nothing of it is on its way now: no lease holds back its resend.
+                # Nothing of this attempt is on its way now: its lease no longer holds back a
+                # resend. Another worker's, taken since this one's lapsed, is on its way still:
+                # cleared, a resend was taken at once and sent beside it.
                 given_up = delivery.status == Delivery.Status.FAILED
-                delivery.leased_until = None
+                if held and held[0] != delivery.leased_until:
+                    others_leases.add(delivery.pk)
+                else:
+                    delivery.leased_until = None
                 (delivered if outcome.delivered and given_up else late).append(delivery)
                 continue
             if held and held[0] != delivery.leased_until:
                 # Sent under a lease that lapsed, and taken since by another worker (a
                 # lease's end is its own: a later one ends later): its lease, and the schedule
                 # its outcome will set, are left alone. One that arrived is delivered.
+                others_leases.add(delivery.pk)
                 (delivered if outcome.delivered else late).append(delivery)
                 continue
             if outcome.delivered:
@@ -171,7 +180,11 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         Delivery.objects.filter(pk__in=[delivery.pk for delivery in delivered]).update(
             status=Delivery.Status.SUCCEEDED,
             completed_at=now,
-            leased_until=None,
+            leased_until=Case(
+                When(pk__in=others_leases, then=F("leased_until")),
+                default=Value(None),
+                output_field=DateTimeField(),
+            ),
             last_error="",
             attempts=F("attempts") + 1,
         )

@@ -1,7 +1,8 @@
 """Staff resend an event, or turn its endpoint off and on, while an attempt whose lease
 lapsed, or that was given up, is still to be recorded: the late record must not undo them
-by an answer from before the resend. Each worker on a thread of its own with its own
-connection, the receiver on loopback, on PostgreSQL as on SQLite."""
+by an answer from before the resend, or clear the lease of the worker that took the
+delivery since. Each worker on a thread of its own with its own connection, the receiver
+on loopback, on PostgreSQL as on SQLite."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import time_machine
 from events import services
 from events.dispatch import Outcome, delivery_send
 from events.models import Delivery, WebhookEndpoint
-from events.tests.lease_helpers import T, claim, record
+from events.tests.lease_helpers import DELIVERED, FAILED, T, claim, record
 from events.tests.receiver import Receiver
 from events.transport import webhook_session
 
@@ -82,3 +83,30 @@ def test_a_410_heard_before_staff_turned_it_off_on_and_resent_leaves_it_on(gone_
         1,
         T + timedelta(seconds=7),
     )
+
+
+@pytest.mark.parametrize(
+    ("turned_off", "late"),
+    [(True, FAILED), (True, DELIVERED), (False, DELIVERED)],
+    ids=["given-up-failed", "given-up-delivered", "delivered"],
+)
+def test_a_late_record_keeps_the_lease_of_the_attempt_on_its_way(gone_once, turned_off, late):
+    """A's lease lapsed and B took the delivery; it was given up (its endpoint turned off)
+    or not. A's late record cleared B's lease: staff turning the endpoint on and resending
+    within B's attempt had the delivery taken at once and sent twice at the same time."""
+    (by_a,) = claim(T)
+    (by_b,) = claim(T + timedelta(seconds=61))
+    endpoint_id = gone_once.endpoint_id
+    with time_machine.travel(T + timedelta(seconds=62), tick=False):
+        if turned_off:
+            services.endpoint_update(endpoint_id=endpoint_id, is_active=False)
+
+    record(by_a, late, T + timedelta(seconds=63))
+    with time_machine.travel(T + timedelta(seconds=64), tick=False):
+        services.endpoint_update(endpoint_id=endpoint_id, is_active=True)
+        assert services.event_resend(event_id=gone_once.event_id) == 1
+
+    assert claim(T + timedelta(seconds=65)) == []
+    assert Delivery.objects.get(pk=gone_once.pk).leased_until == by_b.leased_until
+    # B's worker died: taken again once its lease lapses, at least once.
+    assert [d.pk for d in claim(by_b.leased_until)] == [gone_once.pk]
