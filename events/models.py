@@ -60,6 +60,12 @@ class WebhookEndpoint(models.Model):
         help_text="When staff last lifted its receiver's pause: a Retry-After to an attempt "
         "sent before then pauses it no more.",
     )
+    delivered_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the newest attempt answered 2xx was sent: a failure of one sent "
+        "before then, recorded after it, is no failure in a row.",
+    )
     disabled_at = models.DateTimeField(null=True, blank=True)
     disabled_reason = models.CharField(max_length=500, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)

@@ -9,10 +9,11 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Q, Value, When
+from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Value, When
 from django.db.models.functions import Coalesce
 
 from events import services
+from events.dispatch.health import endpoints_succeeded
 from events.dispatch.pausing import deliveries_wait, endpoints_pause
 from events.dispatch.sending import Outcome
 from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
@@ -51,7 +52,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     the change brought the others forward: it counts no failure of the endpoint, and its
     410 or `Retry-After` says nothing of the new URL; one answered with `Retry-After` but sent
     before staff lifted the endpoint's pause (endpoint_pause_lift) pauses nothing, and its
-    delivery goes now as the lift's others did. One sent before staff resent its event
+    delivery goes now as the lift's others did. A failure of one sent before another attempt
+    of its endpoint already recorded 2xx (`delivered_sent_at`) is logged and retried, but
+    counts no failure in a row of the endpoint. One sent before staff resent its event
     (`resent_at`) says nothing of the endpoint: the resend may have made pending again a
     delivery another worker delivered meanwhile (or one given up, its endpoint turned on
     since); its 410 or `Retry-After` is a failure on the resend's schedule. A 429 or
@@ -68,7 +71,13 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             .filter(pk__in=of_the_batch)
             .order_by("pk")
             .values_list(
-                "pk", "is_active", "failing_since", "failed_attempts", "url", "pause_lifted_at"
+                "pk",
+                "is_active",
+                "failing_since",
+                "failed_attempts",
+                "url",
+                "pause_lifted_at",
+                "delivered_sent_at",
             )
         )
         before = {pk: rest for pk, *rest in endpoint_rows}
@@ -79,6 +88,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         others_leases: set = set()
         # Until when each endpoint asked, by a 429 or 503 with `Retry-After`, to be sent nothing.
         paused: dict = {}
+        # When each endpoint's newest attempt answered 2xx in the batch was sent; failures of
+        # attempts sent before one already recorded 2xx (recorded late), no failures in a row.
+        newest, stale = {}, set()
         for delivery_id, outcome, *held in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:
@@ -94,6 +106,11 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                     created_at=now,
                 )
             )
+            sent, last_2xx = outcome.sent_at, before[delivery.endpoint_id][5]
+            if outcome.delivered and sent is not None:
+                newest[delivery.endpoint_id] = max(newest.get(delivery.endpoint_id, sent), sent)
+            elif sent is not None and last_2xx is not None and sent < last_2xx:
+                stale.add(delivery.pk)
             # Heard at a URL the endpoint no longer has (staff gave it a new one while the
             # attempt was on its way): it says nothing of the endpoint as it is now.
             elsewhere = outcome.url is not None and outcome.url != before[delivery.endpoint_id][3]
@@ -200,12 +217,10 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             endpoints_pause(paused)
             deliveries_wait(paused)
         succeeded = {delivery.endpoint_id for delivery in delivered}
-        failures = Counter(delivery.endpoint_id for delivery in retried)
+        failures = Counter(d.endpoint_id for d in retried if d.pk not in stale)
         failing = set(failures) - succeeded
         endpoints = WebhookEndpoint.objects.all()
-        endpoints.filter(pk__in=succeeded).filter(
-            Q(failing_since__isnull=False) | Q(failed_attempts__gt=0)
-        ).update(failing_since=None, failed_attempts=0)
+        endpoints_succeeded(succeeded, newest)
         if failing:
             endpoints.filter(pk__in=failing).update(
                 failing_since=Coalesce("failing_since", Value(now)),

@@ -52,6 +52,8 @@ class Outcome:
     # The delivery's `resent_at` as it was sent (known when `url` is): staff may resend its
     # event meanwhile.
     resent_at: datetime | None = None
+    # When it was sent (known when `url` is): another worker's newer 2xx may be recorded first.
+    sent_at: datetime | None = None
 
     @property
     def delivered(self) -> bool:
@@ -93,6 +95,7 @@ def delivery_send(delivery: Delivery, *, now: datetime, session: requests.Sessio
         url=delivery.endpoint.url,
         pause_lifted_at=delivery.endpoint.pause_lifted_at,
         resent_at=delivery.resent_at,
+        sent_at=now,
     )
 
 
