@@ -84,13 +84,16 @@ def _users_set_active(
     queryset: QuerySet[User], *, active: bool, actor_id: UUID | None, message: str
 ) -> int:
     """Locks the users it changes (in id order), so the record names exactly those whose
-    state it changed: one changed meanwhile by someone else is not recorded twice."""
+    state it changed: one changed meanwhile by someone else is not recorded twice. FOR NO
+    KEY UPDATE, as the UPDATE itself: FOR UPDATE also waited for every row naming one of
+    them, a History row of a staff member among them included, who, deactivating a user of
+    this batch at the same time, waited for this in turn (a deadlock)."""
     changing = list(
         User.objects.filter(
             pk__in=queryset.filter(is_active=not active).values("pk"), is_active=not active
         )
         .order_by("pk")
-        .select_for_update()
+        .select_for_update(no_key=True)
     )
     User.objects.filter(pk__in=[user.pk for user in changing]).update(is_active=active)
     staff_action_record(actor_id=actor_id, instances=changing, message=message)
