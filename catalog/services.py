@@ -208,6 +208,15 @@ def catalog_items_set_active(
     return len(changing)
 
 
+def catalog_items_lock(*, model: type[CatalogItem], ids: Iterable[UUID]) -> None:
+    """Locks these items in id order, as the bulk (de)activation and delete take them, for
+    the caller's transaction: the admin list's edits save one item after another in the
+    list's order, and locking each as it came held one that a bulk action, holding another,
+    waited for, while the edits waited for that other (a deadlock)."""
+    items = model.objects.filter(pk__in=list(ids)).order_by("pk")
+    list(items.select_for_update().values_list("pk", flat=True))
+
+
 @_catalog_write
 def catalog_item_save(
     *, item: CatalogItem, changed_fields: Iterable[str], expected_version: int | None = None

@@ -3,6 +3,9 @@ catalog's services."""
 
 from __future__ import annotations
 
+import re
+import uuid
+
 from django.contrib import admin, messages
 from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.utils import unquote
@@ -84,9 +87,14 @@ class CatalogItemAdmin(CatalogModelAdmin):
     ) -> HttpResponse:
         """The list's edits (`list_editable`) are Django's plain form, saved through
         save_model in one transaction: a row deleted meanwhile, or a rule the service holds,
-        undoes them all and says so instead of a 500."""
+        undoes them all and says so instead of a 500. The rows it posts are locked first,
+        in id order (services.catalog_items_lock), not each as it is saved in the list's
+        order."""
         try:
-            return super().changelist_view(request, extra_context)
+            with transaction.atomic():
+                if request.method == "POST" and "_save" in request.POST:
+                    services.catalog_items_lock(model=self.model, ids=_posted_ids(request))
+                return super().changelist_view(request, extra_context)
         except NotFound:
             self.message_user(
                 request,
@@ -193,6 +201,19 @@ class CatalogItemAdmin(CatalogModelAdmin):
             queryset=queryset, active=False, actor_id=request.user.pk
         )
         self.message_user(request, f"Deactivated {changed} item(s).", messages.SUCCESS)
+
+
+def _posted_ids(request: HttpRequest) -> list[uuid.UUID]:
+    """The ids of the rows the list's edits post (`form-N-id`); one that is no id is left
+    to the formset to refuse."""
+    ids = []
+    for field, value in request.POST.items():
+        if re.fullmatch(r"form-\d+-id", field):
+            try:
+                ids.append(uuid.UUID(value))
+            except ValueError:
+                continue
+    return ids
 
 
 @admin.register(TokenBundle)
