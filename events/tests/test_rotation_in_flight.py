@@ -36,7 +36,9 @@ def test_a_rotation_while_an_attempt_is_on_its_way_loses_neither_event_nor_secre
             lambda: services.endpoint_rotate_secret(endpoint_id=endpoint.pk),
         ).join()
         new = rotating["rotated"].secret
-        # The receiver moves to the new secret at once, and refuses the attempt on its way.
+        # The receiver moves to the new secret at once, and refuses the attempt on its way:
+        # staged (fail_first answers it 401); that the new secret cannot verify it is asserted
+        # below, and the retry is verified with the new secret alone.
         receiver.secrets[:] = [new]
         receiver.hold.set()
         dispatch_until(DeliveryAttempt.objects.exists, dispatcher=dispatcher)
