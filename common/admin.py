@@ -142,6 +142,20 @@ class ModelAdmin(admin.ModelAdmin):
         return super().response_action(request, queryset)
 
 
+class ReadOnly:
+    """Rows that only services write (a model admin or an inline): staff may look, not add,
+    change or delete them here."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class TrimmedTextModelAdmin(ModelAdmin):
     """A model admin whose text fields trim as the API's do (common.text.trimmed): a name or
     description of invisible characters alone is blank here as it is there, invisible ends

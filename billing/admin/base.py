@@ -1,30 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
 
-from common.admin import ModelAdmin
+from common.admin import ModelAdmin, ReadOnly
 
 
-class ReadOnlyAdmin(ModelAdmin):
+class ReadOnlyAdmin(ReadOnly, ModelAdmin):
     """Rows that only services write: staff may look, not change them here."""
 
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnly, admin.TabularInline):
     extra = 0
     can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

@@ -7,20 +7,9 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from common.admin import ModelAdmin
+from common.admin import ModelAdmin, ReadOnly
 from events import services
 from events.models import EVENT_TYPES, Delivery, DeliveryAttempt, Event
-
-
-class ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 class DeliveryInline(ReadOnly, admin.TabularInline):

@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from common.admin import ModelAdmin
+from common.admin import ModelAdmin, ReadOnly
 from tokens.admin.search import EmailSearch
 from tokens.models import Hold, UsageRecord
 
 
-class ReadOnlyAdmin(EmailSearch, ModelAdmin):
+class ReadOnlyAdmin(ReadOnly, EmailSearch, ModelAdmin):
     list_select_related = ["account__user"]
     search_fields = ["account__user__email", "feature", "reference"]
 
@@ -20,15 +20,6 @@ class ReadOnlyAdmin(EmailSearch, ModelAdmin):
     @admin.display(description="User", ordering="account__user__email")
     def user_email(self, row) -> str:
         return row.account.user.email
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(UsageRecord)
