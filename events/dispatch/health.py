@@ -1,5 +1,6 @@
 """An endpoint's successes, written with its attempts' record (events.dispatch.recording):
-its failures forgotten, and when its newest attempt answered 2xx was sent."""
+its failures forgotten, and when its newest attempt answered 2xx was sent, by which older
+answers are told from newer ones."""
 
 from __future__ import annotations
 
@@ -36,3 +37,19 @@ def endpoints_succeeded(succeeded: set, newest: dict) -> None:
             output_field=DateTimeField(),
         ),
     )
+
+
+def newest_delivered(outcomes: list[tuple], deliveries: dict, delivered_sent_at: dict) -> tuple:
+    """`(newest, last)`: when each endpoint's newest attempt of the batch answered 2xx was
+    sent, and the later of that and its `delivered_sent_at` (`{endpoint id: when}`). Read
+    before any outcome is weighed, as a 2xx later in the batch than an older 410 or
+    `Retry-After` is the receiver's newer word all the same."""
+    newest: dict = {}
+    for delivery_id, outcome, *_ in outcomes:
+        sent, delivery = outcome.sent_at, deliveries.get(delivery_id)
+        if outcome.delivered and sent is not None and delivery is not None:
+            newest[delivery.endpoint_id] = max(newest.get(delivery.endpoint_id, sent), sent)
+    last = {pk: at for pk, at in delivered_sent_at.items() if at is not None}
+    for pk, at in newest.items():
+        last[pk] = max(last.get(pk, at), at)
+    return newest, last

@@ -13,7 +13,7 @@ from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Value
 from django.db.models.functions import Coalesce
 
 from events import services
-from events.dispatch.health import endpoints_succeeded
+from events.dispatch.health import endpoints_succeeded, newest_delivered
 from events.dispatch.pausing import deliveries_wait, endpoints_pause
 from events.dispatch.sending import Outcome
 from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
@@ -44,24 +44,24 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     given up) and its endpoint (failing since when, attempts failed in a row; disabled after
     DISABLE_AFTER and DISABLE_AFTER_FAILURES of them). An attempt whose lease another worker
     has taken since is logged but leaves that worker's lease (even once the delivery is done
-    or given up) and schedule alone (its 410
-    still turns the endpoint off, its `Retry-After` still pauses it, unless the delivery was
-    given up meanwhile, as by staff turning the endpoint off, or delivered by the other
-    worker, whose later attempt was answered 2xx). An attempt heard at a
-    URL the endpoint no longer has is logged, and its delivery goes to the new URL now, as
-    the change brought the others forward: it counts no failure of the endpoint, and its
-    410 or `Retry-After` says nothing of the new URL; one answered with `Retry-After` but sent
-    before staff lifted the endpoint's pause (endpoint_pause_lift) pauses nothing, and its
-    delivery goes now as the lift's others did. A failure of one sent before another attempt
-    of its endpoint already recorded 2xx (`delivered_sent_at`) is logged and retried, but
-    counts no failure in a row of the endpoint. One sent before staff resent its event
-    (`resent_at`) says nothing of the endpoint: the resend may have made pending again a
-    delivery another worker delivered meanwhile (or one given up, its endpoint turned on
-    since); its 410 or `Retry-After` is a failure on the resend's schedule. A 429 or
-    503 with `Retry-After` holds the endpoint's pending deliveries until then. One
-    transaction and a fixed number of statements for the whole batch. Locks the batch's
-    endpoints before their deliveries, in the order turning an endpoint off takes them
-    (endpoint_update), so the two never deadlock."""
+    or given up) and schedule alone (its 410 still turns the endpoint off, its `Retry-After`
+    still pauses it, unless the delivery was given up meanwhile, as by staff turning the
+    endpoint off, or delivered by the other worker). An attempt heard at a URL the endpoint
+    no longer has is logged, and its delivery goes to the new URL now, as the change brought
+    the others forward: it counts no failure of the endpoint, and its 410 or `Retry-After`
+    says nothing of the new URL; one answered with `Retry-After` but sent before staff lifted
+    the endpoint's pause (endpoint_pause_lift) pauses nothing, and its delivery goes now as
+    the lift's others did. A failure of one sent before another attempt of its endpoint was
+    answered 2xx (`delivered_sent_at`, or in the batch) is logged and retried on its
+    delivery's schedule but counts no failure in a row, and its 410 or `Retry-After` neither
+    turns the endpoint off nor pauses it: the receiver's newer word is that it takes events.
+    One sent before staff resent its event (`resent_at`) says nothing of the endpoint: the
+    resend may have made pending again a delivery another worker delivered meanwhile (or one
+    given up, its endpoint turned on since); its 410 or `Retry-After` is a failure on the
+    resend's schedule. A 429 or 503 with `Retry-After` holds the endpoint's pending
+    deliveries until then. One transaction and a fixed number of statements for the whole
+    batch. Locks the batch's endpoints before their deliveries, in the order turning an
+    endpoint off takes them (endpoint_update), so the two never deadlock."""
     delivery_ids = [delivery_id for delivery_id, *_ in outcomes]
     with transaction.atomic():
         of_the_batch = Delivery.objects.filter(pk__in=delivery_ids).values("endpoint_id")
@@ -88,9 +88,13 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         others_leases: set = set()
         # Until when each endpoint asked, by a 429 or 503 with `Retry-After`, to be sent nothing.
         paused: dict = {}
-        # When each endpoint's newest attempt answered 2xx in the batch was sent; failures of
-        # attempts sent before one already recorded 2xx (recorded late), no failures in a row.
-        newest, stale = {}, set()
+        # Failures of attempts sent before one of their endpoint answered 2xx, recorded
+        # earlier or anywhere in the batch (recorded late): no failures in a row, and their
+        # 410 or `Retry-After` says nothing of the endpoint.
+        newest, last_2xx = newest_delivered(
+            outcomes, deliveries, {pk: row[5] for pk, row in before.items()}
+        )
+        stale = set()
         for delivery_id, outcome, *held in outcomes:
             delivery = deliveries.get(delivery_id)
             if delivery is None:
@@ -106,10 +110,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                     created_at=now,
                 )
             )
-            sent, last_2xx = outcome.sent_at, before[delivery.endpoint_id][5]
-            if outcome.delivered and sent is not None:
-                newest[delivery.endpoint_id] = max(newest.get(delivery.endpoint_id, sent), sent)
-            elif sent is not None and last_2xx is not None and sent < last_2xx:
+            sent, last = outcome.sent_at, last_2xx.get(delivery.endpoint_id)
+            if not outcome.delivered and sent is not None and last is not None and sent < last:
                 stale.add(delivery.pk)
             # Heard at a URL the endpoint no longer has (staff gave it a new one while the
             # attempt was on its way): it says nothing of the endpoint as it is now.
@@ -123,8 +125,13 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
             # given-up delivery pending again, and the answer may predate another worker's
             # 2xx or staff turning the endpoint on, as above.
             before_resend = outcome.url is not None and outcome.resent_at != delivery.resent_at
+            # Nor one sent before another attempt of its endpoint answered 2xx: the receiver's
+            # newer word is that it takes events.
             speaks = (
-                not elsewhere and not before_resend and delivery.status == Delivery.Status.PENDING
+                not elsewhere
+                and not before_resend
+                and delivery.pk not in stale
+                and delivery.status == Delivery.Status.PENDING
             )
             # A `Retry-After` to an attempt sent before staff lifted the endpoint's pause
             # predates the lift, which it would otherwise undo.
