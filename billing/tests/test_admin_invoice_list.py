@@ -4,15 +4,14 @@ by the date filter's ranges, without sorting or reading the whole table on each 
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.tests.helpers import checkout
 from catalog.tests.factories import TokenBundleFactory
+from common.tests.plans import plan_nodes
 
 pytestmark = pytest.mark.django_db
 
@@ -21,19 +20,9 @@ TABLE = "billing_invoice"
 
 def whole_reads(sql: str) -> list[str]:
     """The plan's reads of the invoice table without a condition: a sequential scan, or an
-    index walked whole, or a sort of it. Sequential scans, sorts and whole-table joins are
-    priced out, so that the planner, on the test's few rows, plans as on many: it walks an
-    index wherever one can serve the query and its order."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        for plan_type in ("seqscan", "sort", "hashjoin", "mergejoin"):
-            cursor.execute(f"SET LOCAL enable_{plan_type} = off")
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    found, nodes = [], [plan[0]["Plan"]]
-    while nodes:
-        node = nodes.pop()
-        nodes += node.get("Plans", [])
+    index walked whole, or a sort of it."""
+    found = []
+    for node in plan_nodes(sql):
         if node.get("Relation Name") != TABLE:
             continue
         whole_index = node["Node Type"] in {"Index Scan", "Index Only Scan"} and not (

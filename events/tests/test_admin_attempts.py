@@ -6,13 +6,12 @@ sorted by its hidden id) another."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from common.tests.plans import plan_nodes
 from events import services
 from events.admin import DeliveryAttemptAdmin
 from events.models import Delivery, DeliveryAttempt
@@ -23,21 +22,10 @@ TABLE = "events_deliveryattempt"
 
 
 def whole_reads(sql: str, table: str = TABLE) -> list[str]:
-    """The plan's reads of `table` without a condition: a sequential scan, or a sort
-    of them. Sequential scans and sorts are priced out, so that the planner, on the test's
-    few rows, plans as on many: it walks an index wherever one can serve the order."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        for plan_type in ("seqscan", "sort", "hashjoin", "mergejoin"):
-            cursor.execute(f"SET LOCAL enable_{plan_type} = off")
-        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}")
-        plan = cursor.fetchone()[0]
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-    found, nodes, parents = [], [plan[0]["Plan"]], {}
-    while nodes:
-        node = nodes.pop()
-        for child in node.get("Plans", []):
-            parents[id(child)] = node
-            nodes.append(child)
+    """The plan's reads of `table` without a condition: a sequential scan, or a sort of
+    them."""
+    found = []
+    for node in plan_nodes(sql):
         if node["Node Type"] == "Sort":
             found.append(f"{node['Node Type']} by {node.get('Sort Key')}")
         elif node.get("Relation Name") == table and node["Node Type"] == "Seq Scan":
