@@ -16,7 +16,14 @@ class RememberedNegotiation(DefaultContentNegotiation):
     """DRF parses the Accept header and builds the query string's dict (to look for a format
     override, which this API turns off) on every request: about 4 % of a balance read. The
     answer depends only on the header and the view's renderers, so it is kept per process.
-    A header no renderer satisfies is refused (406) each time, as DRF refuses it."""
+    A header no renderer satisfies is refused (406) each time, as DRF refuses it.
+
+    An empty Accept header names no media range at all: some HTTP clients send one when the
+    caller set none. RFC 9110 lets a server disregard a header it cannot honour, and a caller
+    who named nothing expects what a missing header gets, so it is read as `*/*`."""
+
+    def get_accept_list(self, request: Request) -> list[str]:
+        return super().get_accept_list(request) or ["*/*"]
 
     def select_renderer(
         self, request: Request, renderers: list[BaseRenderer], format_suffix: str | None = None

@@ -89,3 +89,13 @@ def test_the_api_refuses_an_unsatisfiable_header_each_time_it_is_sent(user_clien
     )
     assert indented.status_code == 200
     assert indented.content.startswith(b'{\n    "')
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("accept", ["", " ", " , "])
+def test_an_empty_accept_header_is_answered_as_a_missing_one(user_client, accept):
+    answered = user_client.get("/api/v1/user/tokens/balance", HTTP_ACCEPT=accept)
+
+    assert answered.status_code == 200
+    assert answered["Content-Type"] == "application/json"
+    assert answered.json()["balance"] == 0
