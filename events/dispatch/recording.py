@@ -13,7 +13,7 @@ from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Value
 from django.db.models.functions import Coalesce
 
 from events import services
-from events.dispatch.health import endpoints_succeeded, newest_delivered
+from events.dispatch.health import endpoints_succeeded, heard_elsewhere, newest_delivered
 from events.dispatch.pausing import deliveries_wait, endpoints_pause
 from events.dispatch.sending import Outcome
 from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
@@ -49,7 +49,8 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
     endpoint off, or delivered by the other worker). An attempt heard at a URL the endpoint
     no longer has is logged, and its delivery goes to the new URL now, as the change brought
     the others forward: it counts no failure of the endpoint, and its 410 or `Retry-After`
-    says nothing of the new URL; one answered with `Retry-After` but sent before staff lifted
+    says nothing of the new URL, nor its 2xx (which delivers its delivery) of its health;
+    one answered with `Retry-After` but sent before staff lifted
     the endpoint's pause (endpoint_pause_lift) pauses nothing, and its delivery goes now as
     the lift's others did. A failure of one sent before another attempt of its endpoint was
     answered 2xx (`delivered_sent_at`, or in the batch) is logged and retried on its
@@ -84,6 +85,7 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         locked = Delivery.objects.select_for_update().filter(pk__in=delivery_ids)
         deliveries = {delivery.pk: delivery for delivery in locked}
         attempts, delivered, retried, late, moved, gone = [], [], [], [], [], set()
+        away: set = set()  # Deliveries whose attempt went to a URL no longer their endpoint's.
         # Deliveries whose lease another worker holds now: whatever is recorded keeps it.
         others_leases: set = set()
         # Until when each endpoint asked, by a 429 or 503 with `Retry-After`, to be sent nothing.
@@ -92,7 +94,10 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         # earlier or anywhere in the batch (recorded late): no failures in a row, and their
         # 410 or `Retry-After` says nothing of the endpoint.
         newest, last_2xx = newest_delivered(
-            outcomes, deliveries, {pk: row[5] for pk, row in before.items()}
+            outcomes,
+            deliveries,
+            {pk: row[5] for pk, row in before.items()},
+            {pk: row[3] for pk, row in before.items()},
         )
         stale = set()
         for delivery_id, outcome, *held in outcomes:
@@ -115,7 +120,9 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 stale.add(delivery.pk)
             # Heard at a URL the endpoint no longer has (staff gave it a new one while the
             # attempt was on its way): it says nothing of the endpoint as it is now.
-            elsewhere = outcome.url is not None and outcome.url != before[delivery.endpoint_id][3]
+            elsewhere = heard_elsewhere(outcome, before[delivery.endpoint_id][3])
+            if elsewhere:
+                away.add(delivery.pk)
             # Nor does one whose delivery was given up while it was on its way (its endpoint
             # turned off, perhaps on again since by staff, who lifted any pause): its answer
             # may predate the turning on, which it would otherwise undo. Nor one whose
@@ -223,7 +230,7 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
         if paused:
             endpoints_pause(paused)
             deliveries_wait(paused)
-        succeeded = {delivery.endpoint_id for delivery in delivered}
+        succeeded = {delivery.endpoint_id for delivery in delivered if delivery.pk not in away}
         failures = Counter(d.endpoint_id for d in retried if d.pk not in stale)
         failing = set(failures) - succeeded
         endpoints = WebhookEndpoint.objects.all()
