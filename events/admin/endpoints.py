@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
 from django.contrib import admin, messages
@@ -43,7 +43,8 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         "created_at",
     ]
     readonly_fields = [f for f in fields if f not in ("description",)]
-    actions = ["ping", "turn_on", "lift_pause"]
+    # delete_selected named here, or the site's own runs in place of this class's.
+    actions = ["delete_selected", "ping", "turn_on", "lift_pause"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -82,8 +83,9 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         try:
             response = super().delete_view(request, object_id, extra_context)
         except EndpointsNotDeleted as refusal:
-            for message in refusal.messages:
-                self.message_user(request, message, messages.ERROR)
+            refusal.tell(self, request)
+            if refusal.gone:
+                return self.response_delete(request, "", object_id)
             return HttpResponseRedirect(
                 reverse("admin:events_webhookendpoint_change", args=[object_id])
             )
@@ -133,20 +135,21 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
                 self.message_user(
                     request, f"Deleted {refusal.deleted} webhook endpoints.", messages.SUCCESS
                 )
-            for message in refusal.messages:
-                self.message_user(request, message, messages.ERROR)
+            refusal.tell(self, request)
             return None
 
     def _delete_all(self, request: HttpRequest, endpoints: list[WebhookEndpoint]) -> None:
-        """Deletes each endpoint (one already gone counts as deleted) and logs it once gone.
-        An endpoint the database is too busy for is passed by, the others deleted; then
-        raises EndpointsNotDeleted saying what is left of each passed by."""
-        deleted, refusals = [], []
+        """Deletes each endpoint and logs it once gone. One another session deleted since the
+        page read it is passed by, logged by that session only; one the database is too busy
+        for is passed by too, the others deleted; then raises EndpointsNotDeleted saying which
+        were gone already and what is left of each passed by."""
+        deleted, refusals, gone = [], [], []
         for endpoint in endpoints:
             try:
                 services.endpoint_delete(endpoint_id=endpoint.pk)
             except NotFound:
-                pass
+                gone.append(f"“{endpoint}” was already deleted by someone else: nothing was done.")
+                continue
             except OperationalError as error:
                 if not database_busy(error):
                     raise
@@ -155,8 +158,8 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
             super().log_deletions(request, [endpoint])
             deleted.append(str(endpoint))
         request.webhook_endpoints_deleted = deleted
-        if refusals:
-            raise EndpointsNotDeleted(deleted=len(deleted), messages=refusals)
+        if refusals or gone:
+            raise EndpointsNotDeleted(deleted=len(deleted), messages=refusals, gone=gone)
 
     @admin.action(description="Send a test ping", permissions=["change"])
     def ping(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
@@ -216,11 +219,18 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
 
 class EndpointsNotDeleted(Exception):
     """Endpoints the database was too busy to delete (a lock held past the lock timeout),
-    and what is left of each."""
+    and what is left of each; and those another session had deleted already."""
 
-    def __init__(self, *, deleted: int, messages: list[str]) -> None:
-        super().__init__(" ".join(messages))
-        self.deleted, self.messages = deleted, messages
+    def __init__(self, *, deleted: int, messages: list[str], gone: Sequence[str] = ()) -> None:
+        super().__init__(" ".join([*gone, *messages]))
+        self.deleted, self.messages, self.gone = deleted, messages, list(gone)
+
+    def tell(self, model_admin: admin.ModelAdmin, request: HttpRequest) -> None:
+        """The endpoints gone already, as warnings (nothing is wrong), then those left."""
+        for message in self.gone:
+            model_admin.message_user(request, message, messages.WARNING)
+        for message in self.messages:
+            model_admin.message_user(request, message, messages.ERROR)
 
 
 def _not_deleted(endpoint: WebhookEndpoint) -> str:
