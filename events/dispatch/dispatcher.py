@@ -6,8 +6,11 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 
+from django.db import connection
 from django.utils import timezone
 
 from events.dispatch import recording
@@ -18,6 +21,9 @@ from events.transport import webhook_session
 
 logger = logging.getLogger(__name__)
 
+# How often a worker sets its clock to the database's again (clocks drift by milliseconds a
+# minute, where they may disagree by seconds).
+CLOCK_CHECK_SECONDS = 60
 # The share of the sending threads one endpoint may take at once: a hanging endpoint holds a
 # quarter of the pool (8 of 32 threads) and nothing else.
 ENDPOINT_SHARE = 4
@@ -27,7 +33,7 @@ class Dispatcher:
     """Sends due deliveries from a thread pool, at most a quarter of its threads at once per
     endpoint, and records what came of them in batches, from the thread that leases them."""
 
-    def __init__(self, *, threads: int = 32) -> None:
+    def __init__(self, *, threads: int = 32, clock: Callable[[], datetime] = timezone.now) -> None:
         self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="webhook")
         self.threads = threads
         self.per_endpoint = max(1, threads // ENDPOINT_SHARE)
@@ -38,10 +44,14 @@ class Dispatcher:
         self.lock = threading.Lock()
         self.outcomes: queue.Queue = queue.Queue()
         self.sessions = threading.local()
+        self.clock = clock
+        # What to add to `clock` for the database's time, and when (monotonic) it was read.
+        self.offset, self.offset_read_at = timedelta(0), None
 
     def dispatch(self) -> int:
         """Records what has come back, then leases what is due and hands it to the pool;
         returns how many it handed over."""
+        self._clock_set()
         self.record()
         with self.lock:
             room = {key: self.per_endpoint - count for key, count in self.in_flight.items()}
@@ -51,7 +61,7 @@ class Dispatcher:
         claimed = deliveries_claim(
             limit=free,
             room=room,
-            now=timezone.now(),
+            now=self.now(),
             per_endpoint=self.per_endpoint,
             in_flight=self.unrecorded,
         )
@@ -74,7 +84,7 @@ class Dispatcher:
             pass
         if batch:
             try:
-                recording.deliveries_record(batch, now=timezone.now())
+                recording.deliveries_record(batch, now=self.now())
             finally:
                 # Written or lost with the connection: a lost outcome's delivery goes out
                 # again once its lease lapses (at least once), so it is no longer held back.
@@ -86,7 +96,7 @@ class Dispatcher:
         if not hasattr(self.sessions, "session"):
             self.sessions.session = webhook_session()
         try:
-            outcome = delivery_send(delivery, now=timezone.now(), session=self.sessions.session)
+            outcome = delivery_send(delivery, now=self.now(), session=self.sessions.session)
         except Exception as error:
             logger.exception("Delivery %s failed unexpectedly", delivery.pk)
             outcome = Outcome(status_code=None, duration_ms=0, error=type(error).__name__)
@@ -95,6 +105,21 @@ class Dispatcher:
         self.outcomes.put((delivery.pk, outcome, delivery.leased_until))
         with self.lock:
             self.in_flight[delivery.endpoint_id] -= 1
+
+    def now(self) -> datetime:
+        """This worker's clock set to the database's, which every worker reads: when its
+        attempts were sent is compared with when another worker's were (a failure sent
+        before another attempt's 2xx is no failure in a row), its leases and retries with
+        other workers' clocks. By each machine's own clock, seconds apart, a 2xx from a
+        worker running fast outweighed a newer 410 heard by another."""
+        return self.clock() + self.offset
+
+    def _clock_set(self) -> None:
+        """Reads the database's clock again every CLOCK_CHECK_SECONDS."""
+        read_at = self.offset_read_at
+        if read_at is None or time.monotonic() - read_at >= CLOCK_CHECK_SECONDS:
+            self.offset = database_offset(self.clock)
+            self.offset_read_at = time.monotonic()
 
     def in_flight_total(self) -> int:
         with self.lock:
@@ -117,3 +142,16 @@ class Dispatcher:
     def close(self) -> None:
         self.pool.shutdown(wait=True)
         self.record()
+
+
+def database_offset(clock: Callable[[], datetime]) -> timedelta:
+    """How far the database's clock is ahead of `clock`, read once the database has answered:
+    a stamp so set is at most the query's round trip early, never late, so an attempt sent
+    after another worker's (after that worker read the clock) is never stamped before it.
+    SQLite's database is a file on this machine: its clock is the machine's."""
+    if connection.vendor != "postgresql":
+        return timezone.now() - clock()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        (database,) = cursor.fetchone()
+    return database - clock()
