@@ -167,18 +167,23 @@ def api_key_hash(secret: str) -> str:
 
 
 def api_key_create(*, name: str, actor_id: UUID | None) -> NewApiKey:
-    """A new key; its secret is in the answer and nowhere else. Raises Invalid for a name
-    that is blank (whitespace and invisible characters only) or longer than 100 characters."""
+    """A new key; its secret is in the answer and nowhere else. `actor_id` is recorded as
+    its creator and in its History (common.audit), whichever door it came through: the
+    admin's add page writes no record of its own (ApiKeyAdmin.log_addition). Raises Invalid
+    for a name that is blank (whitespace and invisible characters only) or longer than 100
+    characters."""
     name = trimmed(name)
     if not 0 < len(name) <= 100:
         raise Invalid("name", "A name of 1 to 100 characters is required.")
     secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
-    key = ApiKey.objects.create(
-        name=name,
-        prefix=secret[:SHOWN_PREFIX_LENGTH],
-        secret_hash=api_key_hash(secret),
-        created_by_id=actor_id,
-    )
+    with transaction.atomic():
+        key = ApiKey.objects.create(
+            name=name,
+            prefix=secret[:SHOWN_PREFIX_LENGTH],
+            secret_hash=api_key_hash(secret),
+            created_by_id=actor_id,
+        )
+        staff_action_record(actor_id=actor_id, instances=[key], message="Added.", action="add")
     return NewApiKey(key=key, secret=secret)
 
 

@@ -51,6 +51,10 @@ class ApiKeyAdmin(TrimmedTextModelAdmin):
         obj.pk = created.key.pk
         request._new_api_key_secret = created.secret
 
+    def log_addition(self, request: HttpRequest, obj: ApiKey, message) -> None:
+        """Nothing: the service recorded the addition with its creator (api_key_create), as
+        it does for a key made through the staff API, so the History shows it once."""
+
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue=None):
         context = {
             **self.admin_site.each_context(request),

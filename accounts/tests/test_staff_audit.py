@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from accounts import services
@@ -62,6 +63,39 @@ def test_a_refused_deactivation_records_nothing(client):
 
     act(client, USERS, "deactivate_users", boss)
 
+    assert database_state() == before
+    assert records() == logged
+
+
+def test_creating_a_key_through_the_api_names_the_staff_member_once(staff_client, staff_user):
+    """The key recorded `created_by`, but its History was empty: who minted it was on no
+    page, unlike a key added in the admin or revoked anywhere."""
+    headers = {"HTTP_IDEMPOTENCY_KEY": "key-1"}
+
+    first = staff_client.post(KEYS, {"name": "backend"}, **headers)
+    replay = staff_client.post(KEYS, {"name": "backend"}, **headers)
+
+    assert first.status_code == replay.status_code == 201
+    key = ApiKey.objects.get()
+    assert history(key) == [(staff_user.email, "Added.")]
+    assert LogEntry.objects.get().is_addition()
+
+
+def test_creating_a_key_in_the_admin_names_the_staff_member_once(staff_browser, staff_user):
+    """The admin's add page writes Django's own record; the service's is the one kept."""
+    staff_browser.post("/admin/accounts/apikey/add/", {"name": "backend"})
+
+    key = ApiKey.objects.get()
+    assert history(key) == [(staff_user.email, "Added.")]
+    assert LogEntry.objects.get().is_addition()
+
+
+def test_a_refused_key_records_nothing(staff_client):
+    before, logged = database_state(), records()
+
+    response = staff_client.post(KEYS, {"name": "\u200b "})
+
+    assert response.status_code == 400
     assert database_state() == before
     assert records() == logged
 
