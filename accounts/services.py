@@ -11,7 +11,7 @@ from uuid import UUID
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
@@ -21,11 +21,33 @@ from accounts.models import ApiKey, RevokedRefreshToken, User, normalize_email
 from common.api.throttling import SignInThrottle
 from common.audit import staff_action_record
 from common.db import require_transaction
-from common.errors import Invalid, NotFound
+from common.errors import DomainError, Invalid, NotFound
 from common.text import trimmed
 
 EMAIL_TAKEN = "A user with this email address already exists."
 EMAIL_MAX_LENGTH = User._meta.get_field("email").max_length
+
+# A user who holds powers: staff status, superuser status, a role (a group) or permissions
+# of their own. Only a superuser changes another such user (accounts.admin.users.UserAdmin).
+HOLDS_POWERS = (
+    Q(is_staff=True)
+    | Q(is_superuser=True)
+    | Q(groups__isnull=False)
+    | Q(user_permissions__isnull=False)
+)
+
+
+class HoldsPowers(DomainError):
+    """A change by a staff member who is no superuser to another user who holds powers,
+    found so with the user's row locked: given them while the change was on its way, after
+    the admin's own check."""
+
+    code = "permission_denied"
+    http_status = 403
+    default_message = (
+        "Nothing was saved: this user was given powers meanwhile (staff, superuser, a role "
+        "or permissions), and only a superuser may change them now."
+    )
 
 
 def user_register(*, email: str, password: str) -> User:
@@ -87,33 +109,68 @@ def _users_set_active(
     state it changed: one changed meanwhile by someone else is not recorded twice. FOR NO
     KEY UPDATE, as the UPDATE itself: FOR UPDATE also waited for every row naming one of
     them, a History row of a staff member among them included, who, deactivating a user of
-    this batch at the same time, waited for this in turn (a deadlock)."""
-    changing = list(
+    this batch at the same time, waited for this in turn (a deadlock). Leaves out, once
+    locked, those `actor_id` may not change (_held_from): `queryset` left them out as it
+    was read, before a grant it waited for."""
+    locked = list(
         User.objects.filter(
             pk__in=queryset.filter(is_active=not active).values("pk"), is_active=not active
         )
         .order_by("pk")
         .select_for_update(no_key=True)
     )
+    held = _held_from(actor_id=actor_id, user_ids=[user.pk for user in locked])
+    changing = [user for user in locked if user.pk not in held]
     User.objects.filter(pk__in=[user.pk for user in changing]).update(is_active=active)
     staff_action_record(actor_id=actor_id, instances=changing, message=message)
     return len(changing)
 
 
-def user_password_set(*, user: User, password: str | None) -> None:
+def user_password_set(*, user: User, password: str | None, actor_id: UUID | None = None) -> None:
     """Gives `user` a new password (None: none that works, as the admin's "Disabled"),
     writing that column alone: a page holds the user it read at the start of the request,
     and saving all of it wrote its `is_active` back over a deactivation made meanwhile (staff
     in the admin as the user's password changed), undoing it. The new password ends the
-    user's other sessions and refresh tokens (User.get_session_auth_hash).
+    user's other sessions and refresh tokens (User.get_session_auth_hash). `actor_id`: the
+    staff member who sets it for another user (None: the user themselves).
 
     Raises NotFound, writing nothing, for a user deleted since the page read them (with psql
-    or a shell: the admin deletes none): Django's save of a row that is gone was a 500."""
+    or a shell: the admin deletes none): Django's save of a row that is gone was a 500.
+    Raises HoldsPowers, writing nothing, for a user `actor_id` may not change (_held_from):
+    a password set by a staff member who knows it is their way into the user's powers."""
     user.set_password(password)
     with transaction.atomic():
         if not User.objects.select_for_update().filter(pk=user.pk).exists():
             raise NotFound("This user no longer exists.")
+        if _held_from(actor_id=actor_id, user_ids=[user.pk]):
+            raise HoldsPowers()
         user.save(update_fields=["password"])
+
+
+def user_lock_for_change(*, user_id: UUID, actor_id: UUID) -> None:
+    """Locks the user `actor_id` is about to change on the admin's change page, in the
+    caller's transaction, and raises HoldsPowers if `actor_id` may not change them
+    (_held_from). Raises NotFound for a user deleted meanwhile; RuntimeError outside a
+    transaction."""
+    require_transaction("user_lock_for_change")
+    if not User.objects.select_for_update().filter(pk=user_id).exists():
+        raise NotFound("This user no longer exists.")
+    if _held_from(actor_id=actor_id, user_ids=[user_id]):
+        raise HoldsPowers()
+
+
+def _held_from(*, actor_id: UUID | None, user_ids: list[UUID]) -> set[UUID]:
+    """Those of `user_ids` whom `actor_id` may not change: other users who hold powers,
+    unless `actor_id` is a superuser (None, the system or the user themselves, may change
+    anyone). The caller has locked their rows, as a superuser's change page does before
+    giving powers: the admin's check, read without a lock at the start of the request, let a
+    change through to a user given powers while it was on its way."""
+    if actor_id is None or not user_ids:
+        return set()
+    if User.objects.filter(pk=actor_id, is_superuser=True).exists():
+        return set()
+    held = User.objects.filter(HOLDS_POWERS, pk__in=user_ids).exclude(pk=actor_id)
+    return set(held.values_list("pk", flat=True))
 
 
 def refresh_token_revoke(*, token: RefreshToken) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.contrib import admin
 from django.contrib.admin.forms import AdminPasswordChangeForm as OwnPasswordChangeForm
 from django.contrib.auth import logout
@@ -19,14 +21,21 @@ from common.errors import NotFound
 
 class PasswordForm(AdminPasswordChangeForm):
     """Django's, writing the new password (or none that works) alone
-    (services.user_password_set), never the whole user the page read."""
+    (services.user_password_set), never the whole user the page read, as set by `actor_id`
+    (the service refuses it for a user they may not change)."""
+
+    def __init__(self, user: User, *args, actor_id: UUID, **kwargs) -> None:
+        super().__init__(user, *args, **kwargs)
+        self.actor_id = actor_id
 
     def set_password_and_save(self, user: User, commit: bool = True, **kwargs) -> User:
         if not commit:
             return super().set_password_and_save(user, commit=False, **kwargs)
         usable = self.cleaned_data["set_usable_password"]
         services.user_password_set(
-            user=user, password=self.cleaned_data["password1"] if usable else None
+            user=user,
+            password=self.cleaned_data["password1"] if usable else None,
+            actor_id=self.actor_id,
         )
         return user
 

@@ -3,6 +3,8 @@ powers."""
 
 from __future__ import annotations
 
+import copy
+from functools import partial
 from uuid import UUID
 
 from django import forms
@@ -14,7 +16,7 @@ from django.contrib.auth.forms import (
     UserChangeForm,
 )
 from django.db import IntegrityError
-from django.db.models import Q, QuerySet, Value
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -22,7 +24,7 @@ from django.urls import reverse
 from accounts import services
 from accounts.admin.passwords import PasswordForm
 from accounts.models import User, normalize_email
-from accounts.services import EMAIL_TAKEN
+from accounts.services import EMAIL_TAKEN, HOLDS_POWERS, HoldsPowers
 from common.admin import ModelAdmin, RefusesStaleSaves, ShownStateForm
 from common.errors import NotFound
 
@@ -61,15 +63,6 @@ class UserEditForm(UniqueEmailMixin, ShownStateForm, UserChangeForm):
     class Meta:
         model = User
         fields = ("email",)
-
-
-# A user who holds any of UserAdmin.POWERS.
-HOLDS_POWERS = (
-    Q(is_staff=True)
-    | Q(is_superuser=True)
-    | Q(groups__isnull=False)
-    | Q(user_permissions__isnull=False)
-)
 
 
 @admin.register(User)
@@ -136,11 +129,16 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         and committed in between made the write an IntegrityError from the unique index (a
         500). Django's view is atomic, so the refused attempt changed nothing; the second
         sees the address taken and the form says so. A refusal the form cannot explain
-        raises again."""
+        raises again. A change refused as the user was given powers meanwhile
+        (services.user_lock_for_change) is a message on the page, as now shown."""
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except IntegrityError:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            except IntegrityError:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+        except HoldsPowers as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def user_change_password(
         self, request: HttpRequest, id: str, form_url: str = ""
@@ -148,20 +146,34 @@ class UserAdmin(RefusesStaleSaves, ModelAdmin, DjangoUserAdmin):
         """Django's, answering a user deleted after the page read them (with psql or a shell)
         as the change page does (ModelAdmin.deleted_meanwhile), not with a 500. One's own
         password is changed at /admin/password_change/, which asks for the current one and
-        counts guesses at it: set here without it, a stolen staff session kept the account."""
+        counts guesses at it: set here without it, a stolen staff session kept the account.
+
+        The form names who sets the password (PasswordForm), so that the service refuses it
+        for a user given powers since has_change_permission read them; Django's view builds
+        it as `self.change_password_form(user, data)`, so this request's copy of the admin
+        carries it (the admin itself is shared by every request)."""
         if _same_id(id, request.user.pk):
             return HttpResponseRedirect(reverse("admin:password_change"))
+        page = copy.copy(self)
+        page.change_password_form = partial(self.change_password_form, actor_id=request.user.pk)
         try:
-            return super().user_change_password(request, id, form_url)
+            return super(UserAdmin, page).user_change_password(request, id, form_url)
         except NotFound:
             return self.deleted_meanwhile(request)
+        except HoldsPowers as refused:
+            self.message_user(request, str(refused), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:accounts_user_change", args=[unquote(id)]))
 
     def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
         """A user added here is announced as one who registered (the trial comes with it),
         in the add's transaction (Django's UserAdmin.add_view is atomic). A user deactivated
         here has every session ended for good by the database (accounts/migrations/0006).
         A change whose page showed the user otherwise than they are now raises
-        ChangedMeanwhile (RefusesStaleSaves)."""
+        ChangedMeanwhile (RefusesStaleSaves), and one of a user given powers since
+        has_change_permission read them, by a staff member who is no superuser, HoldsPowers
+        (services.user_lock_for_change, which locks the user first)."""
+        if change:
+            services.user_lock_for_change(user_id=obj.pk, actor_id=request.user.pk)
         super().save_model(request, obj, form, change)
         if not change:
             services.user_created_announce(user_id=obj.pk)

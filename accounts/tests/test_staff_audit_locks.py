@@ -31,7 +31,7 @@ def test_deactivating_a_staff_member_as_they_deactivate_a_customer_is_no_deadloc
     # Locked first by the deactivation of both, as it locks in id order.
     colleague, customer = first, second
     User.objects.filter(pk=colleague.pk).update(is_staff=True)
-    deactivating = UserFactory(is_staff=True)
+    deactivating = UserFactory(is_staff=True, is_superuser=True)
     answers: dict = {}
 
     def deactivate_both() -> None:
