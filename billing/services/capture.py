@@ -155,10 +155,9 @@ def _capture(
     invoice.payment_reference = payment_reference
     fields = ["status", "paid_at", "provider", "payment_reference", "updated_at"]
     session_open = invoice.stripe_session_id and provider != Invoice.Provider.STRIPE
-    expires = invoice.stripe_session_expires_at
-    if session_open and stripe_session_id is not None and expires and expires > invoice.paid_at:
+    if session_open and stripe_session_id is not None:
         # The caller expired it first: nothing for reconcile_purchases to ask Stripe again.
-        invoice.stripe_session_expires_at = invoice.paid_at
+        invoice.stripe_session_expires_at = None
         fields.append("stripe_session_expires_at")
     invoice.save(update_fields=fields)
 
@@ -209,8 +208,9 @@ def _session_end_after_capture(invoice: Invoice) -> None:
     """The Stripe session of an invoice another provider paid, once that capture commits (an
     HTTP call): the customer's Stripe tab would otherwise still take a second payment for
     it. One that took a payment already is flagged `needs_review` by its webhook for a
-    person to refund; one Stripe cannot be asked about is asked again by
-    `reconcile_purchases` (the capture stands meanwhile)."""
+    person to refund, or by `reconcile_purchases` should that webhook be lost; one Stripe
+    cannot be asked about is asked again by `reconcile_purchases` (the capture stands
+    meanwhile)."""
     try:
         session_end_recorded(invoice)
     except PaymentProviderError as error:

@@ -1,10 +1,10 @@
 """Cancelling a pending invoice, and those of add-ons whose plan a refund or its expiry ended
 (capture and refund have modules of their own).
 
-A cancelled invoice whose `stripe_session_expires_at` is still ahead has a Stripe Checkout
-Session that may still take a payment: its expiry at Stripe has not been confirmed. Each
-cancel that confirms it sets that time to now; `reconcile_purchases` asks Stripe again for
-the others (billing.services.sessions)."""
+A cancelled invoice whose `stripe_session_expires_at` is still set has a Stripe Checkout
+Session that may have taken a payment: its end at Stripe has not been confirmed. Each
+cancel that confirms it clears that time; `reconcile_purchases` asks Stripe again for the
+others (billing.services.sessions)."""
 
 from __future__ import annotations
 
@@ -215,7 +215,8 @@ def _relying_cancel(parent: Q) -> int:
 
 def _session_end_after_cancel(invoice: Invoice) -> None:
     """The session of an invoice cancelled already, right after the cancel commits. When
-    Stripe cannot be asked, `reconcile_purchases` asks again (the cancel stands meanwhile)."""
+    Stripe cannot be asked, or says the session took a payment, `reconcile_purchases` asks
+    again (the cancel stands meanwhile) and flags such a payment for a person."""
     try:
         session_end_recorded(invoice)
     except PaymentProviderError as error:
@@ -235,7 +236,7 @@ def _cancelled(invoice: Invoice, *, session_ended: bool) -> None:
     invoice.cancelled_at = timezone.now()
     fields = ["status", "cancelled_at", "updated_at"]
     if session_ended and invoice.stripe_session_id:
-        invoice.stripe_session_expires_at = invoice.cancelled_at
+        invoice.stripe_session_expires_at = None
         fields.append("stripe_session_expires_at")
     invoice.save(update_fields=fields)
     pending = {"invoice": invoice, "status": ItemStatus.PENDING}

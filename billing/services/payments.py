@@ -26,6 +26,15 @@ SESSION_SHORTEST = timedelta(minutes=31)
 SESSION_LONGEST = timedelta(hours=23, minutes=59)
 
 
+class SessionTookPayment(InvalidState):
+    """Stripe has taken a payment through the session, or one is on its way: `session` is
+    what Stripe says of it now."""
+
+    def __init__(self, message: str, session: stripe_gateway.CheckoutSession) -> None:
+        super().__init__(message)
+        self.session = session
+
+
 @dataclass(frozen=True)
 class PaymentStart:
     provider: str
@@ -108,9 +117,9 @@ def stripe_session_end(invoice: Invoice) -> None:
     A session that completed with a bank debit whose payment failed has ended too: it can
     take no payment any more, though Stripe keeps it complete.
 
-    Raises InvalidState when Stripe has taken a payment on the session (its webhook
-    captures the invoice) or one is on its way, PaymentProviderError when Stripe cannot be
-    asked.
+    Raises SessionTookPayment (an InvalidState) when Stripe has taken a payment on the
+    session (its webhook captures the invoice) or one is on its way, PaymentProviderError
+    when Stripe cannot be asked.
     """
     if not invoice.stripe_session_id:
         return
@@ -119,9 +128,10 @@ def stripe_session_end(invoice: Invoice) -> None:
     except stripe_gateway.PaymentUnknownToStripe:
         return
     if session.status == "complete" and not session_payment_failed(session):
-        raise InvalidState(
+        raise SessionTookPayment(
             f"Stripe has taken a payment for invoice {invoice.number}; it is credited once "
-            "Stripe confirms it."
+            "Stripe confirms it.",
+            session,
         )
 
 

@@ -1,22 +1,27 @@
-"""Stripe Checkout Sessions their invoices no longer wait for, whose expiry Stripe has not
+"""Stripe Checkout Sessions their invoices no longer wait for, whose end Stripe has not
 confirmed: the invoice was cancelled, or paid through another provider (the payment
 webhook, a test payment, staff). Such a session may still take the customer's money, which
 nothing here credits.
 
-Each expiry Stripe confirms sets the invoice's `stripe_session_expires_at` to now; one still
-ahead means Stripe could not be asked (unreachable, a 5xx), and `reconcile_purchases`, hourly
-on the worker, asks again (sessions_unconfirmed)."""
+Such an invoice keeps its `stripe_session_expires_at` until Stripe confirms the session can
+take no payment (expired, unknown to it, its bank debit failed), which sets it to null. One
+still set means Stripe could not be asked (unreachable, a 5xx), or it said the session had
+taken a payment; `reconcile_purchases`, hourly on the worker, asks again
+(sessions_unconfirmed), also once the session's own end has passed, which a payment may have
+come before, and flags a payment it finds for a person when Stripe's webhook never told of
+it."""
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from billing import stripe_gateway
 from billing.models import Invoice
-from billing.services.payments import stripe_session_end
-from common.errors import InvalidState
+from billing.services.payments import SessionTookPayment, stripe_session_end
 
 logger = logging.getLogger(__name__)
 
@@ -25,40 +30,52 @@ logger = logging.getLogger(__name__)
 PAID_ELSEWHERE = Q(status__in=[Invoice.Status.PAID, Invoice.Status.REFUNDED]) & ~Q(
     provider=Invoice.Provider.STRIPE
 )
+# How long after its own end a session is still asked about: a payment taken before that
+# end (a bank debit takes days to succeed or fail) and whose webhook was lost is found if
+# Stripe answers within it.
+ASKED_AFTER_ITS_END = timedelta(days=14)
 
 
 def sessions_unconfirmed() -> QuerySet[Invoice]:
-    """Cancelled invoices, and those paid elsewhere, whose Stripe session may still take a
-    payment: Stripe could not be asked to expire it when the invoice stopped waiting for it."""
+    """Cancelled invoices, and those paid elsewhere, whose Stripe session may have taken a
+    payment: Stripe could not be asked to end it when the invoice stopped waiting for it, or
+    said it had taken one (not yet flagged for review, or on its way)."""
     return Invoice.objects.filter(
         Q(status=Invoice.Status.CANCELLED) | PAID_ELSEWHERE,
-        stripe_session_expires_at__gt=timezone.now(),
+        stripe_session_expires_at__gt=timezone.now() - ASKED_AFTER_ITS_END,
     ).exclude(stripe_session_id="")
 
 
-def session_end_recorded(invoice: Invoice) -> bool:
+def session_end_recorded(invoice: Invoice) -> stripe_gateway.CheckoutSession | None:
     """Expires the Stripe session of an invoice cancelled or paid elsewhere, outside any
-    transaction (an HTTP call), and records that it can take no payment any more. Returns
-    False when Stripe had taken a payment through it already: that payment, for an invoice
-    that no longer waits for it, is flagged `needs_review` by its webhook for a person to
-    return (the log says so too). Raises PaymentProviderError when Stripe cannot be asked;
-    nothing is recorded then."""
-    ended = True
+    transaction (an HTTP call), and records that it can take no payment any more (None).
+    Returns the session when Stripe has taken a payment through it, or one is on its way:
+    nothing is recorded then, and the invoice stays among sessions_unconfirmed until
+    reconcile_purchases has flagged that payment for a person (or its webhook did). Raises
+    PaymentProviderError when Stripe cannot be asked; nothing is recorded then."""
     try:
         stripe_session_end(invoice)
-    except InvalidState as error:
-        ended = False
+    except SessionTookPayment as took:
         logger.error(
             "The Stripe session %s of %s invoice %s has taken a payment (%s); it needs review.",
             invoice.stripe_session_id,
             invoice.status,
             invoice.number,
-            error,
+            took.session.payment_intent or took.session.payment_status,
         )
-    now = timezone.now()
+        return took.session
+    session_ended_record(invoice)
+    return None
+
+
+def session_ended_record(invoice: Invoice) -> None:
+    """Records that the session of an invoice that no longer waits for it can take no
+    payment (or that its payment is flagged for a person): no run asks Stripe about it
+    again. Only while the invoice still has that session."""
     Invoice.objects.filter(
         pk=invoice.pk,
         stripe_session_id=invoice.stripe_session_id,
-        stripe_session_expires_at__gt=now,
-    ).update(stripe_session_expires_at=now, updated_at=now)
-    return ended
+        stripe_session_expires_at__isnull=False,
+    ).exclude(status=Invoice.Status.PENDING).update(
+        stripe_session_expires_at=None, updated_at=timezone.now()
+    )

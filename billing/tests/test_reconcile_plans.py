@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from billing.models import Invoice
-from billing.services.sessions import sessions_unconfirmed
+from billing.services.sessions import ASKED_AFTER_ITS_END, sessions_unconfirmed
 from catalog.models import Currency
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,9 @@ PAID = 5000
 
 def _invoices(user, *, count: int, unconfirmed: int, status: str = "cancelled") -> None:
     """`count` invoices cancelled (or paid through the payment webhook) half of them with a
-    Stripe session, expired when they were, and `unconfirmed` whose sessions still run."""
+    Stripe session: half of those confirmed ended (no time), half ended at Stripe long
+    before the runs' look back (ASKED_AFTER_ITS_END), and `unconfirmed` whose sessions
+    still run."""
     now = timezone.now()
     currency = Currency.objects.first()
     with connection.cursor() as cursor:
@@ -32,13 +34,13 @@ def _invoices(user, *, count: int, unconfirmed: int, status: str = "cancelled") 
             "stripe_session_url) "
             "SELECT gen_random_uuid(), %s || g, %s, 10, 10, %s, "
             "CASE WHEN %s THEN 'pay-' || g ELSE '' END, '', %s, %s, %s, %s, "
-            "%s, %s, CASE WHEN g %% 2 = 0 THEN %s END, "
+            "%s, %s, CASE WHEN g %% 4 = 2 THEN %s END, "
             "CASE WHEN g %% 2 = 0 THEN 'cs_' || g ELSE '' END, '' "
             "FROM generate_series(1, %s) g",
             [
                 *(f"{status[0].upper()}-", status, "payment" if paid else "", paid, now, now),
                 *(None if paid else now, now if paid else None, currency.pk, user.pk),
-                *(now - timedelta(hours=1), count),
+                *(now - ASKED_AFTER_ITS_END - timedelta(hours=1), count),
             ],
         )
         cursor.execute("ANALYZE billing_invoice")

@@ -21,8 +21,16 @@ from billing.services.reconcile.report import (
     no_progress,
     on_its_own,
 )
-from billing.services.sessions import session_end_recorded, sessions_unconfirmed
-from billing.services.stripe_webhook import stripe_payment_refund, stripe_session_capture
+from billing.services.sessions import (
+    session_end_recorded,
+    session_ended_record,
+    sessions_unconfirmed,
+)
+from billing.services.stripe_webhook import (
+    stripe_payment_refund,
+    stripe_session_capture,
+    stripe_session_payment_recover,
+)
 from billing.services.stripe_webhook.payments import event_object
 from common.errors import InvalidState
 
@@ -68,16 +76,7 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
     if session.payment_status == "paid":
         if not report.dry_run:
             with transaction.atomic():
-                handled = stripe_session_capture(
-                    {
-                        "id": session.id,
-                        "payment_status": session.payment_status,
-                        "amount_total": session.amount_total,
-                        "currency": session.currency,
-                        "payment_intent": session.payment_intent,
-                        "client_reference_id": session.client_reference_id or str(invoice.pk),
-                    }
-                )
+                handled = stripe_session_capture(_session_paid(session, invoice))
             if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
                 report.needs_review.append(f"{invoice.number}: {handled.error}")
                 return
@@ -94,6 +93,18 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
             return
     if session.status == "expired" or invoice.created_at < too_old:
         _stale_invoice_cancel(report, invoice)
+
+
+def _session_paid(session: stripe_gateway.CheckoutSession, invoice: Invoice) -> dict:
+    """A paid session as its `checkout.session.completed` event carries it."""
+    return {
+        "id": session.id,
+        "payment_status": session.payment_status,
+        "amount_total": session.amount_total,
+        "currency": session.currency,
+        "payment_intent": session.payment_intent,
+        "client_reference_id": session.client_reference_id or str(invoice.pk),
+    }
 
 
 def _stale_invoice_cancel(report: ReconcileReport, invoice: Invoice) -> None:
@@ -113,27 +124,34 @@ def unconfirmed_sessions_expire(report: ReconcileReport) -> None:
     which it could not be asked about at the time: cancelled (by the sweep of an ended plan,
     or a plan's refund: checkouts of add-ons alone), or paid through another provider (the
     payment webhook, a test payment). Until then the customer's Stripe tab still took a
-    payment that nothing here credits. Stripe failing again is a Stripe error of the run
-    (run again later); the cancel or the capture stands either way. Run after the sweep, so
-    that one it could not end is retried at once."""
+    payment that nothing here credits. A session that took one (before the invoice stopped
+    waiting for it, or before Stripe could be asked), whose webhook never came, is flagged
+    `needs_review` here as that webhook would have (credited nothing; a person returns it),
+    also once the session's own end has passed. Stripe failing again is a Stripe error of
+    the run (run again later); the cancel or the capture stands either way. Run after the
+    sweep, so that one it could not end is retried at once, and before the payments needing
+    review are counted."""
     for ids in in_batches(sessions_unconfirmed()):
         for invoice in Invoice.objects.filter(pk__in=ids).order_by("pk"):
             on_its_own(report, invoice.number, partial(_session_end, report, invoice))
 
 
 def _session_end(report: ReconcileReport, invoice: Invoice) -> None:
-    if not report.dry_run:
-        try:
-            if not session_end_recorded(invoice):
-                report.needs_review.append(
-                    f"{invoice.number}: {invoice.status}, and Stripe took a payment through "
-                    f"its session {invoice.stripe_session_id}; return it to the customer."
-                )
-                return
-        except stripe_gateway.PaymentProviderError as error:
-            report.stripe_errors.append(f"{invoice.number}: {error.message}")
-            return
-    report.stripe_sessions_expired += 1
+    if report.dry_run:
+        report.stripe_sessions_expired += 1
+        return
+    try:
+        took = session_end_recorded(invoice)
+    except stripe_gateway.PaymentProviderError as error:
+        report.stripe_errors.append(f"{invoice.number}: {error.message}")
+        return
+    if took is None:
+        report.stripe_sessions_expired += 1
+    elif took.payment_status == "paid":
+        # Its webhook flagged it, or this does; either way it is counted and listed among
+        # the payments needing review until a person settles it.
+        stripe_session_payment_recover(_session_paid(took, invoice))
+        session_ended_record(invoice)
 
 
 def paid_invoices_verify(

@@ -14,7 +14,11 @@ time, `handlers` acts on each type of event (`disputes` on a chargeback's), `out
 handling came to and its record. Import from here.
 """
 
-from billing.services.stripe_webhook.delivery import stripe_event_recover, stripe_webhook_process
+from billing.services.stripe_webhook.delivery import (
+    stripe_event_recover,
+    stripe_session_payment_recover,
+    stripe_webhook_process,
+)
 from billing.services.stripe_webhook.handlers import (
     held_refund_apply,
     held_refunds_captured,
@@ -35,5 +39,6 @@ __all__ = [
     "stripe_payment_lock",
     "stripe_payment_refund",
     "stripe_session_capture",
+    "stripe_session_payment_recover",
     "stripe_webhook_process",
 ]

@@ -20,10 +20,18 @@ from billing.services.stripe_webhook.outcomes import (
     Outcome,
     event_outcome_record,
 )
-from billing.services.stripe_webhook.payments import stripe_payment_lock
+from billing.services.stripe_webhook.payments import (
+    PAID_EVENTS,
+    payment_lock,
+    session_reference,
+    stripe_payment_lock,
+)
 from common import metrics
 from common.db import once_more_if_rolled_back_for_another
 from common.errors import Invalid
+
+# The event id of a paid session's record made by reconciliation, which has no event.
+SESSION_PAYMENT_FOUND = "session_paid:"
 
 
 def stripe_webhook_process(
@@ -115,3 +123,28 @@ def stripe_event_recover(event: dict) -> Handled | None:
         handled = stripe_event_handle(event)
         event_outcome_record(record, handled)
     return handled
+
+
+def stripe_session_payment_recover(session: dict) -> Handled | None:
+    """Records a payment Stripe took through the session of an invoice that no longer waited
+    for it (cancelled, or paid through another provider), which reconciliation found by
+    asking Stripe about that session: handled as its `checkout.session.completed` would have
+    been, so it is flagged `needs_review` for a person to return (the capture refuses it;
+    nothing is credited) and counted until they settle it. Under the payment's lock; None
+    when an event of that payment is recorded already (its webhook came), so it is flagged
+    once. The record's event id is the session's (SESSION_PAYMENT_FOUND), so a run again
+    flags it no more; a webhook of it that comes later still is recorded on its own."""
+    reference = session_reference(session)
+    event = {
+        "id": f"{SESSION_PAYMENT_FOUND}{session.get('id')}",
+        "type": "checkout.session.completed",
+        "data": {"object": session},
+    }
+    with transaction.atomic():
+        payment_lock(reference)
+        heard = PaymentEvent.objects.filter(
+            provider=PROVIDER, payment_reference=reference, event_type__in=PAID_EVENTS
+        ).exclude(outcome=Outcome.FAILED)
+        if heard.exists():
+            return None
+        return stripe_event_recover(event)

@@ -1,6 +1,9 @@
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from billing import services
 from billing.models import Invoice, PaymentEvent
@@ -105,8 +108,8 @@ def test_a_stripe_payment_found_by_the_retried_expiry_is_listed_for_review(
 
     assert code == 0
     assert f"{invoice.number}: " in " ".join(report["needs_review"])
-    assert again["stripe_sessions_expired"] == 0
-    assert f"{invoice.number}: " not in " ".join(again["needs_review"])
+    assert (again["stripe_sessions_expired"], again["payments_needing_review"]) == (0, 1)
+    assert PaymentEvent.objects.filter(provider="stripe", invoice=invoice).count() == 1
 
 
 @pytest.mark.parametrize("how", ["payment webhook", "staff"])
@@ -125,3 +128,70 @@ def test_a_session_ended_with_the_capture_is_not_asked_about_again(
 
     assert (code, report["stripe_sessions_expired"]) == (0, 0)
     assert [r.path for r in fake_stripe.requests[asked:] if "/checkout/" in r.path] == []
+
+
+def flagged_payment(fake_stripe, session: str) -> tuple:
+    """The Stripe payment of `session` flagged for a person: its invoice and payment."""
+    event = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    return (event.invoice_id, event.payment_reference, event.handled_at)
+
+
+def test_a_stripe_payment_whose_webhook_was_lost_after_the_capture_is_flagged_by_reconcile(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    """The customer paid in the Stripe tab as the payment webhook captured the invoice; the
+    capture's expiry found the session complete, and Stripe's webhook never came. Before,
+    that was one log line: no run asked Stripe again, and the second payment was kept."""
+    session = pay(user_client, invoice).json()["session_id"]
+    fake_stripe.complete(session)  # its checkout.session.completed is lost
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+
+    report, code = reconcile()
+    again, again_code = reconcile()
+
+    intent = fake_stripe.sessions[session]["payment_intent"]
+    assert flagged_payment(fake_stripe, session) == (invoice.pk, intent, None)
+    assert (code, report["payments_needing_review"]) == (0, 1)
+    assert (again_code, again["payments_needing_review"]) == (0, 1)
+    assert f"{invoice.number}: " in " ".join(report["needs_review"])
+    paid = Invoice.objects.get(pk=invoice.pk)
+    assert (paid.status, paid.provider) == ("paid", "payment")
+
+
+def test_a_stripe_payment_on_a_session_that_ended_before_stripe_answered_again_is_flagged(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    """Stripe was down when the capture asked it to end the session, and its own end came
+    before the next run: before, the run asked only about sessions still running, so a
+    payment taken meanwhile, its webhook lost, was never found."""
+    session = pay(user_client, invoice).json()["session_id"]
+    fake_stripe.fail_next(10)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    fake_stripe.fail_next(0)
+    fake_stripe.complete(session)  # the second payment; its webhook is lost
+
+    with time_machine.travel(timezone.now() + timedelta(hours=25), tick=False):
+        report, code = reconcile()
+
+    intent = fake_stripe.sessions[session]["payment_intent"]
+    assert flagged_payment(fake_stripe, session) == (invoice.pk, intent, None)
+    assert (code, report["payments_needing_review"]) == (0, 1)
+
+
+def test_a_stripe_payment_its_webhook_flagged_is_not_flagged_again_by_reconcile(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    session = pay(user_client, invoice).json()["session_id"]
+    completed = fake_stripe.complete(session)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    assert stripe_says(api_client, fake_stripe, completed) == "needs_review"
+
+    report, code = reconcile()
+    again, _ = reconcile()
+
+    assert (code, report["payments_needing_review"], again["payments_needing_review"]) == (0, 1, 1)
+    assert PaymentEvent.objects.filter(provider="stripe").count() == 1
+    assert again["stripe_sessions_expired"] == 0
