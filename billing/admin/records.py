@@ -18,7 +18,11 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from billing.models.events import HANDLED_NOTE_MAX
-from billing.services.reprocess import payment_event_mark_handled, payment_event_reprocess
+from billing.services.reprocess import (
+    payment_event_mark_handled,
+    payment_event_refund_at_stripe,
+    payment_event_reprocess,
+)
 from common.errors import DomainError
 
 
@@ -68,7 +72,7 @@ class TokenBundlePurchaseAdmin(ReadOnlyAdmin):
 class PaymentEventAdmin(ReadOnlyAdmin):
     exclude = ["payload"]
     readonly_fields = ["pretty_payload"]
-    actions = ["reprocess", "mark_handled"]
+    actions = ["reprocess", "mark_handled", "refund_at_stripe"]
     list_display = [
         "received_at",
         "provider",
@@ -114,6 +118,23 @@ class PaymentEventAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{event}: {error.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{event.event_id or event.pk}: {outcome}.")
+
+    @admin.action(
+        description="Refund at Stripe the selected review events' payments that paid nothing",
+        permissions=["reprocess"],
+    )
+    def refund_at_stripe(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
+        """A second payment through a Stripe tab left open (reconcile_purchases flags it),
+        returned to the customer, and its events settled saying so."""
+        for event in queryset:
+            try:
+                note = payment_event_refund_at_stripe(event_id=event.pk, staff_id=request.user.pk)
+            except DomainError as error:  # Stripe failing too (PaymentProviderError)
+                self.message_user(
+                    request, f"{event}: {error.message} Nothing changed.", messages.ERROR
+                )
+            else:
+                self.message_user(request, f"{event.event_id or event.pk}: {note}")
 
     @admin.action(
         description="Mark the selected review events handled (asks for a note)",

@@ -1,5 +1,6 @@
 """What staff do with a stored payment event: re-process it, through the same code as its
-delivery, or record that a person settled one needing review."""
+delivery, record that a person settled one needing review, or return through Stripe a
+payment flagged for review that paid nothing here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
 from billing.models.events import HANDLED_NOTE_MAX
 from billing.services.events import DONE, storable
@@ -93,3 +95,60 @@ def payment_event_mark_handled(*, event_id: UUID, staff_id: UUID, note: str) -> 
     if event.handled_at is not None:
         raise InvalidState("This event was settled already.")
     raise InvalidState("Only an event needing review is settled by a person.")
+
+
+def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
+    """Returns to the customer, through Stripe, the payment of a Stripe event flagged for
+    review that paid no invoice here: a second payment, through a Stripe tab left open, for
+    an invoice paid otherwise or cancelled, or one for another amount (nothing was credited
+    for it). Stripe first, outside any transaction (the payment's own idempotency key makes
+    repeated or concurrent refunds one); then this event, and any other unsettled one of the
+    same payment (its webhook come late), is settled with what Stripe did. Returns that note.
+
+    Raises NotFound; InvalidState for an event that is not a verified Stripe event needing
+    review, is settled already, names no payment, whose payment paid an invoice here (refund
+    that invoice: its tokens are taken back too) or is disputed (the bank has the money);
+    PaymentProviderError when Stripe cannot be asked or refuses. Nothing is recorded then.
+    """
+    event = PaymentEvent.objects.filter(pk=event_id).first()
+    if event is None:
+        raise NotFound("No such payment event.")
+    stripe_review = (event.provider, event.outcome) == (
+        Invoice.Provider.STRIPE,
+        PaymentEvent.Outcome.NEEDS_REVIEW,
+    )
+    if not (stripe_review and event.signature_valid) or event.handled_at is not None:
+        raise InvalidState("Only a Stripe payment event needing review, not settled, is refunded.")
+    reference = event.payment_reference
+    if not reference:
+        raise InvalidState("This event names no payment to refund.")
+    paid = Invoice.objects.filter(provider=Invoice.Provider.STRIPE, payment_reference=reference)
+    number = paid.values_list("number", flat=True).first()
+    if number is not None:
+        raise InvalidState(
+            f"This payment paid invoice {number}: refund the invoice, which also takes back "
+            "what it bought."
+        )
+    try:
+        refund = stripe_gateway.refund_create(
+            payment_intent=reference, idempotency_key=f"refund-payment:{reference}"
+        )
+        note = f"Refunded at Stripe ({refund}) by staff."
+    except stripe_gateway.PaymentAlreadyRefunded:
+        note = "Stripe had refunded it already."
+    except stripe_gateway.PaymentDisputed as error:
+        raise InvalidState(
+            "The payment is disputed: the customer's bank has the money; Stripe refunds nothing."
+        ) from error
+    unsettled = PaymentEvent.objects.filter(
+        provider=Invoice.Provider.STRIPE,
+        payment_reference=reference,
+        outcome=PaymentEvent.Outcome.NEEDS_REVIEW,
+        handled_at__isnull=True,
+    ).values_list("pk", flat=True)
+    for pk in unsettled.order_by("pk"):
+        try:
+            payment_event_mark_handled(event_id=pk, staff_id=staff_id, note=note)
+        except InvalidState:
+            continue  # settled by another staff member meanwhile
+    return note
