@@ -1,8 +1,9 @@
 import pytest
 
 from billing import services
-from billing.models import AddOnSubscription, Invoice, Subscription
+from billing.models import AddOnSubscription, Invoice, PaymentEvent, Subscription
 from billing.tests.helpers import capture, checkout, deliver, payment_body
+from billing.tests.reconcile_helpers import reconcile
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_changes, database_state
 
@@ -77,3 +78,28 @@ def test_a_plan_refunded_after_the_sweep_recorded_it_expired_is_cancelled(user, 
     assert (result.subscriptions_cancelled, result.addons_cancelled) == (1, 1)
     assert Subscription.objects.get(invoice=paid.invoice).status == "cancelled"
     assert AddOnSubscription.objects.get(invoice=paid.invoice).status == "cancelled"
+
+
+def test_a_payment_on_the_session_of_a_checkout_a_refund_cancelled_is_flagged_by_reconcile(
+    user, user_client, fake_stripe, django_capture_on_commit_callbacks
+):
+    """Its Stripe webhook lost, the payment taken as the refund cancelled the add-ons'
+    checkout was that log line only: the customer paid for add-ons they never got."""
+    plan = checkout(user, plan=PlanFactory()).invoice
+    capture(plan)
+    add_ons = checkout(user, add_ons=[AddOnFactory()]).invoice
+    paying = user_client.post(f"/api/v1/user/invoices/{add_ons.pk}/pay", {"provider": "stripe"})
+    session = fake_stripe.complete(paying.json()["session_id"])["data"]["object"]
+    with django_capture_on_commit_callbacks(execute=True):
+        services.invoice_refund(invoice_id=plan.pk)
+
+    report, code = reconcile()
+
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    assert (flagged.invoice_id, flagged.payment_reference) == (
+        add_ons.pk,
+        session["payment_intent"],
+    )
+    assert (code, report["payments_needing_review"]) == (0, 1)
+    assert Invoice.objects.get(pk=add_ons.pk).status == "cancelled"
+    assert not AddOnSubscription.objects.filter(status="active").exists()
