@@ -195,3 +195,25 @@ def test_a_stripe_payment_its_webhook_flagged_is_not_flagged_again_by_reconcile(
     assert (code, report["payments_needing_review"], again["payments_needing_review"]) == (0, 1, 1)
     assert PaymentEvent.objects.filter(provider="stripe").count() == 1
     assert again["stripe_sessions_expired"] == 0
+
+
+def test_a_bank_debit_on_its_way_is_asked_about_until_it_succeeds_then_flagged(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    """A debit takes days: the run before it succeeds has nothing to flag, and must ask again
+    rather than record the session ended."""
+    session = pay(user_client, invoice).json()["session_id"]
+    fake_stripe.complete_unpaid(session)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    on_its_way, _ = reconcile()
+    fake_stripe.sessions[session]["payment_status"] = "paid"  # its webhook is lost
+    fake_stripe.payment_succeeded(fake_stripe.sessions[session])
+
+    with time_machine.travel(timezone.now() + timedelta(days=3), tick=False):
+        report, code = reconcile()
+
+    assert on_its_way["payments_needing_review"] == 0
+    intent = fake_stripe.sessions[session]["payment_intent"]
+    assert flagged_payment(fake_stripe, session) == (invoice.pk, intent, None)
+    assert (code, report["payments_needing_review"]) == (0, 1)
