@@ -56,12 +56,16 @@ def session_end_recorded(invoice: Invoice) -> stripe_gateway.CheckoutSession | N
     try:
         stripe_session_end(invoice)
     except SessionTookPayment as took:
-        logger.error(
-            "The Stripe session %s of %s invoice %s has taken a payment (%s); it needs review.",
+        paid = took.session.payment_status == "paid"
+        logger.log(
+            logging.ERROR if paid else logging.INFO,
+            "The Stripe session %s of %s invoice %s has %s (%s); %s.",
             invoice.stripe_session_id,
             invoice.status,
             invoice.number,
-            took.session.payment_intent or took.session.payment_status,
+            "taken a payment" if paid else "a payment on its way",
+            took.session.payment_intent,
+            "it needs review" if paid else "Stripe is asked again until it settles",
         )
         return took.session
     session_ended_record(invoice)
