@@ -58,6 +58,9 @@ class Order:
     session_created_at: datetime | None = None
     paid_at_stripe: bool = False
     session_ended: bool = False  # expired at Stripe by a cancel: it takes no payment
+    # Paid through another provider, its session since asked about by reconcile_purchases
+    # (expired, or its payment flagged for review): no run asks again.
+    session_asked: bool = False
     refunded_at_stripe: bool = False
     held_refunds: list[str] = field(default_factory=list)
 

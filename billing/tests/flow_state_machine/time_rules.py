@@ -51,6 +51,8 @@ class TimeRules:
             elif order.created_at < now - timedelta(hours=72):
                 order.status = "cancelled"
                 order.session_ended = True
+        for order in self.order_list:
+            self._session_of_an_order_paid_elsewhere(order, now)
         for event in self.stripe.events:
             # A refund Stripe sent between 7 days and 10 minutes ago whose webhook was not
             # delivered (yet) is handled as its delivery would have been.
@@ -67,3 +69,28 @@ class TimeRules:
         assert (code, report["unknown_to_provider"], report["stripe_errors"]) == (0, [], [])
         reviews = sum(outcome == "needs_review" for outcome in self.stripe_outcomes.values())
         assert report["payments_needing_review"] == reviews + len(self.payment_reviews)
+
+    def _session_of_an_order_paid_elsewhere(self, order, now: datetime) -> None:
+        """The Stripe session of an invoice the payment webhook paid (its expiry after that
+        capture, an on-commit call, does not run in these tests) is asked about up to 14 days
+        past its own end: expired if it took nothing, else its payment is flagged for review,
+        unless its webhook flagged it already."""
+        if not order.session or order.paid_by in ("", "stripe"):
+            return
+        if order.session_ended or order.session_asked:
+            return
+        ends = datetime.fromtimestamp(self.stripe.sessions[order.session]["expires_at"], tz=UTC)
+        if ends <= now - timedelta(days=14):
+            return
+        order.session_asked = True
+        if not order.paid_at_stripe:
+            order.session_ended = True
+            return
+        flagged = any(
+            event["type"] == "checkout.session.completed"
+            and self.event_orders.get(event["id"]) is order
+            and self.stripe_outcomes.get(event["id"]) == "needs_review"
+            for event in self.stripe.events
+        )
+        if not flagged:
+            self.payment_reviews.add(f"{order.session} found by reconcile_purchases")
