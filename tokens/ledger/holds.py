@@ -8,7 +8,7 @@ the IMMEDIATE transaction.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
@@ -205,10 +205,19 @@ def ledger_capture(
         account_id=account_id,
         number=number,
         balance_after=balance_after,
-        balances=(shown, available, threshold),
+        balances=(shown, available - _still_reserved(hold), threshold),
         now=now,
     )
     return hold, charged_usage(usage_id, work, debit, hold, now)
+
+
+def _still_reserved(hold: Hold) -> int:
+    """What a hold reserves after its capture: the rest of a step's (`final: false`) hold.
+    The debit counted the whole of the hold's reservation as its own to spend, so what it
+    answers as available leaves this out until it is taken off."""
+    if hold.source != Hold.Source.TOKENS or hold.status != Hold.Status.ACTIVE:
+        return 0
+    return hold.uncaptured
 
 
 def hold_refuse(state: str, hold: Hold, amount: int = 0) -> None:
@@ -253,6 +262,7 @@ def _capture_python(
     hold.save(update_fields=["captured", "status", "resolved_at"])
     if hold.source == Hold.Source.TOKENS:
         TokenAccount.objects.filter(pk=account.pk).update(held=F("held") - amount - released)
+        used = replace(used, available=used.available - _still_reserved(hold))
     return hold, used
 
 
