@@ -108,6 +108,21 @@ class RefusedHostAsWarning(logging.Filter):
         return True
 
 
+class ClientErrorsAsDebug(logging.Filter):
+    """Django writes a WARNING line on `django.request` for every 4xx: a client's body that
+    does not parse, an expired token's 401, a scanner's 404s. None needs anyone, and a night's
+    log was full of them. Each is written at DEBUG (so only with LOG_LEVEL=DEBUG): the access
+    line still says it at INFO, and `http_requests_total{status}` counts it. A 5xx is left
+    an ERROR."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if not isinstance(status, int) or not 400 <= status < 500:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -144,6 +159,7 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
         "filters": {
             "request_context": {"()": RequestContext},
             "refused_host": {"()": RefusedHostAsWarning},
+            "client_errors": {"()": ClientErrorsAsDebug},
         },
         "formatters": {log_format: formatters[log_format]},
         "handlers": {"console": handler},
@@ -156,6 +172,7 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             "django": {"handlers": [], "level": level},
             # runserver's own line per request; the access line (common.middleware) says it.
             "django.server": {"level": "ERROR", "propagate": True},
+            "django.request": {"filters": ["client_errors"]},
             "django.security.DisallowedHost": {"filters": ["refused_host"]},
             # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours; were
             # anything written to its access logger, it would be JSON and scrubbed all the same.

@@ -12,7 +12,12 @@ class ExplodingView(APIView):
         raise RuntimeError("secret internal detail")
 
 
+def exploding_page(request):
+    raise RuntimeError("secret internal detail")
+
+
 urlpatterns = [
     path("api/v1/explode", ExplodingView.as_view()),
+    path("explode", exploding_page),
     path("", include("config.urls")),
 ]

@@ -1,0 +1,49 @@
+"""A client's mistake (a 4xx) is not the operator's: Django's own `django.request` WARNING
+line for each (a body that does not parse, an expired token, a scanner's 404) filled a
+night's log with lines that need no one. The access line still says each at INFO, and
+`http_requests_total` counts them by status; a 5xx stays an ERROR."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.test import Client
+from prometheus_client import REGISTRY
+
+pytestmark = pytest.mark.django_db
+
+
+def test_client_errors_write_no_warning_but_their_access_line_and_count(caplog):
+    client = Client()
+    unmatched = {"view": "unmatched", "method": "GET", "status": "404"}
+    counted_before = REGISTRY.get_sample_value("http_requests_total", unmatched) or 0
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        statuses = [
+            client.get("/api/v1/no-such-route").status_code,
+            client.get("/wp-login.php").status_code,
+            client.get("/api/v1/user/tokens/balance").status_code,
+            client.post(
+                "/api/v1/auth/login", "{not json", content_type="application/json"
+            ).status_code,
+        ]
+
+    assert statuses == [404, 404, 401, 400]
+    warned = [(r.name, r.getMessage()) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == []
+    access = [r.status for r in caplog.records if r.name == "access" and r.status >= 400]
+    assert access == statuses
+    assert REGISTRY.get_sample_value("http_requests_total", unmatched) - counted_before == 2
+
+
+@pytest.mark.urls("common.tests.urls_faults")
+def test_a_server_error_outside_the_api_is_still_an_error_line_with_its_traceback(caplog):
+    caplog.clear()
+    response = Client(raise_request_exception=False).get("/explode")
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+    assert response.status_code == 500
+    assert [(r.name, r.levelname, bool(r.exc_info or r.exc_text)) for r in errors] == [
+        ("django.request", "ERROR", True)
+    ]
