@@ -1,5 +1,6 @@
 """A database that cannot be reached (down, restarting, out of connections): how to tell,
-and how to say so in the log once per request rather than with a traceback each time."""
+and how to say so (or that it is busy) in the log once per request rather than with a
+traceback each time."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import re
 
 import psycopg
 from django.db import OperationalError
+
+from common.db import database_busy
 
 # The server going away or not taking connections once connected: admin_shutdown,
 # crash_shutdown, cannot_connect_now (starting up, shutting down), too_many_connections; and
@@ -57,10 +60,13 @@ def first_line(error: BaseException) -> str:
 
 def warn_database_error(logger: logging.Logger, message: str, error: BaseException) -> None:
     """A database error answered for anyway (a probe, a metric left out, a 503): one line
-    when the database could not be reached, as every request and scrape meets it during an
-    outage (and /health reports it); at ERROR when it refused our configuration, which will
+    when the database could not be reached, or was too busy to answer in time (a lock or
+    statement timeout), as every request, probe and scrape meets it for as long as that
+    lasts (and /health reports it); at ERROR when it refused our configuration, which will
     not pass by itself; with the traceback otherwise."""
-    if database_misconfigured(error):
+    if database_busy(error):
+        logger.warning("%s: the database is busy: %s", message, first_line(error))
+    elif database_misconfigured(error):
         logger.error(
             "%s: the database refused our configuration (DATABASE_URL's name, password or"
             " database), not an outage: %s",

@@ -20,6 +20,7 @@ from django.test import Client
 from common.db import database_busy
 from common.outage import database_misconfigured, database_unavailable
 from common.tests.helpers import database_state
+from common.tests.waits import timeouts
 from conftest import client_for
 from tokens.tests.factories import fund
 
@@ -259,3 +260,27 @@ def test_a_refused_name_password_or_database_is_told_from_an_outage(reason, misc
 
     assert database_unavailable(error)
     assert database_misconfigured(error) is misconfigured
+
+
+def as_a_slow_database(execute, sql, params, many, context):
+    """The probe's `SELECT 1` as a database too loaded to answer it in time would run it."""
+    if sql == "SELECT 1":
+        sql = "SELECT pg_sleep(1)"
+    return execute(sql, params, many, context)
+
+
+def test_health_while_the_database_is_busy_logs_one_line_and_says_so(caplog):
+    """A probe past the statement timeout (a database too loaded to answer): load balancers
+    probe every few seconds, and each probe wrote a warning with a traceback of some forty
+    lines, where an unreachable database writes one line."""
+    with timeouts(lock_ms=0, statement_ms=50), connection.execute_wrapper(as_a_slow_database):
+        caplog.clear()
+        response = Client().get("/health")
+        lines = [record for record in caplog.records if record.name != "access"]
+
+    assert response.status_code == 503
+    assert [(line.levelname, traceback(line)) for line in lines] == [("WARNING", None)]
+    message = lines[0].getMessage()
+    assert "statement timeout" in message
+    assert "busy" in message
+    assert "\n" not in message
