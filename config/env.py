@@ -3,6 +3,7 @@ ImproperlyConfigured naming its variable, rather than met by the first request i
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from urllib.parse import urlsplit
@@ -93,3 +94,18 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or not raw.strip():
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(
+    name: str, default: tuple[str, ...]
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """IP networks (or single addresses), comma-separated: checked at start, naming the
+    variable, for an entry that names none would trust nothing, or what was not meant."""
+    entries = env_list(name, list(default))
+    try:
+        return tuple(ipaddress.ip_network(entry) for entry in entries)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name} must be IP addresses or networks (10.0.0.0/8, no host bits), "
+            f"comma-separated, not {os.environ.get(name, '')!r}."
+        ) from None

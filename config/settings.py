@@ -20,7 +20,15 @@ from common.log import logging_settings
 from config.caches import cache_settings
 from config.content_security import PAGES_CONTENT_SECURITY_POLICY
 from config.databases import default_database
-from config.env import env_address, env_bool, env_int, env_list, env_rate, env_seconds
+from config.env import (
+    env_address,
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_rate,
+    env_seconds,
+)
 from config.schema import SCHEMA_SETTINGS
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -197,8 +205,9 @@ REST_FRAMEWORK = {
         "receipt": env_rate("THROTTLE_RECEIPTS", "20/minute"),
     },
     # Rates count per client address: REMOTE_ADDR, unless TRUSTED_PROXY_COUNT proxies stand
-    # in front, whose X-Forwarded-For entries then name the client. Left unset, DRF counted
-    # by the whole X-Forwarded-For header, which any client writes: a new value, a new limit.
+    # in front, whose X-Forwarded-For entries then name the client (only of a request that
+    # connected from TRUSTED_PROXY_NETWORKS). Left unset, DRF counted by the whole
+    # X-Forwarded-For header, which any client writes: a new value, a new limit.
     "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0, maximum=10),
     "EXCEPTION_HANDLER": "accounts.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "common.api.schema.ApiAutoSchema",
@@ -207,6 +216,16 @@ REST_FRAMEWORK = {
     "URL_FORMAT_OVERRIDE": None,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
+
+# Where the proxies of TRUSTED_PROXY_COUNT connect from: X-Forwarded-For is believed only of a
+# request from one of these. A client that reached the service directly, from anywhere else,
+# wrote its own header and counts as the address it connected from: it named a new address
+# of its own on every request and met no limit. Loopback and the private networks by
+# default, where a proxy in front of the service connects from.
+TRUSTED_PROXY_NETWORKS = env_networks(
+    "TRUSTED_PROXY_NETWORKS",
+    ("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"),
+)
 
 SIMPLE_JWT = {
     # Short, because authentication trusts the token's claims without reading the user

@@ -19,6 +19,7 @@ import logging
 import time
 from functools import lru_cache
 
+from django.conf import settings
 from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import (
@@ -114,10 +115,14 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
         no address ("unknown", a made-up value) counts as the connecting peer, the proxy,
         one count for all of them: counted as written, each new value was a new limit. So
         does a chain shorter than TRUSTED_PROXY_COUNT: it did not pass every proxy, and DRF
-        took its first entry, which the client wrote."""
+        took its first entry, which the client wrote. And so does a request that connected
+        from outside TRUSTED_PROXY_NETWORKS: it came past the proxies, and its header is the
+        client's own writing."""
         peer = request.META.get("REMOTE_ADDR") or ""
         proxies = api_settings.NUM_PROXIES
-        if proxies is None:
+        if proxies == 0 or not _from_a_trusted_proxy(peer, settings.TRUSTED_PROXY_NETWORKS):
+            forwarded = ""
+        elif proxies is None:
             forwarded = super().get_ident(request) or ""
         else:
             forwarded = _forwarded_entry(request, proxies)
@@ -153,6 +158,18 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
 
     def wait(self) -> float:
         return max(self.window_end - self.now, 1)
+
+
+@lru_cache(maxsize=KEPT_NETWORKS)
+def _from_a_trusted_proxy(peer: str, networks: tuple) -> bool:
+    """Whether the connecting address is in one of `networks` (an IPv4-mapped one as its
+    IPv4 address). Kept per peer: a proxy connects from a few addresses."""
+    ip = _address_in(peer)
+    if ip is None:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 def _forwarded_entry(request, proxies: int) -> str:

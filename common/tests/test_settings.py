@@ -78,6 +78,8 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         ("WEBHOOK_LEASE_SECONDS", "0"),
         ("LOW_BALANCE_THRESHOLD", "-1"),
         ("TRUSTED_PROXY_COUNT", "-1"),
+        ("TRUSTED_PROXY_NETWORKS", "proxy.internal"),
+        ("TRUSTED_PROXY_NETWORKS", "10.0.0.1/8"),
         # Started, then every request was a 500: redis-py parses the address at first use.
         ("REDIS_URL", "localhost:6379"),
         ("REDIS_URL", "redis://cache:port/0"),

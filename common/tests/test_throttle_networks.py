@@ -4,6 +4,8 @@ for each request and was never limited."""
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 from django.test import Client, RequestFactory
 from rest_framework.throttling import SimpleRateThrottle
@@ -211,3 +213,44 @@ def test_sign_ups_naming_new_addresses_in_a_short_chain_share_the_peer_s_limit(
 
     assert answers == [201, 201, 201, 429]
     assert User.objects.count() == 3
+
+
+def test_a_client_that_connects_past_the_proxy_cannot_name_its_own_addresses(
+    api_client, monkeypatch
+):
+    """Behind TRUSTED_PROXY_COUNT=1, a client that reached the service directly (from the
+    internet, past the proxy) wrote X-Forwarded-For itself: each new address it named was a
+    new limit. Only a request from TRUSTED_PROXY_NETWORKS (private by default) is believed;
+    this one counts as the address it connected from."""
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "auth", "3/minute")
+    monkeypatch.setattr("rest_framework.settings.api_settings.NUM_PROXIES", 1)
+
+    answers = [
+        _register(
+            api_client, n, REMOTE_ADDR="203.0.113.50", HTTP_X_FORWARDED_FOR=f"192.0.2.{n + 1}"
+        )
+        for n in range(5)
+    ]
+
+    assert answers == [201, 201, 201, 429, 429]
+    assert User.objects.count() == 3
+
+
+@pytest.mark.parametrize(
+    ("peer", "networks", "counted"),
+    [
+        ("203.0.113.50", None, "203.0.113.50"),
+        ("203.0.113.50", ("203.0.113.0/24",), "192.0.2.7"),
+        ("10.0.0.1", ("203.0.113.0/24",), "10.0.0.1"),
+        ("10.0.0.1", None, "192.0.2.7"),
+        ("::ffff:10.0.0.1", None, "192.0.2.7"),
+        ("fd00::1", None, "192.0.2.7"),
+        ("2001:db8::1", None, "2001:db8::/64"),
+    ],
+)
+def test_the_forwarded_address_counts_only_from_a_trusted_proxy_network(
+    monkeypatch, settings, peer, networks, counted
+):
+    if networks is not None:
+        settings.TRUSTED_PROXY_NETWORKS = tuple(ipaddress.ip_network(n) for n in networks)
+    assert _forwarded_ident(monkeypatch, "127.0.0.1, 192.0.2.7", peer=peer) == counted
