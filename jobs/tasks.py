@@ -226,9 +226,9 @@ def _queued(job, every: timedelta) -> bool:
     path = job.module_path
     waiting = DBTaskResult.objects.filter(task_path=path, status="READY")
     # (A run without a time to wait for is stored as due at the greatest date.)
-    waiting.filter(run_after__gt=timezone.now() + every + CLOCK_SLACK).exclude(
-        run_after=get_date_max()
-    ).update(status="FAILED", finished_at=timezone.now())
+    ahead = waiting.filter(run_after__gt=timezone.now() + every + CLOCK_SLACK)
+    for run in ahead.exclude(run_after=get_date_max()):
+        _run_fail(run, "queued for later by a clock that ran ahead")
     stale = STALE_SHIFT if job is deliver_webhooks else STALE_RUN
     running = DBTaskResult.objects.filter(
         task_path=path, status="RUNNING", started_at__gte=timezone.now() - stale
@@ -253,9 +253,7 @@ def _reap_dead_runs() -> None:
             if len(claim) == 3 and claim[0] == host and claim[1].isdigit()
         ]
         if pids and not any(_alive(pid, run.started_at) for pid in pids):
-            DBTaskResult.objects.filter(pk=run.pk, status="RUNNING").update(
-                status="FAILED", finished_at=timezone.now()
-            )
+            _run_fail(run, "its worker process is gone")
 
 
 def runs_abandon(*, worker_id: str) -> None:
@@ -264,10 +262,15 @@ def runs_abandon(*, worker_id: str) -> None:
     than after STALE_SHIFT or STALE_RUN."""
     for run in DBTaskResult.objects.filter(status="RUNNING"):
         if worker_id in run.worker_ids:
-            DBTaskResult.objects.filter(pk=run.pk, status="RUNNING").update(
-                status="FAILED", finished_at=timezone.now()
-            )
+            _run_fail(run, f"the {worker_id} worker failed while it ran")
     schedule_ensure()
+
+
+def _run_fail(run: DBTaskResult, why: str) -> None:
+    """Marks a run that will never finish failed, saying why: its worker could not."""
+    runs = DBTaskResult.objects.filter(pk=run.pk, status=run.status)
+    if runs.update(status="FAILED", finished_at=timezone.now()):
+        logger.warning("The run %s of %s is marked failed: %s.", run.pk, run.task_path, why)
 
 
 def _alive(pid: int, run_started_at: datetime | None) -> bool:

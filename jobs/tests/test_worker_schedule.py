@@ -71,6 +71,28 @@ def test_a_run_left_by_an_earlier_life_of_this_hosts_worker_pid_is_queued_again(
     assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
 
 
+def test_a_run_marked_failed_for_a_worker_that_died_says_so_in_the_log(monkeypatch, caplog):
+    """worker_sweep_failures counts such a run, and its docs send the operator to the log for
+    each failure's error: a run whose worker died wrote none, and nothing else said which
+    sweep it was or why."""
+    tasks.schedule_ensure()
+    monkeypatch.setattr(tasks, "PROCESS_STARTED_AT", timezone.now(), raising=False)
+    DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
+        status="RUNNING",
+        started_at=timezone.now() - timedelta(minutes=1),
+        worker_ids=[f"{socket.gethostname()}-{os.getpid()}-sweeps"],
+    )
+    caplog.clear()
+
+    tasks.schedule_ensure()
+
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records if r.name == "jobs.tasks"]
+    assert len(lines) == 1
+    assert lines[0][0] == "WARNING"
+    assert "jobs.tasks.expire_lots" in lines[0][1]
+    assert "marked failed: its worker process is gone" in lines[0][1]
+
+
 def test_a_run_of_a_worker_on_a_host_whose_name_begins_with_this_hosts_is_left_running():
     """On host `web`, a run of `web-2`'s worker was checked against `web`'s processes: its
     pid was not one of them, so the live run was failed and its sweep queued again (run
