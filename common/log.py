@@ -96,15 +96,24 @@ class RequestContext(logging.Filter):
         return True
 
 
-class RefusedHostAsWarning(logging.Filter):
-    """A request for a host not in ALLOWED_HOSTS is a scanner's or a misrouted proxy's, and
-    answered 400: not a fault of the service. Django logs it at ERROR with a traceback, so any
-    scanner filled the error log and woke whoever alerts on errors; it is written as a
-    one-line WARNING that still names the host."""
+class SuspiciousRequestAsWarning(logging.Filter):
+    """A request Django refuses as suspicious and answers 400 (a host not in ALLOWED_HOSTS, a
+    form of more than 1,000 fields or 1 MiB, a multipart body that does not parse) is a
+    scanner's, a misrouted proxy's or any client's doing: not a fault of the service. Django
+    logs it at ERROR with a traceback on `django.security.<its kind>`, so anyone filled the
+    error log and woke whoever alerts on errors; it is written as a one-line WARNING that
+    still says what was refused. On the handler: a logger's filter sees only the records of
+    that logger itself, and each kind has its own."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.exc_info, record.exc_text = None, None
+        status = getattr(record, "status_code", None)
+        if (
+            record.name.startswith("django.security.")
+            and isinstance(status, int)
+            and 400 <= status < 500
+        ):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.exc_info, record.exc_text = None, None
         return True
 
 
@@ -151,14 +160,14 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
     handler = {
         "class": "logging.StreamHandler",
         "formatter": log_format,
-        "filters": ["request_context"],
+        "filters": ["suspicious_request", "request_context"],
     }
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {
             "request_context": {"()": RequestContext},
-            "refused_host": {"()": RefusedHostAsWarning},
+            "suspicious_request": {"()": SuspiciousRequestAsWarning},
             "client_errors": {"()": ClientErrorsAsDebug},
         },
         "formatters": {log_format: formatters[log_format]},
@@ -173,7 +182,6 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             # runserver's own line per request; the access line (common.middleware) says it.
             "django.server": {"level": "ERROR", "propagate": True},
             "django.request": {"filters": ["client_errors"]},
-            "django.security.DisallowedHost": {"filters": ["refused_host"]},
             # gunicorn's: its access log is off (config/gunicorn.py), its error log is ours; were
             # anything written to its access logger, it would be JSON and scrubbed all the same.
             "gunicorn.error": {"handlers": ["console"], "level": level, "propagate": False},

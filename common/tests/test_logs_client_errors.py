@@ -47,3 +47,24 @@ def test_a_server_error_outside_the_api_is_still_an_error_line_with_its_tracebac
     assert [(r.name, r.levelname, bool(r.exc_info or r.exc_text)) for r in errors] == [
         ("django.request", "ERROR", True)
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "&".join(f"field{n}=x" for n in range(1200)),
+        "username=" + "x" * (2 * 1024 * 1024),
+    ],
+    ids=["too-many-fields", "too-large"],
+)
+def test_a_form_django_refuses_as_suspicious_is_one_warning_line_not_an_error(caplog, body):
+    """Anyone may post a form of 1,200 fields, or of 2 MiB, to the sign-in page: Django
+    answers 400 and wrote an ERROR with a traceback of some sixty lines on
+    `django.security.*`, which woke whoever alerts on errors for a client's mistake."""
+    caplog.clear()
+    response = Client().post("/sign-in", body, content_type="application/x-www-form-urlencoded")
+    refused = [r for r in caplog.records if r.name.startswith("django.security.")]
+
+    assert response.status_code == 400
+    assert [(r.levelname, r.exc_info, r.exc_text) for r in refused] == [("WARNING", None, None)]
+    assert "DATA_UPLOAD_MAX" in refused[0].getMessage()
