@@ -89,11 +89,11 @@ def expire_holds() -> None:
 
 @task()
 def reconcile_purchases() -> None:
-    # Exit code 5: some invoices could not be reconciled (the others were).
+    # Exit codes 3 (Stripe failed: down, its key revoked) and 5 (invoices left) fail the run.
     _sweep(
         "reconcile_purchases",
         timedelta(hours=1),
-        lambda: _command("reconcile_purchases", failing=(5,)),
+        lambda: _command("reconcile_purchases", failing=(3, 5)),
     )
 
 

@@ -14,6 +14,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from prometheus_client.parser import text_string_to_metric_families
 
+from billing.tests.helpers import checkout
+from billing.tests.reconcile_helpers import with_stripe_session
+from catalog.tests.factories import TokenBundleFactory
 from common.tests.servers import gunicorn, the_test_database
 from jobs import tasks
 from jobs.metrics import SweepsCollector
@@ -97,3 +100,26 @@ def test_a_database_that_does_not_answer_leaves_the_sweeps_out_and_nothing_raise
     monkeypatch.setattr(DBTaskResult.objects, "filter", refused)
 
     assert list(SweepsCollector().collect()) == []
+
+
+def test_a_reconciliation_stripe_failed_is_a_failed_run(user, user_client, fake_stripe):
+    """With Stripe unreachable (down, or STRIPE_SECRET_KEY revoked) reconcile_purchases
+    exits 3 having captured and cancelled nothing it had to ask about: the run was recorded
+    as a success every hour, so worker_sweep_last_success stayed fresh and no sweep metric
+    ever showed that reconciliation had stopped. Its ERROR line alone said so."""
+    invoice = checkout(user, bundles=[TokenBundleFactory()]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=80))
+    fake_stripe.complete(session)
+    fake_stripe.fail_next(10)
+
+    run_once(tasks.reconcile_purchases)
+
+    runs = DBTaskResult.objects.filter(task_path=tasks.reconcile_purchases.module_path)
+    assert list(runs.exclude(status="READY").values_list("status", flat=True)) == ["FAILED"]
+    found = {
+        (sample.name, sample.labels["sweep"]): sample.value
+        for family in SweepsCollector().collect()
+        for sample in family.samples
+    }
+    assert found[(FAILURES, "reconcile_purchases")] == 1
+    assert (SUCCEEDED, "reconcile_purchases") not in found
