@@ -163,7 +163,11 @@ class FixedWindowRateThrottle(SimpleRateThrottle):
 @lru_cache(maxsize=KEPT_NETWORKS)
 def _from_a_trusted_proxy(peer: str, networks: tuple) -> bool:
     """Whether the connecting address is in one of `networks` (an IPv4-mapped one as its
-    IPv4 address). Kept per peer: a proxy connects from a few addresses."""
+    IPv4 address), or there is none: gunicorn bound to a unix socket gives an empty one, and
+    only a process on this machine (the proxy) can connect there. Kept per peer: a proxy
+    connects from a few addresses."""
+    if not peer:
+        return True
     ip = _address_in(peer)
     if ip is None:
         return False

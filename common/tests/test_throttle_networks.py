@@ -246,6 +246,8 @@ def test_a_client_that_connects_past_the_proxy_cannot_name_its_own_addresses(
         ("::ffff:10.0.0.1", None, "192.0.2.7"),
         ("fd00::1", None, "192.0.2.7"),
         ("2001:db8::1", None, "2001:db8::/64"),
+        # gunicorn on a unix socket: only a process on this machine connects.
+        ("", ("203.0.113.0/24",), "192.0.2.7"),
     ],
 )
 def test_the_forwarded_address_counts_only_from_a_trusted_proxy_network(
