@@ -5,11 +5,15 @@ night's log with lines that need no one. The access line still says each at INFO
 
 from __future__ import annotations
 
+import json
 import logging
+import socket
 
 import pytest
 from django.test import Client
 from prometheus_client import REGISTRY
+
+from common.tests.servers import gunicorn, the_test_database
 
 pytestmark = pytest.mark.django_db
 
@@ -68,3 +72,22 @@ def test_a_form_django_refuses_as_suspicious_is_one_warning_line_not_an_error(ca
     assert response.status_code == 400
     assert [(r.levelname, r.exc_info, r.exc_text) for r in refused] == [("WARNING", None, None)]
     assert "DATA_UPLOAD_MAX" in refused[0].getMessage()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_gunicorn_cannot_parse_is_an_info_line_not_a_warning():
+    """Scanners send gunicorn what is not HTTP (a TLS handshake on the plain port, a version
+    that does not exist): it answers 400 itself and wrote a WARNING for each, a night's log
+    full of them. The line is kept, at INFO beside the access lines: no metric counts what
+    never reached Django."""
+    garbage = [b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n"]
+    with gunicorn(database=the_test_database(), workers=1, LOG_FORMAT="json") as server:
+        for request in garbage:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+                connection.sendall(request)
+                assert connection.recv(100).startswith(b"HTTP/1.1 400")
+        output = server.output()
+
+    lines = [json.loads(line) for line in output.splitlines()]
+    refused = [line for line in lines if "Invalid request from ip=" in line["message"]]
+    assert [line["level"] for line in refused] == ["INFO", "INFO"]
