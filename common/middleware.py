@@ -45,7 +45,7 @@ class HealthProbeMiddleware:
     says whether this instance and its database answer; /metrics decides who may read it by
     the client's address and METRICS_TOKEN, never by the Host header."""
 
-    PROBES = {"/health": health, "/metrics": metrics_view}
+    PROBES = {"/health": ("health", health), "/metrics": ("metrics", metrics_view)}
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -53,7 +53,9 @@ class HealthProbeMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         probe = self.PROBES.get(request.path_info)
         if probe is not None and request.method == "GET":
-            return probe(request)
+            # Counted in the metrics by the name of its route, as if resolved.
+            request.probe_name, answer = probe
+            return answer(request)
         return self.get_response(request)
 
 
@@ -235,7 +237,7 @@ class RequestTraceMiddleware:
             seconds = time.perf_counter() - started
             match = getattr(request, "resolver_match", None)
             metrics.request_observed(
-                view=match.view_name if match else "unmatched",
+                view=match.view_name if match else getattr(request, "probe_name", "unmatched"),
                 method=request.method,
                 status=response.status_code,
                 seconds=seconds,

@@ -262,3 +262,25 @@ def test_counters_add_up_across_gunicorn_workers():
     assert metrics[("http_requests_total", consumed)] == 3
     latency = (("le", "+Inf"), ("method", "POST"), ("view", "tokens:consume"))
     assert metrics[("http_request_duration_seconds_bucket", latency)] == 3
+
+
+def test_health_probes_and_scrapes_are_counted_as_themselves_not_as_unmatched(client):
+    """Answered before URL resolution, every probe and scrape was counted as the `unmatched`
+    view, with the scanners' 404s: its latency histogram mixed a database round trip with
+    404s, and the probes' own rate or failures could not be told apart."""
+    unmatched = sample("http_requests_total", view="unmatched", method="GET", status="200")
+    before = [
+        sample("http_requests_total", view=v, method="GET", status="200")
+        for v in ("health", "metrics")
+    ]
+
+    client.get("/health")
+    client.get("/health")
+    client.get("/metrics")
+
+    after = [
+        sample("http_requests_total", view=v, method="GET", status="200")
+        for v in ("health", "metrics")
+    ]
+    assert [a - b for a, b in zip(after, before, strict=True)] == [2, 1]
+    assert sample("http_requests_total", view="unmatched", method="GET", status="200") == unmatched
