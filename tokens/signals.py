@@ -34,16 +34,18 @@ def reverse_refunded_tokens(sender: object, refunded: Any, **kwargs: object) -> 
     given = (*refunded.purchases, *refunded.included)
     if given:
         services.purchases_reverse(user_id=refunded.user_id, purchases=given)
+    # The renewals moved up to the refund first: one that covers from the refund keeps the
+    # holds made under the refunded period, as any plan that runs does.
+    if refunded.moved:
+        services.coverage_move(
+            user_id=refunded.user_id,
+            periods=[(p.subscription_id, p.starts_at, p.ends_at) for p in refunded.moved],
+        )
     if refunded.unlimited_ended:
         services.coverage_end(
             user_id=refunded.user_id,
             subscription_ids=list(refunded.unlimited_ended),
             now=refunded.refunded_at,
-        )
-    if refunded.moved:
-        services.coverage_move(
-            user_id=refunded.user_id,
-            periods=[(p.subscription_id, p.starts_at, p.ends_at) for p in refunded.moved],
         )
 
 

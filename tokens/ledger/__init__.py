@@ -19,6 +19,7 @@ from tokens.ledger.core import (
     Posting,
     ShortForUsage,
     account_locked,
+    covered,
     post,
     whole_second,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Work",
     "account_locked",
     "burn_plan",
+    "covered",
     "ledger_credit",
     "ledger_debit",
     "ledger_use",

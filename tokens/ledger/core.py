@@ -10,12 +10,18 @@ from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db import connection
-from django.db.models import Case, F, Value, When
+from django.db.models import Case, F, Q, Value, When
 
 from common import metrics
 from common.db import require_transaction
 from common.errors import DomainError
-from tokens.models import TokenAccount, TokenAllocation, TokenLot, TokenTransaction
+from tokens.models import (
+    TokenAccount,
+    TokenAllocation,
+    TokenLot,
+    TokenTransaction,
+    UnlimitedCoverage,
+)
 
 Type = TokenTransaction.Type
 PURCHASED_TYPES = frozenset({Type.PURCHASE, Type.REVERSAL})
@@ -123,6 +129,20 @@ def account_locked(user_id: UUID, *, create: bool = False) -> TokenAccount | Non
         TokenAccount.objects.bulk_create([TokenAccount(user_id=user_id)], ignore_conflicts=True)
         account = accounts.get(user_id=user_id)
     return account
+
+
+def covered(account: TokenAccount, *, now: datetime) -> bool:
+    """Whether an unlimited plan pays for the account's usage at `now`: a paid period that
+    has started and not ended (nor been refunded). `unlimited_until`, the end of the latest,
+    answers no without a query; it alone said yes also before a period paid ahead had
+    started (a metered period's plan made unlimited and paid again early: the renewal
+    starts when the metered period ends). As `tokens_use` and `tokens_hold` decide."""
+    if account.unlimited_until is None or account.unlimited_until <= now:
+        return False
+    running = Q(ends_at__isnull=True) | Q(ends_at__gt=now)
+    return UnlimitedCoverage.objects.filter(
+        running, account=account, revoked_at__isnull=True, starts_at__lte=now
+    ).exists()
 
 
 def post(

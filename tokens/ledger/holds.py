@@ -17,7 +17,7 @@ from django.db.models import F
 
 from common.db import loaded
 from common.errors import DomainError, InvalidState, NoSuchSubject
-from tokens.ledger.core import InsufficientTokens, account_locked, is_postgresql
+from tokens.ledger.core import InsufficientTokens, account_locked, covered, is_postgresql
 from tokens.ledger.debit import Taken, debit_appended, spendable
 from tokens.ledger.usage import (
     Used,
@@ -125,14 +125,14 @@ def _hold_python(user_id: UUID, hold: Hold, now: datetime) -> Held:
     if account is None:
         raise InsufficientTokens(balance=0, needed=hold.amount)
     can = spendable(account, now=now)
-    covered = account.unlimited_until is not None and account.unlimited_until > now
-    if not covered and can.available < hold.amount:
+    free = covered(account, now=now)
+    if not free and can.available < hold.amount:
         raise InsufficientTokens(balance=can.balance, available=can.available, needed=hold.amount)
     hold.account = account
-    hold.source = Hold.Source.SUBSCRIPTION if covered else Hold.Source.TOKENS
+    hold.source = Hold.Source.SUBSCRIPTION if free else Hold.Source.TOKENS
     hold.save(force_insert=True)
     threshold = account.low_balance_threshold
-    if covered:
+    if free:
         return Held(hold=hold, balance=can.balance, available=can.available, threshold=threshold)
     account.held += hold.amount
     soonest = account.next_hold_expiry_at or hold.expires_at

@@ -16,7 +16,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from common.db import loaded, savepoint_if_nested
-from tokens.ledger.core import Entry, InsufficientTokens, account_locked, is_postgresql
+from tokens.ledger.core import (
+    Entry,
+    InsufficientTokens,
+    account_locked,
+    covered,
+    is_postgresql,
+)
 from tokens.ledger.debit import Covered, Debit, Taken, debit_postgresql, debit_python
 from tokens.models import (
     Hold,
@@ -134,7 +140,7 @@ def _use_python(
     account = account_locked(user_id)
     if account is None:
         raise InsufficientTokens(balance=0, needed=work.amount)
-    if hold is None and account.unlimited_until and account.unlimited_until > now:
+    if hold is None and covered(account, now=now):
         usage = covered_usage(usage_id, account.pk, work, now)
         usage.save(force_insert=True)
         return Used(usage=usage)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from common.db import atomic_if_needed, require_transaction
 from common.errors import NotFound
 from events.services import events_emit
-from tokens.ledger import InsufficientTokens, Used, Work, account_locked, ledger_use
+from tokens.ledger import InsufficientTokens, Used, Work, account_locked, covered, ledger_use
 from tokens.models import Hold, TokenAccount, UnlimitedCoverage, UsageRecord
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
@@ -125,7 +125,7 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
         account=account, subscription_id__in=subscription_ids, revoked_at__isnull=True
     ).update(revoked_at=now)
     _coverage_update(account)
-    if account.unlimited_until is not None and account.unlimited_until > now:
+    if covered(account, now=now):
         return
     coverages = UnlimitedCoverage.objects.filter(account=account)
     windows = {True: [], False: []}
@@ -134,7 +134,7 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
     ):
         windows[revoked_at is not None].append((starts_at, ends_at))
     # A hold past its time expired at that instant: the sweep records it (and says so).
-    covered = Hold.objects.filter(
+    free = Hold.objects.filter(
         account=account,
         status=Hold.Status.ACTIVE,
         source=Hold.Source.SUBSCRIPTION,
@@ -142,7 +142,7 @@ def coverage_end(*, user_id: UUID, subscription_ids: list[UUID], now: datetime) 
     )
     # Made under a refunded plan: the ones just refunded, and one refunded earlier while
     # this plan still covered the user (that refund kept its holds for this plan's sake).
-    made_under_refunded = covered.filter(_made_within(windows[True]))
+    made_under_refunded = free.filter(_made_within(windows[True]))
     made_under_refunded.exclude(_made_within(windows[False])).update(
         status=Hold.Status.RELEASED, resolved_at=now
     )

@@ -5,13 +5,14 @@ expired, leaves its bound behind, so the first debit or hold after that time rea
 moves the bound on; an expired hold or lot not yet swept keeps it where it is, since what is
 held and the stored balance still count it."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 
 from tokens import selectors, services
-from tokens.models import TokenAccount
+from tokens.models import TokenAccount, UnlimitedCoverage
 from tokens.tests.factories import fund, grant
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
@@ -143,7 +144,14 @@ def test_a_hold_under_an_unlimited_plan_moves_both_bounds_on(user, clock):
     fund(user, 50)
     services.tokens_debit(user_id=user.pk, amount=10)
     held_and_captured(user, 10, ttl_seconds=120)
-    TokenAccount.objects.filter(user=user).update(unlimited_until=NOW + timedelta(days=1))
+    until = NOW + timedelta(days=1)
+    TokenAccount.objects.filter(user=user).update(unlimited_until=until)
+    UnlimitedCoverage.objects.create(
+        account=TokenAccount.objects.get(user=user),
+        subscription_id=uuid.uuid4(),
+        starts_at=NOW,
+        ends_at=until,
+    )
 
     clock.move_to(NOW + timedelta(minutes=5))
     covered = services.hold_create(user_id=user.pk, amount=4, ttl_seconds=600).hold
