@@ -7,9 +7,9 @@ outcome in the task queue's table (django-tasks-db's results, kept a day by the 
 purge), so /metrics reads it there, in one query over the sweeps' queue:
 
 - `worker_sweep_last_success_timestamp_seconds{sweep}`: when the sweep last finished
-  without an error. Alert on `time() - ...` above a few periods (5 min for `expire_lots` and
-  `expire_holds`, which run each minute; 3 h for the hourly ones; 2 days for
-  `purge_records`): the worker stopped, or the sweep fails every time. None when no
+  without an error. Alert on `time() - ...` above a few periods (5 min for `expire_lots`,
+  `expire_holds` and `expire_subscriptions`, which run each minute; 3 h for the hourly
+  ones; 2 days for `purge_records`): the worker stopped, or the sweep fails every time. None when no
   success is kept.
 - `worker_sweep_last_failure_timestamp_seconds{sweep}`: when it last failed (an error, or a
   run its worker died in); none when no failure is kept.

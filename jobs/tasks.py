@@ -22,6 +22,7 @@ from django_tasks import task
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from accounts import services as accounts_services
+from billing.services import reconcile
 from common import services as common_services
 from common.locks import exclusive_lock
 from events import services as events_services
@@ -85,6 +86,13 @@ def expire_lots() -> None:
 @task()
 def expire_holds() -> None:
     _sweep("expire_holds", timedelta(minutes=1), token_services.holds_expire)
+
+
+@task()
+def expire_subscriptions() -> None:
+    """Ended periods each minute, as lots and holds: reconciliation, hourly and after Stripe's
+    answers, told the seller's systems of an ended plan up to an hour late."""
+    _sweep("expire_subscriptions", timedelta(minutes=1), reconcile.ended_subscriptions_expire)
 
 
 @task()
@@ -213,6 +221,7 @@ SCHEDULE = {
     "deliver_webhooks": (deliver_webhooks, timedelta(0)),
     "expire_lots": (expire_lots, timedelta(minutes=1)),
     "expire_holds": (expire_holds, timedelta(minutes=1)),
+    "expire_subscriptions": (expire_subscriptions, timedelta(minutes=1)),
     "reconcile_purchases": (reconcile_purchases, timedelta(hours=1)),
     "ledger_check": (ledger_check, timedelta(hours=1)),
     "purge_records": (purge_records, timedelta(days=1)),

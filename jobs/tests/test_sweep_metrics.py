@@ -27,7 +27,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SUCCEEDED = "worker_sweep_last_success_timestamp_seconds"
 FAILED = "worker_sweep_last_failure_timestamp_seconds"
 FAILURES = "worker_sweep_failures"
-SWEEPS = ["expire_lots", "expire_holds", "reconcile_purchases", "ledger_check", "purge_records"]
+SWEEPS = [
+    "expire_lots",
+    "expire_holds",
+    "expire_subscriptions",
+    "reconcile_purchases",
+    "ledger_check",
+    "purge_records",
+]
 
 
 def values(text: str) -> dict:

@@ -10,6 +10,8 @@ counts say what would be done.
 """
 
 from billing.services.reconcile.local import (
+    SubscriptionsIncomplete,
+    ended_subscriptions_expire,
     held_refunds,
     idempotency_purge,
     paid_invoices_complete,
@@ -27,6 +29,8 @@ from billing.services.reconcile.stripe_events import stripe_events_recover
 
 __all__ = [
     "ReconcileReport",
+    "SubscriptionsIncomplete",
+    "ended_subscriptions_expire",
     "held_refunds",
     "idempotency_purge",
     "on_its_own",

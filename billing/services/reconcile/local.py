@@ -108,6 +108,21 @@ def subscriptions_expire(report: ReconcileReport) -> None:
                 on_its_own(report, number, partial(_expire, report, model, item_id, over))
 
 
+class SubscriptionsIncomplete(Exception):
+    """Some ended periods could not be recorded expired (each is logged); the others were."""
+
+
+def ended_subscriptions_expire() -> int:
+    """`subscriptions_expire` on its own, for the worker's sweep each minute; returns how many
+    ended. Raises SubscriptionsIncomplete naming those it could not end, once it has ended
+    the others. A period the hourly reconciliation reaches at the same time ends once."""
+    report = ReconcileReport(dry_run=False)
+    subscriptions_expire(report)
+    if report.failed:
+        raise SubscriptionsIncomplete(", ".join(report.failed))
+    return report.subscriptions_expired
+
+
 def _expire(
     report: ReconcileReport,
     model: type[Subscription] | type[AddOnSubscription],

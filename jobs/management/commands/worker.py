@@ -1,10 +1,11 @@
 """`manage.py worker`: delivers webhooks and runs the scheduled sweeps until SIGTERM.
 
 Two django-tasks-db workers in one process: one takes the `deliveries` queue (shifts of
-sending, a thread pool inside), the other the `default` queue (lot and hold expiry every
-minute, reconciliation and the ledger audit hourly, purges daily). SIGTERM ends the delivery
-shift once the outcomes of what it sent are written (deliveries_stop). Run as many as you like:
-leases keep each sweep to one worker at a time, and deliveries are leased row by row.
+sending, a thread pool inside), the other the `default` queue (lot, hold and subscription
+expiry every minute, reconciliation and the ledger audit hourly, purges daily). SIGTERM ends
+the delivery shift once the outcomes of what it sent are written (deliveries_stop). Run as
+many as you like: leases keep each sweep to one worker at a time, and deliveries are leased
+row by row.
 """
 
 from __future__ import annotations
