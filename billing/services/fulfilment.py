@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Case, DateTimeField, Max, Value, When
+from django.db.models import Max
 from django.utils import timezone
 
 from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from billing.models import TokenBundlePurchase as Purchase
 from billing.services import notices
-from billing.services.renewals import PERIODS, renewals_follow
+from billing.services.renewals import PERIODS, add_ons_start, renewals_follow
 from catalog.models import UsageMode
 from common.db import require_transaction
 from events.services import events_emit
@@ -47,12 +47,10 @@ def invoice_deliver(*, invoice: Invoice) -> Delivery:
     """
     require_transaction("invoice_deliver")
     started = invoice.paid_at
-    activated = {"status": ItemStatus.ACTIVE, "starts_at": started, "expires_at": _end(started)}
-    pending = {"invoice": invoice, "status": ItemStatus.PENDING}
     started_now = _periods_start(invoice, started)
     subscriptions = len(started_now)
     periods = [row for row in started_now if row[1] > 0 or row[4] == UsageMode.UNLIMITED]
-    add_ons = AddOnSubscription.objects.filter(**pending).update(**activated)
+    add_ons = add_ons_start(invoice=invoice, paid_at=started)
     purchases = _locked_purchases(invoice, Purchase.Status.PENDING)
     if purchases:
         Purchase.objects.filter(pk__in=[purchase.pk for purchase in purchases]).update(
@@ -257,15 +255,4 @@ def _tokens_expiry(paid_at: datetime, days: int | None) -> datetime | None:
 def _locked_purchases(invoice: Invoice, status: str) -> list[Purchase]:
     return list(
         Purchase.objects.select_for_update().filter(invoice=invoice, status=status).order_by("id")
-    )
-
-
-def _end(started: datetime) -> Case:
-    return Case(
-        *[
-            When(billing_period=period, then=Value(started + length))
-            for period, length in PERIODS.items()
-        ],
-        default=Value(None),
-        output_field=DateTimeField(),
     )

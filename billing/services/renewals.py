@@ -1,4 +1,5 @@
-"""A refund while a renewal of the same plan waits to start: the renewal moves up.
+"""Periods paid again early: an add-on's follows the running one (`add_ons_start`, at the
+capture); and a refund while a renewal of the same plan waits to start: the renewal moves up.
 
 A plan paid again early starts where the running period of that plan ends (fulfilment's
 `_periods_start`). When the period it follows is refunded, its money goes back and the
@@ -13,11 +14,11 @@ from datetime import datetime
 from uuid import UUID
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Max
+from django.db.models import Case, DateTimeField, Max, Value, When
 from django.utils import timezone
 
 from billing import signals
-from billing.models import Invoice, ItemStatus, Subscription
+from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from catalog.models import BillingPeriod
 from common.db import require_transaction
 
@@ -25,6 +26,46 @@ PERIODS = {
     BillingPeriod.MONTHLY: relativedelta(months=1),
     BillingPeriod.YEARLY: relativedelta(years=1),
 }
+
+
+def add_ons_start(*, invoice: Invoice, paid_at: datetime) -> int:
+    """Activates the invoice's pending add-ons and returns how many. Each starts at the
+    payment, or, when the user has a period of that add-on running still (paid again early,
+    as a plan is: fulfilment's `_periods_start`), where the latest one ends, so the rest of
+    the period paid for is not lost; a one-time add-on has no period and starts at the payment.
+    The running periods are locked in id order (after the invoice, before the token account):
+    a second payment of the add-on at once waits, then reads the ends again and follows.
+    Up to four queries however many add-ons."""
+    require_transaction("add_ons_start")
+    pending = AddOnSubscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING)
+    rows = list(pending.values_list("pk", "add_on_id", "billing_period"))
+    if not rows:
+        return 0
+    running = AddOnSubscription.objects.filter(
+        user_id=invoice.user_id,
+        add_on_id__in={add_on_id for _pk, add_on_id, period in rows if period in PERIODS},
+        status=ItemStatus.ACTIVE,
+        expires_at__gt=paid_at,
+    ).exclude(invoice=invoice)
+    ends: dict = {}
+    if list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)):
+        ends = dict(
+            running.values("add_on_id")
+            .annotate(end=Max("expires_at"))
+            .values_list("add_on_id", "end")
+        )
+    starts, expires = [], []
+    for pk, add_on_id, period in rows:
+        start = ends.get(add_on_id, paid_at)
+        starts.append(When(pk=pk, then=Value(start)))
+        if period in PERIODS:
+            expires.append(When(pk=pk, then=Value(start + PERIODS[period])))
+    return pending.update(
+        status=ItemStatus.ACTIVE,
+        starts_at=Case(*starts, output_field=DateTimeField()),
+        expires_at=Case(*expires, default=Value(None), output_field=DateTimeField()),
+        updated_at=timezone.now(),
+    )
 
 
 def renewals_lock(*, invoice: Invoice, now: datetime) -> UUID | None:

@@ -1,0 +1,80 @@
+"""Paying an add-on again while the user's period of that add-on still runs: the new period
+starts where the running one ends, as a plan's does, so the rest of the period already paid
+for is not lost. A one-time add-on, another add-on, or one whose period has ended starts at
+the payment."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from dateutil.relativedelta import relativedelta
+
+from accounts.tests.factories import UserFactory
+from billing.models import AddOnSubscription
+from billing.tests.helpers import capture, checkout
+from catalog.tests.factories import AddOnFactory, PlanFactory
+from common.tests.concurrency import meeting
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MONTH = relativedelta(months=1)
+
+
+def paid(user, at: datetime, reference: str, **items) -> list[AddOnSubscription]:
+    with time_machine.travel(at, tick=False):
+        invoice = checkout(user, **items).invoice
+        capture(invoice, reference=reference)
+    return list(AddOnSubscription.objects.filter(invoice=invoice).order_by("created_at"))
+
+
+def period(add_on: AddOnSubscription) -> tuple:
+    add_on.refresh_from_db()
+    return add_on.starts_at, add_on.expires_at
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_an_add_on_paid_again_early_starts_where_the_running_period_ends(user):
+    plan = PlanFactory(billing_period="yearly")
+    add_on = AddOnFactory()
+    (first,) = paid(user, START, "first", plan=plan, add_ons=[add_on])
+    (second,) = paid(user, START + timedelta(days=20), "second", add_ons=[add_on])
+    (third,) = paid(user, START + timedelta(days=21), "third", add_ons=[add_on])
+
+    assert period(first) == (START, START + MONTH)
+    assert period(second) == (START + MONTH, START + 2 * MONTH)
+    assert period(third) == (START + 2 * MONTH, START + 3 * MONTH)
+    assert {a.status for a in (first, second, third)} == {"active"}
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_another_add_on_a_one_time_one_or_one_that_has_ended_starts_at_the_payment(user):
+    plan = PlanFactory(billing_period="yearly")
+    monthly, once = AddOnFactory(), AddOnFactory(billing_period="one_time")
+    first = paid(user, START, "first", plan=plan, add_ons=[monthly, once])
+    at = START + timedelta(days=3)
+    other, once_again = paid(user, at, "again", add_ons=[AddOnFactory(), once])
+    ended = START + MONTH + timedelta(hours=1)
+    (monthly_again,) = paid(user, ended, "after", add_ons=[monthly])
+
+    assert period(first[1]) == (START, None)
+    assert period(other) == (at, at + MONTH)
+    assert period(once_again) == (at, None)
+    assert period(monthly_again) == (ended, ended + MONTH)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_add_on_paid_again_twice_at_once_gives_two_periods_one_after_the_other():
+    """Each capture read the running period's end before the other committed: both periods
+    started there and one was lost. The second waits for the first and follows it."""
+    user = UserFactory()
+    add_on = AddOnFactory()
+    paid(user, START, "first", plan=PlanFactory(billing_period="yearly"), add_ons=[add_on])
+    with time_machine.travel(START + timedelta(days=20), tick=False):
+        a = checkout(user, add_ons=[add_on]).invoice
+        b = checkout(user, add_ons=[add_on]).invoice
+        answers = meeting(lambda: capture(a, reference="a"), lambda: capture(b, reference="b"))
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    periods = sorted(period(AddOnSubscription.objects.get(invoice=invoice)) for invoice in (a, b))
+    assert periods == [(START + MONTH, START + 2 * MONTH), (START + 2 * MONTH, START + 3 * MONTH)]
