@@ -6,7 +6,6 @@ lease (common.locks) while it runs, so two workers never run the same sweep at o
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import socket
@@ -16,7 +15,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import CommandError
 from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult, get_date_max
@@ -27,6 +25,7 @@ from common import services as common_services
 from common.locks import exclusive_lock
 from events import services as events_services
 from events.dispatch import Dispatcher
+from jobs.commands import command_run
 from tokens import services as token_services
 
 logger = logging.getLogger(__name__)
@@ -101,13 +100,13 @@ def reconcile_purchases() -> None:
     _sweep(
         "reconcile_purchases",
         timedelta(hours=1),
-        lambda: _command("reconcile_purchases", failing=(3, 5)),
+        lambda: command_run("reconcile_purchases", failing=(3, 5)),
     )
 
 
 @task()
 def ledger_check() -> None:
-    _sweep("ledger_check", timedelta(hours=1), lambda: _command("ledger_check"))
+    _sweep("ledger_check", timedelta(hours=1), lambda: command_run("ledger_check"))
 
 
 class PurgesFailed(Exception):
@@ -163,58 +162,6 @@ def task_results_purge(*, older_than: datetime) -> int:
         purged += deleted
         if deleted < PURGE_BATCH:
             return purged
-
-
-# How much of a command's output one log line carries: ledger_check lists every account that
-# fails, so a drift across many accounts made one line as long as the whole listing, held in
-# the worker's memory whole and longer than a log pipeline takes. The rest is counted; the
-# command run by hand prints it all.
-COMMAND_OUTPUT_LOGGED = 64 * 1024
-
-
-class _Head(io.TextIOBase):
-    """The first `limit` characters written to it; the rest only counted."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.kept: list[str] = []
-        self.size = self.left_out = 0
-
-    def write(self, text: str) -> int:
-        room = max(self.limit - self.size, 0)
-        if room:
-            self.kept.append(text[:room])
-            self.size += min(len(text), room)
-        self.left_out += max(len(text) - room, 0)
-        return len(text)
-
-    def text(self) -> str:
-        head = "".join(self.kept).rstrip()
-        if self.left_out:
-            head += f"\n… {self.left_out} more characters not logged (run the command by hand)"
-        return head
-
-
-def _command(
-    name: str, *, failing: tuple[int, ...] = (), logged: int = COMMAND_OUTPUT_LOGGED
-) -> None:
-    """A management command whose refusals (exit codes) are for the log, not a crash; the
-    exit codes in `failing` say it could not finish some of its work (each logged), and
-    fail the task as the exception they stand for did, so the failure still shows.
-
-    What it prints (reconcile_purchases' table, ledger_check's verdict and the accounts that
-    disagree) is logged as one line with its outcome, its first `logged` characters: written
-    to standard output, it fell between the worker's log lines, where a pipeline reading JSON
-    could not parse it."""
-    output = _Head(logged)
-    try:
-        call_command(name, verbosity=0, stdout=output)
-    except CommandError as error:
-        logger.error("%s: %s\n%s", name, error, output.text())
-        if error.returncode in failing:
-            raise
-    else:
-        logger.info("%s:\n%s", name, output.text())
 
 
 SCHEDULE = {

@@ -21,6 +21,7 @@ from events import services
 from events.models import Delivery
 from events.tests.receiver import Receiver
 from jobs import tasks
+from jobs.commands import command_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -210,7 +211,7 @@ def test_a_commands_output_is_logged_up_to_a_bound_and_the_rest_counted(caplog):
     whole = printed.getvalue()
     caplog.set_level(logging.INFO, logger="jobs.tasks")
 
-    tasks._command("dumpdata", logged=500)
+    command_run("dumpdata", logged=500)
 
     (line,) = [record.getMessage() for record in caplog.records if record.name == "jobs.tasks"]
     head, _, note = line.partition("\n… ")
