@@ -53,7 +53,7 @@ def test_staff_who_may_change_get_every_action():
         "accounts.User": ["activate_users", "deactivate_users"],
         "auth.Group": ["delete_selected"],
         "billing.Invoice": ["cancel", "mark_paid", "refund"],
-        "billing.PaymentEvent": ["mark_handled", "reprocess"],
+        "billing.PaymentEvent": ["mark_handled", "refund_at_stripe", "reprocess"],
         "catalog.AddOn": ["activate", "deactivate", "delete_unbought"],
         "catalog.Currency": ["delete_selected"],
         "catalog.Plan": ["activate", "deactivate", "delete_unbought"],

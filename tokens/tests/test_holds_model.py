@@ -13,6 +13,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from accounts.tests.factories import UserFactory
 from common.errors import InvalidState
 from tokens import selectors, services
+from tokens.ledger import whole_second
 from tokens.models import TokenLot
 from tokens.tests.factories import fund
 from tokens.tests.ledger_models import HoldsMatchTheModel, ModelHold, run_model
@@ -76,7 +77,8 @@ class Holds(HoldsMatchTheModel, RuleBasedStateMachine):
                 services.hold_create(user_id=self.user.pk, amount=amount, ttl_seconds=ttl)
             return
         made = services.hold_create(user_id=self.user.pk, amount=amount, ttl_seconds=ttl).hold
-        self.holds[made.pk] = ModelHold(amount, self.now + timedelta(seconds=ttl))
+        # Promised to the whole second (a credit moves the clock by a microsecond).
+        self.holds[made.pk] = ModelHold(amount, whole_second(self.now + timedelta(seconds=ttl)))
 
     def _expected_refusal(self, hold: ModelHold, amount: int = 0):
         if hold.status == "expired" or (hold.status == "active" and not hold.open(self.now)):
