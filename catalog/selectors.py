@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING
 
-from django.db import connection
 from django.db.models import PROTECT, RESTRICT, QuerySet
 from django.db.models.fields.reverse_related import ForeignObjectRel
 from django_filters.utils import translate_validation
@@ -13,6 +12,7 @@ from django_filters.utils import translate_validation
 from catalog.filters import CatalogItemFilter
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from catalog.pricing import bundle_offers
+from common.db import fetched
 from common.errors import DomainError, NotFound
 
 if TYPE_CHECKING:
@@ -36,10 +36,8 @@ def catalog_version(database: BaseDatabaseWrapper | None = None) -> tuple[str, i
     """(epoch, version) of the catalog as it is now; None while its row is missing (a test's
     flush), until the next catalog write makes it again. One indexed read, on `database`, a
     connection the caller has already looked up, or on the default one."""
-    with (database or connection).cursor() as cursor:
-        cursor.execute("SELECT epoch, version FROM catalog_catalogversion WHERE id = 1")
-        row = cursor.fetchone()
-    return (row[0], row[1]) if row else None
+    rows = fetched("SELECT epoch, version FROM catalog_catalogversion WHERE id = 1", None, database)
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def bundles_for_sale() -> list[TokenBundle]:

@@ -129,6 +129,22 @@ def once_more_if_rolled_back_for_another(work: Callable[[], R]) -> R:
     return work()
 
 
+def fetched(
+    sql: str, params: Sequence[object] | None = None, database: BaseDatabaseWrapper | None = None
+) -> list[tuple]:
+    """The rows of one plain-SQL statement on a hot path. On PostgreSQL through
+    `common.postgresql`'s `fetch` (psycopg's connection, without Django's cursor, while
+    nothing counts or wraps its statements); elsewhere Django's cursor. On `database`, a
+    connection the caller has already looked up, or on the default one."""
+    database = database or connections[DEFAULT_DB_ALIAS]
+    fetch = getattr(database, "fetch", None)
+    if fetch is not None:
+        return fetch(sql, params)
+    with database.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def database_time(moment: datetime, database: BaseDatabaseWrapper | None = None) -> object:
     """An aware time as a parameter of plain SQL: as is for PostgreSQL, as Django stores it
     (UTC text) for SQLite. On `database`, a connection the caller has already looked up,

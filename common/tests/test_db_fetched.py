@@ -1,0 +1,71 @@
+"""`common.db.fetched`: the hot paths' plain SQL without Django's cursor on PostgreSQL, seen
+as Django's cursor is seen by everything that watches statements: counted queries, execute
+wrappers, Django's errors, a broken transaction refused, a closed connection opened again."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import ProgrammingError, connection, transaction
+from django.db.transaction import TransactionManagementError
+
+from common.db import fetched
+
+pytestmark = pytest.mark.django_db
+
+SQL = "SELECT %s::int + 1, %s::text"
+
+
+def test_the_rows_are_the_cursors():
+    with connection.cursor() as cursor:
+        cursor.execute(SQL, [41, "a"])
+        expected = cursor.fetchall()
+    assert fetched(SQL, [41, "a"]) == expected == [(42, "a")]
+
+
+def test_a_statement_is_counted_as_a_query(django_assert_num_queries):
+    with django_assert_num_queries(1) as captured:
+        fetched(SQL, [1, "b"])
+    assert captured.captured_queries[0]["sql"].startswith("SELECT")
+
+
+def test_an_execute_wrapper_sees_the_statement():
+    seen = []
+
+    def wrapper(execute, sql, params, many, context):
+        seen.append((sql, list(params)))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(wrapper):
+        assert fetched(SQL, [2, "c"]) == [(3, "c")]
+    assert seen == [(SQL, [2, "c"])]
+
+
+def test_an_error_is_djangos():
+    with pytest.raises(ProgrammingError), transaction.atomic():
+        fetched("SELECT * FROM no_such_table")
+
+
+def test_a_broken_transaction_is_refused_before_the_database_is_asked():
+    with transaction.atomic():
+        with pytest.raises(ProgrammingError), transaction.atomic(savepoint=False):
+            fetched("SELECT * FROM no_such_table")
+        with pytest.raises(TransactionManagementError):
+            fetched(SQL, [3, "d"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_closed_connection_is_opened_again():
+    connection.close()
+    assert fetched(SQL, [4, "e"]) == [(5, "e")]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL prepares statements")
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_run_five_times_is_prepared_as_djangos_cursor_would():
+    statement = "SELECT %s::int * 7"
+    for value in range(6):
+        assert fetched(statement, [value]) == [(value * 7,)]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [text for (text,) in cursor.fetchall()]
+    assert any("$1::int * 7" in text for text in prepared)
