@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
+from common.db import fetched
 from common.errors import DomainError
 from common.models import IdempotencyRecord
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 RETENTION = timedelta(hours=24)
 
@@ -44,21 +48,23 @@ def idempotency_record(
     an older one counts as absent and is replaced. While another transaction holds an
     uncommitted answer to the same key, this waits for it on the unique index.
     """
+    # The connection looked up once: each use of django.db.connection looks it up again.
+    database = connections[DEFAULT_DB_ALIAS]
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RECORD_SQL,
-            [
-                _prepared("user", user_id),
-                key,
-                fingerprint,
-                status,
-                _prepared("response_body", body),
-                _prepared("created_at", now),
-                _prepared("created_at", now - RETENTION),
-            ],
-        )
-        return cursor.fetchone() is not None
+    stored = fetched(
+        _RECORD_SQL,
+        [
+            _prepared("user", user_id, database),
+            key,
+            fingerprint,
+            status,
+            _prepared("response_body", body, database),
+            _prepared("created_at", now, database),
+            _prepared("created_at", now - RETENTION, database),
+        ],
+        database,
+    )
+    return bool(stored)
 
 
 def idempotency_answer(*, user_id: object, key: str, fingerprint: str) -> StoredResponse | None:
@@ -110,5 +116,5 @@ RETURNING id
 """  # noqa: S608 (the table name comes from the model, values are parameters)
 
 
-def _prepared(field: str, value: Any) -> Any:
-    return IdempotencyRecord._meta.get_field(field).get_db_prep_value(value, connection)
+def _prepared(field: str, value: Any, database: BaseDatabaseWrapper) -> Any:
+    return IdempotencyRecord._meta.get_field(field).get_db_prep_value(value, database)

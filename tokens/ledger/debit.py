@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min, Q, Sum
 from django.utils import timezone
 
 from common import metrics
-from common.db import savepoint_if_nested
+from common.db import fetched, savepoint_if_nested
 from tokens.ledger.core import (
     SPENT_TYPES,
     Entry,
@@ -232,9 +232,7 @@ def debit_postgresql(
     """Calls `tokens_debit` or `tokens_use` and reads its rows: one per lot burned, or one
     saying why nothing was."""
     placeholders = ", ".join(["%s"] * len(arguments))
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT * FROM {function}({placeholders})", arguments)  # noqa: S608
-        rows = cursor.fetchall()
+    rows = fetched(f"SELECT * FROM {function}({placeholders})", arguments)  # noqa: S608
     status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
     if status == "insufficient":
         raise InsufficientTokens(balance=shown, available=available, needed=-entry.amount)
