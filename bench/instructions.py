@@ -8,7 +8,8 @@ instructions, start-up and warm-up left out:
 
     bench/instructions.py --compare listing 50 250   # runs valgrind itself, prints the count
 
-Paths: `listing` (the public token bundles, anonymous), `consume` (JWT, a new
+Paths: `listing` (the public token bundles, anonymous), `balance` (JWT, 50 users),
+`consume` (JWT, a new
 Idempotency-Key each, 50 users), `hello` and `debit` (the floor, bench/floorapp). The
 database is DATABASE_URL's, prepared with bench/prepare/ledger.py (`catalog`, `ledger_users`
 writing its tokens to BENCH_TOKENS, `floor_tables`). PYTHONHASHSEED is fixed so that the
@@ -70,8 +71,17 @@ def _requests(name: str):
     if name == "debit":
         while True:
             yield _environ("POST", "/debit")
+    tokens = Path(os.environ.get("BENCH_TOKENS", os.devnull)).read_text().split()
+    if name == "balance":
+        index = 0
+        while True:
+            index += 1
+            yield _environ(
+                "GET",
+                "/api/v1/user/tokens/balance",
+                AUTHORIZATION=f"Bearer {tokens[index % len(tokens)]}",
+            )
     if name == "consume":
-        tokens = Path(os.environ["BENCH_TOKENS"]).read_text().split()
         index = 0
         while True:
             index += 1
