@@ -23,6 +23,7 @@ from typing import Any
 
 from django.db import transaction
 from django.db.backends.postgresql import base
+from django.utils.asyncio import async_unsafe
 
 SET_LOCAL = "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)"
 # Statements PostgreSQL refuses inside a transaction block: they run as they are.
@@ -59,18 +60,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().close_if_health_check_failed()
         self._last_used_at = time.monotonic()
 
+    @async_unsafe
     def fetch(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple]:
         """The rows of one statement, for the hot paths' plain SQL (the listings' catalog
-        version, a consume's ledger call and idempotency record). Django's cursor costs about
-        55 µs of CPU a statement around psycopg's own (its wrapper, the execute wrappers'
-        chain, a new cursor checked for its time zone), a tenth of a listing: while nothing
-        watches its cursors, the statement runs on psycopg's connection, with the same checks
-        (a health check due, the connection opened, a broken transaction refused) and the
-        same errors (Django's, through `wrap_database_errors`), the same cursor class
-        (parameters bound by the server, prepared after five runs) and time zone (the
-        connection's, which is Django's). Counted queries (`assertNumQueries`, DEBUG), an
-        execute wrapper of anyone's and the timeouts set per transaction behind PgBouncer
-        all take Django's cursor as before."""
+        version, the balance, the ledger's functions, the idempotency record). Django's cursor
+        costs about 55 µs of CPU a statement around psycopg's own (its wrapper, the execute
+        wrappers' chain, a new cursor checked for its time zone), a tenth of a listing. While
+        nothing watches its cursors, the statement runs on psycopg's connection with the same
+        checks (a health check due, the connection opened, the thread and the event loop, a
+        broken transaction refused), the same errors (Django's, through
+        `wrap_database_errors`), the same cursor class (parameters bound by the server,
+        prepared after five runs) and time zone (the connection's, which is Django's).
+        Counted queries (`assertNumQueries`, DEBUG), an execute wrapper of anyone's and the
+        timeouts set per transaction behind PgBouncer all take Django's cursor as before."""
         if self.queries_logged or self.timeouts_per_transaction or len(self.execute_wrappers) > 1:
             with self.cursor() as cursor:
                 cursor.execute(sql, params)

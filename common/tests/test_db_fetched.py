@@ -1,18 +1,22 @@
 """`common.db.fetched`: the hot paths' plain SQL without Django's cursor on PostgreSQL, seen
 as Django's cursor is seen by everything that watches statements: counted queries, execute
-wrappers, Django's errors, a broken transaction refused, a closed connection opened again."""
+wrappers, Django's errors, a broken transaction refused, no call from an event loop, a closed
+connection opened again, a statement prepared after five runs."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
-from django.db import ProgrammingError, connection, transaction
+from django.core.exceptions import SynchronousOnlyOperation
+from django.db import DatabaseError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
 from common.db import fetched
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
-SQL = "SELECT %s::int + 1, %s::text"
+SQL = "SELECT %s + 1, %s"
 
 
 def test_the_rows_are_the_cursors():
@@ -41,16 +45,24 @@ def test_an_execute_wrapper_sees_the_statement():
 
 
 def test_an_error_is_djangos():
-    with pytest.raises(ProgrammingError), transaction.atomic():
+    with pytest.raises(DatabaseError), transaction.atomic():
         fetched("SELECT * FROM no_such_table")
 
 
 def test_a_broken_transaction_is_refused_before_the_database_is_asked():
     with transaction.atomic():
-        with pytest.raises(ProgrammingError), transaction.atomic(savepoint=False):
+        with pytest.raises(DatabaseError), transaction.atomic(savepoint=False):
             fetched("SELECT * FROM no_such_table")
         with pytest.raises(TransactionManagementError):
             fetched(SQL, [3, "d"])
+
+
+def test_inside_an_event_loop_it_is_refused():
+    async def inside() -> None:
+        fetched(SQL, [5, "f"])
+
+    with pytest.raises(SynchronousOnlyOperation):
+        asyncio.run(inside())
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,10 +12,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connection
 from django.db.models import F
 
-from common.db import loaded
+from common.db import fetched, loaded
 from common.errors import DomainError, InvalidState, NoSuchSubject
 from tokens.ledger.core import InsufficientTokens, account_locked, covered, is_postgresql
 from tokens.ledger.debit import Taken, debit_appended, spendable
@@ -111,9 +110,8 @@ def ledger_hold(
     if not is_postgresql():
         return _hold_python(user_id, Hold(**values), now)
     arguments = [user_id, amount, now, values["id"], expires_at, feature, reference, key]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM tokens_hold(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
-        status, account_id, source, shown, available, threshold = cursor.fetchone()
+    rows = fetched("SELECT * FROM tokens_hold(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
+    status, account_id, source, shown, available, threshold = rows[0]
     if status == "insufficient":
         raise InsufficientTokens(balance=shown, available=available, needed=amount)
     hold = loaded(Hold, {**values, "account_id": account_id, "source": source})
@@ -160,9 +158,7 @@ def ledger_capture(
         return _capture_python(user_id, hold_id, amount, final, usage_key, now)
     usage_id, entry_id = uuid.uuid4(), uuid.uuid4()
     arguments = [user_id, hold_id, amount, final, now, usage_id, entry_id, usage_key]
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT * FROM tokens_capture(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
-        rows = cursor.fetchall()
+    rows = fetched("SELECT * FROM tokens_capture(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
     status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
     if status == "not_found":
         raise NoSuchHold()

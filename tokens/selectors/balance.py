@@ -12,7 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from common.db import aware_time, database_time
+from common.db import aware_time, database_time, fetched
 from tokens.models import Hold, LotCategory, TokenAccount
 
 EXPIRING_WITHIN = timedelta(days=30)
@@ -75,15 +75,14 @@ def token_balance(*, user_id: UUID, now: datetime | None = None) -> Balance:
     # The connection looked up once: each use of django.db.connection looks it up again in
     # the thread's connections, 2 % of a balance request's instructions for four uses.
     connection = connections[DEFAULT_DB_ALIAS]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _BALANCE_SQL,
-            [
-                database_time(now, connection),
-                TokenAccount._meta.get_field("user").get_db_prep_value(user_id, connection),
-            ],
-        )
-        rows = cursor.fetchall()
+    rows = fetched(
+        _BALANCE_SQL,
+        [
+            database_time(now, connection),
+            TokenAccount._meta.get_field("user").get_db_prep_value(user_id, connection),
+        ],
+        connection,
+    )
     if not rows:
         return Balance(balance=0, total_purchased=0, total_spent=0, updated_at=None)
     by_category = dict.fromkeys(CATEGORIES, 0)
