@@ -1,19 +1,20 @@
 """Instructions a worker runs for one request, counted by callgrind (docs/decisions.md, Speed).
 
 Wall-clock rates on a shared machine move by a fifth from run to run; the instructions a
-request costs do not. This calls the WSGI handler in process, as a gunicorn worker does (no
-network), `--warm` requests first and then `--count` more. Run under callgrind twice, with
-two counts, the difference of the totals over the difference of the counts is one request's
-instructions, start-up and warm-up left out:
+request costs do not. Under valgrind this calls the WSGI handler in process, as a gunicorn
+worker does (no network): `--warm` requests, then as many more as asked. Two such runs side
+by side, of FIRST and SECOND requests; the difference of their totals over SECOND - FIRST is
+one request's instructions, start-up and warm-up left out:
 
-    bench/instructions.py --compare listing 50 250   # runs valgrind itself, prints the count
+    .venv/bin/python bench/instructions.py listing 30 130
 
 Paths: `listing` (the public token bundles, anonymous), `balance` (JWT, 50 users),
-`consume` (JWT, a new
-Idempotency-Key each, 50 users), `hello` and `debit` (the floor, bench/floorapp). The
-database is DATABASE_URL's, prepared with bench/prepare/ledger.py (`catalog`, `ledger_users`
-writing its tokens to BENCH_TOKENS, `floor_tables`). PYTHONHASHSEED is fixed so that the
-same build gives the same count.
+`consume` (JWT, `{"amount": 1}`, a new Idempotency-Key each, 50 users), `hello` and `debit`
+(the floor, bench/floorapp). The database is DATABASE_URL's, prepared with
+bench/prepare/ledger.py: `catalog`, `floor_tables`, and `ledger_users` writing its tokens to
+the file BENCH_TOKENS names, run with SECRET_KEY set to SERVER's below (the tokens are
+signed with it). The settings are the benchmark's server's; PYTHONHASHSEED is fixed, so the
+same build gives the same count to within 1 %.
 """
 
 from __future__ import annotations
@@ -174,11 +175,12 @@ def _valgrind(name: str, warm: int, count: int, folder: Path) -> tuple[subproces
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", action="store_true", help="make the requests (under valgrind)")
-    parser.add_argument("--compare", action="store_true", help="count, run valgrind twice")
+    parser.add_argument(
+        "--run", action="store_true", help="inside valgrind: FIRST warm-up requests, then SECOND"
+    )
     parser.add_argument("path")
-    parser.add_argument("first", type=int)
-    parser.add_argument("second", type=int)
+    parser.add_argument("first", type=int, metavar="FIRST")
+    parser.add_argument("second", type=int, metavar="SECOND")
     parser.add_argument("--warm", type=int, default=100)
     arguments = parser.parse_args()
     if arguments.run:
