@@ -151,9 +151,11 @@ def user_lock_for_change(*, user_id: UUID, actor_id: UUID) -> None:
     """Locks the user `actor_id` is about to change on the admin's change page, in the
     caller's transaction, and raises HoldsPowers if `actor_id` may not change them
     (_held_from). Raises NotFound for a user deleted meanwhile; RuntimeError outside a
-    transaction."""
+    transaction. FOR NO KEY UPDATE, as the change's UPDATE itself: FOR UPDATE also waited
+    for every row naming the user, the History row of a superuser changing this one's own
+    page of them at the same moment included, which waited for this in turn (a deadlock)."""
     require_transaction("user_lock_for_change")
-    if not User.objects.select_for_update().filter(pk=user_id).exists():
+    if not User.objects.select_for_update(no_key=True).filter(pk=user_id).exists():
         raise NotFound("This user no longer exists.")
     if _held_from(actor_id=actor_id, user_ids=[user_id]):
         raise HoldsPowers()

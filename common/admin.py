@@ -238,12 +238,15 @@ class RefusesStaleSaves:
 
         A change writes only the columns the form changed, as catalog_item_save does: the
         others are as this request read them before the lock, and a write committed since (a
-        user's new password, a sign-in's last_login) was put back by a save of every column."""
+        user's new password, a sign-in's last_login) was put back by a save of every column.
+        The row is locked FOR NO KEY UPDATE, as that write: FOR UPDATE also waited for every
+        row naming it (a History row naming a user whose page this is: two superusers
+        changing each other at once deadlocked)."""
         if not change:
             super().save_model(request, obj, form, change)
             return
         try:
-            current = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+            current = type(obj)._default_manager.select_for_update(no_key=True).get(pk=obj.pk)
         except type(obj).DoesNotExist:
             raise NotFound(f"This {obj._meta.verbose_name} was deleted meanwhile.") from None
         shown = form.cleaned_data.get("read_state")
