@@ -103,7 +103,8 @@ class SuspiciousRequestAsWarning(logging.Filter):
     logs it at ERROR with a traceback on `django.security.<its kind>`, so anyone filled the
     error log and woke whoever alerts on errors; it is written as a one-line WARNING that
     still says what was refused. On the handler: a logger's filter sees only the records of
-    that logger itself, and each kind has its own."""
+    that logger itself, and each kind has its own. Left out where warnings are not written
+    (LOG_LEVEL=ERROR): the ERROR it was passed the level already."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         status = getattr(record, "status_code", None)
@@ -114,6 +115,7 @@ class SuspiciousRequestAsWarning(logging.Filter):
         ):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.exc_info, record.exc_text = None, None
+            return logging.getLogger(record.name).isEnabledFor(logging.WARNING)
         return True
 
 

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import socket
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from prometheus_client import REGISTRY
 
+from common.log import logging_settings
 from common.tests.servers import gunicorn, the_test_database
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +94,19 @@ def test_a_request_gunicorn_cannot_parse_is_an_info_line_not_a_warning():
     lines = [json.loads(line) for line in output.splitlines()]
     refused = [line for line in lines if "Invalid request from ip=" in line["message"]]
     assert [line["level"] for line in refused] == ["INFO", "INFO"]
+
+
+@pytest.mark.parametrize(("level", "lines"), [("ERROR", 0), ("WARNING", 1)])
+def test_a_refused_suspicious_request_is_written_only_where_warnings_are(capsys, level, lines):
+    """LOG_LEVEL=ERROR asks for errors alone: the refused request, turned into a WARNING
+    once its ERROR had passed the level, was written all the same."""
+    logging.config.dictConfig(logging_settings(log_format="json", level=level))
+    try:
+        logging.getLogger("django.security.DisallowedHost").error(
+            "Invalid HTTP_HOST header: 'scanner.example'.", extra={"status_code": 400}
+        )
+        written = capsys.readouterr().err.splitlines()
+    finally:
+        logging.config.dictConfig(settings.LOGGING)
+
+    assert [json.loads(line)["level"] for line in written] == ["WARNING"] * lines
