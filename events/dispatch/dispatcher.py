@@ -24,6 +24,9 @@ logger = logging.getLogger(__name__)
 # How often a worker sets its clock to the database's again (clocks drift by milliseconds a
 # minute, where they may disagree by seconds).
 CLOCK_CHECK_SECONDS = 60
+# How far the database's clock may be from this machine's before each check says so: the web
+# stamps new deliveries due by its machines' clocks, the worker reads them by the database's.
+CLOCK_DISAGREES = timedelta(seconds=30)
 # The share of the sending threads one endpoint may take at once: a hanging endpoint holds a
 # quarter of the pool (8 of 32 threads) and nothing else.
 ENDPOINT_SHARE = 4
@@ -115,11 +118,20 @@ class Dispatcher:
         return self.clock() + self.offset
 
     def _clock_set(self) -> None:
-        """Reads the database's clock again every CLOCK_CHECK_SECONDS."""
+        """Reads the database's clock again every CLOCK_CHECK_SECONDS, and warns at each read
+        that finds it more than CLOCK_DISAGREES from this machine's: a database clock minutes
+        behind held back every new delivery, stamped due by the web's clock, that long, and
+        nothing said why."""
         read_at = self.offset_read_at
         if read_at is None or time.monotonic() - read_at >= CLOCK_CHECK_SECONDS:
             self.offset = database_offset(self.clock)
             self.offset_read_at = time.monotonic()
+            if abs(self.offset) > CLOCK_DISAGREES:
+                logger.warning(
+                    "The database's clock is %+.0f s from this machine's: the worker stamps"
+                    " deliveries by the database's, the web by its machines'; set both by NTP",
+                    self.offset.total_seconds(),
+                )
 
     def in_flight_total(self) -> int:
         with self.lock:

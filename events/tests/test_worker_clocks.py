@@ -68,3 +68,29 @@ def test_a_410_after_another_worker_s_2xx_turns_the_endpoint_off_whatever_their_
         "The endpoint answered 410 Gone: it wants no more events. Turn it on again to send "
         "it new ones.",
     )
+
+
+@pytest.mark.parametrize("fast_by", [timedelta(minutes=10), timedelta(minutes=-10)])
+def test_a_database_clock_far_from_the_worker_s_is_a_warning(caplog, fast_by):
+    """The worker's stamps follow the database's clock, the web's follow their machines':
+    a database clock minutes off held back every new event's delivery that long (or sent
+    retries early), and nothing said so."""
+    dispatcher = worker(fast_by=fast_by)
+    try:
+        dispatcher.dispatch()
+    finally:
+        dispatcher.close()
+
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1
+    assert "clock" in warned[0]
+
+
+def test_a_database_clock_that_agrees_is_no_warning(caplog):
+    dispatcher = worker(fast_by=timedelta(0))
+    try:
+        dispatcher.dispatch()
+    finally:
+        dispatcher.close()
+
+    assert not [r for r in caplog.records if r.levelno >= 30]
