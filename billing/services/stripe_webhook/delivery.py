@@ -22,6 +22,7 @@ from billing.services.stripe_webhook.outcomes import (
 )
 from billing.services.stripe_webhook.payments import (
     PAID_EVENTS,
+    SESSION_PAYMENT_FOUND,
     payment_lock,
     session_reference,
     stripe_payment_lock,
@@ -29,9 +30,6 @@ from billing.services.stripe_webhook.payments import (
 from common import metrics
 from common.db import once_more_if_rolled_back_for_another
 from common.errors import Invalid
-
-# The event id of a paid session's record made by reconciliation, which has no event.
-SESSION_PAYMENT_FOUND = "session_paid:"
 
 
 def stripe_webhook_process(
@@ -133,7 +131,8 @@ def stripe_session_payment_recover(session: dict) -> Handled | None:
     nothing is credited) and counted until they settle it. Under the payment's lock; None
     when an event of that payment is recorded already (its webhook came), so it is flagged
     once. The record's event id is the session's (SESSION_PAYMENT_FOUND), so a run again
-    flags it no more; a webhook of it that comes later still is recorded on its own."""
+    flags it no more; a webhook of it that comes later is recorded as that payment's, already
+    flagged (stripe_event_handle), not as a second one to review."""
     reference = session_reference(session)
     event = {
         "id": f"{SESSION_PAYMENT_FOUND}{session.get('id')}",

@@ -30,6 +30,7 @@ from billing.services.stripe_webhook.payments import (
     DISPUTE_EVENT,
     PAID_EVENTS,
     REFUND_UPDATE_EVENTS,
+    SESSION_PAYMENT_FOUND,
     charge_reference,
     event_object,
     payment_lock,
@@ -51,7 +52,7 @@ def stripe_event_handle(event: object) -> Handled:
         return Handled(Outcome.NEEDS_REVIEW, mismatch, _invoice_id(found))
     kind = event.get("type")
     if kind in PAID_EVENTS:
-        return stripe_session_capture(found)
+        return _found_by_reconciliation(event, found) or stripe_session_capture(found)
     if kind == "checkout.session.async_payment_failed":
         return _session_ended(
             found, "The payment failed; the invoice stays pending and can be paid again."
@@ -69,6 +70,32 @@ def stripe_event_handle(event: object) -> Handled:
     if kind in REFUND_UPDATE_EVENTS and found.get("status") == "failed":
         return _refund_failed(found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
+
+
+def _found_by_reconciliation(event: dict, session: dict) -> Handled | None:
+    """The paid event of a session whose payment reconciliation flagged already, its webhook
+    having been late (stripe_session_payment_recover): the same payment, so it is recorded as
+    that record's, not as a second one for a person to review and settle. None for any other
+    event, and for that record itself (staff re-processing it flag it again). Under the
+    payment's lock, which reconciliation's record was made under too."""
+    found_id = f"{SESSION_PAYMENT_FOUND}{session.get('id')}"
+    if event.get("id") == found_id:
+        return None
+    flagged = (
+        PaymentEvent.objects.filter(provider=PROVIDER, event_id=found_id)
+        .exclude(outcome=Outcome.FAILED)
+        .values_list("invoice_id", "payment_reference")
+        .first()
+    )
+    if flagged is None:
+        return None
+    invoice_id, reference = flagged
+    return Handled(
+        Outcome.ALREADY_PROCESSED,
+        f"reconcile_purchases flagged this payment for review ({found_id}); settle it there.",
+        invoice_id,
+        reference,
+    )
 
 
 def _other_mode(event: dict) -> str:

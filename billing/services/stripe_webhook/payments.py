@@ -11,6 +11,8 @@ DISPUTE_EVENT = "charge.dispute.created"
 DISPUTE_CLOSED_EVENT = "charge.dispute.closed"
 # A refund's later news: the bank may refuse it (status `failed`) after charge.refunded.
 REFUND_UPDATE_EVENTS = {"charge.refund.updated", "refund.failed"}
+# The event id of a paid session's record made by reconciliation, which has no event.
+SESSION_PAYMENT_FOUND = "session_paid:"
 
 
 def event_object(event: object) -> dict | None:

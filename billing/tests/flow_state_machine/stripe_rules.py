@@ -75,7 +75,11 @@ class StripeRules:
             if order.status == "pending":
                 self.stripe_capture(order)
                 outcome = "processed"
-            elif order.paid_by == "stripe":
+            elif (
+                order.paid_by == "stripe" or self.found_by_reconcile(order) in self.payment_reviews
+            ):
+                # Paid here by it, or its payment flagged already by reconcile_purchases (its
+                # webhook late): the same payment, not a second one to review.
                 outcome = "already_processed"
             else:
                 outcome = "needs_review"

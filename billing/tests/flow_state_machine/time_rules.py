@@ -93,4 +93,10 @@ class TimeRules:
             for event in self.stripe.events
         )
         if not flagged:
-            self.payment_reviews.add(f"{order.session} found by reconcile_purchases")
+            self.payment_reviews.add(self.found_by_reconcile(order))
+
+    @staticmethod
+    def found_by_reconcile(order) -> str:
+        """The review of the payment on `order`'s session that reconcile_purchases flagged; a
+        webhook of it that comes later is that payment's, not a second review."""
+        return f"{order.session} found by reconcile_purchases"

@@ -8,6 +8,7 @@ from django.utils import timezone
 from billing import services
 from billing.models import Invoice, PaymentEvent
 from billing.services import payments_test_mode as test_mode
+from billing.services.reprocess import payment_event_reprocess
 from billing.tests.helpers import deliver, payment_body
 from billing.tests.pay.helpers import pay, stripe_says
 from billing.tests.reconcile_helpers import reconcile
@@ -217,3 +218,41 @@ def test_a_bank_debit_on_its_way_is_asked_about_until_it_succeeds_then_flagged(
     intent = fake_stripe.sessions[session]["payment_intent"]
     assert flagged_payment(fake_stripe, session) == (invoice.pk, intent, None)
     assert (code, report["payments_needing_review"]) == (0, 1)
+
+
+def test_a_late_webhook_of_a_payment_reconcile_flagged_is_not_a_second_review(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    """Reconcile flagged the second payment its webhook had not told of; Stripe's webhook
+    then came after all. It is the same payment: the operator must see one record to settle,
+    not two (before, the late webhook made a second `needs_review`)."""
+    session = pay(user_client, invoice).json()["session_id"]
+    completed = fake_stripe.complete(session)  # its webhook comes only after the run
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    reconcile()
+
+    late = stripe_says(api_client, fake_stripe, completed)
+    report, code = reconcile()
+
+    reviews = PaymentEvent.objects.filter(provider="stripe", outcome="needs_review")
+    assert [event.event_id for event in reviews] == [f"session_paid:{session}"]
+    assert late == "already_processed"
+    assert (code, report["payments_needing_review"]) == (0, 1)
+
+
+def test_staff_re_processing_the_record_reconcile_made_still_flag_it_for_review(
+    user_client, api_client, invoice, fake_stripe, django_capture_on_commit_callbacks
+):
+    session = pay(user_client, invoice).json()["session_id"]
+    fake_stripe.complete(session)  # its checkout.session.completed is lost
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver(api_client, payment_body(invoice))
+    reconcile()
+    found = PaymentEvent.objects.get(provider="stripe", event_id=f"session_paid:{session}")
+
+    outcome = payment_event_reprocess(event_id=found.pk)
+
+    report, _ = reconcile()
+    assert outcome == "needs_review"
+    assert report["payments_needing_review"] == 1
