@@ -147,3 +147,25 @@ def test_the_whole_flow_agrees_with_the_model(fake_stripe):
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+
+
+@pytest.mark.sqlite
+@pytest.mark.django_db
+def test_the_model_expects_one_review_for_a_payment_reconcile_flagged_before_its_webhook(
+    fake_stripe,
+):
+    """The run hypothesis seldom draws: a Stripe payment on the session of an invoice the
+    payment webhook paid, flagged by reconcile_purchases, then its webhook late. One payment,
+    one review, in the model as in the service."""
+    WholeFlow.stripe = fake_stripe
+    flow = WholeFlow()
+    try:
+        order = flow.checkout([0])
+        completed = flow.stripe_checkout(order, True)
+        flow.payment_webhook(order, "first")
+        flow.operator_job("reconcile")
+        flow.stripe_delivers(completed)
+        flow.operator_job("reconcile")
+        flow.the_database_agrees_with_the_model()
+    finally:
+        flow.teardown()
