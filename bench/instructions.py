@@ -29,6 +29,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from harness import SERVER_ENVIRONMENT
+
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR_PATHS = {"hello", "debit"}
 
@@ -121,15 +123,13 @@ def run(name: str, warm: int, count: int) -> None:
         one()
 
 
+# The bench server's settings (bench/harness.py), its database and workers left to the caller.
 SERVER = {
-    "DEBUG": "0",
-    "SECRET_KEY": "bench-only-secret-key-0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
-    "SECURE_SSL_REDIRECT": "0",
-    "SECURE_COOKIES": "0",
-    "THROTTLE_ANON": "100000000/minute",
-    "THROTTLE_USER": "100000000/minute",
-    "LOG_LEVEL": "WARNING",
+    **{
+        name: value
+        for name, value in SERVER_ENVIRONMENT.items()
+        if name not in ("DATABASE_URL", "WEB_CONCURRENCY")
+    },
     "PYTHONHASHSEED": "0",
     "PYTHONPATH": str(ROOT),
     "DJANGO_SETTINGS_MODULE": "config.settings",
