@@ -4,33 +4,24 @@ days and 20 attempts of failures)."""
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, PositiveIntegerField, Value, When
 from django.db.models.functions import Coalesce
 
-from events import services
 from events.dispatch.health import endpoints_succeeded, heard_elsewhere, newest_delivered
 from events.dispatch.pausing import deliveries_wait, endpoints_pause
 from events.dispatch.sending import Outcome
-from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
-
-DISABLE_AFTER = timedelta(days=5)
-# And at least this many attempts failed in a row: more than two deliveries' whole schedules
-# (9 attempts each), so that an endpoint sent an event a week is not turned off by the first
-# failed attempt of the event after one that was given up (its failures span 5 days by then).
-DISABLE_AFTER_FAILURES = 20
-# The answer by which an endpoint says it wants no more webhooks (Standard Webhooks,
-# "Delivery success and failure"): it is turned off at once, not retried.
-GONE = 410
-GONE_REASON = (
-    "The endpoint answered 410 Gone: it wants no more events. Turn it on again to send it new ones."
+from events.dispatch.turning_off import (
+    DISABLE_AFTER,
+    DISABLE_AFTER_FAILURES,
+    GONE,
+    endpoint_turn_off_gone,
+    endpoint_turn_off_if_failing_too_long,
 )
-
-logger = logging.getLogger(__name__)
+from events.models import BACKOFF, Delivery, DeliveryAttempt, WebhookEndpoint
 
 
 def delivery_record(delivery_id: int, outcome: Outcome, *, now: datetime) -> None:
@@ -251,55 +242,6 @@ def deliveries_record(outcomes: list[tuple], *, now: datetime) -> None:
                 and (failing_since or now) <= now - DISABLE_AFTER
                 and failed_attempts + failures[endpoint_id] >= DISABLE_AFTER_FAILURES
             ):
-                _disable_if_failing_too_long(endpoint_id, now)
+                endpoint_turn_off_if_failing_too_long(endpoint_id, now)
         for endpoint_id in gone:
-            _disable_gone(endpoint_id, now)
-
-
-def _disable_if_failing_too_long(endpoint_id, now: datetime) -> None:
-    """Turns the endpoint off once its failures span DISABLE_AFTER and number at least
-    DISABLE_AFTER_FAILURES in a row: the span alone turned a quiet endpoint off at the first
-    failed attempt of an event sent days after the last one given up."""
-    failing = WebhookEndpoint.objects.filter(
-        pk=endpoint_id,
-        is_active=True,
-        failing_since__lte=now - DISABLE_AFTER,
-        failed_attempts__gte=DISABLE_AFTER_FAILURES,
-    )
-    if failing.update(
-        is_active=False,
-        disabled_at=now,
-        disabled_reason="Every delivery failed for 5 days; turn it on again once it answers.",
-    ):
-        given_up = services.endpoint_deliveries_fail(
-            endpoint_id=endpoint_id, now=now, reason="The endpoint was disabled."
-        )
-        # For the operator, once it is so: the endpoint's id, never its URL (it may carry a
-        # token of the seller's).
-        transaction.on_commit(
-            lambda: logger.warning(
-                "Webhook endpoint %s turned off: every delivery failed for 5 days; %d pending "
-                "deliveries given up. Turn it on again once it answers.",
-                endpoint_id,
-                given_up,
-            )
-        )
-
-
-def _disable_gone(endpoint_id, now: datetime) -> None:
-    """Turns off an endpoint that answered 410 Gone and gives up its pending deliveries, as
-    staff turning it off would (its row is locked already)."""
-    if WebhookEndpoint.objects.filter(pk=endpoint_id, is_active=True).update(
-        is_active=False, disabled_at=now, disabled_reason=GONE_REASON
-    ):
-        given_up = services.endpoint_deliveries_fail(
-            endpoint_id=endpoint_id, now=now, reason="The endpoint answered 410 Gone."
-        )
-        transaction.on_commit(
-            lambda: logger.warning(
-                "Webhook endpoint %s turned off: it answered 410 Gone; %d pending deliveries "
-                "given up.",
-                endpoint_id,
-                given_up,
-            )
-        )
+            endpoint_turn_off_gone(endpoint_id, now)
