@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max
 from django.utils import timezone
 
 from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from billing.models import TokenBundlePurchase as Purchase
 from billing.services import notices
-from billing.services.renewals import PERIODS, add_ons_start, renewals_follow
+from billing.services.renewals import PERIODS, add_ons_start, renewals_follow, running_ends
 from catalog.models import UsageMode
 from common.db import require_transaction
 from events.services import events_emit
@@ -214,11 +213,7 @@ def _periods_start(invoice: Invoice, paid_at: datetime) -> list[tuple]:
         status=ItemStatus.ACTIVE,
         expires_at__gt=paid_at,
     ).exclude(invoice=invoice)
-    ends: dict = {}
-    if list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)):
-        ends = dict(
-            running.values("plan_id").annotate(end=Max("expires_at")).values_list("plan_id", "end")
-        )
+    ends = running_ends(running, "plan_id")
     started = []
     for pk, tokens, name, period, mode, plan_id in rows:
         starts = max(paid_at, ends.get(plan_id, paid_at))

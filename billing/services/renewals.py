@@ -14,7 +14,7 @@ from datetime import datetime
 from uuid import UUID
 
 from dateutil.relativedelta import relativedelta
-from django.db.models import Case, DateTimeField, Max, Value, When
+from django.db.models import Case, DateTimeField, Max, QuerySet, Value, When
 from django.utils import timezone
 
 from billing import signals
@@ -47,13 +47,7 @@ def add_ons_start(*, invoice: Invoice, paid_at: datetime) -> int:
         status=ItemStatus.ACTIVE,
         expires_at__gt=paid_at,
     ).exclude(invoice=invoice)
-    ends: dict = {}
-    if list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)):
-        ends = dict(
-            running.values("add_on_id")
-            .annotate(end=Max("expires_at"))
-            .values_list("add_on_id", "end")
-        )
+    ends = running_ends(running, "add_on_id")
     starts, expires = [], []
     for pk, add_on_id, period in rows:
         start = ends.get(add_on_id, paid_at)
@@ -129,3 +123,12 @@ def renewals_follow(*, invoice: Invoice, plan_ids: set, now: datetime) -> tuple:
                 )
             cursor = ends_at
     return tuple(moved)
+
+
+def running_ends(running: QuerySet, key: str) -> dict:
+    """Locks the periods still running that a payment made early follows (in id order, as
+    every capture locks them) and answers where the latest of each `key` ends: the new
+    period starts there, and two such payments at once follow each other."""
+    if not list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)):
+        return {}
+    return dict(running.values(key).annotate(end=Max("expires_at")).values_list(key, "end"))
