@@ -16,7 +16,7 @@ from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import Token
 
 from accounts.models import ApiKey
-from accounts.selectors import BEARER_CHALLENGE, api_key_authenticate, is_staff_now
+from accounts.selectors import BEARER_CHALLENGE, api_key_authenticate, api_key_live, is_staff_now
 from accounts.services import API_KEY_PREFIX
 
 
@@ -130,7 +130,8 @@ class Service:
 class ApiKeyAuthentication(BaseAuthentication):
     """Answers for bearer tokens that start with `tbk_` (JWTs never do) and leaves the rest to
     the JWT authentication. A view opts in with `service_keys_allowed = True`; any other view
-    refuses a key with 403."""
+    refuses a valid key with 403. An unknown or revoked key is 401 on every view, as the
+    contract says: a seller whose key was revoked learns that, not that the key lacks a power."""
 
     def authenticate(self, request: Request) -> tuple[Service, ApiKey] | None:
         parts = get_authorization_header(request).split()
@@ -140,14 +141,15 @@ class ApiKeyAuthentication(BaseAuthentication):
         if not secret.startswith(API_KEY_PREFIX):
             return None
         view = request.parser_context.get("view") if request.parser_context else None
-        if not getattr(view, "service_keys_allowed", False):
+        allowed = getattr(view, "service_keys_allowed", False)
+        key = api_key_authenticate(secret=secret) if allowed else api_key_live(secret=secret)
+        if key is None:
+            raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
+        if not allowed:
             raise exceptions.PermissionDenied(
                 "An API key may call only the usage and hold endpoints under "
                 "/api/v1/users/{user_id}/."
             )
-        key = api_key_authenticate(secret=secret)
-        if key is None:
-            raise exceptions.AuthenticationFailed("The API key is unknown or has been revoked.")
         return Service(key), key
 
     def authenticate_header(self, request: Request) -> str:

@@ -193,6 +193,19 @@ _LIVE_KEY_SQL = (
 def api_key_authenticate(*, secret: str) -> ApiKey | None:
     """The live key with this secret, or None (unknown or revoked): one indexed read, and a
     `last_used_at` write at most once a minute per key."""
+    key = api_key_live(secret=secret)
+    if key is None:
+        return None
+    now = timezone.now()
+    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_TOUCH_EVERY)
+    if key.last_used_at is None or key.last_used_at < now - API_KEY_TOUCH_EVERY:
+        ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
+    return key
+
+
+def api_key_live(*, secret: str) -> ApiKey | None:
+    """The live key with this secret, or None, without marking it used: for a request that
+    is refused whatever the key."""
     if not secret.startswith(API_KEY_PREFIX) or len(secret) > 128:
         return None
     with connection.cursor() as cursor:
@@ -205,12 +218,7 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
         aware_time(value) if column in _KEY_TIMES else field.to_python(value)
         for column, field, value in zip(_KEY_COLUMNS, _KEY_FIELDS, row, strict=True)
     ]
-    key = ApiKey.from_db(connection.alias, _KEY_COLUMNS, values)
-    now = timezone.now()
-    stale = Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_TOUCH_EVERY)
-    if key.last_used_at is None or key.last_used_at < now - API_KEY_TOUCH_EVERY:
-        ApiKey.objects.filter(stale, pk=key.pk).update(last_used_at=now)
-    return key
+    return ApiKey.from_db(connection.alias, _KEY_COLUMNS, values)
 
 
 def api_keys_list() -> QuerySet[ApiKey]:

@@ -96,6 +96,43 @@ def test_a_key_may_call_nothing_but_usage_and_holds(service, method, path):
     assert database_state() == before
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/user/tokens/balance"),
+        ("post", "/api/v1/user/tokens/consume"),
+        ("get", "/api/v1/auth/me"),
+        ("get", KEYS),
+    ],
+)
+def test_an_unknown_or_revoked_key_is_401_everywhere_not_a_missing_power(
+    staff_client, api_key, service, method, path
+):
+    """A seller whose key was revoked was told 403 `permission_denied` outside the usage and
+    hold endpoints, and went looking for a power the key never needed; the contract says an
+    unknown or revoked key is 401."""
+    staff_client.delete(f"{KEYS}/{api_key.key.pk}")
+    before = database_state()
+
+    answers = [getattr(caller, method)(path) for caller in (service, service_client("tbk_unknown"))]
+
+    assert [(a.status_code, a.json()["code"]) for a in answers] == [
+        (401, "not_authenticated"),
+        (401, "not_authenticated"),
+    ]
+    assert database_state() == before
+
+
+def test_a_key_refused_outside_its_endpoints_is_not_marked_used(api_key, service):
+    before = database_state()
+
+    response = service.get("/api/v1/user/tokens/balance")
+
+    assert response.status_code == 403
+    assert ApiKey.objects.get(pk=api_key.key.pk).last_used_at is None
+    assert database_state() == before
+
+
 def test_a_revoked_key_is_refused_on_its_next_request(staff_client, api_key, service, user):
     url = f"/api/v1/users/{user.pk}/holds"
     assert service.get(url).status_code == 200
