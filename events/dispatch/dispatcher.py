@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 # How often a worker sets its clock to the database's again (clocks drift by milliseconds a
 # minute, where they may disagree by seconds).
 CLOCK_CHECK_SECONDS = 60
-# How far the database's clock may be from this machine's before each check says so: the web
-# stamps new deliveries due by its machines' clocks, the worker reads them by the database's.
+# How far the database's clock may be from this machine's before each check says so: new
+# events are due by the database's clock (events.services.outbox), but staff's pings and
+# resends by the web machines' clocks, and the worker reads them by the database's.
 CLOCK_DISAGREES = timedelta(seconds=30)
 # The share of the sending threads one endpoint may take at once: a hanging endpoint holds a
 # quarter of the pool (8 of 32 threads) and nothing else.

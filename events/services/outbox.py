@@ -41,7 +41,13 @@ def events_emit(notices: Sequence[Notice], *, now: datetime | None = None) -> li
     delivery's foreign key is checked only at commit, so an endpoint deleted (or turned off)
     by a transaction committing meanwhile failed the caller's whole change there. Now such a
     deletion waits for the change, or the change waits for it and leaves that endpoint out
-    (FOR NO KEY UPDATE, which recording outcomes takes, does not wait)."""
+    (FOR NO KEY UPDATE, which recording outcomes takes, does not wait).
+
+    The deliveries are due by the database's clock (PostgreSQL's statement_timestamp(), in
+    the same statement), the one the worker judges due-ness by (Dispatcher.now): stamped by
+    the web server's own clock, one running minutes fast held every event it emitted back
+    that long, behind events other servers emitted after them. `now` (the web's clock, as
+    the rest of the caller's change) stamps when the event was made, `created_at`."""
     require_transaction("events_emit")
     if not notices:
         return []
@@ -66,16 +72,18 @@ endpoint AS (
 )
 INSERT INTO {DELIVERIES} (event_id, endpoint_id, status, attempts, next_attempt_at,
     last_error, created_at)
-SELECT stored.id, endpoint.id, 'pending', 0, GREATEST(%s, endpoint.paused_until), '', %s
+SELECT stored.id, endpoint.id, 'pending', 0,
+    GREATEST(statement_timestamp(), endpoint.paused_until), '', %s
 FROM stored JOIN endpoint ON endpoint.event_types LIKE '%%|' || stored.type || '|%%'
 """  # noqa: S608 (table names come from the models, values are parameters)
         with connection.cursor() as cursor:
-            cursor.execute(sql, [value for row in rows for value in row] + [now, now, now])
+            cursor.execute(sql, [value for row in rows for value in row] + [now, now])
     else:
         Event.objects.bulk_create(
             Event(id=event_id, type=kind, data=json.loads(data), created_at=now)
             for event_id, kind, data in rows
         )
+        # SQLite's database is a file on this machine: its clock is this one's.
         _deliveries_for([event_id for event_id, _, _ in rows], now)
     return [event_id for event_id, _, _ in rows]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.utils import timezone
+
 from events import services
 from events.dispatch import (
     Outcome,
@@ -11,6 +13,7 @@ from events.dispatch import (
     delivery_send,
 )
 from events.dispatch.claiming import deliveries_claim
+from events.dispatch.dispatcher import database_offset
 from events.models import Delivery, WebhookEndpoint
 from events.transport import webhook_session
 
@@ -27,11 +30,18 @@ def pings(endpoint: WebhookEndpoint, count: int) -> list[Delivery]:
     return list(Delivery.objects.filter(endpoint=endpoint).order_by("pk"))
 
 
-def send_and_record(delivery: Delivery) -> None:
+def send_and_record(delivery: Delivery, *, now: datetime = NOW) -> None:
+    """Sent and recorded by a worker whose clock (the database's) says `now`."""
     delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery.pk)
     with webhook_session() as session:
-        outcome = delivery_send(delivery, now=NOW, session=session)
-    delivery_record(delivery.pk, outcome, now=NOW)
+        outcome = delivery_send(delivery, now=now, session=session)
+    delivery_record(delivery.pk, outcome, now=now)
+
+
+def database_now() -> datetime:
+    """The database's clock, the one the worker reads and new deliveries are due by
+    (events.services.outbox): SQLite's is this machine's."""
+    return timezone.now() + database_offset(timezone.now)
 
 
 def due_to(endpoint: WebhookEndpoint, now: datetime) -> list[int]:
