@@ -17,6 +17,7 @@ from common.api.errors import busy_retry_after
 from common.db import database_busy
 from common.errors import InvalidState, NotFound
 from events import services
+from events.admin.selection import already_deleted, selected_gone
 from events.models import Delivery, DeliveryAttempt, WebhookEndpoint
 from events.services.endpoints import DELETING
 
@@ -202,9 +203,14 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
         refused: str,
     ) -> None:
         """An action on each selected endpoint on its own, as this staff member: one the
-        service refuses (being deleted, gone meanwhile) is named, the others still done."""
+        service refuses (being deleted, gone meanwhile) is named, the others still done; one
+        deleted before the action read it is counted (it was passed by without a word)."""
         succeeded, refusals = 0, []
-        for endpoint_id, url in queryset.values_list("pk", "url"):
+        found = list(queryset.values_list("pk", "url"))
+        gone = selected_gone(self, request, [endpoint_id for endpoint_id, _ in found])
+        if gone:
+            refusals.append(already_deleted(gone, "endpoint", by="someone else"))
+        for endpoint_id, url in found:
             try:
                 act(endpoint_id=endpoint_id, actor_id=request.user.pk)
             except (InvalidState, NotFound) as refusal:

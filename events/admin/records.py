@@ -8,7 +8,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ModelAdmin, ReadOnly
+from common.errors import NotFound
 from events import services
+from events.admin.selection import already_deleted, selected_gone
 from events.models import EVENT_TYPES, Delivery, DeliveryAttempt, Event
 
 
@@ -57,11 +59,23 @@ class EventAdmin(ReadOnly, ModelAdmin):
 
     @admin.action(description="Resend to every active endpoint", permissions=["resend"])
     def resend(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        queued = sum(
-            services.event_resend(event_id=pk, actor_id=request.user.pk)
-            for pk in queryset.values_list("pk", flat=True)
-        )
-        self.message_user(request, f"{queued} deliveries queued again.", messages.SUCCESS)
+        """Each event in its own transaction. One the purge deleted after the list was drawn
+        is named as gone, the others still resent: deleted after this action read it, the
+        service's NotFound was a 500 for the whole selection."""
+        found = list(queryset.values_list("pk", flat=True))
+        gone, queued, resent = selected_gone(self, request, found), 0, 0
+        for event_id in found:
+            try:
+                queued += services.event_resend(event_id=event_id, actor_id=request.user.pk)
+            except NotFound:
+                gone += 1
+            else:
+                resent += 1
+        if resent:
+            self.message_user(request, f"{queued} deliveries queued again.", messages.SUCCESS)
+        if gone:
+            message = already_deleted(gone, "event", by="the purge of old events")
+            self.message_user(request, message, messages.WARNING)
 
 
 class AnswerFilter(admin.SimpleListFilter):
