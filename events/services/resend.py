@@ -81,6 +81,10 @@ def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
         # Answers to attempts sent before now no longer speak of the endpoint.
         resent_at=now,
     )
+    if not queued and not Event.objects.filter(pk=event_id).exists():
+        # The purge of old events deleted it after the read above (this update waited for
+        # its locks on the deliveries, and found them gone): not "0 queued".
+        raise NotFound("No event with this id.")
     # None queued changed nothing: nothing to record, as a key revoked again.
     resent = [Event(pk=event_id, type=event_type)] if queued else []
     staff_action_record(actor_id=actor_id, instances=resent, message=f"Resent: {queued} queued.")
