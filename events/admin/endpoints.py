@@ -128,16 +128,25 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
     )
     def delete_selected(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]):
         """Django's, saying which endpoints the database was too busy to delete, and what is
-        left of each, where its "Successfully deleted" counted them too."""
+        left of each, where its "Successfully deleted" counted them too; and how many of
+        those selected were deleted by someone else before it read them, which it passed by
+        without a word. The selection is read once, here, and Django's action works on
+        those rows (the queryset's cache)."""
+        found = [endpoint.pk for endpoint in queryset]
+        gone = selected_gone(self, request, found) if request.POST.get("post") else 0
         try:
-            return admin_actions.delete_selected(self, request, queryset)
+            response = admin_actions.delete_selected(self, request, queryset)
         except EndpointsNotDeleted as refusal:
             if refusal.deleted:
                 self.message_user(
                     request, f"Deleted {refusal.deleted} webhook endpoints.", messages.SUCCESS
                 )
             refusal.tell(self, request)
-            return None
+            response = None
+        if gone and response is None:
+            message = already_deleted(gone, "endpoint", by="someone else")
+            self.message_user(request, message, messages.WARNING)
+        return response
 
     def _delete_all(self, request: HttpRequest, endpoints: list[WebhookEndpoint]) -> None:
         """Deletes each endpoint and logs it once gone. One another session deleted since the

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from common.tests.helpers import database_state
 from events import services
-from events.models import Delivery, Event
+from events.models import Delivery, Event, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -109,3 +109,25 @@ def test_pinging_endpoints_deleted_since_the_list_was_drawn_says_so(staff_browse
         "Not queued: 1 selected endpoint was already deleted by someone else: nothing was done.",
     ]
     assert Delivery.objects.get().endpoint_id == kept.pk
+
+
+def test_deleting_endpoints_one_of_which_was_deleted_since_the_page_says_so(
+    staff_browser, loopback
+):
+    gone, kept = (
+        services.endpoint_create(url=f"http://127.0.0.1:9/hooks{n}", event_types=["ping"])
+        for n in range(2)
+    )
+    services.endpoint_delete(endpoint_id=gone.pk)
+
+    response = staff_browser.post(
+        reverse("admin:events_webhookendpoint_changelist"),
+        {"action": "delete_selected", "_selected_action": [gone.pk, kept.pk], "post": "yes"},
+        follow=True,
+    )
+
+    assert said(response) == [
+        "Successfully deleted 1 webhook endpoint.",
+        "1 selected endpoint was already deleted by someone else: nothing was done.",
+    ]
+    assert not WebhookEndpoint.objects.exists()
