@@ -271,7 +271,8 @@ CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
 CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "x-request-id")
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Content-Disposition"]
+# Idempotent-Replayed: a retried POST tells the SPA its answer is the first one given again.
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Content-Disposition", "Idempotent-Replayed"]
 
 # Who sells: printed on PDF receipts.
 SELLER_NAME = os.environ.get("SELLER_NAME", "Token billing")

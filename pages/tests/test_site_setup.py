@@ -58,6 +58,38 @@ def test_an_allowed_origin_reads_the_answer_and_its_request_id(client, settings)
 
 
 @pytest.mark.django_db
+def test_an_allowed_origin_reads_that_an_answer_is_a_replay(settings, user):
+    """An SPA that retries a consume after a dropped connection must be able to tell the
+    first answer given again from new work: `Idempotent-Replayed` was sent but not exposed,
+    so the browser hid it from the SPA's script."""
+    from conftest import client_for
+    from tokens.selectors import token_balance
+    from tokens.tests.factories import fund
+
+    settings.CORS_ALLOWED_ORIGINS = [SPA]
+    fund(user, 10)
+    spa = client_for(user)
+
+    def consume():
+        return spa.post(
+            "/api/v1/user/tokens/consume",
+            {"amount": 3},
+            format="json",
+            HTTP_ORIGIN=SPA,
+            HTTP_IDEMPOTENCY_KEY="retry-1",
+        )
+
+    first, again = consume(), consume()
+
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    exposed = {h.strip().lower() for h in again.headers["access-control-expose-headers"].split(",")}
+    assert "idempotent-replayed" in exposed
+    assert token_balance(user_id=user.pk).balance == 7  # consumed once
+
+
+@pytest.mark.django_db
 def test_other_origins_and_the_pages_get_no_cors_headers(client, settings):
     settings.CORS_ALLOWED_ORIGINS = [SPA]
 
