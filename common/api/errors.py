@@ -104,6 +104,17 @@ def validation_message(fields: dict[str, list[str]]) -> str:
     return f"Invalid input in: {', '.join(named)}."
 
 
+def _own_sentence(exc: exceptions.APIException) -> bool:
+    """Whether the code that raised `exc` wrote its own sentence for it (an API key sent where
+    keys may not go, a revoked key, CSV asked for without `?format=csv`): it says what to do,
+    where the status's general sentence does not. DRF's own details are its class's default or
+    a template it fills in (`Unsupported media type "{media_type}" in request.`), whose
+    wording the table's sentence replaces; a detail that is not a sentence (simplejwt's
+    dict of messages) is replaced too."""
+    default = str(type(exc).default_detail)
+    return isinstance(exc.detail, str) and exc.detail != default and "{" not in default
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's exception handler, rewritten to the contract's shape.
 
@@ -146,7 +157,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
             message = f"Too many requests; try again in {int(exc.wait)} seconds."
-        elif isinstance(exc, exceptions.MethodNotAllowed):
+        elif isinstance(exc, exceptions.MethodNotAllowed) or _own_sentence(exc):
             message = str(exc.detail)
         response = Response(error_body(code, message), status=status, headers=headers)
     else:
