@@ -16,7 +16,13 @@ from billing import signals
 from billing.models import AddOnSubscription, Invoice, ItemStatus, Subscription
 from billing.models import TokenBundlePurchase as Purchase
 from billing.services import notices
-from billing.services.renewals import PERIODS, add_ons_start, renewals_follow, running_ends
+from billing.services.renewals import (
+    PERIODS,
+    add_on_periods_follow,
+    add_ons_start,
+    renewals_follow,
+    running_ends,
+)
 from catalog.models import UsageMode
 from common.db import require_transaction
 from events.services import events_emit
@@ -113,7 +119,8 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     """Ends what a refunded (and locked) invoice bought and sends `invoice_refunded`; each
     purchase records what the receivers took back of its tokens and what was already spent
     (or expired; tokens staff voided before are neither).
-    A renewal waiting for a period refunded starts at the refund (`moved` in the signal)."""
+    A renewal waiting for a period refunded starts at the refund (`moved` in the signal), and
+    so does an add-on period paid early waiting for one refunded."""
     require_transaction("invoice_take_back")
     # A period that started was paid for, also one the sweep has since recorded as expired:
     # its money goes back all the same, so its tokens and its coverage end with the refund,
@@ -150,7 +157,16 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     if moved:
         # The seller's systems were told the dates at the payment: they hear the new ones.
         events_emit(notices.subscriptions_moved(invoice.user_id, _moved_rows(moved)))
+    add_ons_unended = set(
+        AddOnSubscription.objects.filter(**started, expires_at__gt=now).values_list(
+            "add_on_id", flat=True
+        )
+    )
     add_ons = AddOnSubscription.objects.filter(**live).update(status=ItemStatus.CANCELLED)
+    if add_ons_unended:
+        # An add-on period paid early waiting for one refunded starts now, as a renewal does
+        # (add_on_periods_lock took the rows).
+        add_on_periods_follow(invoice=invoice, add_on_ids=add_ons_unended, now=now)
     purchases = _locked_purchases(invoice, Purchase.Status.COMPLETED)
     given = tuple(
         signals.RefundedTokens(

@@ -82,7 +82,8 @@ def add_on_checkouts_cancel(
     ends the last plan the user has. With `renewal_id` (a period of the same plan the refund
     has locked, `renewals_lock`) the customer still has that plan: those add-ons rely on it
     from now on instead, and nothing is cancelled (no new lock: the same invoices, in the
-    same order); so do the add-ons paid alone that rely on it. Without one, when another
+    same order); so do the add-ons paid alone that rely on it, moved by the refund once it
+    has locked the add-on rows (`add_ons_paid_alone_onto_renewal`). Without one, when another
     plan of the user's runs (an upgrade, or a renewal of a period that has ended but was not
     yet swept), the checkouts rely on it from now on, as the expiry's sweep moves them: the
     customer still has a plan, and cancelling took away what they had every right to buy.
@@ -112,13 +113,21 @@ def add_on_checkouts_cancel(
             relying, user_id=user_id, other_than_invoice_id=plan_invoice_id
         )
     _relying_move(relying, renewal_id)
-    # Add-ons paid on invoices of their own (no item of the refunded one, their money stays
-    # paid) go on, on the renewal, where the customer sees them. Row locks of add-ons only,
-    # after those invoices: a capture or refund of one locks it before them.
-    AddOnSubscription.objects.filter(relying, status=ItemStatus.ACTIVE).exclude(
-        invoice_id=plan_invoice_id
-    ).update(subscription_id=renewal_id, updated_at=timezone.now())
     return 0
+
+
+def add_ons_paid_alone_onto_renewal(*, plan_invoice_id: UUID, renewal_id: UUID) -> None:
+    """Add-ons paid on invoices of their own (no item of the refunded one, their money stays
+    paid) that relied on its subscription go on, on the renewal, where the customer sees
+    them. Their rows were locked in id order with the refund's other add-on rows
+    (`renewals.add_on_periods_lock`), after the invoices `add_on_checkouts_cancel` locks:
+    a capture or refund of one locks it before them."""
+    require_transaction("add_ons_paid_alone_onto_renewal")
+    AddOnSubscription.objects.filter(
+        subscription__invoice_id=plan_invoice_id, status=ItemStatus.ACTIVE
+    ).exclude(invoice_id=plan_invoice_id).update(
+        subscription_id=renewal_id, updated_at=timezone.now()
+    )
 
 
 def add_on_checkouts_of_expired_end(*, subscription: Subscription) -> int:

@@ -15,8 +15,8 @@ from billing.models import Invoice
 from billing.selectors import invoice_get
 from billing.services import notices
 from billing.services.fulfilment import invoice_take_back
-from billing.services.invoices import add_on_checkouts_cancel
-from billing.services.renewals import renewals_lock
+from billing.services.invoices import add_on_checkouts_cancel, add_ons_paid_alone_onto_renewal
+from billing.services.renewals import add_on_periods_lock, renewals_lock
 from common.audit import staff_action_record
 from common.db import once_more_if_rolled_back_for_another
 from common.errors import InvalidState
@@ -62,7 +62,9 @@ def invoice_refund(*, invoice_id: UUID, actor_id: UUID | None = None) -> RefundR
 
     The invoice row lock makes concurrent refunds refund once; its subscriptions (with the
     user's unended periods of their plans, in id order: a renewal waiting for one moves up
-    to start at the refund), then the add-on checkouts' invoices in id order, are locked
+    to start at the refund), then the add-on checkouts' invoices in id order, then the
+    add-on rows it writes in id order (with the user's unended periods of its add-ons: one
+    paid early, waiting for a period refunded, moves up to start at the refund), are locked
     after it and before the token account. Raises NotFound, InvoiceAlreadyRefunded,
     InvalidState unless paid.
 
@@ -92,6 +94,11 @@ def _refund(invoice_id: UUID, actor_id: UUID | None) -> RefundResult:
         add_on_checkouts_cancel(
             plan_invoice_id=invoice.pk, user_id=invoice.user_id, renewal_id=renewal
         )
+        # Then the add-on rows it writes, in id order as a capture of an add-on paid early
+        # locks the running periods: a waiting one moves up (invoice_take_back).
+        add_on_periods_lock(invoice=invoice, now=invoice.refunded_at)
+        if renewal is not None:
+            add_ons_paid_alone_onto_renewal(plan_invoice_id=invoice.pk, renewal_id=renewal)
         taken_back = invoice_take_back(invoice=invoice)
         staff_action_record(
             actor_id=actor_id,

@@ -1,11 +1,12 @@
 """Periods paid again early: an add-on's follows the running one (`add_ons_start`, at the
-capture); and a refund while a renewal of the same plan waits to start: the renewal moves up.
+capture); and a refund while a renewal of the same plan, or a period of the same add-on paid
+early, waits to start: the waiting period moves up.
 
 A plan paid again early starts where the running period of that plan ends (fulfilment's
 `_periods_start`). When the period it follows is refunded, its money goes back and the
 renewal, paid for, starts at the refund instead of after a gap: the customer is not left
 without the plan they paid for, and an unlimited plan's coverage no longer runs through
-the refunded days.
+the refunded days. An add-on paid early moves up the same way (`add_on_periods_follow`).
 """
 
 from __future__ import annotations
@@ -97,32 +98,82 @@ def renewals_follow(*, invoice: Invoice, plan_ids: set, now: datetime) -> tuple:
     period still running, or the refund), one after the other. Returns the periods moved
     (`signals.PeriodMoved`). The rows were locked by `renewals_lock`."""
     require_transaction("renewals_follow")
+    mine = Subscription.objects.filter(user_id=invoice.user_id, status=ItemStatus.ACTIVE)
+    return tuple(
+        signals.PeriodMoved(subscription_id=pk, starts_at=starts_at, ends_at=ends_at)
+        for plan_id in plan_ids
+        for pk, starts_at, ends_at in _periods_follow(mine.filter(plan_id=plan_id), now)
+    )
+
+
+def add_on_periods_lock(*, invoice: Invoice, now: datetime) -> None:
+    """Locks, in one statement in id order, every add-on row the refund of `invoice` writes:
+    its own add-ons, the user's unended periods of those it has running or waiting (a
+    period paid early waits for one of them and moves up, `add_on_periods_follow`), and the
+    add-ons paid alone relying on its subscriptions (they move onto a renewal). A capture
+    of an add-on paid early locks the running periods of it in id order too (`running_ends`),
+    so neither waits for a row the other holds while holding one it wants. Taken after the
+    pending invoices relying on this one's plan are locked (a capture of one holds it
+    before its add-on rows) and before the token account, as a capture takes them."""
+    require_transaction("add_on_periods_lock")
+    add_ons = AddOnSubscription.objects.filter(
+        invoice=invoice, status=ItemStatus.ACTIVE, expires_at__gt=now
+    ).values("add_on_id")
+    unended = AddOnSubscription.objects.filter(
+        user_id=invoice.user_id, add_on_id__in=add_ons, status=ItemStatus.ACTIVE, expires_at__gt=now
+    )
+    relying = AddOnSubscription.objects.filter(
+        subscription_id__in=Subscription.objects.filter(invoice=invoice).values("pk"),
+        status=ItemStatus.ACTIVE,
+    )
+    mine = AddOnSubscription.objects.filter(invoice=invoice)
+    list(
+        (mine | unended | relying)
+        .select_for_update(no_key=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def add_on_periods_follow(*, invoice: Invoice, add_on_ids: set, now: datetime) -> int:
+    """After the refunded invoice's add-ons were cancelled: each of those add-ons' periods
+    paid early, waiting to start, starts where the period before it now ends (the latest
+    started one still running, or the refund), one after the other, as a plan's renewal
+    does (`renewals_follow`). Returns how many moved. The rows were locked by
+    `add_on_periods_lock`. Nothing else hears of it: an add-on's dates are announced to
+    nobody (no event, no token) when it is paid, so none are announced again."""
+    require_transaction("add_on_periods_follow")
+    mine = AddOnSubscription.objects.filter(user_id=invoice.user_id, status=ItemStatus.ACTIVE)
+    return sum(
+        len(_periods_follow(mine.filter(add_on_id=add_on_id), now)) for add_on_id in add_on_ids
+    )
+
+
+def _periods_follow(periods: QuerySet, now: datetime) -> list[tuple]:
+    """Moves the active `periods` (of one plan or one add-on, one user's) not started at
+    `now` to follow the latest started one still running, or `now`, one after the other;
+    one with no period (one-time) ends the chain. Returns (id, new start, new end) of each
+    moved. The callers have locked the rows."""
+    started = periods.filter(starts_at__lte=now, expires_at__gt=now).aggregate(
+        end=Max("expires_at")
+    )["end"]
+    cursor = started or now
     moved = []
-    for plan_id in plan_ids:
-        mine = Subscription.objects.filter(
-            user_id=invoice.user_id, plan_id=plan_id, status=ItemStatus.ACTIVE
-        )
-        started = mine.filter(starts_at__lte=now, expires_at__gt=now).aggregate(
-            end=Max("expires_at")
-        )["end"]
-        cursor = started or now
-        for pk, starts_at, period in (
-            mine.filter(starts_at__gt=now)
-            .order_by("starts_at", "pk")
-            .values_list("pk", "starts_at", "billing_period")
-        ):
-            if period not in PERIODS:
-                break
-            ends_at = cursor + PERIODS[period]
-            if cursor < starts_at:
-                Subscription.objects.filter(pk=pk).update(
-                    starts_at=cursor, expires_at=ends_at, updated_at=timezone.now()
-                )
-                moved.append(
-                    signals.PeriodMoved(subscription_id=pk, starts_at=cursor, ends_at=ends_at)
-                )
-            cursor = ends_at
-    return tuple(moved)
+    for pk, starts_at, period in (
+        periods.filter(starts_at__gt=now)
+        .order_by("starts_at", "pk")
+        .values_list("pk", "starts_at", "billing_period")
+    ):
+        if period not in PERIODS:
+            break
+        ends_at = cursor + PERIODS[period]
+        if cursor < starts_at:
+            periods.model.objects.filter(pk=pk).update(
+                starts_at=cursor, expires_at=ends_at, updated_at=timezone.now()
+            )
+            moved.append((pk, cursor, ends_at))
+        cursor = ends_at
+    return moved
 
 
 def running_ends(running: QuerySet, key: str) -> dict:
