@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 from uuid import UUID
 
@@ -166,6 +167,13 @@ def user_ids_with_email(*, email: str) -> list[UUID]:
     or none: one read of the unique index on lower(email)."""
     users = User.objects.alias(email_lower=Lower("email"))
     return list(users.filter(email_lower=normalize_email(email)).values_list("pk", flat=True))
+
+
+def user_emails(*, user_ids: Iterable[object]) -> dict[str, str]:
+    """Each existing user's email by their id (as text): for staff pages that name users a
+    record keeps only by id. One read of the primary key."""
+    users = User.objects.filter(pk__in=list(user_ids)).values_list("pk", "email")
+    return {str(pk): email for pk, email in users}
 
 
 def user_get(*, user_id: object) -> User:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from accounts.selectors import user_emails
 from billing.models import Invoice, PaymentEvent
 from billing.reports import (
     DailyFigures,
@@ -30,6 +31,17 @@ AUDIT_STALE_AFTER = timedelta(hours=2)
 
 
 @dataclass(frozen=True)
+class LedgerFailure:
+    """A failing account of the last audit as staff read it: the run keeps the user's id
+    (its listing is logged, so it names no one by email); the email is read now, for the
+    page. Runs recorded before then kept the email itself, and no id."""
+
+    user_id: str | None
+    email: str
+    problems: list[str]
+
+
+@dataclass(frozen=True)
 class Overview:
     daily: DailyFigures
     currency: Currency
@@ -43,6 +55,7 @@ class Overview:
     # accounts of 100,000 entries: about 20 s of queries, the page 27 s).
     ledger_last_run: LedgerCheckRun | None
     ledger_last_run_stale: bool
+    ledger_failures: list[LedgerFailure]
     failing_endpoints: list[WebhookEndpoint]
     failing_endpoint_count: int
 
@@ -84,6 +97,20 @@ def billing_overview(*, now: datetime | None = None) -> Overview:
         ledger_last_run=last_run,
         ledger_last_run_stale=last_run is not None
         and last_run.finished_at < now - AUDIT_STALE_AFTER,
+        ledger_failures=_ledger_failures(last_run),
         failing_endpoints=list(failing[:LISTED]),
         failing_endpoint_count=failing.count(),
     )
+
+
+def _ledger_failures(run: LedgerCheckRun | None) -> list[LedgerFailure]:
+    failures = run.failures if run is not None else []
+    emails = user_emails(user_ids=[f["user_id"] for f in failures if "user_id" in f])
+    return [
+        LedgerFailure(
+            user_id=failure.get("user_id"),
+            email=emails.get(failure.get("user_id"), failure.get("user_email", "")),
+            problems=failure["problems"],
+        )
+        for failure in failures
+    ]

@@ -15,7 +15,7 @@ from billing import services
 from billing.tests.helpers import capture, checkout
 from events.models import WebhookEndpoint
 from tokens import services as token_services
-from tokens.models import TokenAccount
+from tokens.models import LedgerCheckRun, TokenAccount
 from tokens.selectors import LedgerMismatch
 from tokens.tests.factories import fund
 
@@ -111,7 +111,8 @@ def test_the_ledger_section_is_the_last_recorded_audit_not_a_new_one(staff_brows
     drifted_since = UserFactory(email="drifted-since@example.com")
     fund(drifted_since, 10)
     TokenAccount.objects.filter(user=drifted_since).update(balance=7)
-    found = LedgerMismatch(uuid4(), "found@example.com", ["balance 3 != sum of entries 4"])
+    found_user = UserFactory(email="found@example.com")
+    found = LedgerMismatch(uuid4(), found_user.pk, ["balance 3 != sum of entries 4"])
     token_services.ledger_check_record(
         failing_accounts=1, failures=[found], now=timezone.now() - timedelta(minutes=20)
     )
@@ -119,6 +120,7 @@ def test_the_ledger_section_is_the_last_recorded_audit_not_a_new_one(staff_brows
     page = staff_browser.get(reverse("billing-overview")).content.decode()
 
     assert ("found@example.com" in page, "drifted-since@example.com" in page) == (True, False)
+    assert reverse("admin:accounts_user_change", args=[found_user.pk]) in page
     assert "balance 3 != sum of entries 4" in page
     assert "Accounts failing the last ledger check (1)" in page
     assert "more than two hours ago" not in page
@@ -128,7 +130,8 @@ def test_ledger_failures_beyond_the_list_are_not_counted_as_its_length(staff_bro
     """The heading gave the length of the list, capped: 50 however many accounts failed.
     It gives what the last recorded audit counted, and how many of them it lists."""
     monkeypatch.setattr(token_services.audit, "FAILURES_KEPT", 2)
-    failures = [LedgerMismatch(uuid4(), f"f{n}@example.com", ["held 1 != 0"]) for n in range(3)]
+    users = [UserFactory(email=f"f{n}@example.com") for n in range(3)]
+    failures = [LedgerMismatch(uuid4(), user.pk, ["held 1 != 0"]) for user in users]
     token_services.ledger_check_record(
         failing_accounts=3, failures=failures, now=timezone.now().replace(2026, 3, 4, 5, 6)
     )
@@ -139,6 +142,18 @@ def test_ledger_failures_beyond_the_list_are_not_counted_as_its_length(staff_bro
     assert "finished 2026-03-04 05:06 UTC and found 3 failing accounts." in page
     assert "That is more than two hours ago: the audit may have stopped running." in page
     assert ("f1@example.com" in page, "f2@example.com" in page) == (True, False)
+
+
+def test_a_run_recorded_with_emails_before_ids_still_shows_them(staff_browser):
+    """Runs recorded before the audit named users by id kept their email instead."""
+    LedgerCheckRun.objects.create(
+        failing_accounts=1,
+        failures=[{"account_id": str(uuid4()), "user_email": "old@example.com", "problems": ["x"]}],
+    )
+
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    assert "<td>old@example.com</td><td>x</td>" in page
 
 
 def test_without_a_recorded_audit_it_says_so(staff_browser):

@@ -16,8 +16,9 @@ class LedgerCheckRun(models.Model):
     finished_at = models.DateTimeField(default=timezone.now, db_index=True)
     failing_accounts = models.PositiveIntegerField()
     # The first failing accounts (tokens.services.audit.FAILURES_KEPT), in the audit's order:
-    # [{"account_id", "user_email", "problems": [...]}]. Bounded, so a run is a small row
-    # however many accounts fail.
+    # [{"account_id", "user_id", "problems": [...]}] (runs recorded before ids replaced emails
+    # have "user_email" instead of "user_id"). Bounded, so a run is a small row however many
+    # accounts fail.
     failures = models.JSONField(default=list, blank=True)
 
     class Meta:

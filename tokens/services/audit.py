@@ -32,7 +32,7 @@ def ledger_check_record(
     kept = [
         {
             "account_id": str(failure.account_id),
-            "user_email": failure.user_email,
+            "user_id": str(failure.user_id),
             "problems": list(failure.problems),
         }
         for failure, _ in zip(failures, range(FAILURES_KEPT), strict=False)

@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import logging
 import tracemalloc
 import uuid
 from contextlib import contextmanager, suppress
@@ -13,8 +14,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import F
 from django.utils import timezone
+from pythonjsonlogger.json import JsonFormatter
 
 from accounts.tests.factories import UserFactory
+from jobs.commands import command_run
 from tokens import services
 from tokens.management.commands import ledger_check as command_module
 from tokens.models import LedgerCheckRun, TokenAccount, TokenAllocation, TokenLot, TokenTransaction
@@ -49,9 +52,30 @@ def test_a_broken_ledger_exits_1_with_a_listing(user):
     with pytest.raises(CommandError) as failed:
         call_command("ledger_check", stdout=out)
 
+    account = TokenAccount.objects.get(user=user)
     assert failed.value.returncode == 1
-    assert f"Ledger: {user.email}" in out.getvalue()
+    assert f"Ledger: account {account.pk} (user {user.pk}): " in out.getvalue()
     assert "balance 7 != sum of entries 1000" in out.getvalue()
+
+
+def test_the_worker_logs_the_failing_accounts_by_id_never_by_email(user, caplog):
+    """The worker logs the listing (jobs.commands.command_run): it named each account by its
+    user's email, personal data an operator's log pipeline should not carry."""
+    credit(user, 1000)
+    TokenAccount.objects.filter(user=user).update(balance=7)
+    account = TokenAccount.objects.get(user=user)
+    caplog.set_level(logging.INFO)
+
+    command_run("ledger_check")
+
+    logged = "\n".join(handler_format(record) for record in caplog.records)
+    assert f"Ledger: account {account.pk} (user {user.pk}): balance 7" in logged
+    assert user.email not in logged
+
+
+def handler_format(record: logging.LogRecord) -> str:
+    """The record as the JSON handler writes it, every field given with it included."""
+    return JsonFormatter().format(record)
 
 
 def test_json_lists_each_failing_account(user):
@@ -67,7 +91,7 @@ def test_json_lists_each_failing_account(user):
         "failures": [
             {
                 "account_id": str(account.pk),
-                "user_email": user.email,
+                "user_id": str(user.pk),
                 "problems": ["total_spent 3 != entries 0"],
             }
         ]
@@ -106,9 +130,7 @@ def history(user) -> None:
 
 
 def problems_of(user, batch_size: int = 1000) -> list[str]:
-    return {m.user_email: m.problems for m in ledger_check(batch_size=batch_size)}.get(
-        user.email, []
-    )
+    return {m.user_id: m.problems for m in ledger_check(batch_size=batch_size)}.get(user.pk, [])
 
 
 def test_a_balance_after_that_does_not_follow_is_found_though_every_total_agrees(user):
@@ -123,7 +145,7 @@ def test_a_balance_after_that_does_not_follow_is_found_though_every_total_agrees
     assert problems_of(user) == [
         "entry 2: balance_after 8 != the previous 10 -3 = 7 (and 1 more like it)"
     ]
-    assert f"Ledger: {user.email}" in out.getvalue()
+    assert f"(user {user.pk}): entry 2" in out.getvalue()
 
 
 def test_a_missing_entry_number_is_found_where_it_is_missing(user):
@@ -168,14 +190,14 @@ def test_a_badly_broken_account_is_summed_up_and_crowds_no_other_out(user):
     history(user)
     rewrite(user, 3, balance_after=13)
 
-    found = {m.user_email: m.problems for m in ledger_check()}
+    found = {m.user_id: m.problems for m in ledger_check()}
 
     assert found == {
-        badly.email: [
+        badly.pk: [
             "balance 30 != newest balance_after 31",
             "entry 2: balance_after 3 != the previous 1 +1 = 2 (and 28 more like it)",
         ],
-        user.email: [
+        user.pk: [
             "balance 12 != newest balance_after 13",
             "entry 3: balance_after 13 != the previous 7 +5 = 12",
         ],
@@ -223,7 +245,7 @@ def failing_accounts(count: int):
         problems = [f"balance {n} != sum of entries 0", 'lot "été" paid after its expiry'][
             : 1 + n % 2
         ]
-        yield LedgerMismatch(uuid.UUID(int=n), f"customer-{n}@example.com", problems)
+        yield LedgerMismatch(uuid.UUID(int=n), uuid.UUID(int=1000 + n), problems)
 
 
 @pytest.mark.parametrize("options", [[], ["--json"]], ids=["text", "json"])
@@ -251,11 +273,12 @@ def test_the_listing_is_what_it_was(monkeypatch, count):
     monkeypatch.setattr(command_module, "ledger_check", lambda: failing_accounts(count))
     failures = list(failing_accounts(count))
     listing = [
-        {"account_id": str(f.account_id), "user_email": f.user_email, "problems": f.problems}
+        {"account_id": str(f.account_id), "user_id": str(f.user_id), "problems": f.problems}
         for f in failures
     ]
     lines = [
-        f"Ledger: {f.user_email} ({f.account_id}): {'; '.join(f.problems)}\n" for f in failures
+        f"Ledger: account {f.account_id} (user {f.user_id}): {'; '.join(f.problems)}\n"
+        for f in failures
     ]
     as_json, as_text = StringIO(), StringIO()
 

@@ -244,4 +244,4 @@ def test_ledger_check_reports_an_account_that_disagrees_with_its_entries(user, c
 
     broken = list(selectors.ledger_check(batch_size=1))
 
-    assert [(b.user_email, problem in b.problems) for b in broken] == [(user.email, True)]
+    assert [(b.user_id, problem in b.problems) for b in broken] == [(user.pk, True)]

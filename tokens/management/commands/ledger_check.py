@@ -3,7 +3,8 @@
 It changes no account, so it runs beside live traffic; each finished run records its outcome
 (how many accounts failed, and the first of them) for /metrics and the staff overview. Exit
 codes: 0 every account agrees with its entries, 1 some do not (each listed with what
-disagrees).
+disagrees). Accounts are named by their id and their user's, never by email: the worker logs
+this listing, and an operator's log pipeline carries no personal data.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class Command(BaseCommand):
             else:
                 problems = "; ".join(failure.problems)
                 self.stdout.write(
-                    f"Ledger: {failure.user_email} ({failure.account_id}): {problems}"
+                    f"Ledger: account {failure.account_id} (user {failure.user_id}): {problems}"
                 )
             failing += 1
         # For /metrics, wherever it is served (tokens.metrics), and the staff overview.
@@ -63,7 +64,7 @@ def _json_item(failure: LedgerMismatch) -> str:
     lines = [
         "    {",
         f'      "account_id": {json.dumps(str(failure.account_id))},',
-        f'      "user_email": {json.dumps(failure.user_email)},',
+        f'      "user_id": {json.dumps(str(failure.user_id))},',
     ]
     if failure.problems:
         problems = ",\n".join(f"        {json.dumps(problem)}" for problem in failure.problems)
