@@ -1,9 +1,9 @@
 """Log lines that carry their request, in JSON for machines or plain text for people.
 
 Every line carries the request id and the user id of the request being served, or of the
-request given with it (None outside one). Secrets are scrubbed from every line's text before
-it is written, whoever logged it: bearer tokens, JWTs, API keys and webhook secrets,
-signatures, passwords.
+request given with it (None outside one). Secrets are scrubbed from every line's text and
+traceback before it is written, whoever logged it: bearer tokens, JWTs, API keys and webhook
+secrets, signatures, passwords, and the credentials of URLs.
 """
 
 from __future__ import annotations
@@ -18,6 +18,27 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject, empty
 
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
+
+# The credentials of a URL (`scheme://user:password@host`, or a token alone as its user): what
+# psycopg repeats of a DATABASE_URL it cannot read ('missing "=" after "postgresx://u:pw@..."'),
+# or a setting's value quoted in its refusal. Written `scheme://***@host`. First as Python
+# reads a URL (its user and password end at the last `@` before the host's `/`, `?` or `#`,
+# so a password may hold an `@`); then a password holding what should have been
+# percent-encoded (`#`, `?`, `/`), up to its first `@`: such a URL is exactly the one that
+# fails and gets quoted. (A URL with a port and an `@` later in its path loses that stretch
+# too: a log line is better short of some text than long of a password.)
+URL_CREDENTIALS = (
+    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"<>]*@"),
+    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@:'\"<>]*:[^\s@'\"<>]*@"),
+)
+
+
+def url_credentials_scrubbed(text: str) -> str:
+    """`text` with every URL's user and password written `***`."""
+    for pattern in URL_CREDENTIALS:
+        text = pattern.sub(r"\1***@", text)
+    return text
+
 
 SECRETS = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [redacted]"),
@@ -38,6 +59,7 @@ SECRETS = [
 
 
 def redact(text: str) -> str:
+    text = url_credentials_scrubbed(text)
     for pattern, replacement in SECRETS:
         text = pattern.sub(replacement, text)
     return text
@@ -70,8 +92,9 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "a
 
 
 class RequestContext(logging.Filter):
-    """Adds `request_id` and `user_id` to every record, and scrubs secrets from its text and
-    from the text fields given with it (the access line's `path` may hold an API key). A
+    """Adds `request_id` and `user_id` to every record, and scrubs secrets (redact: URL
+    credentials among them) from its text, its traceback and the text fields given with it
+    (the access line's `path` may hold an API key). On every handler, JSON or text. A
     request given with the record is written as its method and path: its own text would carry
     the query string."""
 

@@ -17,16 +17,17 @@ def cache_settings(redis_url: str) -> dict:
     Django's Redis cache takes several addresses (the first written to, the others read),
     separated by commas or semicolons. Each is parsed here as redis-py will: it parses them
     only at the first request, and a bad one (no scheme, a port that is not a number) raised
-    there, past the limits' failing open, so every request was a 500. The value is not
-    echoed: it may hold a password.
+    there, past the limits' failing open, so every request was a 500. Neither the value nor
+    redis-py's error is echoed: a `#`, `?` or `/` in the password ends the address early, and
+    redis-py's error quoted what came before it as the port, the password's head.
     """
     for address in re.split("[;,]", redis_url) if redis_url else []:
         try:
             parse_redis_url(address.strip())
-        except ValueError as error:
+        except ValueError:
             raise ImproperlyConfigured(
-                "REDIS_URL must be a URL such as redis://host:6379/0 (or rediss://, unix://): "
-                f"{error}"
+                "REDIS_URL must be a URL such as redis://host:6379/0 (or rediss://, unix://), "
+                "its port a number; a `#`, `?` or `/` in its password must be percent-encoded."
             ) from None
     if not redis_url:
         return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

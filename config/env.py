@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from common.log import url_credentials_scrubbed
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -82,9 +84,10 @@ def env_address(name: str, default: str) -> str:
         or not parts.hostname
         or raw != (f"{parts.scheme}://{parts.netloc}")
     ):
+        # Quoted without its credentials: the error is logged (gunicorn's worker).
         raise ImproperlyConfigured(
             f"{name} must be an address such as https://billing.example.com (http or https, "
-            f"a host, an optional port, no path), not {raw!r}."
+            f"a host, an optional port, no path), not {url_credentials_scrubbed(raw)!r}."
         )
     return raw
 

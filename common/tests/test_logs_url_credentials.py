@@ -1,0 +1,92 @@
+"""The credentials of a URL never reach the log: psycopg repeats a DATABASE_URL it cannot
+read whole, password and all, and a refused setting is quoted in its error."""
+
+from __future__ import annotations
+
+import io
+import logging
+import logging.config
+
+import psycopg
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from common.log import logging_settings, redact
+from config.caches import cache_settings
+from config.env import env_address
+
+PASSWORD = "hunter2-of-the-url"
+
+
+def configured_handler(log_format: str) -> tuple[logging.Handler, io.StringIO]:
+    """The service's handler as settings.LOGGING builds it (its filters and formatter),
+    writing to a buffer."""
+    config = logging_settings(log_format=log_format, level="INFO")
+    configurator = logging.config.DictConfigurator(config)
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.setFormatter(configurator.configure_formatter(config["formatters"][log_format]))
+    for name in config["handlers"]["console"]["filters"]:
+        handler.addFilter(configurator.configure_filter(config["filters"][name]))
+    return handler, written
+
+
+@pytest.mark.parametrize("log_format", ["json", "text"])
+def test_a_database_url_psycopg_repeats_is_written_without_its_credentials(log_format):
+    """A DATABASE_URL of a scheme libpq does not know is read as key=value pairs, and
+    psycopg's error repeats it: in the message of a line that names the error, and in the
+    traceback of one that carries it."""
+    handler, written = configured_handler(log_format)
+    logger = logging.getLogger("test.url_credentials")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        try:
+            psycopg.connect(f"postgresx://billing:{PASSWORD}@127.0.0.1:1/billing")
+        except psycopg.Error as error:
+            logger.warning("The database did not answer: %s", error)
+            logger.exception("The worker failed")
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+
+    output = written.getvalue()
+    assert "postgresx://***@127.0.0.1:1/billing" in output
+    assert "Traceback" in output or '"exc_info"' in output
+    assert PASSWORD not in output
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        ("redis://:hunter#2@10.0.0.1:6379/0 down", "redis://***@10.0.0.1:6379/0 down"),
+        ("redis://worker:a/b+c=@10.0.0.1:6379/0", "redis://***@10.0.0.1:6379/0"),
+        ("postgres://billing:p@ss@db:5432/billing", "postgres://***@db:5432/billing"),
+        ("https://token123@hooks.example.com/x", "https://***@hooks.example.com/x"),
+        ("https://hooks.example.com/x?email=a@example.com", None),
+        ("GET http://127.0.0.1:8000/api/v1/usage 200", None),
+    ],
+)
+def test_url_credentials_are_scrubbed_and_nothing_else(text, scrubbed):
+    assert redact(text) == (scrubbed or text)
+
+
+def test_a_refused_address_setting_is_not_quoted_with_its_credentials(monkeypatch):
+    """SITE_URL with a path is refused at start, quoted in the error that gunicorn logs."""
+    monkeypatch.setenv("SITE_URL", f"https://admin:{PASSWORD}@billing.example.com/app")
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        env_address("SITE_URL", "http://127.0.0.1:8000")
+
+    assert "https://***@billing.example.com/app" in str(refused.value)
+    assert PASSWORD not in str(refused.value)
+
+
+def test_a_redis_url_whose_password_breaks_it_is_not_quoted_in_the_refusal():
+    """A `#` in the password ends the URL's address early, and redis-py's error quoted what
+    came before it as the port: the password's head."""
+    with pytest.raises(ImproperlyConfigured) as refused:
+        cache_settings("redis://:hunter#2@10.0.0.1:6379/0")
+
+    assert "hunter" not in str(refused.value)
+    assert "percent-encoded" in str(refused.value)
