@@ -1,5 +1,5 @@
 """What the data migration, the demo seed and the settings need to know about a currency
-code. Imports nothing of Django: config/settings.py checks DEFAULT_CURRENCY with it."""
+code. Imports nothing of Django: config/settings/service.py checks DEFAULT_CURRENCY with it."""
 
 from __future__ import annotations
 

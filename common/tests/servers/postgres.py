@@ -89,7 +89,7 @@ pidfile = {folder / "pgbouncer.pid"}
 
 def workers_waiting_on_a_lock(database: dict, *, count: int = 1) -> list[int]:
     """The pids of the gunicorn workers whose database sessions wait on a lock, once `count`
-    of them do (their application_name carries the worker's pid; see config/settings.py)."""
+    of them do (their application_name carries the worker's pid; see config/databases.py)."""
     deadline = time.monotonic() + 15
     with psycopg.connect(**the_test_database(), autocommit=True) as watcher:
         while True:
