@@ -217,6 +217,10 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
         "loggers": {
             # The Stripe SDK logs every request at INFO; its failures still show.
             "stripe": {"level": "WARNING"},
+            # urllib3 writes each request it sends at DEBUG with its path and query string: a
+            # webhook endpoint's `?key=...` (the seller's token) went to the log under
+            # LOG_LEVEL=DEBUG. Its warnings (retries, a full pool) still show.
+            "urllib3": {"level": "INFO"},
             # Django's own handlers (a plain console one under DEBUG, mail to ADMINS, which are
             # not set) would write its lines a second time, unscrubbed: they come here only.
             "django": {"handlers": [], "level": level},

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import logging
 import logging.config
+import os
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -14,6 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from common.log import logging_settings, redact
 from config.caches import cache_settings
 from config.env import env_address
+
+PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 PASSWORD = "hunter2-of-the-url"
 
@@ -90,3 +95,46 @@ def test_a_redis_url_whose_password_breaks_it_is_not_quoted_in_the_refusal():
 
     assert "hunter" not in str(refused.value)
     assert "percent-encoded" in str(refused.value)
+
+
+SEND_A_WEBHOOK = """
+import django; django.setup()
+import http.server, threading
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.send_response(204); self.end_headers()
+    def log_message(self, *args): pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Answer)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+from events.transport import webhook_session
+url = f"http://127.0.0.1:{server.server_port}/hook?key=SELLERS-TOKEN-1"
+print(webhook_session().post(url, data=b"{}").status_code)
+import logging; logging.getLogger("test").debug("DEBUG lines are written")
+"""
+
+
+def test_a_webhook_endpoints_query_string_is_not_logged_under_debug():
+    """urllib3 wrote every request the dispatcher sent at DEBUG, path and query string: an
+    endpoint's `?key=` token went to the log with LOG_LEVEL=DEBUG (in a process of its own,
+    configured as the service is)."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LOG_LEVEL": "DEBUG",
+        "LOG_FORMAT": "json",
+        "WEBHOOK_ALLOW_PRIVATE_URLS": "1",
+    }
+
+    result = subprocess.run(
+        [sys.executable, "-c", SEND_A_WEBHOOK],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert result.stdout.strip() == "204"
+    assert "DEBUG lines are written" in result.stderr
+    assert "SELLERS-TOKEN-1" not in result.stderr
