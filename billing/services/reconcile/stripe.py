@@ -15,6 +15,7 @@ from billing.models import Invoice, PaymentEvent
 from billing.services.invoices import invoice_cancel
 from billing.services.payments import session_payment_failed
 from billing.services.reconcile.report import (
+    BATCH_SIZE,
     Progress,
     ReconcileReport,
     in_batches,
@@ -24,7 +25,7 @@ from billing.services.reconcile.report import (
 from billing.services.sessions import (
     session_end_recorded,
     session_ended_record,
-    sessions_unconfirmed,
+    sessions_unconfirmed_ids,
 )
 from billing.services.stripe_webhook import (
     stripe_payment_refund,
@@ -131,7 +132,9 @@ def unconfirmed_sessions_expire(report: ReconcileReport) -> None:
     the run (run again later); the cancel or the capture stands either way. Run after the
     sweep, so that one it could not end is retried at once, and before the payments needing
     review are counted."""
-    for ids in in_batches(sessions_unconfirmed()):
+    unconfirmed = sessions_unconfirmed_ids()
+    for start in range(0, len(unconfirmed), BATCH_SIZE):
+        ids = unconfirmed[start : start + BATCH_SIZE]
         for invoice in Invoice.objects.filter(pk__in=ids).order_by("pk"):
             on_its_own(report, invoice.number, partial(_session_end, report, invoice))
 
