@@ -63,6 +63,13 @@ class PaymentEvent(models.Model):
     handled_note = models.CharField(
         max_length=HANDLED_NOTE_MAX, blank=True, default="", help_text="What they did about it."
     )
+    stripe_refund_id = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The refund staff made at Stripe from the payment events' admin: on the events "
+        "it settled, and on Stripe's charge.refunded of it, recorded as that refund.",
+    )
 
     class Meta:
         ordering = ["-received_at"]

@@ -17,9 +17,11 @@ from billing.services.events import DONE, storable
 from billing.services.payment_webhook import payment_event_capture, payment_notice_parse
 from billing.services.stripe_webhook import (
     event_outcome_record,
+    held_refund_apply,
     stripe_event_handle,
     stripe_payment_lock,
 )
+from billing.services.stripe_webhook.payments import payment_lock as stripe_payment_lock_of
 from common.audit import staff_action_record
 from common.errors import Invalid, InvalidState, NotFound
 
@@ -129,6 +131,7 @@ def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
             f"This payment paid invoice {number}: refund the invoice, which also takes back "
             "what it bought."
         )
+    refund = ""
     try:
         refund = stripe_gateway.refund_create(
             payment_intent=reference, idempotency_key=f"refund-payment:{reference}"
@@ -140,6 +143,26 @@ def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
         raise InvalidState(
             "The payment is disputed: the customer's bank has the money; Stripe refunds nothing."
         ) from error
+    _refund_at_stripe_record(event_id=event_id, reference=reference, refund=refund)
+    _settle(reference=reference, staff_id=staff_id, note=note)
+    return note
+
+
+def _refund_at_stripe_record(*, event_id: UUID, reference: str, refund: str) -> None:
+    """Records the refund staff made (none when Stripe had refunded it already: that was
+    someone else's, whose news stays held) on the event they refunded from, under the
+    payment's lock, so Stripe's charge.refunded of it is recorded as this refund, not held
+    for a capture that never comes (stripe_payment_refund). News of it that came while
+    Stripe was being asked, before this record, was held: it is handled again here."""
+    if not refund:
+        return
+    with transaction.atomic():
+        stripe_payment_lock_of(reference)
+        PaymentEvent.objects.filter(pk=event_id).update(stripe_refund_id=refund)
+        held_refund_apply(reference)
+
+
+def _settle(*, reference: str, staff_id: UUID, note: str) -> None:
     unsettled = PaymentEvent.objects.filter(
         provider=Invoice.Provider.STRIPE,
         payment_reference=reference,
@@ -151,4 +174,3 @@ def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
             payment_event_mark_handled(event_id=pk, staff_id=staff_id, note=note)
         except InvalidState:
             continue  # settled by another staff member meanwhile
-    return note

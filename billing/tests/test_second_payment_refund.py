@@ -3,13 +3,17 @@ paid, is flagged for review (by its webhook, or by reconcile_purchases when that
 staff return it from the payment events' admin, which settles its events saying so. Before,
 they had to find the payment in Stripe's dashboard and refund it there by hand."""
 
+import json
 from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db import connections
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from billing.models import Invoice, PaymentEvent
+from billing.services.reprocess import payment_event_refund_at_stripe
 from billing.tests.helpers import checkout, deliver, payment_body
 from billing.tests.pay.helpers import pay, stripe_says
 from billing.tests.reconcile_helpers import reconcile
@@ -81,3 +85,86 @@ def test_a_payment_that_paid_an_invoice_here_is_not_refunded_from_its_event(
     assert f"paid invoice {invoice.number}" in page.content.decode()
     assert fake_stripe.refunds == {}
     assert PaymentEvent.objects.get(pk=flagged.pk).handled_at is None
+
+
+def _session_of(completed: dict) -> str:
+    return completed["data"]["object"]["id"]
+
+
+def test_stripes_news_of_the_staff_refund_is_recorded_as_that_refund_once(
+    staff_browser, api_client, fake_stripe, second_payment
+):
+    """Stripe's charge.refunded of a payment staff refunded from here was held for a
+    capture that never comes, a record listed among those to act on."""
+    _, completed = second_payment
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund_at_stripe(staff_browser, [flagged])
+    news = fake_stripe.refunded(_session_of(completed))
+
+    outcomes = [stripe_says(api_client, fake_stripe, news) for _ in range(2)]
+    report, _ = reconcile()
+
+    (refund,) = fake_stripe.refunds
+    assert outcomes == ["already_processed", "already_processed"]
+    recorded = PaymentEvent.objects.get(event_id=news["id"])
+    assert (recorded.outcome, recorded.stripe_refund_id, recorded.deliveries) == (
+        "already_processed",
+        refund,
+        2,
+    )
+    assert refund in recorded.error
+    assert PaymentEvent.objects.get(pk=flagged.pk).stripe_refund_id == refund
+    assert not PaymentEvent.objects.filter(outcome="held").exists()
+    assert report["payments_needing_review"] == 0
+
+
+def test_a_refund_made_in_stripes_dashboard_first_stays_held(
+    staff_browser, api_client, fake_stripe, second_payment
+):
+    """Stripe's dashboard refunded it before staff asked here: Stripe refunds nothing more,
+    and its news is not this service's refund."""
+    _, completed = second_payment
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    news = fake_stripe.refunded(_session_of(completed))
+    assert stripe_says(api_client, fake_stripe, news) == "held"
+
+    page = refund_at_stripe(staff_browser, [flagged])
+
+    assert "Stripe had refunded it already" in page.content.decode()
+    assert fake_stripe.refunds == {}
+    recorded = PaymentEvent.objects.get(event_id=news["id"])
+    assert (recorded.outcome, recorded.stripe_refund_id) == ("held", "")
+    assert PaymentEvent.objects.get(pk=flagged.pk).stripe_refund_id == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stripes_news_delivered_while_staff_wait_for_the_refund_is_that_refund(
+    staff_user, api_client, fake_stripe, second_payment
+):
+    """Stripe sends charge.refunded as soon as it refunds: its delivery, in another
+    thread with its own connection, is handled and committed before the admin's request,
+    still waiting for Stripe's answer, has recorded anything. It was held, and stayed so."""
+    _, completed = second_payment
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    meanwhile = {}
+
+    def stripe_sends_its_news() -> None:
+        try:
+            news = fake_stripe.refunded(_session_of(completed))
+            meanwhile["event_id"] = news["id"]
+            meanwhile["outcome"] = stripe_says(APIClient(), fake_stripe, news)
+        finally:
+            connections.close_all()
+
+    fake_stripe.on_next_refund(stripe_sends_its_news)
+
+    note = payment_event_refund_at_stripe(event_id=flagged.pk, staff_id=staff_user.pk)
+
+    (refund,) = fake_stripe.refunds
+    assert note == f"Refunded at Stripe ({refund}) by staff."
+    assert meanwhile["outcome"] == "held"  # nothing was recorded yet when it came
+    recorded = PaymentEvent.objects.get(event_id=meanwhile["event_id"])
+    assert (recorded.outcome, recorded.stripe_refund_id) == ("already_processed", refund)
+    assert stripe_says(api_client, fake_stripe, json.loads(recorded.payload)) == (
+        "already_processed"
+    )

@@ -228,12 +228,24 @@ def _refund_failed(refund: dict) -> Handled:
 def stripe_payment_refund(reference: str, *, invoice_id: UUID | None = None) -> Handled:
     """Applies a whole refund Stripe made of a payment: its `charge.refunded` webhook, or
     reconciliation when that webhook was lost. Inside the caller's transaction. An invoice
-    refunded already is `already_processed`; a payment not captured yet is `held`
-    (`invoice_id` is the invoice it names, if any)."""
+    refunded already is `already_processed`; so is a payment that paid nothing here which
+    staff refunded at Stripe (payment_event_refund_at_stripe, recorded under this lock): its
+    news, linked to that refund. A payment not captured yet is `held` (`invoice_id` is the
+    invoice it names, if any)."""
     require_transaction("stripe_payment_refund")
     payment_lock(reference)
     invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
     if invoice is None:
+        staff_refund = (
+            PaymentEvent.objects.filter(provider=PROVIDER, payment_reference=reference)
+            .exclude(stripe_refund_id="")
+            .order_by("received_at", "pk")
+            .values_list("stripe_refund_id", flat=True)
+            .first()
+        )
+        if staff_refund:
+            note = f"The refund staff made at Stripe ({staff_refund}) from the payment events."
+            return Handled(Outcome.ALREADY_PROCESSED, note, invoice_id, reference, staff_refund)
         return Handled(
             Outcome.HELD,
             "No capture for this payment yet; the refund is applied when it arrives.",
@@ -267,8 +279,9 @@ def held_refunds_captured() -> QuerySet[Invoice]:
 
 
 def held_refund_apply(reference: str) -> None:
-    """Applies the refunds held for one captured payment, in a transaction of its own, so a
-    payment that cannot be locked now holds up no other's."""
+    """Applies the refunds held for one captured payment (or one staff refunded at Stripe,
+    whose news they are), in a transaction of its own, so a payment that cannot be locked
+    now holds up no other's."""
     with transaction.atomic():
         payment_lock(reference)
         _apply_held_refunds(reference)

@@ -20,6 +20,8 @@ class Handled:
     error: str = ""
     invoice_id: UUID | None = None
     payment_reference: str = ""
+    # The staff refund at Stripe this event is the news of (stripe_payment_refund).
+    stripe_refund_id: str = ""
 
 
 def event_outcome_record(record: PaymentEvent, handled: Handled) -> None:
@@ -28,6 +30,8 @@ def event_outcome_record(record: PaymentEvent, handled: Handled) -> None:
     record.outcome = handled.outcome
     record.error = handled.error
     record.payment_reference = handled.payment_reference[:255]
+    if handled.stripe_refund_id:
+        record.stripe_refund_id = handled.stripe_refund_id[:255]
     if handled.invoice_id and Invoice.objects.filter(pk=handled.invoice_id).exists():
         record.invoice_id = handled.invoice_id
     record.processed_at = timezone.now()

@@ -64,10 +64,11 @@ class StripeApi:
             if url.path.startswith("/v1/"):
                 self.requests.append(Recorded(method, url.path, dict(handler.headers), params))
             status, body, headers = self._answer(method, url.path, params, handler.headers)
-            expiring = method == "POST" and url.path.endswith("/expire")
-            action = self._next_expire_action if expiring else None
-            if action is not None:
-                self._next_expire_action = None
+            action = None
+            if method == "POST" and url.path.endswith("/expire"):
+                action, self._next_expire_action = self._next_expire_action, None
+            elif method == "POST" and url.path == "/v1/refunds":
+                action, self._next_refund_action = self._next_refund_action, None
         if action is not None:
             action()
         handler.send_response(status)

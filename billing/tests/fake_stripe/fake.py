@@ -36,6 +36,7 @@ class FakeStripe(StripeApi):
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._next_expire_action: Callable[[], None] | None = None
+        self._next_refund_action: Callable[[], None] | None = None
 
     # Running.
 
@@ -71,6 +72,11 @@ class FakeStripe(StripeApi):
         is answered: what happens elsewhere (another request to the app) while the caller
         waits for Stripe. It runs outside the fake's lock, so it may call the fake too."""
         self._next_expire_action = action
+
+    def on_next_refund(self, action: Callable[[], None]) -> None:
+        """As on_next_expire, for the next refund request: what Stripe does (a webhook of the
+        refund delivered) while the caller still waits for its answer."""
+        self._next_refund_action = action
 
     # What Stripe would do on its side.
 
