@@ -168,3 +168,24 @@ def test_stripes_news_delivered_while_staff_wait_for_the_refund_is_that_refund(
     assert stripe_says(api_client, fake_stripe, json.loads(recorded.payload)) == (
         "already_processed"
     )
+
+
+def test_a_refund_made_elsewhere_after_the_bank_refused_staffs_is_not_taken_for_it(
+    staff_browser, api_client, fake_stripe, second_payment
+):
+    """The bank refused the staff refund (a closed card: flagged for a person), and the
+    money was then returned from Stripe's dashboard: that news is not the staff refund's."""
+    _, completed = second_payment
+    session = _session_of(completed)
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund_at_stripe(staff_browser, [flagged])
+    assert stripe_says(api_client, fake_stripe, fake_stripe.refunded(session)) == (
+        "already_processed"
+    )
+    assert stripe_says(api_client, fake_stripe, fake_stripe.refund_failed(session)) == (
+        "needs_review"
+    )
+
+    outcome = stripe_says(api_client, fake_stripe, fake_stripe.refunded(session))
+
+    assert outcome == "held"

@@ -230,8 +230,9 @@ def stripe_payment_refund(reference: str, *, invoice_id: UUID | None = None) -> 
     reconciliation when that webhook was lost. Inside the caller's transaction. An invoice
     refunded already is `already_processed`; so is a payment that paid nothing here which
     staff refunded at Stripe (payment_event_refund_at_stripe, recorded under this lock): its
-    news, linked to that refund. A payment not captured yet is `held` (`invoice_id` is the
-    invoice it names, if any)."""
+    news, linked to that refund, unless a refund of it was refused by the bank since (the
+    money returned again, from Stripe's dashboard, is news of another refund). A payment
+    not captured yet is `held` (`invoice_id` is the invoice it names, if any)."""
     require_transaction("stripe_payment_refund")
     payment_lock(reference)
     invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
@@ -243,7 +244,11 @@ def stripe_payment_refund(reference: str, *, invoice_id: UUID | None = None) -> 
             .values_list("stripe_refund_id", flat=True)
             .first()
         )
-        if staff_refund:
+        refused = PaymentEvent.objects.filter(
+            provider=PROVIDER, payment_reference=reference, event_type__in=REFUND_UPDATE_EVENTS
+        ).exclude(outcome__in=[Outcome.IGNORED, Outcome.FAILED])
+        # After a refund the bank refused (flagged), the money may be returned otherwise.
+        if staff_refund and not refused.exists():
             note = f"The refund staff made at Stripe ({staff_refund}) from the payment events."
             return Handled(Outcome.ALREADY_PROCESSED, note, invoice_id, reference, staff_refund)
         return Handled(
