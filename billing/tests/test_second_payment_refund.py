@@ -5,15 +5,21 @@ they had to find the payment in Stripe's dashboard and refund it there by hand."
 
 import json
 from decimal import Decimal
+from importlib import import_module
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connections
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from billing.models import Invoice, PaymentEvent
-from billing.services.reprocess import payment_event_refund_at_stripe
+from billing.services.reprocess import (
+    payment_event_refund_at_stripe,
+    payment_event_reprocess,
+)
 from billing.tests.helpers import checkout, deliver, payment_body
 from billing.tests.pay.helpers import pay, stripe_says
 from billing.tests.reconcile_helpers import reconcile
@@ -189,3 +195,37 @@ def test_a_refund_made_elsewhere_after_the_bank_refused_staffs_is_not_taken_for_
     outcome = stripe_says(api_client, fake_stripe, fake_stripe.refunded(session))
 
     assert outcome == "held"
+
+
+def test_a_staff_refund_recorded_before_its_id_was_is_found_by_its_note(
+    staff_browser, staff_user, api_client, fake_stripe, second_payment
+):
+    """Refunded before migration 0011: its id only in the note, its news held. The
+    backfill (0012) copies the id; re-processing the held news then records it as that
+    refund. A note a person typed that only looks alike keeps no id."""
+    _, completed = second_payment
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund_at_stripe(staff_browser, [flagged])
+    (refund,) = fake_stripe.refunds
+    PaymentEvent.objects.filter(pk=flagged.pk).update(stripe_refund_id="")
+    news = fake_stripe.refunded(_session_of(completed))
+    assert stripe_says(api_client, fake_stripe, news) == "held"
+    typed = PaymentEvent.objects.create(
+        provider="stripe",
+        payload="{}",
+        signature_valid=True,
+        outcome="needs_review",
+        handled_at=timezone.now(),
+        handled_by=staff_user,
+        handled_note="Refunded at Stripe (re_x) by staff. And emailed them.",
+    )
+
+    backfill = import_module("billing.migrations.0012_payment_event_stripe_refund_backfill")
+    backfill.staff_refunds_backfill(django_apps, None)
+    held = PaymentEvent.objects.get(event_id=news["id"])
+    payment_event_reprocess(event_id=held.pk)
+
+    assert PaymentEvent.objects.get(pk=flagged.pk).stripe_refund_id == refund
+    assert PaymentEvent.objects.get(pk=typed.pk).stripe_refund_id == ""
+    recorded = PaymentEvent.objects.get(pk=held.pk)
+    assert (recorded.outcome, recorded.stripe_refund_id) == ("already_processed", refund)
