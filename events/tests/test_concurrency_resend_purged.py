@@ -10,29 +10,16 @@ import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from common.errors import NotFound
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 from events import services
 from events.models import Delivery, Event
+from events.tests.concurrency_helpers import _in_thread as in_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def in_thread(outcomes: dict, name: str, work) -> threading.Thread:
-    def run() -> None:
-        try:
-            outcomes[name] = work()
-        except Exception as error:  # the test reports whatever the work raised
-            outcomes[name] = error
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
 
 
 def test_an_event_the_purge_deletes_while_it_is_resent_is_not_found(loopback):
