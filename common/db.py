@@ -132,17 +132,17 @@ def once_more_if_rolled_back_for_another(work: Callable[[], R]) -> R:
 def fetched(
     sql: str, params: Sequence[object] | None = None, database: BaseDatabaseWrapper | None = None
 ) -> list[tuple]:
-    """The rows of one plain-SQL statement on a hot path. On PostgreSQL through
-    `common.postgresql`'s `fetch` (psycopg's connection, without Django's cursor, while
-    nothing counts or wraps its statements); elsewhere Django's cursor. On `database`, a
-    connection the caller has already looked up, or on the default one."""
+    """The rows of one plain-SQL statement on a hot path (none for an INSERT). On PostgreSQL
+    through `common.postgresql`'s `fetch` (psycopg's connection, without Django's cursor,
+    while nothing counts or wraps its statements); elsewhere Django's cursor. On `database`,
+    a connection the caller has already looked up, or on the default one."""
     database = database or connections[DEFAULT_DB_ALIAS]
     fetch = getattr(database, "fetch", None)
     if fetch is not None:
         return fetch(sql, params)
     with database.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return cursor.fetchall() if cursor.description is not None else []
 
 
 def database_time(moment: datetime, database: BaseDatabaseWrapper | None = None) -> object:
@@ -178,20 +178,22 @@ def inserted(instances: Sequence[M]) -> list[M]:
     fields = _insertable_fields(model)
     if any(type(instance) is not model or instance.pk is None for instance in instances):
         raise ValueError(f"inserted() needs {model.__name__} instances with their keys set.")
-    batch = connection.ops.bulk_batch_size(fields, instances) or len(instances)
+    # Looked up once: every field's value is prepared with it.
+    database = connections[DEFAULT_DB_ALIAS]
+    batch = database.ops.bulk_batch_size(fields, instances) or len(instances)
     several_statements = batch < len(instances)
-    with atomic_if_needed() if several_statements else nullcontext(), connection.cursor() as cursor:
+    with atomic_if_needed() if several_statements else nullcontext():
         for start in range(0, len(instances), batch):
             rows = instances[start : start + batch]
             values = [
-                field.get_db_prep_save(field.pre_save(instance, True), connection)
+                field.get_db_prep_save(field.pre_save(instance, True), database)
                 for instance in rows
                 for field in fields
             ]
-            cursor.execute(_insert_sql(model, len(rows)), values)
+            fetched(_insert_sql(model, len(rows)), values, database)
     for instance in instances:
         instance._state.adding = False
-        instance._state.db = connection.alias
+        instance._state.db = database.alias
     return list(instances)
 
 
@@ -251,33 +253,32 @@ def selected(
 
     For hot reads whose filter the ORM would compile on every call (checkout's cart).
     """
-    select_from, related, converters = _selection(model, joined, connection.vendor)
+    database = connections[DEFAULT_DB_ALIAS]
+    select_from, related, converters = _selection(model, joined, database.vendor)
     # In the key's order, as every other locker of these rows takes them (a delete).
     locking = ""
-    if kept and connection.vendor == "postgresql":
+    if kept and database.vendor == "postgresql":
         locking = f" ORDER BY t.{model._meta.pk.column} FOR KEY SHARE OF t"
-    with connection.cursor() as cursor:
-        cursor.execute(f"{select_from} WHERE {where}{locking}", params)
-        rows = cursor.fetchall()
+    rows = fetched(f"{select_from} WHERE {where}{locking}", params, database)
     width = len(model._meta.concrete_fields)
     found = []
     for row in rows:
         values = [
-            _converted(value, steps) if steps else value
+            _converted(value, steps, database) if steps else value
             for value, steps in zip(row, converters, strict=True)
         ]
-        instance = model.from_db(connection.alias, None, values[:width])
+        instance = model.from_db(database.alias, None, values[:width])
         if related is not None:
             related.set_cached_value(
-                instance, related.related_model.from_db(connection.alias, None, values[width:])
+                instance, related.related_model.from_db(database.alias, None, values[width:])
             )
         found.append(instance)
     return found
 
 
-def _converted(value: object, steps: tuple) -> object:
+def _converted(value: object, steps: tuple, database: BaseDatabaseWrapper) -> object:
     for converter, expression in steps:
-        value = converter(value, expression, connection)
+        value = converter(value, expression, database)
     return value
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from django.db import connection
-
 from billing.models import InvoiceSequence
+from common.db import fetched
 
 _TABLE = InvoiceSequence._meta.db_table
 _NEXT_SQL = f"""
@@ -21,7 +20,5 @@ def invoice_number_next(*, year: int) -> str:
     so numbers follow commit order with no gaps: a checkout that rolls back gives its number
     back. Call it last in the transaction, to hold the lock briefly.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_NEXT_SQL, [year])
-        (number,) = cursor.fetchone()
+    ((number,),) = fetched(_NEXT_SQL, [year])
     return f"INV-{year}-{number:06d}"

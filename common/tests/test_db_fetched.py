@@ -81,3 +81,14 @@ def test_a_statement_run_five_times_is_prepared_as_djangos_cursor_would():
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         prepared = [text for (text,) in cursor.fetchall()]
     assert any("$1::int * 7" in text for text in prepared)
+
+
+def test_a_statement_without_rows_gives_none_and_is_done(django_assert_num_queries):
+    """An INSERT on psycopg's connection and, counted, on Django's cursor."""
+    fetched("CREATE TEMPORARY TABLE written (n integer)")
+
+    assert fetched("INSERT INTO written (n) VALUES (%s)", [1]) == []
+    with django_assert_num_queries(1):
+        assert fetched("INSERT INTO written (n) VALUES (%s)", [2]) == []
+
+    assert fetched("SELECT n FROM written ORDER BY n") == [(1,), (2,)]

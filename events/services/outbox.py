@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils import timezone
 
 from common.api.fields import api_time
-from common.db import require_transaction
+from common.db import fetched, require_transaction
 from events.models import EVENT_TYPES, Delivery, Event, WebhookEndpoint
 
 EVENTS = Event._meta.db_table
@@ -56,7 +56,8 @@ def events_emit(notices: Sequence[Notice], *, now: datetime | None = None) -> li
         raise ValueError(f"Unknown event types: {sorted(unknown)}")
     now = now or timezone.now()
     rows = [(uuid.uuid4(), n.type, json.dumps(n.data, default=_json_value)) for n in notices]
-    if connection.vendor == "postgresql":
+    database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor == "postgresql":
         values = ", ".join(["(%s::uuid, %s, %s::jsonb)"] * len(rows))
         sql = f"""
 WITH new (id, type, data) AS (VALUES {values}),
@@ -76,8 +77,7 @@ SELECT stored.id, endpoint.id, 'pending', 0,
     GREATEST(statement_timestamp(), endpoint.paused_until), '', %s
 FROM stored JOIN endpoint ON endpoint.event_types LIKE '%%|' || stored.type || '|%%'
 """  # noqa: S608 (table names come from the models, values are parameters)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [value for row in rows for value in row] + [now, now])
+        fetched(sql, [value for row in rows for value in row] + [now, now], database)
     else:
         Event.objects.bulk_create(
             Event(id=event_id, type=kind, data=json.loads(data), created_at=now)
