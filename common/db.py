@@ -40,7 +40,8 @@ def savepoint_if_nested() -> AbstractContextManager:
     savepoint keeps the caller's transaction usable after the failure. Inside
     `all_or_nothing()` there is no savepoint: a failure ends that whole transaction.
     """
-    if not connection.in_atomic_block or in_all_or_nothing():
+    database = connections[DEFAULT_DB_ALIAS]
+    if not database.in_atomic_block or getattr(database, "all_or_nothing", False):
         return nullcontext()
     return transaction.atomic()
 
@@ -231,7 +232,7 @@ def loaded(model: type[M], values: dict[str, object]) -> M:
         values[field.attname] if field.attname in values else field.get_default()
         for field in model._meta.concrete_fields
     ]
-    return model.from_db(connection.alias, None, row)
+    return model.from_db(DEFAULT_DB_ALIAS, None, row)
 
 
 def selected(

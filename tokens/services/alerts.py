@@ -57,7 +57,8 @@ def balance_alerts(
                 {"user_id": str(user_id), "balance": balance[1], "available": available[1]},
             )
         )
-    events_emit(notices)
+    if notices:
+        events_emit(notices)
 
 
 def alerts_get(*, user_id: UUID) -> int | None:

@@ -3,6 +3,7 @@
 BEGIN and COMMIT as queries too, and they are counted here."""
 
 import pytest
+from django.db.utils import ConnectionHandler
 
 from accounts.tests.factories import UserFactory
 from conftest import client_for
@@ -40,6 +41,37 @@ def test_consume_costs_at_most_four_queries_with_auth(user, django_assert_max_nu
 
     assert response.status_code == 201
     assert response.json()["balance"] == 9_999
+
+
+@pytest.fixture
+def connection_look_ups(monkeypatch) -> list[str]:
+    """Every look-up of a database connection (`django.db.connection`'s attributes and
+    `connections[...]` alike): about 17,000 instructions each (docs/decisions.md, Speed)."""
+    seen: list[str] = []
+    look_up = ConnectionHandler.__getitem__
+
+    def counted(self, alias):
+        seen.append(alias)
+        return look_up(self, alias)
+
+    monkeypatch.setattr(ConnectionHandler, "__getitem__", counted)
+    return seen
+
+
+def test_consume_looks_its_connection_up_at_most_ten_times(user, connection_look_ups):
+    """Django's three (`atomic()`'s entry and exit, `on_commit`) and one in each helper the
+    request passes once; under gunicorn two more, at the request's start and end, which
+    Django's test client leaves out."""
+    client = client_for(user)
+    client.post("/api/v1/user/tokens/consume", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="first")
+    connection_look_ups.clear()
+
+    response = client.post(
+        "/api/v1/user/tokens/consume", {"amount": 1}, HTTP_IDEMPOTENCY_KEY="look-ups"
+    )
+
+    assert response.status_code == 201
+    assert len(connection_look_ups) <= 10, connection_look_ups
 
 
 def test_a_hold_and_its_capture_cost_four_queries_each(user, django_assert_max_num_queries):
