@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Permission
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest
@@ -20,7 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import ApiKey, RevokedRefreshToken, User, normalize_email
 from accounts.services import API_KEY_PREFIX, api_key_hash
-from common.db import aware_time
+from common.db import aware_time, fetched
 from common.errors import DomainError, NotFound
 
 # The challenge of every 401 of the API (`WWW-Authenticate`, which RFC 7235 requires on one):
@@ -213,20 +213,20 @@ def api_key_authenticate(*, secret: str) -> ApiKey | None:
 
 def api_key_live(*, secret: str) -> ApiKey | None:
     """The live key with this secret, or None, without marking it used: for a request that
-    is refused whatever the key."""
+    is refused whatever the key. The read runs on psycopg's connection (`fetched`), as the
+    other hot statements do (docs/decisions.md, Speed)."""
     if not secret.startswith(API_KEY_PREFIX) or len(secret) > 128:
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(_LIVE_KEY_SQL, [api_key_hash(secret)])
-        row = cursor.fetchone()
-    if row is None:
+    rows = fetched(_LIVE_KEY_SQL, [api_key_hash(secret)])
+    if not rows:
         return None
+    (row,) = rows
     # As the ORM would give them on SQLite too, which returns times and ids as text.
     values = [
         aware_time(value) if column in _KEY_TIMES else field.to_python(value)
         for column, field, value in zip(_KEY_COLUMNS, _KEY_FIELDS, row, strict=True)
     ]
-    return ApiKey.from_db(connection.alias, _KEY_COLUMNS, values)
+    return ApiKey.from_db(DEFAULT_DB_ALIAS, _KEY_COLUMNS, values)
 
 
 def api_keys_list() -> QuerySet[ApiKey]:

@@ -9,7 +9,9 @@ one request's instructions, start-up and warm-up left out:
     .venv/bin/python bench/instructions.py listing 30 130
 
 Paths: `listing` (the public token bundles, anonymous), `balance` (JWT, 50 users),
-`consume` (JWT, `{"amount": 1}`, a new Idempotency-Key each, 50 users), `checkout` (JWT,
+`consume` (JWT, `{"amount": 1}`, a new Idempotency-Key each, 50 users), `usage` (the same
+body and keys through a service key, each line of BENCH_TOKENS "<key> <user id>", as
+`ledger_users` writes its `key_file`), `checkout` (JWT,
 the body BENCH_BODY holds, a new Idempotency-Key each, 50 users), `hello` and `debit` (the
 floor, bench/floorapp). The database is DATABASE_URL's, prepared with bench/prepare/ledger.py:
 `catalog`, `floor_tables`, and `ledger_users` writing its tokens to the file BENCH_TOKENS
@@ -80,7 +82,7 @@ def _requests(name: str):
     if name == "debit":
         while True:
             yield _environ("POST", "/debit")
-    tokens = Path(os.environ.get("BENCH_TOKENS", os.devnull)).read_text().split()
+    tokens = Path(os.environ.get("BENCH_TOKENS", os.devnull)).read_text().splitlines()
     if name == "balance":
         index = 0
         while True:
@@ -99,6 +101,20 @@ def _requests(name: str):
                 "/api/v1/user/tokens/consume",
                 b'{"amount": 1}',
                 AUTHORIZATION=f"Bearer {tokens[index % len(tokens)]}",
+                IDEMPOTENCY_KEY=uuid.uuid4().hex,
+            )
+    if name == "usage":
+        # Lines of "<service key> <user id>", as ledger_users' key_file writes them.
+        callers = [line.split() for line in tokens]
+        index = 0
+        while True:
+            index += 1
+            secret, user_id = callers[index % len(callers)]
+            yield _environ(
+                "POST",
+                f"/api/v1/users/{user_id}/usage",
+                b'{"amount": 1}',
+                AUTHORIZATION=f"Bearer {secret}",
                 IDEMPOTENCY_KEY=uuid.uuid4().hex,
             )
     if name == "checkout":

@@ -161,3 +161,21 @@ def test_usage_by_a_service_key_costs_at_most_five_queries(user, django_assert_m
 
     assert response.status_code == 201
     assert response.json()["balance"]["balance"] == 9_998
+
+
+def test_usage_by_a_service_key_looks_its_connection_up_at_most_eleven_times(
+    user, connection_look_ups
+):
+    """A consume's ten, and one for the key's read (on psycopg's connection, `fetched`)."""
+    from accounts.services import api_key_create
+    from conftest import service_client
+
+    service = service_client(api_key_create(name="backend", actor_id=None).secret)
+    usage = f"/api/v1/users/{user.pk}/usage"
+    service.post(usage, {"amount": 1}, HTTP_IDEMPOTENCY_KEY="first")  # marks the key used
+    connection_look_ups.clear()
+
+    response = service.post(usage, {"amount": 1}, HTTP_IDEMPOTENCY_KEY="look-ups")
+
+    assert response.status_code == 201
+    assert len(connection_look_ups) <= 11, connection_look_ups
