@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.utils import timezone
 
 from billing.models import (
@@ -177,12 +177,14 @@ def _active(
         return {}
     distinct = list(dict.fromkeys(ids))
     placeholders = ", ".join(["%s"] * len(distinct))
+    # Looked up once: passing `django.db.connection` looked it up again for every id.
+    database = connections[DEFAULT_DB_ALIAS]
     found = {
         item.id: item
         for item in selected(
             model,
             f"t.id IN ({placeholders}) AND t.is_active",
-            [model._meta.pk.get_db_prep_value(item_id, connection) for item_id in distinct],
+            [model._meta.pk.get_db_prep_value(item_id, database) for item_id in distinct],
             joined="currency",
             kept=True,
         )

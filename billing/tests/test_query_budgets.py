@@ -7,6 +7,7 @@ read and the subscription insert, add-ons the add-on read and their insert.
 
 import pytest
 from django.db import connection
+from django.db.utils import ConnectionHandler
 from django.test.utils import CaptureQueriesContext
 
 from accounts.tests.factories import UserFactory
@@ -57,6 +58,31 @@ def test_checkout_of_60_items_stays_within_its_budget(django_assert_max_num_quer
         response = client.post("/api/v1/user/checkout", body, format="json")
 
     assert response.status_code == 201
+
+
+def test_60_items_look_the_connection_up_as_often_as_3_items(monkeypatch):
+    """Each look-up costs about 17,000 instructions (docs/decisions.md, Speed): a cart's ids
+    are prepared for its read on one connection, not one look-up each."""
+    client = client_for(UserFactory())
+    look_ups: list[str] = []
+    look_up = ConnectionHandler.__getitem__
+
+    def counted(self, alias):
+        look_ups.append(alias)
+        return look_up(self, alias)
+
+    small, large = cart(1, 1, 1), cart(1, 30, 29)
+    for body in (small, large):  # the statements of each size built once
+        assert client.post("/api/v1/user/checkout", body, format="json").status_code == 201
+    monkeypatch.setattr(ConnectionHandler, "__getitem__", counted)
+    counts = []
+    for body in (small, large):
+        look_ups.clear()
+        response = client.post("/api/v1/user/checkout", body, format="json")
+        assert response.status_code == 201, response.content
+        counts.append(len(look_ups))
+
+    assert counts[1] == counts[0]
 
 
 def capture_queries(body: dict) -> int:
