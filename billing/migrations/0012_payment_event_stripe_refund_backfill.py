@@ -7,7 +7,8 @@ import re
 
 from django.db import migrations
 
-NOTE = re.compile(r"^Refunded at Stripe \((re_[A-Za-z0-9_]+)\) by staff\.$")
+# A card payment's refund is `re_...`; a bank debit's (SEPA, ACH: a `py_` charge) `pyr_...`.
+NOTE = re.compile(r"Refunded at Stripe \(((?:re|pyr)_[A-Za-z0-9_]+)\) by staff\.")
 
 
 def staff_refunds_backfill(apps, schema_editor):
@@ -19,7 +20,7 @@ def staff_refunds_backfill(apps, schema_editor):
         handled_note__startswith="Refunded at Stripe (",
     )
     for pk, note in settled.order_by("pk").values_list("pk", "handled_note").iterator():
-        found = NOTE.match(note)
+        found = NOTE.fullmatch(note)
         if found:
             PaymentEvent.objects.filter(pk=pk).update(stripe_refund_id=found.group(1))
 

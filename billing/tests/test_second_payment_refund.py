@@ -229,3 +229,23 @@ def test_a_staff_refund_recorded_before_its_id_was_is_found_by_its_note(
     assert PaymentEvent.objects.get(pk=typed.pk).stripe_refund_id == ""
     recorded = PaymentEvent.objects.get(pk=held.pk)
     assert (recorded.outcome, recorded.stripe_refund_id) == ("already_processed", refund)
+
+
+def test_a_staff_refund_of_a_bank_debit_recorded_before_its_id_was_is_found_by_its_note(
+    staff_user, second_payment
+):
+    """Stripe names the refunds of payments other than by card (a SEPA or ACH debit, which
+    checkout takes, paid later: `py_` charges) `pyr_...`, not `re_...`: the backfill (0012)
+    copies their ids too, or their news stays held for a capture that never comes."""
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund = "pyr_1LueedH8gEfhfk0tu1TyZSmU"
+    PaymentEvent.objects.filter(pk=flagged.pk).update(
+        handled_at=timezone.now(),
+        handled_by=staff_user,
+        handled_note=f"Refunded at Stripe ({refund}) by staff.",
+    )
+
+    backfill = import_module("billing.migrations.0012_payment_event_stripe_refund_backfill")
+    backfill.staff_refunds_backfill(django_apps, None)
+
+    assert PaymentEvent.objects.get(pk=flagged.pk).stripe_refund_id == refund
