@@ -40,6 +40,18 @@ def url_credentials_scrubbed(text: str) -> str:
     return text
 
 
+# What urllib3 writes of a URL it sent to (its warning about an answer whose headers do not
+# parse names the whole URL; a retry's names the path): a webhook endpoint's path and query
+# string, where a receiver's token sits (`?key=...`, `/hooks/T000/B000/XXXX`). Written as its
+# origin and `/…`.
+URL_PATH = re.compile(r"(?i)^((?:[a-z][a-z0-9+.-]*://[^\s/?#]*)?)[/?#].*$", re.DOTALL)
+
+
+def url_path_hidden(value: object) -> object:
+    """`value`, if it is a URL or a path, without its path and query string."""
+    return URL_PATH.sub(r"\1/…", value) if isinstance(value, str) else value
+
+
 SECRETS = [
     (re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+"), r"\1 [redacted]"),
     (re.compile(r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"), "[redacted jwt]"),
@@ -94,7 +106,8 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "a
 class RequestContext(logging.Filter):
     """Adds `request_id` and `user_id` to every record, and scrubs secrets (redact: URL
     credentials among them) from its text, its traceback and the text fields given with it
-    (the access line's `path` may hold an API key). On every handler, JSON or text. A
+    (the access line's `path` may hold an API key), and the paths of the URLs urllib3 names
+    (url_path_hidden). On every handler, JSON or text. A
     request given with the record is written as its method and path: its own text would carry
     the query string."""
 
@@ -106,6 +119,8 @@ class RequestContext(logging.Filter):
         if request is not None or not hasattr(record, "request_id"):
             record.request_id = getattr(request, "request_id", None)
             record.user_id = request_user_id(request)
+        if str(record.name).startswith("urllib3") and isinstance(record.args, tuple):
+            record.args = tuple(url_path_hidden(arg) for arg in record.args)
         message = record.getMessage()
         clean = redact(message)
         if clean != message:
@@ -219,7 +234,8 @@ def logging_settings(*, log_format: str, level: str) -> dict[str, Any]:
             "stripe": {"level": "WARNING"},
             # urllib3 writes each request it sends at DEBUG with its path and query string: a
             # webhook endpoint's `?key=...` (the seller's token) went to the log under
-            # LOG_LEVEL=DEBUG. Its warnings (retries, a full pool) still show.
+            # LOG_LEVEL=DEBUG. Its warnings (retries, a full pool, an answer's headers that do
+            # not parse) still show, a URL they name as its origin only (RequestContext).
             "urllib3": {"level": "INFO"},
             # Django's own handlers (a plain console one under DEBUG, mail to ADMINS, which are
             # not set) would write its lines a second time, unscrubbed: they come here only.

@@ -7,8 +7,10 @@ import io
 import logging
 import logging.config
 import os
+import socket
 import subprocess
 import sys
+import threading
 
 import psycopg
 import pytest
@@ -17,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from common.log import logging_settings, redact
 from config.caches import cache_settings
 from config.env import env_address
+from events.transport import webhook_session
 
 PROJECT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -138,3 +141,46 @@ def test_a_webhook_endpoints_query_string_is_not_logged_under_debug():
     assert result.stdout.strip() == "204"
     assert "DEBUG lines are written" in result.stderr
     assert "SELLERS-TOKEN-1" not in result.stderr
+
+
+def test_a_receivers_answer_urllib3_warns_of_is_logged_without_the_endpoints_path(settings):
+    """urllib3 warns, at the service's every level, of an answer whose headers do not parse,
+    naming the whole URL it was sent to: a receiver that answered a header line without a
+    colon put its endpoint's `?key=` token (or a path that is its secret) in the log. The
+    warning stays; the URL is written as its origin."""
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
+    receiver = socket.create_server(("127.0.0.1", 0))
+    port = receiver.getsockname()[1]
+
+    def answer() -> None:
+        connection, _ = receiver.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 204 No Content\r\nbroken header line\r\nContent-Length: 0\r\n\r\n"
+            )
+
+    answering = threading.Thread(target=answer)
+    answering.start()
+    handler, written = configured_handler("json")
+    logger = logging.getLogger("urllib3")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        with webhook_session() as session:
+            response = session.post(
+                f"http://127.0.0.1:{port}/hooks/PATH-SECRET?key=SELLERS-TOKEN-2",
+                data=b"{}",
+                timeout=10,
+            )
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = True
+        answering.join()
+        receiver.close()
+
+    output = written.getvalue()
+    assert response.status_code == 204
+    assert f"Failed to parse headers (url=http://127.0.0.1:{port}/" in output
+    assert "SELLERS-TOKEN-2" not in output
+    assert "PATH-SECRET" not in output
