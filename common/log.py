@@ -21,15 +21,16 @@ current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", 
 
 # The credentials of a URL (`scheme://user:password@host`, or a token alone as its user): what
 # psycopg repeats of a DATABASE_URL it cannot read ('missing "=" after "postgresx://u:pw@..."'),
-# or a setting's value quoted in its refusal. Written `scheme://***@host`. First as Python
-# reads a URL (its user and password end at the last `@` before the host's `/`, `?` or `#`,
-# so a password may hold an `@`); then a password holding what should have been
-# percent-encoded (`#`, `?`, `/`), up to its first `@`: such a URL is exactly the one that
-# fails and gets quoted. (A URL with a port and an `@` later in its path loses that stretch
-# too: a log line is better short of some text than long of a password.)
+# or a setting's value quoted in its refusal. Written `scheme://***@host`. First a password
+# holding what should have been percent-encoded (`#`, `?`, `/`, `@`), up to the last `@` of
+# the URL: such a URL is exactly the one that fails and gets quoted, and read up to its first
+# `@`, a password `p@ss/word` left `ss/word`. Then a user alone, as Python reads a URL (up to
+# the last `@` before the host's `/`, `?` or `#`). (A URL with a port and an `@` later in its
+# path loses that stretch too: a log line is better short of some text than long of a
+# password.)
 URL_CREDENTIALS = (
+    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@:'\"<>]*:[^\s'\"<>]*@"),
     re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"<>]*@"),
-    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@:'\"<>]*:[^\s@'\"<>]*@"),
 )
 
 

@@ -70,6 +70,9 @@ def test_a_database_url_psycopg_repeats_is_written_without_its_credentials(log_f
         ("redis://:hunter#2@10.0.0.1:6379/0 down", "redis://***@10.0.0.1:6379/0 down"),
         ("redis://worker:a/b+c=@10.0.0.1:6379/0", "redis://***@10.0.0.1:6379/0"),
         ("postgres://billing:p@ss@db:5432/billing", "postgres://***@db:5432/billing"),
+        # A password with an `@` and then a `/`: Python's reading ends the user at the `/`.
+        ("postgres://billing:p@ss/word@db:5432/billing", "postgres://***@db:5432/billing"),
+        ("redis://:a@b#c@10.0.0.1:6379/0 down", "redis://***@10.0.0.1:6379/0 down"),
         ("https://token123@hooks.example.com/x", "https://***@hooks.example.com/x"),
         ("https://hooks.example.com/x?email=a@example.com", None),
         ("GET http://127.0.0.1:8000/api/v1/usage 200", None),
