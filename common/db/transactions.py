@@ -6,19 +6,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from django.db import (
     DEFAULT_DB_ALIAS,
     OperationalError,
     connection,
     connections,
-    models,
     transaction,
 )
-
-if TYPE_CHECKING:
-    pass
 
 # PostgreSQL's lock_not_available (DB_LOCK_TIMEOUT) and query_canceled (DB_STATEMENT_TIMEOUT).
 GAVE_UP_WAITING = {"55P03", "57014"}
@@ -26,7 +22,6 @@ GAVE_UP_WAITING = {"55P03", "57014"}
 # another go on; the same work again may well succeed.
 ROLLED_BACK_FOR_ANOTHER = {"40P01", "40001"}
 
-M = TypeVar("M", bound=models.Model)
 R = TypeVar("R")
 
 
