@@ -1,15 +1,17 @@
 """`common.db.fetched`: the hot paths' plain SQL without Django's cursor on PostgreSQL, seen
 as Django's cursor is seen by everything that watches statements: counted queries, execute
-wrappers, Django's errors, a broken transaction refused, no call from an event loop, a closed
-connection opened again, a statement prepared after five runs."""
+wrappers, Django's errors, a broken transaction refused, no call from an event loop nor on
+another thread's connection, a closed connection opened again, a statement prepared after five
+runs, and a RETURNING that matched nothing told from one that returned a row."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections, transaction
 from django.db.transaction import TransactionManagementError
 
 from common.db import fetched
@@ -92,3 +94,55 @@ def test_a_statement_without_rows_gives_none_and_is_done(django_assert_num_queri
         assert fetched("INSERT INTO written (n) VALUES (%s)", [2]) == []
 
     assert fetched("SELECT n FROM written ORDER BY n") == [(1,), (2,)]
+
+
+def test_an_insert_returning_no_row_gives_none_and_one_returning_a_row_gives_it(
+    django_assert_num_queries,
+):
+    """`[]` means "no row" for a RETURNING that matched nothing, as for a plain INSERT; a
+    row returned is never taken for a statement without rows (psycopg's `rownumber`)."""
+    fetched("CREATE TEMPORARY TABLE kept (n integer PRIMARY KEY)")
+    insert = "INSERT INTO kept (n) VALUES (%s) ON CONFLICT DO NOTHING RETURNING n"
+
+    assert fetched(insert, [1]) == [(1,)]
+    assert fetched(insert, [1]) == []
+    with django_assert_num_queries(2):
+        assert fetched(insert, [2]) == [(2,)]
+        assert fetched(insert, [2]) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_runs_on_its_own_connection_and_another_threads_is_refused():
+    """Real threads: a connection looked up once and handed on stays its thread's own."""
+    own = connections[DEFAULT_DB_ALIAS]
+    fetched(SQL, [0, "main"], own)
+    seen: list[object] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(3)
+
+    def work() -> None:
+        try:
+            barrier.wait()
+            mine = connections[DEFAULT_DB_ALIAS]
+            result = fetched(SQL, [1, "thread"], mine)
+            try:
+                fetched(SQL, [2, "borrowed"], own)
+                refused = None
+            except DatabaseError as error:
+                refused = str(error)
+            with lock:
+                seen.append((mine is not own, result, refused))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(seen) == 3
+    for other, result, refused in seen:
+        assert other
+        assert result == [(2, "thread")]
+        assert "same thread" in (refused or "")
