@@ -18,6 +18,7 @@ from billing.models import TokenBundlePurchase as Purchase
 from billing.services import notices
 from billing.services.renewals import (
     PERIODS,
+    TAKEN_BACK,
     add_on_periods_follow,
     add_ons_start,
     renewals_follow,
@@ -125,11 +126,9 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
     # A period that started was paid for, also one the sweep has since recorded as expired:
     # its money goes back all the same, so its tokens and its coverage end with the refund,
     # and it is recorded cancelled (as it would be had the refund come before the sweep).
-    live = {
-        "invoice": invoice,
-        "status__in": [ItemStatus.PENDING, ItemStatus.ACTIVE, ItemStatus.EXPIRED],
-    }
-    started = {"invoice": invoice, "status__in": [ItemStatus.ACTIVE, ItemStatus.EXPIRED]}
+    # The locks (renewals_lock, add_on_periods_lock) count the same ones: `TAKEN_BACK`.
+    live = {"invoice": invoice, "status__in": [ItemStatus.PENDING, *TAKEN_BACK]}
+    started = {"invoice": invoice, "status__in": TAKEN_BACK}
     included = tuple(
         signals.RefundedTokens(
             item_id=subscription_id,

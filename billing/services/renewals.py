@@ -27,6 +27,10 @@ PERIODS = {
     BillingPeriod.MONTHLY: relativedelta(months=1),
     BillingPeriod.YEARLY: relativedelta(years=1),
 }
+# The refunded invoice's periods that ran, as invoice_take_back counts them: also one the
+# expiry's sweep recorded expired with its clock ahead of the refund's, still inside it. One
+# of those not ended at the refund moves the periods waiting for it up, so the locks count it.
+TAKEN_BACK = (ItemStatus.ACTIVE, ItemStatus.EXPIRED)
 
 
 def add_ons_start(*, invoice: Invoice, paid_at: datetime) -> int:
@@ -64,8 +68,9 @@ def add_ons_start(*, invoice: Invoice, paid_at: datetime) -> int:
 
 
 def renewals_lock(*, invoice: Invoice, now: datetime) -> UUID | None:
-    """Locks the refunded invoice's subscriptions and, when one of them has not ended, the
-    user's other unended periods of those plans, all in one statement in id order: the
+    """Locks the refunded invoice's subscriptions and, when one of them has not ended (also
+    one a sweep with its clock ahead has recorded expired: `TAKEN_BACK`), the user's other
+    unended periods of those plans, all in one statement in id order: the
     order a renewal's capture locks the running periods in, so neither waits for a lock the
     other holds while holding one it wants. Before any other subscription lock of the refund.
     A sweep ends only periods that are over, which are locked here only at the instant one
@@ -76,7 +81,7 @@ def renewals_lock(*, invoice: Invoice, now: datetime) -> UUID | None:
     relies on), which add-ons relying on the refunded period move onto; None when none."""
     require_transaction("renewals_lock")
     plans = Subscription.objects.filter(
-        invoice=invoice, status=ItemStatus.ACTIVE, expires_at__gt=now
+        invoice=invoice, status__in=TAKEN_BACK, expires_at__gt=now
     ).values("plan_id")
     unended = Subscription.objects.filter(
         user_id=invoice.user_id, plan_id__in=plans, status=ItemStatus.ACTIVE, expires_at__gt=now
@@ -109,7 +114,8 @@ def renewals_follow(*, invoice: Invoice, plan_ids: set, now: datetime) -> tuple:
 def add_on_periods_lock(*, invoice: Invoice, now: datetime) -> None:
     """Locks, in one statement in id order, every add-on row the refund of `invoice` writes:
     its own add-ons, the user's unended periods of those it has running or waiting (a
-    period paid early waits for one of them and moves up, `add_on_periods_follow`), and the
+    period paid early waits for one of them and moves up, `add_on_periods_follow`; one a
+    sweep with its clock ahead has recorded expired counts too: `TAKEN_BACK`), and the
     add-ons paid alone relying on its subscriptions (they move onto a renewal). A capture
     of an add-on paid early locks the running periods of it in id order too (`running_ends`),
     so neither waits for a row the other holds while holding one it wants. Taken after the
@@ -117,7 +123,7 @@ def add_on_periods_lock(*, invoice: Invoice, now: datetime) -> None:
     before its add-on rows) and before the token account, as a capture takes them."""
     require_transaction("add_on_periods_lock")
     add_ons = AddOnSubscription.objects.filter(
-        invoice=invoice, status=ItemStatus.ACTIVE, expires_at__gt=now
+        invoice=invoice, status__in=TAKEN_BACK, expires_at__gt=now
     ).values("add_on_id")
     unended = AddOnSubscription.objects.filter(
         user_id=invoice.user_id, add_on_id__in=add_ons, status=ItemStatus.ACTIVE, expires_at__gt=now
