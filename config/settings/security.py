@@ -26,8 +26,16 @@ X_FRAME_OPTIONS = "DENY"
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_CREDENTIALS = False
-CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "x-request-id")
+# If-None-Match and ETag: the listings answer 304 to their ETag sent back, which an SPA on
+# another origin can only do when it may read the one and send the other.
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key", "x-request-id", "if-none-match")
 # Idempotent-Replayed: a retried POST tells the SPA its answer is the first one given again.
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After", "Content-Disposition", "Idempotent-Replayed"]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "Content-Disposition",
+    "Idempotent-Replayed",
+    "ETag",
+]
 
 CONTENT_SECURITY_POLICY = PAGES_CONTENT_SECURITY_POLICY

@@ -90,6 +90,32 @@ def test_an_allowed_origin_reads_that_an_answer_is_a_replay(settings, user):
 
 
 @pytest.mark.django_db
+def test_an_allowed_origin_revalidates_the_catalog_with_its_etag(client, settings):
+    """The listings answer an ETag and a 304 to If-None-Match, but the SPA could neither read
+    the ETag (not exposed) nor send If-None-Match (the preflight refused it): a cross-origin
+    SPA fetched every listing whole each time."""
+    settings.CORS_ALLOWED_ORIGINS = [SPA]
+    first = client.get("/api/v1/token-bundles", HTTP_ORIGIN=SPA)
+    exposed = {h.strip().lower() for h in first.headers["access-control-expose-headers"].split(",")}
+
+    asked = client.options(
+        "/api/v1/token-bundles",
+        HTTP_ORIGIN=SPA,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="if-none-match",
+    )
+    again = client.get(
+        "/api/v1/token-bundles", HTTP_ORIGIN=SPA, HTTP_IF_NONE_MATCH=first.headers["ETag"]
+    )
+
+    assert "etag" in exposed
+    allowed = {h.strip().lower() for h in asked.headers["access-control-allow-headers"].split(",")}
+    assert "if-none-match" in allowed
+    assert again.status_code == 304
+    assert again.headers["access-control-allow-origin"] == SPA
+
+
+@pytest.mark.django_db
 def test_other_origins_and_the_pages_get_no_cors_headers(client, settings):
     settings.CORS_ALLOWED_ORIGINS = [SPA]
 
