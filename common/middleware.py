@@ -35,6 +35,9 @@ VERSIONED_PREFIX = "/api/v1/"
 MAX_URL_LENGTH = 4096
 MAX_HEADER_LENGTH = 8192
 MAX_HEADER_COUNT = 100
+# What an answer to a request with credentials says to caches when its view said nothing: no
+# ETag or Last-Modified exists for these to revalidate by, so nothing is kept at all.
+PRIVATE_ANSWER = "private, no-store"
 
 
 class HealthProbeMiddleware:
@@ -81,7 +84,14 @@ class ApiMiddleware:
             return too_large(request)
         response = self.get_response(request)
         if response.status_code >= 400 and not self._is_json(response):
-            return json_error(response.status_code)
+            response = json_error(response.status_code)
+        if "HTTP_AUTHORIZATION" in request.META and "Cache-Control" not in response:
+            # An answer to a bearer token is that caller's own (a balance, a ledger, a
+            # receipt). Shared caches already pass by a request with Authorization, but a
+            # browser's cache or a proxy that ignores that rule could keep it and show it
+            # to the next person at that computer. A view's own Cache-Control stands: the
+            # listings' `public, no-cache` with their ETag, the secrets' no-store.
+            response["Cache-Control"] = PRIVATE_ANSWER
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
