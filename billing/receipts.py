@@ -10,7 +10,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 
 from billing.models import Invoice
-from billing.selectors import invoice_with_items
+from billing.selectors import invoice_get, invoice_with_items
 from common.errors import InvalidState
 
 RECEIPT_STATUSES = frozenset({Invoice.Status.PAID, Invoice.Status.REFUNDED})
@@ -36,12 +36,26 @@ def invoice_receipt(*, invoice_id: UUID, user_id: UUID | None = None) -> Receipt
 
     Raises NotFound (another user's invoice too) and NoReceipt for a pending or cancelled one.
     """
-    invoice = invoice_with_items(invoice_id=invoice_id, user_id=user_id)
+    invoice = _with_receipt(invoice_with_items(invoice_id=invoice_id, user_id=user_id))
+    return Receipt(filename=receipt_filename(invoice), pdf=receipt_pdf(invoice))
+
+
+def invoice_receipt_filename(*, invoice_id: UUID, user_id: UUID | None = None) -> str:
+    """The name invoice_receipt would send its PDF under, after the same checks, without
+    drawing it (one read): what a HEAD of the receipt answers. Raises as invoice_receipt."""
+    return receipt_filename(_with_receipt(invoice_get(invoice_id=invoice_id, user_id=user_id)))
+
+
+def receipt_filename(invoice: Invoice) -> str:
+    return f"receipt-{invoice.number}.pdf"
+
+
+def _with_receipt(invoice: Invoice) -> Invoice:
     if not receipt_exists(invoice):
         raise NoReceipt(
             f"Invoice {invoice.number} is {invoice.status}: a receipt exists once it is paid."
         )
-    return Receipt(filename=f"receipt-{invoice.number}.pdf", pdf=receipt_pdf(invoice))
+    return invoice
 
 
 def receipt_pdf(invoice: Invoice) -> bytes:

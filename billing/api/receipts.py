@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions
@@ -12,7 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from billing.receipts import Receipt, invoice_receipt
+from billing.receipts import Receipt, invoice_receipt, invoice_receipt_filename
 from common.api.files import AnswersAFile, FileRenderer
 from common.api.schema import error_response
 from common.api.throttling import ReceiptThrottle
@@ -34,6 +34,15 @@ class ReceiptPdfView(AnswersAFile):
         response["Content-Disposition"] = f'inline; filename="{receipt.filename}"'
         return response
 
+    @staticmethod
+    def pdf_headers(filename: str) -> StreamingHttpResponse:
+        """HEAD: GET's headers without drawing the PDF (Django answered HEAD with `get`,
+        drawing it to throw it away). Its length is known only once drawn, so none is sent:
+        an answer of no parts, to which CommonMiddleware adds no `Content-Length: 0`."""
+        response = StreamingHttpResponse((), content_type=PDF)
+        response["Content-Disposition"] = f'inline; filename="{filename}"'
+        return response
+
 
 RECEIPT_RESPONSES = {
     (200, PDF): OpenApiResponse(
@@ -52,6 +61,15 @@ class InvoicePdfView(ReceiptPdfView):
     def get(self, request: Request, pk: UUID) -> HttpResponse:
         return self.pdf(invoice_receipt(invoice_id=pk, user_id=request.user.pk))
 
+    def head(self, request: Request, pk: UUID) -> StreamingHttpResponse:
+        return self.pdf_headers(invoice_receipt_filename(invoice_id=pk, user_id=request.user.pk))
+
+    def get_throttles(self) -> list:
+        """A HEAD draws nothing, so it is not counted among the receipts drawn."""
+        if self.request.method == "HEAD":
+            return [throttle() for throttle in APIView.throttle_classes]
+        return super().get_throttles()
+
 
 class StaffInvoicePdfView(ReceiptPdfView):
     permission_classes = [permissions.IsAdminUser]
@@ -59,3 +77,6 @@ class StaffInvoicePdfView(ReceiptPdfView):
     @extend_schema(tags=["staff: invoices"], responses=RECEIPT_RESPONSES)
     def get(self, request: Request, pk: UUID) -> HttpResponse:
         return self.pdf(invoice_receipt(invoice_id=pk))
+
+    def head(self, request: Request, pk: UUID) -> StreamingHttpResponse:
+        return self.pdf_headers(invoice_receipt_filename(invoice_id=pk))

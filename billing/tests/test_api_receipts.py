@@ -171,3 +171,78 @@ def test_the_receipt_loads_nothing_from_outside(user, bundle, settings):
     receipt = invoice_receipt(invoice_id=invoice.pk, user_id=user.pk)
 
     assert '<img src="http://127.0.0.1:9/x.png">Acme' in text_of(receipt.pdf)
+
+
+@pytest.fixture
+def drawings(monkeypatch):
+    """The receipts WeasyPrint draws, counted (each drawn for real)."""
+    from billing import receipts
+
+    drawn = []
+    draw = receipts.receipt_pdf
+
+    def counted(invoice):
+        drawn.append(invoice.pk)
+        return draw(invoice)
+
+    monkeypatch.setattr(receipts, "receipt_pdf", counted)
+    return drawn
+
+
+UNCOMPARED = {"Date", "X-Request-ID", "Content-Length"}
+
+
+@pytest.mark.parametrize("who", ["user", "staff"])
+def test_head_of_a_receipt_answers_gets_headers_without_drawing_it(
+    user_client, staff_client, paid, drawings, who
+):
+    """HEAD was answered by `get`: the whole PDF drawn (a tenth of a second of CPU or more)
+    and thrown away. It sends no Content-Length, known only once drawn, rather than a wrong 0."""
+    client, url = {
+        "user": (user_client, f"/api/v1/user/invoices/{paid.pk}/pdf"),
+        "staff": (staff_client, f"/api/v1/admin/invoices/{paid.pk}/pdf"),
+    }[who]
+
+    head = client.head(url)
+    drawn_by_head = list(drawings)
+    get = client.get(url)
+
+    assert head.status_code == get.status_code == 200
+    assert drawn_by_head == []
+    assert drawings == [paid.pk]
+    assert {k: v for k, v in head.headers.items() if k not in UNCOMPARED} == {
+        k: v for k, v in get.headers.items() if k not in UNCOMPARED
+    }
+    assert head["Content-Type"] == "application/pdf"
+    assert head["Content-Disposition"] == f'inline; filename="receipt-{paid.number}.pdf"'
+    assert "Content-Length" not in head
+
+
+def test_head_refuses_what_get_refuses_and_draws_nothing(user, user_client, bundle, paid, drawings):
+    pending = checkout(user, bundles=[bundle]).invoice
+    stranger = client_for(UserFactory())
+    before = database_state()
+
+    statuses = [
+        user_client.head(f"/api/v1/user/invoices/{pending.pk}/pdf").status_code,
+        stranger.head(f"/api/v1/user/invoices/{paid.pk}/pdf").status_code,
+    ]
+
+    assert statuses == [409, 404]
+    assert drawings == []
+    assert database_state() == before
+
+
+def test_head_is_not_counted_among_the_receipts_drawn(
+    user_client, paid, drawings, monkeypatch, time_machine
+):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    time_machine.move_to("2026-03-01T10:00:30.5Z", tick=False)
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "receipt", "1/minute")
+    url = f"/api/v1/user/invoices/{paid.pk}/pdf"
+
+    heads = [user_client.head(url).status_code for _ in range(3)]
+    gets = [user_client.get(url).status_code for _ in range(2)]
+
+    assert (heads, gets) == ([200, 200, 200], [200, 429])
