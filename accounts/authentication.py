@@ -118,6 +118,9 @@ class Service:
     is_active = True
     is_staff = False
     is_superuser = False
+    # Counted at THROTTLE_SERVICE, not THROTTLE_USER (common.api.throttling.UserThrottle):
+    # one key carries a seller's traffic for all of its users.
+    throttle_scope = "service"
 
     def __init__(self, key: ApiKey) -> None:
         self.key = key

@@ -69,6 +69,7 @@ def server_environment(database_url: str) -> dict[str, str]:
         # The fuzzer sends thousands of requests a minute; 429s would hide what it looks for.
         "THROTTLE_ANON": "1000000/minute",
         "THROTTLE_USER": "1000000/minute",
+        "THROTTLE_SERVICE": "1000000/minute",
         "THROTTLE_AUTH": "1000000/minute",
         "THROTTLE_REFRESH": "1000000/minute",
         "THROTTLE_INVALID_REFRESH": "1000000/minute",

@@ -200,7 +200,19 @@ class AnonThrottle(AnonRateThrottle, FixedWindowRateThrottle):
 class UserThrottle(UserRateThrottle, FixedWindowRateThrottle):
     """THROTTLE_USER, per signed-in user. DRF's own also counts an anonymous client, by
     address, beside AnonThrottle: a second cache round trip on every anonymous request (the
-    public listing, say) for a limit THROTTLE_ANON already sets."""
+    public listing, say) for a limit THROTTLE_ANON already sets.
+
+    A caller that names another `throttle_scope` (a service's API key: THROTTLE_SERVICE) is
+    counted at that rate, in a count of its own: at THROTTLE_USER, one seller's backend
+    calling for all of its users had one user's share."""
+
+    def allow_request(self, request, view) -> bool:
+        scope = getattr(request.user, "throttle_scope", None)
+        if scope is not None and scope != self.scope:
+            self.scope = scope
+            self.rate = self.get_rate()
+            self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
 
     def get_cache_key(self, request, view) -> str | None:
         if not request.user.is_authenticated:

@@ -198,6 +198,26 @@ def test_a_signed_in_user_is_counted_at_the_user_rate(user_client, monkeypatch, 
     assert statuses == [200, 200, 429]
 
 
+def test_an_api_key_is_counted_at_the_service_rate_in_a_count_of_its_own(
+    api_key, user, user_client, monkeypatch, one_window
+):
+    """One key carries a seller's backend traffic for all of its users: at THROTTLE_USER it
+    had one user's share. THROTTLE_SERVICE counts it, apart from the users' counts."""
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from conftest import service_client
+
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "user", "1/minute")
+    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "service", "3/minute")
+    service = service_client(api_key.secret)
+
+    by_key = [service.get(f"/api/v1/users/{user.pk}/holds").status_code for _ in range(4)]
+    by_user = [user_client.get("/api/v1/user/tokens/balance").status_code for _ in range(2)]
+
+    assert by_key == [200, 200, 200, 429]
+    assert by_user == [200, 429]
+
+
 def test_health_reports_database_ok(api_client):
     response = api_client.get("/health")
 

@@ -70,6 +70,7 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
         # Each started the service and then broke every request (or sign-up) it reached.
         ("THROTTLE_ANON", "300"),
         ("THROTTLE_USER", "300/fortnight"),
+        ("THROTTLE_SERVICE", "12000"),
         ("THROTTLE_AUTH", "many/minute"),
         ("THROTTLE_REFRESH", "0/minute"),
         ("THROTTLE_INVALID_REFRESH", "60/week"),

@@ -24,6 +24,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_rate("THROTTLE_ANON", "300/minute"),
         "user": env_rate("THROTTLE_USER", "1200/minute"),
+        # Per API key: one seller's backend calls for all of its users.
+        "service": env_rate("THROTTLE_SERVICE", "12000/minute"),
         "auth": env_rate("THROTTLE_AUTH", "10/minute"),
         "refresh": env_rate("THROTTLE_REFRESH", "30/minute"),
         "invalid_refresh": env_rate("THROTTLE_INVALID_REFRESH", "60/minute"),
