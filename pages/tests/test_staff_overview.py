@@ -3,7 +3,9 @@ behind the chart, and webhook endpoints that fail."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from decimal import Decimal
 from uuid import uuid4
 
 import pytest
@@ -13,6 +15,9 @@ from django.utils import timezone
 from accounts.tests.factories import UserFactory
 from billing import services
 from billing.tests.helpers import capture, checkout
+from catalog.models import Currency
+from catalog.selectors import default_currency
+from catalog.tests.factories import TokenBundleFactory
 from events.models import WebhookEndpoint
 from tokens import services as token_services
 from tokens.models import LedgerCheckRun, TokenAccount
@@ -49,6 +54,38 @@ def test_the_totals_say_revenue_with_its_currency_tokens_sold_and_paying_users(
     assert "Revenue (USD)" in page
     assert 'id="daily-figures"' in page
     assert 'id="no-sales"' not in page
+
+
+@pytest.mark.parametrize(
+    ("code", "places", "price", "sold", "none"),
+    [("JPY", 0, "500", "500", "0"), ("USD", 2, "45", "45.00", "0.00")],
+)
+def test_the_figures_by_day_are_written_in_the_currency_places(
+    staff_browser, user, code, places, price, sold, none
+):
+    """The table behind the chart wrote the database's Decimal as it came: 500.00 for a
+    yen sale beside the total's 500, and 0 beside 45.00 for the days without a sale."""
+    Currency.objects.filter(is_default=True).update(code=code, decimal_places=places)
+    bundle = TokenBundleFactory(price=Decimal(price), currency=default_currency())
+    capture(checkout(user, bundles=[bundle]).invoice)
+
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    table = page.split('id="daily-figures"')[1].split("</table>")[0]
+    today = timezone.now().date().isoformat()
+    cells = re.findall(r"<tr><td>([0-9-]+)</td><td>([^<]*)</td>", table)
+    assert cells[-1] == (today, sold)
+    assert {revenue for _day, revenue in cells[:-1]} == {none}
+
+
+def test_the_times_listed_say_their_zone(staff_browser):
+    """The lists of endpoints, invoices and payment events wrote times as "2026-12-07 17:40"
+    with no zone, where the page's other times say UTC."""
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    headings = re.findall(r'<th scope="col">([^<]*)</th>', page)
+    for heading in ("Failing since", "Disabled", "Created", "Received"):
+        assert f"{heading} (UTC)" in headings
 
 
 def test_with_no_sales_it_says_so_instead_of_an_empty_chart(staff_browser):
