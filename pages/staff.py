@@ -10,6 +10,16 @@ from django.template.response import TemplateResponse
 from billing.models import Invoice
 from pages.overview import billing_overview
 
+# The page is for staff who may view invoices; its other lists show what their own admin
+# pages show, each to staff who may view those: a "Support" role given invoices only saw the
+# webhook endpoints' URLs (whose `?key=` tokens the logs hide), the payment events and the
+# emails of the accounts the ledger audit failed.
+SECTION_PERMISSIONS = {
+    "endpoints": "events.view_webhookendpoint",
+    "payment_events": "billing.view_paymentevent",
+    "ledger": "tokens.view_tokenaccount",
+}
+
 
 @admin.site.admin_view
 def billing_overview_page(request: HttpRequest) -> TemplateResponse:
@@ -17,6 +27,7 @@ def billing_overview_page(request: HttpRequest) -> TemplateResponse:
     if not request.user.has_perm("billing.view_invoice"):
         raise PermissionDenied
     overview = billing_overview()
+    shown = {section: request.user.has_perm(perm) for section, perm in SECTION_PERMISSIONS.items()}
     chart = {
         "days": [day.isoformat() for day in overview.daily.days],
         "revenue": [str(amount) for amount in overview.daily.revenue],
@@ -34,5 +45,6 @@ def billing_overview_page(request: HttpRequest) -> TemplateResponse:
             )
         ),
         "opts": Invoice._meta,
+        "shown": shown,
     }
     return TemplateResponse(request, "admin/overview.html", context)
