@@ -10,7 +10,8 @@ from playwright.sync_api import Browser, expect
 
 from accounts.tests.factories import UserFactory
 from pages.tests.browsing import sign_in
-from tokens.tests.factories import grant
+from tokens.services import hold_create
+from tokens.tests.factories import fund, grant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -60,4 +61,48 @@ def test_a_tab_signed_out_elsewhere_stops_polling(chromium: Browser, live_server
         page.evaluate("() => fetch('/no-such-page')")
 
     assert [url.rsplit("/", 1)[1] for url in polls] == ["balance"] + ["no-such-page"] * 4
+    context.close()
+
+
+def test_the_home_page_figures_follow_the_header_after_a_purchase(chromium: Browser, live_server):
+    """Tokens credited while the home page was open (a payment confirmed, a grant): the
+    header's poll said the new balance and the Balance and Available now beside it stayed
+    at the old one."""
+    user = UserFactory()
+    fund(user, 50)
+    context = chromium.new_context()
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    expect(page.locator("#home-balance")).to_have_text("50")
+    fund(user, 1000)
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+
+    expect(page.locator("#balance")).to_have_text("1050")
+    expect(page.locator("#home-balance")).to_have_text("1050")
+    expect(page.locator("#home-available")).to_have_text("1050")
+    expect(page.locator("#home-available-unit")).to_have_text("tokens")
+    context.close()
+
+
+def test_a_hold_placed_while_the_home_page_is_open_is_said_as_the_page_says_it(
+    chromium: Browser, live_server
+):
+    user = UserFactory()
+    fund(user, 10)
+    context = chromium.new_context()
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    expect(page.locator("#home-available-unit")).to_have_text("tokens")
+    hold_create(user_id=user.pk, amount=8, idempotency_key="job")
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+
+    expect(page.locator("#home-balance")).to_have_text("10")
+    expect(page.locator("#home-available")).to_have_text("2")
+    expect(page.locator("#home-available-unit")).to_have_text("8 held for work in progress")
     context.close()

@@ -93,7 +93,12 @@ def test_csv_export_has_the_filtered_rows_and_only_mine(browser, ledger):
 def test_the_balance_endpoint(browser, user):
     fund(user, 7)
 
-    assert browser.get(reverse("pages:balance")).json() == {"balance": 7, "expiring_next": None}
+    assert browser.get(reverse("pages:balance")).json() == {
+        "balance": 7,
+        "available": 7,
+        "held": 0,
+        "expiring_next": None,
+    }
 
 
 def test_the_balance_endpoint_writes_the_next_expiry_as_the_api_does(browser, user):

@@ -124,4 +124,13 @@ def balance(request: HttpRequest) -> JsonResponse:
     expiring_next = (
         {"amount": soonest.amount, "expires_at": api_time(soonest.expires_at)} if soonest else None
     )
-    return JsonResponse({"balance": found.balance, "expiring_next": expiring_next})
+    # What the home page's figures show beside the header's (site.js redraws them too).
+    available = 0 if found.short else found.available
+    return JsonResponse(
+        {
+            "balance": found.balance,
+            "available": available,
+            "held": found.held,
+            "expiring_next": expiring_next,
+        }
+    )

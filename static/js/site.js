@@ -43,14 +43,34 @@ function timeElement(iso) {
   return when;
 }
 
+// The home page's Balance and Available now, drawn with the page, follow the header's poll:
+// after a payment or a use the header said one balance and the figure beside it another. The
+// words are the template's (pages/home.html).
+function drawHomeFigures(homeBalance, data) {
+  const short = Math.max(data.held - data.balance, 0);
+  homeBalance.textContent = String(data.balance);
+  document.getElementById("home-available").textContent = String(data.available);
+  let unit = "tokens";
+  if (short) {
+    unit = `${data.held} held for work in progress, ${short} more than you have: it is charged only what is left`;
+  } else if (data.held) {
+    unit = `${data.held} held for work in progress`;
+  }
+  document.getElementById("home-available-unit").textContent = unit;
+}
+
 function startBalanceWidget() {
   const balance = document.getElementById("balance");
   if (!balance) {
     return;
   }
   const expiring = document.getElementById("expiring");
+  const homeBalance = document.getElementById("home-balance");
   pollJSON(balance.dataset.url, 10000, (data) => {
     balance.textContent = String(data.balance);
+    if (homeBalance) {
+      drawHomeFigures(homeBalance, data);
+    }
     if (expiring) {
       expiring.textContent = "";
       if (data.expiring_next) {
