@@ -18,6 +18,7 @@ from billing.models import (
     TokenBundlePurchase,
 )
 from billing.receipts import invoice_receipt, receipt_exists
+from common.admin import money_column
 from common.errors import DomainError
 
 
@@ -51,7 +52,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
         "number",
         "user",
         "status",
-        "total",
+        "total_shown",
         "provider",
         "payment_reference",
         "stripe_session_id",
@@ -66,6 +67,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
     list_filter = ["status", "provider", ("created_at", admin.DateFieldListFilter)]
     search_fields = ["number", "user__email", "payment_reference"]
     list_select_related = ["user", "currency"]
+    total_shown = money_column("total", "total")
     # Counting the whole table for "(N total)" beside a filtered list reads every invoice.
     show_full_result_count = False
     inlines = [LineItemInline, PurchaseInline]

@@ -18,12 +18,13 @@ from django.urls import reverse
 from catalog import selectors, services
 from catalog.admin.forms import CatalogItemForm, CatalogModelAdmin, ReadVersionForm
 from catalog.models import AddOn, CatalogItem, Plan, TokenBundle
+from common.admin import money_column
 from common.errors import Invalid, NotFound
 
 
 class CatalogItemAdmin(CatalogModelAdmin):
     form = CatalogItemForm
-    list_display = ["name", "price", "is_active", "sort_order", "updated_at"]
+    list_display = ["name", "price_shown", "is_active", "sort_order", "updated_at"]
     list_editable = ["is_active", "sort_order"]
     list_filter = ["is_active"]
     search_fields = ["name", "description"]
@@ -31,6 +32,7 @@ class CatalogItemAdmin(CatalogModelAdmin):
     readonly_fields = ["version", "created_at", "updated_at"]
     actions = ["activate", "deactivate", "delete_unbought"]
     list_select_related = ["currency"]
+    price_shown = money_column("price", "price")
     kind_fields: list[str] = []
 
     def get_fields(self, request: HttpRequest, obj: CatalogItem | None = None) -> list[str]:
@@ -221,7 +223,7 @@ class TokenBundleAdmin(CatalogItemAdmin):
     list_display = [
         "name",
         "token_amount",
-        "price",
+        "price_shown",
         "price_per_token",
         "is_active",
         "sort_order",
@@ -239,7 +241,7 @@ class SubscriptionItemAdmin(CatalogItemAdmin):
     list_display = [
         "name",
         "billing_period",
-        "price",
+        "price_shown",
         "is_active",
         "sort_order",
         "updated_at",
