@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
+from django.http import HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 
 from billing.models import Invoice
@@ -14,6 +15,7 @@ from billing.selectors import invoice_get, invoice_with_items
 from common.errors import InvalidState
 
 RECEIPT_STATUSES = frozenset({Invoice.Status.PAID, Invoice.Status.REFUNDED})
+PDF = "application/pdf"
 
 
 class NoReceipt(InvalidState):
@@ -38,6 +40,25 @@ def invoice_receipt(*, invoice_id: UUID, user_id: UUID | None = None) -> Receipt
     """
     invoice = _with_receipt(invoice_with_items(invoice_id=invoice_id, user_id=user_id))
     return Receipt(filename=receipt_filename(invoice), pdf=receipt_pdf(invoice))
+
+
+def receipt_answer(
+    *, invoice_id: UUID, user_id: UUID | None = None, head: bool = False
+) -> HttpResponse | StreamingHttpResponse:
+    """The receipt as an answer, shown inline: the API's, the page's and the admin's. For a
+    HEAD, GET's headers after the same checks, drawing nothing (Django answers HEAD with the
+    GET view, which drew the PDF to throw it away). Its length is known only once drawn, so
+    none is sent: an answer of no parts, to which CommonMiddleware adds no wrong
+    `Content-Length: 0`. Raises as invoice_receipt."""
+    if head:
+        filename = invoice_receipt_filename(invoice_id=invoice_id, user_id=user_id)
+        response = StreamingHttpResponse((), content_type=PDF)
+    else:
+        receipt = invoice_receipt(invoice_id=invoice_id, user_id=user_id)
+        filename = receipt.filename
+        response = HttpResponse(receipt.pdf, content_type=PDF)
+    response["Content-Disposition"] = f'inline; filename="{filename}"'
+    return response
 
 
 def invoice_receipt_filename(*, invoice_id: UUID, user_id: UUID | None = None) -> str:

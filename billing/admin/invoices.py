@@ -17,7 +17,7 @@ from billing.models import (
     InvoiceLineItem,
     TokenBundlePurchase,
 )
-from billing.receipts import invoice_receipt, receipt_exists
+from billing.receipts import receipt_answer, receipt_exists
 from common.admin import money_column
 from common.errors import DomainError
 
@@ -102,13 +102,11 @@ class InvoiceAdmin(ReadOnlyAdmin):
         """The receipt the customer has, for support (staff who may view invoices)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        head = request.method == "HEAD"
         try:
-            receipt = invoice_receipt(invoice_id=unquote(object_id))
+            return receipt_answer(invoice_id=unquote(object_id), head=head)
         except (DomainError, ValidationError) as error:
             raise Http404("This invoice has no receipt.") from error
-        response = HttpResponse(receipt.pdf, content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="{receipt.filename}"'
-        return response
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None

@@ -12,12 +12,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from billing.receipts import Receipt, invoice_receipt, invoice_receipt_filename
+from billing.receipts import PDF, receipt_answer
 from common.api.files import AnswersAFile, FileRenderer
 from common.api.schema import error_response
 from common.api.throttling import ReceiptThrottle
-
-PDF = "application/pdf"
 
 
 class PdfRenderer(FileRenderer):
@@ -27,21 +25,6 @@ class PdfRenderer(FileRenderer):
 
 class ReceiptPdfView(AnswersAFile):
     renderer_classes = [JSONRenderer, PdfRenderer]
-
-    @staticmethod
-    def pdf(receipt: Receipt) -> HttpResponse:
-        response = HttpResponse(receipt.pdf, content_type=PDF)
-        response["Content-Disposition"] = f'inline; filename="{receipt.filename}"'
-        return response
-
-    @staticmethod
-    def pdf_headers(filename: str) -> StreamingHttpResponse:
-        """HEAD: GET's headers without drawing the PDF (Django answered HEAD with `get`,
-        drawing it to throw it away). Its length is known only once drawn, so none is sent:
-        an answer of no parts, to which CommonMiddleware adds no `Content-Length: 0`."""
-        response = StreamingHttpResponse((), content_type=PDF)
-        response["Content-Disposition"] = f'inline; filename="{filename}"'
-        return response
 
 
 RECEIPT_RESPONSES = {
@@ -59,10 +42,10 @@ class InvoicePdfView(ReceiptPdfView):
 
     @extend_schema(tags=["invoices"], responses=RECEIPT_RESPONSES)
     def get(self, request: Request, pk: UUID) -> HttpResponse:
-        return self.pdf(invoice_receipt(invoice_id=pk, user_id=request.user.pk))
+        return receipt_answer(invoice_id=pk, user_id=request.user.pk)
 
     def head(self, request: Request, pk: UUID) -> StreamingHttpResponse:
-        return self.pdf_headers(invoice_receipt_filename(invoice_id=pk, user_id=request.user.pk))
+        return receipt_answer(invoice_id=pk, user_id=request.user.pk, head=True)
 
     def get_throttles(self) -> list:
         """A HEAD draws nothing, so it is not counted among the receipts drawn."""
@@ -76,7 +59,7 @@ class StaffInvoicePdfView(ReceiptPdfView):
 
     @extend_schema(tags=["staff: invoices"], responses=RECEIPT_RESPONSES)
     def get(self, request: Request, pk: UUID) -> HttpResponse:
-        return self.pdf(invoice_receipt(invoice_id=pk))
+        return receipt_answer(invoice_id=pk)
 
     def head(self, request: Request, pk: UUID) -> StreamingHttpResponse:
-        return self.pdf_headers(invoice_receipt_filename(invoice_id=pk))
+        return receipt_answer(invoice_id=pk, head=True)

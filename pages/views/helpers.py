@@ -29,12 +29,13 @@ def throttled(view):
 
 
 def receipt_throttled(view):
-    """THROTTLE_RECEIPTS per signed-in user, on every request: each PDF is drawn anew."""
+    """THROTTLE_RECEIPTS per signed-in user, on every GET: each PDF is drawn anew. A HEAD
+    draws nothing (billing.receipts.receipt_answer), so it is not counted."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         throttle = ReceiptThrottle()
-        if not throttle.allow_request(request, None):
+        if request.method != "HEAD" and not throttle.allow_request(request, None):
             return _too_many(request, throttle.wait())
         return view(request, *args, **kwargs)
 

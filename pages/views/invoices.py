@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from billing import services as billing
-from billing.receipts import invoice_receipt
+from billing.receipts import receipt_answer
 from billing.selectors import invoices_of_user
 from common.errors import DomainError, NotFound
 from pages import selectors
@@ -87,10 +87,8 @@ def invoice_cancel_page(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
 @receipt_throttled
 def invoice_receipt_pdf(request: HttpRequest, invoice_id: UUID) -> HttpResponse:
     """The PDF receipt of a paid or refunded invoice; 404 for anything else."""
+    head = request.method == "HEAD"
     try:
-        receipt = invoice_receipt(invoice_id=invoice_id, user_id=request.user.pk)
+        return receipt_answer(invoice_id=invoice_id, user_id=request.user.pk, head=head)
     except DomainError as error:
         raise Http404("This invoice has no receipt.") from error
-    response = HttpResponse(receipt.pdf, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="{receipt.filename}"'
-    return response
