@@ -17,6 +17,7 @@ from common.audit import staff_action_record
 from common.errors import Invalid, InvalidState, NoSuchSubject
 from events.addresses import url_refusal
 from events.models import BACKOFF, EVENT_TYPES, Delivery, WebhookEndpoint
+from events.services.outbox import database_clock
 
 # How long an endpoint's creation or change waits for its host name to resolve (the private
 # address check): the system resolver alone would hold the request's worker for 10 s or more
@@ -153,12 +154,17 @@ def endpoint_pause_lift(*, endpoint_id: UUID, actor_id: UUID | None = None) -> i
         endpoint = _locked(endpoint_id)
         if not endpoint.is_active:
             raise InvalidState("The endpoint is off; turning it on again lifts its pause.")
-        if endpoint.paused_until is None or endpoint.paused_until <= now:
-            raise InvalidState("The endpoint is not paused.")
-        # Recording ignores the `Retry-After` of an attempt sent before now.
-        WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
-            paused_until=None, pause_lifted_at=now
+        # Paused by the database's clock, which the worker honours the pause by: by the web
+        # server's, one running slow refused to lift a pause the worker still kept.
+        lifted = WebhookEndpoint.objects.filter(
+            pk=endpoint.pk, paused_until__gt=database_clock(now)
+        ).update(
+            # Recording ignores the `Retry-After` of an attempt sent before now.
+            paused_until=None,
+            pause_lifted_at=now,
         )
+        if not lifted:
+            raise InvalidState("The endpoint is not paused.")
         staff_action_record(
             actor_id=actor_id,
             instances=[endpoint],
@@ -175,10 +181,12 @@ def endpoint_deliveries_due_now(*, endpoint_id: UUID, now: datetime) -> int:
     short of its last: one waiting for its last attempt, brought forward, was given up by a
     single failure, before the day of retries it is promised; now a failure brought forward
     is retried after the schedule's last wait. One on its way keeps its lease, so it is not
-    sent twice at once. Returns how many."""
+    sent twice at once. Now is the database's clock, the worker's (database_clock; `now`
+    on SQLite). Returns how many."""
+    clock = database_clock(now)
     return Delivery.objects.filter(
-        endpoint_id=endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=now
-    ).update(next_attempt_at=now, attempts=Least("attempts", Value(len(BACKOFF) - 1)))
+        endpoint_id=endpoint_id, status=Delivery.Status.PENDING, next_attempt_at__gt=clock
+    ).update(next_attempt_at=clock, attempts=Least("attempts", Value(len(BACKOFF) - 1)))
 
 
 def endpoint_deliveries_fail(*, endpoint_id: UUID, now: datetime, reason: str) -> int:

@@ -11,6 +11,8 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import DateTimeField, Expression, Value
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from common.api.fields import api_time
@@ -109,6 +111,27 @@ def due_from(endpoint: WebhookEndpoint, now: datetime) -> datetime:
     for (`paused_until`, a `Retry-After`) has ended. Due at once, it showed a time it would
     not go at, and every claim walked past it (events.dispatch.claiming)."""
     return max(now, endpoint.paused_until or now)
+
+
+def database_clock(now: datetime | None = None) -> Expression:
+    """The database's clock, read by the statement it is written into: the clock the worker
+    judges due-ness by (events.dispatch.Dispatcher.now). Staff's pings, resends and fixes
+    stamped by the web server's own clock went as late as that server ran fast, and a pause
+    the worker still honoured could not be lifted from a server running slow. On PostgreSQL
+    STATEMENT_TIMESTAMP() (Django's Now()), in the same statement: no round trip. SQLite's
+    database is a file on this machine, whose clock is the database's: `now`, or this
+    machine's clock."""
+    if connections[DEFAULT_DB_ALIAS].vendor == "postgresql":
+        return Now()
+    return Value(now or timezone.now(), output_field=DateTimeField())
+
+
+def due_from_clock(paused_until: datetime | None, now: datetime | None = None) -> Expression:
+    """due_from by the database's clock (`now` on SQLite), in the statement that writes it."""
+    clock = database_clock(now)
+    if paused_until is None:
+        return clock
+    return Greatest(clock, Value(paused_until, output_field=DateTimeField()))
 
 
 def _json_value(value: object) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Case, DateTimeField, Value, When
+from django.db.models import Case, DateTimeField, When
 from django.utils import timezone
 
 from common.audit import staff_action_record
 from common.errors import InvalidState, NotFound
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services.endpoints import _being_deleted, _locked, subscribes
-from events.services.outbox import due_from
+from events.services.outbox import database_clock, due_from_clock
 
 
 @transaction.atomic
@@ -27,8 +27,9 @@ def endpoint_ping(*, endpoint_id: UUID, actor_id: UUID | None = None) -> Event:
             "The endpoint is being deleted; a test would never be sent. Delete it again to finish."
         )
     event = Event.objects.create(type="ping", data={"endpoint_id": str(endpoint.pk)})
+    # Due by the database's clock, the worker's (database_clock), in the INSERT itself.
     Delivery.objects.create(
-        event=event, endpoint=endpoint, next_attempt_at=due_from(endpoint, timezone.now())
+        event=event, endpoint=endpoint, next_attempt_at=due_from_clock(endpoint.paused_until)
     )
     staff_action_record(actor_id=actor_id, instances=[endpoint], message=f"Test ping {event.pk}.")
     return event
@@ -67,14 +68,15 @@ def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
     )
     now = timezone.now()
     wanted = [pk for pk, on, types, _ in active if on and subscribes(types, event_type)]
-    paused = [(pk, until) for pk, _, _, until in active if pk in wanted and until and until > now]
+    # Whether a pause is over is the database's clock's to say, in the UPDATE (due_from_clock).
+    paused = [(pk, until) for pk, _, _, until in active if pk in wanted and until]
     queued = Delivery.objects.filter(event_id=event_id, endpoint_id__in=wanted).update(
         status=Delivery.Status.PENDING,
         attempts=0,
         # After the pause its receiver asked for, if any (events.services.outbox.due_from).
         next_attempt_at=Case(
-            *(When(endpoint_id=pk, then=Value(until)) for pk, until in paused),
-            default=Value(now),
+            *(When(endpoint_id=pk, then=due_from_clock(until, now)) for pk, until in paused),
+            default=database_clock(now),
             output_field=DateTimeField(),
         ),
         completed_at=None,

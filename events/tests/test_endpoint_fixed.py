@@ -15,6 +15,7 @@ from events.dispatch.claiming import deliveries_claim
 from events.dispatch.recording import BACKOFF, delivery_record
 from events.dispatch.sending import Outcome
 from events.models import Delivery, WebhookEndpoint
+from events.tests.retry_after_helpers import database_now, no_earlier_than
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
 
@@ -27,13 +28,15 @@ def loopback(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = True
 
 
-def failing_endpoint(path: str, *, failures: int) -> tuple[WebhookEndpoint, Delivery]:
-    """An endpoint with one delivery that has failed `failures` times, the last at NOW."""
+def failing_endpoint(
+    path: str, *, failures: int, now: datetime = NOW
+) -> tuple[WebhookEndpoint, Delivery]:
+    """An endpoint with one delivery that has failed `failures` times, the last at `now`."""
     endpoint = services.endpoint_create(url=f"http://127.0.0.1:9/{path}", event_types=["ping"])
     services.endpoint_ping(endpoint_id=endpoint.pk)
     delivery = Delivery.objects.get(endpoint=endpoint)
     for number in range(failures):
-        delivery_record(delivery.pk, FAILED, now=NOW - timedelta(minutes=failures - 1 - number))
+        delivery_record(delivery.pk, FAILED, now=now - timedelta(minutes=failures - 1 - number))
     delivery.refresh_from_db()
     return endpoint, delivery
 
@@ -43,22 +46,24 @@ def schedule(*deliveries: Delivery) -> list[tuple[datetime, int]]:
     return [(rows[d.pk].next_attempt_at, rows[d.pk].attempts) for d in deliveries]
 
 
+def stamped(delivery: Delivery) -> datetime:
+    """When staff's fix made `delivery` due: by the database's clock (database_clock)."""
+    return Delivery.objects.get(pk=delivery.pk).next_attempt_at
+
+
 def test_a_new_url_brings_the_endpoint_s_pending_deliveries_forward():
-    endpoint, waiting = failing_endpoint("wrong", failures=7)
-    _, elsewhere = failing_endpoint("other", failures=7)
-    assert waiting.next_attempt_at == NOW + timedelta(hours=12)
+    before = database_now()  # the worker's clock: the database's
+    endpoint, waiting = failing_endpoint("wrong", failures=7, now=before)
+    _, elsewhere = failing_endpoint("other", failures=7, now=before)
+    assert waiting.next_attempt_at == before + timedelta(hours=12)
 
-    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
-        services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
-        claimed = deliveries_claim(
-            limit=10, room={}, now=NOW + timedelta(minutes=1), per_endpoint=5
-        )
+    services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
+    fixed = stamped(waiting)
+    claimed = deliveries_claim(limit=10, room={}, now=fixed, per_endpoint=5)
 
+    assert before <= fixed <= database_now()
     assert [delivery.pk for delivery in claimed] == [waiting.pk]
-    assert schedule(waiting, elsewhere) == [
-        (NOW + timedelta(minutes=1), 7),
-        (NOW + timedelta(hours=12), 7),
-    ]
+    assert schedule(waiting, elsewhere) == [(fixed, 7), (before + timedelta(hours=12), 7)]
 
 
 @pytest.mark.parametrize(
@@ -85,13 +90,10 @@ def test_turned_on_again_it_gets_what_waited_for_it_at_once_and_no_old_retry():
     test sent while it was off waits for it, and goes at once when it is on again."""
     endpoint, given_up = failing_endpoint("wrong", failures=3)
 
-    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
-        services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
-        ping = services.endpoint_ping(endpoint_id=endpoint.pk)
-        services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
-        claimed = deliveries_claim(
-            limit=10, room={}, now=NOW + timedelta(minutes=1), per_endpoint=5
-        )
+    services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
+    ping = services.endpoint_ping(endpoint_id=endpoint.pk)
+    services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
+    claimed = deliveries_claim(limit=10, room={}, now=database_now(), per_endpoint=5)
 
     assert [delivery.event_id for delivery in claimed] == [ping.pk]
     assert Delivery.objects.get(pk=given_up.pk).status == Delivery.Status.FAILED
@@ -102,12 +104,12 @@ def test_a_delivery_brought_forward_to_its_last_attempt_is_not_given_up_by_one_f
     forward by the fix, one failure gave it up about 21 h after its first attempt, short of
     the day of retries docs/api.md promises; now the attempt brought forward is not its
     last: failing, it is retried 24 h later."""
-    endpoint, waiting = failing_endpoint("wrong", failures=8)
-    assert waiting.next_attempt_at == NOW + BACKOFF[-1]
-    fixed = NOW + timedelta(minutes=1)
+    failed_at = database_now()  # the worker's clock: the database's
+    endpoint, waiting = failing_endpoint("wrong", failures=8, now=failed_at)
+    assert waiting.next_attempt_at == failed_at + BACKOFF[-1]
 
-    with time_machine.travel(fixed, tick=False):
-        services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
+    services.endpoint_update(endpoint_id=endpoint.pk, url="http://127.0.0.1:9/right")
+    fixed = stamped(waiting)
     delivery_record(waiting.pk, FAILED, now=fixed)
 
     waiting.refresh_from_db()
@@ -177,15 +179,16 @@ def test_an_answer_to_an_attempt_sent_before_staff_turned_the_endpoint_off_and_o
     recorded after the turning on, came from before it. Its 410 turned the endpoint off
     again, giving up the new events, and its `Retry-After` paused it again for up to 24 h:
     staff's turning on was undone by what the receiver said before it."""
-    later = NOW + timedelta(seconds=5)
-    with time_machine.travel(NOW, tick=False) as clock:
+    now = database_now()
+    with time_machine.travel(now, tick=False) as clock:
         endpoint = services.endpoint_create(url="http://127.0.0.1:9/moving", event_types=["ping"])
         services.endpoint_ping(endpoint_id=endpoint.pk)
-        (on_its_way,) = deliveries_claim(limit=1, room={}, now=NOW, per_endpoint=5)
-        clock.move_to(NOW + timedelta(seconds=2))
+        (on_its_way,) = deliveries_claim(limit=1, room={}, now=database_now(), per_endpoint=5)
+        clock.move_to(now + timedelta(seconds=2))
         services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
         services.endpoint_update(endpoint_id=endpoint.pk, is_active=True)
         services.endpoint_ping(endpoint_id=endpoint.pk)
+        later = no_earlier_than(now + timedelta(seconds=5))
         clock.move_to(later)
 
         delivery_record(on_its_way.pk, replace(answer, url=endpoint.url), now=later)

@@ -4,7 +4,7 @@ were a new URL, or turning it off and on, which gave up every pending delivery."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -19,7 +19,14 @@ from events.dispatch.claiming import deliveries_claim
 from events.models import Delivery, WebhookEndpoint
 from events.tests.concurrency_helpers import _recording_beside, _two_pending
 from events.tests.receiver import Receiver
-from events.tests.retry_after_helpers import NOW, due_to, pings, send_and_record
+from events.tests.retry_after_helpers import (
+    NOW,
+    database_now,
+    due_to,
+    no_earlier_than,
+    pings,
+    send_and_record,
+)
 from events.transport import webhook_session
 
 LIFT = {"action": "lift_pause"}
@@ -41,16 +48,16 @@ def test_staff_lift_a_pause_and_its_pending_deliveries_go_now(slow_down, staff_b
     its attempts; the endpoint keeps its failure, as nothing was said fixed."""
     endpoint = slow_down.endpoint
     (paused,) = pings(endpoint, 1)
-    send_and_record(paused)
-    later = NOW + timedelta(minutes=1)
+    # Paused by the database's clock, which the worker honours the pause by.
+    send_and_record(paused, now=database_now())
 
-    with time_machine.travel(later, tick=False):
-        services.endpoint_ping(endpoint_id=endpoint.pk)
-        response = staff_browser.post(
-            reverse("admin:events_webhookendpoint_changelist"),
-            {**LIFT, "_selected_action": [endpoint.pk]},
-            follow=True,
-        )
+    services.endpoint_ping(endpoint_id=endpoint.pk)
+    response = staff_browser.post(
+        reverse("admin:events_webhookendpoint_changelist"),
+        {**LIFT, "_selected_action": [endpoint.pk]},
+        follow=True,
+    )
+    later = database_now()
 
     assert [str(message) for message in response.context["messages"]] == [
         "Pause lifted: pending deliveries are due now."
@@ -58,7 +65,9 @@ def test_staff_lift_a_pause_and_its_pending_deliveries_go_now(slow_down, staff_b
     endpoint.refresh_from_db()
     assert (endpoint.paused_until, endpoint.is_active, endpoint.failed_attempts) == (None, True, 1)
     pending = Delivery.objects.filter(endpoint=endpoint, status="pending").order_by("pk")
-    assert [(d.attempts, d.next_attempt_at) for d in pending] == [(1, later), (0, later)]
+    lifted = pending[0].next_attempt_at  # by the database's clock (database_clock)
+    assert [(d.attempts, d.next_attempt_at) for d in pending] == [(1, lifted), (0, lifted)]
+    assert lifted <= later
     assert due_to(endpoint, later) == [d.pk for d in pending]
 
 
@@ -71,14 +80,15 @@ def test_lifting_no_pause_is_refused_and_changes_nothing(slow_down, staff_browse
     turning it on lifts its pause."""
     endpoint = slow_down.endpoint
     (paused,) = pings(endpoint, 1)
-    send_and_record(paused)
-    later = NOW + timedelta(hours=2)
+    # An hour's pause by the database's clock (the worker's): over, or still on.
+    send_and_record(
+        paused, now=database_now() - (timedelta(hours=2) if when == "pause-over" else timedelta(0))
+    )
     if when == "off":
         services.endpoint_update(endpoint_id=endpoint.pk, is_active=False)
-        later = NOW + timedelta(minutes=1)
     before = _state(endpoint)
 
-    with time_machine.travel(later, tick=False), pytest.raises(InvalidState) as refused:
+    with pytest.raises(InvalidState) as refused:
         services.endpoint_pause_lift(endpoint_id=endpoint.pk)
     response = staff_browser.post(
         reverse("admin:events_webhookendpoint_changelist"),
@@ -138,31 +148,34 @@ def test_a_retry_after_to_an_attempt_sent_before_the_lift_does_not_pause_again(l
     ever."""
     receiver = Receiver(fail_first=3, fail_status=429, fail_headers={"Retry-After": "3600"})
     receiver.start()
+    now = database_now()  # the worker's clock: the database's
     try:
-        with time_machine.travel(NOW, tick=False) as clock:
+        with time_machine.travel(now, tick=False) as clock:
             endpoint = services.endpoint_create(url=receiver.url, event_types=["ping"])
             first, second = pings(endpoint, 2)
             Delivery.objects.filter(pk=second.pk).update(attempts=len(BACKOFF))
-            claimed = deliveries_claim(limit=2, room={}, now=NOW, per_endpoint=2)
-            first_answer, second_answer = sent(claimed)
-            delivery_record(first.pk, first_answer, now=NOW + timedelta(seconds=1))
-            clock.move_to(NOW + timedelta(seconds=2))
+            claimed = deliveries_claim(limit=2, room={}, now=now, per_endpoint=2)
+            first_answer, second_answer = sent(claimed, now)
+            delivery_record(first.pk, first_answer, now=now + timedelta(seconds=1))
+            clock.move_to(now + timedelta(seconds=2))
             services.endpoint_pause_lift(endpoint_id=endpoint.pk)
 
-            delivery_record(second.pk, second_answer, now=NOW + timedelta(seconds=3))
+            delivery_record(second.pk, second_answer, now=now + timedelta(seconds=3))
 
             endpoint.refresh_from_db()
             assert (endpoint.paused_until, endpoint.failed_attempts) == (None, 2)
             rows = Delivery.objects.filter(endpoint=endpoint).order_by("pk")
             assert [(d.status, d.attempts, d.next_attempt_at) for d in rows] == [
-                ("pending", 1, NOW + timedelta(seconds=2)),
-                ("pending", len(BACKOFF) - 1, NOW + timedelta(seconds=3)),
+                ("pending", 1, rows[0].next_attempt_at),
+                ("pending", len(BACKOFF) - 1, now + timedelta(seconds=3)),
             ]
-            later = NOW + timedelta(seconds=3)
+            # The lift made the first due by the database's clock (database_clock).
+            assert now <= rows[0].next_attempt_at <= database_now()
+            later = no_earlier_than(now + timedelta(seconds=3))
             claimed = deliveries_claim(limit=2, room={}, now=later, per_endpoint=2)
             assert sorted(d.pk for d in claimed) == [first.pk, second.pk]
             deliveries_record(
-                [(d.pk, answer) for d, answer in zip(claimed, sent(claimed), strict=True)],
+                [(d.pk, answer) for d, answer in zip(claimed, sent(claimed, later), strict=True)],
                 now=later,
             )
     finally:
@@ -171,7 +184,7 @@ def test_a_retry_after_to_an_attempt_sent_before_the_lift_does_not_pause_again(l
     assert endpoint.paused_until == later + timedelta(hours=1)
 
 
-def sent(claimed: list[Delivery]) -> list[Outcome]:
-    """Each claimed delivery's attempt, as the worker sends it."""
+def sent(claimed: list[Delivery], now: datetime = NOW) -> list[Outcome]:
+    """Each claimed delivery's attempt, as the worker sends it at `now`."""
     with webhook_session() as session:
-        return [delivery_send(delivery, now=NOW, session=session) for delivery in claimed]
+        return [delivery_send(delivery, now=now, session=session) for delivery in claimed]
