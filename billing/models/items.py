@@ -54,7 +54,15 @@ class Subscription(models.Model):
                 name="billing_subscription_started",
             ),
         ]
-        indexes = [models.Index(fields=["user", "status"], name="billing_subscription_user")]
+        indexes = [
+            models.Index(fields=["user", "status"], name="billing_subscription_user"),
+            # The minute's expiry sweep (subscriptions_expire, migration 0013).
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="billing_plan_active_end",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.plan_name} ({self.status})"
@@ -84,6 +92,14 @@ class AddOnSubscription(models.Model):
     class Meta:
         ordering = ["created_at"]
         verbose_name = "add-on subscription"
+        # The minute's expiry sweep (subscriptions_expire, migration 0013).
+        indexes = [
+            models.Index(
+                fields=["expires_at"],
+                condition=Q(status="active"),
+                name="billing_add_on_active_end",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.status})"
