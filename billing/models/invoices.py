@@ -115,6 +115,12 @@ class Invoice(models.Model):
                 ),
                 name="billing_paid_elsewhere_session",
             ),
+            # reconcile_purchases' hourly paid_invoices_verify (migration 0014).
+            models.Index(
+                fields=["paid_at"],
+                condition=Q(status="paid", provider="stripe"),
+                name="billing_invoice_stripe_paid",
+            ),
         ]
 
     def __str__(self) -> str:
