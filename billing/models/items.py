@@ -62,6 +62,10 @@ class Subscription(models.Model):
                 condition=Q(status="active"),
                 name="billing_plan_active_end",
             ),
+            # reconcile_purchases' hourly paid_invoices_incomplete (migration 0015).
+            models.Index(
+                fields=["invoice"], condition=Q(status="pending"), name="billing_plan_pending"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -98,7 +102,11 @@ class AddOnSubscription(models.Model):
                 fields=["expires_at"],
                 condition=Q(status="active"),
                 name="billing_add_on_active_end",
-            )
+            ),
+            # reconcile_purchases' hourly paid_invoices_incomplete (migration 0015).
+            models.Index(
+                fields=["invoice"], condition=Q(status="pending"), name="billing_add_on_pending"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -153,6 +161,12 @@ class TokenBundlePurchase(models.Model):
                 condition=Q(tokens_reversed__gte=0, tokens_unrecovered__gte=0),
                 name="billing_purchase_reversal_gte_0",
             ),
+        ]
+        # reconcile_purchases' hourly paid_invoices_incomplete (migration 0015).
+        indexes = [
+            models.Index(
+                fields=["invoice"], condition=Q(status="pending"), name="billing_purchase_pending"
+            )
         ]
 
     def __str__(self) -> str:
