@@ -26,6 +26,7 @@ from billing.services.invoices import (
     add_on_checkouts_of_expired_end,
 )
 from billing.services.reconcile.report import (
+    BATCH_SIZE,
     REVIEW_LISTED,
     Progress,
     ReconcileReport,
@@ -102,9 +103,17 @@ def subscriptions_expire(report: ReconcileReport) -> None:
         )
         return
     for model in (Subscription, AddOnSubscription):
-        for ids in in_batches(model.objects.filter(over)):
+        # In one statement, not in in_batches' pages of `ORDER BY id LIMIT 500`: with many
+        # periods active, PostgreSQL, taking "active" and "ended" as unrelated, expects
+        # thousands where a few have just ended, and for such a page walks the primary key
+        # through the whole table. Unpaged, it reads the partial index of active periods by
+        # their end (migration 0013). The ids are those ended since the last sweep.
+        ended = list(model.objects.filter(over).order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(ended), BATCH_SIZE):
             for item_id, number in (
-                model.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "invoice__number")
+                model.objects.filter(pk__in=ended[start : start + BATCH_SIZE])
+                .order_by("pk")
+                .values_list("pk", "invoice__number")
             ):
                 on_its_own(report, number, partial(_expire, report, model, item_id, over))
 
