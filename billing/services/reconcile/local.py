@@ -30,7 +30,6 @@ from billing.services.reconcile.report import (
     REVIEW_LISTED,
     Progress,
     ReconcileReport,
-    in_batches,
     no_progress,
     on_its_own,
 )
@@ -40,29 +39,41 @@ from common.db import once_more_if_rolled_back_for_another
 from events.services import events_emit
 
 
-def paid_invoices_incomplete() -> QuerySet[Invoice]:
-    """Paid invoices with something still pending: a capture whose fan-out did not finish.
-    Found from the pending items (partial indexes, migration 0015), few: those of invoices
-    still waiting for a payment, and these. Asked as "paid, and a pending item exists"
-    (OR of three EXISTS), PostgreSQL walked the primary key through every paid invoice for
-    each page of in_batches (docs/decisions.md)."""
+def pending_items_invoices() -> QuerySet:
+    """The invoice ids of pending items (plans, add-ons, bundles) along their partial
+    indexes (migration 0015): those of invoices still waiting for their payment, and of
+    paid ones whose capture's fan-out did not finish."""
     waiting = (
-        model.objects.filter(status=ItemStatus.PENDING).order_by().values("invoice_id")
+        model.objects.filter(status=ItemStatus.PENDING)
+        .order_by()
+        .values_list("invoice_id", flat=True)
         for model in (Subscription, AddOnSubscription)
     )
     purchases = TokenBundlePurchase.objects.filter(status=TokenBundlePurchase.Status.PENDING)
-    pending = next(waiting).union(*waiting, purchases.order_by().values("invoice_id"))
-    return Invoice.objects.filter(status=Invoice.Status.PAID, pk__in=pending)
+    return next(waiting).union(*waiting, purchases.order_by().values_list("invoice_id", flat=True))
+
+
+def paid_invoices_incomplete() -> QuerySet[Invoice]:
+    """Paid invoices with something still pending: a capture whose fan-out did not finish."""
+    return Invoice.objects.filter(status=Invoice.Status.PAID, pk__in=pending_items_invoices())
 
 
 def paid_invoices_complete(report: ReconcileReport, progress: Progress = no_progress) -> None:
     """Finishes them with the capture's own delivery (it acts on what is still pending). An
     invoice listed paid may have been refunded before its row was locked: it is left as the
-    refund left it (delivering it then credited tokens whose money had gone back)."""
-    for ids in in_batches(paid_invoices_incomplete()):
-        for invoice_id, number in (
-            Invoice.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "number")
-        ):
+    refund left it (delivering it then credited tokens whose money had gone back).
+
+    Read from the pending items, their invoices then looked up by key 500 at a time: asked
+    as "paid, and a pending item exists" (an OR of three EXISTS), or as paid_invoices_incomplete
+    in in_batches' pages once pending invoices were many, PostgreSQL walked the primary key
+    through every paid invoice (docs/decisions.md). The list holds an id per invoice with a
+    pending item."""
+    waiting = sorted(set(pending_items_invoices()))
+    for start in range(0, len(waiting), BATCH_SIZE):
+        paid = Invoice.objects.filter(
+            status=Invoice.Status.PAID, pk__in=waiting[start : start + BATCH_SIZE]
+        )
+        for invoice_id, number in paid.order_by("pk").values_list("pk", "number"):
             on_its_own(report, number, partial(_complete, report, invoice_id))
             progress("paid invoices", 1)
 
