@@ -16,6 +16,7 @@ from billing.services.reconcile import (
     ended_subscriptions_expire,
     paid_invoices_complete,
     paid_invoices_verify,
+    stale_stripe_sessions,
 )
 from catalog.models import Currency
 
@@ -211,3 +212,55 @@ def _analyzed(sql: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {sql}")
         return "\n".join(row[0] for row in cursor.fetchall())
+
+
+PAID_WITH_SESSIONS = 60_000
+PENDING_NOW = 20_000
+STALE = 5
+
+
+def _pending_burst(user) -> None:
+    """A year of invoices paid through Stripe sessions, a burst of PENDING_NOW checkouts
+    opened in the last 50 minutes, and STALE pending ones whose session is two hours old."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO billing_invoice (id, number, status, subtotal, total, provider, "
+            "payment_reference, idempotency_key, created_at, updated_at, paid_at, currency_id, "
+            "user_id, stripe_session_created_at, stripe_session_id, stripe_session_url) "
+            "SELECT gen_random_uuid(), 'B-' || g, CASE WHEN g <= %s THEN 'pending' ELSE "
+            "'paid' END, 10, 10, CASE WHEN g <= %s THEN '' ELSE 'stripe' END, "
+            "CASE WHEN g <= %s THEN '' ELSE 'pi_b' || g END, '', now(), now(), "
+            "CASE WHEN g > %s THEN now() - g * interval '5 minutes' END, %s, %s, "
+            "CASE WHEN g <= %s THEN now() - interval '2 hours' "
+            "WHEN g <= %s THEN now() - (g %% 3000) * interval '1 second' "
+            "ELSE now() - g * interval '5 minutes' END, 'cs_b' || g, '' "
+            "FROM generate_series(1, %s) g",
+            [
+                *(STALE + PENDING_NOW,) * 4,
+                *(Currency.objects.first().pk, user.pk, STALE, STALE + PENDING_NOW),
+                STALE + PENDING_NOW + PAID_WITH_SESSIONS,
+            ],
+        )
+        cursor.execute("ANALYZE billing_invoice")
+
+
+def test_the_runs_look_for_stale_sessions_reads_the_pending_invoices_in_a_burst(user, fake_stripe):
+    """With many checkouts open, PostgreSQL took "pending" and "a session older than an hour"
+    as unrelated (most invoices' sessions are old), expected thousands of stale sessions
+    where there are five, and for a page of `ORDER BY id LIMIT 500` walked the primary key
+    through the whole table."""
+    if connection.vendor != "postgresql":
+        pytest.skip("EXPLAIN's plan is PostgreSQL's: SQLite's planner and its plan text differ")
+    _pending_burst(user)
+    report = ReconcileReport(dry_run=True)
+
+    with CaptureQueriesContext(connection) as queries:
+        stale_stripe_sessions(
+            report, older_than=timedelta(hours=1), expire_after=timedelta(hours=72)
+        )
+
+    assert report.stripe_sessions_checked == STALE
+    for plan in plans_of(queries, '"stripe_session_created_at" <'):
+        assert "billing_invoice_pkey" not in plan, plan
+        assert "Seq Scan" not in plan, plan
+        assert "billing_invoice_status_age" in plan, plan

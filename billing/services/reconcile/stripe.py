@@ -53,7 +53,15 @@ def stale_stripe_sessions(
     stale = Invoice.objects.filter(
         status=Invoice.Status.PENDING, stripe_session_created_at__lt=now - older_than
     ).exclude(stripe_session_id="")
-    for ids in in_batches(stale):
+    # In one statement, not in in_batches' pages of `ORDER BY id LIMIT 500`: with many
+    # invoices pending (a burst of checkouts), PostgreSQL, taking "pending" and "a session
+    # older than an hour" as unrelated (most invoices' sessions are old), expects thousands
+    # where a few are stale, and for such a page walks the primary key through the whole
+    # table. Unpaged, it reads the pending invoices along billing_invoice_status_age. The
+    # list holds at most the pending invoices.
+    stale_ids = list(stale.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(stale_ids), BATCH_SIZE):
+        ids = stale_ids[start : start + BATCH_SIZE]
         for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
             resolve = partial(_stale_session_resolve, report, invoice, now - expire_after)
             on_its_own(report, invoice.number, resolve)
