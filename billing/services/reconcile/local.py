@@ -64,10 +64,10 @@ def paid_invoices_complete(report: ReconcileReport, progress: Progress = no_prog
     refund left it (delivering it then credited tokens whose money had gone back).
 
     Read from the pending items, their invoices then looked up by key 500 at a time: asked
-    as "paid, and a pending item exists" (an OR of three EXISTS), or as paid_invoices_incomplete
-    in in_batches' pages once pending invoices were many, PostgreSQL walked the primary key
-    through every paid invoice (docs/decisions.md). The list holds an id per invoice with a
-    pending item."""
+    as "paid, and a pending item exists" (an OR of three EXISTS), or as
+    paid_invoices_incomplete in pages of `ORDER BY id LIMIT 500` once pending invoices were
+    many, PostgreSQL walked the primary key through every paid invoice (docs/decisions.md).
+    The list holds an id per invoice with a pending item."""
     waiting = sorted(set(pending_items_invoices()))
     for start in range(0, len(waiting), BATCH_SIZE):
         paid = Invoice.objects.filter(
@@ -114,7 +114,7 @@ def subscriptions_expire(report: ReconcileReport) -> None:
         )
         return
     for model in (Subscription, AddOnSubscription):
-        # In one statement, not in in_batches' pages of `ORDER BY id LIMIT 500`: with many
+        # In one statement, not in pages of `ORDER BY id LIMIT 500`: with many
         # periods active, PostgreSQL, taking "active" and "ended" as unrelated, expects
         # thousands where a few have just ended, and for such a page walks the primary key
         # through the whole table. Unpaged, it reads the partial index of active periods by

@@ -1,13 +1,10 @@
-"""What a reconciliation run found and did, and the keyset pages its steps walk."""
+"""What a reconciliation run found and did, and the size of the batches its steps handle."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from uuid import UUID
-
-from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +66,3 @@ def on_its_own(report: ReconcileReport, what: str, step: Callable[[], None]) -> 
         logger.exception("Reconciliation could not finish %s.", what)
         reason = str(error).partition("\n")[0] or type(error).__name__
         report.failed.append(f"{what}: {reason}")
-
-
-def in_batches(queryset: QuerySet) -> Iterator[list[UUID]]:
-    last = None
-    while True:
-        page = queryset if last is None else queryset.filter(pk__gt=last)
-        ids = list(page.order_by("pk").values_list("pk", flat=True)[:BATCH_SIZE])
-        if not ids:
-            return
-        yield ids
-        last = ids[-1]

@@ -18,7 +18,6 @@ from billing.services.reconcile.report import (
     BATCH_SIZE,
     Progress,
     ReconcileReport,
-    in_batches,
     no_progress,
     on_its_own,
 )
@@ -53,7 +52,7 @@ def stale_stripe_sessions(
     stale = Invoice.objects.filter(
         status=Invoice.Status.PENDING, stripe_session_created_at__lt=now - older_than
     ).exclude(stripe_session_id="")
-    # In one statement, not in in_batches' pages of `ORDER BY id LIMIT 500`: with many
+    # In one statement, not in pages of `ORDER BY id LIMIT 500`: with many
     # invoices pending (a burst of checkouts), PostgreSQL, taking "pending" and "a session
     # older than an hour" as unrelated (most invoices' sessions are old), expects thousands
     # where a few are stale, and for such a page walks the primary key through the whole
@@ -182,7 +181,14 @@ def paid_invoices_verify(
         status=Invoice.Status.PAID,
         paid_at__gte=timezone.now() - paid_within,
     )
-    for ids in in_batches(recent):
+    # In one statement, not in pages of `ORDER BY id LIMIT 500`: with many
+    # payments of the day through another provider, PostgreSQL, taking "paid today" and
+    # "through Stripe" as unrelated, expects thousands where there are a few hundred, and
+    # for such a page walks the primary key through the whole table. Unpaged, it reads
+    # billing_invoice_stripe_paid (migration 0014). The list holds a day's Stripe payments.
+    recent_ids = list(recent.order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(recent_ids), BATCH_SIZE):
+        ids = recent_ids[start : start + BATCH_SIZE]
         for invoice in Invoice.objects.select_related("currency").filter(pk__in=ids).order_by("pk"):
             on_its_own(report, invoice.number, partial(_paid_invoice_verify, report, invoice))
             progress("paid invoices verified", 1)
