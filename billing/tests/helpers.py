@@ -72,3 +72,21 @@ def refused_count(provider: str, reason: str) -> float:
     """Webhook deliveries of `provider` refused with `reason`, as /metrics counts them."""
     labels = {"provider": provider, "reason": reason}
     return REGISTRY.get_sample_value("webhook_deliveries_refused_total", labels) or 0
+
+
+def refund_and_capture_tries(monkeypatch) -> list[str]:
+    """Each try of a refund and of a capture, by name: a second one means PostgreSQL rolled
+    the first back to end a deadlock (`once_more_if_rolled_back_for_another`)."""
+    from billing.services import capture as capture_service
+    from billing.services import refunds
+
+    tries: list[str] = []
+    for module, name in ((refunds, "_refund"), (capture_service, "_capture_once")):
+        work = getattr(module, name)
+
+        def counting(*args, _work=work, _name=name):
+            tries.append(_name)
+            return _work(*args)
+
+        monkeypatch.setattr(module, name, counting)
+    return tries

@@ -13,9 +13,8 @@ from django.db import connections
 
 from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription, Invoice
-from billing.services import capture as capture_service
-from billing.services import fulfilment, invoice_cancel, invoice_refund, refunds
-from billing.tests.helpers import capture, checkout
+from billing.services import fulfilment, invoice_cancel, invoice_refund
+from billing.tests.helpers import capture, checkout, refund_and_capture_tries
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.concurrency import meeting
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
@@ -153,21 +152,6 @@ def waiting_sorting_first(user) -> tuple[AddOnSubscription, AddOnSubscription, o
     return running, waiting, add_on
 
 
-def counted(monkeypatch) -> list[str]:
-    """Each try of a refund and of a capture: a second one means PostgreSQL rolled the first
-    back to end a deadlock (`once_more_if_rolled_back_for_another`)."""
-    tries: list[str] = []
-    for module, name in ((refunds, "_refund"), (capture_service, "_capture_once")):
-        work = getattr(module, name)
-
-        def counting(*args, _work=work, _name=name):
-            tries.append(_name)
-            return _work(*args)
-
-        monkeypatch.setattr(module, name, counting)
-    return tries
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("refund_first", [True, False])
 def test_a_refund_and_an_early_payment_of_the_add_on_at_once_lose_no_period(
@@ -178,7 +162,7 @@ def test_a_refund_and_an_early_payment_of_the_add_on_at_once_lose_no_period(
     sees the other's result. Either way Y starts at the refund and Z follows it."""
     user = UserFactory()
     running, waiting, add_on = waiting_sorting_first(user)
-    tries = counted(monkeypatch)
+    tries = refund_and_capture_tries(monkeypatch)
     at = START + timedelta(days=25)
     with time_machine.travel(at, tick=False):
         third = checkout(user, add_ons=[add_on]).invoice
@@ -203,7 +187,7 @@ def test_a_capture_between_the_refunds_cancel_and_its_move_waits_instead_of_dead
     Y: PostgreSQL rolls one back. It locked Y with X, so the capture waits for both."""
     user = UserFactory()
     running, waiting, add_on = waiting_sorting_first(user)
-    tries = counted(monkeypatch)
+    tries = refund_and_capture_tries(monkeypatch)
     paused, go, answers = threading.Event(), threading.Event(), {}
     follow = fulfilment.add_on_periods_follow
 

@@ -18,10 +18,9 @@ from django.db import connections
 
 from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription, Subscription
-from billing.services import capture as capture_service
-from billing.services import fulfilment, invoice_refund, refunds, renewals
+from billing.services import fulfilment, invoice_refund, renewals
 from billing.services.reconcile import local
-from billing.tests.helpers import capture, checkout
+from billing.tests.helpers import capture, checkout, refund_and_capture_tries
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 
@@ -51,15 +50,7 @@ def refund_while_an_early_payment_is_captured(monkeypatch, refunded, model, **it
     with time_machine.travel(end + SKEW, tick=False):
         assert local.ended_subscriptions_expire() >= 1
     assert period(refunded)[0] == "expired"
-    tries: list[str] = []
-    for module, name in ((refunds, "_refund"), (capture_service, "_capture_once")):
-        work = getattr(module, name)
-
-        def counting(*args, _work=work, _name=name):
-            tries.append(_name)
-            return _work(*args)
-
-        monkeypatch.setattr(module, name, counting)
+    tries = refund_and_capture_tries(monkeypatch)
     held, go, answers = threading.Event(), threading.Event(), {}
     ends = renewals.running_ends
 
