@@ -30,16 +30,18 @@ def refusal(permission: str) -> dict:
 
 class StaffMay(permissions.BasePermission):
     """An active staff member whom `permission` allows: the same check as the admin's
-    buttons and actions for the same change, so a view-only role is view-only everywhere."""
+    buttons and actions for the same change, so a view-only role is view-only everywhere.
+    Reads (GET, HEAD, OPTIONS) need `read_permission`, the admin's view permission for what
+    they show (its change permission grants it too): a role given invoices only does not
+    read the webhook endpoints' URLs, with their `?key=` tokens, which its admin hides."""
 
     permission: str
-    # Reads (GET, HEAD, OPTIONS) of the same view stay open to every staff member.
-    writes_only = False
+    read_permission: str | None = None
 
     def required(self, request: Request, view: APIView) -> str | None:
         """The permission this request needs beyond `is_staff`, or None."""
-        if self.writes_only and request.method in permissions.SAFE_METHODS:
-            return None
+        if request.method in permissions.SAFE_METHODS:
+            return self.read_permission
         return self.permission
 
     def has_permission(self, request: Request, view: APIView) -> bool:
@@ -63,11 +65,19 @@ class StaffMayChangeInvoices(StaffMay):
     refused = refusal(permission)
 
 
+class StaffMayViewInvoices(StaffMay):
+    """The staff invoice list and receipts: the customers' emails and what they paid."""
+
+    permission = read_permission = "billing.view_invoice"
+    refused = refusal(permission)
+
+
 class StaffMayChangeTokenAccounts(StaffMay):
     """Adjust, grant, void and refund usage (the token account admin's Adjust and Grant, the
     lot admin's Void)."""
 
     permission = "tokens.change_tokenaccount"
+    read_permission = "tokens.view_tokenaccount"
     refused = refusal(permission)
 
 
@@ -77,13 +87,13 @@ class StaffMayAddApiKeys(StaffMay):
     (docs/decisions.md, Service API keys)."""
 
     permission = "accounts.add_apikey"
+    read_permission = "accounts.view_apikey"
     refused = refusal(permission)
-    writes_only = True
 
 
 class StaffMayChangeModel(StaffMay):
     """A viewset's writes need the admin's permission for the same change to `view.model`
-    (add, change or delete, as the catalog's admin asks); its reads are open to all staff."""
+    (add, change or delete, as the catalog's admin asks); its reads its view permission."""
 
     VERBS = {
         "create": "add",
@@ -98,24 +108,23 @@ class StaffMayChangeModel(StaffMay):
         permission: a role is never let through by an omission."""
         verb = self.VERBS.get(getattr(view, "action", None) or "")
         if verb is None:
-            if request.method in permissions.SAFE_METHODS:
-                return None
-            verb = "change"
+            verb = "view" if request.method in permissions.SAFE_METHODS else "change"
         options = view.model._meta
         return f"{options.app_label}.{verb}_{options.model_name}"
 
 
 class StaffMayPerMethod(StaffMay):
     """An APIView's writes need the admin's permission for the same change, named per HTTP
-    method by the view's `staff_permissions` ({"POST": "app_label.codename"}); its reads are
-    open to all staff. A write it does not name (a method added later) needs a permission
-    nobody is given, so a role is never let through by an omission (superusers and plain
-    staff, held to no role, still are)."""
+    method by the view's `staff_permissions` ({"POST": "app_label.codename"}), and its reads
+    what it names for GET (HEAD as GET). A write it does not name (a method added later) needs
+    a permission nobody is given, so a role is never let through by an omission (superusers
+    and plain staff, held to no role, still are)."""
 
     UNNAMED_WRITE = "accounts.unnamed_staff_write"
 
     def required(self, request: Request, view: APIView) -> str | None:
-        named = getattr(view, "staff_permissions", {}).get(request.method)
+        method = "GET" if request.method == "HEAD" else request.method
+        named = getattr(view, "staff_permissions", {}).get(method)
         if named is None and request.method not in permissions.SAFE_METHODS:
             return self.UNNAMED_WRITE
         return named

@@ -130,15 +130,20 @@ def staff_may(*, user_id: object, permission: str) -> bool:
     directly nor through a group) is the contract's staff, for whom `is_staff` is enough, and
     may too. A staff member given permissions has a role, the one the admin already holds
     them to (a support agent who may only view invoices), and may only with this one: the
-    staff API no longer lets them refund or mark paid what the admin does not."""
+    staff API no longer lets them refund or mark paid what the admin does not. A view
+    permission is also granted by the same model's change permission, as the admin's
+    `has_view_permission` grants it."""
     app_label, codename = permission.split(".", 1)
+    codenames = [codename]
+    if codename.startswith("view_"):
+        codenames.append("change_" + codename.removeprefix("view_"))
     granted = Permission.objects.filter(Q(user=OuterRef("pk")) | Q(group__user=OuterRef("pk")))
     found = (
         User.objects.filter(pk=user_id, is_active=True, is_staff=True)
         .annotate(
             has_role=Exists(granted),
             has_permission=Exists(
-                granted.filter(content_type__app_label=app_label, codename=codename)
+                granted.filter(content_type__app_label=app_label, codename__in=codenames)
             ),
         )
         .values_list("is_superuser", "has_role", "has_permission")

@@ -1,7 +1,8 @@
 """Staff roles and API keys: a key records usage and refunds it for any user, so minting one
 needs what the admin's Add API key needs (accounts.add_apikey). A support agent held to view
 permissions in the admin and in the tokens API made a key through the staff API and moved
-tokens with it. Listing and revoking keys stay open to every staff member."""
+tokens with it. Listing keys needs viewing them; revoking stays open to every staff
+member."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from accounts.permissions import StaffMayViewInvoices
 from billing.receipts import PDF, receipt_answer
 from common.api.files import AnswersAFile, FileRenderer
 from common.api.schema import error_response
@@ -55,7 +56,7 @@ class InvoicePdfView(ReceiptPdfView):
 
 
 class StaffInvoicePdfView(ReceiptPdfView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayViewInvoices]
 
     @extend_schema(tags=["staff: invoices"], responses=RECEIPT_RESPONSES)
     def get(self, request: Request, pk: UUID) -> HttpResponse:

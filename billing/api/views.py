@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import StaffMayChangeInvoices
+from accounts.permissions import StaffMayChangeInvoices, StaffMayViewInvoices
 from billing import selectors, services
 from billing.api.bodies import checkout_body
 from billing.api.serializers import (
@@ -159,7 +159,7 @@ class SubscriptionView(APIView):
 
 
 class StaffInvoiceListView(APIView):
-    permission_classes = [permissions.IsAdminUser]
+    permission_classes = [permissions.IsAdminUser, StaffMayViewInvoices]
     pagination_class = PagePagination
 
     @extend_schema(

@@ -34,7 +34,9 @@ TAGS = ["staff: webhooks"]
 KEY_REUSED = error_response("`idempotency_key_reused`: the key came with another body.")
 # What the admin asks for the same change (docs/api.md, Staff roles): an endpoint gets every
 # invoice and token event it names, so a view-only role must not point one at its own URL.
-ADD, CHANGE, DELETE = (f"events.{verb}_webhookendpoint" for verb in ("add", "change", "delete"))
+ADD, CHANGE, DELETE, VIEW = (
+    f"events.{verb}_webhookendpoint" for verb in ("add", "change", "delete", "view")
+)
 # The event admin's Resend.
 RESEND = "events.change_event"
 
@@ -46,14 +48,14 @@ def paged(request: Request, items, serializer) -> Response:
 
 
 class StaffView(APIView):
-    """Reads open to all staff; writes need `staff_permissions` (StaffMayPerMethod)."""
+    """Reads and writes need what `staff_permissions` names (StaffMayPerMethod)."""
 
     permission_classes = [permissions.IsAdminUser, StaffMayPerMethod]
     staff_permissions: dict[str, str] = {}
 
 
 class EndpointsView(StaffView):
-    staff_permissions = {"POST": ADD}
+    staff_permissions = {"GET": VIEW, "POST": ADD}
 
     @extend_schema(
         tags=TAGS,
@@ -87,7 +89,7 @@ class EndpointsView(StaffView):
 
 
 class EndpointView(StaffView):
-    staff_permissions = {"PATCH": CHANGE, "DELETE": DELETE}
+    staff_permissions = {"GET": VIEW, "PATCH": CHANGE, "DELETE": DELETE}
 
     @extend_schema(tags=TAGS, responses=EndpointSerializer)
     def get(self, request: Request, pk: UUID) -> Response:
@@ -159,6 +161,8 @@ class PingView(StaffView):
 
 
 class AttemptsView(StaffView):
+    staff_permissions = {"GET": VIEW}
+
     @extend_schema(tags=TAGS, parameters=[PageQuerySerializer], responses=AttemptPageSerializer)
     def get(self, request: Request, pk: UUID) -> Response:
         attempts = selectors.attempts_of_endpoint(endpoint_id=pk)
