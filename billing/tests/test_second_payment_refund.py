@@ -249,3 +249,74 @@ def test_a_staff_refund_of_a_bank_debit_recorded_before_its_id_was_is_found_by_i
     backfill.staff_refunds_backfill(django_apps, None)
 
     assert PaymentEvent.objects.get(pk=flagged.pk).stripe_refund_id == refund
+
+
+@pytest.mark.parametrize("refusal_first", [True, False], ids=["refusal-first", "refund-first"])
+def test_a_dashboard_refund_after_the_bank_refused_staffs_is_not_taken_for_it_in_any_order(
+    staff_browser, api_client, fake_stripe, second_payment, refusal_first
+):
+    """Stripe delivers in any order: the news of a refund made in its dashboard after the bank
+    refused the staff refund may come before the refusal's. The staff refund had its news
+    already, so this one is another refund's whichever comes first: it was taken for the
+    staff refund's, and the refusal then asked a person to return money already returned."""
+    _, completed = second_payment
+    session = _session_of(completed)
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund_at_stripe(staff_browser, [flagged])
+    (staff_refund,) = fake_stripe.refunds
+    echo = fake_stripe.refunded(session)
+    assert stripe_says(api_client, fake_stripe, echo) == "already_processed"
+    refusal = fake_stripe.refund_failed(session)
+    dashboard = fake_stripe.refunded(session)
+
+    first, second = (refusal, dashboard) if refusal_first else (dashboard, refusal)
+    outcomes = {e["id"]: stripe_says(api_client, fake_stripe, e) for e in (first, second)}
+
+    assert outcomes == {refusal["id"]: "needs_review", dashboard["id"]: "held"}
+    assert refusal["data"]["object"]["id"] == staff_refund
+    recorded = PaymentEvent.objects.get(event_id=dashboard["id"])
+    assert recorded.stripe_refund_id == ""
+    assert PaymentEvent.objects.get(event_id=echo["id"]).stripe_refund_id == staff_refund
+
+
+def test_the_staff_refunds_news_delivered_after_the_banks_refusal_of_it_is_still_its_news(
+    staff_browser, api_client, fake_stripe, second_payment
+):
+    """The refusal's delivery overtook the refund's own news (created first at Stripe): that
+    news is the staff refund's, not held for a capture that never comes."""
+    _, completed = second_payment
+    session = _session_of(completed)
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund_at_stripe(staff_browser, [flagged])
+    (staff_refund,) = fake_stripe.refunds
+    echo = fake_stripe.refunded(session)
+    refusal = fake_stripe.refund_failed(session)
+    refusal["created"] = echo["created"] + 3 * 24 * 3600
+    assert stripe_says(api_client, fake_stripe, refusal) == "needs_review"
+
+    outcome = stripe_says(api_client, fake_stripe, echo)
+
+    assert outcome == "already_processed"
+    assert PaymentEvent.objects.get(event_id=echo["id"]).stripe_refund_id == staff_refund
+
+
+def test_a_refusal_of_another_refund_of_the_payment_does_not_hide_the_staff_refunds_news(
+    staff_browser, api_client, fake_stripe, second_payment
+):
+    """Only the bank's refusal of the staff refund itself, by its id, says later news is of
+    another refund: an earlier partial refund from the dashboard, refused, says nothing."""
+    _, completed = second_payment
+    session = _session_of(completed)
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    partial = fake_stripe.refunded(session, amount=100)
+    assert stripe_says(api_client, fake_stripe, partial) == "needs_review"
+    other = fake_stripe.refund_failed(session)
+    other["created"] = partial["created"] - 60
+    assert stripe_says(api_client, fake_stripe, other) == "needs_review"
+    refund_at_stripe(staff_browser, [flagged])
+    (staff_refund,) = fake_stripe.refunds
+
+    outcome = stripe_says(api_client, fake_stripe, fake_stripe.refunded(session))
+
+    assert outcome == "already_processed"
+    assert other["data"]["object"]["id"] != staff_refund

@@ -10,8 +10,9 @@ answered 200, so Stripe does not retry it forever.
 
 `delivery` receives a delivery (verify, claim the event's row, record its outcome),
 `payments` says which payment an event is about and handles one payment's events one at a
-time, `handlers` acts on each type of event (`disputes` on a chargeback's), `outcomes` is what
-handling came to and its record. Import from here.
+time, `handlers` acts on each type of event (`disputes` on a chargeback's, `staff_refunds`
+tells the news of a refund staff made at Stripe), `outcomes` is what handling came to and its
+record. Import from here.
 """
 
 from billing.services.stripe_webhook.delivery import (

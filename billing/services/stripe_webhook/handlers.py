@@ -36,6 +36,7 @@ from billing.services.stripe_webhook.payments import (
     payment_lock,
     session_reference,
 )
+from billing.services.stripe_webhook.staff_refunds import staff_refund_told
 from common.db import require_transaction
 from common.errors import InvalidState
 
@@ -62,7 +63,7 @@ def stripe_event_handle(event: object) -> Handled:
             found, "Session expired; the invoice stays pending and can be paid again."
         )
     if kind == "charge.refunded":
-        return _charge_refunded(found)
+        return _charge_refunded(event, found)
     if kind == DISPUTE_EVENT:
         return dispute_created(found)
     if kind == DISPUTE_CLOSED_EVENT:
@@ -185,7 +186,7 @@ def _session_ended(session: dict, note: str) -> Handled:
     return Handled(Outcome.PROCESSED, note, invoice_id)
 
 
-def _charge_refunded(charge: dict) -> Handled:
+def _charge_refunded(event: dict, charge: dict) -> Handled:
     reference = charge_reference(charge)
     if not reference:
         return Handled(Outcome.NEEDS_REVIEW, "The refunded charge names no payment intent.")
@@ -196,7 +197,7 @@ def _charge_refunded(charge: dict) -> Handled:
             "only whole refunds are applied here.",
             payment_reference=reference,
         )
-    return stripe_payment_refund(reference, invoice_id=_invoice_id(charge))
+    return stripe_payment_refund(reference, invoice_id=_invoice_id(charge), news=event)
 
 
 def _refund_failed(refund: dict) -> Handled:
@@ -225,30 +226,21 @@ def _refund_failed(refund: dict) -> Handled:
     )
 
 
-def stripe_payment_refund(reference: str, *, invoice_id: UUID | None = None) -> Handled:
-    """Applies a whole refund Stripe made of a payment: its `charge.refunded` webhook, or
-    reconciliation when that webhook was lost. Inside the caller's transaction. An invoice
-    refunded already is `already_processed`; so is a payment that paid nothing here which
-    staff refunded at Stripe (payment_event_refund_at_stripe, recorded under this lock): its
-    news, linked to that refund, unless a refund of it was refused by the bank since (the
-    money returned again, from Stripe's dashboard, is news of another refund). A payment
+def stripe_payment_refund(
+    reference: str, *, invoice_id: UUID | None = None, news: dict | None = None
+) -> Handled:
+    """Applies a whole refund Stripe made of a payment: its `charge.refunded` webhook
+    (`news`), or reconciliation when that webhook was lost. Inside the caller's transaction.
+    An invoice refunded already is `already_processed`; so is a payment that paid nothing
+    here which staff refunded at Stripe (payment_event_refund_at_stripe, recorded under this
+    lock) when `news` is that refund's (staff_refund_told): linked to that refund. A payment
     not captured yet is `held` (`invoice_id` is the invoice it names, if any)."""
     require_transaction("stripe_payment_refund")
     payment_lock(reference)
     invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
     if invoice is None:
-        staff_refund = (
-            PaymentEvent.objects.filter(provider=PROVIDER, payment_reference=reference)
-            .exclude(stripe_refund_id="")
-            .order_by("received_at", "pk")
-            .values_list("stripe_refund_id", flat=True)
-            .first()
-        )
-        refused = PaymentEvent.objects.filter(
-            provider=PROVIDER, payment_reference=reference, event_type__in=REFUND_UPDATE_EVENTS
-        ).exclude(outcome__in=[Outcome.IGNORED, Outcome.FAILED])
-        # After a refund the bank refused (flagged), the money may be returned otherwise.
-        if staff_refund and not refused.exists():
+        staff_refund = staff_refund_told(reference, news or {})
+        if staff_refund:
             note = f"The refund staff made at Stripe ({staff_refund}) from the payment events."
             return Handled(Outcome.ALREADY_PROCESSED, note, invoice_id, reference, staff_refund)
         return Handled(

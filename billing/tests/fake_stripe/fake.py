@@ -171,12 +171,18 @@ class FakeStripe(StripeApi):
     def refund_failed(self, session_id: str, *, reason: str = "expired_or_canceled_card") -> dict:
         """The bank refused the refund of the session's payment (a closed card): the money
         comes back to the balance and the charge is no longer refunded; returns the
-        `charge.refund.updated` event Stripe would send."""
+        `charge.refund.updated` event Stripe would send. It names the payment's last refund
+        made through the API, if any (a refund made in the dashboard has an id of its own)."""
         session = self.sessions[session_id]
         intent = self.payment_intents[session["payment_intent"]]
         charge = self.charges[intent["latest_charge"]]
+        made = [
+            refund_id
+            for refund_id, refund in self.refunds.items()
+            if refund["payment_intent"] == session["payment_intent"]
+        ]
         refund = {
-            "id": f"re_test_{next(self._ids)}",
+            "id": made[-1] if made else f"re_test_{next(self._ids)}",
             "object": "refund",
             "amount": charge["amount_refunded"],
             "currency": charge["currency"],
