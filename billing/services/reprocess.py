@@ -21,6 +21,7 @@ from billing.services.stripe_webhook import (
     stripe_event_handle,
     stripe_payment_lock,
 )
+from billing.services.stripe_webhook.payments import REFUND_UPDATE_EVENTS
 from billing.services.stripe_webhook.payments import payment_lock as stripe_payment_lock_of
 from common.audit import staff_action_record
 from common.errors import Invalid, InvalidState, NotFound
@@ -103,9 +104,11 @@ def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
     """Returns to the customer, through Stripe, the payment of a Stripe event flagged for
     review that paid no invoice here: a second payment, through a Stripe tab left open, for
     an invoice paid otherwise or cancelled, or one for another amount (nothing was credited
-    for it). Stripe first, outside any transaction (the payment's own idempotency key makes
-    repeated or concurrent refunds one); then this event, and any other unsettled one of the
-    same payment (its webhook come late), is settled with what Stripe did. Returns that note.
+    for it), or one whose refund made here the bank refused (from that refusal's event).
+    Stripe first, outside any transaction (the payment's idempotency key, new after each
+    refusal, makes repeated or concurrent refunds one); then this event, and any other
+    unsettled one of the same payment (its webhook come late), is settled with what Stripe
+    did. Returns that note.
 
     Raises NotFound; InvalidState for an event that is not a verified Stripe event needing
     review, is settled already, names no payment, whose payment paid an invoice here (refund
@@ -134,7 +137,7 @@ def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
     refund = ""
     try:
         refund = stripe_gateway.refund_create(
-            payment_intent=reference, idempotency_key=f"refund-payment:{reference}"
+            payment_intent=reference, idempotency_key=_refund_key(reference)
         )
         note = f"Refunded at Stripe ({refund}) by staff."
     except stripe_gateway.PaymentAlreadyRefunded:
@@ -146,6 +149,21 @@ def payment_event_refund_at_stripe(*, event_id: UUID, staff_id: UUID) -> str:
     _refund_at_stripe_record(event_id=event_id, reference=reference, refund=refund)
     _settle(reference=reference, staff_id=staff_id, note=note)
     return note
+
+
+def _refund_key(reference: str) -> str:
+    """The payment's idempotency key for a refund, new after each refusal by the bank
+    flagged for it: a retry (after a failure, from any of its events) is the same refund,
+    while refunding again after a refusal is not answered with the refused refund (Stripe
+    replays a key's first answer for 24 hours)."""
+    refused = PaymentEvent.objects.filter(
+        provider=Invoice.Provider.STRIPE,
+        payment_reference=reference,
+        event_type__in=REFUND_UPDATE_EVENTS,
+        outcome=PaymentEvent.Outcome.NEEDS_REVIEW,
+    ).count()
+    key = f"refund-payment:{reference}"
+    return f"{key}:after-{refused}-refused" if refused else key
 
 
 def _refund_at_stripe_record(*, event_id: UUID, reference: str, refund: str) -> None:

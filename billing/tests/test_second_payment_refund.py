@@ -320,3 +320,29 @@ def test_a_refusal_of_another_refund_of_the_payment_does_not_hide_the_staff_refu
 
     assert outcome == "already_processed"
     assert other["data"]["object"]["id"] != staff_refund
+
+
+def test_refunding_again_at_stripe_after_the_bank_refused_staffs_refund_makes_a_new_refund(
+    staff_browser, api_client, fake_stripe, second_payment
+):
+    """The bank refused the staff refund (flagged for a person); refunding again from that
+    flag sent Stripe the first refund's idempotency key, so Stripe answered with the refused
+    refund again: nothing went back, yet the flag was settled as "Refunded at Stripe"."""
+    _, completed = second_payment
+    session = _session_of(completed)
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    refund_at_stripe(staff_browser, [flagged])
+    (refused,) = fake_stripe.refunds
+    stripe_says(api_client, fake_stripe, fake_stripe.refunded(session))
+    refusal = fake_stripe.refund_failed(session)
+    assert stripe_says(api_client, fake_stripe, refusal) == "needs_review"
+    flag = PaymentEvent.objects.get(event_id=refusal["id"])
+
+    page = refund_at_stripe(staff_browser, [flag])
+
+    assert len(fake_stripe.refunds) == 2
+    (again,) = set(fake_stripe.refunds) - {refused}
+    assert f"Refunded at Stripe ({again})" in page.content.decode()
+    news = fake_stripe.refunded(session)
+    assert stripe_says(api_client, fake_stripe, news) == "already_processed"
+    assert PaymentEvent.objects.get(event_id=news["id"]).stripe_refund_id == again
