@@ -121,3 +121,22 @@ def test_a_refund_stripe_could_not_make_needs_review(
     assert json.loads(out.getvalue())["needs_review"] == [
         f"stripe event {event['id']} (charge.refund.updated) for {invoice.number}: {recorded.error}"
     ]
+
+
+def test_the_banks_refusal_of_one_refund_told_by_two_event_types_is_flagged_once(
+    api_client, staff_client, user, order, session, fake_stripe
+):
+    """Stripe tells of a failed card refund both as `charge.refund.updated` and (API versions
+    from 2024-10-28) as `refund.failed`, two events of the same refund: each was flagged, so
+    a person was asked twice to return the same money another way."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    assert staff_client.post(f"/api/v1/admin/invoices/{order.invoice.pk}/refund").status_code == 200
+    updated = fake_stripe.refund_failed(session)
+    failed = fake_stripe.event("refund.failed", updated["data"]["object"])
+
+    outcomes = [send(api_client, fake_stripe, e).json()["outcome"] for e in (updated, failed)]
+
+    assert outcomes == ["needs_review", "already_processed"]
+    out = StringIO()
+    call_command("reconcile_purchases", "--json", stdout=out)
+    assert json.loads(out.getvalue())["payments_needing_review"] == 1

@@ -36,7 +36,7 @@ from billing.services.stripe_webhook.payments import (
     payment_lock,
     session_reference,
 )
-from billing.services.stripe_webhook.staff_refunds import staff_refund_told
+from billing.services.stripe_webhook.staff_refunds import refusals, staff_refund_told
 from common.db import require_transaction
 from common.errors import InvalidState
 
@@ -69,7 +69,7 @@ def stripe_event_handle(event: object) -> Handled:
     if kind == DISPUTE_CLOSED_EVENT:
         return dispute_closed(found)
     if kind in REFUND_UPDATE_EVENTS and found.get("status") == "failed":
-        return _refund_failed(found)
+        return _refund_failed(event, found)
     return Handled(Outcome.IGNORED, f"Events of type {kind!r} are not acted on.")
 
 
@@ -200,16 +200,22 @@ def _charge_refunded(event: dict, charge: dict) -> Handled:
     return stripe_payment_refund(reference, invoice_id=_invoice_id(charge), news=event)
 
 
-def _refund_failed(refund: dict) -> Handled:
+def _refund_failed(event: dict, refund: dict) -> Handled:
     """The bank refused a refund Stripe had made (a closed card): the money is back with us,
     while the invoice may have been refunded here and its tokens taken back, so the
-    customer has neither. Undoing a refund is not done here; a person is told."""
+    customer has neither. Undoing a refund is not done here; a person is told, once: Stripe
+    tells of one refusal by two types of event (`charge.refund.updated`, `refund.failed`)."""
     reference = charge_reference(refund)
     invoice = (
         _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
         if reference
         else None
     )
+    refund_id = str(refund.get("id") or "")
+    told = refusals(reference, refund_id, flagged_only=True, other_than=str(event.get("id") or ""))
+    if reference and refund_id and next(told, None) is not None:
+        note = f"The bank's refusal of {refund_id}, flagged for review already."
+        return Handled(Outcome.ALREADY_PROCESSED, note, invoice.pk if invoice else None, reference)
     paid = (
         f"invoice {invoice.number}, which it paid, is {invoice.status}"
         if invoice

@@ -1,9 +1,11 @@
-"""Telling Stripe's news of a refund staff made at Stripe, of a payment that paid nothing
-here, from the news of another refund of the same payment."""
+"""Telling Stripe's news of one refund from another's, by the refund's id where Stripe gives
+it: the news of a refund staff made at Stripe, of a payment that paid nothing here, and the
+bank's refusals of a refund."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from django.db.models import F
 
@@ -39,22 +41,32 @@ def staff_refund_told(reference: str, news: dict) -> str:
     ).exclude(event_id=str(news.get("id") or ""))
     if told.exists():
         return ""
-    refusals = (
-        of_payment.filter(event_type__in=REFUND_UPDATE_EVENTS)
-        .exclude(outcome__in=[Outcome.IGNORED, Outcome.FAILED])
-        .values_list("payload", flat=True)
-    )
     created = news.get("created")
-    for payload in refusals:
+    for refused in refusals(reference, staff_refund):
+        both_timed = isinstance(created, int) and isinstance(refused.get("created"), int)
+        if not both_timed or refused["created"] < created:
+            return ""
+    return staff_refund
+
+
+def refusals(
+    reference: str, refund_id: str, *, flagged_only: bool = False, other_than: str = ""
+) -> Iterator[dict]:
+    """The recorded events of the bank's refusal of refund `refund_id` of the payment
+    (`refund.failed`, or `charge.refund.updated` to failed, naming its id): those flagged
+    for a person only, with `flagged_only`; never the event `other_than`."""
+    recorded = PaymentEvent.objects.filter(
+        provider=PROVIDER, payment_reference=reference, event_type__in=REFUND_UPDATE_EVENTS
+    ).exclude(outcome__in=[Outcome.IGNORED, Outcome.FAILED])
+    if flagged_only:
+        recorded = recorded.filter(outcome=Outcome.NEEDS_REVIEW)
+    if other_than:
+        recorded = recorded.exclude(event_id=other_than)
+    for payload in recorded.values_list("payload", flat=True):
         try:
             refusal = json.loads(payload)
         except (RecursionError, ValueError):
             continue
         refund = event_object(refusal) or {}
-        if refund.get("id") != staff_refund or refund.get("status") != "failed":
-            continue
-        refused = refusal.get("created")
-        both_timed = isinstance(created, int) and isinstance(refused, int)
-        if not both_timed or refused < created:
-            return ""
-    return staff_refund
+        if refund.get("id") == refund_id and refund.get("status") == "failed":
+            yield refusal
