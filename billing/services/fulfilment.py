@@ -225,7 +225,7 @@ def _periods_start(invoice: Invoice, paid_at: datetime) -> list[tuple]:
     running = Subscription.objects.filter(
         user_id=invoice.user_id,
         plan_id__in={row[5] for row in rows},
-        status=ItemStatus.ACTIVE,
+        status__in=TAKEN_BACK,
         expires_at__gt=paid_at,
     ).exclude(invoice=invoice)
     ends = running_ends(running, "plan_id")

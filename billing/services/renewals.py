@@ -27,9 +27,10 @@ PERIODS = {
     BillingPeriod.MONTHLY: relativedelta(months=1),
     BillingPeriod.YEARLY: relativedelta(years=1),
 }
-# The refunded invoice's periods that ran, as invoice_take_back counts them: also one the
-# expiry's sweep recorded expired with its clock ahead of the refund's, still inside it. One
-# of those not ended at the refund moves the periods waiting for it up, so the locks count it.
+# The periods that ran, the statuses `expires_at` decides between: also one the expiry's
+# sweep recorded expired with its clock ahead of this machine's, still inside it. A refund
+# takes such a period back (invoice_take_back); one not ended moves the periods waiting for
+# it up, so the locks count it; and a period paid early, or moved up, follows it.
 TAKEN_BACK = (ItemStatus.ACTIVE, ItemStatus.EXPIRED)
 
 
@@ -49,7 +50,7 @@ def add_ons_start(*, invoice: Invoice, paid_at: datetime) -> int:
     running = AddOnSubscription.objects.filter(
         user_id=invoice.user_id,
         add_on_id__in={add_on_id for _pk, add_on_id, period in rows if period in PERIODS},
-        status=ItemStatus.ACTIVE,
+        status__in=TAKEN_BACK,
         expires_at__gt=paid_at,
     ).exclude(invoice=invoice)
     ends = running_ends(running, "add_on_id")
@@ -77,23 +78,29 @@ def renewals_lock(*, invoice: Invoice, now: datetime) -> UUID | None:
     ends (this refund's clock still inside it): a sweep then holds it and reads the renewal
     FOR SHARE, and PostgreSQL rolls one of the two back, which runs once more.
 
-    Returns the newest of those other periods (as a checkout of add-ons picks the plan it
-    relies on), which add-ons relying on the refunded period move onto; None when none."""
+    Returns the newest of those other periods still active (as a checkout of add-ons picks
+    the plan it relies on), which add-ons relying on the refunded period move onto; None
+    when none."""
     require_transaction("renewals_lock")
     plans = Subscription.objects.filter(
         invoice=invoice, status__in=TAKEN_BACK, expires_at__gt=now
     ).values("plan_id")
     unended = Subscription.objects.filter(
-        user_id=invoice.user_id, plan_id__in=plans, status=ItemStatus.ACTIVE, expires_at__gt=now
+        user_id=invoice.user_id, plan_id__in=plans, status__in=TAKEN_BACK, expires_at__gt=now
     )
     mine = Subscription.objects.filter(invoice=invoice)
     locked = (
         (mine | unended)
         .select_for_update(no_key=True)
         .order_by("pk")
-        .values_list("pk", "invoice_id", "starts_at", "created_at")
+        .values_list("pk", "invoice_id", "starts_at", "created_at", "status")
     )
-    others = [(row[2], row[3], row[0]) for row in locked if row[1] != invoice.pk]
+    # One a sweep has recorded expired is over for the add-ons: they never move onto it.
+    others = [
+        (row[2], row[3], row[0])
+        for row in locked
+        if row[1] != invoice.pk and row[4] == ItemStatus.ACTIVE
+    ]
     return max(others)[2] if others else None
 
 
@@ -103,7 +110,7 @@ def renewals_follow(*, invoice: Invoice, plan_ids: set, now: datetime) -> tuple:
     period still running, or the refund), one after the other. Returns the periods moved
     (`signals.PeriodMoved`). The rows were locked by `renewals_lock`."""
     require_transaction("renewals_follow")
-    mine = Subscription.objects.filter(user_id=invoice.user_id, status=ItemStatus.ACTIVE)
+    mine = Subscription.objects.filter(user_id=invoice.user_id, status__in=TAKEN_BACK)
     return tuple(
         signals.PeriodMoved(subscription_id=pk, starts_at=starts_at, ends_at=ends_at)
         for plan_id in plan_ids
@@ -126,7 +133,7 @@ def add_on_periods_lock(*, invoice: Invoice, now: datetime) -> None:
         invoice=invoice, status__in=TAKEN_BACK, expires_at__gt=now
     ).values("add_on_id")
     unended = AddOnSubscription.objects.filter(
-        user_id=invoice.user_id, add_on_id__in=add_ons, status=ItemStatus.ACTIVE, expires_at__gt=now
+        user_id=invoice.user_id, add_on_id__in=add_ons, status__in=TAKEN_BACK, expires_at__gt=now
     )
     # The user's too (a subscription's add-ons are its user's): that column's index serves
     # this arm, without which PostgreSQL read the whole table for the OR.
@@ -152,15 +159,15 @@ def add_on_periods_follow(*, invoice: Invoice, add_on_ids: set, now: datetime) -
     `add_on_periods_lock`. Nothing else hears of it: an add-on's dates are announced to
     nobody (no event, no token) when it is paid, so none are announced again."""
     require_transaction("add_on_periods_follow")
-    mine = AddOnSubscription.objects.filter(user_id=invoice.user_id, status=ItemStatus.ACTIVE)
+    mine = AddOnSubscription.objects.filter(user_id=invoice.user_id, status__in=TAKEN_BACK)
     return sum(
         len(_periods_follow(mine.filter(add_on_id=add_on_id), now)) for add_on_id in add_on_ids
     )
 
 
 def _periods_follow(periods: QuerySet, now: datetime) -> list[tuple]:
-    """Moves the active `periods` (of one plan or one add-on, one user's) not started at
-    `now` to follow the latest started one still running, or `now`, one after the other;
+    """Moves the `periods` (of one plan or one add-on, one user's, `TAKEN_BACK`) not started
+    at `now` to follow the latest started one still running, or `now`, one after the other;
     one with no period (one-time) ends the chain. Returns (id, new start, new end) of each
     moved. The callers have locked the rows."""
     started = periods.filter(starts_at__lte=now, expires_at__gt=now).aggregate(
