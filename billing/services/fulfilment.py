@@ -212,9 +212,11 @@ def _periods_start(invoice: Invoice, paid_at: datetime) -> list[tuple]:
     A period starts at the payment; one of a plan the user has running still (paid again
     early: a renewal) starts where the latest running period of that plan ends, so that
     the rest of the period paid for is not lost. Those subscriptions are locked first
-    (after the invoice, before the token account): a second renewal paid at once waits,
-    then reads again (a statement of its own) and starts after this one; a refund or an
-    expiry of one that went first has ended it, and the period starts at the payment."""
+    (after the invoice, before the token account), with the user's periods of the plan not
+    paid yet, this one's among them: a second renewal paid at once, or a second payment of
+    the plan when none runs, waits, then reads again (a statement of its own) and starts
+    after this one; a refund or an expiry of one that went first has ended it, and the
+    period starts at the payment."""
     rows = list(
         Subscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING).values_list(
             "pk", "included_tokens", "plan_name", "billing_period", "usage_mode", "plan_id"
@@ -222,13 +224,11 @@ def _periods_start(invoice: Invoice, paid_at: datetime) -> list[tuple]:
     )
     if not rows:
         return []
-    running = Subscription.objects.filter(
-        user_id=invoice.user_id,
-        plan_id__in={row[5] for row in rows},
-        status__in=TAKEN_BACK,
-        expires_at__gt=paid_at,
-    ).exclude(invoice=invoice)
-    ends = running_ends(running, "plan_id")
+    mine = Subscription.objects.filter(
+        user_id=invoice.user_id, plan_id__in={row[5] for row in rows}
+    )
+    running = mine.filter(status__in=TAKEN_BACK, expires_at__gt=paid_at).exclude(invoice=invoice)
+    ends = running_ends(running, "plan_id", paying=mine.filter(status=ItemStatus.PENDING))
     started = []
     for pk, tokens, name, period, mode, plan_id in rows:
         starts = max(paid_at, ends.get(plan_id, paid_at))

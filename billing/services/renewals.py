@@ -192,10 +192,16 @@ def _periods_follow(periods: QuerySet, now: datetime) -> list[tuple]:
     return moved
 
 
-def running_ends(running: QuerySet, key: str) -> dict:
+def running_ends(running: QuerySet, key: str, paying: QuerySet | None = None) -> dict:
     """Locks the periods still running that a payment made early follows (in id order, as
     every capture locks them) and answers where the latest of each `key` ends: the new
-    period starts there, and two such payments at once follow each other."""
-    if not list(running.select_for_update(no_key=True).order_by("pk").values_list("pk", flat=True)):
+    period starts there, and two such payments at once follow each other. With `paying`
+    (the periods not paid yet, the capture's own among them) those are locked in the same
+    statement: two first payments at once, with none running, follow each other too, where
+    both started at the payment and one period was lost. One paid meanwhile comes back
+    active (PostgreSQL reads a row again once its lock is granted)."""
+    locked = running if paying is None else running | paying
+    statuses = locked.select_for_update(no_key=True).order_by("pk").values_list("status", flat=True)
+    if all(status == ItemStatus.PENDING for status in statuses):
         return {}
     return dict(running.values(key).annotate(end=Max("expires_at")).values_list(key, "end"))

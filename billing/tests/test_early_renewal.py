@@ -2,17 +2,21 @@
 where the running one ends, so the rest of the period already paid for is not lost. Its
 included tokens expire with its own period, its unlimited coverage runs on."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
+from django.db import connections
 
 from accounts.tests.factories import UserFactory
 from billing.models import Subscription
+from billing.services import fulfilment
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
 from common.tests.concurrency import meeting
+from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 from events.models import Event
 from tokens.models import TokenAccount, TokenLot, UnlimitedCoverage
 
@@ -99,3 +103,49 @@ def test_two_renewals_paid_at_once_follow_each_other():
         ends + relativedelta(months=1),
         ends + relativedelta(months=2),
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_plan_paid_twice_at_once_with_none_running_gives_two_periods(monkeypatch):
+    """With no period of the plan running, a capture locked nothing: a second one at once
+    read no running period either, and both periods started at the payment, one of them
+    lost. The second now waits for the first and follows it, as when one runs."""
+    user = UserFactory()
+    plan = PlanFactory()
+    held, go, answers = threading.Event(), threading.Event(), {}
+    ends = fulfilment.running_ends
+
+    def first_holds(*args, **kwargs):
+        found = ends(*args, **kwargs)
+        if threading.current_thread().name == "a":
+            held.set()
+            go.wait(10)
+        return found
+
+    monkeypatch.setattr(fulfilment, "running_ends", first_holds)
+
+    def run(name, invoice) -> None:
+        try:
+            answers[name] = capture(invoice, reference=name)
+        except Exception as error:  # the test reports whatever either side raised
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    with time_machine.travel(START, tick=False):
+        a = checkout(user, plan=plan).invoice
+        b = checkout(user, plan=plan).invoice
+        first = threading.Thread(target=run, args=("a", a), name="a")
+        first.start()
+        held.wait(10)
+        second = threading.Thread(target=run, args=("b", b), name="b")
+        second.start()
+        wait_until(lambda: "b" in answers or sessions_waiting_on_a_lock() > 0)
+        go.set()
+        first.join()
+        second.join()
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    month = relativedelta(months=1)
+    periods = sorted(period(Subscription.objects.get(invoice=i)) for i in (a, b))
+    assert periods == [(START, START + month), (START + month, START + 2 * month)]

@@ -54,8 +54,8 @@ def refund_while_an_early_payment_is_captured(monkeypatch, refunded, model, **it
     held, go, answers = threading.Event(), threading.Event(), {}
     ends = renewals.running_ends
 
-    def hold_then_answer(running, key):
-        found = ends(running, key)
+    def hold_then_answer(*args, **kwargs):
+        found = ends(*args, **kwargs)
         held.set()
         go.wait(10)
         return found
