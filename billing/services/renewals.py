@@ -39,21 +39,22 @@ def add_ons_start(*, invoice: Invoice, paid_at: datetime) -> int:
     payment, or, when the user has a period of that add-on running still (paid again early,
     as a plan is: fulfilment's `_periods_start`), where the latest one ends, so the rest of
     the period paid for is not lost; a one-time add-on has no period and starts at the payment.
-    The running periods are locked in id order (after the invoice, before the token account):
-    a second payment of the add-on at once waits, then reads the ends again and follows.
+    The running periods are locked in id order (after the invoice, before the token account),
+    with the user's periods of those add-ons not paid yet, this invoice's among them: a
+    second payment of the add-on at once, also when none runs, waits, then reads the ends
+    again and follows.
     Up to four queries however many add-ons."""
     require_transaction("add_ons_start")
     pending = AddOnSubscription.objects.filter(invoice=invoice, status=ItemStatus.PENDING)
     rows = list(pending.values_list("pk", "add_on_id", "billing_period"))
     if not rows:
         return 0
-    running = AddOnSubscription.objects.filter(
+    mine = AddOnSubscription.objects.filter(
         user_id=invoice.user_id,
         add_on_id__in={add_on_id for _pk, add_on_id, period in rows if period in PERIODS},
-        status__in=TAKEN_BACK,
-        expires_at__gt=paid_at,
-    ).exclude(invoice=invoice)
-    ends = running_ends(running, "add_on_id")
+    )
+    running = mine.filter(status__in=TAKEN_BACK, expires_at__gt=paid_at).exclude(invoice=invoice)
+    ends = running_ends(running, "add_on_id", paying=mine.filter(status=ItemStatus.PENDING))
     starts, expires = [], []
     for pk, add_on_id, period in rows:
         start = ends.get(add_on_id, paid_at)

@@ -3,17 +3,21 @@ starts where the running one ends, as a plan's does, so the rest of the period a
 for is not lost. A one-time add-on, another add-on, or one whose period has ended starts at
 the payment."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
+from django.db import connections
 
 from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription
+from billing.services import renewals
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.concurrency import meeting
+from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MONTH = relativedelta(months=1)
@@ -78,3 +82,50 @@ def test_an_add_on_paid_again_twice_at_once_gives_two_periods_one_after_the_othe
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     periods = sorted(period(AddOnSubscription.objects.get(invoice=invoice)) for invoice in (a, b))
     assert periods == [(START + MONTH, START + 2 * MONTH), (START + 2 * MONTH, START + 3 * MONTH)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_add_on_paid_twice_at_once_with_none_running_gives_two_periods(monkeypatch):
+    """With no period of the add-on running, a capture locked nothing: a second one at once
+    read no running period either, and both periods started at the payment, one of them
+    lost. The second now waits for the first and follows it."""
+    user = UserFactory()
+    add_on = AddOnFactory()
+    paid(user, START, "plan", plan=PlanFactory(billing_period="yearly"))
+    held, go, answers = threading.Event(), threading.Event(), {}
+    ends = renewals.running_ends
+
+    def first_holds(*args, **kwargs):
+        found = ends(*args, **kwargs)
+        if threading.current_thread().name == "a":
+            held.set()
+            go.wait(10)
+        return found
+
+    monkeypatch.setattr(renewals, "running_ends", first_holds)
+
+    def run(name, invoice) -> None:
+        try:
+            answers[name] = capture(invoice, reference=name)
+        except Exception as error:  # the test reports whatever either side raised
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    at = START + timedelta(days=3)
+    with time_machine.travel(at, tick=False):
+        a = checkout(user, add_ons=[add_on]).invoice
+        b = checkout(user, add_ons=[add_on]).invoice
+        first = threading.Thread(target=run, args=("a", a), name="a")
+        first.start()
+        held.wait(10)
+        second = threading.Thread(target=run, args=("b", b), name="b")
+        second.start()
+        wait_until(lambda: "b" in answers or sessions_waiting_on_a_lock() > 0)
+        go.set()
+        first.join()
+        second.join()
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    periods = sorted(period(AddOnSubscription.objects.get(invoice=i)) for i in (a, b))
+    assert periods == [(at, at + MONTH), (at + MONTH, at + 2 * MONTH)]
