@@ -16,7 +16,7 @@ from events.services.endpoints import (
 )
 from events.services.outbox import Notice, events_emit
 from events.services.purge import PURGE_BATCH, events_purge
-from events.services.resend import endpoint_ping, event_resend
+from events.services.resend import RESEND_BATCH, Resent, endpoint_ping, event_resend, events_resend
 from events.services.signing import (
     MAX_PREVIOUS_SECRETS,
     SECRET_OVERLAP,
@@ -27,11 +27,13 @@ from events.services.signing import (
 __all__ = [
     "MAX_PREVIOUS_SECRETS",
     "PURGE_BATCH",
+    "RESEND_BATCH",
     "SECRET_OVERLAP",
     "URL_RESOLVE_TIMEOUT_SECONDS",
     "InvalidUrl",
     "NotFound",
     "Notice",
+    "Resent",
     "endpoint_create",
     "endpoint_delete",
     "endpoint_deliveries_fail",
@@ -43,6 +45,7 @@ __all__ = [
     "event_types_checked",
     "events_emit",
     "events_purge",
+    "events_resend",
     "new_secret",
     "previous_secrets_signing",
 ]

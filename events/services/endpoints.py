@@ -213,12 +213,6 @@ def _unsubscribed_deliveries_fail(endpoint: WebhookEndpoint, *, now: datetime) -
     )
 
 
-def subscribes(endpoint_types: str, event_type: str) -> bool:
-    """Whether an endpoint whose `event_types` are `endpoint_types` gets `event_type` (a test
-    ping goes to any endpoint)."""
-    return event_type == "ping" or f"|{event_type}|" in endpoint_types
-
-
 def _being_deleted(endpoint: WebhookEndpoint) -> bool:
     return not endpoint.is_active and endpoint.disabled_reason == DELETING
 

@@ -49,19 +49,18 @@ def resend(staff_browser, event_ids):
 def test_resending_an_event_the_purge_deleted_once_the_action_read_it_says_so(
     staff_browser, old_and_new, monkeypatch
 ):
-    """The purge commits between the action's read of the selection and the old event's
-    resend (a window of milliseconds, or of the resends before it in a long selection)."""
+    """The purge commits between the action's read of the selection and the resend (a
+    window of milliseconds, or of the batches before it in a long selection)."""
     old, new = old_and_new
-    resent = services.event_resend
+    resent = services.events_resend
     before_the_refusal = {}
 
-    def purged_first(*, event_id, actor_id):
-        if event_id == old:
-            purge()
-            before_the_refusal.update(database_state())
-        return resent(event_id=event_id, actor_id=actor_id)
+    def purged_first(*, event_ids, actor_id):
+        purge()
+        before_the_refusal.update(database_state())
+        return resent(event_ids=event_ids, actor_id=actor_id)
 
-    monkeypatch.setattr(services, "event_resend", purged_first)
+    monkeypatch.setattr(services, "events_resend", purged_first)
 
     response = resend(staff_browser, [old, new])
 
