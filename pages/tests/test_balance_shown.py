@@ -74,3 +74,22 @@ def test_when_tokens_expire_is_said_with_its_hour_and_zone(client, user):
 
     shown = [re.findall(r"<time [^>]*>([^<]*)</time>", page) for page in pages]
     assert shown == [["6 Jul 2026, 23:30 UTC"] * 2] * 2
+
+
+@pytest.mark.parametrize(("name", "budget"), [("pages:home", 9), ("pages:account", 8)])
+def test_the_page_and_its_header_read_the_balance_once(
+    client, user, django_assert_max_num_queries, name, budget
+):
+    """The header's widget and the page's figures read the balance each on their own: two
+    reads per page, and a payment landing between them drew one balance in the header and
+    another beside it."""
+    client.force_login(user)
+    lot_grant(user_id=user.pk, amount=10, category="promotional", reason="trial", actor_id=None)
+    client.get(reverse(name))  # The session and the user's rows warmed up.
+
+    with django_assert_max_num_queries(budget) as captured:
+        page = client.get(reverse(name))
+
+    reads = [query for query in captured.captured_queries if "tokens_tokenlot l" in query["sql"]]
+    assert len(reads) == 1
+    assert page.status_code == 200

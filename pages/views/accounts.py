@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.services import user_register
 from common.errors import Invalid, NotFound
 from pages import selectors
+from pages.context_processors import header_reads
 from pages.forms import AlertsForm, PasswordForm, SignInForm, SignUpForm
 from pages.views.helpers import (
     form_action,
@@ -81,6 +82,7 @@ def _account_page(
     alerts_form: AlertsForm | None = None,
 ) -> HttpResponse:
     summary = selectors.account(user_id=request.user.pk)
+    header_reads(request, summary.balance)
     default = threshold_of(None)
     context = {
         "summary": summary,

@@ -7,11 +7,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from pages import selectors
+from pages.context_processors import header_reads
 
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return render(request, "pages/prices.html", {"prices": selectors.price_list()})
-    context = {"dashboard": selectors.dashboard(user_id=request.user.pk)}
-    return render(request, "pages/home.html", context)
+    board = selectors.dashboard(user_id=request.user.pk)
+    header_reads(request, board.balance)
+    return render(request, "pages/home.html", {"dashboard": board})

@@ -38,7 +38,7 @@ PAGES = {
 }
 # What each page costs with the session, the user and the header's balance.
 BUDGETS = {
-    "home": 10,
+    "home": 9,
     "purchase": 11,
     "account": 8,
     "balance": 3,
