@@ -10,7 +10,8 @@ from playwright.sync_api import Browser, expect
 
 from accounts.tests.factories import UserFactory
 from pages.tests.browsing import sign_in
-from tokens.services import hold_create
+from tokens.ledger import Work
+from tokens.services import hold_create, usage_record
 from tokens.tests.factories import fund, grant
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -105,4 +106,54 @@ def test_a_hold_placed_while_the_home_page_is_open_is_said_as_the_page_says_it(
     expect(page.locator("#home-balance")).to_have_text("10")
     expect(page.locator("#home-available")).to_have_text("2")
     expect(page.locator("#home-available-unit")).to_have_text("8 held for work in progress")
+    context.close()
+
+
+def test_the_home_page_expiry_notice_follows_the_header(chromium: Browser, live_server):
+    """Tokens that expire soon used up in another tab, or a new lot that expires sooner
+    granted: the header's poll redrew Balance, Available now and its own "expire" but the
+    notice below them still said the old "N tokens expire on …" (or none at all)."""
+    user = UserFactory()
+    soon = datetime.now(UTC).replace(hour=9, minute=30, second=0, microsecond=0)
+    grant(user, 7, expires_at=soon + timedelta(days=5))
+    context = chromium.new_context()
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    notice = page.locator("#expiring-soon")
+    expect(notice).to_contain_text("7 tokens expire on")
+    grant(user, 3, expires_at=soon + timedelta(days=2))
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+
+    sooner = date_format(soon + timedelta(days=2), "j M Y, H:i")
+    expect(notice).to_have_text(f"3 tokens expire on {sooner} UTC: they are used first.")
+    usage_record(user_id=user.pk, work=Work(amount=10, feature="chat", usage_key="all"))
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+
+    expect(page.locator("#home-balance")).to_have_text("0")
+    expect(notice).to_be_hidden()
+    context.close()
+
+
+def test_the_expiry_notice_appears_when_tokens_that_expire_arrive(chromium: Browser, live_server):
+    user = UserFactory()
+    fund(user, 5)
+    context = chromium.new_context()
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    expect(page.locator("#expiring-soon")).to_be_hidden()
+    expires_at = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(days=3)
+    grant(user, 4, expires_at=expires_at)
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+
+    expect(page.locator("#expiring-soon")).to_have_text(
+        f"4 tokens expire on {date_format(expires_at, 'j M Y, H:i')} UTC: they are used first."
+    )
     context.close()

@@ -43,9 +43,9 @@ function timeElement(iso) {
   return when;
 }
 
-// The home page's Balance and Available now, drawn with the page, follow the header's poll:
-// after a payment or a use the header said one balance and the figure beside it another. The
-// words are the template's (pages/home.html).
+// The home page's Balance, Available now and what expires next, drawn with the page, follow
+// the header's poll: after a payment or a use the header said one balance and the figure
+// beside it another. The words are the template's (pages/home.html).
 function drawHomeFigures(homeBalance, data) {
   const short = Math.max(data.held - data.balance, 0);
   homeBalance.textContent = String(data.balance);
@@ -57,6 +57,15 @@ function drawHomeFigures(homeBalance, data) {
     unit = `${data.held} held for work in progress`;
   }
   document.getElementById("home-available-unit").textContent = unit;
+  // The notice under them: it said the lot the page was drawn with after it was used up, and
+  // nothing of a sooner one granted since.
+  const notice = document.getElementById("expiring-soon");
+  notice.textContent = "";
+  notice.hidden = !data.expiring_next;
+  if (data.expiring_next) {
+    notice.append(`${data.expiring_next.amount} tokens expire on `,
+      timeElement(data.expiring_next.expires_at), ": they are used first.");
+  }
 }
 
 function startBalanceWidget() {
