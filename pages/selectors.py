@@ -30,7 +30,7 @@ from billing.selectors import (
     subscription_current,
     subscriptions_waiting,
 )
-from catalog.models import AddOn, Plan, TokenBundle
+from catalog.models import AddOn, Plan, TokenBundle, UsageMode
 from catalog.selectors import add_ons_for_sale, bundles_for_sale, plans_for_sale
 from common.errors import NotFound
 from tokens.models import TokenTransaction
@@ -110,7 +110,8 @@ def price_list() -> PriceList:
 def current_subscription(*, user_id: UUID) -> Subscription | None:
     """billing's current subscription, with `waiting`: when its period runs now, the periods
     of its plan paid since that wait to follow it (a renewal paid early), soonest first; one
-    query more then."""
+    query more then. `unlimited_now`: its period runs now and its plan was sold unlimited,
+    so use costs no tokens (a page showing only a balance of 0 read as no use left)."""
     try:
         current = subscription_current(user_id=user_id)
     except NotFound:
@@ -120,6 +121,7 @@ def current_subscription(*, user_id: UUID) -> Subscription | None:
     current.waiting = (
         list(subscriptions_waiting(user_id=user_id, plan_id=current.plan_id)) if running else []
     )
+    current.unlimited_now = running and current.usage_mode == UsageMode.UNLIMITED
     return current
 
 

@@ -279,3 +279,37 @@ def test_a_renewal_of_another_plan_is_not_shown_as_the_current_plans_next_period
     assert "Next period" not in account
     assert "active until 23 Apr 2026, 09:00 UTC." in purchase
     assert "Paying Team again adds a period after this one" in purchase
+
+
+# A plan whose use costs no tokens.
+
+
+def _unlimited_said(page: str) -> list[str]:
+    text = " ".join(re.sub(r"<[^>]+>", " ", page).split())
+    return re.findall(r"Unlimited use[^.]*\.", text)
+
+
+@pytest.mark.parametrize("name", ["home", "account"])
+def test_an_unlimited_plan_says_use_costs_no_tokens_while_it_runs(browser, user, name):
+    """On an unlimited plan with no tokens the pages said "Balance 0", "Available now 0" and
+    the plan's name and end: nothing said that use costs no tokens, so the customer read
+    they could not use the service, or bought tokens they did not need."""
+    plan = PlanFactory(name="All you can use", usage_mode="unlimited")
+    with time_machine.travel(START, tick=False):
+        capture(checkout(user, plan=plan).invoice)
+        page = browser.get(reverse(f"pages:{name}")).content.decode()
+
+    assert _unlimited_said(page) == [
+        "Unlimited use until 2 Apr 2026, 09:00 UTC: what you use costs no tokens."
+    ]
+
+
+@pytest.mark.parametrize("name", ["home", "account"])
+def test_a_metered_or_unpaid_plan_says_nothing_of_unlimited_use(browser, user, plan, name):
+    unpaid = PlanFactory(name="All you can use", usage_mode="unlimited")
+    capture(checkout(user, plan=plan).invoice)
+    page = browser.get(reverse(f"pages:{name}")).content.decode()
+    assert _unlimited_said(page) == []
+    checkout(user, plan=unpaid, key="unpaid")
+    page = browser.get(reverse(f"pages:{name}")).content.decode()
+    assert _unlimited_said(page) == []
