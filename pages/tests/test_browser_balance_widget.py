@@ -157,3 +157,42 @@ def test_the_expiry_notice_appears_when_tokens_that_expire_arrive(chromium: Brow
         f"4 tokens expire on {date_format(expires_at, 'j M Y, H:i')} UTC: they are used first."
     )
     context.close()
+
+
+# The header's changes, and the home page's figures, which each poll draws: the sign that the
+# poll's answer has been drawn.
+WATCH_WIDGET = """() => {
+    window.widgetChanges = 0;
+    window.pollsDrawn = 0;
+    const watched = {subtree: true, childList: true, characterData: true};
+    new MutationObserver((records) => { window.widgetChanges += records.length; })
+        .observe(document.querySelector(".balance-widget"), watched);
+    new MutationObserver(() => { window.pollsDrawn += 1; })
+        .observe(document.getElementById("home-balance"), watched);
+}"""
+
+
+def test_the_header_announces_the_balance_only_when_it_changes(chromium: Browser, live_server):
+    """The widget is a polite live region, and each poll wrote it anew (the same balance, the
+    same expiry): a screen reader read "50; 7 expire 12 Dec 2026…" out every ten seconds
+    for as long as the tab stayed open."""
+    user = UserFactory()
+    fund(user, 50)
+    grant(user, 7, expires_at=datetime.now(UTC) + timedelta(days=5))
+    context = chromium.new_context()
+    page = context.new_page()
+    page.clock.install()
+    sign_in(page, live_server.url, user.email)
+    page.evaluate(WATCH_WIDGET)
+
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+    page.wait_for_function("() => window.pollsDrawn > 0")
+
+    assert page.evaluate("() => window.widgetChanges") == 0
+    fund(user, 5)
+    with page.expect_response(lambda response: response.url.endswith("/account/balance")):
+        page.clock.run_for(POLL_MS)
+    expect(page.locator("#balance")).to_have_text("62")
+    assert page.evaluate("() => window.widgetChanges") > 0
+    context.close()

@@ -75,17 +75,24 @@ function startBalanceWidget() {
   }
   const expiring = document.getElementById("expiring");
   const homeBalance = document.getElementById("home-balance");
+  // The widget is a live region: each write is read out, so only a change is written (a poll
+  // that wrote the same balance anew had a screen reader say it every ten seconds).
   pollJSON(balance.dataset.url, 10000, (data) => {
-    balance.textContent = String(data.balance);
+    if (balance.textContent !== String(data.balance)) {
+      balance.textContent = String(data.balance);
+    }
     if (homeBalance) {
       drawHomeFigures(homeBalance, data);
     }
     if (expiring) {
-      expiring.textContent = "";
+      const next = document.createElement("span");
       if (data.expiring_next) {
         // As the server wrote it: the browser's locale wrote "Dec 12, 2026" for "12 Dec 2026".
-        expiring.append(`; ${data.expiring_next.amount} expire `,
+        next.append(`; ${data.expiring_next.amount} expire `,
           timeElement(data.expiring_next.expires_at));
+      }
+      if (expiring.textContent !== next.textContent) {
+        expiring.replaceChildren(...next.childNodes);
       }
     }
   });
