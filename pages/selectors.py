@@ -44,8 +44,13 @@ RECENT = 5
 class Receipt:
     invoice: Invoice
     tokens_credited: int
-    balance: int
+    # The user's balance as read with the invoice: the page's header shows this read too.
+    balance_read: Balance
     period_waiting: Subscription | None = None
+
+    @property
+    def balance(self) -> int:
+        return self.balance_read.balance
 
     @property
     def settled(self) -> bool:
@@ -76,7 +81,7 @@ def purchase_receipt(*, invoice_id: UUID, user_id: UUID) -> Receipt:
     return Receipt(
         invoice=invoice,
         tokens_credited=invoice_tokens_credited(invoice=invoice),
-        balance=token_balance(user_id=user_id).balance,
+        balance_read=token_balance(user_id=user_id),
         period_waiting=_period_waiting(invoice),
     )
 

@@ -16,6 +16,7 @@ from catalog.selectors import default_currency
 from common.api.fields import api_time
 from common.errors import DomainError, Invalid, NotFound
 from pages import selectors
+from pages.context_processors import header_reads
 from pages.forms import PurchaseForm
 from pages.services import PurchaseCancelled, purchase_start, purchase_success_url
 from pages.views.helpers import json_login_required
@@ -73,7 +74,9 @@ def _receipt(request: HttpRequest) -> selectors.Receipt:
 @login_required
 @require_safe
 def purchase_success(request: HttpRequest) -> HttpResponse:
-    return render(request, "pages/success.html", {"receipt": _receipt(request)})
+    receipt = _receipt(request)
+    header_reads(request, receipt.balance_read)
+    return render(request, "pages/success.html", {"receipt": receipt})
 
 
 @login_required
