@@ -55,6 +55,18 @@ def test_sign_out_asked_with_get_keeps_off_other_sites(client, user):
     assert (response.status_code, response["Location"]) == (302, reverse("pages:sign-in"))
 
 
+@pytest.mark.parametrize("next_page", ["home", "2", "/invoices"])
+def test_sign_out_asked_with_get_and_a_next_when_signed_out_is_not_a_500(client, next_page):
+    """A `next` without a slash or a dot (an old link's `?next=home`) was taken for a URL
+    pattern's name by django.shortcuts.redirect: NoReverseMatch, a 500. It is a path, as
+    signing out with the button takes it."""
+    client.raise_request_exception = False
+
+    response = client.get(reverse("pages:sign-out"), {"next": next_page})
+
+    assert (response.status_code, response.get("Location")) == (302, next_page)
+
+
 def test_signing_out_still_needs_the_form_s_csrf_token(user):
     client = Client(enforce_csrf_checks=True)
     client.force_login(user)

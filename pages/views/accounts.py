@@ -9,7 +9,7 @@ from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -53,7 +53,8 @@ class SignOutView(auth_views.LogoutView):
 
     def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not request.user.is_authenticated:
-            return redirect(self.get_success_url())
+            # A path, as the POST takes it: redirect() took `?next=home` for a URL's name.
+            return HttpResponseRedirect(self.get_success_url())
         return render(request, self.template_name)
 
 
