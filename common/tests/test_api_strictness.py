@@ -13,6 +13,7 @@ from billing.tests.helpers import checkout, deliver, payment_body
 from catalog.tests.factories import TokenBundleFactory
 from common.middleware import MAX_HEADER_COUNT, MAX_HEADER_LENGTH, MAX_URL_LENGTH
 from common.tests.helpers import database_state
+from conftest import client_for
 from tokens.tests.factories import fund
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +182,38 @@ def test_a_signed_delivery_with_nul_in_its_ids_is_400_not_a_500(api_client, user
         "rejected",
         "payment_reference: Must be 1 to 255 characters, without NUL.",
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key"),
+    [
+        (CONSUME, '{"amount": 1, "amount": 1000}', "amount"),
+        (
+            "/api/v1/user/checkout",
+            '{"token_bundle_ids": [], "token_bundle_ids": ["{bundle}"]}',
+            "token_bundle_ids",
+        ),
+        ("{adjust}", '{"amount": 1, "reason": "x", "amount": -1}', "amount"),
+        ("{adjust}", '{"amount": 1, "reason": {"a": 1, "a": 2}}', "a"),
+    ],
+)
+def test_a_key_sent_twice_in_a_body_is_refused_naming_it(staff_client, user, path, body, key):
+    """`{"amount": 1, "amount": 1000}` took the last value silently, while a proxy in front of
+    the service may act on the first: the two would disagree on what was asked."""
+    fund(user, 10)
+    path = path.replace("{adjust}", f"/api/v1/admin/users/{user.pk}/tokens/adjust")
+    body = body.replace("{bundle}", str(TokenBundleFactory().pk))
+    client = staff_client if "admin" in path else client_for(user)
+    before = database_state()
+
+    response = client.generic(
+        "POST", path, body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="dup-1"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": f"Invalid input in: {key}.",
+        "code": "validation_error",
+        "fields": {key: ["Send this field once."]},
+    }
+    assert database_state() == before

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
-from common.api.parsers import parse_json_bytes
+from common.api.parsers import SEND_ONCE, DuplicateKey, parse_json_bytes
 from common.errors import Invalid
 
 
@@ -25,6 +25,8 @@ def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
     """`{event_id?, invoice_id, payment_reference, amount, currency}`; raises Invalid."""
     try:
         data = parse_json_bytes(raw_body)
+    except DuplicateKey as error:
+        raise Invalid(error.key, SEND_ONCE) from error
     except (ValueError, UnicodeDecodeError) as error:
         raise Invalid("non_field_errors", "The body is not valid JSON.") from error
     if not isinstance(data, dict):

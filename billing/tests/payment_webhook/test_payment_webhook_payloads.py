@@ -37,6 +37,12 @@ def refused_payloads(invoice) -> list[tuple[bytes, int, str]]:
             400,
             "validation_error",
         ),
+        # The same key twice: a proxy and this service could read different amounts.
+        (
+            payment_body(invoice, amount="0.01")[:-1] + f', "amount": "{invoice.total}"}}'.encode(),
+            400,
+            "validation_error",
+        ),
         (payment_body(invoice, event_id="e1", invoice_id=str(uuid4())), 404, "not_found"),
         (payment_body(invoice, event_id="e2", amount="34.01"), 400, "amount_mismatch"),
         (payment_body(invoice, event_id="e3", currency="EUR"), 400, "currency_mismatch"),
