@@ -21,23 +21,32 @@ current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", 
 
 # The credentials of a URL (`scheme://user:password@host`, or a token alone as its user): what
 # psycopg repeats of a DATABASE_URL it cannot read ('missing "=" after "postgresx://u:pw@..."'),
-# or a setting's value quoted in its refusal. Written `scheme://***@host`. First a password
-# holding what should have been percent-encoded (`#`, `?`, `/`, `@`), up to the last `@` of
-# the URL: such a URL is exactly the one that fails and gets quoted, and read up to its first
-# `@`, a password `p@ss/word` left `ss/word`. Then a user alone, as Python reads a URL (up to
-# the last `@` before the host's `/`, `?` or `#`). (A URL with a port and an `@` later in its
-# path loses that stretch too: a log line is better short of some text than long of a
-# password.)
+# or a setting's value quoted in its refusal. Written `scheme://***@host`. A password holds
+# whatever should have been percent-encoded (`#`, `?`, `/`, `@`, quotes, `<`, `>`, spaces):
+# such a URL is exactly the one that fails and gets quoted. So, in this order:
+# - after `user:` and anything but a port, everything up to the line's last `@` (a password
+#   `p@ss word` read up to its first `@` or space left `ss word`);
+# - after `user:` and a port-like start (`u:1234/x@`), up to the last `@` before a space;
+# - after `user:` and anything but a port, with no `@` to follow: the head of a password that
+#   psycopg cut at its first space ('"postgresx://u:pa"' of `pa ss`), written `scheme://***`;
+# - a user alone, as Python reads a URL (up to the last `@` before the host's `/`, `?`, `#`).
+# A line with a URL and a later `@` (an email, a second URL) loses the text between them: a
+# log line is better short of some text than long of a password.
+_SCHEME = r"(?i)\b([a-z][a-z0-9+.-]*://)"
+_USER = r"[^\s/?#@:'\"<>\[\]]*:"
+_NOT_A_PORT = r"(?!\d+(?![\w@])|[/?#]|$)"
 URL_CREDENTIALS = (
-    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#@:'\"<>]*:[^\s'\"<>]*@"),
-    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/?#'\"<>]*@"),
+    (re.compile(_SCHEME + _USER + _NOT_A_PORT + r"[^\r\n]*@"), r"\1***@"),
+    (re.compile(_SCHEME + _USER + r"\S*@"), r"\1***@"),
+    (re.compile(_SCHEME + _USER + _NOT_A_PORT + r"[^\s@]+"), r"\1***"),
+    (re.compile(_SCHEME + r"[^\s/?#'\"<>]*@"), r"\1***@"),
 )
 
 
 def url_credentials_scrubbed(text: str) -> str:
     """`text` with every URL's user and password written `***`."""
-    for pattern in URL_CREDENTIALS:
-        text = pattern.sub(r"\1***@", text)
+    for pattern, replacement in URL_CREDENTIALS:
+        text = pattern.sub(replacement, text)
     return text
 
 

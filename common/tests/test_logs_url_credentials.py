@@ -65,6 +65,24 @@ def test_a_database_url_psycopg_repeats_is_written_without_its_credentials(log_f
 
 
 @pytest.mark.parametrize(
+    "password", ["hunter2'of-the-url", 'hunter2"of-the-url', "<hunter2>", "hunter2 of-the-url"]
+)
+def test_a_password_with_quotes_brackets_or_spaces_is_scrubbed_whole(password):
+    """Such a password is what breaks a DATABASE_URL, which psycopg then repeats (cut at its
+    first space) and a refusal quotes: its head or its tail stayed in the line."""
+    url = f"postgresx://billing:{password}@127.0.0.1:1/billing"
+    with pytest.raises(psycopg.Error) as refused:
+        psycopg.connect(url)
+
+    lines = [redact(str(refused.value)), redact(f"DATABASE_URL={url!r} is not a URL")]
+
+    for line in lines:
+        assert "postgresx://***" in line
+        for part in ["hunter2", "of-the-url"]:
+            assert part not in line
+
+
+@pytest.mark.parametrize(
     ("text", "scrubbed"),
     [
         ("redis://:hunter#2@10.0.0.1:6379/0 down", "redis://***@10.0.0.1:6379/0 down"),
@@ -76,6 +94,8 @@ def test_a_database_url_psycopg_repeats_is_written_without_its_credentials(log_f
         ("https://token123@hooks.example.com/x", "https://***@hooks.example.com/x"),
         ("https://hooks.example.com/x?email=a@example.com", None),
         ("GET http://127.0.0.1:8000/api/v1/usage 200", None),
+        ("redis://cache:6379 down for a@example.com", None),
+        ("http://[::1]:8000/x by a@example.com", None),
     ],
 )
 def test_url_credentials_are_scrubbed_and_nothing_else(text, scrubbed):
