@@ -48,10 +48,10 @@ def parse_json_bytes(raw: bytes, encoding: str = "utf-8") -> Any:
     """Parse JSON with non-integer numbers as `Decimal`, so money never passes through a float.
 
     Raises ValueError for malformed JSON, NaN and Infinity literals, a key repeated within one
-    object (DuplicateKey), values nested too deeply
-    for the parser (about a thousand levels: a 2 KB body of brackets), and for a charset that
-    names a codec of bytes rather than of text (Django keeps any name `codecs` knows, `rot13`
-    and `zlib` among them, and decoding with one raises LookupError).
+    object (DuplicateKey), values nested too deeply for the parser (about a thousand levels:
+    a 2 KB body of brackets), and for a charset that names a codec of bytes rather than of
+    text (Django keeps any name `codecs` knows, `rot13` and `zlib` among them, and decoding
+    with one raises LookupError).
     """
     try:
         text = raw.decode(encoding)
