@@ -3,6 +3,7 @@ model rows written and read without the ORM's per-call Python (docs/decisions.md
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from contextlib import nullcontext
 from datetime import UTC, datetime
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
+# A column type's modifiers: "(300)" of "varchar(300)", "(12, 2)" of "numeric(12, 2)".
+TYPE_MODIFIERS = re.compile(r"\(.*?\)")
 
 
 def fetched(
@@ -54,9 +57,11 @@ def aware_time(value: object) -> datetime | None:
 
 def inserted(instances: Sequence[M]) -> list[M]:
     """New instances of one model written as `bulk_create` writes them (each field's
-    `pre_save`, so `auto_now_add` is stamped, then its database value), in one INSERT per
-    batch the backend allows, for a fraction of `bulk_create`'s Python: its statement is
-    built once per model and row count.
+    `pre_save`, so `auto_now_add` is stamped, then its database value), for a fraction of
+    `bulk_create`'s Python. On PostgreSQL rows are one INSERT of one array per column,
+    whatever their number: its text, built once per model, stays within what psycopg keeps
+    parsed and prepares. Elsewhere, and for one row, one INSERT of VALUES per batch the
+    backend allows, built once per model and row count.
 
     Only for what it can write faithfully: a primary key made in Python, no value the
     database makes (generated columns, database defaults read back) and no parent table;
@@ -71,6 +76,19 @@ def inserted(instances: Sequence[M]) -> list[M]:
         raise ValueError(f"inserted() needs {model.__name__} instances with their keys set.")
     # Looked up once: every field's value is prepared with it.
     database = connections[DEFAULT_DB_ALIAS]
+    if database.vendor == "postgresql" and len(instances) > 1:
+        # One array per column: the statement's text does not grow with the rows, so psycopg
+        # keeps its parse (at most 50 parameters) and prepares it as it does the others. One
+        # row keeps VALUES: psycopg dumps a list in Python, about 0.1 ms for nine columns.
+        columns = [
+            [
+                field.get_db_prep_save(field.pre_save(instance, True), database)
+                for instance in instances
+            ]
+            for field in fields
+        ]
+        fetched(_unnest_sql(model), columns, database)
+        return _written(instances, database)
     batch = database.ops.bulk_batch_size(fields, instances) or len(instances)
     several_statements = batch < len(instances)
     with atomic_if_needed() if several_statements else nullcontext():
@@ -82,6 +100,10 @@ def inserted(instances: Sequence[M]) -> list[M]:
                 for field in fields
             ]
             fetched(_insert_sql(model, len(rows)), values, database)
+    return _written(instances, database)
+
+
+def _written(instances: Sequence[M], database: BaseDatabaseWrapper) -> list[M]:
     for instance in instances:
         instance._state.adding = False
         instance._state.db = database.alias
@@ -112,6 +134,23 @@ def _insert_sql(model: type[models.Model], rows: int) -> str:
     table = quote(model._meta.db_table)
     # Names come from the model and values are parameters.
     return f"INSERT INTO {table} ({columns}) VALUES {', '.join([row] * rows)}"  # noqa: S608
+
+
+@lru_cache(maxsize=64)
+def _unnest_sql(model: type[models.Model]) -> str:
+    """PostgreSQL's INSERT of any number of rows, each column's values one array. Each array
+    is cast to its column's type without modifiers (`varchar`, `numeric`): an explicit cast to
+    `varchar(16)` would cut a longer value short, where the INSERT's own assignment refuses
+    it, as it refuses it from VALUES."""
+    quote = connection.ops.quote_name
+    fields = _insertable_fields(model)
+    columns = ", ".join(quote(field.column) for field in fields)
+    arrays = ", ".join(
+        f"%s::{TYPE_MODIFIERS.sub('', field.db_type(connection))}[]" for field in fields
+    )
+    table = quote(model._meta.db_table)
+    # Names and types come from the model and values are parameters.
+    return f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({arrays})"  # noqa: S608
 
 
 def loaded(model: type[M], values: dict[str, object]) -> M:
