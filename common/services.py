@@ -40,16 +40,23 @@ class StoredResponse:
 
 
 def idempotency_record(
-    *, user_id: object, key: str, fingerprint: str, status: int, body: Any
+    *,
+    user_id: object,
+    key: str,
+    fingerprint: str,
+    status: int,
+    body: Any,
+    database: BaseDatabaseWrapper | None = None,
 ) -> bool:
-    """Stores the answer to `key`, in the caller's transaction when there is one.
+    """Stores the answer to `key`, in the caller's transaction when there is one. On
+    `database`, the default connection the caller has already looked up, or looked up here.
 
     Returns False, and changes nothing, when the key already has an answer younger than 24 h;
     an older one counts as absent and is replaced. While another transaction holds an
     uncommitted answer to the same key, this waits for it on the unique index.
     """
     # The connection looked up once: each use of django.db.connection looks it up again.
-    database = connections[DEFAULT_DB_ALIAS]
+    database = database or connections[DEFAULT_DB_ALIAS]
     now = timezone.now()
     stored = fetched(
         _RECORD_SQL,

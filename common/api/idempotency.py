@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
@@ -19,6 +19,9 @@ from common import services
 from common.api.errors import api_exception_handler
 from common.db import all_or_nothing, database_busy, database_rolled_back_for_another
 from common.errors import DomainError
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 HEADER = "Idempotency-Key"
 MAX_LENGTH = 255
@@ -93,9 +96,10 @@ class _Attempt:
     def run(self, *, whole: bool) -> Response:
         """The work and its record in one transaction; a refusal's record on its own."""
         try:
-            with all_or_nothing() if whole else transaction.atomic():
+            # all_or_nothing() gives its connection, looked up once; Django's atomic() none.
+            with all_or_nothing() if whole else transaction.atomic() as database:
                 response = self.action()
-                self.record(response)
+                self.record(response, database)
                 return response
         except DomainError as error:
             if not error.answers_key:
@@ -104,12 +108,12 @@ class _Attempt:
             self.record(refusal)
             return refusal
 
-    def record(self, response: Response) -> None:
+    def record(self, response: Response, database: BaseDatabaseWrapper | None = None) -> None:
         body = (
             self.kept(response.data) if self.kept and response.status_code < 300 else response.data
         )
         stored = services.idempotency_record(
-            **self.identity, status=response.status_code, body=body
+            **self.identity, status=response.status_code, body=body, database=database
         )
         if not stored:
             raise _AlreadyAnswered()

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db import transaction
@@ -34,6 +35,9 @@ from tokens.ledger.core import (
     stored_entry,
 )
 from tokens.models import CATEGORY_ORDER, Hold, TokenAccount, TokenLot, TokenTransaction
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
 NEVER = datetime.max.replace(tzinfo=UTC)
@@ -227,12 +231,20 @@ def debit_python(
 
 
 def debit_postgresql(
-    function: str, arguments: list, *, entry_id: UUID, entry: Entry, now: datetime
+    function: str,
+    arguments: list,
+    *,
+    entry_id: UUID,
+    entry: Entry,
+    now: datetime,
+    database: BaseDatabaseWrapper | None = None,
 ) -> Debit:
     """Calls `tokens_debit` or `tokens_use` and reads its rows: one per lot burned, or one
-    saying why nothing was."""
+    saying why nothing was. On `database`, the default connection the caller has already
+    looked up, or looked up here."""
     placeholders = ", ".join(["%s"] * len(arguments))
-    rows = fetched(f"SELECT * FROM {function}({placeholders})", arguments)  # noqa: S608
+    sql = f"SELECT * FROM {function}({placeholders})"  # noqa: S608
+    rows = fetched(sql, arguments, database)
     status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
     if status == "insufficient":
         raise InsufficientTokens(balance=shown, available=available, needed=-entry.amount)

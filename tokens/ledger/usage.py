@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.db import transaction
@@ -32,6 +33,9 @@ from tokens.models import (
     UsageRecord,
     UsageSource,
 )
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 Type = TokenTransaction.Type
 
@@ -68,18 +72,20 @@ def ledger_use(
     now: datetime | None = None,
     hold: Hold | None = None,
     partial: bool = False,
+    database: BaseDatabaseWrapper | None = None,
 ) -> Used:
     """Records `work`: free while an unlimited plan covers the user (not for a hold's
-    capture, whose hold says how it is paid), else charged to lots in the lot order.
+    capture, whose hold says how it is paid), else charged to lots in the lot order. On
+    `database`, the default connection the caller has already looked up, or looked up here.
 
     Raises InsufficientTokens (nothing changed) and IntegrityError for a key already used.
     """
     now = now or timezone.now()
     usage_id = uuid.uuid4()
     entry = usage_entry(work)
-    with savepoint_if_nested():
+    with savepoint_if_nested(database):
         if is_postgresql():
-            return _use_postgresql(user_id, work, entry, usage_id, now, hold, partial)
+            return _use_postgresql(user_id, work, entry, usage_id, now, hold, partial, database)
         with transaction.atomic():
             return _use_python(user_id, work, entry, usage_id, now, hold, partial)
 
@@ -104,6 +110,7 @@ def _use_postgresql(
     now: datetime,
     hold: Hold | None,
     partial: bool,
+    database: BaseDatabaseWrapper | None,
 ) -> Used:
     entry_id = uuid.uuid4()
     arguments = [
@@ -121,7 +128,9 @@ def _use_postgresql(
         partial,
     ]
     try:
-        debit = debit_postgresql("tokens_use", arguments, entry_id=entry_id, entry=entry, now=now)
+        debit = debit_postgresql(
+            "tokens_use", arguments, entry_id=entry_id, entry=entry, now=now, database=database
+        )
     except Covered:
         account_id = TokenAccount.objects.values_list("pk", flat=True).get(user_id=user_id)
         return Used(usage=covered_usage(usage_id, account_id, work, now))

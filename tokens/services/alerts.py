@@ -4,6 +4,7 @@ and `tokens.depleted` when what is available reaches 0. Emitted in the change's 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django.conf import settings
@@ -14,6 +15,9 @@ from common.errors import Invalid
 from events.services import Notice, events_emit
 from tokens.ledger import account_locked
 from tokens.models import TokenAccount
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 MAX_THRESHOLD = 2_147_483_647
 
@@ -35,9 +39,11 @@ def balance_alerts(
     threshold: int | None,
     balance: tuple[int, int],
     available: tuple[int, int],
+    database: BaseDatabaseWrapper | None = None,
 ) -> None:
-    """`balance` and `available` are (before, after) the change, as the user saw them."""
-    require_transaction("balance_alerts")
+    """`balance` and `available` are (before, after) the change, as the user saw them. On
+    `database`, the default connection the caller has already looked up, or looked up here."""
+    require_transaction("balance_alerts", database)
     notices = []
     if low_balance_crossed(threshold, before=balance[0], after=balance[1]):
         notices.append(

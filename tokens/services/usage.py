@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -26,9 +26,12 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
 
     Raises InsufficientTokens (nothing changed), LedgerKeyReused for a key used for other work.
     """
+    # Looked up once for the transaction, the ledger's statement and the alerts' check: each
+    # look-up costs about 17,000 instructions (docs/decisions.md, Speed).
+    database = connections[DEFAULT_DB_ALIAS]
     try:
-        with atomic_if_needed():
-            used = ledger_use(user_id=user_id, work=work)
+        with atomic_if_needed(database):
+            used = ledger_use(user_id=user_id, work=work, database=database)
             if used.balance is not None:
                 charged = used.usage.charged
                 balance_alerts(
@@ -36,6 +39,7 @@ def usage_record(*, user_id: UUID, work: Work) -> Used:
                     threshold=used.threshold,
                     balance=(used.balance + charged, used.balance),
                     available=(used.available + charged, used.available),
+                    database=database,
                 )
             return used
     except (IntegrityError, InsufficientTokens):
