@@ -32,7 +32,10 @@ current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", 
 # - a user alone, as Python reads a URL (up to the last `@` before the host's `/`, `?`, `#`).
 # A line with a URL and a later `@` (an email, a second URL) loses the text between them: a
 # log line is better short of some text than long of a password.
-_SCHEME = r"(?i)\b([a-z][a-z0-9+.-]*://)"
+# A scheme starts only where a run of scheme characters starts (the run is its scheme, a
+# `-` or digit ahead of it too): tried from each word of a path's `/a-a-a-…` (4 KB, anyone's,
+# in the access line), the rest of the run was read again from each, a second per request.
+_SCHEME = r"(?i)(?<![a-z0-9+.-])([a-z0-9+.-]*://)"
 _USER = r"[^\s/?#@:'\"<>\[\]]*:"
 _NOT_A_PORT = r"(?!\d+(?![\w@])|[/?#]|$)"
 URL_CREDENTIALS = (

@@ -207,3 +207,18 @@ def test_a_receivers_answer_urllib3_warns_of_is_logged_without_the_endpoints_pat
     assert f"Failed to parse headers (url=http://127.0.0.1:{port}/" in output
     assert "SELLERS-TOKEN-2" not in output
     assert "PATH-SECRET" not in output
+
+
+def test_a_long_path_of_hyphenated_words_is_read_once_not_once_per_word():
+    """The access line redacts the path (up to 4 KB, anyone's): a scheme tried from every
+    word of `/a-a-a-…` read the rest of the path again from each, about a second of a worker
+    per request. A scheme now starts only where a run of scheme characters starts, so the
+    run is read once; what it scrubs is unchanged (`-postgres://`, `x.https://`)."""
+    from common.log import URL_CREDENTIALS
+
+    text = "/a-b-c-d://u:p@h"
+    for pattern, _ in URL_CREDENTIALS:
+        assert pattern.match(text, 3) is None
+    assert redact(text) == "/a-b-c-d://***@h"
+    assert redact("see -postgres://u:pw@db") == "see -postgres://***@db"
+    assert redact("x.https://u:pw@db/x") == "x.https://***@db/x"
