@@ -116,14 +116,14 @@ class StaffMayChangeModel(StaffMay):
 class StaffMayPerMethod(StaffMay):
     """An APIView's writes need the admin's permission for the same change, named per HTTP
     method by the view's `staff_permissions` ({"POST": "app_label.codename"}), and its reads
-    what it names for GET (HEAD as GET). A write it does not name (a method added later) needs
-    a permission nobody is given, so a role is never let through by an omission (superusers
-    and plain staff, held to no role, still are)."""
+    what it names for GET (HEAD and OPTIONS as GET). A write it does not name (a method added
+    later) needs a permission nobody is given, so a role is never let through by an omission
+    (superusers and plain staff, held to no role, still are)."""
 
     UNNAMED_WRITE = "accounts.unnamed_staff_write"
 
     def required(self, request: Request, view: APIView) -> str | None:
-        method = "GET" if request.method == "HEAD" else request.method
+        method = "GET" if request.method in ("HEAD", "OPTIONS") else request.method
         named = getattr(view, "staff_permissions", {}).get(method)
         if named is None and request.method not in permissions.SAFE_METHODS:
             return self.UNNAMED_WRITE

@@ -73,11 +73,13 @@ def test_a_refused_read_names_the_view_permission_and_shows_nothing(reads):
     assert "s3cret" not in answer.content.decode()
 
 
-def test_a_head_of_a_read_asks_what_its_get_asks(reads):
+def test_a_head_or_options_of_a_read_asks_what_its_get_asks(reads):
     invoices_only = client_for(staff_in_role(*INVOICES_ONLY))
     tokens_only = client_for(staff_in_role(*TOKENS_ONLY))
 
     assert invoices_only.head(reads["endpoint"]).status_code == 403
+    assert invoices_only.options(reads["endpoints"]).status_code == 403
+    assert invoices_only.options(reads["bundles"]).status_code == 403
     assert tokens_only.head(reads["receipt"]).status_code == 403
     assert invoices_only.head(reads["receipt"]).status_code == 200
 
