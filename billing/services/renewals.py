@@ -200,9 +200,17 @@ def running_ends(running: QuerySet, key: str, paying: QuerySet | None = None) ->
     (the periods not paid yet, the capture's own among them) those are locked in the same
     statement: two first payments at once, with none running, follow each other too, where
     both started at the payment and one period was lost. One paid meanwhile comes back
-    active (PostgreSQL reads a row again once its lock is granted)."""
+    active (PostgreSQL reads a row again once its lock is granted). The periods not paid
+    are taken first: a refund of the running one cancels or moves the checkouts relying on
+    its plan (writing their periods) before it locks the running ones, and a capture taking
+    the running ones first met it in a circle PostgreSQL ended by rolling one back."""
     locked = running if paying is None else running | paying
-    statuses = locked.select_for_update(no_key=True).order_by("pk").values_list("status", flat=True)
+    unpaid_first = Case(When(status=ItemStatus.PENDING, then=Value(0)), default=Value(1))
+    statuses = (
+        locked.select_for_update(no_key=True)
+        .order_by(unpaid_first, "pk")
+        .values_list("status", flat=True)
+    )
     if all(status == ItemStatus.PENDING for status in statuses):
         return {}
     return dict(running.values(key).annotate(end=Max("expires_at")).values_list(key, "end"))

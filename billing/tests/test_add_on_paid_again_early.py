@@ -5,15 +5,16 @@ the payment."""
 
 import threading
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
-from django.db import connections
+from django.db import connections, transaction
 
 from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription
-from billing.services import renewals
+from billing.services import refunds, renewals
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.concurrency import meeting
@@ -129,3 +130,66 @@ def test_an_add_on_paid_twice_at_once_with_none_running_gives_two_periods(monkey
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     periods = sorted(period(AddOnSubscription.objects.get(invoice=i)) for i in (a, b))
     assert periods == [(at, at + MONTH), (at + MONTH, at + 2 * MONTH)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_add_on_paid_while_a_refund_cancels_a_checkout_of_it_is_captured_at_once(monkeypatch):
+    """A refund of a plan bought with an add-on cancels the add-on checkouts relying on its
+    plan (writing their periods), then locks the add-on's running periods. A capture of the
+    same add-on on another checkout (with a plan of its own) took the running period first
+    and then waited for the cancelled checkout's: the two met in a circle and PostgreSQL
+    rolled the capture back. Inside a caller's transaction (reconciliation captures a paid
+    session in one) it failed; now it waits for the refund and is paid."""
+    user = UserFactory()
+    add_on = AddOnFactory()
+    with time_machine.travel(START, tick=False):
+        refunded = checkout(user, plan=PlanFactory(billing_period="yearly"), add_ons=[add_on])
+        capture(refunded.invoice, reference="refunded")
+    # The running period sorts first, as a capture and the refund's lock take them by id.
+    AddOnSubscription.objects.filter(invoice=refunded.invoice).update(id=UUID(int=1))
+    at = START + timedelta(days=3)
+    with time_machine.travel(at, tick=False):
+        checkout(user, add_ons=[add_on])  # relies on the refunded plan: cancelled by it
+        paying = checkout(user, plan=PlanFactory(billing_period="yearly"), add_ons=[add_on])
+    held, go, answers = threading.Event(), threading.Event(), {}
+    lock = refunds.add_on_periods_lock
+
+    def refund_holds(*args, **kwargs):
+        if threading.current_thread().name == "refund":
+            held.set()
+            go.wait(10)
+        return lock(*args, **kwargs)
+
+    monkeypatch.setattr(refunds, "add_on_periods_lock", refund_holds)
+
+    def run(name, work) -> None:
+        try:
+            answers[name] = work()
+        except Exception as error:  # the test reports whatever either side raised
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    def capture_in_a_transaction():
+        with transaction.atomic():
+            return capture(paying.invoice, reference="paying")
+
+    with time_machine.travel(at + timedelta(hours=1), tick=False):
+        refund = threading.Thread(
+            target=run,
+            args=("refund", lambda: refunds.invoice_refund(invoice_id=refunded.invoice.pk)),
+            name="refund",
+        )
+        refund.start()
+        held.wait(10)
+        paid_now = threading.Thread(target=run, args=("capture", capture_in_a_transaction))
+        paid_now.start()
+        wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)
+        go.set()
+        refund.join()
+        paid_now.join()
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    bought = AddOnSubscription.objects.get(invoice=paying.invoice)
+    paid_at = at + timedelta(hours=1)  # the refunded period ended before it
+    assert (bought.status, period(bought)) == ("active", (paid_at, paid_at + MONTH))
