@@ -202,13 +202,24 @@ def _relying_move(parent: Q, subscription_id: UUID) -> None:
 
 
 def _relying_locked(parent: Q) -> list[Invoice]:
-    """The pending invoices of add-ons relying on `parent`, locked in id order."""
+    """The pending invoices of add-ons relying on `parent`, locked in id order, then their
+    add-on periods not paid yet, in id order: a capture of the same add-on on another
+    checkout locks those in that order (`renewals.running_ends`), and writing them one
+    invoice after another met it in a circle."""
     relying = AddOnSubscription.objects.filter(parent, status=ItemStatus.PENDING)
-    return list(
+    invoices = list(
         Invoice.objects.select_for_update()
         .filter(pk__in=relying.values("invoice_id"), status=Invoice.Status.PENDING)
         .order_by("pk")
     )
+    if invoices:
+        list(
+            AddOnSubscription.objects.select_for_update(no_key=True)
+            .filter(invoice__in=invoices, status=ItemStatus.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+    return invoices
 
 
 def _relying_cancel(parent: Q) -> int:

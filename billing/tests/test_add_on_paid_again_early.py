@@ -13,8 +13,8 @@ from dateutil.relativedelta import relativedelta
 from django.db import connections, transaction
 
 from accounts.tests.factories import UserFactory
-from billing.models import AddOnSubscription
-from billing.services import refunds, renewals
+from billing.models import AddOnSubscription, Invoice
+from billing.services import invoices, refunds, renewals
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.concurrency import meeting
@@ -193,3 +193,71 @@ def test_an_add_on_paid_while_a_refund_cancels_a_checkout_of_it_is_captured_at_o
     bought = AddOnSubscription.objects.get(invoice=paying.invoice)
     paid_at = at + timedelta(hours=1)  # the refunded period ended before it
     assert (bought.status, period(bought)) == ("active", (paid_at, paid_at + MONTH))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_add_on_paid_while_a_refund_cancels_two_checkouts_of_it_is_captured_at_once(
+    monkeypatch,
+):
+    """A refund cancels the add-on checkouts relying on its plan one invoice after another
+    (in the invoices' id order), writing their periods; a capture of the same add-on on
+    another checkout locks those periods in their own id order. With the two orders apart,
+    the capture held the second checkout's period and waited for the first's, which the
+    refund held while it waited for the second's: PostgreSQL rolled the capture back."""
+    user = UserFactory()
+    add_on = AddOnFactory()
+    with time_machine.travel(START, tick=False):
+        refunded = checkout(user, plan=PlanFactory(billing_period="yearly"))
+        capture(refunded.invoice, reference="refunded")
+    at = START + timedelta(days=3)
+    with time_machine.travel(at, tick=False):
+        relying = sorted(
+            (checkout(user, add_ons=[add_on]).invoice for _ in range(2)), key=lambda i: i.pk
+        )
+        paying = checkout(user, plan=PlanFactory(billing_period="yearly"), add_ons=[add_on])
+    # The refund cancels the first invoice first; its period sorts after the second's.
+    for invoice, first in zip(relying, (UUID(int=3), UUID(int=2)), strict=True):
+        AddOnSubscription.objects.filter(invoice=invoice).update(id=first)
+    held, go, answers = threading.Event(), threading.Event(), {}
+    cancelled = invoices._cancelled
+
+    def refund_holds(invoice, **kwargs):
+        cancelled(invoice, **kwargs)
+        if threading.current_thread().name == "refund" and not held.is_set():
+            held.set()
+            go.wait(10)
+
+    monkeypatch.setattr(invoices, "_cancelled", refund_holds)
+
+    def run(name, work) -> None:
+        try:
+            answers[name] = work()
+        except Exception as error:  # the test reports whatever either side raised
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    def capture_in_a_transaction():
+        with transaction.atomic():
+            return capture(paying.invoice, reference="paying")
+
+    with time_machine.travel(at + timedelta(hours=1), tick=False):
+        refund = threading.Thread(
+            target=run,
+            args=("refund", lambda: refunds.invoice_refund(invoice_id=refunded.invoice.pk)),
+            name="refund",
+        )
+        refund.start()
+        held.wait(10)
+        paid_now = threading.Thread(target=run, args=("capture", capture_in_a_transaction))
+        paid_now.start()
+        wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)
+        go.set()
+        refund.join()
+        paid_now.join()
+
+    assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
+    assert [i.status for i in Invoice.objects.filter(pk__in=[i.pk for i in relying])] == [
+        "cancelled"
+    ] * 2
+    assert AddOnSubscription.objects.get(invoice=paying.invoice).status == "active"
