@@ -119,7 +119,7 @@ def test_an_add_on_paid_twice_at_once_with_none_running_gives_two_periods(monkey
         b = checkout(user, add_ons=[add_on]).invoice
         first = threading.Thread(target=run, args=("a", a), name="a")
         first.start()
-        held.wait(10)
+        assert held.wait(10), "the first capture never reached its locks"
         second = threading.Thread(target=run, args=("b", b), name="b")
         second.start()
         wait_until(lambda: "b" in answers or sessions_waiting_on_a_lock() > 0)
@@ -181,7 +181,7 @@ def test_an_add_on_paid_while_a_refund_cancels_a_checkout_of_it_is_captured_at_o
             name="refund",
         )
         refund.start()
-        held.wait(10)
+        assert held.wait(10), "the first capture never reached its locks"
         paid_now = threading.Thread(target=run, args=("capture", capture_in_a_transaction))
         paid_now.start()
         wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)
@@ -248,7 +248,7 @@ def test_an_add_on_paid_while_a_refund_cancels_two_checkouts_of_it_is_captured_a
             name="refund",
         )
         refund.start()
-        held.wait(10)
+        assert held.wait(10), "the first capture never reached its locks"
         paid_now = threading.Thread(target=run, args=("capture", capture_in_a_transaction))
         paid_now.start()
         wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)

@@ -137,7 +137,7 @@ def test_the_same_plan_paid_twice_at_once_with_none_running_gives_two_periods(mo
         b = checkout(user, plan=plan).invoice
         first = threading.Thread(target=run, args=("a", a), name="a")
         first.start()
-        held.wait(10)
+        assert held.wait(10), "the first capture never reached its locks"
         second = threading.Thread(target=run, args=("b", b), name="b")
         second.start()
         wait_until(lambda: "b" in answers or sessions_waiting_on_a_lock() > 0)
