@@ -7,8 +7,12 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
+import time_machine
+from django.db import models
 from prometheus_client import REGISTRY
 
 from billing import services
@@ -16,6 +20,7 @@ from billing.models import Invoice
 
 PAYMENT_SECRET = "whsec_tests_payment_current"
 WEBHOOK = "/api/v1/webhooks/payment"
+M = TypeVar("M", bound=models.Model)
 
 
 def checkout(user, *, plan=None, bundles=(), add_ons=(), key: str = "") -> services.CheckoutResult:
@@ -36,6 +41,15 @@ def capture(invoice: Invoice, reference: str = "pay-1") -> services.CaptureResul
         amount=invoice.total,
         currency=invoice.currency.code,
     )
+
+
+def monthly_paid(user, at: datetime, reference: str, model: type[M], **items) -> M:
+    """The monthly period (a `Subscription` or `AddOnSubscription`) of a checkout of `items`
+    made and paid at `at`."""
+    with time_machine.travel(at, tick=False):
+        invoice = checkout(user, **items).invoice
+        capture(invoice, reference=reference)
+    return model.objects.get(invoice=invoice, billing_period="monthly")
 
 
 def signature(body: bytes, *, secret: str = PAYMENT_SECRET, at: float | None = None) -> str:

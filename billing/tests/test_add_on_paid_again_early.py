@@ -10,15 +10,14 @@ from uuid import UUID
 import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
-from django.db import connections, transaction
+from django.db import transaction
 
 from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription, Invoice
 from billing.services import invoices, refunds, renewals
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import AddOnFactory, PlanFactory
-from common.tests.concurrency import meeting
-from common.tests.waits import sessions_waiting_on_a_lock, wait_until
+from common.tests.concurrency import meeting, paused_first
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MONTH = relativedelta(months=1)
@@ -93,7 +92,7 @@ def test_an_add_on_paid_twice_at_once_with_none_running_gives_two_periods(monkey
     user = UserFactory()
     add_on = AddOnFactory()
     paid(user, START, "plan", plan=PlanFactory(billing_period="yearly"))
-    held, go, answers = threading.Event(), threading.Event(), {}
+    held, go = threading.Event(), threading.Event()
     ends = renewals.running_ends
 
     def first_holds(*args, **kwargs):
@@ -105,27 +104,16 @@ def test_an_add_on_paid_twice_at_once_with_none_running_gives_two_periods(monkey
 
     monkeypatch.setattr(renewals, "running_ends", first_holds)
 
-    def run(name, invoice) -> None:
-        try:
-            answers[name] = capture(invoice, reference=name)
-        except Exception as error:  # the test reports whatever either side raised
-            answers[name] = error
-        finally:
-            connections.close_all()
-
     at = START + timedelta(days=3)
     with time_machine.travel(at, tick=False):
         a = checkout(user, add_ons=[add_on]).invoice
         b = checkout(user, add_ons=[add_on]).invoice
-        first = threading.Thread(target=run, args=("a", a), name="a")
-        first.start()
-        assert held.wait(10), "the first capture never reached its locks"
-        second = threading.Thread(target=run, args=("b", b), name="b")
-        second.start()
-        wait_until(lambda: "b" in answers or sessions_waiting_on_a_lock() > 0)
-        go.set()
-        first.join()
-        second.join()
+        answers = paused_first(
+            ("a", lambda: capture(a, reference="a")),
+            ("b", lambda: capture(b, reference="b")),
+            held=held,
+            go=go,
+        )
 
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     periods = sorted(period(AddOnSubscription.objects.get(invoice=i)) for i in (a, b))
@@ -151,7 +139,7 @@ def test_an_add_on_paid_while_a_refund_cancels_a_checkout_of_it_is_captured_at_o
     with time_machine.travel(at, tick=False):
         checkout(user, add_ons=[add_on])  # relies on the refunded plan: cancelled by it
         paying = checkout(user, plan=PlanFactory(billing_period="yearly"), add_ons=[add_on])
-    held, go, answers = threading.Event(), threading.Event(), {}
+    held, go = threading.Event(), threading.Event()
     lock = refunds.add_on_periods_lock
 
     def refund_holds(*args, **kwargs):
@@ -162,32 +150,17 @@ def test_an_add_on_paid_while_a_refund_cancels_a_checkout_of_it_is_captured_at_o
 
     monkeypatch.setattr(refunds, "add_on_periods_lock", refund_holds)
 
-    def run(name, work) -> None:
-        try:
-            answers[name] = work()
-        except Exception as error:  # the test reports whatever either side raised
-            answers[name] = error
-        finally:
-            connections.close_all()
-
     def capture_in_a_transaction():
         with transaction.atomic():
             return capture(paying.invoice, reference="paying")
 
     with time_machine.travel(at + timedelta(hours=1), tick=False):
-        refund = threading.Thread(
-            target=run,
-            args=("refund", lambda: refunds.invoice_refund(invoice_id=refunded.invoice.pk)),
-            name="refund",
+        answers = paused_first(
+            ("refund", lambda: refunds.invoice_refund(invoice_id=refunded.invoice.pk)),
+            ("capture", capture_in_a_transaction),
+            held=held,
+            go=go,
         )
-        refund.start()
-        assert held.wait(10), "the first capture never reached its locks"
-        paid_now = threading.Thread(target=run, args=("capture", capture_in_a_transaction))
-        paid_now.start()
-        wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)
-        go.set()
-        refund.join()
-        paid_now.join()
 
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     bought = AddOnSubscription.objects.get(invoice=paying.invoice)
@@ -218,7 +191,7 @@ def test_an_add_on_paid_while_a_refund_cancels_two_checkouts_of_it_is_captured_a
     # The refund cancels the first invoice first; its period sorts after the second's.
     for invoice, first in zip(relying, (UUID(int=3), UUID(int=2)), strict=True):
         AddOnSubscription.objects.filter(invoice=invoice).update(id=first)
-    held, go, answers = threading.Event(), threading.Event(), {}
+    held, go = threading.Event(), threading.Event()
     cancelled = invoices._cancelled
 
     def refund_holds(invoice, **kwargs):
@@ -229,32 +202,17 @@ def test_an_add_on_paid_while_a_refund_cancels_two_checkouts_of_it_is_captured_a
 
     monkeypatch.setattr(invoices, "_cancelled", refund_holds)
 
-    def run(name, work) -> None:
-        try:
-            answers[name] = work()
-        except Exception as error:  # the test reports whatever either side raised
-            answers[name] = error
-        finally:
-            connections.close_all()
-
     def capture_in_a_transaction():
         with transaction.atomic():
             return capture(paying.invoice, reference="paying")
 
     with time_machine.travel(at + timedelta(hours=1), tick=False):
-        refund = threading.Thread(
-            target=run,
-            args=("refund", lambda: refunds.invoice_refund(invoice_id=refunded.invoice.pk)),
-            name="refund",
+        answers = paused_first(
+            ("refund", lambda: refunds.invoice_refund(invoice_id=refunded.invoice.pk)),
+            ("capture", capture_in_a_transaction),
+            held=held,
+            go=go,
         )
-        refund.start()
-        assert held.wait(10), "the first capture never reached its locks"
-        paid_now = threading.Thread(target=run, args=("capture", capture_in_a_transaction))
-        paid_now.start()
-        wait_until(lambda: "capture" in answers or sessions_waiting_on_a_lock() > 0)
-        go.set()
-        refund.join()
-        paid_now.join()
 
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     assert [i.status for i in Invoice.objects.filter(pk__in=[i.pk for i in relying])] == [

@@ -8,15 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
-from django.db import connections
 
 from accounts.tests.factories import UserFactory
 from billing.models import Subscription
 from billing.services import fulfilment
 from billing.tests.helpers import capture, checkout
 from catalog.tests.factories import PlanFactory
-from common.tests.concurrency import meeting
-from common.tests.waits import sessions_waiting_on_a_lock, wait_until
+from common.tests.concurrency import meeting, paused_first
 from events.models import Event
 from tokens.models import TokenAccount, TokenLot, UnlimitedCoverage
 
@@ -112,7 +110,7 @@ def test_the_same_plan_paid_twice_at_once_with_none_running_gives_two_periods(mo
     lost. The second now waits for the first and follows it, as when one runs."""
     user = UserFactory()
     plan = PlanFactory()
-    held, go, answers = threading.Event(), threading.Event(), {}
+    held, go = threading.Event(), threading.Event()
     ends = fulfilment.running_ends
 
     def first_holds(*args, **kwargs):
@@ -124,26 +122,15 @@ def test_the_same_plan_paid_twice_at_once_with_none_running_gives_two_periods(mo
 
     monkeypatch.setattr(fulfilment, "running_ends", first_holds)
 
-    def run(name, invoice) -> None:
-        try:
-            answers[name] = capture(invoice, reference=name)
-        except Exception as error:  # the test reports whatever either side raised
-            answers[name] = error
-        finally:
-            connections.close_all()
-
     with time_machine.travel(START, tick=False):
         a = checkout(user, plan=plan).invoice
         b = checkout(user, plan=plan).invoice
-        first = threading.Thread(target=run, args=("a", a), name="a")
-        first.start()
-        assert held.wait(10), "the first capture never reached its locks"
-        second = threading.Thread(target=run, args=("b", b), name="b")
-        second.start()
-        wait_until(lambda: "b" in answers or sessions_waiting_on_a_lock() > 0)
-        go.set()
-        first.join()
-        second.join()
+        answers = paused_first(
+            ("a", lambda: capture(a, reference="a")),
+            ("b", lambda: capture(b, reference="b")),
+            held=held,
+            go=go,
+        )
 
     assert not any(isinstance(answer, Exception) for answer in answers.values()), answers
     month = relativedelta(months=1)

@@ -14,19 +14,12 @@ from dateutil.relativedelta import relativedelta
 from billing.models import AddOnSubscription, Subscription
 from billing.services import invoice_refund
 from billing.services.reconcile import local
-from billing.tests.helpers import capture, checkout
+from billing.tests.helpers import capture, checkout, monthly_paid
 from catalog.tests.factories import AddOnFactory, PlanFactory
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MONTH = relativedelta(months=1)
 SKEW = timedelta(seconds=30)
-
-
-def paid(user, at: datetime, reference: str, model, **items):
-    with time_machine.travel(at, tick=False):
-        invoice = checkout(user, **items).invoice
-        capture(invoice, reference=reference)
-    return model.objects.get(invoice=invoice, billing_period="monthly")
 
 
 def swept_ahead(row) -> None:
@@ -46,10 +39,10 @@ def period(row) -> tuple:
 @pytest.mark.django_db
 def test_a_plan_paid_again_early_follows_a_period_the_sweep_expired_early(user):
     plan = PlanFactory()
-    first = paid(user, START, "first", Subscription, plan=plan)
+    first = monthly_paid(user, START, "first", Subscription, plan=plan)
     swept_ahead(first)
 
-    second = paid(user, first.expires_at - SKEW, "second", Subscription, plan=plan)
+    second = monthly_paid(user, first.expires_at - SKEW, "second", Subscription, plan=plan)
 
     assert period(second) == ("active", first.expires_at, first.expires_at + MONTH)
 
@@ -60,10 +53,12 @@ def test_an_add_on_paid_again_early_follows_a_period_the_sweep_expired_early(use
     add_on = AddOnFactory()
     with time_machine.travel(START, tick=False):
         capture(checkout(user, plan=PlanFactory(billing_period="yearly")).invoice, reference="p")
-    first = paid(user, START, "first", AddOnSubscription, add_ons=[add_on])
+    first = monthly_paid(user, START, "first", AddOnSubscription, add_ons=[add_on])
     swept_ahead(first)
 
-    second = paid(user, first.expires_at - SKEW, "second", AddOnSubscription, add_ons=[add_on])
+    second = monthly_paid(
+        user, first.expires_at - SKEW, "second", AddOnSubscription, add_ons=[add_on]
+    )
 
     assert period(second) == ("active", first.expires_at, first.expires_at + MONTH)
 
@@ -72,9 +67,9 @@ def test_an_add_on_paid_again_early_follows_a_period_the_sweep_expired_early(use
 @pytest.mark.django_db
 def test_a_refunded_renewal_moves_the_next_to_the_end_of_a_period_the_sweep_expired(user):
     plan = PlanFactory()
-    first = paid(user, START, "first", Subscription, plan=plan)
-    second = paid(user, START + timedelta(days=20), "second", Subscription, plan=plan)
-    third = paid(user, START + timedelta(days=21), "third", Subscription, plan=plan)
+    first = monthly_paid(user, START, "first", Subscription, plan=plan)
+    second = monthly_paid(user, START + timedelta(days=20), "second", Subscription, plan=plan)
+    third = monthly_paid(user, START + timedelta(days=21), "third", Subscription, plan=plan)
     swept_ahead(first)
 
     with time_machine.travel(first.expires_at - SKEW, tick=False):

@@ -20,20 +20,13 @@ from accounts.tests.factories import UserFactory
 from billing.models import AddOnSubscription, Subscription
 from billing.services import fulfilment, invoice_refund, renewals
 from billing.services.reconcile import local
-from billing.tests.helpers import capture, checkout, refund_and_capture_tries
+from billing.tests.helpers import capture, checkout, monthly_paid, refund_and_capture_tries
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.waits import sessions_waiting_on_a_lock, wait_until
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MONTH = relativedelta(months=1)
 SKEW = timedelta(seconds=30)
-
-
-def paid(user, at: datetime, reference: str, model, **items):
-    with time_machine.travel(at, tick=False):
-        invoice = checkout(user, **items).invoice
-        capture(invoice, reference=reference)
-    return model.objects.get(invoice=invoice, billing_period="monthly")
 
 
 def period(row) -> tuple:
@@ -94,8 +87,8 @@ def refund_while_an_early_payment_is_captured(monkeypatch, refunded, model, **it
 def test_a_renewal_and_a_third_period_follow_a_refunded_period_the_sweep_expired(monkeypatch):
     user = UserFactory()
     plan = PlanFactory()
-    first = paid(user, START, "first", Subscription, plan=plan)
-    second = paid(user, START + timedelta(days=20), "second", Subscription, plan=plan)
+    first = monthly_paid(user, START, "first", Subscription, plan=plan)
+    second = monthly_paid(user, START + timedelta(days=20), "second", Subscription, plan=plan)
 
     at, third, tries = refund_while_an_early_payment_is_captured(
         monkeypatch, first, Subscription, plan=plan
@@ -113,8 +106,12 @@ def test_add_on_periods_follow_a_refunded_add_on_period_the_sweep_expired(monkey
     add_on = AddOnFactory()
     with time_machine.travel(START, tick=False):
         capture(checkout(user, plan=PlanFactory(billing_period="yearly")).invoice, reference="plan")
-    first = paid(user, START + timedelta(days=1), "first", AddOnSubscription, add_ons=[add_on])
-    second = paid(user, START + timedelta(days=20), "second", AddOnSubscription, add_ons=[add_on])
+    first = monthly_paid(
+        user, START + timedelta(days=1), "first", AddOnSubscription, add_ons=[add_on]
+    )
+    second = monthly_paid(
+        user, START + timedelta(days=20), "second", AddOnSubscription, add_ons=[add_on]
+    )
 
     at, third, tries = refund_while_an_early_payment_is_captured(
         monkeypatch, first, AddOnSubscription, add_ons=[add_on]

@@ -102,3 +102,36 @@ def meeting(held, waiting) -> dict:
     holding.join()
     waiting_thread.join()
     return answers
+
+
+def paused_first(
+    first: tuple[str, Callable[[], Any]],
+    second: tuple[str, Callable[[], Any]],
+    *,
+    held: threading.Event,
+    go: threading.Event,
+) -> dict:
+    """Runs `first` on a thread of its name until a step the test patched sets `held` and
+    waits for `go`; then `second`, on a thread of its name, until it has answered or waits
+    for a lock; then lets the first go on. Each thread has its own connection. Returns what
+    each answered, or raised, by name."""
+    answers: dict[str, object] = {}
+
+    def run(name: str, work: Callable[[], Any]) -> None:
+        try:
+            answers[name] = work()
+        except Exception as error:  # the test reports whatever either side raised
+            answers[name] = error
+        finally:
+            connections.close_all()
+
+    first_thread = threading.Thread(target=run, args=first, name=first[0])
+    first_thread.start()
+    assert held.wait(10), f"{first[0]} never reached the step where it pauses"
+    second_thread = threading.Thread(target=run, args=second, name=second[0])
+    second_thread.start()
+    wait_until(lambda: second[0] in answers or sessions_waiting_on_a_lock() > 0)
+    go.set()
+    first_thread.join()
+    second_thread.join()
+    return answers
