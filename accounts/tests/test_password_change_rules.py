@@ -14,7 +14,7 @@ from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
 from common.tests.helpers import database_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_window")]
 
 NEW = "another-long-passphrase-2026"
 PASSWORD_PAGES = ["page", "admin"]

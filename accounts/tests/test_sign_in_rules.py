@@ -12,7 +12,7 @@ from accounts.models import User
 from accounts.tests.factories import PASSWORD, UserFactory
 from common.tests.helpers import database_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_window")]
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"

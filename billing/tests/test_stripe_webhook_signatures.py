@@ -9,7 +9,7 @@ from billing.tests.helpers import refused_count
 from billing.tests.stripe_webhook_helpers import STRIPE, send, without_events
 from common.tests.helpers import database_state
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_window")]
 
 
 @pytest.mark.parametrize(

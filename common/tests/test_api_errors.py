@@ -165,14 +165,6 @@ def test_throttled_requests_get_429_with_retry_after(api_client, monkeypatch):
     assert int(response["Retry-After"]) > 0
 
 
-@pytest.fixture
-def one_window(monkeypatch):
-    """Every request in the same calendar minute, so a count cannot restart mid-test."""
-    from common.api.throttling import FixedWindowRateThrottle
-
-    monkeypatch.setattr(FixedWindowRateThrottle, "timer", lambda self: 1_800_000_000.0)
-
-
 def test_an_anonymous_client_is_counted_at_the_anonymous_rate_alone(
     api_client, monkeypatch, one_window
 ):

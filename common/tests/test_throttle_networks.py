@@ -14,7 +14,7 @@ from accounts.models import User
 from common.api import throttling
 from common.api.throttling import AuthThrottle, client_network
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_window")]
 
 REGISTER = "/api/v1/auth/register"
 PASSWORD = "correct-horse-battery-9"

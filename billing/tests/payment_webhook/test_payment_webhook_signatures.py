@@ -7,7 +7,7 @@ from billing.tests.helpers import WEBHOOK, deliver, payment_body, refused_count,
 from billing.tests.payment_webhook.helpers import balance, without_events
 from common.tests.helpers import database_state
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite]
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite, pytest.mark.usefixtures("one_window")]
 
 
 def test_any_of_several_signatures_may_match_secret_rotation(api_client, invoice):
