@@ -139,9 +139,11 @@ def hold_release(*, user_id: UUID, hold_id: UUID, by_its_user: bool = False) -> 
     """Ends an active hold; nothing is charged. `by_its_user`: the hold's user asks, who may
     not release a hold made for them (`hold_settler_check`). Raises NotFound, HoldNotYours,
     HoldExpired, InvalidState."""
-    now = timezone.now()
     with transaction.atomic():
         account = account_locked(user_id)
+        # Read once the lock is granted: a release that waited for it past the hold's expiry
+        # finds the hold expired, as everyone who read the balance meanwhile did.
+        now = timezone.now()
         hold = _locked(account, hold_id)
         hold_settler_check(hold, by_its_user=by_its_user)
         hold_refuse(hold_state(hold, 0, now), hold)
