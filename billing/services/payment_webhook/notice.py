@@ -32,15 +32,20 @@ def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
     if not isinstance(data, dict):
         raise Invalid("non_field_errors", "The body must be a JSON object.")
     event_id = data.get("event_id", "")
-    if not isinstance(event_id, str) or len(event_id) > 255 or "\x00" in event_id:
-        raise Invalid("event_id", "Must be a string of at most 255 characters, without NUL.")
+    if not isinstance(event_id, str) or len(event_id) > 255 or not _storable(event_id):
+        raise Invalid(
+            "event_id",
+            "Must be a string of at most 255 characters, without NUL or lone surrogates.",
+        )
     try:
         invoice_id = uuid.UUID(_required_text(data, "invoice_id"))
     except ValueError as error:
         raise Invalid("invoice_id", "Must be a UUID.") from error
     reference = _required_text(data, "payment_reference").strip()
-    if not reference or len(reference) > 255 or "\x00" in reference:
-        raise Invalid("payment_reference", "Must be 1 to 255 characters, without NUL.")
+    if not reference or len(reference) > 255 or not _storable(reference):
+        raise Invalid(
+            "payment_reference", "Must be 1 to 255 characters, without NUL or lone surrogates."
+        )
     currency = _required_text(data, "currency").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise Invalid("currency", "Must be a three-letter ISO 4217 code.")
@@ -51,6 +56,13 @@ def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
         amount=_amount(data.get("amount")),
         currency=currency,
     )
+
+
+def _storable(text: str) -> bool:
+    """Neither a NUL nor a lone surrogate (a JSON escape such as `\\ud800`, which no UTF-8
+    holds): the event's row keeps both fields, and writing one with a surrogate failed, so
+    the delivery answered 500 and was not recorded (the provider retried it for ever)."""
+    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
 
 
 def _required_text(data: dict, name: str) -> str:

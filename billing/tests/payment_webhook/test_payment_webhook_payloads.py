@@ -43,6 +43,10 @@ def refused_payloads(invoice) -> list[tuple[bytes, int, str]]:
             400,
             "validation_error",
         ),
+        # A lone surrogate (the JSON escape "\\ud800") cannot be stored: the record of the
+        # delivery failed, answered 500 and kept nothing.
+        (payment_body(invoice, payment_reference="pay-\ud800"), 400, "validation_error"),
+        (payment_body(invoice, event_id="evt-\udfff"), 400, "validation_error"),
         (payment_body(invoice, event_id="e1", invoice_id=str(uuid4())), 404, "not_found"),
         (payment_body(invoice, event_id="e2", amount="34.01"), 400, "amount_mismatch"),
         (payment_body(invoice, event_id="e3", currency="EUR"), 400, "currency_mismatch"),
