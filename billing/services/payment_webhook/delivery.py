@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from billing.models import Invoice, PaymentEvent
-from billing.services.capture import invoice_capture
+from billing.services.capture import AmountMismatch, CurrencyMismatch, invoice_capture
 from billing.services.events import DONE, event_claim, event_record, storable
 from billing.services.payment_webhook.notice import PaymentNotice, payment_notice_parse
 from common import metrics
@@ -250,10 +250,11 @@ def payment_event_capture(
                 amount=notice.amount,
                 currency=notice.currency,
             )
-    except InvalidState as error:
+    except (InvalidState, AmountMismatch, CurrencyMismatch) as error:
         # The provider took the money for an invoice this payment cannot pay (cancelled,
-        # refunded, paid by another payment) or a payment that paid another: the sender still
-        # hears the contract's 409, and a person is told, as Stripe's webhook tells them.
+        # refunded, paid by another payment; another amount or currency than the invoice's)
+        # or a payment that paid another: the sender still hears the contract's 409 or 400,
+        # and a person is told, as Stripe's webhook tells them.
         refusal = error
         event.outcome = Outcome.NEEDS_REVIEW
         event.error = (

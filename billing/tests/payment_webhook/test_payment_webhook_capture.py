@@ -131,6 +131,31 @@ def test_a_cancelled_invoice_is_409_and_a_person_is_told(api_client, invoice):
     )
 
 
+@pytest.mark.parametrize(
+    ("overrides", "code"),
+    [({"amount": "34.01"}, "amount_mismatch"), ({"currency": "EUR"}, "currency_mismatch")],
+)
+def test_a_payment_of_another_amount_or_currency_is_400_and_a_person_is_told(
+    api_client, user, invoice, overrides, code
+):
+    """The provider says it took a payment for the invoice, of another amount or currency: the
+    answer stays the contract's 400 and the invoice pending, and the delivery is flagged for a
+    person to refund it, as Stripe's webhook flags such a payment. It was recorded
+    `rejected`, which nothing counts: the customer's money was kept and nothing delivered."""
+    before = without_events(database_state())
+
+    response = deliver(api_client, payment_body(invoice, **overrides))
+
+    assert (response.status_code, response.json()["code"]) == (400, code)
+    assert without_events(database_state()) == before
+    assert (Invoice.objects.get(pk=invoice.pk).status, balance(user)) == ("pending", 0)
+    event = PaymentEvent.objects.get()
+    assert (event.outcome, event.invoice_id) == ("needs_review", invoice.pk)
+    assert event.error.startswith("Paid at the provider, not captured: The payment is ")
+    report, _ = reconcile()
+    assert report["payments_needing_review"] == 1
+
+
 @pytest.mark.parametrize("event_id", ["evt-1", ""])
 def test_the_retries_of_a_payment_for_a_cancelled_invoice_are_one_event_for_a_person(
     api_client, staff_user, invoice, event_id
