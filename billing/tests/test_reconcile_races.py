@@ -10,11 +10,13 @@ from accounts.tests.factories import UserFactory
 from billing import services
 from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
 from billing.services import reconcile
+from billing.services.reconcile import local
 from billing.services.stripe_webhook import stripe_event_recover, stripe_webhook_process
-from billing.tests.helpers import checkout
+from billing.tests.helpers import capture, checkout
 from billing.tests.reconcile_helpers import paid_with_stripe
 from catalog.tests.factories import TokenBundleFactory
-from common.tests.concurrency import meeting
+from common.tests.concurrency import meeting, run_together
+from events.models import Event
 from tokens.models import TokenAccount, TokenTransaction
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -44,6 +46,35 @@ def test_a_refund_committing_while_reconciliation_waits_for_the_invoice_credits_
     assert not TokenAccount.objects.filter(user=user, balance__gt=0).exists()
     assert TokenBundlePurchase.objects.get(invoice=invoice).status != "completed"
     assert report.paid_invoices_completed == 0
+
+
+def test_an_invoice_captured_while_reconciliation_reads_the_pending_ones_is_announced_once(
+    monkeypatch,
+):
+    """A payment's webhook captures an invoice after reconciliation has read the pending
+    items and before it reads which of their invoices are paid. Before, reconciliation took
+    it for a paid invoice never delivered and delivered it again: nothing was left to credit,
+    but the seller's systems were told `invoice.paid` a second time, and the run reported
+    the invoice completed."""
+    user = UserFactory()
+    invoice = checkout(user, bundles=[TokenBundleFactory(token_amount=1000)]).invoice
+    listed = local.pending_items_invoices
+    captured = []
+
+    def listed_then_captured():
+        waiting = list(listed())
+        captured.extend(run_together([lambda: capture(invoice)], workers=1))
+        return waiting
+
+    monkeypatch.setattr(local, "pending_items_invoices", listed_then_captured)
+    report = reconcile.ReconcileReport(dry_run=False)
+
+    reconcile.paid_invoices_complete(report)
+
+    assert [result.status for result in captured] == ["success"]
+    assert Event.objects.filter(type="invoice.paid").count() == 1
+    assert report.paid_invoices_completed == 0
+    assert TokenAccount.objects.get(user=user).balance == 1000
 
 
 def stripe_delivery(fake_stripe, event: dict):

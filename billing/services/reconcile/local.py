@@ -7,7 +7,7 @@ from functools import partial
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, Q, QuerySet
 from django.utils import timezone
 
 from billing.models import (
@@ -82,10 +82,27 @@ def _complete(report: ReconcileReport, invoice_id: UUID) -> None:
     if not report.dry_run:
         with transaction.atomic():
             invoice = invoice_get(invoice_id=invoice_id, for_update=True)
-            if invoice.status != Invoice.Status.PAID:
+            if invoice.status != Invoice.Status.PAID or not _items_pending(invoice_id):
                 return
             invoice_deliver(invoice=invoice)
     report.paid_invoices_completed += 1
+
+
+def _items_pending(invoice_id: UUID) -> bool:
+    """Whether the (locked) paid invoice still has an item pending. Its pending items were
+    read before it was found paid: a capture that committed in between has delivered
+    everything itself, and delivering again announced `invoice.paid` to the seller's
+    systems a second time (and counted the invoice completed). One query."""
+    pending = [
+        model.objects.filter(invoice_id=invoice_id, status=ItemStatus.PENDING)
+        for model in (Subscription, AddOnSubscription)
+    ]
+    purchases = TokenBundlePurchase.objects.filter(
+        invoice_id=invoice_id, status=TokenBundlePurchase.Status.PENDING
+    )
+    return Invoice.objects.filter(
+        Exists(pending[0]) | Exists(pending[1]) | Exists(purchases), pk=invoice_id
+    ).exists()
 
 
 def held_refunds(report: ReconcileReport) -> None:
