@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, F, Prefetch, Q, QuerySet, When
 from django.utils import timezone
 
 from common.errors import NotFound
-from tokens.models import TokenLot, TokenTransaction
+from tokens.models import CATEGORY_ORDER, TokenAllocation, TokenLot, TokenTransaction
 from tokens.selectors.balance import unexpired
 
 LOT_STATUSES = ("active", "expired", "spent", "voided")
@@ -53,9 +53,29 @@ def entry_of_user(*, user_id: UUID, entry_id: UUID) -> TokenTransaction:
     """One of the user's entries with its allocations and their lots (two queries); another
     user's entry is NotFound."""
     entries = TokenTransaction.objects.filter(account__user_id=user_id).prefetch_related(
-        "allocations__lot"
+        allocations_in_order("allocations")
     )
     try:
         return entries.get(pk=entry_id)
     except TokenTransaction.DoesNotExist as error:
         raise NotFound("No ledger entry with this id.") from error
+
+
+def allocations_in_order(lookup: str) -> Prefetch:
+    """The allocations at `lookup`, with their lots, in the burn order of those lots (as
+    `tokens_debit` takes them): unordered, one entry's allocations came in the order of the
+    plan the database chose, by lot id along the (entry, lot) index, so a debit's lots were
+    listed in another order than it burned them."""
+    category_rank = Case(
+        *(When(lot__category=category, then=rank) for rank, category in enumerate(CATEGORY_ORDER))
+    )
+    return Prefetch(
+        lookup,
+        TokenAllocation.objects.select_related("lot").order_by(
+            "lot__priority",
+            F("lot__expires_at").asc(nulls_last=True),
+            category_rank,
+            "lot__created_at",
+            "lot__id",
+        ),
+    )

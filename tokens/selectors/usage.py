@@ -12,6 +12,7 @@ from django.db.models.functions import TruncDate
 
 from common.errors import NotFound
 from tokens.models import Hold, UsageRecord, UsageSource
+from tokens.selectors.lots import allocations_in_order
 
 
 def usage_of_user(
@@ -23,7 +24,7 @@ def usage_of_user(
 ) -> QuerySet[UsageRecord]:
     """The user's usage, newest first, with what paid for each (prefetched: two queries)."""
     usage = UsageRecord.objects.filter(account__user_id=user_id).prefetch_related(
-        "entry__allocations__lot"
+        allocations_in_order("entry__allocations")
     )
     if feature:
         usage = usage.filter(feature=feature)

@@ -4,6 +4,7 @@ and voids."""
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from accounts.tests.factories import UserFactory
 from tokens import services
@@ -89,18 +90,50 @@ def test_a_bad_lot_filter_is_400_naming_it(user_client, query):
     assert list(response.json()["fields"]) == list(query)
 
 
-def test_one_entry_shows_the_lots_it_took_from(user_client, user):
-    first = grant(user, 2, category="trial", priority=1)
-    second = grant(user, 10)
-    usage = services.tokens_debit(user_id=user.pk, amount=5)
+def test_one_entry_shows_the_lots_it_took_from_in_the_order_it_burned_them(user_client, user):
+    # Six lots whose ids (random) are unlikely to sort in their burn order (by priority): an
+    # unordered read listed them in the order of the plan the database chose, by lot id once
+    # the table is large enough for its (entry, lot) index (forced here).
+    prefer_indexes()
+    lots = [grant(user, 2, priority=priority) for priority in (6, 1, 5, 2, 4, 3)]
+    burned = sorted(lots, key=lambda lot: lot.priority)
+    usage = services.tokens_debit(user_id=user.pk, amount=11)
 
     body = user_client.get(f"/api/v1/user/tokens/transactions/{usage.pk}").json()
 
-    assert body["amount"] == -5
-    assert sorted(body["allocations"], key=lambda a: a["amount"]) == [
-        {"lot_id": str(second.pk), "category": "promotional", "amount": -3},
-        {"lot_id": str(first.pk), "category": "trial", "amount": -2},
+    assert body["amount"] == -11
+    assert body["allocations"] == [
+        {
+            "lot_id": str(lot.pk),
+            "category": "promotional",
+            "amount": -2 if lot != burned[-1] else -1,
+        }
+        for lot in burned
     ]
+
+
+def test_usage_lists_the_lots_each_use_took_from_in_the_order_it_burned_them(user_client, user):
+    prefer_indexes()
+    lots = [grant(user, 1, priority=priority) for priority in (6, 1, 5, 2, 4, 3)]
+    user_client.post(
+        "/api/v1/user/usage",
+        {"amount": 6},
+        content_type="application/json",
+        headers={"Idempotency-Key": "burn-order"},
+    )
+
+    listed = user_client.get("/api/v1/user/usage").json()["items"][0]
+
+    in_burn_order = [str(lot.pk) for lot in sorted(lots, key=lambda lot: lot.priority)]
+    assert [a["lot_id"] for a in listed["allocations"]] == in_burn_order
+
+
+def prefer_indexes() -> None:
+    """Reads as on a large table: along an index (PostgreSQL; this test's transaction undoes
+    it). SQLite uses the index on a table of any size."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
 
 
 def test_another_users_entry_is_404(user_client):
