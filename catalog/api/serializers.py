@@ -24,6 +24,9 @@ from common.api.fields import (
 
 PRICE_LIMIT = Decimal("100000000")
 INT32_MAX = 2_147_483_647
+# The lowest value an integer column holds, which the admin accepts: an item read from the
+# API can always be written back as it is.
+INT32_MIN = -INT32_MAX - 1
 
 
 class CurrencySerializer(serializers.ModelSerializer):
@@ -136,7 +139,7 @@ class CatalogItemWriteSerializer(serializers.Serializer):
     price = MoneyField()
     currency_id = UUIDStringField(required=False)
     is_active = FlagField(required=False)
-    sort_order = StrictIntegerField(required=False, min_value=-INT32_MAX, max_value=INT32_MAX)
+    sort_order = StrictIntegerField(required=False, min_value=INT32_MIN, max_value=INT32_MAX)
     # Unbounded: any whole number that is not the item's current version (0 and below
     # included, which no item ever had) is the contract's 409 version_conflict, not a 400.
     version = StrictIntegerField(

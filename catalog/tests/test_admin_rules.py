@@ -210,6 +210,28 @@ def test_a_description_the_admin_saves_is_one_the_api_takes_back(staff_browser, 
     assert (len(bundle.description), bundle.version) == (5000, 2)
 
 
+def test_the_lowest_sort_order_the_admin_saves_is_one_the_api_takes_back(
+    staff_browser, staff_client
+):
+    """The admin takes any sort order its column holds, -2147483648 included, and the API
+    took -2147483647 and above: a client that read such an item and sent it back whole (PUT)
+    got a 400 on its own data."""
+    bundle = TokenBundleFactory(name="Pack", token_amount=10)
+    change = reverse("admin:catalog_tokenbundle_change", args=[bundle.pk])
+    form = {**BUNDLE, "currency": str(bundle.currency_id), "read_version": "1"}
+
+    saved = staff_browser.post(change, {**form, "sort_order": "-2147483648"})
+    read = staff_client.get(f"/api/v1/admin/token-bundles/{bundle.pk}").json()
+    written_back = staff_client.put(
+        f"/api/v1/admin/token-bundles/{bundle.pk}", {**read, "name": "Pack 2"}
+    )
+
+    assert saved.status_code == 302
+    assert written_back.status_code == 200, written_back.json()
+    bundle.refresh_from_db()
+    assert (bundle.name, bundle.sort_order, bundle.version) == ("Pack 2", -2147483648, 3)
+
+
 @pytest.mark.parametrize("model", [TokenBundle, AddOn, Plan])
 def test_a_name_of_invisible_characters_alone_is_refused_as_the_api_refuses_it(
     staff_browser, model
