@@ -241,8 +241,8 @@ def purchase_waiting(
 ) -> Invoice | None:
     """The user's newest pending invoice that the pages made since `since` for this very cart
     (its key ends with `cart`, the choices' digest), when the submission's own `key` has no
-    invoice, and whose lines are the chosen items at today's prices (and its add-ons on the
-    plan that is active now); else None. Two queries when there is none."""
+    invoice, and whose lines are the chosen items at today's prices and terms (and its
+    add-ons on the plan that is active now); else None. Two queries when there is none."""
     own = Invoice.objects.filter(user_id=user_id, idempotency_key=key)
     invoice = (
         Invoice.objects.filter(
@@ -273,9 +273,34 @@ def purchase_waiting(
     ]
     if sorted(lines, key=str) != sorted(today, key=str):
         return None
+    if not _sold_as_copied(invoice, [bool(bundle_ids), bool(plan_id), bool(add_on_ids)]):
+        return None
     if add_on_ids and not plan_id:
         active = subscription_active(user_id=user_id)
         parents = set(invoice.add_on_subscriptions.values_list("subscription_id", flat=True))
         if active is None or parents != {active.pk}:
             return None
     return invoice
+
+
+# What a checkout copies of each kind of item besides its price (billing.services.checkout):
+# the copy's model, its key to the item, its fields, and the item's fields they came from.
+COPIED = (
+    (TokenBundlePurchase, "bundle", ("name", "tokens", "tokens_expire_after_days"),
+     ("name", "token_amount", "expires_after_days")),
+    (Subscription, "plan", ("plan_name", "billing_period", "included_tokens", "usage_mode"),
+     ("name", "billing_period", "included_tokens", "usage_mode")),
+    (AddOnSubscription, "add_on", ("name", "billing_period"), ("name", "billing_period")),
+)  # fmt: skip
+
+
+def _sold_as_copied(invoice: Invoice, kinds: Sequence[bool]) -> bool:
+    """Whether the catalog sells the invoice's items as its checkout copied them, of the kinds
+    in the cart (bundles, plan, add-ons; one query each): staff gave a bundle more tokens at
+    the same price, and Buy on the page showing them paid the invoice for fewer."""
+    for (model, item, copied, current), in_cart in zip(COPIED, kinds, strict=True):
+        fields = [*copied, *(f"{item}__{name}" for name in current)]
+        rows = model.objects.filter(invoice=invoice).values_list(*fields) if in_cart else []
+        if any(row[: len(copied)] != row[len(copied) :] for row in rows):
+            return False
+    return True

@@ -13,8 +13,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import AddOnSubscription, Invoice
+from billing.models import AddOnSubscription, Invoice, Subscription, TokenBundlePurchase
 from billing.tests.helpers import capture, checkout
+from catalog.models import Plan, TokenBundle, UsageMode
+from catalog.services import catalog_item_update
 from catalog.tests.factories import AddOnFactory, PlanFactory
 from common.tests.concurrency import meeting, run_together
 from pages.services import purchase_start
@@ -75,6 +77,53 @@ def test_a_waiting_invoice_at_an_old_price_or_an_hour_old_is_not_reused(
 
     totals = list(Invoice.objects.filter(user=user).order_by("number").values_list("total"))
     assert totals == [(Decimal("10.00"),), (Decimal("12.00"),), (Decimal("12.00"),)]
+
+
+@pytest.mark.parametrize(
+    ("change", "bought"),
+    [
+        ({"token_amount": 20}, ("Taster", 20, None)),
+        ({"expires_after_days": 30}, ("Taster", 10, 30)),
+        ({"name": "Taster pack"}, ("Taster pack", 10, None)),
+    ],
+)
+def test_a_waiting_invoice_for_a_bundle_staff_changed_since_at_the_same_price_is_not_reused(
+    browser, user, bundles, fake_stripe, change, bought
+):
+    """Staff gave a bundle 20 tokens instead of 10 at the same price while an invoice for it
+    waited: Buy on the page showing 20 paid that invoice, and 10 tokens came."""
+    buy(browser, bundles[:1])
+    catalog_item_update(model=TokenBundle, item_id=bundles[0].pk, data=change)
+    buy(browser, bundles[:1])
+
+    purchases = TokenBundlePurchase.objects.filter(user=user).order_by("created_at")
+    assert list(purchases.values_list("name", "tokens", "tokens_expire_after_days")) == [
+        ("Taster", 10, None),
+        bought,
+    ]
+
+
+def test_a_waiting_invoice_for_a_plan_staff_changed_since_at_the_same_price_is_not_reused(
+    browser, user, fake_stripe
+):
+    """A plan made unlimited with 100 tokens a month, at the same price: Buy paid the invoice
+    waiting for the metered plan without tokens."""
+    plan = PlanFactory(name="Monthly")
+
+    def buy_the_plan():
+        data = {"plan": str(plan.pk), "submission": str(uuid.uuid4())}
+        return browser.post(reverse("pages:purchase"), data)
+
+    buy_the_plan()
+    change = {"included_tokens": 100, "usage_mode": UsageMode.UNLIMITED}
+    catalog_item_update(model=Plan, item_id=plan.pk, data=change)
+    buy_the_plan()
+
+    subscriptions = Subscription.objects.filter(user=user).order_by("created_at")
+    assert list(subscriptions.values_list("included_tokens", "usage_mode")) == [
+        (0, UsageMode.METERED),
+        (100, UsageMode.UNLIMITED),
+    ]
 
 
 def test_an_invoice_made_through_the_api_is_not_reused(browser, user, bundles, fake_stripe):
