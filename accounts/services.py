@@ -10,6 +10,7 @@ from uuid import UUID
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -56,11 +57,18 @@ def user_register(*, email: str, password: str) -> User:
 
     Raises Invalid for a taken email (any case or Unicode form; the database's unique index
     decides, so two racing registrations cannot both win), one longer than 254 characters
-    once normalized (lower-casing can lengthen it), or a password Django's validators refuse.
+    once normalized (lower-casing can lengthen it), one that is no valid address once
+    normalized (a Turkish "İ" lowers to "i" and a combining dot; an accent typed alone in the
+    domain is a space once NFKC: stored so, the login, the sign-in page and the admin refused
+    the address the user was shown), or a password Django's validators refuse.
     """
     email = normalize_email(email)
     if len(email) > EMAIL_MAX_LENGTH:
         raise Invalid("email", f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters.")
+    try:
+        validate_email(email)
+    except DjangoValidationError as error:
+        raise Invalid("email", *error.messages) from error
     try:
         validate_password(password, user=User(email=email))
     except DjangoValidationError as error:
