@@ -122,6 +122,35 @@ def test_signing_in_with_the_decomposed_form_of_the_address_finds_the_user(api_c
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("page", ["/sign-in", "/admin/login/"])
+def test_an_over_long_address_at_sign_in_is_never_given_to_idna(client, page, monkeypatch):
+    """Both pages count an attempt per address from the form's raw `username`, before the
+    form refuses one over 320 characters. Normalizing it gave IDNA the whole domain, whose
+    punycode step takes time growing with the square of a label's distinct characters: a
+    24 KB form held a worker for 20 s of CPU, a 100 KB one past gunicorn's timeout, at the
+    10 attempts a minute a client address may make. IDNA is watched here, and refuses a
+    label past 63 characters at once as it would at length."""
+    import encodings.idna
+
+    given: list[int] = []
+    to_ascii = encodings.idna.ToASCII
+
+    def watched(label: str) -> bytes:
+        given.append(len(label))
+        if len(label) > 63:
+            raise UnicodeError("label too long")
+        return to_ascii(label)
+
+    monkeypatch.setattr(encodings.idna, "ToASCII", watched)
+    before = database_state()
+    username = "a@" + "".join(chr(0x4E00 + n) for n in range(8000))
+
+    response = client.post(page, {"username": username, "password": PASSWORD})
+
+    assert (response.status_code, [length for length in given if length > 320]) == (200, [])
+    assert database_state() == before
+
+
 def test_password_guesses_at_the_admin_sign_in_are_throttled(client, staff_user, monkeypatch):
     """THROTTLE_AUTH limits password guesses per client address on the API's login and the
     sign-in page; /admin/login/ checks the same passwords, of the staff accounts that matter
