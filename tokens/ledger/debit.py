@@ -2,8 +2,9 @@
 is available (the balance less what active holds reserve).
 
 PostgreSQL: one call of the `tokens_debit` function (tokens/migrations/0008): it locks the
-account row, then (each of its statements sees everything committed before the lock was
-granted) checks what is available, appends the entry, burns the lots with one set-based
+account row (held by another writer, it is called again once the lock is ours:
+tokens.ledger.waits), then (each of its statements sees everything committed before the lock
+was granted) checks what is available, appends the entry, burns the lots with one set-based
 UPDATE and records the allocations. SQLite: the same steps in Python inside the IMMEDIATE
 transaction. Either way, a fixed number of statements however many lots.
 """
@@ -34,6 +35,7 @@ from tokens.ledger.core import (
     post,
     stored_entry,
 )
+from tokens.ledger.waits import AccountInUse, once_the_account_is_ours
 from tokens.models import CATEGORY_ORDER, Hold, TokenAccount, TokenLot, TokenTransaction
 
 if TYPE_CHECKING:
@@ -176,27 +178,31 @@ def ledger_debit(
     with savepoint_if_nested():
         if is_postgresql():
             entry_id = uuid.uuid4()
-            return debit_postgresql(
-                "tokens_debit",
-                [
-                    user_id,
-                    -entry.amount,
-                    now,
-                    entry_id,
-                    entry.transaction_type,
-                    entry.reference_type,
-                    entry.reference_id,
-                    entry.description,
-                    entry.idempotency_key,
-                    entry.created_by_id,
-                    entry.transaction_type in SPENT_TYPES,
-                    hold.pk if hold else None,
-                    partial,
-                ],
-                entry_id=entry_id,
-                entry=entry,
-                now=now,
-            )
+
+            def debit(at: datetime) -> Debit:
+                return debit_postgresql(
+                    "tokens_debit",
+                    [
+                        user_id,
+                        -entry.amount,
+                        at,
+                        entry_id,
+                        entry.transaction_type,
+                        entry.reference_type,
+                        entry.reference_id,
+                        entry.description,
+                        entry.idempotency_key,
+                        entry.created_by_id,
+                        entry.transaction_type in SPENT_TYPES,
+                        hold.pk if hold else None,
+                        partial,
+                    ],
+                    entry_id=entry_id,
+                    entry=entry,
+                    now=at,
+                )
+
+            return once_the_account_is_ours(user_id, now, debit)
         with transaction.atomic():
             return debit_python(user_id, entry, now=now, hold=hold, partial=partial)
 
@@ -240,12 +246,14 @@ def debit_postgresql(
     database: BaseDatabaseWrapper | None = None,
 ) -> Debit:
     """Calls `tokens_debit` or `tokens_use` and reads its rows: one per lot burned, or one
-    saying why nothing was. On `database`, the default connection the caller has already
-    looked up, or looked up here."""
+    saying why nothing was (AccountInUse: another writer holds the account). On `database`,
+    the default connection the caller has already looked up, or looked up here."""
     placeholders = ", ".join(["%s"] * len(arguments))
     sql = f"SELECT * FROM {function}({placeholders})"  # noqa: S608
     rows = fetched(sql, arguments, database)
     status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
+    if status == "locked":
+        raise AccountInUse()
     if status == "insufficient":
         raise InsufficientTokens(balance=shown, available=available, needed=-entry.amount)
     if status == "covered":

@@ -16,7 +16,13 @@ from django.db.models import F
 
 from common.db import fetched, loaded
 from common.errors import DomainError, InvalidState, NoSuchSubject
-from tokens.ledger.core import InsufficientTokens, account_locked, covered, is_postgresql
+from tokens.ledger.core import (
+    InsufficientTokens,
+    account_locked,
+    covered,
+    is_postgresql,
+    whole_second,
+)
 from tokens.ledger.debit import Taken, debit_appended, spendable
 from tokens.ledger.usage import (
     Used,
@@ -26,6 +32,7 @@ from tokens.ledger.usage import (
     ledger_use,
     usage_entry,
 )
+from tokens.ledger.waits import AccountInUse, once_the_account_is_ours
 from tokens.models import Hold, TokenAccount
 
 
@@ -109,13 +116,21 @@ def ledger_hold(
     }
     if not is_postgresql():
         return _hold_python(user_id, Hold(**values), now)
-    arguments = [user_id, amount, now, values["id"], expires_at, feature, reference, key]
-    rows = fetched("SELECT * FROM tokens_hold(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
-    status, account_id, source, shown, available, threshold = rows[0]
-    if status == "insufficient":
-        raise InsufficientTokens(balance=shown, available=available, needed=amount)
-    hold = loaded(Hold, {**values, "account_id": account_id, "source": source})
-    return Held(hold=hold, balance=shown, available=available, threshold=threshold)
+
+    def hold(at: datetime) -> Held:
+        # Made later than asked (it waited for the account), it still lasts as long.
+        made = {**values, "created_at": at, "expires_at": whole_second(expires_at + (at - now))}
+        arguments = [user_id, amount, at, made["id"], made["expires_at"], feature, reference, key]
+        rows = fetched("SELECT * FROM tokens_hold(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
+        status, account_id, source, shown, available, threshold = rows[0]
+        if status == "locked":
+            raise AccountInUse()
+        if status == "insufficient":
+            raise InsufficientTokens(balance=shown, available=available, needed=amount)
+        held = loaded(Hold, {**made, "account_id": account_id, "source": source})
+        return Held(hold=held, balance=shown, available=available, threshold=threshold)
+
+    return once_the_account_is_ours(user_id, now, hold)
 
 
 def _hold_python(user_id: UUID, hold: Hold, now: datetime) -> Held:
@@ -157,54 +172,60 @@ def ledger_capture(
     if not is_postgresql():
         return _capture_python(user_id, hold_id, amount, final, usage_key, now)
     usage_id, entry_id = uuid.uuid4(), uuid.uuid4()
-    arguments = [user_id, hold_id, amount, final, now, usage_id, entry_id, usage_key]
-    rows = fetched("SELECT * FROM tokens_capture(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
-    status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
-    if status == "not_found":
-        raise NoSuchHold()
-    (amount_held, captured, hold_status, source, feature, reference, key, expires_at) = rows[0][
-        10:18
-    ]
-    hold = loaded(
-        Hold,
-        {
-            "id": hold_id,
-            "account_id": account_id,
-            "amount": amount_held,
-            "captured": captured,
-            "status": hold_status,
-            "source": source,
-            "feature": feature,
-            "reference": reference,
-            "idempotency_key": key,
-            "expires_at": expires_at,
-            "resolved_at": rows[0][18],
-            "created_at": rows[0][19],
-        },
-    )
-    if status == "insufficient":
-        raise InsufficientTokens(balance=shown, available=available, needed=amount)
-    hold_refuse(status, hold, amount)
-    work = Work(
-        amount=amount,
-        feature=feature,
-        description=f"Capture of hold {hold_id}",
-        reference=reference,
-        usage_key=usage_key,
-    )
-    if status == "covered":
-        return hold, Used(usage=covered_usage(usage_id, account_id, work, now, hold))
-    debit = debit_appended(
-        entry_id=entry_id,
-        entry=usage_entry(work),
-        taken=[Taken(row[7], row[8], row[9]) for row in rows],
-        account_id=account_id,
-        number=number,
-        balance_after=balance_after,
-        balances=(shown, available - _still_reserved(hold), threshold),
-        now=now,
-    )
-    return hold, charged_usage(usage_id, work, debit, hold, now)
+
+    def capture(at: datetime) -> tuple[Hold, Used]:
+        arguments = [user_id, hold_id, amount, final, at, usage_id, entry_id, usage_key]
+        rows = fetched("SELECT * FROM tokens_capture(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
+        status, account_id, number, balance_after, shown, available, threshold = rows[0][:7]
+        if status == "locked":
+            raise AccountInUse()
+        if status == "not_found":
+            raise NoSuchHold()
+        (amount_held, captured, hold_status, source, feature, reference, key, expires_at) = rows[0][
+            10:18
+        ]
+        hold = loaded(
+            Hold,
+            {
+                "id": hold_id,
+                "account_id": account_id,
+                "amount": amount_held,
+                "captured": captured,
+                "status": hold_status,
+                "source": source,
+                "feature": feature,
+                "reference": reference,
+                "idempotency_key": key,
+                "expires_at": expires_at,
+                "resolved_at": rows[0][18],
+                "created_at": rows[0][19],
+            },
+        )
+        if status == "insufficient":
+            raise InsufficientTokens(balance=shown, available=available, needed=amount)
+        hold_refuse(status, hold, amount)
+        work = Work(
+            amount=amount,
+            feature=feature,
+            description=f"Capture of hold {hold_id}",
+            reference=reference,
+            usage_key=usage_key,
+        )
+        if status == "covered":
+            return hold, Used(usage=covered_usage(usage_id, account_id, work, at, hold))
+        debit = debit_appended(
+            entry_id=entry_id,
+            entry=usage_entry(work),
+            taken=[Taken(row[7], row[8], row[9]) for row in rows],
+            account_id=account_id,
+            number=number,
+            balance_after=balance_after,
+            balances=(shown, available - _still_reserved(hold), threshold),
+            now=at,
+        )
+        return hold, charged_usage(usage_id, work, debit, hold, at)
+
+    return once_the_account_is_ours(user_id, now, capture)
 
 
 def _still_reserved(hold: Hold) -> int:

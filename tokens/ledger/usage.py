@@ -25,6 +25,7 @@ from tokens.ledger.core import (
     is_postgresql,
 )
 from tokens.ledger.debit import Covered, Debit, Taken, debit_postgresql, debit_python
+from tokens.ledger.waits import once_the_account_is_ours
 from tokens.models import (
     Hold,
     LotCategory,
@@ -113,28 +114,32 @@ def _use_postgresql(
     database: BaseDatabaseWrapper | None,
 ) -> Used:
     entry_id = uuid.uuid4()
-    arguments = [
-        user_id,
-        work.amount,
-        now,
-        usage_id,
-        entry_id,
-        work.feature,
-        work.description,
-        work.reference,
-        work.usage_key,
-        work.entry_key,
-        hold.pk if hold else None,
-        partial,
-    ]
-    try:
-        debit = debit_postgresql(
-            "tokens_use", arguments, entry_id=entry_id, entry=entry, now=now, database=database
-        )
-    except Covered:
-        account_id = TokenAccount.objects.values_list("pk", flat=True).get(user_id=user_id)
-        return Used(usage=covered_usage(usage_id, account_id, work, now))
-    return charged_usage(usage_id, work, debit, hold, now)
+
+    def use(at: datetime) -> Used:
+        arguments = [
+            user_id,
+            work.amount,
+            at,
+            usage_id,
+            entry_id,
+            work.feature,
+            work.description,
+            work.reference,
+            work.usage_key,
+            work.entry_key,
+            hold.pk if hold else None,
+            partial,
+        ]
+        try:
+            debit = debit_postgresql(
+                "tokens_use", arguments, entry_id=entry_id, entry=entry, now=at, database=database
+            )
+        except Covered:
+            account_id = TokenAccount.objects.values_list("pk", flat=True).get(user_id=user_id)
+            return Used(usage=covered_usage(usage_id, account_id, work, at))
+        return charged_usage(usage_id, work, debit, hold, at)
+
+    return once_the_account_is_ours(user_id, now, use, database)
 
 
 def _use_python(
