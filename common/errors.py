@@ -69,3 +69,22 @@ class Invalid(DomainError):
         super().__init__(" ".join((message, *more)))
         self.field = field
         self.messages = [message, *more]
+
+    @property
+    def fields(self) -> dict[str, list[str]]:
+        """The API's `fields`: each field refused, with its messages."""
+        return {self.field: self.messages}
+
+
+class InvalidFields(Invalid):
+    """Several fields refused at once, so the sender can correct them all in one go; `field`
+    and `messages` are the first one's, for callers that show one."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        field, messages = next(iter(fields.items()))
+        super().__init__(field, *messages)
+        self._fields = fields
+
+    @property
+    def fields(self) -> dict[str, list[str]]:
+        return self._fields

@@ -129,7 +129,7 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 
     headers: dict[str, str] = {}
     if isinstance(exc, Invalid):
-        fields = {exc.field: exc.messages}
+        fields = exc.fields
         response = Response(error_body(exc.code, validation_message(fields), fields), 400)
     elif isinstance(exc, DomainError):
         body = {**error_body(exc.code, exc.message), **exc.details()}

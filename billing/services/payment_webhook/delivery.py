@@ -130,7 +130,8 @@ def payment_webhook_process(
     try:
         notice = payment_notice_parse(raw_body)
     except Invalid as refusal:
-        event_record(**record, signature_valid=True, error=f"{refusal.field}: {refusal}")
+        error = "; ".join(f"{field}: {' '.join(said)}" for field, said in refusal.fields.items())
+        event_record(**record, signature_valid=True, error=error)
         metrics.webhook_refused(provider=PROVIDER, reason=refusal.code)
         raise
     try:

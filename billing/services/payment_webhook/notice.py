@@ -9,7 +9,7 @@ from decimal import Decimal, InvalidOperation
 from uuid import UUID
 
 from common.api.parsers import SEND_ONCE, DuplicateKey, parse_json_bytes
-from common.errors import Invalid
+from common.errors import Invalid, InvalidFields
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,8 @@ class PaymentNotice:
 
 
 def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
-    """`{event_id?, invoice_id, payment_reference, amount, currency}`; raises Invalid."""
+    """`{event_id?, invoice_id, payment_reference, amount, currency}`; raises Invalid naming
+    every field refused (InvalidFields), not the first one only."""
     try:
         data = parse_json_bytes(raw_body)
     except DuplicateKey as error:
@@ -31,31 +32,55 @@ def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
         raise Invalid("non_field_errors", "The body is not valid JSON.") from error
     if not isinstance(data, dict):
         raise Invalid("non_field_errors", "The body must be a JSON object.")
+    readers = {
+        "event_id": _event_id,
+        "invoice_id": _invoice_id,
+        "payment_reference": _payment_reference,
+        "amount": lambda body: _amount(body.get("amount")),
+        "currency": _currency,
+    }
+    parsed, refused = {}, {}
+    for name, read in readers.items():
+        try:
+            parsed[name] = read(data)
+        except Invalid as refusal:
+            refused[refusal.field] = refusal.messages
+    if refused:
+        raise InvalidFields(refused)
+    return PaymentNotice(**parsed)
+
+
+def _event_id(data: dict) -> str:
     event_id = data.get("event_id", "")
     if not isinstance(event_id, str) or len(event_id) > 255 or not _storable(event_id):
         raise Invalid(
             "event_id",
             "Must be a string of at most 255 characters, without NUL or lone surrogates.",
         )
+    return event_id
+
+
+def _invoice_id(data: dict) -> UUID:
     try:
-        invoice_id = uuid.UUID(_required_text(data, "invoice_id"))
+        return uuid.UUID(_required_text(data, "invoice_id"))
     except ValueError as error:
         raise Invalid("invoice_id", "Must be a UUID.") from error
+
+
+def _payment_reference(data: dict) -> str:
     reference = _required_text(data, "payment_reference").strip()
     if not reference or len(reference) > 255 or not _storable(reference):
         raise Invalid(
             "payment_reference", "Must be 1 to 255 characters, without NUL or lone surrogates."
         )
+    return reference
+
+
+def _currency(data: dict) -> str:
     currency = _required_text(data, "currency").strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         raise Invalid("currency", "Must be a three-letter ISO 4217 code.")
-    return PaymentNotice(
-        event_id=event_id,
-        invoice_id=invoice_id,
-        payment_reference=reference,
-        amount=_amount(data.get("amount")),
-        currency=currency,
-    )
+    return currency
 
 
 def _storable(text: str) -> bool:

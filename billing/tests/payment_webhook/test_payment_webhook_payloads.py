@@ -88,6 +88,26 @@ def test_an_amount_that_is_not_plain_money_is_400_and_captures_nothing(
     assert PaymentEvent.objects.get().outcome == "rejected"
 
 
+def test_a_body_missing_several_fields_names_each_of_them(api_client, user, invoice):
+    """A provider's integrator corrects every field in one go: the 400 names all the fields
+    refused, as every other endpoint's does (docs/api.md, Errors), not the first one only."""
+    body = json.dumps({"invoice_id": str(invoice.pk), "amount": "5.001"}).encode()
+    before = without_events(database_state())
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "validation_error"
+    assert list(response.json()["fields"]) == ["payment_reference", "amount", "currency"]
+    assert response.json()["error"] == "Invalid input in: payment_reference, amount, currency."
+    assert without_events(database_state()) == before
+    event = PaymentEvent.objects.get()
+    assert event.outcome == "rejected"
+    assert [part.split(": ")[0] for part in event.error.split("; ")] == list(
+        response.json()["fields"]
+    )
+
+
 def test_an_amount_as_a_json_number_is_accepted(api_client, invoice):
     body = json.dumps({**json.loads(payment_body(invoice)), "amount": 34.0}).encode()
 
