@@ -180,7 +180,7 @@ def test_a_signed_delivery_with_nul_in_its_ids_is_400_not_a_500(api_client, user
     event = PaymentEvent.objects.get()
     assert (event.outcome, event.error) == (
         "rejected",
-        "payment_reference: Must be 1 to 255 characters, without NUL.",
+        "payment_reference: Must be 1 to 255 characters, without NUL or lone surrogates.",
     )
 
 
