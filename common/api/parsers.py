@@ -27,6 +27,10 @@ class DuplicateKey(ValueError):
     different `amount`: refused rather than silently taking the last."""
 
     def __init__(self, key: str) -> None:
+        # The key is named back to the sender (and recorded with a refused webhook): one
+        # holding a lone surrogate (`"\ud800"`, valid JSON but no UTF-8) is named by its
+        # escape, as the answer could not be encoded with it (a 500).
+        key = key.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(f'the key "{key}" appears more than once in one object')
         self.key = key
 

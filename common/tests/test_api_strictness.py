@@ -170,6 +170,18 @@ def test_a_cursor_of_other_digits_is_refused_not_a_500(user_client):
     assert list(response.json()["fields"]) == ["cursor"]
 
 
+def test_a_signed_delivery_naming_a_lone_surrogate_key_twice_is_400_and_recorded(api_client, user):
+    invoice = checkout(user, bundles=[TokenBundleFactory()]).invoice
+    body = payment_body(invoice)[:-1] + b', "\\ud800": 1, "\\ud800": 2}'
+
+    response = deliver(api_client, body)
+
+    assert response.status_code == 400
+    assert response.json()["fields"] == {"\\ud800": ["Send this field once."]}
+    event = PaymentEvent.objects.get()
+    assert (event.outcome, event.error) == ("rejected", "\\ud800: Send this field once.")
+
+
 def test_a_signed_delivery_with_nul_in_its_ids_is_400_not_a_500(api_client, user):
     invoice = checkout(user, bundles=[TokenBundleFactory()]).invoice
 
@@ -195,6 +207,9 @@ def test_a_signed_delivery_with_nul_in_its_ids_is_400_not_a_500(api_client, user
         ),
         ("{adjust}", '{"amount": 1, "reason": "x", "amount": -1}', "amount"),
         ("{adjust}", '{"amount": 1, "reason": {"a": 1, "a": 2}}', "a"),
+        # A lone surrogate is valid JSON but no UTF-8: named by its escape, it was a 500.
+        (CONSUME, '{"amount": 1, "\\ud800": 1, "\\ud800": 2}', "\\ud800"),
+        ("/api/v1/auth/login", '{"email": "a@b.co", "\\udfff": 1, "\\udfff": 1}', "\\udfff"),
     ],
 )
 def test_a_key_sent_twice_in_a_body_is_refused_naming_it(staff_client, user, path, body, key):
