@@ -66,10 +66,20 @@ def unavailable_body() -> dict:
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
-    body: dict[str, Any] = {"error": message, "code": code}
+    body: dict[str, Any] = {"error": _sayable(message), "code": code}
     if fields is not None:
-        body["fields"] = fields
+        body["fields"] = {
+            _sayable(field): [_sayable(said) for said in messages]
+            for field, messages in fields.items()
+        }
     return body
+
+
+def _sayable(text: str) -> str:
+    """`text` as UTF-8 can carry it. A refusal may quote what was sent (`"x" is not a valid
+    choice.`), and a lone surrogate (`"\\ud800"`) is valid JSON but no UTF-8: it is quoted by
+    its escape, where the answer could not be encoded at all (a 500)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def json_error(status: int, code: str | None = None, message: str | None = None) -> JsonResponse:

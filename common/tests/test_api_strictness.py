@@ -170,6 +170,45 @@ def test_a_cursor_of_other_digits_is_refused_not_a_500(user_client):
     assert list(response.json()["fields"]) == ["cursor"]
 
 
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/user/invoices/{invoice}/pay", '{"provider": "\\ud800"}', "provider"),
+        (
+            "/api/v1/admin/plans",
+            '{"name": "p", "price": 1, "billing_period": "\\ud800"}',
+            "billing_period",
+        ),
+        ("{grants}", '{"amount": 1, "reason": "r", "category": "\\udfff"}', "category"),
+        (
+            "/api/v1/admin/webhook-endpoints",
+            '{"url": "https://example.com/", "event_types": ["\\ud800"]}',
+            "event_types",
+        ),
+    ],
+)
+def test_a_lone_surrogate_a_refusal_quotes_back_is_400_not_500(
+    staff_client, user, path, body, field
+):
+    """A choice field's refusal quotes the value sent (`"x" is not a valid choice.`); a lone
+    surrogate (`"\\ud800"`, valid JSON) quoted so could not be encoded as UTF-8: 500."""
+    invoice = checkout(user, bundles=[TokenBundleFactory()]).invoice
+    path = path.replace("{invoice}", str(invoice.pk))
+    path = path.replace("{grants}", f"/api/v1/admin/users/{user.pk}/tokens/grants")
+    client = staff_client if "admin" in path else client_for(user)
+    before = database_state()
+
+    response = client.generic("POST", path, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert (response.json()["code"], list(response.json()["fields"])) == (
+        "validation_error",
+        [field],
+    )
+    assert "\\ud" in response.json()["fields"][field][0]
+    assert database_state() == before
+
+
 def test_a_signed_delivery_naming_a_lone_surrogate_key_twice_is_400_and_recorded(api_client, user):
     invoice = checkout(user, bundles=[TokenBundleFactory()]).invoice
     body = payment_body(invoice)[:-1] + b', "\\ud800": 1, "\\ud800": 2}'
