@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -14,6 +15,8 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from common.models import Lease
+
+logger = logging.getLogger(__name__)
 
 TERM = timedelta(seconds=60)
 # Clocks of two machines differ a little: a lease only this much further ahead than a term
@@ -29,6 +32,11 @@ RETURNING holder
 """  # noqa: S608 (the table name comes from the model, values are parameters)
 _RENEW_SQL = f"UPDATE {_TABLE} SET expires_at = %s WHERE name = %s AND holder = %s"  # noqa: S608
 _RELEASE_SQL = f"DELETE FROM {_TABLE} WHERE name = %s AND holder = %s"  # noqa: S608
+_HOLDER_SQL = f"SELECT holder FROM {_TABLE} WHERE name = %s"  # noqa: S608
+_TAKE_OVER_SQL = f"UPDATE {_TABLE} SET holder = %s, expires_at = %s WHERE name = %s AND holder = %s"  # noqa: S608
+# The holders of this process's leases now: one of this host and pid that is none of them
+# was taken by an earlier life of this host's worker (a container restarted is pid 1 again).
+_holding: set[str] = set()
 
 
 @contextmanager
@@ -39,18 +47,17 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
     thread while the block runs and deleted at the end. Each statement is a transaction of
     its own, so nothing depends on a database session (PgBouncer in transaction pooling is
     fine) and none stays open while the job calls other services. A holder that dies leaves
-    a lease that lapses within `term`.
+    a lease that lapses within `term`, or is taken over at once from this host (_taken_over).
     """
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    now = timezone.now()
-    with connection.cursor() as cursor:
-        # A lease ending further ahead than a term was taken by a clock that ran ahead: its
-        # holder may be dead, and it would have stood until that time came round.
-        cursor.execute(
-            _TAKE_SQL,
-            [name, holder, _prepared(now + term), _prepared(now), _prepared(now + term + SLACK)],
-        )
-        held = cursor.fetchone() is not None
+    # Ours from before it is taken: another thread must never see it as a dead life's.
+    _holding.add(holder)
+    held = False
+    try:
+        held = _taken(name, holder, term) or _taken_over(name, holder, term)
+    finally:
+        if not held:
+            _holding.discard(holder)
     if not held:
         yield False
         return
@@ -62,8 +69,58 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
     finally:
         done.set()
         renewer.join()
+        _holding.discard(holder)
         with connection.cursor() as cursor:
             cursor.execute(_RELEASE_SQL, [name, holder])
+
+
+def _taken(name: str, holder: str, term: timedelta) -> bool:
+    """Takes the lease unless a live holder has it."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        # A lease ending further ahead than a term was taken by a clock that ran ahead: its
+        # holder may be dead, and it would have stood until that time came round.
+        cursor.execute(
+            _TAKE_SQL,
+            [name, holder, _prepared(now + term), _prepared(now), _prepared(now + term + SLACK)],
+        )
+        return cursor.fetchone() is not None
+
+
+def _taken_over(name: str, holder: str, term: timedelta) -> bool:
+    """Takes the lease from a holder on this host whose process is gone (killed): a worker
+    started again at once found its dead life's lease standing for up to a term, skipped the
+    job as "running in another worker" and queued it a period later (the daily purge a day).
+    One conditional UPDATE: of two taking it over, one does. A holder on another host is
+    left to lapse: its processes cannot be seen from here."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLDER_SQL, [name])
+        row = cursor.fetchone()
+        if row is None or not _gone(row[0]):
+            return False
+        until = _prepared(timezone.now() + term)
+        cursor.execute(_TAKE_OVER_SQL, [holder, until, name, row[0]])
+        if cursor.rowcount != 1:
+            return False
+    logger.warning("The lease %s is taken over from %s: that process is gone.", name, row[0])
+    return True
+
+
+def _gone(holder: str) -> bool:
+    """Whether `holder` (`<host>:<pid>:<nonce>`) was a process of this host that is gone."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return holder not in _holding
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        pass
+    return False
 
 
 def _renew(name: str, holder: str, term: timedelta, done: threading.Event) -> None:

@@ -1,5 +1,9 @@
 """The lease behind `reconcile_purchases`: one holder at a time, lapsing when it dies."""
 
+import os
+import socket
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -73,3 +77,41 @@ def test_a_live_holder_whose_clock_is_a_little_ahead_keeps_its_lease():
     with exclusive_lock("job") as held:
         assert not held
     assert Lease.objects.get(name="job").holder == "ahead:1:alive"
+
+
+def test_the_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once():
+    """A worker killed and started again at once found its dead life's lease standing for up
+    to a minute, and put the job off a whole period."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = f"{socket.gethostname()}:{gone.pid}:dead"
+    Lease.objects.create(name="job", holder=dead, expires_at=timezone.now() + timedelta(seconds=50))
+
+    with exclusive_lock("job") as held:
+        assert held
+        assert Lease.objects.get(name="job").holder != dead
+
+
+def test_the_lease_of_a_live_process_of_this_host_is_left_to_it():
+    alive = f"{socket.gethostname()}:{os.getppid()}:alive"
+    Lease.objects.create(
+        name="job", holder=alive, expires_at=timezone.now() + timedelta(seconds=50)
+    )
+
+    with exclusive_lock("job") as held:
+        assert not held
+    assert Lease.objects.get(name="job").holder == alive
+
+
+def test_the_lease_of_an_earlier_life_of_this_process_id_is_taken_over_at_once():
+    """A container's worker is pid 1 again after a restart: its dead life's lease has this
+    process's id, and is none of the leases this process holds."""
+    earlier = f"{socket.gethostname()}:{os.getpid()}:earlier"
+    Lease.objects.create(
+        name="job", holder=earlier, expires_at=timezone.now() + timedelta(seconds=50)
+    )
+
+    with exclusive_lock("job") as held:
+        assert held
+        with exclusive_lock("job") as again:
+            assert not again
