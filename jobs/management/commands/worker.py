@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import socket
 import threading
 import time
@@ -101,11 +102,27 @@ class Command(BaseCommand):
         )
         sending.start()
         sweeps = Worker(queue_names=["default"], worker_id=f"{name}-sweeps", **settings)
-        sweeps.configure_signals()
+        signals_configure(sweeps, deliveries)
         try:
             supervised(sweeps)
         finally:
             deliveries_stop(deliveries, sending)
+
+
+def signals_configure(sweeps: Worker, deliveries: Worker) -> None:
+    """SIGTERM (and SIGINT, SIGQUIT) ends the delivery shift at once, and the sweeps once the
+    one running has ended (a second signal ends it too). The shift was ended only after the
+    sweep: told to stop during the daily purge or an hour's reconciliation, the worker went
+    on sending webhooks as long as the sweep lasted, and the SIGKILL at the end of a deploy's
+    grace period cut those attempts short, so they were sent again."""
+
+    def shutdown(signum: int, frame) -> None:
+        deliveries.running = False
+        DELIVERIES_STOPPING.set()
+        sweeps.shutdown(signum, frame)
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(number, shutdown)
 
 
 def deliveries_stop(worker: Worker, sending: threading.Thread) -> None:
