@@ -63,6 +63,24 @@ def supervised(worker: Worker) -> None:
             return
 
 
+def schedule_once_database_answers(name: str) -> int:
+    """`schedule_ensure` at the worker's start, tried again each RESTART_DELAY while the
+    database cannot be reached, a warning line each time (common.outage). A worker started
+    before its database (a host's reboot starts every container at once) died with a
+    traceback and did nothing until something started it again."""
+    while True:
+        try:
+            return schedule_ensure()
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            warn_database_error(
+                logger, f"The {name} worker cannot reach the database; it tries again", error
+            )
+            connections.close_all()
+            time.sleep(RESTART_DELAY)
+
+
 def poll_interval(text: str) -> float:
     """Seconds, more than 0: time.sleep refuses a negative one (each idle poll raised, and the
     worker failed and started again every second), and 0 polls the database without a pause."""
@@ -85,7 +103,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         name = f"{socket.gethostname()}-{os.getpid()}"
-        queued = schedule_ensure()
+        queued = schedule_once_database_answers(name)
         # A log line, in the log's format: the worker's output is its log.
         logger.info("worker %s: %s scheduled job(s) queued", name, queued)
         settings = {
