@@ -15,6 +15,7 @@ from common.errors import NotFound
 from events.services import events_emit
 from tokens.ledger import InsufficientTokens, Used, Work, account_locked, covered, ledger_use
 from tokens.models import Hold, TokenAccount, UnlimitedCoverage, UsageRecord
+from tokens.selectors.lots import allocations_in_order
 from tokens.services import notices
 from tokens.services.alerts import balance_alerts
 from tokens.services.ledger import LedgerKeyReused, UsageAlreadyRefunded, usage_refund
@@ -69,9 +70,10 @@ def usage_done_before(*, user_id: UUID, key: str) -> UsageRecord | None:
 
 
 def usage_get(*, usage_id: UUID, user_id: UUID) -> UsageRecord:
-    """One of the user's usage records (with its allocations); another user's is NotFound."""
+    """One of the user's usage records (with its allocations, in the burn order, as the usage
+    list shows them); another user's is NotFound."""
     found = UsageRecord.objects.select_related("account").prefetch_related(
-        "entry__allocations__lot"
+        allocations_in_order("entry__allocations")
     )
     try:
         return found.get(pk=usage_id, account__user_id=user_id)

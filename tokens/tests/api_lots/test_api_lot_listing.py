@@ -128,6 +128,22 @@ def test_usage_lists_the_lots_each_use_took_from_in_the_order_it_burned_them(use
     assert [a["lot_id"] for a in listed["allocations"]] == in_burn_order
 
 
+def test_one_usage_shows_the_lots_it_took_from_in_the_order_the_list_does(user_client, user):
+    prefer_indexes()
+    lots = [grant(user, 1, priority=priority) for priority in (6, 1, 5, 2, 4, 3)]
+    used = user_client.post(
+        "/api/v1/user/usage",
+        {"amount": 6},
+        content_type="application/json",
+        headers={"Idempotency-Key": "burn-order"},
+    ).json()
+
+    shown = user_client.get(f"/api/v1/user/usage/{used['usage']['id']}").json()
+
+    in_burn_order = [str(lot.pk) for lot in sorted(lots, key=lambda lot: lot.priority)]
+    assert [a["lot_id"] for a in shown["allocations"]] == in_burn_order
+
+
 def prefer_indexes() -> None:
     """Reads as on a large table: along an index (PostgreSQL; this test's transaction undoes
     it). SQLite uses the index on a table of any size."""
