@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from django.db.models import F
@@ -91,14 +91,15 @@ def ledger_hold(
     *,
     user_id: UUID,
     amount: int,
-    expires_at: datetime,
+    ttl: timedelta,
     feature: str,
     reference: str,
     key: str,
     now: datetime,
 ) -> Held:
-    """Reserves `amount` tokens if that many are available; under an unlimited plan the hold
-    reserves nothing (its `source` says so). Inside the caller's transaction.
+    """Reserves `amount` tokens until `ttl` after it is made (up to the next whole second) if
+    that many are available; under an unlimited plan the hold reserves nothing (its `source`
+    says so). Inside the caller's transaction.
 
     Raises InsufficientTokens (nothing held), IntegrityError for a key already used.
     """
@@ -110,7 +111,7 @@ def ledger_hold(
         "feature": feature,
         "reference": reference,
         "idempotency_key": key,
-        "expires_at": expires_at,
+        "expires_at": whole_second(now + ttl),
         "resolved_at": None,
         "created_at": now,
     }
@@ -118,8 +119,8 @@ def ledger_hold(
         return _hold_python(user_id, Hold(**values), now)
 
     def hold(at: datetime) -> Held:
-        # Made later than asked (it waited for the account), it still lasts as long.
-        made = {**values, "created_at": at, "expires_at": whole_second(expires_at + (at - now))}
+        # Made later than asked (it waited for the account), it still lasts `ttl`.
+        made = {**values, "created_at": at, "expires_at": whole_second(at + ttl)}
         arguments = [user_id, amount, at, made["id"], made["expires_at"], feature, reference, key]
         rows = fetched("SELECT * FROM tokens_hold(%s, %s, %s, %s, %s, %s, %s, %s)", arguments)
         status, account_id, source, shown, available, threshold = rows[0]

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from common.db import atomic_step, in_all_or_nothing
 from tokens.ledger import InsufficientTokens, Used
-from tokens.ledger.holds import HoldRefusal, hold_refuse, ledger_capture
+from tokens.ledger.holds import HoldRefusal, ledger_capture
 from tokens.models import Hold, UsageRecord
 from tokens.services.alerts import balance_alerts
 from tokens.services.holds import hold_settler_check
@@ -79,7 +79,6 @@ def hold_capture(
             # Asked of the hold the capture answers, so the common case costs no read: one
             # this caller may not settle raises, and the step's capture is undone with it.
             hold_settler_check(hold, by_its_user=by_its_user)
-            _not_expired_since(hold)
             if used.balance is not None:
                 balance_alerts(
                     user_id=user_id,
@@ -96,16 +95,6 @@ def hold_capture(
         hold = Hold.objects.get(pk=hold_id)
         hold_settler_check(hold, by_its_user=by_its_user)
         return Capture(hold=hold, used=Used(usage=done))
-
-
-def _not_expired_since(hold: Hold) -> None:
-    """Raises HoldExpired, undoing the step's capture, when the hold has expired by now. The
-    capture decided at the time it was asked (`tokens_capture` takes it before waiting for
-    the account's lock): one that waited past the hold's expiry for a writer holding that
-    lock would otherwise charge a hold that every reader had seen expire, its tokens
-    available again. Its clock is read after the capture, so this costs no query."""
-    if hold.expires_at <= timezone.now():
-        hold_refuse("expired", hold)
 
 
 # The scopes of the callers who make holds for a user (tokens.api.views.usage.caller_scope):

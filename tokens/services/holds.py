@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from common.db import atomic_step, in_all_or_nothing
 from events.services import events_emit
-from tokens.ledger import InsufficientTokens, account_locked, spendable, whole_second
+from tokens.ledger import InsufficientTokens, account_locked, spendable
 from tokens.ledger.holds import (
     ExceedsHold,
     HoldExpired,
@@ -72,7 +72,7 @@ def hold_create(
                 held = ledger_hold(
                     user_id=user_id,
                     amount=amount,
-                    expires_at=whole_second(now + timedelta(seconds=ttl_seconds)),
+                    ttl=timedelta(seconds=ttl_seconds),
                     feature=feature,
                     reference=reference,
                     key=idempotency_key,

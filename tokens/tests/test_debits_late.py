@@ -124,3 +124,28 @@ def test_a_capture_granted_the_lock_after_a_lot_expired_takes_from_the_others():
         shown = selectors.token_balance(user_id=user.pk)
         assert (shown.balance, shown.available) == (70, 70)
         assert list(selectors.ledger_check()) == []
+
+
+def test_a_hold_granted_the_lock_later_lasts_its_ttl_from_then_to_the_whole_second():
+    user = UserFactory()
+    asked, granted = START + timedelta(seconds=0.9), START + timedelta(seconds=1)
+    with time_machine.travel(asked, tick=False) as clock:
+        fund(user, 100)
+        client = client_for(user)
+        answers = {}
+
+        def send():
+            body = {"amount": 10, "ttl_seconds": 60}
+            return client.post("/api/v1/user/holds", body, HTTP_IDEMPOTENCY_KEY="late")
+
+        with row_locked(LOCK_ACCOUNT, [user.pk]):
+            sender = threading.Thread(target=lambda: answers.setdefault("sent", send()))
+            sender.start()
+            wait_until(lambda: "sent" in answers or sessions_waiting_on_a_lock() > 0)
+            clock.move_to(granted)
+        sender.join()
+
+    assert answers["sent"].status_code == 201
+    hold = Hold.objects.get()
+    # Rounded once, from the time it was made: not up to a second more (rounded twice).
+    assert (hold.created_at, hold.expires_at) == (granted, granted + timedelta(seconds=60))
