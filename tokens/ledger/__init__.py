@@ -11,6 +11,7 @@ The two hot writes are one statement on PostgreSQL (a data-modifying CTE for cre
 lock from their start, they are the same Python as everything else.
 """
 
+from tokens.ledger.burn import burn_plan
 from tokens.ledger.core import (
     Entry,
     InsufficientTokens,
@@ -24,7 +25,7 @@ from tokens.ledger.core import (
     whole_second,
 )
 from tokens.ledger.credit import ledger_credit
-from tokens.ledger.debit import Debit, Spendable, Taken, burn_plan, ledger_debit, spendable
+from tokens.ledger.debit import Debit, Spendable, Taken, ledger_debit, spendable
 from tokens.ledger.usage import Used, Work, ledger_use
 
 __all__ = [

@@ -12,9 +12,8 @@ transaction. Either way, a fixed number of statements however many lots.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -24,11 +23,11 @@ from django.utils import timezone
 
 from common import metrics
 from common.db import fetched, savepoint_if_nested
+from tokens.ledger.burn import burn_plan
 from tokens.ledger.core import (
     SPENT_TYPES,
     Entry,
     InsufficientTokens,
-    LotChange,
     Posting,
     account_locked,
     is_postgresql,
@@ -36,13 +35,10 @@ from tokens.ledger.core import (
     stored_entry,
 )
 from tokens.ledger.waits import AccountInUse, once_the_account_is_ours
-from tokens.models import CATEGORY_ORDER, Hold, TokenAccount, TokenLot, TokenTransaction
+from tokens.models import Hold, TokenAccount, TokenLot, TokenTransaction
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
-
-CATEGORY_RANK = {category: rank for rank, category in enumerate(CATEGORY_ORDER)}
-NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -66,38 +62,6 @@ class Debit:
     @property
     def amount(self) -> int:
         return -self.entry.amount
-
-
-def burn_key(lot: TokenLot) -> tuple:
-    """The burn order: priority, soonest expiry (never last), category, oldest, id. Lots
-    that never expire tie on expiry, so their category decides before their age (as in
-    PostgreSQL's `tokens_debit`, where NULL expiries sort last and equal)."""
-    return (
-        lot.priority,
-        lot.expires_at is None,
-        lot.expires_at or NEVER,
-        CATEGORY_RANK[lot.category],
-        lot.created_at,
-        lot.id,
-    )
-
-
-def burn_plan(lots: Iterable[TokenLot], amount: int, *, now: datetime) -> list[LotChange]:
-    """Which lots pay `amount`, in the burn order; expired and empty lots never do.
-
-    Raises ValueError when they hold less than `amount` (the caller checked availability).
-    """
-    changes, left = [], amount
-    live = (lot for lot in lots if lot.remaining > 0 and not lot.is_expired(now))
-    for lot in sorted(live, key=burn_key):
-        if left == 0:
-            break
-        taken = min(lot.remaining, left)
-        changes.append(LotChange(lot_id=lot.pk, amount=-taken))
-        left -= taken
-    if left:
-        raise ValueError(f"The lots are {left} tokens short of {amount}.")
-    return changes
 
 
 def unswept_expired(account: TokenAccount, *, now: datetime) -> int:

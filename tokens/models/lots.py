@@ -36,7 +36,7 @@ CATEGORY_ORDER = [
 
 class TokenLot(models.Model):
     """One credit's tokens. Burn order: `priority` ascending, `expires_at` soonest first (never
-    last), category (CATEGORY_ORDER), oldest first, then id (tokens.ledger.debit.burn_key)."""
+    last), category (CATEGORY_ORDER), oldest first, then id (tokens.ledger.burn.burn_key)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own: (account, created_at) leads with it.
