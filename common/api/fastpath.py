@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from common.api.answers import JsonAnswer
 from common.api.errors import api_exception_handler
 from common.db import database_busy
 
@@ -72,7 +73,7 @@ class CommonCaseFirst(APIView):
         body = JSONRenderer().render(
             self.common_case_body(request.user), JSONRenderer.media_type, {}
         )
-        return HttpResponse(body, content_type=JSONRenderer.media_type)
+        return JsonAnswer(body, content_type=JSONRenderer.media_type)
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if request.method == "GET" and not args and not kwargs:
