@@ -95,7 +95,8 @@ class StripeWebhookView(SignedWebhookView):
             400: error_response(
                 "`invalid_signature` (recorded, but a sender's beyond "
                 "THROTTLE_FORGED_WEBHOOKS are not), or `validation_error` for a signed body "
-                "nested too deeply to parse (recorded); nothing else changes."
+                "nested too deeply to parse or holding a NUL or a lone surrogate (recorded); "
+                "nothing else changes."
             ),
             413: error_response("`too_large`: over 1 MiB; counted and logged, not recorded."),
             500: error_response("Processing failed: recorded; Stripe retries the delivery."),

@@ -26,7 +26,8 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
 
     Raises InvalidStripeSignature (also without a configured STRIPE_WEBHOOK_SECRET), and
     Invalid for a signed body nested too deeply for the parser (about a thousand levels),
-    as the capture webhook answers one (common.api.parsers.parse_json_bytes).
+    as the capture webhook answers one (common.api.parsers.parse_json_bytes), or holding text
+    no database can store (`_storable`).
     """
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise InvalidStripeSignature("No Stripe webhook secret is configured.")
@@ -34,10 +35,41 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
         stripe.WebhookSignature.verify_header(
             payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
         )
-        return json.loads(payload)
+        event = json.loads(payload)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
         raise InvalidStripeSignature(f"The Stripe signature is not valid: {error}") from error
     except RecursionError as error:
         raise Invalid(
             "non_field_errors", "The body is not valid JSON: values are nested too deeply."
         ) from error
+    if not _storable(event):
+        raise Invalid("non_field_errors", "The body holds a NUL or a lone surrogate (\\ud800).")
+    return event
+
+
+def _storable(value: object) -> bool:
+    """Whether no string in the event, key or value, holds a NUL (PostgreSQL's text refuses
+    it) or a lone surrogate (a JSON escape such as `\\ud800`, which no UTF-8 holds). The
+    event's id, type and references are written and looked up as they come, and one that
+    cannot be sent to the database answered 500, its failure unrecorded too, so Stripe
+    retried it for days. Walked without recursion: the parser allows about a thousand
+    levels, the stack left here fewer."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+            return False
+    return True
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -129,3 +129,53 @@ def test_a_senders_forgeries_beyond_its_limit_are_refused_and_not_recorded(
     assert recorded == 2
     assert (signed.status_code, signed.json()["outcome"]) == (200, "processed")
     assert Invoice.objects.get(pk=order.invoice.pk).status == "paid"
+
+
+def _with(event: dict, path: tuple, value: object) -> dict:
+    changed = json.loads(json.dumps(event))
+    *parents, name = path
+    target = changed
+    for parent in parents:
+        target = target[parent]
+    target[name] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("id",), "evt_\ud800"),
+        (("type",), "checkout.session.completed\udfff"),
+        (("data", "object", "payment_intent"), "pi_\ud800"),
+        (("data", "object", "payment_intent"), "pi_\x00"),
+        (("data", "object", "id"), "cs_\udc00"),
+        (("data", "object", "metadata"), {"note\ud800": "x"}),
+    ],
+    ids=["id", "type", "payment intent", "NUL", "session id", "metadata key"],
+)
+def test_a_signed_event_holding_text_no_database_can_store_is_a_400_recorded_and_changes_nothing(
+    order, session, fake_stripe, path, value
+):
+    """JSON lets a string carry a lone surrogate ("\\ud800"), which no UTF-8 holds, or a NUL,
+    which PostgreSQL's text refuses. A signed event with one in its id, type or payment
+    reference answered 500: claiming its row failed, and so did the record of that failure,
+    so nothing was recorded and Stripe retried it for days. It is refused as a body that
+    cannot be parsed is (above): 400, recorded, nothing else changes."""
+    event = _with(fake_stripe.complete(session), path, value)
+    body = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(body, fake_stripe.webhook_secret)
+    before = database_state()
+
+    response = Client(raise_request_exception=False).post(
+        STRIPE, data=body.encode(), content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        True,
+        "rejected",
+        "",
+    )
+    assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"

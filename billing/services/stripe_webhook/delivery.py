@@ -38,10 +38,10 @@ def stripe_webhook_process(
     """Verifies and handles one delivery; returns the event's outcome.
 
     Raises InvalidStripeSignature (recorded while `forgery_recordable()` says so, its
-    sender's limit), and Invalid for a signed body nested too deeply to parse (recorded);
-    nothing else changes. A delivery whose handling fails unexpectedly is recorded as
-    `failed` in its own transaction and re-raised (500), so Stripe retries it; nothing of
-    its effect persists.
+    sender's limit), and Invalid for a signed body nested too deeply to parse or holding a
+    NUL or a lone surrogate (recorded); nothing else changes. A delivery whose handling fails
+    unexpectedly is recorded as `failed` in its own transaction and re-raised (500), so
+    Stripe retries it; nothing of its effect persists.
     """
     text = raw_body.decode("utf-8", errors="replace")
     try:
