@@ -26,8 +26,8 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
 
     Raises InvalidStripeSignature (also without a configured STRIPE_WEBHOOK_SECRET), and
     Invalid for a signed body nested too deeply for the parser (about a thousand levels),
-    as the capture webhook answers one (common.api.parsers.parse_json_bytes), or holding text
-    no database can store (`_storable`).
+    as the capture webhook answers one (common.api.parsers.parse_json_bytes), holding text
+    no database can store (`_storable`), or whose id or type cannot be one.
     """
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise InvalidStripeSignature("No Stripe webhook secret is configured.")
@@ -44,7 +44,22 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
         ) from error
     if not _storable(event):
         raise Invalid("non_field_errors", "The body holds a NUL or a lone surrogate (\\ud800).")
+    _event_names_checked(event)
     return event
+
+
+def _event_names_checked(event: object) -> None:
+    """An event's `id` and `type`, when it has them, are text its row can hold (255 and any
+    length: the type is cut to 100 there). A longer id could be neither claimed nor recorded
+    as failed, and a type that is not text failed the choice of its handler (unhashable):
+    both answered 500, and Stripe retried them for days."""
+    if not isinstance(event, dict):
+        return
+    event_id, kind = event.get("id"), event.get("type")
+    if event_id is not None and (not isinstance(event_id, str) or len(event_id) > 255):
+        raise Invalid("id", "Must be a string of at most 255 characters.")
+    if kind is not None and not isinstance(kind, str):
+        raise Invalid("type", "Must be a string.")
 
 
 def _storable(value: object) -> bool:

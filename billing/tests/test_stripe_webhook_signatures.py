@@ -179,3 +179,39 @@ def test_a_signed_event_holding_text_no_database_can_store_is_a_400_recorded_and
         "",
     )
     assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("id",), "evt_" + "x" * 300, "id"),
+        (("type",), ["checkout.session.completed"], "type"),
+        (("type",), {"name": "checkout.session.completed"}, "type"),
+    ],
+    ids=["id too long", "type a list", "type an object"],
+)
+def test_a_signed_event_whose_id_or_type_cannot_be_one_is_a_400_recorded_and_changes_nothing(
+    order, session, fake_stripe, path, value, field
+):
+    """An id longer than the column (255) could be neither claimed nor recorded as failed,
+    and a type that is not text failed the lookup of what to do with it (unhashable): 500,
+    and Stripe retried it for days, nothing recorded for the first and `failed` for the
+    second. Both name no event this service could act on."""
+    event = _with(fake_stripe.complete(session), path, value)
+    body = json.dumps(event)
+    header = stripe.WebhookSignature.generate_signature_header(body, fake_stripe.webhook_secret)
+    before = database_state()
+
+    response = Client(raise_request_exception=False).post(
+        STRIPE, data=body.encode(), content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert list(response.json()["fields"]) == [field]
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        True,
+        "rejected",
+        "",
+    )
