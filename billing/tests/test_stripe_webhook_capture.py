@@ -75,6 +75,32 @@ def test_a_session_that_does_not_match_its_invoice_needs_review(
     assert balance(user) == 0
 
 
+@pytest.mark.parametrize("field", ["payment_intent", "id"])
+def test_a_paid_session_whose_payment_reference_is_too_long_to_record_needs_review(
+    user, order, session, fake_stripe, field
+):
+    """The capture records the payment intent (or the session, without one) as the invoice's
+    payment reference, 255 characters at most: a longer one failed the capture (500,
+    `failed`, and Stripe retried it for days). Paid at Stripe but not recordable, it is a
+    person's to settle, as any paid session that cannot be captured."""
+    event = fake_stripe.complete(session)
+    event["data"]["object"].update({"payment_intent": None, field: "pi_" + "x" * 300})
+    body, header = fake_stripe.signed(event)
+    before = database_state()
+
+    response = Client(raise_request_exception=False).post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+
+    assert (response.status_code, response.json().get("outcome")) == (200, "needs_review")
+    assert without_events(database_state()) == without_events(before)
+    assert "too long" in PaymentEvent.objects.get().error
+    assert balance(user) == 0
+
+
 @pytest.mark.parametrize(
     "event",
     [

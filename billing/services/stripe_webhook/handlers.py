@@ -143,6 +143,14 @@ def stripe_session_capture(session: dict) -> Handled:
             Outcome.NEEDS_REVIEW, f"No invoice {invoice_id} for session {session.get('id')}."
         )
     reference = session_reference(session)
+    if len(reference) > Invoice._meta.get_field("payment_reference").max_length:
+        return Handled(
+            Outcome.NEEDS_REVIEW,
+            f"Paid at Stripe, but its payment reference is too long to record "
+            f"({len(reference)} characters). Nothing was credited; settle it by hand.",
+            invoice.pk,
+            reference,
+        )
     amount, currency = session.get("amount_total"), str(session.get("currency") or "").upper()
     if (amount, currency) != (invoice.total_in_minor_units(), invoice.currency.code):
         return Handled(
