@@ -4,7 +4,6 @@ payment flagged for review that paid nothing here."""
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
 from django.db import transaction
@@ -44,7 +43,7 @@ def payment_event_reprocess(*, event_id: UUID, actor_id: UUID | None = None) -> 
             .first()
         )
         if payload is not None:
-            stripe_payment_lock(json.loads(payload))
+            stripe_payment_lock(_stored_stripe_event(payload))
         event = PaymentEvent.objects.select_for_update().get(pk=event_id)
         if not event.signature_valid:
             raise InvalidState("An event whose signature was not valid is never acted on.")
@@ -54,7 +53,7 @@ def payment_event_reprocess(*, event_id: UUID, actor_id: UUID | None = None) -> 
         # no longer stands (a new `needs_review` is counted again).
         event.handled_at, event.handled_by_id, event.handled_note = None, None, ""
         if event.provider == Invoice.Provider.STRIPE:
-            event_outcome_record(event, stripe_event_handle(json.loads(event.payload)))
+            event_outcome_record(event, stripe_event_handle(_stored_stripe_event(event.payload)))
         else:
             try:
                 notice = payment_notice_parse(event.payload.encode())
@@ -65,6 +64,16 @@ def payment_event_reprocess(*, event_id: UUID, actor_id: UUID | None = None) -> 
             actor_id=actor_id, instances=[event], message=f"Re-processed: {event.outcome}."
         )
         return event.outcome
+
+
+def _stored_stripe_event(payload: str) -> dict:
+    """The stored body of a verified Stripe event, parsed as its delivery parsed it: a body
+    refused then is stored with its signature valid, and parsing it again failed (500)."""
+    try:
+        return stripe_gateway.webhook_event_parse(payload)
+    except (Invalid, ValueError) as refusal:
+        message = refusal.message if isinstance(refusal, Invalid) else str(refusal)
+        raise InvalidState(f"The stored payload is not valid: {message}") from refusal
 
 
 def payment_event_mark_handled(*, event_id: UUID, staff_id: UUID, note: str) -> PaymentEvent:

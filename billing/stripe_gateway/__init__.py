@@ -1,6 +1,6 @@
 """Stripe, through its official SDK: the only package that talks to Stripe.
 
-Every function here but `key_livemode`, `stripe_configured` and `webhook_event_verify` makes
+Every function here but `key_livemode`, `stripe_configured` and the `webhook_event_` ones makes
 a network call, so callers run them outside database transactions. SDK failures become
 PaymentProviderError (502 in the API). `client` makes the SDK's client and holds the errors,
 `checkout` the Checkout Sessions, `payments` a payment and its refund, `webhooks` what Stripe
@@ -26,7 +26,11 @@ from billing.stripe_gateway.client import (
 )
 from billing.stripe_gateway.events import events_list
 from billing.stripe_gateway.payments import StripePayment, payment_retrieve, refund_create
-from billing.stripe_gateway.webhooks import key_livemode, webhook_event_verify
+from billing.stripe_gateway.webhooks import (
+    key_livemode,
+    webhook_event_parse,
+    webhook_event_verify,
+)
 
 __all__ = [
     "MAX_NETWORK_RETRIES",
@@ -47,5 +51,6 @@ __all__ = [
     "payment_retrieve",
     "refund_create",
     "stripe_configured",
+    "webhook_event_parse",
     "webhook_event_verify",
 ]

@@ -25,9 +25,7 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
     """The event, as plain JSON, once the SDK has verified its `Stripe-Signature`.
 
     Raises InvalidStripeSignature (also without a configured STRIPE_WEBHOOK_SECRET), and
-    Invalid for a signed body nested too deeply for the parser (about a thousand levels),
-    as the capture webhook answers one (common.api.parsers.parse_json_bytes), holding text
-    no database can store (`_storable`), or whose id or type cannot be one.
+    Invalid for a signed body webhook_event_parse refuses.
     """
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise InvalidStripeSignature("No Stripe webhook secret is configured.")
@@ -35,9 +33,22 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
         stripe.WebhookSignature.verify_header(
             payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=300
         )
-        event = json.loads(payload)
+        return webhook_event_parse(payload)
     except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError) as error:
         raise InvalidStripeSignature(f"The Stripe signature is not valid: {error}") from error
+
+
+def webhook_event_parse(payload: bytes | str) -> dict:
+    """The event a verified body carries: on delivery, and when staff re-process the body
+    stored then (a body refused on delivery is stored too, its signature valid).
+
+    Raises ValueError for a body that is not JSON, and Invalid for one nested too deeply for
+    the parser (about a thousand levels), as the capture webhook answers one
+    (common.api.parsers.parse_json_bytes), holding text no database can store
+    (`_storable`), or whose id or type cannot be one.
+    """
+    try:
+        event = json.loads(payload)
     except RecursionError as error:
         raise Invalid(
             "non_field_errors", "The body is not valid JSON: values are nested too deeply."

@@ -2,7 +2,9 @@ import json
 
 import pytest
 import stripe
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.test import Client
+from django.urls import reverse
 
 from billing.models import Invoice, PaymentEvent
 from billing.tests.helpers import refused_count
@@ -215,3 +217,44 @@ def test_a_signed_event_whose_id_or_type_cannot_be_one_is_a_400_recorded_and_cha
         "rejected",
         "",
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"id": "evt_deep", "type": "checkout.session.completed", "data": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}",
+        '{"id": "evt_\\ud800", "type": "checkout.session.completed", "data": {"object": '
+        '{"id": "cs_1", "payment_intent": "pi_\\ud800", "payment_status": "paid"}}}',
+    ],
+    ids=["nested too deeply", "lone surrogate"],
+)
+def test_re_processing_a_refused_signed_body_is_refused_in_the_admin_and_changes_nothing(
+    order, fake_stripe, staff_user, body
+):
+    """A signed body refused on delivery is kept with its signature valid, so the admin
+    offered to re-process it, and parsing it again there failed as the delivery had: a 500
+    page (RecursionError, UnicodeEncodeError). It is refused with a message, as a capture
+    webhook's stored body that no longer parses is."""
+    header = stripe.WebhookSignature.generate_signature_header(body, fake_stripe.webhook_secret)
+    Client().post(
+        STRIPE, data=body.encode(), content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+    refused = PaymentEvent.objects.get(signature_valid=True, outcome="rejected")
+    staff_user.is_superuser = True
+    staff_user.save()
+    browser = Client(raise_request_exception=False)
+    browser.force_login(staff_user)
+    before = database_state()
+
+    response = browser.post(
+        reverse("admin:billing_paymentevent_changelist"),
+        {"action": "reprocess", ACTION_CHECKBOX_NAME: [refused.pk]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "The stored payload is not valid" in response.content.decode()
+    assert database_state() == before
