@@ -22,6 +22,7 @@ from billing.stripe_gateway.client import (
     PaymentDisputed,
     PaymentProviderError,
     PaymentUnknownToStripe,
+    stripe_amount_text,
     stripe_configured,
 )
 from billing.stripe_gateway.events import events_list
@@ -50,6 +51,7 @@ __all__ = [
     "key_livemode",
     "payment_retrieve",
     "refund_create",
+    "stripe_amount_text",
     "stripe_configured",
     "webhook_event_parse",
     "webhook_event_verify",

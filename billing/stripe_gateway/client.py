@@ -4,10 +4,12 @@ answers have in common."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import stripe
 from django.conf import settings
 
+from catalog.currencies import KNOWN_CURRENCIES
 from common.errors import DomainError, Rejected
 
 # A call waits at most REQUEST_TIMEOUT_SECONDS, and once more, after at most
@@ -67,6 +69,17 @@ def stripe_client() -> stripe.StripeClient:
 
 def stripe_time(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def stripe_amount_text(amount: object, currency: object) -> str:
+    """An amount Stripe gives in the currency's smallest unit as a person reads it, `43.00
+    USD` for Stripe's `4300` and `usd`, `500 JPY` for `500` and `jpy`: messages for staff
+    said "4300 USD" of a payment of 43.00. Anything but a whole number is shown as sent."""
+    code = str(currency or "").upper()
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        return f"{amount} {code}".strip()
+    places = KNOWN_CURRENCIES.get(code, (code, 2))[1]
+    return f"{Decimal(amount).scaleb(-places):.{places}f} {code}".strip()
 
 
 def resource_missing(error: stripe.InvalidRequestError) -> bool:

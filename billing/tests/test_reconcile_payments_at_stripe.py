@@ -70,10 +70,10 @@ def test_a_payment_stripe_took_for_another_amount_or_did_not_complete_is_reporte
     assert code == 4
     assert sorted(report["unknown_to_provider"]) == sorted(
         [
-            f"{short.number}: paid here with {short.payment_reference} for 500 USD; "
-            "Stripe says succeeded, 100 USD",
-            f"{failed.number}: paid here with {failed.payment_reference} for 500 USD; "
-            "Stripe says requires_payment_method, 0 USD",
+            f"{short.number}: paid here with {short.payment_reference} for 5.00 USD; "
+            "Stripe says succeeded, 1.00 USD",
+            f"{failed.number}: paid here with {failed.payment_reference} for 5.00 USD; "
+            "Stripe says requires_payment_method, 0.00 USD",
         ]
     )
 

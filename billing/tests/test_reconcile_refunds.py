@@ -46,7 +46,7 @@ def test_a_partial_refund_whose_webhook_was_lost_is_listed_and_changes_nothing(
 
     assert (code, report["invoices_refunded"]) == (0, 0)
     assert report["needs_review"] == [
-        f"{invoice.number}: Stripe has refunded 100 of 500 USD of {reference}, and no "
+        f"{invoice.number}: Stripe has refunded 1.00 USD of 5.00 USD of {reference}, and no "
         "charge.refunded webhook told of it; only whole refunds are applied here."
     ]
     assert database_state() == before
@@ -60,7 +60,7 @@ def test_a_partial_refund_whose_webhook_came_is_listed_once(user, user_client, b
     report, _ = reconcile()
 
     assert report["needs_review"] == [
-        f"stripe event {event['id']} (charge.refunded): Partly refunded (100 of 500); "
+        f"stripe event {event['id']} (charge.refunded): Partly refunded (1.00 USD of 5.00 USD); "
         "only whole refunds are applied here."
     ]
 
@@ -80,9 +80,9 @@ def test_a_further_partial_refund_whose_webhook_was_lost_is_listed(
     report, _ = reconcile()
 
     assert report["needs_review"] == [
-        f"{invoice.number}: Stripe has refunded 300 of 500 USD of {reference}, and no "
+        f"{invoice.number}: Stripe has refunded 3.00 USD of 5.00 USD of {reference}, and no "
         "charge.refunded webhook told of it; only whole refunds are applied here.",
-        f"stripe event {first['id']} (charge.refunded): Partly refunded (100 of 500); "
+        f"stripe event {first['id']} (charge.refunded): Partly refunded (1.00 USD of 5.00 USD); "
         "only whole refunds are applied here.",
     ]
 
@@ -100,7 +100,7 @@ def test_payment_events_flagged_for_review_are_counted_and_listed(
     assert code == 0
     assert report["payments_needing_review"] == 1
     assert report["needs_review"] == [
-        f"stripe event {event['id']} (charge.refunded): Partly refunded (100 of 500); "
+        f"stripe event {event['id']} (charge.refunded): Partly refunded (1.00 USD of 5.00 USD); "
         "only whole refunds are applied here."
     ]
     assert database_state() == before

@@ -135,11 +135,11 @@ def test_a_dispute_whose_webhooks_were_lost_is_listed_naming_the_invoice(
     assert code == 0
     assert report["needs_review"] == [
         f"stripe event {lost['id']} (charge.dispute.closed) for {invoice.number}: The "
-        f"customer's dispute of 500 USD of {reference} (fraudulent) is lost, and it paid "
+        f"customer's dispute of 5.00 USD of {reference} (fraudulent) is lost, and it paid "
         f"invoice {invoice.number}: the money stays with the customer. The invoice and its "
         "tokens are as they were; decide about the tokens.",
         f"stripe event {opened['id']} (charge.dispute.created) for {invoice.number}: The "
-        f"customer disputed 500 USD of {reference} (fraudulent), which paid invoice "
+        f"customer disputed 5.00 USD of {reference} (fraudulent), which paid invoice "
         f"{invoice.number}: Stripe has taken the money back until the dispute is decided. "
         "The invoice and its tokens are as they were; answer the dispute at Stripe and "
         "decide about the tokens.",

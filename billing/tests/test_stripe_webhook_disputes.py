@@ -36,7 +36,7 @@ def test_a_dispute_of_a_paid_invoice_needs_review_and_reconciliation_lists_it(
         reference,
     )
     assert recorded.error == (
-        f"The customer disputed 4300 USD of {reference} (fraudulent), which paid invoice "
+        f"The customer disputed 43.00 USD of {reference} (fraudulent), which paid invoice "
         f"{invoice.number}: Stripe has taken the money back until the dispute is decided. "
         "The invoice and its tokens are as they were; answer the dispute at Stripe and "
         "decide about the tokens."
@@ -73,7 +73,7 @@ def test_a_lost_dispute_needs_review_naming_the_invoice(
         invoice.pk,
     )
     assert recorded.error == (
-        f"The customer's dispute of 4300 USD of {reference} (fraudulent) is lost, and it paid "
+        f"The customer's dispute of 43.00 USD of {reference} (fraudulent) is lost, and it paid "
         f"invoice {invoice.number}: the money stays with the customer. The invoice and its "
         "tokens are as they were; decide about the tokens."
     )
@@ -99,7 +99,7 @@ def test_a_won_dispute_is_recorded_for_whoever_looks_and_changes_nothing(
     recorded = PaymentEvent.objects.get(event_id=event["id"])
     assert (response.json()["outcome"], recorded.invoice_id) == ("processed", order.invoice.pk)
     assert recorded.error == (
-        f"The customer's dispute of 4300 USD of {reference} (fraudulent) is won: Stripe gives "
+        f"The customer's dispute of 43.00 USD of {reference} (fraudulent) is won: Stripe gives "
         "the money back. Nothing was changed."
     )
     assert without_events(database_state()) == before
@@ -144,3 +144,24 @@ def test_a_dispute_won_after_the_refund_here_needs_review(
     recorded = PaymentEvent.objects.get(event_id=event["id"])
     assert (response.json()["outcome"], recorded.invoice_id) == ("needs_review", order.invoice.pk)
     assert "Refund the payment at Stripe now" in recorded.error
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (4300, "usd", "43.00 USD"),
+        (5, "eur", "0.05 EUR"),
+        (500, "jpy", "500 JPY"),
+        (50000, "vnd", "50000 VND"),
+        ("4300", "usd", "4300 USD"),
+        (None, None, "None"),
+    ],
+)
+def test_a_dispute_names_its_amount_as_a_person_reads_it(amount, currency, shown):
+    """Stripe counts in the currency's smallest unit: the message said "4300 USD" of a payment
+    of 43.00, a hundred times over, while a zero-decimal currency's was right."""
+    from billing.services.stripe_webhook.disputes import dispute_created
+
+    handled = dispute_created({"amount": amount, "currency": currency, "reason": "fraudulent"})
+
+    assert handled.error.startswith(f"The customer disputed {shown} of None (fraudulent)")

@@ -111,7 +111,7 @@ def test_a_refund_stripe_could_not_make_needs_review(
         reference,
     )
     assert recorded.error == (
-        f"Stripe could not refund 4300 USD of {reference} (expired_or_canceled_card): the "
+        f"Stripe could not refund 43.00 USD of {reference} (expired_or_canceled_card): the "
         f"money is back with us, and invoice {invoice.number}, which it paid, is refunded. "
         "Return the money another way, or settle the invoice by hand."
     )

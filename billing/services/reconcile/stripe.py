@@ -210,17 +210,20 @@ def _paid_invoice_verify(report: ReconcileReport, invoice: Invoice) -> None:
     expected = (invoice.total_in_minor_units(), invoice.currency.code)
     if not payment.paid or (payment.amount, payment.currency) != expected:
         report.unknown_to_provider.append(
-            f"{invoice.number}: paid here with {reference} for {expected[0]} {expected[1]}; "
-            f"Stripe says {payment.status}, {payment.amount} {payment.currency}"
+            f"{invoice.number}: paid here with {reference} for "
+            f"{stripe_gateway.stripe_amount_text(*expected)}; Stripe says {payment.status}, "
+            f"{stripe_gateway.stripe_amount_text(payment.amount, payment.currency)}"
         )
         return
     if payment.refunded:
         _refund_apply(report, invoice)
     elif payment.amount_refunded and not _refund_heard_of(reference, payment.amount_refunded):
         report.needs_review.append(
-            f"{invoice.number}: Stripe has refunded {payment.amount_refunded} of "
-            f"{payment.amount} {payment.currency} of {reference}, and no charge.refunded "
-            "webhook told of it; only whole refunds are applied here."
+            f"{invoice.number}: Stripe has refunded "
+            f"{stripe_gateway.stripe_amount_text(payment.amount_refunded, payment.currency)} "
+            f"of {stripe_gateway.stripe_amount_text(payment.amount, payment.currency)} of "
+            f"{reference}, and no charge.refunded webhook told of it; only whole refunds are "
+            "applied here."
         )
 
 

@@ -5,7 +5,7 @@ what the money did, naming the invoice it paid."""
 from __future__ import annotations
 
 from billing.models import Invoice
-from billing.services.stripe_webhook.outcomes import PROVIDER, Handled, Outcome
+from billing.services.stripe_webhook.outcomes import PROVIDER, Handled, Outcome, amount_text
 from billing.services.stripe_webhook.payments import charge_reference
 
 
@@ -81,5 +81,4 @@ def _disputed_payment(dispute: dict) -> tuple[str, Invoice | None]:
 
 
 def _disputed_amount(dispute: dict, reference: str) -> str:
-    currency = str(dispute.get("currency") or "").upper()
-    return f"{dispute.get('amount')} {currency} of {reference or dispute.get('charge')}"
+    return f"{amount_text(dispute)} of {reference or dispute.get('charge')}"

@@ -23,6 +23,7 @@ from billing.services.stripe_webhook.outcomes import (
     PROVIDER,
     Handled,
     Outcome,
+    amount_text,
     event_outcome_record,
 )
 from billing.services.stripe_webhook.payments import (
@@ -153,10 +154,11 @@ def stripe_session_capture(session: dict) -> Handled:
         )
     amount, currency = session.get("amount_total"), str(session.get("currency") or "").upper()
     if (amount, currency) != (invoice.total_in_minor_units(), invoice.currency.code):
+        ours = {"amount": invoice.total_in_minor_units(), "currency": invoice.currency.code}
         return Handled(
             Outcome.NEEDS_REVIEW,
-            f"Stripe says {amount} {currency}; invoice {invoice.number} is "
-            f"{invoice.total_in_minor_units()} {invoice.currency.code}. Nothing was credited.",
+            f"Stripe says {amount_text(session, 'amount_total')}; invoice {invoice.number} is "
+            f"{amount_text(ours)}. Nothing was credited.",
             invoice.pk,
             reference,
         )
@@ -201,7 +203,7 @@ def _charge_refunded(event: dict, charge: dict) -> Handled:
     if not charge.get("refunded"):
         return Handled(
             Outcome.NEEDS_REVIEW,
-            f"Partly refunded ({charge.get('amount_refunded')} of {charge.get('amount')}); "
+            f"Partly refunded ({amount_text(charge, 'amount_refunded')} of {amount_text(charge)}); "
             "only whole refunds are applied here.",
             payment_reference=reference,
         )
@@ -231,8 +233,7 @@ def _refund_failed(event: dict, refund: dict) -> Handled:
     )
     return Handled(
         Outcome.NEEDS_REVIEW,
-        f"Stripe could not refund {refund.get('amount')} "
-        f"{str(refund.get('currency') or '').upper()} of {reference or refund.get('charge')} "
+        f"Stripe could not refund {amount_text(refund)} of {reference or refund.get('charge')} "
         f"({refund.get('failure_reason')}): the money is back with us, and {paid}. Return "
         "the money another way, or settle the invoice by hand.",
         invoice.pk if invoice else None,

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from django.utils import timezone
 
+from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
 from common.db import require_transaction
 
@@ -22,6 +23,12 @@ class Handled:
     payment_reference: str = ""
     # The staff refund at Stripe this event is the news of (stripe_payment_refund).
     stripe_refund_id: str = ""
+
+
+def amount_text(found: dict, field: str = "amount") -> str:
+    """An amount of a Stripe object (in the currency's smallest unit) as a person reads it in
+    a message: `43.00 USD`, not Stripe's `4300`."""
+    return stripe_gateway.stripe_amount_text(found.get(field), found.get("currency"))
 
 
 def event_outcome_record(record: PaymentEvent, handled: Handled) -> None:
