@@ -29,6 +29,10 @@ def webhook_event_verify(*, payload: bytes, signature_header: str | None) -> dic
     """
     if not settings.STRIPE_WEBHOOK_SECRET:
         raise InvalidStripeSignature("No Stripe webhook secret is configured.")
+    if signature_header is not None and not signature_header.isascii():
+        # The SDK compares signatures with hmac.compare_digest, which raises TypeError on
+        # text that is not ASCII: a 500 for anyone who sent such a header.
+        raise InvalidStripeSignature("The Stripe signature is not valid: it is not ASCII.")
     try:
         stripe.WebhookSignature.verify_header(
             payload, signature_header, settings.STRIPE_WEBHOOK_SECRET, tolerance=300

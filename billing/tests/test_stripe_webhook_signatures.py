@@ -79,6 +79,29 @@ def test_a_signed_body_nested_too_deeply_is_a_400_recorded_and_changes_nothing(
     assert Invoice.objects.get(pk=order.invoice.pk).status == "pending"
 
 
+@pytest.mark.parametrize("header", ["t=1800000000,v1=\u00e9", "t=1800000000,v1=ab\u00ff"])
+def test_a_signature_header_that_is_not_ascii_is_400_recorded_and_changes_nothing(
+    order, session, fake_stripe, header
+):
+    """The SDK compares the signatures with hmac.compare_digest, which refuses text that is
+    not ASCII (TypeError): anyone could post such a header and get a 500, nothing recorded."""
+    body, _ = fake_stripe.signed(fake_stripe.complete(session))
+    before = database_state()
+
+    response = Client(raise_request_exception=False).post(
+        STRIPE, data=body, content_type="application/json", HTTP_STRIPE_SIGNATURE=header
+    )
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_signature")
+    assert without_events(database_state()) == without_events(before)
+    recorded = PaymentEvent.objects.get()
+    assert (recorded.signature_valid, recorded.outcome, recorded.event_id) == (
+        False,
+        "rejected",
+        "",
+    )
+
+
 def test_no_configured_secret_refuses_everything(api_client, settings, session, fake_stripe):
     settings.STRIPE_WEBHOOK_SECRET = ""
 
