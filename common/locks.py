@@ -47,9 +47,10 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
     thread while the block runs and deleted at the end. Each statement is a transaction of
     its own, so nothing depends on a database session (PgBouncer in transaction pooling is
     fine) and none stays open while the job calls other services. A holder that dies leaves
-    a lease that lapses within `term`, or is taken over at once from this host (_taken_over).
+    a lease that lapses within `term`, or is taken over at once in this place
+    (_taken_over).
     """
-    holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    holder = f"{place()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     # Ours from before it is taken: another thread must never see it as a dead life's.
     _holding.add(holder)
     held = False
@@ -88,11 +89,11 @@ def _taken(name: str, holder: str, term: timedelta) -> bool:
 
 
 def _taken_over(name: str, holder: str, term: timedelta) -> bool:
-    """Takes the lease from a holder on this host whose process is gone (killed): a worker
-    started again at once found its dead life's lease standing for up to a term, skipped the
-    job as "running in another worker" and queued it a period later (the daily purge a day).
-    One conditional UPDATE: of two taking it over, one does. A holder on another host is
-    left to lapse: its processes cannot be seen from here."""
+    """Takes the lease from a holder in this place (host and pid namespace) whose process is
+    gone (killed): a worker started again at once found its dead life's lease standing for
+    up to a term, and skipped the job as "running in another worker". One conditional
+    UPDATE: of two taking it over, one does. A holder elsewhere (another host, another
+    container) is left to lapse: its processes cannot be seen from here."""
     with connection.cursor() as cursor:
         cursor.execute(_HOLDER_SQL, [name])
         row = cursor.fetchone()
@@ -106,10 +107,22 @@ def _taken_over(name: str, holder: str, term: timedelta) -> bool:
     return True
 
 
+def place() -> str:
+    """Where this process's pids mean something: the host's name and its pid namespace.
+    Two workers may share a host's name in separate pid namespaces (containers on the host's
+    network, replicas given one hostname), each seeing none of the other's processes: by
+    the name alone, each took the other's live lease over, and both ran the same sweep."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()}/{namespace}"
+
+
 def _gone(holder: str) -> bool:
-    """Whether `holder` (`<host>:<pid>:<nonce>`) was a process of this host that is gone."""
+    """Whether `holder` (`<place>:<pid>:<nonce>`) was a process of this place that is gone."""
     parts = holder.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+    if len(parts) != 3 or parts[0] != place() or not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid():

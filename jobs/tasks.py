@@ -22,6 +22,8 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 from accounts import services as accounts_services
 from billing.services import reconcile
 from common import services as common_services
+from common.locks import SLACK as LEASE_SLACK
+from common.locks import TERM as LEASE_TERM
 from common.locks import exclusive_lock
 from events import services as events_services
 from events.dispatch import Dispatcher
@@ -58,7 +60,12 @@ def deliver_webhooks() -> None:
 
 
 def _sweep(name: str, every: timedelta, work: Callable[[], object]) -> None:
+    """Runs `work` under the sweep's lease, then queues the next run a period on. Skipped
+    (the lease held), the next try is once a lease could have lapsed: the holder may be a
+    killed worker whose lease stands until then (one elsewhere cannot be taken over), and a
+    run put off a period put the daily purge off a day each time."""
     schedule_ensure()
+    held = False
     try:
         with exclusive_lock(f"job:{name}") as held:
             if held:
@@ -66,7 +73,7 @@ def _sweep(name: str, every: timedelta, work: Callable[[], object]) -> None:
             else:
                 logger.info("%s is running in another worker; skipped", name)
     finally:
-        _reschedule(SCHEDULE[name][0], every)
+        _reschedule(SCHEDULE[name][0], every if held else min(every, LEASE_TERM + LEASE_SLACK))
 
 
 @task()

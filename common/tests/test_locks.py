@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from common.locks import exclusive_lock
+from common.locks import exclusive_lock, place
 from common.models import Lease
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
@@ -84,7 +84,7 @@ def test_the_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once(
     to a minute, and put the job off a whole period."""
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    dead = f"{socket.gethostname()}:{gone.pid}:dead"
+    dead = f"{place()}:{gone.pid}:dead"
     Lease.objects.create(name="job", holder=dead, expires_at=timezone.now() + timedelta(seconds=50))
 
     with exclusive_lock("job") as held:
@@ -92,8 +92,24 @@ def test_the_lease_of_a_process_of_this_host_that_is_gone_is_taken_over_at_once(
         assert Lease.objects.get(name="job").holder != dead
 
 
+def test_the_lease_of_a_gone_process_id_in_another_pid_namespace_of_this_host_is_left_to_lapse():
+    """Two workers may share a host's name in separate pid namespaces (containers on the
+    host's network, replicas given one hostname): a pid unknown here may be alive there. By
+    the host's name alone, each took the other's live lease, and both ran the same sweep."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    elsewhere = f"{socket.gethostname()}/another-namespace:{gone.pid}:alive-there"
+    Lease.objects.create(
+        name="job", holder=elsewhere, expires_at=timezone.now() + timedelta(seconds=50)
+    )
+
+    with exclusive_lock("job") as held:
+        assert not held
+    assert Lease.objects.get(name="job").holder == elsewhere
+
+
 def test_the_lease_of_a_live_process_of_this_host_is_left_to_it():
-    alive = f"{socket.gethostname()}:{os.getppid()}:alive"
+    alive = f"{place()}:{os.getppid()}:alive"
     Lease.objects.create(
         name="job", holder=alive, expires_at=timezone.now() + timedelta(seconds=50)
     )
@@ -106,7 +122,7 @@ def test_the_lease_of_a_live_process_of_this_host_is_left_to_it():
 def test_the_lease_of_an_earlier_life_of_this_process_id_is_taken_over_at_once():
     """A container's worker is pid 1 again after a restart: its dead life's lease has this
     process's id, and is none of the leases this process holds."""
-    earlier = f"{socket.gethostname()}:{os.getpid()}:earlier"
+    earlier = f"{place()}:{os.getpid()}:earlier"
     Lease.objects.create(
         name="job", holder=earlier, expires_at=timezone.now() + timedelta(seconds=50)
     )

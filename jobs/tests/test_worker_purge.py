@@ -11,6 +11,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.models import RevokedRefreshToken
+from common.locks import SLACK as LEASE_SLACK
+from common.locks import TERM as LEASE_TERM
+from common.models import Lease
 from events import services
 from jobs import tasks
 
@@ -103,3 +106,25 @@ def test_the_daily_purge_deletes_a_backlog_of_task_results_in_batches(monkeypatc
     assert len(deletes) == 3
     finished = DBTaskResult.objects.exclude(status="READY").values_list("pk", flat=True)
     assert [str(pk) for pk in finished] == [recent.id]
+
+
+def test_a_sweep_skipped_for_a_lease_held_elsewhere_is_tried_again_once_it_could_lapse():
+    """The lease may be a killed worker's in another container (not taken over from here): a
+    skip queued the next run a period on, so the daily purge waited a day."""
+    Lease.objects.create(
+        name="job:purge_records",
+        holder="another-host/1:1:killed",
+        expires_at=timezone.now() + timedelta(seconds=50),
+    )
+    # The run this call is: claimed, so the schedule has nothing of the purge waiting.
+    tasks.schedule_ensure()
+    DBTaskResult.objects.filter(task_path=tasks.purge_records.module_path).update(
+        status="RUNNING", started_at=timezone.now(), worker_ids=["this-host-1-sweeps"]
+    )
+
+    tasks.purge_records.call()
+
+    (next_run,) = DBTaskResult.objects.filter(
+        task_path=tasks.purge_records.module_path, status="READY"
+    ).values_list("run_after", flat=True)
+    assert next_run <= timezone.now() + LEASE_TERM + LEASE_SLACK
