@@ -9,7 +9,7 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 
-from catalog.currencies import KNOWN_CURRENCIES
+from catalog.currencies import KNOWN_CURRENCIES, MORE_PLACES_THAN_SUPPORTED
 from common.errors import DomainError, Rejected
 
 # A call waits at most REQUEST_TIMEOUT_SECONDS, and once more, after at most
@@ -74,11 +74,13 @@ def stripe_time(value: int | None) -> datetime | None:
 def stripe_amount_text(amount: object, currency: object) -> str:
     """An amount Stripe gives in the currency's smallest unit as a person reads it, `43.00
     USD` for Stripe's `4300` and `usd`, `500 JPY` for `500` and `jpy`: messages for staff
-    said "4300 USD" of a payment of 43.00. Anything but a whole number is shown as sent."""
+    said "4300 USD" of a payment of 43.00. Anything but a whole number is shown as sent. A
+    currency we cannot price in still reaches us (a dispute of another charge of the account):
+    Stripe counts KWD, BHD and the other three-place ones in thousandths, not hundredths."""
     code = str(currency or "").upper()
     if not isinstance(amount, int) or isinstance(amount, bool):
         return f"{amount} {code}".strip()
-    places = KNOWN_CURRENCIES.get(code, (code, 2))[1]
+    places = MORE_PLACES_THAN_SUPPORTED.get(code, KNOWN_CURRENCIES.get(code, (code, 2))[1])
     return f"{Decimal(amount).scaleb(-places):.{places}f} {code}".strip()
 
 

@@ -153,6 +153,8 @@ def test_a_dispute_won_after_the_refund_here_needs_review(
         (5, "eur", "0.05 EUR"),
         (500, "jpy", "500 JPY"),
         (50000, "vnd", "50000 VND"),
+        (4300, "kwd", "4.300 KWD"),
+        (1250, "BHD", "1.250 BHD"),
         ("4300", "usd", "4300 USD"),
         (None, None, "None"),
     ],
