@@ -15,6 +15,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from common.models import Lease
+from common.outage import warn_database_error
 
 logger = logging.getLogger(__name__)
 
@@ -137,10 +138,22 @@ def _gone(holder: str) -> bool:
 
 
 def _renew(name: str, holder: str, term: timedelta, done: threading.Event) -> None:
+    """Renews the lease every third of `term` until `done`. A renewal that fails (the
+    connection dropped by a failover, a restart or PgBouncer) is logged and tried again on a
+    new connection at the next third: the thread died with the first one, with a traceback
+    outside the JSON log, and the lease lapsed while the job still ran, for another worker
+    to run it at the same time."""
+    database = connections["default"]
     try:
         while not done.wait(term.total_seconds() / 3):
-            with connections["default"].cursor() as cursor:
-                cursor.execute(_RENEW_SQL, [_prepared(timezone.now() + term), name, holder])
+            try:
+                with database.cursor() as cursor:
+                    cursor.execute(_RENEW_SQL, [_prepared(timezone.now() + term), name, holder])
+            except Exception as error:  # logged; the next third tries again
+                warn_database_error(
+                    logger, f"The lease {name} could not be renewed; it tries again", error
+                )
+                database.close()
     finally:
         connections.close_all()
 
