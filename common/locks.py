@@ -76,6 +76,12 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
             cursor.execute(_RELEASE_SQL, [name, holder])
 
 
+def lease_held(name: str) -> bool:
+    """Whether a holder has the lease `name` now: it has not lapsed by this machine's clock,
+    as `exclusive_lock` would find it."""
+    return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exists()
+
+
 def _taken(name: str, holder: str, term: timedelta) -> bool:
     """Takes the lease unless a live holder has it."""
     now = timezone.now()

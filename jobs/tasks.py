@@ -24,7 +24,7 @@ from billing.services import reconcile
 from common import services as common_services
 from common.locks import SLACK as LEASE_SLACK
 from common.locks import TERM as LEASE_TERM
-from common.locks import exclusive_lock
+from common.locks import exclusive_lock, lease_held
 from events import services as events_services
 from events.dispatch import Dispatcher
 from jobs.commands import command_run
@@ -193,10 +193,21 @@ def _queued(job, every: timedelta) -> bool:
     for run in ahead.exclude(run_after=get_date_max()):
         _run_fail(run, "queued for later by a clock that ran ahead")
     stale = STALE_SHIFT if job is deliver_webhooks else STALE_RUN
-    running = DBTaskResult.objects.filter(
-        task_path=path, status="RUNNING", started_at__gte=timezone.now() - stale
-    )
-    return waiting.exists() or running.exists()
+    running = DBTaskResult.objects.filter(task_path=path, status="RUNNING")
+    _fail_stale(running.filter(started_at__lt=timezone.now() - stale), job, stale)
+    return waiting.exists() or running.filter(started_at__gte=timezone.now() - stale).exists()
+
+
+def _fail_stale(runs, job, stale: timedelta) -> None:
+    """Runs given up for dead (older than their job's STALE_SHIFT or STALE_RUN) are marked
+    failed, unless their sweep's lease is still held (one that runs long renews it). A run
+    of a worker on a host that is gone (a pod's name changes with each restart) stayed
+    RUNNING for ever: never counted in worker_sweep_failures, never purged."""
+    runs = list(runs)
+    if not runs or lease_held(f"job:{job.name}"):
+        return
+    for run in runs:
+        _run_fail(run, f"it has run longer than {stale} without its lease: its worker is gone")
 
 
 def _reap_dead_runs() -> None:

@@ -12,6 +12,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 
 from common.locks import exclusive_lock
 from jobs import tasks
+from jobs.metrics import SweepsCollector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -123,3 +124,42 @@ def test_a_poll_interval_that_is_not_a_positive_number_of_seconds_is_refused(int
 
     with pytest.raises(CommandError, match="--interval"):
         parser.parse_args(["--interval", interval])
+
+
+def run_of_a_gone_host(job, *, started: timedelta) -> None:
+    """`job`'s run claimed by a worker of a host that is gone (a pod's name changes with each
+    restart): its processes cannot be seen from here, and it never says how the run ended."""
+    tasks.schedule_ensure()
+    DBTaskResult.objects.filter(task_path=job.module_path).update(
+        status="RUNNING", started_at=timezone.now() - started, worker_ids=["gone-pod-7f9c-1-sweeps"]
+    )
+
+
+def test_a_run_of_a_gone_host_is_a_failure_in_the_metrics_once_it_is_stale():
+    """It stayed RUNNING for ever: never counted in worker_sweep_failures, never purged (the
+    purge deletes finished runs), so the operator never learned that the sweep had died."""
+    run_of_a_gone_host(tasks.expire_lots, started=tasks.STALE_RUN + timedelta(minutes=1))
+
+    assert tasks.schedule_ensure() == 1
+    found = {
+        (sample.name, sample.labels["sweep"]): sample.value
+        for family in SweepsCollector().collect()
+        for sample in family.samples
+    }
+    assert found[("worker_sweep_failures", "expire_lots")] == 1
+    tasks.task_results_purge(older_than=timezone.now() + timedelta(seconds=1))
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
+    assert list(runs.values_list("status", flat=True)) == ["READY"]
+
+
+def test_a_stale_run_of_another_host_whose_lease_is_held_is_left_running():
+    """A sweep that runs longer than STALE_RUN (an hour's reconciliation, a first purge) renews
+    its lease: it is alive, and is not marked failed before it ends."""
+    run_of_a_gone_host(tasks.purge_records, started=tasks.STALE_RUN + timedelta(minutes=1))
+
+    with exclusive_lock("job:purge_records") as held:
+        assert held
+        tasks.schedule_ensure()
+
+    runs = DBTaskResult.objects.filter(task_path=tasks.purge_records.module_path)
+    assert sorted(runs.values_list("status", flat=True)) == ["READY", "RUNNING"]
