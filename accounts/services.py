@@ -22,7 +22,7 @@ from accounts.models import ApiKey, RevokedRefreshToken, User, normalize_email
 from common.api.throttling import SignInThrottle
 from common.audit import staff_action_record
 from common.db import require_transaction
-from common.errors import DomainError, Invalid, NotFound
+from common.errors import DomainError, Invalid, InvalidFields, NotFound
 from common.text import trimmed
 
 EMAIL_TAKEN = "A user with this email address already exists."
@@ -60,19 +60,26 @@ def user_register(*, email: str, password: str) -> User:
     once normalized (lower-casing can lengthen it), one that is no valid address once
     normalized (a Turkish "İ" lowers to "i" and a combining dot; an accent typed alone in the
     domain is a space once NFKC: stored so, the login, the sign-in page and the admin refused
-    the address the user was shown), or a password Django's validators refuse.
+    the address the user was shown), or a password Django's validators refuse: all of
+    them at once (InvalidFields), a taken email with a refused password too.
     """
     email = normalize_email(email)
+    refused: dict[str, list[str]] = {}
     if len(email) > EMAIL_MAX_LENGTH:
-        raise Invalid("email", f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters.")
-    try:
-        validate_email(email)
-    except DjangoValidationError as error:
-        raise Invalid("email", *error.messages) from error
-    try:
-        validate_password(password, user=User(email=email))
-    except DjangoValidationError as error:
-        raise Invalid("password", *error.messages) from error
+        refused["email"] = [f"Ensure this field has no more than {EMAIL_MAX_LENGTH} characters."]
+    else:
+        try:
+            validate_email(email)
+        except DjangoValidationError as error:
+            refused["email"] = error.messages
+    if password_refused := password_refusals(password=password, email=email):
+        refused["password"] = password_refused
+        # Named with the password's, so a sign-up form shows both at once; the unique index
+        # still decides when the password passes.
+        if "email" not in refused and User.objects.filter(email__iexact=email).exists():
+            refused = {"email": [EMAIL_TAKEN], **refused}
+    if refused:
+        raise InvalidFields(refused)
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -81,6 +88,16 @@ def user_register(*, email: str, password: str) -> User:
             raise Invalid("email", EMAIL_TAKEN) from error
         user_created_announce(user_id=user.pk)
     return user
+
+
+def password_refusals(*, password: str, email: str) -> list[str]:
+    """What Django's password validators say against `password` for a user of `email` (none:
+    it passes). Asked also when the email is refused, so that a sign-up names both."""
+    try:
+        validate_password(password, user=User(email=email))
+    except DjangoValidationError as error:
+        return error.messages
+    return []
 
 
 def user_created_announce(*, user_id: UUID) -> None:

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 
-from accounts.services import user_password_set
+from accounts.services import password_refusals, user_password_set
 from billing.models import Invoice
 from common.errors import Invalid
 from pages.selectors import PriceList
@@ -46,6 +46,16 @@ class SignUpForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text="At least 8 characters, not only digits, not a common password.",
     )
+
+    def clean(self) -> dict:
+        """A refused email shows a refused password too (user_register checks the password
+        only once the form is valid): every error at once."""
+        cleaned = super().clean()
+        if self.has_error("email") and "password" in cleaned:
+            email = self.data.get("email", "")
+            if refused := password_refusals(password=cleaned["password"], email=email):
+                self.add_error("password", " ".join(refused))
+        return cleaned
 
 
 def _gone(what: str) -> str:

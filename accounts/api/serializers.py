@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
 
 from accounts.models import User
+from accounts.services import password_refusals
 from common.api.fields import TextField
 from common.api.pagination import page_serializer
 
@@ -10,6 +14,23 @@ from common.api.pagination import page_serializer
 class RegisterRequestSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254, trim_whitespace=False)
     password = TextField(trim_whitespace=False, write_only=True)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """A refused email names a refused password too (Django's validators, which
+        user_register runs once both fields are well-formed): a sign-up form shows every
+        error at once."""
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            password = data.get("password") if isinstance(data, Mapping) else None
+            if isinstance(error.detail, dict) and isinstance(password, str):
+                email = data.get("email")
+                refused = password_refusals(
+                    password=password, email=email if isinstance(email, str) else ""
+                )
+                if refused and "password" not in error.detail:
+                    error.detail["password"] = refused
+            raise
 
 
 class RegisteredUserSerializer(serializers.ModelSerializer):

@@ -246,3 +246,39 @@ def test_answers_that_carry_tokens_are_kept_by_no_cache(api_client):
         True,
         True,
     ]
+
+
+@pytest.mark.parametrize(
+    ("body", "email_message"),
+    [
+        ({"email": "not-an-email", "password": "123"}, "Enter a valid email address."),
+        ({"password": "123"}, "This field is required."),
+        (
+            {"email": "taken@example.com", "password": "123"},
+            "A user with this email address already exists.",
+        ),
+        ({"email": "\u0130pek@example.com", "password": "123"}, "Enter a valid email address."),
+    ],
+)
+def test_register_names_a_bad_email_and_a_weak_password_at_once(api_client, body, email_message):
+    """A sign-up form shows every error at once: the password's are not held back until
+    the email is right."""
+    UserFactory(email="taken@example.com")
+    before = database_state()
+
+    response = api_client.post(REGISTER, body, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Invalid input in: email, password.",
+        "code": "validation_error",
+        "fields": {
+            "email": [email_message],
+            "password": [
+                "This password is too short. It must contain at least 8 characters.",
+                "This password is too common.",
+                "This password is entirely numeric.",
+            ],
+        },
+    }
+    assert database_state() == before

@@ -41,6 +41,20 @@ def test_sign_up_refusals_show_on_the_form_and_write_nothing(client, body, messa
     assert database_state() == before
 
 
+@pytest.mark.parametrize("email", ["not-an-email", "taken@example.com"])
+def test_sign_up_shows_a_bad_email_and_a_weak_password_at_once(client, email):
+    UserFactory(email="taken@example.com")
+    before = database_state()
+
+    response = client.post(reverse("pages:sign-up"), {"email": email, "password": "123"})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "valid email" in page or "already exists" in page
+    assert "too short" in page
+    assert database_state() == before
+
+
 def test_sign_in_and_sign_out(client, user):
     signed_in = client.post(
         reverse("pages:sign-in"), {"username": user.email, "password": PASSWORD}

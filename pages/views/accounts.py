@@ -68,7 +68,8 @@ def sign_up(request: HttpRequest) -> HttpResponse:
         try:
             user = user_register(**form.cleaned_data)
         except Invalid as error:
-            form.add_error(error.field, error.message)
+            for field, refused in error.fields.items():
+                form.add_error(field, " ".join(refused))
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome! Your account is ready.")
