@@ -58,12 +58,22 @@ def payment_event_reprocess(*, event_id: UUID, actor_id: UUID | None = None) -> 
             try:
                 notice = payment_notice_parse(event.payload.encode())
             except Invalid as refusal:
-                raise InvalidState(f"The stored payload is not valid: {refusal}") from refusal
+                raise InvalidState(
+                    f"The stored payload is not valid: {_refused_fields(refusal)}"
+                ) from refusal
             payment_event_capture(event, notice)
         staff_action_record(
             actor_id=actor_id, instances=[event], message=f"Re-processed: {event.outcome}."
         )
         return event.outcome
+
+
+def _refused_fields(refusal: Invalid) -> str:
+    """Every field the stored body has wrong, each named (as its delivery recorded them), so
+    staff fix them all at once; one alone reads as it always has, its message only."""
+    if len(refusal.fields) == 1:
+        return str(refusal)
+    return "; ".join(f"{field}: {' '.join(said)}" for field, said in refusal.fields.items())
 
 
 def _stored_stripe_event(payload: str) -> dict:

@@ -225,3 +225,29 @@ def test_reprocess_refuses_unverified_and_processed_events(staff_browser, api_cl
     page = response.content.decode()
     assert "never acted on" in page
     assert "already been processed" in page
+
+
+def test_reprocess_of_a_stored_payload_names_every_refused_field(staff_browser, order):
+    """Staff fixing a provider's delivery need all that was wrong with it, not the first."""
+    from billing.services.events import event_record
+
+    refused = event_record(
+        provider="payment",
+        payload='{"invoice_id": "nope", "payment_reference": "r", "amount": "1.001"}',
+        signature_valid=True,
+        outcome="rejected",
+        error="refused",
+    )
+    before = database_state()
+
+    response = staff_browser.post(
+        reverse("admin:billing_paymentevent_changelist"),
+        {"action": "reprocess", ACTION_CHECKBOX_NAME: [refused.pk]},
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "invoice_id: Must be a UUID." in page
+    assert "amount: Must be a non-negative amount with at most 2 decimal places." in page
+    assert "currency: This field is required and must be a string." in page
+    assert database_state() == before
