@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
 
 from common.api.fields import FlagField, TextField
 from common.api.pagination import page_serializer
+from events import services
 from events.addresses import URL_MAX_LENGTH
 from events.models import EVENT_TYPES
-from events.services import InvalidUrl
 
 
 class EndpointSerializer(serializers.Serializer):
@@ -37,23 +40,43 @@ EndpointPageSerializer = page_serializer(EndpointSerializer(many=True), "Endpoin
 
 
 class WebhookUrlField(TextField):
-    """An endpoint's URL: one over URL_MAX_LENGTH characters is the contract's 400
-    `invalid_url` naming `url`, as every other bad URL is, not DRF's `validation_error`
-    (the schema still says maxLength)."""
+    """An endpoint's URL: one over URL_MAX_LENGTH characters is the contract's `invalid_url`
+    naming `url`, as every other bad URL is (the schema still says maxLength)."""
+
+    default_error_messages = {
+        "max_length": f"The URL has more than {URL_MAX_LENGTH} characters.",
+    }
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_length=URL_MAX_LENGTH, **kwargs)
 
-    def run_validation(self, data=serializers.empty):
+
+class EndpointWriteSerializer(serializers.Serializer):
+    """A bad URL alone is the contract's 400 `invalid_url`; with other fields refused too, it
+    is named beside them in one `validation_error` (checked as endpoint_url_refusal checks
+    it, the host name's resolution included), so staff correct them all at once."""
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         try:
-            return super().run_validation(data)
+            return super().to_internal_value(data)
         except serializers.ValidationError as error:
-            if "max_length" in error.get_codes():
-                raise InvalidUrl(f"The URL has more than {URL_MAX_LENGTH} characters.") from error
+            detail = error.detail
+            url = data.get("url") if isinstance(data, Mapping) else None
+            if not isinstance(detail, dict):
+                raise
+            refusal = (
+                services.endpoint_url_refusal(url)
+                if "url" not in detail and isinstance(url, str)
+                else None
+            )
+            if refusal:
+                error.detail = detail = {"url": [refusal], **detail}
+            if list(detail) == ["url"] and detail["url"][0].code == "max_length":
+                raise services.InvalidUrl(str(detail["url"][0])) from error
             raise
 
 
-class EndpointCreateSerializer(serializers.Serializer):
+class EndpointCreateSerializer(EndpointWriteSerializer):
     url = WebhookUrlField()
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),
@@ -64,7 +87,7 @@ class EndpointCreateSerializer(serializers.Serializer):
     description = TextField(max_length=500, required=False, allow_blank=True)
 
 
-class EndpointChangeSerializer(serializers.Serializer):
+class EndpointChangeSerializer(EndpointWriteSerializer):
     url = WebhookUrlField(required=False)
     event_types = serializers.ListField(
         child=serializers.ChoiceField(choices=EVENT_TYPES),

@@ -11,6 +11,7 @@ from events.services.endpoints import (
     endpoint_deliveries_fail,
     endpoint_pause_lift,
     endpoint_update,
+    endpoint_url_refusal,
     event_types_checked,
     new_secret,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "endpoint_ping",
     "endpoint_rotate_secret",
     "endpoint_update",
+    "endpoint_url_refusal",
     "event_resend",
     "event_types_checked",
     "events_emit",

@@ -67,10 +67,16 @@ def endpoint_create(
     return endpoint
 
 
+def endpoint_url_refusal(url: str) -> str | None:
+    """Why `url` may not receive webhooks (None: it may), a host name that has not resolved
+    within URL_RESOLVE_TIMEOUT_SECONDS included. The API asks it also when other fields of
+    the body are refused, so that one answer names them all."""
+    return url_refusal(url, timeout=URL_RESOLVE_TIMEOUT_SECONDS)
+
+
 def _url_checked(url: str) -> None:
-    """Raises InvalidUrl when `url` may not receive webhooks, a host name that has not
-    resolved within URL_RESOLVE_TIMEOUT_SECONDS included."""
-    refusal = url_refusal(url, timeout=URL_RESOLVE_TIMEOUT_SECONDS)
+    """Raises InvalidUrl when `url` may not receive webhooks (endpoint_url_refusal)."""
+    refusal = endpoint_url_refusal(url)
     if refusal:
         raise InvalidUrl(refusal)
 

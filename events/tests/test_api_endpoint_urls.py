@@ -146,3 +146,40 @@ def test_a_url_over_2000_characters_is_invalid_url(staff_client, public_dns, met
     accepted = send(path, {"url": longest, "event_types": ["ping"]})
     assert accepted.status_code in (200, 201), accepted.json()
     assert accepted.json()["url"] == longest
+
+
+def test_a_bad_url_is_named_beside_the_other_refused_fields(staff_client, monkeypatch):
+    """Staff correct every field at once: a bad URL alone is `invalid_url`, and with other
+    fields refused too it is named beside them rather than answered first on its own."""
+    monkeypatch.setattr("events.addresses.resolve", lambda host, port: ["93.184.215.14"])
+    endpoint = services.endpoint_create(url="https://old.example.com/billing", event_types=["ping"])
+    before, endpoints_before = database_state(), endpoint_rows()
+
+    created = staff_client.post(
+        ENDPOINTS, {"url": "ftp://hooks.example.com", "event_types": ["nope"]}, format="json"
+    )
+    changed = staff_client.patch(
+        f"{ENDPOINTS}/{endpoint.pk}",
+        {"url": "https://hooks.example.com/" + "a" * 2000, "is_active": "maybe"},
+        format="json",
+    )
+
+    assert (created.status_code, created.json()) == (
+        400,
+        {
+            "error": "Invalid input in: url, event_types.",
+            "code": "validation_error",
+            "fields": {
+                "url": ["The URL must use https."],
+                "event_types": ['Item 0: "nope" is not a valid choice.'],
+            },
+        },
+    )
+    assert (changed.status_code, changed.json()["fields"]) == (
+        400,
+        {
+            "url": ["The URL has more than 2000 characters."],
+            "is_active": ['Must be true or false (or "true" or "false").'],
+        },
+    )
+    assert (database_state(), endpoint_rows()) == (before, endpoints_before)
