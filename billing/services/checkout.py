@@ -24,7 +24,7 @@ from billing.services import notices
 from billing.services.numbers import invoice_number_next
 from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
 from common.db import atomic_if_needed, in_all_or_nothing, inserted, selected
-from common.errors import Invalid
+from common.errors import Invalid, InvalidFields
 from events.services import events_emit
 
 MAX_ITEMS = 100
@@ -131,14 +131,27 @@ def _cart(
             "non_field_errors", f"At most {MAX_ITEMS} items per checkout; this has {count}."
         )
     repeated = [add_on_id for add_on_id, times in Counter(add_on_ids).items() if times > 1]
-    if repeated:
-        raise Invalid("add_on_ids", f"An add-on can be bought once per checkout: {_ids(repeated)}.")
-
-    plan = None
-    if plan_id:
-        plan = _active(Plan, [plan_id], "plan_id", "plan")[plan_id]
-    found_bundles = _active(TokenBundle, token_bundle_ids, "token_bundle_ids", "token bundle")
-    found_add_ons = _active(AddOn, add_on_ids, "add_on_ids", "add-on")
+    # Every kind looked up, in this order (the locks' order), whichever is refused: the
+    # answer names each field whose items are gone, so a cart is corrected in one go.
+    kinds = [
+        (Plan, [plan_id] if plan_id else [], "plan_id", "plan"),
+        (TokenBundle, token_bundle_ids, "token_bundle_ids", "token bundle"),
+        (AddOn, add_on_ids, "add_on_ids", "add-on"),
+    ]
+    refused: dict[str, list[str]] = {}
+    found: dict[str, dict[UUID, CatalogItem]] = {}
+    for model, ids, field_name, label in kinds:
+        if model is AddOn and repeated:
+            refused[field_name] = [f"An add-on can be bought once per checkout: {_ids(repeated)}."]
+            continue
+        try:
+            found[field_name] = _active(model, ids, field_name, label)
+        except Invalid as refusal:
+            refused[refusal.field] = refusal.messages
+    if refused:
+        raise InvalidFields(refused)
+    plan = found["plan_id"][plan_id] if plan_id else None
+    found_bundles, found_add_ons = found["token_bundle_ids"], found["add_on_ids"]
     parent = None
     if add_on_ids and plan is None:
         # Held until the checkout commits, after the catalog's items and before the invoice

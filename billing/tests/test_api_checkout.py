@@ -279,3 +279,38 @@ def test_subscription_and_add_on_rows_copy_the_catalog(user, catalog):
     add_on = AddOnSubscription.objects.get(invoice=result.invoice)
     assert (subscription.price, subscription.billing_period) == (Decimal("29.00"), "monthly")
     assert (add_on.unit_price, add_on.billing_period) == (Decimal("49.00"), "one_time")
+
+
+def test_a_checkout_names_every_field_whose_items_are_gone(user_client, catalog):
+    """A cart left open while staff retired a plan and a bundle is corrected in one go."""
+    plan, bundle, add_on = (
+        PlanFactory(is_active=False),
+        TokenBundleFactory(is_active=False),
+        AddOnFactory(is_active=False),
+    )
+    support = str(catalog["support"].pk)
+    before = database_state()
+
+    gone = user_client.post(
+        CHECKOUT,
+        {"plan_id": str(plan.pk), "token_bundle_ids": ids(bundle), "add_on_ids": ids(add_on)},
+    )
+    twice = user_client.post(CHECKOUT, {"plan_id": str(plan.pk), "add_on_ids": [support] * 2})
+
+    assert (gone.status_code, gone.json()) == (
+        400,
+        {
+            "error": "Invalid input in: plan_id, token_bundle_ids, add_on_ids.",
+            "code": "validation_error",
+            "fields": {
+                "plan_id": [f"No active plan with id {plan.pk}."],
+                "token_bundle_ids": [f"No active token bundle with id {bundle.pk}."],
+                "add_on_ids": [f"No active add-on with id {add_on.pk}."],
+            },
+        },
+    )
+    assert twice.json()["fields"] == {
+        "add_on_ids": [f"An add-on can be bought once per checkout: {support}."],
+        "plan_id": [f"No active plan with id {plan.pk}."],
+    }
+    assert database_state() == before
