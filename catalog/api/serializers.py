@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from uuid import UUID
 
 from rest_framework import serializers
 
@@ -14,6 +15,7 @@ from catalog.models import (
     TokenBundle,
     UsageMode,
 )
+from catalog.services import validate_currency
 from common.api.fields import (
     FlagField,
     MoneyField,
@@ -21,6 +23,7 @@ from common.api.fields import (
     TextField,
     UUIDStringField,
 )
+from common.errors import Invalid
 
 PRICE_LIMIT = Decimal("100000000")
 INT32_MAX = 2_147_483_647
@@ -154,6 +157,15 @@ class CatalogItemWriteSerializer(serializers.Serializer):
         super().__init__(*args, **kwargs)
         if not self.partial:
             self.fields.pop("version")
+
+    def validate_currency_id(self, currency_id: UUID) -> UUID:
+        """Checked with the other fields (the service checks it again), so that a body with
+        another currency and a blank name names both."""
+        try:
+            validate_currency(currency_id)
+        except Invalid as refusal:
+            raise serializers.ValidationError(refusal.messages) from refusal
+        return currency_id
 
     def validate_price(self, price: Decimal) -> Decimal:
         if not 0 < price < PRICE_LIMIT:

@@ -156,6 +156,39 @@ def test_create_refuses_another_currency(staff_client, kind):
     assert database_state() == before
 
 
+def test_another_currency_is_named_with_the_other_refused_fields(staff_client, kind):
+    """Staff correct every field at once: the currency is not held back until the rest pass."""
+    euro, item = Currency.objects.create(code="EUR", symbol="€"), make(kind)
+    before = database_state()
+
+    created = staff_client.post(
+        url(kind), valid_body(kind, name=" ", currency_id=str(euro.id)), format="json"
+    )
+    changed = staff_client.patch(
+        url(kind, item), {"price": "0", "currency_id": str(euro.id)}, format="json"
+    )
+
+    assert (created.status_code, created.json()) == (
+        400,
+        {
+            "error": "Invalid input in: name, currency_id.",
+            "code": "validation_error",
+            "fields": {
+                "name": ["This field may not be blank."],
+                "currency_id": ["Only the default currency (USD) is accepted."],
+            },
+        },
+    )
+    assert (changed.status_code, changed.json()["fields"]) == (
+        400,
+        {
+            "price": ["Must be greater than 0 and less than 100000000."],
+            "currency_id": ["Only the default currency (USD) is accepted."],
+        },
+    )
+    assert database_state() == before
+
+
 def test_create_accepts_the_default_currency_explicitly(staff_client, kind):
     default = Currency.objects.get(is_default=True)
 
