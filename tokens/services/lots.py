@@ -24,6 +24,7 @@ MAX_GRANT = 1_000_000_000
 # The latest expiry a lot can have. A lot's expiry is rounded up to the whole second after it
 # (LotSpec), and there is no second after this one in Python's calendar.
 LATEST_EXPIRY = datetime.max.replace(microsecond=0, tzinfo=UTC)
+NOT_IN_THE_FUTURE = "Must be in the future."
 
 
 def lot_grant(
@@ -49,15 +50,12 @@ def lot_grant(
         raise Invalid("amount", f"Must be a whole number from 1 to {MAX_GRANT}.")
     if category not in GRANTABLE:
         raise Invalid("category", f"Must be one of {', '.join(GRANTABLE)}.")
-    if expires_at is not None and expires_at > LATEST_EXPIRY:
-        raise Invalid("expires_at", "Must be no later than 9999-12-31T23:59:59Z.")
-    if (
-        expires_at is not None
-        and expires_at <= timezone.now()
-        # A retry of a grant made with this key, whose lot has expired since, answers it.
-        and not (idempotency_key and _granted_with(user_id, idempotency_key))
-    ):
-        raise Invalid("expires_at", "Must be in the future.")
+    refusal = grant_expiry_refusal(expires_at)
+    # A retry of a grant made with this key, whose lot has expired since, answers it.
+    if refusal == NOT_IN_THE_FUTURE and idempotency_key and _granted_with(user_id, idempotency_key):
+        refusal = None
+    if refusal:
+        raise Invalid("expires_at", refusal)
     if not 0 <= priority <= 100:
         raise Invalid("priority", "Must be from 0 to 100.")
     if not reason:
@@ -83,6 +81,17 @@ def lot_grant(
     ):
         raise LedgerKeyReused()
     return lot
+
+
+def grant_expiry_refusal(expires_at: datetime | None) -> str | None:
+    """Why a grant may not expire at `expires_at` (None: it may). The API asks it also when
+    other fields of a grant are refused (such a body is no retry of a grant made), so that
+    one answer names them all."""
+    if expires_at is not None and expires_at > LATEST_EXPIRY:
+        return "Must be no later than 9999-12-31T23:59:59Z."
+    if expires_at is not None and expires_at <= timezone.now():
+        return NOT_IN_THE_FUTURE
+    return None
 
 
 def _granted_with(user_id: UUID, idempotency_key: str) -> bool:

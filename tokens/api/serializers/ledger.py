@@ -3,6 +3,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -19,7 +21,7 @@ from common.api.pagination import PageQuerySerializer, page_serializer
 from common.api.serializers import RequestSerializer
 from tokens.models import LotCategory, TokenLot, TokenTransaction
 from tokens.selectors import LOT_STATUSES, Balance, lot_status
-from tokens.services.lots import GRANTABLE, MAX_GRANT
+from tokens.services.lots import GRANTABLE, MAX_GRANT, grant_expiry_refusal
 
 MAX_CONSUME = 1_000_000
 MAX_ADJUST = 1_000_000_000
@@ -236,6 +238,19 @@ class GrantRequestSerializer(serializers.Serializer):
     )
     priority = StrictIntegerField(min_value=0, max_value=100, default=50)
     reason = TextField(max_length=500)
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        """An `expires_at` that lot_grant would refuse is named with the other fields
+        refused (lot_grant checks it once they pass), so staff correct them all at once."""
+        try:
+            return super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            sent = data.get("expires_at") if isinstance(data, Mapping) else None
+            if isinstance(error.detail, dict) and "expires_at" not in error.detail and sent:
+                refusal = grant_expiry_refusal(self.fields["expires_at"].run_validation(sent))
+                if refusal:
+                    error.detail["expires_at"] = [refusal]
+            raise
 
 
 class VoidRequestSerializer(serializers.Serializer):

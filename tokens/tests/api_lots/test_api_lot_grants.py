@@ -124,6 +124,31 @@ def test_a_bad_grant_is_400_naming_the_field_and_writes_nothing(staff_client, us
     assert database_state() == before
 
 
+def test_a_past_expiry_is_named_with_the_other_refused_fields(staff_client, user):
+    """Staff correct every field at once: the expiry is not held back until the rest pass."""
+    before = database_state()
+
+    response = staff_client.post(
+        grants_url(user),
+        {"amount": 0, "reason": "gift", "expires_at": "2026-05-31T00:00:00Z", "priority": 101},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()) == (
+        400,
+        {
+            "error": "Invalid input in: amount, priority, expires_at.",
+            "code": "validation_error",
+            "fields": {
+                "amount": ["Ensure this value is greater than or equal to 1."],
+                "priority": ["Ensure this value is less than or equal to 100."],
+                "expires_at": ["Must be in the future."],
+            },
+        },
+    )
+    assert database_state() == before
+
+
 @pytest.mark.parametrize(
     ("sent", "expires_at"),
     [
