@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing.models import (
@@ -19,15 +19,14 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
-from billing.selectors import subscription_active
 from billing.services import notices
+from billing.services.checkout.cart import Cart, cart_read
 from billing.services.numbers import invoice_number_next
-from catalog.models import AddOn, CatalogItem, Currency, Plan, TokenBundle
-from common.db import atomic_if_needed, in_all_or_nothing, inserted, selected
-from common.errors import Invalid, InvalidFields
+from catalog.models import CatalogItem
+from common.db import atomic_if_needed, in_all_or_nothing, inserted
+from common.errors import Invalid
 from events.services import events_emit
 
-MAX_ITEMS = 100
 ItemType = InvoiceLineItem.ItemType
 
 
@@ -39,17 +38,6 @@ class CheckoutResult:
     add_ons: list[AddOnSubscription] = field(default_factory=list)
     # The invoice's line items in their order, so that the answer needs no read of its own.
     lines: list[InvoiceLineItem] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Cart:
-    """What the checkout buys, read from the catalog: its prices, not the client's."""
-
-    plan: Plan | None
-    bundles: list[TokenBundle]
-    add_ons: list[AddOn]
-    parent: Subscription | None
-    currency: Currency
 
 
 def checkout_create(
@@ -74,7 +62,7 @@ def checkout_create(
     # gone (before, the checkout's foreign keys failed at its commit: a 500).
     with atomic_if_needed():
         try:
-            cart = _cart(user_id, plan_id, token_bundle_ids, add_on_ids)
+            cart = cart_read(user_id, plan_id, token_bundle_ids, add_on_ids)
         except Invalid:
             # A key the invoice keeps answers that invoice, as a second write with it does
             # below: a retry whose record has lapsed finds it though the catalog has changed
@@ -115,104 +103,7 @@ def checkout_of(invoice: Invoice) -> CheckoutResult:
     )
 
 
-def _cart(
-    user_id: UUID,
-    plan_id: UUID | None,
-    token_bundle_ids: Sequence[UUID],
-    add_on_ids: Sequence[UUID],
-) -> _Cart:
-    count = (1 if plan_id else 0) + len(token_bundle_ids) + len(add_on_ids)
-    if count == 0:
-        raise Invalid(
-            "non_field_errors", "Choose at least one item: a plan, a bundle or an add-on."
-        )
-    if count > MAX_ITEMS:
-        raise Invalid(
-            "non_field_errors", f"At most {MAX_ITEMS} items per checkout; this has {count}."
-        )
-    repeated = [add_on_id for add_on_id, times in Counter(add_on_ids).items() if times > 1]
-    # Every kind looked up, in this order (the locks' order), whichever is refused: the
-    # answer names each field whose items are gone, so a cart is corrected in one go.
-    kinds = [
-        (Plan, [plan_id] if plan_id else [], "plan_id", "plan"),
-        (TokenBundle, token_bundle_ids, "token_bundle_ids", "token bundle"),
-        (AddOn, add_on_ids, "add_on_ids", "add-on"),
-    ]
-    refused: dict[str, list[str]] = {}
-    found: dict[str, dict[UUID, CatalogItem]] = {}
-    for model, ids, field_name, label in kinds:
-        if model is AddOn and repeated:
-            refused[field_name] = [f"An add-on can be bought once per checkout: {_ids(repeated)}."]
-            continue
-        try:
-            found[field_name] = _active(model, ids, field_name, label)
-        except Invalid as refusal:
-            refused[refusal.field] = refusal.messages
-    if refused:
-        raise InvalidFields(refused)
-    plan = found["plan_id"][plan_id] if plan_id else None
-    found_bundles, found_add_ons = found["token_bundle_ids"], found["add_on_ids"]
-    parent = None
-    if add_on_ids and plan is None:
-        # Held until the checkout commits, after the catalog's items and before the invoice
-        # number (a refund locks its own invoice, then updates this row): a refund of the
-        # plan that went first has ended it, one that comes second waits and then moves
-        # this checkout, with the others relying on the plan, onto the user's plan that
-        # runs, or cancels them.
-        parent = subscription_active(user_id=user_id, for_share=True)
-        if parent is None:
-            raise Invalid(
-                "add_on_ids",
-                "Add-ons need a plan: add plan_id, or subscribe to a plan first.",
-            )
-    items = [
-        *([plan] if plan else []),
-        *found_bundles.values(),
-        *found_add_ons.values(),
-    ]
-    currency = items[0].currency
-    if not currency.is_default or any(item.currency_id != currency.id for item in items):
-        raise Invalid("non_field_errors", "Every item must be priced in the default currency.")
-    return _Cart(
-        plan=plan,
-        bundles=[found_bundles[bundle_id] for bundle_id in token_bundle_ids],
-        add_ons=[found_add_ons[add_on_id] for add_on_id in add_on_ids],
-        parent=parent,
-        currency=currency,
-    )
-
-
-def _active(
-    model: type[CatalogItem], ids: Sequence[UUID], field_name: str, label: str
-) -> dict[UUID, CatalogItem]:
-    """The active items with these ids, in one query; Invalid names any that are not."""
-    if not ids:
-        return {}
-    distinct = list(dict.fromkeys(ids))
-    placeholders = ", ".join(["%s"] * len(distinct))
-    # Looked up once: passing `django.db.connection` looked it up again for every id.
-    database = connections[DEFAULT_DB_ALIAS]
-    found = {
-        item.id: item
-        for item in selected(
-            model,
-            f"t.id IN ({placeholders}) AND t.is_active",
-            [model._meta.pk.get_db_prep_value(item_id, database) for item_id in distinct],
-            joined="currency",
-            kept=True,
-        )
-    }
-    missing = [item_id for item_id in distinct if item_id not in found]
-    if missing:
-        raise Invalid(field_name, f"No active {label} with id {_ids(missing)}.")
-    return found
-
-
-def _ids(ids: Sequence[UUID]) -> str:
-    return ", ".join(str(item_id) for item_id in ids)
-
-
-def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
+def _write(user_id: UUID, cart: Cart, idempotency_key: str) -> CheckoutResult:
     """Rows that refer to the invoice go first (foreign keys are checked at commit), the
     invoice number last: its row lock serializes checkouts, so it is held only for the
     invoice's own INSERT."""
@@ -282,7 +173,7 @@ def _write(user_id: UUID, cart: _Cart, idempotency_key: str) -> CheckoutResult:
     return CheckoutResult(invoice, subscription, purchases, add_ons, lines)
 
 
-def _lines(cart: _Cart, invoice_id: UUID) -> list[InvoiceLineItem]:
+def _lines(cart: Cart, invoice_id: UUID) -> list[InvoiceLineItem]:
     """One line for the plan, one per distinct bundle (quantity counts repeats), one per
     add-on; each line's total is quantity times unit price."""
     lines: list[tuple[str, CatalogItem, str, int]] = []
