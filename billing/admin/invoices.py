@@ -20,6 +20,7 @@ from billing.models import (
 from billing.receipts import receipt_answer, receipt_exists
 from common.admin import money_column
 from common.errors import DomainError
+from common.forms import TrimmedCharField
 
 
 class LineItemInline(ReadOnlyInline):
@@ -41,7 +42,12 @@ class PurchaseInline(ReadOnlyInline):
 
 
 class MarkPaidForm(forms.Form):
-    payment_reference = forms.CharField(
+    """The reference trimmed as the staff API trims it (common.text.trimmed): one pasted with
+    a zero-width space at an end was another reference to the database's one-payment-one-
+    invoice constraint, so one transfer paid two invoices, and one of invisible characters
+    alone paid an invoice by a reference that reads as nothing."""
+
+    payment_reference = TrimmedCharField(
         max_length=255, help_text="The bank transfer, receipt or payment id that paid it."
     )
 

@@ -90,6 +90,40 @@ def test_mark_paid_without_a_reference_changes_nothing(staff_browser, pending):
     assert database_state() == before
 
 
+def test_mark_paid_with_a_reference_of_invisible_characters_only_changes_nothing(
+    staff_browser, pending
+):
+    """The staff API has such a reference blank (common.text.trimmed); the admin stored it,
+    and the invoice was paid by a reference that reads as nothing."""
+    before = database_state()
+
+    response = staff_browser.post(
+        operate_url(pending, "mark-paid"), {"payment_reference": "\u200b\u2060 "}
+    )
+
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert database_state() == before
+
+
+def test_a_transfer_pasted_with_an_invisible_character_pays_one_invoice_only(
+    staff_browser, user, pending
+):
+    """A reference copied from a bank's page with a zero-width space at its end was another
+    reference to the database, so one transfer paid two invoices."""
+    staff_browser.post(operate_url(pending, "mark-paid"), {"payment_reference": "bank-2026-17"})
+    other = checkout(user, bundles=[TokenBundleFactory(token_amount=5)]).invoice
+    before = database_state()
+
+    response = staff_browser.post(
+        operate_url(other, "mark-paid"), {"payment_reference": "bank-2026-17\u200b"}, follow=True
+    )
+
+    assert "already paid another invoice" in response.content.decode()
+    assert Invoice.objects.get(pk=other.pk).status == "pending"
+    assert database_state() == before
+
+
 def test_cancel_asks_then_cancels(staff_browser, pending):
     asked = staff_browser.get(operate_url(pending, "cancel")).content.decode()
     staff_browser.post(operate_url(pending, "cancel"))
