@@ -14,6 +14,7 @@ from django.urls import path, reverse
 
 from common.admin import ModelAdmin
 from common.errors import Invalid
+from common.forms import TrimmedCharField
 from tokens import services
 from tokens.admin.search import EmailSearch
 from tokens.models import LotCategory, TokenAccount, TokenLot
@@ -60,6 +61,8 @@ class LotInline(admin.TabularInline):
         return False
 
 
+# Reasons are trimmed as the staff API trims them (TrimmedCharField): one of invisible
+# characters alone recorded a correction whose reason reads as nothing.
 class GrantTokensForm(forms.Form):
     amount = forms.IntegerField(min_value=1, max_value=MAX_GRANT)
     category = forms.ChoiceField(
@@ -71,7 +74,7 @@ class GrantTokensForm(forms.Form):
     priority = forms.IntegerField(
         min_value=0, max_value=100, initial=50, help_text="0..100; lower burns first."
     )
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = TrimmedCharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
     submission = forms.UUIDField(widget=forms.HiddenInput)
 
 
@@ -81,7 +84,7 @@ class AdjustTokensForm(forms.Form):
         min_value=-1_000_000_000,
         max_value=1_000_000_000,
     )
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = TrimmedCharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
     submission = forms.UUIDField(widget=forms.HiddenInput)
 
     def clean_amount(self) -> int:

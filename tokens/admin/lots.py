@@ -14,13 +14,14 @@ from django.urls import path, reverse
 
 from common.admin import ModelAdmin
 from common.errors import DomainError
+from common.forms import TrimmedCharField
 from tokens import services
 from tokens.admin.search import EmailSearch
 from tokens.models import TokenLot
 
 
 class VoidLotForm(forms.Form):
-    reason = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
+    reason = TrimmedCharField(max_length=500, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 @admin.register(TokenLot)

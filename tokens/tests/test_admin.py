@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from accounts.tests.factories import UserFactory
+from common.tests.helpers import database_state
 from tokens.admin.accounts import LOTS_SHOWN
 from tokens.models import TokenAccount, TokenLot, TokenTransaction
 from tokens.services import tokens_debit
@@ -241,3 +242,28 @@ def test_the_account_page_shows_the_newest_lots_in_a_few_queries(
     shown = [lot for lot in [*lots, account.lots.earliest("created_at")] if str(lot.pk) in page]
     assert response.status_code == 200
     assert shown == lots[-LOTS_SHOWN:]
+
+
+@pytest.mark.parametrize("form", ["adjust", "grant", "void"])
+def test_a_reason_of_invisible_characters_only_is_refused_and_changes_nothing(
+    staff_browser, account, form
+):
+    """The staff API has such a reason blank (common.text.trimmed); the admin recorded the
+    correction with a reason that reads as nothing, and a reason pasted with a zero-width
+    space at its end kept it."""
+    lot = account.lots.get()
+    url = {
+        "adjust": reverse("admin:tokens_tokenaccount_adjust", args=[account.pk]),
+        "grant": reverse("admin:tokens_tokenaccount_grant", args=[account.pk]),
+        "void": reverse("admin:tokens_tokenlot_void", args=[lot.pk]),
+    }[form]
+    sent = {"amount": "5", "category": "promotional", "priority": "50"}
+    before = database_state()
+
+    response = staff_browser.post(
+        url, {**sent, "reason": "\u200b\u2060 ", "submission": str(uuid.uuid4())}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"reason": ["This field is required."]}
+    assert database_state() == before
