@@ -24,10 +24,14 @@ from billing.services.reprocess import (
     payment_event_reprocess,
 )
 from common.errors import DomainError
+from common.forms import TrimmedCharField
 
 
 class HandledForm(forms.Form):
-    note = forms.CharField(
+    """The note trimmed as the API trims text (TrimmedCharField): one of invisible characters
+    alone settled an event saying nothing of what was done."""
+
+    note = TrimmedCharField(
         max_length=HANDLED_NOTE_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What was done about it (refunded by hand, confirmed with the provider, ...).",

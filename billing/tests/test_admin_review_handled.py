@@ -122,8 +122,10 @@ def test_staff_who_may_only_view_payments_cannot_mark_handled(client, user):
     assert database_state() == before
 
 
-@pytest.mark.parametrize("note", ["", "   ", "x" * 501, "null\x00byte"])
+@pytest.mark.parametrize("note", ["", "   ", "\u200b\u2060 ", "x" * 501, "null\x00byte"])
 def test_a_malformed_note_asks_again_and_changes_nothing(staff_browser, user, note):
+    """A note of invisible characters alone settled the event saying nothing of what was
+    done, and reconciliation no longer counted it."""
     event = flagged(user, "evt-1")
     before = database_state()
 
