@@ -270,6 +270,9 @@ def _marked_paid(result: services.CaptureResult) -> str:
 
 
 def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
+    """What the refund did, with why no money went back when none did, as the staff API's
+    `provider_refund_skipped` says: a payment made outside Stripe (a bank transfer marked
+    paid) is returned by a person, and saying only "refunded" left it unpaid."""
     unrecovered = (
         f"; {result.tokens_unrecovered} tokens were already spent or had expired"
         if result.tokens_unrecovered
@@ -279,7 +282,9 @@ def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
         "disputed": " Stripe refunded nothing: the payment is disputed, so the customer's bank"
         " has the money (answer or accept the dispute at Stripe).",
         "already_refunded": " Stripe refunded nothing now: it had refunded this payment already.",
-    }.get(result.stripe_refused, "")
+        "not_stripe": " No money went back to the customer: it was paid outside Stripe"
+        f" ({result.invoice.provider}, {result.invoice.payment_reference}); return it yourself.",
+    }.get(result.provider_refund_skipped or "", "")
     return (
         f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}.{stripe}"
     )

@@ -142,6 +142,42 @@ def test_refund_takes_back_the_unspent_tokens(staff_browser, user, paid):
     assert f"{paid.number} is refunded: 100 tokens taken back." in response.content.decode()
 
 
+def test_refund_of_a_bank_transfer_says_the_money_is_to_be_returned_by_hand(
+    staff_browser, user, pending
+):
+    """The staff API says so (`provider_refund_skipped`: `not_stripe`); the admin said only
+    that the invoice was refunded, as it does when Stripe returns the money, and the
+    customer's transfer was never paid back."""
+    staff_browser.post(operate_url(pending, "mark-paid"), {"payment_reference": "bank-2026-17"})
+
+    response = staff_browser.post(operate_url(pending, "refund"), follow=True)
+
+    assert Invoice.objects.get(pk=pending.pk).status == "refunded"
+    assert (
+        f"{pending.number} is refunded: 100 tokens taken back. No money went back to the "
+        "customer: it was paid outside Stripe (manual, bank-2026-17); return it yourself."
+    ) in response.content.decode()
+
+
+def test_refund_of_a_stripe_payment_says_nothing_is_left_to_return(
+    staff_browser, api_client, user_client, pending, fake_stripe
+):
+    paying = user_client.post(f"/api/v1/user/invoices/{pending.pk}/pay", {"provider": "stripe"})
+    body, header = fake_stripe.signed(fake_stripe.complete(paying.json()["session_id"]))
+    api_client.post(
+        "/api/v1/webhooks/stripe",
+        data=body,
+        content_type="application/json",
+        HTTP_STRIPE_SIGNATURE=header,
+    )
+
+    response = staff_browser.post(operate_url(pending, "refund"), follow=True)
+
+    page = response.content.decode()
+    assert f"{pending.number} is refunded: 100 tokens taken back." in page
+    assert "No money went back" not in page
+
+
 def test_refund_of_a_disputed_stripe_payment_says_stripe_refunded_nothing(
     staff_browser, api_client, user_client, user, pending, fake_stripe
 ):
