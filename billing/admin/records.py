@@ -99,9 +99,12 @@ class PaymentEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Payload")
     def pretty_payload(self, event: PaymentEvent) -> str:
+        """The body laid out, or as received when it is not JSON or is nested too deeply
+        for Python's parser (a signed body refused on delivery is kept): that
+        RecursionError was a 500 on the event's page."""
         try:
             text = json.dumps(json.loads(event.payload), indent=2, sort_keys=True)
-        except ValueError:
+        except (RecursionError, ValueError):
             text = event.payload
         return format_html("<pre>{}</pre>", text)
 

@@ -4,6 +4,7 @@ import pytest
 import time_machine
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
+from django.utils.html import escape
 
 from billing.models import (
     AddOnSubscription,
@@ -12,6 +13,7 @@ from billing.models import (
     Subscription,
     TokenBundlePurchase,
 )
+from billing.services.events import event_record
 from billing.tests.helpers import capture, checkout, deliver, payment_body
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
 from common.tests.helpers import database_state
@@ -229,8 +231,6 @@ def test_reprocess_refuses_unverified_and_processed_events(staff_browser, api_cl
 
 def test_reprocess_of_a_stored_payload_names_every_refused_field(staff_browser, order):
     """Staff fixing a provider's delivery need all that was wrong with it, not the first."""
-    from billing.services.events import event_record
-
     refused = event_record(
         provider="payment",
         payload='{"invoice_id": "nope", "payment_reference": "r", "amount": "1.001"}',
@@ -251,3 +251,23 @@ def test_reprocess_of_a_stored_payload_names_every_refused_field(staff_browser, 
     assert "amount: Must be a non-negative amount with at most 2 decimal places." in page
     assert "currency: This field is required and must be a string." in page
     assert database_state() == before
+
+
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_a_payment_event_whose_body_is_nested_too_deeply_shows_it_as_received(staff_browser, depth):
+    """Such a body is refused on delivery and kept (Stripe signed it); its page laid the
+    payload out with json.loads and json.dumps, whose RecursionError was a 500."""
+    body = '{"id": "evt_deep", "data": ' + "[" * depth + "]" * depth + "}"
+    event = event_record(
+        provider="stripe",
+        payload=body,
+        signature_valid=True,
+        error="The body is nested too deeply.",
+        event_id="evt_deep",
+    )
+    staff_browser.raise_request_exception = False
+
+    response = staff_browser.get(reverse("admin:billing_paymentevent_change", args=[event.pk]))
+
+    assert response.status_code == 200
+    assert escape(body) in response.content.decode()
