@@ -271,15 +271,18 @@ def api_key_create(*, name: str, actor_id: UUID | None) -> NewApiKey:
     return NewApiKey(key=key, secret=secret)
 
 
-def api_key_revoke(*, key_id: UUID, actor_id: UUID | None = None) -> None:
+def api_key_revoke(*, key_id: UUID, actor_id: UUID | None = None) -> bool:
     """Revokes a key: its next request is refused. Revoking again changes nothing and records
-    nothing; `actor_id` is recorded with the revocation (common.audit). Raises NotFound."""
+    nothing; `actor_id` is recorded with the revocation (common.audit). Returns whether this
+    call revoked it (False: it was revoked already), so the admin says what it did. Raises
+    NotFound."""
     with transaction.atomic():
         key = ApiKey.objects.select_for_update().filter(pk=key_id).first()
         if key is None:
             raise NotFound("No API key with this id.")
         if key.revoked_at is not None:
-            return
+            return False
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
         staff_action_record(actor_id=actor_id, instances=[key], message="Revoked.")
+    return True

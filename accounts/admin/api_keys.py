@@ -76,7 +76,16 @@ class ApiKeyAdmin(TrimmedTextModelAdmin):
         permissions=["change"],
     )
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        """Says how many keys it revoked and how many were revoked already (a second tab,
+        another staff member first): it counted those as revoked now too."""
         keys = list(queryset.values_list("pk", flat=True))
-        for key_id in keys:
-            services.api_key_revoke(key_id=key_id, actor_id=request.user.pk)
-        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+        revoked = sum(
+            services.api_key_revoke(key_id=key_id, actor_id=request.user.pk) for key_id in keys
+        )
+        if revoked:
+            self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+        if already := len(keys) - revoked:
+            were = "1 selected key was" if already == 1 else f"{already} selected keys were"
+            self.message_user(
+                request, f"{were} revoked already: nothing was done.", messages.WARNING
+            )

@@ -220,3 +220,21 @@ def test_the_admin_counts_a_names_length_after_trimming_as_the_api_does(staff_br
 
     assert list(ApiKey.objects.values_list("name", flat=True)) == [name]
     assert response.context["secret"].startswith("tbk_")
+
+
+def test_the_admin_revoking_a_key_revoked_already_says_nothing_was_done(
+    staff_browser, staff_user, api_key
+):
+    """A second tab, or another staff member first: the list said "Revoked 1 key(s)." again,
+    though nothing was done and the History names whoever revoked it first."""
+    selected = {"action": "revoke", "_selected_action": [api_key.key.pk]}
+    first = staff_browser.post("/admin/accounts/apikey/", selected, follow=True)
+    before = database_state()
+
+    again = staff_browser.post("/admin/accounts/apikey/", selected, follow=True)
+
+    assert "Revoked 1 key(s)." in first.content.decode()
+    page = again.content.decode()
+    assert "Revoked 1 key(s)." not in page
+    assert "1 selected key was revoked already: nothing was done." in page
+    assert database_state() == before
