@@ -64,8 +64,9 @@ class EndpointWriteSerializer(serializers.Serializer):
             url = data.get("url") if isinstance(data, Mapping) else None
             if not isinstance(detail, dict):
                 raise
+            # Checked as it would be saved: the field's value, its ends trimmed.
             refusal = (
-                services.endpoint_url_refusal(url)
+                services.endpoint_url_refusal(self.fields["url"].run_validation(url))
                 if "url" not in detail and isinstance(url, str)
                 else None
             )

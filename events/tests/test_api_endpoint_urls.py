@@ -183,3 +183,22 @@ def test_a_bad_url_is_named_beside_the_other_refused_fields(staff_client, monkey
         },
     )
     assert (database_state(), endpoint_rows()) == (before, endpoints_before)
+
+
+def test_a_url_with_invisible_ends_is_checked_as_it_would_be_saved(staff_client, public_dns):
+    """The URL's ends are trimmed (invisible characters too) before it is saved: named
+    beside another refused field, it is checked trimmed as well, not refused for what the
+    trimming takes off (a zero-width space pasted before `https`)."""
+    before = database_state()
+    url = "\u200bhttps://hooks.example.com/billing"
+
+    refused = staff_client.post(ENDPOINTS, {"url": url, "event_types": ["nope"]}, format="json")
+    assert (refused.status_code, refused.json()["fields"]) == (
+        400,
+        {"event_types": ['Item 0: "nope" is not a valid choice.']},
+    )
+    assert database_state() == before
+
+    accepted = staff_client.post(ENDPOINTS, {"url": url, "event_types": ["ping"]}, format="json")
+    assert accepted.status_code == 201, accepted.json()
+    assert accepted.json()["url"] == "https://hooks.example.com/billing"
