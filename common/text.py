@@ -48,3 +48,16 @@ def trimmed(value: str) -> str:
     while end > start and _trimmed_away(value[end - 1]):
         end -= 1
     return value[start:end]
+
+
+def storable(text: str) -> bool:
+    """Whether a text column can hold `text`: no NUL (PostgreSQL's text refuses it) and no
+    lone surrogate (a JSON escape such as `\\ud800`, valid JSON but no UTF-8). Writing or
+    looking up either raised, a 500 whose failure could not be recorded either."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -9,6 +9,7 @@ from django.conf import settings
 
 from billing.stripe_gateway.client import InvalidStripeSignature
 from common.errors import Invalid
+from common.text import storable
 
 
 def key_livemode() -> bool | None:
@@ -92,14 +93,6 @@ def _storable(value: object) -> bool:
             pending.extend(item.values())
         elif isinstance(item, list):
             pending.extend(item)
-        elif isinstance(item, str) and ("\x00" in item or not _encodable(item)):
+        elif isinstance(item, str) and not storable(item):
             return False
-    return True
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
     return True

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from common.api.parsers import SEND_ONCE, DuplicateKey, parse_json_bytes
 from common.errors import Invalid, InvalidFields
+from common.text import storable
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def payment_notice_parse(raw_body: bytes) -> PaymentNotice:
 
 def _event_id(data: dict) -> str:
     event_id = data.get("event_id", "")
-    if not isinstance(event_id, str) or len(event_id) > 255 or not _storable(event_id):
+    if not isinstance(event_id, str) or len(event_id) > 255 or not storable(event_id):
         raise Invalid(
             "event_id",
             "Must be a string of at most 255 characters, without NUL or lone surrogates.",
@@ -69,7 +70,7 @@ def _invoice_id(data: dict) -> UUID:
 
 def _payment_reference(data: dict) -> str:
     reference = _required_text(data, "payment_reference").strip()
-    if not reference or len(reference) > 255 or not _storable(reference):
+    if not reference or len(reference) > 255 or not storable(reference):
         raise Invalid(
             "payment_reference", "Must be 1 to 255 characters, without NUL or lone surrogates."
         )
@@ -81,13 +82,6 @@ def _currency(data: dict) -> str:
     if len(currency) != 3 or not currency.isalpha():
         raise Invalid("currency", "Must be a three-letter ISO 4217 code.")
     return currency
-
-
-def _storable(text: str) -> bool:
-    """Neither a NUL nor a lone surrogate (a JSON escape such as `\\ud800`, which no UTF-8
-    holds): the event's row keeps both fields, and writing one with a surrogate failed, so
-    the delivery answered 500 and was not recorded (the provider retried it for ever)."""
-    return "\x00" not in text and not any("\ud800" <= char <= "\udfff" for char in text)
 
 
 def _required_text(data: dict, name: str) -> str:
