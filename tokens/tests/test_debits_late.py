@@ -94,12 +94,7 @@ def test_a_debit_granted_the_lock_after_a_lot_expired_takes_from_the_others(ask)
 
         assert response.status_code == 201
         assert shown_meanwhile == (100, 100)
-        taken = TokenTransaction.objects.get(transaction_type="usage").allocations.get()
-        expiring.refresh_from_db()
-        assert (taken.lot.expires_at, taken.amount, expiring.remaining) == (None, -30, 50)
-        shown = selectors.token_balance(user_id=user.pk)
-        assert (shown.balance, shown.available) == (70, 70)
-        assert list(selectors.ledger_check()) == []
+        _took_30_from_the_lot_that_never_expires(user, expiring)
 
 
 def test_a_capture_granted_the_lock_after_a_lot_expired_takes_from_the_others():
@@ -118,12 +113,18 @@ def test_a_capture_granted_the_lock_after_a_lot_expired_takes_from_the_others():
 
         assert response.status_code == 200
         assert shown_meanwhile == (100, 70)
-        taken = TokenTransaction.objects.get(transaction_type="usage").allocations.get()
-        expiring.refresh_from_db()
-        assert (taken.lot.expires_at, taken.amount, expiring.remaining) == (None, -30, 50)
-        shown = selectors.token_balance(user_id=user.pk)
-        assert (shown.balance, shown.available) == (70, 70)
-        assert list(selectors.ledger_check()) == []
+        _took_30_from_the_lot_that_never_expires(user, expiring)
+
+
+def _took_30_from_the_lot_that_never_expires(user, expiring) -> None:
+    """The usage took its 30 from the lot that never expires, the expired lot kept its 50
+    (for the sweep to book), and the ledger agrees."""
+    taken = TokenTransaction.objects.get(transaction_type="usage").allocations.get()
+    expiring.refresh_from_db()
+    assert (taken.lot.expires_at, taken.amount, expiring.remaining) == (None, -30, 50)
+    shown = selectors.token_balance(user_id=user.pk)
+    assert (shown.balance, shown.available) == (70, 70)
+    assert list(selectors.ledger_check()) == []
 
 
 def test_a_hold_granted_the_lock_later_lasts_its_ttl_from_then_to_the_whole_second():
