@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from common.admin import ModelAdmin, ReadOnly
+from common.api.errors import busy_retry_after
 from events import services
 from events.admin.selection import already_deleted, selected_gone
 from events.models import EVENT_TYPES, Delivery, DeliveryAttempt, Event
@@ -65,7 +66,9 @@ class EventAdmin(ReadOnly, ModelAdmin):
         """A thousand events per transaction (events_resend): one each took five statements
         per event, past gunicorn's timeout for a selection of thousands, killed part way.
         At most RESEND_MOST, which take a few seconds. One the purge deleted after the list
-        was drawn is named as gone, the others still resent."""
+        was drawn is named as gone, the others still resent. A batch the database was too
+        busy for after others had committed (events_resend's `left`) is named too: the busy
+        page said nothing was resent, and a second resend sent the first part again."""
         found = list(queryset.values_list("pk", flat=True)[: RESEND_MOST + 1])
         if len(found) > RESEND_MOST:
             message = (
@@ -79,6 +82,13 @@ class EventAdmin(ReadOnly, ModelAdmin):
         if resent.events:
             message = f"{resent.queued} deliveries queued again."
             self.message_user(request, message, messages.SUCCESS)
+        if resent.left:
+            message = (
+                f"The database was busy: {resent.left:,} of the {len(found):,} selected events"
+                f" were not resent, the others were. Try again in {busy_retry_after()} seconds;"
+                " resending them all sends the others again too."
+            )
+            self.message_user(request, message, messages.ERROR)
         if gone:
             message = already_deleted(gone, "event", by="the purge of old events")
             self.message_user(request, message, messages.WARNING)

@@ -6,12 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Case, Count, DateTimeField, Q, Value, When
 from django.db.models.functions import Concat
 from django.utils import timezone
 
 from common.audit import staff_action_record
+from common.db import database_busy
 from common.errors import InvalidState, NotFound
 from events.models import Delivery, Event, WebhookEndpoint
 from events.services.endpoints import _being_deleted, _locked
@@ -48,12 +49,14 @@ RESEND_BATCH = 1_000
 @dataclass(frozen=True)
 class Resent:
     """What a resend of many events did: `events` found (resent to every active endpoint
-    that wants them, none perhaps), `queued` deliveries, and `gone`: not found (deleted by
-    the purge of old events)."""
+    that wants them, none perhaps), `queued` deliveries, `gone`: not found (deleted by the
+    purge of old events), and `left`: not resent, the database too busy for their batch
+    after the batches before it had committed."""
 
     events: int
     queued: int
     gone: int
+    left: int = 0
 
 
 def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
@@ -86,10 +89,21 @@ def events_resend(*, event_ids: Sequence[UUID], actor_id: UUID | None = None) ->
     the events' endpoints first, in the order recording outcomes takes them, and resends to
     those on once locked: read unlocked, an endpoint turned off (or being deleted)
     meanwhile got a pending delivery its turning off had not given up, sent as an old event
-    once it was on again. An event the purge deletes before its batch is counted `gone`."""
+    once it was on again. An event the purge deletes before its batch is counted `gone`.
+
+    A batch the database is too busy for (a lock held past the lock timeout) after others
+    have committed ends the resend: the events from it on are counted `left`, so that staff
+    are told which part was resent, where the busy page said nothing was. The busy error of
+    the first batch (nothing done yet), or inside a caller's transaction (broken by it), is
+    raised."""
     events = queued = gone = 0
     for start in range(0, len(event_ids), RESEND_BATCH):
-        batch = _batch_resend(list(event_ids[start : start + RESEND_BATCH]), actor_id)
+        try:
+            batch = _batch_resend(list(event_ids[start : start + RESEND_BATCH]), actor_id)
+        except OperationalError as error:
+            if not start or not database_busy(error) or connection.in_atomic_block:
+                raise
+            return Resent(events=events, queued=queued, gone=gone, left=len(event_ids) - start)
         events, queued, gone = events + batch.events, queued + batch.queued, gone + batch.gone
     return Resent(events=events, queued=queued, gone=gone)
 
