@@ -213,7 +213,10 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
     ) -> None:
         """An action on each selected endpoint on its own, as this staff member: one the
         service refuses (being deleted, gone meanwhile) is named, the others still done; one
-        deleted before the action read it is counted (it was passed by without a word)."""
+        deleted before the action read it is counted (it was passed by without a word). One
+        the database is too busy for (a lock held past the lock timeout) is named too, the
+        others still done: it was the busy page's "nothing was done", after those before it
+        had been done, and done again by the second try (a second ping)."""
         succeeded, refusals = 0, []
         found = list(queryset.values_list("pk", "url"))
         gone = selected_gone(self, request, [endpoint_id for endpoint_id, _ in found])
@@ -224,6 +227,13 @@ class WebhookEndpointAdmin(TrimmedTextModelAdmin):
                 act(endpoint_id=endpoint_id, actor_id=request.user.pk)
             except (InvalidState, NotFound) as refusal:
                 refusals.append(f"{url}: {refusal}")
+            except OperationalError as error:
+                if not database_busy(error):
+                    raise
+                refusals.append(
+                    f"{url}: the database was busy, nothing was changed. Try again in"
+                    f" {busy_retry_after()} seconds."
+                )
             else:
                 succeeded += 1
         if succeeded:
