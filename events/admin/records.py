@@ -68,7 +68,9 @@ class EventAdmin(ReadOnly, ModelAdmin):
         At most RESEND_MOST, which take a few seconds. One the purge deleted after the list
         was drawn is named as gone, the others still resent. A batch the database was too
         busy for after others had committed (events_resend's `left`) is named too: the busy
-        page said nothing was resent, and a second resend sent the first part again."""
+        page said nothing was resent, and a second resend sent the first part again. So are
+        the events resent to no endpoint (theirs off, or no longer taking their type): the
+        count of deliveries alone read as every event resent."""
         found = list(queryset.values_list("pk", flat=True)[: RESEND_MOST + 1])
         if len(found) > RESEND_MOST:
             message = (
@@ -82,6 +84,12 @@ class EventAdmin(ReadOnly, ModelAdmin):
         if resent.events:
             message = f"{resent.queued} deliveries queued again."
             self.message_user(request, message, messages.SUCCESS)
+        if resent.unsent:
+            message = (
+                f"{resent.unsent:,} of the selected events were resent to no endpoint: none"
+                " that they were sent to is on and still takes their type."
+            )
+            self.message_user(request, message, messages.WARNING)
         if resent.left:
             message = (
                 f"The database was busy: {resent.left:,} of the {len(found):,} selected events"

@@ -50,13 +50,15 @@ RESEND_BATCH = 1_000
 class Resent:
     """What a resend of many events did: `events` found (resent to every active endpoint
     that wants them, none perhaps), `queued` deliveries, `gone`: not found (deleted by the
-    purge of old events), and `left`: not resent, the database too busy for their batch
-    after the batches before it had committed."""
+    purge of old events), `left`: not resent, the database too busy for their batch after
+    the batches before it had committed, and `unsent`: found but queued to no endpoint (the
+    endpoints they went to are off, or no longer take their type)."""
 
     events: int
     queued: int
     gone: int
     left: int = 0
+    unsent: int = 0
 
 
 def event_resend(*, event_id: UUID, actor_id: UUID | None = None) -> int:
@@ -96,16 +98,18 @@ def events_resend(*, event_ids: Sequence[UUID], actor_id: UUID | None = None) ->
     are told which part was resent, where the busy page said nothing was. The busy error of
     the first batch (nothing done yet), or inside a caller's transaction (broken by it), is
     raised."""
-    events = queued = gone = 0
+    events = queued = gone = unsent = 0
     for start in range(0, len(event_ids), RESEND_BATCH):
         try:
             batch = _batch_resend(list(event_ids[start : start + RESEND_BATCH]), actor_id)
         except OperationalError as error:
             if not start or not database_busy(error) or connection.in_atomic_block:
                 raise
-            return Resent(events=events, queued=queued, gone=gone, left=len(event_ids) - start)
+            left = len(event_ids) - start
+            return Resent(events=events, queued=queued, gone=gone, left=left, unsent=unsent)
         events, queued, gone = events + batch.events, queued + batch.queued, gone + batch.gone
-    return Resent(events=events, queued=queued, gone=gone)
+        unsent += batch.unsent
+    return Resent(events=events, queued=queued, gone=gone, unsent=unsent)
 
 
 @transaction.atomic
@@ -159,4 +163,9 @@ def _batch_resend(event_ids: list[UUID], actor_id: UUID | None) -> Resent:
             by_count.setdefault(count, []).append(Event(pk=pk, type=event_type))
     for count, events in by_count.items():
         staff_action_record(actor_id=actor_id, instances=events, message=f"Resent: {count} queued.")
-    return Resent(events=len(found), queued=queued, gone=len(event_ids) - len(found))
+    return Resent(
+        events=len(found),
+        queued=queued,
+        gone=len(event_ids) - len(found),
+        unsent=sum(1 for *_, count in found if not count),
+    )

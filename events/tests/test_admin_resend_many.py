@@ -101,3 +101,29 @@ def test_resending_more_events_than_a_request_can_take_resends_none_and_says_so(
         " (type, date) and resend each part."
     ]
     assert list(Delivery.objects.order_by("pk").values_list("pk", "status")) == before
+
+
+def test_resending_events_some_of_which_go_to_no_endpoint_now_says_how_many(
+    staff_browser, loopback
+):
+    """An event whose endpoints are all off is resent to none: the count of deliveries alone
+    ("1 deliveries queued again.") read as every selected event resent."""
+    services.endpoint_create(url="http://127.0.0.1:9/pings", event_types=["ping"])
+    off = services.endpoint_create(url="http://127.0.0.1:9/paid", event_types=["invoice.paid"])
+    with transaction.atomic():
+        services.events_emit([services.Notice("ping", {}), services.Notice("invoice.paid", {})])
+    Delivery.objects.update(status=Delivery.Status.SUCCEEDED, completed_at=timezone.now())
+    services.endpoint_update(endpoint_id=off.pk, is_active=False)
+
+    response = resend_every_event(staff_browser)
+
+    said = [str(message) for message in staff_browser.get(response.url).context["messages"]]
+    assert said == [
+        "1 deliveries queued again.",
+        "1 of the selected events were resent to no endpoint: none that they were sent to is"
+        " on and still takes their type.",
+    ]
+    assert dict(Delivery.objects.values_list("event__type", "status")) == {
+        "ping": Delivery.Status.PENDING,
+        "invoice.paid": Delivery.Status.SUCCEEDED,
+    }
