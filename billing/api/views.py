@@ -50,7 +50,7 @@ class CheckoutView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        key = idempotency_key(request, required=False)
+        key = idempotency_key(request, required=False, body=CheckoutRequestSerializer)
         payload = CheckoutRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         return idempotent(

@@ -11,14 +11,16 @@ from typing import TYPE_CHECKING, Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError, transaction
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
 
 from common import services
 from common.api.errors import api_exception_handler
 from common.db import all_or_nothing, database_busy, database_rolled_back_for_another
-from common.errors import DomainError
+from common.errors import DomainError, Invalid
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -49,9 +51,38 @@ def idempotency_parameter(*, required: bool) -> OpenApiParameter:
     )
 
 
-def idempotency_key(request: Request, *, required: bool) -> str | None:
+def idempotency_key(
+    request: Request, *, required: bool, body: type[Serializer] | None = None
+) -> str | None:
     """The header's value; raises a 400 naming the header when it is missing, too long, or
-    not visible ASCII."""
+    not visible ASCII, and every field of the request's `body` refused too, so a client
+    fixes both at once. The body is read for that only once the header is refused: a good
+    request's body is validated once, by its view."""
+    try:
+        return _header_value(request, required=required)
+    except ValidationError as refused:
+        if body is not None:
+            refused.detail.update(_refused_fields(request, body))
+        raise
+
+
+def _refused_fields(request: Request, body: type[Serializer]) -> dict[str, Any]:
+    try:
+        payload = body(data=request.data)
+    except ValidationError as unreadable:
+        # A key the JSON names twice: the parser's own field refusal.
+        return unreadable.detail if isinstance(unreadable.detail, dict) else {}
+    except ParseError as unreadable:
+        return {api_settings.NON_FIELD_ERRORS_KEY: [unreadable.detail]}
+    try:
+        return {} if payload.is_valid() else payload.errors
+    except Invalid as refused:
+        # A serializer that answers one field's refusal with its own code (a webhook URL
+        # too long is `invalid_url`): named beside the header in the one validation_error.
+        return refused.fields
+
+
+def _header_value(request: Request, *, required: bool) -> str | None:
     key = request.headers.get(HEADER)
     if key is None or key == "":
         if required:

@@ -75,7 +75,7 @@ class EndpointsView(StaffView):
     # A secret is shown once: no browser or proxy may keep it (nor its replay).
     @method_decorator(never_cache)
     def post(self, request: Request) -> Response:
-        key = idempotency_key(request, required=False)
+        key = idempotency_key(request, required=False, body=EndpointCreateSerializer)
         payload = EndpointCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
 

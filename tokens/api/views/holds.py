@@ -42,7 +42,7 @@ class HoldActions:
     """The hold operations, for the user a view acts for."""
 
     def create(self, request: Request, user_id: UUID, scope: str) -> Response:
-        key = idempotency_key(request, required=True)
+        key = idempotency_key(request, required=True, body=HoldRequestSerializer)
         payload = HoldRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
 
@@ -64,7 +64,7 @@ class HoldActions:
         return idempotent(request, key, reserve)
 
     def capture(self, request: Request, user_id: UUID, hold_id: UUID, scope: str) -> Response:
-        key = idempotency_key(request, required=True)
+        key = idempotency_key(request, required=True, body=HoldCaptureRequestSerializer)
         payload = HoldCaptureRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
 

@@ -122,7 +122,7 @@ class ConsumeView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        key = idempotency_key(request, required=True)
+        key = idempotency_key(request, required=True, body=ConsumeRequestSerializer)
         payload = ConsumeRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         return idempotent(

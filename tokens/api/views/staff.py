@@ -46,7 +46,7 @@ class StaffAdjustView(StaffView):
         },
     )
     def post(self, request: Request, user_id: UUID) -> Response:
-        key = idempotency_key(request, required=False)
+        key = idempotency_key(request, required=False, body=AdjustRequestSerializer)
         payload = AdjustRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         user = user_get(user_id=user_id)
@@ -94,7 +94,7 @@ class StaffGrantView(StaffView):
         },
     )
     def post(self, request: Request, user_id: UUID) -> Response:
-        key = idempotency_key(request, required=False)
+        key = idempotency_key(request, required=False, body=GrantRequestSerializer)
         payload = GrantRequestSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         user = user_get(user_id=user_id)

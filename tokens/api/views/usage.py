@@ -109,7 +109,7 @@ class UsageView(APIView):
         responses={201: UsageResponseSerializer, **SHORT, **REUSED},
     )
     def post(self, request: Request) -> Response:
-        key = idempotency_key(request, required=True)
+        key = idempotency_key(request, required=True, body=UsageRequestSerializer)
         return record_usage(request, user_id=request.user.pk, key=key, scope="user")
 
     @extend_schema(
@@ -149,7 +149,7 @@ class ServiceUsageView(ForAnyUser):
         responses={201: UsageResponseSerializer, **SHORT, **REUSED},
     )
     def post(self, request: Request, user_id: UUID) -> Response:
-        key = idempotency_key(request, required=True)
+        key = idempotency_key(request, required=True, body=UsageRequestSerializer)
         return record_usage(request, user_id=user_id, key=key, scope=caller_scope(request))
 
 
