@@ -4,7 +4,7 @@ from a group; only active staff may; a superuser may everything, with or without
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Group, Permission
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
@@ -22,6 +22,12 @@ def own(user, codename: str):
     return user
 
 
+def in_a_group_without_permissions(user):
+    """No role: docs/api.md, Staff roles (a group gives only the permissions it holds)."""
+    user.groups.add(Group.objects.create(name="support, not yet given permissions"))
+    return user
+
+
 @pytest.mark.parametrize(
     ("make", "may"),
     [
@@ -30,6 +36,7 @@ def own(user, codename: str):
         (lambda: own(UserFactory(is_staff=True), "change_invoice"), True),
         (lambda: staff_in_role("billing.view_invoice"), False),
         (lambda: staff_in_role("billing.change_invoice"), True),
+        (lambda: in_a_group_without_permissions(UserFactory(is_staff=True)), True),
         (lambda: own(UserFactory(is_staff=True, is_superuser=True), "view_invoice"), True),
         (lambda: UserFactory(is_staff=False), False),
         (lambda: UserFactory(is_staff=True, is_active=False), False),
@@ -41,6 +48,7 @@ def own(user, codename: str):
         "own change permission",
         "group view permission",
         "group change permission",
+        "group without permissions",
         "superuser with a role",
         "not staff",
         "inactive staff",
