@@ -3,7 +3,7 @@
 SCHEMA_SETTINGS = {
     "TITLE": "Token billing API",
     "DESCRIPTION": "Prepaid token bundles, plans and add-ons. The contract is docs/api.md.",
-    "VERSION": "1.0.0",
+    "VERSION": "1.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

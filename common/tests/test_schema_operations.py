@@ -139,3 +139,13 @@ def test_only_the_operations_that_take_a_service_key_list_it_as_their_security(s
         path for path in schema["paths"] if path.startswith("/api/v1/users/{user_id}/")
     }
     assert {"jwtAuth": []} in schema["paths"]["/api/v1/user/usage"]["post"]["security"]
+
+
+def test_the_schema_names_the_contract_version_the_service_implements(schema):
+    """A client generated from the schema reads its version: the service answers contract
+    1.1's additions (docs/api.md, "Additions, version 1.1"), so 1.0.0 told it they were not
+    there."""
+    docs = (ROOT / "docs" / "api.md").read_text()
+    implemented = re.search(r"^## Additions, version (\d+\.\d+)$", docs, re.MULTILINE)
+
+    assert schema["info"]["version"].startswith(f"{implemented[1]}.")
