@@ -125,8 +125,14 @@ class CatalogStaffViewSet(viewsets.ViewSet):
     write_serializer: type[serializers.Serializer]
 
     def list(self, request: Request) -> Response:
-        items = selectors.catalog_items_for_staff(model=self.model, filters=request.query_params)
         paginator = self.pagination_class()
+        try:
+            items = selectors.catalog_items_for_staff(
+                model=self.model, filters=request.query_params
+            )
+        except serializers.ValidationError as refused:
+            refused.detail.update(paginator.query_refusals(request))
+            raise
         page = paginator.paginate_queryset(items, request, view=self)
         return paginator.get_paginated_response(self.output_serializer(page, many=True).data)
 

@@ -113,6 +113,23 @@ def test_list_refuses_bad_parameters(staff_client, kind, params, field):
     assert field in response.json()["fields"]
 
 
+def test_list_names_every_bad_parameter_at_once_in_the_wording_of_the_other_lists(
+    staff_client, kind
+):
+    """docs/api.md: every refused field is named, so a client fixes them in one go; the
+    filters were checked before the page and named alone, in Django forms' wording."""
+    make(kind)
+    before = database_state()
+
+    response = staff_client.get(url(kind), {"include_inactive": "maybe", "per_page": 0})
+
+    assert response.status_code == 400
+    fields = response.json()["fields"]
+    assert set(fields) == {"include_inactive", "per_page"}
+    assert fields["include_inactive"] == ['"maybe" is not a valid choice.']
+    assert database_state() == before
+
+
 def test_staff_list_runs_a_fixed_number_of_queries(
     staff_client, kind, django_assert_max_num_queries
 ):

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from rest_framework import serializers
 from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.api.fields import StrictIntegerField
@@ -55,6 +56,12 @@ class PagePagination(BasePagination):
         self.pages = page_count(page=self.page, per_page=self.per_page, total=self.total)
         start = (self.page - 1) * self.per_page
         return list(queryset[start : start + self.per_page])
+
+    def query_refusals(self, request: Request) -> dict[str, list[str]]:
+        """The page parameters' refusals, for a list whose filters are refused first: named
+        beside them, as docs/api.md promises every refused field is."""
+        params = PageQuerySerializer(data=request.query_params)
+        return {} if params.is_valid() else params.errors
 
     def get_paginated_response(self, data: list) -> Response:
         return Response(

@@ -19,6 +19,9 @@ from rest_framework import serializers
 
 REPEATED = "Send this parameter once."
 BLANK = "This parameter may not be empty."
+INVALID_CHOICE = serializers.ChoiceField.default_error_messages["invalid_choice"].replace(
+    "{input}", "%(value)s"
+)
 
 
 def repeated_parameters(query: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
@@ -41,7 +44,14 @@ class QuerySerializer(serializers.Serializer):
 
 
 class StrictQueryForm(forms.Form):
-    """The form of a django-filter FilterSet (its `Meta.form`), with the same rule."""
+    """The form of a django-filter FilterSet (its `Meta.form`), with the same rule, and a
+    refused choice said as the serializers of the other lists say it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            if isinstance(field, forms.ChoiceField):
+                field.error_messages["invalid_choice"] = INVALID_CHOICE
 
     def clean(self) -> dict:
         cleaned = super().clean()
