@@ -196,6 +196,9 @@ TYPE_CHOICES = [("", "All types"), *TokenTransaction.Type.choices]
 
 class HistoryFilterForm(PagedFilterForm):
     type = forms.ChoiceField(label="Type", choices=TYPE_CHOICES, required=False)
+    # The number of the newest entry when the list's first page was read, kept by the pager's
+    # links (pages.selectors.history_as_read); a filter sent from the form reads anew.
+    upto = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
     date_from = forms.DateField(
         label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
@@ -205,6 +208,8 @@ class HistoryFilterForm(PagedFilterForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        for message in self.errors.pop("upto", []):
+            self.add_error(None, f"Newest entry: {message}")
         start, end = cleaned.get("date_from"), cleaned.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", "Must not be before the start date.")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from billing.models import (
@@ -32,7 +33,13 @@ from catalog.selectors import add_ons_for_sale, bundles_for_sale, plans_for_sale
 from common.errors import NotFound
 from pages.selectors.waiting import purchase_waiting
 from tokens.models import TokenTransaction
-from tokens.selectors import Balance, HistoryFilters, token_balance, token_history
+from tokens.selectors import (
+    Balance,
+    HistoryFilters,
+    token_balance,
+    token_history,
+    token_history_count,
+)
 from tokens.services.alerts import alerts_get, threshold_of
 
 RECENT = 5
@@ -156,6 +163,29 @@ def dashboard(*, user_id: UUID) -> Dashboard:
 
 
 @dataclass(frozen=True)
+class HistoryAsRead:
+    entries: QuerySet[TokenTransaction]
+    count: int
+    # The number of the newest entry the list holds, for the pager's links to keep.
+    upto: int
+
+
+def history_as_read(*, user_id: UUID, filters: HistoryFilters, upto: int | None) -> HistoryAsRead:
+    """The user's filtered entries as the ledger stood when the list's first page was read:
+    those numbered up to `upto` (the newest entry's number then; now, when None). Entries are
+    numbered 1, 2, 3... per account and never removed, so the pages stay put while new ones
+    arrive: counted from the newest at each load, five uses recorded while the customer read
+    page 1 pushed its last five rows onto page 2, shown twice. Unfiltered, the count is
+    `upto` itself (no COUNT over a long history). An `upto` past the newest entry is the
+    newest."""
+    newest = token_history_count(user_id=user_id, filters=HistoryFilters())
+    upto = newest if upto is None else min(upto, newest)
+    entries = token_history(user_id=user_id, filters=filters).filter(number__lte=upto)
+    count = entries.count() if filters.any else upto
+    return HistoryAsRead(entries=entries, count=count, upto=upto)
+
+
+@dataclass(frozen=True)
 class Account:
     balance: Balance
     subscription: Subscription | None
@@ -231,12 +261,14 @@ __all__ = [
     "RECENT",
     "Account",
     "Dashboard",
+    "HistoryAsRead",
     "InvoicePage",
     "PriceList",
     "Receipt",
     "account",
     "current_subscription",
     "dashboard",
+    "history_as_read",
     "invoice_page",
     "plans_offered",
     "price_list",

@@ -1,4 +1,5 @@
 import csv
+import html
 import io
 import re
 from datetime import timedelta
@@ -15,6 +16,7 @@ from billing.tests.helpers import capture, checkout
 from conftest import client_for
 from tokens import services as token_services
 from tokens.ledger import Work
+from tokens.selectors import HistoryFilters, token_history
 from tokens.services import usage_record
 from tokens.tests.factories import fund, grant
 
@@ -76,6 +78,35 @@ def test_transactions_filter_by_type_and_date(browser, ledger):
 )
 def test_bad_filters_are_400(browser, params):
     assert browser.get(reverse("pages:transactions"), params).status_code == 400
+
+
+def _older_link(page: str) -> str:
+    return html.unescape(re.search(r'<a href="(\?[^"]*)">Older</a>', page).group(1))
+
+
+@pytest.mark.parametrize("filters", [{}, {"type": "usage"}])
+def test_the_older_page_neither_repeats_nor_skips_entries_that_arrive_meanwhile(
+    browser, user, ledger, filters
+):
+    """The pager counted from the newest entry at each load: five uses recorded while the
+    customer read page 1 (an integration at work) pushed its last five rows onto page 2,
+    which showed them again. The pager's links now keep the ledger as page 1 read it."""
+    first = browser.get(reverse("pages:transactions"), filters)
+    shown = [entry.number for entry in first.context["page"].object_list]
+    for job in range(5):
+        token_services.tokens_debit(user_id=user.pk, amount=1, description=f"meanwhile {job}")
+
+    second = browser.get(reverse("pages:transactions") + _older_link(first.content.decode()))
+
+    older = [entry.number for entry in second.context["page"].object_list]
+    kind = HistoryFilters(transaction_type=filters.get("type"))
+    expected = [
+        entry.number
+        for entry in token_history(user_id=user.pk, filters=kind)
+        if entry.number < shown[-1]
+    ]
+    assert older == expected
+    assert second.context["page"].paginator.count == first.context["page"].paginator.count
 
 
 def test_a_page_past_the_end_is_404(browser, ledger):

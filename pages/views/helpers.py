@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import wraps
 
 from django.core.paginator import EmptyPage, Page, Paginator
@@ -139,10 +140,17 @@ class CountedPaginator(Paginator):
 
 
 def paginated(
-    request: HttpRequest, items: QuerySet, number: int | None, *, count: int | None = None
+    request: HttpRequest,
+    items: QuerySet,
+    number: int | None,
+    *,
+    count: int | None = None,
+    kept: Mapping[str, object] | None = None,
 ) -> dict:
-    """Page `number` (from 1) of 50 and the query string without `page`, for the pager.
-    `count`, when known, spares a COUNT(*) over `items`.
+    """Page `number` (from 1) of 50; the query string without `page` and `kept` (for the
+    list's other links, an export), and that with `kept` (what holds the list as the page
+    read it) set in it, for the pager's links. `count`, when known, spares a COUNT(*) over
+    `items`.
 
     Raises Http404 past the last page."""
     paginator = (
@@ -155,5 +163,10 @@ def paginated(
     except EmptyPage as error:
         raise Http404("No such page.") from error
     query = request.GET.copy()
-    query.pop("page", None)
-    return {"page": page, "query": query.urlencode()}
+    kept = kept or {}
+    for name in ("page", *kept):
+        query.pop(name, None)
+    pager_query = query.copy()
+    for name, value in kept.items():
+        pager_query[name] = str(value)
+    return {"page": page, "query": query.urlencode(), "pager_query": pager_query.urlencode()}

@@ -11,16 +11,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_safe
 
 from common.exports import csv_response
+from pages import selectors
 from pages.forms import HistoryFilterForm
 from pages.views.helpers import paginated
-from tokens.selectors import (
-    CSV_COLUMNS,
-    token_history,
-    token_history_count,
-    token_history_rows,
-    usage_by_day,
-    usage_of_user,
-)
+from tokens.selectors import CSV_COLUMNS, token_history_rows, usage_by_day, usage_of_user
 
 USAGE_DAYS = 30
 # The usage page's features a day; the rest share one row (tokens.selectors.usage_by_day).
@@ -38,9 +32,16 @@ def transactions(request: HttpRequest) -> HttpResponse:
     if request.GET.get("format") == "csv":
         rows = token_history_rows(user_id=request.user.pk, filters=filters)
         return csv_response(rows, header=CSV_COLUMNS, filename="token-transactions.csv")
-    entries = token_history(user_id=request.user.pk, filters=filters)
-    count = token_history_count(user_id=request.user.pk, filters=filters)
-    page = paginated(request, entries, form.cleaned_data["page"], count=count)
+    history = selectors.history_as_read(
+        user_id=request.user.pk, filters=filters, upto=form.cleaned_data["upto"]
+    )
+    page = paginated(
+        request,
+        history.entries,
+        form.cleaned_data["page"],
+        count=history.count,
+        kept={"upto": history.upto},
+    )
     context = {"form": form, **page}
     return render(request, "pages/transactions.html", context)
 
