@@ -239,7 +239,19 @@ class InvoiceAdmin(ReadOnlyAdmin):
     @admin.action(
         description="Refund the selected paid invoices (Stripe too)", permissions=["operate"]
     )
-    def refund(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> None:
+    def refund(self, request: HttpRequest, queryset: QuerySet[Invoice]) -> HttpResponse | None:
+        """Asks first, as the invoice page's Refund and Django's delete do: a refund returns
+        money and cannot be undone, and choosing the action refunded at once, so one
+        misclick in the action list refunded every invoice ticked."""
+        if not request.POST.get("post"):
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Refund the selected invoices?",
+                "invoices": queryset.select_related("user", "currency"),
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/billing/invoice/refund_selected.html", context)
         for invoice in queryset:
             try:
                 result = services.invoice_refund_with_provider(
@@ -249,6 +261,7 @@ class InvoiceAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{invoice}: {error.message}", messages.ERROR)
                 continue
             self.message_user(request, _refunded(invoice, result), messages.SUCCESS)
+        return None
 
 
 def operation_url(invoice: Invoice, operation: str) -> str:

@@ -81,7 +81,7 @@ def test_cancelling_in_the_admin_names_the_staff_member(staff_browser, staff_use
 @pytest.mark.parametrize("door", ["list action", "invoice page"])
 def test_refunding_in_the_admin_names_the_staff_member(staff_browser, staff_user, paid, door):
     if door == "list action":
-        act(staff_browser, paid, "refund")
+        act(staff_browser, paid, "refund", post="yes")
     else:
         operate(staff_browser, paid, "refund")
 
@@ -97,7 +97,7 @@ def test_refunding_through_the_api_names_the_staff_member(staff_client, staff_us
 
 
 def test_the_invoice_history_page_shows_who_refunded_it(staff_browser, staff_user, paid):
-    act(staff_browser, paid, "refund")
+    act(staff_browser, paid, "refund", post="yes")
 
     page = staff_browser.get(reverse("admin:billing_invoice_history", args=[paid.pk]))
 
@@ -110,7 +110,7 @@ def test_a_refused_refund_records_nothing(staff_browser, staff_client, pending):
     before, logged = database_state(), records()
 
     refused = staff_client.post(f"/api/v1/admin/invoices/{pending.pk}/refund")
-    act(staff_browser, pending, "refund")
+    act(staff_browser, pending, "refund", post="yes")
     operate(staff_browser, pending, "refund")
 
     assert refused.status_code == 409
