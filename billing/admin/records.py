@@ -130,9 +130,23 @@ class PaymentEventAdmin(ReadOnlyAdmin):
         description="Refund at Stripe the selected review events' payments that paid nothing",
         permissions=["reprocess"],
     )
-    def refund_at_stripe(self, request: HttpRequest, queryset: QuerySet[PaymentEvent]) -> None:
+    def refund_at_stripe(
+        self, request: HttpRequest, queryset: QuerySet[PaymentEvent]
+    ) -> HttpResponse | None:
         """A second payment through a Stripe tab left open (reconcile_purchases flags it),
-        returned to the customer, and its events settled saying so."""
+        returned to the customer, and its events settled saying so. Asked first, as Django's
+        delete is: choosing the action returned the money at once, and cannot be undone."""
+        if not request.POST.get("post"):
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Refund these payments at Stripe?",
+                "events": queryset,
+                "opts": self.model._meta,
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(
+                request, "admin/billing/paymentevent/refund_at_stripe.html", context
+            )
         for event in queryset:
             try:
                 note = payment_event_refund_at_stripe(event_id=event.pk, staff_id=request.user.pk)
@@ -142,6 +156,7 @@ class PaymentEventAdmin(ReadOnlyAdmin):
                 )
             else:
                 self.message_user(request, f"{event.event_id or event.pk}: {note}")
+        return None
 
     @admin.action(
         description="Mark the selected review events handled (asks for a note)",

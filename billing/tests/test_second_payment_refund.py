@@ -24,15 +24,18 @@ from billing.tests.helpers import checkout, deliver, payment_body
 from billing.tests.pay.helpers import pay, stripe_says
 from billing.tests.reconcile_helpers import reconcile
 from catalog.tests.factories import TokenBundleFactory
+from common.tests.helpers import database_state
 
 pytestmark = pytest.mark.django_db
 
 EVENTS = "admin:billing_paymentevent_changelist"
 
 
-def refund_at_stripe(client, events: list):
+def refund_at_stripe(client, events: list, *, confirmed: bool = True):
     data = {"action": "refund_at_stripe", ACTION_CHECKBOX_NAME: [e.pk for e in events]}
-    return client.post(reverse(EVENTS), data, follow=True)
+    return client.post(
+        reverse(EVENTS), {**data, **({"post": "yes"} if confirmed else {})}, follow=True
+    )
 
 
 @pytest.fixture
@@ -71,6 +74,27 @@ def test_staff_refund_a_second_payment_at_stripe_and_its_events_are_settled(
     assert [note[:23] for note in notes] == ["Refunded at Stripe (re_"]
     paid = Invoice.objects.get(pk=invoice.pk)
     assert (paid.status, paid.provider) == ("paid", "payment")
+
+
+def test_refund_at_stripe_asks_first_and_refunds_nothing_until_confirmed(
+    staff_browser, fake_stripe, second_payment
+):
+    """Choosing the action returned the payment at once: one misclick refunded every
+    event's payment ticked. It now asks, as Django's delete does."""
+    flagged = PaymentEvent.objects.get(provider="stripe", outcome="needs_review")
+    before = database_state()
+
+    page = refund_at_stripe(staff_browser, [flagged], confirmed=False)
+
+    assert page.status_code == 200
+    assert database_state() == before
+    assert fake_stripe.refunds == {}
+    assert flagged.payment_reference in page.content.decode()
+    assert 'name="post" value="yes"' in page.content.decode()
+
+    refund_at_stripe(staff_browser, [flagged])
+
+    assert len(fake_stripe.refunds) == 1
 
 
 def test_a_payment_that_paid_an_invoice_here_is_not_refunded_from_its_event(
