@@ -291,6 +291,13 @@ def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
         if result.tokens_unrecovered
         else ""
     )
+    # A plan's included tokens are voided, not counted with the purchases': a plan's refund
+    # said "0 tokens taken back" while it had just taken the customer's 100 included ones.
+    included = (
+        f"; {result.included_tokens_voided} included tokens of its plan voided"
+        if result.included_tokens_voided
+        else ""
+    )
     stripe = {
         "disputed": " Stripe refunded nothing: the payment is disputed, so the customer's bank"
         " has the money (answer or accept the dispute at Stripe).",
@@ -299,5 +306,6 @@ def _refunded(invoice: Invoice, result: services.RefundResult) -> str:
         f" ({result.invoice.provider}, {result.invoice.payment_reference}); return it yourself.",
     }.get(result.provider_refund_skipped or "", "")
     return (
-        f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}.{stripe}"
+        f"{invoice} is refunded: {result.tokens_reversed} tokens taken back{unrecovered}"
+        f"{included}.{stripe}"
     )

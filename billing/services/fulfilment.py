@@ -42,6 +42,8 @@ class TakeBack:
     tokens_unrecovered: int
     subscriptions_cancelled: int
     addons_cancelled: int
+    # What was left of the plan's included tokens for the period, voided (not purchases').
+    included_tokens_voided: int = 0
 
 
 def invoice_deliver(*, invoice: Invoice) -> Delivery:
@@ -202,6 +204,7 @@ def invoice_take_back(*, invoice: Invoice) -> TakeBack:
         tokens_unrecovered=sum(purchase.tokens_unrecovered for purchase in purchases),
         subscriptions_cancelled=subscriptions,
         addons_cancelled=add_ons,
+        included_tokens_voided=sum(notice.taken_back or 0 for notice in included),
     )
 
 

@@ -14,7 +14,7 @@ from billing import stripe_gateway
 from billing.models import Invoice
 from billing.selectors import invoice_get
 from billing.services import notices
-from billing.services.fulfilment import invoice_take_back
+from billing.services.fulfilment import TakeBack, invoice_take_back
 from billing.services.invoices import add_on_checkouts_cancel, add_ons_paid_alone_onto_renewal
 from billing.services.renewals import add_on_periods_lock, renewals_lock
 from common.audit import staff_action_record
@@ -37,6 +37,8 @@ class RefundResult:
     tokens_unrecovered: int = 0
     subscriptions_cancelled: int = 0
     addons_cancelled: int = 0
+    # What was left of the refunded period's included tokens, voided with it.
+    included_tokens_voided: int = 0
     # What Stripe did, when it did not refund the money itself: "" (it refunded, or the
     # payment is not Stripe's), `already_refunded` or `disputed`.
     stripe_refused: str = ""
@@ -103,7 +105,7 @@ def _refund(invoice_id: UUID, actor_id: UUID | None) -> RefundResult:
         staff_action_record(
             actor_id=actor_id,
             instances=[invoice],
-            message=f"Refunded: {taken_back.tokens_reversed} tokens taken back.",
+            message=f"Refunded: {_taken_back_text(taken_back)}.",
         )
         events_emit(
             [
@@ -120,7 +122,17 @@ def _refund(invoice_id: UUID, actor_id: UUID | None) -> RefundResult:
         tokens_unrecovered=taken_back.tokens_unrecovered,
         subscriptions_cancelled=taken_back.subscriptions_cancelled,
         addons_cancelled=taken_back.addons_cancelled,
+        included_tokens_voided=taken_back.included_tokens_voided,
     )
+
+
+def _taken_back_text(taken_back: TakeBack) -> str:
+    """The tokens a refund took back as the invoice's history says it: a plan's included
+    tokens are voided, not counted with the purchases', and the record said "0 tokens taken
+    back" of a refund that had just taken its 100 included tokens."""
+    included = taken_back.included_tokens_voided
+    voided = f", and {included} included tokens of its plan voided" if included else ""
+    return f"{taken_back.tokens_reversed} tokens taken back{voided}"
 
 
 def invoice_refund_with_provider(*, invoice_id: UUID, actor_id: UUID | None = None) -> RefundResult:

@@ -17,7 +17,9 @@ from billing.services.events import event_record
 from billing.tests.helpers import capture, checkout, deliver, payment_body
 from billing.tests.refund_helpers import stripe_paid
 from catalog.tests.factories import AddOnFactory, PlanFactory, TokenBundleFactory
+from common.tests.audit import history
 from common.tests.helpers import database_state
+from tokens.models import TokenAccount
 
 pytestmark = pytest.mark.django_db
 
@@ -173,6 +175,32 @@ def test_refund_action_asks_first_and_refunds_nothing_until_confirmed(
 
     assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
     assert [call.path for call in fake_stripe.requests] == ["/v1/refunds"]
+
+
+def test_refund_of_a_plan_tells_its_included_tokens_were_taken_back(
+    staff_browser, staff_user, user
+):
+    """A plan's included tokens are voided by its refund, not counted with the purchases':
+    staff were told, and the invoice's history said, "0 tokens taken back" while the
+    customer's 100 included tokens had just gone."""
+    invoice = checkout(user, plan=PlanFactory(included_tokens=100)).invoice
+    capture(invoice)
+
+    response = staff_browser.post(
+        reverse(CHANGELIST),
+        {"action": "refund", ACTION_CHECKBOX_NAME: [invoice.pk], "post": "yes"},
+        follow=True,
+    )
+
+    assert TokenAccount.objects.get(user=user).balance == 0
+    told = f"{invoice} is refunded: 0 tokens taken back; 100 included tokens of its plan voided."
+    assert told in response.content.decode()
+    assert history(invoice) == [
+        (
+            staff_user.email,
+            "Refunded: 0 tokens taken back, and 100 included tokens of its plan voided.",
+        )
+    ]
 
 
 def test_refund_action_does_not_call_expired_tokens_spent(staff_browser, user):
