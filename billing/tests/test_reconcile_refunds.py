@@ -10,6 +10,16 @@ from tokens.models import TokenAccount, TokenTransaction
 pytestmark = pytest.mark.django_db
 
 
+def partly(invoice: Invoice) -> str:
+    """What a partial refund's event tells a person of the 5.00 USD payment of `invoice`."""
+    return (
+        "Partly refunded (1.00 USD of 5.00 USD) at Stripe; only whole refunds are applied "
+        f"here, and invoice {invoice.number}, which it paid, is paid and its tokens are as they "
+        "were: refund the invoice to return the rest and take its tokens back, or settle it "
+        "by hand."
+    )
+
+
 def test_a_refund_whose_webhook_was_lost_is_applied_once(user, user_client, bundle, fake_stripe):
     """Refunded in Stripe's dashboard; its `charge.refunded` never arrived. The PaymentIntent
     stays `succeeded`, so before, reconciliation found nothing: the invoice stayed paid and
@@ -60,8 +70,7 @@ def test_a_partial_refund_whose_webhook_came_is_listed_once(user, user_client, b
     report, _ = reconcile()
 
     assert report["needs_review"] == [
-        f"stripe event {event['id']} (charge.refunded): Partly refunded (1.00 USD of 5.00 USD); "
-        "only whole refunds are applied here."
+        f"stripe event {event['id']} (charge.refunded) for {invoice.number}: {partly(invoice)}"
     ]
 
 
@@ -82,8 +91,7 @@ def test_a_further_partial_refund_whose_webhook_was_lost_is_listed(
     assert report["needs_review"] == [
         f"{invoice.number}: Stripe has refunded 3.00 USD of 5.00 USD of {reference}, and no "
         "charge.refunded webhook told of it; only whole refunds are applied here.",
-        f"stripe event {first['id']} (charge.refunded): Partly refunded (1.00 USD of 5.00 USD); "
-        "only whole refunds are applied here.",
+        f"stripe event {first['id']} (charge.refunded) for {invoice.number}: {partly(invoice)}",
     ]
 
 
@@ -100,7 +108,6 @@ def test_payment_events_flagged_for_review_are_counted_and_listed(
     assert code == 0
     assert report["payments_needing_review"] == 1
     assert report["needs_review"] == [
-        f"stripe event {event['id']} (charge.refunded): Partly refunded (1.00 USD of 5.00 USD); "
-        "only whole refunds are applied here."
+        f"stripe event {event['id']} (charge.refunded) for {invoice.number}: {partly(invoice)}"
     ]
     assert database_state() == before

@@ -49,6 +49,30 @@ def test_a_partial_refund_needs_review(api_client, user, order, session, fake_st
     assert balance(user) == 1000
 
 
+def test_a_partial_refund_names_and_links_the_invoice_it_paid(
+    api_client, user, order, session, fake_stripe
+):
+    """A partial refund made in Stripe's dashboard was flagged without its invoice: the
+    event's page and the payment events' list showed none, and the note said nothing of
+    which invoice kept its tokens or what to do. It is linked and named now, as a
+    dispute's event is."""
+    send(api_client, fake_stripe, fake_stripe.complete(session))
+    before = database_state()
+
+    event = fake_stripe.refunded(session, amount=500)
+    send(api_client, fake_stripe, event)
+
+    flagged = PaymentEvent.objects.get(event_id=event["id"])
+    assert (flagged.outcome, flagged.invoice_id) == ("needs_review", order.invoice.pk)
+    assert flagged.error == (
+        "Partly refunded (5.00 USD of 43.00 USD) at Stripe; only whole refunds are applied "
+        f"here, and invoice {order.invoice.number}, which it paid, is paid and its tokens are "
+        "as they were: refund the invoice to return the rest and take its tokens back, or "
+        "settle it by hand."
+    )
+    assert without_events(database_state()) == without_events(before)
+
+
 def final_state(order, user) -> tuple:
     invoice = Invoice.objects.get(pk=order.invoice.pk)
     return (

@@ -201,13 +201,29 @@ def _charge_refunded(event: dict, charge: dict) -> Handled:
     if not reference:
         return Handled(Outcome.NEEDS_REVIEW, "The refunded charge names no payment intent.")
     if not charge.get("refunded"):
-        return Handled(
-            Outcome.NEEDS_REVIEW,
-            f"Partly refunded ({amount_text(charge, 'amount_refunded')} of {amount_text(charge)}); "
-            "only whole refunds are applied here.",
-            payment_reference=reference,
-        )
+        return _partly_refunded(charge, reference)
     return stripe_payment_refund(reference, invoice_id=_invoice_id(charge), news=event)
+
+
+def _partly_refunded(charge: dict, reference: str) -> Handled:
+    """Part of a payment refunded at Stripe (its dashboard): nothing changes here, and a
+    person is told, naming and linking the invoice it paid, as a dispute's event does. The
+    event named no invoice, and staff had to find which one kept its tokens."""
+    invoice = _one(Invoice.objects.filter(provider=PROVIDER, payment_reference=reference))
+    paid = (
+        f"invoice {invoice.number}, which it paid, is {invoice.status} and its tokens are as "
+        "they were: refund the invoice to return the rest and take its tokens back, or settle "
+        "it by hand"
+        if invoice
+        else "it paid no invoice here (yet)"
+    )
+    return Handled(
+        Outcome.NEEDS_REVIEW,
+        f"Partly refunded ({amount_text(charge, 'amount_refunded')} of {amount_text(charge)}) "
+        f"at Stripe; only whole refunds are applied here, and {paid}.",
+        invoice.pk if invoice else None,
+        reference,
+    )
 
 
 def _refund_failed(event: dict, refund: dict) -> Handled:
