@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import stripe
@@ -14,6 +15,8 @@ from billing.stripe_gateway.client import (
     resource_missing,
     stripe_client,
 )
+
+REFUND_REFUSED = "Stripe refused or could not take the refund."
 
 
 @dataclass(frozen=True)
@@ -75,21 +78,42 @@ def payment_retrieve(*, payment_reference: str) -> StripePayment:
 def refund_create(*, payment_intent: str, idempotency_key: str) -> str:
     """Refunds the whole payment; returns the refund's id.
 
+    Stripe keeps a key's first answer for 24 hours, a server error too: asked again after
+    one (staff retrying), it answered that error all day, and the money could not go back
+    from here. A server error replayed so is asked once more under a key of its own: a
+    refund takes all the payment still holds, so a second never returns more than was paid
+    (Stripe answers `charge_already_refunded` when the first did refund after all).
+
     Raises PaymentAlreadyRefunded when Stripe has refunded all of it already,
     PaymentDisputed when the payment is disputed (the bank has the money),
     PaymentProviderError when it refuses otherwise or cannot be asked.
     """
     try:
-        refund = stripe_client().v1.refunds.create(
-            params={"payment_intent": payment_intent},
-            options={"idempotency_key": idempotency_key},
-        )
+        try:
+            return _refund(payment_intent, idempotency_key)
+        except stripe.APIError as error:
+            if not _replayed(error):
+                raise
+            return _refund(payment_intent, f"{idempotency_key}:after-error-{uuid.uuid4().hex}")
     except stripe.InvalidRequestError as error:
         if error.code == "charge_already_refunded":
             raise PaymentAlreadyRefunded() from error
         if error.code == "charge_disputed":
             raise PaymentDisputed() from error
-        raise PaymentProviderError("Stripe refused or could not take the refund.") from error
+        raise PaymentProviderError(REFUND_REFUSED) from error
     except stripe.StripeError as error:
-        raise PaymentProviderError("Stripe refused or could not take the refund.") from error
+        raise PaymentProviderError(REFUND_REFUSED) from error
+
+
+def _refund(payment_intent: str, idempotency_key: str) -> str:
+    refund = stripe_client().v1.refunds.create(
+        params={"payment_intent": payment_intent},
+        options={"idempotency_key": idempotency_key},
+    )
     return refund.to_dict()["id"]
+
+
+def _replayed(error: stripe.StripeError) -> bool:
+    """Whether Stripe answered with what it had saved under the idempotency key."""
+    headers = {name.lower(): value for name, value in (error.headers or {}).items()}
+    return headers.get("idempotent-replayed") == "true"

@@ -87,3 +87,25 @@ def test_stripe_failing_on_refund_is_502_and_changes_nothing(staff_client, user,
 
     assert response.status_code == 502
     assert database_state() == before
+
+
+def test_a_refund_stripe_failed_is_made_when_staff_retry(staff_client, user, fake_stripe):
+    """Stripe keeps a key's first answer for 24 hours, a server error too: staff retrying a
+    refund Stripe had failed were answered that error again all day, and the money could not
+    go back. The retry now refunds, once; the failed attempt changed nothing."""
+    invoice = stripe_paid(user, fake_stripe)
+    fake_stripe.fail_next(1, saved=True)
+    before = database_state()
+
+    failed = staff_client.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
+    assert failed.status_code == 502
+    assert database_state() == before
+
+    retried = staff_client.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
+    again = staff_client.post(f"/api/v1/admin/invoices/{invoice.pk}/refund")
+
+    assert retried.status_code == 200, retried.json()
+    assert retried.json()["provider_refunded"] is True
+    assert again.status_code == 409
+    assert Invoice.objects.get(pk=invoice.pk).status == "refunded"
+    assert len(fake_stripe.refunds) == 1

@@ -83,14 +83,19 @@ class StripeApi:
         json_headers = {"Content-Type": "application/json"}
         if path.startswith("/checkout/"):
             return self._page(method, path)
+        key = headers.get("Idempotency-Key")
         if self.failures:
             self.failures -= 1
             error = {"error": {"type": "api_error", "message": "The fake is failing on purpose."}}
+            if self.failures_saved and method == "POST" and key:
+                self._answers[key] = (500, error)
             return 500, error, {**json_headers, "Stripe-Should-Retry": "false"}
-        key = headers.get("Idempotency-Key")
         if method == "POST" and key and key in self._answers:
             status, body = self._answers[key]
-            return status, body, {**json_headers, "Idempotent-Replayed": "true"}
+            replayed = {**json_headers, "Idempotent-Replayed": "true"}
+            if status >= 500:
+                replayed["Stripe-Should-Retry"] = "false"
+            return status, body, replayed
         status, body = self._api(method, path, params)
         if method == "POST" and key:
             self._answers[key] = (status, body)

@@ -28,6 +28,7 @@ class FakeStripe(StripeApi):
     disputes: dict[str, dict] = field(default_factory=dict)
     events: list[dict] = field(default_factory=list)
     failures: int = 0
+    failures_saved: bool = False
     base: str = ""
 
     def __post_init__(self) -> None:
@@ -63,9 +64,12 @@ class FakeStripe(StripeApi):
             self._server.shutdown()
             self._server.server_close()
 
-    def fail_next(self, count: int = 1) -> None:
-        """The next `count` API calls answer 500 (and tell the SDK not to retry)."""
+    def fail_next(self, count: int = 1, *, saved: bool = False) -> None:
+        """The next `count` API calls answer 500 (and tell the SDK not to retry). `saved`:
+        as a failure once the endpoint had begun, which Stripe keeps under the request's
+        idempotency key and answers again to the same key for 24 hours."""
         self.failures = count
+        self.failures_saved = saved
 
     def on_next_expire(self, action: Callable[[], None]) -> None:
         """`action` runs once, after the next expire request has been handled and before it
