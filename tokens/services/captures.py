@@ -46,9 +46,11 @@ def hold_capture(
     still active) when the tokens it counted on are gone and nothing at all is left to take.
     """
     key = _capture_key(hold_id, idempotency_key)
-    now = timezone.now()
     try:
         with atomic_step():
+            # Read inside the transaction: on SQLite its BEGIN waits for another writer's lock,
+            # and the hold's expiry is judged at the time that lock is granted.
+            now = timezone.now()
             try:
                 hold, used = ledger_capture(
                     user_id=user_id,

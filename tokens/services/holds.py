@@ -65,9 +65,11 @@ def hold_create(
 
     Raises InsufficientTokens (nothing held), LedgerKeyReused for a key used for another hold.
     """
-    now = timezone.now()
     try:
         with atomic_step():
+            # Read inside the transaction: on SQLite its BEGIN waits for another writer's lock,
+            # and the hold is judged and dated at the time that lock is granted.
+            now = timezone.now()
             try:
                 held = ledger_hold(
                     user_id=user_id,
