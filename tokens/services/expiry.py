@@ -75,8 +75,12 @@ def _expire_account(account_id: UUID, now: datetime) -> tuple[int, int]:
     with transaction.atomic():
         user_id = TokenAccount.objects.filter(pk=account_id).values_list("user_id", flat=True)
         account = account_locked(next(iter(user_id)))
+        # Booked in the order they expired: the ledger and the `lot.expired` events tell
+        # the account's history as it happened when a sweep finds several.
         expired = list(
-            TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now)
+            TokenLot.objects.filter(account=account, remaining__gt=0, expires_at__lte=now).order_by(
+                "expires_at", "created_at", "id"
+            )
         )
         if expired:
             post(account, [_expiration(lot) for lot in expired], now=now)

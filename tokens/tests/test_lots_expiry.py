@@ -64,6 +64,25 @@ def test_the_sweep_books_expired_lots_once_and_the_balance_does_not_move(user, c
     assert list(selectors.ledger_check()) == []
 
 
+def test_the_sweep_books_lots_in_the_order_they_expired(user, clock):
+    """A sweep that finds several lots (the worker was down for a day) booked them in the
+    table's order: the ledger had the later lot expire first, with balances in between that
+    never were."""
+    later = grant(user, 5, expires_at=NOW + timedelta(days=2))
+    sooner = grant(user, 7, expires_at=NOW + timedelta(days=1))
+    grant(user, 10)
+    clock.move_to(NOW + timedelta(days=3))
+
+    services.lots_expire()
+
+    booked = TokenTransaction.objects.filter(transaction_type="expiration").order_by("number")
+    assert list(booked.values_list("reference_id", "balance_after")) == [
+        (str(sooner.pk), 15),
+        (str(later.pk), 10),
+    ]
+    assert list(selectors.ledger_check()) == []
+
+
 def test_expire_lots_dry_run_counts_and_changes_nothing(user, clock):
     grant(user, 30, expires_at=NOW + timedelta(minutes=1))
     clock.move_to(NOW + timedelta(minutes=2))
