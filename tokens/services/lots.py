@@ -164,9 +164,11 @@ def lot_void(*, lot_id: UUID, reason: str, actor_id: UUID | None) -> LotVoided:
     user_id = next(iter(owner), None)
     if user_id is None:
         raise NotFound("No lot with this id.")
-    now = timezone.now()
     with transaction.atomic():
         account = account_locked(user_id)
+        # Read once the lock is granted: a void that waited for it past the lot's expiry
+        # finds the lot expired, as everyone who read the balance meanwhile did.
+        now = timezone.now()
         lot = TokenLot.objects.get(pk=lot_id)
         if lot.is_expired(now):
             raise InvalidState("This lot has expired; there is nothing to void.")
