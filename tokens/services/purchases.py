@@ -90,8 +90,10 @@ def purchases_reverse(*, user_id: UUID, purchases: Sequence[RefundedTokens]) -> 
     after them (the order a capture takes them in).
     """
     require_transaction("purchases_reverse")
-    now = timezone.now()
     account = account_locked(user_id)
+    # Read once the lock is granted: a refund that waited for it past a lot's expiry finds
+    # its tokens expired, as everyone who read the balance meanwhile did.
+    now = timezone.now()
     before = spendable(account, now=now) if account else None
     lots = {
         (lot.source_type, lot.source_id): lot
