@@ -184,8 +184,10 @@ def tokens_give_back(*, user_id: UUID, debit: TokenTransaction, entry: Entry) ->
     lands in a lot that has expired or was voided since is taken away again at once (an
     `expiration` entry with its `lot.expired` event, or a `void` entry). Inside the caller's
     transaction."""
-    now = timezone.now()
     account = account_locked(user_id)
+    # Read once the lock is granted: a refund that waited for it past a lot's expiry finds
+    # the lot expired, and what it gives back there expires again at once.
+    now = timezone.now()
     taken = list(TokenAllocation.objects.filter(entry=debit).select_related("lot"))
     postings = [
         Posting(
