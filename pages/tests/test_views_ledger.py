@@ -76,8 +76,13 @@ def test_transactions_filter_by_type_and_date(browser, ledger):
         {"date_from": "2026-02-01", "date_to": "2026-01-01"},
     ],
 )
-def test_bad_filters_are_400(browser, params):
-    assert browser.get(reverse("pages:transactions"), params).status_code == 400
+def test_bad_filters_are_400_and_offer_no_export_of_what_they_did_not_filter(browser, params):
+    """The refused page's Export CSV lost the filters (`?format=csv`): the whole ledger was
+    exported by someone who had asked for a part of it."""
+    response = browser.get(reverse("pages:transactions"), params)
+
+    assert response.status_code == 400
+    assert 'id="export-csv"' not in response.content.decode()
 
 
 def _older_link(page: str) -> str:
