@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,7 +23,7 @@ from billing.services import reconcile
 from common import services as common_services
 from common.locks import SLACK as LEASE_SLACK
 from common.locks import TERM as LEASE_TERM
-from common.locks import exclusive_lock, lease_held
+from common.locks import exclusive_lock, lease_held, place
 from events import services as events_services
 from events.dispatch import Dispatcher
 from jobs.commands import command_run
@@ -211,20 +210,25 @@ def _fail_stale(runs, job, stale: timedelta) -> None:
 
 
 def _reap_dead_runs() -> None:
-    """Runs claimed by a worker process of this host that no longer exists (killed) are
-    marked failed, so their job is queued again at once rather than after STALE_RUN. A run
-    of this process's pid started before this process did was claimed by an earlier life
-    of this host's worker: a container restarted keeps its host name, and its worker is
-    pid 1 again."""
-    host = socket.gethostname()
+    """Runs claimed by a worker process of this place (host and pid namespace) that no
+    longer exists (killed) are marked failed, so their job is queued again at once rather
+    than after STALE_RUN. A run of this process's pid started before this process did was
+    claimed by an earlier life of this place's worker (a systemd restart may reuse the pid).
+    A run claimed elsewhere is left to the stale path (_fail_stale): by the host's name
+    alone, a live worker's run in another container of that name was checked against this
+    container's pids and marked failed (a failure in the metrics, and its job queued again
+    while it ran), and a dead one's was kept while its pid was alive here. So is a run of an
+    older worker, whose id does not say its pid namespace."""
+    here = place()
     for run in DBTaskResult.objects.filter(status="RUNNING"):
-        # A worker's id is `<host>-<pid>-<role>`; the host is matched whole (a host `web`
-        # must not check `web-2`'s pids against its own processes).
+        # A worker's id is `<place>-<pid>-<role>`; the place is matched whole (a host `web`
+        # must not check `web-2`'s pids against its own processes). An older worker's
+        # `<host>-<pid>-<role>` matches no place: a host's name has no "/".
         claims = [worker.rsplit("-", 2) for worker in run.worker_ids]
         pids = [
             int(claim[1])
             for claim in claims
-            if len(claim) == 3 and claim[0] == host and claim[1].isdigit()
+            if len(claim) == 3 and claim[0] == here and claim[1].isdigit()
         ]
         if pids and not any(_alive(pid, run.started_at) for pid in pids):
             _run_fail(run, "its worker process is gone")

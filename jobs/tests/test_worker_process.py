@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_worker(*, log: Path | None = None, **settings: str) -> subprocess.Popen:
-    """`manage.py worker` on the test database; its output goes to `log`, if given."""
+def start_worker(
+    *, log: Path | None = None, wrapper: Sequence[str] = (), **settings: str
+) -> subprocess.Popen:
+    """`manage.py worker` on the test database, run by `wrapper` (a command that runs the
+    rest of its arguments), if given; its output goes to `log`, if given."""
     database = connection.settings_dict
     environment = {
         **os.environ,
@@ -47,7 +51,7 @@ def start_worker(*, log: Path | None = None, **settings: str) -> subprocess.Pope
     output = log.open("ab") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen(
-            [sys.executable, "manage.py", "worker", "--interval", "0.1"],
+            [*wrapper, sys.executable, "manage.py", "worker", "--interval", "0.1"],
             cwd=ROOT,
             env=environment,
             stdout=output,

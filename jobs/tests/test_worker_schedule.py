@@ -1,6 +1,8 @@
 """`manage.py worker` as a real process: deliveries survive a SIGKILL, sweeps run once."""
 
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -10,9 +12,10 @@ import pytest
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from common.locks import exclusive_lock
+from common.locks import exclusive_lock, place
 from jobs import tasks
 from jobs.metrics import SweepsCollector
+from jobs.tests.test_worker_process import start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +63,7 @@ def test_a_run_left_by_an_earlier_life_of_this_hosts_worker_pid_is_queued_again(
     previous life was in looked alive (its pid was) until STALE_RUN, 15 minutes for a sweep."""
     tasks.schedule_ensure()
     monkeypatch.setattr(tasks, "PROCESS_STARTED_AT", timezone.now(), raising=False)
-    previous_life = f"{socket.gethostname()}-{os.getpid()}-sweeps"
+    previous_life = f"{place()}-{os.getpid()}-sweeps"
     DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
         status="RUNNING",
         started_at=timezone.now() - timedelta(minutes=1),
@@ -81,7 +84,7 @@ def test_a_run_marked_failed_for_a_worker_that_died_says_so_in_the_log(monkeypat
     DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path).update(
         status="RUNNING",
         started_at=timezone.now() - timedelta(minutes=1),
-        worker_ids=[f"{socket.gethostname()}-{os.getpid()}-sweeps"],
+        worker_ids=[f"{place()}-{os.getpid()}-sweeps"],
     )
     caplog.clear()
 
@@ -109,6 +112,66 @@ def test_a_run_of_a_worker_on_a_host_whose_name_begins_with_this_hosts_is_left_r
     assert tasks.schedule_ensure() == 0
     runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
     assert list(runs.values_list("status", flat=True)) == ["RUNNING"]
+
+
+def gone_pid() -> int:
+    """A process id that no process of this pid namespace has now."""
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def pid_namespaces() -> bool:
+    """Whether this machine lets the tests start a process in a pid namespace of its own
+    (root, with the capability to make namespaces: not every container has it)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = ["unshare", "--pid", "--fork", "--mount-proc", "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(not pid_namespaces(), reason="needs unshare --pid (root)")
+def test_a_live_workers_run_in_another_pid_namespace_of_this_hosts_name_is_left_running():
+    """Two workers may share a host's name in separate pid namespaces (containers given one
+    hostname, a pod's container restarted beside its old one): the other's live delivery
+    shift was checked against this namespace's processes, where its pid is nobody's, and
+    marked failed while it ran (a failure in the metrics, another shift queued beside it)."""
+    pid = gone_pid()
+    # A real worker, in a pid namespace of its own, whose process has that pid there.
+    namespace = [
+        *("unshare", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL"),
+        *("sh", "-c", f'echo {pid - 1} > /proc/sys/kernel/ns_last_pid && "$@"', "sh"),
+    ]
+    shifts = DBTaskResult.objects.filter(task_path=tasks.deliver_webhooks.module_path)
+    worker = start_worker(wrapper=namespace)
+    try:
+        wait_for(lambda: shifts.filter(status="RUNNING").exists())
+        (shift,) = shifts.filter(status="RUNNING")
+        assert shift.worker_ids[0].rsplit("-", 2)[1] == str(pid)
+
+        tasks.schedule_ensure()
+
+        assert list(shifts.filter(pk=shift.pk).values_list("status", flat=True)) == ["RUNNING"]
+        assert not shifts.filter(status="READY").exists()
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+
+
+def test_a_run_of_an_older_worker_whose_id_has_no_pid_namespace_is_left_to_the_stale_path():
+    """An older worker's `<host>-<pid>-<role>` does not say in which pid namespace its pid
+    is: judged by it, a live run could be failed. It is given up once stale, as a run of a
+    host that is gone."""
+    tasks.schedule_ensure()
+    older = f"{socket.gethostname()}-{gone_pid()}-sweeps"
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_lots.module_path)
+    runs.update(status="RUNNING", started_at=timezone.now(), worker_ids=[older])
+
+    assert tasks.schedule_ensure() == 0
+    assert list(runs.values_list("status", flat=True)) == ["RUNNING"]
+    runs.update(started_at=timezone.now() - tasks.STALE_RUN - timedelta(minutes=1))
+    assert tasks.schedule_ensure() == 1
+    assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
 
 
 @pytest.mark.parametrize("interval", ["-1", "0", "nan", "inf", "soon"])

@@ -14,7 +14,6 @@ import logging
 import math
 import os
 import signal
-import socket
 import threading
 import time
 from argparse import ArgumentTypeError
@@ -23,6 +22,7 @@ from django.core.management.base import BaseCommand
 from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
 
+from common.locks import place
 from common.outage import database_unavailable, warn_database_error
 from events.dispatch.sending import TIMEOUT_SECONDS
 from jobs.tasks import DELIVERIES_STOPPING, runs_abandon, schedule_ensure
@@ -102,7 +102,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
-        name = f"{socket.gethostname()}-{os.getpid()}"
+        # Its pids mean something only in its place (jobs.tasks._reap_dead_runs).
+        name = f"{place()}-{os.getpid()}"
         queued = schedule_once_database_answers(name)
         # A log line, in the log's format: the worker's output is its log.
         logger.info("worker %s: %s scheduled job(s) queued", name, queued)
