@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from django.db import connection, connections
-from django.utils import timezone
+from django.db.models.functions import Now
 
 from common.models import Lease
 from common.outage import warn_database_error
@@ -20,21 +20,27 @@ from common.outage import warn_database_error
 logger = logging.getLogger(__name__)
 
 TERM = timedelta(seconds=60)
-# Clocks of two machines differ a little: a lease only this much further ahead than a term
-# is its live holder's, not one left by a clock that ran ahead.
+# A lease only this much further ahead than a term is its live holder's, not one left by a
+# clock that ran ahead (an older worker's, which wrote its machine's time; the database's
+# set back).
 SLACK = timedelta(minutes=1)
 
 _TABLE = Lease._meta.db_table
+# `{now}`, `{later}` and `{ahead}`: the database's clock now, a term on, and a term and SLACK
+# on (_clock).
 _TAKE_SQL = f"""
-INSERT INTO {_TABLE} (name, holder, expires_at) VALUES (%s, %s, %s)
+INSERT INTO {_TABLE} (name, holder, expires_at) VALUES (%s, %s, {{later}})
 ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
-WHERE {_TABLE}.expires_at < %s OR {_TABLE}.expires_at > %s
+WHERE {_TABLE}.expires_at < {{now}} OR {_TABLE}.expires_at > {{ahead}}
 RETURNING holder
 """  # noqa: S608 (the table name comes from the model, values are parameters)
-_RENEW_SQL = f"UPDATE {_TABLE} SET expires_at = %s WHERE name = %s AND holder = %s"  # noqa: S608
+_RENEW_SQL = f"UPDATE {_TABLE} SET expires_at = {{later}} WHERE name = %s AND holder = %s"  # noqa: S608
 _RELEASE_SQL = f"DELETE FROM {_TABLE} WHERE name = %s AND holder = %s"  # noqa: S608
 _HOLDER_SQL = f"SELECT holder FROM {_TABLE} WHERE name = %s"  # noqa: S608
-_TAKE_OVER_SQL = f"UPDATE {_TABLE} SET holder = %s, expires_at = %s WHERE name = %s AND holder = %s"  # noqa: S608
+_TAKE_OVER_SQL = (
+    f"UPDATE {_TABLE} SET holder = %s, expires_at = {{later}}"  # noqa: S608
+    " WHERE name = %s AND holder = %s"
+)
 # The holders of this process's leases now: one of this host and pid that is none of them
 # was taken by an earlier life of this host's worker (a container restarted is pid 1 again).
 _holding: set[str] = set()
@@ -77,20 +83,23 @@ def exclusive_lock(name: str, *, term: timedelta = TERM) -> Iterator[bool]:
 
 
 def lease_held(name: str) -> bool:
-    """Whether a holder has the lease `name` now: it has not lapsed by this machine's clock,
+    """Whether a holder has the lease `name` now: it has not lapsed by the database's clock,
     as `exclusive_lock` would find it."""
-    return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exists()
+    return Lease.objects.filter(name=name, expires_at__gte=Now()).exists()
 
 
 def _taken(name: str, holder: str, term: timedelta) -> bool:
     """Takes the lease unless a live holder has it."""
-    now = timezone.now()
+    later, at_later = _clock(connection, term)
+    now, at_now = _clock(connection, timedelta(0))
+    # A lease ending further ahead than a term was taken by a clock that ran ahead (an older
+    # worker's, which wrote its own machine's time): its holder may be dead, and it would
+    # have stood until that time came round.
+    ahead, at_ahead = _clock(connection, term + SLACK)
     with connection.cursor() as cursor:
-        # A lease ending further ahead than a term was taken by a clock that ran ahead: its
-        # holder may be dead, and it would have stood until that time came round.
         cursor.execute(
-            _TAKE_SQL,
-            [name, holder, _prepared(now + term), _prepared(now), _prepared(now + term + SLACK)],
+            _TAKE_SQL.format(later=later, now=now, ahead=ahead),
+            [name, holder, *at_later, *at_now, *at_ahead],
         )
         return cursor.fetchone() is not None
 
@@ -106,8 +115,8 @@ def _taken_over(name: str, holder: str, term: timedelta) -> bool:
         row = cursor.fetchone()
         if row is None or not _gone(row[0]):
             return False
-        until = _prepared(timezone.now() + term)
-        cursor.execute(_TAKE_OVER_SQL, [holder, until, name, row[0]])
+        later, at_later = _clock(connection, term)
+        cursor.execute(_TAKE_OVER_SQL.format(later=later), [holder, *at_later, name, row[0]])
         if cursor.rowcount != 1:
             return False
     logger.warning("The lease %s is taken over from %s: that process is gone.", name, row[0])
@@ -153,8 +162,9 @@ def _renew(name: str, holder: str, term: timedelta, done: threading.Event) -> No
     try:
         while not done.wait(term.total_seconds() / 3):
             try:
+                later, at_later = _clock(database, term)
                 with database.cursor() as cursor:
-                    cursor.execute(_RENEW_SQL, [_prepared(timezone.now() + term), name, holder])
+                    cursor.execute(_RENEW_SQL.format(later=later), [*at_later, name, holder])
             except Exception as error:  # logged; the next third tries again
                 warn_database_error(
                     logger, f"The lease {name} could not be renewed; it tries again", error
@@ -164,5 +174,14 @@ def _renew(name: str, holder: str, term: timedelta, done: threading.Event) -> No
         connections.close_all()
 
 
-def _prepared(moment):
-    return Lease._meta.get_field("expires_at").get_db_prep_value(moment, connection)
+def _clock(database, after: timedelta) -> tuple[str, list]:
+    """The database's clock `after` from now, as SQL and its parameters. Every holder takes,
+    renews and judges a lease by this one clock: by each machine's own, a holder whose clock
+    ran behind wrote a lease that had lapsed already by another's, which took it while the
+    first still ran the job (and one ahead by more than SLACK, likewise)."""
+    if database.vendor == "sqlite":
+        # As Django stores a time on SQLite, in UTC; SQLite's `now` is UTC.
+        return "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now', %s)", [
+            f"{after.total_seconds():+.6f} seconds"
+        ]
+    return "(clock_timestamp() + %s)", [after]

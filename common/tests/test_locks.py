@@ -5,12 +5,13 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from common.locks import exclusive_lock, place
+from common.locks import exclusive_lock, lease_held, place
 from common.models import Lease
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.through_pgbouncer]
@@ -131,3 +132,26 @@ def test_the_lease_of_an_earlier_life_of_this_process_id_is_taken_over_at_once()
         assert held
         with exclusive_lock("job") as again:
             assert not again
+
+
+@pytest.mark.sqlite
+@pytest.mark.parametrize("skew", [timedelta(minutes=-2), timedelta(minutes=2)], ids=str)
+def test_a_lease_taken_on_a_machine_whose_clock_is_off_is_held_for_the_others(monkeypatch, skew):
+    """Each holder took, renewed and judged a lease by its own machine's clock: one two
+    minutes behind wrote a lease that had lapsed already by the others' clocks, one two
+    minutes ahead a lease too far ahead to be a live holder's. Either way another worker
+    took it while the first still ran the job, and both ran the same sweep; and a machine
+    whose clock ran ahead judged a live lease lapsed (and its sweep's run dead)."""
+    right_now = timezone.now
+    with ExitStack() as first:
+        with monkeypatch.context() as clock:
+            clock.setattr(timezone, "now", lambda: right_now() + skew)
+            held = first.enter_context(exclusive_lock("job"))
+        taker = Lease.objects.get(name="job").holder
+
+        with exclusive_lock("job") as second:
+            assert (held, second) == (True, False)
+        assert Lease.objects.get(name="job").holder == taker
+        with monkeypatch.context() as clock:
+            clock.setattr(timezone, "now", lambda: right_now() + timedelta(minutes=2))
+            assert lease_held("job")
