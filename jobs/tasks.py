@@ -35,6 +35,9 @@ DELIVERY_SHIFT_SECONDS = 30
 STALE_RUN = timedelta(minutes=15)
 STALE_SHIFT = timedelta(minutes=2)
 CLOCK_SLACK = timedelta(minutes=1)
+# A sweep's run this old whose lease is not held is dead: a live one takes the lease at its
+# start (once schedule_ensure has run) and holds it to its end.
+LEASELESS_RUN = LEASE_TERM + LEASE_SLACK + CLOCK_SLACK
 # Task results deleted per statement by the daily purge.
 PURGE_BATCH = 50_000
 # When this process began: no run it claimed can have started before.
@@ -193,15 +196,19 @@ def _queued(job, every: timedelta) -> bool:
         _run_fail(run, "queued for later by a clock that ran ahead")
     stale = STALE_SHIFT if job is deliver_webhooks else STALE_RUN
     running = DBTaskResult.objects.filter(task_path=path, status="RUNNING")
-    _fail_stale(running.filter(started_at__lt=timezone.now() - stale), job, stale)
+    dead = min(stale, LEASELESS_RUN)
+    _fail_stale(running.filter(started_at__lt=timezone.now() - dead), job, dead)
     return waiting.exists() or running.filter(started_at__gte=timezone.now() - stale).exists()
 
 
 def _fail_stale(runs, job, stale: timedelta) -> None:
-    """Runs given up for dead (older than their job's STALE_SHIFT or STALE_RUN) are marked
-    failed, unless their sweep's lease is still held (one that runs long renews it). A run
-    of a worker on a host that is gone (a pod's name changes with each restart) stayed
-    RUNNING for ever: never counted in worker_sweep_failures, never purged."""
+    """Runs given up for dead (older than a delivery shift's STALE_SHIFT, or a sweep's
+    LEASELESS_RUN) are marked failed, unless their sweep's lease is still held (one that
+    runs long renews it). A run of a worker on a host that is gone (a pod's name changes
+    with each restart) stayed RUNNING for ever: never counted in worker_sweep_failures,
+    never purged. A sweep's run was given up only after STALE_RUN, and its sweep was not
+    queued again meanwhile: a worker killed mid-sweep in a container since restarted (a pid
+    namespace of its own, _reap_dead_runs) held lots' and holds' expiry back 15 minutes."""
     runs = list(runs)
     if not runs or lease_held(f"job:{job.name}"):
         return
@@ -212,7 +219,7 @@ def _fail_stale(runs, job, stale: timedelta) -> None:
 def _reap_dead_runs() -> None:
     """Runs claimed by a worker process of this place (host and pid namespace) that no
     longer exists (killed) are marked failed, so their job is queued again at once rather
-    than after STALE_RUN. A run of this process's pid started before this process did was
+    than once stale. A run of this process's pid started before this process did was
     claimed by an earlier life of this place's worker (a systemd restart may reuse the pid).
     A run claimed elsewhere is left to the stale path (_fail_stale): by the host's name
     alone, a live worker's run in another container of that name was checked against this
@@ -237,7 +244,7 @@ def _reap_dead_runs() -> None:
 def runs_abandon(*, worker_id: str) -> None:
     """The runs a worker was in when it failed are over (a job that died with its database
     connection could not say so): marked failed, and their jobs queued again at once rather
-    than after STALE_SHIFT or STALE_RUN."""
+    than once stale (_fail_stale)."""
     for run in DBTaskResult.objects.filter(status="RUNNING"):
         if worker_id in run.worker_ids:
             _run_fail(run, f"the {worker_id} worker failed while it ran")

@@ -215,6 +215,29 @@ def test_a_run_of_a_gone_host_is_a_failure_in_the_metrics_once_it_is_stale():
     assert list(runs.values_list("status", flat=True)) == ["READY"]
 
 
+def test_a_sweep_run_of_a_gone_worker_elsewhere_is_queued_again_once_its_lease_has_lapsed():
+    """A worker killed mid-sweep in a container that was then restarted: the new one has a
+    pid namespace of its own and cannot see the dead one's pids, and the dead run held its
+    sweep back until STALE_RUN, lots and holds not expired for 15 minutes. A live run holds
+    its lease from its start to its end."""
+    run_of_a_gone_host(tasks.expire_holds, started=timedelta(minutes=4))
+
+    assert tasks.schedule_ensure() == 1
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_holds.module_path)
+    assert sorted(runs.values_list("status", flat=True)) == ["FAILED", "READY"]
+
+
+def test_a_sweep_run_elsewhere_that_holds_its_lease_is_left_running_with_nothing_beside():
+    run_of_a_gone_host(tasks.expire_holds, started=timedelta(minutes=4))
+
+    with exclusive_lock("job:expire_holds") as held:
+        assert held
+        assert tasks.schedule_ensure() == 0
+
+    runs = DBTaskResult.objects.filter(task_path=tasks.expire_holds.module_path)
+    assert list(runs.values_list("status", flat=True)) == ["RUNNING"]
+
+
 def test_a_stale_run_of_another_host_whose_lease_is_held_is_left_running():
     """A sweep that runs longer than STALE_RUN (an hour's reconciliation, a first purge) renews
     its lease: it is alive, and is not marked failed before it ends."""
