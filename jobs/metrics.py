@@ -4,13 +4,14 @@ The sweeps (expiring lots and holds, reconciling purchases, the ledger audit, th
 purge) run in the worker's process, often in another container or on another machine than
 gunicorn, whose /metrics could never see a counter they incremented. Each run leaves its
 outcome in the task queue's table (django-tasks-db's results, kept a day by the daily
-purge), so /metrics reads it there, in one query over the sweeps' queue:
+purge, and each sweep's last success for good), so /metrics reads it there, in one query
+over the sweeps' queue:
 
 - `worker_sweep_last_success_timestamp_seconds{sweep}`: when the sweep last finished
   without an error. Alert on `time() - ...` above a few periods (5 min for `expire_lots`,
   `expire_holds` and `expire_subscriptions`, which run each minute; 3 h for the hourly
-  ones; 2 days for `purge_records`): the worker stopped, or the sweep fails every time. None when no
-  success is kept.
+  ones; 2 days for `purge_records`): the worker stopped, or the sweep fails every time. None
+  when the sweep has never succeeded.
 - `worker_sweep_last_failure_timestamp_seconds{sweep}`: when it last failed (an error, or a
   run its worker died in); none when no failure is kept.
 - `worker_sweep_failures{sweep}`: runs that failed in the last 24 hours. The log has each

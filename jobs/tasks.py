@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db.models import Max, Q
 from django.utils import timezone
 from django_tasks import task
 from django_tasks_db.models import DBTaskResult, get_date_max
@@ -156,14 +157,23 @@ def purge_records() -> None:
 
 
 def task_results_purge(*, older_than: datetime) -> int:
-    """Deletes the results of runs that finished before `older_than`, of every queue;
-    returns how many. In batches, each its own statement and transaction (django-tasks-db's
-    prune command deletes them all in one): a deployment's first purge meets months of
-    delivery shifts, and one DELETE of them grows with the backlog until it outlasts the
-    statement timeout, then fails every day with nothing gained. Each batch deletes every
-    row it selects, so it needs no order to progress (and finished_at has no index to sort
-    the backlog by); the ids stay in the database (a subquery), none go to and fro."""
-    finished = DBTaskResult.objects.finished().filter(finished_at__lt=older_than).order_by()
+    """Deletes the results of runs that finished before `older_than`, of every queue, but
+    each sweep's last success; returns how many. That one is what
+    worker_sweep_last_success_timestamp_seconds reads (jobs.metrics): the daily purge runs
+    a day after the last one ended and deleted its own last success, so the series was
+    absent while it ran, and from the day one failed, where the alerts looked for it two
+    days old. In batches, each its own statement and transaction (django-tasks-db's prune
+    command deletes them all in one): a deployment's first purge meets months of delivery
+    shifts, and one DELETE of them grows with the backlog until it outlasts the statement
+    timeout, then fails every day with nothing gained. Each batch deletes every row it
+    selects, so it needs no order to progress (and finished_at has no index to sort the
+    backlog by); the ids stay in the database (a subquery), none go to and fro."""
+    finished = (
+        DBTaskResult.objects.finished()
+        .filter(finished_at__lt=older_than)
+        .exclude(pk__in=_last_successes())
+        .order_by()
+    )
     purged = 0
     while True:
         batch = DBTaskResult.objects.filter(pk__in=finished.values("pk")[:PURGE_BATCH])
@@ -171,6 +181,19 @@ def task_results_purge(*, older_than: datetime) -> int:
         purged += deleted
         if deleted < PURGE_BATCH:
             return purged
+
+
+def _last_successes() -> list:
+    """The id of each sweep's last success (of two that ended at once, either)."""
+    sweeps = [job.module_path for job, _ in SCHEDULE.values() if job is not deliver_webhooks]
+    successes = DBTaskResult.objects.filter(task_path__in=sweeps, status="SUCCESSFUL")
+    ends = successes.values_list("task_path").annotate(Max("finished_at")).order_by()
+    if not ends:
+        return []
+    last = Q()
+    for path, finished_at in ends:
+        last |= Q(task_path=path, finished_at=finished_at)
+    return list(dict(successes.filter(last).values_list("task_path", "pk")).values())
 
 
 SCHEDULE = {

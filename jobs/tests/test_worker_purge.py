@@ -16,6 +16,7 @@ from common.locks import TERM as LEASE_TERM
 from common.models import Lease
 from events import services
 from jobs import tasks
+from jobs.metrics import SweepsCollector
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -76,11 +77,16 @@ def test_the_daily_purge_deletes_old_results_of_every_queue():
     tasks.deliver_webhooks.enqueue()
     tasks.expire_lots.enqueue()
     DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=timezone.now() - timedelta(days=2))
+    # Not the sweep's last success (its metric's).
+    last = tasks.expire_lots.enqueue()
+    DBTaskResult.objects.filter(pk=last.id).update(
+        status="SUCCESSFUL", finished_at=timezone.now() - timedelta(days=1, seconds=1)
+    )
 
     tasks.purge_records.call()
 
-    left = DBTaskResult.objects.exclude(status="READY").values_list("queue_name", flat=True)
-    assert list(left) == []
+    left = DBTaskResult.objects.exclude(status="READY").values_list("pk", flat=True)
+    assert [str(pk) for pk in left] == [last.id]
 
 
 @pytest.mark.sqlite
@@ -128,3 +134,39 @@ def test_a_sweep_skipped_for_a_lease_held_elsewhere_is_tried_again_once_it_could
         task_path=tasks.purge_records.module_path, status="READY"
     ).values_list("run_after", flat=True)
     assert next_run <= timezone.now() + LEASE_TERM + LEASE_SLACK
+
+
+@pytest.mark.sqlite
+def test_the_daily_purge_keeps_each_sweeps_last_success_for_its_metric(monkeypatch):
+    """The purge runs a day after the last one ended, and deleted the results finished a day
+    before, its own last success among them: worker_sweep_last_success_timestamp_seconds
+    {sweep="purge_records"} was absent while it ran, and from the day one failed, though
+    the operator's alert waits for it to be two days old."""
+    now = timezone.now()
+    finished = {
+        tasks.purge_records: now - timedelta(days=1, seconds=1),
+        tasks.expire_lots: now - timedelta(days=2),
+    }
+    for job, at in finished.items():
+        older = job.enqueue()
+        DBTaskResult.objects.filter(pk=older.id).update(
+            status="SUCCESSFUL", finished_at=at - timedelta(days=1)
+        )
+        last = job.enqueue()
+        DBTaskResult.objects.filter(pk=last.id).update(status="SUCCESSFUL", finished_at=at)
+
+    def broken(**kwargs):
+        raise RuntimeError("the events table is locked")
+
+    monkeypatch.setattr(services, "events_purge", broken)
+    with pytest.raises(tasks.PurgesFailed):
+        tasks.purge_records.call()
+
+    found = {
+        sample.labels["sweep"]: sample.value
+        for family in SweepsCollector().collect()
+        for sample in family.samples
+        if sample.name == "worker_sweep_last_success_timestamp_seconds"
+    }
+    assert found == {job.name: at.timestamp() for job, at in finished.items()}
+    assert DBTaskResult.objects.exclude(status="READY").count() == 2
