@@ -75,8 +75,13 @@ def addresses_checked(host: str, port: int, *, timeout: float | None = None) -> 
 
 
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits, which a gateway or the
-# kernel may reach: NAT64's well-known prefix, and IPv4-compatible addresses.
-_CARRY_IPV4 = [ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96")]
+# kernel may reach: NAT64's well-known prefix, IPv4-compatible addresses, and IPv4-translated
+# ones (RFC 2765, SIIT: a translating gateway takes them to the address inside).
+_CARRY_IPV4 = [
+    ipaddress.ip_network("64:ff9b::/96"),
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("::ffff:0:0:0/96"),
+]
 # NAT64 for local use (RFC 8215): translated by this network's own gateway.
 _LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
 

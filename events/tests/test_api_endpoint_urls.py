@@ -81,6 +81,9 @@ def test_a_url_whose_name_does_not_resolve_in_time_is_not_a_change(
         ("2002:5db8:d70e::", True),  # 6to4 of a public address
         ("::7f00:1", False),  # IPv4-compatible 127.0.0.1
         ("::ffff:a01:203", False),  # IPv4-mapped 10.1.2.3
+        ("::ffff:0:7f00:1", False),  # IPv4-translated (SIIT) 127.0.0.1
+        ("::ffff:0:a9fe:a9fe", False),  # IPv4-translated 169.254.169.254
+        ("::ffff:0:5db8:d70e", True),  # IPv4-translated public address
         ("2606:2800:21f:cb07:6820:80da:af6b:8b2c", True),
     ],
 )
