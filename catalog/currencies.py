@@ -63,3 +63,9 @@ def currency_refusal(code: str) -> str | None:
 def currency_defaults(code: str) -> dict[str, object]:
     symbol, places = KNOWN_CURRENCIES.get(code, (code, 2))
     return {"symbol": symbol, "decimal_places": places}
+
+
+def stripe_places(code: str) -> int:
+    """The minor-unit places Stripe counts `code`'s amounts in: what a price is multiplied by
+    ten to the power of on its way to Stripe must be this, or the customer pays another sum."""
+    return MORE_PLACES_THAN_SUPPORTED.get(code, KNOWN_CURRENCIES.get(code, (code, 2))[1])
