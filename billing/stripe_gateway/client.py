@@ -9,7 +9,7 @@ from decimal import Decimal
 import stripe
 from django.conf import settings
 
-from catalog.currencies import KNOWN_CURRENCIES, MORE_PLACES_THAN_SUPPORTED
+from catalog.currencies import stripe_places
 from common.errors import DomainError, Rejected
 
 # A call waits at most REQUEST_TIMEOUT_SECONDS, and once more, after at most
@@ -80,7 +80,7 @@ def stripe_amount_text(amount: object, currency: object) -> str:
     code = str(currency or "").upper()
     if not isinstance(amount, int) or isinstance(amount, bool):
         return f"{amount} {code}".strip()
-    places = MORE_PLACES_THAN_SUPPORTED.get(code, KNOWN_CURRENCIES.get(code, (code, 2))[1])
+    places = stripe_places(code)
     return f"{Decimal(amount).scaleb(-places):.{places}f} {code}".strip()
 
 
