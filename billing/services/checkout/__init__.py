@@ -10,12 +10,14 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from billing.models import (
     AddOnSubscription,
     Invoice,
     InvoiceLineItem,
+    InvoiceSequence,
     Subscription,
     TokenBundlePurchase,
 )
@@ -158,7 +160,7 @@ def _write(user_id: UUID, cart: Cart, idempotency_key: str) -> CheckoutResult:
         [
             Invoice(
                 id=invoice_id,
-                number=invoice_number_next(year=timezone.now().year),
+                number=_number_of_this_year(),
                 user_id=user_id,
                 currency=cart.currency,
                 subtotal=total,
@@ -171,6 +173,25 @@ def _write(user_id: UUID, cart: Cart, idempotency_key: str) -> CheckoutResult:
         row.invoice = invoice
     events_emit([notices.invoice_created(invoice)])
     return CheckoutResult(invoice, subscription, purchases, add_ons, lines)
+
+
+def _number_of_this_year() -> str:
+    """The next number of the year the invoice is dated in (its `created_at`, stamped as it
+    is inserted next). The year is read before the number's row lock, which another
+    checkout holds until it commits: waited for past midnight of 31 December, an invoice
+    dated 1 January took the old year's last number. So the clock is read again once the
+    lock is held, and when the year has turned the number is given back (nobody can have
+    taken one after it: the lock is this checkout's until it commits) and one of the new
+    year taken. Only forward (a clock stepped back keeps its number): locks go from the
+    older year's row to the newer one's, never the other way, so two checkouts never wait
+    for each other in a circle."""
+    year = timezone.now().year
+    number = invoice_number_next(year=year)
+    while (now := timezone.now().year) > year:
+        InvoiceSequence.objects.filter(year=year).update(last_number=F("last_number") - 1)
+        year = now
+        number = invoice_number_next(year=year)
+    return number
 
 
 def _lines(cart: Cart, invoice_id: UUID) -> list[InvoiceLineItem]:
