@@ -71,12 +71,20 @@ class Overview:
         return sum(self.daily.revenue, Decimal(0))
 
     @property
+    def refunds(self) -> Decimal:
+        return sum(self.daily.refunds, Decimal(0))
+
+    @property
+    def net_revenue(self) -> Decimal:
+        return self.revenue - self.refunds
+
+    @property
     def tokens_sold(self) -> int:
         return sum(self.daily.tokens_sold)
 
     @property
     def has_sales(self) -> bool:
-        return bool(self.revenue or self.tokens_sold)
+        return bool(self.revenue or self.refunds or self.tokens_sold)
 
 
 def billing_overview(*, now: datetime | None = None) -> Overview:

@@ -23,7 +23,8 @@ SECTION_PERMISSIONS = {
 
 @admin.site.admin_view
 def billing_overview_page(request: HttpRequest) -> TemplateResponse:
-    """Revenue and tokens per day, and what needs a person (for staff who may see invoices)."""
+    """Revenue, refunds and tokens per day, and what needs a person (for staff who may see
+    invoices)."""
     if not request.user.has_perm("billing.view_invoice"):
         raise PermissionDenied
     overview = billing_overview()
@@ -41,7 +42,11 @@ def billing_overview_page(request: HttpRequest) -> TemplateResponse:
         "chart": chart,
         "daily_rows": list(
             zip(
-                overview.daily.days, overview.daily.revenue, overview.daily.tokens_sold, strict=True
+                overview.daily.days,
+                overview.daily.revenue,
+                overview.daily.refunds,
+                overview.daily.tokens_sold,
+                strict=True,
             )
         ),
         "opts": Invoice._meta,

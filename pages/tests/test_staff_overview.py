@@ -9,6 +9,7 @@ from decimal import Decimal
 from uuid import uuid4
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -47,13 +48,51 @@ def test_the_totals_say_revenue_with_its_currency_tokens_sold_and_paying_users(
     response = staff_browser.get(reverse("billing-overview"))
 
     page = response.content.decode()
-    assert '<dd id="total-revenue">$70.00 USD</dd>' in page
-    assert '<dd id="total-tokens">1070</dd>' in page
+    assert '<dd id="total-revenue">$80.00 USD</dd>' in page
+    assert '<dd id="total-refunds">$10.00 USD</dd>' in page
+    assert '<dd id="net-revenue">$70.00 USD</dd>' in page
+    assert '<dd id="total-tokens">1080</dd>' in page
     assert '<dd id="paying-users">2</dd>' in page
     assert response.context["chart"]["currency"] == "USD"
     assert "Revenue (USD)" in page
     assert 'id="daily-figures"' in page
     assert 'id="no-sales"' not in page
+
+
+def daily_cells(page: str) -> dict[str, tuple[str, str, str]]:
+    """The table behind the chart as it reads: each day's revenue, refunds and tokens."""
+    table = page.split('id="daily-figures"')[1].split("</table>")[0]
+    cell = r"<td>([^<]*)</td>"
+    rows = re.findall(rf"<tr>{cell * 4}</tr>", table)
+    return {day: (revenue, refunds, tokens) for day, revenue, refunds, tokens in rows}
+
+
+def test_a_refund_is_counted_on_its_own_day_and_the_sale_stays_on_its_day(
+    staff_browser, user, bundles
+):
+    """Revenue counted only invoices still paid: a refund today took a sale of 10 days ago
+    out of that day's revenue, which staff had read and booked, and a refund of a sale older
+    than 30 days showed nowhere. The sale stays on the day it was paid; the refund is on the
+    day it was made, and the net is given beside them."""
+    now = timezone.now()
+    recent = checkout(user, bundles=bundles[:1]).invoice
+    with time_machine.travel(now - timedelta(days=10), tick=False):
+        capture(recent, reference="recent")
+    old = checkout(user, bundles=bundles[1:2]).invoice
+    with time_machine.travel(now - timedelta(days=40), tick=False):
+        capture(old, reference="old")
+    services.invoice_refund(invoice_id=recent.pk)
+    services.invoice_refund(invoice_id=old.pk)
+
+    page = staff_browser.get(reverse("billing-overview")).content.decode()
+
+    cells = daily_cells(page)
+    sold_on = (now - timedelta(days=10)).date().isoformat()
+    assert cells[sold_on] == ("10.00", "0.00", "10")
+    assert cells[now.date().isoformat()] == ("0.00", "55.00", "0")
+    assert '<dd id="total-revenue">$10.00 USD</dd>' in page
+    assert '<dd id="total-refunds">$55.00 USD</dd>' in page
+    assert '<dd id="net-revenue">$-45.00 USD</dd>' in page
 
 
 @pytest.mark.parametrize(
@@ -71,11 +110,10 @@ def test_the_figures_by_day_are_written_in_the_currency_places(
 
     page = staff_browser.get(reverse("billing-overview")).content.decode()
 
-    table = page.split('id="daily-figures"')[1].split("</table>")[0]
+    cells = daily_cells(page)
     today = timezone.now().date().isoformat()
-    cells = re.findall(r"<tr><td>([0-9-]+)</td><td>([^<]*)</td>", table)
-    assert cells[-1] == (today, sold)
-    assert {revenue for _day, revenue in cells[:-1]} == {none}
+    assert cells.pop(today) == (sold, none, "1000")
+    assert {revenue for revenue, _refunds, _tokens in cells.values()} == {none}
 
 
 def test_the_times_listed_say_their_zone(staff_browser):
