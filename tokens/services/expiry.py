@@ -179,10 +179,11 @@ def _held_at(account: TokenAccount, instants: list[datetime]) -> list[int]:
     """What the account's holds reserved just before each of `instants`: each hold made by
     then that had neither expired nor resolved yet, less what it had captured by then. A hold
     ending at the instant itself still reserved just before it (expiries are whole seconds,
-    so a hold and a lot often end at the same one)."""
+    so a hold and a lot often end at the same one); one made at the instant did not: it saw
+    the lot gone and told its own depletion, which the sweep told a second time."""
 
     def live(at: datetime, path: str = "") -> Q:
-        return Q(**{f"{path}created_at__lte": at, f"{path}expires_at__gte": at}) & (
+        return Q(**{f"{path}created_at__lt": at, f"{path}expires_at__gte": at}) & (
             Q(**{f"{path}resolved_at__isnull": True}) | Q(**{f"{path}resolved_at__gt": at})
         )
 
@@ -201,7 +202,7 @@ def _held_at(account: TokenAccount, instants: list[datetime]) -> list[int]:
     captured = UsageRecord.objects.filter(hold__in=holds).aggregate(
         **{
             f"at_{index}": Sum(
-                "amount", filter=live(at, "hold__") & Q(created_at__lte=at), default=0
+                "amount", filter=live(at, "hold__") & Q(created_at__lt=at), default=0
             )
             for index, at in enumerate(instants)
         }

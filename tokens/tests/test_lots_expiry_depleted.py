@@ -95,3 +95,17 @@ def test_a_hold_ending_at_the_lots_expiry_that_took_everything_is_not_told_again
         services.lots_expire()
 
     assert depleted(user) == [(40, 0)]
+
+
+def test_a_hold_made_at_the_lots_expiry_second_is_not_told_again(user):
+    """50 expiring at T and 10 lasting; a hold of 10 made at T itself saw the 50 gone and told
+    the depletion. Just before T it did not exist yet: the expiry took 50 of 60 available,
+    none of it the last, and the sweep must not tell a second depletion."""
+    expiring_and_lasting(user, 50, 10)
+
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        services.hold_create(user_id=user.pk, amount=10, ttl_seconds=86_400)
+    with time_machine.travel(SWEEP, tick=False):
+        services.lots_expire()
+
+    assert depleted(user) == [(10, 0)]
