@@ -244,10 +244,13 @@ class InvoiceAdmin(ReadOnlyAdmin):
         money and cannot be undone, and choosing the action refunded at once, so one
         misclick in the action list refunded every invoice ticked."""
         if not request.POST.get("post"):
+            invoices = list(queryset.select_related("user", "currency"))
             context = {
                 **self.admin_site.each_context(request),
                 "title": "Refund the selected invoices?",
-                "invoices": queryset.select_related("user", "currency"),
+                "invoices": invoices,
+                # What the button says it refunds: the others are refused, not refunded.
+                "paid_count": sum(invoice.status == Invoice.Status.PAID for invoice in invoices),
                 "opts": self.model._meta,
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }

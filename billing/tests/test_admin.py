@@ -177,6 +177,23 @@ def test_refund_action_asks_first_and_refunds_nothing_until_confirmed(
     assert [call.path for call in fake_stripe.requests] == ["/v1/refunds"]
 
 
+def test_refund_confirmation_counts_only_the_paid_invoices_it_will_refund(
+    staff_browser, user, fake_stripe
+):
+    """Its button said "Yes, refund 2 invoices" of one paid and one pending invoice; only the
+    paid one is refunded."""
+    paid = stripe_paid(user, fake_stripe)
+    pending = checkout(user, bundles=[TokenBundleFactory()]).invoice
+
+    page = staff_browser.post(
+        reverse(CHANGELIST), {"action": "refund", ACTION_CHECKBOX_NAME: [paid.pk, pending.pk]}
+    )
+
+    content = page.content.decode()
+    assert 'value="Yes, refund 1 invoice"' in content
+    assert f"<strong>{pending}</strong>" in content
+
+
 def test_refund_of_a_plan_tells_its_included_tokens_were_taken_back(
     staff_browser, staff_user, user
 ):
