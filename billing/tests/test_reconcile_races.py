@@ -1,19 +1,20 @@
 """Reconciliation beside live traffic, on PostgreSQL with real threads, each with its own
 connection."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from billing import services
+from billing import services, stripe_gateway
 from billing.models import Invoice, PaymentEvent, TokenBundlePurchase
 from billing.services import reconcile
 from billing.services.reconcile import local
 from billing.services.stripe_webhook import stripe_event_recover, stripe_webhook_process
 from billing.tests.helpers import capture, checkout
-from billing.tests.reconcile_helpers import paid_with_stripe
+from billing.tests.reconcile_helpers import delivered, paid_with_stripe, with_stripe_session
 from catalog.tests.factories import TokenBundleFactory
 from common.tests.concurrency import meeting, run_together
 from events.models import Event
@@ -109,3 +110,36 @@ def test_a_refund_delivered_while_reconciliation_recovers_it_is_applied_once(
     assert reversed_entries.count() == 1
     recorded = PaymentEvent.objects.get(event_id=refund["id"])
     assert (recorded.outcome, recorded.deliveries) == ("processed", 1)
+
+
+def test_an_invoice_its_webhook_captures_while_reconciliation_asks_stripe_is_not_counted(
+    monkeypatch, user, user_client, fake_stripe
+):
+    """Stripe answers reconciliation that the stale session was paid, and the session's
+    webhook captures the invoice before reconciliation does. Before, the run counted the
+    capture as its own: the operator read "Invoices captured from Stripe: 1" for a capture
+    reconciliation did not make."""
+    bundle = TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+    invoice = checkout(user, bundles=[bundle]).invoice
+    session = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
+    completed = fake_stripe.complete(session)
+    retrieve = stripe_gateway.checkout_session_retrieve
+    webhook = []
+
+    def retrieved_then_webhook(*, session_id):
+        answer = retrieve(session_id=session_id)
+        webhook.append(delivered(fake_stripe, completed))
+        return answer
+
+    monkeypatch.setattr(stripe_gateway, "checkout_session_retrieve", retrieved_then_webhook)
+    report = reconcile.ReconcileReport(dry_run=False)
+
+    reconcile.stale_stripe_sessions(
+        report, older_than=timedelta(hours=1), expire_after=timedelta(hours=72)
+    )
+
+    assert webhook == ["processed"]
+    assert (report.invoices_captured, report.needs_review, report.failed) == (0, [], [])
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+    assert TokenAccount.objects.get(user=user).balance == 1000
+    assert TokenTransaction.objects.filter(transaction_type="purchase").count() == 1

@@ -88,6 +88,9 @@ def _stale_session_resolve(report: ReconcileReport, invoice: Invoice, too_old: d
             if handled.outcome == PaymentEvent.Outcome.NEEDS_REVIEW:
                 report.needs_review.append(f"{invoice.number}: {handled.error}")
                 return
+            if handled.outcome != PaymentEvent.Outcome.PROCESSED:
+                # Its webhook captured it since the invoice was read: not this run's capture.
+                return
         report.invoices_captured += 1
         return
     if session.status == "complete":
