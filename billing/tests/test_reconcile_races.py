@@ -143,3 +143,44 @@ def test_an_invoice_its_webhook_captures_while_reconciliation_asks_stripe_is_not
     assert Invoice.objects.get(pk=invoice.pk).status == "paid"
     assert TokenAccount.objects.get(user=user).balance == 1000
     assert TokenTransaction.objects.filter(transaction_type="purchase").count() == 1
+
+
+def test_a_session_the_customer_starts_while_the_sweep_asks_stripe_is_left_to_pay(
+    monkeypatch, user, user_client, fake_stripe
+):
+    """The sweep reads an invoice whose session Stripe has expired; while it asks Stripe about
+    that session, the customer clicks Pay again and gets a new one. Before, the sweep
+    cancelled the invoice and expired the new session: the customer's open Stripe page was
+    ended under them and the invoice could no longer be paid."""
+    bundle = TokenBundleFactory(token_amount=1000, price=Decimal("5.00"))
+    invoice = checkout(user, bundles=[bundle]).invoice
+    judged = with_stripe_session(invoice, fake_stripe, user_client, age=timedelta(hours=2))
+    assert delivered(fake_stripe, fake_stripe.expire(judged)) == "processed"
+    retrieve = stripe_gateway.checkout_session_retrieve
+    started = []
+
+    def retrieved_then_paid_again(*, session_id):
+        answer = retrieve(session_id=session_id)
+        if session_id == judged and not started:
+            paying = user_client.post(
+                f"/api/v1/user/invoices/{invoice.pk}/pay", {"provider": "stripe"}
+            )
+            started.append(paying.json()["session_id"])
+        return answer
+
+    monkeypatch.setattr(stripe_gateway, "checkout_session_retrieve", retrieved_then_paid_again)
+    report = reconcile.ReconcileReport(dry_run=False)
+
+    reconcile.stale_stripe_sessions(
+        report, older_than=timedelta(hours=1), expire_after=timedelta(hours=72)
+    )
+
+    [new_session] = started
+    assert new_session != judged
+    assert (report.invoices_cancelled, report.stripe_errors, report.failed) == (0, [], [])
+    assert Invoice.objects.get(pk=invoice.pk).status == "pending"
+    assert Invoice.objects.get(pk=invoice.pk).stripe_session_id == new_session
+    assert fake_stripe.sessions[new_session]["status"] == "open"
+    assert delivered(fake_stripe, fake_stripe.complete(new_session)) == "processed"
+    assert Invoice.objects.get(pk=invoice.pk).status == "paid"
+    assert TokenAccount.objects.get(user=user).balance == 1000
