@@ -35,7 +35,11 @@ logger = logging.getLogger(__name__)
 
 
 def invoice_cancel(
-    *, invoice_id: UUID, user_id: UUID | None = None, actor_id: UUID | None = None
+    *,
+    invoice_id: UUID,
+    user_id: UUID | None = None,
+    actor_id: UUID | None = None,
+    as_read: Invoice | None = None,
 ) -> Invoice:
     """Cancels a pending invoice and everything on it.
 
@@ -45,9 +49,12 @@ def invoice_cancel(
     InvalidState unless pending, when Stripe has taken a payment for it (its webhook
     captures the invoice) or when a new payment was started meanwhile; PaymentProviderError
     when Stripe cannot be asked. Nothing changes then. `actor_id`, staff cancelling it, is
-    recorded with the cancellation (common.audit).
+    recorded with the cancellation (common.audit). `as_read`: the invoice as a caller judged
+    it (the stale-session sweep, from the session it asked Stripe about): only that session
+    is ended, and the invoice is cancelled only while it is still the invoice's, so that a
+    customer who clicked Pay since keeps the new one.
     """
-    invoice = invoice_get(invoice_id=invoice_id, user_id=user_id)
+    invoice = as_read or invoice_get(invoice_id=invoice_id, user_id=user_id)
     if invoice.status == Invoice.Status.PENDING:
         stripe_session_end(invoice)
     return _cancel(

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from billing import stripe_gateway
 from billing.models import Invoice, PaymentEvent
-from billing.services.invoices import _cancel
-from billing.services.payments import session_payment_failed, stripe_session_end
+from billing.services.invoices import invoice_cancel
+from billing.services.payments import session_payment_failed
 from billing.services.reconcile.report import (
     BATCH_SIZE,
     Progress,
@@ -121,14 +121,13 @@ def _session_paid(session: stripe_gateway.CheckoutSession, invoice: Invoice) -> 
 def _stale_invoice_cancel(report: ReconcileReport, invoice: Invoice) -> None:
     """Cancels the invoice only while the session the sweep judged (the one read with it) is
     still its session. The customer may have clicked Pay since and be on a new session's
-    page: `invoice_cancel` ends whichever session is current, and cancelled the invoice and
-    ended that page under them. The judged session is expired first (InvalidState when it
-    took a payment); then, under the invoice's lock, a new session stored meanwhile leaves
-    the invoice as it is (InvalidState), and one stored later finds it cancelled."""
+    page: read again, the invoice's current session was ended and the invoice cancelled
+    under them. The judged session is expired first (InvalidState when it took a payment);
+    then, under the invoice's lock, a new session stored meanwhile leaves the invoice as it
+    is (InvalidState), and one stored later finds it cancelled."""
     if not report.dry_run:
         try:
-            stripe_session_end(invoice)
-            _cancel(invoice.pk, None, stripe_session_id=invoice.stripe_session_id, actor_id=None)
+            invoice_cancel(invoice_id=invoice.pk, as_read=invoice)
         except InvalidState:
             return
         except stripe_gateway.PaymentProviderError as error:
