@@ -21,6 +21,7 @@ from django.utils.cache import add_never_cache_headers
 
 from common import metrics
 from common.api.errors import json_error
+from common.api.request_headers import give_request_headers
 from common.api.too_large import too_large
 from common.log import current_request
 from common.views import health
@@ -78,6 +79,7 @@ class ApiMiddleware:
         too_big = self._too_big(request)
         if too_big is not None:
             return too_big
+        give_request_headers(request)
         if request.path_info.startswith(VERSIONED_PREFIX) and request.path_info.endswith("/"):
             request.path_info = request.path_info.rstrip("/")
         if self._declared_length(request) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
