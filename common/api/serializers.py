@@ -4,6 +4,8 @@ checkout)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
+from functools import cache
 
 from rest_framework import serializers
 
@@ -20,20 +22,42 @@ from rest_framework import serializers
 # (checkout's lists of ids).
 class RequestSerializer(serializers.Serializer):
     def get_fields(self) -> dict[str, serializers.Field]:
-        return {name: _bindable_copy(field) for name, field in self._declared_fields.items()}
+        return {name: copy_of(field) for name, field, copy_of in _copies(type(self))}
 
 
-def _bindable_copy(field: serializers.Field) -> serializers.Field:
+@cache
+def _copies(serializer: type[serializers.Serializer]) -> tuple:
+    """Each declared field with how it is copied, chosen once per serializer class: the
+    choice depends only on the declared fields, and making it on every request cost a
+    consume's body as much as the copies themselves (docs/decisions.md, Speed)."""
+    return tuple(
+        (name, field, _copier(field)) for name, field in serializer._declared_fields.items()
+    )
+
+
+def _copier(field: serializers.Field) -> Callable[[serializers.Field], serializers.Field]:
     if _plain(field):
-        return copy.copy(field)
+        return _shallow_copy
     if _list_of_plain_values(field):
-        # The list and its child each copied shallowly. The child's binding (its name and
-        # source, set when the list was declared) stays; only its parent is the new list.
-        copied = copy.copy(field)
-        copied.child = copy.copy(field.child)
-        copied.child.parent = copied
-        return copied
-    return copy.deepcopy(field)
+        return _list_copy
+    return copy.deepcopy
+
+
+def _shallow_copy(field: serializers.Field) -> serializers.Field:
+    """A new field of the same class with the same attributes, as `copy.copy` makes it (the
+    declared field's `__dict__` over a bare instance) without its protocol's look-ups."""
+    copied = object.__new__(type(field))
+    copied.__dict__.update(field.__dict__)
+    return copied
+
+
+def _list_copy(field: serializers.ListField) -> serializers.ListField:
+    """The list and its child each copied shallowly. The child's binding (its name and
+    source, set when the list was declared) stays; only its parent is the new list."""
+    copied = _shallow_copy(field)
+    copied.child = _shallow_copy(field.child)
+    copied.child.parent = copied
+    return copied
 
 
 def _plain(field: serializers.Field) -> bool:

@@ -96,3 +96,20 @@ def test_a_mutable_default_is_not_shared_between_requests():
 
     assert second.validated_data["tags"] == []
     assert Tagged._declared_fields["tags"].default == []
+
+
+# What `bind` sets on a field for its serializer; everything else is the declared field's.
+BOUND = {"field_name", "parent", "label", "source", "source_attrs", "child"}
+
+
+@pytest.mark.parametrize("lean", LEAN, ids=lambda s: s.__name__)
+def test_each_field_is_the_declared_one_bound_to_its_request(lean):
+    fields = lean(data={}).fields
+
+    for name, declared in lean._declared_fields.items():
+        mine = fields[name]
+        assert type(mine) is type(declared)
+        assert {k: v for k, v in vars(mine).items() if k not in BOUND} == {
+            k: v for k, v in vars(declared).items() if k not in BOUND
+        }
+        assert (mine.field_name, mine.source_attrs) == (name, [declared.source or name])
