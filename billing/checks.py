@@ -111,10 +111,9 @@ def _places_errors(alias: str) -> list[checks.CheckMessage]:
             if blockers
             else ""
         )
-        hint = (
-            f"{before}set the decimal_places of {code} in catalog_currency to {places} "
-            "(the admin shows them read-only)."
-        )
+        step = f"set the decimal_places of {code} in catalog_currency to {places}"
+        hint = f"{before}{step} (the admin shows them read-only)."
+        hint = hint[0].upper() + hint[1:]
     return [
         checks.Error(
             f"The default currency {code} has {stored} decimal places, and Stripe counts {code} "
