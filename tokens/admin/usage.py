@@ -91,8 +91,13 @@ class UsageAdmin(ReadOnlyAdmin):
             except DomainError as error:
                 form.add_error(None, error.message)
             else:
-                given = f"{usage.charged} tokens given back" if usage.entry_id else "no tokens"
-                self.message_user(request, f"Refunded the usage ({given}).", messages.SUCCESS)
+                given = (
+                    f"{usage.charged} tokens given back to the lots they came from; any that"
+                    " landed in a lot expired or voided since left it again at once"
+                    if usage.entry_id
+                    else "a plan covered it: no tokens moved"
+                )
+                self.message_user(request, f"Refunded the usage: {given}.", messages.SUCCESS)
                 return HttpResponseRedirect(
                     reverse("admin:tokens_usagerecord_change", args=[usage.pk])
                 )
