@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -17,6 +18,8 @@ from billing.selectors import (
     subscription_active,
 )
 from common.errors import InvalidState
+
+logger = logging.getLogger(__name__)
 
 # A stored session this close to expiring is not handed out again: a new one is made.
 SESSION_REUSE_MARGIN = timedelta(minutes=10)
@@ -48,7 +51,8 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
     Runs outside any transaction: the Stripe call must not hold locks. A live session is
     handed out again; a new one is created with an idempotency key derived from the session
     it replaces, so a retried request (or two at once) gets the same session from Stripe.
-    The session is stored by a conditional UPDATE that also re-checks the invoice is pending.
+    The session is stored by a conditional UPDATE that also re-checks the invoice is pending;
+    a session it refuses (the invoice was cancelled or paid meanwhile) is expired at Stripe.
     Raises NotFound (also for another user's invoice), InvalidState unless pending or when
     its add-ons' plan has ended (nothing asked of Stripe), PaymentProviderError.
     """
@@ -83,9 +87,43 @@ def invoice_pay_with_stripe(*, invoice_id: UUID, user_id: UUID) -> PaymentStart:
     )
     if not stored:
         current = Invoice.objects.get(pk=invoice.pk)
+        if current.stripe_session_id != session.id:
+            _session_unstored_end(session, current)
         invoice_require_pending(current)
         return PaymentStart("stripe", current.stripe_session_url, current.stripe_session_id)
     return PaymentStart("stripe", session.url, session.id)
+
+
+def _session_unstored_end(session: stripe_gateway.CheckoutSession, invoice: Invoice) -> None:
+    """Expires a session just made for the invoice that was not stored on it: the invoice was
+    cancelled or paid meanwhile (or another request stored a session of its own). Nothing
+    records that session, so no cancel, sweep or reconciliation would end it: it stayed open
+    at Stripe, for up to 24 hours, for an invoice that no longer waits for it. Its URL is
+    handed to nobody, but a payment through it would take money that nothing credits. Not
+    raised: the caller answers for the invoice as it is now. A session Stripe says took a
+    payment (or one on its way) is left to its webhook, which flags it needs_review through
+    the invoice its metadata names (reconcile_purchases knows only stored sessions); one
+    Stripe cannot be asked about is logged for the same reason."""
+    try:
+        _session_expire(session.id, invoice.number)
+    except SessionTookPayment as took:
+        logger.error(
+            "The Stripe session %s, made for %s invoice %s but not stored on it, has taken a "
+            "payment or one is on its way (%s); its webhook flags it for review.",
+            session.id,
+            invoice.status,
+            invoice.number,
+            took.session.payment_intent,
+        )
+    except stripe_gateway.PaymentProviderError as error:
+        logger.error(
+            "The Stripe session %s, made for %s invoice %s but not stored on it, was not "
+            "expired (%s); a payment through it is flagged for review by its webhook.",
+            session.id,
+            invoice.status,
+            invoice.number,
+            error,
+        )
 
 
 def _session_end(invoice: Invoice) -> datetime | None:
@@ -121,15 +159,19 @@ def stripe_session_end(invoice: Invoice) -> None:
     session (its webhook captures the invoice) or one is on its way, PaymentProviderError
     when Stripe cannot be asked.
     """
-    if not invoice.stripe_session_id:
-        return
+    if invoice.stripe_session_id:
+        _session_expire(invoice.stripe_session_id, invoice.number)
+
+
+def _session_expire(session_id: str, number: str) -> None:
+    """Expires the session of invoice `number`; raises what stripe_session_end raises."""
     try:
-        session = stripe_gateway.checkout_session_expire(session_id=invoice.stripe_session_id)
+        session = stripe_gateway.checkout_session_expire(session_id=session_id)
     except stripe_gateway.PaymentUnknownToStripe:
         return
     if session.status == "complete" and not session_payment_failed(session):
         raise SessionTookPayment(
-            f"Stripe has taken a payment for invoice {invoice.number}; it is credited once "
+            f"Stripe has taken a payment for invoice {number}; it is credited once "
             "Stripe confirms it.",
             session,
         )

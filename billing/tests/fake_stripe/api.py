@@ -65,7 +65,9 @@ class StripeApi:
                 self.requests.append(Recorded(method, url.path, dict(handler.headers), params))
             status, body, headers = self._answer(method, url.path, params, handler.headers)
             action = None
-            if method == "POST" and url.path.endswith("/expire"):
+            if method == "POST" and url.path == "/v1/checkout/sessions":
+                action, self._next_create_action = self._next_create_action, None
+            elif method == "POST" and url.path.endswith("/expire"):
                 action, self._next_expire_action = self._next_expire_action, None
             elif method == "POST" and url.path == "/v1/refunds":
                 action, self._next_refund_action = self._next_refund_action, None

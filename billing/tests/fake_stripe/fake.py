@@ -36,6 +36,7 @@ class FakeStripe(StripeApi):
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
+        self._next_create_action: Callable[[], None] | None = None
         self._next_expire_action: Callable[[], None] | None = None
         self._next_refund_action: Callable[[], None] | None = None
 
@@ -70,6 +71,11 @@ class FakeStripe(StripeApi):
         idempotency key and answers again to the same key for 24 hours."""
         self.failures = count
         self.failures_saved = saved
+
+    def on_next_create(self, action: Callable[[], None]) -> None:
+        """As on_next_expire, for the next Checkout Session created: what happens elsewhere
+        (a cancel in another tab) while the caller waits for its new session."""
+        self._next_create_action = action
 
     def on_next_expire(self, action: Callable[[], None]) -> None:
         """`action` runs once, after the next expire request has been handled and before it

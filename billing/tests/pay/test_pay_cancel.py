@@ -1,10 +1,12 @@
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.db import connections
 from django.utils import timezone
 
 from billing.models import Invoice
+from billing.services import invoice_mark_paid
 from billing.tests.pay.helpers import pay, stripe_says
 from common.tests.helpers import database_state
 from conftest import client_for
@@ -160,3 +162,91 @@ def test_an_invoice_whose_bank_debit_failed_can_be_cancelled(
     assert response.status_code == 200, response.json()
     assert response.json()["status"] == "cancelled"
     assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+
+
+def _in_another_tab(action, meanwhile: dict):
+    """`action` run while Stripe makes the paying tab's new session, on a connection of its
+    own; the database as it left it is kept in `meanwhile["state"]`."""
+
+    def run() -> None:
+        try:
+            action()
+            meanwhile["state"] = database_state()
+        finally:
+            connections.close_all()
+
+    return run
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("meanwhile_done", ["cancelled", "marked_paid"])
+def test_a_session_made_while_the_invoice_stopped_waiting_is_expired_at_once(
+    user, invoice, fake_stripe, meanwhile_done
+):
+    """The customer clicks Pay, and while Stripe makes the session the invoice is cancelled in
+    another tab (or staff mark it paid). Before, the pay was 409 but its new session stayed
+    open at Stripe for up to 24 hours, recorded nowhere: no cancel, sweep or reconciliation
+    ended it, and a payment through it took money for an invoice that no longer waits for it.
+    """
+    paying = client_for(user)
+    meanwhile: dict = {}
+    if meanwhile_done == "cancelled":
+        action = partial(cancel, client_for(user), invoice)
+    else:
+        action = partial(
+            invoice_mark_paid, invoice_id=invoice.pk, payment_reference="bank-transfer-1"
+        )
+    fake_stripe.on_next_create(_in_another_tab(action, meanwhile))
+
+    response = pay(paying, invoice)
+
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+    assert database_state() == meanwhile["state"]
+    (made,) = fake_stripe.sessions.values()
+    assert made["status"] == "expired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_not_stored_that_took_a_payment_is_left_to_its_webhook(
+    user, invoice, fake_stripe, api_client, caplog
+):
+    """Stripe has taken the customer's money on the session by the time it is asked to
+    expire it: it cannot be expired, and its webhook flags the payment for review (the
+    invoice it names is cancelled) rather than crediting it."""
+    meanwhile: dict = {}
+
+    def cancel_and_pay_at_stripe() -> None:
+        cancel(client_for(user), invoice)
+        (made,) = fake_stripe.sessions
+        meanwhile["completed"] = fake_stripe.complete(made)
+
+    fake_stripe.on_next_create(_in_another_tab(cancel_and_pay_at_stripe, meanwhile))
+
+    response = pay(client_for(user), invoice)
+
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+    assert database_state() == meanwhile["state"]
+    assert "has taken a payment or one is on its way" in caplog.text
+    assert stripe_says(api_client, fake_stripe, meanwhile["completed"]) == "needs_review"
+    assert Invoice.objects.get(pk=invoice.pk).status == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_session_not_stored_that_stripe_cannot_expire_is_409_and_logged(
+    user, invoice, fake_stripe, caplog
+):
+    """Stripe fails when asked to expire the session the cancelled invoice refused: the
+    customer is still told why they cannot pay (409, not a 502 about Stripe)."""
+    meanwhile: dict = {}
+
+    def cancel_then_stripe_fails() -> None:
+        cancel(client_for(user), invoice)
+        fake_stripe.fail_next()
+
+    fake_stripe.on_next_create(_in_another_tab(cancel_then_stripe_fails, meanwhile))
+
+    response = pay(client_for(user), invoice)
+
+    assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+    assert database_state() == meanwhile["state"]
+    assert "was not expired" in caplog.text
